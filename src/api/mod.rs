@@ -1,0 +1,4 @@
+pub mod dtr;
+pub mod registry;
+pub mod tls;
+pub mod ucp;

@@ -1,0 +1,3 @@
+pub mod local;
+pub mod remote_shell;
+pub mod ssh;

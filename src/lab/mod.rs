@@ -1,0 +1,10 @@
+pub mod apis;
+pub mod daemon;
+pub mod docker;
+pub mod dtr;
+pub mod inventory;
+pub mod node;
+pub mod pki;
+pub mod registry;
+pub mod state;
+pub mod ucp;

@@ -1,0 +1,2 @@
+pub mod human;
+pub mod json;

@@ -1,0 +1,13 @@
+pub mod assert;
+pub mod command;
+pub mod copy;
+pub mod copy_ca_crt;
+pub mod debug;
+pub mod dump_certs;
+pub mod fail;
+pub mod file;
+pub mod push_test;
+pub mod set_bypass_ca;
+pub mod set_fact;
+pub mod template;
+pub mod upload_ca;
