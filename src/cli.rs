@@ -1,0 +1,196 @@
+//! The command line as the user types it, parsed with clap.
+//!
+//! These types are the raw form ("LowArgs"): paths are not resolved and
+//! nothing is validated beyond what clap does. `config.rs` turns them into the
+//! engine's `Config`; no other module imports clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A fast, safe playbook runner that integrates UCP with Docker Trusted Registry.
+#[derive(Debug, Parser)]
+#[command(name = "dtrplay", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a playbook against an inventory.
+    Apply(RunArgs),
+    /// Show what `apply` would change, with diffs, changing nothing (`apply --check --diff`).
+    Plan(RunArgs),
+    /// Check a playbook (and inventory) without contacting any host.
+    Validate(ValidateArgs),
+    /// Print an inventory the way `ansible-inventory --list` does.
+    Inventory(InventoryArgs),
+    /// Check the three UCP/DTR trust links without changing anything.
+    Doctor(DoctorArgs),
+    /// Run a local UCP + DTR + nodes rehearsal cluster.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+/// Arguments shared by `apply` and `plan`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The playbook file.
+    pub playbook: PathBuf,
+    /// The inventory: a YAML or INI file, or a directory of them.
+    #[arg(short = 'i', long = "inventory")]
+    pub inventory: Vec<PathBuf>,
+    /// Only compute what would change; change nothing on any host.
+    #[arg(short = 'C', long)]
+    pub check: bool,
+    /// Show unified diffs of what changes (or would change).
+    #[arg(short = 'D', long)]
+    pub diff: bool,
+    /// Further limit the hosts with a pattern (`web:&prod:!web3`).
+    #[arg(short = 'l', long)]
+    pub limit: Option<String>,
+    /// Only run tasks (and plays) tagged with one of these tags.
+    #[arg(short = 't', long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Skip tasks tagged with one of these tags.
+    #[arg(long, value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
+    /// Extra variables, `key=value` or `@file.yml`; they override every other source.
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
+    /// How many hosts are worked on at once.
+    #[arg(short = 'f', long, default_value_t = 50)]
+    pub forks: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// More output (`-v` shows task output, `-vv` shows remote scripts).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// More directories to find custom tasks in (besides `tasks/` and `library/` beside the playbook).
+    #[arg(long = "task-path")]
+    pub task_path: Vec<PathBuf>,
+    /// Keep SSH connections open for this many seconds after the run, so the next run starts warm.
+    #[arg(long, value_name = "SECONDS")]
+    pub ssh_persist: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for people, coloured on a terminal.
+    Human,
+    /// JSON Lines: one event per line.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The playbook file.
+    pub playbook: PathBuf,
+    /// The inventory, to check host patterns and variables as well.
+    #[arg(short = 'i', long = "inventory")]
+    pub inventory: Vec<PathBuf>,
+    /// Extra variables, `key=value` or `@file.yml`.
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
+    /// More directories to find custom tasks in.
+    #[arg(long = "task-path")]
+    pub task_path: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// The inventory: a YAML or INI file, or a directory of them.
+    #[arg(short = 'i', long = "inventory", required = true)]
+    pub inventory: Vec<PathBuf>,
+    /// Print every group and host as JSON (the only mode, kept for Ansible users).
+    #[arg(long)]
+    pub list: bool,
+    /// Print one host's variables as JSON.
+    #[arg(long, conflicts_with = "list")]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The inventory that describes UCP, DTR and the nodes.
+    #[arg(short = 'i', long = "inventory", required = true)]
+    pub inventory: Vec<PathBuf>,
+    /// Extra variables, `key=value` or `@file.yml`.
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Further limit the nodes checked.
+    #[arg(short = 'l', long)]
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Start the lab in the background and wait until every part answers.
+    Up(LabUpArgs),
+    /// Show each part of the lab, its address and whether it answers.
+    Status(LabDirArgs),
+    /// Stop exactly the processes the lab started and remove its state.
+    Down(LabDownArgs),
+    /// Run the lab's servers in the foreground (what `lab up` starts in the background).
+    #[command(hide = true)]
+    Serve(LabDirArgs),
+    /// The lab nodes' stand-in for the Docker CLI and engine.
+    #[command(hide = true)]
+    Docker(LabToolArgs),
+    /// The lab nodes' stand-in for `systemctl` (restarting the Docker daemon).
+    #[command(hide = true)]
+    Systemctl(LabToolArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabFlavor {
+    /// UCP 1.1 + DTR 2.0, the procedure's own versions.
+    Ucp1,
+    /// UCP 3.x / MKE + DTR 2.5+ / MSR.
+    Ucp3,
+}
+
+#[derive(Debug, Args)]
+pub struct LabUpArgs {
+    /// How many nodes (controllers included).
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// How many of the nodes are UCP controllers.
+    #[arg(long, default_value_t = 1)]
+    pub controllers: usize,
+    /// Which UCP/DTR generation to model.
+    #[arg(long, value_enum, default_value_t = LabFlavor::Ucp1)]
+    pub flavor: LabFlavor,
+    /// Where the lab keeps its state, keys and generated inventory.
+    #[arg(long, default_value = ".lab")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LabDirArgs {
+    /// Where the lab keeps its state.
+    #[arg(long, default_value = ".lab")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LabDownArgs {
+    /// Where the lab keeps its state.
+    #[arg(long, default_value = ".lab")]
+    pub dir: PathBuf,
+    /// Keep the lab's directory (keys, logs, inventory) after stopping it.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LabToolArgs {
+    /// The arguments, exactly as the real tool would get them.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
