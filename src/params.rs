@@ -1,0 +1,448 @@
+//! Typed task parameters: one description serves validation, coercion and
+//! secret masking, for built-in and custom tasks alike.
+//!
+//! Every task type (built-in, YAML task file, executable plugin, Rust) is
+//! described by a `Spec`: its name and its `Param`s. `dtrplay validate` and
+//! the loader use the spec to reject unknown or missing arguments and
+//! literal values of the wrong type, pointing at the YAML, before any host is
+//! contacted. At run time the rendered arguments are coerced the way Ansible
+//! users expect (`"yes"` is a boolean, `"0644"` is a mode) and then
+//! deserialized into the task's own argument struct.
+
+use serde_json::{Map, Value};
+
+use crate::error::InputError;
+use crate::suggest;
+use crate::yaml::{self, Node};
+
+/// The type of a parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Bool,
+    Int,
+    /// A filesystem path on the host (a string).
+    Path,
+    /// A file mode: an octal string (`"0644"`) or a YAML 1.1 octal number.
+    Mode,
+    List,
+    Dict,
+    /// A PEM document (a string), checked when the task runs.
+    Pem,
+    /// Anything.
+    Raw,
+}
+
+impl Kind {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Kind::Str => "a string",
+            Kind::Bool => "a boolean (true/false, yes/no)",
+            Kind::Int => "an integer",
+            Kind::Path => "a path",
+            Kind::Mode => "a file mode such as '0644'",
+            Kind::List => "a list",
+            Kind::Dict => "a mapping",
+            Kind::Pem => "a PEM document",
+            Kind::Raw => "any value",
+        }
+    }
+
+    /// Parses a kind name as written in task manifests (`type: bool`).
+    pub fn parse(name: &str) -> Option<Kind> {
+        Some(match name {
+            "str" | "string" => Kind::Str,
+            "bool" | "boolean" => Kind::Bool,
+            "int" | "integer" => Kind::Int,
+            "path" => Kind::Path,
+            "mode" => Kind::Mode,
+            "list" => Kind::List,
+            "dict" | "map" | "mapping" => Kind::Dict,
+            "pem" => Kind::Pem,
+            "raw" | "any" => Kind::Raw,
+            _ => return None,
+        })
+    }
+
+    pub const NAMES: [&'static str; 9] = [
+        "str", "bool", "int", "path", "mode", "list", "dict", "pem", "raw",
+    ];
+}
+
+/// One parameter of a task.
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: String,
+    pub kind: Kind,
+    pub required: bool,
+    pub default: Option<Value>,
+    /// The only values allowed, when not empty.
+    pub choices: Vec<String>,
+    /// Other names accepted for it (Ansible's `dest`/`path`/`name`).
+    pub aliases: Vec<String>,
+    /// Masked in every output; never shown in diffs.
+    pub secret: bool,
+}
+
+impl Param {
+    pub fn new(name: &str, kind: Kind) -> Param {
+        Param {
+            name: name.to_string(),
+            kind,
+            required: false,
+            default: None,
+            choices: Vec::new(),
+            aliases: Vec::new(),
+            secret: false,
+        }
+    }
+
+    pub fn required(mut self) -> Param {
+        self.required = true;
+        self
+    }
+
+    pub fn default(mut self, value: impl Into<Value>) -> Param {
+        self.default = Some(value.into());
+        self
+    }
+
+    pub fn choices(mut self, choices: &[&str]) -> Param {
+        self.choices = choices.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    pub fn aliases(mut self, aliases: &[&str]) -> Param {
+        self.aliases = aliases.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    pub fn secret(mut self) -> Param {
+        self.secret = true;
+        self
+    }
+
+    fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.aliases.iter().any(|a| a == name)
+    }
+}
+
+/// The description of a task type.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The YAML key, e.g. `copy` or `upload-ca`.
+    pub name: String,
+    pub params: Vec<Param>,
+    /// The parameter a bare string fills (`command: echo hi` fills `cmd`).
+    pub free_form: Option<String>,
+    /// Runs once per play, not once per host (its result is registered on
+    /// every host), like Ansible's `run_once`.
+    pub run_once: bool,
+    /// Runs on the control machine (the API tasks), like
+    /// `delegate_to: localhost`.
+    pub on_control: bool,
+}
+
+impl Spec {
+    pub fn new(name: &str, params: Vec<Param>) -> Spec {
+        Spec {
+            name: name.to_string(),
+            params,
+            free_form: None,
+            run_once: false,
+            on_control: false,
+        }
+    }
+
+    pub fn free_form(mut self, param: &str) -> Spec {
+        self.free_form = Some(param.to_string());
+        self
+    }
+
+    pub fn run_once(mut self) -> Spec {
+        self.run_once = true;
+        self
+    }
+
+    pub fn on_control(mut self) -> Spec {
+        self.on_control = true;
+        self
+    }
+
+    pub fn param(&self, name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.answers_to(name))
+    }
+
+    /// Names of secret parameters, for masking.
+    pub fn secret_params(&self) -> impl Iterator<Item = &str> {
+        self.params
+            .iter()
+            .filter(|p| p.secret)
+            .map(|p| p.name.as_str())
+    }
+
+    /// Checks a call's arguments as written, before templating: names,
+    /// required parameters, and the types of literal (untemplated) values.
+    /// `call` is the module key, underlined for missing parameters.
+    pub fn validate(&self, call: &Node, args: &[(Node, Node)]) -> Vec<InputError> {
+        let mut errors = Vec::new();
+        for (key, value) in args {
+            let name = key.key();
+            let Some(param) = self.param(name) else {
+                let names = self
+                    .params
+                    .iter()
+                    .flat_map(|p| std::iter::once(p.name.as_str()).chain(p.aliases.iter().map(String::as_str)));
+                let help = suggest::did_you_mean(name, names).unwrap_or_else(|| {
+                    format!("`{}` takes: {}", self.name, self.param_list())
+                });
+                errors.push(
+                    InputError::at(key, format!("unknown argument `{name}` for `{}`", self.name))
+                        .label("not an argument of this task")
+                        .help(help),
+                );
+                continue;
+            };
+            if let Err(e) = check_literal(param, value) {
+                errors.push(e);
+            }
+        }
+        for param in self.params.iter().filter(|p| p.required && p.default.is_none()) {
+            if !args.iter().any(|(k, _)| param.answers_to(k.key())) {
+                errors.push(
+                    InputError::at(call, format!("`{}` needs the argument `{}`", self.name, param.name))
+                        .label(format!("`{}` is missing", param.name))
+                        .help(format!("add `{}:` ({})", param.name, param.kind.describe())),
+                );
+            }
+        }
+        errors
+    }
+
+    fn param_list(&self) -> String {
+        let mut names: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
+        names.sort_unstable();
+        names.join(", ")
+    }
+
+    /// Turns rendered arguments into their final form: aliases resolved,
+    /// defaults filled, values coerced to their kinds. The message of an
+    /// error names the parameter; the caller adds the task and host.
+    pub fn coerce(&self, args: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+        let mut out = Map::new();
+        for (name, value) in args {
+            let param = self
+                .param(name)
+                .ok_or_else(|| format!("unknown argument `{name}` for `{}`", self.name))?;
+            let value = coerce_value(param, value)
+                .map_err(|why| format!("argument `{}` {why}", param.name))?;
+            out.insert(param.name.clone(), value);
+        }
+        for param in &self.params {
+            if out.contains_key(&param.name) {
+                continue;
+            }
+            match (&param.default, param.required) {
+                (Some(default), _) => {
+                    out.insert(param.name.clone(), default.clone());
+                }
+                (None, true) => {
+                    return Err(format!("`{}` needs the argument `{}`", self.name, param.name));
+                }
+                (None, false) => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Type-checks a value as written, when it is not a template.
+fn check_literal(param: &Param, value: &Node) -> Result<(), InputError> {
+    if value.has_template() {
+        return Ok(());
+    }
+    if param.kind == Kind::Mode {
+        return check_mode_literal(param, value);
+    }
+    let json = value.to_json();
+    coerce_value(param, &json).map(|_| ()).map_err(|why| {
+        InputError::at(value, format!("argument `{}` {why}", param.name))
+            .label(format!("expected {}", param.kind.describe()))
+    })
+}
+
+/// Modes get a stricter check than Ansible's: an unquoted `644` is the
+/// decimal number 644 (octal 1204), almost never what was meant, so it is
+/// an error rather than a silently wrong permission.
+fn check_mode_literal(param: &Param, value: &Node) -> Result<(), InputError> {
+    let raw = value.raw().trim();
+    if let yaml::Value::Int(_) = value.value
+        && !raw.starts_with('0')
+    {
+        return Err(InputError::at(
+            value,
+            format!("argument `{}` is the decimal number {raw}, not an octal mode", param.name),
+        )
+        .label("read as a decimal number")
+        .help(format!("write the mode quoted and with a leading zero: '0{raw}'")));
+    }
+    coerce_value(param, &value.to_json()).map(|_| ()).map_err(|why| {
+        InputError::at(value, format!("argument `{}` {why}", param.name))
+            .label("expected a file mode")
+            .help("write it as a quoted octal string such as '0644'")
+    })
+}
+
+fn coerce_value(param: &Param, value: &Value) -> Result<Value, String> {
+    let coerced = match (&param.kind, value) {
+        (_, Value::Null) if !param.required => Value::Null,
+        (Kind::Raw, v) => v.clone(),
+        (Kind::Str | Kind::Path | Kind::Pem, Value::String(s)) => Value::String(s.clone()),
+        (Kind::Str | Kind::Path, Value::Number(n)) => Value::String(n.to_string()),
+        (Kind::Str, Value::Bool(b)) => Value::String(b.to_string()),
+        (Kind::Bool, v) => Value::Bool(to_bool(v).ok_or("must be a boolean (true/false, yes/no)")?),
+        (Kind::Int, Value::Number(n)) if n.is_i64() => value.clone(),
+        (Kind::Int, Value::String(s)) => Value::from(
+            s.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("must be an integer, not {s:?}"))?,
+        ),
+        (Kind::Mode, v) => Value::String(format!("{:04o}", to_mode(v)?)),
+        (Kind::List, Value::Array(_)) => value.clone(),
+        // Ansible accepts a comma-separated string where a list is expected.
+        (Kind::List, Value::String(s)) => Value::Array(
+            s.split(',')
+                .map(|p| Value::String(p.trim().to_string()))
+                .filter(|p| p.as_str() != Some(""))
+                .collect(),
+        ),
+        (Kind::Dict, Value::Object(_)) => value.clone(),
+        (kind, other) => {
+            return Err(format!(
+                "must be {}, not {}",
+                kind.describe(),
+                json_kind(other)
+            ));
+        }
+    };
+    if !param.choices.is_empty() {
+        let text = match &coerced {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if !param.choices.iter().any(|c| *c == text) {
+            let help = suggest::did_you_mean(&text, param.choices.iter().map(String::as_str))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            return Err(format!(
+                "must be one of {}, not {text:?}{help}",
+                param.choices.join(", ")
+            ));
+        }
+    }
+    Ok(coerced)
+}
+
+/// Ansible's boolean spellings.
+pub fn to_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_i64().map(|i| i != 0),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "y" | "true" | "on" | "1" => Some(true),
+            "no" | "n" | "false" | "off" | "0" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A mode from a string (always octal) or a number (already the value).
+fn to_mode(value: &Value) -> Result<u32, String> {
+    let mode = match value {
+        Value::String(s) => {
+            let digits = s.trim().trim_start_matches("0o");
+            u32::from_str_radix(digits, 8).map_err(|_| format!("is not an octal mode: {s:?}"))?
+        }
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|m| u32::try_from(m).ok())
+            .ok_or_else(|| format!("is not a mode: {n}"))?,
+        other => return Err(format!("must be a file mode, not {}", json_kind(other))),
+    };
+    if mode > 0o7777 {
+        return Err(format!("is not a file mode: {mode:o} is larger than 7777"));
+    }
+    Ok(mode)
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceFile;
+    use serde_json::json;
+
+    fn spec() -> Spec {
+        Spec::new(
+            "file",
+            vec![
+                Param::new("path", Kind::Path).required().aliases(&["dest", "name"]),
+                Param::new("state", Kind::Str).choices(&["file", "directory", "absent"]).default("file"),
+                Param::new("mode", Kind::Mode),
+                Param::new("force", Kind::Bool),
+            ],
+        )
+    }
+
+    fn validate(text: &str) -> Vec<InputError> {
+        let src = SourceFile::new("t.yml", text);
+        let node = yaml::parse(&src).expect("parses");
+        let (call, args) = &node.as_map().expect("map")[0];
+        spec().validate(call, args.as_map().expect("args map"))
+    }
+
+    #[test]
+    fn unknown_argument_suggests_the_closest() {
+        let errors = validate("file: {pth: /x}\n");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0].message, "unknown argument `pth` for `file`");
+        assert_eq!(errors[0].help.as_deref(), Some("did you mean `path`?"));
+        assert_eq!(errors[1].message, "`file` needs the argument `path`");
+    }
+
+    #[test]
+    fn literal_types_are_checked_but_templates_wait() {
+        assert!(validate("file: {path: /x, force: maybe}\n")[0].message.contains("boolean"));
+        assert!(validate("file: {path: /x, force: '{{ f }}'}\n").is_empty());
+        assert!(validate("file: {path: /x, state: dir}\n")[0].message.contains("one of"));
+    }
+
+    #[test]
+    fn decimal_modes_are_refused_with_a_fix() {
+        let errors = validate("file: {path: /x, mode: 644}\n");
+        assert_eq!(errors[0].help.as_deref(), Some("write the mode quoted and with a leading zero: '0644'"));
+        assert!(validate("file: {path: /x, mode: 0644}\n").is_empty());
+        assert!(validate("file: {path: /x, mode: '0755'}\n").is_empty());
+    }
+
+    #[test]
+    fn coercion_resolves_aliases_defaults_and_kinds() {
+        let args = json!({"dest": "/x", "mode": 420, "force": "yes"});
+        let out = spec().coerce(args.as_object().expect("object")).expect("coerces");
+        assert_eq!(
+            Value::Object(out),
+            json!({"path": "/x", "mode": "0644", "force": true, "state": "file"})
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! The task protocol: every task, built-in or custom, checks then applies.
+//!
+//! A task first runs a read-only `check` that compares the host with what the
+//! task wants and returns either `Check::InSync` or `Check::Drift`, carrying
+//! the diffs to show and a task-specific description of exactly what differs.
+//! Only then, and only outside check mode, does the executor call `apply` with
+//! that drift, and `apply` acts on nothing else. Check mode is therefore
+//! "run every check, never apply": it cannot change a host by construction.
+//!
+//! This trait is the public extension point for tasks written in Rust; see
+//! docs/custom-tasks.md. Implement `Task`, describe the arguments with a
+//! `params::Spec`, and register both in a `tasks::Registry`.
+
+use std::any::Any;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::connection::{ConnError, Connection, Output};
+use crate::report::Diff;
+
+/// What a task did (or, in check mode, would do).
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub changed: bool,
+    /// One line for people.
+    pub msg: Option<String>,
+    pub diffs: Vec<Diff>,
+    /// Fields added to the registered result (`rc`, `stdout`, `pem`, ...).
+    pub data: Map<String, Value>,
+    /// Variables to set on the host from now on (`set_fact`).
+    pub facts: Map<String, Value>,
+}
+
+impl Outcome {
+    pub fn ok() -> Outcome {
+        Outcome::default()
+    }
+
+    pub fn changed(msg: impl Into<String>) -> Outcome {
+        Outcome {
+            changed: true,
+            msg: Some(msg.into()),
+            ..Outcome::default()
+        }
+    }
+
+    pub fn with_msg(mut self, msg: impl Into<String>) -> Outcome {
+        self.msg = Some(msg.into());
+        self
+    }
+
+    pub fn with_diff(mut self, diff: Diff) -> Outcome {
+        self.diffs.push(diff);
+        self
+    }
+
+    pub fn with_data(mut self, key: &str, value: impl Into<Value>) -> Outcome {
+        self.data.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Records a command's output the way Ansible registers it.
+    pub fn with_output(mut self, out: &Output) -> Outcome {
+        let stdout = out.stdout_text();
+        let stderr = out.stderr_text();
+        let lines = |s: &str| Value::from(s.lines().map(str::to_string).collect::<Vec<_>>());
+        self.data.insert("rc".into(), out.status.into());
+        self.data.insert("stdout_lines".into(), lines(&stdout));
+        self.data.insert("stderr_lines".into(), lines(&stderr));
+        self.data.insert("stdout".into(), stdout.trim_end_matches('\n').into());
+        self.data.insert("stderr".into(), stderr.trim_end_matches('\n').into());
+        self
+    }
+}
+
+/// The result of a check.
+#[derive(Debug)]
+pub enum Check<D> {
+    /// The host is already as the task wants it.
+    InSync(Outcome),
+    /// The host differs. `preview` is what check mode reports (its diffs and
+    /// message); `drift` is what `apply` will act on.
+    Drift { drift: D, preview: Outcome },
+}
+
+/// Why a task failed on a host.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The task ran and failed; `data` is registered with the failure.
+    #[error("{msg}")]
+    Failed { msg: String, data: Map<String, Value> },
+    /// The host could not be reached; it is dropped from the rest of the run.
+    #[error(transparent)]
+    Conn(#[from] ConnError),
+}
+
+impl TaskError {
+    pub fn failed(msg: impl Into<String>) -> TaskError {
+        TaskError::Failed {
+            msg: msg.into(),
+            data: Map::new(),
+        }
+    }
+
+    /// A failure that keeps a command's output in the registered result.
+    pub fn failed_with(msg: impl Into<String>, outcome: Outcome) -> TaskError {
+        TaskError::Failed {
+            msg: msg.into(),
+            data: outcome.data,
+        }
+    }
+}
+
+/// Evaluates a Jinja expression (`x is defined`, `result.rc == 0`) against
+/// the current host's variables. Supplied by the executor.
+pub type Evaluator<'a> = &'a (dyn Fn(&str) -> Result<Value, String> + Sync);
+
+/// Everything a task may use while it runs on one host.
+pub struct Context<'a> {
+    /// The inventory name of the host the task runs for.
+    pub host: &'a str,
+    /// The channel to the host the task runs on (the delegate, if any).
+    pub conn: &'a dyn Connection,
+    /// True in check mode: `check` runs, `apply` never does.
+    pub check_mode: bool,
+    /// True when diffs are wanted; tasks may skip fetching "before"
+    /// contents otherwise.
+    pub diff: bool,
+    /// The longest any one remote script may take.
+    pub timeout: Duration,
+    /// The host's variables, already merged by precedence.
+    pub vars: &'a Map<String, Value>,
+    /// Evaluates expressions against `vars`.
+    pub eval: Evaluator<'a>,
+    /// Connections to other hosts of the play, for tasks that must run on a
+    /// specific host (dump-certs on a controller).
+    pub peers: &'a (dyn Fn(&str) -> Option<&'a dyn Connection> + Sync),
+    warnings: Mutex<Vec<String>>,
+}
+
+impl<'a> Context<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        host: &'a str,
+        conn: &'a dyn Connection,
+        check_mode: bool,
+        diff: bool,
+        timeout: Duration,
+        vars: &'a Map<String, Value>,
+        eval: Evaluator<'a>,
+        peers: &'a (dyn Fn(&str) -> Option<&'a dyn Connection> + Sync),
+    ) -> Context<'a> {
+        Context {
+            host,
+            conn,
+            check_mode,
+            diff,
+            timeout,
+            vars,
+            eval,
+            peers,
+            warnings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs a script on the task's host.
+    pub async fn run(&self, script: &str, stdin: &[u8]) -> Result<Output, ConnError> {
+        self.conn.run(script, stdin, self.timeout).await
+    }
+
+    /// Records a warning; the executor reports it with the task's result.
+    pub fn warn(&self, message: impl Into<String>) {
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(message.into());
+        }
+    }
+
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+
+    /// A variable of the host, if set.
+    pub fn var(&self, name: &str) -> Option<&Value> {
+        self.vars.get(name)
+    }
+}
+
+/// A task: a read-only check, then an apply that acts on what the check found.
+#[async_trait]
+pub trait Task: Send + Sync {
+    /// What the check found to differ; handed unchanged to `apply`.
+    type Drift: Send + 'static;
+
+    /// Compares the host with what the task wants. Must not change anything.
+    async fn check(&self, cx: &Context<'_>) -> Result<Check<Self::Drift>, TaskError>;
+
+    /// Acts on exactly the drift the check found.
+    async fn apply(&self, cx: &Context<'_>, drift: Self::Drift) -> Result<Outcome, TaskError>;
+}
+
+/// The object-safe form of `Task` the executor works with; every `Task`
+/// gets it for free.
+#[async_trait]
+pub trait DynTask: Send + Sync {
+    async fn check_dyn(&self, cx: &Context<'_>) -> Result<Check<Box<dyn Any + Send>>, TaskError>;
+    async fn apply_dyn(
+        &self,
+        cx: &Context<'_>,
+        drift: Box<dyn Any + Send>,
+    ) -> Result<Outcome, TaskError>;
+}
+
+#[async_trait]
+impl<T: Task> DynTask for T {
+    async fn check_dyn(&self, cx: &Context<'_>) -> Result<Check<Box<dyn Any + Send>>, TaskError> {
+        Ok(match self.check(cx).await? {
+            Check::InSync(outcome) => Check::InSync(outcome),
+            Check::Drift { drift, preview } => Check::Drift {
+                drift: Box::new(drift),
+                preview,
+            },
+        })
+    }
+
+    async fn apply_dyn(
+        &self,
+        cx: &Context<'_>,
+        drift: Box<dyn Any + Send>,
+    ) -> Result<Outcome, TaskError> {
+        match drift.downcast::<T::Drift>() {
+            Ok(drift) => self.apply(cx, *drift).await,
+            // The executor only ever passes back what check_dyn returned.
+            Err(_) => Err(TaskError::failed("internal error: drift of the wrong type")),
+        }
+    }
+}

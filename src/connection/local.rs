@@ -1,0 +1,73 @@
+//! Running scripts on the control machine itself, for `localhost` and hosts
+//! with `ansible_connection: local`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::connection::{ConnError, Connection, Output};
+
+pub struct LocalConnection {
+    name: String,
+}
+
+impl LocalConnection {
+    pub fn new(name: &str) -> LocalConnection {
+        LocalConnection {
+            name: name.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl Connection for LocalConnection {
+    async fn run(
+        &self,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        let lost = |e: std::io::Error| ConnError::Lost {
+            host: self.name.clone(),
+            message: e.to_string(),
+        };
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(lost)?;
+        if let Some(mut pipe) = child.stdin.take() {
+            // A script that does not read its input closes the pipe early;
+            // that is not an error.
+            let _ = pipe.write_all(stdin).await;
+        }
+        match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(Ok(out)) => Ok(Output {
+                status: exit_code(out.status),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            }),
+            Ok(Err(e)) => Err(lost(e)),
+            Err(_) => Err(ConnError::Timeout {
+                host: self.name.clone(),
+                after: timeout,
+            }),
+        }
+    }
+
+    async fn close(&self) {}
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}

@@ -1,2 +1,174 @@
+//! What happened during a run, as events, and the reporters that show them.
+//!
+//! The executor never prints. It emits `Event`s to a `Reporter`; the human
+//! reporter turns them into lines (and diffs, and a recap) for people, the
+//! JSON reporter into JSON Lines for programs. Events are built with secrets
+//! already masked (see `secret.rs`), so no reporter can leak one.
+
 pub mod human;
 pub mod json;
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+/// How one task ended on one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Already as wanted; nothing changed (or would change).
+    Ok,
+    /// Something changed (or, in check mode, would change).
+    Changed,
+    Failed,
+    /// Not run: `when` was false, or the task does not apply here.
+    Skipped,
+    /// The host could not be reached; it gets no further tasks.
+    Unreachable,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// A before/after pair to show as a unified diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diff {
+    /// What is compared, e.g. the remote path or "DTR setting authBypassCA".
+    pub subject: String,
+    /// `None` when the thing does not exist before (or after) the change.
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// The result of one task on one host (or one loop item of it).
+#[derive(Debug, Clone)]
+pub struct HostResult {
+    pub host: String,
+    /// Where the task actually ran, when it was delegated (`delegate_to`,
+    /// and the built-in API tasks, which run on the control machine).
+    pub delegated_to: Option<String>,
+    pub status: Status,
+    /// A failure the task asked to ignore (`ignore_errors`); it counts as ok.
+    pub ignored: bool,
+    /// One line for people: why it failed, what changed, the debug message.
+    pub msg: Option<String>,
+    /// The loop item this result is for, rendered.
+    pub item: Option<String>,
+    pub diffs: Vec<Diff>,
+    /// Command output, shown with `-v` and on failure.
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    pub rc: Option<i32>,
+    /// How many attempts `until`/`retries` took, when more than one.
+    pub attempts: Option<u32>,
+    pub duration: Duration,
+}
+
+impl HostResult {
+    pub fn new(host: &str, status: Status) -> HostResult {
+        HostResult {
+            host: host.to_string(),
+            delegated_to: None,
+            status,
+            ignored: false,
+            msg: None,
+            item: None,
+            diffs: Vec::new(),
+            stdout: None,
+            stderr: None,
+            rc: None,
+            attempts: None,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+/// Per-host counts for the recap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostStats {
+    pub ok: u32,
+    pub changed: u32,
+    pub failed: u32,
+    pub unreachable: u32,
+    pub skipped: u32,
+    pub ignored: u32,
+}
+
+impl HostStats {
+    pub fn count(&mut self, result: &HostResult) {
+        match result.status {
+            // Ansible counts a changed task under both `ok` and `changed`.
+            Status::Ok => self.ok += 1,
+            Status::Changed => {
+                self.ok += 1;
+                self.changed += 1;
+            }
+            Status::Failed if result.ignored => {
+                self.ok += 1;
+                self.ignored += 1;
+            }
+            Status::Failed => self.failed += 1,
+            Status::Skipped => self.skipped += 1,
+            Status::Unreachable => self.unreachable += 1,
+        }
+    }
+}
+
+/// Everything the engine tells the outside world.
+#[derive(Debug, Clone)]
+pub enum Event {
+    RunStart {
+        playbook: String,
+        check: bool,
+        diff: bool,
+    },
+    PlayStart {
+        name: String,
+        hosts: Vec<String>,
+    },
+    TaskStart {
+        name: String,
+        module: String,
+        /// The hosts the task is about to run on.
+        hosts: Vec<String>,
+    },
+    /// One host finished the current task (or one item of it).
+    Host(HostResult),
+    /// The handlers notified by changes run now.
+    HandlersStart,
+    Warning {
+        host: Option<String>,
+        message: String,
+    },
+    /// The last event of every run.
+    Recap {
+        hosts: IndexMap<String, HostStats>,
+        elapsed: Duration,
+    },
+}
+
+/// A sink for events.
+pub trait Reporter: Send {
+    fn report(&mut self, event: &Event);
+}
+
+/// A reporter that keeps every event, for tests and for callers that want
+/// to look at a run afterwards.
+#[derive(Debug, Default)]
+pub struct Collect {
+    pub events: Vec<Event>,
+}
+
+impl Reporter for Collect {
+    fn report(&mut self, event: &Event) {
+        self.events.push(event.clone());
+    }
+}
