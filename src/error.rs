@@ -78,17 +78,17 @@ impl InputError {
         InputError::new(&node.src, node.span, message)
     }
 
-    pub fn label(mut self, label: impl Into<String>) -> InputError {
+    pub fn with_label(mut self, label: impl Into<String>) -> InputError {
         self.label = label.into();
         self
     }
 
-    pub fn help(mut self, help: impl Into<String>) -> InputError {
+    pub fn with_help(mut self, help: impl Into<String>) -> InputError {
         self.help = Some(help.into());
         self
     }
 
-    pub fn maybe_help(mut self, help: Option<String>) -> InputError {
+    pub fn with_maybe_help(mut self, help: Option<String>) -> InputError {
         if help.is_some() {
             self.help = help;
         }

@@ -189,17 +189,18 @@ impl Spec {
         for (key, value) in args {
             let name = key.key();
             let Some(param) = self.param(name) else {
-                let names = self
-                    .params
-                    .iter()
-                    .flat_map(|p| std::iter::once(p.name.as_str()).chain(p.aliases.iter().map(String::as_str)));
-                let help = suggest::did_you_mean(name, names).unwrap_or_else(|| {
-                    format!("`{}` takes: {}", self.name, self.param_list())
+                let names = self.params.iter().flat_map(|p| {
+                    std::iter::once(p.name.as_str()).chain(p.aliases.iter().map(String::as_str))
                 });
+                let help = suggest::did_you_mean(name, names)
+                    .unwrap_or_else(|| format!("`{}` takes: {}", self.name, self.param_list()));
                 errors.push(
-                    InputError::at(key, format!("unknown argument `{name}` for `{}`", self.name))
-                        .label("not an argument of this task")
-                        .help(help),
+                    InputError::at(
+                        key,
+                        format!("unknown argument `{name}` for `{}`", self.name),
+                    )
+                    .with_label("not an argument of this task")
+                    .with_help(help),
                 );
                 continue;
             };
@@ -207,12 +208,23 @@ impl Spec {
                 errors.push(e);
             }
         }
-        for param in self.params.iter().filter(|p| p.required && p.default.is_none()) {
+        for param in self
+            .params
+            .iter()
+            .filter(|p| p.required && p.default.is_none())
+        {
             if !args.iter().any(|(k, _)| param.answers_to(k.key())) {
                 errors.push(
-                    InputError::at(call, format!("`{}` needs the argument `{}`", self.name, param.name))
-                        .label(format!("`{}` is missing", param.name))
-                        .help(format!("add `{}:` ({})", param.name, param.kind.describe())),
+                    InputError::at(
+                        call,
+                        format!("`{}` needs the argument `{}`", self.name, param.name),
+                    )
+                    .with_label(format!("`{}` is missing", param.name))
+                    .with_help(format!(
+                        "add `{}:` ({})",
+                        param.name,
+                        param.kind.describe()
+                    )),
                 );
             }
         }
@@ -247,7 +259,10 @@ impl Spec {
                     out.insert(param.name.clone(), default.clone());
                 }
                 (None, true) => {
-                    return Err(format!("`{}` needs the argument `{}`", self.name, param.name));
+                    return Err(format!(
+                        "`{}` needs the argument `{}`",
+                        self.name, param.name
+                    ));
                 }
                 (None, false) => {}
             }
@@ -267,7 +282,7 @@ fn check_literal(param: &Param, value: &Node) -> Result<(), InputError> {
     let json = value.to_json();
     coerce_value(param, &json).map(|_| ()).map_err(|why| {
         InputError::at(value, format!("argument `{}` {why}", param.name))
-            .label(format!("expected {}", param.kind.describe()))
+            .with_label(format!("expected {}", param.kind.describe()))
     })
 }
 
@@ -281,16 +296,23 @@ fn check_mode_literal(param: &Param, value: &Node) -> Result<(), InputError> {
     {
         return Err(InputError::at(
             value,
-            format!("argument `{}` is the decimal number {raw}, not an octal mode", param.name),
+            format!(
+                "argument `{}` is the decimal number {raw}, not an octal mode",
+                param.name
+            ),
         )
-        .label("read as a decimal number")
-        .help(format!("write the mode quoted and with a leading zero: '0{raw}'")));
+        .with_label("read as a decimal number")
+        .with_help(format!(
+            "write the mode quoted and with a leading zero: '0{raw}'"
+        )));
     }
-    coerce_value(param, &value.to_json()).map(|_| ()).map_err(|why| {
-        InputError::at(value, format!("argument `{}` {why}", param.name))
-            .label("expected a file mode")
-            .help("write it as a quoted octal string such as '0644'")
-    })
+    coerce_value(param, &value.to_json())
+        .map(|_| ())
+        .map_err(|why| {
+            InputError::at(value, format!("argument `{}` {why}", param.name))
+                .with_label("expected a file mode")
+                .with_help("write it as a quoted octal string such as '0644'")
+        })
 }
 
 fn coerce_value(param: &Param, value: &Value) -> Result<Value, String> {
@@ -397,8 +419,12 @@ mod tests {
         Spec::new(
             "file",
             vec![
-                Param::new("path", Kind::Path).required().aliases(&["dest", "name"]),
-                Param::new("state", Kind::Str).choices(&["file", "directory", "absent"]).default("file"),
+                Param::new("path", Kind::Path)
+                    .required()
+                    .aliases(&["dest", "name"]),
+                Param::new("state", Kind::Str)
+                    .choices(&["file", "directory", "absent"])
+                    .default("file"),
                 Param::new("mode", Kind::Mode),
                 Param::new("force", Kind::Bool),
             ],
@@ -423,15 +449,26 @@ mod tests {
 
     #[test]
     fn literal_types_are_checked_but_templates_wait() {
-        assert!(validate("file: {path: /x, force: maybe}\n")[0].message.contains("boolean"));
+        assert!(
+            validate("file: {path: /x, force: maybe}\n")[0]
+                .message
+                .contains("boolean")
+        );
         assert!(validate("file: {path: /x, force: '{{ f }}'}\n").is_empty());
-        assert!(validate("file: {path: /x, state: dir}\n")[0].message.contains("one of"));
+        assert!(
+            validate("file: {path: /x, state: dir}\n")[0]
+                .message
+                .contains("one of")
+        );
     }
 
     #[test]
     fn decimal_modes_are_refused_with_a_fix() {
         let errors = validate("file: {path: /x, mode: 644}\n");
-        assert_eq!(errors[0].help.as_deref(), Some("write the mode quoted and with a leading zero: '0644'"));
+        assert_eq!(
+            errors[0].help.as_deref(),
+            Some("write the mode quoted and with a leading zero: '0644'")
+        );
         assert!(validate("file: {path: /x, mode: 0644}\n").is_empty());
         assert!(validate("file: {path: /x, mode: '0755'}\n").is_empty());
     }
@@ -439,7 +476,9 @@ mod tests {
     #[test]
     fn coercion_resolves_aliases_defaults_and_kinds() {
         let args = json!({"dest": "/x", "mode": 420, "force": "yes"});
-        let out = spec().coerce(args.as_object().expect("object")).expect("coerces");
+        let out = spec()
+            .coerce(args.as_object().expect("object"))
+            .expect("coerces");
         assert_eq!(
             Value::Object(out),
             json!({"path": "/x", "mode": "0644", "force": true, "state": "file"})

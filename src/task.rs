@@ -70,8 +70,10 @@ impl Outcome {
         self.data.insert("rc".into(), out.status.into());
         self.data.insert("stdout_lines".into(), lines(&stdout));
         self.data.insert("stderr_lines".into(), lines(&stderr));
-        self.data.insert("stdout".into(), stdout.trim_end_matches('\n').into());
-        self.data.insert("stderr".into(), stderr.trim_end_matches('\n').into());
+        self.data
+            .insert("stdout".into(), stdout.trim_end_matches('\n').into());
+        self.data
+            .insert("stderr".into(), stderr.trim_end_matches('\n').into());
         self
     }
 }
@@ -91,7 +93,10 @@ pub enum Check<D> {
 pub enum TaskError {
     /// The task ran and failed; `data` is registered with the failure.
     #[error("{msg}")]
-    Failed { msg: String, data: Map<String, Value> },
+    Failed {
+        msg: String,
+        data: Map<String, Value>,
+    },
     /// The host could not be reached; it is dropped from the rest of the run.
     #[error(transparent)]
     Conn(#[from] ConnError),

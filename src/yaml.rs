@@ -206,7 +206,13 @@ impl Node {
 
 impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}@{}+{}", self.value, self.span.offset(), self.span.len())
+        write!(
+            f,
+            "{:?}@{}+{}",
+            self.value,
+            self.span.offset(),
+            self.span.len()
+        )
     }
 }
 
@@ -234,9 +240,11 @@ pub fn parse(src: &SourceFile) -> Result<Node, InputError> {
                 SourceSpan::from((offset.unwrap_or(0), 1))
             });
             let reason = err.without_snippet().render();
-            Err(InputError::new(src, span, format!("{} is not valid YAML", src.name()))
-                .label(reason)
-                .help("check the indentation and the quoting around this point"))
+            Err(
+                InputError::new(src, span, format!("{} is not valid YAML", src.name()))
+                    .with_label(reason)
+                    .with_help("check the indentation and the quoting around this point"),
+            )
         }
     }
 }
@@ -407,8 +415,14 @@ mod tests {
     #[test]
     fn yaml_1_1_octal_and_booleans_read_as_ansible_reads_them() {
         let node = parse_str("mode: 0644\nflag: yes\nquoted: '0644'\n");
-        assert!(matches!(node.get("mode").map(|n| &n.value), Some(Value::Int(420))));
-        assert!(matches!(node.get("flag").map(|n| &n.value), Some(Value::Bool(true))));
+        assert!(matches!(
+            node.get("mode").map(|n| &n.value),
+            Some(Value::Int(420))
+        ));
+        assert!(matches!(
+            node.get("flag").map(|n| &n.value),
+            Some(Value::Bool(true))
+        ));
         assert_eq!(node.get("quoted").and_then(Node::as_str), Some("0644"));
     }
 

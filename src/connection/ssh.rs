@@ -11,7 +11,10 @@ pub struct SshConnection {
 }
 
 impl SshConnection {
-    pub async fn open(target: &Target, _options: &ConnectOptions) -> Result<SshConnection, ConnError> {
+    pub async fn open(
+        target: &Target,
+        _options: &ConnectOptions,
+    ) -> Result<SshConnection, ConnError> {
         Ok(SshConnection {
             name: target.name.clone(),
         })
@@ -20,7 +23,12 @@ impl SshConnection {
 
 #[async_trait]
 impl Connection for SshConnection {
-    async fn run(&self, _script: &str, _stdin: &[u8], _timeout: Duration) -> Result<Output, ConnError> {
+    async fn run(
+        &self,
+        _script: &str,
+        _stdin: &[u8],
+        _timeout: Duration,
+    ) -> Result<Output, ConnError> {
         Err(ConnError::Connect {
             host: self.name.clone(),
             message: "SSH transport not built yet".to_string(),

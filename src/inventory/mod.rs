@@ -1,5 +1,5 @@
-pub mod list;
 pub mod ini;
+pub mod list;
 pub mod pattern;
 pub mod vars_dir;
 pub mod yaml;
