@@ -1,1 +1,904 @@
+//! Lowering a playbook's YAML into `Playbook`, reporting every problem at once.
+//!
+//! The loader knows Ansible's play and task keywords. Any other key of a
+//! task must name a task type in the registry (built-in or custom); its
+//! arguments are checked against the type's `Spec` here, before any host is
+//! contacted. Features we do not support are refused by name with a hint,
+//! never silently ignored: a playbook that loads is a playbook we run as
+//! Ansible would.
 
+use std::path::Path;
+
+use crate::error::InputError;
+use crate::params::to_bool;
+use crate::playbook::{BatchSize, Play, Playbook, Strategy, TaskDef, VarsFile};
+use crate::source::SourceFile;
+use crate::suggest;
+use crate::tasks::Registry;
+use crate::yaml::{self, Node, Value};
+
+const PLAY_KEYS: &[&str] = &[
+    "name",
+    "hosts",
+    "vars",
+    "vars_files",
+    "serial",
+    "strategy",
+    "gather_facts",
+    "tasks",
+    "pre_tasks",
+    "post_tasks",
+    "handlers",
+    "tags",
+    "check_mode",
+    "diff",
+    "any_errors_fatal",
+    "max_fail_percentage",
+    "remote_user",
+    "connection",
+];
+
+const TASK_KEYS: &[&str] = &[
+    "name",
+    "when",
+    "loop",
+    "with_items",
+    "with_list",
+    "loop_control",
+    "register",
+    "tags",
+    "notify",
+    "listen",
+    "ignore_errors",
+    "changed_when",
+    "failed_when",
+    "until",
+    "retries",
+    "delay",
+    "no_log",
+    "check_mode",
+    "diff",
+    "args",
+    "vars",
+    "run_once",
+    "delegate_to",
+    "timeout",
+];
+
+/// Keywords of Ansible that dtrplay does not implement; refusing them by
+/// name is kinder than "unknown module".
+const UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "block",
+        "split the block into plain tasks (blocks are not supported yet)",
+    ),
+    (
+        "rescue",
+        "blocks are not supported yet; use `ignore_errors` and `when: result is failed`",
+    ),
+    ("always", "blocks are not supported yet"),
+    (
+        "include_tasks",
+        "use a task file in `tasks/` beside the playbook as a custom task (see docs/custom-tasks.md)",
+    ),
+    (
+        "import_tasks",
+        "use a task file in `tasks/` beside the playbook as a custom task (see docs/custom-tasks.md)",
+    ),
+    ("include_role", "roles are not supported yet"),
+    ("import_role", "roles are not supported yet"),
+    ("roles", "roles are not supported yet"),
+    ("import_playbook", "run the playbooks one after the other"),
+    (
+        "become",
+        "dtrplay runs tasks as the SSH user; connect as a user with the rights the tasks need (`ansible_user`)",
+    ),
+    (
+        "become_user",
+        "dtrplay runs tasks as the SSH user; connect as that user instead (`ansible_user`)",
+    ),
+    (
+        "async",
+        "asynchronous tasks are not supported; use `timeout` for long commands",
+    ),
+    (
+        "environment",
+        "set variables in the command itself (`FOO=bar cmd`)",
+    ),
+    ("with_dict", "use `loop: \"{{ x | dict2items }}\"`"),
+    ("with_fileglob", "list the files explicitly in `loop`"),
+];
+
+/// Loads and checks a playbook file.
+pub fn load(path: &Path, registry: &Registry) -> Result<Playbook, Vec<InputError>> {
+    let src = SourceFile::read(path).map_err(|e| {
+        let src = SourceFile::new(path.display().to_string(), "");
+        vec![
+            InputError::new(
+                &src,
+                (0, 0).into(),
+                format!("could not read the playbook {}: {e}", path.display()),
+            )
+            .with_label("")
+            .with_help("check the path; playbooks are YAML files such as playbooks/integrate.yml"),
+        ]
+    })?;
+    parse(src, registry)
+}
+
+/// Lowers a playbook's text.
+pub fn parse(src: SourceFile, registry: &Registry) -> Result<Playbook, Vec<InputError>> {
+    let root = yaml::parse(&src).map_err(|e| vec![e])?;
+    let dir = src
+        .path()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut loader = Loader {
+        registry,
+        dir: &dir,
+        errors: Vec::new(),
+    };
+    let plays = match &root.value {
+        Value::Seq(items) => items.iter().filter_map(|p| loader.play(p)).collect(),
+        Value::Null => {
+            loader.errors.push(
+                InputError::at(&root, "the playbook is empty")
+                    .with_help("a playbook is a list of plays, each with `hosts:` and `tasks:`"),
+            );
+            Vec::new()
+        }
+        _ => {
+            loader.errors.push(
+                InputError::at(
+                    &root,
+                    format!("a playbook must be a list of plays, not {}", root.kind()),
+                )
+                .with_label("expected a list")
+                .with_help("start each play with `- name: ...` and give it `hosts:` and `tasks:`"),
+            );
+            Vec::new()
+        }
+    };
+    if loader.errors.is_empty() {
+        Ok(Playbook { src, dir, plays })
+    } else {
+        Err(loader.errors)
+    }
+}
+
+struct Loader<'a> {
+    registry: &'a Registry,
+    dir: &'a Path,
+    errors: Vec<InputError>,
+}
+
+impl Loader<'_> {
+    fn play(&mut self, node: &Node) -> Option<Play> {
+        let Some(entries) = node.as_map() else {
+            self.errors.push(
+                InputError::at(
+                    node,
+                    format!("a play must be a mapping, not {}", node.kind()),
+                )
+                .with_label("expected `hosts:`, `tasks:`, ..."),
+            );
+            return None;
+        };
+        let mut play = Play {
+            node: node.clone(),
+            name: None,
+            hosts: node.clone(),
+            vars: Vec::new(),
+            vars_files: Vec::new(),
+            serial: Vec::new(),
+            strategy: Strategy::Linear,
+            tags: Vec::new(),
+            check_mode: None,
+            diff: None,
+            tasks: Vec::new(),
+            handlers: Vec::new(),
+            any_errors_fatal: false,
+            max_fail_percentage: None,
+        };
+        let mut hosts = None;
+        let (mut pre, mut main, mut post) = (Vec::new(), Vec::new(), Vec::new());
+        for (key, value) in entries {
+            match key.key() {
+                "name" => play.name = Some(value.clone()),
+                "hosts" => hosts = self.pattern(value),
+                "vars" => play.vars = self.mapping(value, "vars"),
+                "vars_files" => play.vars_files = self.vars_files(value),
+                "serial" => play.serial = self.serial(value),
+                "strategy" => play.strategy = self.strategy(value),
+                "gather_facts" => {
+                    // Accepted for compatibility: dtrplay gathers no facts,
+                    // so `gather_facts: true` only costs nothing.
+                    self.boolean(value, "gather_facts");
+                }
+                "tasks" => main = self.task_list(value, false),
+                "pre_tasks" => pre = self.task_list(value, false),
+                "post_tasks" => post = self.task_list(value, false),
+                "handlers" => play.handlers = self.task_list(value, true),
+                "tags" => play.tags = self.string_list(value, "tags"),
+                "check_mode" => play.check_mode = self.boolean(value, "check_mode"),
+                "diff" => play.diff = self.boolean(value, "diff"),
+                "any_errors_fatal" => {
+                    play.any_errors_fatal =
+                        self.boolean(value, "any_errors_fatal").unwrap_or(false);
+                }
+                "max_fail_percentage" => play.max_fail_percentage = self.percentage(value),
+                "remote_user" | "connection" => self.errors.push(
+                    InputError::at(
+                        key,
+                        format!("`{}` is not supported at play level", key.key()),
+                    )
+                    .with_help(
+                        "set `ansible_user` / `ansible_connection` in the inventory instead",
+                    ),
+                ),
+                other => self.unknown_key(key, other, PLAY_KEYS, "play keyword"),
+            }
+        }
+        match hosts {
+            Some(h) => play.hosts = h,
+            None => {
+                self.errors.push(
+                    InputError::at(node, "this play has no `hosts:`")
+                        .with_label("which hosts should it run on?")
+                        .with_help("add `hosts: all` or a group or host pattern"),
+                );
+                return None;
+            }
+        }
+        play.tasks = pre.into_iter().chain(main).chain(post).collect();
+        self.check_notify(&play);
+        Some(play)
+    }
+
+    fn task_list(&mut self, node: &Node, handlers: bool) -> Vec<TaskDef> {
+        match &node.value {
+            Value::Null => Vec::new(),
+            Value::Seq(items) => items
+                .iter()
+                .filter_map(|t| self.task(t, handlers))
+                .collect(),
+            _ => {
+                self.errors.push(
+                    InputError::at(
+                        node,
+                        format!("expected a list of tasks, not {}", node.kind()),
+                    )
+                    .with_label("expected a list")
+                    .with_help("write each task as a list item: `- name: ...`"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn task(&mut self, node: &Node, handler: bool) -> Option<TaskDef> {
+        let Some(entries) = node.as_map() else {
+            self.errors.push(
+                InputError::at(
+                    node,
+                    format!("a task must be a mapping, not {}", node.kind()),
+                )
+                .with_label("expected `name:` and a module")
+                .with_help("for example: `- name: Say hi` then `  debug: {msg: hi}`"),
+            );
+            return None;
+        };
+        let mut def = TaskDef {
+            node: node.clone(),
+            name: None,
+            module_key: node.clone(),
+            module: String::new(),
+            args: Vec::new(),
+            when: Vec::new(),
+            loop_items: None,
+            loop_var: "item".to_string(),
+            loop_label: None,
+            register: None,
+            tags: Vec::new(),
+            notify: Vec::new(),
+            listen: Vec::new(),
+            ignore_errors: None,
+            changed_when: Vec::new(),
+            failed_when: Vec::new(),
+            until: None,
+            retries: None,
+            delay: None,
+            no_log: false,
+            check_mode: None,
+            diff: None,
+            run_once: false,
+            delegate_to: None,
+            vars: Vec::new(),
+            timeout: None,
+        };
+        let mut module: Option<(Node, Node)> = None;
+        let mut extra_args: Vec<(Node, Node)> = Vec::new();
+        let errors_before = self.errors.len();
+        for (key, value) in entries {
+            match key.key() {
+                "name" => def.name = Some(value.clone()),
+                "when" => def.when = self.conditions(value),
+                "loop" | "with_items" | "with_list" => {
+                    if def.loop_items.is_some() {
+                        self.errors.push(
+                            InputError::at(key, "this task has two loops")
+                                .with_help("keep one of `loop`, `with_items` and `with_list`"),
+                        );
+                    }
+                    def.loop_items = Some(value.clone());
+                }
+                "loop_control" => self.loop_control(value, &mut def),
+                "register" => def.register = self.identifier(value, "register"),
+                "tags" => def.tags = self.string_list(value, "tags"),
+                "notify" => def.notify = self.string_list(value, "notify"),
+                "listen" if handler => def.listen = self.string_list(value, "listen"),
+                "ignore_errors" => def.ignore_errors = Some(value.clone()),
+                "changed_when" => def.changed_when = self.conditions(value),
+                "failed_when" => def.failed_when = self.conditions(value),
+                "until" => def.until = Some(value.clone()),
+                "retries" => def.retries = Some(value.clone()),
+                "delay" => def.delay = Some(value.clone()),
+                "no_log" => def.no_log = self.boolean(value, "no_log").unwrap_or(false),
+                "check_mode" => def.check_mode = self.boolean(value, "check_mode"),
+                "diff" => def.diff = self.boolean(value, "diff"),
+                "run_once" => def.run_once = self.boolean(value, "run_once").unwrap_or(false),
+                "delegate_to" => def.delegate_to = Some(value.clone()),
+                "args" => extra_args = self.mapping(value, "args"),
+                "vars" => def.vars = self.mapping(value, "vars"),
+                "timeout" => def.timeout = self.seconds(value, "timeout"),
+                other => {
+                    if let Some((_, hint)) = UNSUPPORTED.iter().find(|(k, _)| *k == other) {
+                        self.errors.push(
+                            InputError::at(key, format!("`{other}` is not supported by dtrplay"))
+                                .with_label("not supported")
+                                .with_help(*hint),
+                        );
+                    } else if self.registry.get(other).is_some() {
+                        if let Some((first, _)) = &module {
+                            self.errors.push(
+                                InputError::at(
+                                    key,
+                                    format!(
+                                        "this task names two modules, `{}` and `{other}`",
+                                        first.key()
+                                    ),
+                                )
+                                .with_label("second module")
+                                .with_help(
+                                    "a task runs exactly one module; split it into two tasks",
+                                ),
+                            );
+                        } else {
+                            module = Some((key.clone(), value.clone()));
+                        }
+                    } else {
+                        let candidates = TASK_KEYS.iter().copied().chain(self.registry.names());
+                        let help = suggest::did_you_mean(other, candidates).unwrap_or_else(|| {
+                            "a task has keywords (name, when, loop, register, ...) and exactly one module; \
+                             custom tasks live in `tasks/<name>.yml` or `library/<name>` beside the playbook"
+                                .to_string()
+                        });
+                        self.errors.push(
+                            InputError::at(
+                                key,
+                                format!("unknown task keyword or module `{other}`"),
+                            )
+                            .with_label("not a keyword or a known module")
+                            .with_help(help),
+                        );
+                    }
+                }
+            }
+        }
+        let Some((key, value)) = module else {
+            if self.errors.len() == errors_before {
+                self.errors.push(
+                    InputError::at(node, "this task has no module")
+                        .with_label("what should it do?")
+                        .with_help("add a module such as `command:`, `copy:` or `debug:`"),
+                );
+            }
+            return None;
+        };
+        let entry = self.registry.get(key.key())?;
+        def.module = entry.spec.name.clone();
+        def.module_key = key.clone();
+        let mut args = self.module_args(&key, &value, &entry.spec);
+        // Inline arguments win over `args:`, as in Ansible.
+        for (k, v) in extra_args {
+            if !args.iter().any(|(a, _)| a.key() == k.key()) {
+                args.push((k, v));
+            }
+        }
+        // set_fact and custom tasks without a fixed parameter list take any
+        // keys; every other task's arguments are checked here.
+        if !entry.spec.params.is_empty() || entry.spec.free_form.is_some() {
+            self.errors.extend(entry.spec.validate(&key, &args));
+        }
+        def.args = args;
+        if let (Some(_), None) = (&def.until, &def.retries) {
+            // Ansible's default when `until` is given without `retries`.
+            def.retries = Some(Node::new(Value::Int(3), key.span, &key.src));
+        }
+        Some(def)
+    }
+
+    /// The module's value as argument pairs: a mapping as is, a free-form
+    /// string split the way Ansible splits it.
+    fn module_args(
+        &mut self,
+        key: &Node,
+        value: &Node,
+        spec: &crate::params::Spec,
+    ) -> Vec<(Node, Node)> {
+        match &value.value {
+            Value::Null => Vec::new(),
+            Value::Map(entries) => entries.clone(),
+            Value::Str(text) => {
+                let synth = |s: &str| Node::new(Value::Str(s.to_string()), value.span, &value.src);
+                let words = split_words(text);
+                match &spec.free_form {
+                    Some(free) => {
+                        // `command: cmd creates=/x chdir=/tmp`: known
+                        // `k=v` words become arguments, the rest is the command.
+                        let mut args = Vec::new();
+                        let mut rest = Vec::new();
+                        for word in words {
+                            match word.split_once('=') {
+                                Some((k, v)) if *k != *free && spec.param(k).is_some() => {
+                                    args.push((synth(k), synth(&unquote(v))));
+                                }
+                                _ => rest.push(word),
+                            }
+                        }
+                        let command = if args.is_empty() {
+                            text.trim().to_string()
+                        } else {
+                            rest.join(" ")
+                        };
+                        let mut cmd_node = synth(&command);
+                        if args.is_empty() {
+                            cmd_node = value.clone();
+                        }
+                        args.insert(0, (synth(free), cmd_node));
+                        args
+                    }
+                    None => {
+                        let mut args = Vec::new();
+                        for word in words {
+                            match word.split_once('=') {
+                                Some((k, v)) => args.push((synth(k), synth(&unquote(v)))),
+                                None => {
+                                    self.errors.push(
+                                        InputError::at(
+                                            value,
+                                            format!(
+                                                "`{}` takes `key=value` arguments or a mapping",
+                                                key.key()
+                                            ),
+                                        )
+                                        .with_label(format!("`{word}` is not key=value"))
+                                        .with_help(
+                                            format!(
+                                                "write the arguments as a mapping under `{}:`",
+                                                key.key()
+                                            ),
+                                        ),
+                                    );
+                                    return Vec::new();
+                                }
+                            }
+                        }
+                        args
+                    }
+                }
+            }
+            Value::Seq(_) if spec.free_form.is_some() && spec.param("argv").is_some() => {
+                vec![(
+                    Node::new(Value::Str("argv".into()), key.span, &key.src),
+                    value.clone(),
+                )]
+            }
+            _ => {
+                self.errors.push(
+                    InputError::at(
+                        value,
+                        format!(
+                            "the arguments of `{}` must be a mapping, not {}",
+                            key.key(),
+                            value.kind()
+                        ),
+                    )
+                    .with_label("expected a mapping"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn loop_control(&mut self, node: &Node, def: &mut TaskDef) {
+        for (key, value) in self.mapping(node, "loop_control") {
+            match key.key() {
+                "loop_var" => {
+                    if let Some(name) = self.identifier(&value, "loop_var") {
+                        def.loop_var = name;
+                    }
+                }
+                "label" => def.loop_label = Some(value.clone()),
+                // Accepted: they change nothing about results.
+                "pause" | "index_var" | "extended" => {}
+                other => self.unknown_key(
+                    &key,
+                    other,
+                    &["loop_var", "label", "pause", "index_var", "extended"],
+                    "loop_control key",
+                ),
+            }
+        }
+    }
+
+    /// Every `notify` must name a handler (or a `listen` topic).
+    fn check_notify(&mut self, play: &Play) {
+        let names: Vec<String> = play
+            .handlers
+            .iter()
+            .flat_map(|h| std::iter::once(h.display_name()).chain(h.listen.iter().cloned()))
+            .collect();
+        for task in play.tasks.iter().chain(&play.handlers) {
+            for notified in &task.notify {
+                if !names.iter().any(|n| n == notified) {
+                    let at = task.node.get("notify").unwrap_or(&task.node);
+                    self.errors.push(
+                        InputError::at(at, format!("no handler is named `{notified}`"))
+                            .with_label("notifies nothing")
+                            .with_maybe_help(suggest::did_you_mean(
+                                notified,
+                                names.iter().map(String::as_str),
+                            )),
+                    );
+                }
+            }
+        }
+    }
+
+    fn unknown_key(&mut self, key: &Node, name: &str, known: &[&str], what: &str) {
+        let help = suggest::did_you_mean(name, known.iter().copied())
+            .unwrap_or_else(|| format!("known keys: {}", known.join(", ")));
+        self.errors.push(
+            InputError::at(key, format!("unknown {what} `{name}`"))
+                .with_label(format!("not a {what}"))
+                .with_help(help),
+        );
+    }
+
+    fn pattern(&mut self, node: &Node) -> Option<Node> {
+        match &node.value {
+            Value::Str(_) => Some(node.clone()),
+            Value::Seq(items) if items.iter().all(|i| i.as_str().is_some()) => {
+                let joined = items
+                    .iter()
+                    .filter_map(Node::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                Some(Node::new(Value::Str(joined), node.span, &node.src))
+            }
+            _ => {
+                self.errors.push(
+                    InputError::at(
+                        node,
+                        format!("`hosts` must be a host pattern, not {}", node.kind()),
+                    )
+                    .with_help("for example `hosts: all`, `hosts: ucp`, or `hosts: web:&prod`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn mapping(&mut self, node: &Node, what: &str) -> Vec<(Node, Node)> {
+        match &node.value {
+            Value::Map(entries) => entries.clone(),
+            Value::Null => Vec::new(),
+            _ => {
+                self.errors.push(
+                    InputError::at(
+                        node,
+                        format!("`{what}` must be a mapping, not {}", node.kind()),
+                    )
+                    .with_label("expected `name: value` pairs"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn vars_files(&mut self, node: &Node) -> Vec<VarsFile> {
+        let names: Vec<Node> = match &node.value {
+            Value::Str(_) => vec![node.clone()],
+            Value::Seq(items) => items.clone(),
+            _ => {
+                self.errors.push(InputError::at(
+                    node,
+                    "`vars_files` must be a list of file names",
+                ));
+                return Vec::new();
+            }
+        };
+        let mut files = Vec::new();
+        for name in names {
+            let Some(text) = name.as_str() else {
+                self.errors.push(InputError::at(
+                    &name,
+                    format!("expected a file name, not {}", name.kind()),
+                ));
+                continue;
+            };
+            let loaded = if yaml::is_template(text) {
+                None
+            } else {
+                self.load_vars_file(&name, text)
+            };
+            files.push(VarsFile {
+                name: name.clone(),
+                loaded,
+            });
+        }
+        files
+    }
+
+    fn load_vars_file(&mut self, at: &Node, name: &str) -> Option<Node> {
+        let path = self.dir.join(name);
+        match SourceFile::read(&path) {
+            Ok(src) => match yaml::parse(&src) {
+                Ok(node) if node.as_map().is_some() || node.is_null() => Some(node),
+                Ok(node) => {
+                    self.errors.push(
+                        InputError::at(
+                            &node,
+                            format!("a vars file must hold a mapping, not {}", node.kind()),
+                        )
+                        .with_label("expected `name: value` pairs"),
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.errors.push(e);
+                    None
+                }
+            },
+            Err(e) => {
+                self.errors.push(
+                    InputError::at(
+                        at,
+                        format!("could not read the vars file {}: {e}", path.display()),
+                    )
+                    .with_label("this file")
+                    .with_help("paths in `vars_files` are relative to the playbook's directory"),
+                );
+                None
+            }
+        }
+    }
+
+    fn serial(&mut self, node: &Node) -> Vec<BatchSize> {
+        let items: Vec<&Node> = match &node.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![node],
+        };
+        let mut sizes = Vec::new();
+        for item in items {
+            let size = match &item.value {
+                Value::Int(n) if *n > 0 => usize::try_from(*n).ok().map(BatchSize::Count),
+                Value::Str(s) => match s.trim().strip_suffix('%') {
+                    Some(p) => p
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|p| *p > 0.0 && *p <= 100.0)
+                        .map(BatchSize::Percent),
+                    None => s
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .map(BatchSize::Count),
+                },
+                _ => None,
+            };
+            match size {
+                Some(size) => sizes.push(size),
+                None => self.errors.push(
+                    InputError::at(
+                        item,
+                        "`serial` must be a positive number of hosts or a percentage",
+                    )
+                    .with_label("expected e.g. 2 or '30%'"),
+                ),
+            }
+        }
+        sizes
+    }
+
+    fn strategy(&mut self, node: &Node) -> Strategy {
+        match node.as_str() {
+            Some("linear") => Strategy::Linear,
+            Some("free") => Strategy::Free,
+            _ => {
+                self.errors.push(
+                    InputError::at(node, "unknown strategy")
+                        .with_label("expected `linear` or `free`"),
+                );
+                Strategy::Linear
+            }
+        }
+    }
+
+    fn percentage(&mut self, node: &Node) -> Option<f64> {
+        let value = match &node.value {
+            Value::Int(n) => Some(*n as f64),
+            Value::Float(f) => Some(*f),
+            Value::Str(s) => s.trim().trim_end_matches('%').parse().ok(),
+            _ => None,
+        };
+        if value.is_none() {
+            self.errors
+                .push(InputError::at(node, "expected a percentage such as 30"));
+        }
+        value
+    }
+
+    fn seconds(&mut self, node: &Node, what: &str) -> Option<u64> {
+        match &node.value {
+            Value::Int(n) if *n > 0 => u64::try_from(*n).ok(),
+            _ => {
+                self.errors.push(
+                    InputError::at(
+                        node,
+                        format!("`{what}` must be a positive number of seconds"),
+                    )
+                    .with_label("expected seconds"),
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+        let value = to_bool(&node.to_json());
+        if value.is_none() {
+            self.errors.push(
+                InputError::at(
+                    node,
+                    format!("`{what}` must be true or false, not {}", node.kind()),
+                )
+                .with_label("expected true or false"),
+            );
+        }
+        value
+    }
+
+    fn identifier(&mut self, node: &Node, what: &str) -> Option<String> {
+        let name = node.as_str().unwrap_or("");
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if valid {
+            Some(name.to_string())
+        } else {
+            self.errors.push(
+                InputError::at(node, format!("`{what}` must be a variable name"))
+                    .with_label("letters, digits and `_`, not starting with a digit"),
+            );
+            None
+        }
+    }
+
+    /// `when:`-style conditions: one expression, a list of them (all must
+    /// hold), or a boolean.
+    fn conditions(&mut self, node: &Node) -> Vec<Node> {
+        match &node.value {
+            Value::Seq(items) => items.clone(),
+            Value::Null => Vec::new(),
+            Value::Map(_) => {
+                self.errors.push(
+                    InputError::at(node, "a condition must be an expression or a list of them")
+                        .with_help("write `when: x == 1` (no braces), or a list of such lines"),
+                );
+                Vec::new()
+            }
+            _ => vec![node.clone()],
+        }
+    }
+
+    fn string_list(&mut self, node: &Node, what: &str) -> Vec<String> {
+        match &node.value {
+            Value::Str(s) => s
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            Value::Seq(items) => items.iter().filter_map(Node::scalar_text).collect(),
+            Value::Null => Vec::new(),
+            _ => {
+                self.errors.push(InputError::at(
+                    node,
+                    format!(
+                        "`{what}` must be a name or a list of names, not {}",
+                        node.kind()
+                    ),
+                ));
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Splits a free-form argument string into words, keeping quotes inside
+/// each word (so the command keeps its meaning when joined again).
+fn split_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+            continue;
+        }
+        match (quote, c) {
+            (_, '\\') => {
+                cur.push(c);
+                escaped = true;
+            }
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            (Some(q), c) if c == q => {
+                quote = None;
+                cur.push(c);
+            }
+            (None, c) if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+fn unquote(value: &str) -> String {
+    let v = value.trim();
+    for q in ['"', '\''] {
+        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
+            return v[1..v.len() - 1].to_string();
+        }
+    }
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_keep_quotes_and_split_on_spaces() {
+        assert_eq!(
+            split_words(r#"echo "a b" c=d 'e f'"#),
+            vec![r#"echo"#, r#""a b""#, "c=d", "'e f'"]
+        );
+        assert_eq!(unquote("'x y'"), "x y");
+    }
+}

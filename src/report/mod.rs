@@ -144,6 +144,13 @@ pub enum Event {
     Host(HostResult),
     /// The handlers notified by changes run now.
     HandlersStart,
+    /// A task is still running: how many hosts are done and which are not.
+    /// Sent about once a second, for live progress displays.
+    Progress {
+        done: usize,
+        total: usize,
+        pending: Vec<String>,
+    },
     Warning {
         host: Option<String>,
         message: String,
