@@ -2,5 +2,7 @@
 //! and reads as its specification.
 
 mod harness;
+// The lab's UCP and DTR HTTPS simulators, driven with reqwest.
+mod lab_api;
 // Lab nodes: real sshd fleets on loopback with private /etc/docker and /srv.
 mod lab_nodes;
