@@ -424,6 +424,7 @@ async fn ucp1_registry_config_round_trip() {
     assert_eq!(saved.status(), StatusCode::OK);
     let stored: Value = get().await.json().await.expect("JSON");
     assert_eq!(stored, config);
+    assert_eq!(lab.servers.status().ucp_registry_url, Some(dtr_url.clone()));
 
     // Invalid requests are rejected and leave the stored config alone.
     let mut bad_ca = config.clone();
@@ -472,6 +473,7 @@ async fn ucp1_registry_config_round_trip() {
         "REGISTRY_NOT_CONFIGURED",
     )
     .await;
+    assert_eq!(lab.servers.status().ucp_registry_url, None);
     lab.servers.shutdown().await;
 }
 
@@ -539,6 +541,22 @@ async fn ucp3_trusted_registry_and_config_toml_round_trip() {
         config.contains_key("auth"),
         "other sections are reported too"
     );
+    assert_eq!(
+        lab.servers.status().ucp_trusted_registries,
+        vec![dtr_host.clone()]
+    );
+    let wrong_method = ucp
+        .get(lab.ucp("/api/config/trustedregistry_"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get");
+    expect_error(
+        wrong_method,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+    )
+    .await;
 
     // Removing the registry: PUT the document back without it.
     let mut without = config.clone();
@@ -553,6 +571,7 @@ async fn ucp3_trusted_registry_and_config_toml_round_trip() {
     assert_eq!(put.status(), StatusCode::OK);
     let after = get_toml().await;
     assert!(!after.contains_key("registries"), "{after}");
+    assert!(lab.servers.status().ucp_trusted_registries.is_empty());
     assert_eq!(after["auth"], config["auth"]);
 
     let invalid = ucp
@@ -1135,6 +1154,7 @@ async fn auth_bypass_follows_the_current_bypass_ca_and_ou() {
         |detail: &str| format!("encountered an error during ucp auth bypass: {detail}");
 
     // Before step 4 of the procedure, DTR does not trust UCP's certificate.
+    assert!(!lab.servers.status().dtr_trusts_ucp);
     let refused = expect_error(
         lab.token(&node, as_alice, scope).await,
         StatusCode::UNAUTHORIZED,
@@ -1150,6 +1170,7 @@ async fn auth_bypass_follows_the_current_bypass_ca_and_ou() {
         .post_settings(&json!({ "authBypassCA": lab.pki.cluster_root_ca().cert_pem() }).to_string())
         .await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    assert!(lab.servers.status().dtr_trusts_ucp);
     let token = token_from(lab.token(&node, as_alice, scope).await).await;
     assert_eq!(
         upload_blob(&lab, &node, &token, "alice/app", b"layer").await,
@@ -1198,6 +1219,7 @@ async fn auth_bypass_follows_the_current_bypass_ca_and_ou() {
         .post_settings(&json!({ "authBypassCA": "" }).to_string())
         .await;
     assert_eq!(unset.status(), StatusCode::ACCEPTED);
+    assert!(!lab.servers.status().dtr_trusts_ucp);
     let refused = expect_error(
         lab.token(&node, as_alice, scope).await,
         StatusCode::UNAUTHORIZED,
@@ -1224,6 +1246,9 @@ async fn ucp3_dtr_trusts_ucp_from_installation() {
         .issue_node_identity("node-1")
         .expect("node identity");
     let node = lab.dtr_client_with(&cert, &key);
+    let status = lab.servers.status();
+    assert!(status.dtr_trusts_ucp);
+    assert_eq!(status.dtr_repositories, vec!["alice/app".to_owned()]);
     let token = token_from(
         lab.token(&node, Some((USER, "")), "repository:alice/app:pull,push")
             .await,

@@ -160,13 +160,32 @@ pub enum TlsSetupError {
     Verifier(#[from] VerifierBuilderError),
 }
 
-/// The running UCP and DTR simulators.
+/// The running UCP and DTR simulators. Dropping this without calling
+/// [`ApiServers::shutdown`] still stops both servers, just without waiting.
 pub struct ApiServers {
     flavor: Flavor,
     ucp: RunningServer,
     dtr: RunningServer,
     ucp_host: String,
     dtr_host: String,
+    ucp_state: Arc<ucp::UcpState>,
+    dtr_state: Arc<dtr::DtrState>,
+    /// UCP's cluster root CA, to tell whether DTR trusts UCP.
+    ucp_ca: String,
+}
+
+/// How far the integration has got, as the simulators see it; for
+/// `dtrplay lab status` and for tests that check the cluster, not the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationStatus {
+    /// UCP 1.x: the URL of the DTR configured in UCP (`/api/config/registry`).
+    pub ucp_registry_url: Option<String>,
+    /// UCP 3.x: the host addresses of UCP's trusted registries.
+    pub ucp_trusted_registries: Vec<String>,
+    /// Whether DTR's auth bypass trusts UCP's cluster root CA right now.
+    pub dtr_trusts_ucp: bool,
+    /// DTR's repositories, as `namespace/name`.
+    pub dtr_repositories: Vec<String>,
 }
 
 impl fmt::Debug for ApiServers {
@@ -216,6 +235,16 @@ impl ApiServers {
         &self.dtr_host
     }
 
+    /// A snapshot of the integration state held by the simulators.
+    pub fn status(&self) -> IntegrationStatus {
+        IntegrationStatus {
+            ucp_registry_url: self.ucp_state.registry_url(),
+            ucp_trusted_registries: self.ucp_state.trusted_registries(),
+            dtr_trusts_ucp: self.dtr_state.trusts(&self.ucp_ca),
+            dtr_repositories: self.dtr_state.repository_names(),
+        }
+    }
+
     /// Stops both servers and waits until their sockets are closed.
     pub async fn shutdown(self) {
         tokio::join!(self.ucp.stop(), self.dtr.stop());
@@ -250,13 +279,9 @@ pub async fn start(pki: &LabPki, cfg: ApiConfig) -> Result<ApiServers, StartErro
     )?;
     let dtr_rustls = RustlsConfig::from_config(Arc::new(dtr_tls));
 
-    let ucp_router = ucp::router(ucp::UcpState::new(
-        cfg.flavor,
-        accounts.clone(),
-        pki.clone(),
-        ucp_host.clone(),
-    ));
-    let dtr_router = dtr::router(dtr::DtrState::new(dtr::DtrSetup {
+    let ucp_state = ucp::UcpState::new(cfg.flavor, accounts.clone(), pki.clone(), ucp_host.clone());
+    let ucp_router = ucp::router(Arc::clone(&ucp_state));
+    let dtr_state = dtr::DtrState::new(dtr::DtrSetup {
         flavor: cfg.flavor,
         accounts,
         organizations: cfg.organizations.clone(),
@@ -264,7 +289,8 @@ pub async fn start(pki: &LabPki, cfg: ApiConfig) -> Result<ApiServers, StartErro
         https_port: dtr_addr.port(),
         pki,
         tls: dtr_rustls.clone(),
-    }));
+    });
+    let dtr_router = dtr::router(Arc::clone(&dtr_state));
 
     let ucp = serve(
         ucp_listener,
@@ -293,6 +319,9 @@ pub async fn start(pki: &LabPki, cfg: ApiConfig) -> Result<ApiServers, StartErro
         dtr,
         ucp_host,
         dtr_host,
+        ucp_state,
+        dtr_state,
+        ucp_ca: pki.cluster_root_ca().cert_pem().to_owned(),
     })
 }
 
@@ -350,7 +379,16 @@ impl RunningServer {
             }
         }
         self.task.abort();
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for RunningServer {
+    // A lab dropped on an error path must not leave servers running; after
+    // `stop` this is a no-op on a finished task.
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        self.task.abort();
     }
 }
 

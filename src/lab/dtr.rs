@@ -92,6 +92,8 @@ pub(crate) enum DtrError {
     InvalidRepositoryName,
     #[error("The requested resource does not exist.")]
     NotFound,
+    #[error("The method is not allowed on this resource.")]
+    MethodNotAllowed,
 }
 
 impl DtrError {
@@ -111,6 +113,7 @@ impl DtrError {
                 (StatusCode::BAD_REQUEST, INVALID_REPOSITORY_NAME_CODE)
             }
             DtrError::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            DtrError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
         }
     }
 }
@@ -252,6 +255,23 @@ impl DtrState {
         }
     }
 
+    /// Whether the auth bypass currently trusts certificates issued by the
+    /// CA in `ca_pem` (UCP's cluster root CA, in practice).
+    pub(crate) fn trusts(&self, ca_pem: &str) -> bool {
+        let Some(wanted) = parse_certificates(ca_pem) else {
+            return false;
+        };
+        let inner = lock(&self.inner);
+        self.bypass_trust(&inner)
+            .and_then(|(trusted, _)| parse_certificates(&trusted))
+            .is_some_and(|trusted| wanted.iter().all(|cert| trusted.contains(cert)))
+    }
+
+    /// The repositories DTR has, as `namespace/name`.
+    pub(crate) fn repository_names(&self) -> Vec<String> {
+        lock(&self.inner).repositories.keys().cloned().collect()
+    }
+
     /// Whether `name` is a user or an organization.
     pub(crate) fn account_exists(&self, name: &str) -> bool {
         self.accounts.role(name).is_some() || self.organizations.iter().any(|org| org == name)
@@ -287,6 +307,7 @@ pub(crate) fn router(state: Arc<DtrState>) -> Router {
         )
         .merge(registry::routes())
         .fallback(|| async { DtrError::NotFound })
+        .method_not_allowed_fallback(|| async { DtrError::MethodNotAllowed })
         .with_state(state)
 }
 

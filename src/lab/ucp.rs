@@ -68,6 +68,8 @@ pub const FORBIDDEN_CODE: &str = "FORBIDDEN";
 pub const REGISTRY_NOT_CONFIGURED_CODE: &str = "REGISTRY_NOT_CONFIGURED";
 /// Code of an unknown endpoint, including those of the other flavor.
 pub const NOT_FOUND_CODE: &str = "NOT_FOUND";
+/// Code of a known endpoint called with the wrong method.
+pub const METHOD_NOT_ALLOWED_CODE: &str = "METHOD_NOT_ALLOWED";
 /// Code of a failure inside the simulator.
 pub const INTERNAL_ERROR_CODE: &str = "INTERNAL_ERROR";
 
@@ -86,6 +88,8 @@ enum UcpError {
     RegistryNotConfigured,
     #[error("the requested resource does not exist")]
     NotFound,
+    #[error("the method is not allowed on this resource")]
+    MethodNotAllowed,
     #[error("cannot issue a client certificate")]
     Pki(#[from] PkiError),
     #[error("cannot build the client bundle")]
@@ -104,6 +108,7 @@ impl IntoResponse for UcpError {
                 (StatusCode::NOT_FOUND, REGISTRY_NOT_CONFIGURED_CODE)
             }
             UcpError::NotFound => (StatusCode::NOT_FOUND, NOT_FOUND_CODE),
+            UcpError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_CODE),
             UcpError::Pki(_) | UcpError::Zip(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR_CODE)
             }
@@ -184,6 +189,25 @@ impl UcpState {
     }
 }
 
+impl UcpState {
+    /// UCP 1.x: the URL of the configured DTR, if any.
+    pub(crate) fn registry_url(&self) -> Option<String> {
+        lock(&self.inner)
+            .registry
+            .as_ref()
+            .map(|registry| registry.url.clone())
+    }
+
+    /// UCP 3.x: the host addresses of the trusted registries.
+    pub(crate) fn trusted_registries(&self) -> Vec<String> {
+        lock(&self.inner)
+            .registries
+            .iter()
+            .map(|registry| registry.host_address.clone())
+            .collect()
+    }
+}
+
 /// UCP's TLS configuration: its server certificate, and optional client
 /// certificates from the client root CA.
 pub(crate) fn tls_config(pki: &LabPki) -> Result<ServerConfig, TlsSetupError> {
@@ -214,6 +238,7 @@ pub(crate) fn router(state: Arc<UcpState>) -> Router {
     };
     router
         .fallback(|| async { UcpError::NotFound })
+        .method_not_allowed_fallback(|| async { UcpError::MethodNotAllowed })
         .with_state(state)
 }
 
