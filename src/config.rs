@@ -80,11 +80,13 @@ impl TagFilter {
                 w => has(w),
             })
         };
-        if !self.skip.is_empty() && matches(&self.skip) && !(has("always") && !asked(&self.skip, "always")) {
-            return false;
-        }
-        if has("always") && !asked(&self.skip, "always") {
+        // `always` runs unless it is skipped by name.
+        let always = has("always") && !asked(&self.skip, "always");
+        if always {
             return true;
+        }
+        if !self.skip.is_empty() && matches(&self.skip) {
+            return false;
         }
         if self.only.is_empty() {
             return !has("never");

@@ -352,7 +352,7 @@ fn coerce_value(param: &Param, value: &Value) -> Result<Value, String> {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        if !param.choices.iter().any(|c| *c == text) {
+        if !param.choices.contains(&text) {
             let help = suggest::did_you_mean(&text, param.choices.iter().map(String::as_str))
                 .map(|h| format!("; {h}"))
                 .unwrap_or_default();

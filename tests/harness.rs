@@ -1,1 +1,194 @@
+//! The test harness: a playbook and inventory written into a temporary
+//! directory, the real `dtrplay` binary run on them, and its output checked.
+//!
+//! Tests read as specs: the YAML inline (indentation removed), the command,
+//! then what must be true. Real sshd nodes come from the lab's `Fleet`.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dtrplay::lab::node::{Fleet, FleetOptions, Node};
+use tempfile::TempDir;
+
+/// Removes the common leading indentation of an inline YAML block, so that
+/// fixtures can be indented with the test code.
+pub fn unindent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut out: String = text
+        .lines()
+        .map(|l| if l.len() >= indent { &l[indent..] } else { l.trim_start() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push('\n');
+    out
+}
+
+/// A temporary project directory.
+pub struct Project {
+    pub dir: TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        Project {
+            dir: tempfile::Builder::new().prefix("dtrplay-it-").tempdir().expect("a temporary directory"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (unindented), creating its directories.
+    pub fn file(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create fixture directory");
+        }
+        std::fs::write(&path, unindent(content)).expect("write fixture");
+        path
+    }
+
+    /// Runs dtrplay with these arguments in the project directory.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_dtrplay"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run dtrplay");
+        Run {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            root: self.dir.path().display().to_string(),
+        }
+    }
+}
+
+/// The outcome of one dtrplay run.
+#[derive(Debug)]
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    root: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn success(&self) -> &Run {
+        assert_eq!(self.status, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn status(&self, code: i32) -> &Run {
+        assert_eq!(self.status, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, text: &str) -> &Run {
+        assert!(self.stdout.contains(text), "stdout lacks {text:?}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, text: &str) -> &Run {
+        assert!(self.stderr.contains(text), "stderr lacks {text:?}\nstderr:\n{}", self.stderr);
+        self
+    }
+
+    /// The JSON events of a `--output json` run.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// The recap counts of a JSON run: host → (ok, changed, failed, unreachable, skipped).
+    pub fn recap(&self) -> serde_json::Value {
+        self.events()
+            .into_iter()
+            .rev()
+            .find(|e| e["event"] == "recap")
+            .map(|e| e["hosts"].clone())
+            .expect("a recap event")
+    }
+
+    /// Stderr with the project path, addresses and timings replaced, for snapshots.
+    pub fn stderr_filtered(&self) -> String {
+        filter(&self.stderr, &self.root)
+    }
+
+    pub fn stdout_filtered(&self) -> String {
+        filter(&self.stdout, &self.root)
+    }
+}
+
+fn filter(text: &str, root: &str) -> String {
+    let text = text.replace(root, "[DIR]");
+    let addr = regex::Regex::new(r"127\.\d+\.\d+\.\d+(:\d+)?").expect("valid regex");
+    let time = regex::Regex::new(r"finished in \d+\.\d+s").expect("valid regex");
+    let text = addr.replace_all(&text, "[ADDR]");
+    time.replace_all(&text, "finished in [TIME]").into_owned()
+}
+
+/// A fleet of real sshd nodes and an inventory that reaches them.
+pub struct Nodes {
+    pub fleet: Fleet,
+    _dir: TempDir,
+}
+
+impl Nodes {
+    pub fn start(count: usize) -> Nodes {
+        let dir = tempfile::Builder::new().prefix("dtrplay-fleet-").tempdir().expect("a temporary directory");
+        let fleet = Fleet::start(&FleetOptions::new(dir.path().join("fleet"), count)).expect("the sshd fleet starts");
+        Nodes { fleet, _dir: dir }
+    }
+
+    pub fn node(&self, name: &str) -> &Node {
+        self.fleet.node(name).expect("a node of the fleet")
+    }
+
+    /// A YAML inventory with the nodes in `groups` (group → node names),
+    /// plus `vars` (YAML text of `all` vars, unindented).
+    pub fn inventory(&self, groups: &[(&str, &[&str])], vars: &str) -> String {
+        let mut out = String::from("all:\n  hosts:\n");
+        for node in self.fleet.nodes() {
+            out.push_str(&format!(
+                "    {}:\n      ansible_host: {}\n      ansible_port: {}\n      ansible_user: {}\n      ansible_ssh_private_key_file: {}\n      ansible_ssh_common_args: \"{}\"\n",
+                node.name,
+                node.host,
+                node.port,
+                node.user,
+                node.private_key().display(),
+                node.ssh_common_args()
+            ));
+        }
+        if !vars.trim().is_empty() {
+            out.push_str("  vars:\n");
+            for line in unindent(vars).lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+        if !groups.is_empty() {
+            out.push_str("  children:\n");
+            for (group, members) in groups {
+                out.push_str(&format!("    {group}:\n      hosts:\n"));
+                for m in *members {
+                    out.push_str(&format!("        {m}:\n"));
+                }
+            }
+        }
+        out
+    }
+}
