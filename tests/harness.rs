@@ -4,6 +4,9 @@
 //! Tests read as specs: the YAML inline (indentation removed), the command,
 //! then what must be true. Real sshd nodes come from the lab's `Fleet`.
 
+// Not every test module uses every helper.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
