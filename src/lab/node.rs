@@ -230,15 +230,10 @@ impl Node {
     /// `/etc/docker/certs.d/dtr/ca.crt`. Paths outside the private mounts (and
     /// every path when the node is not isolated) are the same on both sides.
     pub fn path(&self, remote: &str) -> PathBuf {
-        let remote = Path::new(remote);
         if self.isolated {
-            for (mount, backing) in PRIVATE_MOUNTS {
-                if let Ok(rest) = remote.strip_prefix(mount) {
-                    return self.root.join(backing).join(rest);
-                }
-            }
+            return backing_path(&self.root, remote);
         }
-        remote.to_path_buf()
+        PathBuf::from(remote)
     }
 
     /// The `certs.d` directory tasks on this node must write to, as the node
@@ -275,6 +270,23 @@ impl Node {
         command.arg("-F").arg(&self.ssh_config).arg(&self.name);
         command
     }
+}
+
+/// Where the files a node sees at `remote` live under its root when the node
+/// is isolated; paths outside the private mounts map to themselves. Lab
+/// tools running on a node use this to reach the node's own copy directly,
+/// which is right with and without namespaces.
+pub fn backing_path(root: &Path, remote: &str) -> PathBuf {
+    let remote = Path::new(remote);
+    for (mount, backing) in PRIVATE_MOUNTS {
+        if let Ok(rest) = remote.strip_prefix(mount) {
+            if rest.as_os_str().is_empty() {
+                return root.join(backing);
+            }
+            return root.join(backing).join(rest);
+        }
+    }
+    remote.to_path_buf()
 }
 
 /// How one node's sshd is (re)started.
