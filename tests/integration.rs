@@ -6,3 +6,5 @@ mod harness;
 mod lab_api;
 // Lab nodes: real sshd fleets on loopback with private /etc/docker and /srv.
 mod lab_nodes;
+// `dtrplay lab up|status|down` with real background labs.
+mod lab_cli;

@@ -173,3 +173,337 @@ fn dropping_the_fleet_leaves_no_process_and_no_port() -> TestResult {
 fn cmd_is(pid: u32, name: &str) -> bool {
     process::cmdline(pid).is_some_and(|args| args.first().is_some_and(|a| a == name))
 }
+
+// The docker stand-in on lab nodes, against the lab's UCP and DTR.
+
+mod docker {
+    use std::error::Error;
+    use std::process::{Output, Stdio};
+
+    use dtrplay::api::ucp::REGISTRY_CA_FIELD;
+    use dtrplay::lab::docker::{hello_world, restart_count, sha256_digest};
+    use dtrplay::lab::node::Node;
+    use dtrplay::lab::{Flavor, Lab, LabOptions};
+    use serde_json::{Value, json};
+    use tokio::io::AsyncWriteExt;
+
+    type TestResult = Result<(), Box<dyn Error>>;
+
+    const X509: &str =
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority";
+
+    async fn start(dir: &std::path::Path, flavor: Flavor) -> Result<Lab, Box<dyn Error>> {
+        let options = LabOptions::new(dir.join("lab"), flavor, 2, 1, env!("CARGO_BIN_EXE_dtrplay"));
+        Ok(Lab::start(&options).await?)
+    }
+
+    /// Runs `script` on `node` over ssh, feeding `stdin`.
+    async fn ssh_in(node: &Node, script: &str, stdin: &[u8]) -> Result<Output, Box<dyn Error>> {
+        let mut command = tokio::process::Command::from(node.ssh_command());
+        let mut child = command
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut pipe) = child.stdin.take() {
+            pipe.write_all(stdin).await?;
+        }
+        Ok(child.wait_with_output().await?)
+    }
+
+    async fn ssh(node: &Node, script: &str) -> Result<Output, Box<dyn Error>> {
+        ssh_in(node, script, b"").await
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    /// Step 5 of the procedure on one node: the DTR CA as certs.d/<dtr>/ca.crt.
+    async fn trust_dtr(lab: &Lab, node: &Node) -> TestResult {
+        let dir = format!("/etc/docker/certs.d/{}", lab.dtr_host());
+        let script = format!("mkdir -p {dir} && cat > {dir}/ca.crt");
+        let out = ssh_in(node, &script, lab.pki().dtr_ca().cert_pem().as_bytes()).await?;
+        assert!(out.status.success(), "{out:?}");
+        Ok(())
+    }
+
+    fn ucp_client(lab: &Lab) -> Result<reqwest::Client, Box<dyn Error>> {
+        let ca = reqwest::Certificate::from_pem(lab.pki().cluster_root_ca().cert_pem().as_bytes())?;
+        Ok(reqwest::Client::builder().tls_certs_only([ca]).build()?)
+    }
+
+    fn dtr_client(lab: &Lab) -> Result<reqwest::Client, Box<dyn Error>> {
+        let ca = reqwest::Certificate::from_pem(lab.pki().dtr_ca().cert_pem().as_bytes())?;
+        Ok(reqwest::Client::builder().tls_certs_only([ca]).build()?)
+    }
+
+    /// Step 3: UCP learns about DTR, through UCP's API.
+    async fn ucp_knows_dtr(lab: &Lab) -> TestResult {
+        let ucp = ucp_client(lab)?;
+        let config = lab.config();
+        let login: Value = ucp
+            .post(format!("{}/auth/login", lab.ucp_url()))
+            .json(&json!({"username": config.admin_user, "password": config.admin_password}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = login["auth_token"].as_str().ok_or("no auth_token")?;
+        let dtr_ca = lab.pki().dtr_ca().cert_pem();
+        let (path, body) = match config.flavor {
+            Flavor::Ucp1 => (
+                "/api/config/registry",
+                json!({"url": format!("https://{}", lab.dtr_host()), "insecure": false, REGISTRY_CA_FIELD: dtr_ca}),
+            ),
+            Flavor::Ucp3 => (
+                "/api/config/trustedregistry_",
+                json!({"hostAddress": lab.dtr_host(), "caBundle": dtr_ca}),
+            ),
+        };
+        ucp.post(format!("{}{path}", lab.ucp_url()))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// Step 4 (UCP 1.x): DTR trusts UCP's cluster root CA; and step 6.1,
+    /// the private test repository.
+    async fn dtr_trusts_ucp(lab: &Lab) -> TestResult {
+        let dtr = dtr_client(lab)?;
+        let config = lab.config();
+        if config.flavor == Flavor::Ucp1 {
+            dtr.post(format!("{}/api/v0/meta/settings", lab.dtr_url()))
+                .basic_auth(&config.admin_user, Some(&config.admin_password))
+                .json(&json!({"authBypassCA": lab.pki().cluster_root_ca().cert_pem()}))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        Ok(())
+    }
+
+    async fn create_repo(lab: &Lab) -> TestResult {
+        let config = lab.config();
+        dtr_client(lab)?
+            .post(format!(
+                "{}/api/v0/repositories/{}",
+                lab.dtr_url(),
+                config.admin_user
+            ))
+            .basic_auth(&config.admin_user, Some(&config.admin_password))
+            .json(&json!({"name": "hello-world", "visibility": "private"}))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    async fn push_needs_every_step(flavor: Flavor) -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let lab = start(dir.path(), flavor).await?;
+        let dtr = lab.dtr_host();
+        let image = format!("{dtr}/admin/hello-world:1");
+        let worker = lab.nodes()[1].clone();
+        let header = format!("The push refers to repository [{dtr}/admin/hello-world]\n");
+        let hello = hello_world();
+        let manifest: Value = serde_json::from_slice(&hello.manifest)?;
+        let config: Value = serde_json::from_slice(&hello.config)?;
+        let diff_id = config["rootfs"]["diff_ids"][0]
+            .as_str()
+            .ok_or("no diff id")?;
+        let short = &diff_id["sha256:".len().."sha256:".len() + 12];
+        let digest = sha256_digest(&hello.manifest);
+        assert_eq!(manifest["layers"].as_array().map(Vec::len), Some(1));
+
+        let out = ssh(
+            &worker,
+            &format!("docker pull hello-world && docker tag hello-world:latest {image}"),
+        )
+        .await?;
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            text(&out.stdout).contains("Status: Downloaded newer image for hello-world:latest")
+        );
+
+        // A fresh lab: the engine does not trust DTR's certificate.
+        let out = ssh(&worker, &format!("docker push {image}")).await?;
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(text(&out.stdout), header);
+        assert_eq!(
+            text(&out.stderr),
+            format!("Error response from daemon: Get \"https://{dtr}/v2/\": {X509}\n")
+        );
+
+        // The node trusts DTR, but UCP does not broker credentials yet.
+        trust_dtr(&lab, &worker).await?;
+        create_repo(&lab).await?;
+        let out = ssh(&worker, &format!("docker push {image}")).await?;
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            text(&out.stdout),
+            format!("{header}{short}: Image push failed\n")
+        );
+        assert_eq!(text(&out.stderr), "unauthorized: authentication required\n");
+
+        ucp_knows_dtr(&lab).await?;
+        if flavor == Flavor::Ucp1 {
+            // UCP vouches for DTR, but DTR does not trust UCP's CA yet.
+            let out = ssh(&worker, &format!("docker push {image}")).await?;
+            assert_eq!(text(&out.stderr), "unauthorized: authentication required\n");
+            dtr_trusts_ucp(&lab).await?;
+        }
+
+        let out = ssh(&worker, &format!("docker push {image}")).await?;
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            text(&out.stdout),
+            format!(
+                "{header}{short}: Pushed\n1: digest: {digest} size: {}\n",
+                hello.manifest.len()
+            )
+        );
+        let out = ssh(&worker, &format!("docker push {image}")).await?;
+        assert!(text(&out.stdout).contains(&format!("{short}: Layer already exists\n")));
+
+        // DTR lists the tag with the pushed digest.
+        let tags: Value = dtr_client(&lab)?
+            .get(format!(
+                "{}/api/v0/repositories/admin/hello-world/tags",
+                lab.dtr_url()
+            ))
+            .basic_auth(&lab.config().admin_user, Some(&lab.config().admin_password))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let tag = tags
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == "1"))
+            .ok_or("tag 1 missing")?;
+        assert_eq!(tag["digest"], Value::from(digest.clone()));
+
+        // Another node pulls it back, digest-verified.
+        let controller = lab.nodes()[0].clone();
+        trust_dtr(&lab, &controller).await?;
+        let out = ssh(
+            &controller,
+            &format!("docker pull {image} && docker images"),
+        )
+        .await?;
+        assert!(out.status.success(), "{out:?}");
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains(&format!("Digest: {digest}\n")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("Status: Downloaded newer image for {image}\n")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("{dtr}/admin/hello-world   1 ")),
+            "{stdout}"
+        );
+
+        lab.stop().await?;
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ucp1_push_fails_until_every_step_is_done() -> TestResult {
+        push_needs_every_step(Flavor::Ucp1).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ucp3_push_fails_until_ucp_knows_dtr() -> TestResult {
+        push_needs_every_step(Flavor::Ucp3).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dump_certs_works_on_controllers_only() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let lab = start(dir.path(), Flavor::Ucp1).await?;
+        let run = "docker run --rm --name ucp -v /var/run/docker.sock:/var/run/docker.sock docker/ucp dump-certs";
+        let out = ssh(&lab.nodes()[0], &format!("{run} --cluster --ca")).await?;
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            text(&out.stdout),
+            lab.pki()
+                .cluster_root_ca()
+                .cert_pem()
+                .trim_end()
+                .to_string()
+                + "\n"
+        );
+
+        let out = ssh(&lab.nodes()[1], &format!("{run} --cluster --ca")).await?;
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(text(&out.stdout), "");
+        assert!(text(&out.stderr).contains("dump-certs must run on a UCP controller"));
+
+        let out = ssh(&lab.nodes()[0], "docker run --rm busybox true").await?;
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stderr).contains("not supported by the dtrplay lab"));
+        lab.stop().await?;
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn certs_d_client_pairs_follow_the_engine_rules() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let lab = start(dir.path(), Flavor::Ucp1).await?;
+        let node = lab.nodes()[1].clone();
+        let dtr = lab.dtr_host();
+        let certs = format!("/etc/docker/certs.d/{dtr}");
+        let out = ssh(
+            &node,
+            &format!("docker pull -q hello-world && docker tag hello-world {dtr}/admin/x && mkdir -p {certs} && touch {certs}/client.cert && docker push {dtr}/admin/x"),
+        )
+        .await?;
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            text(&out.stderr),
+            "Error response from daemon: missing key client.key for client certificate client.cert. CA certificates must use the extension .crt\n"
+        );
+        let out = ssh(
+            &node,
+            &format!("mv {certs}/client.cert {certs}/other.key && docker push {dtr}/admin/x"),
+        )
+        .await?;
+        assert_eq!(
+            text(&out.stderr),
+            "Error response from daemon: missing client certificate other.cert for key other.key\n"
+        );
+        lab.stop().await?;
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn systemctl_records_each_docker_restart() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let lab = start(dir.path(), Flavor::Ucp1).await?;
+        let node = lab.nodes()[0].clone();
+        assert_eq!(restart_count(&node.root), 0);
+        let out = ssh(&node, "systemctl restart docker && systemctl restart docker.service && systemctl is-active docker").await?;
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(text(&out.stdout), "active\n");
+        assert_eq!(restart_count(&node.root), 2);
+        assert_eq!(restart_count(&lab.nodes()[1].root), 0);
+
+        let out = ssh(
+            &node,
+            "systemctl stop docker; docker images; systemctl is-active docker",
+        )
+        .await?;
+        assert_eq!(out.status.code(), Some(3));
+        assert!(text(&out.stderr).contains("Is the docker daemon running?"));
+        let out = ssh(&node, "systemctl restart nginx").await?;
+        assert_eq!(out.status.code(), Some(5));
+        lab.stop().await?;
+        Ok(())
+    }
+}

@@ -1,4 +1,523 @@
-//! The lab's background life: `lab up` starts `lab serve` detached, `lab
-//! status` probes what it recorded, and `lab down` stops exactly that.
+//! The lab's background life: `lab up` starts `lab serve` detached and waits
+//! until every part answers, `lab serve` runs a [`Lab`] until SIGTERM or
+//! SIGINT, `lab status` probes what `lab.json` records, and `lab down` stops
+//! exactly the recorded processes.
+//!
+//! `lab.json` is the only link between these processes. Before any signal
+//! is sent to a recorded pid, its `/proc/<pid>/cmdline` is checked (for
+//! `lab serve --dir <dir>`, or for sshd with the node's config), so a pid
+//! reused by an unrelated process is never touched.
 
+pub mod cluster;
 pub mod process;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::future::join_all;
+
+use crate::cli::{LabFlavor, LabUpArgs};
+use crate::lab::node::has_banner;
+use crate::lab::state::{CONFIG_FILE, LabConfig, LabState, STATE_FILE, read_json, write_json};
+use crate::lab::{Flavor, LabError};
+
+pub use cluster::{Lab, LabOptions};
+
+/// The log `lab serve` writes (its stdout and stderr).
+pub const LOG_FILE: &str = "lab.log";
+
+/// How long `lab up` waits for every part to answer.
+const UP_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long `lab down` waits for `lab serve` to stop on SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Whether `pid` is the `lab serve` of `dir`.
+fn is_serve_of(pid: u32, dir: &Path) -> bool {
+    let dir = dir.display().to_string();
+    process::cmdline_matches(pid, &["lab", "serve", &dir])
+}
+
+/// The running lab's state, or `None` if no live `lab serve` owns `dir`.
+fn running(dir: &Path) -> Result<Option<LabState>, LabError> {
+    let Some(state) = read_json::<LabState>(&dir.join(STATE_FILE))? else {
+        return Ok(None);
+    };
+    if is_serve_of(state.serve_pid, dir) {
+        return Ok(Some(state));
+    }
+    Ok(None)
+}
+
+fn resolve_dir(dir: &Path, create: bool) -> Result<PathBuf, LabError> {
+    if create {
+        fs::create_dir_all(dir).map_err(|source| LabError::Io {
+            action: "create",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    fs::canonicalize(dir).map_err(|source| LabError::Io {
+        action: "resolve",
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// `dtrplay lab up`.
+pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
+    cluster::check_shape(args.nodes, args.controllers)?;
+    let dir = resolve_dir(&args.dir, true)?;
+    let flavor = match args.flavor {
+        LabFlavor::Ucp1 => Flavor::Ucp1,
+        LabFlavor::Ucp3 => Flavor::Ucp3,
+    };
+    if let Some(state) = running(&dir)? {
+        println!(
+            "A lab is already running in {} (lab serve pid {}).",
+            dir.display(),
+            state.serve_pid
+        );
+        let controllers = state
+            .nodes
+            .iter()
+            .filter(|n| n.role == crate::lab::state::Role::Controller)
+            .count();
+        if state.flavor != flavor
+            || state.nodes.len() != args.nodes
+            || controllers != args.controllers
+        {
+            println!(
+                "It was started with other settings; run `dtrplay lab down --dir {}` first to change them.",
+                dir.display()
+            );
+        }
+        let parts = probe(&state).await;
+        print_parts(&state, &parts);
+        print_next_steps(&state);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stale = dir.join(STATE_FILE);
+    if stale.exists() {
+        fs::remove_file(&stale).map_err(|source| LabError::Io {
+            action: "remove",
+            path: stale.clone(),
+            source,
+        })?;
+    }
+    let config_path = dir.join(CONFIG_FILE);
+    let config = match read_json::<LabConfig>(&config_path)? {
+        // A kept lab directory keeps its passwords.
+        Some(old) => LabConfig {
+            flavor,
+            nodes: args.nodes,
+            controllers: args.controllers,
+            ..old
+        },
+        None => LabConfig::new(flavor, args.nodes, args.controllers),
+    };
+    write_json(&config_path, &config)?;
+
+    let exe = std::env::current_exe().map_err(LabError::Exe)?;
+    let log_path = dir.join(LOG_FILE);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|source| LabError::Io {
+            action: "open",
+            path: log_path.clone(),
+            source,
+        })?;
+    let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let stdout = log.try_clone().map_err(|source| LabError::Io {
+        action: "open",
+        path: log_path.clone(),
+        source,
+    })?;
+    // `setsid` puts `lab serve` in its own session, so it survives this
+    // command and the terminal; it execs in place, so the child's pid is
+    // the server's.
+    let command = format!("setsid {} lab serve --dir {}", exe.display(), dir.display());
+    let mut child = Command::new("setsid")
+        .arg(&exe)
+        .args(["lab", "serve", "--dir"])
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(log)
+        .spawn()
+        .map_err(|source| LabError::Spawn { command, source })?;
+
+    let deadline = Instant::now() + UP_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(LabError::NotUp {
+                dir: dir.clone(),
+                reason: format!("lab serve exited ({status})"),
+                log: log_path.clone(),
+                tail: log_tail(&log_path, offset),
+            });
+        }
+        if let Some(state) = running(&dir)? {
+            let parts = probe(&state).await;
+            if parts.iter().all(|p| p.up) {
+                println!("The lab is up in {}.", dir.display());
+                print_parts(&state, &parts);
+                print_next_steps(&state);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if Instant::now() >= deadline {
+                let down: Vec<String> = parts
+                    .iter()
+                    .filter(|p| !p.up)
+                    .map(|p| p.name.clone())
+                    .collect();
+                return Err(LabError::NotUp {
+                    dir: dir.clone(),
+                    reason: format!("these parts do not answer: {}", down.join(", ")),
+                    log: log_path.clone(),
+                    tail: log_tail(&log_path, offset),
+                });
+            }
+        } else if Instant::now() >= deadline {
+            return Err(LabError::NotUp {
+                dir: dir.clone(),
+                reason: format!("lab serve (pid {}) never recorded its state", child.id()),
+                log: log_path.clone(),
+                tail: log_tail(&log_path, offset),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn print_next_steps(state: &LabState) {
+    println!();
+    println!("Inventory: {}", state.inventory.display());
+    println!(
+        "Next: dtrplay apply playbooks/integrate.yml -i {}",
+        state.inventory.display()
+    );
+}
+
+/// `dtrplay lab serve`: runs the lab in the foreground until SIGTERM/SIGINT.
+pub async fn serve(dir: &Path) -> Result<ExitCode, LabError> {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let dir = resolve_dir(dir, true)?;
+    if let Some(state) = running(&dir)? {
+        return Err(LabError::AlreadyRunning {
+            dir,
+            pid: state.serve_pid,
+        });
+    }
+    let config_path = dir.join(CONFIG_FILE);
+    let config = match read_json::<LabConfig>(&config_path)? {
+        Some(config) => config,
+        None => {
+            let config = LabConfig::new(Flavor::Ucp1, 3, 1);
+            write_json(&config_path, &config)?;
+            config
+        }
+    };
+    // Listen for signals before starting anything, so a `lab down` racing
+    // with the start still stops what was started.
+    let mut terminate = signal(SignalKind::terminate()).map_err(LabError::Signal)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(LabError::Signal)?;
+
+    let exe = std::env::current_exe().map_err(LabError::Exe)?;
+    let options = LabOptions {
+        dir: dir.clone(),
+        config,
+        dtrplay: exe,
+        isolation: crate::lab::node::Isolation::Auto,
+    };
+    println!(
+        "lab serve: starting the lab in {} (pid {})",
+        dir.display(),
+        std::process::id()
+    );
+    let lab = Lab::start(&options).await?;
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let state = lab.state(std::process::id(), started_at);
+    write_json(&dir.join(STATE_FILE), &state)?;
+    println!(
+        "lab serve: UCP {} DTR {} nodes {}",
+        state.ucp.url,
+        state.dtr.url,
+        state
+            .nodes
+            .iter()
+            .map(|n| format!("{}={}", n.name, n.address()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+
+    tokio::select! {
+        _ = terminate.recv() => println!("lab serve: SIGTERM, stopping"),
+        _ = interrupt.recv() => println!("lab serve: SIGINT, stopping"),
+    }
+    let _ = fs::remove_file(dir.join(STATE_FILE));
+    lab.stop().await?;
+    println!("lab serve: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One probed part of a lab.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub name: String,
+    pub address: String,
+    pub detail: String,
+    pub up: bool,
+}
+
+/// Probes UCP (`/_ping`), DTR (`/health`) and every node's SSH banner.
+pub async fn probe(state: &LabState) -> Vec<Part> {
+    let ucp = https_ok(&state.ucp.url, "/_ping", &state.ucp_ca_file);
+    let dtr = https_ok(&state.dtr.url, "/health", &state.dtr_ca_file);
+    let nodes = join_all(state.nodes.iter().map(|n| {
+        let addr = n.address();
+        async move {
+            tokio::task::spawn_blocking(move || has_banner(addr))
+                .await
+                .unwrap_or(false)
+        }
+    }));
+    let (ucp, dtr, nodes) = tokio::join!(ucp, dtr, nodes);
+    let mut parts = vec![
+        Part {
+            name: "ucp".into(),
+            address: state.ucp.url.clone(),
+            detail: "UCP".into(),
+            up: ucp,
+        },
+        Part {
+            name: "dtr".into(),
+            address: state.dtr.url.clone(),
+            detail: "DTR".into(),
+            up: dtr,
+        },
+    ];
+    for (node, up) in state.nodes.iter().zip(nodes) {
+        parts.push(Part {
+            name: node.name.clone(),
+            address: node.address().to_string(),
+            detail: match node.role {
+                crate::lab::state::Role::Controller => "controller".into(),
+                crate::lab::state::Role::Worker => "worker".into(),
+            },
+            up,
+        });
+    }
+    parts
+}
+
+/// Whether `GET <base><path>` answers 2xx over TLS verified with `ca_file`.
+async fn https_ok(base: &str, path: &str, ca_file: &Path) -> bool {
+    let Ok(pem) = fs::read(ca_file) else {
+        return false;
+    };
+    let Ok(ca) = reqwest::Certificate::from_pem(&pem) else {
+        return false;
+    };
+    let Ok(client) = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .timeout(Duration::from_secs(3))
+        .build()
+    else {
+        return false;
+    };
+    match client.get(format!("{base}{path}")).send().await {
+        Ok(response) => response.status().is_success(),
+        Err(_) => false,
+    }
+}
+
+fn print_parts(state: &LabState, parts: &[Part]) {
+    let flavor = match state.flavor {
+        Flavor::Ucp1 => "ucp1",
+        Flavor::Ucp3 => "ucp3",
+    };
+    println!("Flavor {flavor}, served by pid {}:", state.serve_pid);
+    let width = parts.iter().map(|p| p.address.len()).max().unwrap_or(0);
+    for part in parts {
+        println!(
+            "  {:<8} {:<width$}  {:<4}  {}",
+            part.name,
+            part.address,
+            if part.up { "up" } else { "DOWN" },
+            part.detail,
+        );
+    }
+}
+
+/// `dtrplay lab status`: exit 0 only if every part answers.
+pub async fn status(dir: &Path) -> Result<ExitCode, LabError> {
+    let Ok(dir) = resolve_dir(dir, false) else {
+        println!("No lab in {}.", dir.display());
+        return Ok(ExitCode::FAILURE);
+    };
+    let Some(state) = read_json::<LabState>(&dir.join(STATE_FILE))? else {
+        println!("No lab is running in {}.", dir.display());
+        return Ok(ExitCode::FAILURE);
+    };
+    let serving = is_serve_of(state.serve_pid, &dir);
+    println!(
+        "Lab in {}: lab serve (pid {}) is {}.",
+        dir.display(),
+        state.serve_pid,
+        if serving { "running" } else { "NOT running" }
+    );
+    let parts = probe(&state).await;
+    print_parts(&state, &parts);
+    println!("Inventory: {}", state.inventory.display());
+    if serving && parts.iter().all(|p| p.up) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+/// `dtrplay lab down`: stops exactly the recorded processes, waits until
+/// they are gone and their ports are closed, then removes the directory
+/// unless `keep`.
+pub async fn down(dir: &Path, keep: bool) -> Result<ExitCode, LabError> {
+    let Ok(dir) = resolve_dir(dir, false) else {
+        println!("No lab in {}; nothing to stop.", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let looks_like_lab = dir.join(CONFIG_FILE).exists() || dir.join(STATE_FILE).exists();
+    if !looks_like_lab {
+        return Err(LabError::NotALabDir { dir });
+    }
+    let state = read_json::<LabState>(&dir.join(STATE_FILE))?;
+    if let Some(state) = &state {
+        stop_recorded(&dir, state).await?;
+        println!(
+            "Stopped the lab in {} (lab serve pid {}).",
+            dir.display(),
+            state.serve_pid
+        );
+    } else {
+        println!("No lab is running in {}.", dir.display());
+    }
+    if keep {
+        let _ = fs::remove_file(dir.join(STATE_FILE));
+        println!("Kept {}.", dir.display());
+    } else {
+        fs::remove_dir_all(&dir).map_err(|source| LabError::Io {
+            action: "remove",
+            path: dir.clone(),
+            source,
+        })?;
+        println!("Removed {}.", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop_recorded(dir: &Path, state: &LabState) -> Result<(), LabError> {
+    let serve = state.serve_pid;
+    if is_serve_of(serve, dir) {
+        process::terminate(serve).map_err(|e| LabError::Kill {
+            pid: serve,
+            source: e,
+        })?;
+        let left = tokio::task::spawn_blocking(move || process::wait_gone(&[serve], STOP_TIMEOUT))
+            .await
+            .map_err(|e| LabError::Task(e.to_string()))?;
+        // A server that ignores SIGTERM for that long is killed with what it
+        // started; the cmdline check is repeated because time has passed.
+        if !left.is_empty() && is_serve_of(serve, dir) {
+            process::kill_tree(serve).map_err(|e| LabError::Kill {
+                pid: serve,
+                source: e,
+            })?;
+        }
+    }
+    let mut pids = vec![serve];
+    for node in &state.nodes {
+        let config = node.root.join("sshd_config").display().to_string();
+        if process::cmdline_matches(node.pid, &["sshd", &config]) {
+            let killed = process::kill_tree(node.pid).map_err(|e| LabError::Kill {
+                pid: node.pid,
+                source: e,
+            })?;
+            pids.extend(killed);
+        } else {
+            pids.push(node.pid);
+        }
+    }
+    let pids_for_wait = pids.clone();
+    let left = tokio::task::spawn_blocking(move || {
+        process::wait_gone(&pids_for_wait, Duration::from_secs(10))
+    })
+    .await
+    .map_err(|e| LabError::Task(e.to_string()))?;
+    // Only processes that are still ours count; a reused pid is not.
+    let ours: Vec<u32> = left
+        .into_iter()
+        .filter(|&pid| {
+            is_serve_of(pid, dir)
+                || state.nodes.iter().any(|n| {
+                    n.pid == pid
+                        && process::cmdline_matches(
+                            pid,
+                            &["sshd", &n.root.join("sshd_config").display().to_string()],
+                        )
+                })
+        })
+        .collect();
+    if !ours.is_empty() {
+        return Err(LabError::Survivors { pids: ours });
+    }
+    let mut addresses: Vec<SocketAddr> = vec![state.ucp.addr, state.dtr.addr];
+    addresses.extend(state.nodes.iter().map(|n| n.address()));
+    let open =
+        tokio::task::spawn_blocking(move || wait_closed(&addresses, Duration::from_secs(10)))
+            .await
+            .map_err(|e| LabError::Task(e.to_string()))?;
+    if !open.is_empty() {
+        return Err(LabError::PortsOpen { addresses: open });
+    }
+    Ok(())
+}
+
+/// Waits until nothing accepts connections on `addresses`; returns those
+/// still open at the deadline.
+fn wait_closed(addresses: &[SocketAddr], timeout: Duration) -> Vec<SocketAddr> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let open: Vec<SocketAddr> = addresses
+            .iter()
+            .copied()
+            .filter(|a| {
+                a.port() != 0 && TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok()
+            })
+            .collect();
+        if open.is_empty() || Instant::now() >= deadline {
+            return open;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The log written since `offset`, at most its last 30 lines.
+fn log_tail(path: &Path, offset: u64) -> String {
+    let mut text = String::new();
+    let read = File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_to_string(&mut text)
+    });
+    if read.is_err() {
+        return "(no log)".to_string();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}

@@ -141,7 +141,9 @@ pub enum DockerError {
     Ucp { message: String },
     #[error("invalid reference format")]
     InvalidReference,
-    #[error("Error parsing reference: \"{input}\" is not a valid repository/tag: invalid reference format")]
+    #[error(
+        "Error parsing reference: \"{input}\" is not a valid repository/tag: invalid reference format"
+    )]
     InvalidTarget { input: String },
     #[error("Error response from daemon: No such image: {name}")]
     NoSuchImage { name: String },
@@ -185,12 +187,59 @@ pub async fn run(args: &[String]) -> ExitCode {
 
 /// The Docker commands that exist but that the lab does not implement.
 const KNOWN_COMMANDS: &[&str] = &[
-    "attach", "build", "builder", "buildx", "commit", "compose", "config", "container", "context",
-    "cp", "create", "diff", "events", "exec", "export", "history", "image", "import", "info",
-    "inspect", "kill", "load", "login", "logout", "logs", "manifest", "network", "node", "pause",
-    "plugin", "port", "ps", "rename", "restart", "rm", "rmi", "save", "search", "secret",
-    "service", "stack", "start", "stats", "stop", "swarm", "system", "top", "trust", "unpause",
-    "update", "version", "volume", "wait",
+    "attach",
+    "build",
+    "builder",
+    "buildx",
+    "commit",
+    "compose",
+    "config",
+    "container",
+    "context",
+    "cp",
+    "create",
+    "diff",
+    "events",
+    "exec",
+    "export",
+    "history",
+    "image",
+    "import",
+    "info",
+    "inspect",
+    "kill",
+    "load",
+    "login",
+    "logout",
+    "logs",
+    "manifest",
+    "network",
+    "node",
+    "pause",
+    "plugin",
+    "port",
+    "ps",
+    "rename",
+    "restart",
+    "rm",
+    "rmi",
+    "save",
+    "search",
+    "secret",
+    "service",
+    "stack",
+    "start",
+    "stats",
+    "stop",
+    "swarm",
+    "system",
+    "top",
+    "trust",
+    "unpause",
+    "update",
+    "version",
+    "volume",
+    "wait",
 ];
 
 async fn dispatch(args: &[String]) -> Result<(), DockerError> {
@@ -316,19 +365,51 @@ pub fn install(root: &Path, setup: &NodeSetup) -> Result<(), DockerError> {
     })?;
     write_file(&dir.join("node.json"), &info, false)?;
     let bundle = dir.join("bundle");
-    write_file(&bundle.join("ca.pem"), setup.bundle.ca_pem.as_bytes(), false)?;
-    write_file(&bundle.join("cert.pem"), setup.bundle.cert_pem.as_bytes(), false)?;
-    write_file(&bundle.join("key.pem"), setup.bundle.key_pem.as_bytes(), true)?;
+    write_file(
+        &bundle.join("ca.pem"),
+        setup.bundle.ca_pem.as_bytes(),
+        false,
+    )?;
+    write_file(
+        &bundle.join("cert.pem"),
+        setup.bundle.cert_pem.as_bytes(),
+        false,
+    )?;
+    write_file(
+        &bundle.join("key.pem"),
+        setup.bundle.key_pem.as_bytes(),
+        true,
+    )?;
     let identity = dir.join("identity");
-    write_file(&identity.join("cert.pem"), setup.identity_cert_pem.as_bytes(), false)?;
-    write_file(&identity.join("key.pem"), setup.identity_key_pem.as_bytes(), true)?;
+    write_file(
+        &identity.join("cert.pem"),
+        setup.identity_cert_pem.as_bytes(),
+        false,
+    )?;
+    write_file(
+        &identity.join("key.pem"),
+        setup.identity_key_pem.as_bytes(),
+        true,
+    )?;
     let ucp = dir.join("ucp");
     match &setup.controller {
         Some(certs) => {
-            write_file(&ucp.join("cluster-ca.pem"), certs.cluster_ca_pem.as_bytes(), false)?;
-            write_file(&ucp.join("cluster-cert.pem"), certs.cluster_cert_pem.as_bytes(), false)?;
+            write_file(
+                &ucp.join("cluster-ca.pem"),
+                certs.cluster_ca_pem.as_bytes(),
+                false,
+            )?;
+            write_file(
+                &ucp.join("cluster-cert.pem"),
+                certs.cluster_cert_pem.as_bytes(),
+                false,
+            )?;
             write_file(&ucp.join("ca.pem"), certs.public_ca_pem.as_bytes(), false)?;
-            write_file(&ucp.join("cert.pem"), certs.public_cert_pem.as_bytes(), false)?;
+            write_file(
+                &ucp.join("cert.pem"),
+                certs.public_cert_pem.as_bytes(),
+                false,
+            )?;
         }
         None => {
             if ucp.exists() {
@@ -364,12 +445,37 @@ fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<(), DockerErro
 /// `docker run ... <ucp image> dump-certs [flags]`.
 fn run_container(engine: &Engine, args: &[String]) -> Result<(), DockerError> {
     const VALUE_FLAGS: &[&str] = &[
-        "--name", "-v", "--volume", "-e", "--env", "--entrypoint", "-w", "--workdir", "--network",
-        "--net", "-u", "--user", "--label", "-l", "--hostname", "-h", "--mount", "--pull",
+        "--name",
+        "-v",
+        "--volume",
+        "-e",
+        "--env",
+        "--entrypoint",
+        "-w",
+        "--workdir",
+        "--network",
+        "--net",
+        "-u",
+        "--user",
+        "--label",
+        "-l",
+        "--hostname",
+        "-h",
+        "--mount",
+        "--pull",
         "--platform",
     ];
     const BOOL_FLAGS: &[&str] = &[
-        "--rm", "-i", "-t", "-it", "-ti", "--interactive", "--tty", "-d", "--detach", "--init",
+        "--rm",
+        "-i",
+        "-t",
+        "-it",
+        "-ti",
+        "--interactive",
+        "--tty",
+        "-d",
+        "--detach",
+        "--init",
         "--privileged",
     ];
     let mut volumes = Vec::new();
@@ -420,7 +526,10 @@ fn run_container(engine: &Engine, args: &[String]) -> Result<(), DockerError> {
                 .join(" "),
         });
     }
-    if !volumes.iter().any(|v| v.starts_with("/var/run/docker.sock:/var/run/docker.sock")) {
+    if !volumes
+        .iter()
+        .any(|v| v.starts_with("/var/run/docker.sock:/var/run/docker.sock"))
+    {
         return Err(DockerError::Ucp {
             message: "dump-certs needs the Docker socket: run it with -v /var/run/docker.sock:/var/run/docker.sock".to_string(),
         });
@@ -621,10 +730,12 @@ async fn registry_image(
     reference: &Reference,
     label: &str,
 ) -> Result<(Vec<u8>, Blobs), DockerError> {
-    let session = connect(engine, reference, "pull").await.map_err(|e| match e {
-        DockerError::Stream(inner) => DockerError::Daemon(inner),
-        other => other,
-    })?;
+    let session = connect(engine, reference, "pull")
+        .await
+        .map_err(|e| match e {
+            DockerError::Stream(inner) => DockerError::Daemon(inner),
+            other => other,
+        })?;
     let (bytes, _) = session
         .get_manifest(&reference.path, label)
         .await
@@ -637,12 +748,19 @@ async fn registry_image(
             }
             other => DockerError::Daemon(other),
         })?;
-    Ok((bytes, Blobs::Registry(Box::new(session), reference.path.clone())))
+    Ok((
+        bytes,
+        Blobs::Registry(Box::new(session), reference.path.clone()),
+    ))
 }
 
 /// Opens a session to the reference's registry, pings it and, if it wants
 /// one, gets a token for `actions` (`pull` or `push,pull`).
-async fn connect(engine: &Engine, reference: &Reference, actions: &str) -> Result<Session, DockerError> {
+async fn connect(
+    engine: &Engine,
+    reference: &Reference,
+    actions: &str,
+) -> Result<Session, DockerError> {
     let trust = Trust::load(&engine.certs_dir(), &reference.domain)?;
     let mut session = Session::new(&reference.domain, trust).map_err(DockerError::Daemon)?;
     match session.ping().await.map_err(DockerError::Daemon)? {
@@ -838,7 +956,9 @@ async fn push(engine: &Engine, args: &[String]) -> Result<(), DockerError> {
     let diff_ids = &image.config.rootfs.diff_ids;
     // Docker lists layers from the top of the image down.
     for (index, layer) in image.manifest.layers.iter().enumerate().rev() {
-        let shown = diff_ids.get(index).map_or(layer.digest.as_str(), String::as_str);
+        let shown = diff_ids
+            .get(index)
+            .map_or(layer.digest.as_str(), String::as_str);
         let short = short_id(shown).to_string();
         let result = async {
             if session.blob_exists(path, &layer.digest).await? {
@@ -871,7 +991,12 @@ async fn push(engine: &Engine, args: &[String]) -> Result<(), DockerError> {
             image.manifest.media_type.as_str()
         };
         session
-            .put_manifest(path, reference.tag_or_latest(), media_type, image.manifest_bytes.clone())
+            .put_manifest(
+                path,
+                reference.tag_or_latest(),
+                media_type,
+                image.manifest_bytes.clone(),
+            )
             .await
     }
     .await;
@@ -879,7 +1004,10 @@ async fn push(engine: &Engine, args: &[String]) -> Result<(), DockerError> {
         engine.log(&format!("push {reference}: {err}"));
         return Err(DockerError::Stream(err));
     }
-    engine.log(&format!("push {reference}: pushed {}", image.manifest_digest));
+    engine.log(&format!(
+        "push {reference}: pushed {}",
+        image.manifest_digest
+    ));
     println!(
         "{}: digest: {} size: {}",
         reference.tag_or_latest(),
@@ -903,7 +1031,14 @@ mod tests {
     #[test]
     fn tables_pad_like_tabwriter() {
         let header = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"].map(str::to_string);
-        let rows = [["hello-world", "latest", "0123456789ab", "2 years ago", "13.3kB"].map(str::to_string)];
+        let rows = [[
+            "hello-world",
+            "latest",
+            "0123456789ab",
+            "2 years ago",
+            "13.3kB",
+        ]
+        .map(str::to_string)];
         let text = table(&header, &rows);
         assert_eq!(
             text,

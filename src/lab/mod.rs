@@ -23,3 +23,80 @@ pub enum Flavor {
     /// (`dtr install --ucp-ca`); its settings API has no `authBypassCA`.
     Ucp3,
 }
+
+pub use daemon::{Lab, LabOptions};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::LabCommand;
+
+/// Why a `dtrplay lab` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(
+        "a lab has between 1 and 254 nodes and between 1 and that many controllers, not {nodes} nodes with {controllers} controllers"
+    )]
+    Shape { nodes: usize, controllers: usize },
+    #[error(transparent)]
+    Node(#[from] node::NodeError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    #[error(transparent)]
+    Apis(#[from] apis::StartError),
+    #[error(transparent)]
+    Docker(#[from] docker::DockerError),
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot find the dtrplay executable: {0}")]
+    Exe(std::io::Error),
+    #[error("cannot run `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("cannot listen for signals: {0}")]
+    Signal(std::io::Error),
+    #[error("a background task failed: {0}")]
+    Task(String),
+    #[error("a lab is already running in {dir} (lab serve pid {pid})")]
+    AlreadyRunning { dir: PathBuf, pid: u32 },
+    #[error("the lab in {dir} did not come up: {reason}\nlast lines of {log}:\n{tail}")]
+    NotUp {
+        dir: PathBuf,
+        reason: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("cannot signal lab process {pid}: {source}")]
+    Kill { pid: u32, source: nix::errno::Errno },
+    #[error("lab processes {pids:?} are still alive after being killed")]
+    Survivors { pids: Vec<u32> },
+    #[error("lab ports {addresses:?} still accept connections after the lab stopped")]
+    PortsOpen { addresses: Vec<SocketAddr> },
+    #[error(
+        "refusing to remove {dir}: it holds no lab (no config.json or lab.json), so it may not be a lab directory"
+    )]
+    NotALabDir { dir: PathBuf },
+}
+
+/// Runs one `dtrplay lab ...` command. `docker` and `systemctl` print their
+/// own errors (in the real tools' words) and only return an exit code; the
+/// other commands return errors for the caller to report.
+pub async fn run(cmd: LabCommand) -> Result<ExitCode, LabError> {
+    match cmd {
+        LabCommand::Up(args) => daemon::up(&args).await,
+        LabCommand::Status(args) => daemon::status(&args.dir).await,
+        LabCommand::Down(args) => daemon::down(&args.dir, args.keep).await,
+        LabCommand::Serve(args) => daemon::serve(&args.dir).await,
+        LabCommand::Docker(args) => Ok(docker::run(&args.args).await),
+        LabCommand::Systemctl(args) => Ok(docker::systemctl(&args.args).await),
+    }
+}

@@ -239,7 +239,9 @@ pub fn random_password() -> String {
             if out.len() == 24 {
                 break;
             }
-            out.push(char::from(ALPHABET[(value % ALPHABET.len() as u64) as usize]));
+            out.push(char::from(
+                ALPHABET[(value % ALPHABET.len() as u64) as usize],
+            ));
             value /= ALPHABET.len() as u64;
         }
         round += 1;

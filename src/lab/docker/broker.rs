@@ -50,12 +50,18 @@ pub struct RegistryEntry {
 /// Gets a token for `scope` from the registry's token service, brokered by
 /// UCP when UCP vouches for the registry, anonymous otherwise. `None` means
 /// no token could be had; the registry will then refuse the request.
-pub async fn token(engine: &Engine, session: &Session, challenge: &Challenge, scope: &str) -> Option<String> {
+pub async fn token(
+    engine: &Engine,
+    session: &Session,
+    challenge: &Challenge,
+    scope: &str,
+) -> Option<String> {
     let brokered = match vouch(engine, session).await {
         Ok(user) => match engine.node_identity() {
             Some(identity) => Some((user, identity)),
             None => {
-                engine.log("token: this node holds no usable UCP node identity; asking anonymously");
+                engine
+                    .log("token: this node holds no usable UCP node identity; asking anonymously");
                 None
             }
         },
@@ -74,7 +80,9 @@ pub async fn token(engine: &Engine, session: &Session, challenge: &Challenge, sc
     let client = match client {
         Ok(client) => client,
         Err(err) => {
-            engine.log(&format!("token: cannot build a client for the token service: {err}"));
+            engine.log(&format!(
+                "token: cannot build a client for the token service: {err}"
+            ));
             return None;
         }
     };
@@ -105,7 +113,10 @@ async fn vouch(engine: &Engine, session: &Session) -> Result<String, String> {
     let wanted = normalise(&session.registry);
     let Some(entry) = entries.iter().find(|e| normalise(&e.address) == wanted) else {
         let known: Vec<&str> = entries.iter().map(|e| e.address.as_str()).collect();
-        return Err(format!("UCP knows no registry at {} (it knows {known:?})", session.registry));
+        return Err(format!(
+            "UCP knows no registry at {} (it knows {known:?})",
+            session.registry
+        ));
     };
     if !entry.insecure {
         let host = host_only(&session.registry);
@@ -120,12 +131,16 @@ async fn vouch(engine: &Engine, session: &Session) -> Result<String, String> {
             ));
         }
     }
-    engine.bundle_user().ok_or_else(|| "the node's client bundle has no user name (certificate CN)".to_string())
+    engine
+        .bundle_user()
+        .ok_or_else(|| "the node's client bundle has no user name (certificate CN)".to_string())
 }
 
 /// UCP's registry configuration, read with the node's client bundle.
 async fn registry_config(engine: &Engine) -> Result<Vec<RegistryEntry>, String> {
-    let bundle = engine.bundle().ok_or("the node holds no UCP client bundle")?;
+    let bundle = engine
+        .bundle()
+        .ok_or("the node holds no UCP client bundle")?;
     let trust = Trust::from_ca_pem(&bundle.ca_pem);
     let identity = Identity::from_pem(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())
         .map_err(|e| format!("the node's client bundle is unusable: {e}"))?;
@@ -181,7 +196,10 @@ pub fn entries_from_json(text: &str) -> Vec<RegistryEntry> {
                     .and_then(Value::as_str)
                     .filter(|s| !s.trim().is_empty())
                     .map(str::to_string),
-                insecure: item.get("insecure").and_then(Value::as_bool).unwrap_or(false),
+                insecure: item
+                    .get("insecure")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             })
         })
         .collect()
@@ -220,7 +238,11 @@ pub fn normalise(address: &str) -> String {
         .strip_prefix("https://")
         .or_else(|| address.strip_prefix("http://"))
         .unwrap_or(address);
-    let host_port = without_scheme.split('/').next().unwrap_or_default().to_lowercase();
+    let host_port = without_scheme
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
     let has_port = host_port
         .rsplit_once(':')
         .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
@@ -241,7 +263,9 @@ pub fn host_only(registry: &str) -> String {
 
 /// Reads a PEM file if it exists.
 pub fn read_pem(path: &std::path::Path) -> Option<String> {
-    fs::read_to_string(path).ok().filter(|s| !s.trim().is_empty())
+    fs::read_to_string(path)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
 }
 
 #[cfg(test)]
@@ -258,7 +282,8 @@ mod tests {
 
     #[test]
     fn ucp1_registry_config() {
-        let entries = entries_from_json(r#"{"url":"https://dtr:4443","insecure":false,"caBundle":"PEM"}"#);
+        let entries =
+            entries_from_json(r#"{"url":"https://dtr:4443","insecure":false,"caBundle":"PEM"}"#);
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].ca_pem.as_deref(), Some("PEM"));
         assert!(entries_from_json("null").is_empty());

@@ -102,11 +102,10 @@ pub struct Session {
 impl Session {
     /// A session that trusts `trust` (the engine's `certs.d` view).
     pub fn new(registry: &str, trust: trust::Trust) -> Result<Session, RegistryError> {
-        let base = Url::parse(&format!("https://{registry}/")).map_err(|_| {
-            RegistryError::Location {
+        let base =
+            Url::parse(&format!("https://{registry}/")).map_err(|_| RegistryError::Location {
                 location: registry.to_string(),
-            }
-        })?;
+            })?;
         let roots = trust.roots.clone();
         let (client, seen) = http_client(trust, None)?;
         Ok(Session {
@@ -121,11 +120,17 @@ impl Session {
 
     /// The certificate chain the registry presented in the last handshake.
     pub fn server_chain(&self) -> Vec<CertificateDer<'static>> {
-        self.seen.lock().map(|s| s.chain.clone()).unwrap_or_default()
+        self.seen
+            .lock()
+            .map(|s| s.chain.clone())
+            .unwrap_or_default()
     }
 
     /// A client with the same roots as this session, presenting `identity`.
-    pub fn client_with_identity(&self, identity: Option<Identity>) -> Result<Client, RegistryError> {
+    pub fn client_with_identity(
+        &self,
+        identity: Option<Identity>,
+    ) -> Result<Client, RegistryError> {
         let trust = trust::Trust {
             roots: self.roots.clone(),
             identity: None,
@@ -150,7 +155,12 @@ impl Session {
         }
     }
 
-    async fn send(&self, method: Method, url: Url, request: RequestBuilder) -> Result<Response, RegistryError> {
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        request: RequestBuilder,
+    ) -> Result<Response, RegistryError> {
         request
             .send()
             .await
@@ -231,7 +241,12 @@ impl Session {
     }
 
     /// Uploads a blob in one request (`POST` then `PUT ?digest=`).
-    pub async fn upload_blob(&self, name: &str, digest: &str, bytes: Vec<u8>) -> Result<(), RegistryError> {
+    pub async fn upload_blob(
+        &self,
+        name: &str,
+        digest: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), RegistryError> {
         let url = self.url(&format!("/v2/{name}/blobs/uploads/"));
         let response = self
             .send(Method::POST, url.clone(), self.request(Method::POST, url))
@@ -290,7 +305,11 @@ impl Session {
 
     /// Gets a manifest by tag or digest; returns its bytes and digest. When
     /// `reference` is a digest, the bytes must hash to it.
-    pub async fn get_manifest(&self, name: &str, reference: &str) -> Result<(Vec<u8>, String), RegistryError> {
+    pub async fn get_manifest(
+        &self,
+        name: &str,
+        reference: &str,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
         let url = self.url(&format!("/v2/{name}/manifests/{reference}"));
         let request = self
             .request(Method::GET, url.clone())
@@ -317,7 +336,11 @@ impl Session {
     pub async fn get_blob(&self, name: &str, digest: &str) -> Result<Vec<u8>, RegistryError> {
         let url = self.url(&format!("/v2/{name}/blobs/{digest}"));
         let response = self
-            .send(Method::GET, url.clone(), self.request(Method::GET, url.clone()))
+            .send(
+                Method::GET,
+                url.clone(),
+                self.request(Method::GET, url.clone()),
+            )
             .await?;
         if !response.status().is_success() {
             return Err(status_error(response).await);
@@ -391,7 +414,10 @@ pub async fn fetch_token(
 }
 
 /// A reqwest client over a rustls configuration built from `trust`.
-pub fn http_client(trust: trust::Trust, identity: Option<Identity>) -> Result<(Client, SeenSlot), RegistryError> {
+pub fn http_client(
+    trust: trust::Trust,
+    identity: Option<Identity>,
+) -> Result<(Client, SeenSlot), RegistryError> {
     let (config, seen) = trust::client_config(trust, identity)?;
     let client = Client::builder()
         .tls_backend_preconfigured(config)

@@ -170,9 +170,8 @@ impl Store {
     pub fn tags(&self) -> Result<BTreeMap<String, TagEntry>, StoreError> {
         let path = self.dir.join("tags.json");
         match fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt { path, source })
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|source| StoreError::Corrupt { path, source }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(source) => Err(StoreError::Io {
                 action: "read",
@@ -296,7 +295,8 @@ pub struct BuiltinImage {
 /// Builds `hello-world`. The bytes are the same on every call and every
 /// node, so its digests are stable across labs.
 pub fn hello_world() -> BuiltinImage {
-    let text = b"\nHello from the dtrplay lab!\nThis image stands in for Docker Hub's hello-world.\n";
+    let text =
+        b"\nHello from the dtrplay lab!\nThis image stands in for Docker Hub's hello-world.\n";
     let tar = tar_with_one_file("hello", 0o755, text);
     let layer = gzip_stored(&tar);
     let config = serde_json::json!({

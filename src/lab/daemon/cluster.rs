@@ -1,0 +1,346 @@
+//! A whole lab in one process: PKI, UCP and DTR simulators, and a fleet of
+//! sshd nodes with their engine state, wrapper scripts and inventory.
+//!
+//! `lab serve` runs one of these until it is signalled; tests start one
+//! directly to get a real cluster without a background process. Everything
+//! is in the lab directory: `pki/`, `bin/` (the `docker` and `systemctl`
+//! wrappers on the nodes' PATH), the fleet's keys and `ssh_config`,
+//! `nodes/<name>/` and `inventory.yml`.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::lab::apis::{self, ApiConfig, ApiServers};
+use crate::lab::docker::{self, Bundle, ControllerCerts, NodeInfo, NodeSetup};
+use crate::lab::inventory::{self, InventoryInput};
+use crate::lab::node::{Fleet, FleetOptions, Isolation, Node};
+use crate::lab::pki::{self, LabPki, PkiOptions};
+use crate::lab::state::{Endpoint, LabConfig, LabState, NodeRecord, Role, STATE_VERSION};
+use crate::lab::{Flavor, LabError};
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// The lab directory; created if missing.
+    pub dir: PathBuf,
+    /// Shape and accounts.
+    pub config: LabConfig,
+    /// The dtrplay executable the nodes' `docker` and `systemctl` wrappers
+    /// run (`std::env::current_exe()` in `lab serve`,
+    /// `env!("CARGO_BIN_EXE_dtrplay")` in tests).
+    pub dtrplay: PathBuf,
+    /// How the nodes' filesystems are separated.
+    pub isolation: Isolation,
+}
+
+impl LabOptions {
+    /// A lab of `nodes` nodes, the first `controllers` of them controllers,
+    /// with fresh passwords.
+    pub fn new(
+        dir: impl Into<PathBuf>,
+        flavor: Flavor,
+        nodes: usize,
+        controllers: usize,
+        dtrplay: impl Into<PathBuf>,
+    ) -> LabOptions {
+        LabOptions {
+            dir: dir.into(),
+            config: LabConfig::new(flavor, nodes, controllers),
+            dtrplay: dtrplay.into(),
+            isolation: Isolation::Auto,
+        }
+    }
+}
+
+/// A running lab. Dropping it stops the nodes; [`Lab::stop`] also waits for
+/// the API servers to close their sockets.
+pub struct Lab {
+    dir: PathBuf,
+    config: LabConfig,
+    pki: LabPki,
+    apis: Option<ApiServers>,
+    fleet: Fleet,
+    roles: Vec<Role>,
+    inventory: PathBuf,
+}
+
+impl std::fmt::Debug for Lab {
+    // The config holds passwords; they stay out of debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lab")
+            .field("dir", &self.dir)
+            .field("flavor", &self.config.flavor)
+            .field("nodes", &self.fleet.nodes())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks the shape of a lab.
+pub fn check_shape(nodes: usize, controllers: usize) -> Result<(), LabError> {
+    if nodes == 0 || nodes > 254 || controllers == 0 || controllers > nodes {
+        return Err(LabError::Shape { nodes, controllers });
+    }
+    Ok(())
+}
+
+impl Lab {
+    /// Starts everything and waits until every node answers.
+    pub async fn start(opts: &LabOptions) -> Result<Lab, LabError> {
+        let config = opts.config.clone();
+        check_shape(config.nodes, config.controllers)?;
+        fs::create_dir_all(&opts.dir).map_err(|source| LabError::Io {
+            action: "create",
+            path: opts.dir.clone(),
+            source,
+        })?;
+        let dir = fs::canonicalize(&opts.dir).map_err(|source| LabError::Io {
+            action: "resolve",
+            path: opts.dir.clone(),
+            source,
+        })?;
+
+        let pki_dir = dir.join("pki");
+        let pki = if pki_dir.join(pki::CLUSTER_CA_FILE).exists() {
+            LabPki::load(&pki_dir)?
+        } else {
+            let options = PkiOptions {
+                admin_user: config.admin_user.clone(),
+                ..PkiOptions::default()
+            };
+            LabPki::generate(&pki_dir, &options)?
+        };
+
+        let mut api_config = ApiConfig::loopback(config.flavor);
+        api_config.admin_user = config.admin_user.clone();
+        api_config.admin_password = config.admin_password.clone();
+        api_config.dtr_user = config.user.clone();
+        api_config.dtr_user_password = config.user_password.clone();
+        let apis = apis::start(&pki, api_config).await?;
+
+        let bin = dir.join("bin");
+        write_wrappers(&bin, &opts.dtrplay)?;
+
+        let mut fleet_options = FleetOptions::new(&dir, config.nodes);
+        fleet_options.path_prepend = vec![bin];
+        fleet_options.isolation = opts.isolation;
+        let fleet = tokio::task::spawn_blocking(move || Fleet::start(&fleet_options))
+            .await
+            .map_err(|e| LabError::Task(e.to_string()))??;
+
+        let roles: Vec<Role> = (0..config.nodes).map(|i| config.role(i)).collect();
+        let admin = pki.admin_client();
+        let bundle = Bundle {
+            ca_pem: pki.cluster_root_ca().cert_pem().to_string(),
+            cert_pem: admin.cert_pem().to_string(),
+            key_pem: admin.key_pem().to_string(),
+        };
+        let controller_certs = ControllerCerts {
+            cluster_ca_pem: pki.cluster_root_ca().cert_pem().to_string(),
+            cluster_cert_pem: pki.ucp_server().cert_pem().to_string(),
+            public_ca_pem: pki.cluster_root_ca().cert_pem().to_string(),
+            public_cert_pem: pki.ucp_server().cert_pem().to_string(),
+        };
+        for (node, role) in fleet.nodes().iter().zip(&roles) {
+            let (identity_cert_pem, identity_key_pem) = pki.issue_node_identity(&node.name)?;
+            let setup = NodeSetup {
+                info: NodeInfo {
+                    name: node.name.clone(),
+                    role: *role,
+                    flavor: config.flavor,
+                    ucp_url: apis.ucp_url(),
+                },
+                bundle: bundle.clone(),
+                identity_cert_pem,
+                identity_key_pem,
+                controller: (*role == Role::Controller).then(|| controller_certs.clone()),
+            };
+            docker::install(&node.root, &setup)?;
+        }
+
+        let pairs: Vec<(Node, Role)> = fleet
+            .nodes()
+            .iter()
+            .cloned()
+            .zip(roles.iter().copied())
+            .collect();
+        let ucp_ca_file = pki_dir.join(pki::CLUSTER_CA_FILE);
+        let dtr_ca_file = pki_dir.join(pki::DTR_CA_FILE);
+        let inventory = inventory::write(&InventoryInput {
+            dir: &dir,
+            nodes: &pairs,
+            config: &config,
+            ucp_url: &apis.ucp_url(),
+            dtr_url: &apis.dtr_url(),
+            dtr_host: apis.dtr_host(),
+            ucp_ca_file: &ucp_ca_file,
+            dtr_ca_file: &dtr_ca_file,
+        })?;
+        Ok(Lab {
+            dir,
+            config,
+            pki,
+            apis: Some(apis),
+            fleet,
+            roles,
+            inventory,
+        })
+    }
+
+    /// The lab directory (absolute).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The lab's shape and accounts (passwords included).
+    pub fn config(&self) -> &LabConfig {
+        &self.config
+    }
+
+    /// The lab's certificates.
+    pub fn pki(&self) -> &LabPki {
+        &self.pki
+    }
+
+    /// The node fleet.
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    /// The node fleet, to stop and start nodes.
+    pub fn fleet_mut(&mut self) -> &mut Fleet {
+        &mut self.fleet
+    }
+
+    /// The nodes, in order.
+    pub fn nodes(&self) -> &[Node] {
+        self.fleet.nodes()
+    }
+
+    /// The role of the node named `name`, if there is one.
+    pub fn role(&self, name: &str) -> Option<Role> {
+        let index = self.fleet.nodes().iter().position(|n| n.name == name)?;
+        self.roles.get(index).copied()
+    }
+
+    /// The generated inventory.
+    pub fn inventory_path(&self) -> &Path {
+        &self.inventory
+    }
+
+    /// `https://host:port` of UCP.
+    pub fn ucp_url(&self) -> String {
+        self.apis
+            .as_ref()
+            .map(ApiServers::ucp_url)
+            .unwrap_or_default()
+    }
+
+    /// `https://host:port` of DTR.
+    pub fn dtr_url(&self) -> String {
+        self.apis
+            .as_ref()
+            .map(ApiServers::dtr_url)
+            .unwrap_or_default()
+    }
+
+    /// `host:port` of DTR: the registry part of image names and the name of
+    /// the `certs.d` directory.
+    pub fn dtr_host(&self) -> String {
+        self.apis
+            .as_ref()
+            .map(|a| a.dtr_host().to_string())
+            .unwrap_or_default()
+    }
+
+    /// What `lab.json` records for this lab, served by `serve_pid`.
+    pub fn state(&self, serve_pid: u32, started_at: u64) -> LabState {
+        let endpoint = |url: String, addr, host: &str| Endpoint {
+            url,
+            addr,
+            host: host.to_string(),
+        };
+        let (ucp, dtr) = match &self.apis {
+            Some(apis) => (
+                endpoint(apis.ucp_url(), apis.ucp_addr(), apis.ucp_host()),
+                endpoint(apis.dtr_url(), apis.dtr_addr(), apis.dtr_host()),
+            ),
+            None => {
+                let none = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+                (
+                    endpoint(String::new(), none, ""),
+                    endpoint(String::new(), none, ""),
+                )
+            }
+        };
+        LabState {
+            version: STATE_VERSION,
+            dir: self.dir.clone(),
+            flavor: self.config.flavor,
+            serve_pid,
+            started_at,
+            ucp,
+            dtr,
+            nodes: self
+                .fleet
+                .nodes()
+                .iter()
+                .zip(&self.roles)
+                .map(|(n, role)| NodeRecord {
+                    name: n.name.clone(),
+                    role: *role,
+                    host: n.host,
+                    port: n.port,
+                    pid: n.pid,
+                    root: n.root.clone(),
+                })
+                .collect(),
+            inventory: self.inventory.clone(),
+            ssh_config: self.fleet.ssh_config_path().to_path_buf(),
+            ucp_ca_file: self.dir.join("pki").join(pki::CLUSTER_CA_FILE),
+            dtr_ca_file: self.dir.join("pki").join(pki::DTR_CA_FILE),
+        }
+    }
+
+    /// Stops the nodes and the API servers, and waits until their sockets
+    /// are closed.
+    pub async fn stop(mut self) -> Result<(), LabError> {
+        if let Some(apis) = self.apis.take() {
+            apis.shutdown().await;
+        }
+        let fleet = self.fleet;
+        tokio::task::spawn_blocking(move || fleet.stop())
+            .await
+            .map_err(|e| LabError::Task(e.to_string()))??;
+        Ok(())
+    }
+}
+
+/// Writes `bin/docker` and `bin/systemctl`, which run the lab's stand-ins.
+fn write_wrappers(bin: &Path, dtrplay: &Path) -> Result<(), LabError> {
+    fs::create_dir_all(bin).map_err(|source| LabError::Io {
+        action: "create",
+        path: bin.to_path_buf(),
+        source,
+    })?;
+    let exe = dtrplay.display().to_string().replace('\'', "'\\''");
+    for tool in ["docker", "systemctl"] {
+        let path = bin.join(tool);
+        let script = format!(
+            "#!/bin/sh\n# The dtrplay lab's stand-in for `{tool}` on its nodes.\nexec '{exe}' lab {tool} \"$@\"\n"
+        );
+        fs::write(&path, script).map_err(|source| LabError::Io {
+            action: "write",
+            path: path.clone(),
+            source,
+        })?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).map_err(|source| {
+            LabError::Io {
+                action: "chmod",
+                path: path.clone(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! `dtrplay lab up|status|down`: a background lab that answers, is reported
+//! once, and leaves nothing behind; two labs side by side.
+
+use std::error::Error;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dtrplay::lab::daemon::process;
+use dtrplay::lab::state::LabState;
+use serde_json::Value;
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+fn dtrplay(args: &[&str], dir: &Path) -> Result<Output, Box<dyn Error>> {
+    Ok(Command::new(env!("CARGO_BIN_EXE_dtrplay"))
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()?)
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Takes a lab down when the test ends, even on failure, so that no
+/// background process outlives the test.
+struct Down(PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = dtrplay(&["lab", "down"], &self.0);
+    }
+}
+
+fn state(dir: &Path) -> Result<LabState, Box<dyn Error>> {
+    Ok(serde_json::from_slice(&std::fs::read(
+        dir.join("lab.json"),
+    )?)?)
+}
+
+fn listening(addr: SocketAddr) -> bool {
+    TcpStream::connect(addr).is_ok()
+}
+
+#[test]
+fn up_status_up_again_and_down() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("lab");
+    let _guard = Down(dir.clone());
+
+    let out = dtrplay(&["lab", "up", "--nodes", "3", "--controllers", "1"], &dir)?;
+    assert!(out.status.success(), "{out:?}");
+    let dir = dir.canonicalize()?;
+    let inventory = dir.join("inventory.yml");
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!("The lab is up in {}.\n", dir.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "dtrplay apply playbooks/integrate.yml -i {}\n",
+            inventory.display()
+        )),
+        "{text}"
+    );
+
+    let out = dtrplay(&["lab", "status"], &dir)?;
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    for part in ["ucp", "dtr", "node1", "node2", "node3"] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(part) && l.contains(" up ")),
+            "{part}: {text}"
+        );
+    }
+
+    let recorded = state(&dir)?;
+    let out = dtrplay(&["lab", "up"], &dir)?;
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout(&out).starts_with(&format!(
+            "A lab is already running in {} (lab serve pid {}).",
+            dir.display(),
+            recorded.serve_pid
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(state(&dir)?.serve_pid, recorded.serve_pid);
+
+    // The inventory is Ansible YAML with the two groups under `ucp`.
+    let yaml: Value = serde_saphyr::from_str(&std::fs::read_to_string(&inventory)?)?;
+    let ucp = &yaml["all"]["children"]["ucp"];
+    let controllers = ucp["children"]["ucp_controllers"]["hosts"]
+        .as_object()
+        .ok_or("no controllers")?;
+    let workers = ucp["children"]["ucp_workers"]["hosts"]
+        .as_object()
+        .ok_or("no workers")?;
+    assert_eq!(controllers.keys().collect::<Vec<_>>(), ["node1"]);
+    assert_eq!(workers.keys().collect::<Vec<_>>(), ["node2", "node3"]);
+    assert_eq!(controllers["node1"]["ansible_user"], "root");
+    assert_eq!(controllers["node1"]["ansible_port"], recorded.nodes[0].port);
+    let vars = &ucp["vars"];
+    assert_eq!(vars["ucp_url"], Value::from(recorded.ucp.url.clone()));
+    assert_eq!(vars["dtr_url"], Value::from(recorded.dtr.url.clone()));
+    assert_eq!(vars["docker_certs_dir"], "/etc/docker/certs.d");
+    assert_eq!(vars["push_test_repo"], "admin/hello-world");
+    assert!(vars["ucp_password"].as_str().is_some_and(|p| p.len() >= 16));
+    assert!(Path::new(vars["dtr_ca_file"].as_str().ok_or("dtr_ca_file")?).is_file());
+
+    // The nodes answer over ssh with the lab's config, and run the stand-ins.
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(dir.join("ssh_config"))
+        .args(["node2", "docker images -q; systemctl is-active docker"])
+        .output()?;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "active\n");
+
+    let out = dtrplay(&["lab", "down"], &dir)?;
+    assert!(out.status.success(), "{out:?}");
+    assert!(!dir.exists());
+    let mut pids = vec![recorded.serve_pid];
+    pids.extend(recorded.nodes.iter().map(|n| n.pid));
+    for pid in pids {
+        assert!(!process::is_alive(pid), "pid {pid} is still alive");
+    }
+    let mut addresses = vec![recorded.ucp.addr, recorded.dtr.addr];
+    addresses.extend(recorded.nodes.iter().map(|n| n.address()));
+    for addr in addresses {
+        assert!(!listening(addr), "{addr} still listens");
+    }
+    let out = dtrplay(&["lab", "status"], &dir)?;
+    assert_eq!(out.status.code(), Some(1));
+    Ok(())
+}
+
+#[test]
+fn two_labs_side_by_side() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let _guards = (Down(a.clone()), Down(b.clone()));
+
+    let out = dtrplay(&["lab", "up", "--nodes", "1"], &a)?;
+    assert!(out.status.success(), "{out:?}");
+    let out = dtrplay(&["lab", "up", "--nodes", "2", "--flavor", "ucp3"], &b)?;
+    assert!(out.status.success(), "{out:?}");
+    let (sa, sb) = (state(&a)?, state(&b)?);
+    assert_ne!(sa.serve_pid, sb.serve_pid);
+    assert_ne!(sa.ucp.addr, sb.ucp.addr);
+    assert_ne!(sa.nodes[0].address(), sb.nodes[0].address());
+    assert!(dtrplay(&["lab", "status"], &a)?.status.success());
+    assert!(dtrplay(&["lab", "status"], &b)?.status.success());
+
+    // Taking one down leaves the other running.
+    let out = dtrplay(&["lab", "down", "--keep"], &a)?;
+    assert!(out.status.success(), "{out:?}");
+    assert!(a.join("inventory.yml").exists());
+    assert!(!a.join("lab.json").exists());
+    assert!(!listening(sa.nodes[0].address()));
+    assert!(dtrplay(&["lab", "status"], &b)?.status.success());
+
+    let out = dtrplay(&["lab", "down"], &b)?;
+    assert!(out.status.success(), "{out:?}");
+    assert!(!listening(sb.dtr.addr));
+    assert!(!process::is_alive(sb.serve_pid));
+    Ok(())
+}
+
+#[test]
+fn down_refuses_a_directory_that_is_not_a_lab() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    std::fs::write(tmp.path().join("precious"), "data")?;
+    let out = dtrplay(&["lab", "down"], tmp.path())?;
+    assert!(!out.status.success());
+    assert!(tmp.path().join("precious").exists());
+    Ok(())
+}
