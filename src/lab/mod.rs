@@ -43,9 +43,9 @@ pub enum LabError {
     Node(#[from] node::NodeError),
     #[error(transparent)]
     State(#[from] state::StateError),
-    #[error(transparent)]
+    #[error("{}", with_causes(.0))]
     Pki(#[from] pki::PkiError),
-    #[error(transparent)]
+    #[error("{}", with_causes(.0))]
     Apis(#[from] apis::StartError),
     #[error(transparent)]
     Docker(#[from] docker::DockerError),
@@ -85,6 +85,19 @@ pub enum LabError {
         "refusing to remove {dir}: it holds no lab (no config.json or lab.json), so it may not be a lab directory"
     )]
     NotALabDir { dir: PathBuf },
+}
+
+/// An error's message followed by its causes, for errors whose message
+/// leaves the cause out (the caller prints one line per error).
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// Runs one `dtrplay lab ...` command. `docker` and `systemctl` print their
