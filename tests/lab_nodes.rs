@@ -369,7 +369,10 @@ mod docker {
             )
         );
         let out = ssh(&worker, &format!("docker push {image}")).await?;
-        assert!(text(&out.stdout).contains(&format!("{short}: Layer already exists\n")));
+        assert!(
+            text(&out.stdout).contains(&format!("{short}: Layer already exists\n")),
+            "{out:?}"
+        );
 
         // DTR lists the tag with the pushed digest.
         let tags: Value = dtr_client(&lab)?

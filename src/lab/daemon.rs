@@ -22,13 +22,18 @@ use futures::future::join_all;
 
 use crate::cli::{LabFlavor, LabUpArgs};
 use crate::lab::node::has_banner;
-use crate::lab::state::{CONFIG_FILE, LabConfig, LabState, STATE_FILE, read_json, write_json};
+use crate::lab::state::{
+    CONFIG_FILE, LabConfig, LabState, STATE_FILE, read_json, write_atomic, write_json,
+};
 use crate::lab::{Flavor, LabError};
 
 pub use cluster::{Lab, LabOptions};
 
 /// The log `lab serve` writes (its stdout and stderr).
 pub const LOG_FILE: &str = "lab.log";
+/// `lab serve`'s pid, present from its first moment to its exit, so that a
+/// lab still starting (no `lab.json` yet) can be found and stopped too.
+pub const PID_FILE: &str = "serve.pid";
 
 /// How long `lab up` waits for every part to answer.
 const UP_TIMEOUT: Duration = Duration::from_secs(90);
@@ -50,6 +55,34 @@ fn running(dir: &Path) -> Result<Option<LabState>, LabError> {
         return Ok(Some(state));
     }
     Ok(None)
+}
+
+/// The pid of a `lab serve` of `dir` that is alive but may not have
+/// recorded its state yet.
+fn serving_pid(dir: &Path) -> Option<u32> {
+    let pid = fs::read_to_string(dir.join(PID_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    is_serve_of(pid, dir).then_some(pid)
+}
+
+/// Removes `serve.pid` when `lab serve` ends, however it ends.
+struct PidFile(PathBuf);
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// The `lab serve` that `lab up` waits for.
+enum Server {
+    /// Started by this `lab up`: its exit status is known.
+    Started(std::process::Child),
+    /// Started earlier and still starting.
+    Found(u32),
 }
 
 fn resolve_dir(dir: &Path, create: bool) -> Result<PathBuf, LabError> {
@@ -100,6 +133,15 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         print_next_steps(&state);
         return Ok(ExitCode::SUCCESS);
     }
+    let log_path = dir.join(LOG_FILE);
+    if let Some(pid) = serving_pid(&dir) {
+        println!(
+            "A lab is starting in {} (lab serve pid {pid}); waiting for it.",
+            dir.display()
+        );
+        let offset = fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
+        return wait_up(&dir, Server::Found(pid), &log_path, offset).await;
+    }
     let stale = dir.join(STATE_FILE);
     if stale.exists() {
         fs::remove_file(&stale).map_err(|source| LabError::Io {
@@ -122,7 +164,6 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
     write_json(&config_path, &config)?;
 
     let exe = std::env::current_exe().map_err(LabError::Exe)?;
-    let log_path = dir.join(LOG_FILE);
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -142,7 +183,7 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
     // command and the terminal; it execs in place, so the child's pid is
     // the server's.
     let command = format!("setsid {} lab serve --dir {}", exe.display(), dir.display());
-    let mut child = Command::new("setsid")
+    let child = Command::new("setsid")
         .arg(&exe)
         .args(["lab", "serve", "--dir"])
         .arg(&dir)
@@ -151,18 +192,37 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         .stderr(log)
         .spawn()
         .map_err(|source| LabError::Spawn { command, source })?;
+    wait_up(&dir, Server::Started(child), &log_path, offset).await
+}
 
+/// Waits until the lab in `dir` records its state and every part answers.
+async fn wait_up(
+    dir: &Path,
+    mut server: Server,
+    log_path: &Path,
+    offset: u64,
+) -> Result<ExitCode, LabError> {
+    let not_up = |reason: String| LabError::NotUp {
+        dir: dir.to_path_buf(),
+        reason,
+        log: log_path.to_path_buf(),
+        tail: log_tail(log_path, offset),
+    };
     let deadline = Instant::now() + UP_TIMEOUT;
     loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(LabError::NotUp {
-                dir: dir.clone(),
-                reason: format!("lab serve exited ({status})"),
-                log: log_path.clone(),
-                tail: log_tail(&log_path, offset),
-            });
+        match &mut server {
+            Server::Started(child) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(not_up(format!("lab serve exited ({status})")));
+                }
+            }
+            Server::Found(pid) => {
+                if !is_serve_of(*pid, dir) && running(dir)?.is_none() {
+                    return Err(not_up(format!("lab serve (pid {pid}) exited")));
+                }
+            }
         }
-        if let Some(state) = running(&dir)? {
+        if let Some(state) = running(dir)? {
             let parts = probe(&state).await;
             if parts.iter().all(|p| p.up) {
                 println!("The lab is up in {}.", dir.display());
@@ -176,20 +236,13 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
                     .filter(|p| !p.up)
                     .map(|p| p.name.clone())
                     .collect();
-                return Err(LabError::NotUp {
-                    dir: dir.clone(),
-                    reason: format!("these parts do not answer: {}", down.join(", ")),
-                    log: log_path.clone(),
-                    tail: log_tail(&log_path, offset),
-                });
+                return Err(not_up(format!(
+                    "these parts do not answer: {}",
+                    down.join(", ")
+                )));
             }
         } else if Instant::now() >= deadline {
-            return Err(LabError::NotUp {
-                dir: dir.clone(),
-                reason: format!("lab serve (pid {}) never recorded its state", child.id()),
-                log: log_path.clone(),
-                tail: log_tail(&log_path, offset),
-            });
+            return Err(not_up("lab serve never recorded its state".to_string()));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -215,6 +268,12 @@ pub async fn serve(dir: &Path) -> Result<ExitCode, LabError> {
             pid: state.serve_pid,
         });
     }
+    if let Some(pid) = serving_pid(&dir) {
+        return Err(LabError::AlreadyRunning { dir, pid });
+    }
+    let pid_path = dir.join(PID_FILE);
+    write_atomic(&pid_path, std::process::id().to_string().as_bytes(), 0o644)?;
+    let _pid_file = PidFile(pid_path);
     let config_path = dir.join(CONFIG_FILE);
     let config = match read_json::<LabConfig>(&config_path)? {
         Some(config) => config,
@@ -366,7 +425,13 @@ pub async fn status(dir: &Path) -> Result<ExitCode, LabError> {
         return Ok(ExitCode::FAILURE);
     };
     let Some(state) = read_json::<LabState>(&dir.join(STATE_FILE))? else {
-        println!("No lab is running in {}.", dir.display());
+        match serving_pid(&dir) {
+            Some(pid) => println!(
+                "A lab is starting in {} (lab serve pid {pid}); it does not answer yet.",
+                dir.display()
+            ),
+            None => println!("No lab is running in {}.", dir.display()),
+        }
         return Ok(ExitCode::FAILURE);
     };
     let serving = is_serve_of(state.serve_pid, &dir);
@@ -405,6 +470,16 @@ pub async fn down(dir: &Path, keep: bool) -> Result<ExitCode, LabError> {
             dir.display(),
             state.serve_pid
         );
+    } else if let Some(pid) = serving_pid(&dir) {
+        stop_serve(&dir, pid).await?;
+        let left = process::wait_gone(&[pid], Duration::from_secs(5));
+        if !left.is_empty() {
+            return Err(LabError::Survivors { pids: left });
+        }
+        println!(
+            "Stopped the lab starting in {} (lab serve pid {pid}).",
+            dir.display()
+        );
     } else {
         println!("No lab is running in {}.", dir.display());
     }
@@ -422,25 +497,35 @@ pub async fn down(dir: &Path, keep: bool) -> Result<ExitCode, LabError> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn stop_recorded(dir: &Path, state: &LabState) -> Result<(), LabError> {
-    let serve = state.serve_pid;
-    if is_serve_of(serve, dir) {
-        process::terminate(serve).map_err(|e| LabError::Kill {
+/// Sends SIGTERM to the `lab serve` of `dir` and waits for it to stop
+/// everything it started; one that ignores SIGTERM for too long is killed
+/// with its whole process tree.
+async fn stop_serve(dir: &Path, serve: u32) -> Result<(), LabError> {
+    if !is_serve_of(serve, dir) {
+        return Ok(());
+    }
+    process::terminate(serve).map_err(|e| LabError::Kill {
+        pid: serve,
+        source: e,
+    })?;
+    // A server still starting handles SIGTERM once its start is over.
+    let timeout = STOP_TIMEOUT + UP_TIMEOUT;
+    let left = tokio::task::spawn_blocking(move || process::wait_gone(&[serve], timeout))
+        .await
+        .map_err(|e| LabError::Task(e.to_string()))?;
+    // The cmdline check is repeated because time has passed.
+    if !left.is_empty() && is_serve_of(serve, dir) {
+        process::kill_tree(serve).map_err(|e| LabError::Kill {
             pid: serve,
             source: e,
         })?;
-        let left = tokio::task::spawn_blocking(move || process::wait_gone(&[serve], STOP_TIMEOUT))
-            .await
-            .map_err(|e| LabError::Task(e.to_string()))?;
-        // A server that ignores SIGTERM for that long is killed with what it
-        // started; the cmdline check is repeated because time has passed.
-        if !left.is_empty() && is_serve_of(serve, dir) {
-            process::kill_tree(serve).map_err(|e| LabError::Kill {
-                pid: serve,
-                source: e,
-            })?;
-        }
     }
+    Ok(())
+}
+
+async fn stop_recorded(dir: &Path, state: &LabState) -> Result<(), LabError> {
+    let serve = state.serve_pid;
+    stop_serve(dir, serve).await?;
     let mut pids = vec![serve];
     for node in &state.nodes {
         let config = node.root.join("sshd_config").display().to_string();
