@@ -29,10 +29,13 @@
 //! sources `~/.bashrc` for commands started by sshd, even non-interactive
 //! ones. On the development machine root's `.bashrc` runs `pyenv init`, which
 //! costs about 0.3 s and prints noise per command. Every session therefore
-//! gets `HOME=<node>/home` (an empty directory) through sshd's `SetEnv`, plus
-//! `PATH` with the lab's `bin/` first, `TMPDIR=<node>/tmp` and
+//! gets `HOME=<node>/home` (holding only a `.profile`) through sshd's
+//! `SetEnv`, plus `PATH` with the lab's `bin/` first, `TMPDIR=<node>/tmp` and
 //! `DTRPLAY_LAB_NODE=<node>` (which the `docker` stand-in reads to find its
-//! node). The working directory stays the user's real home, which sshd picks.
+//! node). Login shells reset `PATH` in `/etc/profile`; the node's `.profile`
+//! sets it back. The working directory stays the user's real home, which
+//! sshd picks. `sudo` resets this environment, so lab nodes are reached as
+//! root directly and `become` is not needed.
 //!
 //! # Stopping
 //!
@@ -404,6 +407,14 @@ impl Fleet {
             for sub in ["fs/etc/docker", "fs/srv", "home", "tmp"] {
                 create_dir(&node_root.join(sub))?;
             }
+            // Login shells (an interactive `ssh node1`) run /etc/profile,
+            // which resets PATH; the node's own profile puts it back.
+            write(
+                &node_root.join("home/.profile"),
+                &format!(
+                    "# Written by dtrplay: the lab's tools first, as in every session.\nexport PATH={path}\n"
+                ),
+            )?;
             let host_key = node_root.join("ssh_host_ed25519_key");
             ensure_key(&host_key, &format!("{name}@dtrplay-lab"))?;
             host_keys.push(read(&node_root.join("ssh_host_ed25519_key.pub"))?);
