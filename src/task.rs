@@ -12,7 +12,7 @@
 //! `params::Spec`, and register both in a `tasks::Registry`.
 
 use std::any::Any;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -123,6 +123,9 @@ impl TaskError {
 /// the current host's variables. Supplied by the executor.
 pub type Evaluator<'a> = &'a (dyn Fn(&str) -> Result<Value, String> + Sync);
 
+/// Finds the open connection to another host of the play, by inventory name.
+pub type Peers<'a> = &'a (dyn Fn(&str) -> Option<Arc<dyn Connection>> + Sync);
+
 /// Everything a task may use while it runs on one host.
 pub struct Context<'a> {
     /// The inventory name of the host the task runs for.
@@ -142,7 +145,7 @@ pub struct Context<'a> {
     pub eval: Evaluator<'a>,
     /// Connections to other hosts of the play, for tasks that must run on a
     /// specific host (dump-certs on a controller).
-    pub peers: &'a (dyn Fn(&str) -> Option<&'a dyn Connection> + Sync),
+    pub peers: Peers<'a>,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -156,7 +159,7 @@ impl<'a> Context<'a> {
         timeout: Duration,
         vars: &'a Map<String, Value>,
         eval: Evaluator<'a>,
-        peers: &'a (dyn Fn(&str) -> Option<&'a dyn Connection> + Sync),
+        peers: Peers<'a>,
     ) -> Context<'a> {
         Context {
             host,
@@ -188,6 +191,11 @@ impl<'a> Context<'a> {
             .lock()
             .map(|mut w| std::mem::take(&mut *w))
             .unwrap_or_default()
+    }
+
+    /// The open connection to another host of the play.
+    pub fn peer(&self, host: &str) -> Option<Arc<dyn Connection>> {
+        (self.peers)(host)
     }
 
     /// A variable of the host, if set.
