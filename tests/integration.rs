@@ -8,3 +8,5 @@ mod lab_api;
 mod lab_nodes;
 // `dtrplay lab up|status|down` with real background labs.
 mod lab_cli;
+// Inventories: YAML, INI, directories, group_vars/host_vars, patterns, `--list`.
+mod inventory;
