@@ -79,7 +79,6 @@ pub(super) fn read(b: &mut Builder, src: &SourceFile) {
                     b.error(err);
                     // Lines up to the next good header belong to no known
                     // section; skipping them avoids one error per line.
-                    kind = Kind::Vars;
                     group = String::new();
                 }
             }
@@ -95,7 +94,9 @@ pub(super) fn read(b: &mut Builder, src: &SourceFile) {
         }
     }
     for (name, p) in pending {
-        let help = did_you_mean(&name, b.group_names()).unwrap_or_else(|| match p.kind {
+        // A `[name:vars]` section created the group it names; suggest others.
+        let others = b.group_names().filter(|g| *g != name);
+        let help = did_you_mean(&name, others).unwrap_or_else(|| match p.kind {
             Kind::Vars => format!("declare the group with a `[{name}]` section (it may be empty)"),
             _ => format!("declare the group with a `[{name}]` section, or remove this line"),
         });
@@ -398,4 +399,102 @@ fn child_line(
         })
         .parents
         .push(group.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::Inventory;
+    use super::super::loader::load_texts;
+    use crate::error::InputError;
+
+    fn load(text: &str) -> Result<Inventory, Vec<InputError>> {
+        load_texts(&[("hosts.ini", text)])
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        match load(text) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|e| e.message).collect(),
+        }
+    }
+
+    #[test]
+    fn children_may_be_declared_after_use() {
+        let inv = load("[all_nodes:children]\nucp\ndtr\n\n[ucp]\nu1\n\n[dtr]\nd1\n")
+            .unwrap_or_else(|e| panic!("{} errors", e.len()));
+        let group = inv
+            .group("all_nodes")
+            .map(|g| g.children().collect::<Vec<_>>());
+        assert_eq!(group, Some(vec!["ucp", "dtr"]));
+        assert_eq!(inv.groups_of("d1"), ["all_nodes", "dtr"]);
+    }
+
+    #[test]
+    fn undeclared_groups_are_errors() {
+        assert_eq!(
+            messages("[web:children]\napi\n"),
+            ["`[web:children]` names group `api`, which is never declared"]
+        );
+        assert_eq!(
+            messages("[web:vars]\nx=1\n"),
+            ["`[web:vars]` is for a group that is never declared"]
+        );
+    }
+
+    #[test]
+    fn vars_sections_split_at_the_first_equals_sign() {
+        let inv = load("[web]\nw1\n[web:vars]\nurl = https://x/?a=b # kept\nn = 5\nq = 'quoted'\n")
+            .unwrap_or_else(|e| panic!("{} errors", e.len()));
+        let vars = inv.host_vars_json("w1");
+        assert_eq!(vars["url"], json!("https://x/?a=b # kept"));
+        assert_eq!(vars["n"], json!(5));
+        assert_eq!(vars["q"], json!("quoted"));
+    }
+
+    #[test]
+    fn bad_lines_are_reported_each_with_its_position() {
+        let text =
+            "[web servers]\nx\n[web]\nhost: \nw1 novalue\n[web:vars]\njust text\n[api:kids]\n";
+        let errors = load(text).err().unwrap_or_default();
+        let found: Vec<(String, String)> = errors
+            .iter()
+            .map(|e| (e.message.clone(), e.location()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "`[web servers]` is not a valid section header".to_string(),
+                    "hosts.ini:1:1".to_string()
+                ),
+                (
+                    "invalid host `host:`".to_string(),
+                    "hosts.ini:4:1".to_string()
+                ),
+                (
+                    "expected `key=value`, found `novalue`".to_string(),
+                    "hosts.ini:5:4".to_string()
+                ),
+                (
+                    "expected `key=value`, found `just text`".to_string(),
+                    "hosts.ini:7:1".to_string()
+                ),
+                (
+                    "unknown section kind `kids`".to_string(),
+                    "hosts.ini:8:6".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn bracketed_ipv6_hosts_are_hosts_not_sections() {
+        let inv =
+            load("[::1]:2222 ansible_user=me\n").unwrap_or_else(|e| panic!("{} errors", e.len()));
+        let vars = inv.host_vars_json("::1");
+        assert_eq!(vars["ansible_port"], json!(2222));
+        assert_eq!(inv.groups_of("::1"), ["ungrouped"]);
+    }
 }

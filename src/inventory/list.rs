@@ -10,11 +10,32 @@
 //! diffed directly.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::Inventory;
+use crate::error::Error;
+use crate::suggest::did_you_mean;
+
+/// What `dtrplay inventory -i … [--list | --host NAME]` prints (without a
+/// trailing newline): the whole inventory, or one host's variables, in
+/// `ansible-inventory`'s format.
+pub fn cli_output(paths: &[PathBuf], host: Option<&str>) -> Result<String, Error> {
+    let inv = Inventory::load(paths)?;
+    let Some(name) = host else {
+        return Ok(inv.to_list_string());
+    };
+    match inv.host_json(name) {
+        Some(vars) => Ok(ansible_json(&vars)),
+        None => Err(Error::Usage {
+            message: format!("`{name}` is not a host of the inventory"),
+            help: did_you_mean(name, inv.hosts.keys().map(String::as_str))
+                .or_else(|| Some("`dtrplay inventory --list` shows every host".to_string())),
+        }),
+    }
+}
 
 impl Inventory {
     /// The `ansible-inventory --list` JSON.

@@ -37,6 +37,12 @@ pub(super) fn load(paths: &[PathBuf]) -> Result<Inventory, Vec<InputError>> {
     let mut vars_dirs: Vec<PathBuf> = Vec::new();
     for path in paths {
         let base = match std::fs::metadata(path) {
+            // Like Ansible, a source that is not a path but has a comma is
+            // a list of hosts; it has no group_vars/ beside it.
+            Err(_) if path.to_string_lossy().contains(',') => {
+                read_host_list(&mut b, &path.to_string_lossy());
+                continue;
+            }
             Err(err) => {
                 b.error(io_error(path, "could not read the inventory", &err));
                 continue;
@@ -135,26 +141,74 @@ fn read_file_source(b: &mut Builder, path: &Path) {
             return;
         }
     };
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    read_source(b, &src);
+}
+
+/// Reads one source's text, choosing the format from its name.
+fn read_source(b: &mut Builder, src: &SourceFile) {
+    let ext = src
+        .path()
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("");
     match ext {
-        "yml" | "yaml" | "json" => match crate::yaml::parse(&src) {
+        "yml" | "yaml" | "json" => match crate::yaml::parse(src) {
             Ok(root) => super::yaml::read(b, &root),
             Err(err) => b.error(err),
         },
-        "ini" => super::ini::read(b, &src),
+        "ini" => super::ini::read(b, src),
         "toml" => b.error(
             InputError::new(
-                &src,
+                src,
                 SourceSpan::from((0, 0)),
                 format!("{} is a TOML inventory", src.name()),
             )
             .with_label("TOML is not supported")
             .with_help("write the inventory as YAML or INI"),
         ),
-        _ => match crate::yaml::parse(&src) {
+        _ => match crate::yaml::parse(src) {
             Ok(root) if root.as_map().is_some() => super::yaml::read(b, &root),
-            _ => super::ini::read(b, &src),
+            _ => super::ini::read(b, src),
         },
+    }
+}
+
+/// Ansible's `host_list` source: `-i 'web1,web2:2222,'` names hosts
+/// directly. Each goes to `ungrouped`; a `:port` sets `ansible_port`.
+fn read_host_list(b: &mut Builder, text: &str) {
+    let src = SourceFile::new("host list", text);
+    let mut offset = 0;
+    for part in text.split(',') {
+        let lead = part.len() - part.trim_start().len();
+        let name = part.trim();
+        if !name.is_empty() {
+            let span = SourceSpan::from((offset + lead, name.len()));
+            let at = Node::new(Value::Str(name.to_string()), span, &src);
+            // Unlike inventory files, a host list takes no ranges.
+            let (host, port) = match super::hostrange::parse_address(name) {
+                Some((host, port)) if !host.contains('[') => (host, port),
+                _ => (name.to_string(), None),
+            };
+            if !b.has_host(&host) {
+                b.add_host(&host, "ungrouped", port, &at);
+            }
+        }
+        offset += part.len() + 1;
+    }
+}
+
+/// Loads sources given as (name, text) pairs, for tests that need no files.
+#[cfg(test)]
+pub(super) fn load_texts(files: &[(&str, &str)]) -> Result<Inventory, Vec<InputError>> {
+    let mut b = Builder::new();
+    for (name, text) in files {
+        read_source(&mut b, &SourceFile::new(*name, *text));
+    }
+    let (inv, errors) = b.finish();
+    if errors.is_empty() {
+        Ok(inv)
+    } else {
+        Err(errors)
     }
 }
 
@@ -192,6 +246,10 @@ impl Builder {
 
     pub(super) fn has_group(&self, name: &str) -> bool {
         self.inv.groups.contains_key(name)
+    }
+
+    pub(super) fn has_host(&self, name: &str) -> bool {
+        self.inv.hosts.contains_key(name)
     }
 
     pub(super) fn group_names(&self) -> impl Iterator<Item = &str> {
@@ -541,5 +599,23 @@ mod tests {
         assert_eq!(priority_of(&serde_json::json!("7")), Some(7));
         assert_eq!(priority_of(&serde_json::json!("high")), None);
         assert_eq!(priority_of(&serde_json::json!([1])), None);
+    }
+}
+
+#[cfg(test)]
+mod host_list_tests {
+    use super::*;
+
+    #[test]
+    fn a_comma_separated_source_is_a_list_of_hosts() {
+        let inv = load(&[PathBuf::from("web1, web2:2222,")])
+            .unwrap_or_else(|e| panic!("{} errors", e.len()));
+        let names: Vec<&str> = inv.hosts().map(Host::name).collect();
+        assert_eq!(names, ["web1", "web2"]);
+        assert_eq!(
+            inv.host_vars_json("web2")["ansible_port"],
+            serde_json::json!(2222)
+        );
+        assert_eq!(inv.groups_of("web1"), ["ungrouped"]);
     }
 }

@@ -46,7 +46,7 @@ use indexmap::{IndexMap, IndexSet};
 use crate::error::InputError;
 use crate::yaml::Node;
 
-pub use list::ansible_json;
+pub use list::{ansible_json, cli_output};
 pub use pattern::Pattern;
 pub use shlex::split_shell_words;
 

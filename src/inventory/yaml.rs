@@ -239,3 +239,112 @@ fn not_a_mapping(body: &Node, group: &str, what: &str) -> InputError {
     .with_label(format!("expected a mapping, found {}", body.kind()))
     .with_help(help)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::Inventory;
+    use super::super::loader::load_texts;
+    use crate::error::InputError;
+
+    fn load(text: &str) -> Result<Inventory, Vec<InputError>> {
+        load_texts(&[("hosts.yml", text)])
+    }
+
+    /// The (message, help) of every error of a broken inventory.
+    fn errors(text: &str) -> Vec<(String, Option<String>)> {
+        match load(text) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|e| (e.message, e.help)).collect(),
+        }
+    }
+
+    #[test]
+    fn groups_defined_twice_merge_and_children_may_have_two_parents() {
+        let inv = load(
+            "web:\n  hosts:\n    w1:\n  vars:\n    a: 1\nprod:\n  children:\n    web:\n      hosts:\n        w2:\n      vars:\n        b: 2\nstaging:\n  children:\n    web:\n",
+        )
+        .map_err(|e| e.len())
+        .unwrap_or_else(|n| panic!("{n} errors"));
+        let web = inv.group("web").unwrap_or_else(|| panic!("no web"));
+        assert_eq!(web.hosts().collect::<Vec<_>>(), ["w1", "w2"]);
+        assert_eq!(web.parents().collect::<Vec<_>>(), ["prod", "staging"]);
+        assert_eq!(
+            inv.host_vars_json("w1"),
+            json!({"a": 1, "b": 2})
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_get_suggestions() {
+        let found = errors("all:\n  childen:\n    web:\n  webservers:\n    x:\n");
+        assert_eq!(found[0].0, "unknown key `childen` in group `all`");
+        assert_eq!(found[0].1.as_deref(), Some("did you mean `children`?"));
+        assert_eq!(found[1].0, "unknown key `webservers` in group `all`");
+        assert!(
+            found[1]
+                .1
+                .as_deref()
+                .is_some_and(|h| h.contains("put it under `children:`"))
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors() {
+        let found = errors("web:\n  hosts:\n    - w1\n    - w2\n");
+        assert_eq!(found[0].0, "`hosts` of group `web` must be a mapping");
+        assert!(
+            found[0]
+                .1
+                .as_deref()
+                .is_some_and(|h| h.contains("mapping keys"))
+        );
+        assert_eq!(
+            errors("web: [a, b]\n")[0].0,
+            "group `web` must be a mapping"
+        );
+        assert_eq!(
+            errors("web:\n  hosts:\n    w1: 22\n")[0].0,
+            "the variables of host `w1` must be a mapping"
+        );
+        assert_eq!(errors("- web\n")[0].0, "hosts.yml is not an inventory");
+        assert_eq!(
+            errors("plugin: aws_ec2\n")[0].0,
+            "inventory plugin configurations are not supported"
+        );
+        assert_eq!(
+            errors("web:\n  vars:\n    ansible_group_priority: high\n")[0].0,
+            "`ansible_group_priority` must be a whole number"
+        );
+    }
+
+    #[test]
+    fn group_loops_are_errors() {
+        let found = errors("a:\n  children:\n    b:\n      children:\n        a:\n");
+        assert_eq!(found.len(), 1);
+        // The inner edge (b → a) is added first, as in Ansible; the outer
+        // one closes the loop.
+        assert_eq!(found[0].0, "making `b` a child of `a` creates a loop");
+        assert_eq!(
+            errors("a:\n  children:\n    a:\n")[0].0,
+            "group `a` cannot be a child of itself"
+        );
+    }
+
+    #[test]
+    fn shorthand_and_empty_forms_are_accepted() {
+        let inv = load("web:\n  hosts: w1\n  children: api\n")
+            .unwrap_or_else(|e| panic!("{} errors", e.len()));
+        assert!(inv.host("w1").is_some());
+        assert_eq!(
+            inv.group("web").map(|g| g.children().collect::<Vec<_>>()),
+            Some(vec!["api"])
+        );
+        let empty = load("").unwrap_or_else(|e| panic!("{} errors", e.len()));
+        assert_eq!(empty.hosts().count(), 0);
+    }
+}
