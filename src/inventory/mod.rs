@@ -20,11 +20,6 @@
 //! Everything here is computed up front; looking a host's variables up is a
 //! walk over its (pre-sorted) groups, so a 1000-host inventory stays cheap.
 
-// Loading and lookups report problems as the project's `InputError`, by
-// value, like `yaml::parse`; they happen once per input error, never in a
-// loop over hosts, so the size of the error type does not matter here.
-#![allow(clippy::result_large_err)]
-
 mod hostrange;
 mod ini;
 mod list;
