@@ -14,6 +14,7 @@ pub mod assert;
 pub mod command;
 pub mod copy;
 pub mod copy_ca_crt;
+pub mod custom;
 pub mod debug;
 pub mod dump_certs;
 pub mod fail;
