@@ -20,6 +20,7 @@ pub mod dump_certs;
 pub mod fail;
 pub mod file;
 pub mod push_test;
+pub mod remote;
 pub mod set_bypass_ca;
 pub mod set_fact;
 pub mod template;

@@ -1,0 +1,856 @@
+//! Shell building blocks shared by the file-handling tasks: quoting, the
+//! one-script "stat this path" probe and its strict parser, the atomic write
+//! script, and the convention by which our scripts report their own failures.
+//!
+//! Every task reaches its host through `Context::run`, one POSIX `sh` script
+//! per round trip. A task therefore assembles its whole check (or its whole
+//! apply) from the snippets here and sends it at once, instead of running
+//! `stat`, then `cat`, then `chmod` as separate calls. The scripts only use
+//! POSIX `sh` plus coreutils that every Debian-family host has (`stat -c`,
+//! `sha256sum`, `mktemp`, `readlink`); paths always travel shell-quoted, and
+//! file contents always travel on standard input, never in the script text.
+//!
+//! # Script failures
+//!
+//! A script that fails on purpose calls the `fail` function defined by
+//! [`FAIL_FN`] with a short code (`parent`, `chmod`, ...). That prints a
+//! marker line on standard error and exits with status 1, so the task can
+//! turn the code into a message naming the path it knows, while whatever
+//! the failing tool printed stays available as detail (see [`failure`]).
+
+use std::collections::BTreeMap;
+
+use crate::connection::Output;
+use crate::task::TaskError;
+
+/// Defines `fail CODE`, the way our scripts report an expected failure. The
+/// leading newline keeps the marker on its own line even when the failing
+/// tool's message did not end with one.
+pub const FAIL_FN: &str = "fail() { printf '\\n%s%s\\n' 'dtrplay-fail:' \"$1\" >&2; exit 1; }\n";
+
+/// The prefix of the marker line `fail` prints.
+const FAIL_MARKER: &str = "dtrplay-fail:";
+
+/// Quotes a word for `sh` so that it reaches the command unchanged: no
+/// expansion, no splitting, no globbing. Words made only of characters that
+/// are never special stay bare, which keeps scripts and messages readable.
+pub fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+:,./_-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// A path as a script may pass it to a command: a relative path that starts
+/// with `-` gets a `./` prefix, so that no tool mistakes it for an option.
+pub fn path_arg(path: &str) -> String {
+    if path.starts_with('-') {
+        return shell_quote(&format!("./{path}"));
+    }
+    shell_quote(path)
+}
+
+/// The directory that holds `path`, the way `dirname` would say it, for
+/// paths without a trailing slash: `/etc/app.conf` → `/etc`, `/x` → `/`,
+/// `app.conf` → `.`.
+pub fn parent_dir(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        None => ".".to_string(),
+        Some(at) => {
+            let parent = trimmed[..at].trim_end_matches('/');
+            if parent.is_empty() {
+                "/".to_string()
+            } else {
+                parent.to_string()
+            }
+        }
+    }
+}
+
+/// The last component of a path (`/srv/app.conf.j2` → `app.conf.j2`).
+pub fn base_name(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
+/// What a script that failed said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The code the script passed to `fail`, when it failed on purpose.
+    pub code: Option<String>,
+    /// What the tools printed on standard error, without our marker.
+    pub detail: String,
+}
+
+/// Reads why a script failed from its standard error.
+pub fn failure(out: &Output) -> Failure {
+    let stderr = out.stderr_text();
+    let mut code = None;
+    let mut detail = Vec::new();
+    for line in stderr.lines() {
+        match line.strip_prefix(FAIL_MARKER) {
+            Some(c) => code = Some(c.to_string()),
+            None => detail.push(line),
+        }
+    }
+    Failure {
+        code,
+        detail: detail.join("\n").trim().to_string(),
+    }
+}
+
+/// A failure message with the tools' own words appended when there are any.
+pub fn with_detail(msg: String, failure: &Failure) -> TaskError {
+    if failure.detail.is_empty() {
+        return TaskError::failed(msg);
+    }
+    TaskError::failed(format!("{msg}: {}", failure.detail))
+}
+
+/// What kind of thing a path is on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Absent,
+    File,
+    Directory,
+    /// A symbolic link (when not following links, or a dangling one).
+    Link,
+    /// A device, socket or fifo.
+    Other,
+}
+
+impl FileKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Absent => "absent",
+            FileKind::File => "file",
+            FileKind::Directory => "directory",
+            FileKind::Link => "link",
+            FileKind::Other => "special file",
+        }
+    }
+
+    fn parse(word: &str) -> Option<FileKind> {
+        Some(match word {
+            "absent" => FileKind::Absent,
+            "file" => FileKind::File,
+            "directory" => FileKind::Directory,
+            "link" => FileKind::Link,
+            "other" => FileKind::Other,
+            _ => return None,
+        })
+    }
+}
+
+/// Ownership and permissions of an existing path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attrs {
+    /// The permission bits, including setuid, setgid and sticky.
+    pub mode: u32,
+    pub uid: u32,
+    /// The user name, or `UNKNOWN` when the uid has none.
+    pub owner: String,
+    pub gid: u32,
+    pub group: String,
+}
+
+impl Attrs {
+    /// True when `wanted` (a name or a numeric id) names this owner.
+    pub fn owner_is(&self, wanted: &str) -> bool {
+        names_id(wanted, &self.owner, self.uid)
+    }
+
+    /// True when `wanted` (a name or a numeric id) names this group.
+    pub fn group_is(&self, wanted: &str) -> bool {
+        names_id(wanted, &self.group, self.gid)
+    }
+}
+
+/// Ansible accepts owners and groups as names or as numeric ids.
+fn names_id(wanted: &str, name: &str, id: u32) -> bool {
+    match wanted.parse::<u32>() {
+        Ok(n) => n == id,
+        Err(_) => wanted == name,
+    }
+}
+
+/// What the probe found at a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub kind: FileKind,
+    /// `None` exactly when the path is absent.
+    pub attrs: Option<Attrs>,
+    /// The size in bytes, for regular files.
+    pub size: Option<u64>,
+    /// The hex SHA-256 of a regular file's content, when asked for.
+    pub sha256: Option<String>,
+    /// The content of a regular file, when asked for and small enough.
+    pub content: Option<Vec<u8>>,
+    /// Where a symbolic link points, when asked for.
+    pub link_target: Option<String>,
+}
+
+impl Stat {
+    /// The mode as Ansible registers it (`"0644"`), when the path exists.
+    pub fn mode_text(&self) -> Option<String> {
+        self.attrs.as_ref().map(|a| mode_text(a.mode))
+    }
+}
+
+/// A mode as four octal digits, the way modes are written in playbooks.
+pub fn mode_text(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
+/// Parses a mode the way the parameters hold it (`"0644"`).
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim(), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{text:?} is not an octal file mode"))
+}
+
+/// What the probe script looks at besides kind, mode and ownership.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Probe {
+    /// Follow a symbolic link to what it points to (a dangling link is still
+    /// reported as a link).
+    pub follow: bool,
+    /// Hash a regular file's content.
+    pub sha256: bool,
+    /// Send a regular file's content back when it is at most this many bytes.
+    pub content_up_to: Option<u64>,
+    /// Send a symbolic link's target back.
+    pub link_target: bool,
+}
+
+/// The snippet that reports on the path held in the shell variable `var`.
+/// It prints `key=value` lines, then possibly a raw section (`content` or
+/// `target`) that runs to the end of the output, so it must be the last
+/// thing a script prints.
+pub fn probe_script(var: &str, probe: &Probe) -> String {
+    let p = format!("\"${var}\"");
+    let kind = if probe.follow {
+        format!(
+            "if [ -d {p} ]; then k=directory; elif [ -f {p} ]; then k=file; \
+             elif [ -L {p} ]; then k=link; elif [ -e {p} ]; then k=other; else k=absent; fi\n"
+        )
+    } else {
+        format!(
+            "if [ -L {p} ]; then k=link; elif [ -d {p} ]; then k=directory; \
+             elif [ -f {p} ]; then k=file; elif [ -e {p} ]; then k=other; else k=absent; fi\n"
+        )
+    };
+    // A dangling link cannot be followed, so it is described as itself.
+    let deref = if probe.follow {
+        "if [ \"$k\" = link ]; then L=; else L=-L; fi\n"
+    } else {
+        "L=\n"
+    };
+    let mut script = String::new();
+    script.push_str(&kind);
+    script.push_str("printf 'kind=%s\\n' \"$k\"\n");
+    script.push_str("if [ \"$k\" != absent ]; then\n");
+    script.push_str(deref);
+    script.push_str(&format!(
+        "info=$(stat $L -c 'mode=%a\nuid=%u\nowner=%U\ngid=%g\ngroup=%G\nsize=%s' -- {p}) || exit\n\
+         printf '%s\\n' \"$info\"\n"
+    ));
+    script.push_str("fi\n");
+    if probe.sha256 {
+        script.push_str(&format!(
+            "if [ \"$k\" = file ]; then\n\
+             if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < {p}) || exit; \
+             else s=$(shasum -a 256 < {p}) || exit; fi\n\
+             printf 'sha256=%s\\n' \"${{s%% *}}\"\n\
+             fi\n"
+        ));
+    }
+    if probe.link_target {
+        script.push_str(&format!(
+            "if [ \"$k\" = link ]; then echo target; readlink -- {p} || exit; fi\n"
+        ));
+    }
+    if let Some(limit) = probe.content_up_to {
+        script.push_str(&format!(
+            "if [ \"$k\" = file ] && [ \"${{info##*size=}}\" -le {limit} ]; then \
+             echo content; cat -- {p} || exit; fi\n"
+        ));
+    }
+    script
+}
+
+/// The `key=value` lines a script printed, and its raw section if any.
+#[derive(Debug, Default)]
+pub struct Report {
+    fields: BTreeMap<String, String>,
+    /// The raw section's name and bytes.
+    raw: Option<(String, Vec<u8>)>,
+}
+
+/// The names that start a raw section.
+const RAW_SECTIONS: [&str; 2] = ["content", "target"];
+
+impl Report {
+    /// Parses a script's standard output strictly: every line before the raw
+    /// section must be `key=value` with a lowercase key seen only once.
+    pub fn parse(stdout: &[u8]) -> Result<Report, String> {
+        let mut report = Report::default();
+        let mut rest = stdout;
+        while !rest.is_empty() {
+            let (line, after) = match rest.iter().position(|b| *b == b'\n') {
+                Some(at) => (&rest[..at], &rest[at + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            let line = std::str::from_utf8(line)
+                .map_err(|_| "the probe printed a line that is not UTF-8".to_string())?;
+            if RAW_SECTIONS.contains(&line) {
+                report.raw = Some((line.to_string(), after.to_vec()));
+                return Ok(report);
+            }
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| format!("the probe printed an unexpected line: {line:?}"))?;
+            let key_ok = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !key_ok {
+                return Err(format!("the probe printed an unexpected line: {line:?}"));
+            }
+            if report
+                .fields
+                .insert(key.to_string(), value.to_string())
+                .is_some()
+            {
+                return Err(format!("the probe printed `{key}` twice"));
+            }
+            rest = after;
+        }
+        Ok(report)
+    }
+
+    /// Takes a field out of the report.
+    pub fn take(&mut self, key: &str) -> Option<String> {
+        self.fields.remove(key)
+    }
+
+    /// Takes a field that must be there.
+    pub fn require(&mut self, key: &str) -> Result<String, String> {
+        self.take(key)
+            .ok_or_else(|| format!("the probe did not report `{key}`"))
+    }
+
+    /// Takes a `0`/`1` flag that must be there.
+    pub fn flag(&mut self, key: &str) -> Result<bool, String> {
+        match self.require(key)?.as_str() {
+            "0" => Ok(false),
+            "1" => Ok(true),
+            other => Err(format!("the probe reported `{key}={other}`, not 0 or 1")),
+        }
+    }
+
+    /// Takes the raw section, if it has this name.
+    fn take_raw(&mut self, name: &str) -> Option<Vec<u8>> {
+        match self.raw.take() {
+            Some((n, bytes)) if n == name => Some(bytes),
+            other => {
+                self.raw = other;
+                None
+            }
+        }
+    }
+
+    /// Fails when the script printed anything nobody took, which means the
+    /// script and its parser disagree.
+    pub fn finish(self) -> Result<(), String> {
+        if let Some(key) = self.fields.keys().next() {
+            return Err(format!("the probe reported an unexpected `{key}`"));
+        }
+        if let Some((name, _)) = self.raw {
+            return Err(format!("the probe sent an unexpected `{name}` section"));
+        }
+        Ok(())
+    }
+
+    /// Takes the fields that `probe_script` printed.
+    pub fn take_stat(&mut self) -> Result<Stat, String> {
+        let kind = self.require("kind")?;
+        let kind = FileKind::parse(&kind)
+            .ok_or_else(|| format!("the probe reported an unknown kind {kind:?}"))?;
+        let mut stat = Stat {
+            kind,
+            attrs: None,
+            size: None,
+            sha256: None,
+            content: None,
+            link_target: None,
+        };
+        if kind == FileKind::Absent {
+            return Ok(stat);
+        }
+        let number = |key: &str, text: String| -> Result<u64, String> {
+            text.parse::<u64>()
+                .map_err(|_| format!("the probe reported `{key}={text}`, not a number"))
+        };
+        let id = |key: &str, text: String| -> Result<u32, String> {
+            text.parse::<u32>()
+                .map_err(|_| format!("the probe reported `{key}={text}`, not an id"))
+        };
+        let mode = self.require("mode")?;
+        stat.attrs = Some(Attrs {
+            mode: parse_mode(&mode).map_err(|e| format!("the probe reported a bad mode: {e}"))?,
+            uid: id("uid", self.require("uid")?)?,
+            owner: self.require("owner")?,
+            gid: id("gid", self.require("gid")?)?,
+            group: self.require("group")?,
+        });
+        let size = number("size", self.require("size")?)?;
+        if kind == FileKind::File {
+            stat.size = Some(size);
+        }
+        if let Some(sum) = self.take("sha256") {
+            if sum.len() != 64 || !sum.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(format!("the probe reported a bad sha256 {sum:?}"));
+            }
+            stat.sha256 = Some(sum.to_ascii_lowercase());
+        }
+        stat.content = self.take_raw("content");
+        if let Some(mut target) = self.take_raw("target") {
+            // readlink ends its answer with exactly one newline of its own.
+            if target.last() == Some(&b'\n') {
+                target.pop();
+            }
+            let target = String::from_utf8(target)
+                .map_err(|_| "the link target is not UTF-8".to_string())?;
+            stat.link_target = Some(target);
+        }
+        Ok(stat)
+    }
+}
+
+/// Ownership and permissions a script should set.
+#[derive(Debug, Clone, Default)]
+pub struct SetAttrs<'a> {
+    pub mode: Option<u32>,
+    pub owner: Option<&'a str>,
+    pub group: Option<&'a str>,
+}
+
+impl SetAttrs<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.mode.is_none() && self.owner.is_none() && self.group.is_none()
+    }
+}
+
+/// How attributes are applied to a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The path itself (through a symbolic link, for chmod).
+    Path,
+    /// The link itself, not what it points to (`chown -h`).
+    NoDeref,
+    /// The path and everything below it (`-R`).
+    Recursive,
+}
+
+/// The commands that set `attrs` on `path` (a shell expression such as
+/// `"$p"`), each failing the script with code `chmod` or `chown`.
+pub fn attrs_script(path: &str, attrs: &SetAttrs<'_>, reach: Reach) -> String {
+    let flag = match reach {
+        Reach::Path => "",
+        Reach::NoDeref => "-h ",
+        Reach::Recursive => "-R ",
+    };
+    let mut script = String::new();
+    if let Some(mode) = attrs.mode {
+        // A link has no permissions of its own on Linux.
+        if reach != Reach::NoDeref {
+            let r = if reach == Reach::Recursive { "-R " } else { "" };
+            script.push_str(&format!(
+                "chmod {r}-- {} {path} || fail chmod\n",
+                mode_text(mode)
+            ));
+        }
+    }
+    match (attrs.owner, attrs.group) {
+        (Some(owner), Some(group)) => script.push_str(&format!(
+            "chown {flag}-- {} {path} || fail chown\n",
+            shell_quote(&format!("{owner}:{group}"))
+        )),
+        (Some(owner), None) => script.push_str(&format!(
+            "chown {flag}-- {} {path} || fail chown\n",
+            shell_quote(owner)
+        )),
+        (None, Some(group)) => script.push_str(&format!(
+            "chgrp {flag}-- {} {path} || fail chown\n",
+            shell_quote(group)
+        )),
+        (None, None) => {}
+    }
+    script
+}
+
+/// Where and how to write a file atomically.
+#[derive(Debug, Clone)]
+pub struct AtomicWrite<'a> {
+    /// The final path.
+    pub path: &'a str,
+    /// The directory that holds it; the temporary file goes there too, so
+    /// that the final rename never crosses filesystems.
+    pub dir: &'a str,
+    /// Create `dir` (and its parents) first, instead of failing with code
+    /// `parent` when it is missing.
+    pub create_dir: bool,
+    /// What to set on the new file. A mode of `None` gives a new file the
+    /// default permissions of the user's umask.
+    pub attrs: SetAttrs<'a>,
+    /// The owner and group of the file being replaced, kept (as far as the
+    /// user may) when `attrs` does not say otherwise.
+    pub keep_ids: Option<(u32, u32)>,
+    /// Copy the old file aside first; the script then prints
+    /// `backup=<suffix>`, the name's part after `<path>.`.
+    pub backup: bool,
+    /// A command (split into words, not yet quoted) to run on the temporary
+    /// file before it replaces the old one; `%s` in a word is the temporary
+    /// file's path and `%%` a percent sign, as in Ansible's `validate`.
+    pub validate: Option<Vec<String>>,
+}
+
+/// The script that writes its standard input to `w.path` atomically: into a
+/// temporary file beside it, which gets its mode and owner and is flushed
+/// to disk before a rename puts it in place. Readers see the old content or
+/// the new one, never a mix, and a failure at any step leaves the old file.
+pub fn atomic_write_script(w: &AtomicWrite<'_>) -> String {
+    let mut s = String::from(FAIL_FN);
+    s.push_str(&format!("p={}\nd={}\n", path_arg(w.path), path_arg(w.dir)));
+    if w.create_dir {
+        s.push_str("[ -d \"$d\" ] || mkdir -p -- \"$d\" || fail mkdir\n");
+    }
+    s.push_str("[ -d \"$d\" ] || fail parent\n");
+    s.push_str("tmp=$(mktemp \"$d/.dtrplay.XXXXXX\") || fail mktemp\n");
+    // The temporary file goes away on every exit path; after the rename
+    // there is nothing left to remove.
+    s.push_str("trap 'rm -f -- \"$tmp\"' EXIT\ntrap 'exit 1' HUP INT TERM\n");
+    s.push_str("cat > \"$tmp\" || fail write\n");
+    if w.attrs.mode.is_none() {
+        // mktemp creates 0600; a new file should get what the umask gives.
+        s.push_str("m=$(umask)\nchmod -- \"$(printf '%o' $(( 0666 & ~0$m )))\" \"$tmp\" || fail chmod\n");
+    }
+    s.push_str(&attrs_script("\"$tmp\"", &w.attrs, Reach::Path));
+    if let Some((uid, gid)) = w.keep_ids {
+        let owner = w.attrs.owner.map_or_else(|| uid.to_string(), str::to_string);
+        let group = w.attrs.group.map_or_else(|| gid.to_string(), str::to_string);
+        // Only root may give a file away; for others keeping is best effort,
+        // as in Ansible.
+        s.push_str(&format!(
+            "chown -- {} \"$tmp\" 2>/dev/null || :\n",
+            shell_quote(&format!("{owner}:{group}"))
+        ));
+    }
+    if let Some(words) = &w.validate {
+        let line: Vec<String> = words.iter().map(|word| validate_word(word)).collect();
+        s.push_str(&format!("( exec {} ) >&2 || fail validate\n", line.join(" ")));
+    }
+    if w.backup {
+        s.push_str(
+            "if [ -e \"$p\" ]; then b=\"$$.$(date +%Y-%m-%d@%H:%M:%S)~\"\n\
+             cp -p -- \"$p\" \"$p.$b\" || fail backup\nprintf 'backup=%s\\n' \"$b\"; fi\n",
+        );
+    }
+    // `sync FILE` flushes just that file (coreutils 8.24 and later); older
+    // tools only know the global `sync`.
+    s.push_str("sync -- \"$tmp\" 2>/dev/null || sync\n");
+    s.push_str("mv -f -- \"$tmp\" \"$p\" || fail rename\n");
+    s.push_str("sync -- \"$d\" 2>/dev/null || :\n");
+    s
+}
+
+/// Quotes a `validate` word, putting the temporary file's path where it
+/// says `%s`.
+fn validate_word(word: &str) -> String {
+    let mut out = String::new();
+    let mut literal = String::new();
+    let mut chars = word.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('%', Some('s')) => {
+                chars.next();
+                if !literal.is_empty() {
+                    out.push_str(&shell_quote(&std::mem::take(&mut literal)));
+                }
+                out.push_str("\"$tmp\"");
+            }
+            ('%', Some('%')) => {
+                chars.next();
+                literal.push('%');
+            }
+            (c, _) => literal.push(c),
+        }
+    }
+    if !literal.is_empty() || out.is_empty() {
+        out.push_str(&shell_quote(&literal));
+    }
+    out
+}
+
+/// Splits a command line into words the way Python's `shlex.split` does,
+/// which is how Ansible's `command` module reads its `cmd`.
+pub fn shlex_split(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    // A word exists once any character or quote of it was seen, so that
+    // `''` is an empty word rather than nothing.
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' | '\r' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\\' => {
+                let next = chars
+                    .next()
+                    .ok_or_else(|| "no escaped character after the final `\\`".to_string())?;
+                word.push(next);
+                in_word = true;
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(q) => word.push(q),
+                        None => return Err("no closing quotation".to_string()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        // Inside double quotes a backslash only escapes `"`
+                        // and itself; before anything else it stays.
+                        Some('\\') => match chars.next() {
+                            Some(e @ ('"' | '\\')) => word.push(e),
+                            Some(e) => {
+                                word.push('\\');
+                                word.push(e);
+                            }
+                            None => return Err("no closing quotation".to_string()),
+                        },
+                        Some(q) => word.push(q),
+                        None => return Err("no closing quotation".to_string()),
+                    }
+                }
+            }
+            other => {
+                word.push(other);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// How `expand_word` treats a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expand {
+    /// Expand `~`, `~user`, `$NAME` and `${NAME}` on the host, leaving
+    /// references to unset variables as written (Python's `expanduser` and
+    /// `expandvars`, which Ansible applies to `command` words and paths).
+    pub vars: bool,
+    /// Leave `*`, `?` and `[` active, for glob patterns (`creates`).
+    pub glob: bool,
+}
+
+/// Quotes a word for `sh`, letting through only the expansions `how` asks
+/// for: never command substitution, splitting or anything else.
+pub fn expand_word(word: &str, how: Expand) -> String {
+    if word.is_empty() {
+        return "''".to_string();
+    }
+    let mut out = String::new();
+    let mut literal = String::new();
+    let mut rest = word;
+    if how.vars
+        && let Some(after) = rest.strip_prefix('~')
+    {
+        let end = after.find('/').unwrap_or(after.len());
+        let user = &after[..end];
+        let plain_user = user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && !user.starts_with('-');
+        if plain_user {
+            out.push('~');
+            out.push_str(user);
+            rest = &after[end..];
+            // The tilde prefix ends at the first unquoted slash, so the
+            // slash must stay bare.
+            if let Some(tail) = rest.strip_prefix('/') {
+                out.push('/');
+                rest = tail;
+            }
+        }
+    }
+    let flush = |literal: &mut String, out: &mut String| {
+        if !literal.is_empty() {
+            out.push_str(&shell_quote(literal));
+            literal.clear();
+        }
+    };
+    while let Some(c) = rest.chars().next() {
+        if how.glob && "*?[".contains(c) {
+            flush(&mut literal, &mut out);
+            out.push(c);
+            rest = &rest[1..];
+            continue;
+        }
+        if how.vars
+            && c == '$'
+            && let Some((name, braced, len)) = variable_at(rest)
+        {
+            flush(&mut literal, &mut out);
+            // `"${N-\$N}"`: the value when set, the reference as written
+            // when not, and never split or globbed.
+            if braced {
+                out.push_str(&format!("\"${{{name}-\\${{{name}\\}}}}\""));
+            } else {
+                out.push_str(&format!("\"${{{name}-\\${name}}}\""));
+            }
+            rest = &rest[len..];
+            continue;
+        }
+        literal.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    flush(&mut literal, &mut out);
+    out
+}
+
+/// A variable reference at the start of `text` (which starts with `$`):
+/// its name, whether it is braced, and its length in bytes. Only names `sh`
+/// can expand count; anything else stays literal.
+fn variable_at(text: &str) -> Option<(&str, bool, usize)> {
+    let after = &text[1..];
+    let valid = |name: &str| {
+        name.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if let Some(inner) = after.strip_prefix('{') {
+        let end = inner.find('}')?;
+        let name = &inner[..end];
+        return valid(name).then_some((name, true, end + 3));
+    }
+    let end = after
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(after.len());
+    let name = &after[..end];
+    valid(name).then_some((name, false, end + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_leaves_plain_words_bare_and_quotes_the_rest() {
+        assert_eq!(shell_quote("/etc/app.conf"), "/etc/app.conf");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        assert_eq!(shell_quote("a=b"), "'a=b'");
+        assert_eq!(shell_quote("~"), "'~'");
+        assert_eq!(path_arg("-x"), "./-x");
+    }
+
+    #[test]
+    fn parent_and_base_names() {
+        assert_eq!(parent_dir("/etc/app.conf"), "/etc");
+        assert_eq!(parent_dir("/x"), "/");
+        assert_eq!(parent_dir("x"), ".");
+        assert_eq!(parent_dir("a//b"), "a");
+        assert_eq!(base_name("/srv/t/app.j2"), "app.j2");
+        assert_eq!(base_name("app.j2"), "app.j2");
+    }
+
+    #[test]
+    fn shlex_split_matches_python() {
+        let split = |s: &str| shlex_split(s).expect("splits");
+        assert_eq!(split("echo hi  there"), ["echo", "hi", "there"]);
+        assert_eq!(split("a 'b c' \"d e\""), ["a", "b c", "d e"]);
+        assert_eq!(split("a '' b"), ["a", "", "b"]);
+        assert_eq!(split(r#"a\ b "x\"y" "p\q""#), ["a b", "x\"y", "p\\q"]);
+        assert_eq!(split("it'\"'s"), ["it\"s"]);
+        assert_eq!(split("   "), Vec::<String>::new());
+        assert!(shlex_split("echo 'open").is_err());
+        assert!(shlex_split("echo \\").is_err());
+    }
+
+    #[test]
+    fn expansion_keeps_only_what_is_asked_for() {
+        let vars = Expand {
+            vars: true,
+            glob: false,
+        };
+        assert_eq!(expand_word("$HOME/x", vars), "\"${HOME-\\$HOME}\"/x");
+        assert_eq!(expand_word("${A}b", vars), "\"${A-\\${A\\}}\"b");
+        assert_eq!(expand_word("~/a b", vars), "~/'a b'");
+        assert_eq!(expand_word("$(id)", vars), "'$(id)'");
+        assert_eq!(expand_word("$1", vars), "'$1'");
+        let glob = Expand {
+            vars: false,
+            glob: true,
+        };
+        assert_eq!(expand_word("/a b/*.log", glob), "'/a b/'*.log");
+        assert_eq!(expand_word("$HOME", glob), "'$HOME'");
+    }
+
+    #[test]
+    fn report_parses_strictly() {
+        let mut r = Report::parse(
+            b"kind=file\nmode=644\nuid=0\nowner=root\ngid=0\ngroup=root\nsize=3\ncontent\nab\n",
+        )
+        .expect("parses");
+        let stat = r.take_stat().expect("stat");
+        assert_eq!(stat.kind, FileKind::File);
+        assert_eq!(stat.mode_text().as_deref(), Some("0644"));
+        assert_eq!(stat.content.as_deref(), Some(&b"ab\n"[..]));
+        r.finish().expect("nothing left");
+
+        assert!(Report::parse(b"kind=file\nkind=file\n").is_err());
+        assert!(Report::parse(b"garbage\n").is_err());
+        let mut extra = Report::parse(b"kind=absent\nsurprise=1\n").expect("parses");
+        extra.take_stat().expect("stat");
+        assert!(extra.finish().is_err());
+    }
+
+    #[test]
+    fn failure_separates_code_and_detail() {
+        let out = Output {
+            status: 1,
+            stdout: Vec::new(),
+            stderr: b"mv: cannot move\n\ndtrplay-fail:rename\n".to_vec(),
+        };
+        assert_eq!(
+            failure(&out),
+            Failure {
+                code: Some("rename".into()),
+                detail: "mv: cannot move".into()
+            }
+        );
+    }
+}
