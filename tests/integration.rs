@@ -10,3 +10,6 @@ mod lab_nodes;
 mod lab_cli;
 // Inventories: YAML, INI, directories, group_vars/host_vars, patterns, `--list`.
 mod inventory;
+// Built-in modules (copy, template, file, command, shell, debug, assert,
+// set_fact, fail) against a real shell, and once over real SSH.
+mod modules;

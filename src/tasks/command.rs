@@ -278,12 +278,11 @@ async fn check_guards(
 ) -> Result<Check<()>, TaskError> {
     let base = Outcome::ok().with_data("cmd", prepared.registered.clone());
     let would_run = || {
-        let mut preview = base.clone().with_msg(format!("would run: {}", prepared.shown));
+        let mut preview = base
+            .clone()
+            .with_msg(format!("would run: {}", prepared.shown));
         preview.changed = true;
-        Check::Drift {
-            drift: (),
-            preview,
-        }
+        Check::Drift { drift: (), preview }
     };
     if common.creates.is_none() && common.removes.is_none() {
         return Ok(would_run());
@@ -307,10 +306,15 @@ async fn check_guards(
         report.finish()?;
         Ok((creates, removes))
     });
-    let (creates, removes) = answers
-        .map_err(|e| TaskError::failed(format!("could not check creates/removes: {e}")))?;
+    let (creates, removes) =
+        answers.map_err(|e| TaskError::failed(format!("could not check creates/removes: {e}")))?;
     let verb = if cx.check_mode { "Would" } else { "Did" };
-    let skip = match (common.creates, creates.as_deref(), common.removes, removes.as_deref()) {
+    let skip = match (
+        common.creates,
+        creates.as_deref(),
+        common.removes,
+        removes.as_deref(),
+    ) {
         (Some(path), Some("1"), _, _) => Some((
             format!("{verb} not run command since '{path}' exists"),
             format!("skipped, since {path} exists"),
@@ -347,7 +351,11 @@ fn guard_failure(out: &Output, context: &str) -> TaskError {
 }
 
 /// Runs the command and registers what it did.
-async fn run(cx: &Context<'_>, common: &Common<'_>, prepared: Prepared) -> Result<Outcome, TaskError> {
+async fn run(
+    cx: &Context<'_>,
+    common: &Common<'_>,
+    prepared: Prepared,
+) -> Result<Outcome, TaskError> {
     // The subshell keeps `cd` and `exec` away from whatever runs the script.
     let script = format!(
         "{}(\n{}exec {}\n)\n",

@@ -91,9 +91,7 @@ impl Copy {
         let basename = match &self.src {
             Some(src) => Some(remote::base_name(src).to_string()),
             None if self.dest.ends_with('/') => {
-                return Err(TaskError::failed(
-                    "can not use content with a dir as dest",
-                ));
+                return Err(TaskError::failed("can not use content with a dir as dest"));
             }
             None => None,
         };
@@ -121,7 +119,8 @@ impl Task for Copy {
         let wanted = self.wanted().await?;
         let mut check = check_file(cx, wanted).await?;
         if let Some(src) = &self.src {
-            let (Check::InSync(outcome) | Check::Drift {
+            let (Check::InSync(outcome)
+            | Check::Drift {
                 preview: outcome, ..
             }) = &mut check;
             outcome.data.insert("src".into(), src.clone().into());
@@ -346,7 +345,10 @@ impl AttrChanges {
 }
 
 /// Compares a wanted file with the host, in one script.
-pub async fn check_file(cx: &Context<'_>, wanted: WantedFile) -> Result<Check<FileDrift>, TaskError> {
+pub async fn check_file(
+    cx: &Context<'_>,
+    wanted: WantedFile,
+) -> Result<Check<FileDrift>, TaskError> {
     let (script, fixed_path) = locate_script(&wanted);
     let probe = Probe {
         follow: true,
@@ -370,9 +372,8 @@ pub async fn check_file(cx: &Context<'_>, wanted: WantedFile) -> Result<Check<Fi
         report.finish()?;
         Ok((into, parent, stat))
     });
-    let (into, parent_exists, stat) = parsed.map_err(|e| {
-        TaskError::failed(format!("could not inspect {}: {e}", wanted.dest))
-    })?;
+    let (into, parent_exists, stat) =
+        parsed.map_err(|e| TaskError::failed(format!("could not inspect {}: {e}", wanted.dest)))?;
     let (path, dir, create_dir) = match (fixed_path, into, &wanted.basename) {
         (Some(resolved), _, _) => resolved,
         (None, true, Some(base)) => (
@@ -477,9 +478,18 @@ fn compare(
             changes.push(format!("group {} → {group}", before.group));
         }
         base = base
-            .with_data("mode", remote::mode_text(wanted.mode.unwrap_or(before.mode)))
-            .with_data("owner", wanted.owner.clone().unwrap_or(before.owner.clone()))
-            .with_data("group", wanted.group.clone().unwrap_or(before.group.clone()))
+            .with_data(
+                "mode",
+                remote::mode_text(wanted.mode.unwrap_or(before.mode)),
+            )
+            .with_data(
+                "owner",
+                wanted.owner.clone().unwrap_or(before.owner.clone()),
+            )
+            .with_data(
+                "group",
+                wanted.group.clone().unwrap_or(before.group.clone()),
+            )
             .with_data("size", wanted.content.len());
     }
     if !write && attrs.is_empty() {
@@ -500,7 +510,9 @@ fn compare(
     preview.changed = true;
     if cx.diff {
         if write {
-            preview.diffs.push(content_diff(&path, &stat, &wanted.content));
+            preview
+                .diffs
+                .push(content_diff(&path, &stat, &wanted.content));
         }
         if let Some(diff) = attrs_diff(&path, before.as_ref(), &attrs) {
             preview.diffs.push(diff);
@@ -638,7 +650,7 @@ pub async fn apply_file(cx: &Context<'_>, drift: FileDrift) -> Result<Outcome, T
         if failure.code.as_deref() == Some("validate") {
             return Err(TaskError::failed_with(
                 "failed to validate",
-                Outcome::ok().with_output(&out),
+                Outcome::ok().with_output(&remote::without_marker(&out)),
             ));
         }
         let msg = match failure.code.as_deref() {

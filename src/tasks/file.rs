@@ -71,7 +71,13 @@ pub fn spec() -> Spec {
             Param::new("path", Kind::Path)
                 .required()
                 .aliases(&["dest", "name"]),
-            Param::new("state", Kind::Str).choices(&["file", "directory", "absent", "touch", "link"]),
+            Param::new("state", Kind::Str).choices(&[
+                "file",
+                "directory",
+                "absent",
+                "touch",
+                "link",
+            ]),
             Param::new("mode", Kind::Mode),
             Param::new("owner", Kind::Str),
             Param::new("group", Kind::Str),
@@ -224,9 +230,7 @@ impl File {
             }
         }
         if self.src.is_some() && self.state != Some(State::Link) {
-            return Err(TaskError::failed(
-                "src option requires state to be 'link'",
-            ));
+            return Err(TaskError::failed("src option requires state to be 'link'"));
         }
         if self.state == Some(State::Absent) && self.path.trim_end_matches('/').is_empty() {
             return Err(TaskError::failed("refusing to remove /"));
@@ -328,7 +332,13 @@ impl File {
                 FileKind::Directory => self.attrs_only(base, &stat, wanted, recurse_drift),
                 FileKind::Absent => {
                     let dirs = ancestors(path);
-                    let diff = state_diff(path, "absent", &Wanted::default(), "directory", &wanted.lines());
+                    let diff = state_diff(
+                        path,
+                        "absent",
+                        &Wanted::default(),
+                        "directory",
+                        &wanted.lines(),
+                    );
                     let mut words = vec![format!("{path}: absent → directory")];
                     words.extend(wanted.words());
                     Ok(drift(
@@ -356,7 +366,8 @@ impl File {
                     None => {
                         let mut words = vec![format!("{path}: absent → file")];
                         words.extend(wanted.words());
-                        let diff = state_diff(path, "absent", &Wanted::default(), "file", &wanted.lines());
+                        let diff =
+                            state_diff(path, "absent", &Wanted::default(), "file", &wanted.lines());
                         (wanted, words.join(", "), diff)
                     }
                     Some(before) => {
@@ -397,7 +408,11 @@ impl File {
                     kind => {
                         return Err(TaskError::failed(format!(
                             "refusing to convert from {} to symlink for {path}",
-                            if kind == FileKind::Other { "file" } else { kind.as_str() }
+                            if kind == FileKind::Other {
+                                "file"
+                            } else {
+                                kind.as_str()
+                            }
                         )));
                     }
                 };
@@ -588,7 +603,11 @@ fn state_name(state: State) -> &'static str {
 /// `/a/b`), so that each missing one can be created with the attributes.
 fn ancestors(path: &str) -> Vec<String> {
     let absolute = path.starts_with('/');
-    let mut current = if absolute { String::from("/") } else { String::new() };
+    let mut current = if absolute {
+        String::from("/")
+    } else {
+        String::new()
+    };
     let mut dirs = Vec::new();
     for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
         if !current.is_empty() && !current.ends_with('/') {

@@ -101,6 +101,25 @@ pub fn failure(out: &Output) -> Failure {
     }
 }
 
+/// The output with our failure marker taken out of standard error, for
+/// registering what the tools printed.
+pub fn without_marker(out: &Output) -> Output {
+    let stderr = out.stderr_text();
+    let kept: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.starts_with(FAIL_MARKER))
+        .collect();
+    let mut text = kept.join("\n").trim_end().to_string();
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    Output {
+        status: out.status,
+        stdout: out.stdout.clone(),
+        stderr: text.into_bytes(),
+    }
+}
+
 /// A failure message with the tools' own words appended when there are any.
 pub fn with_detail(msg: String, failure: &Failure) -> TaskError {
     if failure.detail.is_empty() {
@@ -530,19 +549,31 @@ pub fn atomic_write_script(w: &AtomicWrite<'_>) -> String {
         s.push_str("[ -d \"$d\" ] || mkdir -p -- \"$d\" || fail mkdir\n");
     }
     s.push_str("[ -d \"$d\" ] || fail parent\n");
-    s.push_str("tmp=$(mktemp \"$d/.dtrplay.XXXXXX\") || fail mktemp\n");
+    // mktemp replaces the trailing run of X's with random characters.
+    s.push_str(&format!(
+        "tmp=$(mktemp \"$d/.dtrplay.{}\") || fail mktemp\n",
+        "X".repeat(6)
+    ));
     // The temporary file goes away on every exit path; after the rename
     // there is nothing left to remove.
     s.push_str("trap 'rm -f -- \"$tmp\"' EXIT\ntrap 'exit 1' HUP INT TERM\n");
     s.push_str("cat > \"$tmp\" || fail write\n");
     if w.attrs.mode.is_none() {
         // mktemp creates 0600; a new file should get what the umask gives.
-        s.push_str("m=$(umask)\nchmod -- \"$(printf '%o' $(( 0666 & ~0$m )))\" \"$tmp\" || fail chmod\n");
+        s.push_str(
+            "m=$(umask)\nchmod -- \"$(printf '%o' $(( 0666 & ~0$m )))\" \"$tmp\" || fail chmod\n",
+        );
     }
     s.push_str(&attrs_script("\"$tmp\"", &w.attrs, Reach::Path));
     if let Some((uid, gid)) = w.keep_ids {
-        let owner = w.attrs.owner.map_or_else(|| uid.to_string(), str::to_string);
-        let group = w.attrs.group.map_or_else(|| gid.to_string(), str::to_string);
+        let owner = w
+            .attrs
+            .owner
+            .map_or_else(|| uid.to_string(), str::to_string);
+        let group = w
+            .attrs
+            .group
+            .map_or_else(|| gid.to_string(), str::to_string);
         // Only root may give a file away; for others keeping is best effort,
         // as in Ansible.
         s.push_str(&format!(
@@ -552,7 +583,10 @@ pub fn atomic_write_script(w: &AtomicWrite<'_>) -> String {
     }
     if let Some(words) = &w.validate {
         let line: Vec<String> = words.iter().map(|word| validate_word(word)).collect();
-        s.push_str(&format!("( exec {} ) >&2 || fail validate\n", line.join(" ")));
+        s.push_str(&format!(
+            "( exec {} ) >&2 || fail validate\n",
+            line.join(" ")
+        ));
     }
     if w.backup {
         s.push_str(

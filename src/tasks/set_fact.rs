@@ -107,12 +107,18 @@ mod tests {
         let fact: SetFact =
             serde_json::from_value(json!({"b": 1, "a": "yes", "cacheable": true, "c": "x"}))
                 .expect("valid");
-        assert_eq!(Value::Object(fact.facts), json!({"b": 1, "a": true, "c": "x"}));
+        assert_eq!(
+            Value::Object(fact.facts),
+            json!({"b": 1, "a": true, "c": "x"})
+        );
     }
 
     #[test]
     fn bad_names_are_refused() {
         let err = serde_json::from_value::<SetFact>(json!({"1x": 1})).expect_err("refused");
-        assert!(err.to_string().contains("The variable name '1x' is not valid"));
+        assert!(
+            err.to_string()
+                .contains("The variable name '1x' is not valid")
+        );
     }
 }
