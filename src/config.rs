@@ -115,7 +115,9 @@ pub fn parse_extra_vars(values: &[String]) -> Result<Map<String, Value>, Error> 
                 let Some((key, value)) = word.split_once('=') else {
                     return Err(Error::Usage {
                         message: format!("extra variable `{word}` is not `key=value`"),
-                        help: Some("write `-e key=value`, `-e '{\"key\": 1}'` or `-e @vars.yml`".into()),
+                        help: Some(
+                            "write `-e key=value`, `-e '{\"key\": 1}'` or `-e @vars.yml`".into(),
+                        ),
                     });
                 };
                 map.insert(key.to_string(), Value::String(value.to_string()));
@@ -137,9 +139,12 @@ pub fn load_vars_file(path: &Path) -> Result<Map<String, Value>, Error> {
     match node.to_json() {
         Value::Object(map) => Ok(map),
         Value::Null => Ok(Map::new()),
-        _ => Err(InputError::at(&node, format!("a variables file must hold a mapping, not {}", node.kind()))
-            .with_label("expected `name: value` pairs")
-            .into()),
+        _ => Err(InputError::at(
+            &node,
+            format!("a variables file must hold a mapping, not {}", node.kind()),
+        )
+        .with_label("expected `name: value` pairs")
+        .into()),
     }
 }
 
@@ -156,21 +161,31 @@ mod tests {
         let none = TagFilter::default();
         assert!(none.selects(&tags(&[])));
         assert!(!none.selects(&tags(&["never"])));
-        let only = TagFilter { only: tags(&["certs"]), skip: vec![] };
+        let only = TagFilter {
+            only: tags(&["certs"]),
+            skip: vec![],
+        };
         assert!(only.selects(&tags(&["certs", "x"])));
         assert!(!only.selects(&tags(&["push"])));
         assert!(only.selects(&tags(&["always"])));
-        let skip = TagFilter { only: vec![], skip: tags(&["push"]) };
+        let skip = TagFilter {
+            only: vec![],
+            skip: tags(&["push"]),
+        };
         assert!(!skip.selects(&tags(&["push"])));
         assert!(skip.selects(&tags(&[])));
-        let untagged = TagFilter { only: tags(&["untagged"]), skip: vec![] };
+        let untagged = TagFilter {
+            only: tags(&["untagged"]),
+            skip: vec![],
+        };
         assert!(untagged.selects(&tags(&[])));
         assert!(!untagged.selects(&tags(&["a"])));
     }
 
     #[test]
     fn extra_vars_forms() {
-        let vars = parse_extra_vars(&["a=1 b=x".into(), r#"{"c": [1, 2]}"#.into()]).expect("parses");
+        let vars =
+            parse_extra_vars(&["a=1 b=x".into(), r#"{"c": [1, 2]}"#.into()]).expect("parses");
         assert_eq!(vars["a"], Value::String("1".into()));
         assert_eq!(vars["c"], serde_json::json!([1, 2]));
         assert!(parse_extra_vars(&["nokey".into()]).is_err());

@@ -32,15 +32,24 @@ mod tests {
 
     #[test]
     fn higher_layers_replace_whole_values() {
-        let mut low = json!({"a": {"x": 1}, "b": 1}).as_object().cloned().unwrap_or_default();
-        let high = json!({"a": {"y": 2}}).as_object().cloned().unwrap_or_default();
+        let mut low = json!({"a": {"x": 1}, "b": 1})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let high = json!({"a": {"y": 2}})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         layer(&mut low, &high);
         assert_eq!(Value::Object(low), json!({"a": {"y": 2}, "b": 1}));
     }
 
     #[test]
     fn omitted_arguments_are_dropped() {
-        let mut args = json!({"a": OMIT, "b": 1}).as_object().cloned().unwrap_or_default();
+        let mut args = json!({"a": OMIT, "b": 1})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         drop_omitted(&mut args);
         assert_eq!(Value::Object(args), json!({"b": 1}));
     }

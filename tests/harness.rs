@@ -25,7 +25,13 @@ pub fn unindent(text: &str) -> String {
         .unwrap_or(0);
     let mut out: String = text
         .lines()
-        .map(|l| if l.len() >= indent { &l[indent..] } else { l.trim_start() })
+        .map(|l| {
+            if l.len() >= indent {
+                &l[indent..]
+            } else {
+                l.trim_start()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     out.push('\n');
@@ -40,7 +46,10 @@ pub struct Project {
 impl Project {
     pub fn new() -> Project {
         Project {
-            dir: tempfile::Builder::new().prefix("dtrplay-it-").tempdir().expect("a temporary directory"),
+            dir: tempfile::Builder::new()
+                .prefix("dtrplay-it-")
+                .tempdir()
+                .expect("a temporary directory"),
         }
     }
 
@@ -87,25 +96,42 @@ pub struct Run {
 impl Run {
     #[track_caller]
     pub fn success(&self) -> &Run {
-        assert_eq!(self.status, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.status, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn status(&self, code: i32) -> &Run {
-        assert_eq!(self.status, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.status, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn stdout_has(&self, text: &str) -> &Run {
-        assert!(self.stdout.contains(text), "stdout lacks {text:?}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn stderr_has(&self, text: &str) -> &Run {
-        assert!(self.stderr.contains(text), "stderr lacks {text:?}\nstderr:\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}\nstderr:\n{}",
+            self.stderr
+        );
         self
     }
 
@@ -153,8 +179,12 @@ pub struct Nodes {
 
 impl Nodes {
     pub fn start(count: usize) -> Nodes {
-        let dir = tempfile::Builder::new().prefix("dtrplay-fleet-").tempdir().expect("a temporary directory");
-        let fleet = Fleet::start(&FleetOptions::new(dir.path().join("fleet"), count)).expect("the sshd fleet starts");
+        let dir = tempfile::Builder::new()
+            .prefix("dtrplay-fleet-")
+            .tempdir()
+            .expect("a temporary directory");
+        let fleet = Fleet::start(&FleetOptions::new(dir.path().join("fleet"), count))
+            .expect("the sshd fleet starts");
         Nodes { fleet, _dir: dir }
     }
 

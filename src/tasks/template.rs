@@ -88,6 +88,20 @@ impl Template {
         }
     }
 
+    /// Reads the template source on the control machine, for the executor
+    /// to render. `src` must be resolved already (absolute, or relative to
+    /// the working directory).
+    pub async fn read_src(&self) -> Result<String, TaskError> {
+        let bytes = tokio::fs::read(&self.src).await.map_err(|e| {
+            TaskError::failed(format!(
+                "Could not find or access '{}' on the control machine: {e}",
+                self.src
+            ))
+        })?;
+        String::from_utf8(bytes)
+            .map_err(|_| TaskError::failed(format!("template {} is not UTF-8 text", self.src)))
+    }
+
     /// The runnable task, given the text the executor rendered from `src`.
     pub fn rendered(self, text: String) -> RenderedTemplate {
         RenderedTemplate {
