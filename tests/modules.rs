@@ -11,6 +11,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,7 +50,7 @@ fn evaluate(vars: &Map<String, Value>, expr: &str) -> Result<Value, String> {
 /// The evaluator a `Host` owns.
 type Eval = Box<dyn Fn(&str) -> Result<Value, String> + Sync>;
 
-fn no_peers<'a>(_: &str) -> Option<&'a dyn Connection> {
+fn no_peers(_: &str) -> Option<Arc<dyn Connection>> {
     None
 }
 
