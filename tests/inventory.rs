@@ -383,3 +383,25 @@ fn large_inventories_load_and_resolve_quickly() {
     // catches quadratic work.
     assert!(elapsed < Duration::from_millis(500), "took {elapsed:?}");
 }
+
+#[test]
+fn inventory_command_prints_like_ansible_inventory() {
+    let paths = [case_dir("precedence").join("hosts.yml")];
+    let host = dtrplay::inventory::cli_output(&paths, Some("h2")).map_err(|e| e.to_string());
+    // `ansible-inventory -i precedence/hosts.yml --host h2`, verbatim.
+    let expected = "{\n    \"region_only\": true,\n    \"who\": \"host\"\n}";
+    assert_eq!(host.as_deref(), Ok(expected));
+
+    let list = dtrplay::inventory::cli_output(&paths, None).map_err(|e| e.to_string());
+    let recorded =
+        std::fs::read_to_string(case_dir("precedence").join("expected.json")).unwrap_or_default();
+    assert_eq!(list.as_deref(), Ok(recorded.trim_end()));
+
+    match dtrplay::inventory::cli_output(&paths, Some("h22")) {
+        Err(dtrplay::error::Error::Usage { message, help }) => {
+            assert_eq!(message, "`h22` is not a host of the inventory");
+            assert_eq!(help.as_deref(), Some("did you mean `h2`?"));
+        }
+        other => panic!("expected a usage error, got {other:?}"),
+    }
+}

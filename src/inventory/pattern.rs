@@ -291,48 +291,41 @@ fn split_terms(text: &str) -> Vec<(usize, usize)> {
 /// Splits a trailing `[i]` / `[start:end]` off a term (not off a `~`
 /// regex, where brackets are regex syntax).
 fn split_subscript(body: &str) -> (&str, Option<Subscript>) {
-    if body.starts_with('~') || !body.ends_with(']') {
-        return (body, None);
+    match parse_subscript(body) {
+        Some((base, sub)) => (base, Some(sub)),
+        None => (body, None),
     }
-    let Some(open) = body.rfind('[') else {
-        return (body, None);
-    };
-    let (base, inner) = (&body[..open], &body[open + 1..body.len() - 1]);
+}
+
+/// Ansible's `^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$`.
+fn parse_subscript(body: &str) -> Option<(&str, Subscript)> {
+    if body.starts_with('~') {
+        return None;
+    }
+    let inside = body.strip_suffix(']')?;
+    let open = inside.rfind('[')?;
+    let (base, inner) = (&inside[..open], &inside[open + 1..]);
     if base.is_empty() {
-        return (body, None);
+        return None;
     }
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let number = |s: &str| s.parse::<i64>().ok();
-    let index = inner.strip_prefix('-').unwrap_or(inner);
-    if digits(index) {
-        if let Some(start) = number(inner) {
-            return (base, Some(Subscript { start, end: None }));
-        }
-        return (body, None);
+    if digits(inner.strip_prefix('-').unwrap_or(inner)) {
+        let start = inner.parse().ok()?;
+        return Some((base, Subscript { start, end: None }));
     }
-    let Some(sep) = inner.find([':', '-']) else {
-        return (body, None);
-    };
-    let (start, end) = (&inner[..sep], &inner[sep + 1..]);
+    let (start, end) = inner.split_once([':', '-'])?;
     if !digits(start) || !(end.is_empty() || digits(end)) {
-        return (body, None);
+        return None;
     }
-    let (Some(start), end) = (
-        number(start),
-        if end.is_empty() {
-            Some(-1)
-        } else {
-            number(end)
-        },
-    ) else {
-        return (body, None);
-    };
-    let Some(end) = end else {
-        return (body, None);
+    let start = start.parse().ok()?;
+    let end: i64 = if end.is_empty() {
+        -1
+    } else {
+        end.parse().ok()?
     };
     // Ansible reads `[x:0]` as the single host `x` (0 is "no end").
     let end = (end != 0).then_some(end);
-    (base, Some(Subscript { start, end }))
+    Some((base, Subscript { start, end }))
 }
 
 fn matcher(expr: &str, at: &Node) -> Result<Matcher, InputError> {
