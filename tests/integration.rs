@@ -13,3 +13,5 @@ mod inventory;
 // Built-in modules (copy, template, file, command, shell, debug, assert,
 // set_fact, fail) against a real shell, and once over real SSH.
 mod modules;
+// The SSH transport: one long-lived remote shell per host over real sshd.
+mod ssh;
