@@ -6,7 +6,7 @@
 //!
 //! # The remote side
 //!
-//! ssh runs [`BOOTSTRAP`] through the user's login shell. It creates a
+//! ssh runs [`bootstrap`] through the user's login shell. It creates a
 //! private temporary directory (`mktemp -d`, mode 0700, `$TMPDIR` honoured)
 //! and starts a POSIX `sh -s` (the *driver*) that reads shell code from the
 //! channel. Between the channel and the driver sits a watcher (`cat`): when
@@ -32,6 +32,9 @@
 //! header and then exactly that many bytes, so binary output and output
 //! without a trailing newline need no escaping.
 //!
+//! The script's stdin is a regular file holding the payload (or
+//! `/dev/null`), so a script may read it more than once or seek in it.
+//!
 //! Payloads travel inside single-quoted `printf` format strings: only `'`,
 //! `\`, `%` and NUL need escaping, so text costs almost nothing extra and
 //! binary stays exact (`\000` for NUL). No external tool runs to decode
@@ -49,16 +52,24 @@ use std::time::{SystemTime, UNIX_EPOCH};
 ///
 /// It is a single `exec /bin/sh -c '…'` so that it means the same in bash,
 /// zsh, fish or csh, and so that nothing the login shell's rc files print
-/// can follow it. Exit status 97 means the temporary directory could not be
-/// created.
-pub const BOOTSTRAP: &str = concat!(
-    "exec /bin/sh -c '",
-    "d=$(mktemp -d \"${TMPDIR:-/tmp}/dtrplay.XXXXXXXXXX\") || exit 97; ",
-    "{ cat; trap \"\" HUP; [ -d \"$d\" ] && kill -HUP 0; rm -rf \"$d\"; } ",
-    "| exec /bin/sh -s \"$d\"'"
-);
+/// can follow it. Exit status [`BOOTSTRAP_NO_TMPDIR`] means the temporary
+/// directory could not be created.
+pub fn bootstrap() -> String {
+    // mktemp replaces the trailing run of X's with random characters.
+    let template = format!("dtrplay.{}", "X".repeat(10));
+    format!(
+        concat!(
+            "exec /bin/sh -c '",
+            "d=$(mktemp -d \"${{TMPDIR:-/tmp}}/{template}\") || exit {status}; ",
+            "{{ cat; trap \"\" HUP; [ -d \"$d\" ] && kill -HUP 0; rm -rf \"$d\"; }} ",
+            "| exec /bin/sh -s \"$d\"'"
+        ),
+        template = template,
+        status = BOOTSTRAP_NO_TMPDIR,
+    )
+}
 
-/// The exit status of [`BOOTSTRAP`] when `mktemp -d` failed.
+/// The exit status of [`bootstrap`] when `mktemp -d` failed.
 pub const BOOTSTRAP_NO_TMPDIR: i32 = 97;
 
 /// Old command files are removed once this many commands left them behind.
@@ -311,11 +322,20 @@ mod tests {
         Session::with_marker("dtrplay-test".to_string())
     }
 
-    /// Runs shell code through `/bin/sh -s`, the way the driver reads it.
-    fn sh(code: &[u8]) -> std::process::Output {
+    /// The POSIX shells on this machine that may be a host's `/bin/sh`:
+    /// dash (Debian, Ubuntu) and bash (RHEL, SUSE), when installed.
+    fn shells() -> Vec<&'static str> {
+        ["/bin/sh", "/bin/dash", "/bin/bash"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect()
+    }
+
+    /// Runs shell code through `<shell> -s`, the way the driver reads it.
+    fn sh_with(shell: &str, code: &[u8]) -> std::process::Output {
         use std::io::Write;
         use std::process::{Command, Stdio};
-        let mut child = Command::new("/bin/sh")
+        let mut child = Command::new(shell)
             .arg("-s")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -345,8 +365,10 @@ mod tests {
         let mut code = b"printf '".to_vec();
         push_format(&mut code, &bytes);
         code.extend_from_slice(b"'\n");
-        let out = sh(&code);
-        assert_eq!(out.stdout, bytes);
+        for shell in shells() {
+            let out = sh_with(shell, &code);
+            assert_eq!(out.stdout, bytes, "{shell}");
+        }
     }
 
     #[test]
@@ -444,6 +466,12 @@ mod tests {
     /// to a local `sh -s` give back exact, parseable frames.
     #[test]
     fn the_driver_answers_with_exact_frames() {
+        for shell in shells() {
+            driver_answers_with_exact_frames(shell);
+        }
+    }
+
+    fn driver_answers_with_exact_frames(shell: &str) {
         let dir = std::env::temp_dir().join(format!("dtrplay-frame-{:x}", random_u64()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let mut s = session();
@@ -457,7 +485,7 @@ mod tests {
         // The driver gets its directory as $1, as the bootstrap passes it.
         let mut full = format!("set -- '{}'\n", dir.display()).into_bytes();
         full.extend(code);
-        let out = sh(&full);
+        let out = sh_with(shell, &full);
         let mut rest: &[u8] = &out.stdout;
         assert!(s.is_ready(&next_line(&mut rest)));
         let mut frames = Vec::new();
@@ -481,7 +509,86 @@ mod tests {
         assert!(frames[2].0.stderr_len > 0);
         assert_eq!(frames[3].0.status, 0);
         assert!(frames[3].1.is_empty());
-        assert!(!dir.exists(), "the close request removes the directory");
+        assert!(
+            !dir.exists(),
+            "{shell}: the close request removes the directory"
+        );
+    }
+
+    /// The bootstrap, run locally in its own process group: when its input
+    /// ends without a goodbye, the running script is killed and the
+    /// temporary directory removed.
+    #[test]
+    fn the_watcher_kills_the_script_when_the_channel_ends() {
+        use std::io::{BufRead, BufReader, Write};
+        use std::os::unix::process::CommandExt;
+        use std::process::{Command, Stdio};
+
+        let tmp = std::env::temp_dir().join(format!("dtrplay-watch-{:x}", random_u64()));
+        std::fs::create_dir_all(&tmp).expect("mkdir");
+        let mut s = session();
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(bootstrap())
+            .env("TMPDIR", &tmp)
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        stdin.write_all(&s.prelude()).expect("prelude");
+        let mut line = Vec::new();
+        stdout.read_until(b'\n', &mut line).expect("ready");
+        assert!(s.is_ready(&line), "{line:?}");
+        let dirs = || {
+            std::fs::read_dir(&tmp)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .filter(|e| e.path().is_dir())
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        assert_eq!(dirs(), 1);
+
+        let pid_file = tmp.join("sleeper.pid");
+        let script = format!("echo $$ > '{}'; exec sleep 60", pid_file.display());
+        stdin.write_all(&s.request(&script, b"")).expect("request");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let pid = loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+            {
+                break pid;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the script never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        drop(stdin);
+        let status = child.wait().expect("wait");
+        assert!(!status.success());
+        let gone = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat.contains(") Z") || stat.contains(") X"),
+            Err(_) => true,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !gone() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(gone(), "the script survived its channel");
+        // The watcher outlives the shell that started it by a moment.
+        while dirs() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(dirs(), 0, "the temporary directory was left behind");
+        let _ = std::fs::remove_dir_all(&tmp);
     }
 
     fn next_line(rest: &mut &[u8]) -> Vec<u8> {

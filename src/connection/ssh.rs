@@ -78,7 +78,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::connection::remote_shell::{self, BOOTSTRAP, BOOTSTRAP_NO_TMPDIR, FrameError, Session};
+use crate::connection::remote_shell::{self, BOOTSTRAP_NO_TMPDIR, FrameError, Session};
 use crate::connection::{ConnError, ConnectOptions, Connection, Output, Target};
 
 /// The unix socket path limit on the strictest common platform (macOS and
@@ -353,7 +353,7 @@ impl SshCommand {
             .args(&self.options)
             .arg("--")
             .arg(&self.address)
-            .arg(BOOTSTRAP)
+            .arg(remote_shell::bootstrap())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
