@@ -1,1 +1,846 @@
+//! Runs a validated playbook against an inventory, host by host in parallel.
+//!
+//! The executor owns the run's state (each host's facts, whether it failed
+//! or is unreachable, its connection) and drives plays, `serial` batches,
+//! tasks and handlers. Running one task on one host is `invocation.rs`'s job.
+//!
+//! Concurrency: every host of a task runs at once, bounded by `--forks`
+//! (a semaphore held while a host works on a task, and while a connection is
+//! being opened, since the SSH handshake is the expensive part). Connections
+//! to all the hosts of a play start opening as soon as the play starts, and
+//! stay open for the whole run.
+//!
+//! Failures are data: a host that fails or cannot be reached is reported,
+//! counted and dropped from the rest of the run; every other host goes on.
+//! The exit status is computed once, from the final counts.
 
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::stream::{FuturesUnordered, StreamExt};
+use indexmap::IndexMap;
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+
+use crate::config::RunConfig;
+use crate::connection::{self, ConnError, ConnectOptions, Connection, Target};
+use crate::error::{Error, ExitStatus};
+use crate::inventory::{Inventory, Pattern};
+use crate::invocation::{Invocation, Report, text};
+use crate::plan::batches;
+use crate::playbook::{Play, Playbook, Strategy, TaskDef};
+use crate::report::{Event, HostResult, HostStats, Reporter, Status};
+use crate::secret::Secrets;
+use crate::tasks::Registry;
+use crate::template::Templates;
+use crate::vars;
+
+/// The default time a task's remote script may take (`timeout:` overrides).
+const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How often live progress is reported while a task runs.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// The counts of a finished run.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub hosts: IndexMap<String, HostStats>,
+}
+
+impl Summary {
+    /// 0 only when nothing failed and every host was reached.
+    pub fn exit_status(&self) -> ExitStatus {
+        if self.hosts.values().any(|s| s.failed > 0) {
+            ExitStatus::TaskFailed
+        } else if self.hosts.values().any(|s| s.unreachable > 0) {
+            ExitStatus::Unreachable
+        } else {
+            ExitStatus::Success
+        }
+    }
+
+    pub fn changed(&self) -> u32 {
+        self.hosts.values().map(|s| s.changed).sum()
+    }
+}
+
+type ConnFuture = Shared<BoxFuture<'static, Result<Arc<dyn Connection>, ConnError>>>;
+
+/// What the run remembers about a host across tasks and plays.
+#[derive(Default)]
+struct HostState {
+    /// Registered results and `set_fact` values.
+    facts: Map<String, Value>,
+    /// Inventory, play and extra variables of the current play, rendered.
+    play_vars: Map<String, Value>,
+    failed: bool,
+    unreachable: bool,
+    notified: HashSet<String>,
+}
+
+impl HostState {
+    fn active(&self) -> bool {
+        !self.failed && !self.unreachable
+    }
+}
+
+/// Runs a playbook. Input must already be validated (`validate::check`).
+pub async fn run(
+    cfg: &RunConfig,
+    playbook: &Playbook,
+    inventory: &Inventory,
+    registry: &Registry,
+    reporter: &mut dyn Reporter,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let mut exec = Executor::new(cfg, playbook, inventory, registry)?;
+    reporter.report(&Event::RunStart {
+        playbook: playbook.src.name().to_string(),
+        check: cfg.check,
+        diff: cfg.diff,
+    });
+    for play in &playbook.plays {
+        exec.play(play, reporter).await?;
+    }
+    exec.close().await;
+    let summary = Summary {
+        hosts: exec.stats.clone(),
+    };
+    reporter.report(&Event::Recap {
+        hosts: summary.hosts.clone(),
+        elapsed: started.elapsed(),
+    });
+    Ok(summary)
+}
+
+struct Executor<'a> {
+    cfg: &'a RunConfig,
+    playbook: &'a Playbook,
+    inventory: &'a Inventory,
+    registry: &'a Registry,
+    templates: Templates,
+    options: ConnectOptions,
+    forks: Arc<Semaphore>,
+    hosts: IndexMap<String, HostState>,
+    stats: IndexMap<String, HostStats>,
+    conns: HashMap<String, ConnFuture>,
+    /// `groups`, built once: group name to host names.
+    groups: Value,
+    limit: Option<Vec<String>>,
+}
+
+impl<'a> Executor<'a> {
+    fn new(
+        cfg: &'a RunConfig,
+        playbook: &'a Playbook,
+        inventory: &'a Inventory,
+        registry: &'a Registry,
+    ) -> Result<Executor<'a>, Error> {
+        let limit = match &cfg.limit {
+            Some(text) => {
+                let pattern = Pattern::parse(text, None)?;
+                Some(inventory.select(&pattern))
+            }
+            None => None,
+        };
+        Ok(Executor {
+            cfg,
+            playbook,
+            inventory,
+            registry,
+            templates: Templates::new(),
+            options: ConnectOptions {
+                control_dir: control_dir()?,
+                persist: cfg.ssh_persist.map(Duration::from_secs),
+                connect_timeout: Duration::from_secs(10),
+                retries: 3,
+            },
+            forks: Arc::new(Semaphore::new(cfg.forks)),
+            hosts: IndexMap::new(),
+            stats: IndexMap::new(),
+            conns: HashMap::new(),
+            groups: inventory_groups(inventory),
+            limit,
+        })
+    }
+
+    async fn play(&mut self, play: &'a Play, reporter: &mut dyn Reporter) -> Result<(), Error> {
+        let pattern_text = self.render_static(&play.hosts)?;
+        let pattern = Pattern::parse(&pattern_text, Some(&play.hosts))?;
+        let mut hosts: Vec<String> = self.inventory.select(&pattern);
+        if let Some(limit) = &self.limit {
+            hosts.retain(|h| limit.contains(h));
+        }
+        for h in &hosts {
+            self.hosts.entry(h.clone()).or_default();
+            self.stats.entry(h.clone()).or_default();
+        }
+        hosts.retain(|h| self.hosts.get(h).is_some_and(HostState::active));
+        let name = match &play.name {
+            Some(n) => self.render_static(n)?,
+            None => pattern_text.clone(),
+        };
+        reporter.report(&Event::PlayStart {
+            name,
+            hosts: hosts.clone(),
+        });
+        if hosts.is_empty() {
+            reporter.report(&Event::Warning {
+                host: None,
+                message: "no hosts matched; skipping this play".into(),
+            });
+            return Ok(());
+        }
+        for host in &hosts {
+            let vars = self.play_vars(play, host)?;
+            if let Some(state) = self.hosts.get_mut(host) {
+                state.play_vars = vars;
+                state.notified.clear();
+            }
+            self.open(host);
+        }
+        let tasks: Vec<&'a TaskDef> = play
+            .tasks
+            .iter()
+            .filter(|t| {
+                let tags: Vec<String> = t.tags.iter().chain(&play.tags).cloned().collect();
+                self.cfg.tags.selects(&tags)
+            })
+            .collect();
+        for batch in batches(&hosts, &play.serial) {
+            match play.strategy {
+                Strategy::Linear => {
+                    for task in &tasks {
+                        let aborted = self.linear_task(play, task, &batch, false, reporter).await;
+                        if aborted {
+                            break;
+                        }
+                    }
+                }
+                Strategy::Free => self.free(play, &tasks, &batch, reporter).await,
+            }
+            self.handlers(play, &batch, reporter).await;
+            let failed = batch
+                .iter()
+                .filter(|h| !self.hosts[h.as_str()].active())
+                .count();
+            if let Some(max) = play.max_fail_percentage
+                && (failed as f64) * 100.0 / (batch.len() as f64) > max
+            {
+                reporter.report(&Event::Warning {
+                    host: None,
+                    message: format!("{failed} of {} hosts failed, more than max_fail_percentage {max}; stopping the play", batch.len()),
+                });
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one task on every active host of the batch, then reports the
+    /// results in inventory order. Returns true when the play must stop.
+    async fn linear_task(
+        &mut self,
+        play: &'a Play,
+        task: &'a TaskDef,
+        batch: &[String],
+        handler: bool,
+        reporter: &mut dyn Reporter,
+    ) -> bool {
+        let hosts: Vec<String> = batch
+            .iter()
+            .filter(|h| self.hosts[h.as_str()].active())
+            .filter(|h| !handler || notified(&self.hosts[h.as_str()], task))
+            .cloned()
+            .collect();
+        if hosts.is_empty() {
+            return false;
+        }
+        let Some(entry) = self.registry.get(&task.module) else {
+            return false;
+        };
+        reporter.report(&Event::TaskStart {
+            name: self.task_name(task, &hosts[0]),
+            module: task.module.clone(),
+            hosts: hosts.clone(),
+        });
+        let run_once = task.run_once || entry.spec.run_once;
+        let targets: Vec<String> = if run_once {
+            vec![hosts[0].clone()]
+        } else {
+            hosts.clone()
+        };
+        let mut reports: HashMap<String, Report> = HashMap::new();
+        {
+            let this = &*self;
+            let mut running: FuturesUnordered<_> =
+                targets
+                    .iter()
+                    .map(|host| async move {
+                        (host.clone(), this.invoke(play, task, host, run_once).await)
+                    })
+                    .collect();
+            let total = targets.len();
+            let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+            ticker.tick().await;
+            loop {
+                tokio::select! {
+                    next = running.next() => match next {
+                        Some((host, report)) => { reports.insert(host, report); }
+                        None => break,
+                    },
+                    _ = ticker.tick() => {
+                        let pending: Vec<String> = targets.iter().filter(|h| !reports.contains_key(*h)).cloned().collect();
+                        reporter.report(&Event::Progress { done: reports.len(), total, pending });
+                    }
+                }
+            }
+        }
+        let mut any_failed = false;
+        for host in &targets {
+            let Some(report) = reports.remove(host) else {
+                continue;
+            };
+            any_failed |= report.status == Status::Failed && !report.ignored;
+            if run_once {
+                // A run-once result is registered (and its facts set) on
+                // every host of the batch, as in Ansible.
+                for other in &hosts {
+                    self.record(task, other, &report, other == host);
+                }
+            } else {
+                self.record(task, host, &report, true);
+            }
+            for w in &report.warnings {
+                reporter.report(&Event::Warning {
+                    host: Some(host.clone()),
+                    message: w.clone(),
+                });
+            }
+            for r in &report.results {
+                reporter.report(&Event::Host(r.clone()));
+            }
+        }
+        if any_failed && play.any_errors_fatal {
+            for host in batch {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.failed = true;
+                }
+            }
+            reporter.report(&Event::Warning {
+                host: None,
+                message: "a host failed and the play has `any_errors_fatal`; stopping every host"
+                    .into(),
+            });
+            return true;
+        }
+        false
+    }
+
+    /// `strategy: free`: each host runs through the tasks on its own.
+    async fn free(
+        &mut self,
+        play: &'a Play,
+        tasks: &[&'a TaskDef],
+        batch: &[String],
+        reporter: &mut dyn Reporter,
+    ) {
+        let hosts: Vec<String> = batch
+            .iter()
+            .filter(|h| self.hosts[h.as_str()].active())
+            .cloned()
+            .collect();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, usize, Report)>();
+        let mut started: HashSet<usize> = HashSet::new();
+        // Reports are recorded once every runner is done, because recording
+        // needs `&mut self` while the runners borrow it.
+        let mut pending: Vec<(String, usize, Report)> = Vec::new();
+        {
+            let this = &*self;
+            let mut runners: FuturesUnordered<_> = hosts
+                .iter()
+                .map(|host| {
+                    let tx = tx.clone();
+                    async move {
+                        // Facts registered along the way live in this copy
+                        // until the host is done; they are recorded as the
+                        // results arrive below.
+                        let mut local: Map<String, Value> = Map::new();
+                        for (i, task) in tasks.iter().enumerate() {
+                            if this.registry.get(&task.module).is_none() {
+                                continue;
+                            }
+                            let report = this.invoke_with(play, task, host, false, &local).await;
+                            if let Some(name) = &task.register {
+                                local.insert(name.clone(), report.registered.clone());
+                            }
+                            vars::layer(&mut local, &report.facts);
+                            let stop =
+                                matches!(report.status, Status::Failed | Status::Unreachable)
+                                    && !report.ignored;
+                            let _ = tx.send((host.clone(), i, report));
+                            if stop {
+                                break;
+                            }
+                        }
+                    }
+                })
+                .collect();
+            drop(tx);
+            loop {
+                tokio::select! {
+                    done = runners.next() => if done.is_none() { break },
+                    Some((host, i, report)) = rx.recv() => {
+                        if started.insert(i) {
+                            reporter.report(&Event::TaskStart { name: self.task_name(tasks[i], &host), module: tasks[i].module.clone(), hosts: hosts.clone() });
+                        }
+                        for r in &report.results { reporter.report(&Event::Host(r.clone())); }
+                        pending.push((host, i, report));
+                    }
+                }
+            }
+        }
+        // Record everything (facts, counts) once the runners are done.
+        while let Ok((host, i, report)) = rx.try_recv() {
+            if started.insert(i) {
+                reporter.report(&Event::TaskStart {
+                    name: self.task_name(tasks[i], &host),
+                    module: tasks[i].module.clone(),
+                    hosts: hosts.clone(),
+                });
+            }
+            for r in &report.results {
+                reporter.report(&Event::Host(r.clone()));
+            }
+            pending.push((host, i, report));
+        }
+        for (host, i, report) in pending {
+            self.record(tasks[i], &host, &report, true);
+        }
+    }
+
+    /// Runs the handlers notified on the batch's hosts, in the order they
+    /// are defined.
+    async fn handlers(&mut self, play: &'a Play, batch: &[String], reporter: &mut dyn Reporter) {
+        let any = batch
+            .iter()
+            .any(|h| !self.hosts[h.as_str()].notified.is_empty());
+        if !any {
+            return;
+        }
+        reporter.report(&Event::HandlersStart);
+        for handler in &play.handlers {
+            self.linear_task(play, handler, batch, true, reporter).await;
+        }
+        for host in batch {
+            if let Some(state) = self.hosts.get_mut(host) {
+                state.notified.clear();
+            }
+        }
+    }
+
+    /// Records a host's report: counts, registered value, facts, notified
+    /// handlers, failure.
+    fn record(&mut self, task: &TaskDef, host: &str, report: &Report, counted: bool) {
+        if counted {
+            let stats = self.stats.entry(host.to_string()).or_default();
+            let mut summary = HostResult::new(host, report.status);
+            summary.ignored = report.ignored;
+            stats.count(&summary);
+        }
+        let Some(state) = self.hosts.get_mut(host) else {
+            return;
+        };
+        if let Some(name) = &task.register {
+            state.facts.insert(name.clone(), report.registered.clone());
+        }
+        vars::layer(&mut state.facts, &report.facts);
+        match report.status {
+            Status::Failed if !report.ignored => state.failed = true,
+            Status::Unreachable => state.unreachable = true,
+            Status::Changed => {
+                for n in &task.notify {
+                    state.notified.insert(n.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn invoke(
+        &self,
+        play: &'a Play,
+        task: &'a TaskDef,
+        host: &str,
+        run_once: bool,
+    ) -> Report {
+        self.invoke_with(play, task, host, run_once, &Map::new())
+            .await
+    }
+
+    /// Runs a task on a host, holding a fork slot while it works.
+    async fn invoke_with(
+        &self,
+        play: &'a Play,
+        task: &'a TaskDef,
+        host: &str,
+        run_once: bool,
+        local_facts: &Map<String, Value>,
+    ) -> Report {
+        let _slot = self.forks.acquire().await;
+        let Some(entry) = self.registry.get(&task.module) else {
+            return failure(host, format!("unknown module `{}`", task.module));
+        };
+        let mut vars = self.task_vars(play, task, host, local_facts);
+        let secrets = Secrets::from_vars(&vars);
+        // Where does it run? A delegate, the control machine, or the host.
+        let delegate = match &task.delegate_to {
+            Some(node) => match self.templates.render_node(node, &vars) {
+                Ok(v) => Some(text(&v)),
+                Err(e) => return failure(host, e.message.clone()),
+            },
+            None if entry.spec.on_control => Some("localhost".to_string()),
+            None => None,
+        };
+        let conn_host = delegate.clone().unwrap_or_else(|| host.to_string());
+        let conn = match self.connection(&conn_host).await {
+            Ok(c) => c,
+            Err(e) => {
+                let mut r = HostResult::new(host, Status::Unreachable);
+                r.msg = Some(e.to_string());
+                return Report {
+                    results: vec![r],
+                    status: Status::Unreachable,
+                    ignored: false,
+                    registered: json!({"unreachable": true, "msg": e.to_string()}),
+                    facts: Map::new(),
+                    warnings: hint_of(&e),
+                };
+            }
+        };
+        // Tasks that run once may need other hosts of the play (dump-certs
+        // on a controller): hand them every connection already open.
+        let mut peer_conns: HashMap<String, Arc<dyn Connection>> = HashMap::new();
+        if run_once {
+            for (name, fut) in &self.conns {
+                if let Some(Ok(c)) = fut.peek() {
+                    peer_conns.insert(name.clone(), c.clone());
+                }
+            }
+        }
+        let peers_map = &peer_conns;
+        let peers = move |name: &str| peers_map.get(name).cloned();
+        vars.insert(
+            "ansible_check_mode".into(),
+            self.check_mode(play, task).into(),
+        );
+        let invocation = Invocation {
+            task,
+            entry,
+            templates: &self.templates,
+            host,
+            conn: conn.as_ref(),
+            delegated_to: delegate.filter(|d| d != host),
+            peers: &peers,
+            check_mode: self.check_mode(play, task),
+            diff: !task.no_log && task.diff.or(play.diff).unwrap_or(self.cfg.diff),
+            timeout: task
+                .timeout
+                .map_or(DEFAULT_TASK_TIMEOUT, Duration::from_secs),
+            vars,
+            secrets,
+            playbook_dir: &self.playbook.dir,
+        };
+        invocation.run().await
+    }
+
+    fn check_mode(&self, play: &Play, task: &TaskDef) -> bool {
+        task.check_mode
+            .or(play.check_mode)
+            .unwrap_or(self.cfg.check)
+    }
+
+    /// The variables a task sees on a host, every layer and magic variable.
+    fn task_vars(
+        &self,
+        play: &Play,
+        task: &TaskDef,
+        host: &str,
+        local_facts: &Map<String, Value>,
+    ) -> Map<String, Value> {
+        let state = &self.hosts[host];
+        let mut vars = state.play_vars.clone();
+        // Task vars sit below facts and extra vars.
+        for (k, v) in &task.vars {
+            match self.templates.render_node(v, &vars) {
+                Ok(value) => {
+                    vars.insert(k.key().to_string(), value);
+                }
+                Err(_) => {
+                    vars.insert(k.key().to_string(), v.to_json());
+                }
+            }
+        }
+        vars::layer(&mut vars, &state.facts);
+        vars::layer(&mut vars, local_facts);
+        vars::layer(&mut vars, &self.cfg.extra_vars);
+        if task_mentions(task, "hostvars") {
+            vars.insert("hostvars".into(), self.hostvars());
+        }
+        let _ = play;
+        vars
+    }
+
+    /// `hostvars`: every host's variables. Built only for tasks that use it.
+    fn hostvars(&self) -> Value {
+        let mut all = Map::new();
+        for host in self.inventory.hosts().map(|h| h.name()) {
+            let mut vars = self.inventory.host_vars_json(host);
+            if let Some(state) = self.hosts.get(host) {
+                vars::layer(&mut vars, &state.play_vars);
+                vars::layer(&mut vars, &state.facts);
+            }
+            all.insert(host.to_string(), Value::Object(vars));
+        }
+        Value::Object(all)
+    }
+
+    /// Inventory, play `vars`, `vars_files` and extra variables for a host,
+    /// rendered, plus the magic variables that do not change during a play.
+    fn play_vars(&self, play: &Play, host: &str) -> Result<Map<String, Value>, Error> {
+        let mut vars = self.inventory.host_vars_json(host);
+        vars::layer(&mut vars, &self.magic(host));
+        vars::layer(&mut vars, &self.cfg.extra_vars);
+        let mut play_layer = Map::new();
+        for (k, v) in &play.vars {
+            play_layer.insert(k.key().to_string(), v.to_json());
+        }
+        for file in &play.vars_files {
+            let node = match &file.loaded {
+                Some(n) => n.clone(),
+                None => {
+                    let name = text(&self.templates.render_node(&file.name, &vars)?);
+                    let path = self.playbook.dir.join(&name);
+                    let src =
+                        crate::source::SourceFile::read(&path).map_err(|source| Error::Read {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    crate::yaml::parse(&src)?
+                }
+            };
+            if let Value::Object(map) = node.to_json() {
+                vars::layer(&mut play_layer, &map);
+            }
+        }
+        vars::layer(&mut vars, &play_layer);
+        // Extra variables win over everything, so they go on last again.
+        vars::layer(&mut vars, &self.cfg.extra_vars);
+        Ok(self.resolve(vars))
+    }
+
+    /// Renders variables whose values are templates, in passes, so that a
+    /// variable may use another one (Ansible templates variables lazily).
+    /// One that cannot be rendered yet stays as written, and fails with a
+    /// precise message where a task uses it.
+    fn resolve(&self, mut vars: Map<String, Value>) -> Map<String, Value> {
+        for _ in 0..8 {
+            let pending: Vec<String> = vars
+                .iter()
+                .filter(|(_, v)| has_template(v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            if pending.is_empty() {
+                break;
+            }
+            let mut progress = false;
+            for key in pending {
+                let Some(value) = vars.get(&key).cloned() else {
+                    continue;
+                };
+                if let Ok(rendered) = self.templates.render_value(&value, &vars)
+                    && rendered != value
+                {
+                    vars.insert(key, rendered);
+                    progress = true;
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        vars
+    }
+
+    fn magic(&self, host: &str) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("inventory_hostname".into(), host.into());
+        m.insert(
+            "inventory_hostname_short".into(),
+            host.split('.').next().unwrap_or(host).into(),
+        );
+        m.insert("group_names".into(), self.inventory.groups_of(host).into());
+        m.insert("groups".into(), self.groups.clone());
+        m.insert(
+            "playbook_dir".into(),
+            self.playbook.dir.display().to_string().into(),
+        );
+        m.insert("ansible_check_mode".into(), self.cfg.check.into());
+        m.insert("ansible_diff_mode".into(), self.cfg.diff.into());
+        m.insert("omit".into(), vars::OMIT.into());
+        m
+    }
+
+    /// Renders a play-level value (name, hosts) with extra variables only,
+    /// as Ansible does before any host is known.
+    fn render_static(&self, node: &crate::yaml::Node) -> Result<String, Error> {
+        let mut vars = self.cfg.extra_vars.clone();
+        vars.insert("groups".into(), self.groups.clone());
+        Ok(text(&self.templates.render_node(node, &vars)?))
+    }
+
+    fn task_name(&self, task: &TaskDef, host: &str) -> String {
+        match &task.name {
+            Some(node) if node.has_template() => {
+                let state = &self.hosts[host];
+                self.templates
+                    .render_node(node, &state.play_vars)
+                    .map(|v| text(&v))
+                    .unwrap_or_else(|_| node.scalar_text().unwrap_or_default())
+            }
+            _ => task.display_name(),
+        }
+    }
+
+    /// Starts opening a host's connection in the background, once.
+    fn open(&mut self, host: &str) {
+        if self.conns.contains_key(host) {
+            return;
+        }
+        let target = self.target(host);
+        let options = self.options.clone();
+        let forks = self.forks.clone();
+        let fut: BoxFuture<'static, Result<Arc<dyn Connection>, ConnError>> = async move {
+            let target = target?;
+            // The handshake is the costly part of a connection, so it is
+            // bounded by --forks like the work itself.
+            let _slot = forks.acquire().await;
+            connection::connect(&target, &options).await.map(Arc::from)
+        }
+        .boxed();
+        let shared = fut.shared();
+        // Drive the connection now, not when the first task needs it.
+        tokio::spawn(shared.clone().map(|_| ()));
+        self.conns.insert(host.to_string(), shared);
+    }
+
+    async fn connection(&self, host: &str) -> Result<Arc<dyn Connection>, ConnError> {
+        match self.conns.get(host) {
+            Some(fut) => fut.clone().await,
+            None => {
+                // A delegate outside the play: connect now (not kept).
+                let target = self.target(host)?;
+                connection::connect(&target, &self.options)
+                    .await
+                    .map(Arc::from)
+            }
+        }
+    }
+
+    fn target(&self, host: &str) -> Result<Target, ConnError> {
+        self.inventory
+            .target(host, &self.inventory.host_vars(host))
+            .map_err(|e| ConnError::Connect {
+                host: host.to_string(),
+                message: e.message.clone(),
+                hint: Some(format!(
+                    "fix the connection variables of `{host}` ({})",
+                    e.location()
+                )),
+            })
+    }
+
+    async fn close(&mut self) {
+        for (_, fut) in self.conns.drain() {
+            if let Some(Ok(conn)) = fut.peek() {
+                conn.close().await;
+            }
+        }
+    }
+}
+
+fn failure(host: &str, msg: String) -> Report {
+    let mut r = HostResult::new(host, Status::Failed);
+    r.msg = Some(msg.clone());
+    Report {
+        results: vec![r],
+        status: Status::Failed,
+        ignored: false,
+        registered: json!({"failed": true, "msg": msg}),
+        facts: Map::new(),
+        warnings: Vec::new(),
+    }
+}
+
+fn hint_of(e: &ConnError) -> Vec<String> {
+    match e {
+        ConnError::Connect { hint: Some(h), .. } => vec![h.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a handler was notified on a host, by its name or one of the
+/// topics it listens to.
+fn notified(state: &HostState, handler: &TaskDef) -> bool {
+    state.notified.contains(&handler.display_name())
+        || handler
+            .listen
+            .iter()
+            .any(|topic| state.notified.contains(topic))
+}
+
+fn has_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => crate::yaml::is_template(s),
+        Value::Array(a) => a.iter().any(has_template),
+        Value::Object(o) => o.values().any(has_template),
+        _ => false,
+    }
+}
+
+fn task_mentions(task: &TaskDef, word: &str) -> bool {
+    task.node.raw().contains(word)
+}
+
+fn inventory_groups(inventory: &Inventory) -> Value {
+    let mut groups = Map::new();
+    for (name, hosts) in inventory.groups_dict() {
+        groups.insert(name, hosts.into());
+    }
+    Value::Object(groups)
+}
+
+/// A private, short directory for SSH control sockets. Unix socket paths
+/// are limited to about 104 bytes, so this must stay short.
+fn control_dir() -> Result<PathBuf, Error> {
+    let uid = nix::unistd::getuid();
+    let dir = PathBuf::from(format!("/tmp/dtrplay-{uid}"));
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        context: format!(
+            "could not create the SSH control directory {}",
+            dir.display()
+        ),
+        source,
+    })?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(|source| {
+        Error::Io {
+            context: format!("could not make {} private", dir.display()),
+            source,
+        }
+    })?;
+    Ok(dir)
+}

@@ -3,10 +3,22 @@
 //!
 //! # Layout
 //!
-//! The modules are listed in the order data flows through them:
-//! `cli` → `config` → `playbook` + `inventory` → `template` → `plan` →
-//! `executor` → `report`. See ARCHITECTURE.md for the code map and the
-//! invariants each stage keeps.
+//! Data flows through the modules in this order:
+//!
+//! - `cli` parses the command line; `config` resolves it (extra variables,
+//!   tag filters) so that nothing downstream sees clap.
+//! - `yaml` parses every input file into spanned nodes; `playbook` and
+//!   `inventory` lower them into typed models, reporting `error::InputError`s
+//!   that point at file, line and column.
+//! - `validate` checks everything that needs no connection: modules and their
+//!   arguments (`params`, `tasks`), host patterns, undefined variables.
+//! - `template` renders Jinja with Ansible's filters; `vars` layers variables.
+//! - `executor` runs plays over hosts in parallel through `connection`s, one
+//!   `invocation` per task and host, each task a `task::Task` (check, then
+//!   apply). `api` and `cert` serve the UCP/DTR tasks.
+//! - `report` turns the executor's events into human or JSON output.
+//! - `lab` is a local UCP + DTR + nodes cluster for rehearsals and tests;
+//!   `doctor` checks the trust links of a real (or lab) cluster.
 
 pub mod api;
 pub mod cert;
@@ -18,16 +30,27 @@ pub mod doctor;
 pub mod error;
 pub mod executor;
 pub mod inventory;
+pub mod invocation;
 pub mod lab;
 pub mod params;
 pub mod plan;
 pub mod playbook;
 pub mod report;
+pub mod run;
 pub mod secret;
 pub mod source;
 pub mod suggest;
 pub mod task;
 pub mod tasks;
 pub mod template;
+pub mod validate;
 pub mod vars;
 pub mod yaml;
+
+use std::process::ExitCode;
+
+/// The program: parse the command line, run the command, map the result to
+/// an exit code. Everything else lives in `run`.
+pub fn main() -> ExitCode {
+    run::main(std::env::args_os())
+}

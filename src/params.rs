@@ -15,6 +15,9 @@ use crate::error::InputError;
 use crate::suggest;
 use crate::yaml::{self, Node};
 
+/// The name of a parameter that stands for any key (see `Spec::param`).
+pub const ANY: &str = "*";
+
 /// The type of a parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -169,8 +172,14 @@ impl Spec {
         self
     }
 
+    /// The parameter a name refers to. A parameter named `*` (`ANY`)
+    /// accepts every other name, for tasks such as `set_fact` whose keys are
+    /// the user's own.
     pub fn param(&self, name: &str) -> Option<&Param> {
-        self.params.iter().find(|p| p.answers_to(name))
+        self.params
+            .iter()
+            .find(|p| p.answers_to(name))
+            .or_else(|| self.params.iter().find(|p| p.name == ANY))
     }
 
     /// Names of secret parameters, for masking.
@@ -248,9 +257,10 @@ impl Spec {
                 .ok_or_else(|| format!("unknown argument `{name}` for `{}`", self.name))?;
             let value = coerce_value(param, value)
                 .map_err(|why| format!("argument `{}` {why}", param.name))?;
-            out.insert(param.name.clone(), value);
+            let key = if param.name == ANY { name } else { &param.name };
+            out.insert(key.clone(), value);
         }
-        for param in &self.params {
+        for param in self.params.iter().filter(|p| p.name != ANY) {
             if out.contains_key(&param.name) {
                 continue;
             }

@@ -109,7 +109,16 @@ macro_rules! builtins {
     };
 }
 
-builtins! {}
+builtins! {
+    "assert" => Assert(assert::Assert), assert::spec;
+    "command" => Command(command::Command), command::spec;
+    "copy" => Copy(copy::Copy), copy::spec;
+    "debug" => Debug(debug::Debug), debug::spec;
+    "fail" => Fail(fail::Fail), fail::spec;
+    "file" => File(file::File), file::spec;
+    "set_fact" => SetFact(set_fact::SetFact), set_fact::spec;
+    "shell" => Shell(command::Shell), command::shell_spec;
+}
 
 fn build_builtin(key: &str, args: Map<String, Value>) -> Result<Box<dyn DynTask>, String> {
     let tagged = serde_json::json!({ "module": key, "args": Value::Object(args) });

@@ -1,0 +1,634 @@
+//! Running one task on one host: conditions, loops, retries, check then
+//! apply, `changed_when`/`failed_when`, and the registered result.
+//!
+//! This is the only place that calls `check` and `apply`, and it is where
+//! check mode is enforced: `apply` is called only when the run (or the task)
+//! is not in check mode. Results leave this module with secrets already
+//! masked.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use crate::connection::Connection;
+use crate::error::InputError;
+use crate::params::to_bool;
+use crate::playbook::TaskDef;
+use crate::report::{HostResult, Status};
+use crate::secret::{MASK, Secrets};
+use crate::task::{Check, Context, Outcome, TaskError};
+use crate::tasks::Entry;
+use crate::template::Templates;
+use crate::vars;
+use crate::yaml::Node;
+
+/// What Ansible prints instead of a `no_log` task's output.
+const NO_LOG_MSG: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
+/// Everything one invocation needs, borrowed from the executor.
+pub struct Invocation<'a> {
+    pub task: &'a TaskDef,
+    pub entry: &'a Entry,
+    pub templates: &'a Templates,
+    pub host: &'a str,
+    /// Where the task runs: the host, its delegate, or the control machine.
+    pub conn: &'a dyn Connection,
+    pub delegated_to: Option<String>,
+    pub peers: crate::task::Peers<'a>,
+    pub check_mode: bool,
+    pub diff: bool,
+    pub timeout: Duration,
+    /// The host's variables for this task (every layer, magic included).
+    pub vars: Map<String, Value>,
+    pub secrets: Secrets,
+    /// The playbook's directory, to resolve `src:` of copy and template.
+    pub playbook_dir: &'a std::path::Path,
+}
+
+/// How a task ended on a host, with what the executor must record.
+pub struct Report {
+    /// One result per loop item (or one for the task), secrets masked.
+    pub results: Vec<HostResult>,
+    /// The status that counts in the recap.
+    pub status: Status,
+    pub ignored: bool,
+    /// The registered value (stored under `register:` when given).
+    pub registered: Value,
+    pub facts: Map<String, Value>,
+    pub warnings: Vec<String>,
+}
+
+/// One attempt's end: an outcome, a task failure, or an unreachable host.
+enum Ended {
+    Done(Outcome),
+    Failed {
+        msg: String,
+        data: Map<String, Value>,
+    },
+    Unreachable(String),
+}
+
+impl Invocation<'_> {
+    pub async fn run(mut self) -> Report {
+        let started = Instant::now();
+        let mut warnings = Vec::new();
+        // A loop renders its list first; `when` is evaluated per item.
+        let items: Option<Vec<Value>> = match &self.task.loop_items {
+            None => None,
+            Some(node) => match self.render(node) {
+                Ok(Value::Array(items)) => Some(items),
+                Ok(Value::Null) => Some(Vec::new()),
+                Ok(other) => {
+                    return self.input_failure(
+                        format!("`loop` must give a list, not {}", kind(&other)),
+                        started,
+                    );
+                }
+                Err(e) => return self.input_failure(e.message.clone(), started),
+            },
+        };
+        let Some(items) = items else {
+            let single = self.run_item(None, &mut warnings).await;
+            let status = single.0.status;
+            let ignored = single.0.ignored;
+            let mut result = single.0;
+            result.duration = started.elapsed();
+            return Report {
+                results: vec![result],
+                status,
+                ignored,
+                registered: single.1,
+                facts: single.2,
+                warnings,
+            };
+        };
+        let mut results = Vec::new();
+        let mut registered_items = Vec::new();
+        let mut facts = Map::new();
+        for item in items {
+            let (result, registered, item_facts) = self.run_item(Some(item), &mut warnings).await;
+            registered_items.push(registered);
+            vars::layer(&mut facts, &item_facts);
+            let stop = result.status == Status::Unreachable;
+            results.push(result);
+            if stop {
+                break;
+            }
+        }
+        let status = aggregate(&results);
+        let ignored = results.iter().any(|r| r.ignored) && status == Status::Failed;
+        let changed = results.iter().any(|r| r.status == Status::Changed);
+        let failed = results.iter().any(|r| r.status == Status::Failed);
+        let skipped = !results.is_empty() && results.iter().all(|r| r.status == Status::Skipped);
+        let mut registered = json!({
+            "changed": changed,
+            "failed": failed,
+            "skipped": skipped || results.is_empty(),
+            "results": registered_items,
+        });
+        if failed {
+            registered["msg"] = Value::from("One or more items failed");
+        }
+        Report {
+            results,
+            status,
+            ignored,
+            registered,
+            facts,
+            warnings,
+        }
+    }
+
+    /// Runs the task once (for one loop item, if any).
+    async fn run_item(
+        &mut self,
+        item: Option<Value>,
+        warnings: &mut Vec<String>,
+    ) -> (HostResult, Value, Map<String, Value>) {
+        let started = Instant::now();
+        let mut result = HostResult::new(self.host, Status::Ok);
+        result.delegated_to = self.delegated_to.clone();
+        if let Some(item) = &item {
+            self.vars.insert(self.task.loop_var.clone(), item.clone());
+            result.item = Some(self.item_label(item));
+        }
+        // `when`: every condition must hold.
+        for cond in &self.task.when {
+            match self.truth(cond) {
+                Ok(true) => {}
+                Ok(false) => {
+                    result.status = Status::Skipped;
+                    result.msg = Some("Conditional result was False".into());
+                    let registered = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"});
+                    return (result, registered, Map::new());
+                }
+                Err(e) => return self.item_failure(result, e.message.clone(), started),
+            }
+        }
+        let retries = match self.count(self.task.retries.as_ref(), 0) {
+            Ok(n) => n,
+            Err(e) => return self.item_failure(result, e, started),
+        };
+        let delay = match self.count(self.task.delay.as_ref(), 5) {
+            Ok(n) => Duration::from_secs(n),
+            Err(e) => return self.item_failure(result, e, started),
+        };
+        let attempts_allowed = if self.task.until.is_some() {
+            u32::try_from(retries.max(1)).unwrap_or(u32::MAX)
+        } else {
+            1
+        };
+        let mut attempt: u32 = 0;
+        let (ended, mut registered) = loop {
+            attempt += 1;
+            let ended = self.attempt(warnings).await;
+            let mut registered = registered_value(&ended);
+            if let Some(name) = &self.task.register {
+                self.vars.insert(name.clone(), registered.clone());
+            }
+            let retry = match (&self.task.until, &ended) {
+                (_, Ended::Unreachable(_)) => false,
+                (Some(until), _) => match self.truth(until) {
+                    Ok(done) => !done,
+                    Err(e) => {
+                        break (
+                            Ended::Failed {
+                                msg: e.message.clone(),
+                                data: Map::new(),
+                            },
+                            registered,
+                        );
+                    }
+                },
+                (None, _) => false,
+            };
+            if !retry || attempt >= attempts_allowed {
+                if retry {
+                    registered["failed"] = Value::Bool(true);
+                    let msg = format!("`until` still false after {attempt} attempts");
+                    registered["msg"] = Value::from(msg.clone());
+                    break (
+                        Ended::Failed {
+                            msg,
+                            data: Map::new(),
+                        },
+                        registered,
+                    );
+                }
+                break (ended, registered);
+            }
+            tokio::time::sleep(delay).await;
+        };
+        if attempt > 1 {
+            result.attempts = Some(attempt);
+            registered["attempts"] = attempt.into();
+        }
+        let mut facts = Map::new();
+        match ended {
+            Ended::Unreachable(msg) => {
+                result.status = Status::Unreachable;
+                result.msg = Some(msg);
+            }
+            Ended::Failed { msg, data } => {
+                result.status = Status::Failed;
+                result.msg = Some(msg);
+                fill_output(&mut result, &data);
+            }
+            Ended::Done(outcome) => {
+                result.status = if outcome.changed {
+                    Status::Changed
+                } else {
+                    Status::Ok
+                };
+                result.msg = outcome.msg.clone();
+                result.diffs = outcome.diffs.clone();
+                fill_output(&mut result, &outcome.data);
+                facts = outcome.facts;
+            }
+        }
+        // `changed_when` and `failed_when` see the registered result.
+        if result.status != Status::Unreachable {
+            if let Some(name) = &self.task.register {
+                self.vars.insert(name.clone(), registered.clone());
+            }
+            if !self.task.changed_when.is_empty() && result.status != Status::Failed {
+                match self.all_true(&self.task.changed_when) {
+                    Ok(changed) => {
+                        result.status = if changed { Status::Changed } else { Status::Ok };
+                        registered["changed"] = Value::Bool(changed);
+                    }
+                    Err(e) => return self.item_failure(result, e.message.clone(), started),
+                }
+            }
+            if !self.task.failed_when.is_empty() {
+                match self.any_true(&self.task.failed_when) {
+                    Ok(failed) => {
+                        if failed && result.status != Status::Failed {
+                            result.status = Status::Failed;
+                            result.msg = Some("the `failed_when` condition holds".into());
+                        } else if !failed && result.status == Status::Failed {
+                            result.status = if registered["changed"] == Value::Bool(true) {
+                                Status::Changed
+                            } else {
+                                Status::Ok
+                            };
+                            result.msg = None;
+                        }
+                        registered["failed"] = Value::Bool(failed);
+                    }
+                    Err(e) => return self.item_failure(result, e.message.clone(), started),
+                }
+            }
+        }
+        if result.status == Status::Failed {
+            match self.task.ignore_errors.as_ref().map(|n| self.truth(n)) {
+                Some(Ok(true)) => result.ignored = true,
+                Some(Err(e)) => result.msg = Some(e.message.clone()),
+                _ => {}
+            }
+        }
+        result.duration = started.elapsed();
+        self.mask(&mut result, &mut registered);
+        (result, registered, facts)
+    }
+
+    /// One attempt: render the arguments, build the task, check, and apply
+    /// unless in check mode.
+    async fn attempt(&self, warnings: &mut Vec<String>) -> Ended {
+        let args = match self.arguments() {
+            Ok(args) => args,
+            Err(msg) => {
+                return Ended::Failed {
+                    msg,
+                    data: Map::new(),
+                };
+            }
+        };
+        let built = if self.entry.spec.name == "template" {
+            self.build_template(args).await
+        } else {
+            (self.entry.build)(args)
+                .map_err(|why| format!("invalid arguments for `{}`: {why}", self.entry.spec.name))
+        };
+        let task = match built {
+            Ok(task) => task,
+            Err(msg) => {
+                return Ended::Failed {
+                    msg,
+                    data: Map::new(),
+                };
+            }
+        };
+        let eval = |expr: &str| self.templates.eval_str(expr, &self.vars);
+        let cx = Context::new(
+            self.host,
+            self.conn,
+            self.check_mode,
+            self.diff,
+            self.timeout,
+            &self.vars,
+            &eval,
+            self.peers,
+        );
+        let ended = match task.check_dyn(&cx).await {
+            Ok(Check::InSync(outcome)) => Ended::Done(outcome),
+            Ok(Check::Drift { preview, .. }) if self.check_mode => Ended::Done(Outcome {
+                changed: true,
+                ..preview
+            }),
+            Ok(Check::Drift { drift, preview }) => match task.apply_dyn(&cx, drift).await {
+                Ok(mut outcome) => {
+                    // The check's diffs describe the change; keep them when
+                    // the apply did not produce its own.
+                    if outcome.diffs.is_empty() {
+                        outcome.diffs = preview.diffs;
+                    }
+                    Ended::Done(outcome)
+                }
+                Err(e) => ended_from(e),
+            },
+            Err(e) => ended_from(e),
+        };
+        warnings.extend(cx.take_warnings());
+        ended
+    }
+
+    /// `template`: reads the source on the control machine and renders it
+    /// with the host's variables, then writes it like `copy`.
+    async fn build_template(
+        &self,
+        args: Map<String, Value>,
+    ) -> Result<Box<dyn crate::task::DynTask>, String> {
+        let template: crate::tasks::template::Template =
+            serde_json::from_value(Value::Object(args))
+                .map_err(|e| format!("invalid arguments for `template`: {e}"))?;
+        let source = template.read_src().await.map_err(|e| e.to_string())?;
+        let text = self
+            .templates
+            .render_file(
+                &source,
+                &self.vars,
+                template.trim_blocks,
+                template.lstrip_blocks,
+            )
+            .map_err(|e| format!("could not render {}: {e}", template.src))?;
+        let text = match template.line_ending() {
+            "\n" => text,
+            ending => text.replace('\n', ending),
+        };
+        Ok(Box::new(template.rendered(text)))
+    }
+
+    /// Renders and coerces the task's arguments for this host.
+    fn arguments(&self) -> Result<Map<String, Value>, String> {
+        let mut rendered = Map::new();
+        for (key, value) in &self.task.args {
+            let v = self.render(value).map_err(|e| e.message.clone())?;
+            rendered.insert(key.key().to_string(), v);
+        }
+        vars::drop_omitted(&mut rendered);
+        self.resolve_src(&mut rendered);
+        self.entry.spec.coerce(&rendered)
+    }
+
+    /// `src:` of copy and template is a control-machine path, found the way
+    /// Ansible finds it: beside the playbook, in `files/` or `templates/`.
+    fn resolve_src(&self, args: &mut Map<String, Value>) {
+        let sub = match self.entry.spec.name.as_str() {
+            "copy" => "files",
+            "template" => "templates",
+            _ => return,
+        };
+        let Some(src) = args.get("src").and_then(Value::as_str) else {
+            return;
+        };
+        let path = std::path::Path::new(src);
+        if path.is_absolute() {
+            return;
+        }
+        let candidates = [
+            self.playbook_dir.join(sub).join(path),
+            self.playbook_dir.join(path),
+        ];
+        let found = candidates
+            .iter()
+            .find(|c| c.exists())
+            .unwrap_or(&candidates[0]);
+        args.insert("src".into(), Value::from(found.display().to_string()));
+    }
+
+    fn render(&self, node: &Node) -> Result<Value, InputError> {
+        self.templates.render_node(node, &self.vars)
+    }
+
+    fn truth(&self, node: &Node) -> Result<bool, InputError> {
+        let value = self.templates.eval_node(node, &self.vars)?;
+        Ok(truthy(&value))
+    }
+
+    fn all_true(&self, nodes: &[Node]) -> Result<bool, InputError> {
+        for n in nodes {
+            if !self.truth(n)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn any_true(&self, nodes: &[Node]) -> Result<bool, InputError> {
+        for n in nodes {
+            if self.truth(n)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// A non-negative count from `retries`/`delay` (a number or a template).
+    fn count(&self, node: Option<&Node>, default: u64) -> Result<u64, String> {
+        let Some(node) = node else {
+            return Ok(default);
+        };
+        let value = self.render(node).map_err(|e| e.message.clone())?;
+        match &value {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| format!("expected a whole number, not {value}"))
+    }
+
+    fn item_label(&self, item: &Value) -> String {
+        if let Some(label) = &self.task.loop_label
+            && let Ok(v) = self.render(label)
+        {
+            return text(&v);
+        }
+        text(item)
+    }
+
+    fn item_failure(
+        &self,
+        mut result: HostResult,
+        msg: String,
+        started: Instant,
+    ) -> (HostResult, Value, Map<String, Value>) {
+        result.status = Status::Failed;
+        result.msg = Some(self.secrets.mask(&msg));
+        result.duration = started.elapsed();
+        if let Some(ignore) = &self.task.ignore_errors
+            && matches!(self.truth(ignore), Ok(true))
+        {
+            result.ignored = true;
+        }
+        let registered = json!({"changed": false, "failed": true, "msg": result.msg});
+        (result, registered, Map::new())
+    }
+
+    fn input_failure(&self, msg: String, started: Instant) -> Report {
+        let (result, registered, facts) =
+            self.item_failure(HostResult::new(self.host, Status::Failed), msg, started);
+        Report {
+            status: Status::Failed,
+            ignored: result.ignored,
+            results: vec![result],
+            registered,
+            facts,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Masks secrets in what is shown and registered. `no_log` hides
+    /// everything but the status.
+    fn mask(&self, result: &mut HostResult, registered: &mut Value) {
+        if self.task.no_log {
+            result.msg = Some(NO_LOG_MSG.into());
+            result.diffs.clear();
+            result.stdout = None;
+            result.stderr = None;
+            result.item = result.item.as_ref().map(|_| MASK.to_string());
+            return;
+        }
+        let m = |s: &mut Option<String>| {
+            if let Some(t) = s {
+                *t = self.secrets.mask(t);
+            }
+        };
+        m(&mut result.msg);
+        m(&mut result.stdout);
+        m(&mut result.stderr);
+        m(&mut result.item);
+        for d in &mut result.diffs {
+            m(&mut d.before);
+            m(&mut d.after);
+        }
+        // The registered value is data for later tasks, not output; it is
+        // masked only when it is shown (debug), by the same Secrets.
+        let _ = registered;
+    }
+}
+
+fn ended_from(e: TaskError) -> Ended {
+    match e {
+        TaskError::Failed { msg, data } => Ended::Failed { msg, data },
+        TaskError::Conn(c) => Ended::Unreachable(c.to_string()),
+    }
+}
+
+/// The value `register:` stores for one attempt.
+fn registered_value(ended: &Ended) -> Value {
+    let mut map = Map::new();
+    match ended {
+        Ended::Done(outcome) => {
+            map.insert("changed".into(), outcome.changed.into());
+            map.insert("failed".into(), false.into());
+            if let Some(msg) = &outcome.msg {
+                map.insert("msg".into(), msg.clone().into());
+            }
+            for (k, v) in &outcome.data {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        Ended::Failed { msg, data } => {
+            map.insert("changed".into(), false.into());
+            map.insert("failed".into(), true.into());
+            map.insert("msg".into(), msg.clone().into());
+            for (k, v) in data {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        Ended::Unreachable(msg) => {
+            map.insert("unreachable".into(), true.into());
+            map.insert("msg".into(), msg.clone().into());
+        }
+    }
+    Value::Object(map)
+}
+
+fn fill_output(result: &mut HostResult, data: &Map<String, Value>) {
+    result.rc = data
+        .get("rc")
+        .and_then(Value::as_i64)
+        .and_then(|rc| i32::try_from(rc).ok());
+    result.stdout = data
+        .get("stdout")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    result.stderr = data
+        .get("stderr")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+}
+
+/// The status of a looped task: failed beats unreachable beats changed
+/// beats ok; all items skipped means skipped.
+fn aggregate(results: &[HostResult]) -> Status {
+    let has = |s: Status| {
+        results
+            .iter()
+            .any(|r| r.status == s && !(s == Status::Failed && r.ignored))
+    };
+    if has(Status::Unreachable) {
+        Status::Unreachable
+    } else if results.iter().any(|r| r.status == Status::Failed) {
+        Status::Failed
+    } else if has(Status::Changed) {
+        Status::Changed
+    } else if !results.is_empty() && results.iter().all(|r| r.status == Status::Skipped) {
+        Status::Skipped
+    } else {
+        Status::Ok
+    }
+}
+
+/// Jinja/Ansible truthiness of an evaluated condition.
+pub fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => to_bool(value).unwrap_or(!s.is_empty()),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// How a value is shown to people: strings bare, the rest as JSON.
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

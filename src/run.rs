@@ -1,0 +1,161 @@
+//! Runs one command: the glue between the command line and the engine.
+//!
+//! `main` builds the runtime, parses the arguments and maps the outcome to an
+//! exit code; each command is a small function here that loads its inputs,
+//! validates them, and calls into the engine. Errors are printed here, once,
+//! as miette diagnostics.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+use crate::cli::{Cli, Command, InventoryArgs, OutputFormat, RunArgs, ValidateArgs};
+use crate::config::{RunConfig, parse_extra_vars};
+use crate::error::{Error, ExitStatus};
+use crate::report::Reporter;
+use crate::report::human::HumanReporter;
+use crate::report::json::JsonReporter;
+use crate::{executor, validate};
+
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are successes; a bad command line is
+            // invalid input, like any other.
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitStatus::Invalid.into(),
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitStatus::Internal.into();
+        }
+    };
+    match runtime.block_on(command(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            print_error(&e);
+            e.exit_status().into()
+        }
+    }
+}
+
+async fn command(command: Command) -> Result<ExitCode, Error> {
+    match command {
+        Command::Apply(args) => apply(&args, false).await,
+        Command::Plan(args) => apply(&args, true).await,
+        Command::Validate(args) => validate_cmd(&args),
+        Command::Inventory(args) => inventory_cmd(&args),
+        Command::Doctor(args) => doctor_cmd(&args).await,
+        Command::Lab(cmd) => crate::lab::run(cmd).await.map_err(|e| Error::Lab {
+            message: e.to_string(),
+            help: None,
+        }),
+    }
+}
+
+async fn apply(args: &RunArgs, plan: bool) -> Result<ExitCode, Error> {
+    let cfg = RunConfig::from_args(args, plan)?;
+    let loaded = validate::load(
+        &cfg.playbook,
+        &cfg.inventory,
+        &cfg.extra_vars,
+        &cfg.task_path,
+    )?;
+    let mut reporter: Box<dyn Reporter> = match cfg.output {
+        OutputFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),
+        OutputFormat::Human => Box::new(HumanReporter::new(
+            std::io::stdout(),
+            color(std::io::stdout().is_terminal()),
+            std::io::stderr().is_terminal(),
+            cfg.verbose,
+            cfg.diff,
+        )),
+    };
+    let summary = executor::run(
+        &cfg,
+        &loaded.playbook,
+        &loaded.inventory,
+        &loaded.registry,
+        reporter.as_mut(),
+    )
+    .await?;
+    Ok(summary.exit_status().into())
+}
+
+fn validate_cmd(args: &ValidateArgs) -> Result<ExitCode, Error> {
+    let extra = parse_extra_vars(&args.extra_vars)?;
+    let loaded = validate::load(&args.playbook, &args.inventory, &extra, &args.task_path)?;
+    let tasks: usize = loaded
+        .playbook
+        .plays
+        .iter()
+        .map(|p| p.tasks.len() + p.handlers.len())
+        .sum();
+    println!(
+        "{}: valid ({} play{}, {} task{}{})",
+        loaded.playbook.src.name(),
+        loaded.playbook.plays.len(),
+        plural(loaded.playbook.plays.len()),
+        tasks,
+        plural(tasks),
+        if args.inventory.is_empty() {
+            String::new()
+        } else {
+            let hosts = loaded.inventory.hosts().count();
+            format!(", {hosts} host{}", plural(hosts))
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inventory_cmd(args: &InventoryArgs) -> Result<ExitCode, Error> {
+    let text = crate::inventory::cli_output(&args.inventory, args.host.as_deref())?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn doctor_cmd(args: &crate::cli::DoctorArgs) -> Result<ExitCode, Error> {
+    let _ = args;
+    Err(Error::usage("doctor is not available in this build"))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Colour on a terminal, never with `NO_COLOR` (https://no-color.org).
+pub fn color(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Prints an error as a miette diagnostic on stderr.
+pub fn print_error(err: &Error) {
+    let theme = if color(std::io::stderr().is_terminal()) {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let mut out = String::new();
+    if GraphicalReportHandler::new_themed(theme)
+        .render_report(&mut out, err)
+        .is_err()
+    {
+        out = format!("error: {err}");
+    }
+    eprintln!("{out}");
+}

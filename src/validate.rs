@@ -1,0 +1,240 @@
+//! Everything that can be checked without contacting a host.
+//!
+//! `load` reads the playbook, the inventory and the custom tasks, and checks
+//! them together: modules and their arguments (done while lowering the
+//! playbook), host patterns against the inventory, template syntax, and
+//! variables used but defined nowhere. All problems are collected and
+//! reported at once; when there is any, no host is contacted at all.
+//!
+//! A variable counts as defined if any inventory host defines it, if the play
+//! or a vars file defines it, if it is an extra variable or a magic
+//! variable, or if an earlier task of the play defines it (`register`,
+//! `set_fact`, the task's own `loop` variable and `vars`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, InputError};
+use crate::inventory::{Inventory, Pattern};
+use crate::playbook::{Play, Playbook, TaskDef};
+use crate::suggest;
+use crate::tasks::Registry;
+use crate::template::Templates;
+use crate::yaml::Node;
+
+/// Names every template may use: Ansible's magic variables and the
+/// template engine's globals.
+const ALWAYS_DEFINED: &[&str] = &[
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "group_names",
+    "groups",
+    "hostvars",
+    "playbook_dir",
+    "ansible_check_mode",
+    "ansible_diff_mode",
+    "ansible_play_hosts",
+    "omit",
+    "item",
+    "loop",
+    "range",
+    "dict",
+    "lookup",
+    "query",
+    "q",
+    "namespace",
+    "joiner",
+    "cycler",
+    "true",
+    "false",
+    "none",
+    "True",
+    "False",
+    "None",
+];
+
+/// A playbook with everything it runs against, all checked.
+pub struct Loaded {
+    pub playbook: Playbook,
+    pub inventory: Inventory,
+    pub registry: Registry,
+}
+
+/// Loads and checks a playbook (and an inventory, when given).
+pub fn load(
+    playbook_path: &Path,
+    inventory_paths: &[PathBuf],
+    extra_vars: &Map<String, Value>,
+    task_path: &[PathBuf],
+) -> Result<Loaded, Error> {
+    let mut errors = Vec::new();
+    let playbook_dir = playbook_path.parent().unwrap_or(Path::new("."));
+    let registry = crate::tasks::custom::registry(playbook_dir, task_path).map_err(Error::from)?;
+    let inventory = match Inventory::load(inventory_paths) {
+        Ok(inv) => Some(inv),
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    };
+    let playbook = match crate::playbook::parse::load(playbook_path, &registry) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    };
+    if let (Some(playbook), Some(inventory)) = (&playbook, &inventory)
+        && errors.is_empty()
+    {
+        let checker = Checker {
+            inventory,
+            templates: Templates::new(),
+            check_variables: !inventory_paths.is_empty(),
+            inventory_names: variable_names(inventory),
+            extra: extra_vars.keys().cloned().collect(),
+        };
+        for play in &playbook.plays {
+            errors.extend(checker.play(play));
+        }
+    }
+    match (playbook, inventory) {
+        (Some(playbook), Some(inventory)) if errors.is_empty() => Ok(Loaded {
+            playbook,
+            inventory,
+            registry,
+        }),
+        _ => Err(Error::from(errors)),
+    }
+}
+
+/// Every variable name some inventory host defines.
+fn variable_names(inventory: &Inventory) -> HashSet<String> {
+    let mut names = HashSet::new();
+    for host in inventory.hosts() {
+        names.extend(inventory.host_vars(host.name()).into_keys());
+    }
+    names
+}
+
+struct Checker<'a> {
+    inventory: &'a Inventory,
+    templates: Templates,
+    /// Without an inventory, most variables come from places we cannot see,
+    /// so undefined variables are only reported when one is given.
+    check_variables: bool,
+    inventory_names: HashSet<String>,
+    extra: HashSet<String>,
+}
+
+impl Checker<'_> {
+    fn play(&self, play: &Play) -> Vec<InputError> {
+        let mut errors = Vec::new();
+        if let Some(text) = play.hosts.as_str()
+            && !crate::yaml::is_template(text)
+        {
+            match Pattern::parse(text, Some(&play.hosts)) {
+                Ok(pattern) => {
+                    if self.check_variables {
+                        errors.extend(self.inventory.unknown_names(&pattern));
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let mut defined: HashSet<String> = self.inventory_names.clone();
+        defined.extend(self.extra.iter().cloned());
+        defined.extend(ALWAYS_DEFINED.iter().map(|s| s.to_string()));
+        defined.extend(play.vars.iter().map(|(k, _)| k.key().to_string()));
+        for file in &play.vars_files {
+            if let Some(map) = file.loaded.as_ref().and_then(Node::as_map) {
+                defined.extend(map.iter().map(|(k, _)| k.key().to_string()));
+            }
+        }
+        for (_, value) in &play.vars {
+            errors.extend(self.syntax(value, false));
+        }
+        // Handlers run after the tasks, so they see everything the tasks define.
+        for task in &play.tasks {
+            errors.extend(self.task(task, &mut defined));
+        }
+        for handler in &play.handlers {
+            errors.extend(self.task(handler, &mut defined));
+        }
+        errors
+    }
+
+    fn task(&self, task: &TaskDef, defined: &mut HashSet<String>) -> Vec<InputError> {
+        let mut errors = Vec::new();
+        let mut local = defined.clone();
+        local.insert(task.loop_var.clone());
+        local.extend(task.vars.iter().map(|(k, _)| k.key().to_string()));
+        if let Some(name) = &task.register {
+            // `register` is visible to the task's own until/changed_when/failed_when.
+            local.insert(name.clone());
+        }
+        let templates = task
+            .args
+            .iter()
+            .map(|(_, v)| v)
+            .chain(task.loop_items.iter())
+            .chain(task.delegate_to.iter())
+            .chain(task.loop_label.iter())
+            .chain(task.vars.iter().map(|(_, v)| v));
+        for node in templates {
+            errors.extend(self.variables(node, false, &local));
+        }
+        let expressions = task
+            .when
+            .iter()
+            .chain(&task.changed_when)
+            .chain(&task.failed_when)
+            .chain(task.until.iter())
+            .chain(task.ignore_errors.iter());
+        for node in expressions {
+            errors.extend(self.variables(node, true, &local));
+        }
+        if let Some(name) = &task.register {
+            defined.insert(name.clone());
+        }
+        if task.module == "set_fact" {
+            defined.extend(task.args.iter().map(|(k, _)| k.key().to_string()));
+        }
+        errors
+    }
+
+    fn syntax(&self, node: &Node, expression: bool) -> Vec<InputError> {
+        match self.templates.undeclared(node, expression) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![e],
+        }
+    }
+
+    fn variables(
+        &self,
+        node: &Node,
+        expression: bool,
+        defined: &HashSet<String>,
+    ) -> Vec<InputError> {
+        let used = match self.templates.undeclared(node, expression) {
+            Ok(used) => used,
+            Err(e) => return vec![e],
+        };
+        if !self.check_variables {
+            return Vec::new();
+        }
+        used.into_iter()
+            .filter(|(name, _)| !defined.contains(name))
+            .map(|(name, span)| {
+                let help = suggest::did_you_mean(&name, defined.iter().map(String::as_str)).unwrap_or_else(|| {
+                    "define it in the inventory, in the play's `vars`, with `-e`, or register it in an earlier task".into()
+                });
+                InputError::new(&node.src, span, format!("undefined variable `{name}`"))
+                    .with_label("not defined anywhere")
+                    .with_help(help)
+            })
+            .collect()
+    }
+}
