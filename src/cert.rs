@@ -373,13 +373,8 @@ pub fn describe(pem: &str) -> String {
             }
             out
         }
-        Err(CertError::PrivateKey { .. }) => {
-            "(contains a private key; not shown)\n".to_string()
-        }
-        Err(err) => format!(
-            "(not a valid certificate: {err}; {} bytes)\n",
-            pem.len()
-        ),
+        Err(CertError::PrivateKey { .. }) => "(contains a private key; not shown)\n".to_string(),
+        Err(err) => format!("(not a valid certificate: {err}; {} bytes)\n", pem.len()),
     }
 }
 
@@ -589,7 +584,8 @@ mod tests {
             parse_ca("hello", "x", now),
             Err(CertError::NoCertificate { .. })
         ));
-        let key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
+        let key =
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
         let err = parse_ca(key, "x", now).expect_err("key");
         assert!(matches!(err, CertError::PrivateKey { .. }));
         assert!(!err.to_string().contains("MC4C"));

@@ -149,7 +149,9 @@ impl Dtr {
     pub async fn version(&self) -> Result<String, ApiError> {
         let path = "/api/v0/admin/version";
         let req = self.authed(Method::GET, path);
-        let resp = self.checked(Method::GET, path, req, &[StatusCode::OK]).await?;
+        let resp = self
+            .checked(Method::GET, path, req, &[StatusCode::OK])
+            .await?;
         let body: Map<String, Value> = self.ep.json(Method::GET, path, resp).await?;
         Ok(body
             .get("version")
@@ -162,7 +164,9 @@ impl Dtr {
     pub async fn settings(&self) -> Result<Map<String, Value>, ApiError> {
         let path = "/api/v0/meta/settings";
         let req = self.authed(Method::GET, path);
-        let resp = self.checked(Method::GET, path, req, &[StatusCode::OK]).await?;
+        let resp = self
+            .checked(Method::GET, path, req, &[StatusCode::OK])
+            .await?;
         self.ep.json(Method::GET, path, resp).await
     }
 

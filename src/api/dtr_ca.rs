@@ -80,7 +80,10 @@ impl DtrCa {
         let mut map = self.primary().map(|c| c.info.to_json()).unwrap_or_default();
         map.insert("pem".into(), self.pem.clone().into());
         map.insert("registry_host".into(), self.registry_host.clone().into());
-        map.insert("publicly_trusted".into(), self.public_issuer.is_some().into());
+        map.insert(
+            "publicly_trusted".into(),
+            self.public_issuer.is_some().into(),
+        );
         if let Some(issuer) = &self.public_issuer {
             map.insert("public_issuer".into(), issuer.clone().into());
         }
@@ -194,9 +197,9 @@ pub async fn fetch(source: &DtrCaSource) -> Result<DtrCa, DtrCaError> {
         pin_any(&certs, pin, what)?;
     }
     let chain = tls::presented_chain(Service::Dtr, &base).await?;
-    let (leaf, intermediates) = chain.split_first().ok_or(DtrCaError::NoCertificate {
-        url: origin(&base),
-    })?;
+    let (leaf, intermediates) = chain
+        .split_first()
+        .ok_or(DtrCaError::NoCertificate { url: origin(&base) })?;
     let server = cert::info(leaf).ok();
     let public_issuer = cert::publicly_trusted(&chain, UnixTime::now());
     if public_issuer.is_none() {

@@ -10,6 +10,7 @@
 //! how to fix it. No error, `Debug` output or log ever holds a password or
 //! token.
 
+pub mod contract;
 pub mod dtr;
 pub mod dtr_ca;
 pub mod registry;
@@ -82,7 +83,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why an API call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
-    #[error("{service} at {url} refused the connection: check that it runs and that the port is right")]
+    #[error(
+        "{service} at {url} refused the connection: check that it runs and that the port is right"
+    )]
     Refused { service: Service, url: String },
     #[error("cannot reach {service} at {url}: {reason}")]
     Unreachable {
@@ -308,7 +311,12 @@ impl Endpoint {
     }
 
     /// Reads a text body.
-    pub async fn text(&self, method: Method, path: &str, resp: Response) -> Result<String, ApiError> {
+    pub async fn text(
+        &self,
+        method: Method,
+        path: &str,
+        resp: Response,
+    ) -> Result<String, ApiError> {
         resp.text().await.map_err(|e| ApiError::Decode {
             service: self.service,
             method: method.to_string(),
@@ -334,7 +342,9 @@ pub fn parse_base_url(service: Service, text: &str) -> Result<reqwest::Url, ApiE
     };
     let mut url = reqwest::Url::parse(&with_scheme).map_err(|e| bad(&e.to_string()))?;
     if url.scheme() != "https" {
-        return Err(bad("only https:// is supported: the integration is about TLS trust"));
+        return Err(bad(
+            "only https:// is supported: the integration is about TLS trust",
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("it has no host"));

@@ -28,9 +28,7 @@ pub enum NameError {
 /// The `host[:port]` of a DTR URL, as Docker names the registry.
 pub fn registry_host(dtr_url: &str) -> Result<String, NameError> {
     let trimmed = dtr_url.trim();
-    let rest = trimmed
-        .split_once("://")
-        .map_or(trimmed, |(_, rest)| rest);
+    let rest = trimmed.split_once("://").map_or(trimmed, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
         return Err(NameError::Credentials);

@@ -138,7 +138,9 @@ impl Ucp {
     pub async fn client_bundle(&self) -> Result<Vec<u8>, ApiError> {
         let path = "/api/clientbundle";
         let req = self.authed(Method::GET, path);
-        let resp = self.checked(Method::GET, path, req, &[StatusCode::OK]).await?;
+        let resp = self
+            .checked(Method::GET, path, req, &[StatusCode::OK])
+            .await?;
         resp.bytes()
             .await
             .map(|b| b.to_vec())
@@ -221,7 +223,12 @@ impl Ucp {
             Method::POST,
             path,
             req,
-            &[StatusCode::OK, StatusCode::CREATED, StatusCode::ACCEPTED, StatusCode::NO_CONTENT],
+            &[
+                StatusCode::OK,
+                StatusCode::CREATED,
+                StatusCode::ACCEPTED,
+                StatusCode::NO_CONTENT,
+            ],
         )
         .await
         .map(|_| ())
@@ -242,7 +249,12 @@ impl Ucp {
             Method::POST,
             path,
             req,
-            &[StatusCode::OK, StatusCode::CREATED, StatusCode::ACCEPTED, StatusCode::NO_CONTENT],
+            &[
+                StatusCode::OK,
+                StatusCode::CREATED,
+                StatusCode::ACCEPTED,
+                StatusCode::NO_CONTENT,
+            ],
         )
         .await
         .map(|_| ())
@@ -254,7 +266,9 @@ impl Ucp {
         let req = self
             .authed(Method::GET, path)
             .header(reqwest::header::ACCEPT, "application/toml");
-        let resp = self.checked(Method::GET, path, req, &[StatusCode::OK]).await?;
+        let resp = self
+            .checked(Method::GET, path, req, &[StatusCode::OK])
+            .await?;
         self.ep.text(Method::GET, path, resp).await
     }
 

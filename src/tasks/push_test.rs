@@ -1,1 +1,518 @@
+//! `push-test`: step 6 of the procedure, proving the integration works from
+//! every node.
+//!
+//! On each node it runs `docker pull hello-world`, `docker tag
+//! hello-world:latest <dtr-host[:port]>/<push_test_repo>:<tag>` and `docker
+//! push` (no `docker login`: the engine's UCP-issued certificate is what
+//! DTR's auth bypass accepts), then checks through the DTR API that the tag
+//! exists with the pushed digest. The private test repository is created
+//! first when missing, once per run however many nodes push
+//! (`REPOSITORY_EXISTS` counts as done).
+//!
+//! The check only reads the repository and tag. The apply always pushes,
+//! because the push is the test; it reports `changed` only when it created
+//! the repository or moved the tag to a new digest, so a second run is ok.
+//!
+//! A failed push is diagnosed, not just printed: the two errors of the
+//! procedure's troubleshooting section name the broken trust link, the node
+//! and, for the certificate error, what that node's `ca.crt` holds.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use crate::api::contract::{self, DtrAccess, DtrArgs};
+use crate::api::dtr::{Created, Dtr};
+use crate::api::registry::{
+    ca_crt_path, check_tag, image_reference, registry_host, split_repository,
+};
+use crate::cert;
+use crate::params::{Kind, Param, Spec};
+use crate::report::Diff;
+use crate::task::{Check, Context, Outcome, Task, TaskError};
+use crate::tasks::copy_ca_crt::{self, Remote};
+use crate::tasks::dump_certs::shell_quote;
+
+/// The procedure's test image.
+pub const DEFAULT_IMAGE: &str = "hello-world";
+/// The procedure's tag.
+pub const DEFAULT_TAG: &str = "1";
+/// What the engine prints when DTR does not accept the node (steps 3–4).
+pub const UNAUTHORIZED: &str = "unauthorized: authentication required";
+/// What the engine prints when it does not trust DTR's CA (step 5).
+pub const UNKNOWN_AUTHORITY: &str = "x509: certificate signed by unknown authority";
+
+/// The arguments of `push-test`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushTest {
+    /// `<namespace>/<name>`; default `push_test_repo`, else
+    /// `<dtr_username>/hello-world`.
+    #[serde(default)]
+    pub repo: Option<String>,
+    #[serde(default = "default_tag")]
+    pub tag: String,
+    /// The image pulled and re-tagged.
+    #[serde(default = "default_image")]
+    pub image: String,
+    #[serde(default)]
+    pub dtr_url: Option<String>,
+    #[serde(default)]
+    pub dtr_username: Option<String>,
+    #[serde(default)]
+    pub dtr_password: Option<String>,
+    #[serde(default)]
+    pub dtr_ca_file: Option<String>,
+    #[serde(default)]
+    pub docker_certs_dir: Option<String>,
+}
+
+fn default_tag() -> String {
+    DEFAULT_TAG.to_string()
+}
+
+fn default_image() -> String {
+    DEFAULT_IMAGE.to_string()
+}
+
+pub fn spec() -> Spec {
+    Spec::new(
+        "push-test",
+        vec![
+            Param::new("repo", Kind::Str),
+            Param::new("tag", Kind::Str).default(DEFAULT_TAG),
+            Param::new("image", Kind::Str).default(DEFAULT_IMAGE),
+            Param::new("dtr_url", Kind::Str),
+            Param::new("dtr_username", Kind::Str),
+            Param::new("dtr_password", Kind::Str).secret(),
+            Param::new("dtr_ca_file", Kind::Path),
+            Param::new("docker_certs_dir", Kind::Path),
+        ],
+    )
+}
+
+/// The pull, tag and push, with all output on stdout, stopping at the
+/// first failure.
+pub fn push_script(source: &str, reference: &str) -> String {
+    let source_ref = if source
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'))
+    {
+        source.to_string()
+    } else {
+        format!("{source}:latest")
+    };
+    format!(
+        "exec 2>&1\nset -e\ndocker pull {src}\ndocker tag {src_ref} {dst}\ndocker push {dst}\n",
+        src = shell_quote(source),
+        src_ref = shell_quote(&source_ref),
+        dst = shell_quote(reference),
+    )
+}
+
+/// The digest of `<tag>: digest: sha256:... size: N` in a push's output.
+pub fn pushed_digest(output: &str, tag: &str) -> Option<String> {
+    output.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix(tag)?.strip_prefix(": digest: ")?;
+        let digest = rest.split_whitespace().next()?;
+        digest.starts_with("sha256:").then(|| digest.to_string())
+    })
+}
+
+/// Which link a failed push points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushFailure {
+    /// `unauthorized: authentication required`: steps 3–4.
+    Unauthorized,
+    /// `x509: certificate signed by unknown authority`: step 5.
+    UnknownAuthority,
+    Other,
+}
+
+pub fn classify_failure(output: &str) -> PushFailure {
+    let lower = output.to_ascii_lowercase();
+    if lower.contains(UNAUTHORIZED) {
+        PushFailure::Unauthorized
+    } else if lower.contains("certificate signed by unknown authority") {
+        PushFailure::UnknownAuthority
+    } else {
+        PushFailure::Other
+    }
+}
+
+/// The diagnosis of the `unauthorized` failure.
+pub fn unauthorized_diagnosis(node: &str) -> String {
+    format!(
+        "push from {node} failed with `{UNAUTHORIZED}`: UCP is not configured for DTR, or DTR does not trust the UCP cluster CA (steps 3–4): run `dtrplay doctor`"
+    )
+}
+
+/// What the check found, for the apply.
+pub struct PushDrift {
+    dtr: Dtr,
+    namespace: String,
+    name: String,
+    origin: String,
+    repo_exists: bool,
+    tag_digest_before: Option<String>,
+    reference: String,
+    ca_path: String,
+    dtr_access: DtrAccess,
+}
+
+/// How long the run-wide memory of created repositories and moved tags is
+/// kept (see `api::dtr_ca` for why it expires).
+const RUN_MEMORY: Duration = Duration::from_secs(30);
+
+type Once = Arc<OnceCell<Result<bool, String>>>;
+
+fn repo_creations() -> &'static Mutex<HashMap<String, (Instant, Once)>> {
+    static MAP: OnceLock<Mutex<HashMap<String, (Instant, Once)>>> = OnceLock::new();
+    MAP.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn claimed_moves() -> &'static Mutex<HashMap<String, Instant>> {
+    static MAP: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
+    MAP.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Whether this host is the first of the run to report `key`; the others
+/// pushing the same digest to the same tag report ok.
+fn claim(key: String) -> bool {
+    let mut map = claimed_moves()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let now = Instant::now();
+    map.retain(|_, at| now.duration_since(*at) < RUN_MEMORY);
+    if map.contains_key(&key) {
+        return false;
+    }
+    map.insert(key, now);
+    true
+}
+
+/// Creates the repository once per run; `Ok(true)` for the one caller whose
+/// request created it.
+async fn create_once(dtr: &Dtr, origin: &str, namespace: &str, name: &str) -> Result<bool, String> {
+    let key = format!("{origin}/{namespace}/{name}");
+    let slot = {
+        let mut map = repo_creations()
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        map.retain(|_, (at, _)| now.duration_since(*at) < RUN_MEMORY);
+        map.entry(key)
+            .or_insert_with(|| (now, Arc::new(OnceCell::new())))
+            .1
+            .clone()
+    };
+    let ran_here = AtomicBool::new(false);
+    let result = slot
+        .get_or_init(|| async {
+            ran_here.store(true, Ordering::SeqCst);
+            dtr.create_repository(
+                namespace,
+                name,
+                "private",
+                "dtrplay integration test (procedure step 6)",
+            )
+            .await
+            .map(|c| matches!(c, Created::Created(_)))
+            .map_err(|e| e.to_string())
+        })
+        .await
+        .clone();
+    result.map(|created| created && ran_here.load(Ordering::SeqCst))
+}
+
+#[async_trait]
+impl Task for PushTest {
+    type Drift = PushDrift;
+
+    async fn check(&self, cx: &Context<'_>) -> Result<Check<PushDrift>, TaskError> {
+        let lookup = contract::context_lookup(cx);
+        let fail = |e: &dyn std::fmt::Display| TaskError::failed(e.to_string());
+        let repo = contract::push_test_repo(self.repo.as_deref(), &lookup).map_err(|e| fail(&e))?;
+        let (namespace, name) = split_repository(&repo).map_err(|e| fail(&e))?;
+        check_tag(&self.tag).map_err(|e| fail(&e))?;
+        let access = DtrAccess::resolve(
+            DtrArgs {
+                url: self.dtr_url.as_deref(),
+                username: self.dtr_username.as_deref(),
+                password: self.dtr_password.as_deref(),
+                ca_file: self.dtr_ca_file.as_deref(),
+            },
+            &lookup,
+            true,
+        )
+        .map_err(|e| fail(&e))?;
+        let host = registry_host(&access.url).map_err(|e| fail(&e))?;
+        let certs_dir =
+            contract::certs_dir(self.docker_certs_dir.as_deref(), &lookup).map_err(|e| fail(&e))?;
+        let dtr = access.connect().await.map_err(|e| fail(&e))?;
+        let origin = crate::api::origin(&dtr.endpoint().base);
+        let repo_exists = dtr
+            .repository(&namespace, &name)
+            .await
+            .map_err(|e| fail(&e))?
+            .is_some();
+        let tag_digest_before = if repo_exists {
+            dtr.tags(&namespace, &name)
+                .await
+                .map_err(|e| fail(&e))?
+                .into_iter()
+                .find(|t| t.name == self.tag)
+                .map(|t| t.digest)
+        } else {
+            None
+        };
+        let reference = image_reference(&host, &repo, &self.tag);
+        let mut preview = Outcome::ok().with_msg(format!("push {reference} from {}", cx.host));
+        if !repo_exists {
+            preview.changed = true;
+            preview.diffs.push(Diff {
+                subject: format!("DTR repository {repo}"),
+                before: None,
+                after: Some("visibility: private\n".into()),
+            });
+        }
+        if tag_digest_before.is_none() {
+            preview.changed = true;
+            preview.diffs.push(Diff {
+                subject: format!("DTR tag {repo}:{}", self.tag),
+                before: None,
+                after: Some(format!("pushed from the nodes ({})\n", self.image)),
+            });
+        }
+        preview = preview.with_data("image", reference.clone());
+        Ok(Check::Drift {
+            drift: PushDrift {
+                dtr,
+                namespace,
+                name,
+                origin,
+                repo_exists,
+                tag_digest_before,
+                reference,
+                ca_path: ca_crt_path(&certs_dir, &host),
+                dtr_access: access,
+            },
+            preview,
+        })
+    }
+
+    async fn apply(&self, cx: &Context<'_>, drift: PushDrift) -> Result<Outcome, TaskError> {
+        let repo = format!("{}/{}", drift.namespace, drift.name);
+        let mut notes = Vec::new();
+        let mut changed = false;
+        if !drift.repo_exists {
+            let created = create_once(&drift.dtr, &drift.origin, &drift.namespace, &drift.name)
+                .await
+                .map_err(|e| {
+                    TaskError::failed(format!("cannot create the test repository {repo}: {e}"))
+                })?;
+            if created {
+                changed = true;
+                notes.push(format!("created private repository {repo}"));
+            }
+        }
+        let out = cx
+            .run(&push_script(&self.image, &drift.reference), b"")
+            .await?;
+        let output = out.stdout_text();
+        if !out.success() {
+            let msg = self.diagnose(cx, &drift, &output).await;
+            return Err(TaskError::failed_with(msg, Outcome::ok().with_output(&out)));
+        }
+        let digest = pushed_digest(&output, &self.tag);
+        let tags = drift
+            .dtr
+            .tags(&drift.namespace, &drift.name)
+            .await
+            .map_err(|e| TaskError::failed(e.to_string()))?;
+        let Some(tag) = tags.into_iter().find(|t| t.name == self.tag) else {
+            return Err(TaskError::failed_with(
+                format!(
+                    "`docker push {}` on {} reported success, but DTR has no tag `{}` in {repo}",
+                    drift.reference, cx.host, self.tag
+                ),
+                Outcome::ok().with_output(&out),
+            ));
+        };
+        if let Some(digest) = &digest
+            && !tag.digest.is_empty()
+            && *digest != tag.digest
+        {
+            // Another node may have pushed a different image in between;
+            // DTR's answer is the truth, the mismatch is worth a warning.
+            cx.warn(format!(
+                "push-test: {} pushed {digest}, but DTR's tag now points at {}",
+                cx.host, tag.digest
+            ));
+        }
+        if drift.tag_digest_before.as_deref() != Some(tag.digest.as_str())
+            && claim(format!(
+                "{}/{repo}:{}@{}",
+                drift.origin, self.tag, tag.digest
+            ))
+        {
+            changed = true;
+            notes.push(format!("tag {} now at {}", self.tag, tag.digest));
+        }
+        let mut outcome = Outcome {
+            changed,
+            msg: Some(if notes.is_empty() {
+                format!("pushed {} from {}", drift.reference, cx.host)
+            } else {
+                format!(
+                    "pushed {} from {} ({})",
+                    drift.reference,
+                    cx.host,
+                    notes.join("; ")
+                )
+            }),
+            ..Outcome::ok()
+        };
+        outcome = outcome
+            .with_output(&out)
+            .with_data("image", drift.reference.clone())
+            .with_data("digest", tag.digest.clone());
+        if changed {
+            if !drift.repo_exists {
+                outcome.diffs.push(Diff {
+                    subject: format!("DTR repository {repo}"),
+                    before: None,
+                    after: Some("visibility: private\n".into()),
+                });
+            }
+            outcome.diffs.push(Diff {
+                subject: format!("DTR tag {repo}:{}", self.tag),
+                before: drift.tag_digest_before.map(|d| format!("{d}\n")),
+                after: Some(format!("{}\n", tag.digest)),
+            });
+        }
+        Ok(outcome)
+    }
+}
+
+impl PushTest {
+    /// Names the broken link of a failed push.
+    async fn diagnose(&self, cx: &Context<'_>, drift: &PushDrift, output: &str) -> String {
+        match classify_failure(output) {
+            PushFailure::Unauthorized => unauthorized_diagnosis(cx.host),
+            PushFailure::UnknownAuthority => {
+                let state = self.ca_state(cx, drift).await;
+                format!(
+                    "push from {} failed with `{UNKNOWN_AUTHORITY}`: this node's engine does not trust DTR's CA: {} {state} (step 5: run copy-ca-crt)",
+                    cx.host, drift.ca_path
+                )
+            }
+            PushFailure::Other => {
+                let tail: Vec<&str> = output
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .rev()
+                    .take(3)
+                    .collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                format!(
+                    "`docker push {}` failed on {}: {}",
+                    drift.reference,
+                    cx.host,
+                    tail.join(" / ")
+                )
+            }
+        }
+    }
+
+    /// "is missing" / "differs from DTR's CA ..." for the node's `ca.crt`.
+    async fn ca_state(&self, cx: &Context<'_>, drift: &PushDrift) -> String {
+        let probe = cx
+            .run(&copy_ca_crt::probe_script(&drift.ca_path), b"")
+            .await
+            .ok()
+            .and_then(|out| copy_ca_crt::parse_probe(&out.stdout_text()));
+        let dtr_ca = crate::api::dtr_ca::resolve(&drift.dtr_access.ca_source())
+            .await
+            .ok();
+        let wanted = dtr_ca
+            .as_ref()
+            .and_then(|ca| ca.primary())
+            .map(|c| format!("{} (SHA-256 {})", c.info.subject, c.info.sha256));
+        match probe {
+            Some(Remote::Absent) => "is missing".into(),
+            Some(Remote::File { content, .. }) => {
+                let have = cert::parse_pem(&content, "ca.crt")
+                    .ok()
+                    .and_then(|c| {
+                        c.first()
+                            .map(|c| format!("{} (SHA-256 {})", c.info.subject, c.info.sha256))
+                    })
+                    .unwrap_or_else(|| "something that is not a certificate".into());
+                let same = dtr_ca
+                    .as_ref()
+                    .is_some_and(|ca| cert::same_certificates(&content, &ca.pem));
+                if same {
+                    format!(
+                        "holds DTR's CA {have}, yet the engine rejects DTR's certificate: DTR may serve a certificate from another CA"
+                    )
+                } else {
+                    format!(
+                        "is different: it holds {have}, DTR's CA is {}",
+                        wanted.unwrap_or_else(|| "unknown".into())
+                    )
+                }
+            }
+            Some(Remote::Unreadable) => "cannot be read by the SSH user".into(),
+            Some(Remote::NotAFile) => "is not a regular file".into(),
+            None => "is missing or different".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_push_is_the_procedures() {
+        let script = push_script("hello-world", "dtr:4443/admin/hello-world:1");
+        assert!(script.contains("docker pull hello-world\n"));
+        assert!(script.contains("docker tag hello-world:latest dtr:4443/admin/hello-world:1\n"));
+        assert!(script.contains("docker push dtr:4443/admin/hello-world:1\n"));
+        assert!(push_script("busybox:1.36", "r/a/b:1").contains("docker tag busybox:1.36 "));
+    }
+
+    #[test]
+    fn digests_come_from_the_trailer() {
+        let out = "The push refers to repository [dtr/admin/hello-world]\n5f70bf18a086: Pushed\n1: digest: sha256:7d9e482c0cc9e68c7f07bf76e0aafcb1869d32446547909200db990e7bc5461a size: 1930\n";
+        assert_eq!(
+            pushed_digest(out, "1").as_deref(),
+            Some("sha256:7d9e482c0cc9e68c7f07bf76e0aafcb1869d32446547909200db990e7bc5461a")
+        );
+        assert_eq!(pushed_digest(out, "2"), None);
+    }
+
+    #[test]
+    fn the_two_procedure_errors_are_told_apart() {
+        assert_eq!(
+            classify_failure(
+                "5f70bf18a086: Image push failed\nunauthorized: authentication required\n"
+            ),
+            PushFailure::Unauthorized
+        );
+        assert_eq!(
+            classify_failure(
+                "Error response from daemon: Get \"https://dtr/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority"
+            ),
+            PushFailure::UnknownAuthority
+        );
+        assert_eq!(classify_failure("no space left"), PushFailure::Other);
+    }
+}
