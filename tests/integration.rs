@@ -15,3 +15,5 @@ mod inventory;
 mod modules;
 // The SSH transport: one long-lived remote shell per host over real sshd.
 mod ssh;
+// The five integration tasks against the lab's UCP and DTR, both flavors.
+mod integration_tasks;

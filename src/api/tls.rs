@@ -261,7 +261,14 @@ pub async fn classify(service: Service, base: &Url, err: &reqwest::Error) -> Api
             after: REQUEST_TIMEOUT,
         };
     }
-    if let Some(tls) = find_rustls_error(err) {
+    // The rustls error is found by type where the layers in between keep
+    // it; some wrap it in their own boxed error, so its text is the fallback.
+    let text = chain_text(err);
+    let tls = find_rustls_error(err).map(|e| tls_reason(&e)).or_else(|| {
+        text.split_once("invalid peer certificate: ")
+            .map(|(_, rest)| tls_reason_text(rest))
+    });
+    if let Some(reason) = tls {
         let presented = presented_chain(service, base)
             .await
             .ok()
@@ -275,7 +282,7 @@ pub async fn classify(service: Service, base: &Url, err: &reqwest::Error) -> Api
         return ApiError::Tls {
             service,
             url,
-            reason: tls_reason(&tls),
+            reason,
             presented,
             hint: Some(hint),
         };
@@ -295,7 +302,20 @@ pub async fn classify(service: Service, base: &Url, err: &reqwest::Error) -> Api
     ApiError::Unreachable {
         service,
         url,
-        reason: chain_text(err),
+        reason: text,
+    }
+}
+
+/// The reason for a rustls certificate error known only by its text.
+fn tls_reason_text(text: &str) -> String {
+    let first = text.split([':', ',', ')']).next().unwrap_or(text).trim();
+    match first {
+        "UnknownIssuer" => "the server's certificate is signed by an unknown authority".into(),
+        "NotValidForName" | "NotValidForNameContext" => {
+            "the server's certificate is not valid for this host name".into()
+        }
+        "Expired" | "ExpiredContext" => "the server's certificate has expired".into(),
+        _ => format!("invalid peer certificate: {text}"),
     }
 }
 

@@ -118,6 +118,11 @@ builtins! {
     "file" => File(file::File), file::spec;
     "set_fact" => SetFact(set_fact::SetFact), set_fact::spec;
     "shell" => Shell(command::Shell), command::shell_spec;
+    "copy-ca-crt" => CopyCaCrt(copy_ca_crt::CopyCaCrt), copy_ca_crt::spec;
+    "dump-certs" => DumpCerts(dump_certs::DumpCerts), dump_certs::spec;
+    "push-test" => PushTest(push_test::PushTest), push_test::spec;
+    "set-bypass-ca" => SetBypassCa(set_bypass_ca::SetBypassCa), set_bypass_ca::spec;
+    "upload-ca" => UploadCa(upload_ca::UploadCa), upload_ca::spec;
 }
 
 fn build_builtin(key: &str, args: Map<String, Value>) -> Result<Box<dyn DynTask>, String> {
