@@ -17,3 +17,5 @@ mod modules;
 mod ssh;
 // The five integration tasks against the lab's UCP and DTR, both flavors.
 mod integration_tasks;
+// `dtrplay doctor`: one verdict per trust link and node, against the lab.
+mod doctor;
