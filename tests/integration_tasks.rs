@@ -678,3 +678,20 @@ async fn arguments_are_typed_and_unknown_ones_refused() {
     assert!(dtrplay::tasks::dump_certs::spec().run_once);
     assert!(!dtrplay::tasks::copy_ca_crt::spec().run_once);
 }
+
+#[test]
+fn the_integration_playbook_loads_with_every_task_checked() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/integrate.yml");
+    let playbook = dtrplay::playbook::parse::load(&path, &Registry::builtins())
+        .unwrap_or_else(|errors| panic!("{errors:?}"));
+    assert_eq!(playbook.plays.len(), 1);
+    let modules: Vec<&str> = playbook.plays[0]
+        .tasks
+        .iter()
+        .map(|t| t.module.as_str())
+        .collect();
+    assert_eq!(
+        modules,
+        ["dump-certs", "upload-ca", "set-bypass-ca", "copy-ca-crt", "push-test"]
+    );
+}
