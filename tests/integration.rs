@@ -19,3 +19,5 @@ mod ssh;
 mod integration_tasks;
 // `dtrplay doctor`: one verdict per trust link and node, against the lab.
 mod doctor;
+// The whole procedure on a full lab: real sshd nodes and the docker stand-in.
+mod integration_nodes;

@@ -167,6 +167,18 @@ pub async fn run_task(
     conn: &dyn Connection,
     check_mode: bool,
 ) -> Result<Run, TaskError> {
+    run_task_with_peers(module, args, vars, conn, &[], check_mode).await
+}
+
+/// [`run_task`] with other hosts of the play reachable through `peers`.
+pub async fn run_task_with_peers(
+    module: &str,
+    args: Value,
+    vars: &Map<String, Value>,
+    conn: &dyn Connection,
+    peer_list: &[(&str, &dyn Connection)],
+    check_mode: bool,
+) -> Result<Run, TaskError> {
     let registry = Registry::builtins();
     let entry = registry.get(module).expect("a built-in task");
     let args = match args {
@@ -180,7 +192,9 @@ pub async fn run_task(
             .cloned()
             .ok_or_else(|| format!("`{name}` is undefined"))
     };
-    let peers = |_: &str| -> Option<&dyn Connection> { None };
+    let peers = |name: &str| -> Option<&dyn Connection> {
+        peer_list.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+    };
     let host = vars
         .get("inventory_hostname")
         .and_then(Value::as_str)
@@ -692,6 +706,12 @@ fn the_integration_playbook_loads_with_every_task_checked() {
         .collect();
     assert_eq!(
         modules,
-        ["dump-certs", "upload-ca", "set-bypass-ca", "copy-ca-crt", "push-test"]
+        [
+            "dump-certs",
+            "upload-ca",
+            "set-bypass-ca",
+            "copy-ca-crt",
+            "push-test"
+        ]
     );
 }

@@ -1,0 +1,280 @@
+//! The whole procedure against a full lab: UCP and DTR simulators plus real
+//! sshd nodes whose `docker` is the lab's stand-in (registry v2 pushes with
+//! certs.d trust and UCP's auth bypass). The node tasks reach the nodes over
+//! real SSH, one `sh` script per round trip, as the SSH transport does.
+//!
+//! It proves the tasks compose: after dump-certs, upload-ca, set-bypass-ca
+//! and copy-ca-crt, every node pushes; a second run changes nothing; and a
+//! node whose `ca.crt` is removed fails its push with the step 5 diagnosis,
+//! which doctor reports too.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dtrplay::connection::{ConnError, Connection, Output};
+use dtrplay::doctor::{self, Health, Link, NodeTarget};
+use dtrplay::lab::node::Node;
+use dtrplay::lab::{Flavor, Lab, LabOptions};
+use dtrplay::tasks::dump_certs::shell_quote;
+use serde_json::{Map, Value, json};
+use tokio::io::AsyncWriteExt;
+
+use crate::integration_tasks::{Run, run_task, run_task_with_peers};
+
+/// A lab node reached with the system `ssh` and the fleet's `ssh_config`.
+struct SshNode {
+    node: Node,
+}
+
+#[async_trait]
+impl Connection for SshNode {
+    async fn run(
+        &self,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        let lost = |e: std::io::Error| ConnError::Lost {
+            host: self.node.name.clone(),
+            message: e.to_string(),
+        };
+        let mut command = tokio::process::Command::from(self.node.ssh_command());
+        command
+            .arg(format!("sh -c {}", shell_quote(script)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(lost)?;
+        if let Some(mut pipe) = child.stdin.take() {
+            let _ = pipe.write_all(stdin).await;
+        }
+        let out = tokio::time::timeout(timeout, child.wait_with_output())
+            .await
+            .map_err(|_| ConnError::Timeout {
+                host: self.node.name.clone(),
+                after: timeout,
+            })?
+            .map_err(lost)?;
+        Ok(Output {
+            status: out.status.code().unwrap_or(255),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    async fn close(&self) {}
+}
+
+fn vars(lab: &Lab, host: &str) -> Map<String, Value> {
+    let config = lab.config();
+    let pki = lab.pki();
+    let controllers: Vec<&str> = lab
+        .nodes()
+        .iter()
+        .take(config.controllers)
+        .map(|n| n.name.as_str())
+        .collect();
+    let workers: Vec<&str> = lab
+        .nodes()
+        .iter()
+        .skip(config.controllers)
+        .map(|n| n.name.as_str())
+        .collect();
+    let certs_dir = lab
+        .nodes()
+        .iter()
+        .find(|n| n.name == host)
+        .map(|n| n.certs_dir().display().to_string())
+        .unwrap_or_default();
+    let vars = json!({
+        "inventory_hostname": host,
+        "groups": {"ucp_controllers": controllers, "ucp_workers": workers},
+        "ucp_url": lab.ucp_url(),
+        "ucp_username": config.admin_user,
+        "ucp_password": config.admin_password,
+        "ucp_ca_file": pki.cluster_root_ca().cert_path(),
+        "dtr_url": lab.dtr_url(),
+        "dtr_username": config.admin_user,
+        "dtr_password": config.admin_password,
+        "dtr_ca_file": pki.dtr_ca().cert_path(),
+        "docker_certs_dir": certs_dir,
+    });
+    match vars {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+async fn start(flavor: Flavor, dir: &std::path::Path) -> Lab {
+    let options = LabOptions::new(dir.join("lab"), flavor, 3, 1, env!("CARGO_BIN_EXE_dtrplay"));
+    Lab::start(&options).await.expect("start the lab")
+}
+
+/// Runs the five tasks over the lab; returns whether anything changed.
+async fn integrate(lab: &Lab, nodes: &[SshNode]) -> Vec<(String, Run)> {
+    let mut runs = Vec::new();
+    let first = &nodes[0];
+    let controller_vars = vars(lab, &first.node.name);
+    let peers: Vec<(&str, &dyn Connection)> = nodes
+        .iter()
+        .map(|n| (n.node.name.as_str(), n as &dyn Connection))
+        .collect();
+    let dumped = run_task_with_peers(
+        "dump-certs",
+        json!({}),
+        &controller_vars,
+        first,
+        &peers,
+        false,
+    )
+    .await
+    .expect("dump-certs over SSH");
+    let pem = dumped
+        .outcome
+        .data
+        .get("pem")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    runs.push(("dump-certs".into(), dumped));
+    let local = crate::integration_tasks::local();
+    for (module, args) in [
+        ("upload-ca", json!({})),
+        ("set-bypass-ca", json!({"ca": pem})),
+    ] {
+        let run = run_task(module, args, &controller_vars, &local, false)
+            .await
+            .unwrap_or_else(|e| panic!("{module}: {e}"));
+        runs.push((module.into(), run));
+    }
+    for module in ["copy-ca-crt", "push-test"] {
+        for node in nodes {
+            let vars = vars(lab, &node.node.name);
+            let run = run_task(module, json!({}), &vars, node, false)
+                .await
+                .unwrap_or_else(|e| panic!("{module} on {}: {e}", node.node.name));
+            runs.push((format!("{module} {}", node.node.name), run));
+        }
+    }
+    runs
+}
+
+async fn procedure_end_to_end(flavor: Flavor) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = start(flavor, dir.path()).await;
+    let nodes: Vec<SshNode> = lab
+        .nodes()
+        .iter()
+        .map(|n| SshNode { node: n.clone() })
+        .collect();
+
+    let first = integrate(&lab, &nodes).await;
+    let changed: Vec<&str> = first
+        .iter()
+        .filter(|(_, r)| r.outcome.changed)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(changed.contains(&"upload-ca"), "{changed:?}");
+    assert!(changed.contains(&"copy-ca-crt node3"), "{changed:?}");
+    assert!(changed.contains(&"push-test node1"), "{changed:?}");
+    assert!(!changed.contains(&"dump-certs"), "{changed:?}");
+
+    let second = integrate(&lab, &nodes).await;
+    let changed: Vec<&str> = second
+        .iter()
+        .filter(|(_, r)| r.outcome.changed)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(changed.is_empty(), "second run changed {changed:?}");
+
+    // Doctor over SSH agrees: every link holds.
+    let targets = |lab: &Lab| -> Vec<NodeTarget> {
+        lab.nodes()
+            .iter()
+            .map(|n| NodeTarget {
+                name: n.name.clone(),
+                certs_dir: n.certs_dir().display().to_string(),
+                conn: Ok(Box::new(SshNode { node: n.clone() }) as Box<dyn Connection>),
+            })
+            .collect()
+    };
+    let controller_vars = vars(&lab, &nodes[0].node.name);
+    let lookup = dtrplay::api::contract::map_lookup(&controller_vars);
+    let verdicts = doctor::diagnose(&lookup, &targets(&lab)).await;
+    assert_eq!(
+        doctor::exit_status(&verdicts),
+        dtrplay::error::ExitStatus::Success,
+        "{verdicts:#?}"
+    );
+
+    // Break node2's trust in DTR: its push fails with the step 5 diagnosis.
+    let node2 = &nodes[1];
+    let path = format!(
+        "{}/{}/ca.crt",
+        node2.node.certs_dir().display(),
+        lab.dtr_host()
+    );
+    node2
+        .run(
+            &format!("rm -f {}", shell_quote(&path)),
+            b"",
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("remove ca.crt");
+    let err = run_task("push-test", json!({}), &vars(&lab, "node2"), node2, false)
+        .await
+        .expect_err("push without the CA fails");
+    let msg = err.to_string();
+    assert!(msg.contains("node2") && msg.contains(&path), "{msg}");
+    assert!(
+        msg.contains("is missing") && msg.contains("step 5"),
+        "{msg}"
+    );
+    let verdicts = doctor::diagnose(&lookup, &targets(&lab)).await;
+    let broken: Vec<_> = verdicts
+        .iter()
+        .filter(|v| v.health == Health::Broken)
+        .collect();
+    assert_eq!(broken.len(), 1, "{broken:#?}");
+    assert_eq!(broken[0].link, Link::NodeTrustsDtr);
+    assert_eq!(broken[0].node.as_deref(), Some("node2"));
+
+    lab.stop().await.expect("stop the lab");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_procedure_runs_end_to_end_on_ucp1() {
+    procedure_end_to_end(Flavor::Ucp1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_procedure_runs_end_to_end_on_ucp3() {
+    procedure_end_to_end(Flavor::Ucp3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_before_dtr_trusts_ucp_is_diagnosed_as_steps_3_4() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = start(Flavor::Ucp1, dir.path()).await;
+    let node = SshNode {
+        node: lab.nodes()[0].clone(),
+    };
+    let vars = vars(&lab, &node.node.name);
+    // The node trusts DTR (step 5) but UCP and DTR are not integrated.
+    run_task("copy-ca-crt", json!({}), &vars, &node, false)
+        .await
+        .expect("copy-ca-crt");
+    let err = run_task("push-test", json!({}), &vars, &node, false)
+        .await
+        .expect_err("the push is refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("unauthorized: authentication required"),
+        "{msg}"
+    );
+    assert!(msg.contains("steps 3–4"), "{msg}");
+    lab.stop().await.expect("stop the lab");
+}
