@@ -715,3 +715,17 @@ fn the_integration_playbook_loads_with_every_task_checked() {
         ]
     );
 }
+
+#[tokio::test]
+async fn passwords_may_be_templates_rendered_through_the_evaluator() {
+    let lab = Lab::start(Flavor::Ucp1).await;
+    let mut vars = lab.vars();
+    // What `ucp_password: "{{ lookup('env', 'UCP_PASSWORD') }}"` looks like
+    // to a task whose evaluator hands variables back unrendered.
+    set(&mut vars, "ucp_password", "{{ vault_ucp_password }}");
+    set(&mut vars, "vault_ucp_password", ADMIN_PASSWORD);
+    let run = run_task("upload-ca", json!({}), &vars, &local(), false)
+        .await
+        .expect("the templated password works");
+    assert!(run.outcome.changed);
+}

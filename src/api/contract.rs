@@ -262,9 +262,35 @@ pub fn context_lookup<'a>(
 ) -> impl Fn(&str) -> Result<Option<Value>, String> + Sync + 'a {
     move |name: &str| match cx.var(name) {
         None => Ok(None),
-        Some(Value::String(s)) if s.contains("{{") || s.contains("{%") => (cx.eval)(name).map(Some),
+        Some(Value::String(s)) if is_template(s) => {
+            let mut value = (cx.eval)(name)?;
+            // An evaluator that does not render variables lazily hands the
+            // template back; a whole-value `{{ expr }}` is then evaluated
+            // here, a few levels deep at most.
+            for _ in 0..4 {
+                let Value::String(text) = &value else { break };
+                if !is_template(text) {
+                    break;
+                }
+                let Some(expr) = whole_expression(text) else {
+                    return Err("its value is a template that mixes text and expressions; write it as one `{{ ... }}` expression".to_string());
+                };
+                value = (cx.eval)(expr)?;
+            }
+            Ok(Some(value))
+        }
         Some(value) => Ok(Some(value.clone())),
     }
+}
+
+fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
+}
+
+/// `expr` of a value that is exactly `{{ expr }}`.
+fn whole_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}")).then_some(inner.trim())
 }
 
 /// A lookup over a plain map of already rendered variables.
