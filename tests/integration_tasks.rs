@@ -729,3 +729,28 @@ async fn passwords_may_be_templates_rendered_through_the_evaluator() {
         .expect("the templated password works");
     assert!(run.outcome.changed);
 }
+
+#[tokio::test]
+async fn a_served_ca_that_the_server_certificate_does_not_chain_to_is_refused() {
+    let lab = Lab::start(Flavor::Ucp1).await;
+    let vars = lab.vars();
+    // DTR now serves UCP's CA at /ca, while its certificate is still issued
+    // by DTR's own CA: copying what /ca says would break every node.
+    let dtr = dtrplay::api::dtr::Dtr::connect(
+        &lab.servers.dtr_url(),
+        &Trust::Ca(lab.dtr_ca_pem()),
+        ADMIN,
+        ADMIN_PASSWORD,
+    )
+    .await
+    .expect("connect");
+    let mut fields = Map::new();
+    fields.insert("webTLSCA".into(), lab.ucp_ca_pem().into());
+    dtr.update_settings(&fields).await.expect("change webTLSCA");
+    let msg = failure(run_task("copy-ca-crt", json!({}), &vars, &local(), false).await);
+    assert!(
+        msg.contains("does not chain to the CA it serves at /ca"),
+        "{msg}"
+    );
+    assert!(!lab.ca_crt().exists());
+}

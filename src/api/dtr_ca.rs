@@ -180,28 +180,39 @@ pub async fn fetch(source: &DtrCaSource) -> Result<DtrCa, DtrCaError> {
         Ok(dtr) => dtr,
         Err(err) => return Err(explain_untrusted(err, &base).await.into()),
     };
-    let pem = match dtr.ca().await {
-        Ok(pem) => pem,
-        Err(err) if err.status() == Some(404) && source.credentials.is_some() => {
-            settings_ca(&dtr).await?
-        }
-        Err(err) => return Err(explain_untrusted(err, &base).await.into()),
-    };
-    let what = "the CA DTR serves at /ca";
-    let now = cert::now_unix();
-    let certs = cert::parse_pem(&pem, what)?;
-    for c in &certs {
-        cert::check_ca(c, what, now)?;
-    }
-    if let Some(pin) = source.pin.as_deref().filter(|p| !p.trim().is_empty()) {
-        pin_any(&certs, pin, what)?;
-    }
+    // What the server presents decides whether a CA is needed at all: a
+    // certificate from a publicly trusted CA needs none (steps 3 and 5 skip
+    // it), so problems with /ca then do not stop the run.
     let chain = tls::presented_chain(Service::Dtr, &base).await?;
     let (leaf, intermediates) = chain
         .split_first()
         .ok_or(DtrCaError::NoCertificate { url: origin(&base) })?;
     let server = cert::info(leaf).ok();
     let public_issuer = cert::publicly_trusted(&chain, UnixTime::now());
+    let served = match dtr.ca().await {
+        Ok(pem) => Ok(pem),
+        Err(err) if err.status() == Some(404) && source.credentials.is_some() => {
+            settings_ca(&dtr).await
+        }
+        Err(err) => Err(explain_untrusted(err, &base).await),
+    };
+    let what = "the CA DTR serves at /ca";
+    let now = cert::now_unix();
+    let parsed = served.map_err(DtrCaError::from).and_then(|pem| {
+        let certs = cert::parse_pem(&pem, what)?;
+        for c in &certs {
+            cert::check_ca(c, what, now)?;
+        }
+        if let Some(pin) = source.pin.as_deref().filter(|p| !p.trim().is_empty()) {
+            pin_any(&certs, pin, what)?;
+        }
+        Ok(certs)
+    });
+    let certs = match (parsed, &public_issuer) {
+        (Ok(certs), _) => certs,
+        (Err(_), Some(_)) => Vec::new(),
+        (Err(err), None) => return Err(err),
+    };
     if public_issuer.is_none() {
         let anchors: Vec<CertificateDer<'_>> = certs.iter().map(|c| c.der.clone()).collect();
         if let Err(why) = cert::verify_chain(leaf, intermediates, &anchors, UnixTime::now()) {
