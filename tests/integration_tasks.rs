@@ -754,3 +754,24 @@ async fn a_served_ca_that_the_server_certificate_does_not_chain_to_is_refused() 
     );
     assert!(!lab.ca_crt().exists());
 }
+
+#[tokio::test]
+async fn a_client_bundle_replaces_the_ucp_password() {
+    let lab = Lab::start(Flavor::Ucp1).await;
+    let bundle = lab.dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).expect("bundle dir");
+    let admin = lab.pki.admin_client();
+    std::fs::write(bundle.join("cert.pem"), admin.cert_pem()).expect("cert.pem");
+    std::fs::write(bundle.join("key.pem"), admin.key_pem()).expect("key.pem");
+    let mut vars = lab.vars();
+    vars.remove("ucp_password");
+    set(&mut vars, "ucp_client_bundle", bundle.display().to_string());
+    let run = run_task("upload-ca", json!({}), &vars, &local(), false)
+        .await
+        .expect("upload-ca with a client bundle");
+    assert!(run.outcome.changed);
+    assert_eq!(
+        lab.servers.status().ucp_registry_url,
+        Some(lab.servers.dtr_url())
+    );
+}
