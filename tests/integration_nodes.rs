@@ -9,6 +9,7 @@
 //! which doctor reports too.
 
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -117,15 +118,23 @@ async fn integrate(lab: &Lab, nodes: &[SshNode]) -> Vec<(String, Run)> {
     let mut runs = Vec::new();
     let first = &nodes[0];
     let controller_vars = vars(lab, &first.node.name);
-    let peers: Vec<(&str, &dyn Connection)> = nodes
+    let peers: Vec<(String, Arc<dyn Connection>)> = nodes
         .iter()
-        .map(|n| (n.node.name.as_str(), n as &dyn Connection))
+        .map(|n| {
+            let conn: Arc<dyn Connection> = Arc::new(SshNode {
+                node: n.node.clone(),
+            });
+            (n.node.name.clone(), conn)
+        })
         .collect();
+    // run_once picks the play's first host; here a worker, so dump-certs
+    // must reach the controller through the play's other connections.
+    let worker = &nodes[1];
     let dumped = run_task_with_peers(
         "dump-certs",
         json!({}),
-        &controller_vars,
-        first,
+        &vars(lab, &worker.node.name),
+        worker,
         &peers,
         false,
     )
@@ -278,3 +287,4 @@ async fn a_push_before_dtr_trusts_ucp_is_diagnosed_as_steps_3_4() {
     assert!(msg.contains("steps 3–4"), "{msg}");
     lab.stop().await.expect("stop the lab");
 }
+

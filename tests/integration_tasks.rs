@@ -11,6 +11,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -176,7 +177,7 @@ pub async fn run_task_with_peers(
     args: Value,
     vars: &Map<String, Value>,
     conn: &dyn Connection,
-    peer_list: &[(&str, &dyn Connection)],
+    peer_list: &[(String, Arc<dyn Connection>)],
     check_mode: bool,
 ) -> Result<Run, TaskError> {
     let registry = Registry::builtins();
@@ -192,8 +193,11 @@ pub async fn run_task_with_peers(
             .cloned()
             .ok_or_else(|| format!("`{name}` is undefined"))
     };
-    let peers = |name: &str| -> Option<&dyn Connection> {
-        peer_list.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+    let peers = |name: &str| -> Option<Arc<dyn Connection>> {
+        peer_list
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| Arc::clone(c))
     };
     let host = vars
         .get("inventory_hostname")

@@ -163,14 +163,17 @@ impl DumpCerts {
                 ))
             })?,
         };
+        // The controller is the task's own host or another host of the play.
+        let peer;
         let conn: &dyn Connection = if controller == cx.host {
             cx.conn
         } else {
-            (cx.peers)(&controller).ok_or_else(|| {
+            peer = cx.peer(&controller).ok_or_else(|| {
                 TaskError::failed(format!(
                     "the controller `{controller}` is not a host of this play; dump-certs runs on it over SSH, so include it in the play's hosts"
                 ))
-            })?
+            })?;
+            peer.as_ref()
         };
         let command = dump_command(&self.image);
         let out = conn.run(&command, b"", cx.timeout).await?;
