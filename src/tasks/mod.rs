@@ -19,6 +19,8 @@ pub mod debug;
 pub mod dump_certs;
 pub mod fail;
 pub mod file;
+pub mod manifest;
+pub mod plugin;
 pub mod push_test;
 pub mod remote;
 pub mod set_bypass_ca;
