@@ -21,3 +21,5 @@ mod integration_tasks;
 mod doctor;
 // The whole procedure on a full lab: real sshd nodes and the docker stand-in.
 mod integration_nodes;
+// Custom tasks (task files, executable plugins, Rust): the guarantees of built-ins.
+mod custom_tasks;

@@ -1,0 +1,314 @@
+//! Custom tasks: users' own task types get the guarantees of built-ins.
+//!
+//! These tests drive the examples shipped in `examples/` through the public
+//! task API: a plugin is loaded from its manifest, its calls are validated
+//! like a built-in's, and it is checked and applied through a real
+//! connection (the control machine's `sh`). Diagnostics are snapshotted as
+//! users see them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+use serde_json::{Map, Value, json};
+
+use dtrplay::connection::Connection;
+use dtrplay::connection::local::LocalConnection;
+use dtrplay::error::InputError;
+use dtrplay::source::SourceFile;
+use dtrplay::task::{Check, Context, DynTask, Outcome, TaskError};
+use dtrplay::tasks::Registry;
+use dtrplay::tasks::plugin::{self, Layout, Plugin};
+use dtrplay::yaml;
+
+use crate::harness::{Project, unindent};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+fn ensure_line() -> Plugin {
+    Plugin::load(&examples().join("ensure-line/library/ensure_line.yml"))
+        .expect("the example plugin loads")
+}
+
+/// How a task ended.
+#[derive(Debug)]
+enum Ended {
+    InSync(Outcome),
+    WouldChange(Outcome),
+    Changed(Outcome),
+}
+
+/// Runs a call the way the executor does: coerce, build, check, and apply
+/// unless in check mode.
+async fn run(
+    registry: &Registry,
+    task: &str,
+    args: Value,
+    check_mode: bool,
+) -> Result<Ended, TaskError> {
+    let entry = registry.get(task).expect("a registered task");
+    let args = entry
+        .spec
+        .coerce(args.as_object().expect("object arguments"))
+        .expect("the arguments coerce");
+    let task: Box<dyn DynTask> = (entry.build)(args).expect("the task builds");
+    let conn = LocalConnection::new("node1");
+    let vars = Map::new();
+    let eval = |_: &str| -> Result<Value, String> { Ok(Value::Null) };
+    let peers = |_: &str| -> Option<&dyn Connection> { None };
+    let cx = Context::new(
+        "node1",
+        &conn,
+        check_mode,
+        true,
+        Duration::from_secs(60),
+        &vars,
+        &eval,
+        &peers,
+    );
+    match task.check_dyn(&cx).await? {
+        Check::InSync(o) => Ok(Ended::InSync(o)),
+        Check::Drift { preview, .. } if check_mode => Ok(Ended::WouldChange(preview)),
+        Check::Drift { drift, .. } => Ok(Ended::Changed(task.apply_dyn(&cx, drift).await?)),
+    }
+}
+
+fn registry_with(plugins: impl IntoIterator<Item = Plugin>) -> Registry {
+    let mut registry = Registry::default();
+    for p in plugins {
+        p.register(&mut registry);
+    }
+    registry
+}
+
+/// Renders diagnostics as the CLI prints them (without colour), with the
+/// temporary project directory hidden.
+fn render(errors: &[InputError], root: &Path) -> String {
+    let handler =
+        GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+    let mut out = String::new();
+    for e in errors {
+        handler.render_report(&mut out, e).expect("renders");
+    }
+    out.replace(&root.display().to_string(), "[DIR]")
+}
+
+#[tokio::test]
+async fn the_example_plugin_checks_applies_and_is_idempotent() {
+    let project = Project::new();
+    let hosts = project.file("hosts", "127.0.0.1 localhost\n10.0.0.9 dtr.example.com\n");
+    let registry = registry_with([ensure_line()]);
+    let args = json!({
+        "dest": hosts.display().to_string(),
+        "regexp": "\\sdtr.example.com$",
+        "line": "10.0.0.20 dtr.example.com",
+    });
+
+    let Ended::WouldChange(preview) = run(&registry, "ensure_line", args.clone(), true)
+        .await
+        .expect("checks")
+    else {
+        panic!("an old entry is drift");
+    };
+    assert_eq!(preview.msg.as_deref(), Some("line replaced"));
+    let diff = &preview.diffs[0];
+    assert_eq!(diff.subject, hosts.display().to_string());
+    assert_eq!(
+        diff.before.as_deref(),
+        Some("127.0.0.1 localhost\n10.0.0.9 dtr.example.com\n")
+    );
+    assert_eq!(
+        diff.after.as_deref(),
+        Some("127.0.0.1 localhost\n10.0.0.20 dtr.example.com\n")
+    );
+    assert_eq!(
+        std::fs::read_to_string(&hosts).expect("read"),
+        "127.0.0.1 localhost\n10.0.0.9 dtr.example.com\n",
+        "check mode changes nothing"
+    );
+
+    let Ended::Changed(done) = run(&registry, "ensure_line", args.clone(), false)
+        .await
+        .expect("applies")
+    else {
+        panic!("apply acts");
+    };
+    assert!(done.changed);
+    assert_eq!(
+        done.data["path"],
+        json!(hosts.display().to_string()),
+        "`returns: [path]` is registered"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&hosts).expect("read"),
+        "127.0.0.1 localhost\n10.0.0.20 dtr.example.com\n"
+    );
+
+    let Ended::InSync(again) = run(&registry, "ensure_line", args, false)
+        .await
+        .expect("re-applies")
+    else {
+        panic!("a second apply changes nothing");
+    };
+    assert!(!again.changed);
+}
+
+#[tokio::test]
+async fn a_plugin_failure_is_reported_and_the_next_task_still_runs() {
+    let project = Project::new();
+    let missing = project.path().join("nowhere/hosts");
+    let registry = registry_with([ensure_line()]);
+    let args = json!({"path": missing.display().to_string(), "line": "x"});
+    match run(&registry, "ensure_line", args, false).await {
+        Err(TaskError::Failed { msg, .. }) => {
+            assert!(
+                msg.ends_with("does not exist (set create: true to create it)"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    let file = project.file("ok", "");
+    let args = json!({"path": file.display().to_string(), "line": "x"});
+    assert!(matches!(
+        run(&registry, "ensure_line", args, false).await,
+        Ok(Ended::Changed(_))
+    ));
+}
+
+#[tokio::test]
+async fn broken_plugins_fail_with_the_task_host_program_and_stderr() {
+    let project = Project::new();
+    let cases = [
+        (
+            "crash",
+            "#!/bin/sh\necho 'Traceback (most recent call last):' >&2\necho 'ValueError: bad' >&2\nexit 1\n",
+            "",
+            "exited with status 1 without printing JSON",
+        ),
+        (
+            "hang",
+            "#!/bin/sh\nsleep 60\n",
+            "timeout: 1\n",
+            "timed out after 1s and was killed",
+        ),
+        (
+            "chatty",
+            "#!/bin/sh\necho 'Everything is fine'\n",
+            "",
+            "printed output that is not JSON",
+        ),
+        (
+            "typo",
+            "#!/bin/sh\necho '{\"chnaged\": true}'\n",
+            "",
+            "printed an unknown field `chnaged` (did you mean `changed`?)",
+        ),
+    ];
+    for (name, program, manifest, _) in &cases {
+        write_plugin(&project, name, program, manifest);
+    }
+    let plugins =
+        plugin::load_dir(&project.path().join("library"), Layout::Library).expect("loads");
+    let registry = registry_with(plugins);
+    for (name, _, _, why) in &cases {
+        match run(&registry, name, json!({}), false).await {
+            Err(TaskError::Failed { msg, data }) => {
+                let program = project.path().join("library").join(name);
+                let head = format!(
+                    "task `{name}` on node1 (check): {} {why}",
+                    program.display()
+                );
+                assert!(msg.starts_with(&head), "{name}: {msg}");
+                assert!(data.contains_key("rc"), "{name}: the output is registered");
+            }
+            other => panic!("{name}: expected a failure, got {other:?}"),
+        }
+    }
+    let Err(TaskError::Failed { msg, .. }) = run(&registry, "crash", json!({}), false).await else {
+        panic!("crash fails");
+    };
+    assert!(
+        msg.ends_with("stderr:\n  Traceback (most recent call last):\n  ValueError: bad"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bad_calls_are_reported_at_the_call_site() {
+    let spec = ensure_line().spec();
+    let playbook = unindent(
+        r#"
+        - hosts: all
+          tasks:
+            - ensure_line:
+                paht: /etc/hosts
+                line: 10.0.0.20 dtr
+                state: gone
+                create: maybe
+            - ensure_line: {path: /etc/hosts}
+        "#,
+    );
+    let src = SourceFile::new("site.yml", playbook.as_str());
+    let doc = yaml::parse(&src).expect("valid YAML");
+    let tasks = doc.as_seq().expect("plays")[0]
+        .get("tasks")
+        .and_then(|t| t.as_seq())
+        .expect("tasks");
+    let mut errors = Vec::new();
+    for task in tasks {
+        let (call, args) = &task.as_map().expect("a task mapping")[0];
+        errors.extend(spec.validate(call, args.as_map().expect("arguments")));
+    }
+    insta::assert_snapshot!(render(&errors, Path::new("/nonexistent")));
+}
+
+#[test]
+fn broken_manifests_are_reported_in_the_manifest() {
+    let project = Project::new();
+    write_plugin(
+        &project,
+        "bad",
+        "#!/bin/sh\n",
+        r#"
+        descripton: Broken on purpose
+        runs_on: remote
+        params:
+          path: {type: pth, required: true}
+          state: {type: str, choices: [present, absent], default: gone}
+          mode: {type: mode, default: 644}
+          count: {type: int, required: true, default: 3}
+        "#,
+    );
+    let errors = Plugin::load(&project.path().join("library/bad.yml")).expect_err("invalid");
+    insta::assert_snapshot!(render(&errors, project.path()));
+}
+
+#[test]
+fn every_example_manifest_is_valid() {
+    let plugins =
+        plugin::load_dir(&examples().join("ensure-line/library"), Layout::Library).expect("valid");
+    assert_eq!(
+        plugins.iter().map(Plugin::name).collect::<Vec<_>>(),
+        ["ensure_line"]
+    );
+    let src =
+        SourceFile::read(&examples().join("restart-docker-on-ca-change/tasks/restart-docker.yml"))
+            .expect("reads");
+    let doc = yaml::parse(&src).expect("valid YAML");
+    let params =
+        dtrplay::tasks::manifest::params(doc.get("params").expect("params")).expect("valid params");
+    assert_eq!(
+        params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["service", "check_active"]
+    );
+}
+
+fn write_plugin(project: &Project, name: &str, program: &str, manifest: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = project.file(&format!("library/{name}"), program);
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    project.file(&format!("library/{name}.yml"), manifest);
+}
