@@ -57,7 +57,7 @@ async fn run(
     let conn = LocalConnection::new("node1");
     let vars = Map::new();
     let eval = |_: &str| -> Result<Value, String> { Ok(Value::Null) };
-    let peers = |_: &str| -> Option<&dyn Connection> { None };
+    let peers = |_: &str| -> Option<std::sync::Arc<dyn Connection>> { None };
     let cx = Context::new(
         "node1",
         &conn,

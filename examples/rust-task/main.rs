@@ -73,33 +73,55 @@ impl Task for DaemonJson {
 
     async fn check(&self, cx: &Context<'_>) -> Result<Check<String>, TaskError> {
         // One round trip: the file's content, or a marker when it is absent.
-        let script = format!("if [ -e {p} ]; then cat {p}; else echo ABSENT >&2; fi", p = quote(&self.path));
+        let script = format!(
+            "if [ -e {p} ]; then cat {p}; else echo ABSENT >&2; fi",
+            p = quote(&self.path)
+        );
         let out = cx.run(&script, b"").await?;
         if !out.success() {
-            return Err(TaskError::failed_with(format!("could not read {}", self.path), Outcome::ok().with_output(&out)));
+            return Err(TaskError::failed_with(
+                format!("could not read {}", self.path),
+                Outcome::ok().with_output(&out),
+            ));
         }
         let absent = out.stderr_text().trim() == "ABSENT";
-        let before = if absent { None } else { Some(out.stdout_text()) };
+        let before = if absent {
+            None
+        } else {
+            Some(out.stdout_text())
+        };
         let mut doc = match before.as_deref().map(str::trim) {
             None | Some("") => Map::new(),
             Some(text) => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(map)) => map,
-                _ => return Err(TaskError::failed(format!("{} is not a JSON object; fix it by hand first", self.path))),
+                _ => {
+                    return Err(TaskError::failed(format!(
+                        "{} is not a JSON object; fix it by hand first",
+                        self.path
+                    )));
+                }
             },
         };
         for (key, value) in &self.settings {
             doc.insert(key.clone(), value.clone());
         }
-        let after = serde_json::to_string_pretty(&Value::Object(doc)).map_err(|e| TaskError::failed(e.to_string()))? + "\n";
+        let after = serde_json::to_string_pretty(&Value::Object(doc))
+            .map_err(|e| TaskError::failed(e.to_string()))?
+            + "\n";
         if before.as_deref() == Some(after.as_str()) {
-            return Ok(Check::InSync(Outcome::ok().with_msg(format!("{} is as wanted", self.path))));
+            return Ok(Check::InSync(
+                Outcome::ok().with_msg(format!("{} is as wanted", self.path)),
+            ));
         }
         let preview = Outcome::changed(format!("{} updated", self.path)).with_diff(Diff {
             subject: self.path.clone(),
             before,
             after: Some(after.clone()),
         });
-        Ok(Check::Drift { drift: after, preview })
+        Ok(Check::Drift {
+            drift: after,
+            preview,
+        })
     }
 
     async fn apply(&self, cx: &Context<'_>, after: String) -> Result<Outcome, TaskError> {
@@ -111,7 +133,10 @@ impl Task for DaemonJson {
         );
         let out = cx.run(&script, after.as_bytes()).await?;
         if !out.success() {
-            return Err(TaskError::failed_with(format!("could not write {}", self.path), Outcome::ok().with_output(&out)));
+            return Err(TaskError::failed_with(
+                format!("could not write {}", self.path),
+                Outcome::ok().with_output(&out),
+            ));
         }
         Ok(Outcome::changed(format!("{} updated", self.path)))
     }
