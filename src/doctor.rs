@@ -22,6 +22,7 @@
 //! (JSON Lines, one object per verdict) only present them.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -33,11 +34,15 @@ use crate::api::registry::ca_crt_path;
 use crate::api::ucp::{RegistryConfig, Ucp};
 use crate::api::{Flavor, Service, origin, parse_base_url, tls};
 use crate::cert;
+use crate::config::parse_extra_vars;
+use crate::connection::ConnectOptions;
 use crate::connection::{ConnError, Connection};
-use crate::error::ExitStatus;
+use crate::error::{Error, ExitStatus};
+use crate::inventory::{Inventory, Pattern};
 use crate::tasks::copy_ca_crt::{self, Remote};
 use crate::tasks::push_test::{UNAUTHORIZED, UNKNOWN_AUTHORITY};
 use crate::tasks::set_bypass_ca::{CA_FIELD, DEFAULT_OU, OU_FIELD, installed_trust_message};
+use crate::template::Templates;
 
 /// CAs and certificates expiring within this many days are warned about.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -792,4 +797,151 @@ pub async fn check(inputs: &Inputs, json: bool) -> (String, ExitStatus) {
         render_human(&verdicts)
     };
     (text, exit_status(&verdicts))
+}
+
+/// The group whose hosts are the UCP nodes (inventory contract).
+pub const NODES_GROUP: &str = "ucp";
+
+/// Loads what doctor needs from an inventory: the contract's variables
+/// (from the first node, rendered) and a read-only connection per node of
+/// group `ucp`, limited by `limit`.
+pub async fn load(
+    inventory_paths: &[PathBuf],
+    extra_vars: &[String],
+    limit: Option<&str>,
+) -> Result<Inputs, Error> {
+    let inventory = Inventory::load(inventory_paths).map_err(Error::from)?;
+    let extra = parse_extra_vars(extra_vars)?;
+    let pattern = Pattern::parse(NODES_GROUP, None).map_err(Error::from)?;
+    let mut hosts = inventory.select(&pattern);
+    if hosts.is_empty() {
+        return Err(Error::Usage {
+            message: format!("the inventory has no hosts in group `{NODES_GROUP}`"),
+            help: Some(
+                "put the UCP nodes in `ucp_controllers` and `ucp_workers`, children of `ucp`"
+                    .into(),
+            ),
+        });
+    }
+    if let Some(limit) = limit {
+        let limit = Pattern::parse(limit, None).map_err(Error::from)?;
+        let allowed = inventory.select(&limit);
+        hosts.retain(|h| allowed.contains(h));
+    }
+    let templates = Templates::new();
+    let mut groups = Map::new();
+    for (name, members) in inventory.groups_dict() {
+        groups.insert(name, members.into());
+    }
+    let options = ConnectOptions {
+        control_dir: control_dir()?,
+        persist: None,
+        connect_timeout: Duration::from_secs(10),
+        retries: 1,
+    };
+    let mut contract_vars = None;
+    let mut nodes = Vec::new();
+    for host in hosts {
+        let mut vars = inventory.host_vars_json(&host);
+        crate::vars::layer(&mut vars, &extra);
+        vars.insert("inventory_hostname".into(), host.clone().into());
+        vars.insert("groups".into(), Value::Object(groups.clone()));
+        let vars = render_vars(&templates, vars).map_err(|message| Error::Usage {
+            message: format!("cannot render the variables of {host}: {message}"),
+            help: None,
+        })?;
+        let certs_dir = contract::certs_dir(None, &contract::map_lookup(&vars))
+            .unwrap_or_else(|_| contract::DEFAULT_CERTS_DIR.to_string());
+        let conn = match inventory.target(&host, &inventory.host_vars(&host)) {
+            Ok(target) => crate::connection::connect(&target, &options).await,
+            Err(e) => Err(ConnError::Connect {
+                host: host.clone(),
+                message: e.message.clone(),
+                hint: None,
+            }),
+        };
+        nodes.push(NodeTarget {
+            name: host.clone(),
+            certs_dir,
+            conn,
+        });
+        contract_vars.get_or_insert(vars);
+    }
+    Ok(Inputs {
+        vars: contract_vars.unwrap_or_default(),
+        nodes,
+    })
+}
+
+/// Renders every variable against the others, a few rounds deep, so that
+/// `dtr_password: "{{ lookup('env', 'DTR_PASSWORD') }}"` and variables
+/// built from variables end up as plain values.
+fn render_vars(
+    templates: &Templates,
+    mut vars: Map<String, Value>,
+) -> Result<Map<String, Value>, String> {
+    for _ in 0..4 {
+        let mut rendered = Map::new();
+        let mut changed = false;
+        for (name, value) in &vars {
+            let new = templates
+                .render_value(value, &vars)
+                .map_err(|e| format!("`{name}`: {e}"))?;
+            changed |= new != *value;
+            rendered.insert(name.clone(), new);
+        }
+        vars = rendered;
+        if !changed {
+            break;
+        }
+    }
+    Ok(vars)
+}
+
+/// A private directory for this run's SSH control sockets, short enough
+/// for the socket path limit (deps.md pitfall 5).
+fn control_dir() -> Result<PathBuf, Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = control_dir_path();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|source| Error::Io {
+            context: format!(
+                "could not create the SSH control directory {}",
+                dir.display()
+            ),
+            source,
+        })?;
+    Ok(dir)
+}
+
+/// `dtrplay doctor -i INVENTORY`: loads the inventory, connects to the nodes
+/// of group `ucp` (read-only), checks the links and prints the verdicts,
+/// human or JSON Lines. Exit status 0 only when every link holds.
+pub async fn run(
+    inventory_paths: &[PathBuf],
+    extra_vars: &[String],
+    limit: Option<&str>,
+    json: bool,
+) -> Result<ExitStatus, Error> {
+    let inputs = load(inventory_paths, extra_vars, limit).await?;
+    let (text, status) = check(&inputs, json).await;
+    print!("{text}");
+    for node in &inputs.nodes {
+        if let Ok(conn) = &node.conn {
+            conn.close().await;
+        }
+    }
+    let _ = std::fs::remove_dir(control_dir_path());
+    Ok(status)
+}
+
+fn control_dir_path() -> PathBuf {
+    PathBuf::from(format!(
+        "/tmp/dtrplay-{}/doctor-{}",
+        nix::unistd::getuid(),
+        std::process::id()
+    ))
 }

@@ -288,3 +288,41 @@ async fn a_push_before_dtr_trusts_ucp_is_diagnosed_as_steps_3_4() {
     lab.stop().await.expect("stop the lab");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reads_the_lab_inventory_and_reaches_the_nodes_over_ssh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = start(Flavor::Ucp1, dir.path()).await;
+    let inventory = lab.inventory_path().to_path_buf();
+    let inputs = doctor::load(&[inventory.clone()], &[], None)
+        .await
+        .expect("load the lab inventory");
+    assert_eq!(inputs.nodes.len(), 3);
+    let (text, status) = doctor::check(&inputs, false).await;
+    assert_eq!(status, dtrplay::error::ExitStatus::Unhealthy, "{text}");
+    assert!(
+        text.contains("BROKEN  node2: node trusts DTR (step 5)"),
+        "{text}"
+    );
+    assert!(!text.contains("cannot be reached"), "{text}");
+
+    // Integrate, then doctor over the same inventory is healthy; --limit
+    // narrows the nodes checked.
+    let nodes: Vec<SshNode> = lab
+        .nodes()
+        .iter()
+        .map(|n| SshNode { node: n.clone() })
+        .collect();
+    integrate(&lab, &nodes).await;
+    let inputs = doctor::load(&[inventory], &[], Some("node1"))
+        .await
+        .expect("load");
+    assert_eq!(inputs.nodes.len(), 1);
+    let (text, status) = doctor::check(&inputs, true).await;
+    assert_eq!(status, dtrplay::error::ExitStatus::Success, "{text}");
+    for node in &inputs.nodes {
+        if let Ok(conn) = &node.conn {
+            conn.close().await;
+        }
+    }
+    lab.stop().await.expect("stop the lab");
+}
