@@ -87,7 +87,18 @@ impl HostState {
     }
 }
 
-/// Runs a playbook. Input must already be validated (`validate::check`).
+/// Connection settings shared by every connection of a run, with the SSH
+/// control directory created.
+pub fn connect_options(persist: Option<Duration>) -> Result<ConnectOptions, Error> {
+    Ok(ConnectOptions {
+        control_dir: control_dir()?,
+        persist,
+        connect_timeout: Duration::from_secs(10),
+        retries: 3,
+    })
+}
+
+/// Runs a playbook. Input must already be validated (`validate::load`).
 pub async fn run(
     cfg: &RunConfig,
     playbook: &Playbook,
@@ -152,12 +163,7 @@ impl<'a> Executor<'a> {
             inventory,
             registry,
             templates: Templates::new(),
-            options: ConnectOptions {
-                control_dir: control_dir()?,
-                persist: cfg.ssh_persist.map(Duration::from_secs),
-                connect_timeout: Duration::from_secs(10),
-                retries: 3,
-            },
+            options: connect_options(cfg.ssh_persist.map(Duration::from_secs))?,
             forks: Arc::new(Semaphore::new(cfg.forks)),
             hosts: IndexMap::new(),
             stats: IndexMap::new(),
@@ -642,37 +648,8 @@ impl<'a> Executor<'a> {
         Ok(self.resolve(vars))
     }
 
-    /// Renders variables whose values are templates, in passes, so that a
-    /// variable may use another one (Ansible templates variables lazily).
-    /// One that cannot be rendered yet stays as written, and fails with a
-    /// precise message where a task uses it.
-    fn resolve(&self, mut vars: Map<String, Value>) -> Map<String, Value> {
-        for _ in 0..8 {
-            let pending: Vec<String> = vars
-                .iter()
-                .filter(|(_, v)| has_template(v))
-                .map(|(k, _)| k.clone())
-                .collect();
-            if pending.is_empty() {
-                break;
-            }
-            let mut progress = false;
-            for key in pending {
-                let Some(value) = vars.get(&key).cloned() else {
-                    continue;
-                };
-                if let Ok(rendered) = self.templates.render_value(&value, &vars)
-                    && rendered != value
-                {
-                    vars.insert(key, rendered);
-                    progress = true;
-                }
-            }
-            if !progress {
-                break;
-            }
-        }
-        vars
+    fn resolve(&self, vars: Map<String, Value>) -> Map<String, Value> {
+        vars::resolve(&self.templates, vars)
     }
 
     fn magic(&self, host: &str) -> Map<String, Value> {
@@ -800,15 +777,6 @@ fn notified(state: &HostState, handler: &TaskDef) -> bool {
             .listen
             .iter()
             .any(|topic| state.notified.contains(topic))
-}
-
-fn has_template(v: &Value) -> bool {
-    match v {
-        Value::String(s) => crate::yaml::is_template(s),
-        Value::Array(a) => a.iter().any(has_template),
-        Value::Object(o) => o.values().any(has_template),
-        _ => false,
-    }
 }
 
 fn task_mentions(task: &TaskDef, word: &str) -> bool {

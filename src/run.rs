@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
-use crate::cli::{Cli, Command, InventoryArgs, OutputFormat, RunArgs, ValidateArgs};
+use crate::cli::{Cli, Command, DoctorArgs, InventoryArgs, OutputFormat, RunArgs, ValidateArgs};
 use crate::config::{RunConfig, parse_extra_vars};
 use crate::error::{Error, ExitStatus};
 use crate::report::Reporter;
@@ -129,9 +129,10 @@ fn inventory_cmd(args: &InventoryArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn doctor_cmd(args: &crate::cli::DoctorArgs) -> Result<ExitCode, Error> {
-    let _ = args;
-    Err(Error::usage("doctor is not available in this build"))
+async fn doctor_cmd(args: &DoctorArgs) -> Result<ExitCode, Error> {
+    let json = args.output == OutputFormat::Json;
+    let status = crate::doctor::run(&args.inventory, &args.extra_vars, args.limit.as_deref(), json).await?;
+    Ok(status.into())
 }
 
 fn plural(n: usize) -> &'static str {

@@ -9,6 +9,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::template::Templates;
+
 /// The value Ansible users pass as `"{{ omit }}"` to leave an argument out.
 pub const OMIT: &str = "__omit_place_holder__dtrplay__";
 
@@ -17,6 +19,49 @@ pub const OMIT: &str = "__omit_place_holder__dtrplay__";
 pub fn layer(lower: &mut Map<String, Value>, higher: &Map<String, Value>) {
     for (k, v) in higher {
         lower.insert(k.clone(), v.clone());
+    }
+}
+
+/// Renders variables whose values are templates, in passes, so that a
+/// variable may use another one (Ansible templates variables lazily). One
+/// that cannot be rendered yet stays as written, and fails with a precise
+/// message where a task uses it.
+pub fn resolve(templates: &Templates, mut vars: Map<String, Value>) -> Map<String, Value> {
+    for _ in 0..8 {
+        let pending: Vec<String> = vars
+            .iter()
+            .filter(|(_, v)| has_template(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        let mut progress = false;
+        for key in pending {
+            let Some(value) = vars.get(&key).cloned() else {
+                continue;
+            };
+            if let Ok(rendered) = templates.render_value(&value, &vars)
+                && rendered != value
+            {
+                vars.insert(key, rendered);
+                progress = true;
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    vars
+}
+
+/// Whether a value holds a template anywhere inside.
+pub fn has_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => crate::yaml::is_template(s),
+        Value::Array(a) => a.iter().any(has_template),
+        Value::Object(o) => o.values().any(has_template),
+        _ => false,
     }
 }
 

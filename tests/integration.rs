@@ -2,6 +2,8 @@
 //! and reads as its specification.
 
 mod harness;
+// The engine over real sshd nodes: idempotence, check mode, failures, limits, tags, precedence.
+mod engine;
 // The lab's UCP and DTR HTTPS simulators, driven with reqwest.
 mod lab_api;
 // Lab nodes: real sshd fleets on loopback with private /etc/docker and /srv.

@@ -293,7 +293,7 @@ async fn doctor_reads_the_lab_inventory_and_reaches_the_nodes_over_ssh() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = start(Flavor::Ucp1, dir.path()).await;
     let inventory = lab.inventory_path().to_path_buf();
-    let inputs = doctor::load(&[inventory.clone()], &[], None)
+    let inputs = doctor::load(std::slice::from_ref(&inventory), &[], None)
         .await
         .expect("load the lab inventory");
     assert_eq!(inputs.nodes.len(), 3);

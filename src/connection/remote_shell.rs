@@ -266,6 +266,15 @@ impl Default for Session {
 /// Appends `printf '<bytes as a format>' >"$__dtrplay_d/<name>"`.
 fn write_file(out: &mut Vec<u8>, name: &str, bytes: &[u8]) {
     out.extend_from_slice(b"printf '");
+    // A format that starts with `-` would be taken for an option (a PEM
+    // starts with "-----BEGIN"), so a leading dash goes as its octal escape.
+    let bytes = match bytes.split_first() {
+        Some((b'-', rest)) => {
+            out.extend_from_slice(b"\\055");
+            rest
+        }
+        _ => bytes,
+    };
     push_format(out, bytes);
     out.extend_from_slice(format!("' >\"$__dtrplay_d/{name}\"\n").as_bytes());
 }
@@ -368,6 +377,24 @@ mod tests {
         for shell in shells() {
             let out = sh_with(shell, &code);
             assert_eq!(out.stdout, bytes, "{shell}");
+        }
+    }
+
+    #[test]
+    fn a_payload_starting_with_a_dash_is_not_an_option() {
+        // A PEM starts with "-----BEGIN"; printf must not take it for options.
+        let pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let mut code = b"d=$(mktemp -d); __dtrplay_d=$d\n".to_vec();
+        write_file(&mut code, "x", pem);
+        code.extend_from_slice(b"cat \"$d/x\"; rm -rf \"$d\"\n");
+        for shell in shells() {
+            let out = sh_with(shell, &code);
+            assert_eq!(
+                out.stdout,
+                pem,
+                "{shell}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 

@@ -1,0 +1,306 @@
+//! The engine over real sshd nodes: idempotence, check mode, failures,
+//! limits, tags and variable precedence.
+
+use crate::harness::{Nodes, Project};
+
+/// A playbook that creates a directory, a file and runs a verification,
+/// like the certificate steps of the integration do.
+const CERTS_PLAYBOOK: &str = r#"
+    - name: Install a CA
+      hosts: nodes
+      tasks:
+        - name: Make the directory
+          file:
+            path: /srv/certs.d/dtr.example.com
+            state: directory
+            mode: "0755"
+          tags: [dir]
+        - name: Install the CA file
+          copy:
+            content: "{{ ca_text }}\n"
+            dest: /srv/certs.d/dtr.example.com/ca.crt
+            mode: "0644"
+          tags: [file]
+        - name: Verify it
+          command: sha256sum /srv/certs.d/dtr.example.com/ca.crt
+          register: sum
+          changed_when: false
+          tags: [verify]
+"#;
+
+fn setup(count: usize) -> (Nodes, Project) {
+    let nodes = Nodes::start(count);
+    let project = Project::new();
+    let names: Vec<String> = nodes.fleet.nodes().iter().map(|n| n.name.clone()).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    project.file(
+        "inventory.yml",
+        &nodes.inventory(&[("nodes", &refs)], "ca_text: first CA"),
+    );
+    project.file("site.yml", CERTS_PLAYBOOK);
+    (nodes, project)
+}
+
+fn counts(run: &crate::harness::Run, host: &str) -> (u64, u64, u64, u64) {
+    let recap = run.recap();
+    let h = &recap[host];
+    let n = |k: &str| h[k].as_u64().unwrap_or(u64::MAX);
+    (n("ok"), n("changed"), n("failed"), n("unreachable"))
+}
+
+#[test]
+fn apply_then_reapply_changes_nothing_the_second_time() {
+    let (nodes, project) = setup(3);
+    let first = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    first.success();
+    for node in nodes.fleet.nodes() {
+        assert_eq!(
+            counts(&first, &node.name),
+            (3, 2, 0, 0),
+            "first run on {}",
+            node.name
+        );
+        let file = node.path("/srv/certs.d/dtr.example.com/ca.crt");
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("the CA file exists"),
+            "first CA\n"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).expect("stat").permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o644);
+    }
+    let second = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    second.success();
+    for node in nodes.fleet.nodes() {
+        assert_eq!(
+            counts(&second, &node.name),
+            (3, 0, 0, 0),
+            "second run on {}",
+            node.name
+        );
+    }
+}
+
+#[test]
+fn check_mode_reports_changes_and_diffs_but_touches_nothing() {
+    let (nodes, project) = setup(2);
+    let run = project.run(&["plan", "site.yml", "-i", "inventory.yml"]);
+    run.success()
+        .stdout_has("CHECK MODE")
+        .stdout_has("changed: [node1]")
+        .stdout_has("+first CA");
+    for node in nodes.fleet.nodes() {
+        assert!(
+            !node.path("/srv/certs.d").exists(),
+            "check mode created files on {}",
+            node.name
+        );
+    }
+    // After a real apply, a changed variable shows as a diff of the file.
+    project
+        .run(&["apply", "site.yml", "-i", "inventory.yml"])
+        .success();
+    let plan = project.run(&[
+        "plan",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "-e",
+        "ca_text=second CA",
+    ]);
+    plan.success()
+        .stdout_has("-first CA")
+        .stdout_has("+second CA");
+    let file = nodes
+        .node("node1")
+        .path("/srv/certs.d/dtr.example.com/ca.crt");
+    assert_eq!(
+        std::fs::read_to_string(file).expect("still there"),
+        "first CA\n"
+    );
+}
+
+#[test]
+fn a_node_that_is_down_is_reported_and_the_others_finish() {
+    let (mut nodes, project) = setup(3);
+    nodes.fleet.stop_node("node2").expect("node2 stops");
+    let run = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    run.status(3);
+    assert_eq!(counts(&run, "node1"), (3, 2, 0, 0));
+    assert_eq!(counts(&run, "node3"), (3, 2, 0, 0));
+    let (_, _, failed, unreachable) = counts(&run, "node2");
+    assert_eq!((failed, unreachable), (0, 1));
+    // When it is back, re-running finishes the job.
+    nodes.fleet.start_node("node2").expect("node2 restarts");
+    let again = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    again.success();
+    assert_eq!(counts(&again, "node2"), (3, 2, 0, 0));
+    assert_eq!(counts(&again, "node1"), (3, 0, 0, 0));
+}
+
+#[test]
+fn a_failing_task_stops_that_host_only() {
+    let (nodes, project) = setup(2);
+    project.file(
+        "fail.yml",
+        r#"
+        - hosts: nodes
+          tasks:
+            - name: Fails on node1 only
+              command: "false"
+              when: inventory_hostname == 'node1'
+            - name: Still runs elsewhere
+              file: {path: /srv/after, state: directory, mode: "0700"}
+        "#,
+    );
+    let run = project.run(&[
+        "apply",
+        "fail.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    run.status(2);
+    let recap = run.recap();
+    assert_eq!(recap["node1"]["failed"], 1);
+    assert_eq!(recap["node2"]["changed"], 1);
+    assert!(!nodes.node("node1").path("/srv/after").exists());
+    assert!(nodes.node("node2").path("/srv/after").exists());
+}
+
+#[test]
+fn limit_and_tags_select_hosts_and_tasks() {
+    let (nodes, project) = setup(3);
+    let run = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--limit",
+        "node1:node3",
+        "--tags",
+        "dir",
+        "--output",
+        "json",
+    ]);
+    run.success();
+    let recap = run.recap();
+    assert!(
+        recap.get("node2").is_none(),
+        "node2 was not limited out: {recap}"
+    );
+    assert_eq!(recap["node1"]["changed"], 1);
+    assert!(
+        nodes
+            .node("node1")
+            .path("/srv/certs.d/dtr.example.com")
+            .is_dir()
+    );
+    assert!(
+        !nodes
+            .node("node1")
+            .path("/srv/certs.d/dtr.example.com/ca.crt")
+            .exists()
+    );
+    assert!(!nodes.node("node2").path("/srv/certs.d").exists());
+    let skip = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--skip-tags",
+        "verify",
+        "--output",
+        "json",
+    ]);
+    skip.success();
+    assert_eq!(skip.recap()["node2"]["ok"], 2);
+}
+
+#[test]
+fn variables_follow_ansible_precedence() {
+    let nodes = Nodes::start(1);
+    let project = Project::new();
+    let node = &nodes.fleet.nodes()[0];
+    // group vars < host vars < play vars < task vars < set_fact < extra vars.
+    project.file(
+        "inventory/hosts.yml",
+        &nodes.inventory(&[("web", &["node1"])], "level: all"),
+    );
+    project.file(
+        "inventory/group_vars/web.yml",
+        "level: group\nfrom_group: g\n",
+    );
+    project.file(
+        "inventory/host_vars/node1.yml",
+        "level: host\nfrom_host: h\n",
+    );
+    project.file(
+        "vars.yml",
+        r#"
+        - hosts: web
+          tasks:
+            - name: inventory layers
+              copy: {content: "{{ level }} {{ from_group }} {{ from_host }}", dest: /srv/inventory}
+        - hosts: web
+          vars: {level: play}
+          tasks:
+            - name: play over host
+              copy: {content: "{{ level }}", dest: /srv/play}
+            - name: task over play
+              copy: {content: "{{ level }}", dest: /srv/task}
+              vars: {level: task}
+            - set_fact: {level: fact}
+            - name: fact over play
+              copy: {content: "{{ level }}", dest: /srv/fact}
+            - name: extra over everything
+              copy: {content: "{{ extra }}", dest: /srv/extra}
+              vars: {extra: task}
+        "#,
+    );
+    project
+        .run(&[
+            "apply",
+            "vars.yml",
+            "-i",
+            "inventory/hosts.yml",
+            "-e",
+            "extra=cli",
+        ])
+        .success();
+    let read = |p: &str| std::fs::read_to_string(node.path(p)).expect("file written");
+    assert_eq!(read("/srv/inventory"), "host g h");
+    assert_eq!(read("/srv/play"), "play");
+    assert_eq!(read("/srv/task"), "task");
+    assert_eq!(read("/srv/fact"), "fact");
+    assert_eq!(read("/srv/extra"), "cli");
+}
