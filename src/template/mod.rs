@@ -1,0 +1,576 @@
+//! Jinja templating the way Ansible users write it.
+//!
+//! Every string in a playbook may be a template, and Ansible users expect
+//! its semantics, not plain Jinja's:
+//! - `"{{ ports }}"` (exactly one expression) keeps the expression's type;
+//!   anything else renders to a string.
+//! - Undefined variables are errors (`'x' is undefined`), pointing at the
+//!   exact expression inside the YAML scalar, except under `is defined`,
+//!   `is undefined` and `default`, including `foo.bar | default(..)` when
+//!   `foo` itself is undefined.
+//! - Python string and dict methods (`'a,b'.split(',')`, `d.items()`), the
+//!   Ansible filters and tests (`filters`, `predicates`), Python's rendering
+//!   of `True`/`False`, and `None` rendering as nothing.
+//! - Variables holding templates are rendered when used (`vars::Vars`).
+//!
+//! One `Templates` is built per run and shared by all hosts; it is `Sync`.
+//! Error messages quote the template, never rendered values, so they cannot
+//! leak secrets.
+
+mod filters;
+mod predicates;
+mod sha1;
+mod text;
+mod vars;
+mod yaml_out;
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use miette::SourceSpan;
+use minijinja::value::Value;
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+
+use crate::error::InputError;
+use crate::secret::{Secrets, is_secret_name};
+use crate::suggest;
+use crate::yaml::{self, Node, is_template};
+
+pub use filters::OMIT;
+pub use vars::{HostVars, Vars};
+
+/// How many guarded undefined chains (`a.b | default(..)` with `a`
+/// undefined) one render may rewrite; each rewrite fixes one chain, and the
+/// bound keeps a pathological template from looping for long.
+const MAX_CHAIN_REWRITES: usize = 32;
+
+/// The template engine of a run.
+pub struct Templates {
+    /// Shared with `hostvars` and with variable scopes, which render lazily
+    /// templated values on their own.
+    env: Arc<Environment<'static>>,
+}
+
+/// A template that failed to render or evaluate.
+///
+/// The message quotes the template and names variables; it never contains
+/// a rendered value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    pub message: String,
+    /// The failing part, as a byte range of the text that was rendered,
+    /// when minijinja knows it.
+    pub range: Option<Range<usize>>,
+    /// The variable whose being undefined caused the error, if that is what
+    /// happened.
+    pub undefined: Option<String>,
+}
+
+impl TemplateError {
+    fn from_minijinja(err: &minijinja::Error) -> TemplateError {
+        let detail = err.detail().unwrap_or("").to_string();
+        let message = match err.kind() {
+            ErrorKind::UndefinedError | ErrorKind::InvalidOperation if !detail.is_empty() => {
+                detail.clone()
+            }
+            kind if detail.is_empty() => kind.to_string(),
+            kind => format!("{kind}: {detail}"),
+        };
+        TemplateError {
+            undefined: undefined_name(&detail),
+            message,
+            range: err.range(),
+        }
+    }
+
+    fn shifted(mut self, by: usize) -> TemplateError {
+        self.range = self.range.map(|r| r.start + by..r.end + by);
+        self
+    }
+
+    fn shifted_back(mut self, by: usize) -> TemplateError {
+        self.range = self
+            .range
+            .and_then(|r| Some(r.start.checked_sub(by)?..r.end.checked_sub(by)?));
+        self
+    }
+}
+
+/// The root variable in "`foo.bar` is undefined".
+fn undefined_name(detail: &str) -> Option<String> {
+    let end = detail.find("` is undefined")?;
+    let start = detail[..end].rfind('`')? + 1;
+    let expr = &detail[start..end];
+    let root = expr
+        .split(['.', '['])
+        .next()
+        .filter(|r| !r.is_empty() && r.chars().all(|c| c.is_alphanumeric() || c == '_'))?;
+    Some(root.to_string())
+}
+
+impl Default for Templates {
+    fn default() -> Templates {
+        Templates::new()
+    }
+}
+
+impl Templates {
+    pub fn new() -> Templates {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Debug mode makes undefined errors name the expression
+        // ("`dtr.url` is undefined") in release builds too. The debug info
+        // it attaches (values of variables) is never displayed.
+        env.set_debug(true);
+        // Ansible's Jinja settings: a block tag's own newline is dropped,
+        // and a template's trailing newline is kept.
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+        {
+            env.set_syntax(syntax);
+        }
+        env.set_formatter(|out, state, value| {
+            // Ansible renders None as nothing and booleans the Python way.
+            if value.is_none() {
+                return Ok(());
+            }
+            if value.kind() == minijinja::value::ValueKind::Bool {
+                let text = if value.is_true() { "True" } else { "False" };
+                return out.write_str(text).map_err(minijinja::Error::from);
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
+        minijinja_contrib::add_to_environment(&mut env);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        filters::register(&mut env);
+        predicates::register(&mut env);
+        Templates { env: Arc::new(env) }
+    }
+
+    /// Renders a string that may hold `{{ }}`/`{% %}`. A string that is
+    /// exactly one `{{ expr }}` keeps the expression's type; a string
+    /// without template syntax comes back unchanged without touching the
+    /// engine.
+    pub fn render_str(&self, text: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
+        if !is_template(text) {
+            return Ok(serde_json::Value::String(text.to_string()));
+        }
+        render_value(&self.env, text, &self.scope(vars)).map(|v| vars::to_json(&v))
+    }
+
+    /// Renders every string inside a YAML node. An error points inside the
+    /// YAML scalar, at the failing expression.
+    pub fn render_node(&self, node: &Node, vars: &Vars) -> Result<serde_json::Value, InputError> {
+        if !node.has_template() {
+            return Ok(node.to_json());
+        }
+        self.render_node_in(node, &self.scope(vars), vars)
+    }
+
+    fn render_node_in(
+        &self,
+        node: &Node,
+        scope: &Value,
+        vars: &Vars,
+    ) -> Result<serde_json::Value, InputError> {
+        use serde_json::Value as J;
+        match &node.value {
+            yaml::Value::Str(s) if is_template(s) => render_value(&self.env, s, scope)
+                .map(|v| vars::to_json(&v))
+                .map_err(|err| input_error(node, err, vars)),
+            yaml::Value::Seq(items) => items
+                .iter()
+                .map(|item| self.render_node_in(item, scope, vars))
+                .collect::<Result<Vec<_>, _>>()
+                .map(J::Array),
+            yaml::Value::Map(entries) => {
+                let mut map = serde_json::Map::with_capacity(entries.len());
+                for (key, value) in entries {
+                    let name = match self.render_node_in(key, scope, vars)? {
+                        J::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    map.insert(name, self.render_node_in(value, scope, vars)?);
+                }
+                Ok(J::Object(map))
+            }
+            _ => Ok(node.to_json()),
+        }
+    }
+
+    /// Evaluates a condition the Ansible way (`when:`, `failed_when:`,
+    /// `until:`, `assert: that:`): a string is a bare expression, and a
+    /// boolean or number is itself.
+    pub fn eval_node(&self, node: &Node, vars: &Vars) -> Result<serde_json::Value, InputError> {
+        match &node.value {
+            yaml::Value::Str(expr) => self
+                .eval_str(expr, vars)
+                .map_err(|err| input_error(node, err, vars)),
+            yaml::Value::Seq(_) | yaml::Value::Map(_) => Err(InputError::at(
+                node,
+                format!("expected a condition, found {}", node.kind()),
+            )
+            .with_label("not an expression")
+            .with_help("write an expression such as `result is failed` or `dtr_version is version('2.7', '>=')`")),
+            _ => Ok(node.to_json()),
+        }
+    }
+
+    /// Evaluates a bare expression. `{{ }}` around it is tolerated, as in
+    /// Ansible.
+    pub fn eval_str(&self, expr: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
+        eval_value(&self.env, expr, &self.scope(vars)).map(|v| vars::to_json(&v))
+    }
+
+    /// The variables a template (or, with `as_expression`, a condition)
+    /// uses without defining them, each with the span of its first use,
+    /// in order of appearance. Uses guarded by `is defined`, `is undefined`
+    /// or `default` anywhere in the text are not reported, and neither are
+    /// global functions (`range`, `lookup`, `omit`, ...). Syntax errors are
+    /// reported as errors.
+    pub fn undeclared(
+        &self,
+        node: &Node,
+        as_expression: bool,
+    ) -> Result<Vec<(String, SourceSpan)>, InputError> {
+        let Some(text) = node.as_str() else {
+            return Ok(Vec::new());
+        };
+        let (code, offset, expression) = match text::single_expression(text) {
+            Some(inner) if as_expression => (&text[inner.clone()], inner.start, true),
+            _ if is_template(text) => (text, 0, false),
+            _ if as_expression => (text, 0, true),
+            _ => return Ok(Vec::new()),
+        };
+        let names = if expression {
+            self.env
+                .compile_expression_owned(code.to_string())
+                .map(|e| e.undeclared_variables(false))
+        } else {
+            self.env
+                .template_from_str(code)
+                .map(|t| t.undeclared_variables(false))
+        }
+        .map_err(|err| {
+            input_error(node, TemplateError::from_minijinja(&err).shifted(offset), &Vars::new())
+        })?;
+        let globals: Vec<String> = self.env.globals().map(|(name, _)| name.to_string()).collect();
+        let mut found = Vec::new();
+        for name in names {
+            if globals.contains(&name) {
+                continue;
+            }
+            let uses = text::uses_of(code, &name, expression);
+            if uses.iter().any(|u| u.guarded) {
+                continue;
+            }
+            let range = uses.first().map(|u| u.range.start + offset..u.range.end + offset);
+            let start = range.as_ref().map_or(usize::MAX, |r| r.start);
+            found.push((start, name, text::locate(node, range)));
+        }
+        found.sort();
+        Ok(found.into_iter().map(|(_, name, span)| (name, span)).collect())
+    }
+
+    /// Every host's variables, for `Vars::insert_hostvars`. Build it once per
+    /// run: each host's entry is rendered lazily in that host's scope.
+    pub fn hostvars(&self, hosts: impl IntoIterator<Item = (String, Vars)>) -> HostVars {
+        HostVars::new(self.env.clone(), hosts.into_iter().collect::<IndexMap<_, _>>())
+    }
+
+    /// The secrets of `vars` (`Secrets::from_vars`), plus the rendered values
+    /// of secret-named variables that are templates
+    /// (`ucp_password: "{{ lookup('env', 'UCP_PASSWORD') }}"`). Values that
+    /// fail to render are skipped: they cannot appear in output either.
+    pub fn secrets(&self, vars: &Vars) -> Secrets {
+        let mut secrets = Secrets::from_vars(vars);
+        let scope = self.scope(vars);
+        for (name, json) in vars.templated() {
+            if !is_secret_name(name) && !json_has_secret_key(json) {
+                continue;
+            }
+            if let Ok(value) = render_json(&self.env, json, &scope) {
+                collect_rendered(&vars::to_json(&value), is_secret_name(name), &mut secrets);
+            }
+        }
+        secrets
+    }
+
+    fn scope(&self, vars: &Vars) -> Value {
+        vars::Scope::new(self.env.clone(), vars.clone(), 0).into_value()
+    }
+}
+
+/// Python truthiness of rendered data, for conditions: `false`, `null`, `0`,
+/// `""`, `[]` and `{}` are false.
+pub fn truthy(value: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match value {
+        J::Null => false,
+        J::Bool(b) => *b,
+        J::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        J::String(s) => !s.is_empty(),
+        J::Array(items) => !items.is_empty(),
+        J::Object(map) => !map.is_empty(),
+    }
+}
+
+fn json_has_secret_key(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| is_secret_name(k) || json_has_secret_key(v)),
+        serde_json::Value::Array(items) => items.iter().any(json_has_secret_key),
+        _ => false,
+    }
+}
+
+fn collect_rendered(value: &serde_json::Value, secret: bool, secrets: &mut Secrets) {
+    use serde_json::Value as J;
+    match value {
+        J::String(s) if secret => secrets.add(s),
+        J::Number(n) if secret => secrets.add(&n.to_string()),
+        J::Array(items) => items.iter().for_each(|i| collect_rendered(i, secret, secrets)),
+        J::Object(map) => map
+            .iter()
+            .for_each(|(k, v)| collect_rendered(v, secret || is_secret_name(k), secrets)),
+        _ => {}
+    }
+}
+
+/// Turns a template error into a diagnostic inside the node's scalar.
+fn input_error(node: &Node, err: TemplateError, vars: &Vars) -> InputError {
+    let span = text::locate(node, err.range.clone());
+    let label = if err.undefined.is_some() {
+        "undefined here"
+    } else {
+        "while rendering this"
+    };
+    let help = match &err.undefined {
+        Some(name) if vars.contains(name) => Some(format!(
+            "`{name}` is defined, but not the part used here; give a fallback with `| default(...)`"
+        )),
+        Some(name) => Some(suggest::did_you_mean(name, vars.names()).unwrap_or_else(|| {
+            format!(
+                "define `{name}` in the inventory or the play's vars, or guard it with `is defined` or `| default(...)`"
+            )
+        })),
+        None => None,
+    };
+    InputError::new(&node.src, span, err.message)
+        .with_label(label)
+        .with_maybe_help(help)
+}
+
+/// Renders a template string to a value: typed for a single expression,
+/// a string otherwise.
+pub(crate) fn render_value(
+    env: &Environment<'static>,
+    text: &str,
+    scope: &Value,
+) -> Result<Value, TemplateError> {
+    if let Some(inner) = text::single_expression(text)
+        && let Ok(value) = eval_expression(env, &text[inner], scope)
+        && !value.is_undefined()
+    {
+        return Ok(value);
+    }
+    // Errors, and undefined results, are reported by rendering the whole
+    // text: strict printing names the undefined part and its position.
+    render_template(env, text, scope)
+        .map(Value::from)
+        .map_err(|err| TemplateError::from_minijinja(&err))
+}
+
+/// Renders data kept as written (a lazily templated variable).
+pub(crate) fn render_json(
+    env: &Environment<'static>,
+    json: &serde_json::Value,
+    scope: &Value,
+) -> Result<Value, TemplateError> {
+    use serde_json::Value as J;
+    match json {
+        J::String(s) if is_template(s) => render_value(env, s, scope),
+        J::Array(items) => items
+            .iter()
+            .map(|item| render_json(env, item, scope))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::from),
+        J::Object(map) => {
+            let mut pairs = Vec::with_capacity(map.len());
+            for (key, item) in map {
+                pairs.push((Value::from(key.as_str()), render_json(env, item, scope)?));
+            }
+            Ok(vars::map_value(pairs))
+        }
+        _ => Ok(vars::from_json(json)),
+    }
+}
+
+/// Evaluates a condition: a bare expression, `{{ expr }}`, or (as Ansible
+/// tolerates) a template whose output is an expression.
+fn eval_value(env: &Environment<'static>, expr: &str, scope: &Value) -> Result<Value, TemplateError> {
+    if let Some(inner) = text::single_expression(expr) {
+        return eval_checked(env, &expr[inner.clone()], scope).map_err(|e| e.shifted(inner.start));
+    }
+    if is_template(expr) {
+        let rendered = render_template(env, expr, scope)
+            .map_err(|err| TemplateError::from_minijinja(&err))?;
+        // The rendered text is not what the user wrote, so positions in it
+        // mean nothing in the file.
+        return eval_checked(env, &rendered, scope).map_err(|mut e| {
+            e.range = None;
+            e
+        });
+    }
+    eval_checked(env, expr, scope)
+}
+
+/// Evaluates an expression whose result must be defined.
+fn eval_checked(env: &Environment<'static>, expr: &str, scope: &Value) -> Result<Value, TemplateError> {
+    let value = eval_expression(env, expr, scope).map_err(|err| TemplateError::from_minijinja(&err))?;
+    if !value.is_undefined() {
+        return Ok(value);
+    }
+    // Strict printing of the same expression says which part is undefined,
+    // and where.
+    let wrapped = format!("{{{{ {expr} }}}}");
+    match render_template(env, &wrapped, scope) {
+        Err(err) if err.kind() != ErrorKind::SyntaxError => {
+            Err(TemplateError::from_minijinja(&err).shifted_back(3))
+        }
+        Err(_) => Err(TemplateError {
+            message: format!("`{}` is undefined", expr.trim()),
+            range: Some(0..expr.len()),
+            undefined: None,
+        }),
+        // An `if` without `else` that is false yields "nothing", as in Jinja.
+        Ok(_) => Ok(Value::from(())),
+    }
+}
+
+/// Evaluates an expression, rewriting guarded undefined chains.
+fn eval_expression(
+    env: &Environment<'static>,
+    expr: &str,
+    scope: &Value,
+) -> Result<Value, minijinja::Error> {
+    let mut source = Cow::Borrowed(expr);
+    let mut rewrites = 0;
+    loop {
+        let result = env
+            .compile_expression_owned(source.to_string())
+            .and_then(|compiled| compiled.eval(scope.clone()));
+        match result {
+            Err(err) if rewrites < MAX_CHAIN_REWRITES => match defuse(&source, &err) {
+                Some(rewritten) => {
+                    source = Cow::Owned(rewritten);
+                    rewrites += 1;
+                }
+                None => return Err(err),
+            },
+            other => return other,
+        }
+    }
+}
+
+/// Renders a template to text, rewriting guarded undefined chains.
+fn render_template(env: &Environment<'static>, text: &str, scope: &Value) -> Result<String, minijinja::Error> {
+    let mut source = Cow::Borrowed(text);
+    let mut rewrites = 0;
+    loop {
+        match env.render_str(&source, scope.clone()) {
+            Err(err) if rewrites < MAX_CHAIN_REWRITES => match defuse(&source, &err) {
+                Some(rewritten) => {
+                    source = Cow::Owned(rewritten);
+                    rewrites += 1;
+                }
+                None => return Err(err),
+            },
+            other => return other,
+        }
+    }
+}
+
+/// For an undefined error inside a chain guarded by `default` or
+/// `is defined` (Ansible's idiom `foo.bar | default('z')` with `foo`
+/// undefined, which strict minijinja rejects), the source with that chain
+/// replaced by a name that is certainly undefined and exactly as long, so
+/// that every position in later errors stays true.
+fn defuse(source: &str, err: &minijinja::Error) -> Option<String> {
+    if err.kind() != ErrorKind::UndefinedError {
+        return None;
+    }
+    let chain = text::guarded_chain(source, &err.range()?)?;
+    let mut rewritten = String::with_capacity(source.len());
+    rewritten.push_str(&source[..chain.start]);
+    rewritten.push_str(&"_".repeat(chain.len()));
+    rewritten.push_str(&source[chain.end..]);
+    Some(rewritten)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn vars(value: serde_json::Value) -> Vars {
+        match value {
+            serde_json::Value::Object(map) => Vars::from(map),
+            _ => Vars::new(),
+        }
+    }
+
+    fn render(text: &str, v: serde_json::Value) -> Result<serde_json::Value, TemplateError> {
+        Templates::new().render_str(text, &vars(v))
+    }
+
+    #[test]
+    fn single_expressions_keep_their_type() {
+        assert_eq!(render("{{ ports }}", json!({"ports": [80, 443]})), Ok(json!([80, 443])));
+        assert_eq!(render("{{ n + 1 }}", json!({"n": 1})), Ok(json!(2)));
+        assert_eq!(render("port {{ n }}", json!({"n": 1})), Ok(json!("port 1")));
+        assert_eq!(render("plain", json!({})), Ok(json!("plain")));
+    }
+
+    #[test]
+    fn undefined_is_an_error_with_a_range() {
+        let err = render("a {{ nope }}", json!({})).expect_err("undefined");
+        assert_eq!(err.message, "`nope` is undefined");
+        assert_eq!(err.range, Some(5..9));
+        assert_eq!(err.undefined.as_deref(), Some("nope"));
+    }
+
+    #[test]
+    fn guarded_chains_on_undefined_roots_default() {
+        let v = json!({"foo": {"x": 1}});
+        assert_eq!(render("{{ foo.bar | default('z') }}", v.clone()), Ok(json!("z")));
+        assert_eq!(render("{{ nope.bar.baz | default('z') }}", v.clone()), Ok(json!("z")));
+        assert_eq!(render("{{ nope['a'].b is defined }}", v.clone()), Ok(json!(false)));
+        assert_eq!(render("{{ nope.b is not defined }}", v), Ok(json!(true)));
+    }
+
+    #[test]
+    fn lazily_templated_variables() {
+        let v = json!({"host": "dtr.example.com", "url": "https://{{ host }}/v2/", "a": "{{ b }}", "b": "{{ a }}"});
+        assert_eq!(render("{{ url }}", v.clone()), Ok(json!("https://dtr.example.com/v2/")));
+        let err = render("{{ a }}", v).expect_err("loop");
+        assert!(err.message.contains("refers to itself"), "{}", err.message);
+    }
+
+    #[test]
+    fn undefined_names() {
+        assert_eq!(undefined_name("`foo.bar` is undefined").as_deref(), Some("foo"));
+        assert_eq!(
+            undefined_name("tried to use + operator on unsupported types number and undefined (`nope` is undefined)").as_deref(),
+            Some("nope")
+        );
+        assert_eq!(undefined_name("something else"), None);
+    }
+}
