@@ -499,8 +499,9 @@ mod tests {
     }
 
     fn driver_answers_with_exact_frames(shell: &str) {
-        let dir = std::env::temp_dir().join(format!("dtrplay-frame-{:x}", random_u64()));
-        std::fs::create_dir_all(&dir).expect("mkdir");
+        let parent = tempfile::tempdir().expect("tempdir");
+        let dir = parent.path().join("shell");
+        std::fs::create_dir(&dir).expect("mkdir");
         let mut s = session();
         let mut code = s.prelude();
         let binary: Vec<u8> = (0..=255).rev().collect();
@@ -551,8 +552,8 @@ mod tests {
         use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
 
-        let tmp = std::env::temp_dir().join(format!("dtrplay-watch-{:x}", random_u64()));
-        std::fs::create_dir_all(&tmp).expect("mkdir");
+        let holder = tempfile::tempdir().expect("tempdir");
+        let tmp = holder.path().to_path_buf();
         let mut s = session();
         let mut child = Command::new("/bin/sh")
             .arg("-c")
@@ -615,7 +616,6 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         assert_eq!(dirs(), 0, "the temporary directory was left behind");
-        let _ = std::fs::remove_dir_all(&tmp);
     }
 
     fn next_line(rest: &mut &[u8]) -> Vec<u8> {
