@@ -883,9 +883,9 @@ fn render_vars(
     for _ in 0..4 {
         let mut rendered = Map::new();
         let mut changed = false;
+        let scope = crate::template::Vars::from(vars.clone());
         for (name, value) in &vars {
-            let new = templates
-                .render_value(value, &vars)
+            let new = crate::vars::render_value(templates, value, &scope)
                 .map_err(|e| format!("`{name}`: {e}"))?;
             changed |= new != *value;
             rendered.insert(name.clone(), new);

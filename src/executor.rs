@@ -33,9 +33,8 @@ use crate::invocation::{Invocation, Report, text};
 use crate::plan::batches;
 use crate::playbook::{Play, Playbook, Strategy, TaskDef};
 use crate::report::{Event, HostResult, HostStats, Reporter, Status};
-use crate::secret::Secrets;
 use crate::tasks::Registry;
-use crate::template::Templates;
+use crate::template::{Templates, Vars as TemplateVars};
 use crate::vars;
 
 /// The default time a task's remote script may take (`timeout:` overrides).
@@ -501,10 +500,15 @@ impl<'a> Executor<'a> {
             return failure(host, format!("unknown module `{}`", task.module));
         };
         let mut vars = self.task_vars(play, task, host, local_facts);
-        let secrets = Secrets::from_vars(&vars);
+        vars.insert(
+            "ansible_check_mode".into(),
+            self.check_mode(play, task).into(),
+        );
+        let tvars = TemplateVars::from(vars.clone());
+        let secrets = self.templates.secrets(&tvars);
         // Where does it run? A delegate, the control machine, or the host.
         let delegate = match &task.delegate_to {
-            Some(node) => match self.templates.render_node(node, &vars) {
+            Some(node) => match self.templates.render_node(node, &tvars) {
                 Ok(v) => Some(text(&v)),
                 Err(e) => return failure(host, e.message.clone()),
             },
@@ -557,6 +561,7 @@ impl<'a> Executor<'a> {
                 .timeout
                 .map_or(DEFAULT_TASK_TIMEOUT, Duration::from_secs),
             vars,
+            tvars,
             secrets,
             playbook_dir: &self.playbook.dir,
         };
@@ -581,7 +586,10 @@ impl<'a> Executor<'a> {
         let mut vars = state.play_vars.clone();
         // Task vars sit below facts and extra vars.
         for (k, v) in &task.vars {
-            match self.templates.render_node(v, &vars) {
+            match self
+                .templates
+                .render_node(v, &TemplateVars::from(vars.clone()))
+            {
                 Ok(value) => {
                     vars.insert(k.key().to_string(), value);
                 }
@@ -628,7 +636,11 @@ impl<'a> Executor<'a> {
             let node = match &file.loaded {
                 Some(n) => n.clone(),
                 None => {
-                    let name = text(&self.templates.render_node(&file.name, &vars)?);
+                    let name = text(
+                        &self
+                            .templates
+                            .render_node(&file.name, &TemplateVars::from(vars.clone()))?,
+                    );
                     let path = self.playbook.dir.join(&name);
                     let src =
                         crate::source::SourceFile::read(&path).map_err(|source| Error::Read {
@@ -676,7 +688,11 @@ impl<'a> Executor<'a> {
     fn render_static(&self, node: &crate::yaml::Node) -> Result<String, Error> {
         let mut vars = self.cfg.extra_vars.clone();
         vars.insert("groups".into(), self.groups.clone());
-        Ok(text(&self.templates.render_node(node, &vars)?))
+        Ok(text(
+            &self
+                .templates
+                .render_node(node, &TemplateVars::from(vars))?,
+        ))
     }
 
     fn task_name(&self, task: &TaskDef, host: &str) -> String {
@@ -684,7 +700,7 @@ impl<'a> Executor<'a> {
             Some(node) if node.has_template() => {
                 let state = &self.hosts[host];
                 self.templates
-                    .render_node(node, &state.play_vars)
+                    .render_node(node, &TemplateVars::from(state.play_vars.clone()))
                     .map(|v| text(&v))
                     .unwrap_or_else(|_| node.scalar_text().unwrap_or_default())
             }

@@ -18,7 +18,7 @@ use crate::report::{HostResult, Status};
 use crate::secret::{MASK, Secrets};
 use crate::task::{Check, Context, Outcome, TaskError};
 use crate::tasks::Entry;
-use crate::template::Templates;
+use crate::template::{Templates, Vars as TemplateVars};
 use crate::vars;
 use crate::yaml::Node;
 
@@ -39,8 +39,11 @@ pub struct Invocation<'a> {
     pub check_mode: bool,
     pub diff: bool,
     pub timeout: Duration,
-    /// The host's variables for this task (every layer, magic included).
+    /// The host's variables for this task (every layer, magic included),
+    /// as tasks read them.
     pub vars: Map<String, Value>,
+    /// The same variables as templates see them; kept in step with `vars`.
+    pub tvars: TemplateVars,
     pub secrets: Secrets,
     /// The playbook's directory, to resolve `src:` of copy and template.
     pub playbook_dir: &'a std::path::Path,
@@ -151,6 +154,7 @@ impl Invocation<'_> {
         result.delegated_to = self.delegated_to.clone();
         if let Some(item) = &item {
             self.vars.insert(self.task.loop_var.clone(), item.clone());
+            self.tvars.insert(self.task.loop_var.clone(), item.clone());
             result.item = Some(self.item_label(item));
         }
         // `when`: every condition must hold.
@@ -186,6 +190,7 @@ impl Invocation<'_> {
             let mut registered = registered_value(&ended);
             if let Some(name) = &self.task.register {
                 self.vars.insert(name.clone(), registered.clone());
+                self.tvars.insert_raw(name.clone(), registered.clone());
             }
             let retry = match (&self.task.until, &ended) {
                 (_, Ended::Unreachable(_)) => false,
@@ -251,6 +256,7 @@ impl Invocation<'_> {
         if result.status != Status::Unreachable {
             if let Some(name) = &self.task.register {
                 self.vars.insert(name.clone(), registered.clone());
+                self.tvars.insert_raw(name.clone(), registered.clone());
             }
             if !self.task.changed_when.is_empty() && result.status != Status::Failed {
                 match self.all_true(&self.task.changed_when) {
@@ -320,7 +326,11 @@ impl Invocation<'_> {
                 };
             }
         };
-        let eval = |expr: &str| self.templates.eval_str(expr, &self.vars);
+        let eval = |expr: &str| {
+            self.templates
+                .eval_str(expr, &self.tvars)
+                .map_err(|e| e.to_string())
+        };
         let cx = Context::new(
             self.host,
             self.conn,
@@ -364,15 +374,15 @@ impl Invocation<'_> {
             serde_json::from_value(Value::Object(args))
                 .map_err(|e| format!("invalid arguments for `template`: {e}"))?;
         let source = template.read_src().await.map_err(|e| e.to_string())?;
-        let text = self
-            .templates
-            .render_file(
-                &source,
-                &self.vars,
-                template.trim_blocks,
-                template.lstrip_blocks,
-            )
-            .map_err(|e| format!("could not render {}: {e}", template.src))?;
+        // Ansible's Jinja settings (trim_blocks, keeping the trailing
+        // newline) are the engine's defaults, so a template file renders like
+        // any other string.
+        let _ = (template.trim_blocks, template.lstrip_blocks);
+        let text = match self.templates.render_str(&source, &self.tvars) {
+            Ok(Value::String(text)) => text,
+            Ok(other) => other.to_string(),
+            Err(e) => return Err(format!("could not render {}: {e}", template.src)),
+        };
         let text = match template.line_ending() {
             "\n" => text,
             ending => text.replace('\n', ending),
@@ -419,11 +429,11 @@ impl Invocation<'_> {
     }
 
     fn render(&self, node: &Node) -> Result<Value, InputError> {
-        self.templates.render_node(node, &self.vars)
+        self.templates.render_node(node, &self.tvars)
     }
 
     fn truth(&self, node: &Node) -> Result<bool, InputError> {
-        let value = self.templates.eval_node(node, &self.vars)?;
+        let value = self.templates.eval_node(node, &self.tvars)?;
         Ok(truthy(&value))
     }
 

@@ -131,7 +131,13 @@ fn inventory_cmd(args: &InventoryArgs) -> Result<ExitCode, Error> {
 
 async fn doctor_cmd(args: &DoctorArgs) -> Result<ExitCode, Error> {
     let json = args.output == OutputFormat::Json;
-    let status = crate::doctor::run(&args.inventory, &args.extra_vars, args.limit.as_deref(), json).await?;
+    let status = crate::doctor::run(
+        &args.inventory,
+        &args.extra_vars,
+        args.limit.as_deref(),
+        json,
+    )
+    .await?;
     Ok(status.into())
 }
 

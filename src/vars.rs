@@ -41,7 +41,8 @@ pub fn resolve(templates: &Templates, mut vars: Map<String, Value>) -> Map<Strin
             let Some(value) = vars.get(&key).cloned() else {
                 continue;
             };
-            if let Ok(rendered) = templates.render_value(&value, &vars)
+            let scope = crate::template::Vars::from(vars.clone());
+            if let Ok(rendered) = render_value(templates, &value, &scope)
                 && rendered != value
             {
                 vars.insert(key, rendered);
@@ -53,6 +54,31 @@ pub fn resolve(templates: &Templates, mut vars: Map<String, Value>) -> Map<Strin
         }
     }
     vars
+}
+
+/// Renders every string inside a JSON value.
+pub fn render_value(
+    templates: &Templates,
+    value: &Value,
+    vars: &crate::template::Vars,
+) -> Result<Value, crate::template::TemplateError> {
+    Ok(match value {
+        Value::String(s) => templates.render_str(s, vars)?,
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_value(templates, v, vars))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                out.insert(k.clone(), render_value(templates, v, vars)?);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    })
 }
 
 /// Whether a value holds a template anywhere inside.

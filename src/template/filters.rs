@@ -89,7 +89,9 @@ pub(crate) fn py_str(value: &Value) -> String {
     match value.kind() {
         ValueKind::Bool => if value.is_true() { "True" } else { "False" }.to_string(),
         ValueKind::None => "None".to_string(),
-        _ => value.as_str().map_or_else(|| value.to_string(), str::to_string),
+        _ => value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_string),
     }
 }
 
@@ -107,7 +109,12 @@ fn bool_filter(value: &Value) -> Result<bool, Error> {
         ValueKind::Bool => value.is_true(),
         ValueKind::Number => value.as_i64() == Some(1) || value.to_string() == "1.0",
         ValueKind::String => matches!(
-            value.as_str().unwrap_or("").trim().to_ascii_lowercase().as_str(),
+            value
+                .as_str()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+                .as_str(),
             "yes" | "on" | "1" | "true"
         ),
         _ => false,
@@ -121,14 +128,20 @@ fn int_filter(value: &Value, default: Option<Value>, kwargs: Kwargs) -> Result<V
     let base: Option<u32> = kwargs.get("base")?;
     let default = match default {
         Some(d) => d,
-        None => kwargs.get::<Option<Value>>("default")?.unwrap_or(Value::from(0)),
+        None => kwargs
+            .get::<Option<Value>>("default")?
+            .unwrap_or(Value::from(0)),
     };
     kwargs.assert_all_used()?;
     let parsed = match value.kind() {
         ValueKind::Bool => Some(i64::from(value.is_true())),
-        ValueKind::Number => value
-            .as_i64()
-            .or_else(|| value.to_string().parse::<f64>().ok().map(|f| f.trunc() as i64)),
+        ValueKind::Number => value.as_i64().or_else(|| {
+            value
+                .to_string()
+                .parse::<f64>()
+                .ok()
+                .map(|f| f.trunc() as i64)
+        }),
         ValueKind::String => parse_int(value.as_str().unwrap_or(""), base.unwrap_or(10)),
         _ => None,
     };
@@ -155,7 +168,11 @@ fn parse_int(text: &str, base: u32) -> Option<i64> {
     };
     let magnitude = match magnitude {
         Some(m) => m,
-        None if base == 10 => digits.parse::<f64>().ok().filter(|f| f.is_finite())?.trunc() as i64,
+        None if base == 10 => digits
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())?
+            .trunc() as i64,
         None => return None,
     };
     Some(if negative { -magnitude } else { magnitude })
@@ -185,7 +202,11 @@ impl serde_json::ser::Formatter for PythonJson {
         writer: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        if first { Ok(()) } else { writer.write_all(b", ") }
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
     }
 
     fn begin_object_key<W: ?Sized + std::io::Write>(
@@ -193,7 +214,11 @@ impl serde_json::ser::Formatter for PythonJson {
         writer: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        if first { Ok(()) } else { writer.write_all(b", ") }
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
     }
 
     fn begin_object_value<W: ?Sized + std::io::Write>(
@@ -242,7 +267,8 @@ fn write_pretty(data: &serde_json::Value, indent: usize) -> Result<String, Error
     let mut out = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(spaces.as_bytes());
     let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
-    serde::Serialize::serialize(data, &mut ser).map_err(|e| invalid(format!("to_nice_json: {e}")))?;
+    serde::Serialize::serialize(data, &mut ser)
+        .map_err(|e| invalid(format!("to_nice_json: {e}")))?;
     String::from_utf8(out).map_err(|e| invalid(format!("to_nice_json: {e}")))
 }
 
@@ -269,7 +295,11 @@ fn to_yaml(value: &Value, kwargs: Kwargs) -> Result<String, Error> {
     let indent: Option<usize> = kwargs.get("indent")?;
     let flow: Option<bool> = kwargs.get("default_flow_style")?;
     kwargs.assert_all_used()?;
-    Ok(yaml_out::emit(&to_json(value), indent.unwrap_or(2), flow != Some(false)))
+    Ok(yaml_out::emit(
+        &to_json(value),
+        indent.unwrap_or(2),
+        flow != Some(false),
+    ))
 }
 
 fn to_nice_yaml(value: &Value, kwargs: Kwargs) -> Result<String, Error> {
@@ -337,7 +367,10 @@ fn path_join(value: &Value) -> Result<String, Error> {
         return Ok(py_str(value));
     }
     let mut joined = String::new();
-    for part in value.try_iter().map_err(|_| invalid("path_join: expected a list of path parts"))? {
+    for part in value
+        .try_iter()
+        .map_err(|_| invalid("path_join: expected a list of path parts"))?
+    {
         let part = py_str(&part);
         if part.starts_with('/') || joined.is_empty() {
             joined = part;
@@ -479,7 +512,8 @@ fn regex_search(
     for group in groups.iter() {
         let group = group.trim_start_matches('\\');
         let m = if let Some(name) = group.strip_prefix("g<").and_then(|g| g.strip_suffix('>')) {
-            name.parse::<usize>().map_or_else(|_| caps.name(name), |i| caps.get(i))
+            name.parse::<usize>()
+                .map_or_else(|_| caps.name(name), |i| caps.get(i))
         } else if let Ok(index) = group.parse::<usize>() {
             caps.get(index)
         } else {
@@ -544,13 +578,17 @@ fn union(a: &Value, b: &Value) -> Result<Value, Error> {
 
 fn intersect(a: &Value, b: &Value) -> Result<Value, Error> {
     let other = items_of(b, "intersect")?;
-    let items = items_of(a, "intersect")?.into_iter().filter(|i| other.contains(i));
+    let items = items_of(a, "intersect")?
+        .into_iter()
+        .filter(|i| other.contains(i));
     Ok(Value::from(unique(items)))
 }
 
 fn difference(a: &Value, b: &Value) -> Result<Value, Error> {
     let other = items_of(b, "difference")?;
-    let items = items_of(a, "difference")?.into_iter().filter(|i| !other.contains(i));
+    let items = items_of(a, "difference")?
+        .into_iter()
+        .filter(|i| !other.contains(i));
     Ok(Value::from(unique(items)))
 }
 
@@ -585,7 +623,12 @@ fn flatten(value: &Value, levels: Option<usize>, kwargs: Kwargs) -> Result<Value
         }
     }
     let mut out = Vec::new();
-    walk(items_of(value, "flatten")?, levels, skip_nulls != Some(false), &mut out);
+    walk(
+        items_of(value, "flatten")?,
+        levels,
+        skip_nulls != Some(false),
+        &mut out,
+    );
     Ok(Value::from(out))
 }
 
@@ -611,7 +654,9 @@ fn combine(value: &Value, others: Rest<Value>, kwargs: Kwargs) -> Result<Value, 
                 for nested in items {
                     match nested {
                         serde_json::Value::Object(map) => dicts.push(map),
-                        _ => return Err(invalid("combine: expected mappings or lists of mappings")),
+                        _ => {
+                            return Err(invalid("combine: expected mappings or lists of mappings"));
+                        }
                     }
                 }
             }
@@ -660,14 +705,20 @@ fn dict2items(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     let value_name: Option<String> = kwargs.get("value_name")?;
     kwargs.assert_all_used()?;
     if value.kind() != ValueKind::Map {
-        return Err(invalid(format!("dict2items: expected a mapping, got {}", value.kind())));
+        return Err(invalid(format!(
+            "dict2items: expected a mapping, got {}",
+            value.kind()
+        )));
     }
     let key_name = Value::from(key_name.unwrap_or_else(|| "key".to_string()));
     let value_name = Value::from(value_name.unwrap_or_else(|| "value".to_string()));
     let mut items = Vec::new();
     for key in value.try_iter()? {
         let item = value.get_item(&key)?;
-        items.push(map_value([(key_name.clone(), key), (value_name.clone(), item)]));
+        items.push(map_value([
+            (key_name.clone(), key),
+            (value_name.clone(), item),
+        ]));
     }
     Ok(Value::from(items))
 }
@@ -713,7 +764,9 @@ fn hash(value: &Value, algorithm: Option<&str>) -> Result<String, Error> {
 
 fn mandatory(value: &Value, msg: Option<&str>) -> Result<Value, Error> {
     if value.is_undefined() {
-        return Err(invalid(msg.unwrap_or("a mandatory variable is not defined")));
+        return Err(invalid(
+            msg.unwrap_or("a mandatory variable is not defined"),
+        ));
     }
     Ok(value.clone())
 }
@@ -730,7 +783,11 @@ fn ternary(
     {
         return Ok(none_value);
     }
-    Ok(if value.is_true() { true_value } else { false_value })
+    Ok(if value.is_true() {
+        true_value
+    } else {
+        false_value
+    })
 }
 
 /// Python's `shlex.quote`: safe words stay as they are, anything else is
@@ -786,20 +843,31 @@ fn comment(value: &Value, style: Option<&str>) -> Result<String, Error> {
 fn urlsplit(value: &Value, field: Option<&str>) -> Result<Value, Error> {
     let url = text(value, "urlsplit")?;
     let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
+        Some((scheme, rest))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
             (scheme.to_ascii_lowercase(), rest.to_string())
         }
         _ => (String::new(), url.clone()),
     };
-    let (rest, fragment) = rest.split_once('#').map_or((rest.as_str(), ""), |(a, b)| (a, b));
+    let (rest, fragment) = rest
+        .split_once('#')
+        .map_or((rest.as_str(), ""), |(a, b)| (a, b));
     let (rest, query) = rest.split_once('?').map_or((rest, ""), |(a, b)| (a, b));
     let (netloc, path) = if scheme.is_empty() && !url.starts_with("//") {
         ("", rest.to_string())
     } else {
         let rest = rest.trim_start_matches("//");
-        rest.find('/').map_or((rest, String::new()), |i| (&rest[..i], rest[i..].to_string()))
+        rest.find('/').map_or((rest, String::new()), |i| {
+            (&rest[..i], rest[i..].to_string())
+        })
     };
-    let (userinfo, hostport) = netloc.rsplit_once('@').map_or((None, netloc), |(u, h)| (Some(u), h));
+    let (userinfo, hostport) = netloc
+        .rsplit_once('@')
+        .map_or((None, netloc), |(u, h)| (Some(u), h));
     let (username, password) = match userinfo {
         Some(info) => match info.split_once(':') {
             Some((u, p)) => (Value::from(u), Value::from(p)),
@@ -893,7 +961,12 @@ fn type_debug(value: &Value) -> &'static str {
 /// lookups credential handling relies on. Several terms are joined with
 /// commas, as Ansible does. Relative files are searched in
 /// `{{ playbook_dir }}/files`, then `{{ playbook_dir }}`.
-fn lookup(state: &State, plugin: &str, terms: Rest<String>, kwargs: Kwargs) -> Result<Value, Error> {
+fn lookup(
+    state: &State,
+    plugin: &str,
+    terms: Rest<String>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     let default: Option<String> = kwargs.get("default")?;
     let rstrip: Option<bool> = kwargs.get("rstrip")?;
     kwargs.assert_all_used()?;
@@ -909,7 +982,10 @@ fn lookup(state: &State, plugin: &str, terms: Rest<String>, kwargs: Kwargs) -> R
             "file" => {
                 let path = find_file(state, term);
                 let contents = std::fs::read_to_string(&path).map_err(|e| {
-                    invalid(format!("lookup('file'): could not read {}: {e}", path.display()))
+                    invalid(format!(
+                        "lookup('file'): could not read {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 found.push(if rstrip == Some(false) {
                     contents
@@ -936,7 +1012,10 @@ fn find_file(state: &State, term: &str) -> std::path::PathBuf {
         .lookup("playbook_dir")
         .and_then(|dir| dir.as_str().map(str::to_string));
     if let Some(base) = base {
-        for candidate in [Path::new(&base).join("files").join(path), Path::new(&base).join(path)] {
+        for candidate in [
+            Path::new(&base).join("files").join(path),
+            Path::new(&base).join(path),
+        ] {
             if candidate.exists() {
                 return candidate;
             }

@@ -257,9 +257,17 @@ impl Templates {
                 .map(|t| t.undeclared_variables(false))
         }
         .map_err(|err| {
-            input_error(node, TemplateError::from_minijinja(&err).shifted(offset), &Vars::new())
+            input_error(
+                node,
+                TemplateError::from_minijinja(&err).shifted(offset),
+                &Vars::new(),
+            )
         })?;
-        let globals: Vec<String> = self.env.globals().map(|(name, _)| name.to_string()).collect();
+        let globals: Vec<String> = self
+            .env
+            .globals()
+            .map(|(name, _)| name.to_string())
+            .collect();
         let mut found = Vec::new();
         for name in names {
             if globals.contains(&name) {
@@ -269,18 +277,26 @@ impl Templates {
             if uses.iter().any(|u| u.guarded) {
                 continue;
             }
-            let range = uses.first().map(|u| u.range.start + offset..u.range.end + offset);
+            let range = uses
+                .first()
+                .map(|u| u.range.start + offset..u.range.end + offset);
             let start = range.as_ref().map_or(usize::MAX, |r| r.start);
             found.push((start, name, text::locate(node, range)));
         }
         found.sort();
-        Ok(found.into_iter().map(|(_, name, span)| (name, span)).collect())
+        Ok(found
+            .into_iter()
+            .map(|(_, name, span)| (name, span))
+            .collect())
     }
 
     /// Every host's variables, for `Vars::insert_hostvars`. Build it once per
     /// run: each host's entry is rendered lazily in that host's scope.
     pub fn hostvars(&self, hosts: impl IntoIterator<Item = (String, Vars)>) -> HostVars {
-        HostVars::new(self.env.clone(), hosts.into_iter().collect::<IndexMap<_, _>>())
+        HostVars::new(
+            self.env.clone(),
+            hosts.into_iter().collect::<IndexMap<_, _>>(),
+        )
     }
 
     /// The secrets of `vars` (`Secrets::from_vars`), plus the rendered values
@@ -335,7 +351,9 @@ fn collect_rendered(value: &serde_json::Value, secret: bool, secrets: &mut Secre
     match value {
         J::String(s) if secret => secrets.add(s),
         J::Number(n) if secret => secrets.add(&n.to_string()),
-        J::Array(items) => items.iter().for_each(|i| collect_rendered(i, secret, secrets)),
+        J::Array(items) => items
+            .iter()
+            .for_each(|i| collect_rendered(i, secret, secrets)),
         J::Object(map) => map
             .iter()
             .for_each(|(k, v)| collect_rendered(v, secret || is_secret_name(k), secrets)),
@@ -414,13 +432,17 @@ pub(crate) fn render_json(
 
 /// Evaluates a condition: a bare expression, `{{ expr }}`, or (as Ansible
 /// tolerates) a template whose output is an expression.
-fn eval_value(env: &Environment<'static>, expr: &str, scope: &Value) -> Result<Value, TemplateError> {
+fn eval_value(
+    env: &Environment<'static>,
+    expr: &str,
+    scope: &Value,
+) -> Result<Value, TemplateError> {
     if let Some(inner) = text::single_expression(expr) {
         return eval_checked(env, &expr[inner.clone()], scope).map_err(|e| e.shifted(inner.start));
     }
     if is_template(expr) {
-        let rendered = render_template(env, expr, scope)
-            .map_err(|err| TemplateError::from_minijinja(&err))?;
+        let rendered =
+            render_template(env, expr, scope).map_err(|err| TemplateError::from_minijinja(&err))?;
         // The rendered text is not what the user wrote, so positions in it
         // mean nothing in the file.
         return eval_checked(env, &rendered, scope).map_err(|mut e| {
@@ -432,8 +454,13 @@ fn eval_value(env: &Environment<'static>, expr: &str, scope: &Value) -> Result<V
 }
 
 /// Evaluates an expression whose result must be defined.
-fn eval_checked(env: &Environment<'static>, expr: &str, scope: &Value) -> Result<Value, TemplateError> {
-    let value = eval_expression(env, expr, scope).map_err(|err| TemplateError::from_minijinja(&err))?;
+fn eval_checked(
+    env: &Environment<'static>,
+    expr: &str,
+    scope: &Value,
+) -> Result<Value, TemplateError> {
+    let value =
+        eval_expression(env, expr, scope).map_err(|err| TemplateError::from_minijinja(&err))?;
     if !value.is_undefined() {
         return Ok(value);
     }
@@ -480,7 +507,11 @@ fn eval_expression(
 }
 
 /// Renders a template to text, rewriting guarded undefined chains.
-fn render_template(env: &Environment<'static>, text: &str, scope: &Value) -> Result<String, minijinja::Error> {
+fn render_template(
+    env: &Environment<'static>,
+    text: &str,
+    scope: &Value,
+) -> Result<String, minijinja::Error> {
     let mut source = Cow::Borrowed(text);
     let mut rewrites = 0;
     loop {
@@ -533,7 +564,10 @@ mod tests {
 
     #[test]
     fn single_expressions_keep_their_type() {
-        assert_eq!(render("{{ ports }}", json!({"ports": [80, 443]})), Ok(json!([80, 443])));
+        assert_eq!(
+            render("{{ ports }}", json!({"ports": [80, 443]})),
+            Ok(json!([80, 443]))
+        );
         assert_eq!(render("{{ n + 1 }}", json!({"n": 1})), Ok(json!(2)));
         assert_eq!(render("port {{ n }}", json!({"n": 1})), Ok(json!("port 1")));
         assert_eq!(render("plain", json!({})), Ok(json!("plain")));
@@ -550,23 +584,38 @@ mod tests {
     #[test]
     fn guarded_chains_on_undefined_roots_default() {
         let v = json!({"foo": {"x": 1}});
-        assert_eq!(render("{{ foo.bar | default('z') }}", v.clone()), Ok(json!("z")));
-        assert_eq!(render("{{ nope.bar.baz | default('z') }}", v.clone()), Ok(json!("z")));
-        assert_eq!(render("{{ nope['a'].b is defined }}", v.clone()), Ok(json!(false)));
+        assert_eq!(
+            render("{{ foo.bar | default('z') }}", v.clone()),
+            Ok(json!("z"))
+        );
+        assert_eq!(
+            render("{{ nope.bar.baz | default('z') }}", v.clone()),
+            Ok(json!("z"))
+        );
+        assert_eq!(
+            render("{{ nope['a'].b is defined }}", v.clone()),
+            Ok(json!(false))
+        );
         assert_eq!(render("{{ nope.b is not defined }}", v), Ok(json!(true)));
     }
 
     #[test]
     fn lazily_templated_variables() {
         let v = json!({"host": "dtr.example.com", "url": "https://{{ host }}/v2/", "a": "{{ b }}", "b": "{{ a }}"});
-        assert_eq!(render("{{ url }}", v.clone()), Ok(json!("https://dtr.example.com/v2/")));
+        assert_eq!(
+            render("{{ url }}", v.clone()),
+            Ok(json!("https://dtr.example.com/v2/"))
+        );
         let err = render("{{ a }}", v).expect_err("loop");
         assert!(err.message.contains("refers to itself"), "{}", err.message);
     }
 
     #[test]
     fn undefined_names() {
-        assert_eq!(undefined_name("`foo.bar` is undefined").as_deref(), Some("foo"));
+        assert_eq!(
+            undefined_name("`foo.bar` is undefined").as_deref(),
+            Some("foo")
+        );
         assert_eq!(
             undefined_name("tried to use + operator on unsupported types number and undefined (`nope` is undefined)").as_deref(),
             Some("nope")

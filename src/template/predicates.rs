@@ -36,18 +36,27 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     }
     env.add_test("version", version);
     env.add_test("version_compare", version);
-    env.add_test("file", |value: &Value| path_test(value, "file", Path::is_file));
+    env.add_test("file", |value: &Value| {
+        path_test(value, "file", Path::is_file)
+    });
     env.add_test("directory", |value: &Value| {
         path_test(value, "directory", Path::is_dir)
     });
-    env.add_test("exists", |value: &Value| path_test(value, "exists", Path::exists));
-    env.add_test("link", |value: &Value| path_test(value, "link", Path::is_symlink));
+    env.add_test("exists", |value: &Value| {
+        path_test(value, "exists", Path::exists)
+    });
+    env.add_test("link", |value: &Value| {
+        path_test(value, "link", Path::is_symlink)
+    });
     env.add_test("abs", |value: &Value| {
         path_test(value, "abs", Path::is_absolute)
     });
     env.add_test("contains", |seq: &Value, item: &Value| {
         require(seq, "contains")?;
-        Ok::<_, Error>(seq.try_iter().is_ok_and(|mut items| items.any(|i| &i == item)))
+        Ok::<_, Error>(
+            seq.try_iter()
+                .is_ok_and(|mut items| items.any(|i| &i == item)),
+        )
     });
     env.add_test("subset", |a: &Value, b: &Value| subset(a, b));
     env.add_test("superset", |a: &Value, b: &Value| subset(b, a));
@@ -106,7 +115,10 @@ fn result(value: &Value, test: &str) -> Result<(), Error> {
     } else {
         Err(Error::new(
             ErrorKind::InvalidOperation,
-            format!("the `{test}` test expects a registered task result (a mapping), got {}", value.kind()),
+            format!(
+                "the `{test}` test expects a registered task result (a mapping), got {}",
+                value.kind()
+            ),
         ))
     }
 }
@@ -131,12 +143,19 @@ fn failed(value: &Value) -> Result<bool, Error> {
 /// Ansible's `version` test with `LooseVersion` ordering: numbers compare
 /// as numbers (`1.10 > 1.9`), words as text, and a longer version is newer
 /// when the shorter one is its prefix.
-fn version(value: &Value, other: &Value, operator: Option<&str>, kwargs: Kwargs) -> Result<bool, Error> {
+fn version(
+    value: &Value,
+    other: &Value,
+    operator: Option<&str>,
+    kwargs: Kwargs,
+) -> Result<bool, Error> {
     require(value, "version")?;
     require(other, "version")?;
     let operator = match operator {
         Some(op) => op.to_string(),
-        None => kwargs.get::<Option<String>>("operator")?.unwrap_or_else(|| "eq".to_string()),
+        None => kwargs
+            .get::<Option<String>>("operator")?
+            .unwrap_or_else(|| "eq".to_string()),
     };
     // Accepted for compatibility; the loose ordering handles strict versions too.
     let _: Option<bool> = kwargs.get("strict")?;
@@ -153,7 +172,9 @@ fn version(value: &Value, other: &Value, operator: Option<&str>, kwargs: Kwargs)
         other => {
             return Err(Error::new(
                 ErrorKind::InvalidOperation,
-                format!("version: unknown operator `{other}` (use <, <=, >, >=, ==, != or lt, le, gt, ge, eq, ne)"),
+                format!(
+                    "version: unknown operator `{other}` (use <, <=, >, >=, ==, != or lt, le, gt, ge, eq, ne)"
+                ),
             ));
         }
     })
@@ -168,7 +189,11 @@ enum Part {
 
 fn version_parts(version: &str) -> Vec<Part> {
     let mut parts = Vec::new();
-    let mut chars = version.trim().trim_start_matches(['v', 'V']).chars().peekable();
+    let mut chars = version
+        .trim()
+        .trim_start_matches(['v', 'V'])
+        .chars()
+        .peekable();
     while let Some(&c) = chars.peek() {
         if c.is_ascii_digit() {
             let mut digits = String::new();

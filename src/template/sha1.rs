@@ -7,7 +7,13 @@
 
 /// The SHA-1 digest of `data`.
 pub(crate) fn digest(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     // Padding: a 1 bit, zeros up to 56 mod 64 bytes, then the bit length.
     let mut message = data.to_vec();
     message.push(0x80);

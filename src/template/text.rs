@@ -75,7 +75,10 @@ pub(crate) fn guarded_chain(source: &str, range: &Range<usize>) -> Option<Range<
             _ => break,
         }
     }
-    if !bytes.get(start).is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_') {
+    if !bytes
+        .get(start)
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+    {
         return None;
     }
     let end = chain_end(bytes, range.end.max(start));
@@ -291,7 +294,10 @@ mod tests {
         assert_eq!(located("v: \"\\t{{ x }}\"\n", 4..5), "x");
         assert_eq!(located("v: |\n  line\n  {{ nope }}\n", 8..12), "nope");
         // Ambiguous: blame the whole scalar.
-        assert_eq!(located("v: \"\\t{{ x }} {{ x }}\"\n", 4..5), "\"\\t{{ x }} {{ x }}\"");
+        assert_eq!(
+            located("v: \"\\t{{ x }} {{ x }}\"\n", 4..5),
+            "\"\\t{{ x }} {{ x }}\""
+        );
     }
 
     #[test]

@@ -34,7 +34,9 @@ impl Style {
             Value::Array(items) => {
                 items.is_empty() || (self.flow_leaves && items.iter().all(is_scalar))
             }
-            Value::Object(map) => map.is_empty() || (self.flow_leaves && map.values().all(is_scalar)),
+            Value::Object(map) => {
+                map.is_empty() || (self.flow_leaves && map.values().all(is_scalar))
+            }
             _ => true,
         }
     }
@@ -142,7 +144,10 @@ fn looks_numeric(s: &str) -> bool {
     s.parse::<f64>().is_ok()
         || digits.starts_with("0x")
         || digits.starts_with("0o")
-        || (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit() || c == '_' || c == ':'))
+        || (!digits.is_empty()
+            && digits
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '_' || c == ':'))
 }
 
 #[cfg(test)]
@@ -153,7 +158,8 @@ mod tests {
 
     #[test]
     fn block_and_flow_styles() {
-        let value = json!({"name": "dtr", "ports": [80, 443], "tls": {"verify": true}, "empty": []});
+        let value =
+            json!({"name": "dtr", "ports": [80, 443], "tls": {"verify": true}, "empty": []});
         assert_eq!(
             emit(&value, 2, true),
             "name: dtr\nports: [80, 443]\ntls: {verify: true}\nempty: []\n"
@@ -172,7 +178,15 @@ mod tests {
 
     #[test]
     fn quotes_only_what_needs_it() {
-        let value = json!(["yes", "0644", "", "a: b", "plain text", "it's", "two\nlines"]);
+        let value = json!([
+            "yes",
+            "0644",
+            "",
+            "a: b",
+            "plain text",
+            "it's",
+            "two\nlines"
+        ]);
         assert_eq!(
             emit(&value, 2, false),
             "- 'yes'\n- '0644'\n- ''\n- 'a: b'\n- plain text\n- it's\n- \"two\\nlines\"\n"
