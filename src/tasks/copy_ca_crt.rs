@@ -110,11 +110,13 @@ pub fn write_script(path: &str) -> String {
          tmp=$(mktemp \"$d/.ca.crt.XXXXXX\")\n\
          trap 'rm -f \"$tmp\"' EXIT HUP INT TERM\n\
          cat > \"$tmp\"\n\
+         if [ ! -s \"$tmp\" ]; then echo 'dtrplay: received no content to write' >&2; exit 3; fi\n\
          chmod {FILE_MODE} \"$tmp\"\n\
          sync \"$tmp\" 2>/dev/null || sync\n\
          mv -f \"$tmp\" \"$f\"\n\
          trap - EXIT HUP INT TERM\n\
-         sync \"$d\" 2>/dev/null || true\n",
+         sync \"$d\" 2>/dev/null || true\n\
+         cat \"$f\"\n",
         f = shell_quote(path),
         d = shell_quote(dir),
     )
@@ -262,6 +264,20 @@ impl Task for CopyCaCrt {
                     drift.path,
                     cx.host,
                     stderr.trim()
+                ),
+                Outcome::ok().with_output(&out),
+            ));
+        }
+        // The file is read back in the same script: a transport that lost
+        // or altered the content fails here instead of leaving an engine
+        // with a broken CA.
+        if !cert::same_certificates(&out.stdout_text(), &drift.pem) {
+            return Err(TaskError::failed_with(
+                format!(
+                    "wrote {} on {}, but it reads back {}; the file was not what was sent",
+                    drift.path,
+                    cx.host,
+                    cert::describe(&out.stdout_text()).trim_end()
                 ),
                 Outcome::ok().with_output(&out),
             ));

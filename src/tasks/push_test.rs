@@ -447,6 +447,7 @@ impl PushTest {
             .map(|c| format!("{} (SHA-256 {})", c.info.subject, c.info.sha256));
         match probe {
             Some(Remote::Absent) => "is missing".into(),
+            Some(Remote::File { content, .. }) if content.trim().is_empty() => "is empty".into(),
             Some(Remote::File { content, .. }) => {
                 let have = cert::parse_pem(&content, "ca.crt")
                     .ok()
