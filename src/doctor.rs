@@ -42,7 +42,7 @@ use crate::inventory::{Inventory, Pattern};
 use crate::tasks::copy_ca_crt::{self, Remote};
 use crate::tasks::push_test::{UNAUTHORIZED, UNKNOWN_AUTHORITY};
 use crate::tasks::set_bypass_ca::{CA_FIELD, DEFAULT_OU, OU_FIELD, installed_trust_message};
-use crate::template::Templates;
+use crate::template::{Templates, Vars};
 
 /// CAs and certificates expiring within this many days are warned about.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -873,12 +873,13 @@ pub async fn load(
     })
 }
 
-/// Renders every variable against the others, a few rounds deep, so that
-/// `dtr_password: "{{ lookup('env', 'DTR_PASSWORD') }}"` and variables
-/// built from variables end up as plain values.
+/// Renders the contract's variables through the template engine, which
+/// templates variables lazily (Ansible's way), so that
+/// `dtr_password: "{{ lookup('env', 'DTR_PASSWORD') }}"` and variables built
+/// from other variables become plain values. Other variables stay as written.
 fn render_vars(
     templates: &Templates,
-    mut vars: Map<String, Value>,
+    vars: Map<String, Value>,
 ) -> Result<Map<String, Value>, String> {
     for _ in 0..4 {
         let mut rendered = Map::new();
@@ -893,9 +894,17 @@ fn render_vars(
         vars = rendered;
         if !changed {
             break;
+    let scope = Vars::from(vars.clone());
+    let mut rendered = vars;
+    for name in contract::VARIABLES {
+        if scope.contains(name) {
+            let value = templates
+                .eval_str(name, &scope)
+                .map_err(|e| format!("`{name}`: {}", e.message))?;
+            rendered.insert((*name).to_string(), value);
         }
     }
-    Ok(vars)
+    Ok(rendered)
 }
 
 /// A private directory for this run's SSH control sockets, short enough

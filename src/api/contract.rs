@@ -22,6 +22,24 @@ use serde_json::Value;
 use crate::api::tls::{ClientIdentity, Trust};
 use crate::api::{ApiError, Flavor, Service};
 
+/// Every variable of the contract.
+pub const VARIABLES: &[&str] = &[
+    "ucp_url",
+    "ucp_username",
+    "ucp_password",
+    "ucp_ca_file",
+    "ucp_ca_fingerprint",
+    "ucp_client_bundle",
+    "ucp_flavor",
+    "dtr_url",
+    "dtr_username",
+    "dtr_password",
+    "dtr_ca_file",
+    "dtr_ca_fingerprint",
+    "docker_certs_dir",
+    "push_test_repo",
+];
+
 /// The default of `docker_certs_dir`.
 pub const DEFAULT_CERTS_DIR: &str = "/etc/docker/certs.d";
 
