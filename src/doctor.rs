@@ -881,19 +881,6 @@ fn render_vars(
     templates: &Templates,
     vars: Map<String, Value>,
 ) -> Result<Map<String, Value>, String> {
-    for _ in 0..4 {
-        let mut rendered = Map::new();
-        let mut changed = false;
-        let scope = crate::template::Vars::from(vars.clone());
-        for (name, value) in &vars {
-            let new = crate::vars::render_value(templates, value, &scope)
-                .map_err(|e| format!("`{name}`: {e}"))?;
-            changed |= new != *value;
-            rendered.insert(name.clone(), new);
-        }
-        vars = rendered;
-        if !changed {
-            break;
     let scope = Vars::from(vars.clone());
     let mut rendered = vars;
     for name in contract::VARIABLES {
