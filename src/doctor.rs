@@ -923,7 +923,24 @@ pub async fn run(
     json: bool,
 ) -> Result<ExitStatus, Error> {
     let inputs = load(inventory_paths, extra_vars, limit).await?;
-    let (text, status) = check(&inputs, json).await;
+    let lookup = contract::map_lookup(&inputs.vars);
+    let mut verdicts = diagnose(&lookup, &inputs.nodes).await;
+    // The fixes name the inventory the user gave, so they can be pasted.
+    let inventory = inventory_paths
+        .iter()
+        .map(|p| format!("-i {}", p.display()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for verdict in &mut verdicts {
+        if let Some(fix) = &mut verdict.fix {
+            *fix = fix.replace("-i <inventory>", &inventory);
+        }
+    }
+    let text = if json {
+        render_json(&verdicts)
+    } else {
+        render_human(&verdicts)
+    };
     print!("{text}");
     for node in &inputs.nodes {
         if let Ok(conn) = &node.conn {
@@ -931,7 +948,7 @@ pub async fn run(
         }
     }
     let _ = std::fs::remove_dir(control_dir_path());
-    Ok(status)
+    Ok(exit_status(&verdicts))
 }
 
 fn control_dir_path() -> PathBuf {
