@@ -326,3 +326,49 @@ async fn doctor_reads_the_lab_inventory_and_reaches_the_nodes_over_ssh() {
     }
     lab.stop().await.expect("stop the lab");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publicly_trusted_dtr_needs_no_ca_upload_nor_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = start(Flavor::Ucp1, dir.path()).await;
+    // With DTR's CA as the whole system trust store, DTR's certificate is
+    // "issued by a publicly trusted CA" as far as dtrplay can tell.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_dtrplay"))
+        .args(["apply", "playbooks/integrate.yml", "-i"])
+        .arg(lab.inventory_path())
+        .args(["--tags", "upload-ca,copy-ca-crt"])
+        .env("SSL_CERT_FILE", lab.pki().dtr_ca().cert_path())
+        .env_remove("SSL_CERT_DIR")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .await
+        .expect("run dtrplay");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("publicly trusted"), "{stdout}");
+    assert!(stdout.contains("nothing to copy"), "{stdout}");
+    for node in lab.nodes() {
+        let path = node.path(&format!("/etc/docker/certs.d/{}/ca.crt", lab.dtr_host()));
+        assert!(!path.exists(), "{} was written", path.display());
+    }
+    // UCP knows DTR's URL, without a CA.
+    let trust = dtrplay::api::tls::Trust::Ca(lab.pki().cluster_root_ca().cert_pem().to_string());
+    let mut ucp = dtrplay::api::ucp::Ucp::connect(&lab.ucp_url(), &trust, None)
+        .await
+        .expect("connect");
+    ucp.login(&lab.config().admin_user, &lab.config().admin_password)
+        .await
+        .expect("login");
+    let config = ucp
+        .registry_config()
+        .await
+        .expect("read")
+        .expect("configured");
+    assert_eq!(config.url, lab.dtr_url());
+    assert_eq!(config.ca, None);
+    lab.stop().await.expect("stop the lab");
+}
