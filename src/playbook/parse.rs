@@ -138,6 +138,7 @@ pub fn parse(src: SourceFile, registry: &Registry) -> Result<Playbook, Vec<Input
         registry,
         dir: &dir,
         errors: Vec::new(),
+        expanding: Vec::new(),
     };
     let plays = match &root.value {
         Value::Seq(items) => items.iter().filter_map(|p| loader.play(p)).collect(),
@@ -171,6 +172,8 @@ struct Loader<'a> {
     registry: &'a Registry,
     dir: &'a Path,
     errors: Vec<InputError>,
+    /// The task files being expanded, innermost last, to refuse recursion.
+    expanding: Vec<String>,
 }
 
 impl Loader<'_> {
@@ -259,10 +262,7 @@ impl Loader<'_> {
     fn task_list(&mut self, node: &Node, handlers: bool) -> Vec<TaskDef> {
         match &node.value {
             Value::Null => Vec::new(),
-            Value::Seq(items) => items
-                .iter()
-                .filter_map(|t| self.task(t, handlers))
-                .collect(),
+            Value::Seq(items) => items.iter().flat_map(|t| self.task(t, handlers)).collect(),
             _ => {
                 self.errors.push(
                     InputError::at(
@@ -277,7 +277,120 @@ impl Loader<'_> {
         }
     }
 
-    fn task(&mut self, node: &Node, handler: bool) -> Option<TaskDef> {
+    /// Lowers one task; a call of a YAML task file becomes its body's tasks.
+    fn task(&mut self, node: &Node, handler: bool) -> Vec<TaskDef> {
+        let Some(def) = self.single_task(node, handler) else {
+            return Vec::new();
+        };
+        match self.registry.get(&def.module).and_then(|e| e.body.clone()) {
+            Some(body) => self.expand(def, &body, handler),
+            None => vec![def],
+        }
+    }
+
+    /// Expands a task file call: each body task gets the call's arguments
+    /// (and the parameters' defaults) as variables, and inherits the call's
+    /// conditions, tags, notifications and modes.
+    fn expand(&mut self, call: TaskDef, body: &Node, handler: bool) -> Vec<TaskDef> {
+        if self.expanding.contains(&call.module) {
+            self.errors.push(
+                InputError::at(
+                    &call.module_key,
+                    format!("the task file `{}` calls itself", call.module),
+                )
+                .with_label("called again while being expanded")
+                .with_help(
+                    "a task file may call other task files, but not itself, directly or indirectly",
+                ),
+            );
+            return Vec::new();
+        }
+        if let Some(items) = &call.loop_items {
+            self.errors.push(
+                InputError::at(
+                    items,
+                    format!("a call of the task file `{}` cannot loop", call.module),
+                )
+                .with_label("loop on a task file call")
+                .with_help("put the loop inside the task file, over a list parameter"),
+            );
+            return Vec::new();
+        }
+        let Some(spec) = self.registry.get(&call.module).map(|e| e.spec.clone()) else {
+            return Vec::new();
+        };
+        let mut params: Vec<(Node, Node)> = Vec::new();
+        for p in &spec.params {
+            let given = call
+                .args
+                .iter()
+                .find(|(k, _)| p.name == k.key() || p.aliases.iter().any(|a| a == k.key()));
+            let value = match (given, &p.default) {
+                (Some((_, v)), _) => v.clone(),
+                (None, Some(default)) => {
+                    Node::from_json(default, call.module_key.span, &call.module_key.src)
+                }
+                // An optional parameter without a default is still defined,
+                // as null, so the body can test it with `is none`.
+                (None, None) => Node::new(Value::Null, call.module_key.span, &call.module_key.src),
+            };
+            params.push((
+                Node::new(
+                    Value::Str(p.name.clone()),
+                    call.module_key.span,
+                    &call.module_key.src,
+                ),
+                value,
+            ));
+        }
+        self.expanding.push(call.module.clone());
+        let bodies: Vec<TaskDef> = body
+            .as_seq()
+            .unwrap_or(&[])
+            .iter()
+            .flat_map(|t| self.task(t, handler))
+            .collect();
+        self.expanding.pop();
+        let count = bodies.len();
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut t)| {
+                let mut vars = params.clone();
+                vars.extend(call.vars.iter().cloned());
+                vars.extend(t.vars);
+                t.vars = vars;
+                t.when = call.when.iter().cloned().chain(t.when).collect();
+                t.tags = call.tags.iter().cloned().chain(t.tags).collect();
+                t.notify.extend(call.notify.iter().cloned());
+                t.no_log |= call.no_log;
+                t.check_mode = t.check_mode.or(call.check_mode);
+                t.diff = t.diff.or(call.diff);
+                t.delegate_to = t.delegate_to.or_else(|| call.delegate_to.clone());
+                t.ignore_errors = t.ignore_errors.or_else(|| call.ignore_errors.clone());
+                t.run_once |= call.run_once;
+                if i + 1 == count && t.register.is_none() {
+                    t.register = call.register.clone();
+                }
+                if handler {
+                    t.listen.extend(call.listen.iter().cloned());
+                    if let Some(name) = &call.name {
+                        t.listen.push(name.scalar_text().unwrap_or_default());
+                    }
+                }
+                let prefix = call.display_name();
+                let inner = t.display_name();
+                t.name = Some(Node::new(
+                    Value::Str(format!("{prefix} : {inner}")),
+                    t.name.as_ref().map_or(t.module_key.span, |n| n.span),
+                    &t.module_key.src,
+                ));
+                t
+            })
+            .collect()
+    }
+
+    fn single_task(&mut self, node: &Node, handler: bool) -> Option<TaskDef> {
         let Some(entries) = node.as_map() else {
             self.errors.push(
                 InputError::at(
@@ -416,11 +529,7 @@ impl Loader<'_> {
                 args.push((k, v));
             }
         }
-        // set_fact and custom tasks without a fixed parameter list take any
-        // keys; every other task's arguments are checked here.
-        if !entry.spec.params.is_empty() || entry.spec.free_form.is_some() {
-            self.errors.extend(entry.spec.validate(&key, &args));
-        }
+        self.errors.extend(entry.spec.validate(&key, &args));
         def.args = args;
         if let (Some(_), None) = (&def.until, &def.retries) {
             // Ansible's default when `until` is given without `retries`.

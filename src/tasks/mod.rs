@@ -44,6 +44,9 @@ pub type Build = Arc<dyn Fn(Map<String, Value>) -> Result<Box<dyn DynTask>, Stri
 pub struct Entry {
     pub spec: Spec,
     pub build: Build,
+    /// For a YAML task file: its body (a list of tasks), which the loader
+    /// expands in place of each call.
+    pub body: Option<crate::yaml::Node>,
 }
 
 /// Every task type of a run, by YAML key: the built-ins plus custom tasks.
@@ -68,8 +71,29 @@ impl Registry {
 
     /// Adds (or replaces) a task type.
     pub fn register(&mut self, spec: Spec, build: Build) {
-        self.entries
-            .insert(spec.name.clone(), Entry { spec, build });
+        self.entries.insert(
+            spec.name.clone(),
+            Entry {
+                spec,
+                build,
+                body: None,
+            },
+        );
+    }
+
+    /// Adds a YAML task file: calls are expanded into its body by the loader.
+    pub fn register_task_file(&mut self, spec: Spec, body: crate::yaml::Node) {
+        let name = spec.name.clone();
+        let build: Build =
+            Arc::new(move |_| Err(format!("`{name}` is a task file; the loader expands it")));
+        self.entries.insert(
+            spec.name.clone(),
+            Entry {
+                spec,
+                build,
+                body: Some(body),
+            },
+        );
     }
 
     /// Finds a task type by the key written in the playbook.
