@@ -343,10 +343,10 @@ impl Invocation<'_> {
         );
         let ended = match task.check_dyn(&cx).await {
             Ok(Check::InSync(outcome)) => Ended::Done(outcome),
-            Ok(Check::Drift { preview, .. }) if self.check_mode => Ended::Done(Outcome {
-                changed: true,
-                ..preview
-            }),
+            // The preview says whether check mode reports a change: a task
+            // whose apply must always run (push-test, the integration's test)
+            // may have drift without a change.
+            Ok(Check::Drift { preview, .. }) if self.check_mode => Ended::Done(preview),
             Ok(Check::Drift { drift, preview }) => match task.apply_dyn(&cx, drift).await {
                 Ok(mut outcome) => {
                     // The check's diffs describe the change; keep them when

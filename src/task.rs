@@ -83,8 +83,9 @@ impl Outcome {
 pub enum Check<D> {
     /// The host is already as the task wants it.
     InSync(Outcome),
-    /// The host differs. `preview` is what check mode reports (its diffs and
-    /// message); `drift` is what `apply` will act on.
+    /// The host differs. `preview` is what check mode reports (its diffs,
+    /// message, and whether it counts as a change: set `changed` to true
+    /// unless applying would only verify); `drift` is what `apply` will act on.
     Drift { drift: D, preview: Outcome },
 }
 
