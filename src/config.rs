@@ -111,7 +111,12 @@ pub fn parse_extra_vars(values: &[String]) -> Result<Map<String, Value>, Error> 
             }
         } else {
             let mut map = Map::new();
-            for word in raw.split_whitespace() {
+            // Words are split the way a shell would, so `k='a b'` keeps its space.
+            let words = crate::inventory::split_shell_words(raw).map_err(|why| Error::Usage {
+                message: format!("extra variables `{raw}` cannot be split: {why}"),
+                help: Some("check the quotes".into()),
+            })?;
+            for word in &words {
                 let Some((key, value)) = word.split_once('=') else {
                     return Err(Error::Usage {
                         message: format!("extra variable `{word}` is not `key=value`"),
@@ -188,6 +193,8 @@ mod tests {
             parse_extra_vars(&["a=1 b=x".into(), r#"{"c": [1, 2]}"#.into()]).expect("parses");
         assert_eq!(vars["a"], Value::String("1".into()));
         assert_eq!(vars["c"], serde_json::json!([1, 2]));
+        let quoted = parse_extra_vars(&["d='x y'".into()]).expect("parses");
+        assert_eq!(quoted["d"], Value::String("x y".into()));
         assert!(parse_extra_vars(&["nokey".into()]).is_err());
     }
 }

@@ -120,7 +120,7 @@ fn check_mode_reports_changes_and_diffs_but_touches_nothing() {
         "-i",
         "inventory.yml",
         "-e",
-        "ca_text=second CA",
+        "ca_text='second CA'",
     ]);
     plan.success()
         .stdout_has("-first CA")
