@@ -19,9 +19,7 @@ use sha2::Digest;
 
 use super::vars::{from_json, map_value, to_json};
 use super::{sha1, yaml_out};
-
-/// Ansible's `omit`: a parameter whose value renders to this is dropped.
-pub const OMIT: &str = "__omit_place_holder__dtrplay__";
+use crate::vars::OMIT;
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", bool_filter);

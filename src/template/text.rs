@@ -106,7 +106,8 @@ pub(crate) fn chain_end(bytes: &[u8], mut pos: usize) -> usize {
 /// Whether the text after a chain applies `default`/`d` or tests
 /// `defined`/`undefined` to it.
 pub(crate) fn is_guarded(after: &str) -> bool {
-    let rest = after.trim_start();
+    // `(foo.bar) is defined` guards the chain as well.
+    let rest = after.trim_start_matches(|c: char| c == ')' || c.is_whitespace());
     if let Some(filter) = rest.strip_prefix('|') {
         let name = leading_ident(filter.trim_start());
         return name == "default" || name == "d";
@@ -293,11 +294,9 @@ mod tests {
     fn locates_by_search_in_escaped_and_block_scalars() {
         assert_eq!(located("v: \"\\t{{ x }}\"\n", 4..5), "x");
         assert_eq!(located("v: |\n  line\n  {{ nope }}\n", 8..12), "nope");
-        // Ambiguous: blame the whole scalar.
-        assert_eq!(
-            located("v: \"\\t{{ x }} {{ x }}\"\n", 4..5),
-            "\"\\t{{ x }} {{ x }}\""
-        );
+        assert_eq!(located("v: \"\\t{{ x }} {{ x }}\"\n", 12..13), "x");
+        // Ambiguous (the escape `\x41` holds an `x` too): blame the whole scalar.
+        assert_eq!(located("v: \"\\x41{{ x }}\"\n", 4..5), "\"\\x41{{ x }}\"");
     }
 
     #[test]
@@ -324,6 +323,6 @@ mod tests {
         let text = "{{ x.nope }} {{ 'nope' }} {{ nope | default(1) }} {{ f(nope=1) }} {{ nope }}";
         let uses = uses_of(text, "nope", false);
         let found: Vec<_> = uses.iter().map(|u| (u.range.clone(), u.guarded)).collect();
-        assert_eq!(found, vec![(29..33, true), (70..74, false)]);
+        assert_eq!(found, vec![(29..33, true), (69..73, false)]);
     }
 }

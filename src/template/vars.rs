@@ -15,14 +15,16 @@
 //! lookup, which is Ansible's lazy templating: a variable may refer to
 //! variables that are only defined later or only for some hosts.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use indexmap::IndexMap;
 use minijinja::value::{Enumerator, Object, ObjectExt, ObjectRepr, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
-use crate::secret::{SecretSet, is_secret_name};
+use crate::secret::{SecretSet, Secrets, is_secret_name};
 use crate::yaml::is_template;
 
 /// How deep lazily templated variables may refer to each other before the
@@ -170,7 +172,7 @@ impl Vars {
                         Entry::Template(json) => collect_json(json, secret, &mut found),
                     }
                 }
-                Arc::new(SecretSet::new(found))
+                SecretSet::shared(found)
             });
             sets.push(own.clone());
             for entry in layer.entries.values() {
@@ -199,10 +201,17 @@ impl Vars {
 }
 
 impl From<serde_json::Map<String, serde_json::Value>> for Vars {
+    /// Every entry is templated lazily, except `hostvars`: a JSON
+    /// `hostvars` holds other hosts' values, which must not render in this
+    /// host's scope (use `Templates::hostvars` for per-host rendering).
     fn from(map: serde_json::Map<String, serde_json::Value>) -> Vars {
         let mut vars = Vars::new();
         for (name, value) in map {
-            vars.insert(name, value);
+            if name == "hostvars" {
+                vars.insert_raw(name, value);
+            } else {
+                vars.insert(name, value);
+            }
         }
         vars
     }
@@ -214,6 +223,45 @@ impl fmt::Debug for Vars {
         f.debug_struct("Vars")
             .field("names", &self.names())
             .finish()
+    }
+}
+
+/// What templates read variables from: a layered `Vars`, or a plain JSON
+/// map as the executor keeps them.
+///
+/// A map is converted into a `Vars` at every call, which costs O(size of
+/// the map), `hostvars` included; a `Vars` costs nothing. Both are
+/// templated lazily; a value that is not valid Jinja (a registered result
+/// holding a Go template such as `{{ .Id }}`) is then used as written.
+pub trait Variables {
+    /// The variables as layers.
+    fn to_vars(&self) -> Cow<'_, Vars>;
+
+    /// The secret values among the variables (see `Secrets::from_vars`).
+    fn known_secrets(&self) -> Secrets;
+}
+
+impl Variables for Vars {
+    fn to_vars(&self) -> Cow<'_, Vars> {
+        Cow::Borrowed(self)
+    }
+
+    fn known_secrets(&self) -> Secrets {
+        Secrets::from_sets(self.secret_sets())
+    }
+}
+
+impl Variables for serde_json::Map<String, serde_json::Value> {
+    fn to_vars(&self) -> Cow<'_, Vars> {
+        Cow::Owned(Vars::from(self.clone()))
+    }
+
+    fn known_secrets(&self) -> Secrets {
+        let mut found = Vec::new();
+        for (name, value) in self {
+            collect_json(value, is_secret_name(name), &mut found);
+        }
+        Secrets::from_sets(vec![SecretSet::shared(found)])
     }
 }
 
@@ -298,11 +346,22 @@ pub(crate) struct Scope {
     /// How many lazily templated variables are being rendered around this
     /// scope, to stop reference loops.
     depth: usize,
+    /// Lazily templated values already rendered during this render, shared
+    /// with the nested scopes of those renders. Variables cannot change
+    /// while a template renders, and without it a value used twice renders
+    /// twice at every nesting level (minijinja looks variables up again to
+    /// describe an error), which is exponential in the nesting depth.
+    rendered: Arc<Mutex<HashMap<String, Value>>>,
 }
 
 impl Scope {
     pub(crate) fn new(env: Arc<Environment<'static>>, vars: Vars, depth: usize) -> Scope {
-        Scope { env, vars, depth }
+        Scope {
+            env,
+            vars,
+            depth,
+            rendered: Arc::default(),
+        }
     }
 
     pub(crate) fn into_value(self) -> Value {
@@ -312,7 +371,16 @@ impl Scope {
     fn lookup(self: &Arc<Self>, name: &str) -> Option<Value> {
         match self.vars.entry(name) {
             Some(Entry::Data(value)) => Some(value.clone()),
-            Some(Entry::Template(json)) => Some(self.render_lazy(name, json)),
+            Some(Entry::Template(json)) => {
+                let cached = lock(&self.rendered).get(name).cloned();
+                Some(cached.unwrap_or_else(|| {
+                    // The lock is not held while rendering: the render looks
+                    // other variables up in this same cache.
+                    let value = self.render_lazy(name, json);
+                    lock(&self.rendered).insert(name.to_string(), value.clone());
+                    value
+                }))
+            }
             // Ansible's `vars` is the whole scope: `vars[name]`, `vars.keys()`.
             None if name == "vars" => Some(Value::from_dyn_object(self.clone())),
             None => None,
@@ -326,9 +394,19 @@ impl Scope {
                 format!("variable `{name}` refers to itself through other variables"),
             ));
         }
-        let inner = Scope::new(self.env.clone(), self.vars.clone(), self.depth + 1).into_value();
+        let inner = Scope {
+            env: self.env.clone(),
+            vars: self.vars.clone(),
+            depth: self.depth + 1,
+            rendered: self.rendered.clone(),
+        }
+        .into_value();
         match super::render_json(&self.env, json, &inner) {
             Ok(value) => value,
+            // Not Jinja at all: text from a machine (a Go template in a
+            // registered command line) that came in through a plain map,
+            // which cannot say it is raw. It is data.
+            Err(err) if err.syntax => from_json(json),
             // A lookup cannot fail, so the error travels as an invalid value
             // that fails where it is used. Its range would point into the
             // variable's own text, not the template being rendered, so only
@@ -343,6 +421,16 @@ impl Scope {
             )),
         }
     }
+}
+
+/// The cache's lock. A panic while it was held cannot leave it half
+/// written (an insert is one call), so a poisoned lock is still usable.
+fn lock(
+    cache: &Mutex<HashMap<String, Value>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Value>> {
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl fmt::Debug for Scope {
@@ -428,6 +516,12 @@ pub(crate) fn from_json(value: &serde_json::Value) -> Value {
 /// (functions, macros) become `null`; undefined values inside containers too.
 pub(crate) fn to_json(value: &Value) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// Like `to_json`, but a value that failed (a lazily templated variable
+/// inside a scope that is serialized whole) is an error, not `null`.
+pub(crate) fn try_to_json(value: &Value) -> Result<serde_json::Value, String> {
+    serde_json::to_value(value).map_err(|err| err.to_string())
 }
 
 fn json_has_template(value: &serde_json::Value) -> bool {
