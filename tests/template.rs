@@ -508,7 +508,7 @@ fn hashing_and_misc_filters() {
         json!("unset")
     );
     assert_eq!(
-        render("{{ 'it''s here' | quote }}", v.clone()),
+        render(r#"{{ "it's here" | quote }}"#, v.clone()),
         json!(r#"'it'"'"'s here'"#)
     );
     assert_eq!(
@@ -828,4 +828,57 @@ fn rendering_for_many_hosts_does_not_copy_hostvars() {
         assert!(secrets.is_empty());
     }
     eprintln!("1000 hosts rendered in {:?}", started.elapsed());
+}
+
+#[test]
+fn hostile_templates_fail_cleanly() {
+    let t = Templates::new();
+    let v = vars(json!({"x": {"ü": 1}, "s": "é"}));
+    let inputs = [
+        "{{",
+        "}}",
+        "{{ }}",
+        "{{ x",
+        "{% if %}",
+        "{% for %}{% endfor %}",
+        "{{ x['ü'] }}",
+        "{{ y['ü'] | default('é') }}",
+        "{{ s[0] }}{{ s[5] }}",
+        "{{ 'é' ~ nope }}",
+        "{{ x.ü }}",
+        "{{ (((( }}",
+        "{{ ] }}",
+        "{{ {'a': }} }}",
+        "{{ '\\' }}",
+        "{{ 1 / 0 }}",
+        "{{ 9999999999999999999 * 9999999999999999999 }}",
+        "{{ -9223372036854775807 - 1 }}",
+        "{{ range(10) | batch(0) | list }}",
+        "{{ 'x' * -1 }}",
+        "{{ nope.a.b.c.d.e.f.g | d(1) }}",
+        "{% raw %}{{ x }}{% endraw %}",
+        "{# {{ nope }} #}",
+        "{{ x | combine(1) }}",
+        "{{ '' | b64decode }}",
+        "{{ 'é' | regex_replace('(?<=é)', 'x') }}",
+        "{{ 'a' | hash('md5') }}",
+    ];
+    for text in inputs {
+        let _ = t.render_str(text, &v);
+        let _ = t.eval_str(text, &v);
+        let doc = playbook(&format!(
+            "- v: {}\n",
+            serde_json::to_string(text).expect("json")
+        ));
+        let node = task_value(&doc, "v");
+        let _ = t.render_node(&node, &v);
+        let _ = t.eval_node(&node, &v);
+        let _ = t.undeclared(&node, false);
+        let _ = t.undeclared(&node, true);
+    }
+    assert_eq!(render("{{ y['ü'] | default('é') }}", json!({})), json!("é"));
+    assert_eq!(
+        render("{% raw %}{{ x }}{% endraw %}", json!({})),
+        json!("{{ x }}")
+    );
 }

@@ -110,7 +110,8 @@ impl TemplateError {
     fn with_line(&self, text: &str) -> String {
         match &self.range {
             Some(range) => {
-                let line = text[..range.start.min(text.len())].matches('\n').count() + 1;
+                let before = text.get(..range.start).unwrap_or(text);
+                let line = before.matches('\n').count() + 1;
                 format!("line {line}: {}", self.message)
             }
             None => self.message.clone(),
@@ -472,6 +473,8 @@ fn input_error(node: &Node, err: TemplateError, vars: &Vars) -> InputError {
     let span = text::locate(node, err.range.clone());
     let label = if err.undefined.is_some() {
         "undefined here"
+    } else if err.syntax {
+        "not valid Jinja here"
     } else {
         "while rendering this"
     };

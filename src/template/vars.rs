@@ -18,6 +18,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use indexmap::IndexMap;
@@ -205,15 +206,120 @@ impl From<serde_json::Map<String, serde_json::Value>> for Vars {
     /// `hostvars` holds other hosts' values, which must not render in this
     /// host's scope (use `Templates::hostvars` for per-host rendering).
     fn from(map: serde_json::Map<String, serde_json::Value>) -> Vars {
-        let mut vars = Vars::new();
+        Vars::from(&map)
+    }
+}
+
+impl From<&serde_json::Map<String, serde_json::Value>> for Vars {
+    /// Like the owned conversion. Large values (`groups`, `hostvars`) are
+    /// converted once per distinct content and reused, because a plain map
+    /// is converted again at every render.
+    fn from(map: &serde_json::Map<String, serde_json::Value>) -> Vars {
+        let mut layer = Layer::default();
+        layer.entries.reserve(map.len());
         for (name, value) in map {
-            if name == "hostvars" {
-                vars.insert_raw(name, value);
-            } else {
-                vars.insert(name, value);
+            layer
+                .entries
+                .insert(name.clone(), convert_cached(value, name != "hostvars"));
+        }
+        Vars {
+            layer: Arc::new(layer),
+        }
+    }
+}
+
+/// Values with at least this many JSON nodes go through the conversion
+/// cache; smaller ones are cheaper to convert than to hash and compare.
+const CACHED_MIN_NODES: usize = 64;
+
+/// How many large values the conversion cache keeps.
+const CACHED_VALUES: usize = 128;
+
+/// A converted large value, with the data it was converted from so that a
+/// hash collision can never hand out the wrong value.
+type Converted = (Arc<serde_json::Value>, bool, Entry);
+
+/// The entry for a value, templated lazily when `lazy` and it holds
+/// templates. Large values are looked up in a cache keyed by a structural
+/// hash and checked for equality, which costs no allocation.
+fn convert_cached(value: &serde_json::Value, lazy: bool) -> Entry {
+    static CACHE: OnceLock<Mutex<HashMap<u64, Converted>>> = OnceLock::new();
+    let convert = || {
+        if lazy && json_has_template(value) {
+            Entry::Template(Arc::new(value.clone()))
+        } else {
+            Entry::Data(from_json(value))
+        }
+    };
+    if count_nodes(value, CACHED_MIN_NODES) < CACHED_MIN_NODES {
+        return convert();
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hash_json(value, &mut hasher);
+    lazy.hash(&mut hasher);
+    let key = hasher.finish();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some((data, was_lazy, entry)) = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+        && *was_lazy == lazy
+        && data.as_ref() == value
+    {
+        return entry.clone();
+    }
+    let entry = convert();
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cache.len() >= CACHED_VALUES {
+        cache.clear();
+    }
+    cache.insert(key, (Arc::new(value.clone()), lazy, entry.clone()));
+    entry
+}
+
+/// The number of nodes in a value, counting no further than `limit`.
+fn count_nodes(value: &serde_json::Value, limit: usize) -> usize {
+    let mut count = 1;
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::Array(items) => {
+                count += items.len();
+                stack.extend(items);
+            }
+            serde_json::Value::Object(map) => {
+                count += map.len();
+                stack.extend(map.values());
+            }
+            _ => {}
+        }
+        if count >= limit {
+            break;
+        }
+    }
+    count
+}
+
+fn hash_json(value: &serde_json::Value, hasher: &mut impl Hasher) {
+    use serde_json::Value as J;
+    match value {
+        J::Null => 0u8.hash(hasher),
+        J::Bool(b) => (1u8, b).hash(hasher),
+        J::Number(n) => (2u8, n.to_string()).hash(hasher),
+        J::String(s) => (3u8, s).hash(hasher),
+        J::Array(items) => {
+            (4u8, items.len()).hash(hasher);
+            items.iter().for_each(|item| hash_json(item, hasher));
+        }
+        J::Object(map) => {
+            (5u8, map.len()).hash(hasher);
+            for (key, item) in map {
+                key.hash(hasher);
+                hash_json(item, hasher);
             }
         }
-        vars
     }
 }
 
@@ -253,7 +359,7 @@ impl Variables for Vars {
 
 impl Variables for serde_json::Map<String, serde_json::Value> {
     fn to_vars(&self) -> Cow<'_, Vars> {
-        Cow::Owned(Vars::from(self.clone()))
+        Cow::Owned(Vars::from(self))
     }
 
     fn known_secrets(&self) -> Secrets {
