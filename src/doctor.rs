@@ -887,7 +887,7 @@ fn render_vars(
         if scope.contains(name) {
             let value = templates
                 .eval_str(name, &scope)
-                .map_err(|e| format!("`{name}`: {}", e.message))?;
+                .map_err(|e| format!("`{name}`: {e}"))?;
             rendered.insert((*name).to_string(), value);
         }
     }

@@ -18,12 +18,13 @@
 //! cost does not grow with the number of secrets. Sets are built once per
 //! variable layer and shared between hosts (see `template::Vars`).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine;
 use regex::Regex;
 
-use crate::template::Vars;
+use crate::template::Variables;
 
 /// What a secret is replaced with.
 pub const MASK: &str = "********";
@@ -70,11 +71,16 @@ impl Secrets {
     }
 
     /// Every string (also nested) under a secret-named key, in every layer
-    /// of `vars`. Values that are still templates are skipped; use
-    /// `Templates::secrets` to include their rendered values.
-    pub fn from_vars(vars: &Vars) -> Secrets {
+    /// of `vars` (a `template::Vars` or a JSON map). Values that are still
+    /// templates are skipped; use `Templates::secrets` to include their
+    /// rendered values.
+    pub fn from_vars(vars: &impl Variables) -> Secrets {
+        vars.known_secrets()
+    }
+
+    pub(crate) fn from_sets(shared: Vec<Arc<SecretSet>>) -> Secrets {
         Secrets {
-            shared: vars.secret_sets(),
+            shared: shared.into_iter().filter(|set| !set.is_empty()).collect(),
             ..Secrets::default()
         }
     }
@@ -111,7 +117,7 @@ impl Secrets {
         }
         let own = self
             .own_set
-            .get_or_init(|| Arc::new(SecretSet::new(self.own.clone())));
+            .get_or_init(|| SecretSet::shared(self.own.clone()));
         let mut found = Vec::new();
         for set in self.shared.iter().chain(std::iter::once(own)) {
             set.find(text, &mut found);
@@ -201,7 +207,33 @@ enum Matcher {
 }
 
 impl SecretSet {
-    pub(crate) fn new(values: Vec<String>) -> SecretSet {
+    /// The set for these values, shared with every earlier caller that
+    /// asked for the same values. Executors ask once per task and host, and
+    /// hosts share most of their secrets, so building the matcher (the
+    /// expensive part) once per distinct set matters at 1000 hosts.
+    pub(crate) fn shared(mut values: Vec<String>) -> Arc<SecretSet> {
+        static CACHE: OnceLock<Mutex<HashMap<Vec<String>, Arc<SecretSet>>>> = OnceLock::new();
+        values.retain(|v| v.chars().count() >= MIN_SECRET_LEN);
+        values.sort_unstable();
+        values.dedup();
+        let cache = CACHE.get_or_init(Mutex::default);
+        if let Ok(cache) = cache.lock()
+            && let Some(set) = cache.get(&values)
+        {
+            return set.clone();
+        }
+        let set = Arc::new(SecretSet::new(values.clone()));
+        if let Ok(mut cache) = cache.lock() {
+            // A bound for long-lived processes; a run has a few sets.
+            if cache.len() >= 256 {
+                cache.clear();
+            }
+            cache.insert(values, set.clone());
+        }
+        set
+    }
+
+    fn new(values: Vec<String>) -> SecretSet {
         let mut values: Vec<String> = values
             .into_iter()
             .filter(|v| v.chars().count() >= MIN_SECRET_LEN)

@@ -25,3 +25,5 @@ mod doctor;
 mod integration_nodes;
 // Custom tasks (task files, executable plugins, Rust): the guarantees of built-ins.
 mod custom_tasks;
+// Templating as Ansible users write it, and secrets masking.
+mod template;

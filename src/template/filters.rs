@@ -19,9 +19,7 @@ use sha2::Digest;
 
 use super::vars::{from_json, map_value, to_json};
 use super::{sha1, yaml_out};
-
-/// Ansible's `omit`: a parameter whose value renders to this is dropped.
-pub const OMIT: &str = "__omit_place_holder__dtrplay__";
+use crate::vars::OMIT;
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", bool_filter);
@@ -384,10 +382,13 @@ fn path_join(value: &Value) -> Result<String, Error> {
     Ok(joined)
 }
 
+/// A pattern with its `ignorecase` and `multiline` flags.
+type RegexKey = (String, bool, bool);
+
 /// Compiled regexes, keyed by pattern and flags: the same few patterns are
 /// applied for every host, and compiling is the expensive part.
 fn regex(pattern: &str, ignorecase: bool, multiline: bool, filter: &str) -> Result<Regex, Error> {
-    static CACHE: OnceLock<Mutex<HashMap<(String, bool, bool), Regex>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<HashMap<RegexKey, Regex>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Mutex::default);
     let key = (pattern.to_string(), ignorecase, multiline);
     if let Ok(cache) = cache.lock()

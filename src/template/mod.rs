@@ -26,7 +26,7 @@ mod yaml_out;
 
 use std::borrow::Cow;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use miette::SourceSpan;
@@ -38,8 +38,8 @@ use crate::secret::{Secrets, is_secret_name};
 use crate::suggest;
 use crate::yaml::{self, Node, is_template};
 
-pub use filters::OMIT;
-pub use vars::{HostVars, Vars};
+pub use crate::vars::OMIT;
+pub use vars::{HostVars, Variables, Vars};
 
 /// How many guarded undefined chains (`a.b | default(..)` with `a`
 /// undefined) one render may rewrite; each rewrite fixes one chain, and the
@@ -51,6 +51,10 @@ pub struct Templates {
     /// Shared with `hostvars` and with variable scopes, which render lazily
     /// templated values on their own.
     env: Arc<Environment<'static>>,
+    /// Environments for template files whose `trim_blocks`/`lstrip_blocks`
+    /// differ from the strings' settings, built on first use; indexed by
+    /// `trim_blocks as usize * 2 + lstrip_blocks as usize`.
+    file_envs: [OnceLock<Environment<'static>>; 4],
 }
 
 /// A template that failed to render or evaluate.
@@ -67,6 +71,8 @@ pub struct TemplateError {
     /// The variable whose being undefined caused the error, if that is what
     /// happened.
     pub undefined: Option<String>,
+    /// Whether the text is not valid Jinja at all.
+    pub syntax: bool,
 }
 
 impl TemplateError {
@@ -83,6 +89,7 @@ impl TemplateError {
             undefined: undefined_name(&detail),
             message,
             range: err.range(),
+            syntax: err.kind() == ErrorKind::SyntaxError,
         }
     }
 
@@ -96,6 +103,19 @@ impl TemplateError {
             .range
             .and_then(|r| Some(r.start.checked_sub(by)?..r.end.checked_sub(by)?));
         self
+    }
+
+    /// The message prefixed with the line of `text` the error is on, for
+    /// multi-line templates (files) where a range alone means little.
+    fn with_line(&self, text: &str) -> String {
+        match &self.range {
+            Some(range) => {
+                let before = text.get(..range.start).unwrap_or(text);
+                let line = before.matches('\n').count() + 1;
+                format!("line {line}: {}", self.message)
+            }
+            None => self.message.clone(),
+        }
     }
 }
 
@@ -117,59 +137,113 @@ impl Default for Templates {
     }
 }
 
+/// An environment with Ansible's settings. Strings use `trim_blocks` and no
+/// `lstrip_blocks`, as Ansible does; template files choose.
+fn environment(trim_blocks: bool, lstrip_blocks: bool) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Debug mode makes undefined errors name the expression
+    // ("`dtr.url` is undefined") in release builds too. The debug info it
+    // attaches (values of variables) is never displayed.
+    env.set_debug(true);
+    // A template's trailing newline is kept, as Ansible keeps it.
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(trim_blocks)
+        .lstrip_blocks(lstrip_blocks)
+        .keep_trailing_newline(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
+    env.set_formatter(|out, state, value| {
+        // Ansible renders None as nothing and booleans the Python way.
+        if value.is_none() {
+            return Ok(());
+        }
+        if value.kind() == minijinja::value::ValueKind::Bool {
+            let text = if value.is_true() { "True" } else { "False" };
+            return out.write_str(text).map_err(minijinja::Error::from);
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    minijinja_contrib::add_to_environment(&mut env);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    filters::register(&mut env);
+    predicates::register(&mut env);
+    env
+}
+
 impl Templates {
     pub fn new() -> Templates {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // Debug mode makes undefined errors name the expression
-        // ("`dtr.url` is undefined") in release builds too. The debug info
-        // it attaches (values of variables) is never displayed.
-        env.set_debug(true);
-        // Ansible's Jinja settings: a block tag's own newline is dropped,
-        // and a template's trailing newline is kept.
-        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
-            .trim_blocks(true)
-            .keep_trailing_newline(true)
-            .build()
-        {
-            env.set_syntax(syntax);
+        Templates {
+            env: Arc::new(environment(true, false)),
+            file_envs: Default::default(),
         }
-        env.set_formatter(|out, state, value| {
-            // Ansible renders None as nothing and booleans the Python way.
-            if value.is_none() {
-                return Ok(());
-            }
-            if value.kind() == minijinja::value::ValueKind::Bool {
-                let text = if value.is_true() { "True" } else { "False" };
-                return out.write_str(text).map_err(minijinja::Error::from);
-            }
-            minijinja::escape_formatter(out, state, value)
-        });
-        minijinja_contrib::add_to_environment(&mut env);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        filters::register(&mut env);
-        predicates::register(&mut env);
-        Templates { env: Arc::new(env) }
     }
 
     /// Renders a string that may hold `{{ }}`/`{% %}`. A string that is
     /// exactly one `{{ expr }}` keeps the expression's type; a string
     /// without template syntax comes back unchanged without touching the
     /// engine.
-    pub fn render_str(&self, text: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
+    pub fn render_str(
+        &self,
+        text: &str,
+        vars: &impl Variables,
+    ) -> Result<serde_json::Value, TemplateError> {
         if !is_template(text) {
             return Ok(serde_json::Value::String(text.to_string()));
         }
-        render_value(&self.env, text, &self.scope(vars)).map(|v| vars::to_json(&v))
+        let vars = vars.to_vars();
+        render_value(&self.env, text, &self.scope(&vars)).and_then(|v| data(&v))
+    }
+
+    /// Renders every string inside JSON data (keys stay as they are).
+    pub fn render_value(
+        &self,
+        value: &serde_json::Value,
+        vars: &impl Variables,
+    ) -> Result<serde_json::Value, String> {
+        if !json_has_template(value) {
+            return Ok(value.clone());
+        }
+        let vars = vars.to_vars();
+        render_json(&self.env, value, &self.scope(&vars))
+            .and_then(|v| data(&v))
+            .map_err(|err| err.message)
+    }
+
+    /// Renders a template file (the `template` module) to text. The error
+    /// names the line of the file.
+    pub fn render_file(
+        &self,
+        text: &str,
+        vars: &impl Variables,
+        trim_blocks: bool,
+        lstrip_blocks: bool,
+    ) -> Result<String, String> {
+        let env = if trim_blocks && !lstrip_blocks {
+            self.env.as_ref()
+        } else {
+            self.file_envs[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)]
+                .get_or_init(|| environment(trim_blocks, lstrip_blocks))
+        };
+        let vars = vars.to_vars();
+        render_template(env, text, &self.scope(&vars))
+            .map_err(|err| TemplateError::from_minijinja(&err).with_line(text))
     }
 
     /// Renders every string inside a YAML node. An error points inside the
     /// YAML scalar, at the failing expression.
-    pub fn render_node(&self, node: &Node, vars: &Vars) -> Result<serde_json::Value, InputError> {
+    pub fn render_node(
+        &self,
+        node: &Node,
+        vars: &impl Variables,
+    ) -> Result<serde_json::Value, InputError> {
         if !node.has_template() {
             return Ok(node.to_json());
         }
-        self.render_node_in(node, &self.scope(vars), vars)
+        let vars = vars.to_vars();
+        self.render_node_in(node, &self.scope(&vars), &vars)
     }
 
     fn render_node_in(
@@ -181,7 +255,7 @@ impl Templates {
         use serde_json::Value as J;
         match &node.value {
             yaml::Value::Str(s) if is_template(s) => render_value(&self.env, s, scope)
-                .map(|v| vars::to_json(&v))
+                .and_then(|v| data(&v))
                 .map_err(|err| input_error(node, err, vars)),
             yaml::Value::Seq(items) => items
                 .iter()
@@ -206,25 +280,38 @@ impl Templates {
     /// Evaluates a condition the Ansible way (`when:`, `failed_when:`,
     /// `until:`, `assert: that:`): a string is a bare expression, and a
     /// boolean or number is itself.
-    pub fn eval_node(&self, node: &Node, vars: &Vars) -> Result<serde_json::Value, InputError> {
+    pub fn eval_node(
+        &self,
+        node: &Node,
+        vars: &impl Variables,
+    ) -> Result<serde_json::Value, InputError> {
         match &node.value {
-            yaml::Value::Str(expr) => self
-                .eval_str(expr, vars)
-                .map_err(|err| input_error(node, err, vars)),
+            yaml::Value::Str(expr) => {
+                let vars = vars.to_vars();
+                self.eval(expr, &vars)
+                    .map_err(|err| input_error(node, err, &vars))
+            }
             yaml::Value::Seq(_) | yaml::Value::Map(_) => Err(InputError::at(
                 node,
                 format!("expected a condition, found {}", node.kind()),
             )
             .with_label("not an expression")
-            .with_help("write an expression such as `result is failed` or `dtr_version is version('2.7', '>=')`")),
+            .with_help(
+                "write an expression such as `result is failed` or `dtr_version is version('2.7', '>=')`",
+            )),
             _ => Ok(node.to_json()),
         }
     }
 
     /// Evaluates a bare expression. `{{ }}` around it is tolerated, as in
-    /// Ansible.
-    pub fn eval_str(&self, expr: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
-        eval_value(&self.env, expr, &self.scope(vars)).map(|v| vars::to_json(&v))
+    /// Ansible. The error is a message (see `eval` for its position).
+    pub fn eval_str(&self, expr: &str, vars: &impl Variables) -> Result<serde_json::Value, String> {
+        self.eval(expr, &vars.to_vars()).map_err(|err| err.message)
+    }
+
+    /// Evaluates a bare expression, with the failing range on error.
+    pub fn eval(&self, expr: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
+        eval_value(&self.env, expr, &self.scope(vars)).and_then(|v| data(&v))
     }
 
     /// The variables a template (or, with `as_expression`, a condition)
@@ -303,9 +390,10 @@ impl Templates {
     /// of secret-named variables that are templates
     /// (`ucp_password: "{{ lookup('env', 'UCP_PASSWORD') }}"`). Values that
     /// fail to render are skipped: they cannot appear in output either.
-    pub fn secrets(&self, vars: &Vars) -> Secrets {
+    pub fn secrets(&self, vars: &impl Variables) -> Secrets {
         let mut secrets = Secrets::from_vars(vars);
-        let scope = self.scope(vars);
+        let vars = vars.to_vars();
+        let scope = self.scope(&vars);
         for (name, json) in vars.templated() {
             if !is_secret_name(name) && !json_has_secret_key(json) {
                 continue;
@@ -322,6 +410,16 @@ impl Templates {
     }
 }
 
+/// Rendered data, or the error a value inside it carries.
+fn data(value: &Value) -> Result<serde_json::Value, TemplateError> {
+    vars::try_to_json(value).map_err(|message| TemplateError {
+        message,
+        range: None,
+        undefined: None,
+        syntax: false,
+    })
+}
+
 /// Python truthiness of rendered data, for conditions: `false`, `null`, `0`,
 /// `""`, `[]` and `{}` are false.
 pub fn truthy(value: &serde_json::Value) -> bool {
@@ -333,6 +431,15 @@ pub fn truthy(value: &serde_json::Value) -> bool {
         J::String(s) => !s.is_empty(),
         J::Array(items) => !items.is_empty(),
         J::Object(map) => !map.is_empty(),
+    }
+}
+
+fn json_has_template(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => is_template(s),
+        serde_json::Value::Array(items) => items.iter().any(json_has_template),
+        serde_json::Value::Object(map) => map.values().any(json_has_template),
+        _ => false,
     }
 }
 
@@ -366,6 +473,8 @@ fn input_error(node: &Node, err: TemplateError, vars: &Vars) -> InputError {
     let span = text::locate(node, err.range.clone());
     let label = if err.undefined.is_some() {
         "undefined here"
+    } else if err.syntax {
+        "not valid Jinja here"
     } else {
         "while rendering this"
     };
@@ -392,14 +501,18 @@ pub(crate) fn render_value(
     text: &str,
     scope: &Value,
 ) -> Result<Value, TemplateError> {
-    if let Some(inner) = text::single_expression(text)
-        && let Ok(value) = eval_expression(env, &text[inner], scope)
-        && !value.is_undefined()
-    {
-        return Ok(value);
+    if let Some(inner) = text::single_expression(text) {
+        match eval_expression(env, &text[inner.clone()], scope) {
+            Ok(value) if !value.is_undefined() => return Ok(value),
+            // An undefined result is reported by rendering the whole text:
+            // strict printing names the undefined part and its position.
+            Ok(_) => {}
+            // Not rendering again on errors matters: lazily templated
+            // variables render inside renders, and a retry at every level
+            // would cost 2^depth.
+            Err(err) => return Err(TemplateError::from_minijinja(&err).shifted(inner.start)),
+        }
     }
-    // Errors, and undefined results, are reported by rendering the whole
-    // text: strict printing names the undefined part and its position.
     render_template(env, text, scope)
         .map(Value::from)
         .map_err(|err| TemplateError::from_minijinja(&err))
@@ -475,6 +588,7 @@ fn eval_checked(
             message: format!("`{}` is undefined", expr.trim()),
             range: Some(0..expr.len()),
             undefined: None,
+            syntax: false,
         }),
         // An `if` without `else` that is false yields "nothing", as in Jinja.
         Ok(_) => Ok(Value::from(())),
@@ -560,6 +674,43 @@ mod tests {
 
     fn render(text: &str, v: serde_json::Value) -> Result<serde_json::Value, TemplateError> {
         Templates::new().render_str(text, &vars(v))
+    }
+
+    #[test]
+    fn plain_maps_work_like_vars() {
+        let map = json!({"n": 2, "cmd": "docker inspect -f '{{ .Id }}'"});
+        let map = map.as_object().cloned().unwrap_or_default();
+        let t = Templates::new();
+        assert_eq!(t.eval_str("n * 2", &map), Ok(json!(4)));
+        assert_eq!(
+            t.eval_str("nope", &map),
+            Err("`nope` is undefined".to_string())
+        );
+        // A Go template in data is data.
+        assert_eq!(
+            t.render_str("{{ cmd }}", &map),
+            Ok(json!("docker inspect -f '{{ .Id }}'"))
+        );
+        assert_eq!(
+            t.render_value(&json!({"k": ["{{ n }}"]}), &map),
+            Ok(json!({"k": [2]}))
+        );
+    }
+
+    #[test]
+    fn files_render_with_their_own_whitespace_settings() {
+        let t = Templates::new();
+        let map = serde_json::Map::new();
+        let text = "  {% if true %}\nx\n  {% endif %}\n";
+        assert_eq!(t.render_file(text, &map, true, true), Ok("x\n".to_string()));
+        assert_eq!(
+            t.render_file(text, &map, true, false),
+            Ok("  x\n  ".to_string())
+        );
+        let err = t
+            .render_file("a\n{{ nope }}\n", &map, true, false)
+            .expect_err("undefined");
+        assert_eq!(err, "line 2: `nope` is undefined");
     }
 
     #[test]

@@ -47,17 +47,40 @@ pub(crate) fn locate(node: &Node, range: Option<Range<usize>>) -> SourceSpan {
 
 /// The range of the expression inside a string that is exactly one
 /// `{{ expr }}` (whitespace control markers allowed), which keeps its type
-/// when rendered.
+/// when rendered. Brackets and string literals are followed the way Jinja's
+/// lexer follows them, so `{{ {'a': {'b': 1}} }}` is one expression.
 pub(crate) fn single_expression(text: &str) -> Option<Range<usize>> {
-    let body = text.strip_prefix("{{")?.strip_suffix("}}")?;
-    let start = 2 + usize::from(body.starts_with(['-', '+']));
-    let end = text.len() - 2 - usize::from(body.ends_with('-'));
-    let inner = text.get(start..end)?;
-    let nested = ["{{", "}}", "{%", "%}", "{#"];
-    if inner.trim().is_empty() || nested.iter().any(|n| inner.contains(n)) {
+    let bytes = text.as_bytes();
+    if !text.starts_with("{{") {
         return None;
     }
-    Some(start..end)
+    let start = 2 + usize::from(matches!(bytes.get(2), Some(b'-' | b'+')));
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' => depth = depth.checked_sub(1)?,
+            b'}' if depth > 0 => depth -= 1,
+            b'-' if depth == 0 && text[i..].starts_with("-}}") => {
+                return (i + 3 == text.len() && !text[start..i].trim().is_empty())
+                    .then_some(start..i);
+            }
+            b'}' if text[i..].starts_with("}}") => {
+                return (i + 2 == text.len() && !text[start..i].trim().is_empty())
+                    .then_some(start..i);
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// For an undefined-value error at `range`, the chain of lookups around it
@@ -81,8 +104,8 @@ pub(crate) fn guarded_chain(source: &str, range: &Range<usize>) -> Option<Range<
     {
         return None;
     }
-    let end = chain_end(bytes, range.end.max(start));
-    if end - start < 2 || !is_guarded(&source[end..]) {
+    let end = chain_end(bytes, range.end.clamp(start, bytes.len()));
+    if end - start < 2 || !is_guarded(source.get(end..)?) {
         return None;
     }
     Some(start..end)
@@ -106,7 +129,8 @@ pub(crate) fn chain_end(bytes: &[u8], mut pos: usize) -> usize {
 /// Whether the text after a chain applies `default`/`d` or tests
 /// `defined`/`undefined` to it.
 pub(crate) fn is_guarded(after: &str) -> bool {
-    let rest = after.trim_start();
+    // `(foo.bar) is defined` guards the chain as well.
+    let rest = after.trim_start_matches(|c: char| c == ')' || c.is_whitespace());
     if let Some(filter) = rest.strip_prefix('|') {
         let name = leading_ident(filter.trim_start());
         return name == "default" || name == "d";
@@ -195,7 +219,7 @@ pub(crate) fn uses_of(text: &str, name: &str, expression: bool) -> Vec<Use> {
 
 fn code_regions(text: &str, expression: bool) -> Vec<Range<usize>> {
     if expression {
-        return vec![0..text.len()];
+        return std::iter::once(0..text.len()).collect();
     }
     let mut regions = Vec::new();
     let mut pos = 0;
@@ -293,11 +317,9 @@ mod tests {
     fn locates_by_search_in_escaped_and_block_scalars() {
         assert_eq!(located("v: \"\\t{{ x }}\"\n", 4..5), "x");
         assert_eq!(located("v: |\n  line\n  {{ nope }}\n", 8..12), "nope");
-        // Ambiguous: blame the whole scalar.
-        assert_eq!(
-            located("v: \"\\t{{ x }} {{ x }}\"\n", 4..5),
-            "\"\\t{{ x }} {{ x }}\""
-        );
+        assert_eq!(located("v: \"\\t{{ x }} {{ x }}\"\n", 12..13), "x");
+        // Ambiguous (the escape `\x41` holds an `x` too): blame the whole scalar.
+        assert_eq!(located("v: \"\\x41{{ x }}\"\n", 4..5), "\"\\x41{{ x }}\"");
     }
 
     #[test]
@@ -307,6 +329,9 @@ mod tests {
         assert_eq!(single_expression("{{ a }}-{{ b }}"), None);
         assert_eq!(single_expression(" {{ a }}"), None);
         assert_eq!(single_expression("{{ }}"), None);
+        assert_eq!(single_expression("{{ {'a': {'b': 1}} }}"), Some(2..19));
+        assert_eq!(single_expression("{{ '}}' }}"), Some(2..8));
+        assert_eq!(single_expression("{{ a }}{% if b %}{% endif %}"), None);
     }
 
     #[test]
@@ -324,6 +349,6 @@ mod tests {
         let text = "{{ x.nope }} {{ 'nope' }} {{ nope | default(1) }} {{ f(nope=1) }} {{ nope }}";
         let uses = uses_of(text, "nope", false);
         let found: Vec<_> = uses.iter().map(|u| (u.range.clone(), u.guarded)).collect();
-        assert_eq!(found, vec![(29..33, true), (70..74, false)]);
+        assert_eq!(found, vec![(29..33, true), (69..73, false)]);
     }
 }

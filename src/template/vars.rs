@@ -15,14 +15,17 @@
 //! lookup, which is Ansible's lazy templating: a variable may refer to
 //! variables that are only defined later or only for some hosts.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use indexmap::IndexMap;
 use minijinja::value::{Enumerator, Object, ObjectExt, ObjectRepr, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
-use crate::secret::{SecretSet, is_secret_name};
+use crate::secret::{SecretSet, Secrets, is_secret_name};
 use crate::yaml::is_template;
 
 /// How deep lazily templated variables may refer to each other before the
@@ -170,7 +173,7 @@ impl Vars {
                         Entry::Template(json) => collect_json(json, secret, &mut found),
                     }
                 }
-                Arc::new(SecretSet::new(found))
+                SecretSet::shared(found)
             });
             sets.push(own.clone());
             for entry in layer.entries.values() {
@@ -199,12 +202,124 @@ impl Vars {
 }
 
 impl From<serde_json::Map<String, serde_json::Value>> for Vars {
+    /// Every entry is templated lazily, except `hostvars`: a JSON
+    /// `hostvars` holds other hosts' values, which must not render in this
+    /// host's scope (use `Templates::hostvars` for per-host rendering).
     fn from(map: serde_json::Map<String, serde_json::Value>) -> Vars {
-        let mut vars = Vars::new();
+        Vars::from(&map)
+    }
+}
+
+impl From<&serde_json::Map<String, serde_json::Value>> for Vars {
+    /// Like the owned conversion. Large values (`groups`, `hostvars`) are
+    /// converted once per distinct content and reused, because a plain map
+    /// is converted again at every render.
+    fn from(map: &serde_json::Map<String, serde_json::Value>) -> Vars {
+        let mut layer = Layer::default();
+        layer.entries.reserve(map.len());
         for (name, value) in map {
-            vars.insert(name, value);
+            layer
+                .entries
+                .insert(name.clone(), convert_cached(value, name != "hostvars"));
         }
-        vars
+        Vars {
+            layer: Arc::new(layer),
+        }
+    }
+}
+
+/// Values with at least this many JSON nodes go through the conversion
+/// cache; smaller ones are cheaper to convert than to hash and compare.
+const CACHED_MIN_NODES: usize = 64;
+
+/// How many large values the conversion cache keeps.
+const CACHED_VALUES: usize = 128;
+
+/// A converted large value, with the data it was converted from so that a
+/// hash collision can never hand out the wrong value.
+type Converted = (Arc<serde_json::Value>, bool, Entry);
+
+/// The entry for a value, templated lazily when `lazy` and it holds
+/// templates. Large values are looked up in a cache keyed by a structural
+/// hash and checked for equality, which costs no allocation.
+fn convert_cached(value: &serde_json::Value, lazy: bool) -> Entry {
+    static CACHE: OnceLock<Mutex<HashMap<u64, Converted>>> = OnceLock::new();
+    let convert = || {
+        if lazy && json_has_template(value) {
+            Entry::Template(Arc::new(value.clone()))
+        } else {
+            Entry::Data(from_json(value))
+        }
+    };
+    if count_nodes(value, CACHED_MIN_NODES) < CACHED_MIN_NODES {
+        return convert();
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hash_json(value, &mut hasher);
+    lazy.hash(&mut hasher);
+    let key = hasher.finish();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some((data, was_lazy, entry)) = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+        && *was_lazy == lazy
+        && data.as_ref() == value
+    {
+        return entry.clone();
+    }
+    let entry = convert();
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cache.len() >= CACHED_VALUES {
+        cache.clear();
+    }
+    cache.insert(key, (Arc::new(value.clone()), lazy, entry.clone()));
+    entry
+}
+
+/// The number of nodes in a value, counting no further than `limit`.
+fn count_nodes(value: &serde_json::Value, limit: usize) -> usize {
+    let mut count = 1;
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::Array(items) => {
+                count += items.len();
+                stack.extend(items);
+            }
+            serde_json::Value::Object(map) => {
+                count += map.len();
+                stack.extend(map.values());
+            }
+            _ => {}
+        }
+        if count >= limit {
+            break;
+        }
+    }
+    count
+}
+
+fn hash_json(value: &serde_json::Value, hasher: &mut impl Hasher) {
+    use serde_json::Value as J;
+    match value {
+        J::Null => 0u8.hash(hasher),
+        J::Bool(b) => (1u8, b).hash(hasher),
+        J::Number(n) => (2u8, n.to_string()).hash(hasher),
+        J::String(s) => (3u8, s).hash(hasher),
+        J::Array(items) => {
+            (4u8, items.len()).hash(hasher);
+            items.iter().for_each(|item| hash_json(item, hasher));
+        }
+        J::Object(map) => {
+            (5u8, map.len()).hash(hasher);
+            for (key, item) in map {
+                key.hash(hasher);
+                hash_json(item, hasher);
+            }
+        }
     }
 }
 
@@ -214,6 +329,45 @@ impl fmt::Debug for Vars {
         f.debug_struct("Vars")
             .field("names", &self.names())
             .finish()
+    }
+}
+
+/// What templates read variables from: a layered `Vars`, or a plain JSON
+/// map as the executor keeps them.
+///
+/// A map is converted into a `Vars` at every call, which costs O(size of
+/// the map), `hostvars` included; a `Vars` costs nothing. Both are
+/// templated lazily; a value that is not valid Jinja (a registered result
+/// holding a Go template such as `{{ .Id }}`) is then used as written.
+pub trait Variables {
+    /// The variables as layers.
+    fn to_vars(&self) -> Cow<'_, Vars>;
+
+    /// The secret values among the variables (see `Secrets::from_vars`).
+    fn known_secrets(&self) -> Secrets;
+}
+
+impl Variables for Vars {
+    fn to_vars(&self) -> Cow<'_, Vars> {
+        Cow::Borrowed(self)
+    }
+
+    fn known_secrets(&self) -> Secrets {
+        Secrets::from_sets(self.secret_sets())
+    }
+}
+
+impl Variables for serde_json::Map<String, serde_json::Value> {
+    fn to_vars(&self) -> Cow<'_, Vars> {
+        Cow::Owned(Vars::from(self))
+    }
+
+    fn known_secrets(&self) -> Secrets {
+        let mut found = Vec::new();
+        for (name, value) in self {
+            collect_json(value, is_secret_name(name), &mut found);
+        }
+        Secrets::from_sets(vec![SecretSet::shared(found)])
     }
 }
 
@@ -298,11 +452,22 @@ pub(crate) struct Scope {
     /// How many lazily templated variables are being rendered around this
     /// scope, to stop reference loops.
     depth: usize,
+    /// Lazily templated values already rendered during this render, shared
+    /// with the nested scopes of those renders. Variables cannot change
+    /// while a template renders, and without it a value used twice renders
+    /// twice at every nesting level (minijinja looks variables up again to
+    /// describe an error), which is exponential in the nesting depth.
+    rendered: Arc<Mutex<HashMap<String, Value>>>,
 }
 
 impl Scope {
     pub(crate) fn new(env: Arc<Environment<'static>>, vars: Vars, depth: usize) -> Scope {
-        Scope { env, vars, depth }
+        Scope {
+            env,
+            vars,
+            depth,
+            rendered: Arc::default(),
+        }
     }
 
     pub(crate) fn into_value(self) -> Value {
@@ -312,7 +477,16 @@ impl Scope {
     fn lookup(self: &Arc<Self>, name: &str) -> Option<Value> {
         match self.vars.entry(name) {
             Some(Entry::Data(value)) => Some(value.clone()),
-            Some(Entry::Template(json)) => Some(self.render_lazy(name, json)),
+            Some(Entry::Template(json)) => {
+                let cached = lock(&self.rendered).get(name).cloned();
+                Some(cached.unwrap_or_else(|| {
+                    // The lock is not held while rendering: the render looks
+                    // other variables up in this same cache.
+                    let value = self.render_lazy(name, json);
+                    lock(&self.rendered).insert(name.to_string(), value.clone());
+                    value
+                }))
+            }
             // Ansible's `vars` is the whole scope: `vars[name]`, `vars.keys()`.
             None if name == "vars" => Some(Value::from_dyn_object(self.clone())),
             None => None,
@@ -326,9 +500,19 @@ impl Scope {
                 format!("variable `{name}` refers to itself through other variables"),
             ));
         }
-        let inner = Scope::new(self.env.clone(), self.vars.clone(), self.depth + 1).into_value();
+        let inner = Scope {
+            env: self.env.clone(),
+            vars: self.vars.clone(),
+            depth: self.depth + 1,
+            rendered: self.rendered.clone(),
+        }
+        .into_value();
         match super::render_json(&self.env, json, &inner) {
             Ok(value) => value,
+            // Not Jinja at all: text from a machine (a Go template in a
+            // registered command line) that came in through a plain map,
+            // which cannot say it is raw. It is data.
+            Err(err) if err.syntax => from_json(json),
             // A lookup cannot fail, so the error travels as an invalid value
             // that fails where it is used. Its range would point into the
             // variable's own text, not the template being rendered, so only
@@ -343,6 +527,16 @@ impl Scope {
             )),
         }
     }
+}
+
+/// The cache's lock. A panic while it was held cannot leave it half
+/// written (an insert is one call), so a poisoned lock is still usable.
+fn lock(
+    cache: &Mutex<HashMap<String, Value>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Value>> {
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl fmt::Debug for Scope {
@@ -428,6 +622,12 @@ pub(crate) fn from_json(value: &serde_json::Value) -> Value {
 /// (functions, macros) become `null`; undefined values inside containers too.
 pub(crate) fn to_json(value: &Value) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// Like `to_json`, but a value that failed (a lazily templated variable
+/// inside a scope that is serialized whole) is an error, not `null`.
+pub(crate) fn try_to_json(value: &Value) -> Result<serde_json::Value, String> {
+    serde_json::to_value(value).map_err(|err| err.to_string())
 }
 
 fn json_has_template(value: &serde_json::Value) -> bool {
