@@ -12,8 +12,8 @@ use std::time::Duration;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use serde_json::{Map, Value, json};
 
-use dtrplay::connection::Connection;
 use dtrplay::connection::local::LocalConnection;
+use dtrplay::connection::{ConnectOptions, Connection, Target, Transport, connect};
 use dtrplay::error::InputError;
 use dtrplay::source::SourceFile;
 use dtrplay::task::{Check, Context, DynTask, Outcome, TaskError};
@@ -21,7 +21,7 @@ use dtrplay::tasks::Registry;
 use dtrplay::tasks::plugin::{self, Layout, Plugin};
 use dtrplay::yaml;
 
-use crate::harness::{Project, unindent};
+use crate::harness::{Nodes, Project, unindent};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
@@ -48,19 +48,31 @@ async fn run(
     args: Value,
     check_mode: bool,
 ) -> Result<Ended, TaskError> {
+    let conn = LocalConnection::new("node1");
+    run_on(&conn, "node1", registry, task, args, check_mode).await
+}
+
+/// `run` over a given connection, for the host `host`.
+async fn run_on(
+    conn: &dyn Connection,
+    host: &str,
+    registry: &Registry,
+    task: &str,
+    args: Value,
+    check_mode: bool,
+) -> Result<Ended, TaskError> {
     let entry = registry.get(task).expect("a registered task");
     let args = entry
         .spec
         .coerce(args.as_object().expect("object arguments"))
         .expect("the arguments coerce");
     let task: Box<dyn DynTask> = (entry.build)(args).expect("the task builds");
-    let conn = LocalConnection::new("node1");
     let vars = Map::new();
     let eval = |_: &str| -> Result<Value, String> { Ok(Value::Null) };
     let peers = |_: &str| -> Option<std::sync::Arc<dyn Connection>> { None };
     let cx = Context::new(
-        "node1",
-        &conn,
+        host,
+        conn,
         check_mode,
         true,
         Duration::from_secs(60),
@@ -311,4 +323,160 @@ fn write_plugin(project: &Project, name: &str, program: &str, manifest: &str) {
     let exe = project.file(&format!("library/{name}"), program);
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     project.file(&format!("library/{name}.yml"), manifest);
+}
+
+/// An SSH connection to a lab node, as the executor opens it.
+async fn ssh(nodes: &Nodes, name: &str, control: &Path) -> Box<dyn Connection> {
+    let node = nodes.node(name);
+    let target = Target {
+        name: node.name.clone(),
+        address: node.host.to_string(),
+        port: Some(node.port),
+        user: Some(node.user.clone()),
+        key_file: Some(node.private_key().to_path_buf()),
+        ssh_args: node
+            .ssh_common_args()
+            .split(' ')
+            .map(str::to_string)
+            .collect(),
+        transport: Transport::Ssh,
+    };
+    let options = ConnectOptions {
+        control_dir: control.to_path_buf(),
+        persist: None,
+        connect_timeout: Duration::from_secs(10),
+        retries: 1,
+    };
+    connect(&target, &options)
+        .await
+        .expect("the node answers over SSH")
+}
+
+/// The temporary directories plugins left in a node's `$TMPDIR`.
+fn leftovers(nodes: &Nodes, name: &str) -> Vec<String> {
+    std::fs::read_dir(nodes.node(name).root.join("tmp"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with("dtrplay-task."))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn over_ssh_the_plugin_is_shipped_run_and_removed_in_one_round_trip() {
+    let nodes = Nodes::start(2);
+    let project = Project::new();
+    let control = project.path().join("ctl");
+    // A program whose bytes are not all text: it reports the sha256 of the
+    // copy that ran, which must be the bytes on the control machine.
+    let mut program = b"#!/bin/sh\nsum=$(sha256sum \"$0\" | cut -d' ' -f1)\n\
+        printf '{\"changed\": false, \"data\": {\"sum\": \"%s\", \"host\": \"%s\"}}' \"$sum\" \"$(cat \"$1\" | sed 's/.*\"host\":\"\\([^\"]*\\)\".*/\\1/')\"\nexit 0\n# "
+        .to_vec();
+    program.extend([0xff, 0x00, 0xfe, b'\n']);
+    let exe = project.path().join("library/whoami");
+    std::fs::create_dir_all(exe.parent().expect("parent")).expect("library dir");
+    std::fs::write(&exe, &program).expect("write program");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    project.file(
+        "library/whoami.yml",
+        "description: Reports the sha256 of itself\n",
+    );
+    let registry = registry_with(
+        plugin::load_dir(&project.path().join("library"), Layout::Library)
+            .expect("loads")
+            .into_iter()
+            .chain([ensure_line()]),
+    );
+    let expected = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(&program))
+    };
+    for name in ["node1", "node2"] {
+        let conn = ssh(&nodes, name, &control).await;
+        let Ok(Ended::InSync(o)) =
+            run_on(conn.as_ref(), name, &registry, "whoami", json!({}), false).await
+        else {
+            panic!("whoami runs on {name}");
+        };
+        assert_eq!(o.data["data"], json!({"sum": expected, "host": name}));
+
+        // The example plugin, on the node's private /srv.
+        let args =
+            json!({"path": "/srv/hosts", "line": "10.0.0.20 dtr.example.com", "create": true});
+        let seen = nodes.node(name).path("/srv/hosts");
+        let first = run_on(
+            conn.as_ref(),
+            name,
+            &registry,
+            "ensure_line",
+            args.clone(),
+            true,
+        )
+        .await;
+        assert!(matches!(first, Ok(Ended::WouldChange(_))), "{first:?}");
+        assert!(!seen.exists(), "check mode created {}", seen.display());
+        let second = run_on(
+            conn.as_ref(),
+            name,
+            &registry,
+            "ensure_line",
+            args.clone(),
+            false,
+        )
+        .await;
+        assert!(matches!(second, Ok(Ended::Changed(_))), "{second:?}");
+        assert_eq!(
+            std::fs::read_to_string(&seen).expect("written"),
+            "10.0.0.20 dtr.example.com\n"
+        );
+        let third = run_on(conn.as_ref(), name, &registry, "ensure_line", args, false).await;
+        assert!(matches!(third, Ok(Ended::InSync(_))), "{third:?}");
+        assert_eq!(
+            leftovers(&nodes, name),
+            Vec::<String>::new(),
+            "temporary directories on {name}"
+        );
+        conn.close().await;
+    }
+}
+
+#[tokio::test]
+async fn over_ssh_a_hung_plugin_is_killed_and_the_connection_lives_on() {
+    let nodes = Nodes::start(1);
+    let project = Project::new();
+    let control = project.path().join("ctl");
+    write_plugin(&project, "hang", "#!/bin/sh\nsleep 300\n", "timeout: 1\n");
+    write_plugin(
+        &project,
+        "fine",
+        "#!/bin/sh\necho '{\"changed\": false, \"msg\": \"fine\"}'\n",
+        "",
+    );
+    let registry = registry_with(
+        plugin::load_dir(&project.path().join("library"), Layout::Library).expect("loads"),
+    );
+    let conn = ssh(&nodes, "node1", &control).await;
+    let started = std::time::Instant::now();
+    match run_on(conn.as_ref(), "node1", &registry, "hang", json!({}), false).await {
+        Err(TaskError::Failed { msg, .. }) => {
+            assert!(msg.contains("timed out after 1s and was killed"), "{msg}")
+        }
+        other => panic!("expected a timeout failure, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    // The same connection runs the next task.
+    let next = run_on(conn.as_ref(), "node1", &registry, "fine", json!({}), false).await;
+    assert!(
+        matches!(&next, Ok(Ended::InSync(o)) if o.msg.as_deref() == Some("fine")),
+        "{next:?}"
+    );
+    assert_eq!(leftovers(&nodes, "node1"), Vec::<String>::new());
+    conn.close().await;
 }
