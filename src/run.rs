@@ -18,9 +18,24 @@ use crate::error::{Error, ExitStatus};
 use crate::report::Reporter;
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
+use crate::tasks::Registry;
 use crate::{executor, validate};
 
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    main_with(args, |_| {})
+}
+
+/// The program with extra task types: `extend` adds them to the built-ins
+/// before anything is loaded, so they are validated, planned and run like
+/// built-ins, in every command. This is how a Rust task is shipped: a
+/// binary whose `main` is one call of this (see docs/custom-tasks.md and
+/// examples/rust-task).
+pub fn main_with(
+    args: impl IntoIterator<Item = OsString>,
+    extend: impl FnOnce(&mut Registry),
+) -> ExitCode {
+    let mut base = Registry::builtins();
+    extend(&mut base);
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -45,7 +60,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitStatus::Internal.into();
         }
     };
-    match runtime.block_on(command(cli.command)) {
+    match runtime.block_on(command(cli.command, &base)) {
         Ok(code) => code,
         Err(e) => {
             print_error(&e);
@@ -54,11 +69,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
-async fn command(command: Command) -> Result<ExitCode, Error> {
+async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
     match command {
-        Command::Apply(args) => apply(&args, false).await,
-        Command::Plan(args) => apply(&args, true).await,
-        Command::Validate(args) => validate_cmd(&args),
+        Command::Apply(args) => apply(&args, false, base).await,
+        Command::Plan(args) => apply(&args, true, base).await,
+        Command::Validate(args) => validate_cmd(&args, base),
         Command::Inventory(args) => inventory_cmd(&args),
         Command::Doctor(args) => doctor_cmd(&args).await,
         Command::Lab(cmd) => crate::lab::run(cmd).await.map_err(|e| Error::Lab {
@@ -68,9 +83,10 @@ async fn command(command: Command) -> Result<ExitCode, Error> {
     }
 }
 
-async fn apply(args: &RunArgs, plan: bool) -> Result<ExitCode, Error> {
+async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, Error> {
     let cfg = RunConfig::from_args(args, plan)?;
     let loaded = validate::load(
+        base,
         &cfg.playbook,
         &cfg.inventory,
         &cfg.extra_vars,
@@ -97,9 +113,15 @@ async fn apply(args: &RunArgs, plan: bool) -> Result<ExitCode, Error> {
     Ok(summary.exit_status().into())
 }
 
-fn validate_cmd(args: &ValidateArgs) -> Result<ExitCode, Error> {
+fn validate_cmd(args: &ValidateArgs, base: &Registry) -> Result<ExitCode, Error> {
     let extra = parse_extra_vars(&args.extra_vars)?;
-    let loaded = validate::load(&args.playbook, &args.inventory, &extra, &args.task_path)?;
+    let loaded = validate::load(
+        base,
+        &args.playbook,
+        &args.inventory,
+        &extra,
+        &args.task_path,
+    )?;
     let tasks: usize = loaded
         .playbook
         .plays

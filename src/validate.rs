@@ -62,8 +62,11 @@ pub struct Loaded {
     pub registry: Registry,
 }
 
-/// Loads and checks a playbook (and an inventory, when given).
+/// Loads and checks a playbook (and an inventory, when given). `base` is
+/// the registry the run starts from: the built-ins, plus any Rust tasks
+/// (see `run::main_with`); custom tasks found beside the playbook are added.
 pub fn load(
+    base: &Registry,
     playbook_path: &Path,
     inventory_paths: &[PathBuf],
     extra_vars: &Map<String, Value>,
@@ -71,7 +74,8 @@ pub fn load(
 ) -> Result<Loaded, Error> {
     let mut errors = Vec::new();
     let playbook_dir = playbook_path.parent().unwrap_or(Path::new("."));
-    let registry = crate::tasks::custom::registry(playbook_dir, task_path).map_err(Error::from)?;
+    let registry = crate::tasks::custom::registry_with(base.clone(), playbook_dir, task_path)
+        .map_err(Error::from)?;
     let inventory = match Inventory::load(inventory_paths) {
         Ok(inv) => Some(inv),
         Err(e) => {
