@@ -480,3 +480,290 @@ async fn over_ssh_a_hung_plugin_is_killed_and_the_connection_lives_on() {
     assert_eq!(leftovers(&nodes, "node1"), Vec::<String>::new());
     conn.close().await;
 }
+
+/// A project with the ensure-line example's plugin in its `library/`, an
+/// inventory of `nodes`, and `site.yml`.
+fn cli_project(nodes: &Nodes, playbook: &str) -> Project {
+    let project = Project::new();
+    let lib = examples().join("ensure-line/library");
+    for file in ["ensure_line.py", "ensure_line.yml"] {
+        let to = project.path().join("library").join(file);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("library dir");
+        std::fs::copy(lib.join(file), &to).expect("copy the example plugin");
+    }
+    let names: Vec<String> = nodes.fleet.nodes().iter().map(|n| n.name.clone()).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    project.file("inventory.yml", &nodes.inventory(&[("nodes", &refs)], ""));
+    project.file("site.yml", playbook);
+    project
+}
+
+const PIN_PLAYBOOK: &str = r#"
+    - name: Pin DTR
+      hosts: nodes
+      tasks:
+        - name: Pin dtr.example.com
+          ensure_line:
+            path: /srv/hosts
+            line: "10.0.0.20 dtr.example.com"
+            create: true
+          register: pinned
+        - name: Show the registered result
+          debug:
+            msg: "{{ pinned.path }} {{ pinned.changed }}"
+"#;
+
+fn recap(run: &crate::harness::Run, host: &str) -> (u64, u64, u64) {
+    let r = &run.recap()[host];
+    let n = |k: &str| r[k].as_u64().unwrap_or(u64::MAX);
+    (n("ok"), n("changed"), n("failed"))
+}
+
+#[test]
+fn cli_plan_shows_the_diff_apply_changes_and_reapply_changes_nothing() {
+    let nodes = Nodes::start(2);
+    let project = cli_project(&nodes, PIN_PLAYBOOK);
+    project
+        .run(&["plan", "site.yml", "-i", "inventory.yml"])
+        .success()
+        .stdout_has("changed: [node1]")
+        .stdout_has("+10.0.0.20 dtr.example.com");
+    for node in nodes.fleet.nodes() {
+        assert!(
+            !node.path("/srv/hosts").exists(),
+            "plan wrote on {}",
+            node.name
+        );
+    }
+    let first = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    first.success();
+    for node in nodes.fleet.nodes() {
+        assert_eq!(
+            recap(&first, &node.name),
+            (2, 1, 0),
+            "first apply on {}",
+            node.name
+        );
+        assert_eq!(
+            std::fs::read_to_string(node.path("/srv/hosts")).expect("written"),
+            "10.0.0.20 dtr.example.com\n"
+        );
+    }
+    let debug = first
+        .events()
+        .into_iter()
+        .find(|e| {
+            e["event"] == "host_result"
+                && e["host"] == "node1"
+                && e["msg"].as_str().is_some_and(|m| m.starts_with("/srv"))
+        })
+        .expect("the debug result");
+    assert_eq!(
+        debug["msg"], "/srv/hosts True",
+        "`returns: [path]` is registered"
+    );
+    let second = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    second.success();
+    for node in nodes.fleet.nodes() {
+        assert_eq!(
+            recap(&second, &node.name),
+            (2, 0, 0),
+            "second apply on {}",
+            node.name
+        );
+    }
+}
+
+#[test]
+fn cli_validate_checks_custom_calls_like_built_ins() {
+    let project = Project::new();
+    let lib = examples().join("ensure-line/library");
+    for file in ["ensure_line.py", "ensure_line.yml"] {
+        let to = project.path().join("library").join(file);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("library dir");
+        std::fs::copy(lib.join(file), &to).expect("copy the example plugin");
+    }
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: all
+          tasks:
+            - ensure_line:
+                paht: /etc/hosts
+                line: 10.0.0.20 dtr
+                state: gone
+            - ensure_line: {path: /etc/hosts, line: x, create: maybe}
+        "#,
+    );
+    let run = project.run(&["validate", "site.yml"]);
+    run.status(4);
+    insta::assert_snapshot!(run.stderr_filtered());
+}
+
+#[test]
+fn cli_broken_manifests_stop_the_run_before_any_host() {
+    let project = Project::new();
+    write_plugin(
+        &project,
+        "bad",
+        "#!/bin/sh\n",
+        "params:\n  x: {type: strng}\n",
+    );
+    project.file("site.yml", "- hosts: all\n  tasks:\n    - bad: {x: 1}\n");
+    let run = project.run(&["validate", "site.yml"]);
+    run.status(4)
+        .stderr_has("unknown type `strng`")
+        .stderr_has("did you mean `str`?");
+}
+
+#[test]
+fn cli_a_broken_plugin_fails_its_host_only() {
+    let nodes = Nodes::start(2);
+    let project = cli_project(
+        &nodes,
+        r#"
+        - name: One node's plugin breaks
+          hosts: nodes
+          tasks:
+            - name: Flaky
+              flaky: {}
+            - name: Next
+              ensure_line: {path: /srv/next, line: next, create: true}
+        "#,
+    );
+    // It crashes on node1 only (dtrplay tells it the host).
+    write_plugin(
+        &project,
+        "flaky",
+        "#!/bin/sh\nif grep -q '\"host\":\"node1\"' \"$1\"; then echo 'Traceback: boom' >&2; exit 1; fi\n\
+         echo '{\"changed\": false}'\n",
+        "description: Breaks on node1\n",
+    );
+    let run = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    run.status(2);
+    assert_eq!(recap(&run, "node1"), (0, 0, 1));
+    assert_eq!(recap(&run, "node2"), (2, 1, 0));
+    let failure = run
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "host_result" && e["status"] == "failed")
+        .expect("a failure");
+    let msg = failure["msg"].as_str().expect("a message");
+    assert!(
+        msg.starts_with("task `flaky` on node1 (check): ")
+            && msg.contains("exited with status 1 without printing JSON"),
+        "{msg}"
+    );
+    assert!(msg.ends_with("stderr:\n  Traceback: boom"), "{msg}");
+    assert!(
+        nodes.node("node2").path("/srv/next").exists(),
+        "node2 went on"
+    );
+    assert!(
+        !nodes.node("node1").path("/srv/next").exists(),
+        "node1 stopped"
+    );
+}
+
+/// The Rust example, compiled into the tests so they can register its task.
+#[allow(dead_code)]
+#[path = "../examples/rust-task/main.rs"]
+mod rust_task_example;
+
+#[tokio::test]
+async fn the_rust_example_task_checks_applies_and_is_idempotent_over_ssh() {
+    let nodes = Nodes::start(1);
+    let project = Project::new();
+    let control = project.path().join("ctl");
+    let mut registry = Registry::default();
+    rust_task_example::register(&mut registry);
+    let seen = nodes.node("node1").path("/srv/daemon.json");
+    std::fs::create_dir_all(seen.parent().expect("parent")).expect("srv");
+    std::fs::write(&seen, "{\"debug\": true}\n").expect("seed");
+    let conn = ssh(&nodes, "node1", &control).await;
+    let args = json!({"path": "/srv/daemon.json", "settings": {"max-concurrent-uploads": 3}});
+    let run = |check_mode| {
+        run_on(
+            conn.as_ref(),
+            "node1",
+            &registry,
+            "daemon-json",
+            args.clone(),
+            check_mode,
+        )
+    };
+    let Ok(Ended::WouldChange(preview)) = run(true).await else {
+        panic!("a missing setting is drift");
+    };
+    let wanted = "{\n  \"debug\": true,\n  \"max-concurrent-uploads\": 3\n}\n";
+    assert_eq!(
+        preview.diffs[0].before.as_deref(),
+        Some("{\"debug\": true}\n")
+    );
+    assert_eq!(preview.diffs[0].after.as_deref(), Some(wanted));
+    assert_eq!(
+        std::fs::read_to_string(&seen).expect("read"),
+        "{\"debug\": true}\n",
+        "check mode wrote"
+    );
+    assert!(matches!(run(false).await, Ok(Ended::Changed(_))));
+    assert_eq!(std::fs::read_to_string(&seen).expect("read"), wanted);
+    assert!(
+        matches!(run(false).await, Ok(Ended::InSync(_))),
+        "a second apply changes nothing"
+    );
+    conn.close().await;
+}
+
+#[test]
+fn main_with_validates_the_extra_tasks_like_built_ins() {
+    let project = Project::new();
+    let good = project.file(
+        "good.yml",
+        "- hosts: all\n  tasks:\n    - daemon-json: {settings: {debug: true}}\n",
+    );
+    let bad = project.file(
+        "bad.yml",
+        "- hosts: all\n  tasks:\n    - daemon-json: {setings: {debug: true}}\n",
+    );
+    let validate = |playbook: &Path| {
+        dtrplay::run::main_with(
+            [
+                "dtrplay".into(),
+                "validate".into(),
+                playbook.as_os_str().to_owned(),
+            ],
+            rust_task_example::register,
+        )
+    };
+    assert_eq!(validate(&good), std::process::ExitCode::SUCCESS);
+    assert_eq!(validate(&bad), std::process::ExitCode::from(4));
+    // Without the extension the task does not exist.
+    let plain = dtrplay::run::main([
+        "dtrplay".into(),
+        "validate".into(),
+        good.as_os_str().to_owned(),
+    ]);
+    assert_eq!(plain, std::process::ExitCode::from(4));
+}

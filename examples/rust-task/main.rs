@@ -31,8 +31,9 @@ fn main() -> ExitCode {
     dtrplay::run::main_with(std::env::args_os(), register)
 }
 
-/// Adds `daemon-json` to the registry of every run.
-fn register(registry: &mut Registry) {
+/// Adds `daemon-json` to the registry of every run. Public so that the
+/// integration tests can register it too.
+pub fn register(registry: &mut Registry) {
     registry.register(
         spec(),
         // The arguments arrive validated and coerced against `spec()`:
