@@ -767,3 +767,112 @@ fn main_with_validates_the_extra_tasks_like_built_ins() {
     ]);
     assert_eq!(plain, std::process::ExitCode::from(4));
 }
+
+/// Runs the real binary on a lab inventory, from the repository root.
+async fn apply_on_lab(playbook: &str, inventory: &Path) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_dtrplay"))
+        .args(["apply", playbook, "-i"])
+        .arg(inventory)
+        .env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .await
+        .expect("run dtrplay")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_restart_example_restarts_docker_only_where_the_ca_changed() {
+    use dtrplay::lab::docker::restart_count;
+    use dtrplay::lab::{Flavor, Lab, LabOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = LabOptions::new(
+        dir.path().join("lab"),
+        Flavor::Ucp1,
+        3,
+        1,
+        env!("CARGO_BIN_EXE_dtrplay"),
+    );
+    let lab = Lab::start(&options).await.expect("start the lab");
+    let playbook = "examples/restart-docker-on-ca-change/playbook.yml";
+    let restarts = || {
+        lab.nodes()
+            .iter()
+            .map(|n| restart_count(&n.root))
+            .collect::<Vec<_>>()
+    };
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    let plan = tokio::process::Command::new(env!("CARGO_BIN_EXE_dtrplay"))
+        .args(["plan", playbook, "-i"])
+        .arg(lab.inventory_path())
+        .env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .await
+        .expect("run dtrplay plan");
+    ok(&plan);
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        stdout.contains("changed: [node2]: would run: systemctl restart docker"),
+        "the plan shows the handler's body\n{stdout}"
+    );
+    assert_eq!(restarts(), [0, 0, 0], "plan restarted nothing");
+
+    ok(&apply_on_lab(playbook, lab.inventory_path()).await);
+    assert_eq!(
+        restarts(),
+        [1, 1, 1],
+        "every node got the CA, so every node restarted"
+    );
+
+    // node2 loses its CA: only node2 gets it back, and only node2 restarts.
+    let node2 = &lab.nodes()[1];
+    let certs = node2.path(&node2.certs_dir().display().to_string());
+    std::fs::remove_dir_all(&certs).expect("remove node2's certs.d");
+    ok(&apply_on_lab(playbook, lab.inventory_path()).await);
+    assert_eq!(restarts(), [1, 2, 1]);
+
+    let out = apply_on_lab(playbook, lab.inventory_path()).await;
+    ok(&out);
+    assert_eq!(restarts(), [1, 2, 1], "nothing changed, nothing restarted");
+    lab.stop().await.expect("stop the lab");
+}
+
+#[test]
+fn cli_validate_checks_task_file_calls_and_their_manifests() {
+    let project = Project::new();
+    let task_file = examples().join("restart-docker-on-ca-change/tasks/restart-docker.yml");
+    let text = std::fs::read_to_string(task_file).expect("the example task file");
+    std::fs::create_dir_all(project.path().join("tasks")).expect("tasks dir");
+    std::fs::write(project.path().join("tasks/restart-docker.yml"), text).expect("copy");
+    project.file(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - restart-docker: {servce: docker, check_active: maybe}\n",
+    );
+    project
+        .run(&["validate", "site.yml"])
+        .status(4)
+        .stderr_has("unknown argument `servce` for `restart-docker`")
+        .stderr_has("did you mean `service`?")
+        .stderr_has("argument `check_active` must be a boolean");
+    project.file(
+        "tasks/broken.yml",
+        "params:\n  when_: {type: boolen}\ntasks:\n  - debug: {msg: hi}\n",
+    );
+    project.file(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - restart-docker: {}\n",
+    );
+    project
+        .run(&["validate", "site.yml"])
+        .status(4)
+        .stderr_has("unknown type `boolen`")
+        .stderr_has("did you mean `bool`?");
+}

@@ -250,7 +250,7 @@ pub fn load_dir(dir: &Path, layout: Layout) -> Result<Vec<Plugin>, Vec<InputErro
     let mut errors = Vec::new();
     for path in &files {
         if is_manifest(path) {
-            if layout == Layout::TaskPath && matches!(find_program(path), Ok(None)) {
+            if layout == Layout::TaskPath && !has_program(path) {
                 continue;
             }
             match Plugin::load(path) {
@@ -744,6 +744,13 @@ fn stem(path: &Path) -> String {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Whether a YAML file is a plugin manifest, i.e. has a program beside it
+/// (`<name>` or one `<name>.<ext>`). In a `--task-path` directory, any other
+/// YAML file may be a task file.
+pub fn has_program(manifest_path: &Path) -> bool {
+    !matches!(find_program(manifest_path), Ok(None))
 }
 
 /// The program beside a manifest: `<name>`, or the one `<name>.<ext>`.
