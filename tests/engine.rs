@@ -304,3 +304,119 @@ fn variables_follow_ansible_precedence() {
     assert_eq!(read("/srv/fact"), "fact");
     assert_eq!(read("/srv/extra"), "cli");
 }
+
+#[test]
+fn a_node_stopped_mid_run_is_unreachable_and_the_others_finish() {
+    let (mut nodes, project) = setup(3);
+    project.file(
+        "slow.yml",
+        r#"
+        - hosts: nodes
+          tasks:
+            - name: Take a while
+              command: sleep 2
+            - name: Then write
+              copy: {content: "done\n", dest: /srv/done}
+        "#,
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_dtrplay"))
+        .args([
+            "apply",
+            "slow.yml",
+            "-i",
+            "inventory.yml",
+            "--output",
+            "json",
+        ])
+        .current_dir(project.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("dtrplay starts");
+    // Stop node2 while the first task runs on every node.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    nodes.fleet.stop_node("node2").expect("node2 stops");
+    let out = child.wait_with_output().expect("dtrplay finishes");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let recap: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .rfind(|e| e["event"] == "recap")
+        .map(|e| e["hosts"].clone())
+        .expect("a recap");
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert_eq!(recap["node2"]["unreachable"], 1, "{recap}");
+    for other in ["node1", "node3"] {
+        assert_eq!(recap[other]["failed"], 0, "{recap}");
+        assert!(
+            nodes.node(other).path("/srv/done").exists(),
+            "{other} did not finish"
+        );
+    }
+}
+
+#[test]
+fn an_ansible_playbook_runs_unchanged() {
+    let (nodes, project) = setup(2);
+    project.file(
+        "ansible.yml",
+        r#"
+        ---
+        - name: Written for Ansible
+          hosts: nodes
+          gather_facts: no
+          vars:
+            app_dir: /srv/app
+            files: [a.conf, b.conf]
+          handlers:
+            - name: restart app
+              ansible.builtin.command: touch {{ app_dir }}/restarted
+          tasks:
+            - name: Create the directory
+              ansible.builtin.file: path={{ app_dir }} state=directory mode=0755
+            - name: Write config files
+              ansible.builtin.copy:
+                dest: "{{ app_dir }}/{{ item }}"
+                content: "name={{ item | replace('.conf', '') }}\n"
+                mode: 0644
+              with_items: "{{ files }}"
+              notify: restart app
+            - name: Read one back
+              ansible.builtin.shell: cat {{ app_dir }}/a.conf
+              register: conf
+              changed_when: false
+            - name: Check it
+              ansible.builtin.assert:
+                that:
+                  - conf.stdout == 'name=a'
+                  - "'b.conf' in files"
+                fail_msg: unexpected content
+            - ansible.builtin.debug:
+                msg: "{{ inventory_hostname }} is in {{ group_names | join(',') }}"
+        "#,
+    );
+    let first = project.run(&[
+        "apply",
+        "ansible.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    first.success();
+    let node = nodes.node("node1");
+    assert_eq!(
+        std::fs::read_to_string(node.path("/srv/app/b.conf")).expect("written"),
+        "name=b\n"
+    );
+    assert!(node.path("/srv/app/restarted").exists(), "the handler ran");
+    let second = project.run(&[
+        "apply",
+        "ansible.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    second.success();
+    assert_eq!(second.recap()["node1"]["changed"], 0);
+}

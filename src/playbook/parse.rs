@@ -955,10 +955,25 @@ fn split_words(text: &str) -> Vec<String> {
     let mut cur = String::new();
     let mut quote: Option<char> = None;
     let mut escaped = false;
+    // Inside `{{ }}` and `{% %}` spaces do not split, as in Ansible's
+    // `parse_kv`: `path={{ app_dir }}` is one word.
+    let mut jinja = 0usize;
+    let mut prev = '\0';
     for c in text.chars() {
         if escaped {
             cur.push(c);
             escaped = false;
+            prev = c;
+            continue;
+        }
+        match (prev, c) {
+            ('{', '{' | '%') => jinja += 1,
+            ('}' | '%', '}') => jinja = jinja.saturating_sub(1),
+            _ => {}
+        }
+        prev = c;
+        if jinja > 0 && quote.is_none() {
+            cur.push(c);
             continue;
         }
         match (quote, c) {
@@ -1009,5 +1024,9 @@ mod tests {
             vec![r#"echo"#, r#""a b""#, "c=d", "'e f'"]
         );
         assert_eq!(unquote("'x y'"), "x y");
+        assert_eq!(
+            split_words("path={{ app_dir }} state=directory"),
+            vec!["path={{ app_dir }}", "state=directory"]
+        );
     }
 }
