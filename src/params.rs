@@ -291,8 +291,13 @@ fn check_literal(param: &Param, value: &Node) -> Result<(), InputError> {
     }
     let json = value.to_json();
     coerce_value(param, &json).map(|_| ()).map_err(|why| {
+        let expected = if param.choices.is_empty() {
+            param.kind.describe().to_string()
+        } else {
+            format!("one of {}", param.choices.join(", "))
+        };
         InputError::at(value, format!("argument `{}` {why}", param.name))
-            .with_label(format!("expected {}", param.kind.describe()))
+            .with_label(format!("expected {expected}"))
     })
 }
 

@@ -6,19 +6,31 @@ use crate::harness::Project;
 
 #[test]
 fn every_error_class_points_at_its_span() {
-    insta::glob!("fixtures/errors/*.yml", |path| {
-        let project = Project::new();
-        let fixtures = path.parent().expect("fixture directory");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/errors");
+    let mut cases: Vec<_> = std::fs::read_dir(&fixtures)
+        .expect("the fixtures directory")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 10, "fixtures are missing");
+    let project = Project::new();
+    let inventory = fixtures.join("inventory.ini");
+    for case in cases {
+        let name = case.file_stem().and_then(|s| s.to_str()).expect("a file name");
         let run = project.run(&[
             "validate",
-            path.to_str().expect("utf-8 path"),
+            case.to_str().expect("utf-8 path"),
             "-i",
-            fixtures.join("inventory.ini").to_str().expect("utf-8 path"),
+            inventory.to_str().expect("utf-8 path"),
         ]);
-        assert_eq!(run.status, 4, "invalid input exits 4\n{}", run.stderr);
+        assert_eq!(run.status, 4, "{name}: invalid input exits 4\n{}", run.stderr);
         let stderr = run.stderr.replace(&fixtures.display().to_string(), "[FIXTURES]");
-        insta::assert_snapshot!(stderr);
-    });
+        insta::with_settings!({ snapshot_suffix => name, prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!("diagnostic", stderr);
+        });
+    }
 }
 
 #[test]

@@ -4,6 +4,8 @@
 mod harness;
 // The engine over real sshd nodes: idempotence, check mode, failures, limits, tags, precedence.
 mod engine;
+// Every class of bad input: file, line, column, label and help, snapshotted.
+mod diagnostics;
 // The lab's UCP and DTR HTTPS simulators, driven with reqwest.
 mod lab_api;
 // Lab nodes: real sshd fleets on loopback with private /etc/docker and /srv.
