@@ -18,15 +18,24 @@ fn every_error_class_points_at_its_span() {
     let project = Project::new();
     let inventory = fixtures.join("inventory.ini");
     for case in cases {
-        let name = case.file_stem().and_then(|s| s.to_str()).expect("a file name");
+        let name = case
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("a file name");
         let run = project.run(&[
             "validate",
             case.to_str().expect("utf-8 path"),
             "-i",
             inventory.to_str().expect("utf-8 path"),
         ]);
-        assert_eq!(run.status, 4, "{name}: invalid input exits 4\n{}", run.stderr);
-        let stderr = run.stderr.replace(&fixtures.display().to_string(), "[FIXTURES]");
+        assert_eq!(
+            run.status, 4,
+            "{name}: invalid input exits 4\n{}",
+            run.stderr
+        );
+        let stderr = run
+            .stderr
+            .replace(&fixtures.display().to_string(), "[FIXTURES]");
         insta::with_settings!({ snapshot_suffix => name, prepend_module_to_snapshot => false }, {
             insta::assert_snapshot!("diagnostic", stderr);
         });
@@ -38,9 +47,13 @@ fn apply_refuses_invalid_input_before_contacting_any_host() {
     // The inventory points at a port nothing listens on: if validation let
     // the run start, the output would say "unreachable".
     let project = Project::new();
-    project.file("inventory.ini", "[web]\nweb1 ansible_host=127.0.0.1 ansible_port=1\n");
+    project.file(
+        "inventory.ini",
+        "[web]\nweb1 ansible_host=127.0.0.1 ansible_port=1\n",
+    );
     project.file("site.yml", "- hosts: web\n  tasks:\n    - shel: echo hi\n");
     let run = project.run(&["apply", "site.yml", "-i", "inventory.ini"]);
-    run.status(4).stderr_has("unknown task keyword or module `shel`");
+    run.status(4)
+        .stderr_has("unknown task keyword or module `shel`");
     assert!(!run.stdout.contains("unreachable"), "{}", run.stdout);
 }
