@@ -107,7 +107,7 @@ pub fn write_script(path: &str) -> String {
          d={d}\n\
          umask 022\n\
          if [ ! -d \"$d\" ]; then mkdir -p \"$d\"; chmod {DIR_MODE} \"$d\"; fi\n\
-         tmp=$(mktemp \"$d/.ca.crt.XXXXXX\")\n\
+         tmp=$(mktemp -p \"$d\")\n\
          trap 'rm -f \"$tmp\"' EXIT HUP INT TERM\n\
          cat > \"$tmp\"\n\
          if [ ! -s \"$tmp\" ]; then echo 'dtrplay: received no content to write' >&2; exit 3; fi\n\

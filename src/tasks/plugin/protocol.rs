@@ -122,7 +122,7 @@ pub fn script(program: &Program<'_>, request: &[u8], timeout_secs: u64) -> Strin
     let mut s = String::new();
     s.push_str("umask 077\n");
     s.push_str(&format!(
-        "d=$(mktemp -d \"${{TMPDIR:-/tmp}}/dtrplay-task.XXXXXXXXXX\") || exit {NO_TMPDIR}\n"
+        "d=$(mktemp -d) || exit {NO_TMPDIR}\n"
     ));
     s.push_str("trap 'rm -rf \"$d\"' EXIT\n");
     s.push_str("trap 'exit 143' HUP INT TERM\n");
