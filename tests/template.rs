@@ -628,7 +628,10 @@ fn ansible_tests() {
     let err = Templates::new()
         .eval_str("'x' is failed", &vars(v))
         .expect_err("not a result");
-    assert!(err.contains("expects a registered task result"), "{err}");
+    assert!(
+        err.message.contains("expects a registered task result"),
+        "{err}"
+    );
 }
 
 #[test]

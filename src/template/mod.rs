@@ -288,7 +288,7 @@ impl Templates {
         match &node.value {
             yaml::Value::Str(expr) => {
                 let vars = vars.to_vars();
-                self.eval(expr, &vars)
+                self.eval_str(expr, vars.as_ref())
                     .map_err(|err| input_error(node, err, &vars))
             }
             yaml::Value::Seq(_) | yaml::Value::Map(_) => Err(InputError::at(
@@ -304,14 +304,14 @@ impl Templates {
     }
 
     /// Evaluates a bare expression. `{{ }}` around it is tolerated, as in
-    /// Ansible. The error is a message (see `eval` for its position).
-    pub fn eval_str(&self, expr: &str, vars: &impl Variables) -> Result<serde_json::Value, String> {
-        self.eval(expr, &vars.to_vars()).map_err(|err| err.message)
-    }
-
-    /// Evaluates a bare expression, with the failing range on error.
-    pub fn eval(&self, expr: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
-        eval_value(&self.env, expr, &self.scope(vars)).and_then(|v| data(&v))
+    /// Ansible.
+    pub fn eval_str(
+        &self,
+        expr: &str,
+        vars: &impl Variables,
+    ) -> Result<serde_json::Value, TemplateError> {
+        let vars = vars.to_vars();
+        eval_value(&self.env, expr, &self.scope(&vars)).and_then(|v| data(&v))
     }
 
     /// The variables a template (or, with `as_expression`, a condition)
@@ -682,10 +682,8 @@ mod tests {
         let map = map.as_object().cloned().unwrap_or_default();
         let t = Templates::new();
         assert_eq!(t.eval_str("n * 2", &map), Ok(json!(4)));
-        assert_eq!(
-            t.eval_str("nope", &map),
-            Err("`nope` is undefined".to_string())
-        );
+        let err = t.eval_str("nope", &map).expect_err("undefined");
+        assert_eq!(err.message, "`nope` is undefined");
         // A Go template in data is data.
         assert_eq!(
             t.render_str("{{ cmd }}", &map),
