@@ -876,3 +876,121 @@ fn cli_validate_checks_task_file_calls_and_their_manifests() {
         .stderr_has("unknown type `boolen`")
         .stderr_has("did you mean `bool`?");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugin_and_rust_examples_run_against_the_lab() {
+    use dtrplay::lab::{Flavor, Lab, LabOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = LabOptions::new(
+        dir.path().join("lab"),
+        Flavor::Ucp1,
+        2,
+        1,
+        env!("CARGO_BIN_EXE_dtrplay"),
+    );
+    let lab = Lab::start(&options).await.expect("start the lab");
+    let inventory = lab.inventory_path().to_path_buf();
+    let dtrplay = |args: &[&str]| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_dtrplay"))
+            .args(args)
+            .arg("-i")
+            .arg(&inventory)
+            .args(["-e", "hosts_file=/srv/hosts", "--output", "json"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+    };
+    let changed = |out: &std::process::Output| -> Vec<u64> {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let recap: Value = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|e| e["event"] == "recap")
+            .expect("a recap");
+        ["node1", "node2"]
+            .iter()
+            .map(|h| recap["hosts"][h]["changed"].as_u64().unwrap_or(u64::MAX))
+            .collect()
+    };
+    let playbook = "examples/ensure-line/playbook.yml";
+    assert_eq!(
+        changed(&dtrplay(&["plan", playbook]).await.expect("plan")),
+        [1, 1]
+    );
+    for node in lab.nodes() {
+        assert!(
+            !node.path("/srv/hosts").exists(),
+            "plan wrote on {}",
+            node.name
+        );
+    }
+    assert_eq!(
+        changed(&dtrplay(&["apply", playbook]).await.expect("apply")),
+        [1, 1]
+    );
+    for node in lab.nodes() {
+        let text = std::fs::read_to_string(node.path("/srv/hosts")).expect("written");
+        assert_eq!(text, "10.0.0.20 dtr.example.com\n");
+    }
+    assert_eq!(
+        changed(&dtrplay(&["apply", playbook]).await.expect("re-apply")),
+        [0, 0]
+    );
+
+    // The Rust example, through `main_with` in a thread of its own (it
+    // starts its own runtime).
+    let args: Vec<std::ffi::OsString> = [
+        "dtrplay",
+        "apply",
+        &format!(
+            "{}/examples/rust-task/playbook.yml",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        "-i",
+        &inventory.display().to_string(),
+        "-e",
+        "daemon_json=/srv/daemon.json",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    let apply = move || {
+        let args = args.clone();
+        std::thread::spawn(move || dtrplay::run::main_with(args, rust_task_example::register))
+            .join()
+            .expect("the run finishes")
+    };
+    assert_eq!(apply(), std::process::ExitCode::SUCCESS);
+    let wanted = "{\n  \"max-concurrent-uploads\": 3,\n  \"log-opts\": {\n    \"max-size\": \"10m\"\n  }\n}\n";
+    for node in lab.nodes() {
+        assert_eq!(
+            std::fs::read_to_string(node.path("/srv/daemon.json")).expect("written"),
+            wanted
+        );
+    }
+    let before: Vec<_> = lab
+        .nodes()
+        .iter()
+        .map(|n| {
+            std::fs::metadata(n.path("/srv/daemon.json"))
+                .and_then(|m| m.modified())
+                .expect("stat")
+        })
+        .collect();
+    assert_eq!(apply(), std::process::ExitCode::SUCCESS);
+    let after: Vec<_> = lab
+        .nodes()
+        .iter()
+        .map(|n| {
+            std::fs::metadata(n.path("/srv/daemon.json"))
+                .and_then(|m| m.modified())
+                .expect("stat")
+        })
+        .collect();
+    assert_eq!(before, after, "a second apply rewrote nothing");
+    lab.stop().await.expect("stop the lab");
+}
