@@ -352,13 +352,15 @@ async fn ssh(nodes: &Nodes, name: &str, control: &Path) -> Box<dyn Connection> {
         .expect("the node answers over SSH")
 }
 
-/// The temporary directories plugins left in a node's `$TMPDIR`.
+/// The temporary directories plugins left in a node's `$TMPDIR`: those
+/// holding an arguments file.
 fn leftovers(nodes: &Nodes, name: &str) -> Vec<String> {
     std::fs::read_dir(nodes.node(name).root.join("tmp"))
         .map(|entries| {
             entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.starts_with("dtrplay-task."))
+                .filter_map(Result::ok)
+                .filter(|e| e.path().join("args.json").exists())
+                .filter_map(|e| e.file_name().into_string().ok())
                 .collect()
         })
         .unwrap_or_default()

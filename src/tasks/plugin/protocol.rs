@@ -121,9 +121,7 @@ pub enum Program<'a> {
 pub fn script(program: &Program<'_>, request: &[u8], timeout_secs: u64) -> String {
     let mut s = String::new();
     s.push_str("umask 077\n");
-    s.push_str(&format!(
-        "d=$(mktemp -d) || exit {NO_TMPDIR}\n"
-    ));
+    s.push_str(&format!("d=$(mktemp -d) || exit {NO_TMPDIR}\n"));
     s.push_str("trap 'rm -rf \"$d\"' EXIT\n");
     s.push_str("trap 'exit 143' HUP INT TERM\n");
     let exe = match program {
