@@ -505,7 +505,27 @@ impl<'a> Executor<'a> {
             self.check_mode(play, task).into(),
         );
         let tvars = TemplateVars::from(vars.clone());
-        let secrets = self.templates.secrets(&tvars);
+        let mut secrets = self.templates.secrets(&tvars);
+        // Values given to secret parameters are secrets wherever they appear:
+        // the task's own (`Spec::secret_params`) and, for tasks expanded
+        // from a task file, the file's.
+        let secret_nodes = task
+            .args
+            .iter()
+            .filter(|(k, _)| entry.spec.param(k.key()).is_some_and(|p| p.secret))
+            .map(|(_, v)| v);
+        for node in secret_nodes {
+            if let Ok(Value::String(s)) = self.templates.render_node(node, &tvars) {
+                secrets.add(&s);
+            }
+        }
+        for name in &task.secret_vars {
+            if let Some(Value::String(s)) = vars.get(name).map(|v| {
+                crate::vars::render_value(&self.templates, v, &tvars).unwrap_or_else(|_| v.clone())
+            }) {
+                secrets.add(&s);
+            }
+        }
         // Where does it run? A delegate, the control machine, or the host.
         let delegate = match &task.delegate_to {
             Some(node) => match self.templates.render_node(node, &tvars) {

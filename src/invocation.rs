@@ -374,15 +374,15 @@ impl Invocation<'_> {
             serde_json::from_value(Value::Object(args))
                 .map_err(|e| format!("invalid arguments for `template`: {e}"))?;
         let source = template.read_src().await.map_err(|e| e.to_string())?;
-        // Ansible's Jinja settings (trim_blocks, keeping the trailing
-        // newline) are the engine's defaults, so a template file renders like
-        // any other string.
-        let _ = (template.trim_blocks, template.lstrip_blocks);
-        let text = match self.templates.render_str(&source, &self.tvars) {
-            Ok(Value::String(text)) => text,
-            Ok(other) => other.to_string(),
-            Err(e) => return Err(format!("could not render {}: {e}", template.src)),
-        };
+        let text = self
+            .templates
+            .render_file(
+                &source,
+                &self.tvars,
+                template.trim_blocks,
+                template.lstrip_blocks,
+            )
+            .map_err(|e| format!("could not render {}: {e}", template.src))?;
         let text = match template.line_ending() {
             "\n" => text,
             ending => text.replace('\n', ending),

@@ -420,3 +420,56 @@ fn an_ansible_playbook_runs_unchanged() {
     second.success();
     assert_eq!(second.recap()["node1"]["changed"], 0);
 }
+
+#[test]
+fn secrets_are_masked_in_output_and_json() {
+    let project = Project::new();
+    project.file("inventory.ini", "localhost ansible_connection=local\n");
+    project.file(
+        "tasks/login.yml",
+        r#"
+        params:
+          token: {type: str, secret: true}
+        tasks:
+          - debug: {msg: "token is {{ token }}"}
+        "#,
+    );
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: localhost
+          vars:
+            dtr_password: hunter2-secret
+          tasks:
+            - login: {token: opensesame42}
+            - debug: {msg: "password is {{ dtr_password }}"}
+            - command: echo {{ dtr_password }}
+              no_log: true
+        "#,
+    );
+    for output in ["human", "json"] {
+        let run = project.run(&[
+            "apply",
+            "site.yml",
+            "-i",
+            "inventory.ini",
+            "--output",
+            output,
+            "-v",
+        ]);
+        run.success();
+        for secret in ["opensesame42", "hunter2-secret"] {
+            assert!(
+                !run.stdout.contains(secret),
+                "{secret} leaked in {output} output:\n{}",
+                run.stdout
+            );
+            assert!(
+                !run.stderr.contains(secret),
+                "{secret} leaked on stderr:\n{}",
+                run.stderr
+            );
+        }
+        assert!(run.stdout.contains("********"), "{}", run.stdout);
+    }
+}

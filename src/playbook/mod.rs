@@ -109,6 +109,9 @@ pub struct TaskDef {
     pub vars: Vec<(Node, Node)>,
     /// Seconds before the task's remote script is killed.
     pub timeout: Option<u64>,
+    /// Variables whose values are secrets: the `secret` parameters of the
+    /// task file this task was expanded from.
+    pub secret_vars: Vec<String>,
 }
 
 impl TaskDef {

@@ -369,6 +369,13 @@ impl Loader<'_> {
                 t.delegate_to = t.delegate_to.or_else(|| call.delegate_to.clone());
                 t.ignore_errors = t.ignore_errors.or_else(|| call.ignore_errors.clone());
                 t.run_once |= call.run_once;
+                t.secret_vars.extend(
+                    spec.params
+                        .iter()
+                        .filter(|p| p.secret)
+                        .map(|p| p.name.clone()),
+                );
+                t.secret_vars.extend(call.secret_vars.iter().cloned());
                 if i + 1 == count && t.register.is_none() {
                     t.register = call.register.clone();
                 }
@@ -429,6 +436,7 @@ impl Loader<'_> {
             delegate_to: None,
             vars: Vec::new(),
             timeout: None,
+            secret_vars: Vec::new(),
         };
         let mut module: Option<(Node, Node)> = None;
         let mut extra_args: Vec<(Node, Node)> = Vec::new();
