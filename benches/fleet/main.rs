@@ -197,7 +197,10 @@ impl Bench {
         fs::create_dir_all(&cli.work_dir)
             .map_err(|e| format!("cannot create {}: {e}", cli.work_dir.display()))?;
         let work = fs::canonicalize(&cli.work_dir).map_err(|e| e.to_string())?;
+        // Logs are per invocation: the previous one's would be mistaken for
+        // this one's.
         let logs = work.join("logs");
+        let _ = fs::remove_dir_all(&logs);
         fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
         let scenario = Scenario::write(&work.join("scenario"))?;
         let wants_peers = groups.iter().any(|g| g == "ansible" || g == "pyinfra");
@@ -853,10 +856,7 @@ fn ensure_loopback(fleet: &Fleet) -> Result<(), String> {
 /// The CPU seconds the nodes' sshd listeners and the sessions they reaped
 /// have used (`utime + stime + cutime + cstime` of `/proc/<pid>/stat`).
 fn server_cpu(fleet: &Fleet) -> f64 {
-    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as f64;
+    let ticks = measure::clock_ticks();
     let mut total = 0.0;
     for node in fleet.nodes() {
         if let Some(fields) = measure::read_stat(node.pid) {

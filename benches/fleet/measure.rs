@@ -215,6 +215,10 @@ pub struct Memory {
     /// The tool's own `VmHWM` (peak RSS) at the last sample that saw it: a
     /// lower bound of its true peak, without its children.
     pub main_hwm_kb: u64,
+    /// The tool process's own CPU time (user + system, its threads
+    /// included, its children not) at the last sample that saw it: a lower
+    /// bound, which tells its share of the client CPU from the ssh clients'.
+    pub main_cpu_s: f64,
     pub samples: usize,
 }
 
@@ -270,11 +274,29 @@ fn sample_once(root: u32, memory: &mut Memory) {
     memory.tree_procs_peak = memory.tree_procs_peak.max(count);
     // The wrapper's first child is the tool; orphans adopted later come
     // after it in pid order only by accident, so take the smallest pid.
-    if let Some(main) = direct.iter().min()
-        && let Some(hwm) = status_field(&format!("/proc/{main}/status"), "VmHWM:")
-    {
+    let Some(&main) = direct.iter().min() else {
+        return;
+    };
+    if let Some(hwm) = status_field(&format!("/proc/{main}/status"), "VmHWM:") {
         memory.main_hwm_kb = memory.main_hwm_kb.max(hwm);
     }
+    if let Some(stat) = read_stat(main) {
+        let ticks: f64 = stat
+            .get(11..=12)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.parse::<f64>().ok())
+            .sum();
+        memory.main_cpu_s = memory.main_cpu_s.max(ticks / clock_ticks());
+    }
+}
+
+/// Clock ticks per second, the unit of CPU times in `/proc/<pid>/stat`.
+pub fn clock_ticks() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64
 }
 
 /// Every process's parent, from `/proc/<pid>/stat`.
