@@ -81,6 +81,9 @@ struct Cli {
     /// The largest fleet the peers are measured on.
     #[arg(long, default_value_t = 254)]
     peer_max: usize,
+    /// The largest fleet Ansible is measured on (its runs take minutes).
+    #[arg(long, default_value_t = 100)]
+    ansible_max: usize,
     /// Key exchanges the peers are measured with.
     #[arg(long, value_delimiter = ',', default_value = "curve25519")]
     peer_kex: Vec<Kex>,
@@ -342,7 +345,7 @@ impl Bench {
                 self.pyinfra(cell, "pyinfra-second", run)?;
             }
         }
-        if peer_cell && self.wants("ansible") {
+        if peer_cell && cell.n <= self.cli.ansible_max && self.wants("ansible") {
             let control = self.work().join("acp");
             for run in 0..self.cli.peer_runs {
                 peers::stop_masters(&control);
