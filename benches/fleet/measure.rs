@@ -219,6 +219,8 @@ pub struct Memory {
     /// included, its children not) at the last sample that saw it: a lower
     /// bound, which tells its share of the client CPU from the ssh clients'.
     pub main_cpu_s: f64,
+    /// The most threads the tool process had at once.
+    pub main_threads_peak: u64,
     pub samples: usize,
 }
 
@@ -277,8 +279,12 @@ fn sample_once(root: u32, memory: &mut Memory) {
     let Some(&main) = direct.iter().min() else {
         return;
     };
-    if let Some(hwm) = status_field(&format!("/proc/{main}/status"), "VmHWM:") {
+    let status = format!("/proc/{main}/status");
+    if let Some(hwm) = status_field(&status, "VmHWM:") {
         memory.main_hwm_kb = memory.main_hwm_kb.max(hwm);
+    }
+    if let Some(threads) = status_field(&status, "Threads:") {
+        memory.main_threads_peak = memory.main_threads_peak.max(threads);
     }
     if let Some(stat) = read_stat(main) {
         let ticks: f64 = stat

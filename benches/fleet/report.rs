@@ -522,12 +522,12 @@ impl Record {
         }
         let _ = writeln!(
             out,
-            "## Peak memory (one sampled run each, first run, cold)\n\n`max RSS` is `getrusage(RUSAGE_CHILDREN)` of a wrapper whose only child is the tool: the larger of the tool's own peak and that of any ssh client it reaped. `VmHWM` is the tool process's own peak RSS as last sampled (a lower bound). `tool's own CPU` is the tool process alone (its threads, not its children), as last sampled. `tree PSS` is the largest sum of `Pss` over the whole process tree (ssh clients and, for Ansible, its forks and masters), sampled every 200 ms.\n\n| what | N | kex | wall s | client CPU s | tool's own CPU s | max RSS MB | VmHWM MB | tree PSS MB | processes |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+            "## Peak memory (one sampled run each, first run, cold)\n\n`max RSS` is `getrusage(RUSAGE_CHILDREN)` of a wrapper whose only child is the tool: the larger of the tool's own peak and that of any ssh client it reaped. `VmHWM` is the tool process's own peak RSS as last sampled (a lower bound). `tool's own CPU` is the tool process alone (its threads, not its children), as last sampled. `tree PSS` is the largest sum of `Pss` over the whole process tree (ssh clients and, for Ansible, its forks and masters), sampled every 200 ms.\n\n| what | N | kex | wall s | client CPU s | tool's own CPU s | max RSS MB | VmHWM MB | tree PSS MB | processes | tool's threads |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for m in &self.memory {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {} |",
+                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {} | {} |",
                 m.what,
                 m.n,
                 m.kex,
@@ -537,7 +537,8 @@ impl Record {
                 m.usage.max_rss_kb as f64 / 1024.0,
                 m.memory.main_hwm_kb as f64 / 1024.0,
                 m.memory.tree_pss_peak_kb as f64 / 1024.0,
-                m.memory.tree_procs_peak
+                m.memory.tree_procs_peak,
+                m.memory.main_threads_peak
             );
         }
         out.push('\n');
