@@ -74,6 +74,19 @@ pub struct RunArgs {
     /// Keep SSH connections open for this many seconds after the run, so the next run starts warm.
     #[arg(long, value_name = "SECONDS")]
     pub ssh_persist: Option<u64>,
+    /// Which SSH client to use: the built-in one where it understands the host's ssh configuration (`auto`), only the built-in one (`native`), or the system `ssh` (`openssh`). The inventory variable `dtrplay_ssh_client` overrides it per host.
+    #[arg(long, value_enum, default_value_t = SshClientArg::Auto)]
+    pub ssh_client: SshClientArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SshClientArg {
+    /// The built-in client, or the system `ssh` when the host needs it.
+    Auto,
+    /// The built-in client only.
+    Native,
+    /// The system `ssh` binary.
+    Openssh,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::cli::{OutputFormat, RunArgs};
+use crate::cli::{OutputFormat, RunArgs, SshClientArg};
+use crate::connection::SshClient;
 use crate::error::{Error, InputError};
 use crate::source::SourceFile;
 use crate::yaml;
@@ -29,6 +30,8 @@ pub struct RunConfig {
     pub verbose: u8,
     pub task_path: Vec<PathBuf>,
     pub ssh_persist: Option<u64>,
+    /// `--ssh-client`.
+    pub ssh_client: SshClient,
 }
 
 impl RunConfig {
@@ -55,6 +58,11 @@ impl RunConfig {
             verbose: args.verbose,
             task_path: args.task_path.clone(),
             ssh_persist: args.ssh_persist,
+            ssh_client: match args.ssh_client {
+                SshClientArg::Auto => SshClient::Auto,
+                SshClientArg::Native => SshClient::Native,
+                SshClientArg::Openssh => SshClient::OpenSsh,
+            },
         })
     }
 }

@@ -838,6 +838,7 @@ pub async fn load(
         persist: None,
         connect_timeout: Duration::from_secs(10),
         retries: 1,
+        ssh_client: crate::connection::SshClient::Auto,
     };
     let mut contract_vars = None;
     let mut nodes = Vec::new();

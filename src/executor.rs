@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
 use crate::config::RunConfig;
-use crate::connection::{self, ConnError, ConnectOptions, Connection, Target};
+use crate::connection::{self, ConnError, ConnectOptions, Connection, SshClient, Target};
 use crate::error::{Error, ExitStatus};
 use crate::inventory::{Inventory, Pattern};
 use crate::invocation::{Invocation, Report, text};
@@ -88,12 +88,16 @@ impl HostState {
 
 /// Connection settings shared by every connection of a run, with the SSH
 /// control directory created.
-pub fn connect_options(persist: Option<Duration>) -> Result<ConnectOptions, Error> {
+pub fn connect_options(
+    persist: Option<Duration>,
+    ssh_client: SshClient,
+) -> Result<ConnectOptions, Error> {
     Ok(ConnectOptions {
         control_dir: control_dir()?,
         persist,
         connect_timeout: Duration::from_secs(10),
         retries: 3,
+        ssh_client,
     })
 }
 
@@ -137,6 +141,8 @@ struct Executor<'a> {
     hosts: IndexMap<String, HostState>,
     stats: IndexMap<String, HostStats>,
     conns: HashMap<String, ConnFuture>,
+    /// Hosts whose open connection was reported (`Event::Connected`).
+    announced: HashSet<String>,
     /// `groups`, built once: group name to host names.
     groups: Value,
     limit: Option<Vec<String>>,
@@ -162,11 +168,12 @@ impl<'a> Executor<'a> {
             inventory,
             registry,
             templates: Templates::new(),
-            options: connect_options(cfg.ssh_persist.map(Duration::from_secs))?,
+            options: connect_options(cfg.ssh_persist.map(Duration::from_secs), cfg.ssh_client)?,
             forks: Arc::new(Semaphore::new(cfg.forks)),
             hosts: IndexMap::new(),
             stats: IndexMap::new(),
             conns: HashMap::new(),
+            announced: HashSet::new(),
             groups: inventory_groups(inventory),
             limit,
         })
@@ -304,6 +311,7 @@ impl<'a> Executor<'a> {
                 }
             }
         }
+        self.announce(&targets, reporter);
         let mut any_failed = false;
         for host in &targets {
             let Some(report) = reports.remove(host) else {
@@ -422,6 +430,7 @@ impl<'a> Executor<'a> {
             }
             pending.push((host, i, report));
         }
+        self.announce(&hosts, reporter);
         for (host, i, report) in pending {
             self.record(tasks[i], &host, &report, true);
         }
@@ -725,6 +734,24 @@ impl<'a> Executor<'a> {
                     .unwrap_or_else(|_| node.scalar_text().unwrap_or_default())
             }
             _ => task.display_name(),
+        }
+    }
+
+    /// Reports how each of `hosts` is connected, once per host, as soon as
+    /// its connection is open.
+    fn announce(&mut self, hosts: &[String], reporter: &mut dyn Reporter) {
+        for host in hosts {
+            if self.announced.contains(host) {
+                continue;
+            }
+            let Some(Ok(conn)) = self.conns.get(host).and_then(|fut| fut.peek()) else {
+                continue;
+            };
+            reporter.report(&Event::Connected {
+                host: host.clone(),
+                via: conn.describe(),
+            });
+            self.announced.insert(host.clone());
         }
     }
 

@@ -340,12 +340,14 @@ async fn ssh(nodes: &Nodes, name: &str, control: &Path) -> Box<dyn Connection> {
             .map(str::to_string)
             .collect(),
         transport: Transport::Ssh,
+        ssh_client: None,
     };
     let options = ConnectOptions {
         control_dir: control.to_path_buf(),
         persist: None,
         connect_timeout: Duration::from_secs(10),
         retries: 1,
+        ssh_client: dtrplay::connection::SshClient::Auto,
     };
     connect(&target, &options)
         .await

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use dtrplay::connection::ssh::SshConnection;
-use dtrplay::connection::{ConnError, ConnectOptions, Connection, Target, Transport, connect};
+use dtrplay::connection::{
+    ConnError, ConnectOptions, Connection, SshClient, Target, Transport, connect,
+};
 use dtrplay::lab::daemon::process;
 use dtrplay::lab::node::{Fleet, FleetOptions, Node};
 
@@ -52,6 +54,7 @@ impl Lab {
                 .map(str::to_string)
                 .collect(),
             transport: Transport::Ssh,
+            ssh_client: None,
         }
     }
 
@@ -61,6 +64,8 @@ impl Lab {
             persist: None,
             connect_timeout: Duration::from_secs(5),
             retries: 0,
+            // This module tests the OpenSSH transport; native.rs has its own.
+            ssh_client: SshClient::OpenSsh,
         }
     }
 

@@ -969,7 +969,10 @@ fn stop_dtrplay_masters(inventory: &Path) -> Result<usize, String> {
     use dtrplay::connection::ssh::SshConnection;
     let inventory = dtrplay::inventory::Inventory::load(&[inventory.to_path_buf()])
         .map_err(|errors| format!("cannot load the inventory: {} problems", errors.len()))?;
-    let options = dtrplay::executor::connect_options(Some(Duration::from_secs(PERSIST_SECONDS)))
+    let options = dtrplay::executor::connect_options(
+        Some(Duration::from_secs(PERSIST_SECONDS)),
+        dtrplay::connection::SshClient::OpenSsh,
+    )
         .map_err(|e| e.to_string())?;
     let mut targets = Vec::new();
     for host in inventory.hosts() {

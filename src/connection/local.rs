@@ -63,6 +63,10 @@ impl Connection for LocalConnection {
     }
 
     async fn close(&self) {}
+
+    fn describe(&self) -> String {
+        "local".to_string()
+    }
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {

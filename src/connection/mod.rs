@@ -8,9 +8,12 @@
 //!
 //! Only this module and `api` touch the network.
 
+pub mod known_hosts;
 pub mod local;
+pub mod native;
 pub mod remote_shell;
 pub mod ssh;
+pub mod ssh_config;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,6 +80,34 @@ pub struct Target {
     pub ssh_args: Vec<String>,
     /// `ansible_connection`.
     pub transport: Transport,
+    /// `dtrplay_ssh_client`: this host's choice of SSH client, overriding
+    /// `--ssh-client`.
+    pub ssh_client: Option<SshClient>,
+}
+
+/// Which SSH client carries a host's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SshClient {
+    /// The native client when it understands everything in effect for the
+    /// host (`ssh_config.rs`) and authenticates, else the system `ssh`.
+    #[default]
+    Auto,
+    /// The native client (russh) only: anything it cannot do is an error.
+    Native,
+    /// The system `ssh` binary (`ssh.rs`).
+    OpenSsh,
+}
+
+impl SshClient {
+    /// Parses the value of `--ssh-client` or `dtrplay_ssh_client`.
+    pub fn parse(text: &str) -> Option<SshClient> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(SshClient::Auto),
+            "native" => Some(SshClient::Native),
+            "openssh" => Some(SshClient::OpenSsh),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +129,8 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// How many times a failed connection attempt is retried, with backoff.
     pub retries: u32,
+    /// `--ssh-client`; a host's `dtrplay_ssh_client` overrides it.
+    pub ssh_client: SshClient,
 }
 
 /// One open channel to a host.
@@ -110,15 +143,68 @@ pub trait Connection: Send + Sync {
 
     /// Closes the channel (and the SSH master unless it is meant to persist).
     async fn close(&self);
+
+    /// How the host is reached, for people: `native SSH
+    /// (curve25519-sha256)`, `OpenSSH: ProxyJump is not supported natively
+    /// (…)`, `local`. Shown by `apply -v` and in the JSON events. Other
+    /// implementations (tests, embedders) need not say anything special.
+    fn describe(&self) -> String {
+        "a custom connection".to_string()
+    }
 }
 
 /// Opens a connection to a target with the transport it asks for.
+///
+/// For SSH, the client is the host's `dtrplay_ssh_client`, else
+/// `--ssh-client`. In automatic mode the native client is used when it
+/// understands the host's whole SSH configuration, masters are not meant to
+/// persist (`--ssh-persist` keeps OpenSSH masters warm between runs, which
+/// only OpenSSH can do), and its public key authentication succeeds;
+/// otherwise the host uses OpenSSH, and `describe` says why. Host key
+/// failures never fall back: a key that changed is an error with either
+/// client.
 pub async fn connect(
     target: &Target,
     options: &ConnectOptions,
 ) -> Result<Box<dyn Connection>, ConnError> {
-    match target.transport {
-        Transport::Local => Ok(Box::new(local::LocalConnection::new(&target.name))),
-        Transport::Ssh => Ok(Box::new(ssh::SshConnection::open(target, options).await?)),
+    if target.transport == Transport::Local {
+        return Ok(Box::new(local::LocalConnection::new(&target.name)));
+    }
+    let client = target.ssh_client.unwrap_or(options.ssh_client);
+    let openssh = |reason: Option<String>| async move {
+        let mut connection = ssh::SshConnection::open(target, options).await?;
+        connection.set_reason(reason);
+        Ok::<Box<dyn Connection>, ConnError>(Box::new(connection))
+    };
+    match client {
+        SshClient::OpenSsh => openssh(None).await,
+        SshClient::Auto if options.persist.is_some() => {
+            openssh(Some("--ssh-persist keeps OpenSSH masters".to_string())).await
+        }
+        SshClient::Auto | SshClient::Native => {
+            let forced = client == SshClient::Native;
+            let files = ssh_config::RealFiles;
+            let env = ssh_config::Env::current(&files);
+            let settings = match ssh_config::resolve(target, &env) {
+                ssh_config::Resolution::Native(settings) => settings,
+                ssh_config::Resolution::NotUnderstood { reason } if !forced => {
+                    return openssh(Some(reason)).await;
+                }
+                ssh_config::Resolution::NotUnderstood { reason } => {
+                    return Err(ConnError::Connect {
+                        host: target.name.clone(),
+                        message: format!("the native SSH client cannot be used: {reason}"),
+                        hint: Some(
+                            "use --ssh-client auto (or openssh), or set dtrplay_ssh_client: openssh for this host".to_string(),
+                        ),
+                    });
+                }
+            };
+            match native::NativeConnection::open(&target.name, settings, options, forced).await {
+                Ok(connection) => Ok(Box::new(connection)),
+                Err(native::OpenError::Fallback(reason)) => openssh(Some(reason)).await,
+                Err(native::OpenError::Failed(error)) => Err(error),
+            }
+        }
     }
 }

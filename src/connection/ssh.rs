@@ -131,6 +131,9 @@ pub struct SshConnection {
     /// The shell; `None` after a timeout, a lost channel or `close`, until
     /// the next `run` opens a new one. The mutex also serializes commands.
     shell: Mutex<Option<Shell>>,
+    /// Why OpenSSH carries this host when the native client was an option
+    /// (`connection::connect`), for `describe`.
+    reason: Option<String>,
 }
 
 impl SshConnection {
@@ -148,6 +151,7 @@ impl SshConnection {
             ready_timeout: options.connect_timeout + READY_GRACE,
             retries: options.retries,
             shell: Mutex::new(None),
+            reason: None,
         };
         let shell = connection.open_shell().await?;
         *connection.shell.lock().await = Some(shell);
@@ -159,6 +163,11 @@ impl SshConnection {
     pub async fn stop_master(target: &Target, options: &ConnectOptions) -> Result<bool, ConnError> {
         let command = SshCommand::new(target, options)?;
         Ok(command.stop_master().await)
+    }
+
+    /// Records why OpenSSH was chosen over the native client.
+    pub fn set_reason(&mut self, reason: Option<String>) {
+        self.reason = reason;
     }
 
     /// The ControlPath this connection's ssh uses.
@@ -269,6 +278,13 @@ impl Connection for SshConnection {
         }
         if !self.persist {
             self.command.stop_master().await;
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.reason {
+            Some(reason) => format!("OpenSSH: {reason}"),
+            None => "OpenSSH".to_string(),
         }
     }
 }
@@ -765,7 +781,7 @@ async fn drain<R: AsyncRead + Unpin>(mut stderr: R, tail: Arc<StdMutex<Vec<u8>>>
 
 /// The delay before retry number `attempt + 1`: exponential, capped, and
 /// spread by ±50 % so that many hosts failing together do not retry in step.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = BACKOFF_BASE
         .saturating_mul(1 << attempt.min(16))
         .min(BACKOFF_CAP);
@@ -972,6 +988,7 @@ mod tests {
             key_file: Some(PathBuf::from("/k/id")),
             ssh_args: vec!["-o".into(), "StrictHostKeyChecking=yes".into()],
             transport: Transport::Ssh,
+            ssh_client: None,
         }
     }
 
@@ -981,6 +998,7 @@ mod tests {
             persist: None,
             connect_timeout: Duration::from_millis(2500),
             retries: 2,
+            ssh_client: crate::connection::SshClient::OpenSsh,
         }
     }
 

@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 use serde_json::Value as J;
 
 use super::{Inventory, VarValue, shlex};
-use crate::connection::{Target, Transport};
+use crate::connection::{SshClient, Target, Transport};
 use crate::error::InputError;
 
 impl Inventory {
@@ -68,6 +68,20 @@ fn target(host: &str, vars: &IndexMap<String, VarValue>) -> Result<Target, Input
             }
         },
     };
+    let ssh_client = match vars.get("dtrplay_ssh_client") {
+        None => None,
+        Some(v) => {
+            let value = text(v, "dtrplay_ssh_client")?;
+            Some(SshClient::parse(&value).ok_or_else(|| {
+                InputError::at(
+                    v.origin(),
+                    format!("`dtrplay_ssh_client` cannot be `{value}`"),
+                )
+                .with_label("expected `auto`, `native` or `openssh`")
+                .with_help("`auto` uses the built-in SSH client where it understands the host's ssh configuration, and the system `ssh` elsewhere")
+            })?)
+        }
+    };
     Ok(Target {
         name: host.to_string(),
         address,
@@ -76,6 +90,7 @@ fn target(host: &str, vars: &IndexMap<String, VarValue>) -> Result<Target, Input
         key_file,
         ssh_args,
         transport,
+        ssh_client,
     })
 }
 

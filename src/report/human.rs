@@ -183,6 +183,12 @@ impl<W: Write + Send> HumanReporter<W> {
                     bar.tick();
                 }
             }
+            Event::Connected { host, via } => {
+                if self.verbose > 0 {
+                    self.clear_progress();
+                    writeln!(self.out, "{host}: connected with {via}")?;
+                }
+            }
             Event::Warning { host, message } => {
                 self.clear_progress();
                 let prefix = self.paint("35", "[WARNING]");

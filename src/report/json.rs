@@ -61,6 +61,9 @@ pub fn to_json(event: &Event) -> Option<Value> {
         Event::Host(result) => host_result(result),
         Event::HandlersStart => json!({ "event": "handlers_start" }),
         Event::Progress { .. } => return None,
+        Event::Connected { host, via } => json!({
+            "event": "connected", "host": host, "via": via,
+        }),
         Event::Warning { host, message } => json!({
             "event": "warning", "host": host, "message": message,
         }),

@@ -1,0 +1,921 @@
+//! The native SSH transport: an in-process SSH client (russh, with the
+//! aws-lc-rs crypto backend) instead of one system `ssh` process per host.
+//!
+//! # Why
+//!
+//! On the control machine, the system `ssh` client costs about 17 ms of CPU
+//! per host before the first byte of work (exec, crypto library start-up,
+//! configuration parsing, the handshake) and one process per host for the
+//! whole run. In process, a curve25519 handshake costs a millisecond or two
+//! and a connection is a task and a socket, which is what makes large cold
+//! runs and a small whole-process-tree memory footprint possible.
+//!
+//! # What is the same as `ssh.rs`
+//!
+//! The remote side is identical: one session channel per host `exec`s the
+//! remote shell bootstrap of `remote_shell.rs`, and every task's script is
+//! a framed request to that shell, its reply cut back out of the channel's
+//! stdout and stderr by the same `Reply` assembler. Connect failures are
+//! retried with the same backoff, and only the transient ones (refused,
+//! reset, dropped before authentication as sshd's `MaxStartups` does,
+//! timeouts); messages and hints use ssh.rs's words where the situation is
+//! the same.
+//!
+//! # What the native client does itself
+//!
+//! - Settings come from `ssh_config.rs`, which resolves the host the way
+//!   OpenSSH would and declines anything it does not implement; such hosts
+//!   never get here in automatic mode.
+//! - Host keys are checked against the known_hosts files by
+//!   `known_hosts.rs`; an unknown or changed key is a loud failure with the
+//!   file to fix, never a fallback.
+//! - Authentication is public key only: the identity files (unencrypted,
+//!   or encrypted ones whose public half the agent holds), then the agent's
+//!   keys unless `IdentitiesOnly`. When it fails, automatic mode hands the
+//!   host to OpenSSH, which may know GSSAPI, certificates or FIDO keys.
+//!
+//! # Lifecycle
+//!
+//! One TCP connection and one SSH connection per host for the whole run.
+//! Commands on one host run one at a time (a mutex). A command that
+//! outlives its timeout gets its channel closed: the remote watcher sees
+//! the end of its input and sends SIGHUP to the script's process group. The
+//! next command opens a fresh channel on the same SSH connection, with no
+//! new handshake; only a connection that is gone is opened again.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use russh::client::{self, Handle, Msg};
+use russh::keys::agent::AgentIdentity;
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
+use tokio::sync::Mutex;
+
+use crate::connection::known_hosts::{HostKeys, Verdict};
+use crate::connection::remote_shell::{self, Reply, Session};
+use crate::connection::ssh::backoff;
+use crate::connection::ssh_config::Settings;
+use crate::connection::{ConnError, ConnectOptions, Connection, Output};
+
+/// How long key exchange, authentication and the login shell's rc files may
+/// take on top of the connect timeout (the same grace as ssh.rs).
+const READY_GRACE: Duration = Duration::from_secs(30);
+
+/// How long an orderly close may take.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// How many bytes of the bootstrap's stderr a failure message quotes.
+const STDERR_QUOTE: usize = 400;
+
+/// Why a native connection was not opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The native client cannot serve this host but OpenSSH may (automatic
+    /// mode only): the reason, for `describe`.
+    Fallback(String),
+    /// A failure OpenSSH would have too.
+    Failed(ConnError),
+}
+
+/// An SSH connection to one host with its long-lived remote shell.
+pub struct NativeConnection {
+    name: String,
+    settings: Settings,
+    /// The client configuration, kept for reconnecting.
+    config: Arc<client::Config>,
+    host_keys: Arc<HostKeys>,
+    connect_timeout: Duration,
+    ready_timeout: Duration,
+    retries: u32,
+    /// Whether the native client was asked for explicitly, so that nothing
+    /// falls back to OpenSSH.
+    forced: bool,
+    /// The key exchange the connection negotiated, for `describe`.
+    kex: Arc<StdMutex<String>>,
+    state: Mutex<State>,
+}
+
+/// The connection and its shell; the mutex around it serializes commands.
+#[derive(Default)]
+struct State {
+    handle: Option<Handle<Client>>,
+    shell: Option<Shell>,
+}
+
+impl NativeConnection {
+    /// Connects, authenticates and starts the remote shell, retrying
+    /// transient failures `options.retries` times.
+    pub async fn open(
+        name: &str,
+        settings: Settings,
+        options: &ConnectOptions,
+        forced: bool,
+    ) -> Result<NativeConnection, OpenError> {
+        let mut files = settings.user_known_hosts.clone();
+        files.extend(settings.global_known_hosts.iter().cloned());
+        let host_keys = match HostKeys::load(&files, &settings.host_name, settings.port, |p| {
+            std::fs::read_to_string(p).ok()
+        }) {
+            Ok(keys) => keys,
+            Err(reason) if !forced => return Err(OpenError::Fallback(reason)),
+            Err(reason) => {
+                return Err(OpenError::Failed(ConnError::Connect {
+                    host: name.to_string(),
+                    message: reason,
+                    hint: Some("use --ssh-client auto or openssh for this host".to_string()),
+                }));
+            }
+        };
+        let config = client_config(&settings, &host_keys).map_err(|message| {
+            OpenError::Failed(ConnError::Connect {
+                host: name.to_string(),
+                message,
+                hint: None,
+            })
+        })?;
+        let connection = NativeConnection {
+            name: name.to_string(),
+            settings,
+            config: Arc::new(config),
+            host_keys: Arc::new(host_keys),
+            connect_timeout: options.connect_timeout,
+            ready_timeout: options.connect_timeout + READY_GRACE,
+            retries: options.retries,
+            forced,
+            kex: Arc::new(StdMutex::new(String::new())),
+            state: Mutex::new(State::default()),
+        };
+        let handle = connection.connect().await?;
+        let shell = Shell::start(&handle, &connection.settings, connection.ready_timeout)
+            .await
+            .map_err(|failure| OpenError::Failed(connection.connect_error(failure)))?;
+        {
+            let mut state = connection.state.lock().await;
+            state.handle = Some(handle);
+            state.shell = Some(shell);
+        }
+        Ok(connection)
+    }
+
+    /// Connects and authenticates, retrying transient failures with backoff.
+    async fn connect(&self) -> Result<Handle<Client>, OpenError> {
+        let mut attempt: u32 = 0;
+        loop {
+            match self.attempt().await {
+                Ok(handle) => return Ok(handle),
+                Err(failure) if failure.transient && attempt < self.retries => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(mut failure) => {
+                    if failure.auth && !self.forced {
+                        return Err(OpenError::Fallback(format!(
+                            "native authentication failed ({})",
+                            failure.message
+                        )));
+                    }
+                    if attempt > 0 {
+                        failure
+                            .message
+                            .push_str(&format!(" (after {} attempts)", attempt + 1));
+                    }
+                    return Err(OpenError::Failed(self.connect_error(failure)));
+                }
+            }
+        }
+    }
+
+    fn connect_error(&self, failure: Failure) -> ConnError {
+        ConnError::Connect {
+            host: self.name.clone(),
+            message: failure.message,
+            hint: failure.hint,
+        }
+    }
+
+    /// One attempt: TCP, key exchange with the host key check, then
+    /// authentication.
+    async fn attempt(&self) -> Result<Handle<Client>, Failure> {
+        let s = &self.settings;
+        let place = format!("{} port {}", s.host_name, s.port);
+        let stream = tcp_connect(&s.host_name, s.port, self.connect_timeout, &place).await?;
+        let verdict = Arc::new(StdMutex::new(None));
+        let client = Client {
+            host_keys: self.host_keys.clone(),
+            verdict: verdict.clone(),
+            kex: self.kex.clone(),
+        };
+        let handshake = client::connect_stream(self.config.clone(), stream, client);
+        let result = tokio::time::timeout(self.ready_timeout, handshake).await;
+        let mut handle = match result {
+            Ok(Ok(handle)) => handle,
+            Ok(Err(error)) => {
+                let verdict = lock(&verdict).take();
+                return Err(self.handshake_failure(error, verdict, &place));
+            }
+            Err(_) => {
+                return Err(Failure::transient(
+                    format!("Connection timed out during banner exchange with {place}"),
+                    format!(
+                        "no answer from {place} in time: check the address, the port and firewalls on the way"
+                    ),
+                ));
+            }
+        };
+        match tokio::time::timeout(self.ready_timeout, authenticate(&mut handle, s)).await {
+            Ok(Ok(())) => Ok(handle),
+            Ok(Err(failure)) => Err(failure),
+            Err(_) => Err(Failure::transient(
+                format!("authentication with {place} timed out"),
+                format!(
+                    "no answer from {place} in time: check the address, the port and firewalls on the way"
+                ),
+            )),
+        }
+    }
+
+    /// Explains a failed key exchange: a rejected host key (never retried),
+    /// no common algorithm (never retried), or a dropped connection.
+    fn handshake_failure(
+        &self,
+        error: russh::Error,
+        verdict: Option<KeyCheck>,
+        place: &str,
+    ) -> Failure {
+        let s = &self.settings;
+        let name = self.host_keys.name();
+        let files = known_hosts_list(&s.user_known_hosts);
+        let first_file = s
+            .user_known_hosts
+            .first()
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| "~/.ssh/known_hosts".to_string());
+        match verdict {
+            Some(KeyCheck::Checked {
+                verdict: Verdict::Changed { file, line },
+                algorithm,
+                fingerprint,
+            }) => Failure::fatal(
+                format!(
+                    "REMOTE HOST IDENTIFICATION HAS CHANGED: {name} presented the {algorithm} host key {fingerprint}, but {}:{line} records another one. Host key verification failed.",
+                    file.display()
+                ),
+                format!(
+                    "the host key of {place} changed: if the host was reinstalled, verify its new fingerprint, remove the old key with `ssh-keygen -f {} -R '{name}'` and record the new one; otherwise someone may be intercepting the connection",
+                    file.display()
+                ),
+            ),
+            Some(KeyCheck::Checked {
+                verdict: Verdict::Unknown { others },
+                algorithm,
+                fingerprint,
+            }) => {
+                let also = if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (keys of type {} are recorded)", others.join(", "))
+                };
+                Failure::fatal(
+                    format!(
+                        "No {algorithm} host key is known for {name} in {files}{also} and you have requested strict checking. Host key verification failed."
+                    ),
+                    format!(
+                        "the host key of {place} is not in known_hosts: verify the host's fingerprint ({fingerprint}) and record it in {first_file} (for example with `ssh-keyscan -p {port} {host} >> {first_file}`), or set UserKnownHostsFile in ansible_ssh_common_args",
+                        port = s.port,
+                        host = s.host_name,
+                    ),
+                )
+            }
+            Some(KeyCheck::Checked {
+                verdict: Verdict::Known,
+                ..
+            }) => Failure::transient(
+                format!("the connection to {place} failed after the host key check: {error}"),
+                String::new(),
+            )
+            .without_hint(),
+            Some(KeyCheck::Certificate) => Failure::fatal(
+                format!("{name} presented a host certificate, which the native client does not verify. Host key verification failed."),
+                "use --ssh-client openssh (or auto) for hosts with host certificates".to_string(),
+            ),
+            None => match error {
+                russh::Error::NoCommonAlgo { kind, ours, theirs } => Failure::fatal(
+                    format!(
+                        "Unable to negotiate with {place}: no matching {kind:?} algorithm. Their offer: {}; ours: {}",
+                        theirs.join(","),
+                        ours.join(",")
+                    ),
+                    "adjust KexAlgorithms (or the server's configuration), or use --ssh-client openssh".to_string(),
+                ),
+                other => Failure::transient(
+                    format!("kex_exchange_identification: Connection closed by {place} ({other})"),
+                    "the server dropped the connection before authentication; sshd's MaxStartups (default 10:30:100) drops concurrent unauthenticated connections: raise it on the server (or the bastion), or lower --forks".to_string(),
+                ),
+            },
+        }
+    }
+
+    /// The shell to run the next command on: the current one if it is
+    /// usable, else a new channel on the connection (reconnecting only when
+    /// the connection itself is gone).
+    async fn usable_shell<'a>(&self, state: &'a mut State) -> Result<&'a mut Shell, ConnError> {
+        if state.shell.as_ref().is_some_and(|s| !s.broken) {
+            return state.shell.as_mut().ok_or_else(|| ConnError::Lost {
+                host: self.name.clone(),
+                message: "the shell is gone".to_string(),
+            });
+        }
+        if let Some(shell) = state.shell.take() {
+            shell.abandon().await;
+        }
+        if state.handle.as_ref().is_none_or(|h| h.is_closed()) {
+            state.handle = None;
+            let handle = self.connect().await.map_err(|e| match e {
+                OpenError::Failed(error) => error,
+                OpenError::Fallback(reason) => ConnError::Connect {
+                    host: self.name.clone(),
+                    message: reason,
+                    hint: None,
+                },
+            })?;
+            state.handle = Some(handle);
+        }
+        let handle = state.handle.as_ref().ok_or_else(|| ConnError::Lost {
+            host: self.name.clone(),
+            message: "the connection is closed".to_string(),
+        })?;
+        let shell = Shell::start(handle, &self.settings, self.ready_timeout)
+            .await
+            .map_err(|failure| self.connect_error(failure))?;
+        Ok(state.shell.insert(shell))
+    }
+}
+
+#[async_trait]
+impl Connection for NativeConnection {
+    async fn run(
+        &self,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        let mut state = self.state.lock().await;
+        let mut reopened = false;
+        loop {
+            let shell = self.usable_shell(&mut state).await?;
+            let (request, reply) = shell.session.request(script, stdin);
+            match tokio::time::timeout(timeout, shell.exchange(&request, reply)).await {
+                Ok(Ok(output)) => return Ok(output),
+                // Nothing of the request reached the channel, so the script
+                // cannot have started: one fresh shell may run it.
+                Ok(Err(Broken::Write(_))) if !reopened => {
+                    if let Some(shell) = state.shell.as_mut() {
+                        shell.broken = true;
+                    }
+                    reopened = true;
+                }
+                Ok(Err(broken)) => {
+                    if let Some(shell) = state.shell.take() {
+                        shell.abandon().await;
+                    }
+                    return Err(ConnError::Lost {
+                        host: self.name.clone(),
+                        message: broken.to_string(),
+                    });
+                }
+                Err(_) => {
+                    // Closing the channel ends the remote watcher's input,
+                    // and it hangs the script up.
+                    if let Some(shell) = state.shell.take() {
+                        shell.abandon().await;
+                    }
+                    return Err(ConnError::Timeout {
+                        host: self.name.clone(),
+                        after: timeout,
+                    });
+                }
+            }
+        }
+    }
+
+    async fn close(&self) {
+        let mut state = self.state.lock().await;
+        if let Some(shell) = state.shell.take() {
+            shell.shutdown().await;
+        }
+        if let Some(handle) = state.handle.take() {
+            let _ = tokio::time::timeout(
+                EXIT_GRACE,
+                handle.disconnect(Disconnect::ByApplication, "", "en"),
+            )
+            .await;
+        }
+    }
+
+    fn describe(&self) -> String {
+        let kex = lock(&self.kex).clone();
+        if kex.is_empty() {
+            "native SSH".to_string()
+        } else {
+            format!("native SSH ({kex})")
+        }
+    }
+}
+
+/// The russh event handler of one connection: it checks the host key and
+/// remembers what it found, so that a refusal can be explained.
+struct Client {
+    host_keys: Arc<HostKeys>,
+    verdict: Arc<StdMutex<Option<KeyCheck>>>,
+    kex: Arc<StdMutex<String>>,
+}
+
+/// What the host key check saw.
+#[derive(Debug, Clone)]
+enum KeyCheck {
+    Checked {
+        verdict: Verdict,
+        algorithm: String,
+        fingerprint: String,
+    },
+    Certificate,
+}
+
+impl client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let check = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => KeyCheck::Checked {
+                verdict: self.host_keys.verify(key),
+                algorithm: key.algorithm().as_str().to_string(),
+                fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+            },
+            PublicKeyOrCertificate::Certificate(_) => KeyCheck::Certificate,
+        };
+        let known = matches!(
+            check,
+            KeyCheck::Checked {
+                verdict: Verdict::Known,
+                ..
+            }
+        );
+        *lock(&self.verdict) = Some(check);
+        Ok(known)
+    }
+
+    async fn kex_done(
+        &mut self,
+        _shared_secret: Option<&[u8]>,
+        names: &russh::Names,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        *lock(&self.kex) = names.kex.as_ref().to_string();
+        Ok(())
+    }
+}
+
+/// The client configuration for a host: its key exchange algorithms, host
+/// key algorithms in the order known_hosts suggests, keep-alives.
+fn client_config(settings: &Settings, host_keys: &HostKeys) -> Result<client::Config, String> {
+    let mut preferred = russh::Preferred::default();
+    if let Some(names) = &settings.kex {
+        let mut kex = Vec::new();
+        for name in names {
+            kex.push(
+                russh::kex::Name::try_from(name.as_str())
+                    .map_err(|_| format!("the key exchange algorithm {name} is not available"))?,
+            );
+        }
+        // The pseudo-algorithms that announce extension negotiation and
+        // OpenSSH's strict key exchange (the Terrapin countermeasure) must
+        // stay in every list.
+        kex.extend([
+            russh::kex::EXTENSION_SUPPORT_AS_CLIENT,
+            russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+        ]);
+        preferred.kex = kex.into();
+    }
+    preferred.key = host_keys.algorithms(&preferred.key).into();
+    let alive = settings.alive_interval;
+    Ok(client::Config {
+        preferred,
+        keepalive_interval: (!alive.is_zero()).then_some(alive),
+        keepalive_max: settings.alive_count_max,
+        inactivity_timeout: None,
+        nodelay: true,
+        ..Default::default()
+    })
+}
+
+/// Resolves and connects, within `timeout`.
+async fn tcp_connect(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    place: &str,
+) -> Result<tokio::net::TcpStream, Failure> {
+    let addresses: Vec<std::net::SocketAddr> = match tokio::net::lookup_host((host, port)).await {
+        Ok(found) => found.collect(),
+        Err(error) => {
+            return Err(Failure::fatal(
+                format!("ssh: Could not resolve hostname {host}: {error}"),
+                "check the inventory name, or set ansible_host to a resolvable name or an address"
+                    .to_string(),
+            ));
+        }
+    };
+    let mut last = None;
+    for address in addresses {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(error)) => last = Some(error),
+            Err(_) => {
+                return Err(Failure::transient(
+                    format!("ssh: connect to host {host} port {port}: Connection timed out"),
+                    format!(
+                        "no answer from {place} in time: check the address, the port and firewalls on the way"
+                    ),
+                ));
+            }
+        }
+    }
+    let error = last.unwrap_or_else(|| std::io::Error::other("no address"));
+    let said = format!("ssh: connect to host {host} port {port}: {}", io_words(&error));
+    Err(match error.kind() {
+        std::io::ErrorKind::ConnectionRefused => Failure::transient(
+            said,
+            format!(
+                "nothing accepts SSH connections on {place}: check ansible_host and ansible_port, that sshd runs there, and firewalls"
+            ),
+        ),
+        std::io::ErrorKind::HostUnreachable | std::io::ErrorKind::NetworkUnreachable => {
+            Failure::transient(
+                said,
+                format!("the network cannot reach {place}: check the address and routes"),
+            )
+        }
+        _ => Failure::transient(said, String::new()).without_hint(),
+    })
+}
+
+/// An I/O error in ssh's words ("Connection refused"), without Rust's
+/// "(os error 111)".
+fn io_words(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// Public key authentication: identity files first, then the agent.
+async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), Failure> {
+    let user = s.user.as_str();
+    let mut tried: Vec<String> = Vec::new();
+    let mut encrypted: Vec<PathBuf> = Vec::new();
+    let mut agent = AgentClient::connect_env().await.ok();
+    let agent_keys: Vec<AgentIdentity> = match agent.as_mut() {
+        Some(agent) => agent.request_identities().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    for path in &s.identity_files {
+        if !path.exists() {
+            continue;
+        }
+        match russh::keys::load_secret_key(path, None) {
+            Ok(key) => {
+                tried.push(path.display().to_string());
+                let hash = if key.algorithm().is_rsa() {
+                    handle.best_supported_rsa_hash().await.ok().flatten().flatten()
+                } else {
+                    None
+                };
+                let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
+                match handle.authenticate_publickey(user, key).await {
+                    Ok(result) if result.success() => return Ok(()),
+                    Ok(_) => {}
+                    Err(error) => return Err(auth_broken(error, s)),
+                }
+            }
+            Err(russh::keys::Error::KeyIsEncrypted) => {
+                // The agent may hold the decrypted key: ssh offers it then.
+                let public = public_half(path);
+                let held = agent_keys.iter().find(|identity| match identity {
+                    AgentIdentity::PublicKey { key, .. } => {
+                        public.as_ref().is_some_and(|p| p.key_data() == key.key_data())
+                    }
+                    AgentIdentity::Certificate { .. } => false,
+                });
+                match (held, agent.as_mut()) {
+                    (Some(AgentIdentity::PublicKey { key, .. }), Some(agent)) => {
+                        tried.push(format!("{} (from the agent)", path.display()));
+                        if agent_auth(handle, user, key.clone(), agent).await? {
+                            return Ok(());
+                        }
+                    }
+                    _ => encrypted.push(path.clone()),
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    if !s.identities_only {
+        if let Some(agent) = agent.as_mut() {
+            for identity in &agent_keys {
+                let AgentIdentity::PublicKey { key, comment } = identity else {
+                    continue;
+                };
+                tried.push(format!("agent key {comment}"));
+                if agent_auth(handle, user, key.clone(), agent).await? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    let mut message = format!("{user}@{}: Permission denied (publickey).", s.host_name);
+    if tried.is_empty() {
+        message.push_str(" No key could be offered");
+    } else {
+        message.push_str(&format!(" Offered: {}", tried.join(", ")));
+    }
+    if !encrypted.is_empty() {
+        let list: Vec<String> = encrypted.iter().map(|p| p.display().to_string()).collect();
+        message.push_str(&format!(
+            "; passphrase-protected keys not in the agent: {}",
+            list.join(", ")
+        ));
+    }
+    Err(Failure {
+        message,
+        hint: Some(format!(
+            "the host refused every key offered for user {user}: check ansible_user and ansible_ssh_private_key_file (or the keys in your ssh-agent); ssh runs in batch mode, so passwords and key passphrases cannot be typed in"
+        )),
+        transient: false,
+        auth: true,
+    })
+}
+
+/// Offers one agent key; `Ok(true)` when the server accepted it.
+async fn agent_auth(
+    handle: &mut Handle<Client>,
+    user: &str,
+    key: PublicKey,
+    agent: &mut AgentClient<tokio::net::UnixStream>,
+) -> Result<bool, Failure> {
+    let hash = if key.algorithm().is_rsa() {
+        handle.best_supported_rsa_hash().await.ok().flatten().flatten()
+    } else {
+        None
+    };
+    match handle
+        .authenticate_publickey_with(user, key, hash, agent)
+        .await
+    {
+        Ok(result) => Ok(result.success()),
+        // The agent could not sign (a locked or confirming key): try the next.
+        Err(_) => Ok(false),
+    }
+}
+
+/// The `.pub` file next to an identity file.
+fn public_half(path: &Path) -> Option<PublicKey> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".pub");
+    russh::keys::load_public_key(PathBuf::from(name)).ok()
+}
+
+fn auth_broken(error: russh::Error, s: &Settings) -> Failure {
+    Failure::transient(
+        format!(
+            "Connection closed by {} port {} during authentication ({error})",
+            s.host_name, s.port
+        ),
+        "the server dropped the connection before authentication; sshd's MaxStartups (default 10:30:100) drops concurrent unauthenticated connections: raise it on the server (or the bastion), or lower --forks".to_string(),
+    )
+}
+
+/// "a, b and c" for known_hosts files in messages.
+fn known_hosts_list(files: &[PathBuf]) -> String {
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    match names.len() {
+        0 => "no known_hosts file".to_string(),
+        _ => names.join(" or "),
+    }
+}
+
+/// A failed attempt to connect, in the user's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
+    message: String,
+    hint: Option<String>,
+    /// Whether trying again may help.
+    transient: bool,
+    /// Whether authentication failed (OpenSSH may still succeed).
+    auth: bool,
+}
+
+impl Failure {
+    fn transient(message: String, hint: String) -> Failure {
+        Failure {
+            message,
+            hint: Some(hint),
+            transient: true,
+            auth: false,
+        }
+    }
+
+    fn fatal(message: String, hint: String) -> Failure {
+        Failure {
+            message,
+            hint: Some(hint),
+            transient: false,
+            auth: false,
+        }
+    }
+
+    fn without_hint(mut self) -> Failure {
+        self.hint = None;
+        self
+    }
+}
+
+/// Why a command's exchange with the shell broke.
+#[derive(Debug, thiserror::Error)]
+enum Broken {
+    #[error("cannot send the command: {0}")]
+    Write(russh::Error),
+    #[error("the channel closed")]
+    Closed,
+    #[error("{0}")]
+    Frame(#[from] remote_shell::FrameError),
+}
+
+/// One session channel running the remote shell.
+struct Shell {
+    session: Session,
+    reader: ChannelReadHalf,
+    writer: ChannelWriteHalf<Msg>,
+    /// The exit status, once the channel reported one.
+    exit_status: Option<u32>,
+    /// Set when a request could not be written: the shell is replaced
+    /// before the next command.
+    broken: bool,
+}
+
+impl Shell {
+    /// Opens a channel, starts the bootstrap and waits for the ready reply.
+    async fn start(
+        handle: &Handle<Client>,
+        settings: &Settings,
+        timeout: Duration,
+    ) -> Result<Shell, Failure> {
+        let start = async {
+            let lost = |error: russh::Error| {
+                Failure::transient(
+                    format!("cannot open a session channel: {error}"),
+                    String::new(),
+                )
+                .without_hint()
+            };
+            let channel = handle.channel_open_session().await.map_err(lost)?;
+            for (name, value) in send_env(&settings.send_env) {
+                channel.set_env(false, name, value).await.map_err(lost)?;
+            }
+            let mut session = Session::new();
+            channel.exec(false, session.bootstrap()).await.map_err(lost)?;
+            let (reader, writer) = channel.split();
+            let mut shell = Shell {
+                session: Session::new(),
+                reader,
+                writer,
+                exit_status: None,
+                broken: false,
+            };
+            let (ready, reply) = session.ready_request();
+            shell.session = session;
+            match shell.exchange(&ready, reply).await {
+                Ok(_) => Ok(shell),
+                Err(broken) => Err(shell.not_ready(&broken).await),
+            }
+        };
+        match tokio::time::timeout(timeout, start).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::fatal(
+                format!(
+                    "the remote shell did not start within {}s",
+                    timeout.as_secs()
+                ),
+                "dtrplay needs /bin/sh on the host, and a login shell that runs commands (not nologin); a slow rc file delays every connection".to_string(),
+            )),
+        }
+    }
+
+    /// Why the bootstrap ended before the ready reply, with the shell's
+    /// own last words.
+    async fn not_ready(&mut self, broken: &Broken) -> Failure {
+        let mut stderr = Vec::new();
+        // The exit status and the rest of stderr follow the end of stdout.
+        let drain = async {
+            while let Some(message) = self.reader.wait().await {
+                match message {
+                    ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
+                    ChannelMsg::ExitStatus { exit_status } => self.exit_status = Some(exit_status),
+                    ChannelMsg::Close => break,
+                    _ => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+        let said = String::from_utf8_lossy(&stderr).trim().to_string();
+        let said: String = said.chars().take(STDERR_QUOTE).collect();
+        let mut message = match self.exit_status {
+            Some(code) => {
+                format!("the remote shell ended before it was ready (exit status {code})")
+            }
+            None => format!("the remote shell ended before it was ready ({broken})"),
+        };
+        if !said.is_empty() {
+            message.push_str(&format!(": {said}"));
+        }
+        Failure::fatal(
+            message,
+            "dtrplay needs /bin/sh on the host, and a login shell that runs commands (not nologin)"
+                .to_string(),
+        )
+    }
+
+    /// Writes a request and feeds what comes back to its reply until the
+    /// reply is complete. Writing and reading run together, so a large
+    /// request never waits on a window that only reading would reopen.
+    async fn exchange(&mut self, request: &[u8], mut reply: Reply) -> Result<Output, Broken> {
+        let writer = &self.writer;
+        let reader = &mut self.reader;
+        let exit_status = &mut self.exit_status;
+        let write = async move { writer.data(request).await.map_err(Broken::Write) };
+        let read = async move {
+            while !reply.is_complete() {
+                match reader.wait().await {
+                    Some(ChannelMsg::Data { data }) => reply.stdout(&data)?,
+                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => reply.stderr(&data)?,
+                    Some(ChannelMsg::ExitStatus { exit_status: code }) => {
+                        *exit_status = Some(code);
+                    }
+                    Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                        return Err(Broken::Closed);
+                    }
+                    Some(_) => {}
+                }
+            }
+            reply.into_output().ok_or(Broken::Closed)
+        };
+        let (_, output) = tokio::try_join!(write, read)?;
+        Ok(output)
+    }
+
+    /// Ends the shell in order: the goodbye request, then the end of input.
+    async fn shutdown(mut self) {
+        let (bye, reply) = self.session.close_request();
+        let ended = tokio::time::timeout(EXIT_GRACE, self.exchange(&bye, reply)).await;
+        if matches!(ended, Ok(Ok(_))) {
+            let _ = self.writer.eof().await;
+        }
+        let _ = self.writer.close().await;
+    }
+
+    /// Drops the shell without a goodbye: closing the channel ends the
+    /// watcher's input, which hangs up whatever still runs.
+    async fn abandon(self) {
+        let _ = self.writer.eof().await;
+        let _ = self.writer.close().await;
+    }
+}
+
+/// The local environment variables that `SendEnv` patterns select.
+fn send_env(patterns: &[String]) -> Vec<(String, String)> {
+    if patterns.is_empty() {
+        return Vec::new();
+    }
+    std::env::vars()
+        .filter(|(name, _)| {
+            patterns
+                .iter()
+                .any(|p| crate::connection::ssh_config::wildcard(p, name))
+        })
+        .collect()
+}
+
+/// Locks a std mutex, ignoring poisoning: the values are plain data.
+fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
