@@ -65,7 +65,12 @@ impl Lab {
 
     /// A known_hosts file holding `text`, and the target's options pointing
     /// at it.
-    fn with_known_hosts(&self, node: &Node, name: &str, text: &str) -> Result<Target, Box<dyn Error>> {
+    fn with_known_hosts(
+        &self,
+        node: &Node,
+        name: &str,
+        text: &str,
+    ) -> Result<Target, Box<dyn Error>> {
         let file = self.dir.path().join(name);
         std::fs::write(&file, text)?;
         let mut target = self.target(node);
@@ -116,7 +121,9 @@ async fn eventually(what: impl Fn() -> bool) -> bool {
     what()
 }
 
-fn connect_error(result: Result<Box<dyn Connection>, ConnError>) -> Result<(String, String), Box<dyn Error>> {
+fn connect_error(
+    result: Result<Box<dyn Connection>, ConnError>,
+) -> Result<(String, String), Box<dyn Error>> {
     match result {
         Err(ConnError::Connect { message, hint, .. }) => Ok((message, hint.unwrap_or_default())),
         Err(other) => Err(format!("expected a connect error, got {other:?}").into()),
@@ -129,8 +136,16 @@ async fn native_runs_scripts_with_exact_bytes_and_statuses() -> TestResult {
     let lab = Lab::start(1)?;
     let node = lab.node("node1")?;
     let conn = connect(&lab.target(&node), &lab.options(SshClient::Native)).await?;
-    assert!(conn.describe().starts_with("native SSH ("), "{}", conn.describe());
-    assert_eq!(ssh_children(), 0, "the native client started an ssh process");
+    assert!(
+        conn.describe().starts_with("native SSH ("),
+        "{}",
+        conn.describe()
+    );
+    assert_eq!(
+        ssh_children(),
+        0,
+        "the native client started an ssh process"
+    );
 
     let out = conn.run("printf 'a\\nb'", b"", LONG).await?;
     assert_eq!((out.status, out.stdout.as_slice()), (0, &b"a\nb"[..]));
@@ -143,7 +158,7 @@ async fn native_runs_scripts_with_exact_bytes_and_statuses() -> TestResult {
     assert_eq!(out.stdout, b"out\n");
     assert_eq!(out.stderr, b"err\n\n");
 
-    let out = conn.run("kill -TERM $$", b"", LONG).await?;
+    let out = conn.run("sh -c 'kill -TERM $$'", b"", LONG).await?;
     assert_eq!(out.status, 128 + 15);
 
     let mut binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
@@ -158,7 +173,9 @@ async fn native_runs_scripts_with_exact_bytes_and_statuses() -> TestResult {
 
     // More than the channel window in both directions.
     let big = "abcdefghi\n".repeat(400_000);
-    let out = conn.run("cat; cat >&2 </dev/null", big.as_bytes(), LONG).await?;
+    let out = conn
+        .run("cat; cat >&2 </dev/null", big.as_bytes(), LONG)
+        .await?;
     assert_eq!(out.stdout.len(), big.len());
     assert!(out.stdout == big.as_bytes());
 
@@ -224,13 +241,20 @@ async fn a_native_timeout_kills_the_script_and_the_next_run_needs_no_new_login()
     let out = conn.run("echo fresh", b"", LONG).await?;
     assert_eq!(out.stdout, b"fresh\n");
     // A dropped run (the caller gave up) does not leak into the next one.
-    let abandoned =
-        tokio::time::timeout(Duration::from_millis(300), conn.run("sleep 1; echo stale", b"", LONG))
-            .await;
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(300),
+        conn.run("sleep 1; echo stale", b"", LONG),
+    )
+    .await;
     assert!(abandoned.is_err());
     assert_eq!(conn.run("echo next", b"", LONG).await?.stdout, b"next\n");
     conn.close().await;
-    assert_eq!(logins(&node), 1, "the fresh channel logged in again");
+    assert_eq!(
+        logins(&node),
+        1,
+        "a fresh channel logged in again: {}",
+        std::fs::read_to_string(node.root.join("sshd.log")).unwrap_or_default()
+    );
     Ok(())
 }
 
@@ -244,7 +268,10 @@ async fn an_unknown_host_key_is_refused_and_never_falls_back() -> TestResult {
         options.retries = 3;
         let started = Instant::now();
         let (message, hint) = connect_error(connect(&target, &options).await)?;
-        assert!(message.contains("Host key verification failed"), "{message}");
+        assert!(
+            message.contains("Host key verification failed"),
+            "{message}"
+        );
         assert!(message.contains("empty_known_hosts"), "{message}");
         assert!(hint.contains("ssh-keyscan"), "{hint}");
         assert!(hint.contains("SHA256:"), "{hint}");
@@ -295,7 +322,10 @@ async fn a_wrong_key_is_refused_natively_and_auto_hands_it_to_openssh() -> TestR
     let mut options = lab.options(SshClient::Native);
     options.retries = 3;
     let (message, hint) = connect_error(connect(&target, &options).await)?;
-    assert!(message.contains("Permission denied (publickey)"), "{message}");
+    assert!(
+        message.contains("Permission denied (publickey)"),
+        "{message}"
+    );
     assert!(message.contains("stranger"), "{message}");
     assert!(!message.contains("attempts"), "retried: {message}");
     assert!(hint.contains("ansible_ssh_private_key_file"), "{hint}");
@@ -313,7 +343,11 @@ async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_jump() -> TestRes
     let node = lab.node("node1")?;
     let auto = lab.options(SshClient::Auto);
     let conn = connect(&lab.target(&node), &auto).await?;
-    assert!(conn.describe().starts_with("native SSH"), "{}", conn.describe());
+    assert!(
+        conn.describe().starts_with("native SSH"),
+        "{}",
+        conn.describe()
+    );
     conn.close().await;
 
     // The node is its own jump host: OpenSSH can do that, the native client
@@ -322,7 +356,7 @@ async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_jump() -> TestRes
     std::fs::write(
         &config,
         format!(
-            "Host jumphost\n  HostName {host}\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {kh}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n\nHost 127.0.0.*\n  ProxyJump jumphost\n",
+            "Host jumphost\n  HostName {host}\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {kh}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n\nHost {host}\n  ProxyJump jumphost\n",
             host = node.host,
             port = node.port,
             user = node.user,
@@ -331,15 +365,20 @@ async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_jump() -> TestRes
         ),
     )?;
     let mut target = lab.target(&node);
-    target.ssh_args.extend(["-F".to_string(), config.display().to_string()]);
+    target
+        .ssh_args
+        .extend(["-F".to_string(), config.display().to_string()]);
     let conn = connect(&target, &auto).await?;
     let via = conn.describe();
     assert!(
         via.starts_with("OpenSSH: ProxyJump is not supported natively"),
         "{via}"
     );
-    assert!(via.contains("jump_config:12"), "{via}");
-    assert_eq!(conn.run("echo jumped", b"", LONG).await?.stdout, b"jumped\n");
+    assert!(via.contains("jump_config:13"), "{via}");
+    assert_eq!(
+        conn.run("echo jumped", b"", LONG).await?.stdout,
+        b"jumped\n"
+    );
     conn.close().await;
 
     // Forcing the native client there is an error that says why.
@@ -357,7 +396,11 @@ async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_jump() -> TestRes
     let mut persist = lab.options(SshClient::Auto);
     persist.persist = Some(Duration::from_secs(1));
     let conn = connect(&lab.target(&node), &persist).await?;
-    assert!(conn.describe().contains("--ssh-persist"), "{}", conn.describe());
+    assert!(
+        conn.describe().contains("--ssh-persist"),
+        "{}",
+        conn.describe()
+    );
     conn.close().await;
     Ok(())
 }
@@ -392,7 +435,14 @@ fn apply_project(count: usize) -> (Nodes, Project) {
 fn apply_with_the_native_client_and_auto() {
     let (nodes, project) = apply_project(3);
     let native = project.run(&[
-        "apply", "site.yml", "-i", "inventory.yml", "--ssh-client", "native", "--output", "json",
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--ssh-client",
+        "native",
+        "--output",
+        "json",
     ]);
     native.success();
     let events = native.events();
@@ -423,8 +473,8 @@ fn apply_with_the_native_client_and_auto() {
     auto.stdout_has("changed=0");
 
     // A host can be sent to OpenSSH from the inventory.
-    let mut inventory = std::fs::read_to_string(project.path().join("inventory.yml"))
-        .expect("inventory");
+    let mut inventory =
+        std::fs::read_to_string(project.path().join("inventory.yml")).expect("inventory");
     inventory = inventory.replacen(
         "    node2:\n",
         "    node2:\n      dtrplay_ssh_client: openssh\n",
@@ -452,7 +502,14 @@ fn a_bad_ssh_client_value_is_an_input_error() {
     assert_ne!(run.status, 0);
     let all = format!("{}{}", run.stdout, run.stderr);
     assert!(all.contains("dtrplay_ssh_client"), "{all}");
-    let bad = project.run(&["apply", "site.yml", "-i", "inventory.yml", "--ssh-client", "putty"]);
+    let bad = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--ssh-client",
+        "putty",
+    ]);
     assert_ne!(bad.status, 0);
     assert!(bad.stderr.contains("putty"), "{}", bad.stderr);
 }

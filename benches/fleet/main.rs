@@ -973,7 +973,7 @@ fn stop_dtrplay_masters(inventory: &Path) -> Result<usize, String> {
         Some(Duration::from_secs(PERSIST_SECONDS)),
         dtrplay::connection::SshClient::OpenSsh,
     )
-        .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?;
     let mut targets = Vec::new();
     for host in inventory.hosts() {
         let target = inventory

@@ -270,8 +270,20 @@ mod tests {
     fn verdicts() {
         let hashed = hash_name("[10.0.0.5]:2222", b"0123456789abcdefghij");
         let cases: Vec<(String, &str, u16, &str, Verdict)> = vec![
-            (format!("10.0.0.5 ssh-ed25519 {ED_A}\n"), "10.0.0.5", 22, ED_A, Verdict::Known),
-            (format!("[10.0.0.5]:2222 ssh-ed25519 {ED_A} c\n"), "10.0.0.5", 2222, ED_A, Verdict::Known),
+            (
+                format!("10.0.0.5 ssh-ed25519 {ED_A}\n"),
+                "10.0.0.5",
+                22,
+                ED_A,
+                Verdict::Known,
+            ),
+            (
+                format!("[10.0.0.5]:2222 ssh-ed25519 {ED_A} c\n"),
+                "10.0.0.5",
+                2222,
+                ED_A,
+                Verdict::Known,
+            ),
             // The port matters.
             (
                 format!("10.0.0.5 ssh-ed25519 {ED_A}\n"),
@@ -280,8 +292,20 @@ mod tests {
                 ED_A,
                 Verdict::Unknown { others: vec![] },
             ),
-            (format!("{hashed} ssh-ed25519 {ED_A}\n"), "10.0.0.5", 2222, ED_A, Verdict::Known),
-            (format!("*.example.com,!bad.example.com ssh-ed25519 {ED_A}\n"), "web.EXAMPLE.com", 22, ED_A, Verdict::Known),
+            (
+                format!("{hashed} ssh-ed25519 {ED_A}\n"),
+                "10.0.0.5",
+                2222,
+                ED_A,
+                Verdict::Known,
+            ),
+            (
+                format!("*.example.com,!bad.example.com ssh-ed25519 {ED_A}\n"),
+                "web.EXAMPLE.com",
+                22,
+                ED_A,
+                Verdict::Known,
+            ),
             (
                 format!("*.example.com,!bad.example.com ssh-ed25519 {ED_A}\n"),
                 "bad.example.com",
@@ -290,14 +314,23 @@ mod tests {
                 Verdict::Unknown { others: vec![] },
             ),
             // Blanks, tabs, comments and broken lines are skipped.
-            (format!("# c\n\nh ssh-ed25519 notbase64\nh\tssh-ed25519\t{ED_A}\n"), "h", 22, ED_A, Verdict::Known),
+            (
+                format!("# c\n\nh ssh-ed25519 notbase64\nh\tssh-ed25519\t{ED_A}\n"),
+                "h",
+                22,
+                ED_A,
+                Verdict::Known,
+            ),
             // A different key of the same type: changed.
             (
                 format!("other ssh-ed25519 {ED_B}\nh ssh-ed25519 {ED_B}\n"),
                 "h",
                 22,
                 ED_A,
-                Verdict::Changed { file: PathBuf::from("/kh"), line: 2 },
+                Verdict::Changed {
+                    file: PathBuf::from("/kh"),
+                    line: 2,
+                },
             ),
             // Only another type is known: unknown, and it says which.
             (
@@ -305,13 +338,25 @@ mod tests {
                 "h",
                 22,
                 ED_A,
-                Verdict::Unknown { others: vec!["ecdsa-sha2-nistp256".into()] },
+                Verdict::Unknown {
+                    others: vec!["ecdsa-sha2-nistp256".into()],
+                },
             ),
             // One matching line among several is enough.
-            (format!("h ecdsa-sha2-nistp256 {ECDSA}\nh ssh-ed25519 {ED_A}\n"), "h", 22, ED_A, Verdict::Known),
+            (
+                format!("h ecdsa-sha2-nistp256 {ECDSA}\nh ssh-ed25519 {ED_A}\n"),
+                "h",
+                22,
+                ED_A,
+                Verdict::Known,
+            ),
         ];
         for (index, (text, host, port, presented, expected)) in cases.into_iter().enumerate() {
-            assert_eq!(verdict(&text, host, port, presented), expected, "case {index}");
+            assert_eq!(
+                verdict(&text, host, port, presented),
+                expected,
+                "case {index}"
+            );
         }
     }
 

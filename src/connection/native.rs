@@ -323,7 +323,7 @@ impl NativeConnection {
     /// usable, else a new channel on the connection (reconnecting only when
     /// the connection itself is gone).
     async fn usable_shell<'a>(&self, state: &'a mut State) -> Result<&'a mut Shell, ConnError> {
-        if state.shell.as_ref().is_some_and(|s| !s.broken) {
+        if state.shell.as_ref().is_some_and(|s| !s.broken && !s.busy) {
             return state.shell.as_mut().ok_or_else(|| ConnError::Lost {
                 host: self.name.clone(),
                 message: "the shell is gone".to_string(),
@@ -548,7 +548,10 @@ async fn tcp_connect(
         }
     }
     let error = last.unwrap_or_else(|| std::io::Error::other("no address"));
-    let said = format!("ssh: connect to host {host} port {port}: {}", io_words(&error));
+    let said = format!(
+        "ssh: connect to host {host} port {port}: {}",
+        io_words(&error)
+    );
     Err(match error.kind() {
         std::io::ErrorKind::ConnectionRefused => Failure::transient(
             said,
@@ -594,7 +597,12 @@ async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), F
             Ok(key) => {
                 tried.push(path.display().to_string());
                 let hash = if key.algorithm().is_rsa() {
-                    handle.best_supported_rsa_hash().await.ok().flatten().flatten()
+                    handle
+                        .best_supported_rsa_hash()
+                        .await
+                        .ok()
+                        .flatten()
+                        .flatten()
                 } else {
                     None
                 };
@@ -609,9 +617,9 @@ async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), F
                 // The agent may hold the decrypted key: ssh offers it then.
                 let public = public_half(path);
                 let held = agent_keys.iter().find(|identity| match identity {
-                    AgentIdentity::PublicKey { key, .. } => {
-                        public.as_ref().is_some_and(|p| p.key_data() == key.key_data())
-                    }
+                    AgentIdentity::PublicKey { key, .. } => public
+                        .as_ref()
+                        .is_some_and(|p| p.key_data() == key.key_data()),
                     AgentIdentity::Certificate { .. } => false,
                 });
                 match (held, agent.as_mut()) {
@@ -671,7 +679,12 @@ async fn agent_auth(
     agent: &mut AgentClient<tokio::net::UnixStream>,
 ) -> Result<bool, Failure> {
     let hash = if key.algorithm().is_rsa() {
-        handle.best_supported_rsa_hash().await.ok().flatten().flatten()
+        handle
+            .best_supported_rsa_hash()
+            .await
+            .ok()
+            .flatten()
+            .flatten()
     } else {
         None
     };
@@ -768,6 +781,10 @@ struct Shell {
     /// Set when a request could not be written: the shell is replaced
     /// before the next command.
     broken: bool,
+    /// Set while a command is in flight. A shell still busy when the next
+    /// command comes was abandoned mid-reply (its caller's future was
+    /// dropped), so its stream cannot be trusted and it is replaced.
+    busy: bool,
 }
 
 impl Shell {
@@ -790,7 +807,10 @@ impl Shell {
                 channel.set_env(false, name, value).await.map_err(lost)?;
             }
             let mut session = Session::new();
-            channel.exec(false, session.bootstrap()).await.map_err(lost)?;
+            channel
+                .exec(false, session.bootstrap())
+                .await
+                .map_err(lost)?;
             let (reader, writer) = channel.split();
             let mut shell = Shell {
                 session: Session::new(),
@@ -798,6 +818,7 @@ impl Shell {
                 writer,
                 exit_status: None,
                 broken: false,
+                busy: false,
             };
             let (ready, reply) = session.ready_request();
             shell.session = session;
@@ -856,6 +877,7 @@ impl Shell {
     /// reply is complete. Writing and reading run together, so a large
     /// request never waits on a window that only reading would reopen.
     async fn exchange(&mut self, request: &[u8], mut reply: Reply) -> Result<Output, Broken> {
+        self.busy = true;
         let writer = &self.writer;
         let reader = &mut self.reader;
         let exit_status = &mut self.exit_status;
@@ -877,6 +899,7 @@ impl Shell {
             reply.into_output().ok_or(Broken::Closed)
         };
         let (_, output) = tokio::try_join!(write, read)?;
+        self.busy = false;
         Ok(output)
     }
 

@@ -330,11 +330,9 @@ impl<'a> Resolver<'a> {
             Some(file) if file == "none" => {}
             Some(file) => {
                 let path = self.expand_path(&file)?;
-                let text = self
-                    .env
-                    .files
-                    .read(&path)
-                    .ok_or_else(|| format!("the ssh config file {} cannot be read", path.display()))?;
+                let text = self.env.files.read(&path).ok_or_else(|| {
+                    format!("the ssh config file {} cannot be read", path.display())
+                })?;
                 self.file(&path, &text, Scope::User, 0)?;
             }
             None => {
@@ -453,7 +451,9 @@ impl<'a> Resolver<'a> {
             match value.to_ascii_lowercase().as_str() {
                 "yes" | "true" => Ok(true),
                 "no" | "false" => Ok(false),
-                other => Err(format!("{keyword} {other} is not supported natively ({place})")),
+                other => Err(format!(
+                    "{keyword} {other} is not supported natively ({place})"
+                )),
             }
         };
         let values = &mut self.values;
@@ -854,7 +854,11 @@ pub fn kex_list(value: &str) -> Result<Vec<String>, String> {
         None => names,
         Some('+') => {
             let mut list = default;
-            list.extend(names.into_iter().filter(|n| !NATIVE_KEX.contains(&n.as_str())));
+            list.extend(
+                names
+                    .into_iter()
+                    .filter(|n| !NATIVE_KEX.contains(&n.as_str())),
+            );
             list
         }
         Some('-') => default
@@ -1031,19 +1035,40 @@ mod tests {
                     USER,
                     "Host web*\n  HostName 10.0.0.1\n  User deploy\nHost *\n  User nobody\n  Port 2200\n",
                 )],
-                Ok(("10.0.0.1", 2200, "deploy", &["/home/me/.ssh/id_ed25519", "/home/me/.ssh/id_ecdsa", "/home/me/.ssh/id_rsa"])),
+                Ok((
+                    "10.0.0.1",
+                    2200,
+                    "deploy",
+                    &[
+                        "/home/me/.ssh/id_ed25519",
+                        "/home/me/.ssh/id_ecdsa",
+                        "/home/me/.ssh/id_rsa",
+                    ],
+                )),
             ),
             (
                 "web1",
                 "",
                 &[(USER, "Host * !web1\n  Port 1\nHost w?b1 db\n  Port 2\n")],
-                Ok(("web1", 2, "me", &["/home/me/.ssh/id_ed25519", "/home/me/.ssh/id_ecdsa", "/home/me/.ssh/id_rsa"])),
+                Ok((
+                    "web1",
+                    2,
+                    "me",
+                    &[
+                        "/home/me/.ssh/id_ed25519",
+                        "/home/me/.ssh/id_ecdsa",
+                        "/home/me/.ssh/id_rsa",
+                    ],
+                )),
             ),
             // Keywords are case-insensitive, `=` separates, quotes group.
             (
                 "h",
                 "",
-                &[(USER, "HOSTNAME=\"my host\"\nport = 23\nIdentityFile \"~/my keys/%r@%h\"\nuser root # trailing comment\n")],
+                &[(
+                    USER,
+                    "HOSTNAME=\"my host\"\nport = 23\nIdentityFile \"~/my keys/%r@%h\"\nuser root # trailing comment\n",
+                )],
                 Ok(("my host", 23, "root", &["/home/me/my keys/root@my host"])),
             ),
             // The user's file wins over the system file.
@@ -1051,13 +1076,25 @@ mod tests {
                 "h",
                 "",
                 &[(USER, "Port 5\n"), (SYSTEM, "Port 6\nUser sys\n")],
-                Ok(("h", 5, "sys", &["/home/me/.ssh/id_ed25519", "/home/me/.ssh/id_ecdsa", "/home/me/.ssh/id_rsa"])),
+                Ok((
+                    "h",
+                    5,
+                    "sys",
+                    &[
+                        "/home/me/.ssh/id_ed25519",
+                        "/home/me/.ssh/id_ecdsa",
+                        "/home/me/.ssh/id_rsa",
+                    ],
+                )),
             ),
             // -F replaces both files; -o comes before the file.
             (
                 "h",
                 "-F /cfg -o Port=7 -oUser=x",
-                &[(USER, "Port 5\n"), ("/cfg", "Port 8\nIdentityFile %d/k-%u-%n-%p\n")],
+                &[
+                    (USER, "Port 5\n"),
+                    ("/cfg", "Port 8\nIdentityFile %d/k-%u-%n-%p\n"),
+                ],
                 Ok(("h", 7, "x", &["/home/me/k-me-h-7"])),
             ),
             // The inventory's values come first; IdentityFile accumulates.
@@ -1072,41 +1109,127 @@ mod tests {
                 "h",
                 "",
                 &[
-                    (USER, "Host other\n  Include never.conf\nHost *\n  Include conf.d/*.conf\n"),
+                    (
+                        USER,
+                        "Host other\n  Include never.conf\nHost *\n  Include conf.d/*.conf\n",
+                    ),
                     ("/home/me/.ssh/conf.d/a.conf", "Port 40\n"),
                     ("/home/me/.ssh/conf.d/b.conf", "Port 41\nUser b\n"),
                     ("/home/me/.ssh/never.conf", "ProxyJump bastion\n"),
                 ],
-                Ok(("h", 40, "b", &["/home/me/.ssh/id_ed25519", "/home/me/.ssh/id_ecdsa", "/home/me/.ssh/id_rsa"])),
+                Ok((
+                    "h",
+                    40,
+                    "b",
+                    &[
+                        "/home/me/.ssh/id_ed25519",
+                        "/home/me/.ssh/id_ecdsa",
+                        "/home/me/.ssh/id_rsa",
+                    ],
+                )),
             ),
             // System Includes are relative to /etc/ssh.
             (
                 "h",
                 "",
-                &[(SYSTEM, "Include ssh_config.d/*.conf\n"), ("/etc/ssh/ssh_config.d/x.conf", "User etc\n")],
-                Ok(("h", 22, "etc", &["/home/me/.ssh/id_ed25519", "/home/me/.ssh/id_ecdsa", "/home/me/.ssh/id_rsa"])),
+                &[
+                    (SYSTEM, "Include ssh_config.d/*.conf\n"),
+                    ("/etc/ssh/ssh_config.d/x.conf", "User etc\n"),
+                ],
+                Ok((
+                    "h",
+                    22,
+                    "etc",
+                    &[
+                        "/home/me/.ssh/id_ed25519",
+                        "/home/me/.ssh/id_ecdsa",
+                        "/home/me/.ssh/id_rsa",
+                    ],
+                )),
             ),
             // A ProxyJump for another host does not matter; `none` is fine.
             (
                 "h",
                 "",
-                &[(USER, "Host bastion-*\n  ProxyJump b\nHost h\n  ProxyJump none\n  ControlMaster no\n")],
-                Ok(("h", 22, "me", &["/home/me/.ssh/id_ed25519", "/home/me/.ssh/id_ecdsa", "/home/me/.ssh/id_rsa"])),
+                &[(
+                    USER,
+                    "Host bastion-*\n  ProxyJump b\nHost h\n  ProxyJump none\n  ControlMaster no\n",
+                )],
+                Ok((
+                    "h",
+                    22,
+                    "me",
+                    &[
+                        "/home/me/.ssh/id_ed25519",
+                        "/home/me/.ssh/id_ecdsa",
+                        "/home/me/.ssh/id_rsa",
+                    ],
+                )),
             ),
             // Outside the subset.
-            ("h", "", &[(USER, "Host h\n  ProxyJump bastion\n")], Err("ProxyJump is not supported natively (/home/me/.ssh/config:2)")),
-            ("h", "-o ProxyCommand=nc", &[], Err("ProxyCommand is not supported natively")),
+            (
+                "h",
+                "",
+                &[(USER, "Host h\n  ProxyJump bastion\n")],
+                Err("ProxyJump is not supported natively (/home/me/.ssh/config:2)"),
+            ),
+            (
+                "h",
+                "-o ProxyCommand=nc",
+                &[],
+                Err("ProxyCommand is not supported natively"),
+            ),
             ("h", "-J b", &[], Err("`-J` in ansible_ssh_common_args")),
             ("h", "", &[(USER, "Match host h\n")], Err("Match blocks")),
-            ("h", "", &[(USER, "CertificateFile ~/.ssh/c\n")], Err("CertificateFile")),
-            ("h", "", &[(USER, "FrobnicateLevel 3\n")], Err("frobnicatelevel is not supported")),
-            ("h", "", &[(USER, "StrictHostKeyChecking accept-new\n")], Err("StrictHostKeyChecking accept-new")),
-            ("h", "", &[(USER, "KexAlgorithms sntrup761x25519-sha512@openssh.com\n")], Err("sntrup761x25519")),
-            ("h", "", &[(USER, "IdentityFile ~/.ssh/%l\n")], Err("token %l")),
-            ("h", "", &[(USER, "IdentityFile ~bob/.ssh/id\n")], Err("another user")),
-            ("h", "", &[(USER, "ControlMaster auto\n")], Err("ControlMaster")),
+            (
+                "h",
+                "",
+                &[(USER, "CertificateFile ~/.ssh/c\n")],
+                Err("CertificateFile"),
+            ),
+            (
+                "h",
+                "",
+                &[(USER, "FrobnicateLevel 3\n")],
+                Err("frobnicatelevel is not supported"),
+            ),
+            (
+                "h",
+                "",
+                &[(USER, "StrictHostKeyChecking accept-new\n")],
+                Err("StrictHostKeyChecking accept-new"),
+            ),
+            (
+                "h",
+                "",
+                &[(USER, "KexAlgorithms sntrup761x25519-sha512@openssh.com\n")],
+                Err("sntrup761x25519"),
+            ),
+            (
+                "h",
+                "",
+                &[(USER, "IdentityFile ~/.ssh/%l\n")],
+                Err("token %l"),
+            ),
+            (
+                "h",
+                "",
+                &[(USER, "IdentityFile ~bob/.ssh/id\n")],
+                Err("another user"),
+            ),
+            (
+                "h",
+                "",
+                &[(USER, "ControlMaster auto\n")],
+                Err("ControlMaster"),
+            ),
             ("h", "-F /missing", &[], Err("cannot be read")),
-            ("h", "", &[(USER, "Host h\n  Port \"22\n")], Err("cannot parse")),
+            (
+                "h",
+                "",
+                &[(USER, "Host h\n  Port \"22\n")],
+                Err("cannot parse"),
+            ),
             ("h", "-o", &[], Err("lacks its value")),
             ("h", "", &[(USER, "Port 99999\n")], Err("not a port")),
         ];
@@ -1130,14 +1253,23 @@ mod tests {
 
     #[test]
     fn the_inventory_comes_first_and_forces_identities_only() {
-        let mut t = target("10.0.0.5", "-o UserKnownHostsFile=/kh -o StrictHostKeyChecking=yes -p 2");
+        let mut t = target(
+            "10.0.0.5",
+            "-o UserKnownHostsFile=/kh -o StrictHostKeyChecking=yes -p 2",
+        );
         t.port = Some(2222);
         t.user = Some("root".into());
         t.key_file = Some(PathBuf::from("/k/id"));
-        let s = settings(&t, &[(USER, "IdentitiesOnly no\nIdentityFile /other\nUser x\n")]);
+        let s = settings(
+            &t,
+            &[(USER, "IdentitiesOnly no\nIdentityFile /other\nUser x\n")],
+        );
         // ssh assigns -p as it reads it, so a later -p overrides ansible_port.
         assert_eq!((s.port, s.user.as_str()), (2, "root"));
-        assert_eq!(s.identity_files, [PathBuf::from("/k/id"), PathBuf::from("/other")]);
+        assert_eq!(
+            s.identity_files,
+            [PathBuf::from("/k/id"), PathBuf::from("/other")]
+        );
         assert!(s.identities_only);
         assert_eq!(s.user_known_hosts, [PathBuf::from("/kh")]);
     }
@@ -1145,7 +1277,10 @@ mod tests {
     #[test]
     fn the_lab_and_benchmark_configs_are_understood() {
         let lab = "Host node1\n  HostName 127.0.0.2\n  Port 2222\n  User root\n  IdentityFile /lab/id\n  IdentitiesOnly yes\n  UserKnownHostsFile /lab/kh\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  CheckHostIP no\n  BatchMode yes\n\nHost *\n  LogLevel ERROR\n  KexAlgorithms curve25519-sha256\n";
-        let s = settings(&target("node1", "-F /lab/ssh_config"), &[("/lab/ssh_config", lab)]);
+        let s = settings(
+            &target("node1", "-F /lab/ssh_config"),
+            &[("/lab/ssh_config", lab)],
+        );
         assert_eq!(s.host_name, "127.0.0.2");
         assert_eq!(s.global_known_hosts, [PathBuf::from("/dev/null")]);
         assert_eq!(s.kex, Some(vec!["curve25519-sha256".to_string()]));
@@ -1154,10 +1289,22 @@ mod tests {
     #[test]
     fn kex_lists() {
         let cases: &[(&str, Result<&[&str], &str>)] = &[
-            ("curve25519-sha256,ecdh-sha2-nistp256", Ok(&["curve25519-sha256", "ecdh-sha2-nistp256"])),
-            ("^ecdh-sha2-nistp256", Ok(&["ecdh-sha2-nistp256", "mlkem768x25519-sha256"])),
-            ("-mlkem*", Ok(&["curve25519-sha256", "curve25519-sha256@libssh.org"])),
-            ("+diffie-hellman-group14-sha256", Ok(&["mlkem768x25519-sha256"])),
+            (
+                "curve25519-sha256,ecdh-sha2-nistp256",
+                Ok(&["curve25519-sha256", "ecdh-sha2-nistp256"]),
+            ),
+            (
+                "^ecdh-sha2-nistp256",
+                Ok(&["ecdh-sha2-nistp256", "mlkem768x25519-sha256"]),
+            ),
+            (
+                "-mlkem*",
+                Ok(&["curve25519-sha256", "curve25519-sha256@libssh.org"]),
+            ),
+            (
+                "+diffie-hellman-group14-sha256",
+                Ok(&["mlkem768x25519-sha256"]),
+            ),
             ("diffie-hellman-group1-sha1", Err("group1-sha1")),
             ("-*", Err("no key exchange")),
         ];

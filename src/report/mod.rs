@@ -158,7 +158,10 @@ pub enum Event {
     /// A host's connection is open, and how: `native SSH (curve25519-sha256)`,
     /// `OpenSSH: ProxyJump is not supported natively (…)`, `local`. Sent
     /// once per host, before its first result.
-    Connected { host: String, via: String },
+    Connected {
+        host: String,
+        via: String,
+    },
     /// The last event of every run.
     Recap {
         hosts: IndexMap<String, HostStats>,
