@@ -53,6 +53,19 @@ impl Lab {
         }
     }
 
+    /// Live processes whose command line mentions this lab's control
+    /// directory: the ssh clients OpenSSH connections of this test started.
+    fn ssh_processes(&self) -> usize {
+        let needle = self.dir.path().join("ctl").display().to_string();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| process::cmdline_matches(pid, &[&needle]))
+            .count()
+    }
+
     fn options(&self, client: SshClient) -> ConnectOptions {
         ConnectOptions {
             control_dir: self.dir.path().join("ctl"),
@@ -94,22 +107,6 @@ fn logins(node: &Node) -> usize {
         .count()
 }
 
-/// Live ssh client processes started by this test process.
-fn ssh_children() -> usize {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
-            stat.contains("(ssh)") && fields.get(1) == Some(&me.as_str())
-        })
-        .count()
-}
-
 async fn eventually(what: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
@@ -142,7 +139,7 @@ async fn native_runs_scripts_with_exact_bytes_and_statuses() -> TestResult {
         conn.describe()
     );
     assert_eq!(
-        ssh_children(),
+        lab.ssh_processes(),
         0,
         "the native client started an ssh process"
     );
@@ -259,6 +256,44 @@ async fn a_native_timeout_kills_the_script_and_the_next_run_needs_no_new_login()
 }
 
 #[tokio::test]
+async fn a_node_going_down_is_reported_and_the_native_client_reconnects() -> TestResult {
+    let mut lab = Lab::start(1)?;
+    let node = lab.node("node1")?;
+    let mut options = lab.options(SshClient::Native);
+    options.retries = 1;
+    let conn = connect(&lab.target(&node), &options).await?;
+    assert_eq!(conn.run("echo up", b"", LONG).await?.stdout, b"up\n");
+
+    let run = conn.run("sleep 20", b"", LONG);
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        lab.fleet.stop_node("node1")
+    };
+    let (result, stopped) = tokio::join!(run, stop);
+    stopped?;
+    match result {
+        Err(ConnError::Lost { host, message }) => {
+            assert_eq!(host, "node1");
+            assert!(message.contains("while a command was running"), "{message}");
+        }
+        other => return Err(format!("expected a lost connection, got {other:?}").into()),
+    }
+    match conn.run("true", b"", LONG).await {
+        Err(ConnError::Connect { message, hint, .. }) => {
+            assert!(message.contains("Connection refused"), "{message}");
+            assert!(message.contains("after 2 attempts"), "{message}");
+            let hint = hint.unwrap_or_default();
+            assert!(hint.contains(&format!("port {}", node.port)), "{hint}");
+        }
+        other => return Err(format!("expected a connect error, got {other:?}").into()),
+    }
+    lab.fleet.start_node("node1")?;
+    assert_eq!(conn.run("echo back", b"", LONG).await?.stdout, b"back\n");
+    conn.close().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_unknown_host_key_is_refused_and_never_falls_back() -> TestResult {
     let lab = Lab::start(1)?;
     let node = lab.node("node1")?;
@@ -277,7 +312,7 @@ async fn an_unknown_host_key_is_refused_and_never_falls_back() -> TestResult {
         assert!(hint.contains("SHA256:"), "{hint}");
         assert!(started.elapsed() < Duration::from_secs(3), "retried");
     }
-    assert_eq!(ssh_children(), 0);
+    assert_eq!(lab.ssh_processes(), 0);
     Ok(())
 }
 

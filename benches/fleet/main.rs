@@ -95,6 +95,10 @@ struct Cli {
     /// at once, like the floor).
     #[arg(long, default_value = "n")]
     forks: String,
+    /// dtrplay's `--ssh-client` for the cold runs (`auto`, `native` or
+    /// `openssh`); warm runs keep masters, which only OpenSSH has.
+    #[arg(long, default_value = "auto")]
+    ssh_client: String,
     /// The dtrplay binary (default: the one cargo built with this benchmark).
     #[arg(long)]
     dtrplay: Option<PathBuf>,
@@ -516,9 +520,15 @@ impl Bench {
             "--output",
             "json",
         ]);
-        if let Some(seconds) = persist {
-            argv.push("--ssh-persist".into());
-            argv.push(seconds.to_string());
+        match persist {
+            Some(seconds) => {
+                argv.push("--ssh-persist".into());
+                argv.push(seconds.to_string());
+            }
+            None => {
+                argv.push("--ssh-client".into());
+                argv.push(self.cli.ssh_client.clone());
+            }
         }
         argv
     }

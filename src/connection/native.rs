@@ -332,22 +332,24 @@ impl NativeConnection {
         if let Some(shell) = state.shell.take() {
             shell.abandon().await;
         }
-        if state.handle.as_ref().is_none_or(|h| h.is_closed()) {
-            state.handle = None;
-            let handle = self.connect().await.map_err(|e| match e {
-                OpenError::Failed(error) => error,
-                OpenError::Fallback(reason) => ConnError::Connect {
-                    host: self.name.clone(),
-                    message: reason,
-                    hint: None,
-                },
-            })?;
-            state.handle = Some(handle);
+        // A new channel on the open connection, when it still works; a
+        // connection that died under a command may not know it yet, so a
+        // failure here means connecting again.
+        if let Some(handle) = state.handle.as_ref().filter(|h| !h.is_closed()) {
+            if let Ok(shell) = Shell::start(handle, &self.settings, self.ready_timeout).await {
+                return Ok(state.shell.insert(shell));
+            }
         }
-        let handle = state.handle.as_ref().ok_or_else(|| ConnError::Lost {
-            host: self.name.clone(),
-            message: "the connection is closed".to_string(),
+        state.handle = None;
+        let handle = self.connect().await.map_err(|e| match e {
+            OpenError::Failed(error) => error,
+            OpenError::Fallback(reason) => ConnError::Connect {
+                host: self.name.clone(),
+                message: reason,
+                hint: None,
+            },
         })?;
+        let handle = state.handle.insert(handle);
         let shell = Shell::start(handle, &self.settings, self.ready_timeout)
             .await
             .map_err(|failure| self.connect_error(failure))?;
@@ -765,7 +767,7 @@ impl Failure {
 enum Broken {
     #[error("cannot send the command: {0}")]
     Write(russh::Error),
-    #[error("the channel closed")]
+    #[error("the connection broke while a command was running")]
     Closed,
     #[error("{0}")]
     Frame(#[from] remote_shell::FrameError),
@@ -812,16 +814,15 @@ impl Shell {
                 .await
                 .map_err(lost)?;
             let (reader, writer) = channel.split();
+            let (ready, reply) = session.ready_request();
             let mut shell = Shell {
-                session: Session::new(),
+                session,
                 reader,
                 writer,
                 exit_status: None,
                 broken: false,
                 busy: false,
             };
-            let (ready, reply) = session.ready_request();
-            shell.session = session;
             match shell.exchange(&ready, reply).await {
                 Ok(_) => Ok(shell),
                 Err(broken) => Err(shell.not_ready(&broken).await),
@@ -940,5 +941,54 @@ fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
     match mutex.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::ssh_config::NATIVE_KEX;
+
+    fn settings(kex: Option<Vec<String>>) -> Settings {
+        Settings {
+            host: "h".into(),
+            host_name: "h".into(),
+            port: 22,
+            user: "root".into(),
+            identity_files: Vec::new(),
+            identities_only: true,
+            user_known_hosts: Vec::new(),
+            global_known_hosts: Vec::new(),
+            kex,
+            alive_interval: Duration::from_secs(15),
+            alive_count_max: 3,
+            send_env: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_key_exchange_ssh_config_accepts_is_one_russh_implements() {
+        let all: Vec<String> = NATIVE_KEX.iter().map(|n| n.to_string()).collect();
+        let config = client_config(&settings(Some(all)), &HostKeys::default()).expect("config");
+        let names: Vec<&str> = config.preferred.kex.iter().map(|n| n.as_ref()).collect();
+        assert_eq!(&names[..NATIVE_KEX.len()], NATIVE_KEX);
+        // Extension negotiation and strict kex stay announced.
+        assert!(names.contains(&"ext-info-c"));
+        assert!(names.contains(&"kex-strict-c-v00@openssh.com"));
+        assert_eq!(config.keepalive_interval, Some(Duration::from_secs(15)));
+    }
+
+    #[test]
+    fn io_errors_read_like_ssh() {
+        let refused = std::io::Error::from_raw_os_error(111);
+        assert_eq!(io_words(&refused), "Connection refused");
+        assert_eq!(io_words(&std::io::Error::other("plain")), "plain");
+    }
+
+    #[test]
+    fn send_env_selects_by_pattern() {
+        assert!(send_env(&[]).is_empty());
+        let path = send_env(&["PAT*".to_string()]);
+        assert!(path.iter().any(|(name, _)| name == "PATH"), "{path:?}");
     }
 }
