@@ -19,6 +19,8 @@ mod inventory;
 mod modules;
 // The SSH transport: one long-lived remote shell per host over real sshd.
 mod ssh;
+// Sessions on a running ControlMaster opened from our own process, no ssh client.
+mod mux;
 // The five integration tasks against the lab's UCP and DTR, both flavors.
 mod integration_tasks;
 // `dtrplay doctor`: one verdict per trust link and node, against the lab.

@@ -9,6 +9,7 @@
 //! Only this module and `api` touch the network.
 
 pub mod local;
+pub mod mux;
 pub mod remote_shell;
 pub mod ssh;
 
