@@ -9,11 +9,15 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dtrplay::connection::mux::{self, MuxChild, MuxError, MuxExit};
+use dtrplay::connection::ssh::SshConnection;
+use dtrplay::connection::{ConnError, ConnectOptions, Connection, Target, Transport};
 use dtrplay::lab::daemon::process;
 use dtrplay::lab::node::{Fleet, FleetOptions};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{Nodes, Project, Run};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -296,4 +300,317 @@ fn assert_no_master(result: Result<MuxChild, MuxError>) {
         Err(other) => panic!("expected NoMaster, got {other}"),
         Ok(_) => panic!("expected NoMaster, got a session"),
     }
+}
+
+// ---------------------------------------------------------------------------
+// The SSH transport over warm masters: `SshConnection` opens its remote
+// shell through `connection::mux` whenever a master answers on the host's
+// control socket, and spawns ssh only when none does.
+// ---------------------------------------------------------------------------
+
+/// A fleet and a private control directory for `SshConnection`s.
+struct Hosts {
+    fleet: Fleet,
+    control: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Hosts {
+    fn start(count: usize) -> Result<Hosts, Box<dyn Error>> {
+        let dir = tempfile::tempdir()?;
+        let fleet = Fleet::start(&FleetOptions::new(dir.path().join("fleet"), count))?;
+        let control = dir.path().join("ctl");
+        Ok(Hosts {
+            fleet,
+            control,
+            _dir: dir,
+        })
+    }
+
+    fn target(&self, name: &str) -> Result<Target, Box<dyn Error>> {
+        let node = self.fleet.node(name)?;
+        Ok(Target {
+            name: node.name.clone(),
+            address: node.host.to_string(),
+            port: Some(node.port),
+            user: Some(node.user.clone()),
+            key_file: Some(self.fleet.private_key_path().to_path_buf()),
+            ssh_args: node
+                .ssh_common_args()
+                .split(' ')
+                .map(str::to_string)
+                .collect(),
+            transport: Transport::Ssh,
+        })
+    }
+
+    fn persisting(&self) -> ConnectOptions {
+        ConnectOptions {
+            control_dir: self.control.clone(),
+            persist: Some(Duration::from_secs(60)),
+            connect_timeout: Duration::from_secs(5),
+            retries: 0,
+        }
+    }
+
+    /// ssh processes of this control directory: masters and clients.
+    fn ssh_processes(&self) -> Vec<u32> {
+        processes_named(&self.control.display().to_string())
+    }
+
+    fn logins(&self, name: &str) -> usize {
+        self.fleet
+            .node(name)
+            .ok()
+            .and_then(|node| std::fs::read_to_string(node.root.join("sshd.log")).ok())
+            .unwrap_or_default()
+            .matches("Accepted publickey")
+            .count()
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for pid in self.ssh_processes() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_warm_master_serves_the_shell_without_an_ssh_client_and_timeouts_still_kill()
+-> TestResult {
+    let hosts = Hosts::start(1)?;
+    let target = hosts.target("node1")?;
+    let options = hosts.persisting();
+
+    // Cold: ssh logs in and leaves a master behind.
+    let conn = SshConnection::open(&target, &options).await?;
+    let socket = conn.control_path().to_path_buf();
+    conn.close().await;
+    let master = mux::master_pid(&socket).await.ok_or("no master persisted")?;
+
+    // Warm: the shell comes through the master; no ssh client runs for it.
+    let conn = SshConnection::open(&target, &options).await?;
+    assert_eq!(hosts.ssh_processes(), vec![master], "an ssh client was spawned");
+    let out = conn
+        .run(
+            r"printf 'x\000\377y'; printf 'e\n' >&2; exit 4",
+            b"",
+            LONG,
+        )
+        .await?;
+    assert_eq!(
+        (out.status, out.stdout.as_slice(), out.stderr.as_slice()),
+        (4, &b"x\0\xffy"[..], &b"e\n"[..])
+    );
+    let out = conn.run("cat", b"in\0put", LONG).await?;
+    assert_eq!(out.stdout, b"in\0put");
+
+    // A timeout still kills the remote script with its channel, and the
+    // next command gets a fresh shell through the same master.
+    let marker = format!("mux-timeout-{}-{}", std::process::id(), line!());
+    let script = format!("sh -c 'sleep 30' {marker}");
+    let timed_out = conn.run(&script, b"", Duration::from_secs(1)).await;
+    assert!(
+        matches!(timed_out, Err(ConnError::Timeout { .. })),
+        "{timed_out:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_named(&marker).is_empty() {
+        assert!(Instant::now() < deadline, "the timed-out script survived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(conn.run("echo again", b"", LONG).await?.stdout, b"again\n");
+    assert_eq!(hosts.ssh_processes(), vec![master]);
+    conn.close().await;
+    assert_eq!(hosts.logins("node1"), 1, "a warm open logged in again");
+    assert_eq!(mux::master_pid(&socket).await, Some(master));
+
+    // The master dies without removing its socket: the next open falls
+    // back to ssh, which logs in again and leaves a new master.
+    kill(Pid::from_raw(master as i32), Signal::SIGKILL)?;
+    assert!(socket.exists());
+    let conn = SshConnection::open(&target, &options).await?;
+    assert_eq!(conn.run("echo back", b"", LONG).await?.stdout, b"back\n");
+    conn.close().await;
+    assert_eq!(hosts.logins("node1"), 2);
+    let second = mux::master_pid(&socket).await.ok_or("no new master")?;
+    assert_ne!(second, master);
+
+    assert!(SshConnection::stop_master(&target, &options).await?);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The same, as a user sees it: `dtrplay apply --ssh-persist` twice.
+// ---------------------------------------------------------------------------
+
+const PERSIST_PLAYBOOK: &str = r#"
+    - name: Install a CA
+      hosts: all
+      tasks:
+        - name: Make the directory
+          file:
+            path: /srv/mux/certs.d
+            state: directory
+            mode: "0755"
+        - name: Install the CA file
+          copy:
+            content: "a CA\n"
+            dest: /srv/mux/certs.d/ca.crt
+            mode: "0644"
+        - name: Verify it
+          # Long enough for the test to see which processes serve the run.
+          command: sh -c 'sleep 1; sha256sum /srv/mux/certs.d/ca.crt'
+          changed_when: false
+"#;
+
+/// What a run printed, and the most ssh child processes it had at once.
+struct Watched {
+    run: Run,
+    ssh_children: usize,
+}
+
+/// Runs dtrplay and samples its child processes until it exits.
+fn run_watching_ssh(project: &Project, args: &[&str]) -> Result<Watched, Box<dyn Error>> {
+    let stdout = project.path().join("stdout.txt");
+    let stderr = project.path().join("stderr.txt");
+    let mut child = project
+        .command(args)
+        .stdout(std::fs::File::create(&stdout)?)
+        .stderr(std::fs::File::create(&stderr)?)
+        .spawn()?;
+    let mut most = 0;
+    let status = loop {
+        most = most.max(ssh_children(child.id()));
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Ok(Watched {
+        run: project.finished(std::process::Output {
+            status,
+            stdout: std::fs::read(&stdout)?,
+            stderr: std::fs::read(&stderr)?,
+        }),
+        ssh_children: most,
+    })
+}
+
+/// How many processes named `ssh` have `parent` as their parent.
+fn ssh_children(parent: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // `pid (comm) state ppid ...`; comm may contain spaces, so the
+            // fields are counted from the last parenthesis.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                return false;
+            };
+            let comm = &stat[open + 1..close];
+            let ppid = stat[close + 1..].split_whitespace().nth(1);
+            comm == "ssh" && ppid == Some(parent.to_string().as_str())
+        })
+        .count()
+}
+
+#[test]
+fn warm_runs_spawn_no_ssh_process_and_fall_back_when_a_master_died() -> TestResult {
+    let nodes = Nodes::start(3);
+    let project = Project::new();
+    project.file("inventory.yml", &nodes.inventory(&[], ""));
+    project.file("site.yml", PERSIST_PLAYBOOK);
+    let args = [
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--ssh-persist",
+        "60",
+        "--output",
+        "json",
+    ];
+    let expected = format!("{}  /srv/mux/certs.d/ca.crt", hex_sha256(b"a CA\n"));
+    let check = |watched: &Watched, changed: u64| {
+        watched.run.success();
+        let recap = watched.run.recap();
+        for node in nodes.fleet.nodes() {
+            assert_eq!(recap[&node.name]["changed"], changed, "{}", node.name);
+        }
+        // Every host's verification printed the exact checksum line.
+        assert!(
+            watched.run.stdout.matches(&expected).count() >= nodes.fleet.nodes().len(),
+            "{}",
+            watched.run.stdout
+        );
+    };
+
+    let cold = run_watching_ssh(&project, &args)?;
+    check(&cold, 2);
+    assert!(cold.ssh_children > 0, "the cold run spawned no ssh");
+
+    let warm = run_watching_ssh(&project, &args)?;
+    check(&warm, 0);
+    assert_eq!(warm.ssh_children, 0, "the warm run spawned ssh");
+
+    // node1's master dies and leaves its socket: that host alone falls
+    // back to ssh, and the run still succeeds.
+    let options = dtrplay::executor::connect_options(Some(Duration::from_secs(60)))?;
+    let target = |name: &str| -> Result<Target, Box<dyn Error>> {
+        let node = nodes.fleet.node(name)?;
+        Ok(Target {
+            name: node.name.clone(),
+            address: node.host.to_string(),
+            port: Some(node.port),
+            user: Some(node.user.clone()),
+            key_file: Some(node.private_key().to_path_buf()),
+            ssh_args: node
+                .ssh_common_args()
+                .split(' ')
+                .map(str::to_string)
+                .collect(),
+            transport: Transport::Ssh,
+        })
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let socket = rt.block_on(async {
+        let conn = SshConnection::open(&target("node1")?, &options).await?;
+        let socket = conn.control_path().to_path_buf();
+        conn.close().await;
+        Ok::<_, Box<dyn Error>>(socket)
+    })?;
+    let pid = rt
+        .block_on(mux::master_pid(&socket))
+        .ok_or("node1 has no master")?;
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL)?;
+    let fallback = run_watching_ssh(&project, &args)?;
+    check(&fallback, 0);
+    assert_eq!(fallback.ssh_children, 1, "only node1 needed ssh");
+
+    let again = run_watching_ssh(&project, &args)?;
+    check(&again, 0);
+    assert_eq!(again.ssh_children, 0);
+
+    rt.block_on(async {
+        for node in nodes.fleet.nodes() {
+            SshConnection::stop_master(&target(&node.name)?, &options).await?;
+        }
+        Ok::<_, Box<dyn Error>>(())
+    })?;
+    Ok(())
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }
