@@ -2,117 +2,103 @@
 //! writes to it and how its answers are cut back into `Output`s.
 //!
 //! This module owns the protocol only; it does no IO, so every byte of it is
-//! unit-tested here. `ssh.rs` owns the process that carries the bytes.
+//! unit-tested here. The transports (`ssh.rs`, and any other that can start
+//! a command and carry its three byte streams) own the bytes' journey.
+//!
+//! # Cost model
+//!
+//! On a node, the expensive thing is starting a program (`fork` plus
+//! `execve`, about 0.65 ms of CPU on a small machine); a shell builtin or a
+//! bare `fork` of the shell costs a fraction of that. The protocol is
+//! therefore built from builtins only: after the bootstrap, a request costs
+//! one `fork` of the driver and nothing else, whatever the script prints.
 //!
 //! # The remote side
 //!
-//! ssh runs [`bootstrap`] through the user's login shell. It creates a
-//! private temporary directory (`mktemp -d`, mode 0700, `$TMPDIR` honoured)
-//! and starts a POSIX `sh -s` (the *driver*) that reads shell code from the
+//! The transport runs [`Session::bootstrap`] through the user's login shell.
+//! It starts a POSIX `sh -s` (the *driver*) that reads shell code from the
 //! channel. Between the channel and the driver sits a watcher (`cat`): when
 //! the channel ends without the driver having said goodbye (dtrplay killed
-//! its ssh client after a timeout, or the connection broke), the watcher
+//! its connection after a timeout, or the connection broke), the watcher
 //! sends SIGHUP to the session's process group, so a hung script dies with
-//! its channel, and removes the directory.
-//!
-//! The first thing dtrplay writes is the [`Session::prelude`]: it defines
-//! one shell function and prints the *ready line*, `<marker> ready`. The
-//! login shell's rc files may print anything on stdout before the driver
-//! starts; the client skips every line until the ready line, and rc-file
-//! output on stderr never reaches the frame reader at all.
+//! its channel. The goodbye is a SIGWINCH from the driver to the process
+//! group: it is ignored by default, so nothing but the watcher (which traps
+//! it) notices, and background processes that scripts started on purpose
+//! survive an orderly close.
 //!
 //! # One request, one response
 //!
 //! A request ([`Session::request`]) is plain shell code, written in one go:
-//! `printf` builtins that write the script and its stdin into files of the
-//! temporary directory, then one call of the prelude's function, which runs
-//! `sh <script file>` with stdin, stdout and stderr redirected to files and
-//! answers with a header line, `<marker> <status> <stdout bytes> <stderr
-//! bytes>`, followed by exactly those bytes (`cat`). The client reads the
-//! header and then exactly that many bytes, so binary output and output
-//! without a trailing newline need no escaping.
 //!
-//! The script's stdin is a regular file holding the payload (or
-//! `/dev/null`), so a script may read it more than once or seek in it.
+//! ```text
+//! (set --; eval '<script>') </dev/null; printf '\n<marker> <n> %d\n' "$?"; printf '\n<marker> <n>\n' >&2
+//! ```
 //!
-//! Payloads travel inside single-quoted `printf` format strings: only `'`,
-//! `\`, `%` and NUL need escaping, so text costs almost nothing extra and
-//! binary stays exact (`\000` for NUL). No external tool runs to decode
-//! them, and the script runs in its own `sh`, so `exit`, a syntax error or a
-//! script that reads all of its stdin cannot disturb the driver. Every
-//! command gets fresh file names (its sequence number), so a background
-//! process left behind by one script can never write into the output of the
-//! next; old files are removed in batches.
+//! The script runs in a subshell (a `fork`, no `execve`), so `exit`, `cd`,
+//! variables or a syntax error cannot disturb the driver (as in any
+//! subshell, `$$` names the driver; a script that needs a process of its
+//! own runs `sh -c`, as the `shell` task does); it is quoted with
+//! single quotes, so no byte of it is interpreted before `eval`. Its stdout
+//! and stderr stream straight into the channel, each followed by a
+//! *terminator*: a newline, the marker, the request's number (and on stdout
+//! the exit status) and a newline. The client cuts each stream at its
+//! terminator ([`Reply`]), dropping the newline the terminator starts with,
+//! so binary output and output without a trailing newline come back exact.
+//!
+//! The marker is random per shell and lives only in the requests, never in
+//! a variable or a file, so no script can print a terminator by accident.
+//!
+//! A request with bytes for the script's stdin first writes them to a file
+//! with the `printf` builtin (mode 0600, a name with a random part no other
+//! user can guess, created with `set -C` so an existing file is never
+//! followed), and the script reads that file. Payloads travel inside
+//! single-quoted `printf` format strings: only `'`, `\`, `%` and NUL need
+//! escaping, so text costs almost nothing extra and binary stays exact
+//! (`\000` for NUL). The files are removed in batches, and by the watcher
+//! when the channel ends.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The remote command given to ssh, run by the user's login shell.
-///
-/// It is a single `exec /bin/sh -c '…'` so that it means the same in bash,
-/// zsh, fish or csh, and so that nothing the login shell's rc files print
-/// can follow it. Exit status [`BOOTSTRAP_NO_TMPDIR`] means the temporary
-/// directory could not be created.
-pub fn bootstrap() -> String {
-    // mktemp replaces the trailing run of X's with random characters.
-    let template = format!("dtrplay.{}", "X".repeat(10));
-    format!(
-        concat!(
-            "exec /bin/sh -c '",
-            "d=$(mktemp -d \"${{TMPDIR:-/tmp}}/{template}\") || exit {status}; ",
-            "{{ cat; trap \"\" HUP; [ -d \"$d\" ] && kill -HUP 0; rm -rf \"$d\"; }} ",
-            "| exec /bin/sh -s \"$d\"'"
-        ),
-        template = template,
-        status = BOOTSTRAP_NO_TMPDIR,
-    )
-}
+use crate::connection::Output;
 
-/// The exit status of [`bootstrap`] when `mktemp -d` failed.
-pub const BOOTSTRAP_NO_TMPDIR: i32 = 97;
+/// Stdin files are removed once this many are left behind.
+const CLEANUP_EVERY: usize = 64;
 
-/// Old command files are removed once this many commands left them behind.
-const CLEANUP_EVERY: u32 = 64;
-
-/// Old command files are also removed once they hold this many bytes.
+/// Stdin files are also removed once they hold this many bytes.
 const CLEANUP_BYTES: u64 = 4 << 20;
 
-/// A header line longer than this is not a header.
-pub const MAX_LINE: usize = 4096;
+/// How many bytes the ready reply may carry (what the login shell's rc
+/// files print) before the shell is declared broken.
+pub const MAX_NOISE: usize = 1 << 20;
 
 /// Why a response could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    /// The marker was there but the rest of the line was not a header. This
-    /// happens when the remote shell lost its temporary directory.
-    #[error("malformed response header {line:?}")]
+    /// The terminator was there but its status was not a number.
+    #[error("malformed response terminator {line:?}")]
     Malformed { line: String },
+    /// The login shell printed too much before the driver was ready.
+    #[error("the remote shell printed more than {MAX_NOISE} bytes before it was ready")]
+    Noise,
 }
 
-/// What the remote shell reported before the output bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    /// The script's exit status.
-    pub status: i32,
-    /// How many stdout bytes follow the header.
-    pub stdout_len: u64,
-    /// How many stderr bytes follow the stdout bytes.
-    pub stderr_len: u64,
-}
-
-/// The client's half of one remote shell: the marker that tags its frames
-/// and the bookkeeping that names each command's files.
+/// The client's half of one remote shell: the marker that tags its
+/// terminators and the bookkeeping of its stdin files.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// Tags the ready line and every header. It is random per shell, so no
-    /// output of an rc file or a script can be taken for a frame by accident.
+    /// Tags every terminator. It is random per shell, so no output of an rc
+    /// file or a script can be taken for a terminator by accident.
     marker: String,
-    /// The sequence number of the next command; it names its files.
+    /// Names this shell's stdin files, so the watcher can find them. It is
+    /// visible in `ps` on the host, so file names add a part of their own.
+    id: String,
+    /// The number of the next request.
     next: u64,
-    /// How many commands left files behind since the last cleanup.
-    stale_commands: u32,
-    /// How many bytes those files hold.
+    /// The stdin files written since the last cleanup.
+    stale: Vec<String>,
+    /// How many bytes they hold.
     stale_bytes: u64,
 }
 
@@ -131,8 +117,9 @@ impl Session {
     pub fn with_marker(marker: String) -> Session {
         Session {
             marker,
+            id: format!("{:08x}", random_u64() as u32),
             next: 1,
-            stale_commands: 0,
+            stale: Vec::new(),
             stale_bytes: 0,
         }
     }
@@ -142,117 +129,105 @@ impl Session {
         &self.marker
     }
 
-    /// The code written right after ssh starts: it defines the run function
-    /// and prints the ready line.
+    /// The remote command that starts this session's shell, run by the
+    /// user's login shell.
     ///
-    /// The driver's variables and function start with `__dtrplay_` so they
-    /// cannot clobber a variable the login environment exports to scripts.
-    pub fn prelude(&self) -> Vec<u8> {
-        let text = format!(
+    /// It is a single `exec /bin/sh -c '…'` so that it means the same in
+    /// bash, zsh, fish or csh, and so that nothing the login shell's rc
+    /// files print can follow it. The watcher ends by removing this
+    /// session's stdin files; a glob is a builtin, so `rm` only runs when
+    /// there is something to remove.
+    pub fn bootstrap(&self) -> String {
+        format!(
             concat!(
-                "__dtrplay_d=$1 __dtrplay_m={marker}; set --\n",
-                "__dtrplay_run() {{\n",
-                "/bin/sh \"$__dtrplay_d/$1.s\" <\"$2\" >\"$__dtrplay_d/$1.o\" 2>\"$__dtrplay_d/$1.e\"; ",
-                "__dtrplay_c=$?\n",
-                "set -- \"$1\" $(cd \"$__dtrplay_d\" && exec wc -c \"$1.o\" \"$1.e\")\n",
-                "printf '%s %s %s %s\\n' \"$__dtrplay_m\" \"$__dtrplay_c\" \"${{2:-?}}\" \"${{4:-?}}\"\n",
-                "[ \"$2$4\" = 00 ] || cat \"$__dtrplay_d/$1.o\" \"$__dtrplay_d/$1.e\"\n",
-                "}}\n",
-                "printf '%s ready\\n' \"$__dtrplay_m\"\n",
+                "exec /bin/sh -c '",
+                "{{ __dtrplay_bye=; trap __dtrplay_bye=1 WINCH; cat; trap \"\" HUP; ",
+                "[ -n \"$__dtrplay_bye\" ] || kill -HUP 0; ",
+                "set -- \"${{TMPDIR:-/tmp}}\"/dtrplay-{id}-*; ",
+                "[ -e \"$1\" ] && exec rm -f -- \"$@\"; }} ",
+                "| exec /bin/sh -s'"
             ),
-            marker = self.marker
-        );
-        text.into_bytes()
+            id = self.id
+        )
     }
 
-    /// The code that runs `script` with `stdin` and answers with one
-    /// response. Each call names a new set of files.
-    pub fn request(&mut self, script: &str, stdin: &[u8]) -> Vec<u8> {
+    /// The first thing written to a new shell. Its reply completes when the
+    /// driver runs; what it carries is whatever the login shell's rc files
+    /// printed, to be ignored.
+    pub fn ready_request(&mut self) -> (Vec<u8>, Reply) {
+        let mut reply = self.reply(0);
+        reply.limit = Some(MAX_NOISE);
+        (self.terminators(0, "0"), reply)
+    }
+
+    /// The code that runs `script` with `stdin`, and the reply that will
+    /// collect its answer.
+    pub fn request(&mut self, script: &str, stdin: &[u8]) -> (Vec<u8>, Reply) {
         let n = self.next;
         self.next += 1;
-        let mut out = Vec::with_capacity(script.len() + stdin.len() + 160);
-        if self.stale_commands >= CLEANUP_EVERY || self.stale_bytes >= CLEANUP_BYTES {
-            out.extend_from_slice(b"rm -f \"$__dtrplay_d\"/*\n");
-            self.stale_commands = 0;
+        let mut out = Vec::with_capacity(script.len() + stdin.len() + 200);
+        if self.stale.len() >= CLEANUP_EVERY || self.stale_bytes >= CLEANUP_BYTES {
+            out.extend_from_slice(
+                format!("rm -f -- \"${{TMPDIR:-/tmp}}\"/dtrplay-{}-*\n", self.id).as_bytes(),
+            );
+            self.stale.clear();
             self.stale_bytes = 0;
         }
-        write_file(&mut out, &format!("{n}.s"), script.as_bytes());
         let input = if stdin.is_empty() {
             "/dev/null".to_string()
         } else {
-            write_file(&mut out, &format!("{n}.i"), stdin);
-            format!("\"$__dtrplay_d/{n}.i\"")
+            let name = format!("dtrplay-{}-{:016x}", self.id, random_u64());
+            let path = format!("\"${{TMPDIR:-/tmp}}/{name}\"");
+            out.extend_from_slice(b"(umask 077 && set -C && printf '");
+            push_format_arg(&mut out, stdin);
+            out.extend_from_slice(format!("' >{path}) && ").as_bytes());
+            self.stale.push(name);
+            self.stale_bytes += stdin.len() as u64;
+            path
         };
-        out.extend_from_slice(format!("__dtrplay_run {n} {input}\n").as_bytes());
-        self.stale_commands += 1;
-        self.stale_bytes += (script.len() + stdin.len()) as u64;
-        out
-    }
-
-    /// Records the size of a response, so that large outputs are cleaned up
-    /// soon rather than after [`CLEANUP_EVERY`] commands.
-    pub fn note_response(&mut self, header: &Header) {
-        self.stale_bytes = self
-            .stale_bytes
-            .saturating_add(header.stdout_len)
-            .saturating_add(header.stderr_len);
-    }
-
-    /// The code that ends the shell in order: it removes the temporary
-    /// directory, says goodbye and exits. The watcher then sees a clean end
-    /// and signals nobody, so background processes that scripts started on
-    /// purpose survive the close.
-    pub fn close_request(&self) -> Vec<u8> {
-        b"rm -rf \"$__dtrplay_d\"; printf '%s bye\\n' \"$__dtrplay_m\"; exit 0\n".to_vec()
-    }
-
-    /// Whether `line` (one line of stdout, newline included or not) is the
-    /// ready line. Output of rc files without a trailing newline may precede
-    /// the marker on the same line.
-    pub fn is_ready(&self, line: &[u8]) -> bool {
-        self.is_tagged(line, b"ready")
-    }
-
-    /// Whether `line` is the goodbye line of [`Session::close_request`].
-    pub fn is_bye(&self, line: &[u8]) -> bool {
-        self.is_tagged(line, b"bye")
-    }
-
-    fn is_tagged(&self, line: &[u8], word: &[u8]) -> bool {
-        let line = trim_newline(line);
-        let mut tag = self.marker.as_bytes().to_vec();
-        tag.push(b' ');
-        tag.extend_from_slice(word);
-        line.ends_with(&tag)
-    }
-
-    /// Parses one line of stdout. `Ok(None)` means the line carries no
-    /// marker and is noise to skip; a line with the marker must be a header.
-    pub fn parse_header(&self, line: &[u8]) -> Result<Option<Header>, FrameError> {
-        let line = trim_newline(line);
-        let marker = self.marker.as_bytes();
-        let Some(start) = find(line, marker) else {
-            return Ok(None);
+        // A shell string cannot hold a NUL byte; such a script fails the way
+        // a shell would fail to run it.
+        let body = if script.contains('\0') {
+            "printf 'dtrplay: the script contains a NUL byte, which sh cannot run\\n' >&2; exit 126"
+        } else {
+            script
         };
-        let malformed = || FrameError::Malformed {
-            line: String::from_utf8_lossy(line).into_owned(),
-        };
-        let rest = &line[start + marker.len()..];
-        let text = std::str::from_utf8(rest).map_err(|_| malformed())?;
-        let mut fields = text.split(' ');
-        if fields.next() != Some("") {
-            return Err(malformed());
-        }
-        let status = fields.next().and_then(|f| f.parse::<i32>().ok());
-        let stdout_len = fields.next().and_then(|f| f.parse::<u64>().ok());
-        let stderr_len = fields.next().and_then(|f| f.parse::<u64>().ok());
-        match (status, stdout_len, stderr_len, fields.next()) {
-            (Some(status), Some(stdout_len), Some(stderr_len), None) => Ok(Some(Header {
-                status,
-                stdout_len,
-                stderr_len,
-            })),
-            _ => Err(malformed()),
+        out.extend_from_slice(b"(set --; eval '");
+        out.extend_from_slice(body.replace('\'', r"'\''").as_bytes());
+        out.extend_from_slice(format!("') <{input}; ").as_bytes());
+        out.extend_from_slice(&self.terminators(n, "\"$?\""));
+        (out, self.reply(n))
+    }
+
+    /// The code that ends the shell in order, and the reply that confirms
+    /// the goodbye reached the watcher. The caller closes the channel's
+    /// input once the reply is complete; the shell has exited by then.
+    pub fn close_request(&mut self) -> (Vec<u8>, Reply) {
+        let n = self.next;
+        self.next += 1;
+        let mut out = b"kill -WINCH 0; ".to_vec();
+        out.extend_from_slice(&self.terminators(n, "0"));
+        out.extend_from_slice(b"exit 0\n");
+        (out, self.reply(n))
+    }
+
+    /// The two `printf`s that end request `n`'s stdout and stderr.
+    fn terminators(&self, n: u64, status: &str) -> Vec<u8> {
+        let m = &self.marker;
+        format!("printf '\\n{m} {n} %d\\n' {status}; printf '\\n{m} {n}\\n' >&2\n").into_bytes()
+    }
+
+    fn reply(&self, n: u64) -> Reply {
+        Reply {
+            stdout_tag: format!("\n{} {n} ", self.marker).into_bytes(),
+            stderr_tag: format!("\n{} {n}\n", self.marker).into_bytes(),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            stdout_scan: 0,
+            stderr_scan: 0,
+            status: None,
+            stderr_done: false,
+            limit: None,
         }
     }
 }
@@ -263,11 +238,144 @@ impl Default for Session {
     }
 }
 
-/// Appends `printf '<bytes as a format>' >"$__dtrplay_d/<name>"`.
-fn write_file(out: &mut Vec<u8>, name: &str, bytes: &[u8]) {
-    out.extend_from_slice(b"printf '");
-    // A format that starts with `-` would be taken for an option (a PEM
-    // starts with "-----BEGIN"), so a leading dash goes as its octal escape.
+/// One response in the making: the transport feeds it what arrives on the
+/// channel's stdout and stderr, in any order and in chunks of any size,
+/// until it is complete.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// What starts the stdout terminator: `\n<marker> <n> `.
+    stdout_tag: Vec<u8>,
+    /// The whole stderr terminator: `\n<marker> <n>\n`.
+    stderr_tag: Vec<u8>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// Where the next search for a terminator starts, so that a large
+    /// output arriving in many chunks is scanned once.
+    stdout_scan: usize,
+    stderr_scan: usize,
+    /// The exit status, once the stdout terminator has arrived.
+    status: Option<i32>,
+    stderr_done: bool,
+    /// The most either stream may carry (the ready reply only).
+    limit: Option<usize>,
+}
+
+impl Reply {
+    /// Takes bytes from the channel's stdout. Bytes after the terminator
+    /// can only come from a background process a script left behind; they
+    /// are dropped.
+    pub fn stdout(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        self.stdout.extend_from_slice(bytes);
+        let Some(at) = find_from(&self.stdout, &self.stdout_tag, self.stdout_scan) else {
+            self.stdout_scan = resume_at(&self.stdout, &self.stdout_tag);
+            return self.check_limit(self.stdout.len());
+        };
+        let rest = &self.stdout[at + self.stdout_tag.len()..];
+        let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+            // The status has not fully arrived; look here again next time.
+            self.stdout_scan = at;
+            return Ok(());
+        };
+        let text = &rest[..end];
+        let status = std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.parse::<i32>().ok())
+            .ok_or_else(|| FrameError::Malformed {
+                line: String::from_utf8_lossy(text).into_owned(),
+            })?;
+        self.status = Some(status);
+        self.stdout.truncate(at);
+        Ok(())
+    }
+
+    /// Takes bytes from the channel's stderr; see [`Reply::stdout`].
+    pub fn stderr(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+        if self.stderr_done {
+            return Ok(());
+        }
+        self.stderr.extend_from_slice(bytes);
+        match find_from(&self.stderr, &self.stderr_tag, self.stderr_scan) {
+            Some(at) => {
+                self.stderr.truncate(at);
+                self.stderr_done = true;
+                Ok(())
+            }
+            None => {
+                self.stderr_scan = resume_at(&self.stderr, &self.stderr_tag);
+                self.check_limit(self.stderr.len())
+            }
+        }
+    }
+
+    fn check_limit(&self, len: usize) -> Result<(), FrameError> {
+        match self.limit {
+            Some(limit) if len > limit => Err(FrameError::Noise),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether both terminators have arrived.
+    pub fn is_complete(&self) -> bool {
+        self.status.is_some() && self.stderr_done
+    }
+
+    /// Whether the stdout terminator has arrived.
+    pub fn stdout_done(&self) -> bool {
+        self.status.is_some()
+    }
+
+    /// Whether the stderr terminator has arrived.
+    pub fn stderr_done(&self) -> bool {
+        self.stderr_done
+    }
+
+    /// What arrived on stderr so far: for a reply that never completed, the
+    /// transport's own last words are in there.
+    pub fn stderr_so_far(&self) -> &[u8] {
+        &self.stderr
+    }
+
+    /// The finished output; `None` unless [`Reply::is_complete`].
+    pub fn into_output(self) -> Option<Output> {
+        match (self.status, self.stderr_done) {
+            (Some(status), true) => Some(Output {
+                status,
+                stdout: self.stdout,
+                stderr: self.stderr,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Where `needle` starts in `haystack` at or after `from`.
+fn find_from(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    let from = from.min(haystack.len());
+    haystack[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| i + from)
+}
+
+/// Where to resume the search once more bytes arrive: a terminator may
+/// have begun in the last `needle.len() - 1` bytes.
+fn resume_at(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .len()
+        .saturating_sub(needle.len().saturating_sub(1))
+}
+
+/// Appends `bytes` as the body of a single-quoted `printf` format that
+/// prints exactly `bytes` and is never taken for an option: a format that
+/// starts with `-` would be (a PEM starts with "-----BEGIN"), so a leading
+/// dash goes as its octal escape.
+pub fn push_format_arg(out: &mut Vec<u8>, bytes: &[u8]) {
     let bytes = match bytes.split_first() {
         Some((b'-', rest)) => {
             out.extend_from_slice(b"\\055");
@@ -276,7 +384,6 @@ fn write_file(out: &mut Vec<u8>, name: &str, bytes: &[u8]) {
         _ => bytes,
     };
     push_format(out, bytes);
-    out.extend_from_slice(format!("' >\"$__dtrplay_d/{name}\"\n").as_bytes());
 }
 
 /// Appends `bytes` as the body of a single-quoted `printf` format string
@@ -297,21 +404,10 @@ pub fn push_format(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-fn trim_newline(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || needle.len() > haystack.len() {
-        return None;
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// A random number for markers and backoff jitter. It needs to be
-/// unpredictable across shells, not cryptographically strong; the standard
-/// library's randomly keyed hasher gives that without another dependency.
+/// A random number for markers, file names and backoff jitter. It needs to
+/// be unpredictable across shells, not cryptographically strong; the
+/// standard library's randomly keyed hasher gives that without another
+/// dependency.
 pub fn random_u64() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
     let nanos = SystemTime::now()
@@ -326,6 +422,11 @@ pub fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
 
     fn session() -> Session {
         Session::with_marker("dtrplay-test".to_string())
@@ -342,15 +443,13 @@ mod tests {
 
     /// Runs shell code through `<shell> -s`, the way the driver reads it.
     fn sh_with(shell: &str, code: &[u8]) -> std::process::Output {
-        use std::io::Write;
-        use std::process::{Command, Stdio};
         let mut child = Command::new(shell)
             .arg("-s")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn /bin/sh");
+            .expect("spawn sh");
         child
             .stdin
             .take()
@@ -358,6 +457,22 @@ mod tests {
             .write_all(code)
             .expect("write");
         child.wait_with_output().expect("wait")
+    }
+
+    /// Feeds `reply` from the front of both streams, `chunk` bytes at a
+    /// time, until it is complete, and consumes what it took.
+    fn collect(mut reply: Reply, out: &mut &[u8], err: &mut &[u8], chunk: usize) -> Output {
+        while !reply.stdout_done() && !out.is_empty() {
+            let n = chunk.min(out.len());
+            reply.stdout(&out[..n]).expect("stdout frame");
+            *out = &out[n..];
+        }
+        while !reply.stderr_done() && !err.is_empty() {
+            let n = chunk.min(err.len());
+            reply.stderr(&err[..n]).expect("stderr frame");
+            *err = &err[n..];
+        }
+        reply.into_output().expect("a complete reply")
     }
 
     #[test]
@@ -384,104 +499,64 @@ mod tests {
     fn a_payload_starting_with_a_dash_is_not_an_option() {
         // A PEM starts with "-----BEGIN"; printf must not take it for options.
         let pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-        let mut code = b"d=$(mktemp -d); __dtrplay_d=$d\n".to_vec();
-        write_file(&mut code, "x", pem);
-        code.extend_from_slice(b"cat \"$d/x\"; rm -rf \"$d\"\n");
+        let mut code = b"printf '".to_vec();
+        push_format_arg(&mut code, pem);
+        code.extend_from_slice(b"'\n");
         for shell in shells() {
             let out = sh_with(shell, &code);
-            assert_eq!(
-                out.stdout,
-                pem,
-                "{shell}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert_eq!(out.stdout, pem, "{shell}");
         }
     }
 
     #[test]
-    fn requests_name_fresh_files_and_clean_up_in_batches() {
+    fn replies_cut_streams_at_their_terminators_in_chunks_of_any_size() {
+        let stdout = b"no newline\ndtrplay-test 1\n\ndtrplay-test 4 3\nstray";
+        let stderr = b"warn\n\ndtrplay-test 4\n";
+        for chunk in [1, 2, 3, 7, 64] {
+            let mut s = session();
+            for _ in 0..3 {
+                s.request("true", b"");
+            }
+            let (_, reply) = s.request("x", b"");
+            let (mut out, mut err) = (&stdout[..], &stderr[..]);
+            let output = collect(reply, &mut out, &mut err, chunk);
+            assert_eq!(output.status, 3);
+            assert_eq!(output.stdout, b"no newline\ndtrplay-test 1\n");
+            assert_eq!(output.stderr, b"warn\n");
+        }
+    }
+
+    #[test]
+    fn a_terminator_without_a_status_is_malformed() {
         let mut s = session();
-        let first = String::from_utf8(s.request("echo hi\n", b"")).unwrap_or_default();
-        assert_eq!(
-            first,
-            "printf 'echo hi\n' >\"$__dtrplay_d/1.s\"\n__dtrplay_run 1 /dev/null\n"
-        );
-        let second = String::from_utf8(s.request("cat", b"x")).unwrap_or_default();
-        assert!(
-            second.contains("printf 'x' >\"$__dtrplay_d/2.i\""),
-            "{second}"
-        );
-        assert!(second.ends_with("__dtrplay_run 2 \"$__dtrplay_d/2.i\"\n"));
-        assert!(!second.contains("rm -f"));
-        for _ in 2..CLEANUP_EVERY {
-            s.request("true", b"");
-        }
-        let cleanup = String::from_utf8(s.request("true", b"")).unwrap_or_default();
-        assert!(
-            cleanup.starts_with("rm -f \"$__dtrplay_d\"/*\n"),
-            "{cleanup}"
-        );
-        let after = String::from_utf8(s.request("true", b"")).unwrap_or_default();
-        assert!(!after.contains("rm -f"));
-        s.note_response(&Header {
-            status: 0,
-            stdout_len: CLEANUP_BYTES,
-            stderr_len: 0,
-        });
-        let big = String::from_utf8(s.request("true", b"")).unwrap_or_default();
-        assert!(big.starts_with("rm -f"));
+        let (_, mut reply) = s.request("x", b"");
+        assert!(matches!(
+            reply.stdout(b"\ndtrplay-test 1 ?\n"),
+            Err(FrameError::Malformed { .. })
+        ));
     }
 
     #[test]
-    fn headers_parse_and_noise_is_skipped() {
-        let s = session();
+    fn the_ready_reply_tolerates_some_noise_but_not_endless_noise() {
+        let mut s = session();
+        let (_, mut reply) = s.ready_request();
+        reply.stdout(b"Welcome, no newline").expect("noise");
+        reply.stdout(b"\ndtrplay-test 0 0\n").expect("terminator");
+        reply.stderr(b"\ndtrplay-test 0\n").expect("terminator");
+        assert!(reply.is_complete());
+        let (_, mut reply) = s.ready_request();
         assert_eq!(
-            s.parse_header(b"dtrplay-test 3 10 0\n"),
-            Ok(Some(Header {
-                status: 3,
-                stdout_len: 10,
-                stderr_len: 0
-            }))
+            reply.stdout(&vec![b'x'; MAX_NOISE + 1]),
+            Err(FrameError::Noise)
         );
-        assert_eq!(
-            s.parse_header(b"junk without newline dtrplay-test 0 1 2\r\n")
-                .map(|h| h.map(|h| h.stderr_len)),
-            Ok(Some(2))
-        );
-        assert_eq!(s.parse_header(b"Welcome to host\n"), Ok(None));
-        assert_eq!(s.parse_header(b""), Ok(None));
-        for bad in [
-            &b"dtrplay-test 0 ? ?\n"[..],
-            b"dtrplay-test 0 1\n",
-            b"dtrplay-test 0 1 2 3\n",
-            b"dtrplay-test x 1 2\n",
-            b"dtrplay-testy 0 1 2\n",
-            b"dtrplay-test 0 -1 2\n",
-        ] {
-            assert!(
-                s.parse_header(bad).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
     }
 
     #[test]
-    fn ready_and_bye_lines_tolerate_leading_junk() {
-        let s = session();
-        assert!(s.is_ready(b"dtrplay-test ready\n"));
-        assert!(s.is_ready(b"pyenv: no newline heredtrplay-test ready\n"));
-        assert!(!s.is_ready(b"dtrplay-test ready now\n"));
-        assert!(!s.is_ready(b"dtrplay-other ready\n"));
-        assert!(s.is_bye(b"dtrplay-test bye\n"));
-        assert!(!s.is_bye(b"dtrplay-test ready\n"));
-    }
-
-    #[test]
-    fn markers_are_random_and_plain() {
+    fn markers_and_ids_are_random_and_plain() {
         let a = Session::new();
         let b = Session::new();
         assert_ne!(a.marker(), b.marker());
+        assert_ne!(a.bootstrap(), b.bootstrap());
         assert!(
             a.marker()
                 .chars()
@@ -489,147 +564,197 @@ mod tests {
         );
     }
 
-    /// The whole remote side, minus ssh: the prelude and a few requests fed
-    /// to a local `sh -s` give back exact, parseable frames.
+    /// The whole driver, minus ssh and the watcher: requests fed to a local
+    /// `sh -s` give back exact outputs, and no script can disturb the next.
     #[test]
-    fn the_driver_answers_with_exact_frames() {
+    fn the_driver_answers_exactly_and_isolates_scripts() {
         for shell in shells() {
-            driver_answers_with_exact_frames(shell);
+            driver_answers_exactly(shell);
         }
     }
 
-    fn driver_answers_with_exact_frames(shell: &str) {
-        let parent = tempfile::tempdir().expect("tempdir");
-        let dir = parent.path().join("shell");
-        std::fs::create_dir(&dir).expect("mkdir");
+    fn driver_answers_exactly(shell: &str) {
+        let tmp = tempfile::tempdir().expect("tempdir");
         let mut s = session();
-        let mut code = s.prelude();
         let binary: Vec<u8> = (0..=255).rev().collect();
-        code.extend(s.request("printf 'no newline'; printf 'err\\n' >&2; exit 3", b""));
-        code.extend(s.request("cat", &binary));
-        code.extend(s.request("if then", b""));
-        code.extend(s.request("", b""));
-        code.extend(s.close_request());
-        // The driver gets its directory as $1, as the bootstrap passes it.
-        let mut full = format!("set -- '{}'\n", dir.display()).into_bytes();
-        full.extend(code);
-        let out = sh_with(shell, &full);
-        let mut rest: &[u8] = &out.stdout;
-        assert!(s.is_ready(&next_line(&mut rest)));
-        let mut frames = Vec::new();
-        for _ in 0..4 {
-            let header = s
-                .parse_header(&next_line(&mut rest))
-                .expect("header")
-                .expect("marker");
-            let total = (header.stdout_len + header.stderr_len) as usize;
-            frames.push((header, next_bytes(&mut rest, total)));
+        let scripts: [(&str, &[u8]); 9] = [
+            ("printf 'no newline'; printf 'err\\n' >&2; exit 3", b""),
+            ("cat", &binary),
+            ("if then", b""),
+            ("cd /; x=1; set -- a b; exit 0", b""),
+            ("pwd; echo \"${x-unset} $#\"; cat", b""),
+            ("echo 'quotes' \"both\" # a comment", b""),
+            ("printf '%s' \"$(cat)\"; cat; echo", b"-----BEGIN\n"),
+            ("", b""),
+            ("echo a\0b", b""),
+        ];
+        let mut code = format!("export TMPDIR='{}'\n", tmp.path().display()).into_bytes();
+        let (ready, ready_reply) = s.ready_request();
+        code.extend(ready);
+        let mut replies = vec![ready_reply];
+        for (script, stdin) in scripts {
+            let (bytes, reply) = s.request(script, stdin);
+            code.extend(bytes);
+            replies.push(reply);
         }
-        assert!(s.is_bye(&next_line(&mut rest)));
-        assert!(rest.is_empty());
-        assert_eq!(frames[0].0.status, 3);
-        assert_eq!(frames[0].1, b"no newlineerr\n");
-        assert_eq!(frames[0].0.stdout_len, 10);
-        assert_eq!(frames[1].0.status, 0);
-        assert_eq!(frames[1].1, binary);
-        assert_eq!(frames[2].0.status, 2);
-        assert_eq!(frames[2].0.stdout_len, 0);
-        assert!(frames[2].0.stderr_len > 0);
-        assert_eq!(frames[3].0.status, 0);
-        assert!(frames[3].1.is_empty());
-        assert!(
-            !dir.exists(),
-            "{shell}: the close request removes the directory"
+        let (bye, bye_reply) = s.close_request();
+        code.extend(bye);
+        replies.push(bye_reply);
+        let out = sh_with(shell, &code);
+        let (mut stdout, mut stderr) = (&out.stdout[..], &out.stderr[..]);
+        let outputs: Vec<Output> = replies
+            .into_iter()
+            // One byte at a time: the streams hold every reply back to back
+            // here, and a reply drops what follows its terminator.
+            .map(|r| collect(r, &mut stdout, &mut stderr, 1))
+            .collect();
+        assert!(stdout.is_empty() && stderr.is_empty(), "{shell}");
+        let o = &outputs[1..];
+        assert_eq!((o[0].status, &o[0].stdout[..]), (3, &b"no newline"[..]));
+        assert_eq!(o[0].stderr, b"err\n");
+        assert_eq!((o[1].status, &o[1].stdout), (0, &binary));
+        assert_eq!(o[2].status, 2, "{shell}: a syntax error");
+        assert!(!o[2].stderr.is_empty());
+        assert_eq!(o[3].status, 0);
+        let home = std::env::current_dir().expect("cwd");
+        assert_eq!(
+            o[4].stdout_text(),
+            format!("{}\nunset 0\n", home.display()),
+            "{shell}: nothing leaks from one script into the next, and stdin is empty"
         );
+        assert_eq!(o[5].stdout, b"quotes both\n");
+        assert_eq!(o[6].stdout, b"-----BEGIN\n");
+        assert_eq!((o[7].status, o[7].stdout.len()), (0, 0));
+        assert_eq!(o[8].status, 126);
+        assert!(o[8].stderr_text().contains("NUL"));
+        assert_eq!(outputs.last().map(|o| o.status), Some(0));
     }
 
-    /// The bootstrap, run locally in its own process group: when its input
-    /// ends without a goodbye, the running script is killed and the
-    /// temporary directory removed.
-    #[test]
-    fn the_watcher_kills_the_script_when_the_channel_ends() {
-        use std::io::{BufRead, BufReader, Write};
-        use std::os::unix::process::CommandExt;
-        use std::process::{Command, Stdio};
-
-        let holder = tempfile::tempdir().expect("tempdir");
-        let tmp = holder.path().to_path_buf();
-        let mut s = session();
+    /// Starts the bootstrap locally in its own process group, with `tmp` as
+    /// its TMPDIR, and waits for it to be ready.
+    fn local_shell(s: &mut Session, tmp: &std::path::Path) -> Child {
         let mut child = Command::new("/bin/sh")
             .arg("-c")
-            .arg(bootstrap())
-            .env("TMPDIR", &tmp)
+            .arg(s.bootstrap())
+            .env("TMPDIR", tmp)
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        stdin.write_all(&s.prelude()).expect("prelude");
-        let mut line = Vec::new();
-        stdout.read_until(b'\n', &mut line).expect("ready");
-        assert!(s.is_ready(&line), "{line:?}");
-        let dirs = || {
-            std::fs::read_dir(&tmp)
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .filter(|e| e.path().is_dir())
-                        .count()
-                })
-                .unwrap_or(0)
-        };
-        assert_eq!(dirs(), 1);
+        let (ready, reply) = s.ready_request();
+        send(&mut child, &ready);
+        read_reply(&mut child, reply);
+        child
+    }
 
-        let pid_file = tmp.join("sleeper.pid");
-        let script = format!("echo $$ > '{}'; exec sleep 60", pid_file.display());
-        stdin.write_all(&s.request(&script, b"")).expect("request");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let pid = loop {
-            if let Some(pid) = std::fs::read_to_string(&pid_file)
-                .ok()
-                .and_then(|p| p.trim().parse::<u32>().ok())
-            {
-                break pid;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the script never started"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
-        drop(stdin);
-        let status = child.wait().expect("wait");
-        assert!(!status.success());
-        let gone = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+    fn send(child: &mut Child, bytes: &[u8]) {
+        child
+            .stdin
+            .as_mut()
+            .expect("stdin")
+            .write_all(bytes)
+            .expect("write");
+    }
+
+    /// Reads a reply byte by byte from a live shell (stdout first: the
+    /// replies used here print nothing on stderr but the terminator).
+    fn read_reply(child: &mut Child, mut reply: Reply) -> Output {
+        let mut byte = [0u8; 1];
+        while !reply.stdout_done() {
+            let n = child.stdout.as_mut().expect("out").read(&mut byte);
+            assert_eq!(n.ok(), Some(1), "the shell ended early");
+            reply.stdout(&byte).expect("frame");
+        }
+        while !reply.stderr_done() {
+            let n = child.stderr.as_mut().expect("err").read(&mut byte);
+            assert_eq!(n.ok(), Some(1), "the shell ended early");
+            reply.stderr(&byte).expect("frame");
+        }
+        reply.into_output().expect("complete")
+    }
+
+    fn files(tmp: &std::path::Path) -> usize {
+        std::fs::read_dir(tmp).map(|d| d.count()).unwrap_or(0)
+    }
+
+    fn gone(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Ok(stat) => stat.contains(") Z") || stat.contains(") X"),
             Err(_) => true,
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !gone() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        assert!(gone(), "the script survived its channel");
-        // The watcher outlives the shell that started it by a moment.
-        while dirs() > 0 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert_eq!(dirs(), 0, "the temporary directory was left behind");
     }
 
-    fn next_line(rest: &mut &[u8]) -> Vec<u8> {
-        let end = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(rest.len(), |i| i + 1);
-        next_bytes(rest, end)
+    fn eventually(what: impl Fn() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !what() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        what()
     }
 
-    fn next_bytes(rest: &mut &[u8], n: usize) -> Vec<u8> {
-        let n = n.min(rest.len());
-        let (bytes, tail) = rest.split_at(n);
-        *rest = tail;
-        bytes.to_vec()
+    #[test]
+    fn the_watcher_kills_the_script_and_removes_files_when_the_channel_ends() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = session();
+        let mut child = local_shell(&mut s, tmp.path());
+        let (request, reply) = s.request("cat", b"payload");
+        send(&mut child, &request);
+        assert_eq!(read_reply(&mut child, reply).stdout, b"payload");
+        assert_eq!(files(tmp.path()), 1, "the stdin file");
+
+        let (request, _) = s.request("exec /bin/sh -c 'echo $$; exec sleep 60'", b"");
+        send(&mut child, &request);
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\n") {
+            let read = child.stdout.as_mut().expect("out").read(&mut byte);
+            assert_eq!(read.ok(), Some(1));
+            line.push(byte[0]);
+        }
+        let pid: u32 = String::from_utf8_lossy(&line).trim().parse().expect("pid");
+        drop(child.stdin.take());
+        let status = child.wait().expect("wait");
+        assert!(!status.success());
+        assert!(eventually(|| gone(pid)), "the script survived its channel");
+        assert!(
+            eventually(|| files(tmp.path()) == 0),
+            "the stdin file was left behind"
+        );
+    }
+
+    #[test]
+    fn an_orderly_close_spares_background_processes_and_removes_files() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = session();
+        let mut child = local_shell(&mut s, tmp.path());
+        let (request, reply) =
+            s.request("cat >/dev/null; sleep 30 >/dev/null 2>&1 & echo $!", b"x");
+        send(&mut child, &request);
+        let out = read_reply(&mut child, reply);
+        let pid: u32 = out.stdout_text().trim().parse().expect("pid");
+        let (bye, reply) = s.close_request();
+        send(&mut child, &bye);
+        assert_eq!(read_reply(&mut child, reply).status, 0);
+        drop(child.stdin.take());
+        assert!(child.wait().expect("wait").success());
+        assert!(eventually(|| files(tmp.path()) == 0));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!gone(pid), "an orderly close killed a background process");
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+
+    #[test]
+    fn stdin_files_are_removed_in_batches() {
+        let mut s = session();
+        for _ in 0..CLEANUP_EVERY {
+            let (code, _) = s.request("cat", b"x");
+            assert!(!String::from_utf8_lossy(&code).contains("rm -f"));
+        }
+        let (code, _) = s.request("true", b"");
+        assert!(String::from_utf8_lossy(&code).starts_with("rm -f -- "));
+        let (code, _) = s.request("true", b"");
+        assert!(!String::from_utf8_lossy(&code).contains("rm -f"));
     }
 }

@@ -42,7 +42,7 @@
 //!
 //! # Lifecycle
 //!
-//! - Opening waits for the remote shell's ready line. Refused, reset or
+//! - Opening waits for the reply to the remote shell's ready request. Refused, reset or
 //!   dropped connections (sshd's `MaxStartups`) and timeouts are retried
 //!   with exponential backoff and jitter; authentication and host key
 //!   failures never are. Failures carry ssh's own words and a hint.
@@ -55,8 +55,8 @@
 //! - A channel that dies in the middle of a command is reported as lost; it
 //!   is reopened once, transparently, before the next command, never in the
 //!   middle of one, because a half-run script must not be replayed.
-//! - `close` ends the shell in order (removing its temporary directory),
-//!   waits for ssh to exit and, unless masters persist, stops any master
+//! - `close` ends the shell in order (so background processes that
+//!   scripts started on purpose survive it), waits for ssh to exit and, unless masters persist, stops any master
 //!   still serving the socket. Dropping a connection kills its ssh process
 //!   without blocking; the remote side cleans up after itself.
 //!
@@ -68,17 +68,15 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::Mutex;
-use tokio::task::JoinHandle;
 
-use crate::connection::remote_shell::{self, BOOTSTRAP_NO_TMPDIR, FrameError, Session};
+use crate::connection::remote_shell::{self, FrameError, Reply, Session};
 use crate::connection::{ConnError, ConnectOptions, Connection, Output, Target};
 
 /// The unix socket path limit on the strictest common platform (macOS and
@@ -94,10 +92,6 @@ const SOCKET_BIND_SUFFIX: usize = 17;
 
 /// How much of ssh's stderr is kept for error messages.
 const STDERR_KEEP: usize = 16 * 1024;
-
-/// How many bytes of output that are not frames (rc files printing on
-/// stdout) are skipped before the shell is declared broken.
-const MAX_NOISE: u64 = 1 << 20;
 
 /// How long key exchange, authentication and the login shell's rc files
 /// may take on top of the connect timeout, which ssh applies only to the
@@ -228,8 +222,8 @@ impl Connection for SshConnection {
         let mut reopened = false;
         loop {
             let shell = self.usable_shell(&mut slot).await?;
-            let request = shell.session.request(script, stdin);
-            match tokio::time::timeout(timeout, shell.exchange(&request)).await {
+            let (request, reply) = shell.session.request(script, stdin);
+            match tokio::time::timeout(timeout, shell.exchange(&request, reply)).await {
                 Ok(Ok(output)) => return Ok(output),
                 // The request never fully reached ssh, so the shell cannot
                 // have started the script: one fresh shell may run it.
@@ -347,13 +341,13 @@ impl SshCommand {
     }
 
     /// `ssh <options> -- <address> <bootstrap>`, all pipes, killed on drop.
-    fn shell(&self) -> Command {
+    fn shell(&self, bootstrap: &str) -> Command {
         let mut command = Command::new("ssh");
         command
             .args(&self.options)
             .arg("--")
             .arg(&self.address)
-            .arg(remote_shell::bootstrap())
+            .arg(bootstrap)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -500,10 +494,12 @@ struct Shell {
     child: Child,
     /// `None` once closed, which sends EOF to the remote side.
     stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-    /// The tail of ssh's stderr, filled by `stderr_task`.
-    stderr: Arc<StdMutex<Vec<u8>>>,
-    stderr_task: JoinHandle<()>,
+    stdout: ChildStdout,
+    /// The remote scripts' stderr and ssh's own messages share this pipe;
+    /// replies take what lies before their terminators.
+    stderr: ChildStderr,
+    /// ssh's own messages: stderr that no reply claimed, last bytes only.
+    tail: Vec<u8>,
     session: Session,
     /// Set while a command is in flight. A shell still busy when the next
     /// command comes was abandoned mid-frame (its caller's future was
@@ -520,20 +516,22 @@ enum Broken {
     Read(io::Error),
     #[error("the channel closed")]
     Eof,
-    #[error("the remote shell printed more than {MAX_NOISE} bytes that are not a response")]
-    Noise,
     #[error(transparent)]
     Frame(#[from] FrameError),
 }
 
 impl Shell {
-    /// Spawns ssh, sends the prelude and waits for the ready line.
+    /// Spawns ssh, sends the ready request and waits for its reply.
     async fn start(command: &SshCommand, ready_timeout: Duration) -> Result<Shell, Failure> {
-        let mut child = command.shell().spawn().map_err(|err| Failure {
-            message: format!("cannot run ssh: {err}"),
-            hint: Some("dtrplay needs the OpenSSH client (`ssh`) on the PATH".to_string()),
-            transient: false,
-        })?;
+        let mut session = Session::new();
+        let mut child = command
+            .shell(&session.bootstrap())
+            .spawn()
+            .map_err(|err| Failure {
+                message: format!("cannot run ssh: {err}"),
+                hint: Some("dtrplay needs the OpenSSH client (`ssh`) on the PATH".to_string()),
+                transient: false,
+            })?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -543,24 +541,21 @@ impl Shell {
                 transient: false,
             });
         };
-        let tail = Arc::new(StdMutex::new(Vec::new()));
-        let stderr_task = tokio::spawn(drain(stderr, Arc::clone(&tail)));
-        let session = Session::new();
-        let prelude = session.prelude();
+        let (ready, reply) = session.ready_request();
         let mut shell = Shell {
             child,
             stdin: Some(stdin),
-            stdout: BufReader::with_capacity(64 * 1024, stdout),
-            stderr: tail,
-            stderr_task,
+            stdout,
+            stderr,
+            tail: Vec::new(),
             session,
             busy: false,
         };
         // A failed write means ssh has already exited; waiting for the
-        // ready line then reports ssh's own explanation.
-        let _ = shell.write(&prelude).await;
-        match tokio::time::timeout(ready_timeout, shell.wait_ready()).await {
-            Ok(Ok(())) => Ok(shell),
+        // reply then reports ssh's own explanation.
+        let _ = shell.write(&ready).await;
+        match tokio::time::timeout(ready_timeout, shell.exchange(&[], reply)).await {
+            Ok(Ok(_)) => Ok(shell),
             Ok(Err(broken)) => {
                 let (status, stderr) = shell.finish().await;
                 Err(classify(command, status, &stderr, &broken))
@@ -595,61 +590,40 @@ impl Shell {
         stdin.flush().await
     }
 
-    /// Reads one line of at most `limit` bytes; an empty result means EOF.
-    async fn read_line(&mut self, limit: u64) -> Result<Vec<u8>, Broken> {
-        let mut line = Vec::new();
-        (&mut self.stdout)
-            .take(limit)
-            .read_until(b'\n', &mut line)
-            .await
-            .map_err(Broken::Read)?;
-        Ok(line)
-    }
-
-    async fn wait_ready(&mut self) -> Result<(), Broken> {
-        let mut noise: u64 = 0;
-        loop {
-            let line = self.read_line(MAX_NOISE + 1 - noise).await?;
-            if line.is_empty() {
-                return Err(Broken::Eof);
-            }
-            if self.session.is_ready(&line) {
-                return Ok(());
-            }
-            noise += line.len() as u64;
-            if noise > MAX_NOISE {
-                return Err(Broken::Noise);
-            }
-        }
-    }
-
-    /// Sends one request and reads its response.
-    async fn exchange(&mut self, request: &[u8]) -> Result<Output, Broken> {
+    /// Sends `request` (nothing if empty) and feeds what comes back on
+    /// stdout and stderr to `reply` until it is complete.
+    async fn exchange(&mut self, request: &[u8], mut reply: Reply) -> Result<Output, Broken> {
         self.busy = true;
-        self.write(request).await.map_err(Broken::Write)?;
-        let mut noise: u64 = 0;
-        let header = loop {
-            let line = self.read_line(MAX_NOISE + 1 - noise).await?;
-            if line.is_empty() {
-                return Err(Broken::Eof);
+        if !request.is_empty() {
+            self.write(request).await.map_err(Broken::Write)?;
+        }
+        let mut out = vec![0u8; 64 * 1024];
+        let mut err = vec![0u8; 16 * 1024];
+        let result = loop {
+            if reply.is_complete() {
+                break Ok(());
             }
-            if let Some(header) = self.session.parse_header(&line)? {
-                break header;
-            }
-            noise += line.len() as u64;
-            if noise > MAX_NOISE {
-                return Err(Broken::Noise);
+            let (out_done, err_done) = (reply.stdout_done(), reply.stderr_done());
+            tokio::select! {
+                read = self.stdout.read(&mut out), if !out_done => match read {
+                    Ok(0) => break Err(Broken::Eof),
+                    Ok(n) => if let Err(e) = reply.stdout(&out[..n]) { break Err(e.into()) },
+                    Err(e) => break Err(Broken::Read(e)),
+                },
+                read = self.stderr.read(&mut err), if !err_done => match read {
+                    Ok(0) => break Err(Broken::Eof),
+                    Ok(n) => if let Err(e) = reply.stderr(&err[..n]) { break Err(e.into()) },
+                    Err(e) => break Err(Broken::Read(e)),
+                },
             }
         };
-        self.session.note_response(&header);
-        let stdout = read_exact(&mut self.stdout, header.stdout_len).await?;
-        let stderr = read_exact(&mut self.stdout, header.stderr_len).await?;
+        if let Err(broken) = result {
+            // What ssh said as the channel died is in the unfinished reply.
+            keep_tail(&mut self.tail, reply.stderr_so_far());
+            return Err(broken);
+        }
         self.busy = false;
-        Ok(Output {
-            status: header.status,
-            stdout,
-            stderr,
-        })
+        reply.into_output().ok_or(Broken::Eof)
     }
 
     fn is_usable(&mut self) -> bool {
@@ -677,12 +651,16 @@ impl Shell {
                 None
             }
         };
-        let _ = tokio::time::timeout(STDERR_GRACE, &mut self.stderr_task).await;
-        let stderr = match self.stderr.lock() {
-            Ok(tail) => String::from_utf8_lossy(&tail).into_owned(),
-            Err(poisoned) => String::from_utf8_lossy(&poisoned.into_inner()).into_owned(),
-        };
-        (status, stderr)
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(
+            STDERR_GRACE,
+            (&mut self.stderr)
+                .take(STDERR_KEEP as u64 * 4)
+                .read_to_end(&mut rest),
+        )
+        .await;
+        keep_tail(&mut self.tail, &rest);
+        (status, String::from_utf8_lossy(&self.tail).into_owned())
     }
 
     /// The message for a channel that broke during a command.
@@ -705,19 +683,11 @@ impl Shell {
             self.kill().await;
             return;
         }
-        let bye = async {
-            self.write(&self.session.close_request()).await.ok()?;
-            loop {
-                let line = self.read_line(MAX_NOISE).await.ok()?;
-                if line.is_empty() {
-                    return None;
-                }
-                if self.session.is_bye(&line) {
-                    return Some(());
-                }
-            }
-        };
-        let said_bye = matches!(tokio::time::timeout(EXIT_GRACE, bye).await, Ok(Some(())));
+        let (bye, reply) = self.session.close_request();
+        let said_bye = matches!(
+            tokio::time::timeout(EXIT_GRACE, self.exchange(&bye, reply)).await,
+            Ok(Ok(_))
+        );
         self.stdin = None;
         if !said_bye
             || tokio::time::timeout(EXIT_GRACE, self.child.wait())
@@ -729,38 +699,11 @@ impl Shell {
     }
 }
 
-/// Reads exactly `len` bytes; fewer means the channel ended.
-async fn read_exact<R: AsyncRead + Unpin>(reader: &mut R, len: u64) -> Result<Vec<u8>, Broken> {
-    let mut bytes = Vec::new();
-    reader
-        .take(len)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(Broken::Read)?;
-    if (bytes.len() as u64) < len {
-        return Err(Broken::Eof);
-    }
-    Ok(bytes)
-}
-
-/// Keeps the last `STDERR_KEEP` bytes of ssh's stderr. It must be read
-/// continuously, or ssh would block on a full pipe.
-async fn drain<R: AsyncRead + Unpin>(mut stderr: R, tail: Arc<StdMutex<Vec<u8>>>) {
-    let mut buf = [0u8; 4096];
-    loop {
-        match stderr.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                let mut tail = match tail.lock() {
-                    Ok(tail) => tail,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
-                tail.extend_from_slice(&buf[..n]);
-                let excess = tail.len().saturating_sub(STDERR_KEEP);
-                tail.drain(..excess);
-            }
-        }
-    }
+/// Appends `bytes` to `tail`, keeping only the last `STDERR_KEEP` bytes.
+fn keep_tail(tail: &mut Vec<u8>, bytes: &[u8]) {
+    tail.extend_from_slice(bytes);
+    let excess = tail.len().saturating_sub(STDERR_KEEP);
+    tail.drain(..excess);
 }
 
 /// The delay before retry number `attempt + 1`: exponential, capped, and
@@ -875,12 +818,6 @@ fn classify(
             true,
         );
     }
-    if code == Some(BOOTSTRAP_NO_TMPDIR) {
-        return fail(
-            "dtrplay could not create a private temporary directory on the host: check that $TMPDIR (or /tmp) exists and is writable there".to_string(),
-            false,
-        );
-    }
     if let Some(code) = code
         && code != 255
     {
@@ -892,7 +829,7 @@ fn classify(
         return Failure {
             message,
             hint: Some(
-                "dtrplay needs /bin/sh and mktemp on the host, and a login shell that runs commands (not nologin)".to_string(),
+                "dtrplay needs /bin/sh and cat on the host, and a login shell that runs commands (not nologin)".to_string(),
             ),
             transient: false,
         };
@@ -1093,15 +1030,6 @@ mod tests {
         let timeout =
             classify_text("ssh: connect to host 10.0.0.5 port 22: Connection timed out\n");
         assert!(timeout.transient);
-
-        let tmp = classify(
-            &command(),
-            exit(BOOTSTRAP_NO_TMPDIR),
-            "mktemp: failed to create directory via template\n",
-            &Broken::Eof,
-        );
-        assert!(!tmp.transient);
-        assert!(tmp.hint.unwrap_or_default().contains("TMPDIR"));
 
         let nologin = classify(
             &command(),

@@ -27,6 +27,10 @@ use crate::tasks::remote::{self, Attrs, FileKind, Probe, Report, SetAttrs, Stat}
 /// The largest old content fetched for a diff; larger files are summarised.
 const DIFF_LIMIT: u64 = 256 * 1024;
 
+/// Contents up to this size are written by the script itself; larger ones
+/// travel on standard input (a file on the host, then `cat`).
+const INLINE_CONTENT_MAX: usize = 256 * 1024;
+
 /// The arguments of `copy`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -616,6 +620,9 @@ pub async fn apply_file(cx: &Context<'_>, drift: FileDrift) -> Result<Outcome, T
         write,
         attrs,
     } = drift;
+    // Small contents travel inside the script, written by the shell's own
+    // `printf`; larger ones on standard input, written by `cat`.
+    let inline = wanted.content.len() <= INLINE_CONTENT_MAX;
     let script = if write {
         remote::atomic_write_script(&remote::AtomicWrite {
             path: &path,
@@ -628,6 +635,7 @@ pub async fn apply_file(cx: &Context<'_>, drift: FileDrift) -> Result<Outcome, T
                 group: wanted.group.as_deref(),
             },
             keep_ids: before.as_ref().map(|b| (b.uid, b.gid)),
+            content: inline.then_some(wanted.content.as_slice()),
             backup: wanted.backup,
             validate: wanted.validate.clone(),
         })
@@ -647,7 +655,11 @@ pub async fn apply_file(cx: &Context<'_>, drift: FileDrift) -> Result<Outcome, T
             )
         )
     };
-    let stdin: &[u8] = if write { &wanted.content } else { &[] };
+    let stdin: &[u8] = if write && !inline {
+        &wanted.content
+    } else {
+        &[]
+    };
     let out = cx.run(&script, stdin).await?;
     if !out.success() {
         let failure = remote::failure(&out);

@@ -510,13 +510,29 @@ impl File {
         match &drift.action {
             Action::Remove => s.push_str("rm -rf -- \"$p\" || fail remove\n"),
             Action::CreateDirs(dirs) => {
+                // One `mkdir` for every level still missing, parents first,
+                // with the mode set as it creates them (`-m` ignores the
+                // umask), and one `chown` for all of them: starting a
+                // program is the expensive part on the host.
+                s.push_str("set --\n");
                 for dir in dirs {
                     s.push_str(&format!(
-                        "d={}\nif [ ! -d \"$d\" ]; then\nmkdir -- \"$d\" || fail mkdir\n{}fi\n",
-                        remote::path_arg(dir),
-                        remote::attrs_script("\"$d\"", &attrs, Reach::Path)
+                        "[ -d {d} ] || set -- \"$@\" {d}\n",
+                        d = remote::path_arg(dir)
                     ));
                 }
+                let mode = attrs
+                    .mode
+                    .map(|m| format!("-m {} ", remote::mode_text(m)))
+                    .unwrap_or_default();
+                let owners = SetAttrs {
+                    mode: None,
+                    ..attrs
+                };
+                s.push_str(&format!(
+                    "if [ $# -gt 0 ]; then\nmkdir {mode}-- \"$@\" || fail mkdir\n{}fi\n",
+                    remote::attrs_script("\"$@\"", &owners, Reach::Path)
+                ));
             }
             Action::Attrs => s.push_str(&remote::attrs_script("\"$p\"", &attrs, drift.reach)),
             Action::Touch {

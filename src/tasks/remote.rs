@@ -529,6 +529,9 @@ pub struct AtomicWrite<'a> {
     /// The owner and group of the file being replaced, kept (as far as the
     /// user may) when `attrs` does not say otherwise.
     pub keep_ids: Option<(u32, u32)>,
+    /// The bytes to write, carried in the script itself; `None` writes the
+    /// script's standard input instead (for contents too large to inline).
+    pub content: Option<&'a [u8]>,
     /// Copy the old file aside first; the script then prints
     /// `backup=<suffix>`, the name's part after `<path>.`.
     pub backup: bool,
@@ -538,10 +541,16 @@ pub struct AtomicWrite<'a> {
     pub validate: Option<Vec<String>>,
 }
 
-/// The script that writes its standard input to `w.path` atomically: into a
-/// temporary file beside it, which gets its mode and owner and is flushed
-/// to disk before a rename puts it in place. Readers see the old content or
-/// the new one, never a mix, and a failure at any step leaves the old file.
+/// The script that writes `w.content` (or, when that is `None`, its
+/// standard input) to `w.path` atomically: into a temporary file beside it,
+/// which gets its mode and owner and is flushed to disk before a rename puts
+/// it in place. Readers see the old content or the new one, never a mix, and
+/// a failure at any step leaves the old file.
+///
+/// Starting a program is the expensive part on the host, so the common case
+/// starts only `sync`, `mv` and `sync`: the shell creates the temporary file
+/// itself (`set -C`, so an existing file is never followed) with a umask
+/// that yields the wanted mode, and the `printf` builtin writes the content.
 pub fn atomic_write_script(w: &AtomicWrite<'_>) -> String {
     let mut s = String::from(FAIL_FN);
     s.push_str(&format!("p={}\nd={}\n", path_arg(w.path), path_arg(w.dir)));
@@ -549,22 +558,38 @@ pub fn atomic_write_script(w: &AtomicWrite<'_>) -> String {
         s.push_str("[ -d \"$d\" ] || mkdir -p -- \"$d\" || fail mkdir\n");
     }
     s.push_str("[ -d \"$d\" ] || fail parent\n");
-    // mktemp replaces the trailing run of X's with random characters.
+    // The random part keeps concurrent writers (and old leftovers) apart;
+    // `set -C` refuses a name that exists, so nothing planted there is used.
     s.push_str(&format!(
-        "tmp=$(mktemp \"$d/.dtrplay.{}\") || fail mktemp\n",
-        "X".repeat(6)
+        "tmp=\"$d/.dtrplay.{:016x}\"\n",
+        crate::connection::remote_shell::random_u64()
     ));
     // The temporary file goes away on every exit path; after the rename
-    // there is nothing left to remove.
-    s.push_str("trap 'rm -f -- \"$tmp\"' EXIT\ntrap 'exit 1' HUP INT TERM\n");
-    s.push_str("cat > \"$tmp\" || fail write\n");
-    if w.attrs.mode.is_none() {
-        // mktemp creates 0600; a new file should get what the umask gives.
-        s.push_str(
-            "m=$(umask)\nchmod -- \"$(printf '%o' $(( 0666 & ~0$m )))\" \"$tmp\" || fail chmod\n",
-        );
-    }
-    s.push_str(&attrs_script("\"$tmp\"", &w.attrs, Reach::Path));
+    // there is nothing left to remove, and no `rm` is started for nothing.
+    s.push_str("trap '[ -e \"$tmp\" ] && rm -f -- \"$tmp\"' EXIT\ntrap 'exit 1' HUP INT TERM\n");
+    // A mode without execute or special bits is exactly what creation under
+    // the complementary umask gives; without a mode, the user's umask
+    // decides, as for any new file. Other modes need a `chmod` after.
+    let (umask, chmod_after) = match w.attrs.mode {
+        None => (None, false),
+        Some(mode) if mode & !0o666 == 0 => (Some(0o777 & !mode), false),
+        Some(_) => (Some(0o077), true),
+    };
+    let umask = umask
+        .map(|m| format!("umask {m:04o}; "))
+        .unwrap_or_default();
+    let writer = match w.content {
+        Some(bytes) => printf_command(bytes),
+        None => "cat".to_string(),
+    };
+    s.push_str(&format!(
+        "( {umask}set -C; {writer} > \"$tmp\" ) || fail write\n"
+    ));
+    let attrs = SetAttrs {
+        mode: w.attrs.mode.filter(|_| chmod_after),
+        ..w.attrs
+    };
+    s.push_str(&attrs_script("\"$tmp\"", &attrs, Reach::Path));
     if let Some((uid, gid)) = w.keep_ids {
         let owner = w
             .attrs
@@ -600,6 +625,29 @@ pub fn atomic_write_script(w: &AtomicWrite<'_>) -> String {
     s.push_str("mv -f -- \"$tmp\" \"$p\" || fail rename\n");
     s.push_str("sync -- \"$d\" 2>/dev/null || :\n");
     s
+}
+
+/// A `printf` builtin call that prints exactly `bytes`, as ASCII text:
+/// bytes outside printable ASCII go as octal escapes, so binary content
+/// stays exact and the script stays a string. Text costs almost nothing
+/// extra; only `'`, `\\` and `%` need escaping.
+pub fn printf_command(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 16);
+    out.push_str("printf '");
+    for (i, &byte) in bytes.iter().enumerate() {
+        match byte {
+            b'\'' => out.push_str("'\\''"),
+            b'\\' => out.push_str("\\\\"),
+            b'%' => out.push_str("%%"),
+            // A format that starts with `-` would be taken for an option
+            // (a PEM starts with "-----BEGIN").
+            b'-' if i == 0 => out.push_str("\\055"),
+            b'\n' | b'\t' | 0x20..=0x7e => out.push(byte as char),
+            _ => out.push_str(&format!("\\{byte:03o}")),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// Quotes a `validate` word, putting the temporary file's path where it
@@ -798,6 +846,84 @@ fn variable_at(text: &str) -> Option<(&str, bool, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Runs `script` with `sh` under `umask`, feeding `stdin`.
+    fn sh(script: &str, umask: u32, stdin: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("umask {umask:03o}\n{script}"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let _ = child.stdin.take().expect("stdin").write_all(stdin);
+        child.wait_with_output().expect("wait")
+    }
+
+    #[test]
+    fn printf_command_prints_every_byte_and_stays_ascii() {
+        let mut bytes: Vec<u8> = (0..=255).collect();
+        bytes.extend_from_slice(b"-'\\%s%%\n");
+        for first in [&b"-----BEGIN"[..], b"plain", b""] {
+            let mut all = first.to_vec();
+            all.extend_from_slice(&bytes);
+            let command = printf_command(&all);
+            assert!(command.is_ascii());
+            assert_eq!(sh(&command, 0o022, b"").stdout, all);
+        }
+    }
+
+    /// The atomic write gives the exact mode under any umask, inline or
+    /// from stdin, and leaves nothing but the file behind.
+    #[test]
+    fn atomic_writes_get_exact_modes_and_leave_no_temporary_file() {
+        let content = b"-----BEGIN CERTIFICATE-----\n\x00\xff'%\n";
+        for (mode, umask, want) in [
+            (Some(0o644), 0o077, 0o644),
+            (Some(0o600), 0o000, 0o600),
+            (Some(0o755), 0o077, 0o755),
+            (Some(0o4711), 0o022, 0o4711),
+            (None, 0o027, 0o640),
+            (None, 0o000, 0o666),
+        ] {
+            for inline in [true, false] {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let path = dir.path().join("sub/ca.crt");
+                let (path_text, dir_text) = (
+                    path.display().to_string(),
+                    dir.path().join("sub").display().to_string(),
+                );
+                let script = atomic_write_script(&AtomicWrite {
+                    path: &path_text,
+                    dir: &dir_text,
+                    create_dir: true,
+                    attrs: SetAttrs {
+                        mode,
+                        owner: None,
+                        group: None,
+                    },
+                    keep_ids: None,
+                    content: inline.then_some(&content[..]),
+                    backup: false,
+                    validate: None,
+                });
+                let stdin: &[u8] = if inline { b"" } else { content };
+                let out = sh(&script, umask, stdin);
+                assert!(out.status.success(), "{:?}", out);
+                assert_eq!(std::fs::read(&path).expect("written"), content);
+                let got = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o7777;
+                assert_eq!(got, want, "mode {mode:?} under umask {umask:03o}");
+                let entries = std::fs::read_dir(dir.path().join("sub"))
+                    .expect("dir")
+                    .count();
+                assert_eq!(entries, 1, "a temporary file was left behind");
+            }
+        }
+    }
 
     #[test]
     fn quoting_leaves_plain_words_bare_and_quotes_the_rest() {
