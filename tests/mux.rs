@@ -378,8 +378,8 @@ impl Drop for Hosts {
 }
 
 #[tokio::test]
-async fn a_warm_master_serves_the_shell_without_an_ssh_client_and_timeouts_still_kill()
--> TestResult {
+async fn a_warm_master_serves_the_shell_without_an_ssh_client_and_timeouts_still_kill() -> TestResult
+{
     let hosts = Hosts::start(1)?;
     let target = hosts.target("node1")?;
     let options = hosts.persisting();
@@ -388,17 +388,19 @@ async fn a_warm_master_serves_the_shell_without_an_ssh_client_and_timeouts_still
     let conn = SshConnection::open(&target, &options).await?;
     let socket = conn.control_path().to_path_buf();
     conn.close().await;
-    let master = mux::master_pid(&socket).await.ok_or("no master persisted")?;
+    let master = mux::master_pid(&socket)
+        .await
+        .ok_or("no master persisted")?;
 
     // Warm: the shell comes through the master; no ssh client runs for it.
     let conn = SshConnection::open(&target, &options).await?;
-    assert_eq!(hosts.ssh_processes(), vec![master], "an ssh client was spawned");
+    assert_eq!(
+        hosts.ssh_processes(),
+        vec![master],
+        "an ssh client was spawned"
+    );
     let out = conn
-        .run(
-            r"printf 'x\000\377y'; printf 'e\n' >&2; exit 4",
-            b"",
-            LONG,
-        )
+        .run(r"printf 'x\000\377y'; printf 'e\n' >&2; exit 4", b"", LONG)
         .await?;
     assert_eq!(
         (out.status, out.stdout.as_slice(), out.stderr.as_slice()),
