@@ -464,7 +464,7 @@ const PERSIST_PLAYBOOK: &str = r#"
             mode: "0644"
         - name: Verify it
           # Long enough for the test to see which processes serve the run.
-          command: sh -c 'sleep 1; sha256sum /srv/mux/certs.d/ca.crt'
+          command: sh -c 'sleep 1; sha256sum /srv/mux/certs.d/ca.crt; echo "probe=$LC_DTRPLAY_PROBE"'
           changed_when: false
 "#;
 
@@ -480,6 +480,7 @@ fn run_watching_ssh(project: &Project, args: &[&str]) -> Result<Watched, Box<dyn
     let stderr = project.path().join("stderr.txt");
     let mut child = project
         .command(args)
+        .env("LC_DTRPLAY_PROBE", "from the control machine")
         .stdout(std::fs::File::create(&stdout)?)
         .stderr(std::fs::File::create(&stderr)?)
         .spawn()?;
@@ -528,7 +529,13 @@ fn ssh_children(parent: u32) -> usize {
 fn warm_runs_spawn_no_ssh_process_and_fall_back_when_a_master_died() -> TestResult {
     let nodes = Nodes::start(3);
     let project = Project::new();
-    project.file("inventory.yml", &nodes.inventory(&[], ""));
+    // ssh passes LC_DTRPLAY_PROBE on (SendEnv here, AcceptEnv on the lab's
+    // sshd), and a session opened through the master must too.
+    let inventory = nodes.inventory(&[], "").replace(
+        "IdentitiesOnly=yes\"",
+        "IdentitiesOnly=yes -o SendEnv=LC_DTRPLAY_PROBE\"",
+    );
+    project.file("inventory.yml", &inventory);
     project.file("site.yml", PERSIST_PLAYBOOK);
     let args = [
         "apply",
@@ -547,12 +554,15 @@ fn warm_runs_spawn_no_ssh_process_and_fall_back_when_a_master_died() -> TestResu
         for node in nodes.fleet.nodes() {
             assert_eq!(recap[&node.name]["changed"], changed, "{}", node.name);
         }
-        // Every host's verification printed the exact checksum line.
-        assert!(
-            watched.run.stdout.matches(&expected).count() >= nodes.fleet.nodes().len(),
-            "{}",
-            watched.run.stdout
-        );
+        // Every host's verification printed the exact checksum line, in
+        // the environment ssh would have given it.
+        for line in [expected.as_str(), "probe=from the control machine"] {
+            assert!(
+                watched.run.stdout.matches(line).count() >= nodes.fleet.nodes().len(),
+                "{line:?} missing in\n{}",
+                watched.run.stdout
+            );
+        }
     };
 
     let cold = run_watching_ssh(&project, &args)?;
@@ -574,8 +584,8 @@ fn warm_runs_spawn_no_ssh_process_and_fall_back_when_a_master_died() -> TestResu
             port: Some(node.port),
             user: Some(node.user.clone()),
             key_file: Some(node.private_key().to_path_buf()),
-            ssh_args: node
-                .ssh_common_args()
+            // As the inventory has it, so that the socket is the same.
+            ssh_args: format!("{} -o SendEnv=LC_DTRPLAY_PROBE", node.ssh_common_args())
                 .split(' ')
                 .map(str::to_string)
                 .collect(),
