@@ -34,7 +34,7 @@ use crate::plan::batches;
 use crate::playbook::{Play, Playbook, Strategy, TaskDef};
 use crate::report::{Event, HostResult, HostStats, Reporter, Status};
 use crate::tasks::Registry;
-use crate::template::{Templates, Vars as TemplateVars};
+use crate::template::{Shared as SharedValue, Templates, Vars as TemplateVars};
 use crate::vars;
 
 /// The default time a task's remote script may take (`timeout:` overrides).
@@ -145,6 +145,10 @@ struct Executor<'a> {
     announced: HashSet<String>,
     /// `groups`, built once: group name to host names.
     groups: Value,
+    /// The same, converted for templates once and shared by every render.
+    /// It is not copied into each host's variables: that made memory grow
+    /// with the square of the number of hosts.
+    groups_shared: SharedValue,
     limit: Option<Vec<String>>,
 }
 
@@ -162,6 +166,7 @@ impl<'a> Executor<'a> {
             }
             None => None,
         };
+        let groups = inventory_groups(inventory);
         Ok(Executor {
             cfg,
             playbook,
@@ -174,7 +179,8 @@ impl<'a> Executor<'a> {
             stats: IndexMap::new(),
             conns: HashMap::new(),
             announced: HashSet::new(),
-            groups: inventory_groups(inventory),
+            groups: groups.clone(),
+            groups_shared: SharedValue::new(&groups),
             limit,
         })
     }
@@ -513,7 +519,7 @@ impl<'a> Executor<'a> {
             "ansible_check_mode".into(),
             self.check_mode(play, task).into(),
         );
-        let tvars = TemplateVars::from(vars.clone());
+        let tvars = self.template_vars(&vars);
         let mut secrets = self.templates.secrets(&tvars);
         // Values given to secret parameters are secrets wherever they appear:
         // the task's own (`Spec::secret_params`) and, for tasks expanded
@@ -615,10 +621,7 @@ impl<'a> Executor<'a> {
         let mut vars = state.play_vars.clone();
         // Task vars sit below facts and extra vars.
         for (k, v) in &task.vars {
-            match self
-                .templates
-                .render_node(v, &TemplateVars::from(vars.clone()))
-            {
+            match self.templates.render_node(v, &self.template_vars(&vars)) {
                 Ok(value) => {
                     vars.insert(k.key().to_string(), value);
                 }
@@ -668,7 +671,7 @@ impl<'a> Executor<'a> {
                     let name = text(
                         &self
                             .templates
-                            .render_node(&file.name, &TemplateVars::from(vars.clone()))?,
+                            .render_node(&file.name, &self.template_vars(&vars))?,
                     );
                     let path = self.playbook.dir.join(&name);
                     let src =
@@ -689,6 +692,13 @@ impl<'a> Executor<'a> {
         Ok(self.resolve(vars))
     }
 
+    /// A host's variables as templates see them, with the shared `groups`.
+    fn template_vars(&self, vars: &Map<String, Value>) -> TemplateVars {
+        let mut tvars = TemplateVars::from(vars);
+        tvars.insert_shared("groups", &self.groups_shared);
+        tvars
+    }
+
     fn resolve(&self, vars: Map<String, Value>) -> Map<String, Value> {
         vars::resolve(&self.templates, vars)
     }
@@ -701,7 +711,6 @@ impl<'a> Executor<'a> {
             host.split('.').next().unwrap_or(host).into(),
         );
         m.insert("group_names".into(), self.inventory.groups_of(host).into());
-        m.insert("groups".into(), self.groups.clone());
         m.insert(
             "playbook_dir".into(),
             self.playbook.dir.display().to_string().into(),
@@ -729,7 +738,7 @@ impl<'a> Executor<'a> {
             Some(node) if node.has_template() => {
                 let state = &self.hosts[host];
                 self.templates
-                    .render_node(node, &TemplateVars::from(state.play_vars.clone()))
+                    .render_node(node, &self.template_vars(&state.play_vars))
                     .map(|v| text(&v))
                     .unwrap_or_else(|_| node.scalar_text().unwrap_or_default())
             }

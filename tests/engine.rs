@@ -473,3 +473,48 @@ fn secrets_are_masked_in_output_and_json() {
         assert!(run.stdout.contains("********"), "{}", run.stdout);
     }
 }
+
+/// `groups` is shared by every host rather than copied into each one's
+/// variables, and it is still visible everywhere a template can be: play
+/// vars (templated lazily), task vars, task names, conditions and args.
+#[test]
+fn groups_is_visible_in_every_kind_of_template() {
+    let project = Project::new();
+    project.file(
+        "inventory.yml",
+        "all:\n  children:\n    web:\n      hosts:\n        w1: {ansible_connection: local}\n        w2: {ansible_connection: local}\n    db:\n      hosts:\n        d1: {ansible_connection: local}\n",
+    );
+    project.file(
+        "site.yml",
+        &crate::harness::unindent(
+            r#"
+            - hosts: all
+              gather_facts: false
+              vars:
+                web_count: "{{ groups['web'] | length }}"
+              tasks:
+                - name: "{{ groups['db'][0] }} sees {{ web_count }} web hosts"
+                  debug:
+                    msg: "{{ first_web }} of {{ groups['all'] | length }}"
+                  vars:
+                    first_web: "{{ groups['web'] | first }}"
+                  when: inventory_hostname in groups['web']
+            "#,
+        ),
+    );
+    let run = project.run(&["apply", "site.yml", "-i", "inventory.yml"]);
+    run.success()
+        .stdout_has("d1 sees 2 web hosts")
+        .stdout_has("w1 of 3");
+    let json = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    let recap = json.success().recap();
+    assert_eq!(recap["d1"]["skipped"], 1, "{recap}");
+    assert_eq!(recap["w2"]["ok"], 1, "{recap}");
+}

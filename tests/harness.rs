@@ -69,12 +69,22 @@ impl Project {
 
     /// Runs dtrplay with these arguments in the project directory.
     pub fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_dtrplay"))
+        let output = self.command(args).output().expect("run dtrplay");
+        self.finished(output)
+    }
+
+    /// The command `run` runs, for tests that watch dtrplay while it runs.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dtrplay"));
+        command
             .args(args)
             .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run dtrplay");
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// The outcome of a run of `command`.
+    pub fn finished(&self, output: std::process::Output) -> Run {
         Run {
             status: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -21,6 +21,8 @@ mod modules;
 mod ssh;
 // The native SSH client (russh): the same guarantees, and how auto chooses.
 mod native;
+// Sessions on a running ControlMaster opened from our own process, no ssh client.
+mod mux;
 // The five integration tasks against the lab's UCP and DTR, both flavors.
 mod integration_tasks;
 // `dtrplay doctor`: one verdict per trust link and node, against the lab.

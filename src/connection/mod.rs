@@ -10,6 +10,7 @@
 
 pub mod known_hosts;
 pub mod local;
+pub mod mux;
 pub mod native;
 pub mod remote_shell;
 pub mod ssh;

@@ -1,6 +1,8 @@
-//! The SSH transport: one system `ssh` process and one long-lived remote
-//! `sh` per host, with every task script sent to that shell as a framed
-//! command (the frames are defined in `remote_shell.rs`).
+//! The SSH transport: one long-lived remote `sh` per host, carried by a
+//! system `ssh` process or, when a master connection is already open for the
+//! host, by a session that master opens for us without any ssh process
+//! (`mux.rs`). Every task script is sent to that shell as a framed command
+//! (the frames are defined in `remote_shell.rs`).
 //!
 //! # Why the system `ssh` binary, driven directly
 //!
@@ -40,6 +42,19 @@
 //! it must also be private (0700), because its sockets grant the use of the
 //! connections.
 //!
+//! # Warm masters
+//!
+//! With `--ssh-persist`, the masters outlive the run, and the next run finds
+//! them on the same sockets. Spawning `ssh` again would only start a mux
+//! client, a process that forwards bytes to the master and costs a fork, an
+//! exec and a few milliseconds of CPU per host: the whole control-machine
+//! cost of a warm run. So each shell is first asked of the master directly,
+//! over its control socket (`mux.rs`): our pipes are handed to the master,
+//! which opens the session channel on its connection. Only when no master
+//! answers (a cold run, a stale socket left by a dead master) or it does not
+//! open the session is ssh spawned, exactly as before; ssh then replaces a
+//! stale socket with a new master, or reports what the master refused.
+//!
 //! # Lifecycle
 //!
 //! - Opening waits for the reply to the remote shell's ready request. Refused, reset or
@@ -48,10 +63,11 @@
 //!   failures never are. Failures carry ssh's own words and a hint.
 //! - Commands on one host run one at a time (a mutex around the shell);
 //!   different hosts are independent and fully parallel.
-//! - A command that outlives its timeout gets its ssh process killed: the
-//!   channel closes and the remote watcher sends SIGHUP to the session's
-//!   process group. The next command opens a fresh shell, through the master
-//!   when one persists (no new handshake).
+//! - A command that outlives its timeout gets its ssh process killed (or
+//!   its master's session closed): the channel closes and the remote
+//!   watcher sends SIGHUP to the session's process group. The next command
+//!   opens a fresh shell, through the master when one persists (no new
+//!   handshake and no ssh process).
 //! - A channel that dies in the middle of a command is reported as lost; it
 //!   is reopened once, transparently, before the next command, never in the
 //!   middle of one, because a half-run script must not be replayed.
@@ -66,16 +82,18 @@
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
+use crate::connection::mux::{MuxChild, MuxExit};
 use crate::connection::remote_shell::{self, FrameError, Reply, Session};
 use crate::connection::{ConnError, ConnectOptions, Connection, Output, Target};
 
@@ -505,15 +523,64 @@ fn prepare_control_dir(dir: &Path) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// One running ssh process with a ready remote shell behind it.
+/// The writing end of a shell's stdin: a pipe to ssh or to the master.
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// The reading end of a shell's stdout or stderr.
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+
+/// What carries a shell's three byte streams to the host.
+enum Carrier {
+    /// An ssh process of ours: the master itself, or a client of a master.
+    Ssh(Child),
+    /// A session that a running master opened for us (`mux.rs`): no
+    /// process of ours runs for it.
+    Master(MuxChild),
+}
+
+impl Carrier {
+    fn is_running(&mut self) -> bool {
+        match self {
+            Carrier::Ssh(child) => matches!(child.try_wait(), Ok(None)),
+            Carrier::Master(session) => session.try_wait().is_none(),
+        }
+    }
+
+    /// Ends the channel: killing ssh closes it, and so does closing the
+    /// control connection of a master's session.
+    fn start_kill(&mut self) {
+        match self {
+            Carrier::Ssh(child) => {
+                let _ = child.start_kill();
+            }
+            Carrier::Master(session) => session.kill(),
+        }
+    }
+
+    /// Waits for the channel to end, with the status an ssh client would
+    /// have exited with, so that failures read the same either way.
+    async fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self {
+            Carrier::Ssh(child) => child.wait().await,
+            Carrier::Master(session) => Ok(match session.wait().await {
+                MuxExit::Exited(code) => ExitStatus::from_raw(((code & 0xff) as i32) << 8),
+                // ssh exits with 255 when it loses its connection.
+                MuxExit::Disconnected => ExitStatus::from_raw(255 << 8),
+                MuxExit::Killed => ExitStatus::from_raw(nix::sys::signal::Signal::SIGKILL as i32),
+            }),
+        }
+    }
+}
+
+/// One remote shell, ready, with what carries it.
 struct Shell {
-    child: Child,
+    carrier: Carrier,
     /// `None` once closed, which sends EOF to the remote side.
-    stdin: Option<ChildStdin>,
-    stdout: ChildStdout,
+    stdin: Option<Writer>,
+    stdout: Reader,
     /// The remote scripts' stderr and ssh's own messages share this pipe;
     /// replies take what lies before their terminators.
-    stderr: ChildStderr,
+    stderr: Reader,
     /// ssh's own messages: stderr that no reply claimed, last bytes only.
     tail: Vec<u8>,
     session: Session,
@@ -537,29 +604,47 @@ enum Broken {
 }
 
 impl Shell {
-    /// Spawns ssh, sends the ready request and waits for its reply.
+    /// Opens the remote shell through the master serving this host's
+    /// control socket if one answers there (a warm run), else spawns ssh;
+    /// then sends the ready request and waits for its reply.
     async fn start(command: &SshCommand, ready_timeout: Duration) -> Result<Shell, Failure> {
         let mut session = Session::new();
-        let mut child = command
-            .shell(&session.bootstrap())
-            .spawn()
-            .map_err(|err| Failure {
-                message: format!("cannot run ssh: {err}"),
-                hint: Some("dtrplay needs the OpenSSH client (`ssh`) on the PATH".to_string()),
-                transient: false,
-            })?;
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(Failure {
-                message: "ssh was started without its pipes".to_string(),
-                hint: None,
-                transient: false,
-            });
-        };
+        let bootstrap = session.bootstrap();
+        let (carrier, stdin, stdout, stderr): (Carrier, Writer, Reader, Reader) =
+            match on_master(command, &bootstrap, ready_timeout).await {
+                Some(mut child) => {
+                    match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+                        (Some(stdin), Some(stdout), Some(stderr)) => (
+                            Carrier::Master(child),
+                            Box::new(stdin),
+                            Box::new(stdout),
+                            Box::new(stderr),
+                        ),
+                        _ => return Err(no_pipes()),
+                    }
+                }
+                None => {
+                    let mut child = command.shell(&bootstrap).spawn().map_err(|err| Failure {
+                        message: format!("cannot run ssh: {err}"),
+                        hint: Some(
+                            "dtrplay needs the OpenSSH client (`ssh`) on the PATH".to_string(),
+                        ),
+                        transient: false,
+                    })?;
+                    match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+                        (Some(stdin), Some(stdout), Some(stderr)) => (
+                            Carrier::Ssh(child),
+                            Box::new(stdin),
+                            Box::new(stdout),
+                            Box::new(stderr),
+                        ),
+                        _ => return Err(no_pipes()),
+                    }
+                }
+            };
         let (ready, reply) = session.ready_request();
         let mut shell = Shell {
-            child,
+            carrier,
             stdin: Some(stdin),
             stdout,
             stderr,
@@ -643,7 +728,7 @@ impl Shell {
     }
 
     fn is_usable(&mut self) -> bool {
-        !self.busy && matches!(self.child.try_wait(), Ok(None))
+        !self.busy && self.carrier.is_running()
     }
 
     /// Kills ssh and reaps it.
@@ -652,15 +737,15 @@ impl Shell {
     }
 
     async fn kill_in_place(&mut self) {
-        let _ = self.child.start_kill();
-        let _ = tokio::time::timeout(EXIT_GRACE, self.child.wait()).await;
+        self.carrier.start_kill();
+        let _ = tokio::time::timeout(EXIT_GRACE, self.carrier.wait()).await;
     }
 
     /// Waits briefly for ssh to exit (killing it if it does not) and returns
     /// its exit status and the tail of its stderr.
     async fn finish(&mut self) -> (Option<ExitStatus>, String) {
         self.stdin = None;
-        let status = match tokio::time::timeout(EXIT_GRACE, self.child.wait()).await {
+        let status = match tokio::time::timeout(EXIT_GRACE, self.carrier.wait()).await {
             Ok(Ok(status)) => Some(status),
             _ => {
                 self.kill_in_place().await;
@@ -706,12 +791,32 @@ impl Shell {
         );
         self.stdin = None;
         if !said_bye
-            || tokio::time::timeout(EXIT_GRACE, self.child.wait())
+            || tokio::time::timeout(EXIT_GRACE, self.carrier.wait())
                 .await
                 .is_err()
         {
             self.kill().await;
         }
+    }
+}
+
+/// A session for `bootstrap` on the master that serves this host's control
+/// socket, if one answers there. `None` means that ssh must be spawned:
+/// there is no master (a cold run, or no `--ssh-persist`), its socket is
+/// stale, or it did not open the session. In the last case ssh goes through
+/// the same master and reports, in its own words, what went wrong.
+async fn on_master(command: &SshCommand, bootstrap: &str, wait: Duration) -> Option<MuxChild> {
+    match tokio::time::timeout(wait, MuxChild::spawn(&command.control_path, bootstrap)).await {
+        Ok(Ok(child)) => Some(child),
+        Ok(Err(_)) | Err(_) => None,
+    }
+}
+
+fn no_pipes() -> Failure {
+    Failure {
+        message: "the SSH channel was opened without its pipes".to_string(),
+        hint: None,
+        transient: false,
     }
 }
 

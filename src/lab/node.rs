@@ -695,6 +695,11 @@ impl SshdConfig<'_> {
             "PrintLastLog no\n",
             "X11Forwarding no\n",
             "PermitUserEnvironment no\n",
+            // Like the sshd of Debian and Ubuntu, which clients' default
+            // `SendEnv LANG LC_*` relies on: commands then run in the
+            // control machine's locale, and tests can check that every
+            // transport passes these variables on.
+            "AcceptEnv LANG LC_*\n",
             "Subsystem sftp internal-sftp\n",
             "LogLevel INFO\n",
         ));

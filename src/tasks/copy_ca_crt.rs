@@ -29,6 +29,9 @@ use crate::tasks::dump_certs::shell_quote;
 
 /// The mode of `ca.crt`.
 pub const FILE_MODE: &str = "644";
+
+/// [`FILE_MODE`] as bits, for the umask the file is created under.
+const FILE_MODE_BITS: u32 = 0o644;
 /// The mode of a created `certs.d/<host>` directory.
 pub const DIR_MODE: &str = "755";
 
@@ -97,8 +100,14 @@ pub fn parse_probe(stdout: &str) -> Option<Remote> {
     }
 }
 
-/// The atomic write of the apply; the content comes on standard input.
-pub fn write_script(path: &str) -> String {
+/// The atomic write of the apply, with the certificate inside the script.
+///
+/// Starting programs is what costs on the node, so the shell creates the
+/// temporary file itself (`set -C` never follows an existing name) under a
+/// umask that yields mode 0644, and the `printf` builtin writes it; only
+/// `sync`, `mv`, `sync` and the read-back `cat` start (and `mkdir` when the
+/// directory is missing).
+pub fn write_script(path: &str, pem: &str) -> String {
     let dir = path.rsplit_once('/').map_or(".", |(d, _)| d);
     let dir = if dir.is_empty() { "/" } else { dir };
     format!(
@@ -106,19 +115,20 @@ pub fn write_script(path: &str) -> String {
          f={f}\n\
          d={d}\n\
          umask 022\n\
-         if [ ! -d \"$d\" ]; then mkdir -p \"$d\"; chmod {DIR_MODE} \"$d\"; fi\n\
-         tmp=$(mktemp -p \"$d\")\n\
-         trap 'rm -f \"$tmp\"' EXIT HUP INT TERM\n\
-         cat > \"$tmp\"\n\
-         if [ ! -s \"$tmp\" ]; then echo 'dtrplay: received no content to write' >&2; exit 3; fi\n\
-         chmod {FILE_MODE} \"$tmp\"\n\
-         sync \"$tmp\" 2>/dev/null || sync\n\
-         mv -f \"$tmp\" \"$f\"\n\
-         trap - EXIT HUP INT TERM\n\
-         sync \"$d\" 2>/dev/null || true\n\
-         cat \"$f\"\n",
+         [ -d \"$d\" ] || mkdir -p -m {DIR_MODE} -- \"$d\"\n\
+         tmp=\"$d/.dtrplay.{random:016x}\"\n\
+         trap '[ -e \"$tmp\" ] && rm -f -- \"$tmp\"' EXIT\n\
+         trap 'exit 1' HUP INT TERM\n\
+         ( umask {umask:03o}; set -C; {write} > \"$tmp\" )\n\
+         sync -- \"$tmp\" 2>/dev/null || sync\n\
+         mv -f -- \"$tmp\" \"$f\"\n\
+         sync -- \"$d\" 2>/dev/null || true\n\
+         cat -- \"$f\"\n",
         f = shell_quote(path),
         d = shell_quote(dir),
+        random = crate::connection::remote_shell::random_u64(),
+        umask = 0o777 & !FILE_MODE_BITS,
+        write = crate::tasks::remote::printf_command(pem.as_bytes()),
     )
 }
 
@@ -246,9 +256,7 @@ impl Task for CopyCaCrt {
     }
 
     async fn apply(&self, cx: &Context<'_>, drift: CopyDrift) -> Result<Outcome, TaskError> {
-        let out = cx
-            .run(&write_script(&drift.path), drift.pem.as_bytes())
-            .await?;
+        let out = cx.run(&write_script(&drift.path, &drift.pem), b"").await?;
         if !out.success() {
             let stderr = out.stderr_text();
             let hint = if stderr.to_ascii_lowercase().contains("permission denied") {
@@ -305,10 +313,35 @@ mod tests {
 
     #[test]
     fn scripts_quote_the_path() {
-        let script = write_script("/etc/docker/certs.d/dtr:4443/ca.crt");
+        let script = write_script("/etc/docker/certs.d/dtr:4443/ca.crt", "PEM\n");
         assert!(script.contains("f=/etc/docker/certs.d/dtr:4443/ca.crt\n"));
         assert!(script.contains("d=/etc/docker/certs.d/dtr:4443\n"));
         let odd = probe_script("/tmp/a b/ca.crt");
         assert!(odd.contains("f='/tmp/a b/ca.crt'"));
+    }
+
+    /// The write script, run by a local `sh` under a strict umask, creates
+    /// the directory 0755 and the file 0644 with the exact PEM, reads it
+    /// back, and leaves no temporary file.
+    #[test]
+    fn the_write_script_installs_the_ca_exactly() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().expect("tempdir");
+        let path = root.path().join("certs.d/dtr.example.com:4443/ca.crt");
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB'%\\\n-----END CERTIFICATE-----\n";
+        let script = write_script(&path.display().to_string(), pem);
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("umask 077\n{script}"))
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), pem);
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o644);
+        let dir = path.parent().expect("dir");
+        assert_eq!(mode(dir), 0o755);
+        assert_eq!(std::fs::read_dir(dir).expect("dir").count(), 1);
     }
 }

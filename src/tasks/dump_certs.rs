@@ -109,9 +109,9 @@ pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// The first host of `groups[group]`.
-pub fn first_in_group(vars: &serde_json::Map<String, Value>, group: &str) -> Option<String> {
-    vars.get("groups")?
+/// The first host of `groups[group]`, given the value of `groups`.
+pub fn first_in_group(groups: &Value, group: &str) -> Option<String> {
+    groups
         .get(group)?
         .as_array()?
         .first()?
@@ -157,7 +157,7 @@ impl DumpCerts {
     async fn dump_over_ssh(&self, cx: &Context<'_>) -> Result<(String, String), TaskError> {
         let controller = match &self.controller {
             Some(name) => name.clone(),
-            None => first_in_group(cx.vars, CONTROLLERS_GROUP).ok_or_else(|| {
+            None => first_in_group(&(cx.eval)("groups").unwrap_or_default(), CONTROLLERS_GROUP).ok_or_else(|| {
                 TaskError::failed(format!(
                     "dump-certs needs a UCP controller: the group `{CONTROLLERS_GROUP}` is empty or missing; add the controllers to it or set `controller`"
                 ))
@@ -288,13 +288,12 @@ mod tests {
 
     #[test]
     fn the_default_controller_is_the_first_of_its_group() {
-        let vars = json!({"groups": {"ucp_controllers": ["ctl2", "ctl1"]}});
-        let vars = vars.as_object().expect("object");
+        let groups = json!({"ucp_controllers": ["ctl2", "ctl1"]});
         assert_eq!(
-            first_in_group(vars, CONTROLLERS_GROUP).as_deref(),
+            first_in_group(&groups, CONTROLLERS_GROUP).as_deref(),
             Some("ctl2")
         );
-        assert_eq!(first_in_group(vars, "nope"), None);
+        assert_eq!(first_in_group(&groups, "nope"), None);
     }
 
     #[test]

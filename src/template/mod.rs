@@ -39,7 +39,7 @@ use crate::suggest;
 use crate::yaml::{self, Node, is_template};
 
 pub use crate::vars::OMIT;
-pub use vars::{HostVars, Variables, Vars};
+pub use vars::{HostVars, Shared, Variables, Vars};
 
 /// How many guarded undefined chains (`a.b | default(..)` with `a`
 /// undefined) one render may rewrite; each rewrite fixes one chain, and the

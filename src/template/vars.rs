@@ -94,6 +94,12 @@ impl Vars {
         self.put(name.into(), Entry::Data(from_json(&value)));
     }
 
+    /// Defines a variable from a value converted once and shared by every
+    /// render (`groups`): inserting it costs one reference count.
+    pub fn insert_shared(&mut self, name: impl Into<String>, value: &Shared) {
+        self.put(name.into(), Entry::Data(value.0.clone()));
+    }
+
     /// Defines `hostvars`, built once per run with `Templates::hostvars`.
     pub fn insert_hostvars(&mut self, hostvars: &HostVars) {
         self.put(
@@ -368,6 +374,17 @@ impl Variables for serde_json::Map<String, serde_json::Value> {
             collect_json(value, is_secret_name(name), &mut found);
         }
         Secrets::from_sets(vec![SecretSet::shared(found)])
+    }
+}
+
+/// A large, run-wide value (`groups`) converted to a template value once.
+/// Cloning it, or inserting it with [`Vars::insert_shared`], shares it.
+#[derive(Clone)]
+pub struct Shared(Value);
+
+impl Shared {
+    pub fn new(json: &serde_json::Value) -> Shared {
+        Shared(from_json(json))
     }
 }
 
