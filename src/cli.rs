@@ -71,7 +71,8 @@ pub struct RunArgs {
     /// More directories to find custom tasks in (besides `tasks/` and `library/` beside the playbook).
     #[arg(long = "task-path")]
     pub task_path: Vec<PathBuf>,
-    /// Keep SSH connections open for this many seconds after the run, so the next run starts warm.
+    /// Keep SSH connections open for this many seconds after the run, so the next run starts warm:
+    /// it opens its sessions on them directly, without a handshake or an ssh process per host.
     #[arg(long, value_name = "SECONDS")]
     pub ssh_persist: Option<u64>,
     /// Which SSH client to use: the built-in one where it understands the host's ssh configuration (`auto`), only the built-in one (`native`), or the system `ssh` (`openssh`). The inventory variable `dtrplay_ssh_client` overrides it per host.
