@@ -373,6 +373,31 @@ async fn a_wrong_key_is_refused_natively_and_auto_hands_it_to_openssh() -> TestR
 }
 
 #[tokio::test]
+async fn a_passphrase_protected_key_without_an_agent_is_named() -> TestResult {
+    let lab = Lab::start(1)?;
+    let node = lab.node("node1")?;
+    let key = lab.dir.path().join("locked");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "a passphrase", "-f"])
+        .arg(&key)
+        .status()?;
+    assert!(keygen.success());
+    let mut target = lab.target(&node);
+    target.key_file = Some(key);
+    let (message, _) = connect_error(connect(&target, &lab.options(SshClient::Native)).await)?;
+    assert!(
+        message.contains("passphrase-protected keys not in the agent"),
+        "{message}"
+    );
+    assert!(message.contains("locked"), "{message}");
+    // OpenSSH gets its chance in automatic mode; in batch mode it cannot ask
+    // for the passphrase either.
+    let (message, _) = connect_error(connect(&target, &lab.options(SshClient::Auto)).await)?;
+    assert!(message.contains("Permission denied"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_jump() -> TestResult {
     let lab = Lab::start(1)?;
     let node = lab.node("node1")?;
