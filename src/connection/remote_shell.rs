@@ -137,6 +137,14 @@ impl Session {
     /// files print can follow it. The watcher ends by removing this
     /// session's stdin files; a glob is a builtin, so `rm` only runs when
     /// there is something to remove.
+    ///
+    /// The driver is the pipeline's second half. Where `/bin/sh` is dash
+    /// (Debian, Ubuntu), that forked subshell reads the channel with
+    /// `. /dev/stdin`, which dash executes command by command as the bytes
+    /// arrive, so no second shell is started. Shells that read a sourced
+    /// file to its end first (bash, and any shell that names itself in a
+    /// version variable, whose behaviour we have not checked) start a
+    /// driver with `sh -s` instead.
     pub fn bootstrap(&self) -> String {
         format!(
             concat!(
@@ -145,7 +153,8 @@ impl Session {
                 "[ -n \"$__dtrplay_bye\" ] || kill -HUP 0; ",
                 "set -- \"${{TMPDIR:-/tmp}}\"/dtrplay-{id}-*; ",
                 "[ -e \"$1\" ] && exec rm -f -- \"$@\"; }} ",
-                "| exec /bin/sh -s'"
+                "| {{ if [ -z \"${{BASH_VERSION-}}${{ZSH_VERSION-}}${{KSH_VERSION-}}${{BB_ASH_VERSION-}}${{YASH_VERSION-}}\" ] ",
+                "&& [ -r /dev/stdin ]; then . /dev/stdin; exit; fi; exec /bin/sh -s; }}'"
             ),
             id = self.id
         )
