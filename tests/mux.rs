@@ -429,7 +429,25 @@ async fn a_warm_master_serves_the_shell_without_an_ssh_client_and_timeouts_still
     }
     assert_eq!(conn.run("echo again", b"", LONG).await?.stdout, b"again\n");
     assert_eq!(hosts.ssh_processes(), vec![master]);
+    // An orderly close over a master does not wait for the session's end,
+    // yet the shell goes away and a process started on purpose survives.
+    let out = conn
+        .run("sleep 30 >/dev/null 2>&1 & echo $! $$", b"", LONG)
+        .await?;
+    let text = out.stdout_text();
+    let (daemon, shell) = text.trim().split_once(' ').ok_or("no pids")?;
+    let (daemon, shell): (u32, u32) = (daemon.parse()?, shell.parse()?);
     conn.close().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process::is_alive(shell) {
+        assert!(Instant::now() < deadline, "the remote shell outlived close");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        process::is_alive(daemon),
+        "close killed a background process"
+    );
+    process::terminate(daemon)?;
     assert_eq!(hosts.logins("node1"), 1, "a warm open logged in again");
     assert_eq!(mux::master_pid(&socket).await, Some(master));
 
