@@ -38,6 +38,25 @@ pub fn unindent(text: &str) -> String {
     out
 }
 
+/// The connection target an inventory entry for `node` resolves to: its
+/// loopback address and port, the fleet's key, and the node's ssh options.
+pub fn target(fleet: &Fleet, node: &Node) -> dtrplay::connection::Target {
+    dtrplay::connection::Target {
+        name: node.name.clone(),
+        address: node.host.to_string(),
+        port: Some(node.port),
+        user: Some(node.user.clone()),
+        key_file: Some(fleet.private_key_path().to_path_buf()),
+        ssh_args: node
+            .ssh_common_args()
+            .split(' ')
+            .map(str::to_string)
+            .collect(),
+        transport: dtrplay::connection::Transport::Ssh,
+        ssh_client: None,
+    }
+}
+
 /// A temporary project directory.
 pub struct Project {
     pub dir: TempDir,

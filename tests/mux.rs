@@ -331,20 +331,7 @@ impl Hosts {
 
     fn target(&self, name: &str) -> Result<Target, Box<dyn Error>> {
         let node = self.fleet.node(name)?;
-        Ok(Target {
-            name: node.name.clone(),
-            address: node.host.to_string(),
-            port: Some(node.port),
-            user: Some(node.user.clone()),
-            key_file: Some(self.fleet.private_key_path().to_path_buf()),
-            ssh_args: node
-                .ssh_common_args()
-                .split(' ')
-                .map(str::to_string)
-                .collect(),
-            transport: Transport::Ssh,
-            ssh_client: None,
-        })
+        Ok(crate::harness::target(&self.fleet, node))
     }
 
     fn persisting(&self) -> ConnectOptions {

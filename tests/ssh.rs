@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use dtrplay::connection::ssh::SshConnection;
-use dtrplay::connection::{
-    ConnError, ConnectOptions, Connection, SshClient, Target, Transport, connect,
-};
+use dtrplay::connection::{ConnError, ConnectOptions, Connection, SshClient, Target, connect};
 use dtrplay::lab::daemon::process;
 use dtrplay::lab::node::{Fleet, FleetOptions, Node};
 
@@ -42,20 +40,7 @@ impl Lab {
 
     /// The target an inventory entry for `node` would resolve to.
     fn target(&self, node: &Node) -> Target {
-        Target {
-            name: node.name.clone(),
-            address: node.host.to_string(),
-            port: Some(node.port),
-            user: Some(node.user.clone()),
-            key_file: Some(self.fleet.private_key_path().to_path_buf()),
-            ssh_args: node
-                .ssh_common_args()
-                .split(' ')
-                .map(str::to_string)
-                .collect(),
-            transport: Transport::Ssh,
-            ssh_client: None,
-        }
+        crate::harness::target(&self.fleet, node)
     }
 
     fn options(&self) -> ConnectOptions {
