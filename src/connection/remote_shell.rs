@@ -396,21 +396,34 @@ pub fn push_format_arg(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Appends `bytes` as the body of a single-quoted `printf` format string
-/// that prints exactly `bytes`.
+/// that prints exactly `bytes`, in ASCII.
 ///
-/// Inside single quotes the shell keeps every byte but NUL as it is;
-/// `printf` itself only interprets `\` and `%`. A NUL is written as the
-/// three-digit octal escape, which POSIX `printf` turns back into the byte.
+/// Inside single quotes the shell keeps every byte as it is; `printf`
+/// itself only interprets `\` and `%`. Bytes outside printable ASCII (but
+/// newlines and tabs) are written as three-digit octal escapes, which POSIX
+/// `printf` turns back into the byte: NUL cannot live in a shell string at
+/// all, and ASCII keeps the code a valid string for scripts that embed it.
+/// Text costs almost nothing extra.
 pub fn push_format(out: &mut Vec<u8>, bytes: &[u8]) {
     for &byte in bytes {
         match byte {
             b'\'' => out.extend_from_slice(b"'\\''"),
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'%' => out.extend_from_slice(b"%%"),
-            0 => out.extend_from_slice(b"\\000"),
-            _ => out.push(byte),
+            b'\n' | b'\t' | 0x20..=0x7e => out.push(byte),
+            _ => out.extend_from_slice(format!("\\{byte:03o}").as_bytes()),
         }
     }
+}
+
+/// A `printf` builtin call that prints exactly `bytes`, as ASCII shell code
+/// (see [`push_format_arg`]).
+pub fn printf_command(bytes: &[u8]) -> String {
+    let mut out = b"printf '".to_vec();
+    push_format_arg(&mut out, bytes);
+    out.push(b'\'');
+    // Every byte pushed above is ASCII.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A random number for markers, file names and backoff jitter. It needs to

@@ -8,7 +8,10 @@
 //! `stat`, then `cat`, then `chmod` as separate calls. The scripts only use
 //! POSIX `sh` plus coreutils that every Debian-family host has (`stat -c`,
 //! `sha256sum`, `mktemp`, `readlink`); paths always travel shell-quoted, and
-//! file contents always travel on standard input, never in the script text.
+//! file contents up to a size travel inside the script as a `printf` of
+//! escaped ASCII (writing them starts no program on the host), larger ones
+//! on standard input. Scripts are never logged or shown, so contents are as
+//! private in either place.
 //!
 //! # Script failures
 //!
@@ -21,6 +24,9 @@
 use std::collections::BTreeMap;
 
 use crate::connection::Output;
+/// The `printf` call that carries file contents inside a script; the
+/// remote shell protocol writes stdin payloads the same way.
+pub use crate::connection::remote_shell::printf_command;
 use crate::task::TaskError;
 
 /// Defines `fail CODE`, the way our scripts report an expected failure. The
@@ -625,29 +631,6 @@ pub fn atomic_write_script(w: &AtomicWrite<'_>) -> String {
     s.push_str("mv -f -- \"$tmp\" \"$p\" || fail rename\n");
     s.push_str("sync -- \"$d\" 2>/dev/null || :\n");
     s
-}
-
-/// A `printf` builtin call that prints exactly `bytes`, as ASCII text:
-/// bytes outside printable ASCII go as octal escapes, so binary content
-/// stays exact and the script stays a string. Text costs almost nothing
-/// extra; only `'`, `\\` and `%` need escaping.
-pub fn printf_command(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() + 16);
-    out.push_str("printf '");
-    for (i, &byte) in bytes.iter().enumerate() {
-        match byte {
-            b'\'' => out.push_str("'\\''"),
-            b'\\' => out.push_str("\\\\"),
-            b'%' => out.push_str("%%"),
-            // A format that starts with `-` would be taken for an option
-            // (a PEM starts with "-----BEGIN").
-            b'-' if i == 0 => out.push_str("\\055"),
-            b'\n' | b'\t' | 0x20..=0x7e => out.push(byte as char),
-            _ => out.push_str(&format!("\\{byte:03o}")),
-        }
-    }
-    out.push('\'');
-    out
 }
 
 /// Quotes a `validate` word, putting the temporary file's path where it
