@@ -142,6 +142,40 @@ async fn a_session_returns_exact_bytes_and_statuses_without_an_ssh_process() -> 
     Ok(())
 }
 
+/// The exit message can overtake output the master still holds for our
+/// pipes; a session must not let go of the master before it has written
+/// all of it. Many short sessions at once make that race likely.
+#[tokio::test]
+async fn output_is_complete_even_when_the_exit_message_comes_first() -> TestResult {
+    let master = Master::start().await?;
+    for round in 0..10 {
+        let sessions = (0..8).map(|i| {
+            let socket = master.socket.clone();
+            async move {
+                let command = format!(
+                    "printf '%s\\n' {i}; head -c {} /dev/zero; exit {i}",
+                    70_000 * i
+                );
+                let child = MuxChild::spawn(&socket, &command).await?;
+                collect(child).await
+            }
+        });
+        for (i, result) in futures::future::join_all(sessions)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            let (out, _, exit) = result.map_err(|e| e.to_string())?;
+            assert_eq!(
+                (out.len(), exit),
+                (2 + 70_000 * i, MuxExit::Exited(i as u32)),
+                "round {round}, session {i}"
+            );
+        }
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn input_and_large_output_stream_both_ways_in_parallel_sessions() -> TestResult {
     let master = Master::start().await?;

@@ -173,13 +173,21 @@ impl MuxChild {
         drop(far);
 
         let waiter = tokio::spawn(async move {
+            let mut exit = None;
             loop {
                 match read_message(&mut control).await {
-                    Ok(Message::Exit { status }) => return MuxExit::Exited(status),
+                    // The exit message can overtake output the master has
+                    // yet to write to our pipes, and closing the control
+                    // connection makes the master drop what it still holds.
+                    // So we wait, as ssh's own mux client does, until the
+                    // master closes the connection after the session.
+                    Ok(Message::Exit { status }) => exit = Some(status),
                     // Only sessions with a terminal report this, and ours
                     // never ask for one; the exit message still follows.
                     Ok(Message::TtyAllocFail) => {}
-                    Ok(_) | Err(_) => return MuxExit::Disconnected,
+                    Ok(_) | Err(_) => {
+                        return exit.map_or(MuxExit::Disconnected, MuxExit::Exited);
+                    }
                 }
             }
         });
