@@ -261,6 +261,32 @@ async fn copy_changes_only_what_differs() -> TestResult {
     Ok(())
 }
 
+/// Contents large enough that their script would not fit in one `sh -c`
+/// argument (128 KiB on Linux) still reach a local host, both inline in the
+/// script and, above the inline limit, on standard input; a re-run is in
+/// sync, and a one-byte change is seen.
+#[tokio::test]
+async fn copy_large_contents_over_a_local_connection() -> TestResult {
+    let host = Host::local()?;
+    for (name, size) in [("inline", 200 * 1024), ("stdin", 300 * 1024)] {
+        let content: String = (0..size)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let copy: copy::Copy = task(
+            copy::spec(),
+            json!({"content": content, "dest": host.arg(name), "mode": "0644"}),
+        )?;
+        assert!(host.converge(&copy).await?.changed, "{name}");
+        assert_eq!(fs::read_to_string(host.path(name))?, content, "{name}");
+        assert!(in_sync(&host.check(&copy).await?), "{name}");
+        let mut edited = content.into_bytes();
+        edited[size / 2] = b'-';
+        fs::write(host.path(name), &edited)?;
+        assert!(!in_sync(&host.check(&copy).await?), "{name}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn copy_replaces_content_by_rename_and_keeps_the_old_mode() -> TestResult {
     let host = Host::local()?;

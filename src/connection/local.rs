@@ -1,6 +1,9 @@
 //! Running scripts on the control machine itself, for `localhost` and hosts
 //! with `ansible_connection: local`.
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -8,6 +11,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+use crate::connection::remote_shell::random_u64;
 use crate::connection::{ConnError, Connection, Output};
 
 pub struct LocalConnection {
@@ -34,9 +38,9 @@ impl Connection for LocalConnection {
             host: self.name.clone(),
             message: e.to_string(),
         };
+        let file = ScriptFile::write(script).map_err(lost)?;
         let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
+            .arg(&file.0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -66,6 +70,33 @@ impl Connection for LocalConnection {
 
     fn describe(&self) -> String {
         "local".to_string()
+    }
+}
+
+/// A script on disk for one run. Scripts are not passed with `sh -c`: an
+/// argument is limited to 128 KiB on Linux (`copy` puts contents up to
+/// 256 KiB in its script) and every user can read it with `ps`. The file is
+/// private to us (0600, created new under a name nobody can guess) and
+/// removed when the run ends, however it ends.
+struct ScriptFile(PathBuf);
+
+impl ScriptFile {
+    fn write(script: &str) -> std::io::Result<ScriptFile> {
+        let path = std::env::temp_dir().join(format!("dtrplay-local-{:016x}.sh", random_u64()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        let file_guard = ScriptFile(path);
+        file.write_all(script.as_bytes())?;
+        Ok(file_guard)
+    }
+}
+
+impl Drop for ScriptFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
