@@ -139,6 +139,11 @@ pub struct ConnectOptions {
 pub trait Connection: Send + Sync {
     /// Runs `script` with `sh` on the host, feeding `stdin` to it, and waits
     /// at most `timeout` for it to finish.
+    ///
+    /// Each script gets a shell environment of its own (a new `sh`, or a
+    /// subshell of a long-lived one): `cd`, variables, `exit` and `exec` in
+    /// it affect nothing that runs after it. Tasks rely on that to `exec`
+    /// their last program instead of paying for another process.
     async fn run(&self, script: &str, stdin: &[u8], timeout: Duration)
     -> Result<Output, ConnError>;
 

@@ -356,9 +356,10 @@ async fn run(
     common: &Common<'_>,
     prepared: Prepared,
 ) -> Result<Outcome, TaskError> {
-    // The subshell keeps `cd` and `exec` away from whatever runs the script.
+    // Every script has a shell environment of its own (`Connection::run`),
+    // so the program can replace that shell: no extra `fork` on the host.
     let script = format!(
-        "{}(\n{}exec {}\n)\n",
+        "{}{}exec {}\n",
         remote::FAIL_FN,
         chdir_line(common),
         prepared.line

@@ -3,12 +3,14 @@
 //!
 //! Both tasks end the same way: some bytes must be at a path on the host
 //! with a given mode and owner. [`WantedFile`] says that, [`check_file`]
-//! compares it with the host in one script (existence, kind, sha256, mode,
+//! compares it with the host in one script (existence, kind, content, mode,
 //! owner, group, and the old content when a diff is wanted), and
 //! [`apply_file`] acts in one script: an atomic write when the content
 //! differs (see `remote::atomic_write_script`), a bare chmod/chown when only
-//! attributes do. The wanted content never leaves the control machine
-//! during the check; only its sha256 is compared.
+//! attributes do. The content is compared on the host
+//! (`remote::compare_script`): small text with shell builtins against a
+//! copy inside the script, anything else by its sha256, so a re-run starts
+//! no program beyond `stat` for it.
 //!
 //! Differences from Ansible, on purpose: a directory as `src` (recursive
 //! copy) and `remote_src` are not supported, and the registered result has
@@ -310,10 +312,6 @@ impl WantedFile {
             validate,
         })
     }
-
-    fn sha256(&self) -> String {
-        hex::encode(Sha256::digest(&self.content))
-    }
 }
 
 /// What `check_file` found to differ; `apply_file` acts on exactly this.
@@ -356,7 +354,7 @@ pub async fn check_file(
     let (script, fixed_path) = locate_script(&wanted);
     let probe = Probe {
         follow: true,
-        sha256: true,
+        same_as: Some(&wanted.content),
         content_up_to: cx.diff.then_some(DIFF_LIMIT),
         link_target: false,
     };
@@ -462,7 +460,7 @@ fn compare(
         // Ansible's `force: false` leaves an existing file entirely alone.
         return Ok(Check::InSync(base));
     }
-    let write = stat.kind != FileKind::File || stat.sha256.as_deref() != Some(&wanted.sha256());
+    let write = stat.kind != FileKind::File || stat.same != Some(true);
     let mut attrs = AttrChanges::default();
     let mut changes: Vec<String> = Vec::new();
     if let Some(before) = stat.attrs.as_ref().filter(|_| stat.kind == FileKind::File) {

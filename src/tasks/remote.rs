@@ -8,10 +8,11 @@
 //! `stat`, then `cat`, then `chmod` as separate calls. The scripts only use
 //! POSIX `sh` plus coreutils that every Debian-family host has (`stat -c`,
 //! `sha256sum`, `mktemp`, `readlink`); paths always travel shell-quoted, and
-//! file contents up to a size travel inside the script as a `printf` of
-//! escaped ASCII (writing them starts no program on the host), larger ones
-//! on standard input. Scripts are never logged or shown, so contents are as
-//! private in either place.
+//! file contents up to a size travel inside the script: as a `printf` of
+//! escaped ASCII to write them, quoted text to compare them (neither starts
+//! a program on the host), larger ones on standard input or by their hash.
+//! Scripts are never logged or shown, so contents are as private in either
+//! place.
 //!
 //! # Script failures
 //!
@@ -22,6 +23,8 @@
 //! the failing tool printed stays available as detail (see [`failure`]).
 
 use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
 
 use crate::connection::Output;
 /// The `printf` call that carries file contents inside a script; the
@@ -209,8 +212,9 @@ pub struct Stat {
     pub attrs: Option<Attrs>,
     /// The size in bytes, for regular files.
     pub size: Option<u64>,
-    /// The hex SHA-256 of a regular file's content, when asked for.
-    pub sha256: Option<String>,
+    /// Whether a regular file's content is the one asked about
+    /// ([`Probe::same_as`]).
+    pub same: Option<bool>,
     /// The content of a regular file, when asked for and small enough.
     pub content: Option<Vec<u8>>,
     /// Where a symbolic link points, when asked for.
@@ -239,22 +243,28 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
 
 /// What the probe script looks at besides kind, mode and ownership.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Probe {
+pub struct Probe<'a> {
     /// Follow a symbolic link to what it points to (a dangling link is still
     /// reported as a link).
     pub follow: bool,
-    /// Hash a regular file's content.
-    pub sha256: bool,
+    /// Compare a regular file's content with these bytes (`same=1` or
+    /// `same=0`; see [`compare_script`]).
+    pub same_as: Option<&'a [u8]>,
     /// Send a regular file's content back when it is at most this many bytes.
     pub content_up_to: Option<u64>,
     /// Send a symbolic link's target back.
     pub link_target: bool,
 }
 
+/// The largest content [`compare_script`] compares with shell builtins.
+/// Reading a file with `read` costs a system call per byte, so beyond
+/// about this size starting `sha256sum` is cheaper.
+pub const BUILTIN_COMPARE_LIMIT: usize = 4096;
+
 /// The snippet that reports on the path held in the shell variable `var`.
 /// It prints `key=value` lines, then possibly a raw section (`content` or
 /// `target`) that runs to the end of the output, so it must be the last
-/// thing a script prints.
+/// thing in a script: when nothing follows its `stat`, it `exec`s it.
 pub fn probe_script(var: &str, probe: &Probe) -> String {
     let p = format!("\"${var}\"");
     let kind = if probe.follow {
@@ -274,23 +284,29 @@ pub fn probe_script(var: &str, probe: &Probe) -> String {
     } else {
         "L=\n"
     };
+    let stat = format!("stat $L -c 'mode=%a\nuid=%u\nowner=%U\ngid=%g\ngroup=%G\nsize=%s' -- {p}");
     let mut script = String::new();
     script.push_str(&kind);
     script.push_str("printf 'kind=%s\\n' \"$k\"\n");
+    let last = probe.same_as.is_none() && !probe.link_target && probe.content_up_to.is_none();
+    if last {
+        // Nothing needs the answer in a variable, so `stat` can replace the
+        // shell instead of running in a process of its own.
+        script.push_str(&format!(
+            "if [ \"$k\" != absent ]; then\n{deref}exec {stat}\nfi\n"
+        ));
+        return script;
+    }
     script.push_str("if [ \"$k\" != absent ]; then\n");
     script.push_str(deref);
     script.push_str(&format!(
-        "info=$(stat $L -c 'mode=%a\nuid=%u\nowner=%U\ngid=%g\ngroup=%G\nsize=%s' -- {p}) || exit\n\
-         printf '%s\\n' \"$info\"\n"
+        "info=$({stat}) || exit\nprintf '%s\\n' \"$info\"\n"
     ));
     script.push_str("fi\n");
-    if probe.sha256 {
+    if let Some(wanted) = probe.same_as {
         script.push_str(&format!(
-            "if [ \"$k\" = file ]; then\n\
-             if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < {p}) || exit; \
-             else s=$(shasum -a 256 < {p}) || exit; fi\n\
-             printf 'sha256=%s\\n' \"${{s%% *}}\"\n\
-             fi\n"
+            "if [ \"$k\" = file ]; then\n{}fi\n",
+            compare_script(&p, "${info##*size=}", wanted)
         ));
     }
     if probe.link_target {
@@ -305,6 +321,37 @@ pub fn probe_script(var: &str, probe: &Probe) -> String {
         ));
     }
     script
+}
+
+/// The snippet that prints `same=1` when the regular file at `path` (a
+/// shell word) holds exactly `wanted`, else `same=0`; `size` is a shell word
+/// holding the file's size, which settles most differences at once.
+///
+/// Small text is compared with builtins only: the file is read line by line
+/// with `read` and compared with `wanted`, quoted into the script. A shell
+/// may drop bytes it cannot hold in a variable (NUL) but never adds any, so
+/// a file of `wanted`'s length that reads back as `wanted` is `wanted`.
+/// Anything else (large, binary, or containing NUL) is hashed with
+/// `sha256sum` on the host and compared there with its hash.
+pub fn compare_script(path: &str, size: &str, wanted: &[u8]) -> String {
+    let len = wanted.len();
+    let body = match std::str::from_utf8(wanted) {
+        Ok(text) if len <= BUILTIN_COMPARE_LIMIT && !text.contains('\0') => format!(
+            "c=; l=\n\
+             while IFS= read -r l; do c=\"$c$l\n\"; done < {path} || exit\n\
+             if [ \"$c$l\" = {} ]; then echo same=1; else echo same=0; fi\n",
+            shell_quote(text)
+        ),
+        _ => {
+            let sum = hex::encode(Sha256::digest(wanted));
+            format!(
+                "if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < {path}) || exit; \
+                 else s=$(shasum -a 256 < {path}) || exit; fi\n\
+                 if [ \"${{s%% *}}\" = {sum} ]; then echo same=1; else echo same=0; fi\n"
+            )
+        }
+    };
+    format!("if [ \"{size}\" != {len} ]; then echo same=0; else\n{body}fi\n")
 }
 
 /// The `key=value` lines a script printed, and its raw section if any.
@@ -409,7 +456,7 @@ impl Report {
             kind,
             attrs: None,
             size: None,
-            sha256: None,
+            same: None,
             content: None,
             link_target: None,
         };
@@ -436,12 +483,12 @@ impl Report {
         if kind == FileKind::File {
             stat.size = Some(size);
         }
-        if let Some(sum) = self.take("sha256") {
-            if sum.len() != 64 || !sum.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(format!("the probe reported a bad sha256 {sum:?}"));
-            }
-            stat.sha256 = Some(sum.to_ascii_lowercase());
-        }
+        stat.same = match self.take("same").as_deref() {
+            None => None,
+            Some("1") => Some(true),
+            Some("0") => Some(false),
+            Some(other) => return Err(format!("the probe reported `same={other}`")),
+        };
         stat.content = self.take_raw("content");
         if let Some(mut target) = self.take_raw("target") {
             // readlink ends its answer with exactly one newline of its own.
@@ -858,6 +905,88 @@ mod tests {
             assert!(command.is_ascii());
             assert_eq!(sh(&command, 0o022, b"").stdout, all);
         }
+    }
+
+    /// The content comparison answers exactly, with builtins or with a
+    /// hash, in every shell at hand: a file differs when a single byte does,
+    /// including bytes a shell variable cannot hold and a missing or extra
+    /// final newline.
+    #[test]
+    fn compare_script_tells_equal_content_from_any_difference() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB'x\\n%s $(id) `id`\n  \tlead\r\n-n\n\n";
+        let big = "x".repeat(BUILTIN_COMPARE_LIMIT + 1);
+        let wanted: Vec<&[u8]> = vec![
+            pem.as_bytes(),
+            b"no final newline",
+            b"",
+            b"\n",
+            b"-n",
+            b"a\0b\n",
+            b"caf\xc3\xa9\n",
+            b"\xff\xfe binary\n",
+            big.as_bytes(),
+        ];
+        let mut shells = vec!["/bin/sh"];
+        if std::path::Path::new("/bin/bash").exists() {
+            shells.push("/bin/bash");
+        }
+        for shell in shells {
+            for want in &wanted {
+                let mut variants: Vec<Vec<u8>> = vec![want.to_vec()];
+                if !want.is_empty() {
+                    // The same length with one byte changed, with a NUL in
+                    // place of the last byte, and without it.
+                    let mut flipped = want.to_vec();
+                    flipped[0] ^= 1;
+                    variants.push(flipped);
+                    let mut nul = want.to_vec();
+                    *nul.last_mut().expect("byte") = 0;
+                    variants.push(nul);
+                    variants.push(want[..want.len() - 1].to_vec());
+                    // A NUL inserted: the shell drops it, so only the size
+                    // tells this file apart.
+                    let mut inserted = want.to_vec();
+                    inserted.insert(want.len() / 2, 0);
+                    variants.push(inserted);
+                }
+                let mut longer = want.to_vec();
+                longer.push(b'\n');
+                variants.push(longer);
+                for (i, have) in variants.iter().enumerate() {
+                    std::fs::write(&path, have).expect("write");
+                    let script = format!(
+                        "p={}\nsize=$(wc -c < \"$p\")\n{}",
+                        shell_quote(path.to_str().expect("utf-8")),
+                        compare_script("\"$p\"", "${size##* }", want)
+                    );
+                    let out = std::process::Command::new(shell)
+                        .arg("-c")
+                        .arg(&script)
+                        .output()
+                        .expect("shell");
+                    let same = if have == want { "same=1\n" } else { "same=0\n" };
+                    assert_eq!(
+                        String::from_utf8_lossy(&out.stdout),
+                        same,
+                        "{shell}: wanted {:?}, variant {i} {:?}",
+                        String::from_utf8_lossy(want),
+                        String::from_utf8_lossy(have)
+                    );
+                }
+            }
+        }
+    }
+
+    /// A file that cannot be read fails the probe instead of looking
+    /// different (or equal).
+    #[test]
+    fn compare_script_fails_on_an_unreadable_file() {
+        let script = compare_script("/nonexistent/dtrplay/f", "3", b"ab\n");
+        let out = sh(&script, 0o022, b"");
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty());
     }
 
     /// The atomic write gives the exact mode under any umask, inline or
