@@ -38,10 +38,11 @@
 //!
 //! One TCP connection and one SSH connection per host for the whole run.
 //! Commands on one host run one at a time (a mutex). A command that
-//! outlives its timeout gets its channel closed: the remote watcher sees
-//! the end of its input and sends SIGHUP to the script's process group. The
-//! next command opens a fresh channel on the same SSH connection, with no
-//! new handshake; only a connection that is gone is opened again.
+//! outlives its timeout gets its channel closed, and a fresh channel is
+//! opened on the same SSH connection at once, with no new handshake; its
+//! shell first hangs up the old one's process group (`remote_shell::Orphan`)
+//! and then serves the next command. Only a connection that is gone is
+//! opened again.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -56,10 +57,10 @@ use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
 use tokio::sync::Mutex;
 
 use crate::connection::known_hosts::{HostKeys, Verdict};
-use crate::connection::remote_shell::{self, Reply, Session};
+use crate::connection::remote_shell::{self, Orphan, Reply, Session};
 use crate::connection::ssh::backoff;
 use crate::connection::ssh_config::Settings;
-use crate::connection::{ConnError, ConnectOptions, Connection, Output};
+use crate::connection::{ConnError, ConnectOptions, Connection, Output, lock};
 
 /// How long key exchange, authentication and the login shell's rc files may
 /// take on top of the connect timeout (the same grace as ssh.rs).
@@ -67,6 +68,9 @@ const READY_GRACE: Duration = Duration::from_secs(30);
 
 /// How long an orderly close may take.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// How long stopping a timed-out script may delay the timeout's report.
+const REAP_GRACE: Duration = Duration::from_secs(10);
 
 /// How many bytes of the bootstrap's stderr a failure message quotes.
 const STDERR_QUOTE: usize = 400;
@@ -104,6 +108,21 @@ pub struct NativeConnection {
 struct State {
     handle: Option<Handle<Client>>,
     shell: Option<Shell>,
+    /// Shells given up while busy, for the next shell to stop.
+    orphans: Vec<Orphan>,
+}
+
+impl State {
+    /// Closes the shell's channel; if a script may still run in it, the
+    /// shell is kept as an orphan for the next shell to stop.
+    async fn give_up(&mut self) {
+        if let Some(shell) = self.shell.take() {
+            if let Some(orphan) = shell.session.orphan().filter(|_| shell.busy) {
+                self.orphans.push(orphan);
+            }
+            shell.abandon().await;
+        }
+    }
 }
 
 impl NativeConnection {
@@ -150,7 +169,7 @@ impl NativeConnection {
             state: Mutex::new(State::default()),
         };
         let handle = connection.connect().await?;
-        let shell = Shell::start(&handle, &connection.settings, connection.ready_timeout)
+        let shell = Shell::start(&handle, &connection.settings, connection.ready_timeout, &[])
             .await
             .map_err(|failure| OpenError::Failed(connection.connect_error(failure)))?;
         {
@@ -329,14 +348,15 @@ impl NativeConnection {
                 message: "the shell is gone".to_string(),
             });
         }
-        if let Some(shell) = state.shell.take() {
-            shell.abandon().await;
-        }
+        state.give_up().await;
         // A new channel on the open connection, when it still works; a
         // connection that died under a command may not know it yet, so a
         // failure here means connecting again.
         if let Some(handle) = state.handle.as_ref().filter(|h| !h.is_closed()) {
-            if let Ok(shell) = Shell::start(handle, &self.settings, self.ready_timeout).await {
+            if let Ok(shell) =
+                Shell::start(handle, &self.settings, self.ready_timeout, &state.orphans).await
+            {
+                state.orphans.clear();
                 return Ok(state.shell.insert(shell));
             }
         }
@@ -350,9 +370,10 @@ impl NativeConnection {
             },
         })?;
         let handle = state.handle.insert(handle);
-        let shell = Shell::start(handle, &self.settings, self.ready_timeout)
+        let shell = Shell::start(handle, &self.settings, self.ready_timeout, &state.orphans)
             .await
             .map_err(|failure| self.connect_error(failure))?;
+        state.orphans.clear();
         Ok(state.shell.insert(shell))
     }
 }
@@ -381,6 +402,8 @@ impl Connection for NativeConnection {
                     reopened = true;
                 }
                 Ok(Err(broken)) => {
+                    // A broken channel leaves no orphan to stop: whatever
+                    // broke it is not ours to wait for again.
                     if let Some(shell) = state.shell.take() {
                         shell.abandon().await;
                     }
@@ -390,11 +413,11 @@ impl Connection for NativeConnection {
                     });
                 }
                 Err(_) => {
-                    // Closing the channel ends the remote watcher's input,
-                    // and it hangs the script up.
-                    if let Some(shell) = state.shell.take() {
-                        shell.abandon().await;
-                    }
+                    // The script still runs; a fresh channel stops it now
+                    // (and serves the next command). If none can be opened,
+                    // the next attempt tries again.
+                    state.give_up().await;
+                    let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state)).await;
                     return Err(ConnError::Timeout {
                         host: self.name.clone(),
                         after: timeout,
@@ -406,6 +429,14 @@ impl Connection for NativeConnection {
 
     async fn close(&self) {
         let mut state = self.state.lock().await;
+        // A command abandoned by its caller may still run: a shell opened
+        // for the purpose stops it before we leave.
+        if state.shell.as_ref().is_some_and(|shell| shell.busy) {
+            state.give_up().await;
+        }
+        if !state.orphans.is_empty() && state.handle.as_ref().is_some_and(|h| !h.is_closed()) {
+            let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state)).await;
+        }
         if let Some(shell) = state.shell.take() {
             shell.shutdown().await;
         }
@@ -795,6 +826,7 @@ impl Shell {
         handle: &Handle<Client>,
         settings: &Settings,
         timeout: Duration,
+        orphans: &[Orphan],
     ) -> Result<Shell, Failure> {
         let start = async {
             let lost = |error: russh::Error| {
@@ -814,7 +846,7 @@ impl Shell {
                 .await
                 .map_err(lost)?;
             let (reader, writer) = channel.split();
-            let (ready, reply) = session.ready_request();
+            let (ready, reply) = session.ready_request(orphans);
             let mut shell = Shell {
                 session,
                 reader,
@@ -824,7 +856,10 @@ impl Shell {
                 busy: false,
             };
             match shell.exchange(&ready, reply).await {
-                Ok(_) => Ok(shell),
+                Ok(ready) => {
+                    shell.session.ready(&ready);
+                    Ok(shell)
+                }
                 Err(broken) => Err(shell.not_ready(&broken).await),
             }
         };
@@ -904,18 +939,27 @@ impl Shell {
         Ok(output)
     }
 
-    /// Ends the shell in order: the goodbye request, then the end of input.
+    /// Ends the shell in order: its last words (`exit`), the end of input,
+    /// then the channel's close once the shell has exited.
     async fn shutdown(mut self) {
-        let (bye, reply) = self.session.close_request();
-        let ended = tokio::time::timeout(EXIT_GRACE, self.exchange(&bye, reply)).await;
-        if matches!(ended, Ok(Ok(_))) {
+        let bye = self.session.close_request();
+        let said = tokio::time::timeout(EXIT_GRACE, self.writer.data(&bye[..])).await;
+        if matches!(said, Ok(Ok(()))) {
             let _ = self.writer.eof().await;
+            let exited = async {
+                while let Some(message) = self.reader.wait().await {
+                    if matches!(message, ChannelMsg::Close) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(EXIT_GRACE, exited).await;
         }
         let _ = self.writer.close().await;
     }
 
-    /// Drops the shell without a goodbye: closing the channel ends the
-    /// watcher's input, which hangs up whatever still runs.
+    /// Drops the shell without a goodbye: its channel closes, and a script
+    /// still running in it is left to the next shell (`Orphan`).
     async fn abandon(self) {
         let _ = self.writer.eof().await;
         let _ = self.writer.close().await;
@@ -934,14 +978,6 @@ fn send_env(patterns: &[String]) -> Vec<(String, String)> {
                 .any(|p| crate::connection::ssh_config::wildcard(p, name))
         })
         .collect()
-}
-
-/// Locks a std mutex, ignoring poisoning: the values are plain data.
-fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 #[cfg(test)]

@@ -15,16 +15,28 @@
 //!
 //! # The remote side
 //!
-//! The transport runs [`Session::bootstrap`] through the user's login shell.
-//! It starts a POSIX `sh -s` (the *driver*) that reads shell code from the
-//! channel. Between the channel and the driver sits a watcher (`cat`): when
-//! the channel ends without the driver having said goodbye (dtrplay killed
-//! its connection after a timeout, or the connection broke), the watcher
-//! sends SIGHUP to the session's process group, so a hung script dies with
-//! its channel. The goodbye is a SIGWINCH from the driver to the process
-//! group: it is ignored by default, so nothing but the watcher (which traps
-//! it) notices, and background processes that scripts started on purpose
-//! survive an orderly close.
+//! The transport runs [`Session::bootstrap`] through the user's login
+//! shell: `exec /bin/sh -s dtrplay-<id>`, a POSIX `sh` (the *driver*) that
+//! reads shell code from the channel and runs it command by command as the
+//! bytes arrive. Nothing else runs on the host between requests: no watcher
+//! process, no temporary directory, no pipeline. (A watcher `cat` between
+//! the channel and the driver once hung scripts up when the channel ended;
+//! with the pipeline around it, it cost as much as the whole rest of a
+//! warm run's session.)
+//!
+//! A script that must be stopped (it outlived its timeout, its caller gave
+//! up on it) cannot be stopped through its own channel, since the driver
+//! is busy waiting for it. The client keeps such a shell as an [`Orphan`]:
+//! the driver's pid, which the ready reply reports and which is also its
+//! process group (sshd starts every session in a session of its own), and
+//! its id. The next shell opened to the host, at once after a timeout and
+//! at the latest when the connection closes, begins by hanging up that
+//! process group (after checking, where `/proc` exists, that the pid still
+//! runs that very driver). An orderly close ends the driver with `exit`
+//! after its last request, so background processes that scripts started on
+//! purpose survive it. A connection that broke or is gone for good
+//! (dtrplay killed, the network down) leaves a running script to finish on
+//! its own, as any agentless runner does.
 //!
 //! # One request, one response
 //!
@@ -48,26 +60,19 @@
 //! The marker is random per shell and lives only in the requests, never in
 //! a variable or a file, so no script can print a terminator by accident.
 //!
-//! A request with bytes for the script's stdin first writes them to a file
-//! with the `printf` builtin (mode 0600, a name with a random part no other
-//! user can guess, created with `set -C` so an existing file is never
-//! followed), and the script reads that file. Payloads travel inside
-//! single-quoted `printf` format strings: only `'`, `\`, `%` and NUL need
-//! escaping, so text costs almost nothing extra and binary stays exact
-//! (`\000` for NUL). The files are removed in batches, and by the watcher
-//! when the channel ends.
+//! A request with bytes for the script's stdin pipes them in from the
+//! `printf` builtin: `printf '<payload>' 2>/dev/null | (set --; eval …)`,
+//! one more `fork` and no file on the host, so nothing is ever left behind.
+//! Payloads travel inside single-quoted `printf` format strings: only `'`,
+//! `\`, `%` and NUL need escaping, so text costs almost nothing extra and
+//! binary stays exact (`\000` for NUL). A script that stops reading early
+//! ends the `printf` with a broken pipe, silently.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::connection::Output;
-
-/// Stdin files are removed once this many are left behind.
-const CLEANUP_EVERY: usize = 64;
-
-/// Stdin files are also removed once they hold this many bytes.
-const CLEANUP_BYTES: u64 = 4 << 20;
 
 /// How many bytes the ready reply may carry (what the login shell's rc
 /// files print) before the shell is declared broken.
@@ -85,21 +90,19 @@ pub enum FrameError {
 }
 
 /// The client's half of one remote shell: the marker that tags its
-/// terminators and the bookkeeping of its stdin files.
+/// terminators, the numbering of its requests and the driver's pid.
 #[derive(Debug, Clone)]
 pub struct Session {
     /// Tags every terminator. It is random per shell, so no output of an rc
     /// file or a script can be taken for a terminator by accident.
     marker: String,
-    /// Names this shell's stdin files, so the watcher can find them. It is
-    /// visible in `ps` on the host, so file names add a part of their own.
+    /// Appears in the driver's command line, so that a later shell can
+    /// recognise it.
     id: String,
+    /// The driver's pid (and process group), once the ready reply told it.
+    pid: Option<u32>,
     /// The number of the next request.
     next: u64,
-    /// The stdin files written since the last cleanup.
-    stale: Vec<String>,
-    /// How many bytes they hold.
-    stale_bytes: u64,
 }
 
 impl Session {
@@ -118,9 +121,8 @@ impl Session {
         Session {
             marker,
             id: format!("{:08x}", random_u64() as u32),
+            pid: None,
             next: 1,
-            stale: Vec::new(),
-            stale_bytes: 0,
         }
     }
 
@@ -132,41 +134,43 @@ impl Session {
     /// The remote command that starts this session's shell, run by the
     /// user's login shell.
     ///
-    /// It is a single `exec /bin/sh -c '…'` so that it means the same in
-    /// bash, zsh, fish or csh, and so that nothing the login shell's rc
-    /// files print can follow it. The watcher ends by removing this
-    /// session's stdin files; a glob is a builtin, so `rm` only runs when
-    /// there is something to remove.
-    ///
-    /// The driver is the pipeline's second half. Where `/bin/sh` is dash
-    /// (Debian, Ubuntu), that forked subshell reads the channel with
-    /// `. /dev/stdin`, which dash executes command by command as the bytes
-    /// arrive, so no second shell is started. Shells that read a sourced
-    /// file to its end first (bash, and any shell that names itself in a
-    /// version variable, whose behaviour we have not checked) start a
-    /// driver with `sh -s` instead.
+    /// It is a single `exec` so that it means the same in bash, zsh, fish or
+    /// csh, so that nothing the login shell's rc files print can follow it,
+    /// and so that the driver keeps the session's pid and process group.
+    /// The id in its arguments (`$1`, unused) lets a later shell recognise
+    /// it (see [`Orphan`]).
     pub fn bootstrap(&self) -> String {
-        format!(
-            concat!(
-                "exec /bin/sh -c '",
-                "{{ __dtrplay_bye=; trap __dtrplay_bye=1 WINCH; cat; trap \"\" HUP; ",
-                "[ -n \"$__dtrplay_bye\" ] || kill -HUP 0; ",
-                "set -- \"${{TMPDIR:-/tmp}}\"/dtrplay-{id}-*; ",
-                "[ -e \"$1\" ] && exec rm -f -- \"$@\"; }} ",
-                "| {{ if [ -z \"${{BASH_VERSION-}}${{ZSH_VERSION-}}${{KSH_VERSION-}}${{BB_ASH_VERSION-}}${{YASH_VERSION-}}\" ] ",
-                "&& [ -r /dev/stdin ]; then . /dev/stdin; exit; fi; exec /bin/sh -s; }}'"
-            ),
-            id = self.id
-        )
+        format!("exec /bin/sh -s dtrplay-{}", self.id)
     }
 
-    /// The first thing written to a new shell. Its reply completes when the
-    /// driver runs; what it carries is whatever the login shell's rc files
-    /// printed, to be ignored.
-    pub fn ready_request(&mut self) -> (Vec<u8>, Reply) {
+    /// The first thing written to a new shell. It first stops `orphans`,
+    /// shells given up on earlier on the same connection. Its reply
+    /// completes when the driver runs; its output is whatever the login
+    /// shell's rc files printed, to be ignored, and its status is the
+    /// driver's pid, for [`Session::ready`].
+    pub fn ready_request(&mut self, orphans: &[Orphan]) -> (Vec<u8>, Reply) {
         let mut reply = self.reply(0);
         reply.limit = Some(MAX_NOISE);
-        (self.terminators(0, "0"), reply)
+        let mut out = Vec::new();
+        for orphan in orphans {
+            out.extend_from_slice(orphan.reap_code().as_bytes());
+        }
+        out.extend_from_slice(&self.terminators(0, "\"$$\""));
+        (out, reply)
+    }
+
+    /// Takes note of the ready reply.
+    pub fn ready(&mut self, reply: &Output) {
+        self.pid = u32::try_from(reply.status).ok().filter(|pid| *pid > 1);
+    }
+
+    /// What a later shell must clean up if this one is given up while a
+    /// script may still run in it.
+    pub fn orphan(&self) -> Option<Orphan> {
+        self.pid.map(|pid| Orphan {
+            pid,
+            id: self.id.clone(),
+        })
     }
 
     /// The code that runs `script` with `stdin`, and the reply that will
@@ -175,25 +179,11 @@ impl Session {
         let n = self.next;
         self.next += 1;
         let mut out = Vec::with_capacity(script.len() + stdin.len() + 200);
-        if self.stale.len() >= CLEANUP_EVERY || self.stale_bytes >= CLEANUP_BYTES {
-            out.extend_from_slice(
-                format!("rm -f -- \"${{TMPDIR:-/tmp}}\"/dtrplay-{}-*\n", self.id).as_bytes(),
-            );
-            self.stale.clear();
-            self.stale_bytes = 0;
-        }
-        let input = if stdin.is_empty() {
-            "/dev/null".to_string()
-        } else {
-            let name = format!("dtrplay-{}-{:016x}", self.id, random_u64());
-            let path = format!("\"${{TMPDIR:-/tmp}}/{name}\"");
-            out.extend_from_slice(b"(umask 077 && set -C && printf '");
+        if !stdin.is_empty() {
+            out.extend_from_slice(b"printf '");
             push_format_arg(&mut out, stdin);
-            out.extend_from_slice(format!("' >{path}) && ").as_bytes());
-            self.stale.push(name);
-            self.stale_bytes += stdin.len() as u64;
-            path
-        };
+            out.extend_from_slice(b"' 2>/dev/null | ");
+        }
         // A shell string cannot hold a NUL byte; such a script fails the way
         // a shell would fail to run it.
         let body = if script.contains('\0') {
@@ -203,21 +193,20 @@ impl Session {
         };
         out.extend_from_slice(b"(set --; eval '");
         out.extend_from_slice(body.replace('\'', r"'\''").as_bytes());
-        out.extend_from_slice(format!("') <{input}; ").as_bytes());
+        out.extend_from_slice(if stdin.is_empty() {
+            b"') </dev/null; "
+        } else {
+            b"'); "
+        });
         out.extend_from_slice(&self.terminators(n, "\"$?\""));
         (out, self.reply(n))
     }
 
-    /// The code that ends the shell in order, and the reply that confirms
-    /// the goodbye reached the watcher. The caller closes the channel's
-    /// input once the reply is complete; the shell has exited by then.
-    pub fn close_request(&mut self) -> (Vec<u8>, Reply) {
-        let n = self.next;
-        self.next += 1;
-        let mut out = b"kill -WINCH 0; ".to_vec();
-        out.extend_from_slice(&self.terminators(n, "0"));
-        out.extend_from_slice(b"exit 0\n");
-        (out, self.reply(n))
+    /// The code that ends the shell in order. The caller then closes the
+    /// channel's input and waits for the channel to close; no reply is
+    /// needed.
+    pub fn close_request(&self) -> Vec<u8> {
+        b"exit 0\n".to_vec()
     }
 
     /// The two `printf`s that end request `n`'s stdout and stderr.
@@ -238,6 +227,31 @@ impl Session {
             stderr_done: false,
             limit: None,
         }
+    }
+}
+
+/// A shell given up while a script may still have been running in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    /// The driver's pid, which is also its process group.
+    pid: u32,
+    /// The session id, in the driver's command line.
+    id: String,
+}
+
+impl Orphan {
+    /// The code, run by a new driver, that hangs up the orphan's process
+    /// group. The pid is only trusted while it runs the orphan's driver: a
+    /// pid is never reused while a process group of that number has
+    /// members, so if no process has the pid, the group is the orphan's own
+    /// (or gone), and if one has it, its command line must name the
+    /// orphan's id.
+    fn reap_code(&self) -> String {
+        let (pid, id) = (self.pid, &self.id);
+        format!(
+            "if [ -e /proc/{pid} ]; then grep -q dtrplay-{id} /proc/{pid}/cmdline 2>/dev/null; fi \
+             && kill -HUP -{pid} 2>/dev/null\n"
+        )
     }
 }
 
@@ -446,7 +460,7 @@ mod tests {
     use super::*;
 
     use std::io::{Read, Write};
-    use std::os::unix::process::CommandExt;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
@@ -472,13 +486,14 @@ mod tests {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn sh");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(code)
-            .expect("write");
-        child.wait_with_output().expect("wait")
+        // Written from a thread: a shell that answers a large request
+        // while we still write would otherwise block us both.
+        let mut stdin = child.stdin.take().expect("stdin");
+        let code = code.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&code).expect("write"));
+        let out = child.wait_with_output().expect("wait");
+        writer.join().expect("writer");
+        out
     }
 
     /// Feeds `reply` from the front of both streams, `chunk` bytes at a
@@ -561,12 +576,12 @@ mod tests {
     #[test]
     fn the_ready_reply_tolerates_some_noise_but_not_endless_noise() {
         let mut s = session();
-        let (_, mut reply) = s.ready_request();
+        let (_, mut reply) = s.ready_request(&[]);
         reply.stdout(b"Welcome, no newline").expect("noise");
         reply.stdout(b"\ndtrplay-test 0 0\n").expect("terminator");
         reply.stderr(b"\ndtrplay-test 0\n").expect("terminator");
         assert!(reply.is_complete());
-        let (_, mut reply) = s.ready_request();
+        let (_, mut reply) = s.ready_request(&[]);
         assert_eq!(
             reply.stdout(&vec![b'x'; MAX_NOISE + 1]),
             Err(FrameError::Noise)
@@ -586,7 +601,7 @@ mod tests {
         );
     }
 
-    /// The whole driver, minus ssh and the watcher: requests fed to a local
+    /// The whole driver, minus ssh: requests fed to a local
     /// `sh -s` give back exact outputs, and no script can disturb the next.
     #[test]
     fn the_driver_answers_exactly_and_isolates_scripts() {
@@ -611,7 +626,7 @@ mod tests {
             ("echo a\0b", b""),
         ];
         let mut code = format!("export TMPDIR='{}'\n", tmp.path().display()).into_bytes();
-        let (ready, ready_reply) = s.ready_request();
+        let (ready, ready_reply) = s.ready_request(&[]);
         code.extend(ready);
         let mut replies = vec![ready_reply];
         for (script, stdin) in scripts {
@@ -619,9 +634,7 @@ mod tests {
             code.extend(bytes);
             replies.push(reply);
         }
-        let (bye, bye_reply) = s.close_request();
-        code.extend(bye);
-        replies.push(bye_reply);
+        code.extend(s.close_request());
         let out = sh_with(shell, &code);
         let (mut stdout, mut stderr) = (&out.stdout[..], &out.stderr[..]);
         let outputs: Vec<Output> = replies
@@ -649,12 +662,17 @@ mod tests {
         assert_eq!((o[7].status, o[7].stdout.len()), (0, 0));
         assert_eq!(o[8].status, 126);
         assert!(o[8].stderr_text().contains("NUL"));
-        assert_eq!(outputs.last().map(|o| o.status), Some(0));
+        assert!(
+            outputs[0].status > 1,
+            "{shell}: the ready reply carries the pid"
+        );
+        assert!(out.status.success(), "{shell}: the close exits 0");
     }
 
-    /// Starts the bootstrap locally in its own process group, with `tmp` as
-    /// its TMPDIR, and waits for it to be ready.
-    fn local_shell(s: &mut Session, tmp: &std::path::Path) -> Child {
+    /// Starts the bootstrap locally in its own process group (as sshd
+    /// starts a session), with `tmp` as its TMPDIR, and waits for it to be
+    /// ready after reaping `orphans`.
+    fn local_shell(s: &mut Session, tmp: &std::path::Path, orphans: &[Orphan]) -> Child {
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(s.bootstrap())
@@ -665,9 +683,15 @@ mod tests {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
-        let (ready, reply) = s.ready_request();
+        let (ready, reply) = s.ready_request(orphans);
         send(&mut child, &ready);
-        read_reply(&mut child, reply);
+        let ready = read_reply(&mut child, reply);
+        s.ready(&ready);
+        assert_eq!(
+            ready.status,
+            child.id() as i32,
+            "the ready reply names the driver"
+        );
         child
     }
 
@@ -716,18 +740,8 @@ mod tests {
         what()
     }
 
-    #[test]
-    fn the_watcher_kills_the_script_and_removes_files_when_the_channel_ends() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let mut s = session();
-        let mut child = local_shell(&mut s, tmp.path());
-        let (request, reply) = s.request("cat", b"payload");
-        send(&mut child, &request);
-        assert_eq!(read_reply(&mut child, reply).stdout, b"payload");
-        assert_eq!(files(tmp.path()), 1, "the stdin file");
-
-        let (request, _) = s.request("exec /bin/sh -c 'echo $$; exec sleep 60'", b"");
-        send(&mut child, &request);
+    /// Reads the first line a running script prints.
+    fn first_line(child: &mut Child) -> String {
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
         while !line.ends_with(b"\n") {
@@ -735,48 +749,121 @@ mod tests {
             assert_eq!(read.ok(), Some(1));
             line.push(byte[0]);
         }
-        let pid: u32 = String::from_utf8_lossy(&line).trim().parse().expect("pid");
+        String::from_utf8_lossy(&line).trim().to_string()
+    }
+
+    /// A shell given up while its script hangs (its channel ended, as after
+    /// a timeout) is stopped by the next shell: the script and the old
+    /// driver die; the new shell works.
+    #[test]
+    fn the_next_shell_hangs_up_an_orphan() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut old = session();
+        let mut child = local_shell(&mut old, tmp.path(), &[]);
+        let (request, reply) = old.request("cat", b"payload");
+        send(&mut child, &request);
+        assert_eq!(read_reply(&mut child, reply).stdout, b"payload");
+        assert_eq!(files(tmp.path()), 0, "stdin left a file behind");
+        let (request, _) = old.request("exec /bin/sh -c 'echo $$; exec sleep 60'", b"");
+        send(&mut child, &request);
+        let script: u32 = first_line(&mut child).parse().expect("pid");
         drop(child.stdin.take());
-        let status = child.wait().expect("wait");
-        assert!(!status.success());
-        assert!(eventually(|| gone(pid)), "the script survived its channel");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!gone(script), "nothing but the next shell stops the script");
+
+        let orphan = old.orphan().expect("the old driver's pid");
+        let mut new = session();
+        let mut next = local_shell(&mut new, tmp.path(), &[orphan]);
         assert!(
-            eventually(|| files(tmp.path()) == 0),
-            "the stdin file was left behind"
+            eventually(|| gone(script)),
+            "the orphan's script still runs"
         );
+        assert!(
+            child.wait().expect("wait").signal().is_some(),
+            "the old driver was hung up"
+        );
+        let (request, reply) = new.request("echo fresh", b"");
+        send(&mut next, &request);
+        assert_eq!(read_reply(&mut next, reply).stdout, b"fresh\n");
+        send(&mut next, &new.close_request());
+        drop(next.stdin.take());
+        assert!(next.wait().expect("wait").success());
+    }
+
+    /// An orphan's pid that now belongs to another process (the orphan
+    /// ended and the number was reused) is left alone.
+    #[test]
+    fn a_reused_pid_is_not_taken_for_an_orphan() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut stranger = Command::new("sleep")
+            .arg("60")
+            .process_group(0)
+            .spawn()
+            .expect("sleep");
+        let orphan = Orphan {
+            pid: stranger.id(),
+            id: "0badc0de".to_string(),
+        };
+        let mut s = session();
+        let mut child = local_shell(&mut s, tmp.path(), &[orphan]);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            !gone(stranger.id()),
+            "a stranger's process group was hung up"
+        );
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+        send(&mut child, &s.close_request());
+        drop(child.stdin.take());
+        assert!(child.wait().expect("wait").success());
     }
 
     #[test]
-    fn an_orderly_close_spares_background_processes_and_removes_files() {
+    fn an_orderly_close_spares_background_processes() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut s = session();
-        let mut child = local_shell(&mut s, tmp.path());
+        let mut child = local_shell(&mut s, tmp.path(), &[]);
         let (request, reply) =
             s.request("cat >/dev/null; sleep 30 >/dev/null 2>&1 & echo $!", b"x");
         send(&mut child, &request);
         let out = read_reply(&mut child, reply);
         let pid: u32 = out.stdout_text().trim().parse().expect("pid");
-        let (bye, reply) = s.close_request();
-        send(&mut child, &bye);
-        assert_eq!(read_reply(&mut child, reply).status, 0);
+        send(&mut child, &s.close_request());
         drop(child.stdin.take());
         assert!(child.wait().expect("wait").success());
-        assert!(eventually(|| files(tmp.path()) == 0));
         std::thread::sleep(Duration::from_millis(200));
         assert!(!gone(pid), "an orderly close killed a background process");
         let _ = Command::new("kill").arg(pid.to_string()).status();
     }
 
+    /// Stdin reaches the script whole however much of it there is, and a
+    /// script that does not read it is not disturbed by it.
     #[test]
-    fn stdin_files_are_removed_in_batches() {
-        let mut s = session();
-        for _ in 0..CLEANUP_EVERY {
-            let (code, _) = s.request("cat", b"x");
-            assert!(!String::from_utf8_lossy(&code).contains("rm -f"));
+    fn stdin_is_piped_in_whole_or_left_unread_quietly() {
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        for shell in shells() {
+            let mut s = session();
+            let (mut code, ready) = s.ready_request(&[]);
+            let (read, read_reply) = s.request("cat; echo end", &big);
+            let (ignore, ignore_reply) = s.request("echo ignored; exit 4", &big);
+            code.extend(read);
+            code.extend(ignore);
+            code.extend(s.close_request());
+            let out = sh_with(shell, &code);
+            // One byte at a time, as a reply drops what follows its
+            // terminator.
+            let (mut stdout, mut stderr) = (&out.stdout[..], &out.stderr[..]);
+            collect(ready, &mut stdout, &mut stderr, 1);
+            let read = collect(read_reply, &mut stdout, &mut stderr, 1);
+            let mut want = big.clone();
+            want.extend_from_slice(b"end\n");
+            assert!(read.stdout == want, "{shell}: stdin arrived changed");
+            let ignored = collect(ignore_reply, &mut stdout, &mut stderr, 1);
+            assert_eq!(
+                (ignored.status, ignored.stdout_text(), ignored.stderr_text()),
+                (4, "ignored\n".to_string(), String::new()),
+                "{shell}"
+            );
         }
-        let (code, _) = s.request("true", b"");
-        assert!(String::from_utf8_lossy(&code).starts_with("rm -f -- "));
-        let (code, _) = s.request("true", b"");
-        assert!(!String::from_utf8_lossy(&code).contains("rm -f"));
     }
 }

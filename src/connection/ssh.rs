@@ -64,17 +64,19 @@
 //! - Commands on one host run one at a time (a mutex around the shell);
 //!   different hosts are independent and fully parallel.
 //! - A command that outlives its timeout gets its ssh process killed (or
-//!   its master's session closed): the channel closes and the remote
-//!   watcher sends SIGHUP to the session's process group. The next command
-//!   opens a fresh shell, through the master when one persists (no new
-//!   handshake and no ssh process).
+//!   its master's session closed), and a fresh shell is opened at once,
+//!   through the master when one is still there (no new handshake and no
+//!   ssh process): its first act is to hang up the old shell's process
+//!   group (`remote_shell::Orphan`). A shell abandoned mid-command (its
+//!   caller gave up) or lost is stopped the same way by the next shell.
 //! - A channel that dies in the middle of a command is reported as lost; it
 //!   is reopened once, transparently, before the next command, never in the
 //!   middle of one, because a half-run script must not be replayed.
 //! - `close` ends the shell in order (so background processes that
 //!   scripts started on purpose survive it), waits for ssh to exit and, unless masters persist, stops any master
 //!   still serving the socket. Dropping a connection kills its ssh process
-//!   without blocking; the remote side cleans up after itself.
+//!   without blocking; a script still running on the host then finishes on
+//!   its own.
 //!
 //! ssh runs in batch mode: no password or passphrase can be typed in, so
 //! keys, an agent or certificates are required.
@@ -85,6 +87,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -94,8 +97,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
 use crate::connection::mux::{MuxChild, MuxExit};
-use crate::connection::remote_shell::{self, FrameError, Reply, Session};
-use crate::connection::{ConnError, ConnectOptions, Connection, Output, Target};
+use crate::connection::remote_shell::{self, FrameError, Orphan, Reply, Session};
+use crate::connection::{ConnError, ConnectOptions, Connection, Output, Target, lock};
 
 /// The unix socket path limit on the strictest common platform (macOS and
 /// the BSDs; Linux allows 108), including the terminating NUL.
@@ -118,6 +121,9 @@ const READY_GRACE: Duration = Duration::from_secs(30);
 
 /// How long an orderly close, or ssh's exit after an error, may take.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// How long stopping a timed-out script may delay the timeout's report.
+const REAP_GRACE: Duration = Duration::from_secs(10);
 
 /// How long to wait for the rest of ssh's stderr once it has exited.
 const STDERR_GRACE: Duration = Duration::from_secs(1);
@@ -143,6 +149,8 @@ pub struct SshConnection {
     /// The shell; `None` after a timeout, a lost channel or `close`, until
     /// the next `run` opens a new one. The mutex also serializes commands.
     shell: Mutex<Option<Shell>>,
+    /// Shells given up while busy, for the next shell to stop.
+    orphans: StdMutex<Vec<Orphan>>,
     /// Why OpenSSH carries this host when the native client was an option
     /// (`connection::connect`), for `describe`.
     reason: Option<String>,
@@ -163,6 +171,7 @@ impl SshConnection {
             ready_timeout: options.connect_timeout + READY_GRACE,
             retries: options.retries,
             shell: Mutex::new(None),
+            orphans: StdMutex::new(Vec::new()),
             reason: None,
         };
         let shell = connection.open_shell().await?;
@@ -187,12 +196,17 @@ impl SshConnection {
         &self.command.control_path
     }
 
-    /// Starts a shell, retrying transient failures with backoff.
+    /// Starts a shell, retrying transient failures with backoff. The new
+    /// shell first stops the orphans of this connection.
     async fn open_shell(&self) -> Result<Shell, ConnError> {
+        let orphans = lock(&self.orphans).clone();
         let mut attempt: u32 = 0;
         loop {
-            match Shell::start(&self.command, self.ready_timeout).await {
-                Ok(shell) => return Ok(shell),
+            match Shell::start(&self.command, self.ready_timeout, &orphans).await {
+                Ok(shell) => {
+                    lock(&self.orphans).retain(|o| !orphans.contains(o));
+                    return Ok(shell);
+                }
                 Err(failure) if failure.transient && attempt < self.retries => {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
@@ -223,7 +237,7 @@ impl SshConnection {
                 if shell.is_usable() {
                     Some(shell)
                 } else {
-                    shell.kill().await;
+                    self.give_up(shell).await;
                     None
                 }
             }
@@ -234,6 +248,15 @@ impl SshConnection {
             None => self.open_shell().await?,
         };
         Ok(slot.insert(shell))
+    }
+
+    /// Kills a shell's channel; if a script may still run in it, the shell
+    /// is kept as an orphan for the next shell to stop.
+    async fn give_up(&self, shell: Shell) {
+        if let Some(orphan) = shell.orphan() {
+            lock(&self.orphans).push(orphan);
+        }
+        shell.kill().await;
     }
 }
 
@@ -261,6 +284,9 @@ impl Connection for SshConnection {
                     reopened = true;
                 }
                 Ok(Err(broken)) => {
+                    // A lost channel leaves no orphan to stop: whatever
+                    // broke it (the host, the network) is not ours to wait
+                    // for again.
                     let message = match slot.take() {
                         Some(shell) => shell.lost(&broken).await,
                         None => broken.to_string(),
@@ -272,8 +298,12 @@ impl Connection for SshConnection {
                 }
                 Err(_) => {
                     if let Some(shell) = slot.take() {
-                        shell.kill().await;
+                        self.give_up(shell).await;
                     }
+                    // The script still runs; a fresh shell stops it now
+                    // (and serves the next command). If none can be opened,
+                    // the next attempt tries again.
+                    let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut slot)).await;
                     return Err(ConnError::Timeout {
                         host: self.name.clone(),
                         after: timeout,
@@ -285,6 +315,14 @@ impl Connection for SshConnection {
 
     async fn close(&self) {
         let mut slot = self.shell.lock().await;
+        // A command abandoned by its caller may still run: a shell opened
+        // for the purpose stops it before we leave.
+        if let Some(shell) = slot.take_if(|shell| !shell.is_usable()) {
+            self.give_up(shell).await;
+        }
+        if !lock(&self.orphans).is_empty() {
+            let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut slot)).await;
+        }
         if let Some(shell) = slot.take() {
             shell.shutdown().await;
         }
@@ -607,7 +645,11 @@ impl Shell {
     /// Opens the remote shell through the master serving this host's
     /// control socket if one answers there (a warm run), else spawns ssh;
     /// then sends the ready request and waits for its reply.
-    async fn start(command: &SshCommand, ready_timeout: Duration) -> Result<Shell, Failure> {
+    async fn start(
+        command: &SshCommand,
+        ready_timeout: Duration,
+        orphans: &[Orphan],
+    ) -> Result<Shell, Failure> {
         let mut session = Session::new();
         let bootstrap = session.bootstrap();
         let (carrier, stdin, stdout, stderr): (Carrier, Writer, Reader, Reader) =
@@ -642,7 +684,7 @@ impl Shell {
                     }
                 }
             };
-        let (ready, reply) = session.ready_request();
+        let (ready, reply) = session.ready_request(orphans);
         let mut shell = Shell {
             carrier,
             stdin: Some(stdin),
@@ -656,7 +698,10 @@ impl Shell {
         // reply then reports ssh's own explanation.
         let _ = shell.write(&ready).await;
         match tokio::time::timeout(ready_timeout, shell.exchange(&[], reply)).await {
-            Ok(Ok(_)) => Ok(shell),
+            Ok(Ok(ready)) => {
+                shell.session.ready(&ready);
+                Ok(shell)
+            }
             Ok(Err(broken)) => {
                 let (status, stderr) = shell.finish().await;
                 Err(classify(command, status, &stderr, &broken))
@@ -731,6 +776,12 @@ impl Shell {
         !self.busy && self.carrier.is_running()
     }
 
+    /// The orphan this shell leaves if given up now: only a busy shell
+    /// (a command in flight) may still run a script.
+    fn orphan(&self) -> Option<Orphan> {
+        self.session.orphan().filter(|_| self.busy)
+    }
+
     /// Kills ssh and reaps it.
     async fn kill(mut self) {
         self.kill_in_place().await;
@@ -784,10 +835,10 @@ impl Shell {
             self.kill().await;
             return;
         }
-        let (bye, reply) = self.session.close_request();
+        let bye = self.session.close_request();
         let said_bye = matches!(
-            tokio::time::timeout(EXIT_GRACE, self.exchange(&bye, reply)).await,
-            Ok(Ok(_))
+            tokio::time::timeout(EXIT_GRACE, self.write(&bye)).await,
+            Ok(Ok(()))
         );
         self.stdin = None;
         if !said_bye
