@@ -36,6 +36,8 @@ pub enum ExitStatus {
     Internal = 5,
     /// `doctor` found a broken trust link.
     Unhealthy = 6,
+    /// The run was interrupted (Ctrl-C), as shells report SIGINT.
+    Interrupted = 130,
 }
 
 impl From<ExitStatus> for ExitCode {

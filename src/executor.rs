@@ -47,12 +47,16 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub hosts: IndexMap<String, HostStats>,
+    /// The run was interrupted before it finished.
+    pub interrupted: bool,
 }
 
 impl Summary {
     /// 0 only when nothing failed and every host was reached.
     pub fn exit_status(&self) -> ExitStatus {
-        if self.hosts.values().any(|s| s.failed > 0) {
+        if self.interrupted {
+            ExitStatus::Interrupted
+        } else if self.hosts.values().any(|s| s.failed > 0) {
             ExitStatus::TaskFailed
         } else if self.hosts.values().any(|s| s.unreachable > 0) {
             ExitStatus::Unreachable
@@ -102,12 +106,17 @@ pub fn connect_options(
 }
 
 /// Runs a playbook. Input must already be validated (`validate::load`).
+///
+/// When `interrupt` completes first (the command line passes Ctrl-C), the
+/// tasks in flight are dropped where they stand and the connections are
+/// closed, which stops their remote scripts (`connection::remote_shell`).
 pub async fn run(
     cfg: &RunConfig,
     playbook: &Playbook,
     inventory: &Inventory,
     registry: &Registry,
     reporter: &mut dyn Reporter,
+    interrupt: impl Future<Output = ()>,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let mut exec = Executor::new(cfg, playbook, inventory, registry)?;
@@ -116,12 +125,26 @@ pub async fn run(
         check: cfg.check,
         diff: cfg.diff,
     });
-    for play in &playbook.plays {
-        exec.play(play, reporter).await?;
+    let plays = async {
+        for play in &playbook.plays {
+            exec.play(play, reporter).await?;
+        }
+        Ok::<(), Error>(())
+    };
+    let interrupted = tokio::select! {
+        finished = plays => {
+            finished?;
+            false
+        }
+        () = interrupt => true,
+    };
+    if interrupted {
+        reporter.report(&Event::Interrupted);
     }
     exec.close().await;
     let summary = Summary {
         hosts: exec.stats.clone(),
+        interrupted,
     };
     reporter.report(&Event::Recap {
         hosts: summary.hosts.clone(),

@@ -108,9 +108,26 @@ async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, 
         &loaded.inventory,
         &loaded.registry,
         reporter.as_mut(),
+        ctrl_c(),
     )
     .await?;
     Ok(summary.exit_status().into())
+}
+
+/// Completes at the first Ctrl-C (SIGINT), after which a second one ends
+/// the process at once, for a user who does not want to wait for the
+/// remote scripts to be stopped and the connections closed.
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // Without a way to listen, Ctrl-C keeps its default effect.
+        std::future::pending::<()>().await;
+    }
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted twice: quitting without closing the connections");
+            std::process::exit(ExitStatus::Interrupted as i32);
+        }
+    });
 }
 
 fn validate_cmd(args: &ValidateArgs, base: &Registry) -> Result<ExitCode, Error> {

@@ -354,6 +354,95 @@ fn a_node_stopped_mid_run_is_unreachable_and_the_others_finish() {
     }
 }
 
+/// Ctrl-C stops a run cleanly, with either SSH client: the scripts running
+/// on the nodes are hung up, no further task starts, and the recap is
+/// printed before dtrplay exits with 130, as shells report SIGINT.
+#[test]
+fn ctrl_c_stops_the_remote_scripts_and_ends_with_the_recap() {
+    let (nodes, project) = setup(2);
+    project.file(
+        "slow.yml",
+        r#"
+        - hosts: nodes
+          tasks:
+            - name: Take a long while
+              shell: echo $$ > /srv/slow.pid; exec sleep 60
+            - name: Never reached
+              copy: {content: "done\n", dest: /srv/done}
+        "#,
+    );
+    let names = ["node1", "node2"];
+    let pid_of = |name: &str| -> Option<u32> {
+        let text = std::fs::read_to_string(nodes.node(name).path("/srv/slow.pid")).ok()?;
+        text.trim().parse().ok()
+    };
+    for client in ["native", "openssh"] {
+        for name in names {
+            let _ = std::fs::remove_file(nodes.node(name).path("/srv/slow.pid"));
+        }
+        let child = project
+            .command(&[
+                "apply",
+                "slow.yml",
+                "-i",
+                "inventory.yml",
+                "--ssh-client",
+                client,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("dtrplay starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while names.iter().any(|n| pid_of(n).is_none()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let pids: Vec<u32> = names
+            .iter()
+            .map(|n| pid_of(n).expect("the script started"))
+            .collect();
+
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .expect("SIGINT");
+        let started = std::time::Instant::now();
+        let run = project.finished(child.wait_with_output().expect("dtrplay ends"));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "{client}: {run:?}"
+        );
+        assert_eq!(run.status, 130, "{client}: {run:?}");
+        assert!(
+            run.stdout.contains("INTERRUPTED"),
+            "{client}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("PLAY RECAP"),
+            "{client}: {}",
+            run.stdout
+        );
+        for (name, pid) in names.iter().zip(pids) {
+            // The hang-up is sent before dtrplay exits; dying takes a moment.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while dtrplay::lab::daemon::process::is_alive(pid)
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            assert!(
+                !dtrplay::lab::daemon::process::is_alive(pid),
+                "{client}: {name}: the script (pid {pid}) outlived the run"
+            );
+            assert!(
+                !nodes.node(name).path("/srv/done").exists(),
+                "{name} went on"
+            );
+        }
+    }
+}
+
 #[test]
 fn an_ansible_playbook_runs_unchanged() {
     let (nodes, project) = setup(2);

@@ -423,6 +423,10 @@ impl SshCommand {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group: Ctrl-C on the terminal is dtrplay's to
+            // handle (stop the running scripts, then close), not a signal
+            // that kills every ssh under it first.
+            .process_group(0)
             .kill_on_drop(true);
         command
     }

@@ -197,6 +197,18 @@ impl<W: Write + Send> HumanReporter<W> {
                     None => writeln!(self.out, "{prefix}: {message}")?,
                 }
             }
+            Event::Interrupted => {
+                self.clear_progress();
+                writeln!(self.out)?;
+                writeln!(
+                    self.out,
+                    "{}",
+                    self.paint(
+                        "1;31",
+                        "INTERRUPTED: stopping the running tasks and their remote scripts (Ctrl-C again quits at once)"
+                    )
+                )?;
+            }
             Event::Recap { hosts, elapsed } => {
                 self.clear_progress();
                 writeln!(self.out)?;

@@ -162,6 +162,10 @@ pub enum Event {
         host: String,
         via: String,
     },
+    /// The run was interrupted (Ctrl-C): the tasks that were running are
+    /// stopped, with their remote scripts, and no further task starts. The
+    /// recap follows once the connections are closed.
+    Interrupted,
     /// The last event of every run.
     Recap {
         hosts: IndexMap<String, HostStats>,
