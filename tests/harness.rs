@@ -38,6 +38,28 @@ pub fn unindent(text: &str) -> String {
     out
 }
 
+/// Starts a script on `conn` that writes its pid to the node's
+/// `$TMPDIR/<name>` and sleeps a minute, gives up on it after half a second
+/// (the caller's future is dropped, as a cancelled run drops it), and
+/// returns the pid, checked to be alive.
+pub async fn abandon_a_sleeper(
+    conn: &dyn dtrplay::connection::Connection,
+    node: &Node,
+    name: &str,
+) -> u32 {
+    // `sh -c` gives the sleeper a pid of its own (in the request's
+    // subshell, `$$` names the driver).
+    let script = format!("exec sh -c 'echo $$ > \"$TMPDIR/{name}\"; exec sleep 60'");
+    let long = std::time::Duration::from_secs(30);
+    let run = conn.run(&script, b"", long);
+    let abandoned = tokio::time::timeout(std::time::Duration::from_millis(500), run).await;
+    assert!(abandoned.is_err(), "the sleeper finished");
+    let text = std::fs::read_to_string(node.root.join("tmp").join(name)).expect("the pid file");
+    let pid: u32 = text.trim().parse().expect("a pid");
+    assert!(dtrplay::lab::daemon::process::is_alive(pid));
+    pid
+}
+
 /// The connection target an inventory entry for `node` resolves to: its
 /// loopback address and port, the fleet's key, and the node's ssh options.
 pub fn target(fleet: &Fleet, node: &Node) -> dtrplay::connection::Target {

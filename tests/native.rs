@@ -231,18 +231,7 @@ async fn a_native_timeout_kills_the_script_and_the_next_run_needs_no_new_login()
     assert!(abandoned.is_err());
     assert_eq!(conn.run("echo next", b"", LONG).await?.stdout, b"next\n");
     // A script abandoned for good is stopped before close returns.
-    let pid_file = node.root.join("tmp/native-abandoned.pid");
-    let abandoned = tokio::time::timeout(
-        Duration::from_millis(500),
-        conn.run(
-            "echo $$ > \"$TMPDIR/native-abandoned.pid\"; exec sleep 60",
-            b"",
-            LONG,
-        ),
-    )
-    .await;
-    assert!(abandoned.is_err());
-    let pid: u32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    let pid = crate::harness::abandon_a_sleeper(conn.as_ref(), &node, "native-abandoned.pid").await;
     conn.close().await;
     assert!(
         eventually(|| !process::is_alive(pid)).await,

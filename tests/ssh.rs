@@ -254,19 +254,7 @@ async fn an_abandoned_command_does_not_leak_into_the_next_one() -> TestResult {
 
     // A script abandoned for good is stopped by the shell that replaces
     // its own, here the one `close` opens to leave nothing running.
-    let pid_file = node.root.join("tmp/abandoned.pid");
-    let abandoned = tokio::time::timeout(
-        Duration::from_millis(500),
-        conn.run(
-            "exec sh -c 'echo $$ > \"$TMPDIR/abandoned.pid\"; exec sleep 60'",
-            b"",
-            LONG,
-        ),
-    )
-    .await;
-    assert!(abandoned.is_err());
-    let pid: u32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
-    assert!(process::is_alive(pid));
+    let pid = crate::harness::abandon_a_sleeper(&conn, &node, "abandoned.pid").await;
     conn.close().await;
     assert!(
         eventually(|| !process::is_alive(pid)).await,
