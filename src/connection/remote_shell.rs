@@ -673,8 +673,11 @@ mod tests {
     /// starts a session), with `tmp` as its TMPDIR, and waits for it to be
     /// ready after reaping `orphans`.
     fn local_shell(s: &mut Session, tmp: &std::path::Path, orphans: &[Orphan]) -> Child {
-        let mut child = Command::new("/bin/sh")
-            .arg("-c")
+        // sshd gives sessions the default SIGHUP; a test run under `nohup`
+        // would pass its "ignore" on, and ignored signals cannot be trapped
+        // or reset from sh.
+        let mut child = Command::new("env")
+            .args(["--default-signal=HUP", "/bin/sh", "-c"])
             .arg(s.bootstrap())
             .env("TMPDIR", tmp)
             .process_group(0)
