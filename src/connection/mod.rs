@@ -159,15 +159,6 @@ pub trait Connection: Send + Sync {
     }
 }
 
-/// Locks a std mutex, ignoring poisoning: the values it guards here are
-/// plain data that a panic cannot leave half-changed.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
 /// Opens a connection to a target with the transport it asks for.
 ///
 /// For SSH, the client is the host's `dtrplay_ssh_client`, else

@@ -60,7 +60,7 @@ use crate::connection::known_hosts::{HostKeys, Verdict};
 use crate::connection::remote_shell::{self, Orphan, Reply, Session};
 use crate::connection::ssh::backoff;
 use crate::connection::ssh_config::Settings;
-use crate::connection::{ConnError, ConnectOptions, Connection, Output, lock};
+use crate::connection::{ConnError, ConnectOptions, Connection, Output};
 
 /// How long key exchange, authentication and the login shell's rc files may
 /// take on top of the connect timeout (the same grace as ssh.rs).
@@ -629,16 +629,7 @@ async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), F
         match russh::keys::load_secret_key(path, None) {
             Ok(key) => {
                 tried.push(path.display().to_string());
-                let hash = if key.algorithm().is_rsa() {
-                    handle
-                        .best_supported_rsa_hash()
-                        .await
-                        .ok()
-                        .flatten()
-                        .flatten()
-                } else {
-                    None
-                };
+                let hash = rsa_hash(handle, key.algorithm().is_rsa()).await;
                 let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
                 match handle.authenticate_publickey(user, key).await {
                     Ok(result) if result.success() => return Ok(()),
@@ -704,6 +695,20 @@ async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), F
     })
 }
 
+/// The signature hash to use with a key: for an RSA key, the best one the
+/// server announced; `None` for other keys.
+async fn rsa_hash(handle: &Handle<Client>, rsa: bool) -> Option<HashAlg> {
+    if !rsa {
+        return None;
+    }
+    handle
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .flatten()
+}
+
 /// Offers one agent key; `Ok(true)` when the server accepted it.
 async fn agent_auth(
     handle: &mut Handle<Client>,
@@ -711,16 +716,7 @@ async fn agent_auth(
     key: PublicKey,
     agent: &mut AgentClient<tokio::net::UnixStream>,
 ) -> Result<bool, Failure> {
-    let hash = if key.algorithm().is_rsa() {
-        handle
-            .best_supported_rsa_hash()
-            .await
-            .ok()
-            .flatten()
-            .flatten()
-    } else {
-        None
-    };
+    let hash = rsa_hash(handle, key.algorithm().is_rsa()).await;
     match handle
         .authenticate_publickey_with(user, key, hash, agent)
         .await
@@ -978,6 +974,14 @@ fn send_env(patterns: &[String]) -> Vec<(String, String)> {
                 .any(|p| crate::connection::ssh_config::wildcard(p, name))
         })
         .collect()
+}
+
+/// Locks a std mutex, ignoring poisoning: the values are plain data.
+fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 #[cfg(test)]

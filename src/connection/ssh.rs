@@ -68,7 +68,7 @@
 //!   through the master when one is still there (no new handshake and no
 //!   ssh process): its first act is to hang up the old shell's process
 //!   group (`remote_shell::Orphan`). A shell abandoned mid-command (its
-//!   caller gave up) or lost is stopped the same way by the next shell.
+//!   caller gave up) is stopped the same way by the next shell.
 //! - A channel that dies in the middle of a command is reported as lost; it
 //!   is reopened once, transparently, before the next command, never in the
 //!   middle of one, because a half-run script must not be replayed.
@@ -87,7 +87,6 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -98,7 +97,7 @@ use tokio::sync::Mutex;
 
 use crate::connection::mux::{MuxChild, MuxExit};
 use crate::connection::remote_shell::{self, FrameError, Orphan, Reply, Session};
-use crate::connection::{ConnError, ConnectOptions, Connection, Output, Target, lock};
+use crate::connection::{ConnError, ConnectOptions, Connection, Output, Target};
 
 /// The unix socket path limit on the strictest common platform (macOS and
 /// the BSDs; Linux allows 108), including the terminating NUL.
@@ -146,11 +145,9 @@ pub struct SshConnection {
     ready_timeout: Duration,
     /// How many times a transient open failure is retried.
     retries: u32,
-    /// The shell; `None` after a timeout, a lost channel or `close`, until
-    /// the next `run` opens a new one. The mutex also serializes commands.
-    shell: Mutex<Option<Shell>>,
-    /// Shells given up while busy, for the next shell to stop.
-    orphans: StdMutex<Vec<Orphan>>,
+    /// The shell and the orphans it must stop; the mutex also serializes
+    /// commands.
+    state: Mutex<State>,
     /// Why OpenSSH carries this host when the native client was an option
     /// (`connection::connect`), for `describe`.
     reason: Option<String>,
@@ -170,12 +167,11 @@ impl SshConnection {
             persist: options.persist.is_some(),
             ready_timeout: options.connect_timeout + READY_GRACE,
             retries: options.retries,
-            shell: Mutex::new(None),
-            orphans: StdMutex::new(Vec::new()),
+            state: Mutex::new(State::default()),
             reason: None,
         };
-        let shell = connection.open_shell().await?;
-        *connection.shell.lock().await = Some(shell);
+        let shell = connection.open_shell(&[]).await?;
+        connection.state.lock().await.shell = Some(shell);
         Ok(connection)
     }
 
@@ -197,16 +193,12 @@ impl SshConnection {
     }
 
     /// Starts a shell, retrying transient failures with backoff. The new
-    /// shell first stops the orphans of this connection.
-    async fn open_shell(&self) -> Result<Shell, ConnError> {
-        let orphans = lock(&self.orphans).clone();
+    /// shell first stops `orphans`.
+    async fn open_shell(&self, orphans: &[Orphan]) -> Result<Shell, ConnError> {
         let mut attempt: u32 = 0;
         loop {
-            match Shell::start(&self.command, self.ready_timeout, &orphans).await {
-                Ok(shell) => {
-                    lock(&self.orphans).retain(|o| !orphans.contains(o));
-                    return Ok(shell);
-                }
+            match Shell::start(&self.command, self.ready_timeout, orphans).await {
+                Ok(shell) => return Ok(shell),
                 Err(failure) if failure.transient && attempt < self.retries => {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
@@ -228,35 +220,40 @@ impl SshConnection {
 
     /// The shell to run the next command on: the current one if it is still
     /// alive and idle, else a new one.
-    async fn usable_shell<'a>(
-        &self,
-        slot: &'a mut Option<Shell>,
-    ) -> Result<&'a mut Shell, ConnError> {
-        let current = match slot.take() {
-            Some(mut shell) => {
-                if shell.is_usable() {
-                    Some(shell)
-                } else {
-                    self.give_up(shell).await;
-                    None
-                }
-            }
-            None => None,
-        };
-        let shell = match current {
-            Some(shell) => shell,
-            None => self.open_shell().await?,
-        };
-        Ok(slot.insert(shell))
-    }
-
-    /// Kills a shell's channel; if a script may still run in it, the shell
-    /// is kept as an orphan for the next shell to stop.
-    async fn give_up(&self, shell: Shell) {
-        if let Some(orphan) = shell.orphan() {
-            lock(&self.orphans).push(orphan);
+    async fn usable_shell<'a>(&self, state: &'a mut State) -> Result<&'a mut Shell, ConnError> {
+        if state.shell.as_mut().is_some_and(|shell| shell.is_usable()) {
+            return state.shell.as_mut().ok_or_else(|| ConnError::Lost {
+                host: self.name.clone(),
+                message: "the shell is gone".to_string(),
+            });
         }
-        shell.kill().await;
+        state.give_up().await;
+        let shell = self.open_shell(&state.orphans).await?;
+        state.orphans.clear();
+        Ok(state.shell.insert(shell))
+    }
+}
+
+/// A connection's shell, and the shells given up while busy that the next
+/// shell must stop.
+#[derive(Default)]
+struct State {
+    /// `None` after a timeout, a lost channel or `close`, until the next
+    /// `run` opens a new one.
+    shell: Option<Shell>,
+    orphans: Vec<Orphan>,
+}
+
+impl State {
+    /// Kills the shell's channel; if a script may still run in it, the
+    /// shell is kept as an orphan for the next shell to stop.
+    async fn give_up(&mut self) {
+        if let Some(shell) = self.shell.take() {
+            if let Some(orphan) = shell.orphan() {
+                self.orphans.push(orphan);
+            }
+            shell.kill().await;
+        }
     }
 }
 
@@ -268,17 +265,17 @@ impl Connection for SshConnection {
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<Output, ConnError> {
-        let mut slot = self.shell.lock().await;
+        let mut state = self.state.lock().await;
         let mut reopened = false;
         loop {
-            let shell = self.usable_shell(&mut slot).await?;
+            let shell = self.usable_shell(&mut state).await?;
             let (request, reply) = shell.session.request(script, stdin);
             match tokio::time::timeout(timeout, shell.exchange(&request, reply)).await {
                 Ok(Ok(output)) => return Ok(output),
                 // The request never fully reached ssh, so the shell cannot
                 // have started the script: one fresh shell may run it.
                 Ok(Err(Broken::Write(_))) if !reopened => {
-                    if let Some(shell) = slot.take() {
+                    if let Some(shell) = state.shell.take() {
                         shell.kill().await;
                     }
                     reopened = true;
@@ -287,7 +284,7 @@ impl Connection for SshConnection {
                     // A lost channel leaves no orphan to stop: whatever
                     // broke it (the host, the network) is not ours to wait
                     // for again.
-                    let message = match slot.take() {
+                    let message = match state.shell.take() {
                         Some(shell) => shell.lost(&broken).await,
                         None => broken.to_string(),
                     };
@@ -297,13 +294,11 @@ impl Connection for SshConnection {
                     });
                 }
                 Err(_) => {
-                    if let Some(shell) = slot.take() {
-                        self.give_up(shell).await;
-                    }
+                    state.give_up().await;
                     // The script still runs; a fresh shell stops it now
                     // (and serves the next command). If none can be opened,
                     // the next attempt tries again.
-                    let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut slot)).await;
+                    let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state)).await;
                     return Err(ConnError::Timeout {
                         host: self.name.clone(),
                         after: timeout,
@@ -314,16 +309,16 @@ impl Connection for SshConnection {
     }
 
     async fn close(&self) {
-        let mut slot = self.shell.lock().await;
+        let mut state = self.state.lock().await;
         // A command abandoned by its caller may still run: a shell opened
         // for the purpose stops it before we leave.
-        if let Some(shell) = slot.take_if(|shell| !shell.is_usable()) {
-            self.give_up(shell).await;
+        if state.shell.as_mut().is_some_and(|shell| !shell.is_usable()) {
+            state.give_up().await;
         }
-        if !lock(&self.orphans).is_empty() {
-            let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut slot)).await;
+        if !state.orphans.is_empty() {
+            let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state)).await;
         }
-        if let Some(shell) = slot.take() {
+        if let Some(shell) = state.shell.take() {
             shell.shutdown().await;
         }
         if !self.persist {
