@@ -33,3 +33,5 @@ mod integration_nodes;
 mod custom_tasks;
 // Templating as Ansible users write it, and secrets masking.
 mod template;
+// Ansible's everyday modules as built-ins (lineinfile, stat, ping, ...) on real nodes.
+mod builtins;
