@@ -33,3 +33,5 @@ mod integration_nodes;
 mod custom_tasks;
 // Templating as Ansible users write it, and secrets masking.
 mod template;
+// Host data is data: registered results, facts, loop items never rendered again.
+mod host_data;
