@@ -217,8 +217,7 @@ fn dtrplay_recap(run: &Run) -> BTreeMap<String, BTreeMap<String, u64>> {
         .stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "recap")
-        .last()
+        .rfind(|e| e["event"] == "recap")
     else {
         return out;
     };
