@@ -35,3 +35,5 @@ mod custom_tasks;
 mod template;
 // Host data is data: registered results, facts, loop items never rendered again.
 mod host_data;
+// ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
+mod oracle;
