@@ -35,3 +35,5 @@ mod integration_nodes;
 mod custom_tasks;
 // Templating as Ansible users write it, and secrets masking.
 mod template;
+// ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
+mod oracle;
