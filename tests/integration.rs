@@ -37,3 +37,5 @@ mod template;
 mod template_task;
 // A task's `timeout:` is a task failure; the host stays and the process stops.
 mod task_timeout;
+// ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
+mod oracle;
