@@ -12,6 +12,8 @@ mod lab_api;
 mod lab_nodes;
 // `dtrplay lab up|status|down` with real background labs.
 mod lab_cli;
+// Real Docker engines on the lab's nodes, one dockerd per node, driven by playbooks.
+mod lab_engines;
 // Inventories: YAML, INI, directories, group_vars/host_vars, patterns, `--list`.
 mod inventory;
 // Built-in modules (copy, template, file, command, shell, debug, assert,
