@@ -39,5 +39,7 @@ mod template;
 mod template_task;
 // A task's `timeout:` is a task failure; the host stays and the process stops.
 mod task_timeout;
+// Host data is data: registered results, facts, loop items never rendered again.
+mod host_data;
 // ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
 mod oracle;
