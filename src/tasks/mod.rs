@@ -151,6 +151,7 @@ builtins! {
     "lineinfile" => LineInFile(lineinfile::LineInFile), lineinfile::spec;
     "ping" => Ping(ping::Ping), ping::spec;
     "stat" => Stat(stat::Stat), stat::spec;
+    "template" => Template(template::Template), template::spec;
     "copy-ca-crt" => CopyCaCrt(copy_ca_crt::CopyCaCrt), copy_ca_crt::spec;
     "dump-certs" => DumpCerts(dump_certs::DumpCerts), dump_certs::spec;
     "push-test" => PushTest(push_test::PushTest), push_test::spec;
