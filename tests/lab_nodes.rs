@@ -230,11 +230,13 @@ mod docker {
     }
 
     fn ucp_client(lab: &Lab) -> Result<reqwest::Client, Box<dyn Error>> {
+        dtrplay::api::tls::install_provider();
         let ca = reqwest::Certificate::from_pem(lab.pki().cluster_root_ca().cert_pem().as_bytes())?;
         Ok(reqwest::Client::builder().tls_certs_only([ca]).build()?)
     }
 
     fn dtr_client(lab: &Lab) -> Result<reqwest::Client, Box<dyn Error>> {
+        dtrplay::api::tls::install_provider();
         let ca = reqwest::Certificate::from_pem(lab.pki().dtr_ca().cert_pem().as_bytes())?;
         Ok(reqwest::Client::builder().tls_certs_only([ca]).build()?)
     }

@@ -132,9 +132,17 @@ pub fn read_ca_file(service: Service, path: &Path) -> Result<String, ApiError> {
     Ok(text)
 }
 
-/// The crypto provider of the whole crate (deps.md: aws-lc-rs only).
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+/// The crypto provider of the whole crate: ring, the one backend rustls,
+/// russh and rcgen share (Cargo.toml says why).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Makes [`provider`] the process default. reqwest is built without a
+/// provider of its own and takes the process default, so this runs before
+/// any client is built; a second call changes nothing.
+pub fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Builds a client with the given trust (which must not be `Pinned`: pins
@@ -145,6 +153,7 @@ pub fn client(
     identity: Option<&ClientIdentity>,
 ) -> Result<Client, ApiError> {
     let setup = |reason: String| ApiError::Setup { service, reason };
+    install_provider();
     let mut builder = Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(10))

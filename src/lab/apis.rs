@@ -392,9 +392,9 @@ impl Drop for RunningServer {
     }
 }
 
-/// The crypto provider of the whole crate (see deps.md: aws-lc-rs only).
+/// The crypto provider of the whole crate.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    crate::api::tls::provider()
 }
 
 /// A rustls server configuration serving `cert_pem`/`key_pem` over HTTP/1.1.

@@ -109,25 +109,35 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         LabFlavor::Ucp3 => Flavor::Ucp3,
     };
     if let Some(state) = running(&dir)? {
-        println!(
-            "A lab is already running in {} (lab serve pid {}).",
-            dir.display(),
-            state.serve_pid
-        );
         let controllers = state
             .nodes
             .iter()
             .filter(|n| n.role == crate::lab::state::Role::Controller)
             .count();
+        let shape = |flavor: Flavor, nodes: usize, controllers: usize| {
+            format!(
+                "{} with {nodes} node(s), {controllers} controller(s)",
+                flavor.as_str()
+            )
+        };
+        // Carrying on with the running lab would rehearse something other
+        // than what was asked for, and look like success.
         if state.flavor != flavor
             || state.nodes.len() != args.nodes
             || controllers != args.controllers
         {
-            println!(
-                "It was started with other settings; run `dtrplay lab down --dir {}` first to change them.",
-                dir.display()
-            );
+            return Err(LabError::OtherSettings {
+                dir,
+                pid: state.serve_pid,
+                running: shape(state.flavor, state.nodes.len(), controllers),
+                asked: shape(flavor, args.nodes, args.controllers),
+            });
         }
+        println!(
+            "A lab is already running in {} (lab serve pid {}).",
+            dir.display(),
+            state.serve_pid
+        );
         let parts = probe(&state).await;
         print_parts(&state, &parts);
         print_next_steps(&state);
@@ -387,6 +397,7 @@ async fn https_ok(base: &str, path: &str, ca_file: &Path) -> bool {
     let Ok(ca) = reqwest::Certificate::from_pem(&pem) else {
         return false;
     };
+    crate::api::tls::install_provider();
     let Ok(client) = reqwest::Client::builder()
         .tls_certs_only([ca])
         .timeout(Duration::from_secs(3))
