@@ -140,6 +140,9 @@ pub struct DoctorArgs {
     /// Further limit the nodes checked.
     #[arg(short = 'l', long)]
     pub limit: Option<String>,
+    /// Also say which UCP and DTR were checked and how each node was reached.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]

@@ -254,9 +254,18 @@ impl<'a> Executor<'a> {
         for batch in batches(&hosts, &play.serial) {
             match play.strategy {
                 Strategy::Linear => {
-                    for task in &tasks {
+                    for (i, task) in tasks.iter().enumerate() {
                         let aborted = self.linear_task(play, task, &batch, false, reporter).await;
                         if aborted {
+                            break;
+                        }
+                        let left = tasks.len() - i - 1;
+                        if left > 0 && !batch.iter().any(|h| self.hosts[h.as_str()].active()) {
+                            let task_name = self.task_name(task, &batch[0]);
+                            reporter.report(&Event::Warning {
+                                host: None,
+                                message: no_hosts_left(&task_name, self.runs_once(task), left),
+                            });
                             break;
                         }
                     }
@@ -279,6 +288,16 @@ impl<'a> Executor<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Whether a task runs once for the whole batch (`run_once`, or a
+    /// built-in that always does, like `dump-certs`).
+    fn runs_once(&self, task: &TaskDef) -> bool {
+        task.run_once
+            || self
+                .registry
+                .get(&task.module)
+                .is_some_and(|entry| entry.spec.run_once)
     }
 
     /// Runs one task on every active host of the batch, then reports the
@@ -579,13 +598,15 @@ impl<'a> Executor<'a> {
             Err(e) => {
                 let mut r = HostResult::new(host, Status::Unreachable);
                 r.msg = Some(e.to_string());
+                // The hint explains the error, so it follows it.
+                r.hint = hint_of(&e).into_iter().next();
                 return Report {
                     results: vec![r],
                     status: Status::Unreachable,
                     ignored: false,
                     registered: json!({"unreachable": true, "msg": e.to_string()}),
                     facts: Map::new(),
-                    warnings: hint_of(&e),
+                    warnings: Vec::new(),
                 };
             }
         };
@@ -859,6 +880,18 @@ fn failure(host: &str, msg: String) -> Report {
         facts: Map::new(),
         warnings: Vec::new(),
     }
+}
+
+/// Why a play ends before its last task: Ansible's "NO MORE HOSTS LEFT",
+/// with the task that took the last host out.
+fn no_hosts_left(task: &str, run_once: bool, left: usize) -> String {
+    let tasks = if left == 1 { "task" } else { "tasks" };
+    let why = if run_once {
+        format!("`{task}` runs once for every host, and it did not succeed")
+    } else {
+        format!("after `{task}`, every host has failed or is unreachable")
+    };
+    format!("NO MORE HOSTS LEFT: the play stopped: {why}; its {left} remaining {tasks} did not run")
 }
 
 fn hint_of(e: &ConnError) -> Vec<String> {

@@ -27,6 +27,7 @@ pub mod config;
 pub mod connection;
 pub mod diff;
 pub mod doctor;
+pub mod env_lookups;
 pub mod error;
 pub mod executor;
 pub mod inventory;

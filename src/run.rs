@@ -15,9 +15,9 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 use crate::cli::{Cli, Command, DoctorArgs, InventoryArgs, OutputFormat, RunArgs, ValidateArgs};
 use crate::config::{RunConfig, parse_extra_vars};
 use crate::error::{Error, ExitStatus};
-use crate::report::Reporter;
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
+use crate::report::{Event, Reporter};
 use crate::tasks::Registry;
 use crate::{executor, validate};
 
@@ -102,6 +102,12 @@ async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, 
             cfg.diff,
         )),
     };
+    for unset in crate::env_lookups::unset(&loaded.inventory, Some(&loaded.playbook)) {
+        reporter.report(&Event::Warning {
+            host: None,
+            message: unset.message(),
+        });
+    }
     let summary = executor::run(
         &cfg,
         &loaded.playbook,
@@ -175,6 +181,7 @@ async fn doctor_cmd(args: &DoctorArgs) -> Result<ExitCode, Error> {
         &args.extra_vars,
         args.limit.as_deref(),
         json,
+        args.verbose,
     )
     .await?;
     Ok(status.into())

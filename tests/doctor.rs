@@ -23,6 +23,7 @@ fn inputs(lab: &Lab) -> Inputs {
     Inputs {
         vars: lab.vars(),
         nodes: vec![node("node1"), node("node2")],
+        unset_env: Vec::new(),
     }
 }
 

@@ -33,3 +33,6 @@ mod integration_nodes;
 mod custom_tasks;
 // Templating as Ansible users write it, and secrets masking.
 mod template;
+
+// What a new user meets first: unreachable hosts, stopped plays, unset lookups.
+mod first_hour;

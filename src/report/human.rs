@@ -88,6 +88,9 @@ impl<W: Write + Send> HumanReporter<W> {
             line.push_str(&format!(" (after {attempts} attempts)"));
         }
         writeln!(self.out, "{line}")?;
+        if let Some(hint) = &r.hint {
+            writeln!(self.out, "    hint: {hint}")?;
+        }
         let show_output = r.status == Status::Failed || self.verbose > 0;
         if show_output {
             if let Some(rc) = r.rc

@@ -116,6 +116,7 @@ fn host_result(r: &HostResult) -> Value {
         "rc": r.rc,
         "attempts": r.attempts,
         "duration_ms": r.duration.as_millis() as u64,
+        "hint": r.hint,
     })
 }
 

@@ -70,6 +70,9 @@ pub struct HostResult {
     /// How many attempts `until`/`retries` took, when more than one.
     pub attempts: Option<u32>,
     pub duration: Duration,
+    /// What to do about it, shown after the result (an unreachable host:
+    /// the name does not resolve, the key is not accepted).
+    pub hint: Option<String>,
 }
 
 impl HostResult {
@@ -87,6 +90,7 @@ impl HostResult {
             rc: None,
             attempts: None,
             duration: Duration::ZERO,
+            hint: None,
         }
     }
 }
