@@ -78,9 +78,15 @@ impl SourceFile {
         (line, col)
     }
 
-    /// The form miette wants for `#[source_code]`.
+    /// The form miette wants for `#[source_code]`, with the values of
+    /// secret-named keys masked (`secret::redact_source`): an error's
+    /// snippet shows the lines around it, which may hold a password.
     pub fn named(&self) -> NamedSource<Arc<str>> {
-        NamedSource::new(self.name(), self.inner.text.clone()).with_language("yaml")
+        let text = match crate::secret::redact_source(&self.inner.text) {
+            std::borrow::Cow::Borrowed(_) => self.inner.text.clone(),
+            std::borrow::Cow::Owned(redacted) => Arc::from(redacted),
+        };
+        NamedSource::new(self.name(), text).with_language("yaml")
     }
 }
 

@@ -39,3 +39,7 @@ mod template;
 mod host_data;
 // ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
 mod oracle;
+// `hostvars`: every host's variables in every task, lazily, in that host's scope.
+mod hostvars;
+// Secrets as tainted values: names, diffs, derived values, no_log, error snippets.
+mod secret_taint;
