@@ -21,6 +21,7 @@ pub mod fail;
 pub mod file;
 pub mod manifest;
 pub mod plugin;
+pub mod push_failure;
 pub mod push_test;
 pub mod remote;
 pub mod set_bypass_ca;
