@@ -10,6 +10,7 @@ pub mod node;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
+pub mod rootfs;
 pub mod state;
 pub mod ucp;
 
