@@ -8,7 +8,9 @@ pub mod engine;
 pub mod inventory;
 pub mod node;
 pub mod pki;
+pub mod proxy;
 pub mod registry;
+pub mod rootfs;
 pub mod state;
 pub mod ucp;
 
