@@ -37,6 +37,8 @@ use crate::tasks::Registry;
 use crate::template::{Shared as SharedValue, Templates, Vars as TemplateVars};
 use crate::vars;
 
+mod walk;
+
 /// The default time a task's remote script may take (`timeout:` overrides).
 const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -81,12 +83,19 @@ struct HostState {
     play_vars: Map<String, Value>,
     failed: bool,
     unreachable: bool,
+    /// `meta: end_host` (or `end_play`) ended the current play for it.
+    ended: bool,
     notified: HashSet<String>,
 }
 
 impl HostState {
     fn active(&self) -> bool {
         !self.failed && !self.unreachable
+    }
+
+    /// Still working on the current play.
+    fn running(&self) -> bool {
+        self.active() && !self.ended
     }
 }
 
@@ -240,29 +249,22 @@ impl<'a> Executor<'a> {
             if let Some(state) = self.hosts.get_mut(host) {
                 state.play_vars = vars;
                 state.notified.clear();
+                state.ended = false;
             }
             self.open(host);
         }
-        let tasks: Vec<&'a TaskDef> = play
-            .tasks
-            .iter()
-            .filter(|t| {
-                let tags: Vec<String> = t.tags.iter().chain(&play.tags).cloned().collect();
-                self.cfg.tags.selects(&tags)
-            })
-            .collect();
         for batch in batches(&hosts, &play.serial) {
-            match play.strategy {
+            let ended = match play.strategy {
                 Strategy::Linear => {
-                    for task in &tasks {
-                        let aborted = self.linear_task(play, task, &batch, false, reporter).await;
-                        if aborted {
-                            break;
-                        }
-                    }
+                    self.linear_steps(play, &play.tasks, &batch, false, reporter)
+                        .await
+                        == walk::Flow::EndPlay
                 }
-                Strategy::Free => self.free(play, &tasks, &batch, reporter).await,
-            }
+                Strategy::Free => {
+                    self.free(play, &play.tasks, &batch, reporter).await;
+                    false
+                }
+            };
             self.handlers(play, &batch, reporter).await;
             let failed = batch
                 .iter()
@@ -277,6 +279,9 @@ impl<'a> Executor<'a> {
                 });
                 break;
             }
+            if ended {
+                break;
+            }
         }
         Ok(())
     }
@@ -286,14 +291,15 @@ impl<'a> Executor<'a> {
     async fn linear_task(
         &mut self,
         play: &'a Play,
-        task: &'a TaskDef,
+        task: &TaskDef,
         batch: &[String],
         handler: bool,
+        rescuable: bool,
         reporter: &mut dyn Reporter,
     ) -> bool {
         let hosts: Vec<String> = batch
             .iter()
-            .filter(|h| self.hosts[h.as_str()].active())
+            .filter(|h| self.hosts[h.as_str()].running())
             .filter(|h| !handler || notified(&self.hosts[h.as_str()], task))
             .cloned()
             .collect();
@@ -346,15 +352,15 @@ impl<'a> Executor<'a> {
             let Some(report) = reports.remove(host) else {
                 continue;
             };
-            any_failed |= report.status == Status::Failed && !report.ignored;
+            any_failed |= report.status == Status::Failed && !report.ignored && !rescuable;
             if run_once {
                 // A run-once result is registered (and its facts set) on
                 // every host of the batch, as in Ansible.
                 for other in &hosts {
-                    self.record(task, other, &report, other == host);
+                    self.record(task, other, &report, other == host, rescuable);
                 }
             } else {
-                self.record(task, host, &report, true);
+                self.record(task, host, &report, true, rescuable);
             }
             for w in &report.warnings {
                 reporter.report(&Event::Warning {
@@ -382,89 +388,6 @@ impl<'a> Executor<'a> {
         false
     }
 
-    /// `strategy: free`: each host runs through the tasks on its own.
-    async fn free(
-        &mut self,
-        play: &'a Play,
-        tasks: &[&'a TaskDef],
-        batch: &[String],
-        reporter: &mut dyn Reporter,
-    ) {
-        let hosts: Vec<String> = batch
-            .iter()
-            .filter(|h| self.hosts[h.as_str()].active())
-            .cloned()
-            .collect();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, usize, Report)>();
-        let mut started: HashSet<usize> = HashSet::new();
-        // Reports are recorded once every runner is done, because recording
-        // needs `&mut self` while the runners borrow it.
-        let mut pending: Vec<(String, usize, Report)> = Vec::new();
-        {
-            let this = &*self;
-            let mut runners: FuturesUnordered<_> = hosts
-                .iter()
-                .map(|host| {
-                    let tx = tx.clone();
-                    async move {
-                        // Facts registered along the way live in this copy
-                        // until the host is done; they are recorded as the
-                        // results arrive below.
-                        let mut local: Map<String, Value> = Map::new();
-                        for (i, task) in tasks.iter().enumerate() {
-                            if this.registry.get(&task.module).is_none() {
-                                continue;
-                            }
-                            let report = this.invoke_with(play, task, host, false, &local).await;
-                            if let Some(name) = &task.register {
-                                local.insert(name.clone(), report.registered.clone());
-                            }
-                            vars::layer(&mut local, &report.facts);
-                            let stop =
-                                matches!(report.status, Status::Failed | Status::Unreachable)
-                                    && !report.ignored;
-                            let _ = tx.send((host.clone(), i, report));
-                            if stop {
-                                break;
-                            }
-                        }
-                    }
-                })
-                .collect();
-            drop(tx);
-            loop {
-                tokio::select! {
-                    done = runners.next() => if done.is_none() { break },
-                    Some((host, i, report)) = rx.recv() => {
-                        if started.insert(i) {
-                            reporter.report(&Event::TaskStart { name: self.task_name(tasks[i], &host), module: tasks[i].module.clone(), hosts: hosts.clone() });
-                        }
-                        for r in &report.results { reporter.report(&Event::Host(r.clone())); }
-                        pending.push((host, i, report));
-                    }
-                }
-            }
-        }
-        // Record everything (facts, counts) once the runners are done.
-        while let Ok((host, i, report)) = rx.try_recv() {
-            if started.insert(i) {
-                reporter.report(&Event::TaskStart {
-                    name: self.task_name(tasks[i], &host),
-                    module: tasks[i].module.clone(),
-                    hosts: hosts.clone(),
-                });
-            }
-            for r in &report.results {
-                reporter.report(&Event::Host(r.clone()));
-            }
-            pending.push((host, i, report));
-        }
-        self.announce(&hosts, reporter);
-        for (host, i, report) in pending {
-            self.record(tasks[i], &host, &report, true);
-        }
-    }
-
     /// Runs the handlers notified on the batch's hosts, in the order they
     /// are defined.
     async fn handlers(&mut self, play: &'a Play, batch: &[String], reporter: &mut dyn Reporter) {
@@ -476,7 +399,8 @@ impl<'a> Executor<'a> {
         }
         reporter.report(&Event::HandlersStart);
         for handler in &play.handlers {
-            self.linear_task(play, handler, batch, true, reporter).await;
+            self.linear_task(play, handler, batch, true, false, reporter)
+                .await;
         }
         for host in batch {
             if let Some(state) = self.hosts.get_mut(host) {
@@ -486,13 +410,26 @@ impl<'a> Executor<'a> {
     }
 
     /// Records a host's report: counts, registered value, facts, notified
-    /// handlers, failure.
-    fn record(&mut self, task: &TaskDef, host: &str, report: &Report, counted: bool) {
+    /// handlers, failure. `rescuable`: the task is inside a block with a
+    /// `rescue`, so a failure counts as rescued and the rescue sees it.
+    fn record(
+        &mut self,
+        task: &TaskDef,
+        host: &str,
+        report: &Report,
+        counted: bool,
+        rescuable: bool,
+    ) {
+        let rescued = rescuable && report.status == Status::Failed && !report.ignored;
         if counted {
             let stats = self.stats.entry(host.to_string()).or_default();
-            let mut summary = HostResult::new(host, report.status);
-            summary.ignored = report.ignored;
-            stats.count(&summary);
+            if rescued {
+                stats.rescued += 1;
+            } else {
+                let mut summary = HostResult::new(host, report.status);
+                summary.ignored = report.ignored;
+                stats.count(&summary);
+            }
         }
         let Some(state) = self.hosts.get_mut(host) else {
             return;
@@ -501,6 +438,9 @@ impl<'a> Executor<'a> {
             state.facts.insert(name.clone(), report.registered.clone());
         }
         vars::layer(&mut state.facts, &report.facts);
+        if rescued {
+            vars::layer(&mut state.facts, &walk::failed_facts(task, report));
+        }
         match report.status {
             Status::Failed if !report.ignored => state.failed = true,
             Status::Unreachable => state.unreachable = true,
@@ -513,13 +453,7 @@ impl<'a> Executor<'a> {
         }
     }
 
-    async fn invoke(
-        &self,
-        play: &'a Play,
-        task: &'a TaskDef,
-        host: &str,
-        run_once: bool,
-    ) -> Report {
+    async fn invoke(&self, play: &'a Play, task: &TaskDef, host: &str, run_once: bool) -> Report {
         self.invoke_with(play, task, host, run_once, &Map::new())
             .await
     }
@@ -528,7 +462,7 @@ impl<'a> Executor<'a> {
     async fn invoke_with(
         &self,
         play: &'a Play,
-        task: &'a TaskDef,
+        task: &TaskDef,
         host: &str,
         run_once: bool,
         local_facts: &Map<String, Value>,
@@ -621,9 +555,20 @@ impl<'a> Executor<'a> {
             vars,
             tvars,
             secrets,
-            playbook_dir: &self.playbook.dir,
+            search_dirs: self.search_dirs(task),
         };
         invocation.run().await
+    }
+
+    /// Where `src:` files of a task are looked up: its role's directory
+    /// first, then the playbook's.
+    fn search_dirs(&self, task: &TaskDef) -> Vec<PathBuf> {
+        let mut dirs = Vec::new();
+        if let Some(role) = &task.role {
+            dirs.push(role.path.clone());
+        }
+        dirs.push(self.playbook.dir.clone());
+        dirs
     }
 
     fn check_mode(&self, play: &Play, task: &TaskDef) -> bool {
@@ -642,6 +587,10 @@ impl<'a> Executor<'a> {
     ) -> Map<String, Value> {
         let state = &self.hosts[host];
         let mut vars = state.play_vars.clone();
+        if let Some(role) = &task.role {
+            walk::role_layers(&mut vars, role);
+            vars = self.resolve(vars);
+        }
         // Task vars sit below facts and extra vars.
         for (k, v) in &task.vars {
             match self.templates.render_node(v, &self.template_vars(&vars)) {
@@ -680,7 +629,12 @@ impl<'a> Executor<'a> {
     /// Inventory, play `vars`, `vars_files` and extra variables for a host,
     /// rendered, plus the magic variables that do not change during a play.
     fn play_vars(&self, play: &Play, host: &str) -> Result<Map<String, Value>, Error> {
-        let mut vars = self.inventory.host_vars_json(host);
+        // The defaults of the play's roles sit below everything else.
+        let mut vars = Map::new();
+        for role in &play.roles {
+            vars::layer(&mut vars, &role.defaults);
+        }
+        vars::layer(&mut vars, &self.inventory.host_vars_json(host));
         vars::layer(&mut vars, &self.magic(host));
         vars::layer(&mut vars, &self.cfg.extra_vars);
         let mut play_layer = Map::new();
@@ -710,6 +664,11 @@ impl<'a> Executor<'a> {
             }
         }
         vars::layer(&mut vars, &play_layer);
+        // The vars of the play's roles are seen by the whole play, above
+        // its own vars (Ansible's default, `private_role_vars = false`).
+        for role in &play.roles {
+            vars::layer(&mut vars, &role.vars);
+        }
         // Extra variables win over everything, so they go on last again.
         vars::layer(&mut vars, &self.cfg.extra_vars);
         Ok(self.resolve(vars))
@@ -757,6 +716,14 @@ impl<'a> Executor<'a> {
     }
 
     fn task_name(&self, task: &TaskDef, host: &str) -> String {
+        let name = self.plain_task_name(task, host);
+        match &task.role {
+            Some(role) => format!("{} : {name}", role.name),
+            None => name,
+        }
+    }
+
+    fn plain_task_name(&self, task: &TaskDef, host: &str) -> String {
         match &task.name {
             Some(node) if node.has_template() => {
                 let state = &self.hosts[host];

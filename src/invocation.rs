@@ -45,8 +45,9 @@ pub struct Invocation<'a> {
     /// The same variables as templates see them; kept in step with `vars`.
     pub tvars: TemplateVars,
     pub secrets: Secrets,
-    /// The playbook's directory, to resolve `src:` of copy and template.
-    pub playbook_dir: &'a std::path::Path,
+    /// Where `src:` of copy and template is looked up, in order: the
+    /// task's role directory (if any), then the playbook's directory.
+    pub search_dirs: Vec<std::path::PathBuf>,
 }
 
 /// How a task ended on a host, with what the executor must record.
@@ -403,7 +404,8 @@ impl Invocation<'_> {
     }
 
     /// `src:` of copy and template is a control-machine path, found the way
-    /// Ansible finds it: beside the playbook, in `files/` or `templates/`.
+    /// Ansible finds it: in the role's `files/` or `templates/` (or the
+    /// role itself), then the same beside the playbook.
     fn resolve_src(&self, args: &mut Map<String, Value>) {
         let sub = match self.entry.spec.name.as_str() {
             "copy" => "files",
@@ -417,10 +419,11 @@ impl Invocation<'_> {
         if path.is_absolute() {
             return;
         }
-        let candidates = [
-            self.playbook_dir.join(sub).join(path),
-            self.playbook_dir.join(path),
-        ];
+        let candidates: Vec<std::path::PathBuf> = self
+            .search_dirs
+            .iter()
+            .flat_map(|dir| [dir.join(sub).join(path), dir.join(path)])
+            .collect();
         let found = candidates
             .iter()
             .find(|c| c.exists())

@@ -33,3 +33,5 @@ mod integration_nodes;
 mod custom_tasks;
 // Templating as Ansible users write it, and secrets masking.
 mod template;
+// Roles, imports and includes, blocks: real Ansible content's structure.
+mod content;
