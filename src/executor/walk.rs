@@ -23,10 +23,8 @@ use super::{Executor, HostState};
 use crate::invocation::{Report, text, truthy};
 use crate::playbook::block::push_down;
 use crate::playbook::include::{Include, IncludeKind, load_dynamic};
-use crate::playbook::role::RoleScope;
 use crate::playbook::{MetaAction, Play, Step, TaskDef};
 use crate::report::{Event, HostResult, Reporter, Status};
-use crate::vars;
 use crate::yaml::{Node, Value as YamlValue};
 
 /// How a walk over steps ended.
@@ -66,18 +64,6 @@ pub fn failed_facts(task: &TaskDef, report: &Report) -> Map<String, Value> {
     );
     facts.insert("ansible_failed_result".into(), report.registered.clone());
     facts
-}
-
-/// A role's layers for its tasks: defaults under everything already there,
-/// then its vars and parameters over the play's, and `role_name`/`role_path`.
-pub fn role_layers(vars: &mut Map<String, Value>, role: &RoleScope) {
-    for (k, v) in &role.defaults {
-        vars.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    vars::layer(vars, &role.vars);
-    vars::layer(vars, &role.params);
-    vars.insert("role_name".into(), role.name.clone().into());
-    vars.insert("role_path".into(), role.path.display().to_string().into());
 }
 
 /// Where an include leads one host: the file (or role) name and the loop
@@ -162,7 +148,7 @@ impl<'a> Executor<'a> {
                         let chosen: Vec<String> = self
                             .running(hosts)
                             .into_iter()
-                            .filter(|h| self.condition_holds(play, &meta.task, h, &Map::new()))
+                            .filter(|h| self.condition_holds(play, &meta.task, h))
                             .collect();
                         match meta.action {
                             MetaAction::FlushHandlers => {
@@ -178,12 +164,6 @@ impl<'a> Executor<'a> {
                             MetaAction::EndHost => {
                                 for h in &chosen {
                                     self.state(h).ended = true;
-                                }
-                                Flow::Continue
-                            }
-                            MetaAction::ClearFacts => {
-                                for h in &chosen {
-                                    self.state(h).facts.clear();
                                 }
                                 Flow::Continue
                             }
@@ -232,18 +212,11 @@ impl<'a> Executor<'a> {
     }
 
     /// Whether every `when` of `task` holds on `host`.
-    fn condition_holds(
-        &self,
-        play: &'a Play,
-        task: &TaskDef,
-        host: &str,
-        local: &Map<String, Value>,
-    ) -> bool {
+    fn condition_holds(&self, play: &'a Play, task: &TaskDef, host: &str) -> bool {
         if task.when.is_empty() {
             return true;
         }
-        let vars = self.task_vars(play, task, host, local);
-        let tvars = self.template_vars(&vars);
+        let tvars = self.vars.task(host, task, self.check_mode(play, task));
         task.when.iter().all(|cond| {
             self.templates
                 .eval_node(cond, &tvars)
@@ -259,11 +232,9 @@ impl<'a> Executor<'a> {
         play: &'a Play,
         include: &Include,
         host: &str,
-        local: &Map<String, Value>,
     ) -> Result<Option<Vec<Target>>, String> {
         let task = &include.task;
-        let vars = self.task_vars(play, task, host, local);
-        let mut tvars = self.template_vars(&vars);
+        let mut tvars = self.vars.task(host, task, self.check_mode(play, task));
         for cond in &task.when {
             let value = self
                 .templates
@@ -292,7 +263,7 @@ impl<'a> Executor<'a> {
         let mut targets = Vec::new();
         for item in items {
             if let Some(item) = &item {
-                tvars.insert(task.loop_var.clone(), item.clone());
+                tvars.insert_data(task.loop_var.clone(), item.clone());
             }
             let name = self
                 .templates
@@ -377,6 +348,7 @@ impl<'a> Executor<'a> {
             results: vec![result],
             registered,
             facts: Map::new(),
+            secret: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -402,12 +374,12 @@ impl<'a> Executor<'a> {
         // hosts that include it.
         let mut groups: Vec<(Target, Vec<String>)> = Vec::new();
         for host in &targets {
-            let outcome = self.include_targets(play, include, host, &Map::new());
+            let outcome = self.include_targets(play, include, host);
             let report = self.include_result(include, host, &outcome);
             for r in &report.results {
                 reporter.report(&Event::Host(r.clone()));
             }
-            self.record(&include.task, host, &report, true, rescuable);
+            self.record(&include.task, host, &report, true, true, rescuable);
             if let Ok(Some(list)) = outcome {
                 for target in list {
                     match groups.iter_mut().find(|(t, _)| *t == target) {
@@ -432,7 +404,7 @@ impl<'a> Executor<'a> {
                         for r in &report.results {
                             reporter.report(&Event::Host(r.clone()));
                         }
-                        self.record(&include.task, host, &report, true, rescuable);
+                        self.record(&include.task, host, &report, true, true, rescuable);
                     }
                     continue;
                 }
@@ -470,12 +442,7 @@ impl<'a> Executor<'a> {
                 .map(|host| {
                     let tx = tx.clone();
                     async move {
-                        // Facts registered along the way live in this copy
-                        // until the host is done.
-                        let mut local: Map<String, Value> = Map::new();
-                        let flow = this
-                            .free_steps(play, steps, host, &mut local, &tx, false)
-                            .await;
+                        let flow = this.free_steps(play, steps, host, &tx, false).await;
                         (host.clone(), flow)
                     }
                 })
@@ -515,8 +482,9 @@ impl<'a> Executor<'a> {
             }
         }
         self.announce(&hosts, reporter);
+        // What the hosts learned is already stored; counts are recorded now.
         for r in pending {
-            self.record(&r.task, &r.host, &r.report, true, r.rescuable);
+            self.record(&r.task, &r.host, &r.report, true, false, r.rescuable);
         }
         // The walk knows whether a failure was rescued.
         for (host, flow) in ends {
@@ -539,7 +507,6 @@ impl<'a> Executor<'a> {
         play: &'a Play,
         steps: &'s [Step],
         host: &'s str,
-        local: &'s mut Map<String, Value>,
         tx: &'s tokio::sync::mpsc::UnboundedSender<FreeReport>,
         rescuable: bool,
     ) -> LocalBoxFuture<'s, HostFlow> {
@@ -550,15 +517,13 @@ impl<'a> Executor<'a> {
                         if !self.selected(play, task) || self.registry.get(&task.module).is_none() {
                             continue;
                         }
-                        let report = self.invoke_with(play, task, host, false, local).await;
-                        if let Some(name) = &task.register {
-                            local.insert(name.clone(), report.registered.clone());
-                        }
-                        vars::layer(local, &report.facts);
+                        let report = self.invoke(play, task, host, false).await;
+                        // The host's next task sees what this one learned.
+                        self.learn(task, host, &report);
                         let flow = match report.status {
                             Status::Failed if !report.ignored => {
                                 if rescuable {
-                                    vars::layer(local, &failed_facts(task, &report));
+                                    self.learn_failure(task, host, &report);
                                 }
                                 HostFlow::Failed
                             }
@@ -576,18 +541,18 @@ impl<'a> Executor<'a> {
                     Step::Block(block) => {
                         let has_rescue = !block.rescue.is_empty();
                         let mut flow = self
-                            .free_steps(play, &block.body, host, local, tx, rescuable || has_rescue)
+                            .free_steps(play, &block.body, host, tx, rescuable || has_rescue)
                             .await;
                         if flow == HostFlow::Failed && has_rescue {
                             flow = self
-                                .free_steps(play, &block.rescue, host, local, tx, rescuable)
+                                .free_steps(play, &block.rescue, host, tx, rescuable)
                                 .await;
                         }
                         if matches!(flow, HostFlow::Continue | HostFlow::Failed)
                             && !block.always.is_empty()
                         {
                             let always = self
-                                .free_steps(play, &block.always, host, local, tx, rescuable)
+                                .free_steps(play, &block.always, host, tx, rescuable)
                                 .await;
                             if always != HostFlow::Continue {
                                 flow = always;
@@ -599,7 +564,7 @@ impl<'a> Executor<'a> {
                         if !self.selected(play, &include.task) {
                             continue;
                         }
-                        let outcome = self.include_targets(play, include, host, local);
+                        let outcome = self.include_targets(play, include, host);
                         let report = self.include_result(include, host, &outcome);
                         let failed = report.status == Status::Failed && !report.ignored;
                         let _ = tx.send(FreeReport {
@@ -619,8 +584,7 @@ impl<'a> Executor<'a> {
                             }
                             flow = match self.included_steps(include, &target) {
                                 Ok(steps) => {
-                                    self.free_steps(play, &steps, host, local, tx, rescuable)
-                                        .await
+                                    self.free_steps(play, &steps, host, tx, rescuable).await
                                 }
                                 Err(msg) => {
                                     let report = self.include_result(include, host, &Err(msg));
@@ -639,16 +603,12 @@ impl<'a> Executor<'a> {
                     Step::Meta(meta) => {
                         if meta.action != MetaAction::FlushHandlers
                             && (!self.selected(play, &meta.task)
-                                || !self.condition_holds(play, &meta.task, host, local))
+                                || !self.condition_holds(play, &meta.task, host))
                         {
                             continue;
                         }
                         match meta.action {
                             MetaAction::EndPlay | MetaAction::EndHost => HostFlow::Ended,
-                            MetaAction::ClearFacts => {
-                                local.clear();
-                                HostFlow::Continue
-                            }
                             // Handlers run when the batch is done in the
                             // free strategy.
                             MetaAction::FlushHandlers | MetaAction::Noop => HostFlow::Continue,

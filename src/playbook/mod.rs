@@ -149,7 +149,6 @@ pub enum MetaAction {
     FlushHandlers,
     EndPlay,
     EndHost,
-    ClearFacts,
     Noop,
 }
 
