@@ -556,20 +556,19 @@ impl<'a> Executor<'a> {
                 .map_or(DEFAULT_TASK_TIMEOUT, Duration::from_secs),
             vars: tvars,
             secrets,
-            search_dirs: self.search_dirs(task),
+            search_path: self.search_path(task),
         };
         invocation.run().await
     }
 
     /// Where `src:` files of a task are looked up: its role's directory
     /// first, then the playbook's.
-    fn search_dirs(&self, task: &TaskDef) -> Vec<PathBuf> {
-        let mut dirs = Vec::new();
+    fn search_path(&self, task: &TaskDef) -> crate::search_path::SearchPath {
+        let mut path = crate::search_path::SearchPath::playbook(&self.playbook.dir);
         if let Some(role) = &task.role {
-            dirs.push(role.path.clone());
+            path.prepend(&role.path);
         }
-        dirs.push(self.playbook.dir.clone());
-        dirs
+        path
     }
 
     fn check_mode(&self, play: &Play, task: &TaskDef) -> bool {

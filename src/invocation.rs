@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::connection::Connection;
+use crate::connection::{ConnError, Connection};
 use crate::error::InputError;
 use crate::params::to_bool;
 use crate::playbook::TaskDef;
 use crate::report::{HostResult, Status};
+use crate::search_path::SearchPath;
 use crate::secret::{MASK, Secrets};
 use crate::task::{Check, Context, Outcome, TaskError};
 use crate::tasks::Entry;
@@ -44,9 +45,9 @@ pub struct Invocation<'a> {
     pub vars: Vars,
     /// The secrets known for the host, tracking the same taint.
     pub secrets: Secrets,
-    /// Where `src:` of copy and template is looked up, in order: the
-    /// task's role directory (if any), then the playbook's directory.
-    pub search_dirs: Vec<std::path::PathBuf>,
+    /// Where `src:` of copy and template is looked up: the task's role
+    /// directory (if any), then the playbook's.
+    pub search_path: SearchPath,
 }
 
 /// How a task ended on a host, with what the executor must record.
@@ -346,12 +347,8 @@ impl Invocation<'_> {
                 };
             }
         };
-        let built = if self.entry.spec.name == "template" {
-            self.build_template(args).await
-        } else {
-            (self.entry.build)(args)
-                .map_err(|why| format!("invalid arguments for `{}`: {why}", self.entry.spec.name))
-        };
+        let built = (self.entry.build)(args)
+            .map_err(|why| format!("invalid arguments for `{}`: {why}", self.entry.spec.name));
         let task = match built {
             Ok(task) => task,
             Err(msg) => {
@@ -366,6 +363,11 @@ impl Invocation<'_> {
                 .eval_str(expr, &self.vars)
                 .map_err(|e| e.to_string())
         };
+        let render_file = |text: &str, trim_blocks: bool, lstrip_blocks: bool| {
+            self.templates
+                .render_file(text, &self.vars, trim_blocks, lstrip_blocks)
+        };
+        let search_path = &self.search_path;
         let vars = self.vars.to_json();
         let cx = Context::new(
             self.host,
@@ -376,7 +378,8 @@ impl Invocation<'_> {
             &vars,
             &eval,
             self.peers,
-        );
+        )
+        .with_files(search_path, &render_file);
         let ended = match task.check_dyn(&cx).await {
             Ok(Check::InSync(outcome)) => Ended::Done(outcome),
             // The preview says whether check mode reports a change: a task
@@ -400,32 +403,6 @@ impl Invocation<'_> {
         ended
     }
 
-    /// `template`: reads the source on the control machine and renders it
-    /// with the host's variables, then writes it like `copy`.
-    async fn build_template(
-        &self,
-        args: Map<String, Value>,
-    ) -> Result<Box<dyn crate::task::DynTask>, String> {
-        let template: crate::tasks::template::Template =
-            serde_json::from_value(Value::Object(args))
-                .map_err(|e| format!("invalid arguments for `template`: {e}"))?;
-        let source = template.read_src().await.map_err(|e| e.to_string())?;
-        let text = self
-            .templates
-            .render_file(
-                &source,
-                &self.vars,
-                template.trim_blocks,
-                template.lstrip_blocks,
-            )
-            .map_err(|e| format!("could not render {}: {e}", template.src))?;
-        let text = match template.line_ending() {
-            "\n" => text,
-            ending => text.replace('\n', ending),
-        };
-        Ok(Box::new(template.rendered(text)))
-    }
-
     /// Renders and coerces the task's arguments for this host.
     fn arguments(&self) -> Result<Map<String, Value>, String> {
         let mut rendered = Map::new();
@@ -435,7 +412,6 @@ impl Invocation<'_> {
             rendered.insert(key.key().to_string(), v);
         }
         vars::drop_omitted(&mut rendered);
-        self.resolve_src(&mut rendered);
         self.entry.spec.coerce(&rendered)
     }
 
@@ -458,34 +434,6 @@ impl Invocation<'_> {
                 _ => {}
             }
         }
-    }
-
-    /// `src:` of copy and template is a control-machine path, found the way
-    /// Ansible finds it: in the role's `files/` or `templates/` (or the
-    /// role itself), then the same beside the playbook.
-    fn resolve_src(&self, args: &mut Map<String, Value>) {
-        let sub = match self.entry.spec.name.as_str() {
-            "copy" => "files",
-            "template" => "templates",
-            _ => return,
-        };
-        let Some(src) = args.get("src").and_then(Value::as_str) else {
-            return;
-        };
-        let path = std::path::Path::new(src);
-        if path.is_absolute() {
-            return;
-        }
-        let candidates: Vec<std::path::PathBuf> = self
-            .search_dirs
-            .iter()
-            .flat_map(|dir| [dir.join(sub).join(path), dir.join(path)])
-            .collect();
-        let found = candidates
-            .iter()
-            .find(|c| c.exists())
-            .unwrap_or(&candidates[0]);
-        args.insert("src".into(), Value::from(found.display().to_string()));
     }
 
     fn render(&self, node: &Node) -> Result<Value, InputError> {
@@ -632,6 +580,13 @@ fn short_digest(text: Option<&str>) -> String {
 fn ended_from(e: TaskError) -> Ended {
     match e {
         TaskError::Failed { msg, data } => Ended::Failed { msg, data },
+        // A script that outlived the task's `timeout` is the task failing,
+        // as in Ansible: the connection stopped the script and stays usable,
+        // so `ignore_errors` applies and the host stays in the play.
+        TaskError::Conn(ConnError::Timeout { after, .. }) => Ended::Failed {
+            msg: format!("timed out after {} s", after.as_secs()),
+            data: Map::new(),
+        },
         TaskError::Conn(c) => Ended::Unreachable(c.to_string()),
     }
 }

@@ -35,6 +35,10 @@ mod integration_nodes;
 mod custom_tasks;
 // Templating as Ansible users write it, and secrets masking.
 mod template;
+// The `template` task end to end over real sshd nodes.
+mod template_task;
+// A task's `timeout:` is a task failure; the host stays and the process stops.
+mod task_timeout;
 // Host data is data: registered results, facts, loop items never rendered again.
 mod host_data;
 // ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
