@@ -36,6 +36,8 @@ const ALWAYS_DEFINED: &[&str] = &[
     "ansible_check_mode",
     "ansible_diff_mode",
     "ansible_play_hosts",
+    "ansible_failed_task",
+    "ansible_failed_result",
     "omit",
     "item",
     "loop",

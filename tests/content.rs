@@ -278,3 +278,128 @@ fn validate_names_unknown_roles_and_missing_task_files_with_spans() {
         .stderr_has("the task file `missing.yml` was not found")
         .stderr_has("the bare `include` was removed");
 }
+
+/// A block whose body fails on one host: the rescue runs there (and sees
+/// the failed task), always runs everywhere, the host goes on, and the
+/// recap counts the failure as rescued.
+fn block_playbook(strategy: &str) -> String {
+    format!(
+        r#"
+        - hosts: web
+          strategy: {strategy}
+          tasks:
+            - file: {{path: /srv/blk, state: directory, mode: "0755"}}
+            - name: Outer
+              when: true
+              vars:
+                note: from the block
+              block:
+                - name: Fails on node2
+                  command: /bin/false
+                  when: inventory_hostname == 'node2'
+                - name: Only where the body went on
+                  copy:
+                    content: "body {{{{ note }}}}\n"
+                    dest: /srv/blk/body.txt
+                    mode: "0644"
+                - block:
+                    - name: Inner task
+                      copy: {{content: "inner\n", dest: /srv/blk/inner.txt, mode: "0644"}}
+              rescue:
+                - name: Rescue
+                  copy:
+                    content: "rescued {{{{ ansible_failed_task.name }}}} rc={{{{ ansible_failed_result.rc }}}}\n"
+                    dest: /srv/blk/rescue.txt
+                    mode: "0644"
+              always:
+                - name: Always
+                  copy: {{content: "always\n", dest: /srv/blk/always.txt, mode: "0644"}}
+            - name: After the block
+              copy: {{content: "after\n", dest: /srv/blk/after.txt, mode: "0644"}}
+        "#
+    )
+}
+
+fn blocks_rescue_and_always(strategy: &str) {
+    let (nodes, project) = setup(2);
+    project.file("site.yml", &block_playbook(strategy));
+    let run = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    run.success();
+    let exists = |node: &str, f: &str| nodes.node(node).path(&format!("/srv/blk/{f}")).exists();
+    assert_eq!(
+        read(&nodes, "node1", "/srv/blk/body.txt"),
+        "body from the block\n"
+    );
+    assert!(exists("node1", "inner.txt"));
+    assert!(!exists("node1", "rescue.txt"));
+    assert!(!exists("node2", "body.txt"));
+    assert!(!exists("node2", "inner.txt"));
+    assert_eq!(
+        read(&nodes, "node2", "/srv/blk/rescue.txt"),
+        "rescued Fails on node2 rc=1\n"
+    );
+    for node in ["node1", "node2"] {
+        assert!(exists(node, "always.txt"), "always on {node}");
+        assert!(exists(node, "after.txt"), "after on {node}");
+    }
+    let c2 = counts(&run, "node2");
+    assert_eq!(
+        (c2["failed"].as_u64(), c2["rescued"].as_u64()),
+        (Some(0), Some(1)),
+        "{c2}"
+    );
+    let c1 = counts(&run, "node1");
+    assert_eq!(
+        (c1["rescued"].as_u64(), c1["skipped"].as_u64()),
+        (Some(0), Some(1)),
+        "{c1}"
+    );
+    let human = project.run(&["apply", "site.yml", "-i", "inventory.yml"]);
+    human.success().stdout_has("rescued=1");
+}
+
+#[test]
+fn blocks_rescue_and_always_linear() {
+    blocks_rescue_and_always("linear");
+}
+
+#[test]
+fn blocks_rescue_and_always_free() {
+    blocks_rescue_and_always("free");
+}
+
+#[test]
+fn a_failure_in_rescue_or_without_rescue_still_fails_the_host_after_always() {
+    let (nodes, project) = setup(1);
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: web
+          tasks:
+            - block:
+                - command: /bin/false
+              always:
+                - copy: {content: "always\n", dest: /srv/always.txt, mode: "0644"}
+            - copy: {content: "never\n", dest: /srv/never.txt, mode: "0644"}
+        "#,
+    );
+    let run = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    run.status(2);
+    assert!(nodes.node("node1").path("/srv/always.txt").exists());
+    assert!(!nodes.node("node1").path("/srv/never.txt").exists());
+    assert_eq!(counts(&run, "node1")["failed"].as_u64(), Some(1));
+}
