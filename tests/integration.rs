@@ -49,3 +49,5 @@ mod oracle;
 mod hostvars;
 // Secrets as tainted values: names, diffs, derived values, no_log, error snippets.
 mod secret_taint;
+// Roles, imports and includes, blocks: real Ansible content's structure.
+mod content;
