@@ -39,6 +39,7 @@ pub mod report;
 pub mod run;
 pub mod search_path;
 pub mod secret;
+pub mod selection;
 pub mod source;
 pub mod suggest;
 pub mod task;

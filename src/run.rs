@@ -92,6 +92,10 @@ async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, 
         &cfg.extra_vars,
         &cfg.task_path,
     )?;
+    let selection = crate::selection::check(&cfg, &loaded.playbook, &loaded.inventory);
+    if !selection.is_empty() {
+        return Err(Error::from(selection));
+    }
     let mut reporter: Box<dyn Reporter> = match cfg.output {
         OutputFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),
         OutputFormat::Human => Box::new(HumanReporter::new(

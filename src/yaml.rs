@@ -10,7 +10,9 @@
 //!
 //! The parser is serde-saphyr. It is told to read YAML 1.1 octals (`0644`)
 //! and `yes`/`no` booleans the way PyYAML does, because Ansible playbooks rely
-//! on both and must run unchanged.
+//! on both and must run unchanged. Booleans are exactly PyYAML's:
+//! `yes/no/true/false/on/off` in lower case, capitalised or upper case;
+//! `y`, `n`, `Y`, `N` and other spellings stay strings, as keys too.
 
 use std::fmt;
 
@@ -263,11 +265,33 @@ fn span_of<T>(spanned: &Spanned<T>) -> SourceSpan {
     SourceSpan::from((0, 0))
 }
 
+/// PyYAML's YAML 1.1 booleans, exactly (its resolver's list): the parser
+/// also takes `y`, `n` and other spellings for booleans, which Ansible keeps
+/// as strings.
+const YAML_1_1_BOOLEANS: [&str; 18] = [
+    "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on",
+    "On", "ON", "off", "Off", "OFF",
+];
+
+/// A scalar the parser read as a boolean, as Ansible reads it: a boolean
+/// when written as one of [`YAML_1_1_BOOLEANS`], else the string written.
+fn boolean_or_text(b: bool, span: SourceSpan, src: &SourceFile) -> Raw {
+    let text = src.slice(span);
+    if text.is_empty() || YAML_1_1_BOOLEANS.contains(&text) {
+        Raw::Bool(b)
+    } else {
+        Raw::Str(text.to_string())
+    }
+}
+
 fn lower(raw: Spanned<Raw>, src: &SourceFile) -> Node {
     let span = span_of(&raw);
     let value = match raw.value {
         Raw::Null => Value::Null,
-        Raw::Bool(b) => Value::Bool(b),
+        Raw::Bool(b) => match boolean_or_text(b, span, src) {
+            Raw::Str(s) => Value::Str(s),
+            _ => Value::Bool(b),
+        },
         Raw::Int(i) => Value::Int(i),
         Raw::Float(f) => Value::Float(f),
         Raw::Str(s) => Value::Str(s),
@@ -277,7 +301,11 @@ fn lower(raw: Spanned<Raw>, src: &SourceFile) -> Node {
                 .into_iter()
                 .map(|(k, v)| {
                     let key_span = span_of(&k);
-                    let key = Node::new(Value::Str(k.value.into_key()), key_span, src);
+                    let key_raw = match k.value {
+                        Raw::Bool(b) => boolean_or_text(b, key_span, src),
+                        other => other,
+                    };
+                    let key = Node::new(Value::Str(key_raw.into_key()), key_span, src);
                     (key, lower(v, src))
                 })
                 .collect(),
@@ -410,6 +438,20 @@ mod tests {
         assert_eq!(value.raw(), "\"echo {{ x }}\"");
         assert_eq!(value.style(), ScalarStyle::DoubleQuoted);
         assert_eq!(value.as_str(), Some("echo {{ x }}"));
+    }
+
+    #[test]
+    fn only_pyyaml_booleans_are_booleans_values_and_keys() {
+        let node = parse_str("a: y\nb: N\nc: On\nd: TRUE\nn: 1\nyes: 2\ne: Yes\nf: oFF\n");
+        let map = node.to_json();
+        assert_eq!(map["a"], serde_json::json!("y"));
+        assert_eq!(map["b"], serde_json::json!("N"));
+        assert_eq!(map["c"], serde_json::json!(true));
+        assert_eq!(map["d"], serde_json::json!(true));
+        assert_eq!(map["n"], serde_json::json!(1));
+        assert_eq!(map["true"], serde_json::json!(2));
+        assert_eq!(map["e"], serde_json::json!(true));
+        assert_eq!(map["f"], serde_json::json!("oFF"));
     }
 
     #[test]

@@ -43,3 +43,7 @@ mod task_timeout;
 mod host_data;
 // ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
 mod oracle;
+// --limit, --tags and the default inventory are checked before any connection.
+mod selection;
+// YAML 1.1 booleans exactly as PyYAML reads them; `y`/`n` stay strings.
+mod yaml_scalars;
