@@ -35,3 +35,5 @@ mod custom_tasks;
 mod template;
 // ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
 mod oracle;
+// Ansible Vault: `dtrplay vault` against `ansible-vault`, and vaulted input failing cleanly.
+mod vault;

@@ -92,7 +92,8 @@ impl Template {
     /// to render. `src` must be resolved already (absolute, or relative to
     /// the working directory).
     pub async fn read_src(&self) -> Result<String, TaskError> {
-        let bytes = tokio::fs::read(&self.src).await.map_err(|e| {
+        // A vaulted template is decrypted first, as Ansible does.
+        let bytes = crate::vault::read_file(std::path::Path::new(&self.src)).map_err(|e| {
             TaskError::failed(format!(
                 "Could not find or access '{}' on the control machine: {e}",
                 self.src
