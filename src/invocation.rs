@@ -10,15 +10,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::connection::Connection;
+use crate::connection::{ConnError, Connection};
 use crate::error::InputError;
 use crate::params::to_bool;
 use crate::playbook::TaskDef;
 use crate::report::{HostResult, Status};
+use crate::search_path::SearchPath;
 use crate::secret::{MASK, Secrets};
 use crate::task::{Check, Context, Outcome, TaskError};
 use crate::tasks::Entry;
-use crate::template::{Templates, Vars as TemplateVars};
+use crate::template::{Templates, Vars};
 use crate::vars;
 use crate::yaml::Node;
 
@@ -40,10 +41,9 @@ pub struct Invocation<'a> {
     pub diff: bool,
     pub timeout: Duration,
     /// The host's variables for this task (every layer, magic included),
-    /// as tasks read them.
-    pub vars: Map<String, Value>,
-    /// The same variables as templates see them; kept in step with `vars`.
-    pub tvars: TemplateVars,
+    /// tracking the secrets renders derive (`Vars::track`).
+    pub vars: Vars,
+    /// The secrets known for the host, tracking the same taint.
     pub secrets: Secrets,
     /// The playbook's directory, to resolve `src:` of copy and template.
     pub playbook_dir: &'a std::path::Path,
@@ -59,6 +59,9 @@ pub struct Report {
     /// The registered value (stored under `register:` when given).
     pub registered: Value,
     pub facts: Map<String, Value>,
+    /// The names, among the registered value and the facts, that are
+    /// secrets by origin (a `no_log` task's, or values holding a secret).
+    pub secret: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -97,12 +100,14 @@ impl Invocation<'_> {
             let ignored = single.0.ignored;
             let mut result = single.0;
             result.duration = started.elapsed();
+            let secret = self.secret_names(&single.1, &single.2);
             return Report {
                 results: vec![result],
                 status,
                 ignored,
                 registered: single.1,
                 facts: single.2,
+                secret,
                 warnings,
             };
         };
@@ -133,13 +138,48 @@ impl Invocation<'_> {
         if failed {
             registered["msg"] = Value::from("One or more items failed");
         }
+        let secret = self.secret_names(&registered, &facts);
         Report {
             results,
             status,
             ignored,
             registered,
             facts,
+            secret,
             warnings,
+        }
+    }
+
+    /// The names of the registered value and facts that must be kept as
+    /// secrets: all of them under `no_log`, else those holding a secret
+    /// (`set_fact: {pw2: "{{ ucp_password }}"}`).
+    fn secret_names(&self, registered: &Value, facts: &Map<String, Value>) -> Vec<String> {
+        let holds_secret =
+            |value: &Value| self.task.no_log || self.secrets.mask_json(value) != *value;
+        let mut names = Vec::new();
+        if let Some(name) = &self.task.register
+            && holds_secret(registered)
+        {
+            names.push(name.clone());
+        }
+        for (name, value) in facts {
+            if holds_secret(value) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
+    /// Stores the registered value in the task's own variables, for
+    /// `until`, `changed_when` and `failed_when`: host data, or a secret
+    /// under `no_log`.
+    fn register(&mut self, registered: &Value) {
+        if let Some(name) = &self.task.register {
+            if self.task.no_log {
+                self.vars.insert_secret(name.clone(), registered.clone());
+            } else {
+                self.vars.insert_data(name.clone(), registered.clone());
+            }
         }
     }
 
@@ -153,8 +193,9 @@ impl Invocation<'_> {
         let mut result = HostResult::new(self.host, Status::Ok);
         result.delegated_to = self.delegated_to.clone();
         if let Some(item) = &item {
-            self.vars.insert(self.task.loop_var.clone(), item.clone());
-            self.tvars.insert(self.task.loop_var.clone(), item.clone());
+            // Loop items are rendered already: data from here on.
+            self.vars
+                .insert_data(self.task.loop_var.clone(), item.clone());
             result.item = Some(self.item_label(item));
         }
         // `when`: every condition must hold.
@@ -188,10 +229,7 @@ impl Invocation<'_> {
             attempt += 1;
             let ended = self.attempt(warnings).await;
             let mut registered = registered_value(&ended);
-            if let Some(name) = &self.task.register {
-                self.vars.insert(name.clone(), registered.clone());
-                self.tvars.insert_raw(name.clone(), registered.clone());
-            }
+            self.register(&registered);
             let retry = match (&self.task.until, &ended) {
                 (_, Ended::Unreachable(_)) => false,
                 (Some(until), _) => match self.truth(until) {
@@ -254,10 +292,7 @@ impl Invocation<'_> {
         }
         // `changed_when` and `failed_when` see the registered result.
         if result.status != Status::Unreachable {
-            if let Some(name) = &self.task.register {
-                self.vars.insert(name.clone(), registered.clone());
-                self.tvars.insert_raw(name.clone(), registered.clone());
-            }
+            self.register(&registered);
             if !self.task.changed_when.is_empty() && result.status != Status::Failed {
                 match self.all_true(&self.task.changed_when) {
                     Ok(changed) => {
@@ -311,12 +346,8 @@ impl Invocation<'_> {
                 };
             }
         };
-        let built = if self.entry.spec.name == "template" {
-            self.build_template(args).await
-        } else {
-            (self.entry.build)(args)
-                .map_err(|why| format!("invalid arguments for `{}`: {why}", self.entry.spec.name))
-        };
+        let built = (self.entry.build)(args)
+            .map_err(|why| format!("invalid arguments for `{}`: {why}", self.entry.spec.name));
         let task = match built {
             Ok(task) => task,
             Err(msg) => {
@@ -328,19 +359,26 @@ impl Invocation<'_> {
         };
         let eval = |expr: &str| {
             self.templates
-                .eval_str(expr, &self.tvars)
+                .eval_str(expr, &self.vars)
                 .map_err(|e| e.to_string())
         };
+        let render_file = |text: &str, trim_blocks: bool, lstrip_blocks: bool| {
+            self.templates
+                .render_file(text, &self.vars, trim_blocks, lstrip_blocks)
+        };
+        let search_path = SearchPath::playbook(self.playbook_dir);
+        let vars = self.vars.to_json();
         let cx = Context::new(
             self.host,
             self.conn,
             self.check_mode,
             self.diff,
             self.timeout,
-            &self.vars,
+            &vars,
             &eval,
             self.peers,
-        );
+        )
+        .with_files(&search_path, &render_file);
         let ended = match task.check_dyn(&cx).await {
             Ok(Check::InSync(outcome)) => Ended::Done(outcome),
             // The preview says whether check mode reports a change: a task
@@ -364,76 +402,45 @@ impl Invocation<'_> {
         ended
     }
 
-    /// `template`: reads the source on the control machine and renders it
-    /// with the host's variables, then writes it like `copy`.
-    async fn build_template(
-        &self,
-        args: Map<String, Value>,
-    ) -> Result<Box<dyn crate::task::DynTask>, String> {
-        let template: crate::tasks::template::Template =
-            serde_json::from_value(Value::Object(args))
-                .map_err(|e| format!("invalid arguments for `template`: {e}"))?;
-        let source = template.read_src().await.map_err(|e| e.to_string())?;
-        let text = self
-            .templates
-            .render_file(
-                &source,
-                &self.tvars,
-                template.trim_blocks,
-                template.lstrip_blocks,
-            )
-            .map_err(|e| format!("could not render {}: {e}", template.src))?;
-        let text = match template.line_ending() {
-            "\n" => text,
-            ending => text.replace('\n', ending),
-        };
-        Ok(Box::new(template.rendered(text)))
-    }
-
     /// Renders and coerces the task's arguments for this host.
     fn arguments(&self) -> Result<Map<String, Value>, String> {
         let mut rendered = Map::new();
         for (key, value) in &self.task.args {
             let v = self.render(value).map_err(|e| e.message.clone())?;
+            self.note_secret_flags(&v);
             rendered.insert(key.key().to_string(), v);
         }
         vars::drop_omitted(&mut rendered);
-        self.resolve_src(&mut rendered);
         self.entry.spec.coerce(&rendered)
     }
 
-    /// `src:` of copy and template is a control-machine path, found the way
-    /// Ansible finds it: beside the playbook, in `files/` or `templates/`.
-    fn resolve_src(&self, args: &mut Map<String, Value>) {
-        let sub = match self.entry.spec.name.as_str() {
-            "copy" => "files",
-            "template" => "templates",
-            _ => return,
-        };
-        let Some(src) = args.get("src").and_then(Value::as_str) else {
+    /// Command lines written with a secret in them (`--ucp-password S3cret`)
+    /// make that value a secret, wherever it is shown later.
+    fn note_secret_flags(&self, value: &Value) {
+        let Some(taint) = self.vars.taint() else {
             return;
         };
-        let path = std::path::Path::new(src);
-        if path.is_absolute() {
-            return;
+        let mut stack = vec![value];
+        while let Some(value) = stack.pop() {
+            match value {
+                Value::String(s) => {
+                    for secret in crate::secret::flag_values(s) {
+                        taint.add(secret);
+                    }
+                }
+                Value::Array(items) => stack.extend(items),
+                Value::Object(map) => stack.extend(map.values()),
+                _ => {}
+            }
         }
-        let candidates = [
-            self.playbook_dir.join(sub).join(path),
-            self.playbook_dir.join(path),
-        ];
-        let found = candidates
-            .iter()
-            .find(|c| c.exists())
-            .unwrap_or(&candidates[0]);
-        args.insert("src".into(), Value::from(found.display().to_string()));
     }
 
     fn render(&self, node: &Node) -> Result<Value, InputError> {
-        self.templates.render_node(node, &self.tvars)
+        self.templates.render_node(node, &self.vars)
     }
 
     fn truth(&self, node: &Node) -> Result<bool, InputError> {
-        let value = self.templates.eval_node(node, &self.tvars)?;
+        let value = self.templates.eval_node(node, &self.vars)?;
         Ok(truthy(&value))
     }
 
@@ -505,6 +512,7 @@ impl Invocation<'_> {
             results: vec![result],
             registered,
             facts,
+            secret: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -536,8 +544,24 @@ impl Invocation<'_> {
         m(&mut result.stderr);
         m(&mut result.item);
         for d in &mut result.diffs {
-            m(&mut d.before);
-            m(&mut d.after);
+            d.subject = self.secrets.mask(&d.subject);
+            let holds_secret =
+                |t: &Option<String>| t.as_ref().is_some_and(|t| self.secrets.mask(t) != *t);
+            if holds_secret(&d.before) || holds_secret(&d.after) {
+                // A diff of secret contents would show the secret's
+                // surroundings and length; its digests say that it changed.
+                let line = format!(
+                    "(secret content changed: sha256 {} → {})\n",
+                    short_digest(d.before.as_deref()),
+                    short_digest(d.after.as_deref())
+                );
+                if d.after.is_some() {
+                    d.before = d.before.as_ref().map(|_| String::new());
+                    d.after = Some(line);
+                } else {
+                    d.before = Some(line);
+                }
+            }
         }
         // The registered value is data for later tasks, not output; it is
         // masked only when it is shown (debug), by the same Secrets.
@@ -545,9 +569,29 @@ impl Invocation<'_> {
     }
 }
 
+/// The first hex digits of a text's SHA-256, for secret diffs.
+fn short_digest(text: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    match text {
+        None => "(none)".to_string(),
+        Some(text) => {
+            let digest = Sha256::digest(text.as_bytes());
+            let hex: String = digest.iter().take(3).map(|b| format!("{b:02x}")).collect();
+            format!("{hex}…")
+        }
+    }
+}
+
 fn ended_from(e: TaskError) -> Ended {
     match e {
         TaskError::Failed { msg, data } => Ended::Failed { msg, data },
+        // A script that outlived the task's `timeout` is the task failing,
+        // as in Ansible: the connection stopped the script and stays usable,
+        // so `ignore_errors` applies and the host stays in the play.
+        TaskError::Conn(ConnError::Timeout { after, .. }) => Ended::Failed {
+            msg: format!("timed out after {} s", after.as_secs()),
+            data: Map::new(),
+        },
         TaskError::Conn(c) => Ended::Unreachable(c.to_string()),
     }
 }

@@ -38,6 +38,7 @@ pub mod plan;
 pub mod playbook;
 pub mod report;
 pub mod run;
+pub mod search_path;
 pub mod secret;
 pub mod source;
 pub mod suggest;

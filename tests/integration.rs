@@ -12,6 +12,8 @@ mod lab_api;
 mod lab_nodes;
 // `dtrplay lab up|status|down` with real background labs.
 mod lab_cli;
+// Real Docker engines on the lab's nodes, one dockerd per node, driven by playbooks.
+mod lab_engines;
 // Inventories: YAML, INI, directories, group_vars/host_vars, patterns, `--list`.
 mod inventory;
 // Built-in modules (copy, template, file, command, shell, debug, assert,
@@ -33,6 +35,12 @@ mod integration_nodes;
 mod custom_tasks;
 // Templating as Ansible users write it, and secrets masking.
 mod template;
+// The `template` task end to end over real sshd nodes.
+mod template_task;
+// A task's `timeout:` is a task failure; the host stays and the process stops.
+mod task_timeout;
+// Host data is data: registered results, facts, loop items never rendered again.
+mod host_data;
 // ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
 mod oracle;
 // Ansible Vault: `dtrplay vault` against `ansible-vault`, and vaulted input failing cleanly.

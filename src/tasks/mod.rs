@@ -144,6 +144,7 @@ builtins! {
     "file" => File(file::File), file::spec;
     "set_fact" => SetFact(set_fact::SetFact), set_fact::spec;
     "shell" => Shell(command::Shell), command::shell_spec;
+    "template" => Template(template::Template), template::spec;
     "copy-ca-crt" => CopyCaCrt(copy_ca_crt::CopyCaCrt), copy_ca_crt::spec;
     "dump-certs" => DumpCerts(dump_certs::DumpCerts), dump_certs::spec;
     "push-test" => PushTest(push_test::PushTest), push_test::spec;

@@ -184,7 +184,7 @@ pub fn installed() -> &'static Vault {
 /// reader of user files calls (`include_vars` too): a vaulted file reads
 /// as its plaintext, and that plaintext is remembered as a secret.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, VaultError> {
-    let bytes = std::fs::read(path).map_err(|e| VaultError::Io {
+    let bytes = crate::source::read_bounded(path).map_err(|e| VaultError::Io {
         what: path.display().to_string(),
         reason: e.to_string(),
     })?;
@@ -200,10 +200,15 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, VaultError> {
 /// Like [`read_file`], for text files, with the I/O error kept as such so
 /// that callers that report unreadable files keep doing so.
 pub fn read_to_string(path: &Path) -> std::io::Result<(String, bool)> {
-    let bytes = std::fs::read(path)?;
+    let bytes = crate::source::read_bounded(path)?;
     if !is_vault(&bytes) {
-        let text = String::from_utf8(bytes)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("it is not valid UTF-8 text (invalid byte at offset {at})"),
+            )
+        })?;
         return Ok((text, false));
     }
     let text = String::from_utf8_lossy(&bytes);
