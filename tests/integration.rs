@@ -35,6 +35,8 @@ mod integration_nodes;
 mod custom_tasks;
 // Templating as Ansible users write it, and secrets masking.
 mod template;
+// Ansible's everyday modules as built-ins (lineinfile, stat, ping, ...) on real nodes.
+mod builtins;
 // The `template` task end to end over real sshd nodes.
 mod template_task;
 // A task's `timeout:` is a task failure; the host stays and the process stops.

@@ -510,3 +510,36 @@ mod docker {
         Ok(())
     }
 }
+
+#[test]
+fn copy_on_write_nodes_change_their_own_system_directories_only() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut options = FleetOptions::new(dir.path().join("fleet"), 2);
+    options.copy_on_write = true;
+    let mut fleet = Fleet::start(&options)?;
+    let marker = format!("dtrplay-cow-{}", std::process::id());
+    let node1 = fleet.node("node1")?.clone();
+    let node2 = fleet.node("node2")?.clone();
+    // What the host has, the node sees; what the node writes, only it sees.
+    let script = format!(
+        "test -x /usr/bin/dpkg && echo node1 > /etc/{marker} && mkdir -p /usr/local/{marker} \
+         && groupadd {marker} && getent group {marker} >/dev/null && echo done"
+    );
+    assert_eq!(stdout(&ssh(&node1, &script)?), "done\n");
+    assert!(!Path::new(&format!("/etc/{marker}")).exists());
+    assert!(!Path::new(&format!("/usr/local/{marker}")).exists());
+    let host_groups = std::fs::read_to_string("/etc/group")?;
+    assert!(!host_groups.contains(&marker));
+    let other = ssh(&node2, &format!("cat /etc/{marker} 2>&1 || echo absent"))?;
+    assert!(stdout(&other).ends_with("absent\n"));
+    // The layers live in the node's directory, so a restart keeps them.
+    fleet.stop_node("node1")?;
+    fleet.start_node("node1")?;
+    let node1 = fleet.node("node1")?.clone();
+    assert_eq!(
+        stdout(&ssh(&node1, &format!("cat /etc/{marker}"))?),
+        "node1\n"
+    );
+    fleet.stop()?;
+    Ok(())
+}

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod node;
 pub mod pki;
 pub mod registry;
+pub mod rootfs;
 pub mod state;
 pub mod ucp;
 

@@ -56,6 +56,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::lab::daemon::process;
+use crate::lab::rootfs;
 
 /// Where Debian (and the CI image) install the OpenSSH server. sshd must be
 /// started by absolute path, because it re-executes itself per connection.
@@ -114,6 +115,10 @@ pub struct FleetOptions {
     pub subnet: Option<(u8, u8)>,
     /// How long every sshd gets to answer with its SSH banner.
     pub startup_timeout: Duration,
+    /// Give every node copy-on-write `/etc`, `/usr`, `/var`, `/opt` and
+    /// `/home` (see `lab::rootfs`), for tests of package and user tools.
+    /// Needs namespaces (root).
+    pub copy_on_write: bool,
 }
 
 impl FleetOptions {
@@ -127,6 +132,7 @@ impl FleetOptions {
             isolation: Isolation::Auto,
             subnet: None,
             startup_timeout: Duration::from_secs(20),
+            copy_on_write: false,
         }
     }
 }
@@ -376,6 +382,12 @@ impl Fleet {
                 create_dir(Path::new(mount))?;
             }
         }
+        if opts.copy_on_write {
+            if !isolated {
+                return Err(NodeError::NotRoot);
+            }
+            rootfs::check_dir(&dir)?;
+        }
         if root {
             create_dir(Path::new(PRIVSEP_DIR))?;
         }
@@ -447,7 +459,12 @@ impl Fleet {
                 extra_options: &extra_options,
             };
             write(&node.root.join("sshd_config"), &config.render())?;
-            fleet.launches.push(launch(&node, isolated));
+            if opts.copy_on_write {
+                rootfs::prepare(&node.root)?;
+            }
+            fleet
+                .launches
+                .push(launch(&node, isolated, opts.copy_on_write));
             fleet.nodes.push(node);
             fleet.children.push(None);
         }
@@ -729,8 +746,9 @@ impl SshdConfig<'_> {
     }
 }
 
-/// How to start a node's sshd: inside its own mount namespace when isolated.
-fn launch(node: &Node, isolated: bool) -> Launch {
+/// How to start a node's sshd: inside its own mount namespace when isolated,
+/// after its copy-on-write overlays when asked for.
+fn launch(node: &Node, isolated: bool, copy_on_write: bool) -> Launch {
     let config = node.root.join("sshd_config").display().to_string();
     let log = node.root.join("sshd.log");
     if !isolated {
@@ -752,12 +770,25 @@ fn launch(node: &Node, isolated: bool) -> Launch {
         "-c".to_string(),
     ];
     let mut params = Vec::new();
-    for (i, (mount, backing)) in PRIVATE_MOUNTS.iter().enumerate() {
-        script.push_str(&format!("mount --bind \"${}\" {mount} && ", i + 1));
+    // The overlays come first: the private binds below lie inside `/etc`.
+    if copy_on_write {
+        let (mounts, paths) = rootfs::mount_script(&node.root, 1);
+        script.push_str(&mounts);
+        params.extend(paths);
+    }
+    for (mount, backing) in PRIVATE_MOUNTS.iter() {
+        script.push_str(&format!(
+            "mount --bind \"${{{}}}\" {mount} && ",
+            params.len() + 1
+        ));
         params.push(node.root.join(backing).display().to_string());
     }
     let n = params.len();
-    script.push_str(&format!("exec \"${}\" -D -e -f \"${}\"", n + 1, n + 2));
+    script.push_str(&format!(
+        "exec \"${{{}}}\" -D -e -f \"${{{}}}\"",
+        n + 1,
+        n + 2
+    ));
     args.push(script);
     args.push(format!("dtrplay-{}", node.name));
     args.extend(params);
@@ -1042,10 +1073,25 @@ mod tests {
 
     #[test]
     fn namespace_launch_keeps_paths_out_of_the_script() {
-        let launch = launch(&node(true), true);
+        let launch = launch(&node(true), true, false);
         assert_eq!(launch.program, "unshare");
         let script = &launch.args[5];
         assert!(!script.contains("/lab/"), "{script}");
         assert!(launch.args.contains(&"/lab/nodes/node1/fs/srv".to_string()));
+    }
+
+    #[test]
+    fn copy_on_write_mounts_the_overlays_before_the_binds() {
+        let launch = launch(&node(true), true, true);
+        let script = &launch.args[5];
+        let overlay = script.find("-t overlay").expect("an overlay mount");
+        let bind = script.find("--bind").expect("a bind mount");
+        assert!(overlay < bind, "{script}");
+        assert!(!script.contains("/lab/"), "{script}");
+        assert!(
+            launch
+                .args
+                .contains(&"/lab/nodes/node1/cow/usr/upper".to_string())
+        );
     }
 }

@@ -444,7 +444,10 @@ fn locate_script(wanted: &WantedFile) -> (String, Option<(String, String, bool)>
 }
 
 /// Decides what differs between the wanted file and what the probe found.
-fn compare(
+/// Tasks that compute a file's new content from its old one (`lineinfile`
+/// and its kin, see `tasks::edit`) hand their result over here, with
+/// `stat.same` already answered.
+pub fn compare(
     cx: &Context<'_>,
     wanted: WantedFile,
     stat: Stat,

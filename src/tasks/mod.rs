@@ -17,14 +17,18 @@ pub mod copy_ca_crt;
 pub mod custom;
 pub mod debug;
 pub mod dump_certs;
+pub mod edit;
 pub mod fail;
 pub mod file;
+pub mod lineinfile;
 pub mod manifest;
+pub mod ping;
 pub mod plugin;
 pub mod push_test;
 pub mod remote;
 pub mod set_bypass_ca;
 pub mod set_fact;
+pub mod stat;
 pub mod template;
 pub mod upload_ca;
 
@@ -144,6 +148,9 @@ builtins! {
     "file" => File(file::File), file::spec;
     "set_fact" => SetFact(set_fact::SetFact), set_fact::spec;
     "shell" => Shell(command::Shell), command::shell_spec;
+    "lineinfile" => LineInFile(lineinfile::LineInFile), lineinfile::spec;
+    "ping" => Ping(ping::Ping), ping::spec;
+    "stat" => Stat(stat::Stat), stat::spec;
     "template" => Template(template::Template), template::spec;
     "copy-ca-crt" => CopyCaCrt(copy_ca_crt::CopyCaCrt), copy_ca_crt::spec;
     "dump-certs" => DumpCerts(dump_certs::DumpCerts), dump_certs::spec;
