@@ -74,6 +74,9 @@ pub struct RunArgs {
     /// More directories to find custom tasks in (besides `tasks/` and `library/` beside the playbook).
     #[arg(long = "task-path")]
     pub task_path: Vec<PathBuf>,
+    /// More directories to find roles in, after `roles/` beside the playbook (`ANSIBLE_ROLES_PATH` adds more).
+    #[arg(long = "roles-path", value_delimiter = ':')]
+    pub roles_path: Vec<PathBuf>,
     /// Keep SSH connections open for this many seconds after the run, so the next run starts warm:
     /// it opens its sessions on them directly, without a handshake or an ssh process per host.
     #[arg(long, value_name = "SECONDS")]
@@ -118,6 +121,9 @@ pub struct ValidateArgs {
     pub task_path: Vec<PathBuf>,
     #[command(flatten)]
     pub vault: VaultArgs,
+    /// More directories to find roles in (`ANSIBLE_ROLES_PATH` adds more).
+    #[arg(long = "roles-path", value_delimiter = ':')]
+    pub roles_path: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

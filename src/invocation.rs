@@ -45,8 +45,9 @@ pub struct Invocation<'a> {
     pub vars: Vars,
     /// The secrets known for the host, tracking the same taint.
     pub secrets: Secrets,
-    /// The playbook's directory, to resolve `src:` of copy and template.
-    pub playbook_dir: &'a std::path::Path,
+    /// Where `src:` of copy and template is looked up: the task's role
+    /// directory (if any), then the playbook's.
+    pub search_path: SearchPath,
 }
 
 /// How a task ended on a host, with what the executor must record.
@@ -366,7 +367,7 @@ impl Invocation<'_> {
             self.templates
                 .render_file(text, &self.vars, trim_blocks, lstrip_blocks)
         };
-        let search_path = SearchPath::playbook(self.playbook_dir);
+        let search_path = &self.search_path;
         let vars = self.vars.to_json();
         let cx = Context::new(
             self.host,
@@ -378,7 +379,7 @@ impl Invocation<'_> {
             &eval,
             self.peers,
         )
-        .with_files(&search_path, &render_file);
+        .with_files(search_path, &render_file);
         let ended = match task.check_dyn(&cx).await {
             Ok(Check::InSync(outcome)) => Ended::Done(outcome),
             // The preview says whether check mode reports a change: a task

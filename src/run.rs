@@ -136,6 +136,7 @@ async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, 
         &cfg.inventory,
         &cfg.extra_vars,
         &cfg.task_path,
+        &cfg.roles_path,
     )?;
     let mut reporter: Box<dyn Reporter> = match cfg.output {
         OutputFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),
@@ -183,12 +184,13 @@ fn validate_cmd(args: &ValidateArgs, base: &Registry) -> Result<ExitCode, Error>
         &args.inventory,
         &extra,
         &args.task_path,
+        &crate::playbook::role::roles_path(&args.roles_path),
     )?;
     let tasks: usize = loaded
         .playbook
         .plays
         .iter()
-        .map(|p| p.tasks.len() + p.handlers.len())
+        .map(|p| p.all_tasks().len() + p.handlers.len())
         .sum();
     println!(
         "{}: valid ({} play{}, {} task{}{})",

@@ -47,3 +47,5 @@ mod host_data;
 mod oracle;
 // Ansible Vault: `dtrplay vault` against `ansible-vault`, and vaulted input failing cleanly.
 mod vault;
+// Roles, imports and includes, blocks: real Ansible content's structure.
+mod content;
