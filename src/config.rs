@@ -29,6 +29,8 @@ pub struct RunConfig {
     pub output: OutputFormat,
     pub verbose: u8,
     pub task_path: Vec<PathBuf>,
+    /// `--roles-path` then `ANSIBLE_ROLES_PATH`.
+    pub roles_path: Vec<PathBuf>,
     pub ssh_persist: Option<u64>,
     /// `--ssh-client`.
     pub ssh_client: SshClient,
@@ -57,6 +59,7 @@ impl RunConfig {
             output: args.output,
             verbose: args.verbose,
             task_path: args.task_path.clone(),
+            roles_path: crate::playbook::role::roles_path(&args.roles_path),
             ssh_persist: args.ssh_persist,
             ssh_client: match args.ssh_client {
                 SshClientArg::Auto => SshClient::Auto,

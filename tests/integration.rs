@@ -49,3 +49,7 @@ mod oracle;
 mod selection;
 // YAML 1.1 booleans exactly as PyYAML reads them; `y`/`n` stay strings.
 mod yaml_scalars;
+// Ansible Vault: `dtrplay vault` against `ansible-vault`, and vaulted input failing cleanly.
+mod vault;
+// Roles, imports and includes, blocks: real Ansible content's structure.
+mod content;
