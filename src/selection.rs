@@ -73,7 +73,8 @@ fn playbook_tags(playbook: &Playbook) -> BTreeSet<String> {
     let mut tags = BTreeSet::new();
     for play in &playbook.plays {
         tags.extend(play.tags.iter().cloned());
-        for task in play.tasks.iter().chain(&play.handlers) {
+        let tasks = play.tasks.iter().flat_map(|step| step.tasks());
+        for task in tasks.chain(&play.handlers) {
             tags.extend(task.tags.iter().cloned());
         }
     }
