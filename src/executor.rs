@@ -186,7 +186,7 @@ impl<'a> Executor<'a> {
     ) -> Result<Executor<'a>, Error> {
         let limit = match &cfg.limit {
             Some(text) => {
-                let pattern = Pattern::parse(text, None)?;
+                let pattern = crate::selection::limit_pattern(text)?;
                 Some(inventory.select(&pattern))
             }
             None => None,

@@ -493,7 +493,7 @@ impl Invocation<'_> {
         started: Instant,
     ) -> (HostResult, Value, Map<String, Value>) {
         result.status = Status::Failed;
-        result.msg = Some(self.secrets.mask(&msg));
+        result.msg = Some(self.hide(&msg));
         result.duration = started.elapsed();
         if let Some(ignore) = &self.task.ignore_errors
             && matches!(self.truth(ignore), Ok(true))
@@ -518,6 +518,11 @@ impl Invocation<'_> {
         }
     }
 
+    /// Masks the host's secrets and every value a vault decrypted.
+    fn hide(&self, text: &str) -> String {
+        crate::vault::secrets().mask(&self.secrets.mask(text))
+    }
+
     /// Masks secrets in what is shown and registered. `no_log` hides
     /// everything but the status.
     fn mask(&self, result: &mut HostResult, registered: &mut Value) {
@@ -529,9 +534,10 @@ impl Invocation<'_> {
             result.item = result.item.as_ref().map(|_| MASK.to_string());
             return;
         }
+        let vault = crate::vault::secrets();
         let m = |s: &mut Option<String>| {
             if let Some(t) = s {
-                *t = self.secrets.mask(t);
+                *t = vault.mask(&self.secrets.mask(t));
             }
         };
         m(&mut result.msg);

@@ -49,5 +49,11 @@ mod oracle;
 mod hostvars;
 // Secrets as tainted values: names, diffs, derived values, no_log, error snippets.
 mod secret_taint;
+// --limit, --tags and the default inventory are checked before any connection.
+mod selection;
+// YAML 1.1 booleans exactly as PyYAML reads them; `y`/`n` stay strings.
+mod yaml_scalars;
+// Ansible Vault: `dtrplay vault` against `ansible-vault`, and vaulted input failing cleanly.
+mod vault;
 // Roles, imports and includes, blocks: real Ansible content's structure.
 mod content;
