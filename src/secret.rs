@@ -511,7 +511,8 @@ fn encoded_forms(value: &str) -> Vec<String> {
     if let Ok(json) = serde_json::to_string(value) {
         let inner = &json[1..json.len() - 1];
         // JSON and Python (`to_json`, `to_nice_json`) may escape every
-        // non-ASCII character as `\uXXXX`, UTF-16 surrogates included.
+        // non-ASCII character as `\u` and four hex digits, UTF-16 surrogates
+        // included.
         if !inner.is_ascii() {
             forms.push(ascii_escaped(inner, false));
             forms.push(ascii_escaped(inner, true));
@@ -521,8 +522,8 @@ fn encoded_forms(value: &str) -> Vec<String> {
     forms
 }
 
-/// JSON text with every non-ASCII character written as `\uXXXX` (hex
-/// digits in upper or lower case).
+/// JSON text with every non-ASCII character written as `\u` and four hex
+/// digits (in upper or lower case).
 fn ascii_escaped(text: &str, upper: bool) -> String {
     let mut out = String::with_capacity(text.len() * 2);
     for c in text.chars() {

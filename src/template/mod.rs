@@ -42,6 +42,7 @@ use crate::yaml::{self, Node, is_template};
 /// The value Ansible users pass as `"{{ omit }}"` to leave an argument out.
 pub const OMIT: &str = "__omit_place_holder__dtrplay__";
 
+pub(crate) use filters::python_replacement;
 use vars::Reads;
 pub use vars::{HostTable, Shared, Vars};
 
