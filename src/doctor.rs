@@ -3,11 +3,12 @@
 //!
 //! The links, in the procedure's words:
 //! 1. **UCP knows DTR**: UCP holds DTR's URL and DTR's CA, not "insecure"
-//!    (step 3). Broken, pushes fail with `unauthorized: authentication
-//!    required`.
+//!    (step 3). Broken, pushes fail with `denied: requested access to the
+//!    resource is denied` (Docker 1.11: `unauthorized: authentication
+//!    required`; every text is in `tasks/push_failure.rs`).
 //! 2. **DTR trusts UCP**: DTR's `authBypassCA` is UCP's cluster root CA
 //!    (step 4; DTR 2.1+/MSR trust it from installation, which the API cannot
-//!    show). Broken, pushes fail with `unauthorized: authentication required`.
+//!    show). Broken, pushes fail with the same refusal.
 //! 3. **Each node trusts DTR**: `<docker_certs_dir>/<dtr-host[:port]>/ca.crt`
 //!    on the node is a CA the certificate DTR actually presents chains to
 //!    (step 5), read over SSH. Broken, pushes fail with `x509: certificate
@@ -41,7 +42,12 @@ use crate::env_lookups::UnsetEnv;
 use crate::error::{Error, ExitStatus};
 use crate::inventory::{Inventory, Pattern};
 use crate::tasks::copy_ca_crt::{self, Remote};
-use crate::tasks::push_test::{UNAUTHORIZED, UNKNOWN_AUTHORITY};
+use crate::tasks::push_failure::X509_UNKNOWN_AUTHORITY;
+
+/// What a push shows while step 3 or 4 is broken, on current engines and
+/// on the procedure's Docker 1.11 (`push_failure.rs` keeps both texts; the
+/// unit test below keeps this line equal to them).
+const REFUSED_SYMPTOM: &str = "denied: requested access to the resource is denied (Docker 1.11: unauthorized: authentication required)";
 use crate::tasks::set_bypass_ca::{CA_FIELD, DEFAULT_OU, OU_FIELD, installed_trust_message};
 use crate::template::{Templates, Vars};
 
@@ -84,8 +90,8 @@ impl Link {
     /// The error a push from a node shows while this link is broken.
     pub fn symptom(self) -> Option<&'static str> {
         match self {
-            Link::UcpKnowsDtr | Link::DtrTrustsUcp => Some(UNAUTHORIZED),
-            Link::NodeTrustsDtr => Some(UNKNOWN_AUTHORITY),
+            Link::UcpKnowsDtr | Link::DtrTrustsUcp => Some(REFUSED_SYMPTOM),
+            Link::NodeTrustsDtr => Some(X509_UNKNOWN_AUTHORITY),
             Link::DtrCa => None,
         }
     }
@@ -1068,4 +1074,18 @@ fn control_dir_path() -> PathBuf {
         nix::unistd::getuid(),
         std::process::id()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::push_failure::{DENIED_20_10, UNAUTHORIZED_1_11};
+
+    #[test]
+    fn the_refused_symptom_quotes_both_engine_generations() {
+        assert_eq!(
+            REFUSED_SYMPTOM,
+            format!("{DENIED_20_10} (Docker 1.11: {UNAUTHORIZED_1_11})")
+        );
+    }
 }

@@ -194,6 +194,12 @@ mod docker {
 
     async fn start(dir: &std::path::Path, flavor: Flavor) -> Result<Lab, Box<dyn Error>> {
         let options = LabOptions::new(dir.join("lab"), flavor, 2, 1, env!("CARGO_BIN_EXE_dtrplay"));
+        // This test process has no HTTPS_PROXY for the lab's names, and the
+        // nodes' `docker` stand-in that these tests drive does not need them.
+        let options = LabOptions {
+            names: false,
+            ..options
+        };
         Ok(Lab::start(&options).await?)
     }
 

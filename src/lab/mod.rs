@@ -8,6 +8,7 @@ pub mod engine;
 pub mod inventory;
 pub mod node;
 pub mod pki;
+pub mod proxy;
 pub mod registry;
 pub mod rootfs;
 pub mod state;

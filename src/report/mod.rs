@@ -103,6 +103,9 @@ pub struct HostStats {
     pub failed: u32,
     pub unreachable: u32,
     pub skipped: u32,
+    /// Failures that a block's `rescue` took over (counted here instead
+    /// of `failed`, as in Ansible).
+    pub rescued: u32,
     pub ignored: u32,
 }
 
