@@ -45,8 +45,9 @@ pub struct Invocation<'a> {
     pub vars: Vars,
     /// The secrets known for the host, tracking the same taint.
     pub secrets: Secrets,
-    /// The playbook's directory, to resolve `src:` of copy and template.
-    pub playbook_dir: &'a std::path::Path,
+    /// Where `src:` of copy and template is looked up: the task's role
+    /// directory (if any), then the playbook's.
+    pub search_path: SearchPath,
 }
 
 /// How a task ended on a host, with what the executor must record.
@@ -366,7 +367,7 @@ impl Invocation<'_> {
             self.templates
                 .render_file(text, &self.vars, trim_blocks, lstrip_blocks)
         };
-        let search_path = SearchPath::playbook(self.playbook_dir);
+        let search_path = &self.search_path;
         let vars = self.vars.to_json();
         let cx = Context::new(
             self.host,
@@ -378,7 +379,7 @@ impl Invocation<'_> {
             &eval,
             self.peers,
         )
-        .with_files(&search_path, &render_file);
+        .with_files(search_path, &render_file);
         let ended = match task.check_dyn(&cx).await {
             Ok(Check::InSync(outcome)) => Ended::Done(outcome),
             // The preview says whether check mode reports a change: a task
@@ -492,7 +493,7 @@ impl Invocation<'_> {
         started: Instant,
     ) -> (HostResult, Value, Map<String, Value>) {
         result.status = Status::Failed;
-        result.msg = Some(self.secrets.mask(&msg));
+        result.msg = Some(self.hide(&msg));
         result.duration = started.elapsed();
         if let Some(ignore) = &self.task.ignore_errors
             && matches!(self.truth(ignore), Ok(true))
@@ -517,6 +518,11 @@ impl Invocation<'_> {
         }
     }
 
+    /// Masks the host's secrets and every value a vault decrypted.
+    fn hide(&self, text: &str) -> String {
+        crate::vault::secrets().mask(&self.secrets.mask(text))
+    }
+
     /// Masks secrets in what is shown and registered. `no_log` hides
     /// everything but the status.
     fn mask(&self, result: &mut HostResult, registered: &mut Value) {
@@ -528,9 +534,10 @@ impl Invocation<'_> {
             result.item = result.item.as_ref().map(|_| MASK.to_string());
             return;
         }
+        let vault = crate::vault::secrets();
         let m = |s: &mut Option<String>| {
             if let Some(t) = s {
-                *t = self.secrets.mask(t);
+                *t = vault.mask(&self.secrets.mask(t));
             }
         };
         m(&mut result.msg);

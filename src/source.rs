@@ -48,6 +48,8 @@ struct Inner {
     /// The path used to open the file and to resolve relative paths.
     path: PathBuf,
     text: Arc<str>,
+    /// The file was Ansible Vault data; `text` is its plaintext.
+    vaulted: bool,
 }
 
 impl SourceFile {
@@ -59,28 +61,30 @@ impl SourceFile {
                 path: PathBuf::from(&name),
                 name,
                 text: text.into(),
+                vaulted: false,
             }),
         }
     }
 
-    /// Reads a whole file, at most [`MAX_INPUT_FILE`] bytes. The error is
-    /// the plain I/O error; callers add the context of why they were
-    /// reading it.
+    /// Reads a whole file (at most [`MAX_INPUT_FILE`] bytes), decrypting it
+    /// when it is Ansible Vault data (see `vault`). The error is the plain I/O error (a vault that cannot be
+    /// decrypted is `InvalidData` carrying a `VaultError`); callers add the
+    /// context of why they were reading it.
     pub fn read(path: &Path) -> std::io::Result<SourceFile> {
-        let text = String::from_utf8(read_bounded(path)?).map_err(|e| {
-            let at = e.utf8_error().valid_up_to();
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("it is not valid UTF-8 text (invalid byte at offset {at})"),
-            )
-        })?;
+        let (text, vaulted) = crate::vault::read_to_string(path)?;
         Ok(SourceFile {
             inner: Arc::new(Inner {
                 name: path.display().to_string(),
                 path: path.to_path_buf(),
                 text: text.into(),
+                vaulted,
             }),
         })
+    }
+
+    /// Whether the file was decrypted from a vault: its values are secrets.
+    pub fn vaulted(&self) -> bool {
+        self.inner.vaulted
     }
 
     pub fn name(&self) -> &str {
@@ -110,9 +114,15 @@ impl SourceFile {
         (line, col)
     }
 
-    /// The form miette wants for `#[source_code]`.
+    /// The form miette wants for `#[source_code]`, with the values of
+    /// secret-named keys masked (`secret::redact_source`): an error's
+    /// snippet shows the lines around it, which may hold a password.
     pub fn named(&self) -> NamedSource<Arc<str>> {
-        NamedSource::new(self.name(), self.inner.text.clone()).with_language("yaml")
+        let text = match crate::secret::redact_source(&self.inner.text) {
+            std::borrow::Cow::Borrowed(_) => self.inner.text.clone(),
+            std::borrow::Cow::Owned(redacted) => Arc::from(redacted),
+        };
+        NamedSource::new(self.name(), text).with_language("yaml")
     }
 }
 

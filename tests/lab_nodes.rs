@@ -194,6 +194,12 @@ mod docker {
 
     async fn start(dir: &std::path::Path, flavor: Flavor) -> Result<Lab, Box<dyn Error>> {
         let options = LabOptions::new(dir.join("lab"), flavor, 2, 1, env!("CARGO_BIN_EXE_dtrplay"));
+        // This test process has no HTTPS_PROXY for the lab's names, and the
+        // nodes' `docker` stand-in that these tests drive does not need them.
+        let options = LabOptions {
+            names: false,
+            ..options
+        };
         Ok(Lab::start(&options).await?)
     }
 
@@ -230,11 +236,13 @@ mod docker {
     }
 
     fn ucp_client(lab: &Lab) -> Result<reqwest::Client, Box<dyn Error>> {
+        dtrplay::api::tls::install_provider();
         let ca = reqwest::Certificate::from_pem(lab.pki().cluster_root_ca().cert_pem().as_bytes())?;
         Ok(reqwest::Client::builder().tls_certs_only([ca]).build()?)
     }
 
     fn dtr_client(lab: &Lab) -> Result<reqwest::Client, Box<dyn Error>> {
+        dtrplay::api::tls::install_provider();
         let ca = reqwest::Certificate::from_pem(lab.pki().dtr_ca().cert_pem().as_bytes())?;
         Ok(reqwest::Client::builder().tls_certs_only([ca]).build()?)
     }

@@ -174,7 +174,8 @@ async fn read_src(src: &str) -> Result<Vec<u8>, TaskError> {
             )));
         }
     }
-    crate::source::read_bounded(std::path::Path::new(src)).map_err(|e| {
+    // A vaulted source is decrypted, as Ansible's `decrypt: true` default does.
+    crate::vault::read_file(std::path::Path::new(src)).map_err(|e| {
         TaskError::failed(format!(
             "could not read '{src}' on the control machine: {e}"
         ))

@@ -113,56 +113,10 @@ pub async fn apply(
     Ok(outcome)
 }
 
-/// Converts Python's replacement syntax (`\1`, `\g<1>`, `\g<name>`) to the
-/// regex crate's (`${1}`, `${name}`), escaping `$` on the way, so that
-/// `backrefs` and `replace` read the templates Ansible users write.
-pub fn python_replacement(template: &str) -> String {
-    let mut out = String::new();
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '$' => out.push_str("$$"),
-            '\\' => match chars.peek().copied() {
-                Some(d) if d.is_ascii_digit() => {
-                    let mut group = String::new();
-                    while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
-                        group.push(d);
-                        chars.next();
-                        if group.len() == 2 {
-                            break;
-                        }
-                    }
-                    out.push_str(&format!("${{{group}}}"));
-                }
-                Some('g') => {
-                    chars.next();
-                    if chars.peek() == Some(&'<') {
-                        chars.next();
-                        let name: String = chars.by_ref().take_while(|c| *c != '>').collect();
-                        out.push_str(&format!("${{{name}}}"));
-                    } else {
-                        out.push_str("\\g");
-                    }
-                }
-                Some('n') => {
-                    chars.next();
-                    out.push('\n');
-                }
-                Some('t') => {
-                    chars.next();
-                    out.push('\t');
-                }
-                Some('\\') => {
-                    chars.next();
-                    out.push('\\');
-                }
-                _ => out.push('\\'),
-            },
-            other => out.push(other),
-        }
-    }
-    out
-}
+/// Python's replacement syntax (`\1`, `\g<name>`) in the regex crate's,
+/// shared with the `regex_replace` filter so that `backrefs` and `replace`
+/// read the templates Ansible users write exactly as the filter does.
+pub(crate) use crate::template::python_replacement;
 
 /// Compiles a user's regular expression, naming the argument on failure.
 pub fn regex(arg: &str, pattern: &str) -> Result<regex::bytes::Regex, TaskError> {

@@ -27,6 +27,7 @@ pub mod manifest;
 pub mod package;
 pub mod ping;
 pub mod plugin;
+pub mod push_failure;
 pub mod push_test;
 pub mod remote;
 pub mod set_bypass_ca;

@@ -96,7 +96,8 @@ impl Template {
     /// Reads the template source on the control machine.
     pub async fn read_src(&self, path: &Path) -> Result<String, TaskError> {
         let shown = path.display();
-        let bytes = crate::source::read_bounded(path).map_err(|e| {
+        // A vaulted template is decrypted first, as Ansible does.
+        let bytes = crate::vault::read_file(path).map_err(|e| {
             TaskError::failed(format!(
                 "Could not find or access '{}' on the control machine: {e}",
                 self.src
