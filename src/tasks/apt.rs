@@ -179,12 +179,25 @@ impl Apt {
             }
         }
         if let Some(deb) = &self.deb {
-            s.push_str(&format!(
-                "[ -f {d} ] || fail nodeb\nprintf 'D\\t%s\\t%s\\n' \"$(dpkg-deb -f {d} Package)\" \"$(dpkg-deb -f {d} Version)\"\n",
-                d = remote::path_arg(deb)
-            ));
+            s.push_str(&format!("[ -f {} ] || fail nodeb\n", remote::path_arg(deb)));
+            s.push_str(&self.deb_query());
         }
         s
+    }
+
+    /// The package named inside `deb` (from its control file, as Ansible
+    /// reads it) and that package's installed state: the deb's file name
+    /// says nothing reliable about what it installs.
+    fn deb_query(&self) -> String {
+        let Some(deb) = &self.deb else {
+            return String::new();
+        };
+        format!(
+            "p=$(dpkg-deb -f {d} Package) && v=$(dpkg-deb -f {d} Version) || fail baddeb\n\
+             printf 'D\\t%s\\t%s\\n' \"$p\" \"$v\"\n\
+             dpkg-query -W -f='P\\t${{Package}}\\t${{db:Status-Abbrev}}\\t${{Version}}\\n' -- \"$p\" 2>/dev/null || :\n",
+            d = remote::path_arg(deb)
+        )
     }
 
     fn decide(&self, facts: &Facts) -> Result<AptDrift, TaskError> {
@@ -291,6 +304,10 @@ impl Task for Apt {
                     "Unable to install package: {} does not exist",
                     self.deb.clone().unwrap_or_default()
                 ),
+                Some("baddeb") => format!(
+                    "Unable to install package: {} is not a Debian package",
+                    self.deb.clone().unwrap_or_default()
+                ),
                 _ => "could not query the package database".to_string(),
             };
             return Err(remote::with_detail(msg, &failure));
@@ -369,6 +386,7 @@ impl Task for Apt {
         }
         s.push_str("echo dtrplay-apt-state\n");
         s.push_str(&self.query());
+        s.push_str(&self.deb_query());
         let out = cx.run(&s, &[]).await?;
         let text = out.stdout_text();
         let (log, state) = text

@@ -157,10 +157,17 @@ fn apt_installs_upgrades_and_removes_from_a_local_repository() {
 #[test]
 fn apt_installs_a_deb_file_and_names_unknown_packages() {
     let (lab, repo) = lab_with_repo();
+    // A file name that says nothing about the package: the check must read
+    // the package and version from the deb's control file.
+    std::fs::copy(
+        repo.path().join("dtrplay-hello_1.0_all.deb"),
+        repo.path().join("download.deb"),
+    )
+    .expect("copy the deb");
     lab.play(&format!(
         r#"
         - apt:
-            deb: {}/dtrplay-hello_1.0_all.deb
+            deb: {}/download.deb
         "#,
         repo.path().display()
     ));

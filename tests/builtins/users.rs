@@ -60,6 +60,22 @@ fn group_and_user_are_created_changed_and_removed_with_the_real_tools() {
         - user:
             name: dtrapp
             shell: /bin/bash
+        "#,
+    );
+    let shell = lab.apply(&[]);
+    shell.success();
+    assert_eq!(changed(&shell, "node1"), 1);
+    assert_eq!(
+        results(&shell)[0]["msg"],
+        "changed user dtrapp: shell /bin/bash"
+    );
+    assert_eq!(
+        lab.sh("node1", "getent passwd dtrapp"),
+        "dtrapp:x:4711:4711:DTR app:/home/dtrapp:/bin/bash\n"
+    );
+
+    lab.play(
+        r#"
         - user:
             name: dtrapp
             state: absent
@@ -69,14 +85,18 @@ fn group_and_user_are_created_changed_and_removed_with_the_real_tools() {
             state: absent
         "#,
     );
+    let check = lab.apply(&["--check"]);
+    check.success();
+    assert_eq!(
+        changed(&check, "node1"),
+        2,
+        "both still exist in check mode"
+    );
     let removed = lab.apply(&[]);
     removed.success();
-    // userdel -r also removes the user's own group, so `group: absent` finds it gone.
-    assert_eq!(changed(&removed, "node1"), 2);
-    assert_eq!(
-        results(&removed)[0]["msg"],
-        "changed user dtrapp: shell /bin/bash"
-    );
+    // userdel -r also removes the user's own group (USERGROUPS_ENAB), as it
+    // does under Ansible, so `group: absent` then finds it gone.
+    assert_eq!(changed(&removed, "node1"), 1, "{:?}", results(&removed));
     assert_eq!(
         lab.sh(
             "node1",
