@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::connection::Connection;
+use crate::connection::{ConnError, Connection};
 use crate::error::InputError;
 use crate::params::to_bool;
 use crate::playbook::TaskDef;
@@ -542,6 +542,14 @@ impl Invocation<'_> {
 fn ended_from(e: TaskError) -> Ended {
     match e {
         TaskError::Failed { msg, data } => Ended::Failed { msg, data },
+        // sudo or su refused: the host is reachable, the task failed.
+        TaskError::Conn(ConnError::Become { message, hint, .. }) => Ended::Failed {
+            msg: match hint {
+                Some(hint) => format!("{message}; {hint}"),
+                None => message,
+            },
+            data: Map::new(),
+        },
         TaskError::Conn(c) => Ended::Unreachable(c.to_string()),
     }
 }

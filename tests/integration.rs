@@ -33,3 +33,6 @@ mod integration_nodes;
 mod custom_tasks;
 // Templating as Ansible users write it, and secrets masking.
 mod template;
+// Privilege escalation (sudo, su) on nodes with users of their own, and the
+// play-level connection keywords.
+mod escalation;

@@ -10,6 +10,7 @@ pub mod pki;
 pub mod registry;
 pub mod state;
 pub mod ucp;
+pub mod users;
 
 /// Which UCP/DTR generation the lab models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -55,6 +55,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::lab::daemon::process;
+use crate::lab::users::{self, Users};
 
 /// Where Debian (and the CI image) install the OpenSSH server. sshd must be
 /// started by absolute path, because it re-executes itself per connection.
@@ -106,6 +107,10 @@ pub struct FleetOptions {
     pub subnet: Option<(u8, u8)>,
     /// How long every sshd gets to answer with its SSH banner.
     pub startup_timeout: Duration,
+    /// Accounts of the nodes' own (`users.rs`): a non-root login user with
+    /// sudo, and root login refused. Needs namespaces. `None` logs in as
+    /// root (or the current user without root).
+    pub users: Option<Users>,
 }
 
 impl FleetOptions {
@@ -119,6 +124,7 @@ impl FleetOptions {
             isolation: Isolation::Auto,
             subnet: None,
             startup_timeout: Duration::from_secs(20),
+            users: None,
         }
     }
 }
@@ -138,6 +144,10 @@ pub enum NodeError {
     UnderPrivateMount { path: PathBuf, mount: String },
     #[error("private mounts per node need root (mount namespaces); use Isolation::Shared instead")]
     NotRoot,
+    #[error(
+        "lab nodes with users of their own need root (private /etc/passwd and /home per node); run as root, or log in as yourself without users"
+    )]
+    UsersNeedIsolation,
     #[error("{SSHD} is missing: install the OpenSSH server (`apt-get install openssh-server`)")]
     NoSshd,
     #[error("cannot create {path}: {source}")]
@@ -371,7 +381,13 @@ impl Fleet {
         if root {
             create_dir(Path::new(PRIVSEP_DIR))?;
         }
-        let user = login_user(root);
+        if opts.users.is_some() && !isolated {
+            return Err(NodeError::UsersNeedIsolation);
+        }
+        let user = match &opts.users {
+            Some(users) => users.login.clone(),
+            None => login_user(root),
+        };
         let extra_options = version_specific_options();
 
         let private_key = dir.join("id_ed25519");
@@ -415,6 +431,9 @@ impl Fleet {
                     "# Written by dtrplay: the lab's tools first, as in every session.\nexport PATH={path}\n"
                 ),
             )?;
+            if let Some(users) = &opts.users {
+                users::prepare(&node_root, users, &public_key, &path)?;
+            }
             let host_key = node_root.join("ssh_host_ed25519_key");
             ensure_key(&host_key, &format!("{name}@dtrplay-lab"))?;
             host_keys.push(read(&node_root.join("ssh_host_ed25519_key.pub"))?);
@@ -439,7 +458,9 @@ impl Fleet {
                 extra_options: &extra_options,
             };
             write(&node.root.join("sshd_config"), &config.render())?;
-            fleet.launches.push(launch(&node, isolated));
+            fleet
+                .launches
+                .push(launch(&node, isolated, opts.users.is_some()));
             fleet.nodes.push(node);
             fleet.children.push(None);
         }
@@ -672,15 +693,24 @@ impl SshdConfig<'_> {
         out.push_str(&format!("ListenAddress {}:{}\n", node.host, node.port));
         out.push_str("AddressFamily inet\n");
         out.push_str(&format!("HostKey {}\n", self.host_key.display()));
-        out.push_str(&format!(
-            "AuthorizedKeysFile {}\n",
-            self.authorized_keys.display()
-        ));
+        // A node with a login user of its own refuses root, as production
+        // nodes do; sshd reads the keys as the user, from its home.
+        let own_user = node.user != "root" && node.isolated;
+        if own_user {
+            out.push_str(&format!(
+                "AuthorizedKeysFile .ssh/authorized_keys {}\nPermitRootLogin no\n",
+                self.authorized_keys.display()
+            ));
+        } else {
+            out.push_str(&format!(
+                "AuthorizedKeysFile {}\nPermitRootLogin prohibit-password\n",
+                self.authorized_keys.display()
+            ));
+        }
         out.push_str(concat!(
             "PubkeyAuthentication yes\n",
             "PasswordAuthentication no\n",
             "KbdInteractiveAuthentication no\n",
-            "PermitRootLogin prohibit-password\n",
             "UsePAM no\n",
             "PidFile none\n",
             // The lab directory may sit in a world-writable /tmp, which
@@ -709,6 +739,18 @@ impl SshdConfig<'_> {
         }
         let tmp = node.root.join("tmp");
         let home = node.root.join("home");
+        if own_user {
+            // The user's own HOME and the system's temporary directory, as
+            // on a real machine; the node's name reaches sudo's commands
+            // through the node's sudoers (`env_keep`).
+            out.push_str(&format!(
+                "SetEnv PATH={} {}={}\n",
+                self.path,
+                NODE_ENV,
+                node.root.display()
+            ));
+            return out;
+        }
         out.push_str(&format!(
             "SetEnv PATH={} HOME={} TMPDIR={} {}={}\n",
             self.path,
@@ -721,8 +763,9 @@ impl SshdConfig<'_> {
     }
 }
 
-/// How to start a node's sshd: inside its own mount namespace when isolated.
-fn launch(node: &Node, isolated: bool) -> Launch {
+/// How to start a node's sshd: inside its own mount namespace when isolated,
+/// with its own account files when it has `users`.
+fn launch(node: &Node, isolated: bool, users: bool) -> Launch {
     let config = node.root.join("sshd_config").display().to_string();
     let log = node.root.join("sshd.log");
     if !isolated {
@@ -744,12 +787,20 @@ fn launch(node: &Node, isolated: bool) -> Launch {
         "-c".to_string(),
     ];
     let mut params = Vec::new();
-    for (i, (mount, backing)) in PRIVATE_MOUNTS.iter().enumerate() {
-        script.push_str(&format!("mount --bind \"${}\" {mount} && ", i + 1));
+    let mut mounts = PRIVATE_MOUNTS.to_vec();
+    if users {
+        mounts.extend(users::MOUNTS);
+    }
+    for (i, (mount, backing)) in mounts.iter().enumerate() {
+        script.push_str(&format!("mount --bind \"${{{}}}\" {mount} && ", i + 1));
         params.push(node.root.join(backing).display().to_string());
     }
     let n = params.len();
-    script.push_str(&format!("exec \"${}\" -D -e -f \"${}\"", n + 1, n + 2));
+    script.push_str(&format!(
+        "exec \"${{{}}}\" -D -e -f \"${{{}}}\"",
+        n + 1,
+        n + 2
+    ));
     args.push(script);
     args.push(format!("dtrplay-{}", node.name));
     args.extend(params);
@@ -1034,7 +1085,7 @@ mod tests {
 
     #[test]
     fn namespace_launch_keeps_paths_out_of_the_script() {
-        let launch = launch(&node(true), true);
+        let launch = launch(&node(true), true, false);
         assert_eq!(launch.program, "unshare");
         let script = &launch.args[5];
         assert!(!script.contains("/lab/"), "{script}");

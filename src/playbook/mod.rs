@@ -10,6 +10,7 @@ pub mod parse;
 
 use std::path::PathBuf;
 
+use crate::escalation::BecomeKeys;
 use crate::source::SourceFile;
 use crate::yaml::Node;
 
@@ -63,6 +64,8 @@ pub struct Play {
     /// Stop every host of the play when one fails.
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
+    /// `become`, `become_user`, ... at play level.
+    pub escalation: BecomeKeys,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +115,9 @@ pub struct TaskDef {
     /// Variables whose values are secrets: the `secret` parameters of the
     /// task file this task was expanded from.
     pub secret_vars: Vec<String>,
+    /// `become`, `become_user`, ... of the task (and of the task file call
+    /// or block it comes from).
+    pub escalation: BecomeKeys,
 }
 
 impl TaskDef {

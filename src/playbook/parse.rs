@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use crate::error::InputError;
+use crate::escalation::BecomeKeys;
 use crate::params::to_bool;
 use crate::playbook::{BatchSize, Play, Playbook, Strategy, TaskDef, VarsFile};
 use crate::source::SourceFile;
@@ -36,6 +37,11 @@ const PLAY_KEYS: &[&str] = &[
     "max_fail_percentage",
     "remote_user",
     "connection",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "become_exe",
 ];
 
 const TASK_KEYS: &[&str] = &[
@@ -63,6 +69,11 @@ const TASK_KEYS: &[&str] = &[
     "run_once",
     "delegate_to",
     "timeout",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "become_exe",
 ];
 
 /// Keywords of Ansible that dtrplay does not implement; refusing them by
@@ -89,14 +100,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("import_role", "roles are not supported yet"),
     ("roles", "roles are not supported yet"),
     ("import_playbook", "run the playbooks one after the other"),
-    (
-        "become",
-        "dtrplay runs tasks as the SSH user; connect as a user with the rights the tasks need (`ansible_user`)",
-    ),
-    (
-        "become_user",
-        "dtrplay runs tasks as the SSH user; connect as that user instead (`ansible_user`)",
-    ),
     (
         "async",
         "asynchronous tasks are not supported; use `timeout` for long commands",
@@ -203,6 +206,7 @@ impl Loader<'_> {
             handlers: Vec::new(),
             any_errors_fatal: false,
             max_fail_percentage: None,
+            escalation: BecomeKeys::default(),
         };
         let mut hosts = None;
         let (mut pre, mut main, mut post) = (Vec::new(), Vec::new(), Vec::new());
@@ -231,6 +235,9 @@ impl Loader<'_> {
                         self.boolean(value, "any_errors_fatal").unwrap_or(false);
                 }
                 "max_fail_percentage" => play.max_fail_percentage = self.percentage(value),
+                "become" | "become_user" | "become_method" | "become_flags" | "become_exe" => {
+                    play.escalation.take(key, value, &mut self.errors);
+                }
                 "remote_user" | "connection" => self.errors.push(
                     InputError::at(
                         key,
@@ -369,6 +376,7 @@ impl Loader<'_> {
                 t.delegate_to = t.delegate_to.or_else(|| call.delegate_to.clone());
                 t.ignore_errors = t.ignore_errors.or_else(|| call.ignore_errors.clone());
                 t.run_once |= call.run_once;
+                t.escalation.inherit(&call.escalation);
                 t.secret_vars.extend(
                     spec.params
                         .iter()
@@ -437,6 +445,7 @@ impl Loader<'_> {
             vars: Vec::new(),
             timeout: None,
             secret_vars: Vec::new(),
+            escalation: BecomeKeys::default(),
         };
         let mut module: Option<(Node, Node)> = None;
         let mut extra_args: Vec<(Node, Node)> = Vec::new();
@@ -473,6 +482,9 @@ impl Loader<'_> {
                 "args" => extra_args = self.mapping(value, "args"),
                 "vars" => def.vars = self.mapping(value, "vars"),
                 "timeout" => def.timeout = self.seconds(value, "timeout"),
+                "become" | "become_user" | "become_method" | "become_flags" | "become_exe" => {
+                    def.escalation.take(key, value, &mut self.errors);
+                }
                 other => {
                     if let Some((_, hint)) = UNSUPPORTED.iter().find(|(k, _)| *k == other) {
                         self.errors.push(
