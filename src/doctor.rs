@@ -882,7 +882,7 @@ fn render_vars(
     templates: &Templates,
     vars: Map<String, Value>,
 ) -> Result<Map<String, Value>, String> {
-    let scope = Vars::from(vars.clone());
+    let scope = Vars::templates(&vars);
     let mut rendered = vars;
     for name in contract::VARIABLES {
         if scope.contains(name) {

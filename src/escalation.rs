@@ -21,7 +21,7 @@
 //! and host with [`resolve`], which yields the connection's
 //! [`Escalation`], or `None` when the task runs as the login user.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::connection::escalate::{Escalation, Method};
 use crate::error::InputError;
@@ -154,13 +154,17 @@ pub struct ResolveError {
     pub message: String,
 }
 
+/// A host's variable, rendered: `Ok(None)` when it is not defined.
+pub type Lookup<'a> = dyn Fn(&str) -> Result<Option<Value>, String> + 'a;
+
 /// Whom a task runs as on a host: `levels` are the play's, the blocks' and
 /// the task's keywords, outermost first; `render` renders a keyword's value
-/// with the host's variables; `vars` are the host's variables for the task.
+/// with the host's variables; `var` looks up the host's variables for the
+/// task.
 pub fn resolve(
     defaults: &BecomeDefaults,
     levels: &[&BecomeKeys],
-    vars: &Map<String, Value>,
+    var: &Lookup<'_>,
     render: &dyn Fn(&Node) -> Result<Value, String>,
 ) -> Result<Option<Escalation>, ResolveError> {
     let keyword = |pick: fn(&BecomeKeys) -> &Option<Node>| -> Result<Option<Value>, ResolveError> {
@@ -171,9 +175,16 @@ pub fn resolve(
             None => Ok(None),
         }
     };
-    let var = |names: &[&str]| names.iter().find_map(|n| vars.get(*n).cloned());
+    let var = |names: &[&str]| -> Result<Option<Value>, ResolveError> {
+        for name in names {
+            if let Some(value) = var(name).map_err(|message| ResolveError { message })? {
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
+    };
 
-    let enabled = match var(&["ansible_become"]) {
+    let enabled = match var(&["ansible_become"])? {
         Some(v) => Some(v),
         None => keyword(|k| &k.enabled)?,
     };
@@ -187,7 +198,7 @@ pub fn resolve(
         return Ok(None);
     }
     let text = |v: Value| scalar(&v).trim().to_string();
-    let user = match var(&["ansible_become_user"]) {
+    let user = match var(&["ansible_become_user"])? {
         Some(v) => Some(text(v)),
         None => keyword(|k| &k.user)?.map(text),
     };
@@ -195,7 +206,7 @@ pub fn resolve(
         .filter(|u| !u.is_empty())
         .or_else(|| defaults.user.clone())
         .unwrap_or_else(|| "root".to_string());
-    let method = match var(&["ansible_become_method"]) {
+    let method = match var(&["ansible_become_method"])? {
         Some(v) => Some(text(v)),
         None => keyword(|k| &k.method)?.map(text),
     };
@@ -205,16 +216,16 @@ pub fn resolve(
         })?,
         None => defaults.method.unwrap_or(Method::Sudo),
     };
-    let exe = match var(&["ansible_become_exe"]) {
+    let exe = match var(&["ansible_become_exe"])? {
         Some(v) => Some(text(v)),
         None => keyword(|k| &k.exe)?.map(text),
     }
     .filter(|e| !e.is_empty());
-    let flags = match var(&["ansible_become_flags"]) {
+    let flags = match var(&["ansible_become_flags"])? {
         Some(v) => Some(text(v)),
         None => keyword(|k| &k.flags)?.map(text),
     };
-    let password = match var(&["ansible_become_password", "ansible_become_pass"]) {
+    let password = match var(&["ansible_become_password", "ansible_become_pass"])? {
         Some(Value::Null) | None => defaults.password.clone(),
         Some(v) => Some(scalar(&v)),
     };
@@ -231,6 +242,7 @@ pub fn resolve(
 mod tests {
     use super::*;
     use crate::source::SourceFile;
+    use serde_json::Map;
 
     fn keys(yaml: &str) -> BecomeKeys {
         let src = SourceFile::new("t.yml", yaml);
@@ -248,25 +260,32 @@ mod tests {
         Ok(node.to_json())
     }
 
+    fn lookup(vars: &Map<String, Value>) -> impl Fn(&str) -> Result<Option<Value>, String> + '_ {
+        |name| Ok(vars.get(name).cloned())
+    }
+
     #[test]
     fn inner_levels_win_and_variables_win_over_keywords() {
         let play = keys("become: true\nbecome_user: app\n");
         let task = keys("become_user: www\nbecome_method: su\n");
-        let none = Map::new();
         let d = BecomeDefaults::default();
-        let e = resolve(&d, &[&play, &task], &none, &render)
+        let e = resolve(&d, &[&play, &task], &lookup(&Map::new()), &render)
             .expect("resolves")
             .expect("becomes");
         assert_eq!((e.user.as_str(), e.method), ("www", Method::Su));
         let mut vars = Map::new();
         vars.insert("ansible_become_user".into(), "db".into());
         vars.insert("ansible_become_pass".into(), "pw".into());
-        let e = resolve(&d, &[&play, &task], &vars, &render)
+        let e = resolve(&d, &[&play, &task], &lookup(&vars), &render)
             .expect("resolves")
             .expect("becomes");
         assert_eq!((e.user.as_str(), e.password.as_deref()), ("db", Some("pw")));
         vars.insert("ansible_become".into(), false.into());
-        assert!(resolve(&d, &[&play], &vars, &render).expect("ok").is_none());
+        assert!(
+            resolve(&d, &[&play], &lookup(&vars), &render)
+                .expect("ok")
+                .is_none()
+        );
     }
 
     #[test]
@@ -277,14 +296,14 @@ mod tests {
             method: None,
             password: Some("pw".into()),
         };
-        let e = resolve(&d, &[], &Map::new(), &render)
+        let e = resolve(&d, &[], &lookup(&Map::new()), &render)
             .expect("ok")
             .expect("becomes");
         assert_eq!((e.user.as_str(), e.method), ("ops", Method::Sudo));
         assert_eq!(e.password.as_deref(), Some("pw"));
         let off = keys("become: false\n");
         assert!(
-            resolve(&d, &[&off], &Map::new(), &render)
+            resolve(&d, &[&off], &lookup(&Map::new()), &render)
                 .expect("ok")
                 .is_none()
         );

@@ -34,8 +34,8 @@ use crate::plan::batches;
 use crate::playbook::{Play, Playbook, Strategy, TaskDef};
 use crate::report::{Event, HostResult, HostStats, Reporter, Status};
 use crate::tasks::Registry;
-use crate::template::{Shared as SharedValue, Templates, Vars as TemplateVars};
-use crate::vars;
+use crate::template::Templates;
+use crate::vars::{Learned, RunVars};
 
 /// The default time a task's remote script may take (`timeout:` overrides).
 const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
@@ -72,13 +72,10 @@ impl Summary {
 
 type ConnFuture = Shared<BoxFuture<'static, Result<Arc<dyn Connection>, ConnError>>>;
 
-/// What the run remembers about a host across tasks and plays.
+/// What the run remembers about a host across tasks and plays (its
+/// variables live in `RunVars`).
 #[derive(Default)]
 struct HostState {
-    /// Registered results and `set_fact` values.
-    facts: Map<String, Value>,
-    /// Inventory, play and extra variables of the current play, rendered.
-    play_vars: Map<String, Value>,
     failed: bool,
     unreachable: bool,
     notified: HashSet<String>,
@@ -166,12 +163,8 @@ struct Executor<'a> {
     conns: HashMap<String, ConnFuture>,
     /// Hosts whose open connection was reported (`Event::Connected`).
     announced: HashSet<String>,
-    /// `groups`, built once: group name to host names.
-    groups: Value,
-    /// The same, converted for templates once and shared by every render.
-    /// It is not copied into each host's variables: that made memory grow
-    /// with the square of the number of hosts.
-    groups_shared: SharedValue,
+    /// Every host's variables, `hostvars` included.
+    vars: RunVars,
     limit: Option<Vec<String>>,
 }
 
@@ -189,7 +182,6 @@ impl<'a> Executor<'a> {
             }
             None => None,
         };
-        let groups = inventory_groups(inventory);
         Ok(Executor {
             cfg,
             playbook,
@@ -202,8 +194,13 @@ impl<'a> Executor<'a> {
             stats: IndexMap::new(),
             conns: HashMap::new(),
             announced: HashSet::new(),
-            groups: groups.clone(),
-            groups_shared: SharedValue::new(&groups),
+            vars: RunVars::new(
+                inventory,
+                &cfg.extra_vars,
+                &playbook.dir,
+                cfg.check,
+                cfg.diff,
+            ),
             limit,
         })
     }
@@ -221,7 +218,7 @@ impl<'a> Executor<'a> {
         }
         hosts.retain(|h| self.hosts.get(h).is_some_and(HostState::active));
         let name = match &play.name {
-            Some(n) => self.render_static(n)?,
+            Some(n) => self.play_name(n)?,
             None => pattern_text.clone(),
         };
         reporter.report(&Event::PlayStart {
@@ -236,9 +233,9 @@ impl<'a> Executor<'a> {
             return Ok(());
         }
         for host in &hosts {
-            let vars = self.play_vars(play, host)?;
+            self.vars
+                .start_play(&self.templates, self.inventory, play, host)?;
             if let Some(state) = self.hosts.get_mut(host) {
-                state.play_vars = vars;
                 state.notified.clear();
             }
             self.open(host);
@@ -351,10 +348,10 @@ impl<'a> Executor<'a> {
                 // A run-once result is registered (and its facts set) on
                 // every host of the batch, as in Ansible.
                 for other in &hosts {
-                    self.record(task, other, &report, other == host);
+                    self.record(task, other, &report, other == host, true);
                 }
             } else {
-                self.record(task, host, &report, true);
+                self.record(task, host, &report, true, true);
             }
             for w in &report.warnings {
                 reporter.report(&Event::Warning {
@@ -407,19 +404,14 @@ impl<'a> Executor<'a> {
                 .map(|host| {
                     let tx = tx.clone();
                     async move {
-                        // Facts registered along the way live in this copy
-                        // until the host is done; they are recorded as the
-                        // results arrive below.
-                        let mut local: Map<String, Value> = Map::new();
                         for (i, task) in tasks.iter().enumerate() {
                             if this.registry.get(&task.module).is_none() {
                                 continue;
                             }
-                            let report = this.invoke_with(play, task, host, false, &local).await;
-                            if let Some(name) = &task.register {
-                                local.insert(name.clone(), report.registered.clone());
-                            }
-                            vars::layer(&mut local, &report.facts);
+                            let report = this.invoke(play, task, host, false).await;
+                            // The host's next task sees what this one
+                            // learned; counts are recorded below.
+                            this.learn(task, host, &report);
                             let stop =
                                 matches!(report.status, Status::Failed | Status::Unreachable)
                                     && !report.ignored;
@@ -461,7 +453,7 @@ impl<'a> Executor<'a> {
         }
         self.announce(&hosts, reporter);
         for (host, i, report) in pending {
-            self.record(tasks[i], &host, &report, true);
+            self.record(tasks[i], &host, &report, true, false);
         }
     }
 
@@ -485,9 +477,30 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Records a host's report: counts, registered value, facts, notified
-    /// handlers, failure.
-    fn record(&mut self, task: &TaskDef, host: &str, report: &Report, counted: bool) {
+    /// Stores what a task learned on a host: its registered value and facts.
+    fn learn(&self, task: &TaskDef, host: &str, report: &Report) {
+        let origin = |name: &str| {
+            if report.secret.iter().any(|n| n == name) {
+                Learned::Secret
+            } else {
+                Learned::Data
+            }
+        };
+        if let Some(name) = &task.register {
+            self.vars
+                .learn(host, name, &report.registered, origin(name));
+        }
+        for (name, value) in &report.facts {
+            self.vars.learn(host, name, value, origin(name));
+        }
+    }
+
+    /// Records a host's report: counts, registered value and facts (unless
+    /// already learned), notified handlers, failure.
+    fn record(&mut self, task: &TaskDef, host: &str, report: &Report, counted: bool, learn: bool) {
+        if learn {
+            self.learn(task, host, report);
+        }
         if counted {
             let stats = self.stats.entry(host.to_string()).or_default();
             let mut summary = HostResult::new(host, report.status);
@@ -497,10 +510,6 @@ impl<'a> Executor<'a> {
         let Some(state) = self.hosts.get_mut(host) else {
             return;
         };
-        if let Some(name) = &task.register {
-            state.facts.insert(name.clone(), report.registered.clone());
-        }
-        vars::layer(&mut state.facts, &report.facts);
         match report.status {
             Status::Failed if !report.ignored => state.failed = true,
             Status::Unreachable => state.unreachable = true,
@@ -513,6 +522,7 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Runs a task on a host, holding a fork slot while it works.
     async fn invoke(
         &self,
         play: &'a Play,
@@ -520,29 +530,12 @@ impl<'a> Executor<'a> {
         host: &str,
         run_once: bool,
     ) -> Report {
-        self.invoke_with(play, task, host, run_once, &Map::new())
-            .await
-    }
-
-    /// Runs a task on a host, holding a fork slot while it works.
-    async fn invoke_with(
-        &self,
-        play: &'a Play,
-        task: &'a TaskDef,
-        host: &str,
-        run_once: bool,
-        local_facts: &Map<String, Value>,
-    ) -> Report {
         let _slot = self.forks.acquire().await;
         let Some(entry) = self.registry.get(&task.module) else {
             return failure(host, format!("unknown module `{}`", task.module));
         };
-        let mut vars = self.task_vars(play, task, host, local_facts);
-        vars.insert(
-            "ansible_check_mode".into(),
-            self.check_mode(play, task).into(),
-        );
-        let tvars = self.template_vars(&vars);
+        let mut tvars = self.vars.task(host, task, self.check_mode(play, task));
+        tvars.track(crate::secret::Taint::new());
         let mut secrets = self.templates.secrets(&tvars);
         // Values given to secret parameters are secrets wherever they appear:
         // the task's own (`Spec::secret_params`) and, for tasks expanded
@@ -558,9 +551,7 @@ impl<'a> Executor<'a> {
             }
         }
         for name in &task.secret_vars {
-            if let Some(Value::String(s)) = vars.get(name).map(|v| {
-                crate::vars::render_value(&self.templates, v, &tvars).unwrap_or_else(|_| v.clone())
-            }) {
+            if let Ok(Value::String(s)) = self.templates.eval_str(name, &tvars) {
                 secrets.add(&s);
             }
         }
@@ -585,6 +576,7 @@ impl<'a> Executor<'a> {
                     ignored: false,
                     registered: json!({"unreachable": true, "msg": e.to_string()}),
                     facts: Map::new(),
+                    secret: Vec::new(),
                     warnings: hint_of(&e),
                 };
             }
@@ -602,17 +594,23 @@ impl<'a> Executor<'a> {
         let peers_map = &peer_conns;
         let peers = move |name: &str| peers_map.get(name).cloned();
         // Whom the task runs as: never another user for the work dtrplay
-        // itself does on the control machine (API tasks).
+        // itself does on the control machine (API tasks). A delegated task
+        // takes the become variables of the host it runs on.
         let escalation = if entry.spec.on_control && task.delegate_to.is_none() {
             None
         } else {
             let become_vars = match &delegate {
-                Some(d) if d != host => {
-                    let mut v = self.inventory.host_vars_json(d);
-                    vars::layer(&mut v, &self.cfg.extra_vars);
-                    v
+                Some(d) if d != host => self.vars.host(d),
+                _ => tvars.clone(),
+            };
+            let var = |name: &str| {
+                if !become_vars.contains(name) {
+                    return Ok(None);
                 }
-                _ => vars.clone(),
+                self.templates
+                    .eval_str(name, &become_vars)
+                    .map(Some)
+                    .map_err(|e| e.message.clone())
             };
             let render = |node: &crate::yaml::Node| {
                 self.templates
@@ -622,7 +620,7 @@ impl<'a> Executor<'a> {
             match crate::escalation::resolve(
                 &self.cfg.escalation,
                 &[&play.escalation, &task.escalation],
-                &become_vars,
+                &var,
                 &render,
             ) {
                 Ok(escalation) => escalation,
@@ -640,10 +638,6 @@ impl<'a> Executor<'a> {
             Some(view) => view,
             None => conn.as_ref(),
         };
-        vars.insert(
-            "ansible_check_mode".into(),
-            self.check_mode(play, task).into(),
-        );
         let invocation = Invocation {
             task,
             entry,
@@ -657,8 +651,7 @@ impl<'a> Executor<'a> {
             timeout: task
                 .timeout
                 .map_or(DEFAULT_TASK_TIMEOUT, Duration::from_secs),
-            vars,
-            tvars,
+            vars: tvars,
             secrets,
             playbook_dir: &self.playbook.dir,
         };
@@ -671,138 +664,36 @@ impl<'a> Executor<'a> {
             .unwrap_or(self.cfg.check)
     }
 
-    /// The variables a task sees on a host, every layer and magic variable.
-    fn task_vars(
-        &self,
-        play: &Play,
-        task: &TaskDef,
-        host: &str,
-        local_facts: &Map<String, Value>,
-    ) -> Map<String, Value> {
-        let state = &self.hosts[host];
-        let mut vars = state.play_vars.clone();
-        // Task vars sit below facts and extra vars.
-        for (k, v) in &task.vars {
-            match self.templates.render_node(v, &self.template_vars(&vars)) {
-                Ok(value) => {
-                    vars.insert(k.key().to_string(), value);
-                }
-                Err(_) => {
-                    vars.insert(k.key().to_string(), v.to_json());
-                }
-            }
-        }
-        vars::layer(&mut vars, &state.facts);
-        vars::layer(&mut vars, local_facts);
-        vars::layer(&mut vars, &self.cfg.extra_vars);
-        if task_mentions(task, "hostvars") {
-            vars.insert("hostvars".into(), self.hostvars());
-        }
-        let _ = play;
-        vars
-    }
-
-    /// `hostvars`: every host's variables. Built only for tasks that use it.
-    fn hostvars(&self) -> Value {
-        let mut all = Map::new();
-        for host in self.inventory.hosts().map(|h| h.name()) {
-            let mut vars = self.inventory.host_vars_json(host);
-            if let Some(state) = self.hosts.get(host) {
-                vars::layer(&mut vars, &state.play_vars);
-                vars::layer(&mut vars, &state.facts);
-            }
-            all.insert(host.to_string(), Value::Object(vars));
-        }
-        Value::Object(all)
-    }
-
-    /// Inventory, play `vars`, `vars_files` and extra variables for a host,
-    /// rendered, plus the magic variables that do not change during a play.
-    fn play_vars(&self, play: &Play, host: &str) -> Result<Map<String, Value>, Error> {
-        let mut vars = self.inventory.host_vars_json(host);
-        vars::layer(&mut vars, &self.magic(host));
-        vars::layer(&mut vars, &self.cfg.extra_vars);
-        let mut play_layer = Map::new();
-        for (k, v) in &play.vars {
-            play_layer.insert(k.key().to_string(), v.to_json());
-        }
-        for file in &play.vars_files {
-            let node = match &file.loaded {
-                Some(n) => n.clone(),
-                None => {
-                    let name = text(
-                        &self
-                            .templates
-                            .render_node(&file.name, &self.template_vars(&vars))?,
-                    );
-                    let path = self.playbook.dir.join(&name);
-                    let src =
-                        crate::source::SourceFile::read(&path).map_err(|source| Error::Read {
-                            path: path.clone(),
-                            source,
-                        })?;
-                    crate::yaml::parse(&src)?
-                }
-            };
-            if let Value::Object(map) = node.to_json() {
-                vars::layer(&mut play_layer, &map);
-            }
-        }
-        vars::layer(&mut vars, &play_layer);
-        // Extra variables win over everything, so they go on last again.
-        vars::layer(&mut vars, &self.cfg.extra_vars);
-        Ok(self.resolve(vars))
-    }
-
-    /// A host's variables as templates see them, with the shared `groups`.
-    fn template_vars(&self, vars: &Map<String, Value>) -> TemplateVars {
-        let mut tvars = TemplateVars::from(vars);
-        tvars.insert_shared("groups", &self.groups_shared);
-        tvars
-    }
-
-    fn resolve(&self, vars: Map<String, Value>) -> Map<String, Value> {
-        vars::resolve(&self.templates, vars)
-    }
-
-    fn magic(&self, host: &str) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("inventory_hostname".into(), host.into());
-        m.insert(
-            "inventory_hostname_short".into(),
-            host.split('.').next().unwrap_or(host).into(),
-        );
-        m.insert("group_names".into(), self.inventory.groups_of(host).into());
-        m.insert(
-            "playbook_dir".into(),
-            self.playbook.dir.display().to_string().into(),
-        );
-        m.insert("ansible_check_mode".into(), self.cfg.check.into());
-        m.insert("ansible_diff_mode".into(), self.cfg.diff.into());
-        m.insert("omit".into(), vars::OMIT.into());
-        m
-    }
-
     /// Renders a play-level value (name, hosts) with extra variables only,
     /// as Ansible does before any host is known.
     fn render_static(&self, node: &crate::yaml::Node) -> Result<String, Error> {
-        let mut vars = self.cfg.extra_vars.clone();
-        vars.insert("groups".into(), self.groups.clone());
         Ok(text(
-            &self
-                .templates
-                .render_node(node, &TemplateVars::from(vars))?,
+            &self.templates.render_node(node, &self.vars.play_level())?,
         ))
     }
 
+    /// A play's name as shown: rendered with extra variables, and masked
+    /// when it shows a secret.
+    fn play_name(&self, node: &crate::yaml::Node) -> Result<String, Error> {
+        let mut vars = self.vars.play_level();
+        vars.track(crate::secret::Taint::new());
+        let name = text(&self.templates.render_node(node, &vars)?);
+        Ok(self.templates.secrets(&vars).mask(&name))
+    }
+
+    /// A task's name as shown, rendered with the first host's variables and
+    /// masked when it shows a secret (or a value computed from one).
     fn task_name(&self, task: &TaskDef, host: &str) -> String {
         match &task.name {
             Some(node) if node.has_template() => {
-                let state = &self.hosts[host];
-                self.templates
-                    .render_node(node, &self.template_vars(&state.play_vars))
+                let mut vars = self.vars.task(host, task, self.cfg.check);
+                vars.track(crate::secret::Taint::new());
+                let name = self
+                    .templates
+                    .render_node(node, &vars)
                     .map(|v| text(&v))
-                    .unwrap_or_else(|_| node.scalar_text().unwrap_or_default())
+                    .unwrap_or_else(|_| node.scalar_text().unwrap_or_default());
+                self.templates.secrets(&vars).mask(&name)
             }
             _ => task.display_name(),
         }
@@ -896,6 +787,7 @@ fn failure(host: &str, msg: String) -> Report {
         ignored: false,
         registered: json!({"failed": true, "msg": msg}),
         facts: Map::new(),
+        secret: Vec::new(),
         warnings: Vec::new(),
     }
 }
@@ -915,18 +807,6 @@ fn notified(state: &HostState, handler: &TaskDef) -> bool {
             .listen
             .iter()
             .any(|topic| state.notified.contains(topic))
-}
-
-fn task_mentions(task: &TaskDef, word: &str) -> bool {
-    task.node.raw().contains(word)
-}
-
-fn inventory_groups(inventory: &Inventory) -> Value {
-    let mut groups = Map::new();
-    for (name, hosts) in inventory.groups_dict() {
-        groups.insert(name, hosts.into());
-    }
-    Value::Object(groups)
 }
 
 /// A private, short directory for SSH control sockets. Unix socket paths

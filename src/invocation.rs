@@ -18,7 +18,7 @@ use crate::report::{HostResult, Status};
 use crate::secret::{MASK, Secrets};
 use crate::task::{Check, Context, Outcome, TaskError};
 use crate::tasks::Entry;
-use crate::template::{Templates, Vars as TemplateVars};
+use crate::template::{Templates, Vars};
 use crate::vars;
 use crate::yaml::Node;
 
@@ -40,10 +40,9 @@ pub struct Invocation<'a> {
     pub diff: bool,
     pub timeout: Duration,
     /// The host's variables for this task (every layer, magic included),
-    /// as tasks read them.
-    pub vars: Map<String, Value>,
-    /// The same variables as templates see them; kept in step with `vars`.
-    pub tvars: TemplateVars,
+    /// tracking the secrets renders derive (`Vars::track`).
+    pub vars: Vars,
+    /// The secrets known for the host, tracking the same taint.
     pub secrets: Secrets,
     /// The playbook's directory, to resolve `src:` of copy and template.
     pub playbook_dir: &'a std::path::Path,
@@ -59,6 +58,9 @@ pub struct Report {
     /// The registered value (stored under `register:` when given).
     pub registered: Value,
     pub facts: Map<String, Value>,
+    /// The names, among the registered value and the facts, that are
+    /// secrets by origin (a `no_log` task's, or values holding a secret).
+    pub secret: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -97,12 +99,14 @@ impl Invocation<'_> {
             let ignored = single.0.ignored;
             let mut result = single.0;
             result.duration = started.elapsed();
+            let secret = self.secret_names(&single.1, &single.2);
             return Report {
                 results: vec![result],
                 status,
                 ignored,
                 registered: single.1,
                 facts: single.2,
+                secret,
                 warnings,
             };
         };
@@ -133,13 +137,48 @@ impl Invocation<'_> {
         if failed {
             registered["msg"] = Value::from("One or more items failed");
         }
+        let secret = self.secret_names(&registered, &facts);
         Report {
             results,
             status,
             ignored,
             registered,
             facts,
+            secret,
             warnings,
+        }
+    }
+
+    /// The names of the registered value and facts that must be kept as
+    /// secrets: all of them under `no_log`, else those holding a secret
+    /// (`set_fact: {pw2: "{{ ucp_password }}"}`).
+    fn secret_names(&self, registered: &Value, facts: &Map<String, Value>) -> Vec<String> {
+        let holds_secret =
+            |value: &Value| self.task.no_log || self.secrets.mask_json(value) != *value;
+        let mut names = Vec::new();
+        if let Some(name) = &self.task.register
+            && holds_secret(registered)
+        {
+            names.push(name.clone());
+        }
+        for (name, value) in facts {
+            if holds_secret(value) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
+    /// Stores the registered value in the task's own variables, for
+    /// `until`, `changed_when` and `failed_when`: host data, or a secret
+    /// under `no_log`.
+    fn register(&mut self, registered: &Value) {
+        if let Some(name) = &self.task.register {
+            if self.task.no_log {
+                self.vars.insert_secret(name.clone(), registered.clone());
+            } else {
+                self.vars.insert_data(name.clone(), registered.clone());
+            }
         }
     }
 
@@ -153,8 +192,9 @@ impl Invocation<'_> {
         let mut result = HostResult::new(self.host, Status::Ok);
         result.delegated_to = self.delegated_to.clone();
         if let Some(item) = &item {
-            self.vars.insert(self.task.loop_var.clone(), item.clone());
-            self.tvars.insert(self.task.loop_var.clone(), item.clone());
+            // Loop items are rendered already: data from here on.
+            self.vars
+                .insert_data(self.task.loop_var.clone(), item.clone());
             result.item = Some(self.item_label(item));
         }
         // `when`: every condition must hold.
@@ -188,10 +228,7 @@ impl Invocation<'_> {
             attempt += 1;
             let ended = self.attempt(warnings).await;
             let mut registered = registered_value(&ended);
-            if let Some(name) = &self.task.register {
-                self.vars.insert(name.clone(), registered.clone());
-                self.tvars.insert_raw(name.clone(), registered.clone());
-            }
+            self.register(&registered);
             let retry = match (&self.task.until, &ended) {
                 (_, Ended::Unreachable(_)) => false,
                 (Some(until), _) => match self.truth(until) {
@@ -254,10 +291,7 @@ impl Invocation<'_> {
         }
         // `changed_when` and `failed_when` see the registered result.
         if result.status != Status::Unreachable {
-            if let Some(name) = &self.task.register {
-                self.vars.insert(name.clone(), registered.clone());
-                self.tvars.insert_raw(name.clone(), registered.clone());
-            }
+            self.register(&registered);
             if !self.task.changed_when.is_empty() && result.status != Status::Failed {
                 match self.all_true(&self.task.changed_when) {
                     Ok(changed) => {
@@ -328,16 +362,17 @@ impl Invocation<'_> {
         };
         let eval = |expr: &str| {
             self.templates
-                .eval_str(expr, &self.tvars)
+                .eval_str(expr, &self.vars)
                 .map_err(|e| e.to_string())
         };
+        let vars = self.vars.to_json();
         let cx = Context::new(
             self.host,
             self.conn,
             self.check_mode,
             self.diff,
             self.timeout,
-            &self.vars,
+            &vars,
             &eval,
             self.peers,
         );
@@ -378,7 +413,7 @@ impl Invocation<'_> {
             .templates
             .render_file(
                 &source,
-                &self.tvars,
+                &self.vars,
                 template.trim_blocks,
                 template.lstrip_blocks,
             )
@@ -395,11 +430,33 @@ impl Invocation<'_> {
         let mut rendered = Map::new();
         for (key, value) in &self.task.args {
             let v = self.render(value).map_err(|e| e.message.clone())?;
+            self.note_secret_flags(&v);
             rendered.insert(key.key().to_string(), v);
         }
         vars::drop_omitted(&mut rendered);
         self.resolve_src(&mut rendered);
         self.entry.spec.coerce(&rendered)
+    }
+
+    /// Command lines written with a secret in them (`--ucp-password S3cret`)
+    /// make that value a secret, wherever it is shown later.
+    fn note_secret_flags(&self, value: &Value) {
+        let Some(taint) = self.vars.taint() else {
+            return;
+        };
+        let mut stack = vec![value];
+        while let Some(value) = stack.pop() {
+            match value {
+                Value::String(s) => {
+                    for secret in crate::secret::flag_values(s) {
+                        taint.add(secret);
+                    }
+                }
+                Value::Array(items) => stack.extend(items),
+                Value::Object(map) => stack.extend(map.values()),
+                _ => {}
+            }
+        }
     }
 
     /// `src:` of copy and template is a control-machine path, found the way
@@ -429,11 +486,11 @@ impl Invocation<'_> {
     }
 
     fn render(&self, node: &Node) -> Result<Value, InputError> {
-        self.templates.render_node(node, &self.tvars)
+        self.templates.render_node(node, &self.vars)
     }
 
     fn truth(&self, node: &Node) -> Result<bool, InputError> {
-        let value = self.templates.eval_node(node, &self.tvars)?;
+        let value = self.templates.eval_node(node, &self.vars)?;
         Ok(truthy(&value))
     }
 
@@ -505,6 +562,7 @@ impl Invocation<'_> {
             results: vec![result],
             registered,
             facts,
+            secret: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -530,12 +588,41 @@ impl Invocation<'_> {
         m(&mut result.stderr);
         m(&mut result.item);
         for d in &mut result.diffs {
-            m(&mut d.before);
-            m(&mut d.after);
+            d.subject = self.secrets.mask(&d.subject);
+            let holds_secret =
+                |t: &Option<String>| t.as_ref().is_some_and(|t| self.secrets.mask(t) != *t);
+            if holds_secret(&d.before) || holds_secret(&d.after) {
+                // A diff of secret contents would show the secret's
+                // surroundings and length; its digests say that it changed.
+                let line = format!(
+                    "(secret content changed: sha256 {} → {})\n",
+                    short_digest(d.before.as_deref()),
+                    short_digest(d.after.as_deref())
+                );
+                if d.after.is_some() {
+                    d.before = d.before.as_ref().map(|_| String::new());
+                    d.after = Some(line);
+                } else {
+                    d.before = Some(line);
+                }
+            }
         }
         // The registered value is data for later tasks, not output; it is
         // masked only when it is shown (debug), by the same Secrets.
         let _ = registered;
+    }
+}
+
+/// The first hex digits of a text's SHA-256, for secret diffs.
+fn short_digest(text: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    match text {
+        None => "(none)".to_string(),
+        Some(text) => {
+            let digest = Sha256::digest(text.as_bytes());
+            let hex: String = digest.iter().take(3).map(|b| format!("{b:02x}")).collect();
+            format!("{hex}…")
+        }
     }
 }
 

@@ -2,12 +2,14 @@
 //! error messages.
 //!
 //! A value is secret when it sits under a secret-looking variable name
-//! (`ucp_password`, `dtr_api_token`), when a task parameter is marked
-//! `secret`, or when a `no_log` task registered it. `Secrets` holds the
-//! known values for one host and replaces each of them, and the encoded
-//! forms users derive from them (base64 for basic auth and registry configs,
-//! URL encoding for query strings, JSON escaping for event output), with
-//! `MASK`.
+//! (`ucp_password`, `dtr_api_token`), when it is a secret by origin
+//! (`template::Vars::insert_secret`: vault, become passwords, what a
+//! `no_log` task registered), when a task parameter is marked `secret`, or
+//! when a template computed it from a secret (the render's `Taint`).
+//! `Secrets` holds the known values for one host and replaces each of them,
+//! and the encoded forms users derive from them (base64 for basic auth and
+//! registry configs, URL encoding for query strings, JSON escaping for event
+//! output), with `MASK`.
 //!
 //! Values shorter than `MIN_SECRET_LEN` characters are ignored: masking
 //! `"1"` or `"yes"` would blank out half of every message while protecting
@@ -24,19 +26,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use base64::Engine;
 use regex::Regex;
 
-use crate::template::Variables;
-
 /// What a secret is replaced with.
 pub const MASK: &str = "********";
 
 /// Secrets shorter than this many characters are not masked.
 pub const MIN_SECRET_LEN: usize = 4;
 
-/// The words that make a variable or key name secret.
-const SECRET_WORDS: [&str; 10] = [
-    "password",
-    "passwd",
-    "passphrase",
+/// The words that make a variable or key name secret. `pass` covers
+/// `password`, `passwd` and `passphrase`, and the short names operators
+/// use (`admin_pass`, `UCP_Admin_Pass`).
+const SECRET_WORDS: [&str; 8] = [
+    "pass",
     "token",
     "secret",
     "private_key",
@@ -47,11 +47,118 @@ const SECRET_WORDS: [&str; 10] = [
 ];
 
 /// Whether a variable or key name holds a secret: it contains one of
-/// password, passwd, passphrase, token, secret, private_key, api_key or
-/// credential(s), in any case.
+/// pass (password, passwd, passphrase), token, secret, private_key, api_key
+/// or credential(s), in any case.
 pub fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     SECRET_WORDS.iter().any(|word| lower.contains(word))
+}
+
+/// The secrets that renders derived from other secrets (a value a template
+/// computed while reading a secret), collected while a task runs and shared
+/// by every `Secrets` that tracks it.
+#[derive(Default)]
+pub struct Taint {
+    values: Mutex<TaintValues>,
+}
+
+#[derive(Default)]
+struct TaintValues {
+    values: Vec<String>,
+    /// `values` compiled; `None` after an addition.
+    set: Option<Arc<SecretSet>>,
+}
+
+impl Taint {
+    pub fn new() -> Arc<Taint> {
+        Arc::new(Taint::default())
+    }
+
+    /// Records a value computed from a secret.
+    pub fn add(&self, value: &str) {
+        if value.chars().count() < MIN_SECRET_LEN {
+            return;
+        }
+        let mut inner = self.lock();
+        if !inner.values.iter().any(|v| v == value) {
+            inner.values.push(value.to_string());
+            inner.set = None;
+        }
+    }
+
+    /// How many values were recorded.
+    pub fn len(&self) -> usize {
+        self.lock().values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `value` was recorded as derived from a secret.
+    pub fn contains(&self, value: &str) -> bool {
+        self.lock().values.iter().any(|v| v == value)
+    }
+
+    fn set(&self) -> Arc<SecretSet> {
+        let mut inner = self.lock();
+        if inner.set.is_none() {
+            inner.set = Some(Arc::new(SecretSet::new(inner.values.clone())));
+        }
+        inner.set.clone().unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TaintValues> {
+        self.values
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for Taint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Taint")
+            .field("values", &self.len())
+            .finish()
+    }
+}
+
+/// The values given to secret-named options in a command line:
+/// `--ucp-password S3cret`, `--api-token=abc`, `-admin_pass x`. Options
+/// that name where a secret comes from (`--password-stdin`,
+/// `--password-file PATH`) are not secrets themselves.
+pub fn flag_values(command: &str) -> Vec<&str> {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let mut found = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        let Some(option) = word.strip_prefix('-') else {
+            continue;
+        };
+        let option = option.trim_start_matches('-');
+        let (name, inline) = match option.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (option, None),
+        };
+        let normalized = name.replace('-', "_").to_ascii_lowercase();
+        if !is_secret_name(&normalized)
+            || normalized.ends_with("_stdin")
+            || normalized.ends_with("_file")
+        {
+            continue;
+        }
+        let value = match inline {
+            Some(value) => value,
+            None => match words.get(i + 1) {
+                Some(next) if !next.starts_with('-') => next,
+                _ => continue,
+            },
+        };
+        let value = value.trim_matches(|c| c == '\'' || c == '"');
+        if !value.is_empty() {
+            found.push(value);
+        }
+    }
+    found
 }
 
 /// The secret values known for a host.
@@ -63,19 +170,13 @@ pub struct Secrets {
     own: Vec<String>,
     /// `own` compiled, rebuilt after an `add`.
     own_set: OnceLock<Arc<SecretSet>>,
+    /// Values derived from secrets by renders, as they are found.
+    taint: Option<Arc<Taint>>,
 }
 
 impl Secrets {
     pub fn new() -> Secrets {
         Secrets::default()
-    }
-
-    /// Every string (also nested) under a secret-named key, in every layer
-    /// of `vars` (a `template::Vars` or a JSON map). Values that are still
-    /// templates are skipped; use `Templates::secrets` to include their
-    /// rendered values.
-    pub fn from_vars(vars: &impl Variables) -> Secrets {
-        vars.known_secrets()
     }
 
     pub(crate) fn from_sets(shared: Vec<Arc<SecretSet>>) -> Secrets {
@@ -94,8 +195,16 @@ impl Secrets {
         }
     }
 
+    /// Masks, from now on, every value `taint` records.
+    pub fn track(&mut self, taint: Arc<Taint>) {
+        self.taint = Some(taint);
+    }
+
     /// Adds every value another `Secrets` knows.
     pub fn extend(&mut self, other: &Secrets) {
+        if self.taint.is_none() {
+            self.taint = other.taint.clone();
+        }
         for set in &other.shared {
             if !self.shared.iter().any(|s| Arc::ptr_eq(s, set)) {
                 self.shared.push(set.clone());
@@ -107,7 +216,14 @@ impl Secrets {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.own.is_empty() && self.shared.iter().all(|set| set.is_empty())
+        self.own.is_empty()
+            && self.shared.iter().all(|set| set.is_empty())
+            && self.taint.as_ref().is_none_or(|t| t.is_empty())
+    }
+
+    /// Whether `value` is a secret as a whole (not only a part of it).
+    pub fn is_secret(&self, value: &str) -> bool {
+        !value.is_empty() && self.mask(value) == MASK
     }
 
     /// Replaces every occurrence of every secret (and its encoded forms).
@@ -121,6 +237,9 @@ impl Secrets {
         let mut found = Vec::new();
         for set in self.shared.iter().chain(std::iter::once(own)) {
             set.find(text, &mut found);
+        }
+        if let Some(taint) = &self.taint {
+            taint.set().find(text, &mut found);
         }
         if found.is_empty() {
             return text.to_string();
@@ -192,13 +311,16 @@ impl std::fmt::Debug for Secrets {
 }
 
 /// An immutable set of secrets with their matcher, shared between hosts.
+#[derive(Default)]
 pub(crate) struct SecretSet {
     /// How many distinct secret values (before encoding) the set holds.
     values: usize,
     matcher: Matcher,
 }
 
+#[derive(Default)]
 enum Matcher {
+    #[default]
     None,
     Regex(Regex),
     /// Used only if the regex cannot be built (far beyond any realistic
@@ -328,9 +450,37 @@ fn encoded_forms(value: &str) -> Vec<String> {
         forms.push(unpadded);
     }
     if let Ok(json) = serde_json::to_string(value) {
-        forms.push(json[1..json.len() - 1].to_string());
+        let inner = &json[1..json.len() - 1];
+        // JSON and Python (`to_json`, `to_nice_json`) may escape every
+        // non-ASCII character as `\uXXXX`, UTF-16 surrogates included.
+        if !inner.is_ascii() {
+            forms.push(ascii_escaped(inner, false));
+            forms.push(ascii_escaped(inner, true));
+        }
+        forms.push(inner.to_string());
     }
     forms
+}
+
+/// JSON text with every non-ASCII character written as `\uXXXX` (hex
+/// digits in upper or lower case).
+fn ascii_escaped(text: &str, upper: bool) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        let mut units = [0u16; 2];
+        for unit in c.encode_utf16(&mut units) {
+            if upper {
+                out.push_str(&format!("\\u{unit:04X}"));
+            } else {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// RFC 3986 percent-encoding of everything but unreserved characters.
@@ -366,6 +516,9 @@ mod tests {
         assert!(is_secret_name("DTR_API_TOKEN"));
         assert!(is_secret_name("ssh_private_key"));
         assert!(is_secret_name("registry_credentials"));
+        assert!(is_secret_name("UCP_Admin_Pass"));
+        assert!(is_secret_name("admin_pass"));
+        assert!(is_secret_name("db_passwd"));
         assert!(!is_secret_name("dtr_url"));
     }
 
@@ -377,6 +530,16 @@ mod tests {
         assert_eq!(s.mask(&format!("auth {b64}")), "auth ********");
         assert_eq!(s.mask("q=p%40ss%20word&x"), "q=********&x");
         assert_eq!(s.mask("abcd1234wxyz!"), "********!");
+    }
+
+    #[test]
+    fn secret_options_of_command_lines() {
+        assert_eq!(
+            flag_values("docker run ucp install --ucp-password S3cretPW --admin-username admin"),
+            vec!["S3cretPW"]
+        );
+        assert_eq!(flag_values("x --api-token='abc123' -y"), vec!["abc123"]);
+        assert!(flag_values("docker login --password-stdin reg.example.com").is_empty());
     }
 
     #[test]

@@ -1,93 +1,207 @@
-//! Variables of a host, layered by Ansible's precedence.
+//! The variables of a run, layered by Ansible's precedence, in one model:
+//! `template::Vars` layers, with every value's origin said where it enters.
 //!
 //! From lowest to highest: inventory variables (group, then host, already
-//! merged by `inventory`), play `vars`, play `vars_files`, task `vars`, facts
-//! (`register` and `set_fact`), extra variables (`-e`). Magic variables
-//! (`inventory_hostname`, `group_names`, `groups`, `hostvars`,
-//! `playbook_dir`, `ansible_check_mode`, ...) are added on top, as Ansible
-//! does.
+//! merged by `inventory`), magic variables (`inventory_hostname`,
+//! `group_names`, `playbook_dir`, ...), play `vars`, play `vars_files`, task
+//! `vars`, registered values and `set_fact` values, extra variables (`-e`).
+//!
+//! The layers (ARCHITECTURE.md, "The variable model"):
+//! - one **host layer** per inventory host, kept in the run's [`HostTable`]:
+//!   inventory, magic, play and extra variables of the current play (all
+//!   user-written templates, rendered lazily), with a child layer of what
+//!   the host learned (registered results, facts: host data, never
+//!   rendered). `hostvars` is a lazy view over this table;
+//! - one **task layer** per invocation: task `vars`, `ansible_check_mode`,
+//!   `hostvars`, then the loop item and the registered value while the task
+//!   runs.
+//!
+//! Extra variables win over everything: a registered value or fact with the
+//! name of an extra variable is not stored, and task `vars` named like a
+//! fact or an extra variable are left out, which is what their precedence
+//! means.
+
+use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::template::Templates;
+use crate::error::Error;
+use crate::inventory::Inventory;
+use crate::playbook::{Play, TaskDef};
+use crate::template::{HostTable, Shared, Templates, Vars};
 
-/// The value Ansible users pass as `"{{ omit }}"` to leave an argument out.
-pub const OMIT: &str = "__omit_place_holder__dtrplay__";
+pub use crate::template::OMIT;
+
+/// The variables of every host of a run.
+pub struct RunVars {
+    table: Arc<HostTable>,
+    extra: Map<String, Value>,
+    groups: Shared,
+    playbook_dir: String,
+    check: bool,
+    diff: bool,
+}
+
+/// Whether a value a host learned is plain host data or a secret (what a
+/// `no_log` task registered, or a value that holds a secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learned {
+    Data,
+    Secret,
+}
+
+impl RunVars {
+    /// Every inventory host with its inventory, magic and extra variables.
+    pub fn new(
+        inventory: &Inventory,
+        extra: &Map<String, Value>,
+        playbook_dir: &Path,
+        check: bool,
+        diff: bool,
+    ) -> RunVars {
+        let groups = inventory_groups(inventory);
+        let mut run = RunVars {
+            table: Arc::default(),
+            extra: extra.clone(),
+            groups: Shared::new(&groups),
+            playbook_dir: playbook_dir.display().to_string(),
+            check,
+            diff,
+        };
+        let hosts: Vec<(String, Vars)> = inventory
+            .hosts()
+            .map(|h| {
+                let name = h.name().to_string();
+                let mut vars = run.host_base(inventory, &name);
+                run.add_extra(&mut vars);
+                (name, vars.child())
+            })
+            .collect();
+        run.table = HostTable::new(hosts);
+        run
+    }
+
+    /// Inventory and magic variables of a host.
+    fn host_base(&self, inventory: &Inventory, host: &str) -> Vars {
+        let mut vars = Vars::templates(&inventory.host_vars_json(host));
+        vars.insert_magic("inventory_hostname", host.into());
+        vars.insert_magic(
+            "inventory_hostname_short",
+            host.split('.').next().unwrap_or(host).into(),
+        );
+        vars.insert_magic("group_names", inventory.groups_of(host).into());
+        vars.insert_magic("playbook_dir", self.playbook_dir.clone().into());
+        vars.insert_magic("ansible_check_mode", self.check.into());
+        vars.insert_magic("ansible_diff_mode", self.diff.into());
+        vars.insert_magic("omit", OMIT.into());
+        vars.insert_shared("groups", &self.groups);
+        vars
+    }
+
+    fn add_extra(&self, vars: &mut Vars) {
+        for (name, value) in &self.extra {
+            vars.insert_template(name.clone(), value.clone());
+        }
+    }
+
+    /// Puts a play's variables under a host's learned values: inventory,
+    /// magic, play `vars`, `vars_files`, then extra variables.
+    pub fn start_play(
+        &self,
+        templates: &Templates,
+        inventory: &Inventory,
+        play: &Play,
+        host: &str,
+    ) -> Result<(), Error> {
+        let mut vars = self.host_base(inventory, host);
+        self.add_extra(&mut vars);
+        for (k, v) in &play.vars {
+            vars.insert_template(k.key(), v.to_json());
+        }
+        for file in &play.vars_files {
+            let node = match &file.loaded {
+                Some(n) => n.clone(),
+                None => {
+                    let name = crate::invocation::text(&templates.render_node(&file.name, &vars)?);
+                    let path = Path::new(&self.playbook_dir).join(&name);
+                    let src =
+                        crate::source::SourceFile::read(&path).map_err(|source| Error::Read {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    crate::yaml::parse(&src)?
+                }
+            };
+            if let Value::Object(map) = node.to_json() {
+                for (k, v) in map {
+                    vars.insert_template(k, v);
+                }
+            }
+        }
+        // Extra variables win over everything, so they go on last again.
+        self.add_extra(&mut vars);
+        self.table
+            .update(host, |learned| *learned = learned.rebase(&vars));
+        Ok(())
+    }
+
+    /// A host's variables as they are now (play and learned values).
+    pub fn host(&self, host: &str) -> Vars {
+        self.table.get(host).unwrap_or_default()
+    }
+
+    /// The variables one task sees on a host: the host's, with a task layer
+    /// on top.
+    pub fn task(&self, host: &str, task: &TaskDef, check_mode: bool) -> Vars {
+        let host_vars = self.host(host);
+        let mut vars = host_vars.child();
+        for (k, v) in &task.vars {
+            let name = k.key();
+            // Task vars sit below learned values and extra vars.
+            if !host_vars.contains_own(name) && !self.extra.contains_key(name) {
+                vars.insert_template(name, v.to_json());
+            }
+        }
+        vars.insert_magic("ansible_check_mode", check_mode.into());
+        vars.insert_hostvars(&self.table);
+        vars
+    }
+
+    /// What a play-level value (name, hosts) is rendered with before any
+    /// host is known: extra variables and `groups`, as Ansible does.
+    pub fn play_level(&self) -> Vars {
+        let mut vars = Vars::templates(&self.extra);
+        vars.insert_shared("groups", &self.groups);
+        vars
+    }
+
+    /// Stores a value a host learned (a registered result, a fact), for the
+    /// rest of the run.
+    pub fn learn(&self, host: &str, name: &str, value: &Value, origin: Learned) {
+        if self.extra.contains_key(name) {
+            return;
+        }
+        self.table.update(host, |vars| match origin {
+            Learned::Data => vars.insert_data(name, value.clone()),
+            Learned::Secret => vars.insert_secret(name, value.clone()),
+        });
+    }
+}
+
+fn inventory_groups(inventory: &Inventory) -> Value {
+    let mut groups = Map::new();
+    for (name, hosts) in inventory.groups_dict() {
+        groups.insert(name, hosts.into());
+    }
+    Value::Object(groups)
+}
 
 /// Layers `higher` over `lower`, key by key (no deep merge, as Ansible's
 /// default `hash_behaviour: replace`).
 pub fn layer(lower: &mut Map<String, Value>, higher: &Map<String, Value>) {
     for (k, v) in higher {
         lower.insert(k.clone(), v.clone());
-    }
-}
-
-/// Renders variables whose values are templates, in passes, so that a
-/// variable may use another one (Ansible templates variables lazily). One
-/// that cannot be rendered yet stays as written, and fails with a precise
-/// message where a task uses it.
-pub fn resolve(templates: &Templates, mut vars: Map<String, Value>) -> Map<String, Value> {
-    for _ in 0..8 {
-        let pending: Vec<String> = vars
-            .iter()
-            .filter(|(_, v)| has_template(v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        if pending.is_empty() {
-            break;
-        }
-        let mut progress = false;
-        for key in pending {
-            let Some(value) = vars.get(&key).cloned() else {
-                continue;
-            };
-            let scope = crate::template::Vars::from(vars.clone());
-            if let Ok(rendered) = render_value(templates, &value, &scope)
-                && rendered != value
-            {
-                vars.insert(key, rendered);
-                progress = true;
-            }
-        }
-        if !progress {
-            break;
-        }
-    }
-    vars
-}
-
-/// Renders every string inside a JSON value.
-pub fn render_value(
-    templates: &Templates,
-    value: &Value,
-    vars: &crate::template::Vars,
-) -> Result<Value, crate::template::TemplateError> {
-    Ok(match value {
-        Value::String(s) => templates.render_str(s, vars)?,
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| render_value(templates, v, vars))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (k, v) in map {
-                out.insert(k.clone(), render_value(templates, v, vars)?);
-            }
-            Value::Object(out)
-        }
-        other => other.clone(),
-    })
-}
-
-/// Whether a value holds a template anywhere inside.
-pub fn has_template(v: &Value) -> bool {
-    match v {
-        Value::String(s) => crate::yaml::is_template(s),
-        Value::Array(a) => a.iter().any(has_template),
-        Value::Object(o) => o.values().any(has_template),
-        _ => false,
     }
 }
 

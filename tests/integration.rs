@@ -12,6 +12,8 @@ mod lab_api;
 mod lab_nodes;
 // `dtrplay lab up|status|down` with real background labs.
 mod lab_cli;
+// Real Docker engines on the lab's nodes, one dockerd per node, driven by playbooks.
+mod lab_engines;
 // Inventories: YAML, INI, directories, group_vars/host_vars, patterns, `--list`.
 mod inventory;
 // Built-in modules (copy, template, file, command, shell, debug, assert,
@@ -36,3 +38,7 @@ mod template;
 // Privilege escalation (sudo, su) on nodes with users of their own, and the
 // play-level connection keywords.
 mod escalation;
+// Host data is data: registered results, facts, loop items never rendered again.
+mod host_data;
+// ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
+mod oracle;

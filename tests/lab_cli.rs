@@ -127,6 +127,10 @@ fn up_status_up_again_and_down() -> TestResult {
     assert!(!dir.exists());
     let mut pids = vec![recorded.serve_pid];
     pids.extend(recorded.nodes.iter().map(|n| n.pid));
+    // Every node ran its own real dockerd, and none is left.
+    let engines: Vec<u32> = recorded.nodes.iter().filter_map(|n| n.engine_pid).collect();
+    assert_eq!(engines.len(), 3, "{:?}", recorded.nodes);
+    pids.extend(engines);
     for pid in pids {
         assert!(!process::is_alive(pid), "pid {pid} is still alive");
     }

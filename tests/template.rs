@@ -6,9 +6,9 @@
 use std::time::Instant;
 
 use dtrplay::error::InputError;
-use dtrplay::secret::{MASK, Secrets, is_secret_name};
+use dtrplay::secret::{MASK, is_secret_name};
 use dtrplay::source::SourceFile;
-use dtrplay::template::{Templates, Vars};
+use dtrplay::template::{HostTable, Templates, Vars};
 use dtrplay::yaml::{self, Node};
 use serde_json::{Value, json};
 
@@ -16,7 +16,7 @@ use crate::harness::unindent;
 
 fn vars(value: Value) -> Vars {
     match value {
-        Value::Object(map) => Vars::from(map),
+        Value::Object(map) => Vars::templates(&map),
         _ => Vars::new(),
     }
 }
@@ -700,7 +700,7 @@ fn secrets_are_masked_in_text_json_and_encoded_forms() {
         "dtr_user": "admin",
         "short_token": "abc",
     }));
-    let secrets = Secrets::from_vars(&v);
+    let secrets = v.secrets();
     assert_eq!(
         secrets.mask("login admin s3cr3t-pass"),
         format!("login admin {MASK}")
@@ -757,16 +757,16 @@ fn hostvars_are_shared_and_rendered_per_host() {
     let mut hosts = Vec::new();
     for i in 0..3 {
         let mut host = Vars::new();
-        host.insert("ip", json!(format!("10.0.0.{i}")));
-        host.insert("url", json!("https://{{ ip }}"));
+        host.insert_template("ip", json!(format!("10.0.0.{i}")));
+        host.insert_template("url", json!("https://{{ ip }}"));
         hosts.push((format!("node{i}"), host));
     }
-    let hostvars = t.hostvars(hosts.clone());
+    let hostvars = HostTable::new(hosts.clone());
     let mut base = Vars::new();
     base.insert_hostvars(&hostvars);
-    base.insert("groups", json!({"all": ["node0", "node1", "node2"]}));
+    base.insert_template("groups", json!({"all": ["node0", "node1", "node2"]}));
     let mut scope = base.child();
-    scope.insert("inventory_hostname", json!("node0"));
+    scope.insert_template("inventory_hostname", json!("node0"));
     assert_eq!(
         t.render_str(
             "{{ groups.all | map('extract', hostvars, 'url') | list }}",
@@ -793,29 +793,29 @@ fn rendering_for_many_hosts_does_not_copy_hostvars() {
     let hosts: Vec<(String, Vars)> = (0..1000)
         .map(|i| {
             let mut v = Vars::new();
-            v.insert(
+            v.insert_template(
                 "ansible_host",
                 json!(format!("10.0.{}.{}", i / 256, i % 256)),
             );
-            v.insert("dtr_port", json!(4443));
-            v.insert("labels", json!({"role": "worker", "zone": i % 3}));
+            v.insert_template("dtr_port", json!(4443));
+            v.insert_template("labels", json!({"role": "worker", "zone": i % 3}));
             (format!("node{i:04}"), v)
         })
         .collect();
-    let hostvars = t.hostvars(hosts.clone());
+    let hostvars = HostTable::new(hosts.clone());
     let mut base = Vars::new();
     base.insert_hostvars(&hostvars);
-    base.insert(
+    base.insert_template(
         "groups",
         json!({"all": hosts.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()}),
     );
-    base.insert("dtr_host", json!("dtr.example.com"));
+    base.insert_template("dtr_host", json!("dtr.example.com"));
     let started = Instant::now();
     for (name, host) in &hosts {
         let mut scope = host.child();
-        scope.insert("inventory_hostname", json!(name));
+        scope.insert_template("inventory_hostname", json!(name));
         let mut layered = base.child();
-        layered.insert("inventory_hostname", json!(name));
+        layered.insert_template("inventory_hostname", json!(name));
         let rendered = t
             .render_str(
                 "{{ hostvars[inventory_hostname].ansible_host }}:{{ hostvars[inventory_hostname].dtr_port }} via {{ dtr_host }}",
@@ -827,7 +827,7 @@ fn rendering_for_many_hosts_does_not_copy_hostvars() {
                 .as_str()
                 .is_some_and(|s| s.ends_with(":4443 via dtr.example.com"))
         );
-        let secrets = Secrets::from_vars(&layered);
+        let secrets = layered.secrets();
         assert!(secrets.is_empty());
     }
     eprintln!("1000 hosts rendered in {:?}", started.elapsed());

@@ -227,6 +227,11 @@ async fn wait_up(
             if parts.iter().all(|p| p.up) {
                 println!("The lab is up in {}.", dir.display());
                 print_parts(&state, &parts);
+                if let Some(warning) = &state.engine_warning {
+                    eprintln!(
+                        "\nWARNING: the nodes run NO real Docker engine: {warning}.\nEvery docker command on the nodes will fail."
+                    );
+                }
                 print_next_steps(&state);
                 return Ok(ExitCode::SUCCESS);
             }
@@ -294,6 +299,7 @@ pub async fn serve(dir: &Path) -> Result<ExitCode, LabError> {
         config,
         dtrplay: exe,
         isolation: crate::lab::node::Isolation::Auto,
+        engines: true,
     };
     println!(
         "lab serve: starting the lab in {} (pid {})",
@@ -305,6 +311,9 @@ pub async fn serve(dir: &Path) -> Result<ExitCode, LabError> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    if let Some(warning) = lab.engine_warning() {
+        println!("lab serve: WARNING: the nodes run no real Docker engine: {warning}");
+    }
     let state = lab.state(std::process::id(), started_at);
     write_json(&dir.join(STATE_FILE), &state)?;
     println!(
@@ -528,6 +537,7 @@ async fn stop_recorded(dir: &Path, state: &LabState) -> Result<(), LabError> {
     stop_serve(dir, serve).await?;
     let mut pids = vec![serve];
     for node in &state.nodes {
+        pids.extend(crate::lab::engine::stop_recorded(&node.root));
         let config = node.root.join("sshd_config").display().to_string();
         if process::cmdline_matches(node.pid, &["sshd", &config]) {
             let killed = process::kill_tree(node.pid).map_err(|e| LabError::Kill {

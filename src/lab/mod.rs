@@ -4,6 +4,7 @@ pub mod apis;
 pub mod daemon;
 pub mod docker;
 pub mod dtr;
+pub mod engine;
 pub mod inventory;
 pub mod node;
 pub mod pki;
@@ -50,6 +51,8 @@ pub enum LabError {
     Apis(#[from] apis::StartError),
     #[error(transparent)]
     Docker(#[from] docker::DockerError),
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,

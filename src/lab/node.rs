@@ -12,9 +12,10 @@
 //! Tasks on UCP nodes write `/etc/docker/certs.d/<dtr>/ca.crt`, and the
 //! engine's generic tests write under `/srv`. When running as root, each sshd
 //! is started in its own mount namespace (`unshare -m --propagation private`)
-//! with `<node>/fs/etc/docker` bound over `/etc/docker` and `<node>/fs/srv`
-//! over `/srv`, so node 3's `/etc/docker` is not node 4's and the host's real
-//! directories are never written. `/tmp` and `/root` are deliberately not
+//! with `<node>/fs/etc/docker` bound over `/etc/docker`, `<node>/fs/srv`
+//! over `/srv` and `<node>/fs/run` over `/run` (where the node's Docker
+//! engine keeps its socket, see `engine.rs`), so node 3's `/etc/docker` is
+//! not node 4's and the host's real directories are never written. `/tmp` and `/root` are deliberately not
 //! hidden: the lab directory and the dtrplay binary may live there.
 //! [`Node::path`] maps what a node sees to where it lives on the control side.
 //!
@@ -65,8 +66,15 @@ pub const SSHD: &str = "/usr/sbin/sshd";
 pub const NODE_ENV: &str = "DTRPLAY_LAB_NODE";
 
 /// The directories the nodes get private copies of (when isolated), with the
-/// subdirectory of the node root that backs each one.
-const PRIVATE_MOUNTS: [(&str, &str); 2] = [("/etc/docker", "fs/etc/docker"), ("/srv", "fs/srv")];
+/// subdirectory of the node root that backs each one. A private `/run`
+/// holds the node's Docker engine socket, pidfile and exec root at their
+/// default places (see `engine.rs`), and sshd's privilege separation
+/// directory.
+const PRIVATE_MOUNTS: [(&str, &str); 3] = [
+    ("/etc/docker", "fs/etc/docker"),
+    ("/srv", "fs/srv"),
+    ("/run", "fs/run"),
+];
 
 /// sshd's privilege separation directory. Debian's service unit creates it;
 /// without a service manager, a root sshd refuses to start unless it exists.
@@ -420,7 +428,7 @@ impl Fleet {
             let last = u8::try_from(index + 1).unwrap_or(254);
             let host = IpAddr::V4(Ipv4Addr::new(127, a, b, last));
             let node_root = dir.join("nodes").join(&name);
-            for sub in ["fs/etc/docker", "fs/srv", "home", "tmp"] {
+            for sub in ["fs/etc/docker", "fs/srv", "fs/run/sshd", "home", "tmp"] {
                 create_dir(&node_root.join(sub))?;
             }
             // Login shells (an interactive `ssh node1`) run /etc/profile,

@@ -109,6 +109,9 @@ pub struct NodeRecord {
     pub pid: u32,
     /// The node's private directory on the control machine.
     pub root: PathBuf,
+    /// The node's dockerd, when it runs a real engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_pid: Option<u32>,
 }
 
 impl NodeRecord {
@@ -140,6 +143,9 @@ pub struct LabState {
     pub ucp_ca_file: PathBuf,
     /// The CA that DTR's server certificate chains to.
     pub dtr_ca_file: PathBuf,
+    /// Why the nodes run no real Docker engine, when they do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_warning: Option<String>,
 }
 
 /// Why a state file could not be read or written.

@@ -11,7 +11,9 @@
 //! - Python string and dict methods (`'a,b'.split(',')`, `d.items()`), the
 //!   Ansible filters and tests (`filters`, `predicates`), Python's rendering
 //!   of `True`/`False`, and `None` rendering as nothing.
-//! - Variables holding templates are rendered when used (`vars::Vars`).
+//! - Variables holding templates are rendered when used (`vars::Vars`);
+//!   host data is never rendered, and a render that reads a secret records
+//!   what it produced in the variables' `Taint`.
 //!
 //! One `Templates` is built per run and shared by all hosts; it is `Sync`.
 //! Error messages quote the template, never rendered values, so they cannot
@@ -28,7 +30,6 @@ use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
-use indexmap::IndexMap;
 use miette::SourceSpan;
 use minijinja::value::Value;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
@@ -38,8 +39,11 @@ use crate::secret::{Secrets, is_secret_name};
 use crate::suggest;
 use crate::yaml::{self, Node, is_template};
 
-pub use crate::vars::OMIT;
-pub use vars::{HostVars, Shared, Variables, Vars};
+/// The value Ansible users pass as `"{{ omit }}"` to leave an argument out.
+pub const OMIT: &str = "__omit_place_holder__dtrplay__";
+
+use vars::Reads;
+pub use vars::{HostTable, Shared, Vars};
 
 /// How many guarded undefined chains (`a.b | default(..)` with `a`
 /// undefined) one render may rewrite; each rewrite fixes one chain, and the
@@ -185,31 +189,31 @@ impl Templates {
     /// exactly one `{{ expr }}` keeps the expression's type; a string
     /// without template syntax comes back unchanged without touching the
     /// engine.
-    pub fn render_str(
-        &self,
-        text: &str,
-        vars: &impl Variables,
-    ) -> Result<serde_json::Value, TemplateError> {
+    pub fn render_str(&self, text: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
         if !is_template(text) {
             return Ok(serde_json::Value::String(text.to_string()));
         }
-        let vars = vars.to_vars();
-        render_value(&self.env, text, &self.scope(&vars)).and_then(|v| data(&v))
+        let (scope, reads) = self.scope(vars);
+        let value = render_value(&self.env, text, &scope).and_then(|v| data(&v))?;
+        taint(vars, &reads, &value);
+        Ok(value)
     }
 
     /// Renders every string inside JSON data (keys stay as they are).
     pub fn render_value(
         &self,
         value: &serde_json::Value,
-        vars: &impl Variables,
+        vars: &Vars,
     ) -> Result<serde_json::Value, String> {
         if !json_has_template(value) {
             return Ok(value.clone());
         }
-        let vars = vars.to_vars();
-        render_json(&self.env, value, &self.scope(&vars))
+        let (scope, reads) = self.scope(vars);
+        let value = render_json(&self.env, value, &scope)
             .and_then(|v| data(&v))
-            .map_err(|err| err.message)
+            .map_err(|err| err.message)?;
+        taint(vars, &reads, &value);
+        Ok(value)
     }
 
     /// Renders a template file (the `template` module) to text. The error
@@ -217,7 +221,7 @@ impl Templates {
     pub fn render_file(
         &self,
         text: &str,
-        vars: &impl Variables,
+        vars: &Vars,
         trim_blocks: bool,
         lstrip_blocks: bool,
     ) -> Result<String, String> {
@@ -227,49 +231,59 @@ impl Templates {
             self.file_envs[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)]
                 .get_or_init(|| environment(trim_blocks, lstrip_blocks))
         };
-        let vars = vars.to_vars();
-        render_template(env, text, &self.scope(&vars))
-            .map_err(|err| TemplateError::from_minijinja(&err).with_line(text))
+        let (scope, reads) = self.scope(vars);
+        let rendered = render_template(env, text, &scope)
+            .map_err(|err| TemplateError::from_minijinja(&err).with_line(text))?;
+        if reads.secret()
+            && let Some(sink) = vars.taint()
+        {
+            sink.add(&rendered);
+        }
+        Ok(rendered)
     }
 
     /// Renders every string inside a YAML node. An error points inside the
     /// YAML scalar, at the failing expression.
-    pub fn render_node(
-        &self,
-        node: &Node,
-        vars: &impl Variables,
-    ) -> Result<serde_json::Value, InputError> {
+    pub fn render_node(&self, node: &Node, vars: &Vars) -> Result<serde_json::Value, InputError> {
         if !node.has_template() {
             return Ok(node.to_json());
         }
-        let vars = vars.to_vars();
-        self.render_node_in(node, &self.scope(&vars), &vars)
+        let (scope, reads) = self.scope(vars);
+        self.render_node_in(node, &scope, &reads, vars)
     }
 
+    /// Renders each scalar on its own, so that only the scalars whose
+    /// render read a secret become secrets (not every string of the node).
     fn render_node_in(
         &self,
         node: &Node,
         scope: &Value,
+        reads: &Reads,
         vars: &Vars,
     ) -> Result<serde_json::Value, InputError> {
         use serde_json::Value as J;
         match &node.value {
-            yaml::Value::Str(s) if is_template(s) => render_value(&self.env, s, scope)
-                .and_then(|v| data(&v))
-                .map_err(|err| input_error(node, err, vars)),
+            yaml::Value::Str(s) if is_template(s) => {
+                reads.clear();
+                let value = render_value(&self.env, s, scope)
+                    .and_then(|v| data(&v))
+                    .map_err(|err| input_error(node, err, vars))?;
+                taint(vars, reads, &value);
+                Ok(value)
+            }
             yaml::Value::Seq(items) => items
                 .iter()
-                .map(|item| self.render_node_in(item, scope, vars))
+                .map(|item| self.render_node_in(item, scope, reads, vars))
                 .collect::<Result<Vec<_>, _>>()
                 .map(J::Array),
             yaml::Value::Map(entries) => {
                 let mut map = serde_json::Map::with_capacity(entries.len());
                 for (key, value) in entries {
-                    let name = match self.render_node_in(key, scope, vars)? {
+                    let name = match self.render_node_in(key, scope, reads, vars)? {
                         J::String(s) => s,
                         other => other.to_string(),
                     };
-                    map.insert(name, self.render_node_in(value, scope, vars)?);
+                    map.insert(name, self.render_node_in(value, scope, reads, vars)?);
                 }
                 Ok(J::Object(map))
             }
@@ -280,17 +294,11 @@ impl Templates {
     /// Evaluates a condition the Ansible way (`when:`, `failed_when:`,
     /// `until:`, `assert: that:`): a string is a bare expression, and a
     /// boolean or number is itself.
-    pub fn eval_node(
-        &self,
-        node: &Node,
-        vars: &impl Variables,
-    ) -> Result<serde_json::Value, InputError> {
+    pub fn eval_node(&self, node: &Node, vars: &Vars) -> Result<serde_json::Value, InputError> {
         match &node.value {
-            yaml::Value::Str(expr) => {
-                let vars = vars.to_vars();
-                self.eval_str(expr, vars.as_ref())
-                    .map_err(|err| input_error(node, err, &vars))
-            }
+            yaml::Value::Str(expr) => self
+                .eval_str(expr, vars)
+                .map_err(|err| input_error(node, err, vars)),
             yaml::Value::Seq(_) | yaml::Value::Map(_) => Err(InputError::at(
                 node,
                 format!("expected a condition, found {}", node.kind()),
@@ -305,13 +313,11 @@ impl Templates {
 
     /// Evaluates a bare expression. `{{ }}` around it is tolerated, as in
     /// Ansible.
-    pub fn eval_str(
-        &self,
-        expr: &str,
-        vars: &impl Variables,
-    ) -> Result<serde_json::Value, TemplateError> {
-        let vars = vars.to_vars();
-        eval_value(&self.env, expr, &self.scope(&vars)).and_then(|v| data(&v))
+    pub fn eval_str(&self, expr: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
+        let (scope, reads) = self.scope(vars);
+        let value = eval_value(&self.env, expr, &scope, &reads).and_then(|v| data(&v))?;
+        taint(vars, &reads, &value);
+        Ok(value)
     }
 
     /// The variables a template (or, with `as_expression`, a condition)
@@ -377,23 +383,13 @@ impl Templates {
             .collect())
     }
 
-    /// Every host's variables, for `Vars::insert_hostvars`. Build it once per
-    /// run: each host's entry is rendered lazily in that host's scope.
-    pub fn hostvars(&self, hosts: impl IntoIterator<Item = (String, Vars)>) -> HostVars {
-        HostVars::new(
-            self.env.clone(),
-            hosts.into_iter().collect::<IndexMap<_, _>>(),
-        )
-    }
-
-    /// The secrets of `vars` (`Secrets::from_vars`), plus the rendered values
+    /// The secrets of `vars` (`Vars::secrets`), plus the rendered values
     /// of secret-named variables that are templates
     /// (`ucp_password: "{{ lookup('env', 'UCP_PASSWORD') }}"`). Values that
     /// fail to render are skipped: they cannot appear in output either.
-    pub fn secrets(&self, vars: &impl Variables) -> Secrets {
-        let mut secrets = Secrets::from_vars(vars);
-        let vars = vars.to_vars();
-        let scope = self.scope(&vars);
+    pub fn secrets(&self, vars: &Vars) -> Secrets {
+        let mut secrets = vars.secrets();
+        let (scope, _) = self.scope(vars);
         for (name, json) in vars.templated() {
             if !is_secret_name(name) && !json_has_secret_key(json) {
                 continue;
@@ -405,8 +401,37 @@ impl Templates {
         secrets
     }
 
-    fn scope(&self, vars: &Vars) -> Value {
-        vars::Scope::new(self.env.clone(), vars.clone(), 0).into_value()
+    /// The root object of one render, and what the render reads.
+    fn scope(&self, vars: &Vars) -> (Value, Arc<Reads>) {
+        let reads = Arc::new(Reads::default());
+        let scope = vars::Scope::new(self.env.clone(), vars.clone(), reads.clone()).into_value();
+        (scope, reads)
+    }
+}
+
+/// Records, when the render read a secret, every string it produced as a
+/// secret in the variables' taint: a value computed from a secret is a
+/// secret (`('root:' ~ pw) | b64encode`, `pw | upper`, `pw[2:]`).
+fn taint(vars: &Vars, reads: &Reads, value: &serde_json::Value) {
+    if !reads.secret() {
+        return;
+    }
+    let Some(sink) = vars.taint() else {
+        return;
+    };
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::String(s) => sink.add(s),
+            serde_json::Value::Number(n) => sink.add(&n.to_string()),
+            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Object(map) => {
+                // The whole value is shown as JSON too (`debug: var=x`).
+                sink.add(&serde_json::Value::Object(map.clone()).to_string());
+                stack.extend(map.values());
+            }
+            serde_json::Value::Null | serde_json::Value::Bool(_) => {}
+        }
     }
 }
 
@@ -549,6 +574,7 @@ fn eval_value(
     env: &Environment<'static>,
     expr: &str,
     scope: &Value,
+    reads: &Reads,
 ) -> Result<Value, TemplateError> {
     if let Some(inner) = text::single_expression(expr) {
         return eval_checked(env, &expr[inner.clone()], scope).map_err(|e| e.shifted(inner.start));
@@ -556,6 +582,19 @@ fn eval_value(
     if is_template(expr) {
         let rendered =
             render_template(env, expr, scope).map_err(|err| TemplateError::from_minijinja(&err))?;
+        // Evaluating the rendered text runs it as code, so it must hold
+        // nothing that came from a host or the outside world.
+        if reads.host_data() || expr.contains("lookup(") || expr.contains("query(") {
+            return Err(TemplateError {
+                message: "this condition puts `{{ }}` around host data or a lookup, whose text \
+                          is never evaluated as an expression; write the condition as a bare \
+                          expression (`result.stdout == 'ok'`)"
+                    .to_string(),
+                range: None,
+                undefined: None,
+                syntax: false,
+            });
+        }
         // The rendered text is not what the user wrote, so positions in it
         // mean nothing in the file.
         return eval_checked(env, &rendered, scope).map_err(|mut e| {
@@ -667,7 +706,7 @@ mod tests {
 
     fn vars(value: serde_json::Value) -> Vars {
         match value {
-            serde_json::Value::Object(map) => Vars::from(map),
+            serde_json::Value::Object(map) => Vars::templates(&map),
             _ => Vars::new(),
         }
     }
@@ -678,8 +717,7 @@ mod tests {
 
     #[test]
     fn plain_maps_work_like_vars() {
-        let map = json!({"n": 2, "cmd": "docker inspect -f '{{ .Id }}'"});
-        let map = map.as_object().cloned().unwrap_or_default();
+        let map = vars(json!({"n": 2, "cmd": "docker inspect -f '{{ .Id }}'"}));
         let t = Templates::new();
         assert_eq!(t.eval_str("n * 2", &map), Ok(json!(4)));
         let err = t.eval_str("nope", &map).expect_err("undefined");
@@ -698,7 +736,7 @@ mod tests {
     #[test]
     fn files_render_with_their_own_whitespace_settings() {
         let t = Templates::new();
-        let map = serde_json::Map::new();
+        let map = Vars::new();
         let text = "  {% if true %}\nx\n  {% endif %}\n";
         assert_eq!(t.render_file(text, &map, true, true), Ok("x\n".to_string()));
         assert_eq!(

@@ -1,31 +1,46 @@
 //! Variables as templates see them: layered, shared between hosts, and
-//! templated lazily the way Ansible does it.
+//! templated lazily the way Ansible does it. This is dtrplay's one variable
+//! model (ARCHITECTURE.md, "The variable model").
 //!
-//! A run has one large body of variables that every host shares (play vars,
-//! `groups`, `hostvars`) and a small body per host. Converting the shared part
-//! into template values for every render would make each render cost
-//! O(hosts), so `Vars` is a chain of immutable layers behind `Arc`s: build the
-//! shared layer once, then give each host a cheap `child()` layer on top of it.
-//! Lookups walk the chain from the innermost layer outwards, so a host value
-//! shadows a shared one, and nothing is copied.
+//! A run has one large body of variables that every host shares and a small
+//! body per host. Converting the shared part into template values for every
+//! render would make each render cost O(hosts), so `Vars` is a chain of
+//! immutable layers behind `Arc`s: build the shared layer once, then give
+//! each host a cheap `child()` layer on top of it. Lookups walk the chain
+//! from the innermost layer outwards, so a host value shadows a shared one,
+//! and nothing is copied.
 //!
-//! Values are converted to template values once, when inserted. Values that
-//! hold template strings (`url: "https://{{ host }}"`) are kept as written
-//! and rendered each time a template looks them up, in the scope of that
-//! lookup, which is Ansible's lazy templating: a variable may refer to
-//! variables that are only defined later or only for some hosts.
+//! Every value carries its origin, given by the function that inserts it;
+//! nothing guesses it from the text:
+//! - [`Vars::insert_template`]: written by the user (playbooks, inventories,
+//!   vars files, `-e`). Strings holding `{{ }}` or `{% %}` are kept as
+//!   written and rendered each time a template looks them up, in the scope
+//!   of that lookup (Ansible's lazy templating).
+//! - [`Vars::insert_data`]: host data (registered results, `set_fact`
+//!   values, facts, loop items, custom task results). Never rendered,
+//!   however it is used: this is Ansible's "unsafe".
+//! - [`Vars::insert_secret`]: a secret by origin (vault-decrypted values,
+//!   become passwords, what a `no_log` task registered). Never rendered,
+//!   and reading it taints the render.
+//! - [`Vars::insert_magic`]: values dtrplay computes itself
+//!   (`inventory_hostname`, `playbook_dir`): never rendered, trusted.
+//!
+//! A render that reads a secret (a secret-named variable or a secret-origin
+//! value, directly or through other variables) yields a secret: the strings
+//! it produces are recorded in the [`Taint`] of the `Vars` it rendered with,
+//! and `Secrets` built with that taint mask them wherever they are shown.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use indexmap::IndexMap;
 use minijinja::value::{Enumerator, Object, ObjectExt, ObjectRepr, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
-use crate::secret::{SecretSet, Secrets, is_secret_name};
+use crate::secret::{SecretSet, Secrets, Taint, is_secret_name};
 use crate::yaml::is_template;
 
 /// How deep lazily templated variables may refer to each other before the
@@ -40,6 +55,8 @@ const MAX_LAZY_DEPTH: usize = 24;
 #[derive(Clone, Default)]
 pub struct Vars {
     layer: Arc<Layer>,
+    /// Where renders with these variables record the secrets they derive.
+    taint: Option<Arc<Taint>>,
 }
 
 #[derive(Clone, Default)]
@@ -48,21 +65,49 @@ struct Layer {
     parent: Option<Vars>,
     /// The secret values found in this layer's own entries, computed on the
     /// first masking request and reset by every insert. Caching per layer is
-    /// what keeps `Secrets::from_vars` cheap for 1000 hosts sharing a base.
+    /// what keeps `Vars::secrets` cheap for 1000 hosts sharing a base.
     secrets: OnceLock<Arc<SecretSet>>,
 }
 
+/// One variable's value, by origin.
 #[derive(Clone)]
 pub(crate) enum Entry {
-    /// Data, converted to a template value once.
-    Data(Value),
-    /// Data holding template strings, rendered at each lookup.
+    /// Written by the user without template syntax, or computed by
+    /// dtrplay: converted to a template value once.
+    Plain(Value),
+    /// Written by the user, holding template strings: rendered at each
+    /// lookup.
     Template(Arc<serde_json::Value>),
+    /// Host data: never rendered.
+    Data(Value),
+    /// A secret by origin: never rendered, taints the renders that read it.
+    Secret(Value),
+    /// A large run-wide value converted once (`groups`); left out of
+    /// `to_json`, which tasks get per invocation.
+    Shared(Value),
+    /// `hostvars`: a lazy view over every host's variables.
+    HostVars(Arc<HostTable>),
 }
 
 impl Vars {
     pub fn new() -> Vars {
         Vars::default()
+    }
+
+    /// User-written variables (an inventory's, `-e`'s): every entry is
+    /// inserted with [`Vars::insert_template`].
+    pub fn templates(map: &serde_json::Map<String, serde_json::Value>) -> Vars {
+        let mut layer = Layer::default();
+        layer.entries.reserve(map.len());
+        for (name, value) in map {
+            layer
+                .entries
+                .insert(name.clone(), convert_cached(value, true));
+        }
+        Vars {
+            layer: Arc::new(layer),
+            taint: None,
+        }
     }
 
     /// A new, empty layer on top of `self`: what a host, a block or a loop
@@ -73,39 +118,71 @@ impl Vars {
                 parent: Some(self.clone()),
                 ..Layer::default()
             }),
+            taint: self.taint.clone(),
         }
     }
 
-    /// Defines a variable from YAML or JSON data. Strings holding `{{ }}` or
-    /// `{% %}`, at any depth, are rendered lazily when a template uses them.
-    pub fn insert(&mut self, name: impl Into<String>, value: serde_json::Value) {
+    /// This layer's own entries on top of another parent: how a host's
+    /// facts move from one play's variables to the next one's.
+    pub fn rebase(&self, parent: &Vars) -> Vars {
+        let mut moved = parent.child();
+        Arc::make_mut(&mut moved.layer).entries = self.layer.entries.clone();
+        moved
+    }
+
+    /// Records the secrets that renders with these variables (and their
+    /// children) derive in `taint`.
+    pub fn track(&mut self, taint: Arc<Taint>) {
+        self.taint = Some(taint);
+    }
+
+    /// Where renders with these variables record derived secrets, if anywhere.
+    pub fn taint(&self) -> Option<&Arc<Taint>> {
+        self.taint.as_ref()
+    }
+
+    /// Defines a variable the user wrote (YAML or JSON data). Strings
+    /// holding `{{ }}` or `{% %}`, at any depth, are rendered lazily when a
+    /// template uses them.
+    pub fn insert_template(&mut self, name: impl Into<String>, value: serde_json::Value) {
         let entry = if json_has_template(&value) {
             Entry::Template(Arc::new(value))
         } else {
-            Entry::Data(from_json(&value))
+            Entry::Plain(from_json(&value))
         };
         self.put(name.into(), entry);
     }
 
-    /// Defines a variable whose strings are never templated: registered task
-    /// results and facts gathered from hosts. This is Ansible's `!unsafe`: text
+    /// Defines a variable from host data: registered task results, facts,
+    /// `set_fact` values, loop items. Its strings are never templated: text
     /// that came from a machine must not be able to run template code.
-    pub fn insert_raw(&mut self, name: impl Into<String>, value: serde_json::Value) {
+    pub fn insert_data(&mut self, name: impl Into<String>, value: serde_json::Value) {
         self.put(name.into(), Entry::Data(from_json(&value)));
+    }
+
+    /// Defines a secret by origin: a vault-decrypted value, a become
+    /// password, what a `no_log` task registered. Never templated; every
+    /// string in it is masked wherever shown, and every render that reads
+    /// it yields a secret.
+    pub fn insert_secret(&mut self, name: impl Into<String>, value: serde_json::Value) {
+        self.put(name.into(), Entry::Secret(from_json(&value)));
+    }
+
+    /// Defines a variable dtrplay computes itself (magic variables such as
+    /// `inventory_hostname`): never templated, and not host data.
+    pub fn insert_magic(&mut self, name: impl Into<String>, value: serde_json::Value) {
+        self.put(name.into(), Entry::Plain(from_json(&value)));
     }
 
     /// Defines a variable from a value converted once and shared by every
     /// render (`groups`): inserting it costs one reference count.
     pub fn insert_shared(&mut self, name: impl Into<String>, value: &Shared) {
-        self.put(name.into(), Entry::Data(value.0.clone()));
+        self.put(name.into(), Entry::Shared(value.0.clone()));
     }
 
-    /// Defines `hostvars`, built once per run with `Templates::hostvars`.
-    pub fn insert_hostvars(&mut self, hostvars: &HostVars) {
-        self.put(
-            "hostvars".to_string(),
-            Entry::Data(Value::from_dyn_object(hostvars.object.clone())),
-        );
+    /// Defines `hostvars`, the lazy view over every host's variables.
+    pub fn insert_hostvars(&mut self, table: &Arc<HostTable>) {
+        self.put("hostvars".to_string(), Entry::HostVars(table.clone()));
     }
 
     fn put(&mut self, name: String, entry: Entry) {
@@ -119,13 +196,20 @@ impl Vars {
         self.entry(name).is_some()
     }
 
+    /// Whether a variable is defined in this layer itself (not a parent).
+    pub fn contains_own(&self, name: &str) -> bool {
+        self.layer.entries.contains_key(name)
+    }
+
     /// A variable's value as data. Lazily templated values come back as
-    /// written (unrendered); use `Templates::render_str("{{ name }}")` for
-    /// the rendered value.
+    /// written (unrendered); use `Templates::eval_str(name)` for the
+    /// rendered value. `hostvars` has no data form here.
     pub fn get(&self, name: &str) -> Option<serde_json::Value> {
         match self.entry(name)? {
-            Entry::Data(value) => Some(to_json(value)),
+            Entry::Plain(value) | Entry::Data(value) | Entry::Secret(value) => Some(to_json(value)),
+            Entry::Shared(value) => Some(to_json(value)),
             Entry::Template(json) => Some(json.as_ref().clone()),
+            Entry::HostVars(_) => None,
         }
     }
 
@@ -144,13 +228,20 @@ impl Vars {
         names
     }
 
-    /// All visible variables as one JSON map (inner layers win). This costs
-    /// O(all variables); it is meant for debugging output, not for renders.
+    /// The visible variables as one JSON map (inner layers win), as tasks
+    /// read them (`Context::vars`): templates as written, and without the
+    /// run-wide values (`groups`, `hostvars`), which would make every
+    /// invocation cost O(hosts). Tasks evaluate those through `Context::eval`.
     pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut map = serde_json::Map::new();
         for name in self.names() {
-            if let Some(value) = self.get(name) {
-                map.insert(name.to_string(), value);
+            match self.entry(name) {
+                Some(Entry::Shared(_) | Entry::HostVars(_)) | None => {}
+                Some(_) => {
+                    if let Some(value) = self.get(name) {
+                        map.insert(name.to_string(), value);
+                    }
+                }
             }
         }
         map
@@ -166,6 +257,18 @@ impl Vars {
         })
     }
 
+    /// The secret values known without rendering: every string (also
+    /// nested) under a secret-named key, every secret-origin value, and the
+    /// secrets renders with these variables derived so far. Values that are
+    /// still templates are skipped; `Templates::secrets` renders them.
+    pub fn secrets(&self) -> Secrets {
+        let mut secrets = Secrets::from_sets(self.secret_sets());
+        if let Some(taint) = &self.taint {
+            secrets.track(taint.clone());
+        }
+        secrets
+    }
+
     /// The secret values of every layer, each layer's set computed once.
     pub(crate) fn secret_sets(&self) -> Vec<Arc<SecretSet>> {
         let mut sets = Vec::new();
@@ -175,20 +278,19 @@ impl Vars {
                 for (name, entry) in &layer.entries {
                     let secret = is_secret_name(name);
                     match entry {
-                        Entry::Data(value) => collect_value(value, secret, &mut found),
+                        Entry::Plain(value) | Entry::Data(value) => {
+                            collect_value(value, secret, &mut found);
+                        }
+                        Entry::Secret(value) => collect_value(value, true, &mut found),
                         Entry::Template(json) => collect_json(json, secret, &mut found),
+                        // Other hosts' secrets are found by the taint of
+                        // the render that reads them.
+                        Entry::Shared(_) | Entry::HostVars(_) => {}
                     }
                 }
                 SecretSet::shared(found)
             });
             sets.push(own.clone());
-            for entry in layer.entries.values() {
-                if let Entry::Data(value) = entry
-                    && let Some(hostvars) = value.downcast_object_ref::<HostVarsObject>()
-                {
-                    sets.extend(hostvars.secret_sets());
-                }
-            }
         }
         sets.retain(|set| !set.is_empty());
         sets.dedup_by(|a, b| Arc::ptr_eq(a, b));
@@ -201,36 +303,9 @@ impl Vars {
             .into_iter()
             .filter_map(|name| match self.entry(name)? {
                 Entry::Template(json) => Some((name, json.as_ref())),
-                Entry::Data(_) => None,
+                _ => None,
             })
             .collect()
-    }
-}
-
-impl From<serde_json::Map<String, serde_json::Value>> for Vars {
-    /// Every entry is templated lazily, except `hostvars`: a JSON
-    /// `hostvars` holds other hosts' values, which must not render in this
-    /// host's scope (use `Templates::hostvars` for per-host rendering).
-    fn from(map: serde_json::Map<String, serde_json::Value>) -> Vars {
-        Vars::from(&map)
-    }
-}
-
-impl From<&serde_json::Map<String, serde_json::Value>> for Vars {
-    /// Like the owned conversion. Large values (`groups`, `hostvars`) are
-    /// converted once per distinct content and reused, because a plain map
-    /// is converted again at every render.
-    fn from(map: &serde_json::Map<String, serde_json::Value>) -> Vars {
-        let mut layer = Layer::default();
-        layer.entries.reserve(map.len());
-        for (name, value) in map {
-            layer
-                .entries
-                .insert(name.clone(), convert_cached(value, name != "hostvars"));
-        }
-        Vars {
-            layer: Arc::new(layer),
-        }
     }
 }
 
@@ -245,7 +320,7 @@ const CACHED_VALUES: usize = 128;
 /// hash collision can never hand out the wrong value.
 type Converted = (Arc<serde_json::Value>, bool, Entry);
 
-/// The entry for a value, templated lazily when `lazy` and it holds
+/// The entry for a user-written value, templated lazily when it holds
 /// templates. Large values are looked up in a cache keyed by a structural
 /// hash and checked for equality, which costs no allocation.
 fn convert_cached(value: &serde_json::Value, lazy: bool) -> Entry {
@@ -254,7 +329,7 @@ fn convert_cached(value: &serde_json::Value, lazy: bool) -> Entry {
         if lazy && json_has_template(value) {
             Entry::Template(Arc::new(value.clone()))
         } else {
-            Entry::Data(from_json(value))
+            Entry::Plain(from_json(value))
         }
     };
     if count_nodes(value, CACHED_MIN_NODES) < CACHED_MIN_NODES {
@@ -338,45 +413,6 @@ impl fmt::Debug for Vars {
     }
 }
 
-/// What templates read variables from: a layered `Vars`, or a plain JSON
-/// map as the executor keeps them.
-///
-/// A map is converted into a `Vars` at every call, which costs O(size of
-/// the map), `hostvars` included; a `Vars` costs nothing. Both are
-/// templated lazily; a value that is not valid Jinja (a registered result
-/// holding a Go template such as `{{ .Id }}`) is then used as written.
-pub trait Variables {
-    /// The variables as layers.
-    fn to_vars(&self) -> Cow<'_, Vars>;
-
-    /// The secret values among the variables (see `Secrets::from_vars`).
-    fn known_secrets(&self) -> Secrets;
-}
-
-impl Variables for Vars {
-    fn to_vars(&self) -> Cow<'_, Vars> {
-        Cow::Borrowed(self)
-    }
-
-    fn known_secrets(&self) -> Secrets {
-        Secrets::from_sets(self.secret_sets())
-    }
-}
-
-impl Variables for serde_json::Map<String, serde_json::Value> {
-    fn to_vars(&self) -> Cow<'_, Vars> {
-        Cow::Owned(Vars::from(self))
-    }
-
-    fn known_secrets(&self) -> Secrets {
-        let mut found = Vec::new();
-        for (name, value) in self {
-            collect_json(value, is_secret_name(name), &mut found);
-        }
-        Secrets::from_sets(vec![SecretSet::shared(found)])
-    }
-}
-
 /// A large, run-wide value (`groups`) converted to a template value once.
 /// Cloning it, or inserting it with [`Vars::insert_shared`], shares it.
 #[derive(Clone)]
@@ -388,77 +424,139 @@ impl Shared {
     }
 }
 
-/// Every host's variables, shared by all hosts of a run as `hostvars`.
-/// Build it once with `Templates::hostvars` and insert it into each host's
-/// `Vars`; cloning is one `Arc`.
-#[derive(Clone)]
-pub struct HostVars {
-    pub(crate) object: Arc<HostVarsObject>,
+/// Every host's variables, the store behind `hostvars`: one entry per
+/// inventory host, replaced as the run goes (a play's variables, then each
+/// registered value and fact). `hostvars[h]` is a lazy view of the entry at
+/// the time of the lookup, rendered in `h`'s own scope; nothing is copied.
+#[derive(Default)]
+pub struct HostTable {
+    hosts: IndexMap<String, RwLock<Vars>>,
 }
 
-impl HostVars {
-    pub(crate) fn new(env: Arc<Environment<'static>>, hosts: IndexMap<String, Vars>) -> HostVars {
-        HostVars {
-            object: Arc::new(HostVarsObject {
-                env,
-                hosts,
-                secrets: OnceLock::new(),
-            }),
+impl HostTable {
+    pub fn new(hosts: impl IntoIterator<Item = (String, Vars)>) -> Arc<HostTable> {
+        Arc::new(HostTable {
+            hosts: hosts
+                .into_iter()
+                .map(|(name, vars)| (name, RwLock::new(vars)))
+                .collect(),
+        })
+    }
+
+    /// A host's variables as they are now.
+    pub fn get(&self, host: &str) -> Option<Vars> {
+        let slot = self.hosts.get(host)?;
+        Some(
+            slot.read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
+    }
+
+    /// Changes a host's variables (a host outside the table is ignored).
+    pub fn update(&self, host: &str, change: impl FnOnce(&mut Vars)) {
+        if let Some(slot) = self.hosts.get(host) {
+            change(
+                &mut slot
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
         }
     }
-}
 
-pub(crate) struct HostVarsObject {
-    env: Arc<Environment<'static>>,
-    hosts: IndexMap<String, Vars>,
-    /// The secret sets of all hosts, gathered once per run.
-    secrets: OnceLock<Vec<Arc<SecretSet>>>,
-}
-
-impl HostVarsObject {
-    fn secret_sets(&self) -> Vec<Arc<SecretSet>> {
-        self.secrets
-            .get_or_init(|| {
-                let mut sets: Vec<Arc<SecretSet>> = Vec::new();
-                for vars in self.hosts.values() {
-                    for set in vars.secret_sets() {
-                        if !sets.iter().any(|s| Arc::ptr_eq(s, &set)) {
-                            sets.push(set);
-                        }
-                    }
-                }
-                sets
-            })
-            .clone()
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.hosts.keys().map(String::as_str)
     }
 }
 
-impl fmt::Debug for HostVarsObject {
+impl fmt::Debug for HostTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HostVars")
+        f.debug_struct("HostTable")
             .field("hosts", &self.hosts.len())
             .finish_non_exhaustive()
     }
 }
 
-impl Object for HostVarsObject {
+/// What one render read, shared by every nested scope of that render.
+#[derive(Default, Debug)]
+pub(crate) struct Reads {
+    secret: AtomicBool,
+    host: AtomicBool,
+}
+
+impl Reads {
+    /// Whether the render read a secret.
+    pub(crate) fn secret(&self) -> bool {
+        self.secret.load(Ordering::Relaxed)
+    }
+
+    /// Whether the render read host data.
+    pub(crate) fn host_data(&self) -> bool {
+        self.host.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn clear(&self) {
+        self.secret.store(false, Ordering::Relaxed);
+        self.host.store(false, Ordering::Relaxed);
+    }
+
+    fn mark(&self, secret: bool, host: bool) {
+        if secret {
+            self.secret.store(true, Ordering::Relaxed);
+        }
+        if host {
+            self.host.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A lazily rendered value, with what its render read.
+type Rendered = (Value, bool, bool);
+
+/// `hostvars` during one render.
+struct HostVarsView {
+    env: Arc<Environment<'static>>,
+    table: Arc<HostTable>,
+    reads: Arc<Reads>,
+}
+
+impl fmt::Debug for HostVarsView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostVars")
+            .field("hosts", &self.table.hosts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Object for HostVarsView {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         ObjectRepr::Map
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let vars = self.hosts.get(key.as_str()?)?;
+        let vars = self.table.get(key.as_str()?)?;
         // A host's own scope, so that its lazily templated values render
-        // with its variables, as Ansible's `hostvars[h]` does.
-        Some(Scope::new(self.env.clone(), vars.clone(), 0).into_value())
+        // with its variables, as Ansible's `hostvars[h]` does. What the
+        // render reads there counts for the render that asked.
+        Some(
+            Scope {
+                env: self.env.clone(),
+                vars,
+                hostvars: Some(self.table.clone()),
+                depth: 0,
+                rendered: Arc::default(),
+                reads: self.reads.clone(),
+            }
+            .into_value(),
+        )
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        self.mapped_enumerator(|this| Box::new(this.hosts.keys().map(|k| Value::from(k.as_str()))))
+        self.mapped_enumerator(|this| Box::new(this.table.hosts().map(Value::from)))
     }
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
-        Some(self.hosts.len())
+        Some(self.table.hosts.len())
     }
 }
 
@@ -466,6 +564,8 @@ impl Object for HostVarsObject {
 pub(crate) struct Scope {
     env: Arc<Environment<'static>>,
     vars: Vars,
+    /// The `hostvars` of a host's scope inside `hostvars`.
+    hostvars: Option<Arc<HostTable>>,
     /// How many lazily templated variables are being rendered around this
     /// scope, to stop reference loops.
     depth: usize,
@@ -474,16 +574,20 @@ pub(crate) struct Scope {
     /// while a template renders, and without it a value used twice renders
     /// twice at every nesting level (minijinja looks variables up again to
     /// describe an error), which is exponential in the nesting depth.
-    rendered: Arc<Mutex<HashMap<String, Value>>>,
+    rendered: Arc<Mutex<HashMap<String, Rendered>>>,
+    /// What this render read (secrets, host data).
+    reads: Arc<Reads>,
 }
 
 impl Scope {
-    pub(crate) fn new(env: Arc<Environment<'static>>, vars: Vars, depth: usize) -> Scope {
+    pub(crate) fn new(env: Arc<Environment<'static>>, vars: Vars, reads: Arc<Reads>) -> Scope {
         Scope {
             env,
             vars,
-            depth,
+            hostvars: None,
+            depth: 0,
             rendered: Arc::default(),
+            reads,
         }
     }
 
@@ -492,22 +596,56 @@ impl Scope {
     }
 
     fn lookup(self: &Arc<Self>, name: &str) -> Option<Value> {
+        let named_secret = is_secret_name(name);
         match self.vars.entry(name) {
-            Some(Entry::Data(value)) => Some(value.clone()),
+            Some(Entry::Plain(value) | Entry::Shared(value)) => {
+                self.reads.mark(named_secret, false);
+                Some(value.clone())
+            }
+            Some(Entry::Data(value)) => {
+                self.reads.mark(named_secret, true);
+                Some(value.clone())
+            }
+            Some(Entry::Secret(value)) => {
+                self.reads.mark(true, true);
+                Some(value.clone())
+            }
+            Some(Entry::HostVars(table)) => Some(self.hostvars_view(table)),
             Some(Entry::Template(json)) => {
+                self.reads.mark(named_secret, false);
                 let cached = lock(&self.rendered).get(name).cloned();
-                Some(cached.unwrap_or_else(|| {
+                let (value, secret, host) = cached.unwrap_or_else(|| {
                     // The lock is not held while rendering: the render looks
-                    // other variables up in this same cache.
+                    // other variables up in this same cache. What it reads
+                    // is recorded with the value, so that a later use found
+                    // in the cache taints its own part of the render too.
+                    let (secret, host) = (self.reads.secret(), self.reads.host_data());
+                    self.reads.clear();
                     let value = self.render_lazy(name, json);
-                    lock(&self.rendered).insert(name.to_string(), value.clone());
-                    value
-                }))
+                    let rendered = (value, self.reads.secret(), self.reads.host_data());
+                    self.reads.mark(secret, host);
+                    lock(&self.rendered).insert(name.to_string(), rendered.clone());
+                    rendered
+                });
+                self.reads.mark(secret, host);
+                Some(value)
+            }
+            None if name == "hostvars" => {
+                let table = self.hostvars.clone()?;
+                Some(self.hostvars_view(&table))
             }
             // Ansible's `vars` is the whole scope: `vars[name]`, `vars.keys()`.
             None if name == "vars" => Some(Value::from_dyn_object(self.clone())),
             None => None,
         }
+    }
+
+    fn hostvars_view(&self, table: &Arc<HostTable>) -> Value {
+        Value::from_object(HostVarsView {
+            env: self.env.clone(),
+            table: table.clone(),
+            reads: self.reads.clone(),
+        })
     }
 
     fn render_lazy(&self, name: &str, json: &serde_json::Value) -> Value {
@@ -520,15 +658,16 @@ impl Scope {
         let inner = Scope {
             env: self.env.clone(),
             vars: self.vars.clone(),
+            hostvars: self.hostvars.clone(),
             depth: self.depth + 1,
             rendered: self.rendered.clone(),
+            reads: self.reads.clone(),
         }
         .into_value();
         match super::render_json(&self.env, json, &inner) {
             Ok(value) => value,
-            // Not Jinja at all: text from a machine (a Go template in a
-            // registered command line) that came in through a plain map,
-            // which cannot say it is raw. It is data.
+            // Not Jinja at all (a Go template such as `{{ .Id }}` written
+            // in a variable): it is used as written.
             Err(err) if err.syntax => from_json(json),
             // A lookup cannot fail, so the error travels as an invalid value
             // that fails where it is used. Its range would point into the
@@ -549,8 +688,8 @@ impl Scope {
 /// The cache's lock. A panic while it was held cannot leave it half
 /// written (an insert is one call), so a poisoned lock is still usable.
 fn lock(
-    cache: &Mutex<HashMap<String, Value>>,
-) -> std::sync::MutexGuard<'_, HashMap<String, Value>> {
+    cache: &Mutex<HashMap<String, Rendered>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Rendered>> {
     cache
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -661,10 +800,6 @@ fn collect_value(value: &Value, secret: bool, out: &mut Vec<String>) {
     match value.kind() {
         ValueKind::String | ValueKind::Number if secret => out.push(value.to_string()),
         ValueKind::Map => {
-            // `hostvars` is collected separately, once per run.
-            if value.downcast_object_ref::<HostVarsObject>().is_some() {
-                return;
-            }
             if let Ok(keys) = value.try_iter() {
                 for key in keys {
                     let nested = secret || key.as_str().is_some_and(is_secret_name);
@@ -714,10 +849,10 @@ mod tests {
     #[test]
     fn inner_layers_shadow_outer_ones_without_copying() {
         let mut base = Vars::new();
-        base.insert("a", json!(1));
-        base.insert("b", json!(2));
+        base.insert_template("a", json!(1));
+        base.insert_template("b", json!(2));
         let mut host = base.child();
-        host.insert("b", json!(3));
+        host.insert_template("b", json!(3));
         assert_eq!(host.get("a"), Some(json!(1)));
         assert_eq!(host.get("b"), Some(json!(3)));
         assert_eq!(base.get("b"), Some(json!(2)));
@@ -727,8 +862,8 @@ mod tests {
     #[test]
     fn template_strings_are_kept_as_written() {
         let mut vars = Vars::new();
-        vars.insert("url", json!({"base": "https://{{ host }}"}));
-        vars.insert_raw("out", json!("{{ not a template }}"));
+        vars.insert_template("url", json!({"base": "https://{{ host }}"}));
+        vars.insert_data("out", json!("{{ not a template }}"));
         assert!(matches!(vars.entry("url"), Some(Entry::Template(_))));
         assert!(matches!(vars.entry("out"), Some(Entry::Data(_))));
         assert_eq!(vars.get("url"), Some(json!({"base": "https://{{ host }}"})));

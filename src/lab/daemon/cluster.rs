@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::lab::apis::{self, ApiConfig, ApiServers};
 use crate::lab::docker::{self, Bundle, ControllerCerts, NodeInfo, NodeSetup};
+use crate::lab::engine::{self, EngineOptions, Engines};
 use crate::lab::inventory::{self, InventoryInput};
 use crate::lab::node::{Fleet, FleetOptions, Isolation, Node};
 use crate::lab::pki::{self, LabPki, PkiOptions};
@@ -32,6 +33,9 @@ pub struct LabOptions {
     pub dtrplay: PathBuf,
     /// How the nodes' filesystems are separated.
     pub isolation: Isolation,
+    /// Whether every node gets a real Docker engine (`engine.rs`). Without
+    /// one (no root, no dockerd), [`Lab::engine_warning`] says so.
+    pub engines: bool,
 }
 
 impl LabOptions {
@@ -49,6 +53,7 @@ impl LabOptions {
             config: LabConfig::new(flavor, nodes, controllers),
             dtrplay: dtrplay.into(),
             isolation: Isolation::Auto,
+            engines: true,
         }
     }
 }
@@ -61,6 +66,8 @@ pub struct Lab {
     pki: LabPki,
     apis: Option<ApiServers>,
     fleet: Fleet,
+    engines: Option<Engines>,
+    engine_warning: Option<String>,
     roles: Vec<Role>,
     inventory: PathBuf,
 }
@@ -128,6 +135,34 @@ impl Lab {
             .await
             .map_err(|e| LabError::Task(e.to_string()))??;
 
+        // The engines start in the nodes' mount namespaces, so after the
+        // fleet; a lab that cannot have them says why, loudly.
+        let mut engine_warning = None;
+        let wanted = opts.engines && fleet.nodes().iter().all(|n| n.isolated);
+        let engines = match engine::available() {
+            Ok(()) if wanted => {
+                let nodes = fleet.nodes().to_vec();
+                let options = EngineOptions::default();
+                Some(
+                    tokio::task::spawn_blocking(move || Engines::start(&nodes, &options))
+                        .await
+                        .map_err(|e| LabError::Task(e.to_string()))??,
+                )
+            }
+            Ok(()) if !opts.engines => None,
+            Ok(()) => {
+                engine_warning = Some(
+                    "the lab's nodes have no private filesystem view (not root), so they run no Docker engine"
+                        .to_string(),
+                );
+                None
+            }
+            Err(err) => {
+                engine_warning = Some(err.to_string());
+                None
+            }
+        };
+
         let roles: Vec<Role> = (0..config.nodes).map(|i| config.role(i)).collect();
         let admin = pki.admin_client();
         let bundle = Bundle {
@@ -182,6 +217,8 @@ impl Lab {
             pki,
             apis: Some(apis),
             fleet,
+            engines,
+            engine_warning,
             roles,
             inventory,
         })
@@ -210,6 +247,21 @@ impl Lab {
     /// The node fleet, to stop and start nodes.
     pub fn fleet_mut(&mut self) -> &mut Fleet {
         &mut self.fleet
+    }
+
+    /// Why the nodes run no real Docker engine, when they do not.
+    pub fn engine_warning(&self) -> Option<&str> {
+        self.engine_warning.as_deref()
+    }
+
+    /// Whether every node runs its own real dockerd.
+    pub fn has_engines(&self) -> bool {
+        self.engines.is_some()
+    }
+
+    /// The pid of each node's dockerd, by node name.
+    pub fn engine_pids(&self) -> Vec<(String, u32)> {
+        self.engines.as_ref().map(Engines::pids).unwrap_or_default()
     }
 
     /// The nodes, in order.
@@ -293,12 +345,18 @@ impl Lab {
                     port: n.port,
                     pid: n.pid,
                     root: n.root.clone(),
+                    engine_pid: self
+                        .engine_pids()
+                        .into_iter()
+                        .find(|(name, _)| *name == n.name)
+                        .map(|(_, pid)| pid),
                 })
                 .collect(),
             inventory: self.inventory.clone(),
             ssh_config: self.fleet.ssh_config_path().to_path_buf(),
             ucp_ca_file: self.dir.join("pki").join(pki::CLUSTER_CA_FILE),
             dtr_ca_file: self.dir.join("pki").join(pki::DTR_CA_FILE),
+            engine_warning: self.engine_warning.clone(),
         }
     }
 
@@ -307,6 +365,11 @@ impl Lab {
     pub async fn stop(mut self) -> Result<(), LabError> {
         if let Some(apis) = self.apis.take() {
             apis.shutdown().await;
+        }
+        if let Some(engines) = self.engines.take() {
+            tokio::task::spawn_blocking(move || engines.stop())
+                .await
+                .map_err(|e| LabError::Task(e.to_string()))??;
         }
         let fleet = self.fleet;
         tokio::task::spawn_blocking(move || fleet.stop())

@@ -1,0 +1,17 @@
+//! One test per oracle case folder (`tests/fixtures/oracle/<case>/`). Add a
+//! case by adding its folder and one line here.
+
+use super::check_case;
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check_case(stringify!($name));
+            }
+        )*
+    };
+}
+
+cases!(basics);
