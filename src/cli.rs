@@ -208,6 +208,20 @@ pub struct LabUpArgs {
     /// Where the lab keeps its state, keys and generated inventory.
     #[arg(long, default_value = ".lab")]
     pub dir: PathBuf,
+    /// The user SSH logs in as on the nodes: `root`, or a user of the nodes' own (for example `operator`) with sudo, root login then refused as on production nodes; the inventory then sets `ansible_become: true`.
+    #[arg(long, default_value = "root")]
+    pub login_user: String,
+    /// Whether sudo asks the login user for its password (shown with the lab's credentials).
+    #[arg(long, value_enum, default_value_t = LabSudo::Nopasswd)]
+    pub sudo: LabSudo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabSudo {
+    /// `NOPASSWD: ALL`.
+    Nopasswd,
+    /// sudo asks for the login user's password.
+    Password,
 }
 
 #[derive(Debug, Args)]
