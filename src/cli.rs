@@ -31,6 +31,9 @@ pub enum Command {
     /// Run a local UCP + DTR + nodes rehearsal cluster.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Encrypt, decrypt, view and rekey Ansible Vault files and values.
+    #[command(subcommand)]
+    Vault(VaultCommand),
 }
 
 /// Arguments shared by `apply` and `plan`.
@@ -71,6 +74,9 @@ pub struct RunArgs {
     /// More directories to find custom tasks in (besides `tasks/` and `library/` beside the playbook).
     #[arg(long = "task-path")]
     pub task_path: Vec<PathBuf>,
+    /// More directories to find roles in, after `roles/` beside the playbook (`ANSIBLE_ROLES_PATH` adds more).
+    #[arg(long = "roles-path", value_delimiter = ':')]
+    pub roles_path: Vec<PathBuf>,
     /// Keep SSH connections open for this many seconds after the run, so the next run starts warm:
     /// it opens its sessions on them directly, without a handshake or an ssh process per host.
     #[arg(long, value_name = "SECONDS")]
@@ -97,6 +103,8 @@ pub struct RunArgs {
     /// Read the become password from this file (its first line).
     #[arg(long = "become-password-file", value_name = "FILE")]
     pub become_password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +144,11 @@ pub struct ValidateArgs {
     /// More directories to find custom tasks in.
     #[arg(long = "task-path")]
     pub task_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vault: VaultArgs,
+    /// More directories to find roles in (`ANSIBLE_ROLES_PATH` adds more).
+    #[arg(long = "roles-path", value_delimiter = ':')]
+    pub roles_path: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +178,11 @@ pub struct DoctorArgs {
     /// Further limit the nodes checked.
     #[arg(short = 'l', long)]
     pub limit: Option<String>,
+    /// Also say which UCP and DTR were checked and how each node was reached.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,4 +264,91 @@ pub struct LabToolArgs {
     /// The arguments, exactly as the real tool would get them.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+/// Where vault passwords come from, as in Ansible.
+#[derive(Debug, Clone, Args, Default)]
+pub struct VaultArgs {
+    /// A vault password as `label@source`: a file, an executable that prints it, or `prompt`.
+    #[arg(long = "vault-id", value_name = "LABEL@SOURCE")]
+    pub vault_id: Vec<String>,
+    /// A file holding the vault password (or an executable that prints it).
+    #[arg(
+        long = "vault-password-file",
+        visible_alias = "vault-pass-file",
+        env = "ANSIBLE_VAULT_PASSWORD_FILE",
+        value_delimiter = ','
+    )]
+    pub vault_password_file: Vec<PathBuf>,
+    /// Ask for the vault password on the terminal.
+    #[arg(
+        short = 'J',
+        long = "ask-vault-pass",
+        visible_alias = "ask-vault-password"
+    )]
+    pub ask_vault_pass: bool,
+}
+
+/// `dtrplay vault`, with ansible-vault's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Encrypt files in place (or standard input to standard output).
+    Encrypt(VaultFileArgs),
+    /// Decrypt files in place (or standard input to standard output).
+    Decrypt(VaultFileArgs),
+    /// Print the plaintext of vaulted files.
+    View(VaultFileArgs),
+    /// Encrypt values for a YAML file (`name: !vault |`).
+    #[command(name = "encrypt_string", visible_alias = "encrypt-string")]
+    EncryptString(VaultStringArgs),
+    /// Encrypt files again with a new password.
+    Rekey(VaultRekeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VaultFileArgs {
+    /// The files; none, or `-`, means standard input.
+    pub files: Vec<PathBuf>,
+    /// Write here instead of in place (`-` is standard output).
+    #[arg(long = "output")]
+    pub output: Option<PathBuf>,
+    /// The label of the password to encrypt with, when several are given.
+    #[arg(long = "encrypt-vault-id", value_name = "LABEL")]
+    pub encrypt_vault_id: Option<String>,
+    #[command(flatten)]
+    pub vault: VaultArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VaultStringArgs {
+    /// The values to encrypt; none, or `-`, reads one from standard input.
+    pub strings: Vec<String>,
+    /// The variable name of each value, in order.
+    #[arg(short = 'n', long = "name")]
+    pub name: Vec<String>,
+    /// The variable name of the value read from standard input.
+    #[arg(long = "stdin-name")]
+    pub stdin_name: Option<String>,
+    /// Write here instead of standard output.
+    #[arg(long = "output")]
+    pub output: Option<PathBuf>,
+    /// The label of the password to encrypt with, when several are given.
+    #[arg(long = "encrypt-vault-id", value_name = "LABEL")]
+    pub encrypt_vault_id: Option<String>,
+    #[command(flatten)]
+    pub vault: VaultArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VaultRekeyArgs {
+    /// The files to encrypt again.
+    pub files: Vec<PathBuf>,
+    /// The new password's file (or executable).
+    #[arg(long = "new-vault-password-file")]
+    pub new_vault_password_file: Option<PathBuf>,
+    /// The new password as `label@source`.
+    #[arg(long = "new-vault-id", value_name = "LABEL@SOURCE")]
+    pub new_vault_id: Option<String>,
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }

@@ -31,6 +31,8 @@ pub struct RunConfig {
     pub output: OutputFormat,
     pub verbose: u8,
     pub task_path: Vec<PathBuf>,
+    /// `--roles-path` then `ANSIBLE_ROLES_PATH`.
+    pub roles_path: Vec<PathBuf>,
     pub ssh_persist: Option<u64>,
     /// `--ssh-client`.
     pub ssh_client: SshClient,
@@ -52,7 +54,7 @@ impl RunConfig {
         }
         Ok(RunConfig {
             playbook: args.playbook.clone(),
-            inventory: args.inventory.clone(),
+            inventory: inventory_sources(&args.inventory)?,
             check: args.check || plan,
             diff: args.diff || plan,
             limit: args.limit.clone(),
@@ -65,6 +67,7 @@ impl RunConfig {
             output: args.output,
             verbose: args.verbose,
             task_path: args.task_path.clone(),
+            roles_path: crate::playbook::role::roles_path(&args.roles_path),
             ssh_persist: args.ssh_persist,
             ssh_client: match args.ssh_client {
                 SshClientArg::Auto => SshClient::Auto,
@@ -110,6 +113,41 @@ fn read_password_file(path: &Path) -> Result<String, Error> {
     })?;
     let line = text.lines().next().unwrap_or("");
     Ok(line.strip_suffix('\r').unwrap_or(line).to_string())
+}
+
+/// Where Ansible looks for an inventory when `-i` is not given.
+pub const DEFAULT_INVENTORY: &str = "/etc/ansible/hosts";
+
+/// The inventories of a run: `-i` as given, else Ansible's defaults, the
+/// paths in `ANSIBLE_INVENTORY` (comma-separated), else
+/// `/etc/ansible/hosts`. Without any, running would target nothing, so it
+/// is an error that says where inventories are looked for.
+pub fn inventory_sources(given: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    if let Some(list) = std::env::var_os("ANSIBLE_INVENTORY").filter(|v| !v.is_empty()) {
+        let paths: Vec<PathBuf> = list
+            .to_string_lossy()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if !paths.is_empty() {
+            return Ok(paths);
+        }
+    }
+    let default = Path::new(DEFAULT_INVENTORY);
+    if default.exists() {
+        return Ok(vec![default.to_path_buf()]);
+    }
+    Err(Error::Usage {
+        message: format!(
+            "no inventory: `-i` was not given, ANSIBLE_INVENTORY is not set and {DEFAULT_INVENTORY} does not exist"
+        ),
+        help: Some("name one with `-i inventory.yml` (a YAML or INI file, or a directory), or set ANSIBLE_INVENTORY".into()),
+    })
 }
 
 /// `--tags` and `--skip-tags`, with Ansible's special tags (`always`,

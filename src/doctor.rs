@@ -3,11 +3,12 @@
 //!
 //! The links, in the procedure's words:
 //! 1. **UCP knows DTR**: UCP holds DTR's URL and DTR's CA, not "insecure"
-//!    (step 3). Broken, pushes fail with `unauthorized: authentication
-//!    required`.
+//!    (step 3). Broken, pushes fail with `denied: requested access to the
+//!    resource is denied` (Docker 1.11: `unauthorized: authentication
+//!    required`; every text is in `tasks/push_failure.rs`).
 //! 2. **DTR trusts UCP**: DTR's `authBypassCA` is UCP's cluster root CA
 //!    (step 4; DTR 2.1+/MSR trust it from installation, which the API cannot
-//!    show). Broken, pushes fail with `unauthorized: authentication required`.
+//!    show). Broken, pushes fail with the same refusal.
 //! 3. **Each node trusts DTR**: `<docker_certs_dir>/<dtr-host[:port]>/ca.crt`
 //!    on the node is a CA the certificate DTR actually presents chains to
 //!    (step 5), read over SSH. Broken, pushes fail with `x509: certificate
@@ -37,10 +38,16 @@ use crate::cert;
 use crate::config::parse_extra_vars;
 use crate::connection::ConnectOptions;
 use crate::connection::{ConnError, Connection};
+use crate::env_lookups::UnsetEnv;
 use crate::error::{Error, ExitStatus};
 use crate::inventory::{Inventory, Pattern};
 use crate::tasks::copy_ca_crt::{self, Remote};
-use crate::tasks::push_test::{UNAUTHORIZED, UNKNOWN_AUTHORITY};
+use crate::tasks::push_failure::X509_UNKNOWN_AUTHORITY;
+
+/// What a push shows while step 3 or 4 is broken, on current engines and
+/// on the procedure's Docker 1.11 (`push_failure.rs` keeps both texts; the
+/// unit test below keeps this line equal to them).
+const REFUSED_SYMPTOM: &str = "denied: requested access to the resource is denied (Docker 1.11: unauthorized: authentication required)";
 use crate::tasks::set_bypass_ca::{CA_FIELD, DEFAULT_OU, OU_FIELD, installed_trust_message};
 use crate::template::{Templates, Vars};
 
@@ -83,8 +90,8 @@ impl Link {
     /// The error a push from a node shows while this link is broken.
     pub fn symptom(self) -> Option<&'static str> {
         match self {
-            Link::UcpKnowsDtr | Link::DtrTrustsUcp => Some(UNAUTHORIZED),
-            Link::NodeTrustsDtr => Some(UNKNOWN_AUTHORITY),
+            Link::UcpKnowsDtr | Link::DtrTrustsUcp => Some(REFUSED_SYMPTOM),
+            Link::NodeTrustsDtr => Some(X509_UNKNOWN_AUTHORITY),
             Link::DtrCa => None,
         }
     }
@@ -167,6 +174,8 @@ impl Verdict {
     /// The verdict as one JSON object (one line of `--output json`).
     pub fn to_json(&self) -> Value {
         json!({
+            "version": crate::report::json::SCHEMA_VERSION,
+            "event": "verdict",
             "link": self.link.as_str(),
             "node": self.node,
             "status": self.health.as_str(),
@@ -750,32 +759,91 @@ pub fn render_human(verdicts: &[Verdict]) -> String {
             let _ = writeln!(out, "        pushes from the nodes fail with: {symptom}");
         }
     }
-    let broken = verdicts
-        .iter()
-        .filter(|v| v.health == Health::Broken)
-        .count();
+    let _ = writeln!(out, "\n{}", summary(verdicts));
+    out
+}
+
+/// The last line: which links are broken, in the words of the verdicts'
+/// headings, and for the per-node link on how many of the nodes. A link
+/// is counted once however many nodes it fails on.
+pub fn summary(verdicts: &[Verdict]) -> String {
     let warnings = verdicts
         .iter()
         .filter(|v| v.health == Health::Warning)
         .count();
-    let _ = writeln!(
-        out,
-        "\n{}",
-        if broken == 0 {
-            format!("every trust link holds ({warnings} warning(s))")
-        } else {
-            format!("{broken} broken link(s), {warnings} warning(s)")
+    let warnings = match warnings {
+        0 => String::new(),
+        1 => " (1 warning)".to_string(),
+        n => format!(" ({n} warnings)"),
+    };
+    let mut broken: Vec<String> = Vec::new();
+    for link in [
+        Link::DtrCa,
+        Link::UcpKnowsDtr,
+        Link::DtrTrustsUcp,
+        Link::NodeTrustsDtr,
+    ] {
+        let of_link: Vec<&Verdict> = verdicts.iter().filter(|v| v.link == link).collect();
+        let bad = of_link
+            .iter()
+            .filter(|v| v.health == Health::Broken)
+            .count();
+        if bad == 0 {
+            continue;
         }
-    );
-    out
+        if link == Link::NodeTrustsDtr {
+            let nodes = if of_link.len() == 1 { "node" } else { "nodes" };
+            broken.push(format!(
+                "{} on {bad} of {} {nodes}",
+                link.title(),
+                of_link.len()
+            ));
+        } else {
+            broken.push(link.title().to_string());
+        }
+    }
+    if broken.is_empty() {
+        format!("every trust link holds on every node{warnings}")
+    } else {
+        format!("broken: {}{warnings}", broken.join("; "))
+    }
 }
 
-/// The verdicts as JSON Lines, one object per verdict.
+/// The verdicts as JSON Lines, one object per verdict, each with the
+/// `version` and `event` of every JSON output, then a `summary` line (as
+/// `apply` ends with its recap): the broken links, and per node whether
+/// it trusts DTR.
 pub fn render_json(verdicts: &[Verdict]) -> String {
-    verdicts
+    let mut out: String = verdicts
         .iter()
         .map(|v| format!("{}\n", v.to_json()))
-        .collect()
+        .collect();
+    let mut broken: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v.health == Health::Broken)
+        .map(|v| v.link.as_str())
+        .collect();
+    broken.dedup();
+    let nodes: Map<String, Value> = verdicts
+        .iter()
+        .filter(|v| v.link == Link::NodeTrustsDtr)
+        .filter_map(|v| Some((v.node.clone()?, v.health.as_str().into())))
+        .collect();
+    let warnings = verdicts
+        .iter()
+        .filter(|v| v.health == Health::Warning)
+        .count();
+    let summary = json!({
+        "version": crate::report::json::SCHEMA_VERSION,
+        "event": "summary",
+        "healthy": broken.is_empty(),
+        "broken_links": broken,
+        "nodes": nodes,
+        "warnings": warnings,
+        "message": summary(verdicts),
+    });
+    let _ = writeln!(out, "{summary}");
+    out
 }
 
 /// Nodes to check: the hosts of group `ucp`, each with its rendered
@@ -785,18 +853,65 @@ pub struct Inputs {
     /// Variables of the contract (from the first node, or `all`).
     pub vars: Map<String, Value>,
     pub nodes: Vec<NodeTarget>,
+    /// Variables that read an unset environment variable, named before
+    /// the verdicts (a missing password is usually an `export` away).
+    pub unset_env: Vec<UnsetEnv>,
 }
 
 /// Checks the links for already loaded inputs and renders the verdicts.
 pub async fn check(inputs: &Inputs, json: bool) -> (String, ExitStatus) {
     let lookup = contract::map_lookup(&inputs.vars);
     let verdicts = diagnose(&lookup, &inputs.nodes).await;
-    let text = if json {
-        render_json(&verdicts)
+    (render(inputs, &verdicts, json), exit_status(&verdicts))
+}
+
+/// For `-v`: the UCP and DTR checked, and how each node was reached (the
+/// same words as `apply -v`).
+fn render_reached(inputs: &Inputs) -> String {
+    let mut out = String::new();
+    for name in ["ucp_url", "dtr_url"] {
+        let url = inputs
+            .vars
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("(not set)");
+        let _ = writeln!(out, "{name}: {url}");
+    }
+    for node in &inputs.nodes {
+        match &node.conn {
+            Ok(conn) => {
+                let _ = writeln!(out, "{}: connected with {}", node.name, conn.describe());
+            }
+            Err(e) => {
+                let _ = writeln!(out, "{}: not reached: {e}", node.name);
+            }
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// The unset environment variables, then the verdicts.
+fn render(inputs: &Inputs, verdicts: &[Verdict], json: bool) -> String {
+    let mut out = String::new();
+    for unset in &inputs.unset_env {
+        if json {
+            let warning = json!({
+                "version": crate::report::json::SCHEMA_VERSION,
+                "event": "warning",
+                "message": unset.message(),
+            });
+            let _ = writeln!(out, "{warning}");
+        } else {
+            let _ = writeln!(out, "WARNING {}", unset.message());
+        }
+    }
+    out.push_str(&if json {
+        render_json(verdicts)
     } else {
-        render_human(&verdicts)
-    };
-    (text, exit_status(&verdicts))
+        render_human(verdicts)
+    });
+    out
 }
 
 /// The group whose hosts are the UCP nodes (inventory contract).
@@ -871,6 +986,7 @@ pub async fn load(
     Ok(Inputs {
         vars: contract_vars.unwrap_or_default(),
         nodes,
+        unset_env: crate::env_lookups::unset(&inventory, None),
     })
 }
 
@@ -922,8 +1038,12 @@ pub async fn run(
     extra_vars: &[String],
     limit: Option<&str>,
     json: bool,
+    verbose: u8,
 ) -> Result<ExitStatus, Error> {
     let inputs = load(inventory_paths, extra_vars, limit).await?;
+    if verbose > 0 && !json {
+        print!("{}", render_reached(&inputs));
+    }
     let lookup = contract::map_lookup(&inputs.vars);
     let mut verdicts = diagnose(&lookup, &inputs.nodes).await;
     // The fixes name the inventory the user gave, so they can be pasted.
@@ -937,11 +1057,7 @@ pub async fn run(
             *fix = fix.replace("-i <inventory>", &inventory);
         }
     }
-    let text = if json {
-        render_json(&verdicts)
-    } else {
-        render_human(&verdicts)
-    };
+    let text = render(&inputs, &verdicts, json);
     print!("{text}");
     for node in &inputs.nodes {
         if let Ok(conn) = &node.conn {
@@ -958,4 +1074,18 @@ fn control_dir_path() -> PathBuf {
         nix::unistd::getuid(),
         std::process::id()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::push_failure::{DENIED_20_10, UNAUTHORIZED_1_11};
+
+    #[test]
+    fn the_refused_symptom_quotes_both_engine_generations() {
+        assert_eq!(
+            REFUSED_SYMPTOM,
+            format!("{DENIED_20_10} (Docker 1.11: {UNAUTHORIZED_1_11})")
+        );
+    }
 }

@@ -151,15 +151,22 @@ pub enum Error {
         #[help]
         help: Option<String>,
     },
+
+    /// Vault data that cannot be decrypted, or a password that cannot be had.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Vault(#[from] crate::vault::VaultError),
 }
 
 impl Error {
     /// The exit status for an error that stopped the program.
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            Error::Read { .. } | Error::Input(_) | Error::Invalid { .. } | Error::Usage { .. } => {
-                ExitStatus::Invalid
-            }
+            Error::Read { .. }
+            | Error::Input(_)
+            | Error::Invalid { .. }
+            | Error::Usage { .. }
+            | Error::Vault(_) => ExitStatus::Invalid,
             Error::Io { .. } | Error::Lab { .. } => ExitStatus::Internal,
         }
     }

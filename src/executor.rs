@@ -37,6 +37,8 @@ use crate::tasks::Registry;
 use crate::template::Templates;
 use crate::vars::{Learned, RunVars};
 
+mod walk;
+
 /// The default time a task's remote script may take (`timeout:` overrides).
 const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -78,12 +80,19 @@ type ConnFuture = Shared<BoxFuture<'static, Result<Arc<dyn Connection>, ConnErro
 struct HostState {
     failed: bool,
     unreachable: bool,
+    /// `meta: end_host` (or `end_play`) ended the current play for it.
+    ended: bool,
     notified: HashSet<String>,
 }
 
 impl HostState {
     fn active(&self) -> bool {
         !self.failed && !self.unreachable
+    }
+
+    /// Still working on the current play.
+    fn running(&self) -> bool {
+        self.active() && !self.ended
     }
 }
 
@@ -177,7 +186,7 @@ impl<'a> Executor<'a> {
     ) -> Result<Executor<'a>, Error> {
         let limit = match &cfg.limit {
             Some(text) => {
-                let pattern = Pattern::parse(text, None)?;
+                let pattern = crate::selection::limit_pattern(text)?;
                 Some(inventory.select(&pattern))
             }
             None => None,
@@ -237,29 +246,20 @@ impl<'a> Executor<'a> {
                 .start_play(&self.templates, self.inventory, play, host)?;
             if let Some(state) = self.hosts.get_mut(host) {
                 state.notified.clear();
+                state.ended = false;
             }
             self.open(host);
         }
-        let tasks: Vec<&'a TaskDef> = play
-            .tasks
-            .iter()
-            .filter(|t| {
-                let tags: Vec<String> = t.tags.iter().chain(&play.tags).cloned().collect();
-                self.cfg.tags.selects(&tags)
-            })
-            .collect();
         for batch in batches(&hosts, &play.serial) {
-            match play.strategy {
+            let ended = match play.strategy {
                 Strategy::Linear => {
-                    for task in &tasks {
-                        let aborted = self.linear_task(play, task, &batch, false, reporter).await;
-                        if aborted {
-                            break;
-                        }
-                    }
+                    self.linear_play(play, &batch, reporter).await == walk::Flow::EndPlay
                 }
-                Strategy::Free => self.free(play, &tasks, &batch, reporter).await,
-            }
+                Strategy::Free => {
+                    self.free(play, &play.tasks, &batch, reporter).await;
+                    false
+                }
+            };
             self.handlers(play, &batch, reporter).await;
             let failed = batch
                 .iter()
@@ -274,8 +274,21 @@ impl<'a> Executor<'a> {
                 });
                 break;
             }
+            if ended {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Whether a task runs once for the whole batch (`run_once`, or a
+    /// built-in that always does, like `dump-certs`).
+    fn runs_once(&self, task: &TaskDef) -> bool {
+        task.run_once
+            || self
+                .registry
+                .get(&task.module)
+                .is_some_and(|entry| entry.spec.run_once)
     }
 
     /// Runs one task on every active host of the batch, then reports the
@@ -283,14 +296,15 @@ impl<'a> Executor<'a> {
     async fn linear_task(
         &mut self,
         play: &'a Play,
-        task: &'a TaskDef,
+        task: &TaskDef,
         batch: &[String],
         handler: bool,
+        rescuable: bool,
         reporter: &mut dyn Reporter,
     ) -> bool {
         let hosts: Vec<String> = batch
             .iter()
-            .filter(|h| self.hosts[h.as_str()].active())
+            .filter(|h| self.hosts[h.as_str()].running())
             .filter(|h| !handler || notified(&self.hosts[h.as_str()], task))
             .cloned()
             .collect();
@@ -343,15 +357,15 @@ impl<'a> Executor<'a> {
             let Some(report) = reports.remove(host) else {
                 continue;
             };
-            any_failed |= report.status == Status::Failed && !report.ignored;
+            any_failed |= report.status == Status::Failed && !report.ignored && !rescuable;
             if run_once {
                 // A run-once result is registered (and its facts set) on
                 // every host of the batch, as in Ansible.
                 for other in &hosts {
-                    self.record(task, other, &report, other == host, true);
+                    self.record(task, other, &report, other == host, true, rescuable);
                 }
             } else {
-                self.record(task, host, &report, true, true);
+                self.record(task, host, &report, true, true, rescuable);
             }
             for w in &report.warnings {
                 reporter.report(&Event::Warning {
@@ -379,84 +393,6 @@ impl<'a> Executor<'a> {
         false
     }
 
-    /// `strategy: free`: each host runs through the tasks on its own.
-    async fn free(
-        &mut self,
-        play: &'a Play,
-        tasks: &[&'a TaskDef],
-        batch: &[String],
-        reporter: &mut dyn Reporter,
-    ) {
-        let hosts: Vec<String> = batch
-            .iter()
-            .filter(|h| self.hosts[h.as_str()].active())
-            .cloned()
-            .collect();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, usize, Report)>();
-        let mut started: HashSet<usize> = HashSet::new();
-        // Reports are recorded once every runner is done, because recording
-        // needs `&mut self` while the runners borrow it.
-        let mut pending: Vec<(String, usize, Report)> = Vec::new();
-        {
-            let this = &*self;
-            let mut runners: FuturesUnordered<_> = hosts
-                .iter()
-                .map(|host| {
-                    let tx = tx.clone();
-                    async move {
-                        for (i, task) in tasks.iter().enumerate() {
-                            if this.registry.get(&task.module).is_none() {
-                                continue;
-                            }
-                            let report = this.invoke(play, task, host, false).await;
-                            // The host's next task sees what this one
-                            // learned; counts are recorded below.
-                            this.learn(task, host, &report);
-                            let stop =
-                                matches!(report.status, Status::Failed | Status::Unreachable)
-                                    && !report.ignored;
-                            let _ = tx.send((host.clone(), i, report));
-                            if stop {
-                                break;
-                            }
-                        }
-                    }
-                })
-                .collect();
-            drop(tx);
-            loop {
-                tokio::select! {
-                    done = runners.next() => if done.is_none() { break },
-                    Some((host, i, report)) = rx.recv() => {
-                        if started.insert(i) {
-                            reporter.report(&Event::TaskStart { name: self.task_name(tasks[i], &host), module: tasks[i].module.clone(), hosts: hosts.clone() });
-                        }
-                        for r in &report.results { reporter.report(&Event::Host(r.clone())); }
-                        pending.push((host, i, report));
-                    }
-                }
-            }
-        }
-        // Record everything (facts, counts) once the runners are done.
-        while let Ok((host, i, report)) = rx.try_recv() {
-            if started.insert(i) {
-                reporter.report(&Event::TaskStart {
-                    name: self.task_name(tasks[i], &host),
-                    module: tasks[i].module.clone(),
-                    hosts: hosts.clone(),
-                });
-            }
-            for r in &report.results {
-                reporter.report(&Event::Host(r.clone()));
-            }
-            pending.push((host, i, report));
-        }
-        self.announce(&hosts, reporter);
-        for (host, i, report) in pending {
-            self.record(tasks[i], &host, &report, true, false);
-        }
-    }
-
     /// Runs the handlers notified on the batch's hosts, in the order they
     /// are defined.
     async fn handlers(&mut self, play: &'a Play, batch: &[String], reporter: &mut dyn Reporter) {
@@ -468,12 +404,20 @@ impl<'a> Executor<'a> {
         }
         reporter.report(&Event::HandlersStart);
         for handler in &play.handlers {
-            self.linear_task(play, handler, batch, true, reporter).await;
+            self.linear_task(play, handler, batch, true, false, reporter)
+                .await;
         }
         for host in batch {
             if let Some(state) = self.hosts.get_mut(host) {
                 state.notified.clear();
             }
+        }
+    }
+
+    /// Stores what a rescue sees about the failure it rescues.
+    fn learn_failure(&self, task: &TaskDef, host: &str, report: &Report) {
+        for (name, value) in walk::failed_facts(task, report) {
+            self.vars.learn(host, &name, &value, Learned::Data);
         }
     }
 
@@ -496,16 +440,34 @@ impl<'a> Executor<'a> {
     }
 
     /// Records a host's report: counts, registered value and facts (unless
-    /// already learned), notified handlers, failure.
-    fn record(&mut self, task: &TaskDef, host: &str, report: &Report, counted: bool, learn: bool) {
+    /// already learned), notified handlers, failure. `rescuable`: the task
+    /// is inside a block with a `rescue`, so a failure counts as rescued and
+    /// the rescue sees it.
+    fn record(
+        &mut self,
+        task: &TaskDef,
+        host: &str,
+        report: &Report,
+        counted: bool,
+        learn: bool,
+        rescuable: bool,
+    ) {
+        let rescued = rescuable && report.status == Status::Failed && !report.ignored;
         if learn {
             self.learn(task, host, report);
+            if rescued {
+                self.learn_failure(task, host, report);
+            }
         }
         if counted {
             let stats = self.stats.entry(host.to_string()).or_default();
-            let mut summary = HostResult::new(host, report.status);
-            summary.ignored = report.ignored;
-            stats.count(&summary);
+            if rescued {
+                stats.rescued += 1;
+            } else {
+                let mut summary = HostResult::new(host, report.status);
+                summary.ignored = report.ignored;
+                stats.count(&summary);
+            }
         }
         let Some(state) = self.hosts.get_mut(host) else {
             return;
@@ -523,13 +485,7 @@ impl<'a> Executor<'a> {
     }
 
     /// Runs a task on a host, holding a fork slot while it works.
-    async fn invoke(
-        &self,
-        play: &'a Play,
-        task: &'a TaskDef,
-        host: &str,
-        run_once: bool,
-    ) -> Report {
+    async fn invoke(&self, play: &'a Play, task: &TaskDef, host: &str, run_once: bool) -> Report {
         let _slot = self.forks.acquire().await;
         let Some(entry) = self.registry.get(&task.module) else {
             return failure(host, format!("unknown module `{}`", task.module));
@@ -570,6 +526,8 @@ impl<'a> Executor<'a> {
             Err(e) => {
                 let mut r = HostResult::new(host, Status::Unreachable);
                 r.msg = Some(e.to_string());
+                // The hint explains the error, so it follows it.
+                r.hint = hint_of(&e).into_iter().next();
                 return Report {
                     results: vec![r],
                     status: Status::Unreachable,
@@ -577,7 +535,7 @@ impl<'a> Executor<'a> {
                     registered: json!({"unreachable": true, "msg": e.to_string()}),
                     facts: Map::new(),
                     secret: Vec::new(),
-                    warnings: hint_of(&e),
+                    warnings: Vec::new(),
                 };
             }
         };
@@ -653,9 +611,19 @@ impl<'a> Executor<'a> {
                 .map_or(DEFAULT_TASK_TIMEOUT, Duration::from_secs),
             vars: tvars,
             secrets,
-            playbook_dir: &self.playbook.dir,
+            search_path: self.search_path(task),
         };
         invocation.run().await
+    }
+
+    /// Where `src:` files of a task are looked up: its role's directory
+    /// first, then the playbook's.
+    fn search_path(&self, task: &TaskDef) -> crate::search_path::SearchPath {
+        let mut path = crate::search_path::SearchPath::playbook(&self.playbook.dir);
+        if let Some(role) = &task.role {
+            path.prepend(&role.path);
+        }
+        path
     }
 
     fn check_mode(&self, play: &Play, task: &TaskDef) -> bool {
@@ -684,6 +652,14 @@ impl<'a> Executor<'a> {
     /// A task's name as shown, rendered with the first host's variables and
     /// masked when it shows a secret (or a value computed from one).
     fn task_name(&self, task: &TaskDef, host: &str) -> String {
+        let name = self.plain_task_name(task, host);
+        match &task.role {
+            Some(role) => format!("{} : {name}", role.name),
+            None => name,
+        }
+    }
+
+    fn plain_task_name(&self, task: &TaskDef, host: &str) -> String {
         match &task.name {
             Some(node) if node.has_template() => {
                 let mut vars = self.vars.task(host, task, self.cfg.check);

@@ -15,6 +15,7 @@ use crate::error::InputError;
 use crate::params::to_bool;
 use crate::playbook::TaskDef;
 use crate::report::{HostResult, Status};
+use crate::search_path::SearchPath;
 use crate::secret::{MASK, Secrets};
 use crate::task::{Check, Context, Outcome, TaskError};
 use crate::tasks::Entry;
@@ -44,8 +45,9 @@ pub struct Invocation<'a> {
     pub vars: Vars,
     /// The secrets known for the host, tracking the same taint.
     pub secrets: Secrets,
-    /// The playbook's directory, to resolve `src:` of copy and template.
-    pub playbook_dir: &'a std::path::Path,
+    /// Where `src:` of copy and template is looked up: the task's role
+    /// directory (if any), then the playbook's.
+    pub search_path: SearchPath,
 }
 
 /// How a task ended on a host, with what the executor must record.
@@ -345,12 +347,8 @@ impl Invocation<'_> {
                 };
             }
         };
-        let built = if self.entry.spec.name == "template" {
-            self.build_template(args).await
-        } else {
-            (self.entry.build)(args)
-                .map_err(|why| format!("invalid arguments for `{}`: {why}", self.entry.spec.name))
-        };
+        let built = (self.entry.build)(args)
+            .map_err(|why| format!("invalid arguments for `{}`: {why}", self.entry.spec.name));
         let task = match built {
             Ok(task) => task,
             Err(msg) => {
@@ -365,6 +363,11 @@ impl Invocation<'_> {
                 .eval_str(expr, &self.vars)
                 .map_err(|e| e.to_string())
         };
+        let render_file = |text: &str, trim_blocks: bool, lstrip_blocks: bool| {
+            self.templates
+                .render_file(text, &self.vars, trim_blocks, lstrip_blocks)
+        };
+        let search_path = &self.search_path;
         let vars = self.vars.to_json();
         let cx = Context::new(
             self.host,
@@ -375,7 +378,8 @@ impl Invocation<'_> {
             &vars,
             &eval,
             self.peers,
-        );
+        )
+        .with_files(search_path, &render_file);
         let ended = match task.check_dyn(&cx).await {
             Ok(Check::InSync(outcome)) => Ended::Done(outcome),
             // The preview says whether check mode reports a change: a task
@@ -399,32 +403,6 @@ impl Invocation<'_> {
         ended
     }
 
-    /// `template`: reads the source on the control machine and renders it
-    /// with the host's variables, then writes it like `copy`.
-    async fn build_template(
-        &self,
-        args: Map<String, Value>,
-    ) -> Result<Box<dyn crate::task::DynTask>, String> {
-        let template: crate::tasks::template::Template =
-            serde_json::from_value(Value::Object(args))
-                .map_err(|e| format!("invalid arguments for `template`: {e}"))?;
-        let source = template.read_src().await.map_err(|e| e.to_string())?;
-        let text = self
-            .templates
-            .render_file(
-                &source,
-                &self.vars,
-                template.trim_blocks,
-                template.lstrip_blocks,
-            )
-            .map_err(|e| format!("could not render {}: {e}", template.src))?;
-        let text = match template.line_ending() {
-            "\n" => text,
-            ending => text.replace('\n', ending),
-        };
-        Ok(Box::new(template.rendered(text)))
-    }
-
     /// Renders and coerces the task's arguments for this host.
     fn arguments(&self) -> Result<Map<String, Value>, String> {
         let mut rendered = Map::new();
@@ -434,7 +412,6 @@ impl Invocation<'_> {
             rendered.insert(key.key().to_string(), v);
         }
         vars::drop_omitted(&mut rendered);
-        self.resolve_src(&mut rendered);
         self.entry.spec.coerce(&rendered)
     }
 
@@ -457,32 +434,6 @@ impl Invocation<'_> {
                 _ => {}
             }
         }
-    }
-
-    /// `src:` of copy and template is a control-machine path, found the way
-    /// Ansible finds it: beside the playbook, in `files/` or `templates/`.
-    fn resolve_src(&self, args: &mut Map<String, Value>) {
-        let sub = match self.entry.spec.name.as_str() {
-            "copy" => "files",
-            "template" => "templates",
-            _ => return,
-        };
-        let Some(src) = args.get("src").and_then(Value::as_str) else {
-            return;
-        };
-        let path = std::path::Path::new(src);
-        if path.is_absolute() {
-            return;
-        }
-        let candidates = [
-            self.playbook_dir.join(sub).join(path),
-            self.playbook_dir.join(path),
-        ];
-        let found = candidates
-            .iter()
-            .find(|c| c.exists())
-            .unwrap_or(&candidates[0]);
-        args.insert("src".into(), Value::from(found.display().to_string()));
     }
 
     fn render(&self, node: &Node) -> Result<Value, InputError> {
@@ -542,7 +493,7 @@ impl Invocation<'_> {
         started: Instant,
     ) -> (HostResult, Value, Map<String, Value>) {
         result.status = Status::Failed;
-        result.msg = Some(self.secrets.mask(&msg));
+        result.msg = Some(self.hide(&msg));
         result.duration = started.elapsed();
         if let Some(ignore) = &self.task.ignore_errors
             && matches!(self.truth(ignore), Ok(true))
@@ -567,6 +518,11 @@ impl Invocation<'_> {
         }
     }
 
+    /// Masks the host's secrets and every value a vault decrypted.
+    fn hide(&self, text: &str) -> String {
+        crate::vault::secrets().mask(&self.secrets.mask(text))
+    }
+
     /// Masks secrets in what is shown and registered. `no_log` hides
     /// everything but the status.
     fn mask(&self, result: &mut HostResult, registered: &mut Value) {
@@ -578,9 +534,10 @@ impl Invocation<'_> {
             result.item = result.item.as_ref().map(|_| MASK.to_string());
             return;
         }
+        let vault = crate::vault::secrets();
         let m = |s: &mut Option<String>| {
             if let Some(t) = s {
-                *t = self.secrets.mask(t);
+                *t = vault.mask(&self.secrets.mask(t));
             }
         };
         m(&mut result.msg);
@@ -635,6 +592,13 @@ fn ended_from(e: TaskError) -> Ended {
                 Some(hint) => format!("{message}; {hint}"),
                 None => message,
             },
+            data: Map::new(),
+        },
+        // A script that outlived the task's `timeout` is the task failing,
+        // as in Ansible: the connection stopped the script and stays usable,
+        // so `ignore_errors` applies and the host stays in the play.
+        TaskError::Conn(ConnError::Timeout { after, .. }) => Ended::Failed {
+            msg: format!("timed out after {} s", after.as_secs()),
             data: Map::new(),
         },
         TaskError::Conn(c) => Ended::Unreachable(c.to_string()),

@@ -19,6 +19,7 @@
 //! - `report` turns the executor's events into human or JSON output.
 //! - `lab` is a local UCP + DTR + nodes cluster for rehearsals and tests;
 //!   `doctor` checks the trust links of a real (or lab) cluster.
+//! - `vault` reads and writes Ansible Vault data (`dtrplay vault`).
 
 pub mod api;
 pub mod cert;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod connection;
 pub mod diff;
 pub mod doctor;
+pub mod env_lookups;
 pub mod error;
 pub mod escalation;
 pub mod executor;
@@ -38,7 +40,9 @@ pub mod plan;
 pub mod playbook;
 pub mod report;
 pub mod run;
+pub mod search_path;
 pub mod secret;
+pub mod selection;
 pub mod source;
 pub mod suggest;
 pub mod task;
@@ -47,6 +51,7 @@ pub mod template;
 pub mod tty;
 pub mod validate;
 pub mod vars;
+pub mod vault;
 pub mod yaml;
 
 use std::process::ExitCode;

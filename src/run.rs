@@ -15,9 +15,9 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 use crate::cli::{Cli, Command, DoctorArgs, InventoryArgs, OutputFormat, RunArgs, ValidateArgs};
 use crate::config::{RunConfig, parse_extra_vars};
 use crate::error::{Error, ExitStatus};
-use crate::report::Reporter;
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
+use crate::report::{Event, Reporter};
 use crate::tasks::Registry;
 use crate::{executor, validate};
 
@@ -63,19 +63,64 @@ pub fn main_with(
     match runtime.block_on(command(cli.command, &base)) {
         Ok(code) => code,
         Err(e) => {
+            let e = vault_cause(e);
             print_error(&e);
             e.exit_status().into()
         }
     }
 }
 
+/// A file that could not be read because its vault could not be decrypted
+/// is reported as the vault problem it is, with the vault's help.
+fn vault_cause(err: Error) -> Error {
+    match err {
+        Error::Read { path, source } => {
+            let kind = source.kind();
+            match source
+                .into_inner()
+                .map(|b| b.downcast::<crate::vault::VaultError>())
+            {
+                Some(Ok(vault)) => Error::Vault(*vault),
+                Some(Err(other)) => Error::Read {
+                    path,
+                    source: std::io::Error::new(kind, other),
+                },
+                None => Error::Read {
+                    path,
+                    source: std::io::Error::from(kind),
+                },
+            }
+        }
+        other => other,
+    }
+}
+
+/// Loads the vault passwords of a command line and makes them the
+/// process's, before any file is read.
+fn install_vault(args: &crate::cli::VaultArgs) -> Result<(), Error> {
+    let specs = crate::vault::command::specs(
+        &args.vault_id,
+        &args.vault_password_file,
+        args.ask_vault_pass,
+    );
+    crate::vault::install(crate::vault::Vault::load(&specs)?);
+    Ok(())
+}
+
 async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
+    match &command {
+        Command::Apply(a) | Command::Plan(a) => install_vault(&a.vault)?,
+        Command::Validate(a) => install_vault(&a.vault)?,
+        Command::Doctor(a) => install_vault(&a.vault)?,
+        _ => {}
+    }
     match command {
         Command::Apply(args) => apply(&args, false, base).await,
         Command::Plan(args) => apply(&args, true, base).await,
         Command::Validate(args) => validate_cmd(&args, base),
         Command::Inventory(args) => inventory_cmd(&args),
         Command::Doctor(args) => doctor_cmd(&args).await,
+        Command::Vault(cmd) => vault_cmd(cmd),
         Command::Lab(cmd) => crate::lab::run(cmd).await.map_err(|e| Error::Lab {
             message: e.to_string(),
             help: None,
@@ -91,7 +136,12 @@ async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, 
         &cfg.inventory,
         &cfg.extra_vars,
         &cfg.task_path,
+        &cfg.roles_path,
     )?;
+    let selection = crate::selection::check(&cfg, &loaded.playbook, &loaded.inventory);
+    if !selection.is_empty() {
+        return Err(Error::from(selection));
+    }
     if cfg.ask_become_pass {
         // Asked once for the whole run, after validation (a playbook with
         // errors asks nothing) and before any host is contacted.
@@ -117,6 +167,12 @@ async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, 
             cfg.diff,
         )),
     };
+    for unset in crate::env_lookups::unset(&loaded.inventory, Some(&loaded.playbook)) {
+        reporter.report(&Event::Warning {
+            host: None,
+            message: unset.message(),
+        });
+    }
     let summary = executor::run(
         &cfg,
         &loaded.playbook,
@@ -153,12 +209,13 @@ fn validate_cmd(args: &ValidateArgs, base: &Registry) -> Result<ExitCode, Error>
         &args.inventory,
         &extra,
         &args.task_path,
+        &crate::playbook::role::roles_path(&args.roles_path),
     )?;
     let tasks: usize = loaded
         .playbook
         .plays
         .iter()
-        .map(|p| p.tasks.len() + p.handlers.len())
+        .map(|p| p.all_tasks().len() + p.handlers.len())
         .sum();
     println!(
         "{}: valid ({} play{}, {} task{}{})",
@@ -177,6 +234,65 @@ fn validate_cmd(args: &ValidateArgs, base: &Registry) -> Result<ExitCode, Error>
     Ok(ExitCode::SUCCESS)
 }
 
+fn vault_cmd(cmd: crate::cli::VaultCommand) -> Result<ExitCode, Error> {
+    use crate::cli::VaultCommand as V;
+    use crate::vault::command::{Action, run, specs};
+    let (action, vault, encrypt_id) = match cmd {
+        V::Encrypt(a) => (
+            Action::Encrypt {
+                files: a.files,
+                output: a.output,
+            },
+            a.vault,
+            a.encrypt_vault_id,
+        ),
+        V::Decrypt(a) => (
+            Action::Decrypt {
+                files: a.files,
+                output: a.output,
+            },
+            a.vault,
+            None,
+        ),
+        V::View(a) => (Action::View { files: a.files }, a.vault, None),
+        V::EncryptString(a) => (
+            Action::EncryptString {
+                strings: a.strings,
+                names: a.name,
+                stdin_name: a.stdin_name,
+                output: a.output,
+            },
+            a.vault,
+            a.encrypt_vault_id,
+        ),
+        V::Rekey(a) => {
+            let new = match (a.new_vault_id, a.new_vault_password_file) {
+                (Some(id), _) => Some(crate::vault::IdSpec::parse(&id)),
+                (None, Some(file)) => Some(crate::vault::IdSpec {
+                    label: crate::vault::password::DEFAULT_ID.into(),
+                    source: crate::vault::password::Source::File(file),
+                }),
+                (None, None) => None,
+            };
+            (
+                Action::Rekey {
+                    files: a.files,
+                    new,
+                },
+                a.vault,
+                None,
+            )
+        }
+    };
+    let specs = specs(
+        &vault.vault_id,
+        &vault.vault_password_file,
+        vault.ask_vault_pass,
+    );
+    run(&action, &specs, encrypt_id.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn inventory_cmd(args: &InventoryArgs) -> Result<ExitCode, Error> {
     let text = crate::inventory::cli_output(&args.inventory, args.host.as_deref())?;
     println!("{text}");
@@ -190,6 +306,7 @@ async fn doctor_cmd(args: &DoctorArgs) -> Result<ExitCode, Error> {
         &args.extra_vars,
         args.limit.as_deref(),
         json,
+        args.verbose,
     )
     .await?;
     Ok(status.into())

@@ -100,10 +100,14 @@ impl Taint {
         self.lock().values.iter().any(|v| v == value)
     }
 
-    fn set(&self) -> Arc<SecretSet> {
+    /// The recorded values as one set, leaving out those that contain a
+    /// secret `known` already masks (`login S3cret` shows as
+    /// `login ********`, not `********`).
+    fn set(&self, known: impl Fn(&str) -> bool) -> Arc<SecretSet> {
         let mut inner = self.lock();
         if inner.set.is_none() {
-            inner.set = Some(Arc::new(SecretSet::new(inner.values.clone())));
+            let values: Vec<String> = inner.values.iter().filter(|v| !known(v)).cloned().collect();
+            inner.set = Some(Arc::new(SecretSet::new(values)));
         }
         inner.set.clone().unwrap_or_default()
     }
@@ -159,6 +163,54 @@ pub fn flag_values(command: &str) -> Vec<&str> {
         }
     }
     found
+}
+
+/// A source text (YAML or INI) with the value of every secret-named key
+/// (`dtr_admin_password: "x"`, `ansible_password=x`) masked, for error
+/// snippets. Every byte keeps its offset, so that spans into the text stay
+/// true: a value is replaced by `MASK` padded with spaces, or by as many
+/// `*` as it has bytes when it is shorter.
+pub fn redact_source(text: &str) -> std::borrow::Cow<'_, str> {
+    static KEY: OnceLock<Option<Regex>> = OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        Regex::new(r#"(?m)^[ \t]*(?:-[ \t]+)?["']?([A-Za-z0-9_.-]+)["']?[ \t]*:[ \t]+([^\n]*?)[ \t]*$|([A-Za-z0-9_.-]+)=([^\s]+)"#).ok()
+    });
+    let Some(key) = key else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    let mut ranges = Vec::new();
+    for caps in key.captures_iter(text) {
+        let (name, value) = match (caps.get(1), caps.get(2), caps.get(3), caps.get(4)) {
+            (Some(name), Some(value), _, _) | (_, _, Some(name), Some(value)) => (name, value),
+            _ => continue,
+        };
+        let shown = value.as_str().trim_start_matches(['"', '\'']);
+        if is_secret_name(name.as_str())
+            && !value.as_str().is_empty()
+            && !shown.starts_with("{{")
+            && !shown.starts_with("!vault")
+        {
+            ranges.push(value.range());
+        }
+    }
+    if ranges.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for range in ranges {
+        out.push_str(&text[pos..range.start]);
+        let len = range.end - range.start;
+        if len >= MASK.len() {
+            out.push_str(MASK);
+            out.extend(std::iter::repeat_n(' ', len - MASK.len()));
+        } else {
+            out.extend(std::iter::repeat_n('*', len));
+        }
+        pos = range.end;
+    }
+    out.push_str(&text[pos..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// The secret values known for a host.
@@ -239,7 +291,14 @@ impl Secrets {
             set.find(text, &mut found);
         }
         if let Some(taint) = &self.taint {
-            taint.set().find(text, &mut found);
+            let known = |value: &str| {
+                let mut inside = Vec::new();
+                for set in self.shared.iter().chain(std::iter::once(own)) {
+                    set.find(value, &mut inside);
+                }
+                !inside.is_empty()
+            };
+            taint.set(known).find(text, &mut found);
         }
         if found.is_empty() {
             return text.to_string();
@@ -452,7 +511,8 @@ fn encoded_forms(value: &str) -> Vec<String> {
     if let Ok(json) = serde_json::to_string(value) {
         let inner = &json[1..json.len() - 1];
         // JSON and Python (`to_json`, `to_nice_json`) may escape every
-        // non-ASCII character as `\uXXXX`, UTF-16 surrogates included.
+        // non-ASCII character as `\u` and four hex digits, UTF-16 surrogates
+        // included.
         if !inner.is_ascii() {
             forms.push(ascii_escaped(inner, false));
             forms.push(ascii_escaped(inner, true));
@@ -462,8 +522,8 @@ fn encoded_forms(value: &str) -> Vec<String> {
     forms
 }
 
-/// JSON text with every non-ASCII character written as `\uXXXX` (hex
-/// digits in upper or lower case).
+/// JSON text with every non-ASCII character written as `\u` and four hex
+/// digits (in upper or lower case).
 fn ascii_escaped(text: &str, upper: bool) -> String {
     let mut out = String::with_capacity(text.len() * 2);
     for c in text.chars() {
@@ -540,6 +600,21 @@ mod tests {
         );
         assert_eq!(flag_values("x --api-token='abc123' -y"), vec!["abc123"]);
         assert!(flag_values("docker login --password-stdin reg.example.com").is_empty());
+    }
+
+    #[test]
+    fn source_snippets_hide_secret_values_and_keep_offsets() {
+        let text = "dtr_admin_password: \"GroupVarsSecret-1212\"\nbad: [x\n- api_token: ab\nnode1 ansible_password=hunter22 port=22\n";
+        let redacted = redact_source(text);
+        assert_eq!(redacted.len(), text.len());
+        assert!(!redacted.contains("GroupVarsSecret"), "{redacted}");
+        assert!(!redacted.contains("hunter22"), "{redacted}");
+        assert!(
+            redacted.contains("dtr_admin_password: ********"),
+            "{redacted}"
+        );
+        assert!(redacted.contains("api_token: **\n"), "{redacted}");
+        assert!(redacted.contains("bad: [x") && redacted.contains("port=22"));
     }
 
     #[test]

@@ -6,10 +6,35 @@
 //! message can always show the file, line and column of what is wrong.
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use miette::{NamedSource, SourceSpan};
+
+/// The largest file dtrplay reads as input (playbooks, inventories,
+/// variable files, `-e @file`, template and `copy` sources): 64 MiB. Reading
+/// stops just past it, so a huge file or a device like `/dev/zero` costs at
+/// most this much memory before the error.
+pub const MAX_INPUT_FILE: u64 = 64 * 1024 * 1024;
+
+/// Reads a whole input file, at most [`MAX_INPUT_FILE`] bytes; a larger one
+/// is an `InvalidData` error that says so.
+pub fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INPUT_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "it is larger than {} MiB, the limit for input files",
+                MAX_INPUT_FILE / (1024 * 1024)
+            ),
+        ));
+    }
+    Ok(bytes)
+}
 
 /// One file's text, shared cheaply between the nodes and diagnostics that refer to it.
 #[derive(Clone)]
@@ -23,6 +48,8 @@ struct Inner {
     /// The path used to open the file and to resolve relative paths.
     path: PathBuf,
     text: Arc<str>,
+    /// The file was Ansible Vault data; `text` is its plaintext.
+    vaulted: bool,
 }
 
 impl SourceFile {
@@ -34,21 +61,30 @@ impl SourceFile {
                 path: PathBuf::from(&name),
                 name,
                 text: text.into(),
+                vaulted: false,
             }),
         }
     }
 
-    /// Reads a whole file. The error is the plain I/O error; callers add the
+    /// Reads a whole file (at most [`MAX_INPUT_FILE`] bytes), decrypting it
+    /// when it is Ansible Vault data (see `vault`). The error is the plain I/O error (a vault that cannot be
+    /// decrypted is `InvalidData` carrying a `VaultError`); callers add the
     /// context of why they were reading it.
     pub fn read(path: &Path) -> std::io::Result<SourceFile> {
-        let text = std::fs::read_to_string(path)?;
+        let (text, vaulted) = crate::vault::read_to_string(path)?;
         Ok(SourceFile {
             inner: Arc::new(Inner {
                 name: path.display().to_string(),
                 path: path.to_path_buf(),
                 text: text.into(),
+                vaulted,
             }),
         })
+    }
+
+    /// Whether the file was decrypted from a vault: its values are secrets.
+    pub fn vaulted(&self) -> bool {
+        self.inner.vaulted
     }
 
     pub fn name(&self) -> &str {
@@ -78,9 +114,15 @@ impl SourceFile {
         (line, col)
     }
 
-    /// The form miette wants for `#[source_code]`.
+    /// The form miette wants for `#[source_code]`, with the values of
+    /// secret-named keys masked (`secret::redact_source`): an error's
+    /// snippet shows the lines around it, which may hold a password.
     pub fn named(&self) -> NamedSource<Arc<str>> {
-        NamedSource::new(self.name(), self.inner.text.clone()).with_language("yaml")
+        let text = match crate::secret::redact_source(&self.inner.text) {
+            std::borrow::Cow::Borrowed(_) => self.inner.text.clone(),
+            std::borrow::Cow::Owned(redacted) => Arc::from(redacted),
+        };
+        NamedSource::new(self.name(), text).with_language("yaml")
     }
 }
 

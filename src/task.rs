@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::{ConnError, Connection, Output};
 use crate::report::Diff;
+use crate::search_path::{SearchPath, SrcKind};
 
 /// What a task did (or, in check mode, would do).
 #[derive(Debug, Clone, Default)]
@@ -127,6 +128,11 @@ pub type Evaluator<'a> = &'a (dyn Fn(&str) -> Result<Value, String> + Sync);
 /// Finds the open connection to another host of the play, by inventory name.
 pub type Peers<'a> = &'a (dyn Fn(&str) -> Option<Arc<dyn Connection>> + Sync);
 
+/// Renders the text of a template file (`template: src=`) with the host's
+/// variables: `(text, trim_blocks, lstrip_blocks)`. Supplied by the executor,
+/// which owns the template engine.
+pub type FileRenderer<'a> = &'a (dyn Fn(&str, bool, bool) -> Result<String, String> + Sync);
+
 /// Everything a task may use while it runs on one host.
 pub struct Context<'a> {
     /// The inventory name of the host the task runs for.
@@ -147,6 +153,11 @@ pub struct Context<'a> {
     /// Connections to other hosts of the play, for tasks that must run on a
     /// specific host (dump-certs on a controller).
     pub peers: Peers<'a>,
+    /// Where relative `src:` paths are looked up (`find_src`); without one,
+    /// they are relative to the working directory.
+    search_path: Option<&'a SearchPath>,
+    /// The renderer of template files (`render_file`).
+    renderer: Option<FileRenderer<'a>>,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -171,7 +182,38 @@ impl<'a> Context<'a> {
             vars,
             eval,
             peers,
+            search_path: None,
+            renderer: None,
             warnings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Gives the task the control-machine side of `src:` files: where they
+    /// are looked up, and the engine that renders template files.
+    pub fn with_files(mut self, search_path: &'a SearchPath, renderer: FileRenderer<'a>) -> Self {
+        self.search_path = Some(search_path);
+        self.renderer = Some(renderer);
+        self
+    }
+
+    /// The control-machine path a task's `src:` names (see `SearchPath`).
+    pub fn find_src(&self, kind: SrcKind, src: &str) -> std::path::PathBuf {
+        match self.search_path {
+            Some(search) => search.find(kind, src),
+            None => std::path::PathBuf::from(src),
+        }
+    }
+
+    /// Renders a template file's text with the host's variables.
+    pub fn render_file(
+        &self,
+        text: &str,
+        trim_blocks: bool,
+        lstrip_blocks: bool,
+    ) -> Result<String, String> {
+        match self.renderer {
+            Some(render) => render(text, trim_blocks, lstrip_blocks),
+            None => Err("no template engine is available to this task".into()),
         }
     }
 

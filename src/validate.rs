@@ -36,6 +36,8 @@ const ALWAYS_DEFINED: &[&str] = &[
     "ansible_check_mode",
     "ansible_diff_mode",
     "ansible_play_hosts",
+    "ansible_failed_task",
+    "ansible_failed_result",
     "omit",
     "item",
     "loop",
@@ -71,6 +73,7 @@ pub fn load(
     inventory_paths: &[PathBuf],
     extra_vars: &Map<String, Value>,
     task_path: &[PathBuf],
+    roles_path: &[PathBuf],
 ) -> Result<Loaded, Error> {
     let mut errors = Vec::new();
     let playbook_dir = playbook_path.parent().unwrap_or(Path::new("."));
@@ -83,7 +86,7 @@ pub fn load(
             None
         }
     };
-    let playbook = match crate::playbook::parse::load(playbook_path, &registry) {
+    let playbook = match crate::playbook::parse::load(playbook_path, &registry, roles_path) {
         Ok(p) => Some(p),
         Err(e) => {
             errors.extend(e);
@@ -161,7 +164,10 @@ impl Checker<'_> {
             errors.extend(self.syntax(value, false));
         }
         // Handlers run after the tasks, so they see everything the tasks define.
-        for task in &play.tasks {
+        for role in &play.roles {
+            defined.extend(role.names().map(str::to_string));
+        }
+        for task in play.all_tasks() {
             errors.extend(self.task(task, &mut defined));
         }
         for handler in &play.handlers {
@@ -175,6 +181,9 @@ impl Checker<'_> {
         let mut local = defined.clone();
         local.insert(task.loop_var.clone());
         local.extend(task.vars.iter().map(|(k, _)| k.key().to_string()));
+        if let Some(role) = &task.role {
+            local.extend(role.names().map(str::to_string));
+        }
         if let Some(name) = &task.register {
             // `register` is visible to the task's own until/changed_when/failed_when.
             local.insert(name.clone());

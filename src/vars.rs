@@ -115,6 +115,14 @@ impl RunVars {
         host: &str,
     ) -> Result<(), Error> {
         let mut vars = self.host_base(inventory, host);
+        // The defaults of the play's roles sit below everything else.
+        for role in &play.roles {
+            for (k, v) in &role.defaults {
+                if !vars.contains(k) {
+                    vars.insert_template(k.clone(), v.clone());
+                }
+            }
+        }
         self.add_extra(&mut vars);
         for (k, v) in &play.vars {
             vars.insert_template(k.key(), v.to_json());
@@ -139,6 +147,13 @@ impl RunVars {
                 }
             }
         }
+        // The vars of the play's roles are seen by the whole play, above
+        // its own vars (Ansible's default, `private_role_vars = false`).
+        for role in &play.roles {
+            for (k, v) in &role.vars {
+                vars.insert_template(k.clone(), v.clone());
+            }
+        }
         // Extra variables win over everything, so they go on last again.
         self.add_extra(&mut vars);
         self.table
@@ -156,6 +171,23 @@ impl RunVars {
     pub fn task(&self, host: &str, task: &TaskDef, check_mode: bool) -> Vars {
         let host_vars = self.host(host);
         let mut vars = host_vars.child();
+        if let Some(role) = &task.role {
+            // A role's defaults count only where nothing else defines the
+            // name; its vars and parameters sit with task vars, below
+            // learned values and extra vars.
+            for (name, value) in &role.defaults {
+                if !host_vars.contains(name) {
+                    vars.insert_template(name.clone(), value.clone());
+                }
+            }
+            for (name, value) in role.vars.iter().chain(&role.params) {
+                if !host_vars.contains_own(name) && !self.extra.contains_key(name) {
+                    vars.insert_template(name.clone(), value.clone());
+                }
+            }
+            vars.insert_magic("role_name", role.name.clone().into());
+            vars.insert_magic("role_path", role.path.display().to_string().into());
+        }
         for (k, v) in &task.vars {
             let name = k.key();
             // Task vars sit below learned values and extra vars.

@@ -10,7 +10,9 @@
 //!
 //! The parser is serde-saphyr. It is told to read YAML 1.1 octals (`0644`)
 //! and `yes`/`no` booleans the way PyYAML does, because Ansible playbooks rely
-//! on both and must run unchanged.
+//! on both and must run unchanged. Booleans are exactly PyYAML's:
+//! `yes/no/true/false/on/off` in lower case, capitalised or upper case;
+//! `y`, `n`, `Y`, `N` and other spellings stay strings, as keys too.
 
 use std::fmt;
 
@@ -231,7 +233,17 @@ pub fn parse(src: &SourceFile) -> Result<Node, InputError> {
     let parsed: Result<Option<Spanned<Raw>>, _> =
         serde_saphyr::from_str_with_options(src.text(), options);
     match parsed {
-        Ok(Some(raw)) => Ok(lower(raw, src)),
+        Ok(Some(raw)) => {
+            let mut vault_error = None;
+            let node = lower(raw, src, &mut vault_error);
+            if let Some(err) = vault_error {
+                return Err(err);
+            }
+            if src.vaulted() {
+                mark_secrets(&node);
+            }
+            Ok(node)
+        }
         Ok(None) => Ok(Node::new(Value::Null, SourceSpan::from((0, 0)), src)),
         Err(err) => {
             let span = err.location().map_or(SourceSpan::from((0, 0)), |loc| {
@@ -263,27 +275,125 @@ fn span_of<T>(spanned: &Spanned<T>) -> SourceSpan {
     SourceSpan::from((0, 0))
 }
 
-fn lower(raw: Spanned<Raw>, src: &SourceFile) -> Node {
+/// PyYAML's YAML 1.1 booleans, exactly (its resolver's list): the parser
+/// also takes `y`, `n` and other spellings for booleans, which Ansible keeps
+/// as strings.
+const YAML_1_1_BOOLEANS: [&str; 18] = [
+    "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on",
+    "On", "ON", "off", "Off", "OFF",
+];
+
+/// A scalar the parser read as a boolean, as Ansible reads it: a boolean
+/// when written as one of [`YAML_1_1_BOOLEANS`], else the string written.
+fn boolean_or_text(b: bool, span: SourceSpan, src: &SourceFile) -> Raw {
+    let text = src.slice(span);
+    if text.is_empty() || YAML_1_1_BOOLEANS.contains(&text) {
+        Raw::Bool(b)
+    } else {
+        Raw::Str(text.to_string())
+    }
+}
+
+/// Lowers serde-saphyr's tree into nodes, decrypting inline `!vault`
+/// values on the way; the first one that cannot be decrypted is left in
+/// `vault_error`.
+fn lower(raw: Spanned<Raw>, src: &SourceFile, vault_error: &mut Option<InputError>) -> Node {
     let span = span_of(&raw);
     let value = match raw.value {
         Raw::Null => Value::Null,
-        Raw::Bool(b) => Value::Bool(b),
+        Raw::Bool(b) => match boolean_or_text(b, span, src) {
+            Raw::Str(s) => Value::Str(s),
+            _ => Value::Bool(b),
+        },
         Raw::Int(i) => Value::Int(i),
         Raw::Float(f) => Value::Float(f),
+        Raw::Str(s) if is_vault_tagged(src, span, &s) => {
+            let what = format!("a `!vault` value in {}", src.name());
+            match crate::vault::decrypt_value(&s, &what) {
+                Ok(plain) => Value::Str(plain),
+                Err(err) => {
+                    if vault_error.is_none() {
+                        *vault_error = Some(vault_input_error(src, span, &err));
+                    }
+                    Value::Str(s)
+                }
+            }
+        }
         Raw::Str(s) => Value::Str(s),
-        Raw::Seq(items) => Value::Seq(items.into_iter().map(|i| lower(i, src)).collect()),
+        Raw::Seq(items) => Value::Seq(
+            items
+                .into_iter()
+                .map(|i| lower(i, src, vault_error))
+                .collect(),
+        ),
         Raw::Map(entries) => Value::Map(
             entries
                 .into_iter()
                 .map(|(k, v)| {
                     let key_span = span_of(&k);
-                    let key = Node::new(Value::Str(k.value.into_key()), key_span, src);
-                    (key, lower(v, src))
+                    let key_raw = match k.value {
+                        Raw::Bool(b) => boolean_or_text(b, key_span, src),
+                        other => other,
+                    };
+                    let key = Node::new(Value::Str(key_raw.into_key()), key_span, src);
+                    (key, lower(v, src, vault_error))
                 })
                 .collect(),
         ),
     };
     Node::new(value, span, src)
+}
+
+/// Whether a string scalar is written `!vault |` (or `!vault-encrypted`)
+/// and holds vault text. serde-saphyr does not pass tags on, so the tag is
+/// read in the source, just before the scalar.
+fn is_vault_tagged(src: &SourceFile, span: SourceSpan, value: &str) -> bool {
+    if !value.trim_start().starts_with(crate::vault::format::HEADER) {
+        return false;
+    }
+    let before = src.text().get(..span.offset()).unwrap_or("").trim_end();
+    let before = before.strip_suffix(['|', '>']).unwrap_or(before).trim_end();
+    before.ends_with("!vault") || before.ends_with("!vault-encrypted")
+}
+
+/// The diagnostic for an inline vault value that cannot be decrypted.
+fn vault_input_error(
+    src: &SourceFile,
+    span: SourceSpan,
+    err: &crate::vault::VaultError,
+) -> InputError {
+    use crate::vault::VaultError;
+    let (message, help) = match err {
+        VaultError::NoPassword { .. } => (
+            "this value is encrypted with Ansible Vault, and no vault password was given"
+                .to_string(),
+            "pass --vault-password-file FILE, --vault-id LABEL@FILE or --ask-vault-pass (or set ANSIBLE_VAULT_PASSWORD_FILE)"
+                .to_string(),
+        ),
+        VaultError::WrongPassword { tried, .. } => (
+            format!("no vault password decrypts this value (tried {tried})"),
+            "check the password; a value encrypted for another vault id needs its own --vault-id LABEL@SOURCE"
+                .to_string(),
+        ),
+        other => (
+            other.to_string(),
+            "re-create it with `dtrplay vault encrypt_string`".to_string(),
+        ),
+    };
+    InputError::new(src, span, message)
+        .with_label("encrypted value")
+        .with_help(help)
+}
+
+/// Every string of a decrypted file is a secret, wherever it ends up.
+fn mark_secrets(node: &Node) {
+    match &node.value {
+        Value::Str(s) => crate::vault::mark_secret(s),
+        Value::Int(i) => crate::vault::mark_secret(&i.to_string()),
+        Value::Seq(items) => items.iter().for_each(mark_secrets),
+        Value::Map(entries) => entries.iter().for_each(|(_, v)| mark_secrets(v)),
+        _ => {}
+    }
 }
 
 /// The shape serde-saphyr fills; `lower` turns it into `Node`s.
@@ -410,6 +520,20 @@ mod tests {
         assert_eq!(value.raw(), "\"echo {{ x }}\"");
         assert_eq!(value.style(), ScalarStyle::DoubleQuoted);
         assert_eq!(value.as_str(), Some("echo {{ x }}"));
+    }
+
+    #[test]
+    fn only_pyyaml_booleans_are_booleans_values_and_keys() {
+        let node = parse_str("a: y\nb: N\nc: On\nd: TRUE\nn: 1\nyes: 2\ne: Yes\nf: oFF\n");
+        let map = node.to_json();
+        assert_eq!(map["a"], serde_json::json!("y"));
+        assert_eq!(map["b"], serde_json::json!("N"));
+        assert_eq!(map["c"], serde_json::json!(true));
+        assert_eq!(map["d"], serde_json::json!(true));
+        assert_eq!(map["n"], serde_json::json!(1));
+        assert_eq!(map["true"], serde_json::json!(2));
+        assert_eq!(map["e"], serde_json::json!(true));
+        assert_eq!(map["f"], serde_json::json!("oFF"));
     }
 
     #[test]

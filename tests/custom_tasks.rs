@@ -796,6 +796,11 @@ async fn the_restart_example_restarts_docker_only_where_the_ca_changed() {
         1,
         env!("CARGO_BIN_EXE_dtrplay"),
     );
+    // The lab's names need its proxy; these examples do not need names.
+    let options = LabOptions {
+        names: false,
+        ..options
+    };
     let lab = Lab::start(&options).await.expect("start the lab");
     let playbook = "examples/restart-docker-on-ca-change/playbook.yml";
     let restarts = || {
@@ -892,6 +897,11 @@ async fn the_plugin_and_rust_examples_run_against_the_lab() {
         1,
         env!("CARGO_BIN_EXE_dtrplay"),
     );
+    // The lab's names need its proxy; these examples do not need names.
+    let options = LabOptions {
+        names: false,
+        ..options
+    };
     let lab = Lab::start(&options).await.expect("start the lab");
     let inventory = lab.inventory_path().to_path_buf();
     let dtrplay = |args: &[&str]| {

@@ -23,6 +23,7 @@ fn inputs(lab: &Lab) -> Inputs {
     Inputs {
         vars: lab.vars(),
         nodes: vec![node("node1"), node("node2")],
+        unset_env: Vec::new(),
     }
 }
 
@@ -90,7 +91,9 @@ async fn a_fresh_cluster_has_every_link_broken_with_causes_and_fixes() {
     };
     assert_eq!(
         symptom("dtr_trusts_ucp"),
-        Some(json!("unauthorized: authentication required"))
+        Some(json!(
+            "denied: requested access to the resource is denied (Docker 1.11: unauthorized: authentication required)"
+        ))
     );
     assert_eq!(
         symptom("node_trusts_dtr"),

@@ -239,6 +239,36 @@ impl Nodes {
         Nodes { fleet, _dir: dir }
     }
 
+    /// Nodes with copy-on-write `/etc`, `/usr`, `/var`, `/opt` and `/home`
+    /// (`lab::rootfs`), for tests that run real package and user tools.
+    pub fn start_copy_on_write(count: usize) -> Nodes {
+        let dir = tempfile::Builder::new()
+            .prefix("dtrplay-fleet-")
+            .tempdir()
+            .expect("a temporary directory");
+        let mut options = FleetOptions::new(dir.path().join("fleet"), count);
+        options.copy_on_write = true;
+        let fleet = Fleet::start(&options).expect("the copy-on-write sshd fleet starts");
+        Nodes { fleet, _dir: dir }
+    }
+
+    /// Runs a shell command on a node over ssh, as the tests' own eyes into
+    /// what the node sees; panics unless it succeeds.
+    pub fn sh(&self, name: &str, command: &str) -> String {
+        let output = self
+            .node(name)
+            .ssh_command()
+            .arg(command)
+            .output()
+            .expect("run ssh");
+        assert!(
+            output.status.success(),
+            "`{command}` on {name} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// A fleet whose nodes have accounts of their own (`lab::users`): the
     /// nodes log in as `users.login`, and root login is refused.
     pub fn start_with_users(count: usize, users: dtrplay::lab::users::Users) -> Nodes {

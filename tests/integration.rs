@@ -35,6 +35,12 @@ mod integration_nodes;
 mod custom_tasks;
 // Templating as Ansible users write it, and secrets masking.
 mod template;
+// Ansible's everyday modules as built-ins (lineinfile, stat, ping, ...) on real nodes.
+mod builtins;
+// The `template` task end to end over real sshd nodes.
+mod template_task;
+// A task's `timeout:` is a task failure; the host stays and the process stops.
+mod task_timeout;
 // Privilege escalation (sudo, su) on nodes with users of their own, and the
 // play-level connection keywords.
 mod escalation;
@@ -42,3 +48,17 @@ mod escalation;
 mod host_data;
 // ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
 mod oracle;
+// What a new user meets first: unreachable hosts, stopped plays, unset lookups.
+mod first_hour;
+// `hostvars`: every host's variables in every task, lazily, in that host's scope.
+mod hostvars;
+// Secrets as tainted values: names, diffs, derived values, no_log, error snippets.
+mod secret_taint;
+// --limit, --tags and the default inventory are checked before any connection.
+mod selection;
+// YAML 1.1 booleans exactly as PyYAML reads them; `y`/`n` stay strings.
+mod yaml_scalars;
+// Ansible Vault: `dtrplay vault` against `ansible-vault`, and vaulted input failing cleanly.
+mod vault;
+// Roles, imports and includes, blocks: real Ansible content's structure.
+mod content;

@@ -110,6 +110,12 @@ fn vars(lab: &Lab, host: &str) -> Map<String, Value> {
 
 async fn start(flavor: Flavor, dir: &std::path::Path) -> Lab {
     let options = LabOptions::new(dir.join("lab"), flavor, 3, 1, env!("CARGO_BIN_EXE_dtrplay"));
+    // These tasks run in this process, which has no HTTPS_PROXY for the
+    // lab's names; the stand-in's flow does not need them.
+    let options = LabOptions {
+        names: false,
+        ..options
+    };
     Lab::start(&options).await.expect("start the lab")
 }
 

@@ -700,12 +700,12 @@ async fn arguments_are_typed_and_unknown_ones_refused() {
 #[test]
 fn the_integration_playbook_loads_with_every_task_checked() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/integrate.yml");
-    let playbook = dtrplay::playbook::parse::load(&path, &Registry::builtins())
+    let playbook = dtrplay::playbook::parse::load(&path, &Registry::builtins(), &[])
         .unwrap_or_else(|errors| panic!("{errors:?}"));
     assert_eq!(playbook.plays.len(), 1);
     let modules: Vec<&str> = playbook.plays[0]
-        .tasks
-        .iter()
+        .all_tasks()
+        .into_iter()
         .map(|t| t.module.as_str())
         .collect();
     assert_eq!(

@@ -136,6 +136,7 @@ impl Lab {
 }
 
 fn client(ca_pem: &str, identity: Option<(&str, &str)>) -> Client {
+    dtrplay::api::tls::install_provider();
     let ca = Certificate::from_pem(ca_pem.as_bytes()).expect("CA PEM");
     let mut builder = Client::builder().tls_certs_only([ca]);
     if let Some((cert, key)) = identity {

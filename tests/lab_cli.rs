@@ -92,6 +92,27 @@ fn up_status_up_again_and_down() -> TestResult {
     );
     assert_eq!(state(&dir)?.serve_pid, recorded.serve_pid);
 
+    // Asking for another flavor while this lab runs fails, instead of
+    // going on with the running lab as if it were the one asked for.
+    let out = dtrplay(&["lab", "up", "--flavor", "ucp3"], &dir)?;
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    // The message is wrapped to the terminal's width: compare its words.
+    let err = String::from_utf8_lossy(&out.stderr)
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        err.contains(&format!(
+            "a lab is already running in {} (lab serve pid {}) as ucp1 with 3 node(s), 1 controller(s), not ucp3 with 3 node(s), 1 controller(s): stop it first with `dtrplay lab down --dir {}`",
+            dir.display(),
+            recorded.serve_pid,
+            dir.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(state(&dir)?.serve_pid, recorded.serve_pid);
+
     // The inventory is Ansible YAML with the two groups under `ucp`.
     let yaml: Value = serde_saphyr::from_str(&std::fs::read_to_string(&inventory)?)?;
     let ucp = &yaml["all"]["children"]["ucp"];

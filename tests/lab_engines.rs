@@ -59,6 +59,84 @@ async fn each_node_runs_its_own_engine_that_both_clients_reach() {
     ]);
     run.success();
 
+    // DTR is reached by its lab name, so the engines really verify it: a
+    // fresh node fails with the engine's own x509 text (with both clients,
+    // the text is the daemon's), and the proxy reaches nothing else.
+    let dtr = lab.dtr_host();
+    assert!(dtr.starts_with("dtr.lab.test:"), "{dtr}");
+    let proxy = lab.https_proxy().expect("the lab's proxy");
+    project.file(
+        "pull.yml",
+        r#"
+        - hosts: ucp
+          gather_facts: false
+          tasks:
+            - name: Pull from DTR by its name with Debian's client
+              command: /usr/bin/docker pull {{ dtr }}/admin/hello-world:1
+              register: debian
+              failed_when: false
+            - name: And with the newer client
+              command: /usr/local/bin/docker pull {{ dtr }}/admin/hello-world:1
+              register: newer
+              failed_when: false
+            - name: Anything but the lab is refused by its proxy
+              command: /usr/bin/docker pull example.com/x:1
+              register: other
+              failed_when: false
+            - assert:
+                that:
+                  - expected[inventory_hostname] in debian.stderr
+                  - expected[inventory_hostname] in newer.stderr
+                  - "'Forbidden' in other.stderr"
+        "#,
+    );
+    let x509 = format!(
+        "Error response from daemon: Get \"https://{dtr}/v2/\": x509: certificate signed by unknown authority"
+    );
+    let denied = "denied: requested access to the resource is denied";
+    let pull = |expected: [&str; 2]| {
+        let vars = serde_json::json!({
+            "dtr": dtr,
+            "expected": {"node1": expected[0], "node2": expected[1]},
+        });
+        project
+            .command(&[
+                "apply",
+                "pull.yml",
+                "-i",
+                &lab.inventory_path().display().to_string(),
+                "-e",
+                &vars.to_string(),
+            ])
+            .env("HTTPS_PROXY", &proxy)
+            .output()
+            .expect("run dtrplay")
+    };
+    let before = project.finished(pull([&x509, &x509]));
+    before.success();
+
+    // Step 5 through dtrplay (its API clients reach DTR through the same
+    // proxy), then node2's ca.crt removed by hand: node1's engine now
+    // trusts DTR (the registry itself refuses the anonymous pull), node2's
+    // fails with x509 again.
+    let step5 = project
+        .command(&[
+            "apply",
+            &format!("{}/playbooks/integrate.yml", env!("CARGO_MANIFEST_DIR")),
+            "-i",
+            &lab.inventory_path().display().to_string(),
+            "--tags",
+            "copy-ca-crt",
+        ])
+        .env("HTTPS_PROXY", &proxy)
+        .output()
+        .expect("run dtrplay");
+    project.finished(step5).success();
+    let node2 = &lab.nodes()[1];
+    std::fs::remove_file(node2.path(&format!("/etc/docker/certs.d/{dtr}/ca.crt")))
+        .expect("remove node2's ca.crt");
+    project.finished(pull([denied, &x509])).success();
+
     // dockerd wrote key.json into the node's private /etc/docker, never the
     // machine's.
     for node in lab.nodes() {

@@ -194,6 +194,12 @@ mod docker {
 
     async fn start(dir: &std::path::Path, flavor: Flavor) -> Result<Lab, Box<dyn Error>> {
         let options = LabOptions::new(dir.join("lab"), flavor, 2, 1, env!("CARGO_BIN_EXE_dtrplay"));
+        // This test process has no HTTPS_PROXY for the lab's names, and the
+        // nodes' `docker` stand-in that these tests drive does not need them.
+        let options = LabOptions {
+            names: false,
+            ..options
+        };
         Ok(Lab::start(&options).await?)
     }
 
@@ -230,11 +236,13 @@ mod docker {
     }
 
     fn ucp_client(lab: &Lab) -> Result<reqwest::Client, Box<dyn Error>> {
+        dtrplay::api::tls::install_provider();
         let ca = reqwest::Certificate::from_pem(lab.pki().cluster_root_ca().cert_pem().as_bytes())?;
         Ok(reqwest::Client::builder().tls_certs_only([ca]).build()?)
     }
 
     fn dtr_client(lab: &Lab) -> Result<reqwest::Client, Box<dyn Error>> {
+        dtrplay::api::tls::install_provider();
         let ca = reqwest::Certificate::from_pem(lab.pki().dtr_ca().cert_pem().as_bytes())?;
         Ok(reqwest::Client::builder().tls_certs_only([ca]).build()?)
     }
@@ -509,4 +517,37 @@ mod docker {
         lab.stop().await?;
         Ok(())
     }
+}
+
+#[test]
+fn copy_on_write_nodes_change_their_own_system_directories_only() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut options = FleetOptions::new(dir.path().join("fleet"), 2);
+    options.copy_on_write = true;
+    let mut fleet = Fleet::start(&options)?;
+    let marker = format!("dtrplay-cow-{}", std::process::id());
+    let node1 = fleet.node("node1")?.clone();
+    let node2 = fleet.node("node2")?.clone();
+    // What the host has, the node sees; what the node writes, only it sees.
+    let script = format!(
+        "test -x /usr/bin/dpkg && echo node1 > /etc/{marker} && mkdir -p /usr/local/{marker} \
+         && groupadd {marker} && getent group {marker} >/dev/null && echo done"
+    );
+    assert_eq!(stdout(&ssh(&node1, &script)?), "done\n");
+    assert!(!Path::new(&format!("/etc/{marker}")).exists());
+    assert!(!Path::new(&format!("/usr/local/{marker}")).exists());
+    let host_groups = std::fs::read_to_string("/etc/group")?;
+    assert!(!host_groups.contains(&marker));
+    let other = ssh(&node2, &format!("cat /etc/{marker} 2>&1 || echo absent"))?;
+    assert!(stdout(&other).ends_with("absent\n"));
+    // The layers live in the node's directory, so a restart keeps them.
+    fleet.stop_node("node1")?;
+    fleet.start_node("node1")?;
+    let node1 = fleet.node("node1")?.clone();
+    assert_eq!(
+        stdout(&ssh(&node1, &format!("cat /etc/{marker}"))?),
+        "node1\n"
+    );
+    fleet.stop()?;
+    Ok(())
 }

@@ -543,7 +543,7 @@ async fn template_writes_the_rendered_text() -> TestResult {
     assert!(template.trim_blocks, "Ansible trims blocks by default");
     assert_eq!(template.line_ending(), "\n");
     // The executor renders the source; a plain replace stands in for it.
-    let source = template.read_src().await?;
+    let source = template.read_src(&src).await?;
     let rendered = template.rendered(source.replace("{{ name }}", "web1"));
 
     let first = preview(host.check(&rendered).await?)?;

@@ -10,7 +10,7 @@
 //! altogether ([`Trust::Insecure`]) is an explicit opt-in the caller must
 //! warn about.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
@@ -132,9 +132,17 @@ pub fn read_ca_file(service: Service, path: &Path) -> Result<String, ApiError> {
     Ok(text)
 }
 
-/// The crypto provider of the whole crate (deps.md: aws-lc-rs only).
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+/// The crypto provider of the whole crate: ring, the one backend rustls,
+/// russh and rcgen share (Cargo.toml says why).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Makes [`provider`] the process default. reqwest is built without a
+/// provider of its own and takes the process default, so this runs before
+/// any client is built; a second call changes nothing.
+pub fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Builds a client with the given trust (which must not be `Pinned`: pins
@@ -145,6 +153,7 @@ pub fn client(
     identity: Option<&ClientIdentity>,
 ) -> Result<Client, ApiError> {
     let setup = |reason: String| ApiError::Setup { service, reason };
+    install_provider();
     let mut builder = Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(10))
@@ -431,18 +440,7 @@ fn handshake(host: &str, port: u16) -> io::Result<Vec<CertificateDer<'static>>> 
         .with_custom_certificate_verifier(Arc::new(AcceptAndRecord { provider }))
         .with_no_client_auth();
     let mut conn = ClientConnection::new(Arc::new(config), name).map_err(other)?;
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name resolves to nothing");
-    let mut sock = None;
-    for addr in (host, port).to_socket_addrs()? {
-        match TcpStream::connect_timeout(&addr, HANDSHAKE_TIMEOUT) {
-            Ok(s) => {
-                sock = Some(s);
-                break;
-            }
-            Err(e) => last = e,
-        }
-    }
-    let mut sock = sock.ok_or(last)?;
+    let mut sock = connect(host, port)?;
     sock.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
     sock.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
     while conn.is_handshaking() {
@@ -456,6 +454,90 @@ fn handshake(host: &str, port: u16) -> io::Result<Vec<CertificateDer<'static>>> 
     // The server may already have closed; the chain is what matters.
     let _ = conn.complete_io(&mut sock);
     Ok(chain)
+}
+
+/// The `HTTPS_PROXY` (or `https_proxy`) that applies to `host`, as
+/// `host:port`, honouring `NO_PROXY` the way reqwest (and so every other
+/// request of dtrplay) does for the common forms: `*`, exact names, and
+/// domain suffixes with or without a leading dot.
+fn https_proxy_for(host: &str) -> Option<String> {
+    let var = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+    };
+    let proxy = var(["HTTPS_PROXY", "https_proxy"])?;
+    if let Some(no) = var(["NO_PROXY", "no_proxy"]) {
+        let host = host.to_ascii_lowercase();
+        for entry in no.split(',').map(|e| e.trim().to_ascii_lowercase()) {
+            let domain = entry.trim_start_matches('.');
+            if entry == "*" || host == domain || host.ends_with(&format!(".{domain}")) {
+                return None;
+            }
+        }
+    }
+    let rest = proxy.strip_prefix("http://").unwrap_or(&proxy);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    if authority.contains(':') {
+        Some(authority.to_string())
+    } else {
+        Some(format!("{authority}:80"))
+    }
+}
+
+/// A TCP connection to `host:port`, through the `HTTPS_PROXY` tunnel
+/// (`CONNECT`) when one applies, as for the API requests themselves.
+fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    let Some(proxy) = https_proxy_for(host) else {
+        return connect_direct(host, port);
+    };
+    let (proxy_host, proxy_port) = proxy
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "HTTPS_PROXY is not host:port")
+        })?;
+    let mut sock = connect_direct(proxy_host, proxy_port)?;
+    sock.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    let target = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    sock.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())?;
+    // Byte by byte up to the blank line, so nothing of the tunnel is read.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 8192 || sock.read(&mut byte)? == 0 {
+            return Err(io::Error::other("the HTTPS proxy closed the connection"));
+        }
+        head.push(byte[0]);
+    }
+    let status = String::from_utf8_lossy(&head);
+    let line = status.lines().next().unwrap_or_default();
+    if line.split(' ').nth(1) != Some("200") {
+        return Err(io::Error::other(format!(
+            "the HTTPS proxy {proxy} refused the tunnel to {target}: {line}"
+        )));
+    }
+    Ok(sock)
+}
+
+fn connect_direct(host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name resolves to nothing");
+    let mut sock = None;
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, HANDSHAKE_TIMEOUT) {
+            Ok(s) => {
+                sock = Some(s);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    sock.ok_or(last)
 }
 
 /// A verifier that accepts any chain (it is judged afterwards, against the

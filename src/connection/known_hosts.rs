@@ -27,8 +27,8 @@
 
 use std::path::{Path, PathBuf};
 
-use aws_lc_rs::hmac;
 use base64::Engine;
+use ring::hmac;
 use russh::keys::{Algorithm, PublicKey};
 
 /// The recorded keys of one host, from every known_hosts file.

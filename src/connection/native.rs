@@ -1,5 +1,5 @@
 //! The native SSH transport: an in-process SSH client (russh, with the
-//! aws-lc-rs crypto backend) instead of one system `ssh` process per host.
+//! ring crypto backend) instead of one system `ssh` process per host.
 //!
 //! # Why
 //!

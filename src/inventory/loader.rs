@@ -82,6 +82,16 @@ pub(super) fn load(paths: &[PathBuf]) -> Result<Inventory, Vec<InputError>> {
 /// read at all).
 pub(super) fn io_error(path: &Path, what: &str, err: &std::io::Error) -> InputError {
     let src = SourceFile::new(path.display().to_string(), "");
+    // A vault that cannot be decrypted says so, with the vault's own fix.
+    if let Some(vault) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<crate::vault::VaultError>())
+    {
+        let help = miette::Diagnostic::help(vault).map(|h| h.to_string());
+        return InputError::new(&src, SourceSpan::from((0, 0)), vault.to_string())
+            .with_label("encrypted with Ansible Vault")
+            .with_help(help.unwrap_or_default());
+    }
     InputError::new(
         &src,
         SourceSpan::from((0, 0)),

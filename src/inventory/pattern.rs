@@ -206,6 +206,15 @@ fn parse_terms(text: &str, node: &Node) -> Result<Vec<Term>, InputError> {
         };
         Node::new(Value::Str(part.to_string()), span, &node.src)
     };
+    if let Some((at_byte, c)) = unbalanced_bracket(text) {
+        let len = c.len_utf8();
+        return Err(InputError::at(
+            &at(at_byte, at_byte + len, &c.to_string()),
+            format!("`{text}` is not a valid host pattern: `{c}` is not closed or opened"),
+        )
+        .with_label(if c == '[' { "never closed" } else { "never opened" })
+        .with_help("a subscript is `group[0]` or `group[0:2]`; `~` starts a regular expression such as `~web[0-9]+`"));
+    }
     let mut terms = Vec::new();
     for (start, end) in split_terms(text) {
         let raw = &text[start..end];
@@ -236,6 +245,21 @@ fn parse_terms(text: &str, node: &Node) -> Result<Vec<Term>, InputError> {
         });
     }
     Ok(terms)
+}
+
+/// The first `[` without its `]` (or `]` without its `[`), with its byte
+/// offset. Ansible would read such a pattern as something else entirely
+/// (`ucp[0` as `ucp` and `0`, `~[` as "every host").
+fn unbalanced_bracket(text: &str) -> Option<(usize, char)> {
+    let mut open: Vec<usize> = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' => open.push(i),
+            ']' if open.pop().is_none() => return Some((i, ']')),
+            _ => {}
+        }
+    }
+    open.first().map(|&i| (i, '['))
 }
 
 /// Ansible's `split_host_pattern`: commas separate terms; without commas, a

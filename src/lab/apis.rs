@@ -76,6 +76,13 @@ pub struct ApiConfig {
     /// setting and the token realm and service; defaults to the bound address.
     /// DTR's certificate must be valid for it (see `PkiOptions::dtr_hosts`).
     pub dtr_host: Option<String>,
+    /// A host name clients use for UCP instead of its address; the bound
+    /// port is appended (`ucp.lab.test:<port>`). Ignored when `ucp_host`
+    /// is set.
+    pub ucp_name: Option<String>,
+    /// The same for DTR (`dtr.lab.test:<port>`): what engines see in image
+    /// names and `certs.d`. Ignored when `dtr_host` is set.
+    pub dtr_name: Option<String>,
 }
 
 impl ApiConfig {
@@ -95,6 +102,8 @@ impl ApiConfig {
             organizations: Vec::new(),
             ucp_host: None,
             dtr_host: None,
+            ucp_name: None,
+            dtr_name: None,
         }
     }
 }
@@ -216,12 +225,27 @@ impl ApiServers {
 
     /// `https://<bound address>` of UCP.
     pub fn ucp_url(&self) -> String {
-        format!("https://{}", self.ucp.addr)
+        format!("https://{}", self.ucp_host)
     }
 
     /// `https://<bound address>` of DTR.
     pub fn dtr_url(&self) -> String {
-        format!("https://{}", self.dtr.addr)
+        format!("https://{}", self.dtr_host)
+    }
+
+    /// Where each advertised `host:port` really listens, for the lab's
+    /// CONNECT proxy (only names; addresses need no proxy).
+    pub fn routes(&self) -> std::collections::HashMap<String, SocketAddr> {
+        let mut routes = std::collections::HashMap::new();
+        for (host, addr) in [
+            (&self.ucp_host, self.ucp.addr),
+            (&self.dtr_host, self.dtr.addr),
+        ] {
+            if host.parse::<SocketAddr>().is_err() {
+                routes.insert(host.clone(), addr);
+            }
+        }
+        routes
     }
 
     /// The `host:port` UCP advertises (`ApiConfig::ucp_host` or the bound address).
@@ -264,8 +288,14 @@ pub async fn start(pki: &LabPki, cfg: ApiConfig) -> Result<ApiServers, StartErro
     let dtr_listener = bind("DTR", cfg.dtr_bind)?;
     let ucp_addr = local_addr("UCP", cfg.ucp_bind, &ucp_listener)?;
     let dtr_addr = local_addr("DTR", cfg.dtr_bind, &dtr_listener)?;
-    let ucp_host = cfg.ucp_host.clone().unwrap_or_else(|| ucp_addr.to_string());
-    let dtr_host = cfg.dtr_host.clone().unwrap_or_else(|| dtr_addr.to_string());
+    let host = |fixed: &Option<String>, name: &Option<String>, addr: SocketAddr| {
+        fixed.clone().unwrap_or_else(|| match name {
+            Some(name) => format!("{name}:{}", addr.port()),
+            None => addr.to_string(),
+        })
+    };
+    let ucp_host = host(&cfg.ucp_host, &cfg.ucp_name, ucp_addr);
+    let dtr_host = host(&cfg.dtr_host, &cfg.dtr_name, dtr_addr);
 
     let ucp_tls = ucp::tls_config(pki).map_err(|source| StartError::Tls {
         server: "UCP",
@@ -392,9 +422,9 @@ impl Drop for RunningServer {
     }
 }
 
-/// The crypto provider of the whole crate (see deps.md: aws-lc-rs only).
+/// The crypto provider of the whole crate.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    crate::api::tls::provider()
 }
 
 /// A rustls server configuration serving `cert_pem`/`key_pem` over HTTP/1.1.

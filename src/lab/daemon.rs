@@ -109,25 +109,35 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         LabFlavor::Ucp3 => Flavor::Ucp3,
     };
     if let Some(state) = running(&dir)? {
-        println!(
-            "A lab is already running in {} (lab serve pid {}).",
-            dir.display(),
-            state.serve_pid
-        );
         let controllers = state
             .nodes
             .iter()
             .filter(|n| n.role == crate::lab::state::Role::Controller)
             .count();
+        let shape = |flavor: Flavor, nodes: usize, controllers: usize| {
+            format!(
+                "{} with {nodes} node(s), {controllers} controller(s)",
+                flavor.as_str()
+            )
+        };
+        // Carrying on with the running lab would rehearse something other
+        // than what was asked for, and look like success.
         if state.flavor != flavor
             || state.nodes.len() != args.nodes
             || controllers != args.controllers
         {
-            println!(
-                "It was started with other settings; run `dtrplay lab down --dir {}` first to change them.",
-                dir.display()
-            );
+            return Err(LabError::OtherSettings {
+                dir,
+                pid: state.serve_pid,
+                running: shape(state.flavor, state.nodes.len(), controllers),
+                asked: shape(flavor, args.nodes, args.controllers),
+            });
         }
+        println!(
+            "A lab is already running in {} (lab serve pid {}).",
+            dir.display(),
+            state.serve_pid
+        );
         let parts = probe(&state).await;
         print_parts(&state, &parts);
         print_next_steps(&state);
@@ -241,6 +251,12 @@ async fn wait_up(
                     );
                 }
                 print_next_steps(&state);
+                if let Some(proxy) = &state.https_proxy {
+                    println!(
+                        "UCP and DTR answer by their lab names through the lab's proxy; in a shell: . {}/env.sh (HTTPS_PROXY={proxy})",
+                        state.dir.display()
+                    );
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             if Instant::now() >= deadline {
@@ -326,6 +342,7 @@ pub async fn serve(dir: &Path) -> Result<ExitCode, LabError> {
         dtrplay: exe,
         isolation: crate::lab::node::Isolation::Auto,
         engines: true,
+        names: true,
     };
     println!(
         "lab serve: starting the lab in {} (pid {})",
@@ -375,8 +392,8 @@ pub struct Part {
 
 /// Probes UCP (`/_ping`), DTR (`/health`) and every node's SSH banner.
 pub async fn probe(state: &LabState) -> Vec<Part> {
-    let ucp = https_ok(&state.ucp.url, "/_ping", &state.ucp_ca_file);
-    let dtr = https_ok(&state.dtr.url, "/health", &state.dtr_ca_file);
+    let ucp = https_ok(&state.ucp, "/_ping", &state.ucp_ca_file);
+    let dtr = https_ok(&state.dtr, "/health", &state.dtr_ca_file);
     let nodes = join_all(state.nodes.iter().map(|n| {
         let addr = n.address();
         async move {
@@ -414,19 +431,28 @@ pub async fn probe(state: &LabState) -> Vec<Part> {
     parts
 }
 
-/// Whether `GET <base><path>` answers 2xx over TLS verified with `ca_file`.
-async fn https_ok(base: &str, path: &str, ca_file: &Path) -> bool {
+/// Whether `GET <url><path>` answers 2xx over TLS verified with `ca_file`.
+/// A lab name in the URL is connected to the endpoint's address directly
+/// (the certificate is still checked for the name).
+async fn https_ok(endpoint: &crate::lab::state::Endpoint, path: &str, ca_file: &Path) -> bool {
+    let base = &endpoint.url;
     let Ok(pem) = fs::read(ca_file) else {
         return false;
     };
     let Ok(ca) = reqwest::Certificate::from_pem(&pem) else {
         return false;
     };
-    let Ok(client) = reqwest::Client::builder()
+    crate::api::tls::install_provider();
+    let mut builder = reqwest::Client::builder()
         .tls_certs_only([ca])
-        .timeout(Duration::from_secs(3))
-        .build()
-    else {
+        .no_proxy()
+        .timeout(Duration::from_secs(3));
+    if let Some((name, _)) = endpoint.host.rsplit_once(':')
+        && name.parse::<std::net::IpAddr>().is_err()
+    {
+        builder = builder.resolve(name, endpoint.addr);
+    }
+    let Ok(client) = builder.build() else {
         return false;
     };
     match client.get(format!("{base}{path}")).send().await {

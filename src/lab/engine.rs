@@ -44,6 +44,12 @@ const EXEC_ROOT: &str = "/run/docker";
 /// `docker-init` there.
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// How many times an engine is started before its failure counts.
+const START_ATTEMPTS: u32 = 3;
+
+/// What dockerd says when its containerd did not come up in time.
+const CONTAINERD_TIMEOUT: &str = "timeout waiting for containerd to start";
+
 /// How the engines are started.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -175,8 +181,25 @@ impl Engines {
             engines.engines.push(engine);
             offsets.push(offset);
         }
-        for (index, offset) in offsets.into_iter().enumerate() {
-            engines.wait_ready(index, offset, opts.startup_timeout)?;
+        for (index, mut offset) in offsets.into_iter().enumerate() {
+            // On a machine that is very busy, the containerd that dockerd
+            // starts for itself can miss dockerd's fixed start-up deadline;
+            // dockerd then exits and a second attempt usually succeeds.
+            let mut attempts = 1;
+            loop {
+                match engines.wait_ready(index, offset, opts.startup_timeout) {
+                    Ok(()) => break,
+                    Err(EngineError::Exited { log, .. })
+                        if attempts < START_ATTEMPTS && log.contains(CONTAINERD_TIMEOUT) =>
+                    {
+                        attempts += 1;
+                        let (engine, again) = spawn(&nodes[index], opts)?;
+                        engines.engines[index] = engine;
+                        offset = again;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
         }
         Ok(engines)
     }

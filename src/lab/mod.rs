@@ -8,7 +8,9 @@ pub mod engine;
 pub mod inventory;
 pub mod node;
 pub mod pki;
+pub mod proxy;
 pub mod registry;
+pub mod rootfs;
 pub mod state;
 pub mod ucp;
 pub mod users;
@@ -24,6 +26,16 @@ pub enum Flavor {
     /// `/api/config/trustedregistry_`, and DTR trusts UCP from its installation
     /// (`dtr install --ucp-ca`); its settings API has no `authBypassCA`.
     Ucp3,
+}
+
+impl Flavor {
+    /// The name `lab up --flavor` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavor::Ucp1 => "ucp1",
+            Flavor::Ucp3 => "ucp3",
+        }
+    }
 }
 
 pub use daemon::{Lab, LabOptions};
@@ -72,6 +84,15 @@ pub enum LabError {
     Task(String),
     #[error("a lab is already running in {dir} (lab serve pid {pid})")]
     AlreadyRunning { dir: PathBuf, pid: u32 },
+    #[error(
+        "a lab is already running in {dir} (lab serve pid {pid}) as {running}, not {asked}: stop it first with `dtrplay lab down --dir {dir}`, then run `lab up` again"
+    )]
+    OtherSettings {
+        dir: PathBuf,
+        pid: u32,
+        running: String,
+        asked: String,
+    },
     #[error("the lab in {dir} did not come up: {reason}\nlast lines of {log}:\n{tail}")]
     NotUp {
         dir: PathBuf,

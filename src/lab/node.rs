@@ -56,6 +56,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::lab::daemon::process;
+use crate::lab::rootfs;
 use crate::lab::users::{self, Users};
 
 /// Where Debian (and the CI image) install the OpenSSH server. sshd must be
@@ -119,6 +120,10 @@ pub struct FleetOptions {
     /// sudo, and root login refused. Needs namespaces. `None` logs in as
     /// root (or the current user without root).
     pub users: Option<Users>,
+    /// Give every node copy-on-write `/etc`, `/usr`, `/var`, `/opt` and
+    /// `/home` (see `lab::rootfs`), for tests of package and user tools.
+    /// Needs namespaces (root).
+    pub copy_on_write: bool,
 }
 
 impl FleetOptions {
@@ -133,6 +138,7 @@ impl FleetOptions {
             subnet: None,
             startup_timeout: Duration::from_secs(20),
             users: None,
+            copy_on_write: false,
         }
     }
 }
@@ -386,6 +392,12 @@ impl Fleet {
                 create_dir(Path::new(mount))?;
             }
         }
+        if opts.copy_on_write {
+            if !isolated {
+                return Err(NodeError::NotRoot);
+            }
+            rootfs::check_dir(&dir)?;
+        }
         if root {
             create_dir(Path::new(PRIVSEP_DIR))?;
         }
@@ -466,9 +478,15 @@ impl Fleet {
                 extra_options: &extra_options,
             };
             write(&node.root.join("sshd_config"), &config.render())?;
-            fleet
-                .launches
-                .push(launch(&node, isolated, opts.users.is_some()));
+            if opts.copy_on_write {
+                rootfs::prepare(&node.root)?;
+            }
+            fleet.launches.push(launch(
+                &node,
+                isolated,
+                opts.copy_on_write,
+                opts.users.is_some(),
+            ));
             fleet.nodes.push(node);
             fleet.children.push(None);
         }
@@ -772,8 +790,9 @@ impl SshdConfig<'_> {
 }
 
 /// How to start a node's sshd: inside its own mount namespace when isolated,
-/// with its own account files when it has `users`.
-fn launch(node: &Node, isolated: bool, users: bool) -> Launch {
+/// after its copy-on-write overlays when asked for, with its own account
+/// files when it has `users`.
+fn launch(node: &Node, isolated: bool, copy_on_write: bool, users: bool) -> Launch {
     let config = node.root.join("sshd_config").display().to_string();
     let log = node.root.join("sshd.log");
     if !isolated {
@@ -795,12 +814,21 @@ fn launch(node: &Node, isolated: bool, users: bool) -> Launch {
         "-c".to_string(),
     ];
     let mut params = Vec::new();
+    // The overlays come first: the private binds below lie inside `/etc`.
+    if copy_on_write {
+        let (mounts, paths) = rootfs::mount_script(&node.root, 1);
+        script.push_str(&mounts);
+        params.extend(paths);
+    }
     let mut mounts = PRIVATE_MOUNTS.to_vec();
     if users {
         mounts.extend(users::MOUNTS);
     }
-    for (i, (mount, backing)) in mounts.iter().enumerate() {
-        script.push_str(&format!("mount --bind \"${{{}}}\" {mount} && ", i + 1));
+    for (mount, backing) in mounts.iter() {
+        script.push_str(&format!(
+            "mount --bind \"${{{}}}\" {mount} && ",
+            params.len() + 1
+        ));
         params.push(node.root.join(backing).display().to_string());
     }
     let n = params.len();
@@ -1093,10 +1121,25 @@ mod tests {
 
     #[test]
     fn namespace_launch_keeps_paths_out_of_the_script() {
-        let launch = launch(&node(true), true, false);
+        let launch = launch(&node(true), true, false, false);
         assert_eq!(launch.program, "unshare");
         let script = &launch.args[5];
         assert!(!script.contains("/lab/"), "{script}");
         assert!(launch.args.contains(&"/lab/nodes/node1/fs/srv".to_string()));
+    }
+
+    #[test]
+    fn copy_on_write_mounts_the_overlays_before_the_binds() {
+        let launch = launch(&node(true), true, true, false);
+        let script = &launch.args[5];
+        let overlay = script.find("-t overlay").expect("an overlay mount");
+        let bind = script.find("--bind").expect("a bind mount");
+        assert!(overlay < bind, "{script}");
+        assert!(!script.contains("/lab/"), "{script}");
+        assert!(
+            launch
+                .args
+                .contains(&"/lab/nodes/node1/cow/usr/upper".to_string())
+        );
     }
 }

@@ -184,6 +184,10 @@ pub struct LabState {
     /// Why the nodes run no real Docker engine, when they do not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_warning: Option<String>,
+    /// `http://127.0.0.1:<port>` of the lab's CONNECT proxy, when UCP and
+    /// DTR are reached by names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_proxy: Option<String>,
 }
 
 /// Why a state file could not be read or written.

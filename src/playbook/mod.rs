@@ -6,9 +6,13 @@
 //! rendered per host by the executor, and their spans let a template error
 //! point inside the YAML string.
 
+pub mod block;
+pub mod include;
 pub mod parse;
+pub mod role;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::escalation::BecomeKeys;
 use crate::source::SourceFile;
@@ -58,9 +62,13 @@ pub struct Play {
     pub tags: Vec<String>,
     pub check_mode: Option<bool>,
     pub diff: Option<bool>,
-    /// `pre_tasks`, `tasks` and `post_tasks`, in that order.
-    pub tasks: Vec<TaskDef>,
+    /// `pre_tasks`, the `roles`, `tasks` and `post_tasks`, in that order,
+    /// with a handler flush after each section, as Ansible runs them.
+    pub tasks: Vec<Step>,
     pub handlers: Vec<TaskDef>,
+    /// The roles loaded while the play was parsed (`roles:` and
+    /// `import_role`): their defaults and vars are seen by the whole play.
+    pub roles: Vec<Arc<role::RoleScope>>,
     /// Stop every host of the play when one fails.
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
@@ -115,9 +123,74 @@ pub struct TaskDef {
     /// Variables whose values are secrets: the `secret` parameters of the
     /// task file this task was expanded from.
     pub secret_vars: Vec<String>,
-    /// `become`, `become_user`, ... of the task (and of the task file call
-    /// or block it comes from).
+    /// The role this task comes from: its variables, `role_name`,
+    /// `role_path`, and where its `src:` files are found.
+    pub role: Option<Arc<role::RoleScope>>,
+    /// `become`, `become_user`, ... of the task (and of the blocks, task
+    /// file calls, roles and includes it comes from).
     pub escalation: BecomeKeys,
+}
+
+/// One entry of a play's task stream. Blocks and dynamic includes keep
+/// their shape so that both strategies walk the same tree; static imports
+/// and roles are already spliced in as their tasks.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Task(Box<TaskDef>),
+    Block(block::Block),
+    Include(Box<include::Include>),
+    Meta(Meta),
+}
+
+/// `meta:` actions, and the handler flushes Ansible runs between sections.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub action: MetaAction,
+    /// The task as written (its `when`, `tags` and name).
+    pub task: Box<TaskDef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaAction {
+    FlushHandlers,
+    EndPlay,
+    EndHost,
+    Noop,
+}
+
+impl Step {
+    /// Every task in this step, its blocks and the includes loaded at
+    /// parse time, in order; for checks that need every task.
+    pub fn tasks(&self) -> Vec<&TaskDef> {
+        let mut out = Vec::new();
+        self.collect(&mut out);
+        out
+    }
+
+    fn collect<'s>(&'s self, out: &mut Vec<&'s TaskDef>) {
+        match self {
+            Step::Task(t) => out.push(t),
+            Step::Block(b) => {
+                for s in b.body.iter().chain(&b.rescue).chain(&b.always) {
+                    s.collect(out);
+                }
+            }
+            Step::Include(inc) => {
+                out.push(&inc.task);
+                for s in inc.loaded.iter().flat_map(|l| l.iter()) {
+                    s.collect(out);
+                }
+            }
+            Step::Meta(m) => out.push(&m.task),
+        }
+    }
+}
+
+impl Play {
+    /// Every task of the play (blocks flattened), handlers excluded.
+    pub fn all_tasks(&self) -> Vec<&TaskDef> {
+        self.tasks.iter().flat_map(Step::tasks).collect()
+    }
 }
 
 impl TaskDef {
@@ -126,6 +199,42 @@ impl TaskDef {
         match &self.name {
             Some(name) => name.scalar_text().unwrap_or_default(),
             None => self.module.clone(),
+        }
+    }
+
+    /// A task that holds keywords only (a block's, an include's `apply`),
+    /// for `block::inherit`.
+    pub fn keywords(node: &Node) -> TaskDef {
+        TaskDef {
+            node: node.clone(),
+            name: None,
+            module_key: node.clone(),
+            module: String::new(),
+            args: Vec::new(),
+            when: Vec::new(),
+            loop_items: None,
+            loop_var: "item".to_string(),
+            loop_label: None,
+            register: None,
+            tags: Vec::new(),
+            notify: Vec::new(),
+            listen: Vec::new(),
+            ignore_errors: None,
+            changed_when: Vec::new(),
+            failed_when: Vec::new(),
+            until: None,
+            retries: None,
+            delay: None,
+            no_log: false,
+            check_mode: None,
+            diff: None,
+            run_once: false,
+            delegate_to: None,
+            vars: Vec::new(),
+            timeout: None,
+            secret_vars: Vec::new(),
+            role: None,
+            escalation: BecomeKeys::default(),
         }
     }
 }

@@ -7,12 +7,16 @@
 //! never silently ignored: a playbook that loads is a playbook we run as
 //! Ansible would.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::InputError;
 use crate::escalation::BecomeKeys;
 use crate::params::to_bool;
-use crate::playbook::{BatchSize, Play, Playbook, Strategy, TaskDef, VarsFile};
+use crate::playbook::role::RoleScope;
+use crate::playbook::{
+    BatchSize, Meta, MetaAction, Play, Playbook, Step, Strategy, TaskDef, VarsFile,
+};
 use crate::source::SourceFile;
 use crate::suggest;
 use crate::tasks::Registry;
@@ -30,6 +34,7 @@ const PLAY_KEYS: &[&str] = &[
     "pre_tasks",
     "post_tasks",
     "handlers",
+    "roles",
     "tags",
     "check_mode",
     "diff",
@@ -80,27 +85,6 @@ const TASK_KEYS: &[&str] = &[
 /// name is kinder than "unknown module".
 const UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "block",
-        "split the block into plain tasks (blocks are not supported yet)",
-    ),
-    (
-        "rescue",
-        "blocks are not supported yet; use `ignore_errors` and `when: result is failed`",
-    ),
-    ("always", "blocks are not supported yet"),
-    (
-        "include_tasks",
-        "use a task file in `tasks/` beside the playbook as a custom task (see docs/custom-tasks.md)",
-    ),
-    (
-        "import_tasks",
-        "use a task file in `tasks/` beside the playbook as a custom task (see docs/custom-tasks.md)",
-    ),
-    ("include_role", "roles are not supported yet"),
-    ("import_role", "roles are not supported yet"),
-    ("roles", "roles are not supported yet"),
-    ("import_playbook", "run the playbooks one after the other"),
-    (
         "async",
         "asynchronous tasks are not supported; use `timeout` for long commands",
     ),
@@ -112,8 +96,14 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("with_fileglob", "list the files explicitly in `loop`"),
 ];
 
-/// Loads and checks a playbook file.
-pub fn load(path: &Path, registry: &Registry) -> Result<Playbook, Vec<InputError>> {
+/// Loads and checks a playbook file. `roles_path` is where roles are
+/// searched after `roles/` beside the playbook (`--roles-path`, then
+/// `ANSIBLE_ROLES_PATH`).
+pub fn load(
+    path: &Path,
+    registry: &Registry,
+    roles_path: &[PathBuf],
+) -> Result<Playbook, Vec<InputError>> {
     let src = SourceFile::read(path).map_err(|e| {
         let src = SourceFile::new(path.display().to_string(), "");
         vec![
@@ -126,25 +116,25 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Playbook, Vec<InputError
             .with_help("check the path; playbooks are YAML files such as playbooks/integrate.yml"),
         ]
     })?;
-    parse(src, registry)
+    parse(src, registry, roles_path)
 }
 
 /// Lowers a playbook's text.
-pub fn parse(src: SourceFile, registry: &Registry) -> Result<Playbook, Vec<InputError>> {
+pub fn parse(
+    src: SourceFile,
+    registry: &Registry,
+    roles_path: &[PathBuf],
+) -> Result<Playbook, Vec<InputError>> {
     let root = yaml::parse(&src).map_err(|e| vec![e])?;
     let dir = src
         .path()
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let mut loader = Loader {
-        registry,
-        dir: &dir,
-        errors: Vec::new(),
-        expanding: Vec::new(),
-    };
+    let mut loader = Loader::new(registry, &dir, roles_path);
+    loader.files.push(src.path().to_path_buf());
     let plays = match &root.value {
-        Value::Seq(items) => items.iter().filter_map(|p| loader.play(p)).collect(),
+        Value::Seq(items) => loader.plays(items),
         Value::Null => {
             loader.errors.push(
                 InputError::at(&root, "the playbook is empty")
@@ -171,16 +161,68 @@ pub fn parse(src: SourceFile, registry: &Registry) -> Result<Playbook, Vec<Input
     }
 }
 
-struct Loader<'a> {
-    registry: &'a Registry,
-    dir: &'a Path,
-    errors: Vec<InputError>,
+pub(crate) struct Loader<'a> {
+    pub(crate) registry: &'a Registry,
+    /// The playbook's directory.
+    pub(crate) dir: PathBuf,
+    pub(crate) roles_path: &'a [PathBuf],
+    pub(crate) errors: Vec<InputError>,
     /// The task files being expanded, innermost last, to refuse recursion.
-    expanding: Vec<String>,
+    pub(crate) expanding: Vec<String>,
+    /// The files being read (playbooks, task files), innermost last: the
+    /// base of relative names, and the guard against recursive imports.
+    pub(crate) files: Vec<PathBuf>,
+    /// The role whose files are being read, innermost last.
+    pub(crate) roles: Vec<Arc<RoleScope>>,
+    /// The current play's roles, as (path, parameters), to run each once.
+    pub(crate) played_roles: Vec<(PathBuf, String)>,
+    /// Every role loaded for the current play, for its variables.
+    pub(crate) play_roles: Vec<Arc<RoleScope>>,
+    /// Handlers that roles of the current play bring.
+    pub(crate) role_handlers: Vec<TaskDef>,
+    /// Whether dynamic includes are being loaded: their roles are not
+    /// added to the play.
+    pub(crate) dynamic: usize,
 }
 
-impl Loader<'_> {
+impl<'a> Loader<'a> {
+    pub(crate) fn new(registry: &'a Registry, dir: &Path, roles_path: &'a [PathBuf]) -> Loader<'a> {
+        Loader {
+            registry,
+            dir: dir.to_path_buf(),
+            roles_path,
+            errors: Vec::new(),
+            expanding: Vec::new(),
+            files: Vec::new(),
+            roles: Vec::new(),
+            played_roles: Vec::new(),
+            play_roles: Vec::new(),
+            role_handlers: Vec::new(),
+            dynamic: 0,
+        }
+    }
+
+    /// The plays of a playbook, with `import_playbook` entries replaced by
+    /// the plays of the playbooks they name.
+    pub(crate) fn plays(&mut self, items: &[Node]) -> Vec<Play> {
+        let mut plays = Vec::new();
+        for item in items {
+            let import = item.as_map().and_then(|m| {
+                m.iter()
+                    .find(|(k, _)| strip_builtin(k.key()) == "import_playbook")
+            });
+            match import {
+                Some((key, value)) => plays.extend(self.import_playbook(item, key, value)),
+                None => plays.extend(self.play(item)),
+            }
+        }
+        plays
+    }
+
     fn play(&mut self, node: &Node) -> Option<Play> {
+        self.played_roles.clear();
+        self.play_roles.clear();
+        self.role_handlers.clear();
         let Some(entries) = node.as_map() else {
             self.errors.push(
                 InputError::at(
@@ -204,12 +246,15 @@ impl Loader<'_> {
             diff: None,
             tasks: Vec::new(),
             handlers: Vec::new(),
+            roles: Vec::new(),
             any_errors_fatal: false,
             max_fail_percentage: None,
             escalation: BecomeKeys::default(),
         };
         let mut hosts = None;
         let (mut pre, mut main, mut post) = (Vec::new(), Vec::new(), Vec::new());
+        let mut roles = Vec::new();
+        let mut handlers = Vec::new();
         for (key, value) in entries {
             match key.key() {
                 "name" => play.name = Some(value.clone()),
@@ -226,7 +271,8 @@ impl Loader<'_> {
                 "tasks" => main = self.task_list(value, false),
                 "pre_tasks" => pre = self.task_list(value, false),
                 "post_tasks" => post = self.task_list(value, false),
-                "handlers" => play.handlers = self.task_list(value, true),
+                "handlers" => handlers = self.task_list(value, true),
+                "roles" => roles = self.play_roles_list(value),
                 "tags" => play.tags = self.string_list(value, "tags"),
                 "check_mode" => play.check_mode = self.boolean(value, "check_mode"),
                 "diff" => play.diff = self.boolean(value, "diff"),
@@ -261,12 +307,35 @@ impl Loader<'_> {
                 return None;
             }
         }
-        play.tasks = pre.into_iter().chain(main).chain(post).collect();
+        // Ansible flushes handlers after `pre_tasks`, after the roles and
+        // `tasks`, and after `post_tasks` (the last flush ends each batch).
+        let flush = |node: &Node| {
+            Step::Meta(Meta {
+                action: MetaAction::FlushHandlers,
+                task: Box::new(TaskDef::keywords(node)),
+            })
+        };
+        let mut tasks = Vec::new();
+        if !pre.is_empty() {
+            tasks.extend(pre);
+            tasks.push(flush(node));
+        }
+        let rest = !post.is_empty();
+        tasks.extend(roles);
+        tasks.extend(main);
+        if rest {
+            tasks.push(flush(node));
+            tasks.extend(post);
+        }
+        play.tasks = tasks;
+        play.handlers = flatten(handlers);
+        play.handlers.append(&mut self.role_handlers);
+        play.roles = std::mem::take(&mut self.play_roles);
         self.check_notify(&play);
         Some(play)
     }
 
-    fn task_list(&mut self, node: &Node, handlers: bool) -> Vec<TaskDef> {
+    pub(crate) fn task_list(&mut self, node: &Node, handlers: bool) -> Vec<Step> {
         match &node.value {
             Value::Null => Vec::new(),
             Value::Seq(items) => items.iter().flat_map(|t| self.task(t, handlers)).collect(),
@@ -284,21 +353,33 @@ impl Loader<'_> {
         }
     }
 
-    /// Lowers one task; a call of a YAML task file becomes its body's tasks.
-    fn task(&mut self, node: &Node, handler: bool) -> Vec<TaskDef> {
+    /// Lowers one task; a call of a YAML task file becomes its body's
+    /// tasks, a block its block, an import the tasks it imports.
+    fn task(&mut self, node: &Node, handler: bool) -> Vec<Step> {
+        if let Some(entries) = node.as_map() {
+            if entries.iter().any(|(k, _)| k.key() == "block") {
+                return self.block(node, handler).into_iter().collect();
+            }
+            if let Some((key, value)) = entries
+                .iter()
+                .find(|(k, _)| crate::playbook::include::is_include_key(strip_builtin(k.key())))
+            {
+                return self.include(node, key, value, handler);
+            }
+        }
         let Some(def) = self.single_task(node, handler) else {
             return Vec::new();
         };
         match self.registry.get(&def.module).and_then(|e| e.body.clone()) {
             Some(body) => self.expand(def, &body, handler),
-            None => vec![def],
+            None => vec![Step::Task(Box::new(def))],
         }
     }
 
     /// Expands a task file call: each body task gets the call's arguments
     /// (and the parameters' defaults) as variables, and inherits the call's
     /// conditions, tags, notifications and modes.
-    fn expand(&mut self, call: TaskDef, body: &Node, handler: bool) -> Vec<TaskDef> {
+    fn expand(&mut self, call: TaskDef, body: &Node, handler: bool) -> Vec<Step> {
         if self.expanding.contains(&call.module) {
             self.errors.push(
                 InputError::at(
@@ -351,18 +432,42 @@ impl Loader<'_> {
             ));
         }
         self.expanding.push(call.module.clone());
-        let bodies: Vec<TaskDef> = body
+        let steps: Vec<Step> = body
             .as_seq()
             .unwrap_or(&[])
             .iter()
             .flat_map(|t| self.task(t, handler))
             .collect();
         self.expanding.pop();
-        let count = bodies.len();
-        bodies
+        // Blocks and includes inside a task file get the call's keywords
+        // and parameters the way any enclosing keyword reaches them.
+        let mut keywords = call.clone();
+        keywords.vars = params
+            .iter()
+            .cloned()
+            .chain(call.vars.iter().cloned())
+            .collect();
+        keywords.secret_vars.extend(
+            spec.params
+                .iter()
+                .filter(|p| p.secret)
+                .map(|p| p.name.clone()),
+        );
+        let count = steps.len();
+        steps
             .into_iter()
             .enumerate()
-            .map(|(i, mut t)| {
+            .map(|(i, step)| {
+                let mut t = match step {
+                    Step::Task(t) => *t,
+                    mut other => {
+                        crate::playbook::block::push_down(
+                            std::slice::from_mut(&mut other),
+                            &keywords,
+                        );
+                        return other;
+                    }
+                };
                 let mut vars = params.clone();
                 vars.extend(call.vars.iter().cloned());
                 vars.extend(t.vars);
@@ -400,9 +505,57 @@ impl Loader<'_> {
                     t.name.as_ref().map_or(t.module_key.span, |n| n.span),
                     &t.module_key.src,
                 ));
-                t
+                Step::Task(Box::new(t))
             })
             .collect()
+    }
+
+    /// Handles one task keyword; false when `key` is not a task keyword.
+    pub(crate) fn keyword(
+        &mut self,
+        key: &Node,
+        value: &Node,
+        def: &mut TaskDef,
+        extra_args: &mut Vec<(Node, Node)>,
+        handler: bool,
+    ) -> bool {
+        match key.key() {
+            "name" => def.name = Some(value.clone()),
+            "when" => def.when = self.conditions(value),
+            "loop" | "with_items" | "with_list" => {
+                if def.loop_items.is_some() {
+                    self.errors.push(
+                        InputError::at(key, "this task has two loops")
+                            .with_help("keep one of `loop`, `with_items` and `with_list`"),
+                    );
+                }
+                def.loop_items = Some(value.clone());
+            }
+            "loop_control" => self.loop_control(value, def),
+            "register" => def.register = self.identifier(value, "register"),
+            "tags" => def.tags = self.string_list(value, "tags"),
+            "notify" => def.notify = self.string_list(value, "notify"),
+            "listen" if handler => def.listen = self.string_list(value, "listen"),
+            "ignore_errors" => def.ignore_errors = Some(value.clone()),
+            "changed_when" => def.changed_when = self.conditions(value),
+            "failed_when" => def.failed_when = self.conditions(value),
+            "until" => def.until = Some(value.clone()),
+            "retries" => def.retries = Some(value.clone()),
+            "delay" => def.delay = Some(value.clone()),
+            "no_log" => def.no_log = self.boolean(value, "no_log").unwrap_or(false),
+            "check_mode" => def.check_mode = self.boolean(value, "check_mode"),
+            "diff" => def.diff = self.boolean(value, "diff"),
+            "run_once" => def.run_once = self.boolean(value, "run_once").unwrap_or(false),
+            "delegate_to" => def.delegate_to = Some(value.clone()),
+            "args" => *extra_args = self.mapping(value, "args"),
+            "vars" => def.vars = self.mapping(value, "vars"),
+            "timeout" => def.timeout = self.seconds(value, "timeout"),
+            "become" | "become_user" | "become_method" | "become_flags" | "become_exe" => {
+                def.escalation.take(key, value, &mut self.errors);
+            }
+            _ => return false,
+        }
+        true
     }
 
     fn single_task(&mut self, node: &Node, handler: bool) -> Option<TaskDef> {
@@ -417,116 +570,49 @@ impl Loader<'_> {
             );
             return None;
         };
-        let mut def = TaskDef {
-            node: node.clone(),
-            name: None,
-            module_key: node.clone(),
-            module: String::new(),
-            args: Vec::new(),
-            when: Vec::new(),
-            loop_items: None,
-            loop_var: "item".to_string(),
-            loop_label: None,
-            register: None,
-            tags: Vec::new(),
-            notify: Vec::new(),
-            listen: Vec::new(),
-            ignore_errors: None,
-            changed_when: Vec::new(),
-            failed_when: Vec::new(),
-            until: None,
-            retries: None,
-            delay: None,
-            no_log: false,
-            check_mode: None,
-            diff: None,
-            run_once: false,
-            delegate_to: None,
-            vars: Vec::new(),
-            timeout: None,
-            secret_vars: Vec::new(),
-            escalation: BecomeKeys::default(),
-        };
+        let mut def = TaskDef::keywords(node);
         let mut module: Option<(Node, Node)> = None;
         let mut extra_args: Vec<(Node, Node)> = Vec::new();
         let errors_before = self.errors.len();
         for (key, value) in entries {
-            match key.key() {
-                "name" => def.name = Some(value.clone()),
-                "when" => def.when = self.conditions(value),
-                "loop" | "with_items" | "with_list" => {
-                    if def.loop_items.is_some() {
-                        self.errors.push(
-                            InputError::at(key, "this task has two loops")
-                                .with_help("keep one of `loop`, `with_items` and `with_list`"),
-                        );
-                    }
-                    def.loop_items = Some(value.clone());
+            if self.keyword(key, value, &mut def, &mut extra_args, handler) {
+                continue;
+            }
+            let other = key.key();
+            if let Some((_, hint)) = UNSUPPORTED.iter().find(|(k, _)| *k == other) {
+                self.errors.push(
+                    InputError::at(key, format!("`{other}` is not supported by dtrplay"))
+                        .with_label("not supported")
+                        .with_help(*hint),
+                );
+            } else if self.registry.get(other).is_some() {
+                if let Some((first, _)) = &module {
+                    self.errors.push(
+                        InputError::at(
+                            key,
+                            format!(
+                                "this task names two modules, `{}` and `{other}`",
+                                first.key()
+                            ),
+                        )
+                        .with_label("second module")
+                        .with_help("a task runs exactly one module; split it into two tasks"),
+                    );
+                } else {
+                    module = Some((key.clone(), value.clone()));
                 }
-                "loop_control" => self.loop_control(value, &mut def),
-                "register" => def.register = self.identifier(value, "register"),
-                "tags" => def.tags = self.string_list(value, "tags"),
-                "notify" => def.notify = self.string_list(value, "notify"),
-                "listen" if handler => def.listen = self.string_list(value, "listen"),
-                "ignore_errors" => def.ignore_errors = Some(value.clone()),
-                "changed_when" => def.changed_when = self.conditions(value),
-                "failed_when" => def.failed_when = self.conditions(value),
-                "until" => def.until = Some(value.clone()),
-                "retries" => def.retries = Some(value.clone()),
-                "delay" => def.delay = Some(value.clone()),
-                "no_log" => def.no_log = self.boolean(value, "no_log").unwrap_or(false),
-                "check_mode" => def.check_mode = self.boolean(value, "check_mode"),
-                "diff" => def.diff = self.boolean(value, "diff"),
-                "run_once" => def.run_once = self.boolean(value, "run_once").unwrap_or(false),
-                "delegate_to" => def.delegate_to = Some(value.clone()),
-                "args" => extra_args = self.mapping(value, "args"),
-                "vars" => def.vars = self.mapping(value, "vars"),
-                "timeout" => def.timeout = self.seconds(value, "timeout"),
-                "become" | "become_user" | "become_method" | "become_flags" | "become_exe" => {
-                    def.escalation.take(key, value, &mut self.errors);
-                }
-                other => {
-                    if let Some((_, hint)) = UNSUPPORTED.iter().find(|(k, _)| *k == other) {
-                        self.errors.push(
-                            InputError::at(key, format!("`{other}` is not supported by dtrplay"))
-                                .with_label("not supported")
-                                .with_help(*hint),
-                        );
-                    } else if self.registry.get(other).is_some() {
-                        if let Some((first, _)) = &module {
-                            self.errors.push(
-                                InputError::at(
-                                    key,
-                                    format!(
-                                        "this task names two modules, `{}` and `{other}`",
-                                        first.key()
-                                    ),
-                                )
-                                .with_label("second module")
-                                .with_help(
-                                    "a task runs exactly one module; split it into two tasks",
-                                ),
-                            );
-                        } else {
-                            module = Some((key.clone(), value.clone()));
-                        }
-                    } else {
-                        let candidates = TASK_KEYS.iter().copied().chain(self.registry.names());
-                        let help = suggest::did_you_mean(other, candidates).unwrap_or_else(|| {
+            } else {
+                let candidates = TASK_KEYS.iter().copied().chain(self.registry.names());
+                let help = suggest::did_you_mean(other, candidates).unwrap_or_else(|| {
                             "a task has keywords (name, when, loop, register, ...) and exactly one module; \
                              custom tasks live in `tasks/<name>.yml` or `library/<name>` beside the playbook"
                                 .to_string()
                         });
-                        self.errors.push(
-                            InputError::at(
-                                key,
-                                format!("unknown task keyword or module `{other}`"),
-                            )
-                            .with_label("not a keyword or a known module")
-                            .with_help(help),
-                        );
-                    }
-                }
+                self.errors.push(
+                    InputError::at(key, format!("unknown task keyword or module `{other}`"))
+                        .with_label("not a keyword or a known module")
+                        .with_help(help),
+                );
             }
         }
         let Some((key, value)) = module else {
@@ -679,7 +765,7 @@ impl Loader<'_> {
             .iter()
             .flat_map(|h| std::iter::once(h.display_name()).chain(h.listen.iter().cloned()))
             .collect();
-        for task in play.tasks.iter().chain(&play.handlers) {
+        for task in play.all_tasks().into_iter().chain(&play.handlers) {
             for notified in &task.notify {
                 if !names.iter().any(|n| n == notified) {
                     let at = task.node.get("notify").unwrap_or(&task.node);
@@ -696,7 +782,7 @@ impl Loader<'_> {
         }
     }
 
-    fn unknown_key(&mut self, key: &Node, name: &str, known: &[&str], what: &str) {
+    pub(crate) fn unknown_key(&mut self, key: &Node, name: &str, known: &[&str], what: &str) {
         let help = suggest::did_you_mean(name, known.iter().copied())
             .unwrap_or_else(|| format!("known keys: {}", known.join(", ")));
         self.errors.push(
@@ -730,7 +816,7 @@ impl Loader<'_> {
         }
     }
 
-    fn mapping(&mut self, node: &Node, what: &str) -> Vec<(Node, Node)> {
+    pub(crate) fn mapping(&mut self, node: &Node, what: &str) -> Vec<(Node, Node)> {
         match &node.value {
             Value::Map(entries) => entries.clone(),
             Value::Null => Vec::new(),
@@ -898,7 +984,7 @@ impl Loader<'_> {
         }
     }
 
-    fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
         let value = to_bool(&node.to_json());
         if value.is_none() {
             self.errors.push(
@@ -912,7 +998,7 @@ impl Loader<'_> {
         value
     }
 
-    fn identifier(&mut self, node: &Node, what: &str) -> Option<String> {
+    pub(crate) fn identifier(&mut self, node: &Node, what: &str) -> Option<String> {
         let name = node.as_str().unwrap_or("");
         let valid = !name.is_empty()
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -930,7 +1016,7 @@ impl Loader<'_> {
 
     /// `when:`-style conditions: one expression, a list of them (all must
     /// hold), or a boolean.
-    fn conditions(&mut self, node: &Node) -> Vec<Node> {
+    pub(crate) fn conditions(&mut self, node: &Node) -> Vec<Node> {
         match &node.value {
             Value::Seq(items) => items.clone(),
             Value::Null => Vec::new(),
@@ -945,7 +1031,7 @@ impl Loader<'_> {
         }
     }
 
-    fn string_list(&mut self, node: &Node, what: &str) -> Vec<String> {
+    pub(crate) fn string_list(&mut self, node: &Node, what: &str) -> Vec<String> {
         match &node.value {
             Value::Str(s) => s
                 .split(',')
@@ -966,6 +1052,32 @@ impl Loader<'_> {
             }
         }
     }
+}
+
+/// A module or keyword name without Ansible's collection prefixes.
+pub(crate) fn strip_builtin(key: &str) -> &str {
+    ["ansible.builtin.", "ansible.legacy."]
+        .iter()
+        .find_map(|p| key.strip_prefix(p))
+        .unwrap_or(key)
+}
+
+/// Handlers are a flat list: blocks and imports among them give their tasks.
+pub(crate) fn flatten(steps: Vec<Step>) -> Vec<TaskDef> {
+    let mut out = Vec::new();
+    for step in steps {
+        match step {
+            Step::Task(t) => out.push(*t),
+            Step::Block(b) => {
+                out.extend(flatten(b.body));
+                out.extend(flatten(b.rescue));
+                out.extend(flatten(b.always));
+            }
+            Step::Include(inc) => out.extend(flatten(inc.loaded.unwrap_or_default())),
+            Step::Meta(_) => {}
+        }
+    }
+    out
 }
 
 /// Splits a free-form argument string into words, keeping quotes inside

@@ -88,6 +88,9 @@ impl<W: Write + Send> HumanReporter<W> {
             line.push_str(&format!(" (after {attempts} attempts)"));
         }
         writeln!(self.out, "{line}")?;
+        if let Some(hint) = &r.hint {
+            writeln!(self.out, "    hint: {hint}")?;
+        }
         let show_output = r.status == Status::Failed || self.verbose > 0;
         if show_output {
             if let Some(rc) = r.rc
@@ -227,8 +230,8 @@ impl<W: Write + Send> HumanReporter<W> {
                     let name = self.paint(color, &format!("{host:<width$}"));
                     writeln!(
                         self.out,
-                        "{name} : ok={:<3} changed={:<3} unreachable={:<3} failed={:<3} skipped={:<3} ignored={}",
-                        s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.ignored
+                        "{name} : ok={:<3} changed={:<3} unreachable={:<3} failed={:<3} skipped={:<3} rescued={:<3} ignored={}",
+                        s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.rescued, s.ignored
                     )?;
                 }
                 writeln!(self.out, "finished in {:.2}s", elapsed.as_secs_f64())?;
@@ -298,7 +301,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "node1 : ok=1   changed=1   unreachable=0   failed=0   skipped=0   ignored=0"
+                "node1 : ok=1   changed=1   unreachable=0   failed=0   skipped=0   rescued=0   ignored=0"
             ),
             "{text}"
         );

@@ -77,7 +77,7 @@ pub fn to_json(event: &Event) -> Option<Value> {
                         json!({
                             "ok": s.ok, "changed": s.changed, "failed": s.failed,
                             "unreachable": s.unreachable, "skipped": s.skipped,
-                            "ignored": s.ignored,
+                            "rescued": s.rescued, "ignored": s.ignored,
                         }),
                     )
                 })
@@ -116,6 +116,7 @@ fn host_result(r: &HostResult) -> Value {
         "rc": r.rc,
         "attempts": r.attempts,
         "duration_ms": r.duration.as_millis() as u64,
+        "hint": r.hint,
     })
 }
 
@@ -146,7 +147,7 @@ mod tests {
         assert_eq!(value["version"], SCHEMA_VERSION);
         assert_eq!(
             value["hosts"]["node1"],
-            json!({"ok": 3, "changed": 1, "failed": 0, "unreachable": 0, "skipped": 0, "ignored": 0})
+            json!({"ok": 3, "changed": 1, "failed": 0, "unreachable": 0, "skipped": 0, "rescued": 0, "ignored": 0})
         );
     }
 }

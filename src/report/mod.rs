@@ -70,6 +70,9 @@ pub struct HostResult {
     /// How many attempts `until`/`retries` took, when more than one.
     pub attempts: Option<u32>,
     pub duration: Duration,
+    /// What to do about it, shown after the result (an unreachable host:
+    /// the name does not resolve, the key is not accepted).
+    pub hint: Option<String>,
 }
 
 impl HostResult {
@@ -87,6 +90,7 @@ impl HostResult {
             rc: None,
             attempts: None,
             duration: Duration::ZERO,
+            hint: None,
         }
     }
 }
@@ -99,6 +103,9 @@ pub struct HostStats {
     pub failed: u32,
     pub unreachable: u32,
     pub skipped: u32,
+    /// Failures that a block's `rescue` took over (counted here instead
+    /// of `failed`, as in Ansible).
+    pub rescued: u32,
     pub ignored: u32,
 }
 

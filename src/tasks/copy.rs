@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
+use crate::search_path::SrcKind;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::remote::{self, Attrs, FileKind, Probe, Report, SetAttrs, Stat};
 
@@ -85,8 +86,13 @@ impl Copy {
     /// What the host should end up with: the content (read from `src` on
     /// the control machine when given) and its attributes.
     pub async fn wanted(&self) -> Result<WantedFile, TaskError> {
+        self.wanted_from(self.src.as_deref()).await
+    }
+
+    /// The same, with `src` found on the control machine at `src`.
+    async fn wanted_from(&self, src: Option<&str>) -> Result<WantedFile, TaskError> {
         let inline = self.content.as_ref().filter(|c| !c.is_null());
-        let content = match (inline, &self.src) {
+        let content = match (inline, src) {
             (Some(_), Some(_)) => {
                 return Err(TaskError::failed("src and content are mutually exclusive"));
             }
@@ -122,9 +128,13 @@ impl Task for Copy {
     type Drift = FileDrift;
 
     async fn check(&self, cx: &Context<'_>) -> Result<Check<FileDrift>, TaskError> {
-        let wanted = self.wanted().await?;
+        let found = self
+            .src
+            .as_ref()
+            .map(|s| cx.find_src(SrcKind::Files, s).display().to_string());
+        let wanted = self.wanted_from(found.as_deref()).await?;
         let mut check = check_file(cx, wanted).await?;
-        if let Some(src) = &self.src {
+        if let Some(src) = &found {
             let (Check::InSync(outcome)
             | Check::Drift {
                 preview: outcome, ..
@@ -137,7 +147,8 @@ impl Task for Copy {
     async fn apply(&self, cx: &Context<'_>, drift: FileDrift) -> Result<Outcome, TaskError> {
         let mut outcome = apply_file(cx, drift).await?;
         if let Some(src) = &self.src {
-            outcome.data.insert("src".into(), src.clone().into());
+            let src = cx.find_src(SrcKind::Files, src).display().to_string();
+            outcome.data.insert("src".into(), src.into());
         }
         Ok(outcome)
     }
@@ -163,7 +174,8 @@ async fn read_src(src: &str) -> Result<Vec<u8>, TaskError> {
             )));
         }
     }
-    tokio::fs::read(src).await.map_err(|e| {
+    // A vaulted source is decrypted, as Ansible's `decrypt: true` default does.
+    crate::vault::read_file(std::path::Path::new(src)).map_err(|e| {
         TaskError::failed(format!(
             "could not read '{src}' on the control machine: {e}"
         ))
@@ -432,7 +444,10 @@ fn locate_script(wanted: &WantedFile) -> (String, Option<(String, String, bool)>
 }
 
 /// Decides what differs between the wanted file and what the probe found.
-fn compare(
+/// Tasks that compute a file's new content from its old one (`lineinfile`
+/// and its kin, see `tasks::edit`) hand their result over here, with
+/// `stat.same` already answered.
+pub fn compare(
     cx: &Context<'_>,
     wanted: WantedFile,
     stat: Stat,

@@ -548,27 +548,44 @@ impl File {
                 s.push_str(&remote::attrs_script("\"$p\"", &attrs, Reach::Path));
             }
             Action::Link { src, replace_dir } => {
-                s.push_str(&format!(
-                    "d={}\n[ -d \"$d\" ] || fail parent\ntmp=\"$d/.dtrplay.$$.link\"\n\
-                     rm -f -- \"$tmp\"\nln -s -- {} \"$tmp\" || fail link\n",
-                    remote::path_arg(&remote::parent_dir(&self.path)),
-                    remote::shell_quote(src)
-                ));
-                if *replace_dir {
-                    s.push_str("rmdir -- \"$p\" || { rm -f -- \"$tmp\"; fail rmdir; }\n");
-                }
-                // `mv -T` replaces a link to a directory instead of moving
-                // into it; tools without it get remove-then-rename.
-                s.push_str(
-                    "mv -f -T -- \"$tmp\" \"$p\" 2>/dev/null || \
-                     { rm -f -- \"$p\" && mv -f -- \"$tmp\" \"$p\"; } || \
-                     { rm -f -- \"$tmp\"; fail link; }\n",
+                let tmp = format!(
+                    ".dtrplay.{:016x}.link",
+                    crate::connection::remote_shell::random_u64()
                 );
+                s.push_str(&link_script(&self.path, src, &tmp, *replace_dir));
                 s.push_str(&remote::attrs_script("\"$p\"", &attrs, Reach::NoDeref));
             }
         }
         s
     }
+}
+
+/// Points `$p` at `src` by renaming a new link into place. The link is
+/// made under `tmp` (an unpredictable name the caller chose) beside `$p`, and
+/// only if nothing is there: `ln -s` onto an existing directory would put
+/// the link inside it, and the rename would then move that directory into
+/// place. A name taken, even between the test and `ln`, fails the task.
+fn link_script(path: &str, src: &str, tmp: &str, replace_dir: bool) -> String {
+    let mut s = format!(
+        "d={}\n[ -d \"$d\" ] || fail parent\ntmp=\"$d/\"{}\n\
+         if [ -e \"$tmp\" ] || [ -L \"$tmp\" ]; then fail link; fi\n\
+         ln -s -- {} \"$tmp\" || fail link\n\
+         [ -L \"$tmp\" ] || fail link\n",
+        remote::path_arg(&remote::parent_dir(path)),
+        remote::shell_quote(tmp),
+        remote::shell_quote(src)
+    );
+    if replace_dir {
+        s.push_str("rmdir -- \"$p\" || { rm -f -- \"$tmp\"; fail rmdir; }\n");
+    }
+    // `mv -T` replaces a link to a directory instead of moving into it;
+    // tools without it get remove-then-rename.
+    s.push_str(
+        "mv -f -T -- \"$tmp\" \"$p\" 2>/dev/null || \
+         { rm -f -- \"$p\" && mv -f -- \"$tmp\" \"$p\"; } || \
+         { rm -f -- \"$tmp\"; fail link; }\n",
+    );
+    s
 }
 
 /// A drift with its preview.
@@ -712,6 +729,74 @@ impl Task for File {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs a link script in `dir` for `dir/link` → `target`.
+    fn run_link(dir: &std::path::Path, tmp: &str) -> std::process::Output {
+        let path = dir.join("link").display().to_string();
+        let script = format!(
+            "{}p={}\n{}",
+            remote::FAIL_FN,
+            remote::path_arg(&path),
+            link_script(&path, "/etc", tmp, false)
+        );
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("sh runs")
+    }
+
+    #[test]
+    fn a_link_is_made_under_the_temporary_name_then_renamed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = run_link(dir.path(), ".dtrplay.1.link");
+        assert!(out.status.success(), "{out:?}");
+        let link = dir.path().join("link");
+        assert_eq!(
+            std::fs::read_link(&link).expect("a link"),
+            std::path::Path::new("/etc")
+        );
+        assert!(!dir.path().join(".dtrplay.1.link").exists());
+    }
+
+    #[test]
+    fn something_planted_at_the_temporary_name_fails_the_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let planted = dir.path().join(".dtrplay.2.link");
+        std::fs::create_dir(&planted).expect("plant a directory");
+        std::fs::write(planted.join("evil"), "x").expect("plant a file");
+        let out = run_link(dir.path(), ".dtrplay.2.link");
+        assert!(!out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("dtrplay-fail:link"));
+        // Nothing was moved into place, and the planted directory is as it was.
+        assert!(std::fs::symlink_metadata(dir.path().join("link")).is_err());
+        assert_eq!(std::fs::read_dir(&planted).expect("still there").count(), 1);
+        // A planted link (to a directory) is refused the same way.
+        let planted_link = dir.path().join(".dtrplay.3.link");
+        std::os::unix::fs::symlink(dir.path(), &planted_link).expect("plant a link");
+        let out = run_link(dir.path(), ".dtrplay.3.link");
+        assert!(!out.status.success(), "{out:?}");
+        assert!(std::fs::symlink_metadata(dir.path().join("link")).is_err());
+    }
+
+    #[test]
+    fn temporary_link_names_are_unpredictable() {
+        let file: File =
+            serde_json::from_value(serde_json::json!({"path": "/srv/l"})).expect("args");
+        let drift = PathDrift {
+            action: Action::Link {
+                src: "/etc".into(),
+                replace_dir: false,
+            },
+            attrs: Wanted::default(),
+            reach: Reach::NoDeref,
+            outcome: Outcome::default(),
+        };
+        let a = file.apply_script(&drift);
+        let b = file.apply_script(&drift);
+        assert!(!a.contains("$$"), "{a}");
+        assert_ne!(a, b, "the same temporary name twice");
+    }
 
     #[test]
     fn ancestors_list_each_directory_once() {

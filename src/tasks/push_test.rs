@@ -42,10 +42,9 @@ use crate::tasks::dump_certs::shell_quote;
 pub const DEFAULT_IMAGE: &str = "hello-world";
 /// The procedure's tag.
 pub const DEFAULT_TAG: &str = "1";
-/// What the engine prints when DTR does not accept the node (steps 3–4).
-pub const UNAUTHORIZED: &str = "unauthorized: authentication required";
-/// What the engine prints when it does not trust DTR's CA (step 5).
-pub const UNKNOWN_AUTHORITY: &str = "x509: certificate signed by unknown authority";
+pub use crate::tasks::push_failure::{
+    PushFailure, UNAUTHORIZED, UNKNOWN_AUTHORITY, classify as classify_failure,
+};
 
 /// The arguments of `push-test`.
 #[derive(Debug, Clone, Deserialize)]
@@ -125,31 +124,10 @@ pub fn pushed_digest(output: &str, tag: &str) -> Option<String> {
     })
 }
 
-/// Which link a failed push points at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushFailure {
-    /// `unauthorized: authentication required`: steps 3–4.
-    Unauthorized,
-    /// `x509: certificate signed by unknown authority`: step 5.
-    UnknownAuthority,
-    Other,
-}
-
-pub fn classify_failure(output: &str) -> PushFailure {
-    let lower = output.to_ascii_lowercase();
-    if lower.contains(UNAUTHORIZED) {
-        PushFailure::Unauthorized
-    } else if lower.contains("certificate signed by unknown authority") {
-        PushFailure::UnknownAuthority
-    } else {
-        PushFailure::Other
-    }
-}
-
 /// The diagnosis of the `unauthorized` failure.
-pub fn unauthorized_diagnosis(node: &str) -> String {
+pub fn unauthorized_diagnosis(node: &str, text: &str) -> String {
     format!(
-        "push from {node} failed with `{UNAUTHORIZED}`: UCP is not configured for DTR, or DTR does not trust the UCP cluster CA (steps 3–4): run `dtrplay doctor`"
+        "push from {node} failed with `{text}`: UCP is not configured for DTR, or DTR does not trust the UCP cluster CA (steps 3–4): run `dtrplay doctor`"
     )
 }
 
@@ -405,7 +383,14 @@ impl PushTest {
     /// Names the broken link of a failed push.
     async fn diagnose(&self, cx: &Context<'_>, drift: &PushDrift, output: &str) -> String {
         match classify_failure(output) {
-            PushFailure::Unauthorized => unauthorized_diagnosis(cx.host),
+            PushFailure::Refused => {
+                let text = if output.contains(crate::tasks::push_failure::UNAUTHORIZED_1_11) {
+                    UNAUTHORIZED
+                } else {
+                    PushFailure::Refused.text()
+                };
+                unauthorized_diagnosis(cx.host, text)
+            }
             PushFailure::UnknownAuthority => {
                 let state = self.ca_state(cx, drift).await;
                 format!(
@@ -413,6 +398,21 @@ impl PushTest {
                     cx.host, drift.ca_path
                 )
             }
+            failure @ (PushFailure::WrongName | PushFailure::Expired) => format!(
+                "push from {} failed with `{}`: DTR's certificate is not valid for the engine (DTR's TLS certificate, or the host in dtr_url)",
+                cx.host,
+                failure.text()
+            ),
+            PushFailure::MissingClientKey => format!(
+                "push from {} failed with `{}`: this node's {} directory holds a client certificate without its key (step 5 on this node: only ca.crt belongs there)",
+                cx.host,
+                PushFailure::MissingClientKey.text(),
+                drift
+                    .ca_path
+                    .rsplit_once('/')
+                    .map(|(dir, _)| dir)
+                    .unwrap_or(&drift.ca_path)
+            ),
             PushFailure::Other => {
                 let tail: Vec<&str> = output
                     .lines()
@@ -506,7 +506,7 @@ mod tests {
             classify_failure(
                 "5f70bf18a086: Image push failed\nunauthorized: authentication required\n"
             ),
-            PushFailure::Unauthorized
+            PushFailure::Refused
         );
         assert_eq!(
             classify_failure(

@@ -667,10 +667,15 @@ pub fn atomic_write_script(w: &AtomicWrite<'_>) -> String {
         ));
     }
     if w.backup {
-        s.push_str(
-            "if [ -e \"$p\" ]; then b=\"$$.$(date +%Y-%m-%d@%H:%M:%S)~\"\n\
+        // Ansible names backups `<path>.<pid>.<time>~`; a random number takes
+        // the pid's place, so that nobody can plant a link at the name in
+        // advance for `cp` to write through.
+        s.push_str(&format!(
+            "if [ -e \"$p\" ]; then b=\"{}.$(date +%Y-%m-%d@%H:%M:%S)~\"\n\
+             if [ -e \"$p.$b\" ] || [ -L \"$p.$b\" ]; then fail backup; fi\n\
              cp -p -- \"$p\" \"$p.$b\" || fail backup\nprintf 'backup=%s\\n' \"$b\"; fi\n",
-        );
+            crate::connection::remote_shell::random_u64() % 1_000_000_000
+        ));
     }
     // `sync FILE` flushes just that file (coreutils 8.24 and later); older
     // tools only know the global `sync`.

@@ -3,17 +3,22 @@
 //! mode and owner in the same round trip).
 //!
 //! Rendering needs the host's variables and the template engine, which
-//! belong to the executor, so this task comes in two steps. [`Template`] is
-//! what the playbook says (`src`, `dest`, ...). The executor reads `src`,
-//! renders it (honouring `trim_blocks`, `lstrip_blocks` and
-//! `newline_sequence`) and calls [`Template::rendered`], which gives the
-//! [`RenderedTemplate`] that implements `Task`. An unrendered template
-//! cannot run by construction.
+//! belong to the executor; the task reaches them through its `Context`:
+//! `find_src` looks `src` up the way Ansible does (`templates/` beside the
+//! playbook, then the playbook's directory; roles come first), and
+//! `render_file` renders the text (honouring `trim_blocks` and
+//! `lstrip_blocks`). The check renders, then compares like `copy`, so
+//! check mode, diffs, `validate` and `backup` are `copy`'s.
+//! [`Template::rendered`] gives the [`RenderedTemplate`] for text rendered
+//! elsewhere.
+
+use std::path::Path;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::params::{Kind, Param, Spec};
+use crate::search_path::SrcKind;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::copy::{self, FileDrift, FileOptions, WantedFile};
 use crate::tasks::remote;
@@ -22,8 +27,8 @@ use crate::tasks::remote;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Template {
-    /// The template on the control machine; the loader resolves it to an
-    /// absolute path (relative to the playbook's `templates/` directory).
+    /// The template on the control machine, as written; relative paths are
+    /// looked up with `Context::find_src`.
     pub src: String,
     pub dest: String,
     pub mode: Option<String>,
@@ -88,18 +93,32 @@ impl Template {
         }
     }
 
-    /// Reads the template source on the control machine, for the executor
-    /// to render. `src` must be resolved already (absolute, or relative to
-    /// the working directory).
-    pub async fn read_src(&self) -> Result<String, TaskError> {
-        let bytes = tokio::fs::read(&self.src).await.map_err(|e| {
+    /// Reads the template source on the control machine.
+    pub async fn read_src(&self, path: &Path) -> Result<String, TaskError> {
+        let shown = path.display();
+        // A vaulted template is decrypted first, as Ansible does.
+        let bytes = crate::vault::read_file(path).map_err(|e| {
             TaskError::failed(format!(
                 "Could not find or access '{}' on the control machine: {e}",
                 self.src
             ))
         })?;
         String::from_utf8(bytes)
-            .map_err(|_| TaskError::failed(format!("template {} is not UTF-8 text", self.src)))
+            .map_err(|_| TaskError::failed(format!("template {shown} is not UTF-8 text")))
+    }
+
+    /// Finds, reads and renders `src` for this host.
+    async fn render(&self, cx: &Context<'_>) -> Result<RenderedTemplate, TaskError> {
+        let path = cx.find_src(SrcKind::Templates, &self.src);
+        let source = self.read_src(&path).await?;
+        let text = cx
+            .render_file(&source, self.trim_blocks, self.lstrip_blocks)
+            .map_err(|e| TaskError::failed(format!("could not render {}: {e}", self.src)))?;
+        let text = match self.line_ending() {
+            "\n" => text,
+            ending => text.replace('\n', ending),
+        };
+        Ok(self.clone().rendered(text))
     }
 
     /// The runnable task, given the text the executor rendered from `src`.
@@ -134,6 +153,19 @@ impl RenderedTemplate {
                 validate: t.validate.as_deref(),
             },
         )
+    }
+}
+
+#[async_trait]
+impl Task for Template {
+    type Drift = FileDrift;
+
+    async fn check(&self, cx: &Context<'_>) -> Result<Check<FileDrift>, TaskError> {
+        self.render(cx).await?.check(cx).await
+    }
+
+    async fn apply(&self, cx: &Context<'_>, drift: FileDrift) -> Result<Outcome, TaskError> {
+        copy::apply_file(cx, drift).await
     }
 }
 

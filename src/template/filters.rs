@@ -426,7 +426,7 @@ pub(crate) fn regex_for_test(pattern: &str, kwargs: &Kwargs, test: &str) -> Resu
 
 /// Converts a Python `re.sub` replacement (`\1`, `\g<name>`) to the regex
 /// crate's syntax (`${1}`, `${name}`), escaping literal `$`.
-fn python_replacement(replacement: &str) -> String {
+pub(crate) fn python_replacement(replacement: &str) -> String {
     let mut out = String::with_capacity(replacement.len());
     let mut chars = replacement.chars().peekable();
     while let Some(c) = chars.next() {

@@ -42,6 +42,7 @@ use crate::yaml::{self, Node, is_template};
 /// The value Ansible users pass as `"{{ omit }}"` to leave an argument out.
 pub const OMIT: &str = "__omit_place_holder__dtrplay__";
 
+pub(crate) use filters::python_replacement;
 use vars::Reads;
 pub use vars::{HostTable, Shared, Vars};
 
@@ -195,7 +196,7 @@ impl Templates {
         }
         let (scope, reads) = self.scope(vars);
         let value = render_value(&self.env, text, &scope).and_then(|v| data(&v))?;
-        taint(vars, &reads, &value);
+        taint(vars, &reads, &value, text);
         Ok(value)
     }
 
@@ -212,7 +213,7 @@ impl Templates {
         let value = render_json(&self.env, value, &scope)
             .and_then(|v| data(&v))
             .map_err(|err| err.message)?;
-        taint(vars, &reads, &value);
+        taint(vars, &reads, &value, "");
         Ok(value)
     }
 
@@ -237,7 +238,9 @@ impl Templates {
         if reads.secret()
             && let Some(sink) = vars.taint()
         {
-            sink.add(&rendered);
+            for piece in expression_output(text, &rendered) {
+                sink.add(piece);
+            }
         }
         Ok(rendered)
     }
@@ -268,7 +271,7 @@ impl Templates {
                 let value = render_value(&self.env, s, scope)
                     .and_then(|v| data(&v))
                     .map_err(|err| input_error(node, err, vars))?;
-                taint(vars, reads, &value);
+                taint(vars, reads, &value, s);
                 Ok(value)
             }
             yaml::Value::Seq(items) => items
@@ -316,7 +319,7 @@ impl Templates {
     pub fn eval_str(&self, expr: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
         let (scope, reads) = self.scope(vars);
         let value = eval_value(&self.env, expr, &scope, &reads).and_then(|v| data(&v))?;
-        taint(vars, &reads, &value);
+        taint(vars, &reads, &value, "");
         Ok(value)
     }
 
@@ -409,22 +412,33 @@ impl Templates {
     }
 }
 
-/// Records, when the render read a secret, every string it produced as a
-/// secret in the variables' taint: a value computed from a secret is a
-/// secret (`('root:' ~ pw) | b64encode`, `pw | upper`, `pw[2:]`).
-fn taint(vars: &Vars, reads: &Reads, value: &serde_json::Value) {
+/// Records, when the render read a secret, what it produced as a secret in
+/// the variables' taint: a value computed from a secret is a secret
+/// (`('root:' ~ pw) | b64encode`, `pw | upper`, `pw[2:]`). Of a string
+/// rendered from `source`, only the parts its expressions produced count,
+/// not the text the user wrote around them (`login {{ pw }}`).
+fn taint(vars: &Vars, reads: &Reads, value: &serde_json::Value, source: &str) {
     if !reads.secret() {
         return;
     }
     let Some(sink) = vars.taint() else {
         return;
     };
+    if let serde_json::Value::String(s) = value {
+        for piece in expression_output(source, s) {
+            sink.add(piece);
+        }
+        return;
+    }
     let mut stack = vec![value];
     while let Some(value) = stack.pop() {
         match value {
             serde_json::Value::String(s) => sink.add(s),
             serde_json::Value::Number(n) => sink.add(&n.to_string()),
-            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Array(items) => {
+                sink.add(&serde_json::Value::Array(items.clone()).to_string());
+                stack.extend(items);
+            }
             serde_json::Value::Object(map) => {
                 // The whole value is shown as JSON too (`debug: var=x`).
                 sink.add(&serde_json::Value::Object(map.clone()).to_string());
@@ -433,6 +447,29 @@ fn taint(vars: &Vars, reads: &Reads, value: &serde_json::Value) {
             serde_json::Value::Null | serde_json::Value::Bool(_) => {}
         }
     }
+}
+
+/// The parts of `rendered` that the expressions of `source` produced: the
+/// rendered text cut at the literal text of the template, in order. Where
+/// the literals cannot be followed (loops, conditionals), the rest counts
+/// as produced.
+fn expression_output<'a>(source: &str, rendered: &'a str) -> Vec<&'a str> {
+    let literals = text::literal_parts(source);
+    let mut pieces = Vec::new();
+    let mut pos = 0;
+    for literal in literals {
+        let Some(found) = rendered[pos..].find(literal) else {
+            break;
+        };
+        pieces.push(&rendered[pos..pos + found]);
+        pos += found + literal.len();
+    }
+    pieces.push(&rendered[pos..]);
+    pieces
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// Rendered data, or the error a value inside it carries.

@@ -83,6 +83,40 @@ pub(crate) fn single_expression(text: &str) -> Option<Range<usize>> {
     None
 }
 
+/// The literal text of a template between its `{{ }}`, `{% %}` and `{# #}`
+/// blocks, in order, trimmed unless only whitespace (whitespace control may
+/// strip what is around them), empty parts left out.
+pub(crate) fn literal_parts(source: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = source;
+    loop {
+        let open = ["{{", "{%", "{#"]
+            .iter()
+            .filter_map(|o| rest.find(o).map(|i| (i, *o)))
+            .min();
+        let Some((start, opener)) = open else {
+            parts.push(rest);
+            break;
+        };
+        parts.push(&rest[..start]);
+        let closer = match opener {
+            "{{" => "}}",
+            "{%" => "%}",
+            _ => "#}",
+        };
+        match rest[start + 2..].find(closer) {
+            Some(end) => rest = &rest[start + 2 + end + 2..],
+            None => break,
+        }
+    }
+    // Text that is only whitespace still separates two expressions.
+    parts
+        .into_iter()
+        .map(|p| if p.trim().is_empty() { p } else { p.trim() })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
 /// For an undefined-value error at `range`, the chain of lookups around it
 /// (`foo.bar['x']`) if that chain is guarded by `| default(...)`, `| d(...)`
 /// or `is [not] defined/undefined`. Ansible lets `foo.bar | default('z')`

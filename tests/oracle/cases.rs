@@ -14,4 +14,4 @@ macro_rules! cases {
     };
 }
 
-cases!(basics);
+cases!(basics, vault);

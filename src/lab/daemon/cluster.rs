@@ -17,6 +17,7 @@ use crate::lab::engine::{self, EngineOptions, Engines};
 use crate::lab::inventory::{self, InventoryInput};
 use crate::lab::node::{Fleet, FleetOptions, Isolation, Node};
 use crate::lab::pki::{self, LabPki, PkiOptions};
+use crate::lab::proxy::{self, Proxy};
 use crate::lab::state::{Endpoint, LabConfig, LabState, NodeRecord, Role, STATE_VERSION};
 use crate::lab::{Flavor, LabError};
 
@@ -36,6 +37,11 @@ pub struct LabOptions {
     /// Whether every node gets a real Docker engine (`engine.rs`). Without
     /// one (no root, no dockerd), [`Lab::engine_warning`] says so.
     pub engines: bool,
+    /// Whether UCP and DTR are reached by their lab names (`ucp.lab.test`,
+    /// `dtr.lab.test`) through the lab's CONNECT proxy (`proxy.rs`), so that
+    /// engines verify DTR's certificate; otherwise by `127.0.0.1`, which
+    /// real engines never verify.
+    pub names: bool,
 }
 
 impl LabOptions {
@@ -54,6 +60,7 @@ impl LabOptions {
             dtrplay: dtrplay.into(),
             isolation: Isolation::Auto,
             engines: true,
+            names: true,
         }
     }
 }
@@ -65,6 +72,7 @@ pub struct Lab {
     config: LabConfig,
     pki: LabPki,
     apis: Option<ApiServers>,
+    proxy: Option<Proxy>,
     fleet: Fleet,
     engines: Option<Engines>,
     engine_warning: Option<String>,
@@ -113,7 +121,8 @@ impl Lab {
         } else {
             let options = PkiOptions {
                 admin_user: config.admin_user.clone(),
-                ..PkiOptions::default()
+                ucp_hosts: vec![proxy::UCP_NAME.to_string()],
+                dtr_hosts: vec![proxy::DTR_NAME.to_string()],
             };
             LabPki::generate(&pki_dir, &options)?
         };
@@ -123,10 +132,28 @@ impl Lab {
         api_config.admin_password = config.admin_password.clone();
         api_config.dtr_user = config.user.clone();
         api_config.dtr_user_password = config.user_password.clone();
+        if opts.names {
+            api_config.ucp_name = Some(proxy::UCP_NAME.to_string());
+            api_config.dtr_name = Some(proxy::DTR_NAME.to_string());
+        }
         let apis = apis::start(&pki, api_config).await?;
+        let proxy = match opts.names {
+            true => Some(
+                Proxy::start(apis.routes())
+                    .await
+                    .map_err(|source| LabError::Io {
+                        action: "start the lab proxy on",
+                        path: PathBuf::from("127.0.0.1"),
+                        source,
+                    })?,
+            ),
+            false => None,
+        };
+        let https_proxy = proxy.as_ref().map(Proxy::url);
+        write_env(&dir, https_proxy.as_deref())?;
 
         let bin = dir.join("bin");
-        write_wrappers(&bin, &opts.dtrplay)?;
+        write_wrappers(&bin, &opts.dtrplay, https_proxy.as_deref())?;
 
         let mut fleet_options = FleetOptions::new(&dir, config.nodes);
         fleet_options.path_prepend = vec![bin];
@@ -143,7 +170,10 @@ impl Lab {
         let engines = match engine::available() {
             Ok(()) if wanted => {
                 let nodes = fleet.nodes().to_vec();
-                let options = EngineOptions::default();
+                let options = EngineOptions {
+                    https_proxy: https_proxy.clone(),
+                    ..EngineOptions::default()
+                };
                 Some(
                     tokio::task::spawn_blocking(move || Engines::start(&nodes, &options))
                         .await
@@ -217,6 +247,7 @@ impl Lab {
             config,
             pki,
             apis: Some(apis),
+            proxy,
             fleet,
             engines,
             engine_warning,
@@ -263,6 +294,12 @@ impl Lab {
     /// The pid of each node's dockerd, by node name.
     pub fn engine_pids(&self) -> Vec<(String, u32)> {
         self.engines.as_ref().map(Engines::pids).unwrap_or_default()
+    }
+
+    /// `http://127.0.0.1:<port>` of the lab's CONNECT proxy, the
+    /// `HTTPS_PROXY` that reaches UCP and DTR by their lab names.
+    pub fn https_proxy(&self) -> Option<String> {
+        self.proxy.as_ref().map(Proxy::url)
     }
 
     /// The nodes, in order.
@@ -358,6 +395,7 @@ impl Lab {
             ucp_ca_file: self.dir.join("pki").join(pki::CLUSTER_CA_FILE),
             dtr_ca_file: self.dir.join("pki").join(pki::DTR_CA_FILE),
             engine_warning: self.engine_warning.clone(),
+            https_proxy: self.https_proxy(),
         }
     }
 
@@ -366,6 +404,9 @@ impl Lab {
     pub async fn stop(mut self) -> Result<(), LabError> {
         if let Some(apis) = self.apis.take() {
             apis.shutdown().await;
+        }
+        if let Some(proxy) = self.proxy.take() {
+            proxy.stop();
         }
         if let Some(engines) = self.engines.take() {
             tokio::task::spawn_blocking(move || engines.stop())
@@ -380,8 +421,26 @@ impl Lab {
     }
 }
 
+/// Writes `env.sh`, which points a shell's HTTPS clients (dtrplay's API
+/// clients, curl, a docker client) at the lab's proxy, so that the lab's
+/// names work there: `. <lab>/env.sh`.
+fn write_env(dir: &Path, https_proxy: Option<&str>) -> Result<(), LabError> {
+    let path = dir.join("env.sh");
+    let text = match https_proxy {
+        Some(url) => format!(
+            "# Written by dtrplay: reach this lab's UCP and DTR by their names.\nexport HTTPS_PROXY={url}\n"
+        ),
+        None => "# Written by dtrplay: this lab uses no names and needs no proxy.\n".to_string(),
+    };
+    fs::write(&path, text).map_err(|source| LabError::Io {
+        action: "write",
+        path,
+        source,
+    })
+}
+
 /// Writes `bin/docker` and `bin/systemctl`, which run the lab's stand-ins.
-fn write_wrappers(bin: &Path, dtrplay: &Path) -> Result<(), LabError> {
+fn write_wrappers(bin: &Path, dtrplay: &Path, https_proxy: Option<&str>) -> Result<(), LabError> {
     fs::create_dir_all(bin).map_err(|source| LabError::Io {
         action: "create",
         path: bin.to_path_buf(),
@@ -390,8 +449,12 @@ fn write_wrappers(bin: &Path, dtrplay: &Path) -> Result<(), LabError> {
     let exe = dtrplay.display().to_string().replace('\'', "'\\''");
     for tool in ["docker", "systemctl"] {
         let path = bin.join(tool);
+        let proxy = match https_proxy {
+            Some(url) => format!("HTTPS_PROXY='{url}' "),
+            None => String::new(),
+        };
         let script = format!(
-            "#!/bin/sh\n# The dtrplay lab's stand-in for `{tool}` on its nodes.\nexec '{exe}' lab {tool} \"$@\"\n"
+            "#!/bin/sh\n# The dtrplay lab's stand-in for `{tool}` on its nodes.\n{proxy}exec '{exe}' lab {tool} \"$@\"\n"
         );
         fs::write(&path, script).map_err(|source| LabError::Io {
             action: "write",

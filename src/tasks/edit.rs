@@ -1,0 +1,153 @@
+//! Editing a text file in place, shared by `lineinfile`, `blockinfile` and
+//! `replace`: one script fetches the file with its kind and attributes, the
+//! edit itself runs on the control machine, and `copy`'s comparison and
+//! atomic write (`copy::compare`, `copy::apply_file`) finish the job. A
+//! re-run that changes nothing therefore costs one round trip, and an edit
+//! that changes something one more, whatever the edit.
+//!
+//! The fetched content is host data: it is only ever compared and written
+//! back, never rendered as a template.
+
+use crate::task::{Check, Context, Outcome, TaskError};
+use crate::tasks::copy::{self, FileDrift, FileOptions, WantedFile};
+use crate::tasks::remote::{self, FileKind, Probe, Report, Stat};
+
+/// The largest file these tasks edit; the whole file travels to the control
+/// machine and back.
+pub const EDIT_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Reads the file at `path` (following links) with its attributes.
+pub async fn fetch(cx: &Context<'_>, path: &str) -> Result<Stat, TaskError> {
+    let probe = Probe {
+        follow: true,
+        content_up_to: Some(EDIT_LIMIT),
+        ..Probe::default()
+    };
+    let script = format!(
+        "p={}\n{}",
+        remote::path_arg(path),
+        remote::probe_script("p", &probe)
+    );
+    let out = cx.run(&script, &[]).await?;
+    if !out.success() {
+        return Err(remote::with_detail(
+            format!("could not read {path}"),
+            &remote::failure(&out),
+        ));
+    }
+    let stat = Report::parse(&out.stdout)
+        .and_then(|mut report| {
+            let stat = report.take_stat()?;
+            report.finish()?;
+            Ok(stat)
+        })
+        .map_err(|e| TaskError::failed(format!("could not read {path}: {e}")))?;
+    match stat.kind {
+        FileKind::Directory => Err(TaskError::failed(format!("Path {path} is a directory !"))),
+        FileKind::Other => Err(TaskError::failed(format!(
+            "Path {path} is a special file (device, socket or fifo)"
+        ))),
+        FileKind::File if stat.content.is_none() => Err(TaskError::failed(format!(
+            "{path} is larger than {} MiB, too large to edit in place",
+            EDIT_LIMIT / (1024 * 1024)
+        ))),
+        _ => Ok(stat),
+    }
+}
+
+/// The file's current content (empty when it does not exist yet).
+pub fn text(stat: &Stat) -> &[u8] {
+    stat.content.as_deref().unwrap_or_default()
+}
+
+/// Compares the edited content with the fetched file; the drift, if any,
+/// is applied with `copy::apply_file`. `create_dir` creates a missing
+/// parent directory (`create: true`).
+pub fn check(
+    cx: &Context<'_>,
+    path: &str,
+    mut stat: Stat,
+    new: Vec<u8>,
+    options: FileOptions<'_>,
+    create_dir: bool,
+) -> Result<Check<FileDrift>, TaskError> {
+    stat.same = Some(stat.kind == FileKind::File && stat.content.as_deref() == Some(&new[..]));
+    let wanted = WantedFile::new(path, None, new, options)?;
+    copy::compare(
+        cx,
+        wanted,
+        stat,
+        path.to_string(),
+        remote::parent_dir(path),
+        create_dir,
+    )
+}
+
+/// Puts the task's own message on a check's outcome (`line added`), in
+/// place of the generic one about the file.
+pub fn with_msg(check: Check<FileDrift>, msg: &str) -> Check<FileDrift> {
+    match check {
+        Check::InSync(outcome) => Check::InSync(outcome),
+        Check::Drift { drift, preview } => Check::Drift {
+            drift,
+            preview: Outcome {
+                msg: Some(msg.to_string()),
+                ..preview
+            }
+            .with_data("msg", msg),
+        },
+    }
+}
+
+/// Applies an edit's drift and keeps the task's own message.
+pub async fn apply(
+    cx: &Context<'_>,
+    drift: FileDrift,
+    msg: Option<String>,
+) -> Result<Outcome, TaskError> {
+    let mut outcome = copy::apply_file(cx, drift).await?;
+    if let Some(msg) = msg {
+        outcome.msg = Some(msg.clone());
+        outcome.data.insert("msg".into(), msg.into());
+    }
+    Ok(outcome)
+}
+
+/// Python's replacement syntax (`\1`, `\g<name>`) in the regex crate's,
+/// shared with the `regex_replace` filter so that `backrefs` and `replace`
+/// read the templates Ansible users write exactly as the filter does.
+pub(crate) use crate::template::python_replacement;
+
+/// Compiles a user's regular expression, naming the argument on failure.
+pub fn regex(arg: &str, pattern: &str) -> Result<regex::bytes::Regex, TaskError> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .multi_line(false)
+        .build()
+        .map_err(|e| {
+            TaskError::failed(format!(
+                "{arg} {pattern:?} is not a regular expression dtrplay supports: {e}"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_backrefs_become_regex_crate_groups() {
+        assert_eq!(python_replacement(r"x=\1"), "x=${1}");
+        assert_eq!(python_replacement(r"\g<1>0"), "${1}0");
+        assert_eq!(python_replacement(r"\g<key> $HOME"), "${key} $$HOME");
+        assert_eq!(python_replacement(r"a\\b\n"), "a\\b\n");
+    }
+
+    #[test]
+    fn backrefs_expand_like_python() {
+        let re = regex("regexp", r"^(\w+)=(.*)$").expect("compiles");
+        let caps = re.captures(b"port=80").expect("matches");
+        let mut out = Vec::new();
+        caps.expand(python_replacement(r"\1=8080 # was \2").as_bytes(), &mut out);
+        assert_eq!(out, b"port=8080 # was 80");
+    }
+}
