@@ -1,6 +1,9 @@
 //! `become` over real sshd nodes whose login user is not root, with the real
 //! sudo (and su) of Debian's packages and the nodes' own sudoers.
 
+mod passwords;
+mod terminal;
+
 use crate::harness::{Nodes, Project};
 use dtrplay::lab::users::Users;
 
