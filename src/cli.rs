@@ -62,9 +62,12 @@ pub struct RunArgs {
     /// Extra variables, `key=value` or `@file.yml`; they override every other source.
     #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
-    /// How many hosts are worked on at once.
-    #[arg(short = 'f', long, default_value_t = 50)]
-    pub forks: usize,
+    /// How many hosts are worked on at once [default: 50, or `forks` in ansible.cfg, or ANSIBLE_FORKS].
+    #[arg(short = 'f', long)]
+    pub forks: Option<usize>,
+    /// Connect as this user where the inventory sets no `ansible_user` [default: `remote_user` in ansible.cfg, or ANSIBLE_REMOTE_USER].
+    #[arg(short = 'u', long = "user", value_name = "REMOTE_USER")]
+    pub user: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,

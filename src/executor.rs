@@ -197,7 +197,10 @@ impl<'a> Executor<'a> {
             inventory,
             registry,
             templates: Templates::new(),
-            options: connect_options(cfg.ssh_persist.map(Duration::from_secs), cfg.ssh_client)?,
+            options: ConnectOptions {
+                connect_timeout: cfg.connect_timeout,
+                ..connect_options(cfg.ssh_persist.map(Duration::from_secs), cfg.ssh_client)?
+            },
             forks: Arc::new(Semaphore::new(cfg.forks)),
             hosts: IndexMap::new(),
             stats: IndexMap::new(),
@@ -686,6 +689,7 @@ impl<'a> Executor<'a> {
     fn target(&self, host: &str) -> Result<Target, ConnError> {
         self.inventory
             .target(host, &self.inventory.host_vars(host))
+            .map(|target| self.cfg.connection.apply(target))
             .map_err(|e| ConnError::Connect {
                 host: host.to_string(),
                 message: e.message.clone(),

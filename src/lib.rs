@@ -42,6 +42,7 @@ pub mod run;
 pub mod search_path;
 pub mod secret;
 pub mod selection;
+pub mod settings;
 pub mod source;
 pub mod suggest;
 pub mod task;

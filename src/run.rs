@@ -18,6 +18,7 @@ use crate::error::{Error, ExitStatus};
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
 use crate::report::{Event, Reporter};
+use crate::settings::{Key, Settings};
 use crate::tasks::Registry;
 use crate::{executor, validate};
 
@@ -97,27 +98,37 @@ fn vault_cause(err: Error) -> Error {
 
 /// Loads the vault passwords of a command line and makes them the
 /// process's, before any file is read.
-fn install_vault(args: &crate::cli::VaultArgs) -> Result<(), Error> {
-    let specs = crate::vault::command::specs(
-        &args.vault_id,
-        &args.vault_password_file,
-        args.ask_vault_pass,
-    );
+fn install_vault(args: &crate::cli::VaultArgs, settings: &Settings) -> Result<(), Error> {
+    let mut files = args.vault_password_file.clone();
+    if files.is_empty()
+        && args.vault_id.is_empty()
+        && !args.ask_vault_pass
+        && let Some(file) = settings.path(Key::VaultPasswordFile)
+    {
+        files.push(file);
+    }
+    let specs = crate::vault::command::specs(&args.vault_id, &files, args.ask_vault_pass);
     crate::vault::install(crate::vault::Vault::load(&specs)?);
     Ok(())
 }
 
 async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
+    // The lab and the vault commands are dtrplay's own: ansible.cfg has
+    // nothing to say to them, and a broken one must not stop `lab down`.
+    let settings = match &command {
+        Command::Lab(_) | Command::Vault(_) => Settings::default(),
+        _ => Settings::load()?,
+    };
     match &command {
-        Command::Apply(a) | Command::Plan(a) => install_vault(&a.vault)?,
-        Command::Validate(a) => install_vault(&a.vault)?,
-        Command::Doctor(a) => install_vault(&a.vault)?,
+        Command::Apply(a) | Command::Plan(a) => install_vault(&a.vault, &settings)?,
+        Command::Validate(a) => install_vault(&a.vault, &settings)?,
+        Command::Doctor(a) => install_vault(&a.vault, &settings)?,
         _ => {}
     }
     match command {
-        Command::Apply(args) => apply(&args, false, base).await,
-        Command::Plan(args) => apply(&args, true, base).await,
-        Command::Validate(args) => validate_cmd(&args, base),
+        Command::Apply(args) => apply(&args, false, base, &settings).await,
+        Command::Plan(args) => apply(&args, true, base, &settings).await,
+        Command::Validate(args) => validate_cmd(&args, base, &settings),
         Command::Inventory(args) => inventory_cmd(&args),
         Command::Doctor(args) => doctor_cmd(&args).await,
         Command::Vault(cmd) => vault_cmd(cmd),
@@ -128,8 +139,13 @@ async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
     }
 }
 
-async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, Error> {
-    let cfg = RunConfig::from_args(args, plan)?;
+async fn apply(
+    args: &RunArgs,
+    plan: bool,
+    base: &Registry,
+    settings: &Settings,
+) -> Result<ExitCode, Error> {
+    let cfg = RunConfig::from_args(args, plan, settings)?;
     let loaded = validate::load(
         base,
         &cfg.playbook,
@@ -146,12 +162,23 @@ async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, 
         OutputFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),
         OutputFormat::Human => Box::new(HumanReporter::new(
             std::io::stdout(),
-            color(std::io::stdout().is_terminal()),
+            color(std::io::stdout().is_terminal()) && !cfg.no_color,
             std::io::stderr().is_terminal(),
             cfg.verbose,
             cfg.diff,
         )),
     };
+    for note in &settings.notes {
+        reporter.report(&Event::Notice {
+            message: note.clone(),
+        });
+    }
+    if let Some(message) = cfg.connection.warning() {
+        reporter.report(&Event::Warning {
+            host: None,
+            message,
+        });
+    }
     for unset in crate::env_lookups::unset(&loaded.inventory, Some(&loaded.playbook)) {
         reporter.report(&Event::Warning {
             host: None,
@@ -186,7 +213,11 @@ async fn ctrl_c() {
     });
 }
 
-fn validate_cmd(args: &ValidateArgs, base: &Registry) -> Result<ExitCode, Error> {
+fn validate_cmd(
+    args: &ValidateArgs,
+    base: &Registry,
+    settings: &Settings,
+) -> Result<ExitCode, Error> {
     let extra = parse_extra_vars(&args.extra_vars)?;
     let loaded = validate::load(
         base,
@@ -194,7 +225,7 @@ fn validate_cmd(args: &ValidateArgs, base: &Registry) -> Result<ExitCode, Error>
         &args.inventory,
         &extra,
         &args.task_path,
-        &crate::playbook::role::roles_path(&args.roles_path),
+        &crate::playbook::role::roles_path(&args.roles_path, settings),
     )?;
     let tasks: usize = loaded
         .playbook

@@ -59,3 +59,5 @@ mod yaml_scalars;
 mod vault;
 // Roles, imports and includes, blocks: real Ansible content's structure.
 mod content;
+// ansible.cfg and the ANSIBLE_* environment variables, as Ansible reads them.
+mod ansible_cfg;
