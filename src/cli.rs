@@ -89,6 +89,24 @@ pub struct RunArgs {
     pub ssh_client: SshClientArg,
     #[command(flatten)]
     pub vault: VaultArgs,
+    /// Check the playbook's syntax and exit, as `validate` does (`ansible-playbook --syntax-check`).
+    #[arg(long)]
+    pub syntax_check: bool,
+    /// List the hosts each play would run on, and exit.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// List the tasks each play would run (after --tags/--skip-tags), and exit.
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// List every tag of each play's tasks, and exit.
+    #[arg(long)]
+    pub list_tags: bool,
+    /// Start at the first task with this name (`role : name` and `*` wildcards work too).
+    #[arg(long, value_name = "TASK_NAME")]
+    pub start_at_task: Option<String>,
+    /// Ask for a password for SSH logins: refused, dtrplay logs in with keys.
+    #[arg(short = 'k', long, hide = true)]
+    pub ask_pass: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

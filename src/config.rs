@@ -42,6 +42,8 @@ pub struct RunConfig {
     pub connection: ConnectionDefaults,
     /// `nocolor` in ansible.cfg (ANSIBLE_NOCOLOR).
     pub no_color: bool,
+    /// `--start-at-task`.
+    pub start_at_task: Option<String>,
 }
 
 /// Defaults for a host's connection variables, from the command line and
@@ -87,9 +89,7 @@ impl ConnectionDefaults {
 
     pub fn from_settings(user: Option<&str>, settings: &Settings) -> ConnectionDefaults {
         ConnectionDefaults {
-            user: user
-                .or(settings.text(Key::RemoteUser))
-                .map(str::to_string),
+            user: user.or(settings.text(Key::RemoteUser)).map(str::to_string),
             key_file: settings.path(Key::PrivateKeyFile),
             host_keys_unchecked: match settings.flag(Key::HostKeyChecking) {
                 Some(false) => settings.origin(Key::HostKeyChecking).map(|o| o.to_string()),
@@ -138,6 +138,7 @@ impl RunConfig {
             connect_timeout: Duration::from_secs(settings.count(Key::Timeout).unwrap_or(10)),
             connection: ConnectionDefaults::from_settings(args.user.as_deref(), settings),
             no_color: settings.flag(Key::NoColor).unwrap_or(false),
+            start_at_task: args.start_at_task.clone(),
         })
     }
 }

@@ -175,6 +175,8 @@ struct Executor<'a> {
     /// Every host's variables, `hostvars` included.
     vars: RunVars,
     limit: Option<Vec<String>>,
+    /// Whether the task `--start-at-task` names was reached (always, without it).
+    started: std::cell::Cell<bool>,
 }
 
 impl<'a> Executor<'a> {
@@ -214,6 +216,7 @@ impl<'a> Executor<'a> {
                 cfg.diff,
             ),
             limit,
+            started: std::cell::Cell::new(cfg.start_at_task.is_none()),
         })
     }
 

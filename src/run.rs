@@ -15,6 +15,7 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 use crate::cli::{Cli, Command, DoctorArgs, InventoryArgs, OutputFormat, RunArgs, ValidateArgs};
 use crate::config::{RunConfig, parse_extra_vars};
 use crate::error::{Error, ExitStatus};
+use crate::listing::Wanted;
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
 use crate::report::{Event, Reporter};
@@ -145,6 +146,24 @@ async fn apply(
     base: &Registry,
     settings: &Settings,
 ) -> Result<ExitCode, Error> {
+    if args.ask_pass {
+        return Err(Error::Usage {
+            message: "-k/--ask-pass: password SSH logins are not offered".into(),
+            help: Some("dtrplay logs in with SSH keys: set ansible_ssh_private_key_file (or private_key_file in ansible.cfg), or load the key into ssh-agent; `ssh-copy-id user@host` installs a key on a host".into()),
+        });
+    }
+    if args.syntax_check {
+        let loaded = validate::load(
+            base,
+            &args.playbook,
+            &args.inventory,
+            &parse_extra_vars(&args.extra_vars)?,
+            &args.task_path,
+            &crate::playbook::role::roles_path(&args.roles_path, settings),
+        )?;
+        println!("\nplaybook: {}", loaded.playbook.src.name());
+        return Ok(ExitCode::SUCCESS);
+    }
     let cfg = RunConfig::from_args(args, plan, settings)?;
     let loaded = validate::load(
         base,
@@ -157,6 +176,21 @@ async fn apply(
     let selection = crate::selection::check(&cfg, &loaded.playbook, &loaded.inventory);
     if !selection.is_empty() {
         return Err(Error::from(selection));
+    }
+    if let Some(wanted) = &cfg.start_at_task {
+        crate::start_at::check(wanted, &loaded.playbook)?;
+    }
+    let wanted = Wanted {
+        hosts: args.list_hosts,
+        tasks: args.list_tasks,
+        tags: args.list_tags,
+    };
+    if wanted.any() {
+        print!(
+            "{}",
+            crate::listing::render(wanted, &cfg, &loaded.playbook, &loaded.inventory)?
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     let mut reporter: Box<dyn Reporter> = match cfg.output {
         OutputFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),

@@ -231,7 +231,9 @@ impl Settings {
                 source,
             })?;
             settings.values = parse_file(&src, &path)?;
-            settings.notes.push(format!("configuration: {}", path.display()));
+            settings
+                .notes
+                .push(format!("configuration: {}", path.display()));
             settings.file = Some(path);
         }
         for spec in SPECS {
@@ -245,12 +247,11 @@ impl Settings {
             if text.is_empty() {
                 continue;
             }
-            let value = convert(spec.kind, &text, &sources.cwd).map_err(|expected| {
-                Error::Usage {
+            let value =
+                convert(spec.kind, &text, &sources.cwd).map_err(|expected| Error::Usage {
                     message: format!("the environment variable {name}={text} is not {expected}"),
                     help: Some(format!("set {name} to {expected}, or unset it")),
-                }
-            })?;
+                })?;
             settings.values.retain(|s| s.key != spec.key);
             settings.values.push(Setting {
                 key: spec.key,
@@ -370,9 +371,11 @@ fn parse_file(src: &SourceFile, path: &Path) -> Result<Vec<Setting>, Error> {
         if let Some(rest) = trimmed.strip_prefix('[') {
             let Some(name) = rest.strip_suffix(']') else {
                 let span = SourceSpan::from((start, content.len()));
-                return Err(InputError::new(src, span, "a section header must end with `]`")
-                    .with_label("expected `[section]`")
-                    .into());
+                return Err(
+                    InputError::new(src, span, "a section header must end with `]`")
+                        .with_label("expected `[section]`")
+                        .into(),
+                );
             };
             section = name.trim().to_string();
             continue;

@@ -102,7 +102,10 @@ fn the_environment_beats_the_file_and_the_inventory_beats_both() {
         .run(&["apply", "site.yml", "-u", "no-such-user"])
         .success();
     // ANSIBLE_INVENTORY wins over the file's inventory.
-    project.file("other.yml", "all:\n  hosts:\n    elsewhere:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n");
+    project.file(
+        "other.yml",
+        "all:\n  hosts:\n    elsewhere:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n",
+    );
     let other = project
         .command(&["apply", "site.yml"])
         .env("ANSIBLE_INVENTORY", "other.yml")

@@ -61,3 +61,5 @@ mod vault;
 mod content;
 // ansible.cfg and the ANSIBLE_* environment variables, as Ansible reads them.
 mod ansible_cfg;
+// The ansible-playbook flags people type: listings, --syntax-check, --start-at-task, -k.
+mod playbook_flags;
