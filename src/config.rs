@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::cli::{OutputFormat, RunArgs, SshClientArg};
+use crate::cli::{BecomeMethodArg, OutputFormat, RunArgs, SshClientArg};
+use crate::connection::escalate::Method;
 use crate::connection::{SshClient, Target};
 use crate::error::{Error, InputError};
+use crate::escalation::BecomeDefaults;
 use crate::settings::{Key, Settings};
 use crate::source::SourceFile;
 use crate::yaml;
@@ -44,6 +46,12 @@ pub struct RunConfig {
     pub no_color: bool,
     /// `--start-at-task`.
     pub start_at_task: Option<String>,
+    /// `-b`, `--become-user`, `--become-method`, and the password of
+    /// `--become-password-file` (`-K` asks for it later, see
+    /// [`RunConfig::ask_become_pass`]).
+    pub escalation: BecomeDefaults,
+    /// `-K`: ask for the become password once, before the run.
+    pub ask_become_pass: bool,
 }
 
 /// Defaults for a host's connection variables, from the command line and
@@ -139,8 +147,50 @@ impl RunConfig {
             connection: ConnectionDefaults::from_settings(args.user.as_deref(), settings),
             no_color: settings.flag(Key::NoColor).unwrap_or(false),
             start_at_task: args.start_at_task.clone(),
+            escalation: BecomeDefaults {
+                enabled: args.escalate || settings.flag(Key::Become) == Some(true),
+                user: args
+                    .become_user
+                    .clone()
+                    .or_else(|| settings.text(Key::BecomeUser).map(str::to_string)),
+                method: match args.become_method {
+                    Some(BecomeMethodArg::Sudo) => Some(Method::Sudo),
+                    Some(BecomeMethodArg::Su) => Some(Method::Su),
+                    None => become_method_setting(settings)?,
+                },
+                password: match &args.become_password_file {
+                    Some(path) => Some(read_password_file(path)?),
+                    None => None,
+                },
+            },
+            ask_become_pass: args.ask_become_pass
+                || settings.flag(Key::BecomeAskPass) == Some(true),
         })
     }
+}
+
+/// The first line of a password file, without its line end.
+fn read_password_file(path: &Path) -> Result<String, Error> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.len() > 64 * 1024 {
+        return Err(Error::Usage {
+            message: format!(
+                "--become-password-file {} is {} bytes long; a password file holds one line",
+                path.display(),
+                meta.len()
+            ),
+            help: None,
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let line = text.lines().next().unwrap_or("");
+    Ok(line.strip_suffix('\r').unwrap_or(line).to_string())
 }
 
 /// Where Ansible looks for an inventory when `-i` is not given.
@@ -308,5 +358,23 @@ mod tests {
         let quoted = parse_extra_vars(&["d='x y'".into()]).expect("parses");
         assert_eq!(quoted["d"], Value::String("x y".into()));
         assert!(parse_extra_vars(&["nokey".into()]).is_err());
+    }
+}
+
+/// `become_method` from ansible.cfg or ANSIBLE_BECOME_METHOD.
+fn become_method_setting(settings: &Settings) -> Result<Option<Method>, Error> {
+    match settings.text(Key::BecomeMethod) {
+        None => Ok(None),
+        Some("sudo") => Ok(Some(Method::Sudo)),
+        Some("su") => Ok(Some(Method::Su)),
+        Some(other) => Err(Error::Usage {
+            message: format!(
+                "become_method `{other}` ({}) is not supported",
+                settings
+                    .origin(Key::BecomeMethod)
+                    .map_or_else(String::new, ToString::to_string)
+            ),
+            help: Some("dtrplay escalates with `sudo` or `su`".into()),
+        }),
     }
 }

@@ -164,7 +164,7 @@ async fn apply(
         println!("\nplaybook: {}", loaded.playbook.src.name());
         return Ok(ExitCode::SUCCESS);
     }
-    let cfg = RunConfig::from_args(args, plan, settings)?;
+    let mut cfg = RunConfig::from_args(args, plan, settings)?;
     let loaded = validate::load(
         base,
         &cfg.playbook,
@@ -191,6 +191,21 @@ async fn apply(
             crate::listing::render(wanted, &cfg, &loaded.playbook, &loaded.inventory)?
         );
         return Ok(ExitCode::SUCCESS);
+    }
+    if cfg.ask_become_pass {
+        // Asked once for the whole run, after validation (a playbook with
+        // errors asks nothing) and before any host is contacted.
+        let password =
+            crate::tty::ask_secret("BECOME password: ", "become password").map_err(|e| {
+                Error::Usage {
+                message: e.to_string(),
+                help: Some(
+                    "-K needs a terminal; give the password with --become-password-file instead"
+                        .into(),
+                ),
+            }
+            })?;
+        cfg.escalation.password = Some(password);
     }
     let mut reporter: Box<dyn Reporter> = match cfg.output {
         OutputFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),

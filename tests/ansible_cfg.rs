@@ -192,3 +192,42 @@ fn a_world_writable_directory_s_ansible_cfg_is_not_read_and_ansible_config_is() 
         .status(4)
         .stderr_has("ANSIBLE_CONFIG names /nonexistent/ansible.cfg");
 }
+
+#[test]
+fn become_settings_come_from_ansible_cfg_and_the_environment() {
+    let nodes = Nodes::start_with_users(1, dtrplay::lab::users::Users::operator("cfg-pass-1"));
+    let project = Project::new();
+    project.file("inventory.yml", &nodes.inventory(&[], ""));
+    project.file(
+        "ansible.cfg",
+        "[defaults]\ninventory = inventory.yml\n\n[privilege_escalation]\nbecome = True\nbecome_method = sudo\nbecome_user = root\n",
+    );
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - name: Who am I
+              command: id -un
+              register: who
+              changed_when: false
+            - name: Say who
+              debug:
+                msg: "running as {{ who.stdout }}"
+        "#,
+    );
+    project
+        .run(&["apply", "site.yml", "-v"])
+        .success()
+        .stdout_has("running as root");
+    let run = project
+        .command(&["apply", "site.yml", "-v"])
+        .env("ANSIBLE_BECOME", "false")
+        .output()
+        .expect("run dtrplay");
+    project
+        .finished(run)
+        .success()
+        .stdout_has("running as operator");
+}
