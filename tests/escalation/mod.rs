@@ -1,6 +1,7 @@
 //! `become` over real sshd nodes whose login user is not root, with the real
 //! sudo (and su) of Debian's packages and the nodes' own sudoers.
 
+mod become_user;
 mod passwords;
 mod terminal;
 
