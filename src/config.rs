@@ -315,6 +315,24 @@ pub fn load_vars_file(path: &Path) -> Result<Map<String, Value>, Error> {
     }
 }
 
+/// `become_method` from ansible.cfg or ANSIBLE_BECOME_METHOD.
+fn become_method_setting(settings: &Settings) -> Result<Option<Method>, Error> {
+    match settings.text(Key::BecomeMethod) {
+        None => Ok(None),
+        Some("sudo") => Ok(Some(Method::Sudo)),
+        Some("su") => Ok(Some(Method::Su)),
+        Some(other) => Err(Error::Usage {
+            message: format!(
+                "become_method `{other}` ({}) is not supported",
+                settings
+                    .origin(Key::BecomeMethod)
+                    .map_or_else(String::new, ToString::to_string)
+            ),
+            help: Some("dtrplay escalates with `sudo` or `su`".into()),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,23 +376,5 @@ mod tests {
         let quoted = parse_extra_vars(&["d='x y'".into()]).expect("parses");
         assert_eq!(quoted["d"], Value::String("x y".into()));
         assert!(parse_extra_vars(&["nokey".into()]).is_err());
-    }
-}
-
-/// `become_method` from ansible.cfg or ANSIBLE_BECOME_METHOD.
-fn become_method_setting(settings: &Settings) -> Result<Option<Method>, Error> {
-    match settings.text(Key::BecomeMethod) {
-        None => Ok(None),
-        Some("sudo") => Ok(Some(Method::Sudo)),
-        Some("su") => Ok(Some(Method::Su)),
-        Some(other) => Err(Error::Usage {
-            message: format!(
-                "become_method `{other}` ({}) is not supported",
-                settings
-                    .origin(Key::BecomeMethod)
-                    .map_or_else(String::new, ToString::to_string)
-            ),
-            help: Some("dtrplay escalates with `sudo` or `su`".into()),
-        }),
     }
 }
