@@ -216,6 +216,11 @@ impl Escalation {
         let lower = said.to_ascii_lowercase();
         let quoted = said.trim();
         let quoted: String = quoted.chars().take(400).collect();
+        // sudo asks for the login user's password, su for the become user's.
+        let whose = match self.method {
+            Method::Sudo => login,
+            Method::Su => user.as_str(),
+        };
         let how = "give it with -K (--ask-become-pass), --become-password-file, or the variable ansible_become_password".to_string();
         if status == Some(127) || lower.contains("not found") && lower.contains(exe) {
             return Failure {
@@ -248,7 +253,7 @@ impl Escalation {
         }
         if lower.contains("password is required") || lower.contains("a password is required") {
             return Failure {
-                message: format!("{exe} on {host} needs a password for {login}"),
+                message: format!("{exe} on {host} needs a password for {whose}"),
                 hint: Some(how),
             };
         }
@@ -257,7 +262,7 @@ impl Escalation {
             || lower.contains("authentication failure")
         {
             return Failure {
-                message: format!("incorrect {exe} password for {login} on {host}"),
+                message: format!("incorrect {exe} password for {whose} on {host}"),
                 hint: Some(
                     "check the password given with -K, --become-password-file or ansible_become_password"
                         .to_string(),
@@ -560,9 +565,11 @@ mod tests {
         };
         let mut hs = su.start(&session, "n", "op").handshake.expect("handshake");
         assert_eq!(hs.stderr(b"Password: "), Step::Send(b"pw\n".to_vec()));
+        // What util-linux su prints when PAM refuses the password.
+        assert_eq!(hs.stderr(b"\nsu: Authentication failure\n"), Step::Wait);
         assert_eq!(
             hs.ended(Some(1)).message,
-            "incorrect su password for op on n"
+            "incorrect su password for root on n"
         );
     }
 

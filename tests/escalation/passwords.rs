@@ -171,3 +171,57 @@ fn wrong_and_missing_passwords_fail_each_host_clearly_and_change_nothing() {
         .stderr_has("-K needs a terminal")
         .stderr_has("--become-password-file");
 }
+
+#[test]
+fn su_asks_for_the_target_users_password() {
+    let nodes = Nodes::start_with_users(
+        1,
+        Users {
+            root_password: Some("Root-Pass-0815".into()),
+            ..Users::operator(PASSWORD)
+        },
+    );
+    let project = project(
+        &nodes,
+        ROOT_WORK,
+        "ansible_become_method: su\nansible_become_password: Root-Pass-0815",
+    );
+    for client in ["native", "openssh"] {
+        clean(&nodes);
+        let run = project.run(&[
+            "apply",
+            "site.yml",
+            "-i",
+            "inventory.yml",
+            "--output",
+            "json",
+            "--ssh-client",
+            client,
+        ]);
+        run.success();
+        never_shown(&run, "Root-Pass-0815");
+        assert_eq!(recap_counts(&run, "node1"), (4, 2, 0, 0), "{client}");
+    }
+
+    // The login user's password is not root's: su refuses it, clearly, and
+    // without a password it says whose password it needs.
+    let project = super::project(&nodes, ROOT_WORK, "ansible_become_method: su");
+    project.file("wrong.txt", &format!("{PASSWORD}\n"));
+    clean(&nodes);
+    let started = Instant::now();
+    let run = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--become-password-file",
+        "wrong.txt",
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(30), "it waited");
+    run.status(2)
+        .stdout_has("incorrect su password for root on node1");
+    assert!(!nodes.node("node1").path("/srv/escalated").exists());
+    let run = project.run(&["apply", "site.yml", "-i", "inventory.yml"]);
+    run.status(2)
+        .stdout_has("su on node1 needs a password for root");
+}
