@@ -66,3 +66,5 @@ mod content;
 mod ansible_cfg;
 // The ansible-playbook flags people type: listings, --syntax-check, --start-at-task, -k.
 mod playbook_flags;
+// Reports for CI systems: JUnit XML.
+mod reports;
