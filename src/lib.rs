@@ -31,6 +31,7 @@ pub mod doctor;
 pub mod env_lookups;
 pub mod error;
 pub mod executor;
+pub mod facts;
 pub mod inventory;
 pub mod invocation;
 pub mod lab;

@@ -59,3 +59,5 @@ mod yaml_scalars;
 mod vault;
 // Roles, imports and includes, blocks: real Ansible content's structure.
 mod content;
+// Facts: implicit gathering, `setup`, `ansible_facts` and `ansible_*`, validate.
+mod facts;

@@ -67,6 +67,7 @@ pub fn to_json(event: &Event) -> Option<Value> {
         Event::Warning { host, message } => json!({
             "event": "warning", "host": host, "message": message,
         }),
+        Event::Note { message } => json!({ "event": "note", "message": message }),
         Event::Interrupted => json!({ "event": "interrupted" }),
         Event::Recap { hosts, elapsed } => {
             let hosts: serde_json::Map<String, Value> = hosts

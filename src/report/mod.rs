@@ -162,6 +162,11 @@ pub enum Event {
         host: Option<String>,
         message: String,
     },
+    /// Something a run decided that people may want to know about (shown
+    /// with `-v`): "facts were not gathered: no task reads them".
+    Note {
+        message: String,
+    },
     /// A host's connection is open, and how: `native SSH (curve25519-sha256)`,
     /// `OpenSSH: ProxyJump is not supported natively (…)`, `local`. Sent
     /// once per host, before its first result.
