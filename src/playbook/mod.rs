@@ -14,6 +14,7 @@ pub mod role;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::escalation::BecomeKeys;
 use crate::source::SourceFile;
 use crate::yaml::Node;
 
@@ -75,6 +76,8 @@ pub struct Play {
     pub gather_facts: Option<bool>,
     /// `gather_subset` and `gather_timeout`, given to the implicit `setup`.
     pub gather_args: Vec<(Node, Node)>,
+    /// `become`, `become_user`, ... at play level.
+    pub escalation: BecomeKeys,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +130,9 @@ pub struct TaskDef {
     /// The role this task comes from: its variables, `role_name`,
     /// `role_path`, and where its `src:` files are found.
     pub role: Option<Arc<role::RoleScope>>,
+    /// `become`, `become_user`, ... of the task (and of the blocks, task
+    /// file calls, roles and includes it comes from).
+    pub escalation: BecomeKeys,
 }
 
 /// One entry of a play's task stream. Blocks and dynamic includes keep
@@ -232,6 +238,7 @@ impl TaskDef {
             timeout: None,
             secret_vars: Vec::new(),
             role: None,
+            escalation: BecomeKeys::default(),
         }
     }
 }
