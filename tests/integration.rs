@@ -64,3 +64,7 @@ mod vault;
 mod content;
 // Facts: implicit gathering, `setup`, `ansible_facts` and `ansible_*`, validate.
 mod facts;
+// ansible.cfg and the ANSIBLE_* environment variables, as Ansible reads them.
+mod ansible_cfg;
+// The ansible-playbook flags people type: listings, --syntax-check, --start-at-task, -k.
+mod playbook_flags;

@@ -565,6 +565,8 @@ mod tests {
         };
         let mut hs = su.start(&session, "n", "op").handshake.expect("handshake");
         assert_eq!(hs.stderr(b"Password: "), Step::Send(b"pw\n".to_vec()));
+        // What util-linux su prints when PAM refuses the password.
+        assert_eq!(hs.stderr(b"\nsu: Authentication failure\n"), Step::Wait);
         assert_eq!(
             hs.ended(Some(1)).message,
             "incorrect su password for root on n"

@@ -24,7 +24,7 @@ impl Executor<'_> {
             Some(true) => {}
             None => {
                 if !play_reads_facts(play, self.inventory, hosts, &self.playbook.dir) {
-                    reporter.report(&Event::Note {
+                    reporter.report(&Event::Notice {
                         message: "facts not gathered: no template of this play reads a fact \
                                   (write `gather_facts: true` to gather them anyway)"
                             .into(),

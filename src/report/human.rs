@@ -192,7 +192,7 @@ impl<W: Write + Send> HumanReporter<W> {
                     writeln!(self.out, "{host}: connected with {via}")?;
                 }
             }
-            Event::Note { message } => {
+            Event::Notice { message } => {
                 if self.verbose > 0 {
                     self.clear_progress();
                     writeln!(self.out, "{message}")?;

@@ -64,10 +64,10 @@ pub fn to_json(event: &Event) -> Option<Value> {
         Event::Connected { host, via } => json!({
             "event": "connected", "host": host, "via": via,
         }),
+        Event::Notice { message } => json!({ "event": "notice", "message": message }),
         Event::Warning { host, message } => json!({
             "event": "warning", "host": host, "message": message,
         }),
-        Event::Note { message } => json!({ "event": "note", "message": message }),
         Event::Interrupted => json!({ "event": "interrupted" }),
         Event::Recap { hosts, elapsed } => {
             let hosts: serde_json::Map<String, Value> = hosts

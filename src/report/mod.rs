@@ -162,9 +162,9 @@ pub enum Event {
         host: Option<String>,
         message: String,
     },
-    /// Something a run decided that people may want to know about (shown
-    /// with `-v`): "facts were not gathered: no task reads them".
-    Note {
+    /// Something `-v` tells about the run's set-up, such as which
+    /// `ansible.cfg` was read.
+    Notice {
         message: String,
     },
     /// A host's connection is open, and how: `native SSH (curve25519-sha256)`,
