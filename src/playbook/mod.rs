@@ -74,6 +74,8 @@ pub struct Play {
     pub max_fail_percentage: Option<f64>,
     /// `become`, `become_user`, ... at play level.
     pub escalation: BecomeKeys,
+    /// `environment` at play level (`crate::environment`).
+    pub environment: Option<Node>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +131,9 @@ pub struct TaskDef {
     /// `become`, `become_user`, ... of the task (and of the blocks, task
     /// file calls, roles and includes it comes from).
     pub escalation: BecomeKeys,
+    /// The `environment` of the enclosing levels and of the task, outermost
+    /// first (`crate::environment`).
+    pub environment: Vec<Node>,
 }
 
 /// One entry of a play's task stream. Blocks and dynamic includes keep
@@ -235,6 +240,7 @@ impl TaskDef {
             secret_vars: Vec::new(),
             role: None,
             escalation: BecomeKeys::default(),
+            environment: Vec::new(),
         }
     }
 }
