@@ -33,6 +33,7 @@ pub mod environment;
 pub mod error;
 pub mod escalation;
 pub mod executor;
+pub mod facts;
 pub mod inventory;
 pub mod invocation;
 pub mod lab;
