@@ -24,6 +24,7 @@ pub mod lineinfile;
 pub mod manifest;
 pub mod ping;
 pub mod plugin;
+pub mod push_bundle;
 pub mod push_failure;
 pub mod push_test;
 pub mod remote;
