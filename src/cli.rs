@@ -84,8 +84,33 @@ pub struct RunArgs {
     /// Which SSH client to use: the built-in one where it understands the host's ssh configuration (`auto`), only the built-in one (`native`), or the system `ssh` (`openssh`). The inventory variable `dtrplay_ssh_client` overrides it per host.
     #[arg(long, value_enum, default_value_t = SshClientArg::Auto)]
     pub ssh_client: SshClientArg,
+    /// Run tasks as another user (root by default) with sudo, unless the playbook or inventory says otherwise.
+    #[arg(short = 'b', long = "become")]
+    pub escalate: bool,
+    /// The user to become (default root).
+    #[arg(long = "become-user", value_name = "USER")]
+    pub become_user: Option<String>,
+    /// How to become it.
+    #[arg(long = "become-method", value_enum, value_name = "METHOD")]
+    pub become_method: Option<BecomeMethodArg>,
+    /// Ask for the become password once, on the terminal, before the run.
+    #[arg(
+        short = 'K',
+        long = "ask-become-pass",
+        conflicts_with = "become_password_file"
+    )]
+    pub ask_become_pass: bool,
+    /// Read the become password from this file (its first line).
+    #[arg(long = "become-password-file", value_name = "FILE")]
+    pub become_password_file: Option<PathBuf>,
     #[command(flatten)]
     pub vault: VaultArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BecomeMethodArg {
+    Sudo,
+    Su,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -201,6 +226,20 @@ pub struct LabUpArgs {
     /// Where the lab keeps its state, keys and generated inventory.
     #[arg(long, default_value = ".lab")]
     pub dir: PathBuf,
+    /// The user SSH logs in as on the nodes: `root`, or a user of the nodes' own (for example `operator`) with sudo, root login then refused as on production nodes; the inventory then sets `ansible_become: true`.
+    #[arg(long, default_value = "root")]
+    pub login_user: String,
+    /// Whether sudo asks the login user for its password (shown with the lab's credentials).
+    #[arg(long, value_enum, default_value_t = LabSudo::Nopasswd)]
+    pub sudo: LabSudo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabSudo {
+    /// `NOPASSWD: ALL`.
+    Nopasswd,
+    /// sudo asks for the login user's password.
+    Password,
 }
 
 #[derive(Debug, Args)]

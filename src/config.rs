@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::cli::{OutputFormat, RunArgs, SshClientArg};
+use crate::cli::{BecomeMethodArg, OutputFormat, RunArgs, SshClientArg};
 use crate::connection::SshClient;
+use crate::connection::escalate::Method;
 use crate::error::{Error, InputError};
+use crate::escalation::BecomeDefaults;
 use crate::source::SourceFile;
 use crate::yaml;
 
@@ -34,6 +36,12 @@ pub struct RunConfig {
     pub ssh_persist: Option<u64>,
     /// `--ssh-client`.
     pub ssh_client: SshClient,
+    /// `-b`, `--become-user`, `--become-method`, and the password of
+    /// `--become-password-file` (`-K` asks for it later, see
+    /// [`RunConfig::ask_become_pass`]).
+    pub escalation: BecomeDefaults,
+    /// `-K`: ask for the become password once, before the run.
+    pub ask_become_pass: bool,
 }
 
 impl RunConfig {
@@ -66,8 +74,45 @@ impl RunConfig {
                 SshClientArg::Native => SshClient::Native,
                 SshClientArg::Openssh => SshClient::OpenSsh,
             },
+            escalation: BecomeDefaults {
+                enabled: args.escalate,
+                user: args.become_user.clone(),
+                method: args.become_method.map(|m| match m {
+                    BecomeMethodArg::Sudo => Method::Sudo,
+                    BecomeMethodArg::Su => Method::Su,
+                }),
+                password: match &args.become_password_file {
+                    Some(path) => Some(read_password_file(path)?),
+                    None => None,
+                },
+            },
+            ask_become_pass: args.ask_become_pass,
         })
     }
+}
+
+/// The first line of a password file, without its line end.
+fn read_password_file(path: &Path) -> Result<String, Error> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.len() > 64 * 1024 {
+        return Err(Error::Usage {
+            message: format!(
+                "--become-password-file {} is {} bytes long; a password file holds one line",
+                path.display(),
+                meta.len()
+            ),
+            help: None,
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let line = text.lines().next().unwrap_or("");
+    Ok(line.strip_suffix('\r').unwrap_or(line).to_string())
 }
 
 /// Where Ansible looks for an inventory when `-i` is not given.

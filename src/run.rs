@@ -129,7 +129,7 @@ async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
 }
 
 async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, Error> {
-    let cfg = RunConfig::from_args(args, plan)?;
+    let mut cfg = RunConfig::from_args(args, plan)?;
     let loaded = validate::load(
         base,
         &cfg.playbook,
@@ -141,6 +141,21 @@ async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, 
     let selection = crate::selection::check(&cfg, &loaded.playbook, &loaded.inventory);
     if !selection.is_empty() {
         return Err(Error::from(selection));
+    }
+    if cfg.ask_become_pass {
+        // Asked once for the whole run, after validation (a playbook with
+        // errors asks nothing) and before any host is contacted.
+        let password =
+            crate::tty::ask_secret("BECOME password: ", "become password").map_err(|e| {
+                Error::Usage {
+                message: e.to_string(),
+                help: Some(
+                    "-K needs a terminal; give the password with --become-password-file instead"
+                        .into(),
+                ),
+            }
+            })?;
+        cfg.escalation.password = Some(password);
     }
     let mut reporter: Box<dyn Reporter> = match cfg.output {
         OutputFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),

@@ -41,6 +41,9 @@ mod builtins;
 mod template_task;
 // A task's `timeout:` is a task failure; the host stays and the process stops.
 mod task_timeout;
+// Privilege escalation (sudo, su) on nodes with users of their own, and the
+// play-level connection keywords.
+mod escalation;
 // Host data is data: registered results, facts, loop items never rendered again.
 mod host_data;
 // ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.

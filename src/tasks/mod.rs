@@ -10,6 +10,7 @@
 //! To add a built-in: write `tasks/<name>.rs`, then add one line to the
 //! `builtins!` list below.
 
+pub mod apt;
 pub mod assert;
 pub mod command;
 pub mod copy;
@@ -20,19 +21,24 @@ pub mod dump_certs;
 pub mod edit;
 pub mod fail;
 pub mod file;
+pub mod group;
 pub mod lineinfile;
 pub mod manifest;
+pub mod package;
 pub mod ping;
 pub mod plugin;
 pub mod push_bundle;
 pub mod push_failure;
 pub mod push_test;
 pub mod remote;
+pub mod service;
 pub mod set_bypass_ca;
 pub mod set_fact;
 pub mod stat;
+pub mod systemd;
 pub mod template;
 pub mod upload_ca;
+pub mod user;
 
 use std::sync::Arc;
 
@@ -154,6 +160,13 @@ builtins! {
     "ping" => Ping(ping::Ping), ping::spec;
     "stat" => Stat(stat::Stat), stat::spec;
     "template" => Template(template::Template), template::spec;
+    "group" => Group(group::Group), group::spec;
+    "user" => User(user::User), user::spec;
+    "apt" => Apt(apt::Apt), apt::spec;
+    "package" => Package(package::Package), package::spec;
+    "service" => Service(service::Service), service::spec;
+    "systemd" => Systemd(systemd::Systemd), systemd::spec;
+    "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;
     "copy-ca-crt" => CopyCaCrt(copy_ca_crt::CopyCaCrt), copy_ca_crt::spec;
     "dump-certs" => DumpCerts(dump_certs::DumpCerts), dump_certs::spec;
     "push-test" => PushTest(push_test::PushTest), push_test::spec;

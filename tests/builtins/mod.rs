@@ -7,6 +7,9 @@
 //! changed=0, and its errors.
 
 mod files;
+mod packages;
+mod services;
+mod users;
 
 use crate::harness::{Nodes, Project, Run};
 
@@ -20,6 +23,11 @@ impl Lab {
     /// `count` nodes sharing the host's view outside `/etc/docker` and `/srv`.
     pub fn plain(count: usize) -> Lab {
         Lab::with(Nodes::start(count))
+    }
+
+    /// `count` nodes with copy-on-write `/etc`, `/usr`, `/var`, `/opt`, `/home`.
+    pub fn copy_on_write(count: usize) -> Lab {
+        Lab::with(Nodes::start_copy_on_write(count))
     }
 
     fn with(nodes: Nodes) -> Lab {
