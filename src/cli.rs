@@ -62,9 +62,12 @@ pub struct RunArgs {
     /// Extra variables, `key=value` or `@file.yml`; they override every other source.
     #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
-    /// How many hosts are worked on at once.
-    #[arg(short = 'f', long, default_value_t = 50)]
-    pub forks: usize,
+    /// How many hosts are worked on at once [default: 50, or `forks` in ansible.cfg, or ANSIBLE_FORKS].
+    #[arg(short = 'f', long)]
+    pub forks: Option<usize>,
+    /// Connect as this user where the inventory sets no `ansible_user` [default: `remote_user` in ansible.cfg, or ANSIBLE_REMOTE_USER].
+    #[arg(short = 'u', long = "user", value_name = "REMOTE_USER")]
+    pub user: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
@@ -105,6 +108,24 @@ pub struct RunArgs {
     pub become_password_file: Option<PathBuf>,
     #[command(flatten)]
     pub vault: VaultArgs,
+    /// Check the playbook's syntax and exit, as `validate` does (`ansible-playbook --syntax-check`).
+    #[arg(long)]
+    pub syntax_check: bool,
+    /// List the hosts each play would run on, and exit.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// List the tasks each play would run (after --tags/--skip-tags), and exit.
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// List every tag of each play's tasks, and exit.
+    #[arg(long)]
+    pub list_tags: bool,
+    /// Start at the first task with this name (`role : name` and `*` wildcards work too).
+    #[arg(long, value_name = "TASK_NAME")]
+    pub start_at_task: Option<String>,
+    /// Ask for a password for SSH logins: refused, dtrplay logs in with keys.
+    #[arg(short = 'k', long, hide = true)]
+    pub ask_pass: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -175,6 +175,8 @@ struct Executor<'a> {
     /// Every host's variables, `hostvars` included.
     vars: RunVars,
     limit: Option<Vec<String>>,
+    /// Whether the task `--start-at-task` names was reached (always, without it).
+    started: std::cell::Cell<bool>,
 }
 
 impl<'a> Executor<'a> {
@@ -197,7 +199,10 @@ impl<'a> Executor<'a> {
             inventory,
             registry,
             templates: Templates::new(),
-            options: connect_options(cfg.ssh_persist.map(Duration::from_secs), cfg.ssh_client)?,
+            options: ConnectOptions {
+                connect_timeout: cfg.connect_timeout,
+                ..connect_options(cfg.ssh_persist.map(Duration::from_secs), cfg.ssh_client)?
+            },
             forks: Arc::new(Semaphore::new(cfg.forks)),
             hosts: IndexMap::new(),
             stats: IndexMap::new(),
@@ -211,6 +216,7 @@ impl<'a> Executor<'a> {
                 cfg.diff,
             ),
             limit,
+            started: std::cell::Cell::new(cfg.start_at_task.is_none()),
         })
     }
 
@@ -731,6 +737,7 @@ impl<'a> Executor<'a> {
     fn target(&self, host: &str) -> Result<Target, ConnError> {
         self.inventory
             .target(host, &self.inventory.host_vars(host))
+            .map(|target| self.cfg.connection.apply(target))
             .map_err(|e| ConnError::Connect {
                 host: host.to_string(),
                 message: e.message.clone(),

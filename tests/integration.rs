@@ -62,3 +62,7 @@ mod yaml_scalars;
 mod vault;
 // Roles, imports and includes, blocks: real Ansible content's structure.
 mod content;
+// ansible.cfg and the ANSIBLE_* environment variables, as Ansible reads them.
+mod ansible_cfg;
+// The ansible-playbook flags people type: listings, --syntax-check, --start-at-task, -k.
+mod playbook_flags;
