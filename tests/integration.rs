@@ -68,3 +68,5 @@ mod facts;
 mod ansible_cfg;
 // The ansible-playbook flags people type: listings, --syntax-check, --start-at-task, -k.
 mod playbook_flags;
+// Reports for CI systems: JUnit XML.
+mod reports;

@@ -40,6 +40,7 @@ pub mod stat;
 pub mod systemd;
 pub mod template;
 pub mod upload_ca;
+pub mod uri;
 pub mod user;
 
 use std::sync::Arc;
@@ -168,6 +169,7 @@ builtins! {
     "apt" => Apt(apt::Apt), apt::spec;
     "package" => Package(package::Package), package::spec;
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
+    "uri" => Uri(uri::Uri), uri::spec;
     "service" => Service(service::Service), service::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;
