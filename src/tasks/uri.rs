@@ -96,6 +96,9 @@ fn form_encode(map: &Map<String, Value>) -> String {
         .join("&")
 }
 
+/// A request body: its bytes and the content type its format implies.
+type Body = (Vec<u8>, Option<&'static str>);
+
 /// What the response looked like.
 #[derive(Debug, Default)]
 struct Response {
@@ -168,7 +171,7 @@ impl Uri {
     }
 
     /// The body's bytes and the content type it implies.
-    fn body(&self) -> Result<Option<(Vec<u8>, Option<&'static str>)>, TaskError> {
+    fn body(&self) -> Result<Option<Body>, TaskError> {
         let Some(body) = &self.body else {
             return Ok(None);
         };
@@ -215,7 +218,7 @@ impl Uri {
             })
     }
 
-    fn script(&self, body: Option<&(Vec<u8>, Option<&'static str>)>) -> String {
+    fn script(&self, body: Option<&Body>) -> String {
         let mut config = self.request.config_following(self.follow());
         // curl waits for a body after `request = HEAD`; `head` knows better.
         match self.method().as_str() {
