@@ -30,6 +30,7 @@ pub mod manifest;
 pub mod package;
 pub mod ping;
 pub mod plugin;
+pub mod push_bundle;
 pub mod push_failure;
 pub mod push_test;
 pub mod remote;
