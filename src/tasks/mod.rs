@@ -28,23 +28,27 @@ pub mod http;
 pub mod lineinfile;
 pub mod manifest;
 pub mod package;
+pub mod pause;
 pub mod ping;
 pub mod plugin;
 pub mod push_bundle;
 pub mod push_failure;
 pub mod push_test;
+pub mod raw;
 pub mod remote;
 pub mod replace;
 pub mod service;
 pub mod set_bypass_ca;
 pub mod set_fact;
 pub mod setup;
+pub mod slurp;
 pub mod stat;
 pub mod systemd;
 pub mod template;
 pub mod upload_ca;
 pub mod uri;
 pub mod user;
+pub mod wait_for;
 
 use std::sync::Arc;
 
@@ -175,6 +179,10 @@ builtins! {
     "package" => Package(package::Package), package::spec;
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "uri" => Uri(uri::Uri), uri::spec;
+    "slurp" => Slurp(slurp::Slurp), slurp::spec;
+    "raw" => Raw(raw::Raw), raw::spec;
+    "pause" => Pause(pause::Pause), pause::spec;
+    "wait_for" => WaitFor(wait_for::WaitFor), wait_for::spec;
     "service" => Service(service::Service), service::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;

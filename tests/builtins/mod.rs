@@ -6,6 +6,7 @@
 //! (with its diff) and changes nothing, a real run, a second run with
 //! changed=0, and its errors.
 
+mod control;
 mod downloads;
 mod edits;
 mod files;
