@@ -86,6 +86,17 @@ pub struct RunArgs {
     pub ssh_client: SshClientArg,
     #[command(flatten)]
     pub vault: VaultArgs,
+    #[command(flatten)]
+    pub ansible: AnsibleArgs,
+}
+
+/// Where ansible-core is, for modules dtrplay does not implement.
+#[derive(Debug, Args)]
+pub struct AnsibleArgs {
+    /// The Python that has ansible-core, which runs every module dtrplay does not implement
+    /// (default: the Python of `ansible` on PATH; `none` turns this off).
+    #[arg(long, value_name = "PYTHON", env = "DTRPLAY_ANSIBLE_PYTHON")]
+    pub ansible_python: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -124,6 +135,8 @@ pub struct ValidateArgs {
     /// More directories to find roles in (`ANSIBLE_ROLES_PATH` adds more).
     #[arg(long = "roles-path", value_delimiter = ':')]
     pub roles_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub ansible: AnsibleArgs,
 }
 
 #[derive(Debug, Args)]

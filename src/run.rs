@@ -130,8 +130,9 @@ async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
 
 async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, Error> {
     let cfg = RunConfig::from_args(args, plan)?;
+    let base = with_ansible(base, &args.ansible, &cfg.playbook);
     let loaded = validate::load(
-        base,
+        &base,
         &cfg.playbook,
         &cfg.inventory,
         &cfg.extra_vars,
@@ -170,6 +171,20 @@ async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, 
     Ok(summary.exit_status().into())
 }
 
+/// The registry with ansible-core's modules behind it, as the command
+/// line (or `DTRPLAY_ANSIBLE_PYTHON`) chooses (see `tasks::ansible`).
+fn with_ansible(
+    base: &Registry,
+    args: &crate::cli::AnsibleArgs,
+    playbook: &std::path::Path,
+) -> Registry {
+    let choice = crate::tasks::ansible::Choice::from_arg(args.ansible_python.as_deref());
+    let dir = playbook.parent().unwrap_or(std::path::Path::new("."));
+    let mut registry = base.clone();
+    registry.set_fallback(crate::tasks::ansible::AnsibleCore::new(choice, dir));
+    registry
+}
+
 /// Completes at the first Ctrl-C (SIGINT), after which a second one ends
 /// the process at once, for a user who does not want to wait for the
 /// remote scripts to be stopped and the connections closed.
@@ -188,8 +203,9 @@ async fn ctrl_c() {
 
 fn validate_cmd(args: &ValidateArgs, base: &Registry) -> Result<ExitCode, Error> {
     let extra = parse_extra_vars(&args.extra_vars)?;
+    let base = with_ansible(base, &args.ansible, &args.playbook);
     let loaded = validate::load(
-        base,
+        &base,
         &args.playbook,
         &args.inventory,
         &extra,

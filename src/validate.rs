@@ -98,6 +98,7 @@ pub fn load(
     {
         let checker = Checker {
             inventory,
+            registry: &registry,
             templates: Templates::new(),
             check_variables: !inventory_paths.is_empty(),
             inventory_names: variable_names(inventory),
@@ -128,6 +129,7 @@ fn variable_names(inventory: &Inventory) -> HashSet<String> {
 
 struct Checker<'a> {
     inventory: &'a Inventory,
+    registry: &'a Registry,
     templates: Templates,
     /// Without an inventory, most variables come from places we cannot see,
     /// so undefined variables are only reported when one is given.
@@ -215,6 +217,9 @@ impl Checker<'_> {
         if task.module == "set_fact" {
             defined.extend(task.args.iter().map(|(k, _)| k.key().to_string()));
         }
+        if let Some(entry) = self.registry.get(&task.module) {
+            defined.extend(entry.spec.facts.iter().cloned());
+        }
         errors
     }
 
@@ -238,8 +243,15 @@ impl Checker<'_> {
         if !self.check_variables {
             return Vec::new();
         }
+        // A task's facts may be a family of names (`getent_*`).
+        let family = |name: &str| {
+            defined
+                .iter()
+                .filter_map(|d| d.strip_suffix('*'))
+                .any(|prefix| name.starts_with(prefix))
+        };
         used.into_iter()
-            .filter(|(name, _)| !defined.contains(name))
+            .filter(|(name, _)| !defined.contains(name) && !family(name))
             .map(|(name, span)| {
                 let help = suggest::did_you_mean(&name, defined.iter().map(String::as_str)).unwrap_or_else(|| {
                     "define it in the inventory, in the play's `vars`, with `-e`, or register it in an earlier task".into()

@@ -59,3 +59,5 @@ mod yaml_scalars;
 mod vault;
 // Roles, imports and includes, blocks: real Ansible content's structure.
 mod content;
+// Modules dtrplay does not implement, through ansible-core's own code.
+mod ansible_fallback;
