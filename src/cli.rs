@@ -62,9 +62,12 @@ pub struct RunArgs {
     /// Extra variables, `key=value` or `@file.yml`; they override every other source.
     #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
-    /// How many hosts are worked on at once.
-    #[arg(short = 'f', long, default_value_t = 50)]
-    pub forks: usize,
+    /// How many hosts are worked on at once [default: 50, or `forks` in ansible.cfg, or ANSIBLE_FORKS].
+    #[arg(short = 'f', long)]
+    pub forks: Option<usize>,
+    /// Connect as this user where the inventory sets no `ansible_user` [default: `remote_user` in ansible.cfg, or ANSIBLE_REMOTE_USER].
+    #[arg(short = 'u', long = "user", value_name = "REMOTE_USER")]
+    pub user: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
@@ -84,8 +87,45 @@ pub struct RunArgs {
     /// Which SSH client to use: the built-in one where it understands the host's ssh configuration (`auto`), only the built-in one (`native`), or the system `ssh` (`openssh`). The inventory variable `dtrplay_ssh_client` overrides it per host.
     #[arg(long, value_enum, default_value_t = SshClientArg::Auto)]
     pub ssh_client: SshClientArg,
+    /// Run tasks as another user (root by default) with sudo, unless the playbook or inventory says otherwise.
+    #[arg(short = 'b', long = "become")]
+    pub escalate: bool,
+    /// The user to become (default root).
+    #[arg(long = "become-user", value_name = "USER")]
+    pub become_user: Option<String>,
+    /// How to become it.
+    #[arg(long = "become-method", value_enum, value_name = "METHOD")]
+    pub become_method: Option<BecomeMethodArg>,
+    /// Ask for the become password once, on the terminal, before the run.
+    #[arg(
+        short = 'K',
+        long = "ask-become-pass",
+        conflicts_with = "become_password_file"
+    )]
+    pub ask_become_pass: bool,
+    /// Read the become password from this file (its first line).
+    #[arg(long = "become-password-file", value_name = "FILE")]
+    pub become_password_file: Option<PathBuf>,
     #[command(flatten)]
     pub vault: VaultArgs,
+    /// Check the playbook's syntax and exit, as `validate` does (`ansible-playbook --syntax-check`).
+    #[arg(long)]
+    pub syntax_check: bool,
+    /// List the hosts each play would run on, and exit.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// List the tasks each play would run (after --tags/--skip-tags), and exit.
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// List every tag of each play's tasks, and exit.
+    #[arg(long)]
+    pub list_tags: bool,
+    /// Start at the first task with this name (`role : name` and `*` wildcards work too).
+    #[arg(long, value_name = "TASK_NAME")]
+    pub start_at_task: Option<String>,
+    /// Ask for a password for SSH logins: refused, dtrplay logs in with keys.
+    #[arg(short = 'k', long, hide = true)]
+    pub ask_pass: bool,
     #[command(flatten)]
     pub ansible: AnsibleArgs,
 }
@@ -97,6 +137,12 @@ pub struct AnsibleArgs {
     /// (default: the Python of `ansible` on PATH; `none` turns this off).
     #[arg(long, value_name = "PYTHON", env = "DTRPLAY_ANSIBLE_PYTHON")]
     pub ansible_python: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BecomeMethodArg {
+    Sudo,
+    Su,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -214,6 +260,20 @@ pub struct LabUpArgs {
     /// Where the lab keeps its state, keys and generated inventory.
     #[arg(long, default_value = ".lab")]
     pub dir: PathBuf,
+    /// The user SSH logs in as on the nodes: `root`, or a user of the nodes' own (for example `operator`) with sudo, root login then refused as on production nodes; the inventory then sets `ansible_become: true`.
+    #[arg(long, default_value = "root")]
+    pub login_user: String,
+    /// Whether sudo asks the login user for its password (shown with the lab's credentials).
+    #[arg(long, value_enum, default_value_t = LabSudo::Nopasswd)]
+    pub sudo: LabSudo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabSudo {
+    /// `NOPASSWD: ALL`.
+    Nopasswd,
+    /// sudo asks for the login user's password.
+    Password,
 }
 
 #[derive(Debug, Args)]

@@ -175,6 +175,8 @@ struct Executor<'a> {
     /// Every host's variables, `hostvars` included.
     vars: RunVars,
     limit: Option<Vec<String>>,
+    /// Whether the task `--start-at-task` names was reached (always, without it).
+    started: std::cell::Cell<bool>,
 }
 
 impl<'a> Executor<'a> {
@@ -197,7 +199,10 @@ impl<'a> Executor<'a> {
             inventory,
             registry,
             templates: Templates::new(),
-            options: connect_options(cfg.ssh_persist.map(Duration::from_secs), cfg.ssh_client)?,
+            options: ConnectOptions {
+                connect_timeout: cfg.connect_timeout,
+                ..connect_options(cfg.ssh_persist.map(Duration::from_secs), cfg.ssh_client)?
+            },
             forks: Arc::new(Semaphore::new(cfg.forks)),
             hosts: IndexMap::new(),
             stats: IndexMap::new(),
@@ -211,6 +216,7 @@ impl<'a> Executor<'a> {
                 cfg.diff,
             ),
             limit,
+            started: std::cell::Cell::new(cfg.start_at_task.is_none()),
         })
     }
 
@@ -560,12 +566,57 @@ impl<'a> Executor<'a> {
         }
         let peers_map = &peer_conns;
         let peers = move |name: &str| peers_map.get(name).cloned();
+        // Whom the task runs as: never another user for the work dtrplay
+        // itself does on the control machine (API tasks). A delegated task
+        // takes the become variables of the host it runs on.
+        let escalation = if entry.spec.on_control && task.delegate_to.is_none() {
+            None
+        } else {
+            let become_vars = match &delegate {
+                Some(d) if d != host => self.vars.host(d),
+                _ => tvars.clone(),
+            };
+            let var = |name: &str| {
+                if !become_vars.contains(name) {
+                    return Ok(None);
+                }
+                self.templates
+                    .eval_str(name, &become_vars)
+                    .map(Some)
+                    .map_err(|e| e.message.clone())
+            };
+            let render = |node: &crate::yaml::Node| {
+                self.templates
+                    .render_node(node, &tvars)
+                    .map_err(|e| e.message.clone())
+            };
+            match crate::escalation::resolve(
+                &self.cfg.escalation,
+                &[&play.escalation, &task.escalation],
+                &var,
+                &render,
+            ) {
+                Ok(escalation) => escalation,
+                Err(e) => return failure(host, e.message),
+            }
+        };
+        if let Some(password) = escalation.as_ref().and_then(|e| e.password.as_ref()) {
+            secrets.add(password);
+        }
+        let escalated = escalation.map(|escalation| connection::Escalated {
+            conn: conn.as_ref(),
+            escalation,
+        });
+        let conn: &dyn Connection = match &escalated {
+            Some(view) => view,
+            None => conn.as_ref(),
+        };
         let invocation = Invocation {
             task,
             entry: &entry,
             templates: &self.templates,
             host,
-            conn: conn.as_ref(),
+            conn,
             delegated_to: delegate.filter(|d| d != host),
             peers: &peers,
             check_mode: self.check_mode(play, task),
@@ -695,6 +746,7 @@ impl<'a> Executor<'a> {
     fn target(&self, host: &str) -> Result<Target, ConnError> {
         self.inventory
             .target(host, &self.inventory.host_vars(host))
+            .map(|target| self.cfg.connection.apply(target))
             .map_err(|e| ConnError::Connect {
                 host: host.to_string(),
                 message: e.message.clone(),

@@ -587,6 +587,14 @@ fn short_digest(text: Option<&str>) -> String {
 fn ended_from(e: TaskError) -> Ended {
     match e {
         TaskError::Failed { msg, data } => Ended::Failed { msg, data },
+        // sudo or su refused: the host is reachable, the task failed.
+        TaskError::Conn(ConnError::Become { message, hint, .. }) => Ended::Failed {
+            msg: match hint {
+                Some(hint) => format!("{message}; {hint}"),
+                None => message,
+            },
+            data: Map::new(),
+        },
         // A script that outlived the task's `timeout` is the task failing,
         // as in Ansible: the connection stopped the script and stays usable,
         // so `ignore_errors` applies and the host stays in the play.

@@ -15,9 +15,11 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 use crate::cli::{Cli, Command, DoctorArgs, InventoryArgs, OutputFormat, RunArgs, ValidateArgs};
 use crate::config::{RunConfig, parse_extra_vars};
 use crate::error::{Error, ExitStatus};
+use crate::listing::Wanted;
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
 use crate::report::{Event, Reporter};
+use crate::settings::{Key, Settings};
 use crate::tasks::Registry;
 use crate::{executor, validate};
 
@@ -97,27 +99,37 @@ fn vault_cause(err: Error) -> Error {
 
 /// Loads the vault passwords of a command line and makes them the
 /// process's, before any file is read.
-fn install_vault(args: &crate::cli::VaultArgs) -> Result<(), Error> {
-    let specs = crate::vault::command::specs(
-        &args.vault_id,
-        &args.vault_password_file,
-        args.ask_vault_pass,
-    );
+fn install_vault(args: &crate::cli::VaultArgs, settings: &Settings) -> Result<(), Error> {
+    let mut files = args.vault_password_file.clone();
+    if files.is_empty()
+        && args.vault_id.is_empty()
+        && !args.ask_vault_pass
+        && let Some(file) = settings.path(Key::VaultPasswordFile)
+    {
+        files.push(file);
+    }
+    let specs = crate::vault::command::specs(&args.vault_id, &files, args.ask_vault_pass);
     crate::vault::install(crate::vault::Vault::load(&specs)?);
     Ok(())
 }
 
 async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
+    // The lab and the vault commands are dtrplay's own: ansible.cfg has
+    // nothing to say to them, and a broken one must not stop `lab down`.
+    let settings = match &command {
+        Command::Lab(_) | Command::Vault(_) => Settings::default(),
+        _ => Settings::load()?,
+    };
     match &command {
-        Command::Apply(a) | Command::Plan(a) => install_vault(&a.vault)?,
-        Command::Validate(a) => install_vault(&a.vault)?,
-        Command::Doctor(a) => install_vault(&a.vault)?,
+        Command::Apply(a) | Command::Plan(a) => install_vault(&a.vault, &settings)?,
+        Command::Validate(a) => install_vault(&a.vault, &settings)?,
+        Command::Doctor(a) => install_vault(&a.vault, &settings)?,
         _ => {}
     }
     match command {
-        Command::Apply(args) => apply(&args, false, base).await,
-        Command::Plan(args) => apply(&args, true, base).await,
-        Command::Validate(args) => validate_cmd(&args, base),
+        Command::Apply(args) => apply(&args, false, base, &settings).await,
+        Command::Plan(args) => apply(&args, true, base, &settings).await,
+        Command::Validate(args) => validate_cmd(&args, base, &settings),
         Command::Inventory(args) => inventory_cmd(&args),
         Command::Doctor(args) => doctor_cmd(&args).await,
         Command::Vault(cmd) => vault_cmd(cmd),
@@ -128,9 +140,32 @@ async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
     }
 }
 
-async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, Error> {
-    let cfg = RunConfig::from_args(args, plan)?;
-    let base = with_ansible(base, &args.ansible, &cfg.playbook);
+async fn apply(
+    args: &RunArgs,
+    plan: bool,
+    base: &Registry,
+    settings: &Settings,
+) -> Result<ExitCode, Error> {
+    if args.ask_pass {
+        return Err(Error::Usage {
+            message: "-k/--ask-pass: password SSH logins are not offered".into(),
+            help: Some("dtrplay logs in with SSH keys: set ansible_ssh_private_key_file (or private_key_file in ansible.cfg), or load the key into ssh-agent; `ssh-copy-id user@host` installs a key on a host".into()),
+        });
+    }
+    let base = with_ansible(base, &args.ansible, &args.playbook);
+    if args.syntax_check {
+        let loaded = validate::load(
+            &base,
+            &args.playbook,
+            &args.inventory,
+            &parse_extra_vars(&args.extra_vars)?,
+            &args.task_path,
+            &crate::playbook::role::roles_path(&args.roles_path, settings),
+        )?;
+        println!("\nplaybook: {}", loaded.playbook.src.name());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut cfg = RunConfig::from_args(args, plan, settings)?;
     let loaded = validate::load(
         &base,
         &cfg.playbook,
@@ -143,16 +178,57 @@ async fn apply(args: &RunArgs, plan: bool, base: &Registry) -> Result<ExitCode, 
     if !selection.is_empty() {
         return Err(Error::from(selection));
     }
+    if let Some(wanted) = &cfg.start_at_task {
+        crate::start_at::check(wanted, &loaded.playbook)?;
+    }
+    let wanted = Wanted {
+        hosts: args.list_hosts,
+        tasks: args.list_tasks,
+        tags: args.list_tags,
+    };
+    if wanted.any() {
+        print!(
+            "{}",
+            crate::listing::render(wanted, &cfg, &loaded.playbook, &loaded.inventory)?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cfg.ask_become_pass {
+        // Asked once for the whole run, after validation (a playbook with
+        // errors asks nothing) and before any host is contacted.
+        let password =
+            crate::tty::ask_secret("BECOME password: ", "become password").map_err(|e| {
+                Error::Usage {
+                message: e.to_string(),
+                help: Some(
+                    "-K needs a terminal; give the password with --become-password-file instead"
+                        .into(),
+                ),
+            }
+            })?;
+        cfg.escalation.password = Some(password);
+    }
     let mut reporter: Box<dyn Reporter> = match cfg.output {
         OutputFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),
         OutputFormat::Human => Box::new(HumanReporter::new(
             std::io::stdout(),
-            color(std::io::stdout().is_terminal()),
+            color(std::io::stdout().is_terminal()) && !cfg.no_color,
             std::io::stderr().is_terminal(),
             cfg.verbose,
             cfg.diff,
         )),
     };
+    for note in &settings.notes {
+        reporter.report(&Event::Notice {
+            message: note.clone(),
+        });
+    }
+    if let Some(message) = cfg.connection.warning() {
+        reporter.report(&Event::Warning {
+            host: None,
+            message,
+        });
+    }
     for unset in crate::env_lookups::unset(&loaded.inventory, Some(&loaded.playbook)) {
         reporter.report(&Event::Warning {
             host: None,
@@ -201,7 +277,11 @@ async fn ctrl_c() {
     });
 }
 
-fn validate_cmd(args: &ValidateArgs, base: &Registry) -> Result<ExitCode, Error> {
+fn validate_cmd(
+    args: &ValidateArgs,
+    base: &Registry,
+    settings: &Settings,
+) -> Result<ExitCode, Error> {
     let extra = parse_extra_vars(&args.extra_vars)?;
     let base = with_ansible(base, &args.ansible, &args.playbook);
     let loaded = validate::load(
@@ -210,7 +290,7 @@ fn validate_cmd(args: &ValidateArgs, base: &Registry) -> Result<ExitCode, Error>
         &args.inventory,
         &extra,
         &args.task_path,
-        &crate::playbook::role::roles_path(&args.roles_path),
+        &crate::playbook::role::roles_path(&args.roles_path, settings),
     )?;
     let tasks: usize = loaded
         .playbook

@@ -269,6 +269,19 @@ impl Nodes {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// A fleet whose nodes have accounts of their own (`lab::users`): the
+    /// nodes log in as `users.login`, and root login is refused.
+    pub fn start_with_users(count: usize, users: dtrplay::lab::users::Users) -> Nodes {
+        let dir = tempfile::Builder::new()
+            .prefix("dtrplay-fleet-")
+            .tempdir()
+            .expect("a temporary directory");
+        let mut options = FleetOptions::new(dir.path().join("fleet"), count);
+        options.users = Some(users);
+        let fleet = Fleet::start(&options).expect("the sshd fleet starts");
+        Nodes { fleet, _dir: dir }
+    }
+
     pub fn node(&self, name: &str) -> &Node {
         self.fleet.node(name).expect("a node of the fleet")
     }

@@ -41,6 +41,9 @@ mod builtins;
 mod template_task;
 // A task's `timeout:` is a task failure; the host stays and the process stops.
 mod task_timeout;
+// Privilege escalation (sudo, su) on nodes with users of their own, and the
+// play-level connection keywords.
+mod escalation;
 // Host data is data: registered results, facts, loop items never rendered again.
 mod host_data;
 // ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
@@ -59,5 +62,9 @@ mod yaml_scalars;
 mod vault;
 // Roles, imports and includes, blocks: real Ansible content's structure.
 mod content;
+// ansible.cfg and the ANSIBLE_* environment variables, as Ansible reads them.
+mod ansible_cfg;
+// The ansible-playbook flags people type: listings, --syntax-check, --start-at-task, -k.
+mod playbook_flags;
 // Modules dtrplay does not implement, through ansible-core's own code.
 mod ansible_fallback;

@@ -8,6 +8,7 @@
 //!
 //! Only this module and `api` touch the network.
 
+pub mod escalate;
 pub mod known_hosts;
 pub mod local;
 pub mod mux;
@@ -62,6 +63,15 @@ pub enum ConnError {
     /// The script did not finish in time; it was killed with its shell.
     #[error("the command on {host} did not finish within {}s", after.as_secs())]
     Timeout { host: String, after: Duration },
+    /// sudo or su refused to run the shell as the become user (a wrong or
+    /// missing password, sudoers, no sudo). Nothing ran on the host; the
+    /// connection itself is fine.
+    #[error("{message}")]
+    Become {
+        host: String,
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 /// How to reach one host, resolved from its inventory variables.
@@ -147,6 +157,29 @@ pub trait Connection: Send + Sync {
     async fn run(&self, script: &str, stdin: &[u8], timeout: Duration)
     -> Result<Output, ConnError>;
 
+    /// Runs `script` like [`Connection::run`], as another user on the host
+    /// (`become`). Transports keep one escalated shell per become user for
+    /// the whole run. Connections that cannot escalate say so.
+    async fn run_as(
+        &self,
+        escalation: &escalate::Escalation,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        let _ = (script, stdin, timeout);
+        Err(ConnError::Become {
+            host: String::new(),
+            message: format!(
+                "{} cannot run tasks as another user ({} to {})",
+                self.describe(),
+                escalation.method.name(),
+                escalation.user
+            ),
+            hint: Some("run the task without become on this host".to_string()),
+        })
+    }
+
     /// Closes the channel (and the SSH master unless it is meant to persist).
     async fn close(&self);
 
@@ -156,6 +189,45 @@ pub trait Connection: Send + Sync {
     /// implementations (tests, embedders) need not say anything special.
     fn describe(&self) -> String {
         "a custom connection".to_string()
+    }
+}
+
+/// A connection seen as another user: every script runs through
+/// [`Connection::run_as`]. Tasks get this view when they `become`, and need
+/// not know.
+pub struct Escalated<'a> {
+    pub conn: &'a dyn Connection,
+    pub escalation: escalate::Escalation,
+}
+
+#[async_trait]
+impl Connection for Escalated<'_> {
+    async fn run(
+        &self,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        self.conn
+            .run_as(&self.escalation, script, stdin, timeout)
+            .await
+    }
+
+    async fn run_as(
+        &self,
+        escalation: &escalate::Escalation,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        self.conn.run_as(escalation, script, stdin, timeout).await
+    }
+
+    /// The view owns nothing: the connection is closed by its owner.
+    async fn close(&self) {}
+
+    fn describe(&self) -> String {
+        self.conn.describe()
     }
 }
 

@@ -44,6 +44,7 @@
 //! and then serves the next command. Only a connection that is gone is
 //! opened again.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
@@ -56,6 +57,7 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertific
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
 use tokio::sync::Mutex;
 
+use crate::connection::escalate::{self, Escalation, Step};
 use crate::connection::known_hosts::{HostKeys, Verdict};
 use crate::connection::remote_shell::{self, Orphan, Reply, Session};
 use crate::connection::ssh::backoff;
@@ -103,16 +105,51 @@ pub struct NativeConnection {
     state: Mutex<State>,
 }
 
-/// The connection and its shell; the mutex around it serializes commands.
+/// The connection and its shells; the mutex around it serializes commands.
 #[derive(Default)]
 struct State {
     handle: Option<Handle<Client>>,
-    shell: Option<Shell>,
-    /// Shells given up while busy, for the next shell to stop.
-    orphans: Vec<Orphan>,
+    /// The login user's shell.
+    plain: Slot,
+    /// One shell per become user and method (`Escalation::key`), opened on
+    /// first use.
+    escalated: HashMap<String, Slot>,
 }
 
 impl State {
+    /// The handle and the slot of the shell that runs as `who`.
+    fn parts(&mut self, who: Option<&Escalation>) -> (&mut Option<Handle<Client>>, &mut Slot) {
+        let slot = match who {
+            None => &mut self.plain,
+            Some(escalation) => self
+                .escalated
+                .entry(escalation.key())
+                .or_insert_with(|| Slot {
+                    escalation: Some(escalation.clone()),
+                    ..Slot::default()
+                }),
+        };
+        (&mut self.handle, slot)
+    }
+
+    /// Every slot, the login user's first.
+    fn slots(&mut self) -> impl Iterator<Item = &mut Slot> {
+        std::iter::once(&mut self.plain).chain(self.escalated.values_mut())
+    }
+}
+
+/// One shell and the shells of the same user given up while busy, which
+/// the next shell for that user stops (only a shell of the same user may
+/// signal them).
+#[derive(Default)]
+struct Slot {
+    /// Whom the shell runs as (`None`: the login user).
+    escalation: Option<Escalation>,
+    shell: Option<Shell>,
+    orphans: Vec<Orphan>,
+}
+
+impl Slot {
     /// Closes the shell's channel; if a script may still run in it, the
     /// shell is kept as an orphan for the next shell to stop.
     async fn give_up(&mut self) {
@@ -169,13 +206,19 @@ impl NativeConnection {
             state: Mutex::new(State::default()),
         };
         let handle = connection.connect().await?;
-        let shell = Shell::start(&handle, &connection.settings, connection.ready_timeout, &[])
-            .await
-            .map_err(|failure| OpenError::Failed(connection.connect_error(failure)))?;
+        let shell = Shell::start(
+            &handle,
+            &connection.settings,
+            connection.ready_timeout,
+            &[],
+            None,
+        )
+        .await
+        .map_err(|failure| OpenError::Failed(connection.connect_error(failure)))?;
         {
             let mut state = connection.state.lock().await;
             state.handle = Some(handle);
-            state.shell = Some(shell);
+            state.plain.shell = Some(shell);
         }
         Ok(connection)
     }
@@ -209,6 +252,13 @@ impl NativeConnection {
     }
 
     fn connect_error(&self, failure: Failure) -> ConnError {
+        if failure.escalation {
+            return ConnError::Become {
+                host: self.name.clone(),
+                message: failure.message,
+                hint: failure.hint,
+            };
+        }
         ConnError::Connect {
             host: self.name.clone(),
             message: failure.message,
@@ -338,30 +388,47 @@ impl NativeConnection {
         }
     }
 
-    /// The shell to run the next command on: the current one if it is
-    /// usable, else a new channel on the connection (reconnecting only when
-    /// the connection itself is gone).
-    async fn usable_shell<'a>(&self, state: &'a mut State) -> Result<&'a mut Shell, ConnError> {
-        if state.shell.as_ref().is_some_and(|s| !s.broken && !s.busy) {
-            return state.shell.as_mut().ok_or_else(|| ConnError::Lost {
+    /// The shell to run the next command as `who` on: the current one if
+    /// it is usable, else a new channel on the connection (reconnecting only
+    /// when the connection itself is gone). An escalation that fails is
+    /// reported as such, never retried on a new connection.
+    async fn usable_shell<'a>(
+        &self,
+        state: &'a mut State,
+        who: Option<&Escalation>,
+    ) -> Result<&'a mut Shell, ConnError> {
+        let (handle, slot) = state.parts(who);
+        if slot.shell.as_ref().is_some_and(|s| !s.broken && !s.busy) {
+            return slot.shell.as_mut().ok_or_else(|| ConnError::Lost {
                 host: self.name.clone(),
                 message: "the shell is gone".to_string(),
             });
         }
-        state.give_up().await;
+        slot.give_up().await;
+        let start = |handle| {
+            Shell::start(
+                handle,
+                &self.settings,
+                self.ready_timeout,
+                &slot.orphans,
+                who.map(|e| (e, self.name.as_str())),
+            )
+        };
         // A new channel on the open connection, when it still works; a
         // connection that died under a command may not know it yet, so a
         // failure here means connecting again.
-        if let Some(handle) = state.handle.as_ref().filter(|h| !h.is_closed()) {
-            if let Ok(shell) =
-                Shell::start(handle, &self.settings, self.ready_timeout, &state.orphans).await
-            {
-                state.orphans.clear();
-                return Ok(state.shell.insert(shell));
+        if let Some(open) = handle.as_ref().filter(|h| !h.is_closed()) {
+            match start(open).await {
+                Ok(shell) => {
+                    slot.orphans.clear();
+                    return Ok(slot.shell.insert(shell));
+                }
+                Err(failure) if failure.escalation => return Err(self.connect_error(failure)),
+                Err(_) => {}
             }
         }
-        state.handle = None;
-        let handle = self.connect().await.map_err(|e| match e {
+        *handle = None;
+        let connected = self.connect().await.map_err(|e| match e {
             OpenError::Failed(error) => error,
             OpenError::Fallback(reason) => ConnError::Connect {
                 host: self.name.clone(),
@@ -369,19 +436,24 @@ impl NativeConnection {
                 hint: None,
             },
         })?;
-        let handle = state.handle.insert(handle);
-        let shell = Shell::start(handle, &self.settings, self.ready_timeout, &state.orphans)
-            .await
-            .map_err(|failure| self.connect_error(failure))?;
-        state.orphans.clear();
-        Ok(state.shell.insert(shell))
+        let open = handle.insert(connected);
+        let shell = Shell::start(
+            open,
+            &self.settings,
+            self.ready_timeout,
+            &slot.orphans,
+            who.map(|e| (e, self.name.as_str())),
+        )
+        .await
+        .map_err(|failure| self.connect_error(failure))?;
+        slot.orphans.clear();
+        Ok(slot.shell.insert(shell))
     }
-}
 
-#[async_trait]
-impl Connection for NativeConnection {
-    async fn run(
+    /// Runs a script in the shell of `who` (the login user when `None`).
+    async fn run_in(
         &self,
+        who: Option<&Escalation>,
         script: &str,
         stdin: &[u8],
         timeout: Duration,
@@ -389,14 +461,14 @@ impl Connection for NativeConnection {
         let mut state = self.state.lock().await;
         let mut reopened = false;
         loop {
-            let shell = self.usable_shell(&mut state).await?;
+            let shell = self.usable_shell(&mut state, who).await?;
             let (request, reply) = shell.session.request(script, stdin);
             match tokio::time::timeout(timeout, shell.exchange(&request, reply)).await {
                 Ok(Ok(output)) => return Ok(output),
                 // Nothing of the request reached the channel, so the script
                 // cannot have started: one fresh shell may run it.
                 Ok(Err(Broken::Write(_))) if !reopened => {
-                    if let Some(shell) = state.shell.as_mut() {
+                    if let Some(shell) = state.parts(who).1.shell.as_mut() {
                         shell.broken = true;
                     }
                     reopened = true;
@@ -404,7 +476,7 @@ impl Connection for NativeConnection {
                 Ok(Err(broken)) => {
                     // A broken channel leaves no orphan to stop: whatever
                     // broke it is not ours to wait for again.
-                    if let Some(shell) = state.shell.take() {
+                    if let Some(shell) = state.parts(who).1.shell.take() {
                         shell.abandon().await;
                     }
                     return Err(ConnError::Lost {
@@ -416,8 +488,9 @@ impl Connection for NativeConnection {
                     // The script still runs; a fresh channel stops it now
                     // (and serves the next command). If none can be opened,
                     // the next attempt tries again.
-                    state.give_up().await;
-                    let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state)).await;
+                    state.parts(who).1.give_up().await;
+                    let _ =
+                        tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state, who)).await;
                     return Err(ConnError::Timeout {
                         host: self.name.clone(),
                         after: timeout,
@@ -426,19 +499,51 @@ impl Connection for NativeConnection {
             }
         }
     }
+}
+
+#[async_trait]
+impl Connection for NativeConnection {
+    async fn run(
+        &self,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        self.run_in(None, script, stdin, timeout).await
+    }
+
+    async fn run_as(
+        &self,
+        escalation: &Escalation,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        self.run_in(Some(escalation), script, stdin, timeout).await
+    }
 
     async fn close(&self) {
         let mut state = self.state.lock().await;
-        // A command abandoned by its caller may still run: a shell opened
-        // for the purpose stops it before we leave.
-        if state.shell.as_ref().is_some_and(|shell| shell.busy) {
-            state.give_up().await;
+        let open = state.handle.as_ref().is_some_and(|h| !h.is_closed());
+        // A command abandoned by its caller may still run: a shell of the
+        // same user, opened for the purpose, stops it before we leave.
+        let mut stoppers = Vec::new();
+        for slot in state.slots() {
+            if slot.shell.as_ref().is_some_and(|shell| shell.busy) {
+                slot.give_up().await;
+            }
+            if open && !slot.orphans.is_empty() {
+                stoppers.push(slot.escalation.clone());
+            }
         }
-        if !state.orphans.is_empty() && state.handle.as_ref().is_some_and(|h| !h.is_closed()) {
-            let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state)).await;
+        for who in stoppers {
+            let _ =
+                tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state, who.as_ref())).await;
         }
-        if let Some(shell) = state.shell.take() {
-            shell.shutdown().await;
+        for slot in state.slots() {
+            if let Some(shell) = slot.shell.take() {
+                shell.shutdown().await;
+            }
         }
         if let Some(handle) = state.handle.take() {
             let _ = tokio::time::timeout(
@@ -692,6 +797,7 @@ async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), F
         )),
         transient: false,
         auth: true,
+        escalation: false,
     })
 }
 
@@ -762,6 +868,8 @@ struct Failure {
     transient: bool,
     /// Whether authentication failed (OpenSSH may still succeed).
     auth: bool,
+    /// Whether sudo or su failed: the connection is fine, the task is not.
+    escalation: bool,
 }
 
 impl Failure {
@@ -771,6 +879,7 @@ impl Failure {
             hint: Some(hint),
             transient: true,
             auth: false,
+            escalation: false,
         }
     }
 
@@ -780,6 +889,7 @@ impl Failure {
             hint: Some(hint),
             transient: false,
             auth: false,
+            escalation: false,
         }
     }
 
@@ -814,15 +924,20 @@ struct Shell {
     /// command comes was abandoned mid-reply (its caller's future was
     /// dropped), so its stream cannot be trusted and it is replaced.
     busy: bool,
+    /// What arrived on stderr in a reply that never completed.
+    tail: Vec<u8>,
 }
 
 impl Shell {
     /// Opens a channel, starts the bootstrap and waits for the ready reply.
+    /// With `escalation` (and the host's name, for messages), the driver is
+    /// started through sudo or su, whose password prompt is answered first.
     async fn start(
         handle: &Handle<Client>,
         settings: &Settings,
         timeout: Duration,
         orphans: &[Orphan],
+        escalation: Option<(&Escalation, &str)>,
     ) -> Result<Shell, Failure> {
         let start = async {
             let lost = |error: russh::Error| {
@@ -837,10 +952,15 @@ impl Shell {
                 channel.set_env(false, name, value).await.map_err(lost)?;
             }
             let mut session = Session::new();
-            channel
-                .exec(false, session.bootstrap())
-                .await
-                .map_err(lost)?;
+            let (bootstrap, handshake) = match escalation {
+                None => (session.bootstrap(), None),
+                Some((escalation, host)) => {
+                    session = session.escalated();
+                    let start = escalation.start(&session, host, &settings.user);
+                    (start.bootstrap, start.handshake)
+                }
+            };
+            channel.exec(false, bootstrap).await.map_err(lost)?;
             let (reader, writer) = channel.split();
             let (ready, reply) = session.ready_request(orphans);
             let mut shell = Shell {
@@ -850,13 +970,17 @@ impl Shell {
                 exit_status: None,
                 broken: false,
                 busy: false,
+                tail: Vec::new(),
             };
+            if let Some(handshake) = handshake {
+                shell.handshake(handshake).await?;
+            }
             match shell.exchange(&ready, reply).await {
                 Ok(ready) => {
                     shell.session.ready(&ready);
                     Ok(shell)
                 }
-                Err(broken) => Err(shell.not_ready(&broken).await),
+                Err(broken) => Err(shell.not_ready(&broken, escalation, &settings.user).await),
             }
         };
         match tokio::time::timeout(timeout, start).await {
@@ -871,10 +995,79 @@ impl Shell {
         }
     }
 
+    /// Holds the dialogue with sudo or su until the driver runs: answers the
+    /// password prompt, and gives up (closing the channel) on a second
+    /// prompt, an early end or a prompt that never comes.
+    async fn handshake(&mut self, mut handshake: escalate::Handshake) -> Result<(), Failure> {
+        let escalation_failure = |failure: escalate::Failure| Failure {
+            message: failure.message,
+            hint: failure.hint,
+            transient: false,
+            auth: false,
+            escalation: true,
+        };
+        let dialogue = async {
+            loop {
+                let step = match self.reader.wait().await {
+                    Some(ChannelMsg::Data { data }) => handshake.stdout(&data),
+                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => handshake.stderr(&data),
+                    Some(ChannelMsg::ExitStatus { exit_status }) => {
+                        self.exit_status = Some(exit_status);
+                        Step::Wait
+                    }
+                    Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                        // The rest of stderr and the exit status may follow Eof.
+                        let drain = async {
+                            while let Some(message) = self.reader.wait().await {
+                                match message {
+                                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                                        handshake.stderr(&data);
+                                    }
+                                    ChannelMsg::ExitStatus { exit_status } => {
+                                        self.exit_status = Some(exit_status);
+                                    }
+                                    ChannelMsg::Close => break,
+                                    _ => {}
+                                }
+                            }
+                        };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+                        return Err(handshake.ended(self.exit_status));
+                    }
+                    Some(_) => Step::Wait,
+                };
+                match step {
+                    Step::Wait => {}
+                    Step::Ready => return Ok(()),
+                    Step::Send(bytes) => {
+                        if self.writer.data(&bytes[..]).await.is_err() {
+                            return Err(handshake.ended(self.exit_status));
+                        }
+                    }
+                    Step::Fail(failure) => return Err(failure),
+                }
+            }
+        };
+        let result = match tokio::time::timeout(escalate::PROMPT_TIMEOUT, dialogue).await {
+            Ok(result) => result,
+            Err(_) => Err(handshake.timed_out()),
+        };
+        if result.is_err() {
+            let _ = self.writer.eof().await;
+            let _ = self.writer.close().await;
+        }
+        result.map_err(escalation_failure)
+    }
+
     /// Why the bootstrap ended before the ready reply, with the shell's
     /// own last words.
-    async fn not_ready(&mut self, broken: &Broken) -> Failure {
-        let mut stderr = Vec::new();
+    async fn not_ready(
+        &mut self,
+        broken: &Broken,
+        escalation: Option<(&Escalation, &str)>,
+        login: &str,
+    ) -> Failure {
+        let mut stderr = std::mem::take(&mut self.tail);
         // The exit status and the rest of stderr follow the end of stdout.
         let drain = async {
             while let Some(message) = self.reader.wait().await {
@@ -887,6 +1080,17 @@ impl Shell {
             }
         };
         let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+        if let Some((escalation, host)) = escalation {
+            let said = String::from_utf8_lossy(&stderr);
+            let failure = escalation.failure(host, login, &said, self.exit_status);
+            return Failure {
+                message: failure.message,
+                hint: failure.hint,
+                transient: false,
+                auth: false,
+                escalation: true,
+            };
+        }
         let said = String::from_utf8_lossy(&stderr).trim().to_string();
         let said: String = said.chars().take(STDERR_QUOTE).collect();
         let mut message = match self.exit_status {
@@ -913,8 +1117,30 @@ impl Shell {
         let writer = &self.writer;
         let reader = &mut self.reader;
         let exit_status = &mut self.exit_status;
+        let tail = &mut self.tail;
         let write = async move { writer.data(request).await.map_err(Broken::Write) };
         let read = async move {
+            let result = Self::read_reply(reader, exit_status, &mut reply).await;
+            if result.is_err() {
+                // What the remote side said as it ended is in the unfinished
+                // reply (sudo's refusal, for one).
+                tail.extend_from_slice(reply.stderr_so_far());
+            }
+            result?;
+            reply.into_output().ok_or(Broken::Closed)
+        };
+        let (_, output) = tokio::try_join!(write, read)?;
+        self.busy = false;
+        Ok(output)
+    }
+
+    /// Feeds the channel's messages to `reply` until it is complete.
+    async fn read_reply(
+        reader: &mut ChannelReadHalf,
+        exit_status: &mut Option<u32>,
+        reply: &mut Reply,
+    ) -> Result<(), Broken> {
+        {
             while !reply.is_complete() {
                 match reader.wait().await {
                     Some(ChannelMsg::Data { data }) => reply.stdout(&data)?,
@@ -928,11 +1154,8 @@ impl Shell {
                     Some(_) => {}
                 }
             }
-            reply.into_output().ok_or(Broken::Closed)
-        };
-        let (_, output) = tokio::try_join!(write, read)?;
-        self.busy = false;
-        Ok(output)
+            Ok(())
+        }
     }
 
     /// Ends the shell in order: its last words (`exit`), the end of input,

@@ -103,6 +103,9 @@ pub struct Session {
     pid: Option<u32>,
     /// The number of the next request.
     next: u64,
+    /// Whether the ready reply reports the driver's process group rather
+    /// than its pid (see [`Session::escalated`]).
+    group: bool,
 }
 
 impl Session {
@@ -123,6 +126,7 @@ impl Session {
             id: format!("{:08x}", random_u64() as u32),
             pid: None,
             next: 1,
+            group: false,
         }
     }
 
@@ -140,7 +144,22 @@ impl Session {
     /// The id in its arguments (`$1`, unused) lets a later shell recognise
     /// it (see [`Orphan`]).
     pub fn bootstrap(&self) -> String {
-        format!("exec /bin/sh -s dtrplay-{}", self.id)
+        format!("exec {}", self.driver())
+    }
+
+    /// The driver's command line, for a bootstrap that starts it through
+    /// another program (sudo or su, `escalate.rs`).
+    pub fn driver(&self) -> String {
+        format!("/bin/sh -s dtrplay-{}", self.id)
+    }
+
+    /// Marks the shell as started through sudo or su: the driver is then not
+    /// the leader of its process group (sudo is, and stays as its parent),
+    /// so the ready reply reports the group, which is what a later shell
+    /// must hang up to stop it and everything it runs.
+    pub fn escalated(mut self) -> Session {
+        self.group = true;
+        self
     }
 
     /// The first thing written to a new shell. It first stops `orphans`,
@@ -155,7 +174,18 @@ impl Session {
         for orphan in orphans {
             out.extend_from_slice(orphan.reap_code().as_bytes());
         }
-        out.extend_from_slice(&self.terminators(0, "\"$$\""));
+        if self.group {
+            // The process group is the fifth field of /proc/<pid>/stat, read
+            // with builtins only; without /proc the pid is the best guess.
+            out.extend_from_slice(
+                b"dtrplay_g=$$; if [ -r /proc/$$/stat ]; then read -r dtrplay_g </proc/$$/stat; \
+                  dtrplay_g=${dtrplay_g##*) }; set -- $dtrplay_g; dtrplay_g=$3; set --; fi\n",
+            );
+            out.extend_from_slice(&self.terminators(0, "\"$dtrplay_g\""));
+            out.extend_from_slice(b"unset dtrplay_g\n");
+        } else {
+            out.extend_from_slice(&self.terminators(0, "\"$$\""));
+        }
         (out, reply)
     }
 

@@ -81,6 +81,7 @@
 //! ssh runs in batch mode: no password or passphrase can be typed in, so
 //! keys, an agent or certificates are required.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
@@ -95,6 +96,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
+use crate::connection::escalate::{self, Escalation, Step};
 use crate::connection::mux::{MuxChild, MuxExit};
 use crate::connection::remote_shell::{self, FrameError, Orphan, Reply, Session};
 use crate::connection::{ConnError, ConnectOptions, Connection, Output, Target};
@@ -170,8 +172,8 @@ impl SshConnection {
             state: Mutex::new(State::default()),
             reason: None,
         };
-        let shell = connection.open_shell(&[]).await?;
-        connection.state.lock().await.shell = Some(shell);
+        let shell = connection.open_shell(None, &[]).await?;
+        connection.state.lock().await.plain.shell = Some(shell);
         Ok(connection)
     }
 
@@ -192,13 +194,26 @@ impl SshConnection {
         &self.command.control_path
     }
 
-    /// Starts a shell, retrying transient failures with backoff. The new
-    /// shell first stops `orphans`.
-    async fn open_shell(&self, orphans: &[Orphan]) -> Result<Shell, ConnError> {
+    /// Starts a shell as `who` (the login user when `None`), retrying
+    /// transient failures with backoff. The new shell first stops
+    /// `orphans`. A failed escalation is not retried.
+    async fn open_shell(
+        &self,
+        who: Option<&Escalation>,
+        orphans: &[Orphan],
+    ) -> Result<Shell, ConnError> {
         let mut attempt: u32 = 0;
         loop {
-            match Shell::start(&self.command, self.ready_timeout, orphans).await {
+            let escalation = who.map(|e| (e, self.name.as_str()));
+            match Shell::start(&self.command, self.ready_timeout, orphans, escalation).await {
                 Ok(shell) => return Ok(shell),
+                Err(failure) if failure.escalation => {
+                    return Err(ConnError::Become {
+                        host: self.name.clone(),
+                        message: failure.message,
+                        hint: failure.hint,
+                    });
+                }
                 Err(failure) if failure.transient && attempt < self.retries => {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
@@ -218,33 +233,67 @@ impl SshConnection {
         }
     }
 
-    /// The shell to run the next command on: the current one if it is still
-    /// alive and idle, else a new one.
-    async fn usable_shell<'a>(&self, state: &'a mut State) -> Result<&'a mut Shell, ConnError> {
-        if state.shell.as_mut().is_some_and(|shell| shell.is_usable()) {
-            return state.shell.as_mut().ok_or_else(|| ConnError::Lost {
+    /// The shell of `slot` to run the next command on: the current one if
+    /// it is still alive and idle, else a new one.
+    async fn usable_shell<'a>(&self, slot: &'a mut Slot) -> Result<&'a mut Shell, ConnError> {
+        if slot.shell.as_mut().is_some_and(|shell| shell.is_usable()) {
+            return slot.shell.as_mut().ok_or_else(|| ConnError::Lost {
                 host: self.name.clone(),
                 message: "the shell is gone".to_string(),
             });
         }
-        state.give_up().await;
-        let shell = self.open_shell(&state.orphans).await?;
-        state.orphans.clear();
-        Ok(state.shell.insert(shell))
+        slot.give_up().await;
+        let shell = self
+            .open_shell(slot.escalation.as_ref(), &slot.orphans)
+            .await?;
+        slot.orphans.clear();
+        Ok(slot.shell.insert(shell))
     }
 }
 
-/// A connection's shell, and the shells given up while busy that the next
-/// shell must stop.
+/// A connection's shells: the login user's, then one per become user and
+/// method (`Escalation::key`), opened on first use.
 #[derive(Default)]
 struct State {
+    plain: Slot,
+    escalated: HashMap<String, Slot>,
+}
+
+impl State {
+    /// The slot of the shell that runs as `who`.
+    fn slot(&mut self, who: Option<&Escalation>) -> &mut Slot {
+        match who {
+            None => &mut self.plain,
+            Some(escalation) => self
+                .escalated
+                .entry(escalation.key())
+                .or_insert_with(|| Slot {
+                    escalation: Some(escalation.clone()),
+                    ..Slot::default()
+                }),
+        }
+    }
+
+    /// Every slot, the login user's first.
+    fn slots(&mut self) -> impl Iterator<Item = &mut Slot> {
+        std::iter::once(&mut self.plain).chain(self.escalated.values_mut())
+    }
+}
+
+/// One shell, and the shells of the same user given up while busy that the
+/// next shell for that user must stop (only a shell of the same user may
+/// signal them).
+#[derive(Default)]
+struct Slot {
+    /// Whom the shell runs as (`None`: the login user).
+    escalation: Option<Escalation>,
     /// `None` after a timeout, a lost channel or `close`, until the next
     /// `run` opens a new one.
     shell: Option<Shell>,
     orphans: Vec<Orphan>,
 }
 
-impl State {
+impl Slot {
     /// Kills the shell's channel; if a script may still run in it, the
     /// shell is kept as an orphan for the next shell to stop.
     async fn give_up(&mut self) {
@@ -257,10 +306,11 @@ impl State {
     }
 }
 
-#[async_trait]
-impl Connection for SshConnection {
-    async fn run(
+impl SshConnection {
+    /// Runs a script in the shell of `who` (the login user when `None`).
+    async fn run_in(
         &self,
+        who: Option<&Escalation>,
         script: &str,
         stdin: &[u8],
         timeout: Duration,
@@ -268,14 +318,14 @@ impl Connection for SshConnection {
         let mut state = self.state.lock().await;
         let mut reopened = false;
         loop {
-            let shell = self.usable_shell(&mut state).await?;
+            let shell = self.usable_shell(state.slot(who)).await?;
             let (request, reply) = shell.session.request(script, stdin);
             match tokio::time::timeout(timeout, shell.exchange(&request, reply)).await {
                 Ok(Ok(output)) => return Ok(output),
                 // The request never fully reached ssh, so the shell cannot
                 // have started the script: one fresh shell may run it.
                 Ok(Err(Broken::Write(_))) if !reopened => {
-                    if let Some(shell) = state.shell.take() {
+                    if let Some(shell) = state.slot(who).shell.take() {
                         shell.kill().await;
                     }
                     reopened = true;
@@ -284,7 +334,7 @@ impl Connection for SshConnection {
                     // A lost channel leaves no orphan to stop: whatever
                     // broke it (the host, the network) is not ours to wait
                     // for again.
-                    let message = match state.shell.take() {
+                    let message = match state.slot(who).shell.take() {
                         Some(shell) => shell.lost(&broken).await,
                         None => broken.to_string(),
                     };
@@ -294,11 +344,12 @@ impl Connection for SshConnection {
                     });
                 }
                 Err(_) => {
-                    state.give_up().await;
+                    let slot = state.slot(who);
+                    slot.give_up().await;
                     // The script still runs; a fresh shell stops it now
                     // (and serves the next command). If none can be opened,
                     // the next attempt tries again.
-                    let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state)).await;
+                    let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(slot)).await;
                     return Err(ConnError::Timeout {
                         host: self.name.clone(),
                         after: timeout,
@@ -307,18 +358,50 @@ impl Connection for SshConnection {
             }
         }
     }
+}
+
+#[async_trait]
+impl Connection for SshConnection {
+    async fn run(
+        &self,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        self.run_in(None, script, stdin, timeout).await
+    }
+
+    async fn run_as(
+        &self,
+        escalation: &Escalation,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        self.run_in(Some(escalation), script, stdin, timeout).await
+    }
 
     async fn close(&self) {
         let mut state = self.state.lock().await;
-        // A command abandoned by its caller may still run: a shell opened
-        // for the purpose stops it before we leave.
-        if state.shell.as_mut().is_some_and(|shell| !shell.is_usable()) {
-            state.give_up().await;
+        for slot in state.slots() {
+            // A command abandoned by its caller may still run: a shell of
+            // the same user, opened for the purpose, stops it before we
+            // leave.
+            if slot.shell.as_mut().is_some_and(|shell| !shell.is_usable()) {
+                slot.give_up().await;
+            }
+            if !slot.orphans.is_empty() {
+                let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(slot)).await;
+            }
         }
-        if !state.orphans.is_empty() {
-            let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state)).await;
+        // The escalated shells go first: they ride on the login user's
+        // connection when it is the master.
+        for slot in state.escalated.values_mut() {
+            if let Some(shell) = slot.shell.take() {
+                shell.shutdown().await;
+            }
         }
-        if let Some(shell) = state.shell.take() {
+        if let Some(shell) = state.plain.shell.take() {
             shell.shutdown().await;
         }
         if !self.persist {
@@ -644,13 +727,25 @@ impl Shell {
     /// Opens the remote shell through the master serving this host's
     /// control socket if one answers there (a warm run), else spawns ssh;
     /// then sends the ready request and waits for its reply.
+    ///
+    /// With `escalation` (and the host's name, for messages), the driver is
+    /// started through sudo or su, whose password prompt is answered first.
     async fn start(
         command: &SshCommand,
         ready_timeout: Duration,
         orphans: &[Orphan],
+        escalation: Option<(&Escalation, &str)>,
     ) -> Result<Shell, Failure> {
         let mut session = Session::new();
-        let bootstrap = session.bootstrap();
+        let login = command.user.as_deref().unwrap_or("the login user");
+        let (bootstrap, handshake) = match escalation {
+            None => (session.bootstrap(), None),
+            Some((escalation, host)) => {
+                session = session.escalated();
+                let start = escalation.start(&session, host, login);
+                (start.bootstrap, start.handshake)
+            }
+        };
         let (carrier, stdin, stdout, stderr): (Carrier, Writer, Reader, Reader) =
             match on_master(command, &bootstrap, ready_timeout).await {
                 Some(mut child) => {
@@ -671,6 +766,7 @@ impl Shell {
                             "dtrplay needs the OpenSSH client (`ssh`) on the PATH".to_string(),
                         ),
                         transient: false,
+                        escalation: false,
                     })?;
                     match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
                         (Some(stdin), Some(stdout), Some(stderr)) => (
@@ -693,6 +789,9 @@ impl Shell {
             session,
             busy: false,
         };
+        if let Some(handshake) = handshake {
+            shell.handshake(handshake).await?;
+        }
         // A failed write means ssh has already exited; waiting for the
         // reply then reports ssh's own explanation.
         let _ = shell.write(&ready).await;
@@ -703,7 +802,15 @@ impl Shell {
             }
             Ok(Err(broken)) => {
                 let (status, stderr) = shell.finish().await;
-                Err(classify(command, status, &stderr, &broken))
+                let code = status.and_then(|s| s.code());
+                match escalation {
+                    // ssh itself exits with 255; any other status is sudo's.
+                    Some((escalation, host)) if code != Some(255) => {
+                        let code = code.and_then(|c| u32::try_from(c).ok());
+                        Err(escalated(escalation.failure(host, login, &stderr, code)))
+                    }
+                    _ => Err(classify(command, status, &stderr, &broken)),
+                }
             }
             Err(_) => {
                 shell.kill_in_place().await;
@@ -722,9 +829,60 @@ impl Shell {
                         "the handshake, authentication or the login shell's startup files are too slow; check the host's load and the rc files of the login user".to_string(),
                     ),
                     transient: true,
+                    escalation: false,
                 })
             }
         }
+    }
+
+    /// Holds the dialogue with sudo or su until the driver runs: answers the
+    /// password prompt, and gives up (killing the channel) on a second
+    /// prompt, an early end or a prompt that never comes.
+    async fn handshake(&mut self, mut handshake: escalate::Handshake) -> Result<(), Failure> {
+        let mut out = vec![0u8; 4096];
+        let mut err = vec![0u8; 4096];
+        let dialogue = async {
+            loop {
+                let step = tokio::select! {
+                    read = self.stdout.read(&mut out) => match read {
+                        Ok(0) | Err(_) => None,
+                        Ok(n) => Some(handshake.stdout(&out[..n])),
+                    },
+                    read = self.stderr.read(&mut err) => match read {
+                        Ok(0) | Err(_) => None,
+                        Ok(n) => Some(handshake.stderr(&err[..n])),
+                    },
+                };
+                match step {
+                    None => return Err(None),
+                    Some(Step::Wait) => {}
+                    Some(Step::Ready) => return Ok(()),
+                    Some(Step::Send(bytes)) => {
+                        if self.write(&bytes).await.is_err() {
+                            return Err(None);
+                        }
+                    }
+                    Some(Step::Fail(failure)) => return Err(Some(failure)),
+                }
+            }
+        };
+        let result = tokio::time::timeout(escalate::PROMPT_TIMEOUT, dialogue).await;
+        let failure = match result {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(Some(failure))) => failure,
+            Ok(Err(None)) => {
+                let (status, stderr) = self.finish().await;
+                handshake.stderr(stderr.as_bytes());
+                handshake.ended(
+                    status
+                        .and_then(|s| s.code())
+                        .and_then(|c| u32::try_from(c).ok()),
+                )
+            }
+            Err(_) => handshake.timed_out(),
+        };
+        self.kill_in_place().await;
+        Err(escalated(failure))
     }
 
     async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -862,11 +1020,22 @@ async fn on_master(command: &SshCommand, bootstrap: &str, wait: Duration) -> Opt
     }
 }
 
+/// A failed escalation as a failure to open the shell.
+fn escalated(failure: escalate::Failure) -> Failure {
+    Failure {
+        message: failure.message,
+        hint: failure.hint,
+        transient: false,
+        escalation: true,
+    }
+}
+
 fn no_pipes() -> Failure {
     Failure {
         message: "the SSH channel was opened without its pipes".to_string(),
         hint: None,
         transient: false,
+        escalation: false,
     }
 }
 
@@ -894,6 +1063,8 @@ struct Failure {
     hint: Option<String>,
     /// Whether trying again may help.
     transient: bool,
+    /// Whether sudo or su failed: the connection is fine, the task is not.
+    escalation: bool,
 }
 
 /// Turns ssh's exit status and stderr into a message, a hint and whether a
@@ -915,6 +1086,7 @@ fn classify(
         },
         hint: Some(hint),
         transient,
+        escalation: false,
     };
     let user = command
         .user
@@ -1003,6 +1175,7 @@ fn classify(
                 "dtrplay needs /bin/sh and cat on the host, and a login shell that runs commands (not nologin)".to_string(),
             ),
             transient: false,
+            escalation: false,
         };
     }
     Failure {
@@ -1016,6 +1189,7 @@ fn classify(
         },
         hint: None,
         transient: false,
+        escalation: false,
     }
 }
 

@@ -72,6 +72,12 @@ type Target = (String, Option<Value>);
 
 impl<'a> Executor<'a> {
     fn selected(&self, play: &Play, task: &TaskDef) -> bool {
+        if !self.started.get() {
+            match &self.cfg.start_at_task {
+                Some(wanted) if crate::start_at::matches(wanted, task) => self.started.set(true),
+                _ => return false,
+            }
+        }
         let tags: Vec<String> = task.tags.iter().chain(&play.tags).cloned().collect();
         self.cfg.tags.selects(&tags)
     }

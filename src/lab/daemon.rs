@@ -161,7 +161,7 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         })?;
     }
     let config_path = dir.join(CONFIG_FILE);
-    let config = match read_json::<LabConfig>(&config_path)? {
+    let mut config = match read_json::<LabConfig>(&config_path)? {
         // A kept lab directory keeps its passwords.
         Some(old) => LabConfig {
             flavor,
@@ -171,6 +171,14 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         },
         None => LabConfig::new(flavor, args.nodes, args.controllers),
     };
+    config.login.user = args.login_user.clone();
+    config.login.sudo = match args.sudo {
+        crate::cli::LabSudo::Nopasswd => crate::lab::users::Sudo::Nopasswd,
+        crate::cli::LabSudo::Password => crate::lab::users::Sudo::Password,
+    };
+    if config.login.password.is_empty() {
+        config.login.password = crate::lab::state::random_password();
+    }
     write_json(&config_path, &config)?;
 
     let exe = std::env::current_exe().map_err(LabError::Exe)?;
@@ -270,6 +278,24 @@ async fn wait_up(
 }
 
 fn print_next_steps(state: &LabState) {
+    let config = state.inventory.parent().and_then(|dir| {
+        read_json::<LabConfig>(&dir.join(CONFIG_FILE))
+            .ok()
+            .flatten()
+    });
+    if let Some(login) = config.map(|c| c.login) {
+        println!();
+        match (login.user.as_str(), login.sudo) {
+            ("root", _) => println!("Nodes: SSH logs in as root."),
+            (user, crate::lab::users::Sudo::Nopasswd) => println!(
+                "Nodes: SSH logs in as {user} (root login refused); sudo needs no password."
+            ),
+            (user, crate::lab::users::Sudo::Password) => println!(
+                "Nodes: SSH logs in as {user} (root login refused); sudo asks for {user}'s password: {} (ansible_become_password in the inventory).",
+                login.password
+            ),
+        }
+    }
     println!();
     println!("Inventory: {}", state.inventory.display());
     println!(

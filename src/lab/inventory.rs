@@ -97,6 +97,17 @@ pub fn render(input: &InventoryInput<'_>) -> String {
                 "              ansible_ssh_common_args: {}\n",
                 quote(&node.ssh_common_args())
             ));
+            if node.user != "root" && node.isolated {
+                // A login user of the node's own reaches root with sudo, as
+                // on production fleets.
+                out.push_str("              ansible_become: true\n");
+                if config.login.sudo == crate::lab::users::Sudo::Password {
+                    out.push_str(&format!(
+                        "              ansible_become_password: {}\n",
+                        quote(&config.login.password)
+                    ));
+                }
+            }
             if !node.isolated {
                 // Without mount namespaces every node shares the host's
                 // /etc/docker, so each one gets its own certs.d instead.

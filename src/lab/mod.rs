@@ -13,6 +13,7 @@ pub mod registry;
 pub mod rootfs;
 pub mod state;
 pub mod ucp;
+pub mod users;
 
 /// Which UCP/DTR generation the lab models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -57,6 +57,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::lab::daemon::process;
 use crate::lab::rootfs;
+use crate::lab::users::{self, Users};
 
 /// Where Debian (and the CI image) install the OpenSSH server. sshd must be
 /// started by absolute path, because it re-executes itself per connection.
@@ -115,6 +116,10 @@ pub struct FleetOptions {
     pub subnet: Option<(u8, u8)>,
     /// How long every sshd gets to answer with its SSH banner.
     pub startup_timeout: Duration,
+    /// Accounts of the nodes' own (`users.rs`): a non-root login user with
+    /// sudo, and root login refused. Needs namespaces. `None` logs in as
+    /// root (or the current user without root).
+    pub users: Option<Users>,
     /// Give every node copy-on-write `/etc`, `/usr`, `/var`, `/opt` and
     /// `/home` (see `lab::rootfs`), for tests of package and user tools.
     /// Needs namespaces (root).
@@ -132,6 +137,7 @@ impl FleetOptions {
             isolation: Isolation::Auto,
             subnet: None,
             startup_timeout: Duration::from_secs(20),
+            users: None,
             copy_on_write: false,
         }
     }
@@ -152,6 +158,10 @@ pub enum NodeError {
     UnderPrivateMount { path: PathBuf, mount: String },
     #[error("private mounts per node need root (mount namespaces); use Isolation::Shared instead")]
     NotRoot,
+    #[error(
+        "lab nodes with users of their own need root (private /etc/passwd and /home per node); run as root, or log in as yourself without users"
+    )]
+    UsersNeedIsolation,
     #[error("{SSHD} is missing: install the OpenSSH server (`apt-get install openssh-server`)")]
     NoSshd,
     #[error("cannot create {path}: {source}")]
@@ -391,7 +401,13 @@ impl Fleet {
         if root {
             create_dir(Path::new(PRIVSEP_DIR))?;
         }
-        let user = login_user(root);
+        if opts.users.is_some() && !isolated {
+            return Err(NodeError::UsersNeedIsolation);
+        }
+        let user = match &opts.users {
+            Some(users) => users.login.clone(),
+            None => login_user(root),
+        };
         let extra_options = version_specific_options();
 
         let private_key = dir.join("id_ed25519");
@@ -435,6 +451,9 @@ impl Fleet {
                     "# Written by dtrplay: the lab's tools first, as in every session.\nexport PATH={path}\n"
                 ),
             )?;
+            if let Some(users) = &opts.users {
+                users::prepare(&node_root, users, &public_key, &path)?;
+            }
             let host_key = node_root.join("ssh_host_ed25519_key");
             ensure_key(&host_key, &format!("{name}@dtrplay-lab"))?;
             host_keys.push(read(&node_root.join("ssh_host_ed25519_key.pub"))?);
@@ -462,9 +481,12 @@ impl Fleet {
             if opts.copy_on_write {
                 rootfs::prepare(&node.root)?;
             }
-            fleet
-                .launches
-                .push(launch(&node, isolated, opts.copy_on_write));
+            fleet.launches.push(launch(
+                &node,
+                isolated,
+                opts.copy_on_write,
+                opts.users.is_some(),
+            ));
             fleet.nodes.push(node);
             fleet.children.push(None);
         }
@@ -697,15 +719,24 @@ impl SshdConfig<'_> {
         out.push_str(&format!("ListenAddress {}:{}\n", node.host, node.port));
         out.push_str("AddressFamily inet\n");
         out.push_str(&format!("HostKey {}\n", self.host_key.display()));
-        out.push_str(&format!(
-            "AuthorizedKeysFile {}\n",
-            self.authorized_keys.display()
-        ));
+        // A node with a login user of its own refuses root, as production
+        // nodes do; sshd reads the keys as the user, from its home.
+        let own_user = node.user != "root" && node.isolated;
+        if own_user {
+            out.push_str(&format!(
+                "AuthorizedKeysFile .ssh/authorized_keys {}\nPermitRootLogin no\n",
+                self.authorized_keys.display()
+            ));
+        } else {
+            out.push_str(&format!(
+                "AuthorizedKeysFile {}\nPermitRootLogin prohibit-password\n",
+                self.authorized_keys.display()
+            ));
+        }
         out.push_str(concat!(
             "PubkeyAuthentication yes\n",
             "PasswordAuthentication no\n",
             "KbdInteractiveAuthentication no\n",
-            "PermitRootLogin prohibit-password\n",
             "UsePAM no\n",
             "PidFile none\n",
             // The lab directory may sit in a world-writable /tmp, which
@@ -734,6 +765,18 @@ impl SshdConfig<'_> {
         }
         let tmp = node.root.join("tmp");
         let home = node.root.join("home");
+        if own_user {
+            // The user's own HOME and the system's temporary directory, as
+            // on a real machine; the node's name reaches sudo's commands
+            // through the node's sudoers (`env_keep`).
+            out.push_str(&format!(
+                "SetEnv PATH={} {}={}\n",
+                self.path,
+                NODE_ENV,
+                node.root.display()
+            ));
+            return out;
+        }
         out.push_str(&format!(
             "SetEnv PATH={} HOME={} TMPDIR={} {}={}\n",
             self.path,
@@ -747,8 +790,9 @@ impl SshdConfig<'_> {
 }
 
 /// How to start a node's sshd: inside its own mount namespace when isolated,
-/// after its copy-on-write overlays when asked for.
-fn launch(node: &Node, isolated: bool, copy_on_write: bool) -> Launch {
+/// after its copy-on-write overlays when asked for, with its own account
+/// files when it has `users`.
+fn launch(node: &Node, isolated: bool, copy_on_write: bool, users: bool) -> Launch {
     let config = node.root.join("sshd_config").display().to_string();
     let log = node.root.join("sshd.log");
     if !isolated {
@@ -776,7 +820,11 @@ fn launch(node: &Node, isolated: bool, copy_on_write: bool) -> Launch {
         script.push_str(&mounts);
         params.extend(paths);
     }
-    for (mount, backing) in PRIVATE_MOUNTS.iter() {
+    let mut mounts = PRIVATE_MOUNTS.to_vec();
+    if users {
+        mounts.extend(users::MOUNTS);
+    }
+    for (mount, backing) in mounts.iter() {
         script.push_str(&format!(
             "mount --bind \"${{{}}}\" {mount} && ",
             params.len() + 1
@@ -1073,7 +1121,7 @@ mod tests {
 
     #[test]
     fn namespace_launch_keeps_paths_out_of_the_script() {
-        let launch = launch(&node(true), true, false);
+        let launch = launch(&node(true), true, false, false);
         assert_eq!(launch.program, "unshare");
         let script = &launch.args[5];
         assert!(!script.contains("/lab/"), "{script}");
@@ -1082,7 +1130,7 @@ mod tests {
 
     #[test]
     fn copy_on_write_mounts_the_overlays_before_the_binds() {
-        let launch = launch(&node(true), true, true);
+        let launch = launch(&node(true), true, true, false);
         let script = &launch.args[5];
         let overlay = script.find("-t overlay").expect("an overlay mount");
         let bind = script.find("--bind").expect("a bind mount");

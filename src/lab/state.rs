@@ -61,6 +61,43 @@ pub struct LabConfig {
     /// A second, non-admin user of UCP and DTR.
     pub user: String,
     pub user_password: String,
+    /// Whom SSH logs in as on the nodes. Older lab directories have no such
+    /// entry: their nodes are reached as root.
+    #[serde(default)]
+    pub login: LoginConfig,
+}
+
+/// The nodes' login user (`lab up --login-user`, `--sudo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginConfig {
+    /// `root` (root login, no sudo needed) or a user of the nodes' own.
+    pub user: String,
+    pub sudo: crate::lab::users::Sudo,
+    /// The login user's password, which sudo asks for in password mode.
+    pub password: String,
+}
+
+impl Default for LoginConfig {
+    fn default() -> LoginConfig {
+        LoginConfig {
+            user: "root".to_string(),
+            sudo: crate::lab::users::Sudo::Nopasswd,
+            password: String::new(),
+        }
+    }
+}
+
+impl LoginConfig {
+    /// The nodes' accounts, unless they are reached as root.
+    pub fn users(&self) -> Option<crate::lab::users::Users> {
+        if self.user == "root" {
+            return None;
+        }
+        let mut users = crate::lab::users::Users::operator(&self.password);
+        users.login = self.user.clone();
+        users.sudo = self.sudo;
+        Some(users)
+    }
 }
 
 impl LabConfig {
@@ -74,6 +111,7 @@ impl LabConfig {
             admin_password: random_password(),
             user: "user".to_string(),
             user_password: random_password(),
+            login: LoginConfig::default(),
         }
     }
 

@@ -60,6 +60,7 @@ pub fn inherit(child: &mut TaskDef, parent: &TaskDef) {
     child.no_log |= parent.no_log;
     child.run_once |= parent.run_once;
     child.secret_vars.extend(parent.secret_vars.iter().cloned());
+    child.escalation.inherit(&parent.escalation);
     if child.role.is_none() {
         child.role = parent.role.clone();
     }
@@ -134,7 +135,8 @@ impl crate::playbook::parse::Loader<'_> {
                             &[
                                 "block", "rescue", "always", "name", "when", "tags", "vars",
                                 "ignore_errors", "delegate_to", "check_mode", "diff", "no_log",
-                                "run_once", "timeout",
+                                "run_once", "timeout", "become", "become_user",
+                                "become_method", "become_flags", "become_exe",
                             ],
                             "block keyword",
                         );

@@ -14,6 +14,7 @@ pub mod role;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::escalation::BecomeKeys;
 use crate::source::SourceFile;
 use crate::yaml::Node;
 
@@ -71,6 +72,8 @@ pub struct Play {
     /// Stop every host of the play when one fails.
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
+    /// `become`, `become_user`, ... at play level.
+    pub escalation: BecomeKeys,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +126,9 @@ pub struct TaskDef {
     /// The role this task comes from: its variables, `role_name`,
     /// `role_path`, and where its `src:` files are found.
     pub role: Option<Arc<role::RoleScope>>,
+    /// `become`, `become_user`, ... of the task (and of the blocks, task
+    /// file calls, roles and includes it comes from).
+    pub escalation: BecomeKeys,
 }
 
 /// One entry of a play's task stream. Blocks and dynamic includes keep
@@ -228,6 +234,7 @@ impl TaskDef {
             timeout: None,
             secret_vars: Vec::new(),
             role: None,
+            escalation: BecomeKeys::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::InputError;
+use crate::escalation::BecomeKeys;
 use crate::params::to_bool;
 use crate::playbook::role::RoleScope;
 use crate::playbook::{
@@ -41,6 +42,11 @@ const PLAY_KEYS: &[&str] = &[
     "max_fail_percentage",
     "remote_user",
     "connection",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "become_exe",
 ];
 
 const TASK_KEYS: &[&str] = &[
@@ -68,19 +74,16 @@ const TASK_KEYS: &[&str] = &[
     "run_once",
     "delegate_to",
     "timeout",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "become_exe",
 ];
 
 /// Keywords of Ansible that dtrplay does not implement; refusing them by
 /// name is kinder than "unknown module".
 const UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "become",
-        "dtrplay runs tasks as the SSH user; connect as a user with the rights the tasks need (`ansible_user`)",
-    ),
-    (
-        "become_user",
-        "dtrplay runs tasks as the SSH user; connect as that user instead (`ansible_user`)",
-    ),
     (
         "async",
         "asynchronous tasks are not supported; use `timeout` for long commands",
@@ -246,6 +249,7 @@ impl<'a> Loader<'a> {
             roles: Vec::new(),
             any_errors_fatal: false,
             max_fail_percentage: None,
+            escalation: BecomeKeys::default(),
         };
         let mut hosts = None;
         let (mut pre, mut main, mut post) = (Vec::new(), Vec::new(), Vec::new());
@@ -277,6 +281,9 @@ impl<'a> Loader<'a> {
                         self.boolean(value, "any_errors_fatal").unwrap_or(false);
                 }
                 "max_fail_percentage" => play.max_fail_percentage = self.percentage(value),
+                "become" | "become_user" | "become_method" | "become_flags" | "become_exe" => {
+                    play.escalation.take(key, value, &mut self.errors);
+                }
                 "remote_user" | "connection" => self.errors.push(
                     InputError::at(
                         key,
@@ -474,6 +481,7 @@ impl<'a> Loader<'a> {
                 t.delegate_to = t.delegate_to.or_else(|| call.delegate_to.clone());
                 t.ignore_errors = t.ignore_errors.or_else(|| call.ignore_errors.clone());
                 t.run_once |= call.run_once;
+                t.escalation.inherit(&call.escalation);
                 t.secret_vars.extend(
                     spec.params
                         .iter()
@@ -542,6 +550,9 @@ impl<'a> Loader<'a> {
             "args" => *extra_args = self.mapping(value, "args"),
             "vars" => def.vars = self.mapping(value, "vars"),
             "timeout" => def.timeout = self.seconds(value, "timeout"),
+            "become" | "become_user" | "become_method" | "become_flags" | "become_exe" => {
+                def.escalation.take(key, value, &mut self.errors);
+            }
             _ => return false,
         }
         true

@@ -63,11 +63,20 @@ pub struct RoleFrom {
     pub handlers: Option<String>,
 }
 
-/// Where `--roles-path` and `ANSIBLE_ROLES_PATH` point, in that order.
-pub fn roles_path(given: &[PathBuf]) -> Vec<PathBuf> {
+/// Where `--roles-path` and then `roles_path` (ANSIBLE_ROLES_PATH or
+/// ansible.cfg) point, else Ansible's default directories, where
+/// `ansible-galaxy` installs roles.
+pub fn roles_path(given: &[PathBuf], settings: &crate::settings::Settings) -> Vec<PathBuf> {
     let mut path = given.to_vec();
-    if let Some(env) = std::env::var_os("ANSIBLE_ROLES_PATH") {
-        path.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
+    let configured = settings.paths(crate::settings::Key::RolesPath);
+    if configured.is_empty() {
+        if let Some(home) = std::env::var_os("HOME") {
+            path.push(PathBuf::from(home).join(".ansible/roles"));
+        }
+        path.push(PathBuf::from("/usr/share/ansible/roles"));
+        path.push(PathBuf::from("/etc/ansible/roles"));
+    } else {
+        path.extend(configured);
     }
     path
 }

@@ -200,6 +200,12 @@ impl<W: Write + Send> HumanReporter<W> {
                     writeln!(self.out, "{host}: connected with {via}")?;
                 }
             }
+            Event::Notice { message } => {
+                if self.verbose > 0 {
+                    self.clear_progress();
+                    writeln!(self.out, "{message}")?;
+                }
+            }
             Event::Warning { host, message } => {
                 self.clear_progress();
                 let prefix = self.paint("35", "[WARNING]");

@@ -65,6 +65,7 @@ pub fn to_json(event: &Event) -> Option<Value> {
         Event::Connected { host, via } => json!({
             "event": "connected", "host": host, "via": via,
         }),
+        Event::Notice { message } => json!({ "event": "notice", "message": message }),
         Event::Warning { host, message } => json!({
             "event": "warning", "host": host, "message": message,
         }),

@@ -165,6 +165,11 @@ pub enum Event {
         host: Option<String>,
         message: String,
     },
+    /// Something `-v` tells about the run's set-up, such as which
+    /// `ansible.cfg` was read.
+    Notice {
+        message: String,
+    },
     /// A host's connection is open, and how: `native SSH (curve25519-sha256)`,
     /// `OpenSSH: ProxyJump is not supported natively (…)`, `local`. Sent
     /// once per host, before its first result.

@@ -8,6 +8,7 @@
 
 mod files;
 mod packages;
+mod services;
 mod users;
 
 use crate::harness::{Nodes, Project, Run};

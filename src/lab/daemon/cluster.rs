@@ -158,6 +158,7 @@ impl Lab {
         let mut fleet_options = FleetOptions::new(&dir, config.nodes);
         fleet_options.path_prepend = vec![bin];
         fleet_options.isolation = opts.isolation;
+        fleet_options.users = config.login.users();
         let fleet = tokio::task::spawn_blocking(move || Fleet::start(&fleet_options))
             .await
             .map_err(|e| LabError::Task(e.to_string()))??;

@@ -1,0 +1,72 @@
+//! `--start-at-task`: which task a run starts at.
+//!
+//! As in Ansible, a task matches when its name, or its `role : name`, is
+//! the given text or matches it as a shell wildcard (`*`, `?`). Tasks
+//! before the first match are skipped (not reported); from the first
+//! match on, the run goes on as usual. A name that matches no task is an
+//! error before anything runs, since the run would otherwise skip
+//! everything and report success.
+
+use crate::error::Error;
+use crate::playbook::{Playbook, TaskDef};
+
+/// Whether `task` is where a run started with `--start-at-task wanted`
+/// begins.
+pub fn matches(wanted: &str, task: &TaskDef) -> bool {
+    let name = task.display_name();
+    let full = match &task.role {
+        Some(role) => format!("{} : {name}", role.name),
+        None => name.clone(),
+    };
+    [name, full]
+        .iter()
+        .any(|n| n == wanted || wildcard(wanted.as_bytes(), n.as_bytes()))
+}
+
+/// Checks that some task of the playbook matches.
+pub fn check(wanted: &str, playbook: &Playbook) -> Result<(), Error> {
+    let names: Vec<String> = playbook
+        .plays
+        .iter()
+        .flat_map(|p| p.all_tasks())
+        .map(|t| t.display_name())
+        .collect();
+    let found = playbook
+        .plays
+        .iter()
+        .flat_map(|p| p.all_tasks())
+        .any(|t| matches(wanted, t));
+    if found {
+        return Ok(());
+    }
+    let suggestion = crate::suggest::closest(wanted, names.iter().map(String::as_str));
+    Err(Error::Usage {
+        message: format!("--start-at-task `{wanted}`: no task of the playbook has that name"),
+        help: Some(match suggestion {
+            Some(name) => format!("did you mean `{name}`? (`--list-tasks` lists every task)"),
+            None => "`--list-tasks` lists every task; `*` matches any text".into(),
+        }),
+    })
+}
+
+/// fnmatch without character classes: `*` is any text, `?` one character.
+fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| wildcard(rest, &text[i..])),
+        Some((b'?', rest)) => !text.is_empty() && wildcard(rest, &text[1..]),
+        Some((c, rest)) => text.first() == Some(c) && wildcard(rest, &text[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard(b"Install *", b"Install docker"));
+        assert!(wildcard(b"?ing", b"ping"));
+        assert!(!wildcard(b"Install", b"Install docker"));
+    }
+}

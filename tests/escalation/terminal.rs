@@ -1,0 +1,93 @@
+//! dtrplay run with a terminal of its own, as a person at a keyboard runs
+//! it: a real pseudo-terminal is the controlling terminal of the run
+//! (`setsid --ctty`), so `-K` asks on it, while stdout and stderr stay pipes
+//! the test reads as usual.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Project, Run};
+
+/// The person's side of the terminal: what the run wrote on it, and a
+/// keyboard.
+pub struct Terminal {
+    keyboard: File,
+    screen: Arc<Mutex<Vec<u8>>>,
+    child: Child,
+}
+
+impl Terminal {
+    /// Starts `dtrplay args` in `project` with a new terminal.
+    pub fn run(project: &Project, args: &[&str]) -> Terminal {
+        let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+        let dtrplay = project.command(args);
+        let mut command = std::process::Command::new("setsid");
+        command
+            .arg("--ctty")
+            .arg("--wait")
+            .arg(dtrplay.get_program())
+            .args(dtrplay.get_args())
+            .current_dir(project.path())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::from(pty.slave))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = command.spawn().expect("start dtrplay on a terminal");
+        // Our copy of the terminal's slave side closes with `command`, so the
+        // screen ends when the run does.
+        drop(command);
+        let master = File::from(pty.master);
+        let mut reader = master.try_clone().expect("a second handle");
+        let screen = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shared.lock().expect("screen").extend_from_slice(&buf[..n]);
+            }
+        });
+        Terminal {
+            keyboard: master,
+            screen,
+            child,
+        }
+    }
+
+    /// What the run has written on the terminal so far.
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().expect("screen")).into_owned()
+    }
+
+    /// Waits until `text` is on the screen.
+    #[track_caller]
+    pub fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.screen().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "the terminal never showed {text:?}; it shows {:?}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types a line, as at the keyboard.
+    pub fn type_line(&mut self, line: &str) {
+        self.keyboard
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("type on the terminal");
+    }
+
+    /// Waits for the run to end.
+    pub fn finish(self, project: &Project) -> Run {
+        let output = self.child.wait_with_output().expect("dtrplay ends");
+        project.finished(output)
+    }
+}
