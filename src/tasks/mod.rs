@@ -22,7 +22,9 @@ pub mod dump_certs;
 pub mod edit;
 pub mod fail;
 pub mod file;
+pub mod get_url;
 pub mod group;
+pub mod http;
 pub mod lineinfile;
 pub mod manifest;
 pub mod package;
@@ -225,6 +227,7 @@ builtins! {
     "user" => User(user::User), user::spec;
     "apt" => Apt(apt::Apt), apt::spec;
     "package" => Package(package::Package), package::spec;
+    "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "service" => Service(service::Service), service::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;

@@ -6,10 +6,12 @@
 //! (with its diff) and changes nothing, a real run, a second run with
 //! changed=0, and its errors.
 
+mod downloads;
 mod files;
 mod packages;
 mod services;
 mod users;
+mod web;
 
 use crate::harness::{Nodes, Project, Run};
 
