@@ -161,6 +161,16 @@ pub enum OutputFormat {
     Human,
     /// JSON Lines: one event per line.
     Json,
+    /// JUnit XML at the end of the run: one test case per host and task, for CI systems.
+    Junit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorOutput {
+    /// Lines for people, coloured on a terminal.
+    Human,
+    /// JSON Lines: one event per line.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -207,8 +217,8 @@ pub struct DoctorArgs {
     #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
+    #[arg(long, value_enum, default_value_t = DoctorOutput::Human)]
+    pub output: DoctorOutput,
     /// Further limit the nodes checked.
     #[arg(short = 'l', long)]
     pub limit: Option<String>,

@@ -37,6 +37,7 @@ use crate::tasks::Registry;
 use crate::template::Templates;
 use crate::vars::{Learned, RunVars};
 
+mod gather;
 mod walk;
 
 /// The default time a task's remote script may take (`timeout:` overrides).
@@ -256,7 +257,15 @@ impl<'a> Executor<'a> {
             }
             self.open(host);
         }
+        let gathering = self.gathering(play, &hosts, reporter);
         for batch in batches(&hosts, &play.serial) {
+            if let Some(task) = &gathering
+                && self
+                    .linear_task(play, task, &batch, false, false, reporter)
+                    .await
+            {
+                break;
+            }
             let ended = match play.strategy {
                 Strategy::Linear => {
                     self.linear_play(play, &batch, reporter).await == walk::Flow::EndPlay
@@ -451,6 +460,13 @@ impl<'a> Executor<'a> {
         }
         for (name, value) in &report.facts {
             self.vars.learn(host, name, value, origin(name));
+        }
+        // What `setup` and `*_facts` modules return under `ansible_facts`
+        // are facts; `set_fact` and `include_vars` return variables there.
+        if !matches!(task.module.as_str(), "set_fact" | "include_vars")
+            && let Some(Value::Object(facts)) = report.registered.get("ansible_facts")
+        {
+            self.vars.learn_facts(host, facts);
         }
     }
 

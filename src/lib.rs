@@ -32,6 +32,7 @@ pub mod env_lookups;
 pub mod error;
 pub mod escalation;
 pub mod executor;
+pub mod facts;
 pub mod inventory;
 pub mod invocation;
 pub mod lab;

@@ -18,6 +18,7 @@ use crate::error::{Error, ExitStatus};
 use crate::listing::Wanted;
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
+use crate::report::junit::JunitReporter;
 use crate::report::{Event, Reporter};
 use crate::settings::{Key, Settings};
 use crate::tasks::Registry;
@@ -210,6 +211,7 @@ async fn apply(
     }
     let mut reporter: Box<dyn Reporter> = match cfg.output {
         OutputFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),
+        OutputFormat::Junit => Box::new(JunitReporter::new(std::io::stdout())),
         OutputFormat::Human => Box::new(HumanReporter::new(
             std::io::stdout(),
             color(std::io::stdout().is_terminal()) && !cfg.no_color,
@@ -381,7 +383,7 @@ fn inventory_cmd(args: &InventoryArgs) -> Result<ExitCode, Error> {
 }
 
 async fn doctor_cmd(args: &DoctorArgs) -> Result<ExitCode, Error> {
-    let json = args.output == OutputFormat::Json;
+    let json = args.output == crate::cli::DoctorOutput::Json;
     let status = crate::doctor::run(
         &args.inventory,
         &args.extra_vars,

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, InputError};
+use crate::facts::needed::{gathers, is_fact_name};
 use crate::inventory::{Inventory, Pattern};
 use crate::playbook::{Play, Playbook, TaskDef};
 use crate::suggest;
@@ -104,8 +105,12 @@ pub fn load(
             inventory_names: variable_names(inventory),
             extra: extra_vars.keys().cloned().collect(),
         };
+        // Facts stay known for the rest of the run once a play gathered them.
+        let mut gathered = false;
         for play in &playbook.plays {
-            errors.extend(checker.play(play));
+            gathered |= play.gather_facts != Some(false);
+            errors.extend(checker.play(play, gathered));
+            gathered |= play.all_tasks().iter().any(|t| gathers(&t.module));
         }
     }
     match (playbook, inventory) {
@@ -139,7 +144,9 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn play(&self, play: &Play) -> Vec<InputError> {
+    /// `facts`: facts are gathered when the play starts (by it, or by an
+    /// earlier play).
+    fn play(&self, play: &Play, facts: bool) -> Vec<InputError> {
         let mut errors = Vec::new();
         if let Some(text) = play.hosts.as_str()
             && !crate::yaml::is_template(text)
@@ -156,6 +163,10 @@ impl Checker<'_> {
         let mut defined: HashSet<String> = self.inventory_names.clone();
         defined.extend(self.extra.iter().cloned());
         defined.extend(ALWAYS_DEFINED.iter().map(|s| s.to_string()));
+        if facts {
+            // Every fact name counts as defined once `ansible_facts` is.
+            defined.insert("ansible_facts".into());
+        }
         defined.extend(play.vars.iter().map(|(k, _)| k.key().to_string()));
         for file in &play.vars_files {
             if let Some(map) = file.loaded.as_ref().and_then(Node::as_map) {
@@ -217,6 +228,9 @@ impl Checker<'_> {
         if task.module == "set_fact" {
             defined.extend(task.args.iter().map(|(k, _)| k.key().to_string()));
         }
+        if gathers(&task.module) {
+            defined.insert("ansible_facts".into());
+        }
         if let Some(entry) = self.registry.get(&task.module) {
             defined.extend(entry.spec.facts.iter().cloned());
         }
@@ -243,6 +257,7 @@ impl Checker<'_> {
         if !self.check_variables {
             return Vec::new();
         }
+        let facts = defined.contains("ansible_facts");
         // A task's facts may be a family of names (`getent_*`).
         let family = |name: &str| {
             defined
@@ -252,7 +267,20 @@ impl Checker<'_> {
         };
         used.into_iter()
             .filter(|(name, _)| !defined.contains(name) && !family(name))
+            .filter(|(name, _)| !(facts && is_fact_name(name)))
             .map(|(name, span)| {
+                if is_fact_name(&name) {
+                    return InputError::new(
+                        &node.src,
+                        span,
+                        format!("`{name}` is a fact, but this play does not gather facts"),
+                    )
+                    .with_label("read here, while the play has `gather_facts: false`")
+                    .with_help(
+                        "remove `gather_facts: false` from the play, or run `setup` \
+                         (or `ansible.builtin.setup`) in a task before this one",
+                    );
+                }
                 let help = suggest::did_you_mean(&name, defined.iter().map(String::as_str)).unwrap_or_else(|| {
                     "define it in the inventory, in the play's `vars`, with `-e`, or register it in an earlier task".into()
                 });

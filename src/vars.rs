@@ -221,6 +221,28 @@ impl RunVars {
     }
 }
 
+impl RunVars {
+    /// Stores facts a host reported (`setup`'s `ansible_facts`): each one
+    /// as a variable of its own (`ansible_os_family`) and, without the
+    /// prefix, in `ansible_facts`, merged with the facts known before, as
+    /// Ansible injects them. Facts are host data, never rendered.
+    pub fn learn_facts(&self, host: &str, facts: &Map<String, Value>) {
+        self.table.update(host, |vars| {
+            let mut all = match vars.get("ansible_facts") {
+                Some(Value::Object(map)) => map,
+                _ => Map::new(),
+            };
+            for (name, value) in facts {
+                all.insert(crate::facts::short_name(name).to_string(), value.clone());
+                if !self.extra.contains_key(name) {
+                    vars.insert_data(name.clone(), value.clone());
+                }
+            }
+            vars.insert_data("ansible_facts", Value::Object(all));
+        });
+    }
+}
+
 fn inventory_groups(inventory: &Inventory) -> Value {
     let mut groups = Map::new();
     for (name, hosts) in inventory.groups_dict() {

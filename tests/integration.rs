@@ -62,9 +62,13 @@ mod yaml_scalars;
 mod vault;
 // Roles, imports and includes, blocks: real Ansible content's structure.
 mod content;
+// Facts: implicit gathering, `setup`, `ansible_facts` and `ansible_*`, validate.
+mod facts;
 // ansible.cfg and the ANSIBLE_* environment variables, as Ansible reads them.
 mod ansible_cfg;
 // The ansible-playbook flags people type: listings, --syntax-check, --start-at-task, -k.
 mod playbook_flags;
+// Reports for CI systems: JUnit XML.
+mod reports;
 // Modules dtrplay does not implement, through ansible-core's own code.
 mod ansible_fallback;

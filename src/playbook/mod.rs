@@ -72,6 +72,10 @@ pub struct Play {
     /// Stop every host of the play when one fails.
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
+    /// `gather_facts` as written (Ansible's default is to gather).
+    pub gather_facts: Option<bool>,
+    /// `gather_subset` and `gather_timeout`, given to the implicit `setup`.
+    pub gather_args: Vec<(Node, Node)>,
     /// `become`, `become_user`, ... at play level.
     pub escalation: BecomeKeys,
 }

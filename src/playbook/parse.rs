@@ -30,6 +30,9 @@ const PLAY_KEYS: &[&str] = &[
     "serial",
     "strategy",
     "gather_facts",
+    "gather_subset",
+    "gather_timeout",
+    "fact_path",
     "tasks",
     "pre_tasks",
     "post_tasks",
@@ -249,6 +252,8 @@ impl<'a> Loader<'a> {
             roles: Vec::new(),
             any_errors_fatal: false,
             max_fail_percentage: None,
+            gather_facts: None,
+            gather_args: Vec::new(),
             escalation: BecomeKeys::default(),
         };
         let mut hosts = None;
@@ -263,10 +268,9 @@ impl<'a> Loader<'a> {
                 "vars_files" => play.vars_files = self.vars_files(value),
                 "serial" => play.serial = self.serial(value),
                 "strategy" => play.strategy = self.strategy(value),
-                "gather_facts" => {
-                    // Accepted for compatibility: dtrplay gathers no facts,
-                    // so `gather_facts: true` only costs nothing.
-                    self.boolean(value, "gather_facts");
+                "gather_facts" => play.gather_facts = self.boolean(value, "gather_facts"),
+                "gather_subset" | "gather_timeout" | "fact_path" => {
+                    play.gather_args.push((key.clone(), value.clone()));
                 }
                 "tasks" => main = self.task_list(value, false),
                 "pre_tasks" => pre = self.task_list(value, false),

@@ -7,6 +7,7 @@
 
 pub mod human;
 pub mod json;
+pub mod junit;
 
 use std::time::Duration;
 

@@ -36,6 +36,7 @@ pub mod remote;
 pub mod service;
 pub mod set_bypass_ca;
 pub mod set_fact;
+pub mod setup;
 pub mod stat;
 pub mod systemd;
 pub mod template;
@@ -218,6 +219,7 @@ builtins! {
     "fail" => Fail(fail::Fail), fail::spec;
     "file" => File(file::File), file::spec;
     "set_fact" => SetFact(set_fact::SetFact), set_fact::spec;
+    "setup" => Setup(setup::Setup), setup::spec;
     "shell" => Shell(command::Shell), command::shell_spec;
     "lineinfile" => LineInFile(lineinfile::LineInFile), lineinfile::spec;
     "ping" => Ping(ping::Ping), ping::spec;
