@@ -649,38 +649,6 @@ async fn dump_certs_over_ssh_skips_log_lines_and_validates() {
 }
 
 #[tokio::test]
-async fn push_test_diagnoses_the_two_procedure_errors() {
-    let lab = Lab::start(Flavor::Ucp1).await;
-    let vars = lab.vars();
-    let bin = lab.dir.path().join("bin");
-    let node = ShellWithTools::new("node1", &bin);
-
-    fake_docker(
-        &bin,
-        "case \"$1\" in push) echo 'The push refers to a repository [dtr/admin/hello-world]'; echo '5f70bf18a086: Image push failed'; echo 'unauthorized: authentication required'; exit 1;; esac",
-    );
-    let msg = failure(run_task("push-test", json!({}), &vars, &node, false).await);
-    assert!(msg.contains("push from node1 failed"), "{msg}");
-    assert!(msg.contains("steps 3–4") && msg.contains("doctor"), "{msg}");
-
-    fake_docker(
-        &bin,
-        "case \"$1\" in push) echo 'Error response from daemon: Get \"https://dtr/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority'; exit 1;; esac",
-    );
-    let msg = failure(run_task("push-test", json!({}), &vars, &node, false).await);
-    let path = lab.ca_crt().display().to_string();
-    assert!(msg.contains("node1"), "{msg}");
-    assert!(msg.contains(&path) && msg.contains("is missing"), "{msg}");
-    assert!(msg.contains("step 5"), "{msg}");
-
-    // The private repository was created once, by the first push attempt.
-    assert_eq!(
-        lab.servers.status().dtr_repositories,
-        vec![format!("{ADMIN}/hello-world")]
-    );
-}
-
-#[tokio::test]
 async fn arguments_are_typed_and_unknown_ones_refused() {
     let registry = Registry::builtins();
     let entry = registry.get("copy-ca-crt").expect("built-in");

@@ -134,14 +134,19 @@ fn up_status_up_again_and_down() -> TestResult {
     assert!(vars["ucp_password"].as_str().is_some_and(|p| p.len() >= 16));
     assert!(Path::new(vars["dtr_ca_file"].as_str().ok_or("dtr_ca_file")?).is_file());
 
-    // The nodes answer over ssh with the lab's config, and run the stand-ins.
+    // The nodes answer over ssh with the lab's config; `docker` there is
+    // the real engine, holding the lab's hello-world, and `systemctl` the
+    // lab's stand-in.
     let out = Command::new("ssh")
         .arg("-F")
         .arg(dir.join("ssh_config"))
-        .args(["node2", "docker images -q; systemctl is-active docker"])
+        .args([
+            "node2",
+            "docker images --format '{{.Repository}}:{{.Tag}}'; systemctl is-active docker",
+        ])
         .output()?;
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(stdout(&out), "active\n");
+    assert_eq!(stdout(&out), "hello-world:latest\nactive\n");
 
     let out = dtrplay(&["lab", "down"], &dir)?;
     assert!(out.status.success(), "{out:?}");

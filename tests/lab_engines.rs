@@ -23,7 +23,8 @@ async fn each_node_runs_its_own_engine_that_both_clients_reach() {
     assert_eq!(pids.len(), 2);
 
     // Each node imports an image of its own (made locally, nothing is
-    // pulled), then lists what its engine holds with both clients.
+    // pulled), then lists what its engine holds with both clients (beside
+    // the lab's own hello-world, which every engine gets at `lab up`).
     project.file(
         "engines.yml",
         r#"
@@ -36,10 +37,10 @@ async fn each_node_runs_its_own_engine_that_both_clients_reach() {
                 printf 'made on {{ inventory_hostname }}\n' > "$TMPDIR/hello.txt"
                 tar -C "$TMPDIR" -c hello.txt | /usr/bin/docker import - lab/hello:{{ inventory_hostname }}
             - name: List with Debian's client
-              command: /usr/bin/docker images --format {% raw %}'{{.Repository}}:{{.Tag}}'{% endraw %}
+              command: /usr/bin/docker images --filter reference=lab/hello --format {% raw %}'{{.Repository}}:{{.Tag}}'{% endraw %}
               register: debian
             - name: List with the newer client
-              command: /usr/local/bin/docker images --format {% raw %}'{{.Repository}}:{{.Tag}}'{% endraw %}
+              command: /usr/local/bin/docker images --filter reference=lab/hello --format {% raw %}'{{.Repository}}:{{.Tag}}'{% endraw %}
               register: newer
             - name: Ask the engine where it keeps its data
               command: /usr/bin/docker info --format {% raw %}'{{.DockerRootDir}} {{.ServerVersion}}'{% endraw %}
@@ -154,4 +155,170 @@ async fn each_node_runs_its_own_engine_that_both_clients_reach() {
     for pid in pids.iter().map(|(_, pid)| *pid).chain(children) {
         assert!(!process::is_alive(pid), "pid {pid} is still alive");
     }
+}
+
+/// Runs the integration playbook (optionally one tag) through the lab's
+/// proxy, as `. <lab>/env.sh` would.
+fn integrate(project: &Project, lab: &Lab, tags: Option<&str>) -> crate::harness::Run {
+    let playbook = format!("{}/playbooks/integrate.yml", env!("CARGO_MANIFEST_DIR"));
+    let inventory = lab.inventory_path().display().to_string();
+    let mut args = vec!["apply", playbook.as_str(), "-i", inventory.as_str()];
+    if let Some(tags) = tags {
+        args.extend(["--tags", tags]);
+    }
+    let output = project
+        .command(&args)
+        .env("HTTPS_PROXY", lab.https_proxy().expect("the lab's proxy"))
+        .output()
+        .expect("run dtrplay");
+    project.finished(output)
+}
+
+/// The real docker client, with the lab admin's client bundle, talking to
+/// the lab's UCP by its name: `DOCKER_HOST=tcp://ucp.lab.test:P`.
+fn bundle_docker(lab: &Lab, bundle: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let host = lab.ucp_url().replace("https://", "tcp://");
+    std::process::Command::new("/usr/bin/docker")
+        .args(args)
+        .env("DOCKER_HOST", host)
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", bundle)
+        .env("DOCKER_CONFIG", bundle.join("config"))
+        .env("HTTPS_PROXY", lab.https_proxy().expect("the lab's proxy"))
+        .output()
+        .expect("run docker")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_test_pushes_through_ucp_with_a_client_bundle_and_names_the_broken_link_ucp1() {
+    push_through_ucp(Flavor::Ucp1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_test_pushes_through_ucp_with_a_client_bundle_and_names_the_broken_link_ucp3() {
+    push_through_ucp(Flavor::Ucp3).await;
+}
+
+async fn push_through_ucp(flavor: Flavor) {
+    let project = Project::new();
+    let options = LabOptions::new(
+        project.path().join("lab"),
+        flavor,
+        2,
+        1,
+        env!("CARGO_BIN_EXE_dtrplay"),
+    );
+    let lab = Lab::start(&options).await.expect("start the lab");
+    assert!(lab.has_engines(), "{:?}", lab.engine_warning());
+    let dtr = lab.dtr_host();
+    let image = format!("{dtr}/admin/hello-world:1");
+
+    // A fresh lab: every node's real engine fails the anonymous pull with
+    // x509, and push-test names step 5 on each node.
+    let run = integrate(&project, &lab, Some("push-test"));
+    assert_ne!(run.status, 0, "{}", run.stdout);
+    for node in ["node1", "node2"] {
+        assert!(
+            run.stdout.contains(&format!("failed: [{node}]")),
+            "{}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout
+            .contains("x509: certificate signed by unknown authority`: this node's engine does not trust DTR's CA"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("is missing (step 5"), "{}", run.stdout);
+
+    // Step 5 alone: the nodes trust DTR, but UCP neither knows DTR nor is
+    // trusted by it, so the engine UCP pushes from gets no credentials and
+    // DTR refuses it, in the current engine's words.
+    integrate(&project, &lab, Some("copy-ca-crt")).success();
+    let run = integrate(&project, &lab, Some("push-test"));
+    assert_ne!(run.status, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "the push through UCP with a client bundle failed with `denied: requested access to the resource is denied`"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("(steps 3–4)"), "{}", run.stdout);
+
+    // Every step: the push goes through UCP with no docker login, and a
+    // second run changes nothing.
+    let run = integrate(&project, &lab, None);
+    run.success();
+    assert!(
+        run.stdout.contains(&format!("pushed {image}")),
+        "{}",
+        run.stdout
+    );
+    let again = integrate(&project, &lab, None);
+    again.success();
+    assert!(again.stdout.contains("changed=0"), "{}", again.stdout);
+    assert!(!again.stdout.contains("changed=1"), "{}", again.stdout);
+
+    // DTR lists the tag to a plain client built on public crates.
+    dtrplay::api::tls::install_provider();
+    let ca =
+        reqwest::Certificate::from_pem(lab.pki().dtr_ca().cert_pem().as_bytes()).expect("DTR's CA");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .proxy(reqwest::Proxy::https(lab.https_proxy().unwrap()).expect("the proxy"))
+        .build()
+        .expect("a client");
+    let config = lab.config();
+    let tags: serde_json::Value = client
+        .get(format!(
+            "{}/api/v0/repositories/admin/hello-world/tags",
+            lab.dtr_url()
+        ))
+        .basic_auth(&config.admin_user, Some(&config.admin_password))
+        .send()
+        .await
+        .expect("list tags")
+        .json()
+        .await
+        .expect("JSON tags");
+    assert_eq!(tags[0]["name"], "1", "{tags}");
+
+    // The real docker client with the bundle, through UCP: a pull reaches
+    // every node's engine, each with the token UCP obtained from DTR.
+    let bundle = project.path().join("bundle");
+    std::fs::create_dir_all(&bundle).expect("bundle dir");
+    let pki = lab.pki();
+    std::fs::write(bundle.join("ca.pem"), pki.cluster_root_ca().cert_pem()).unwrap();
+    std::fs::write(bundle.join("cert.pem"), pki.admin_client().cert_pem()).unwrap();
+    std::fs::write(bundle.join("key.pem"), pki.admin_client().key_pem()).unwrap();
+    let pulled = bundle_docker(&lab, &bundle, &["pull", &image]);
+    let text = String::from_utf8_lossy(&pulled.stdout);
+    assert!(
+        pulled.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    for node in ["node1", "node2"] {
+        assert!(text.contains(&format!("{node}: Status: ")), "{text}");
+    }
+
+    // node2's ca.crt removed by hand: node1 still pushes through UCP, node2
+    // fails with the step 5 verdict naming its own ca.crt.
+    let node2 = &lab.nodes()[1];
+    std::fs::remove_file(node2.path(&format!("/etc/docker/certs.d/{dtr}/ca.crt")))
+        .expect("remove node2's ca.crt");
+    let run = integrate(&project, &lab, Some("push-test"));
+    assert_ne!(run.status, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("failed: [node2]"), "{}", run.stdout);
+    assert!(!run.stdout.contains("failed: [node1]"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("anonymous `docker pull {image}` on node2 failed")),
+        "{}",
+        run.stdout
+    );
+
+    lab.stop().await.expect("stop the lab");
 }

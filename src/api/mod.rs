@@ -11,6 +11,7 @@
 //! token.
 
 pub mod contract;
+pub mod docker;
 pub mod dtr;
 pub mod dtr_ca;
 pub mod registry;

@@ -47,7 +47,7 @@ use tokio::task::JoinHandle;
 
 use crate::lab::Flavor;
 use crate::lab::pki::{LabPki, parse_certificates};
-use crate::lab::{dtr, ucp};
+use crate::lab::{dtr, ucp, ucp_engines};
 
 /// How the lab's API servers are set up.
 #[derive(Clone)]
@@ -259,6 +259,12 @@ impl ApiServers {
         &self.dtr_host
     }
 
+    /// Puts UCP in front of these engines: Docker API calls through a client
+    /// bundle reach them from now on.
+    pub fn attach_engines(&self, engines: Vec<ucp_engines::EngineRoute>) {
+        self.ucp_state.front.attach(engines);
+    }
+
     /// A snapshot of the integration state held by the simulators.
     pub fn status(&self) -> IntegrationStatus {
         IntegrationStatus {
@@ -274,6 +280,9 @@ impl ApiServers {
         tokio::join!(self.ucp.stop(), self.dtr.stop());
     }
 }
+
+/// The common name of UCP's own client certificate.
+pub const UCP_IDENTITY_CN: &str = "ucp-controller";
 
 /// Starts the UCP and DTR simulators for `pki` as `cfg` describes.
 pub async fn start(pki: &LabPki, cfg: ApiConfig) -> Result<ApiServers, StartError> {
@@ -309,7 +318,26 @@ pub async fn start(pki: &LabPki, cfg: ApiConfig) -> Result<ApiServers, StartErro
     )?;
     let dtr_rustls = RustlsConfig::from_config(Arc::new(dtr_tls));
 
-    let ucp_state = ucp::UcpState::new(cfg.flavor, accounts.clone(), pki.clone(), ucp_host.clone());
+    // UCP's own client certificate, which DTR's auth bypass accepts once it
+    // trusts the cluster root CA (step 4): what UCP presents to get tokens
+    // for the engines behind it (`ucp_engines.rs`).
+    let identity = pki
+        .issue_cluster_identity(UCP_IDENTITY_CN, crate::lab::pki::NODE_IDENTITY_OU)
+        .map_err(|e| StartError::Config {
+            reason: format!("cannot issue UCP's client certificate: {e}"),
+        })?;
+    let front = ucp_engines::Front::new(
+        dtr_host.clone(),
+        dtr_addr,
+        format!("{}\n{}", identity.cert_pem, identity.key_pem).into_bytes(),
+    );
+    let ucp_state = ucp::UcpState::new(
+        cfg.flavor,
+        accounts.clone(),
+        pki.clone(),
+        ucp_host.clone(),
+        front,
+    );
     let ucp_router = ucp::router(Arc::clone(&ucp_state));
     let dtr_state = dtr::DtrState::new(dtr::DtrSetup {
         flavor: cfg.flavor,

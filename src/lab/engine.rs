@@ -35,6 +35,8 @@ use crate::lab::node::Node;
 /// Where Debian's `docker.io` installs the daemon.
 pub const DOCKERD: &str = "/usr/sbin/dockerd";
 
+/// The node's engine socket, as the node sees it.
+pub const NODE_SOCKET: &str = SOCKET;
 /// The node's socket, pidfile and exec root, as the node sees them.
 const SOCKET: &str = "/run/docker.sock";
 const PIDFILE: &str = "/run/docker.pid";

@@ -12,7 +12,9 @@ pub mod proxy;
 pub mod registry;
 pub mod rootfs;
 pub mod state;
+pub mod test_image;
 pub mod ucp;
+pub mod ucp_engines;
 pub mod users;
 
 /// Which UCP/DTR generation the lab models.
@@ -65,6 +67,8 @@ pub enum LabError {
     Docker(#[from] docker::DockerError),
     #[error(transparent)]
     Engine(#[from] engine::EngineError),
+    #[error(transparent)]
+    TestImage(#[from] test_image::ImportError),
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,

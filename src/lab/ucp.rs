@@ -38,7 +38,7 @@ use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_server::tls::TlsInfo;
@@ -53,6 +53,7 @@ use crate::lab::apis::{
     optional_client_ca_config, parse_json_object, peer_chain, random_hex,
 };
 use crate::lab::pki::{LabPki, PkiError, parse_certificates};
+use crate::lab::ucp_engines::{Front, KnownRegistry, docker_error, is_docker_path};
 
 /// Message of a failed login (inferred, ucp-dtr-api.md §10).
 pub const LOGIN_FAILED_MESSAGE: &str = "invalid username or password";
@@ -151,6 +152,8 @@ pub(crate) struct UcpState {
     /// `host:port` written into `env.sh`.
     public_host: String,
     inner: Mutex<UcpInner>,
+    /// The Docker API in front of the nodes' engines (`ucp_engines.rs`).
+    pub(crate) front: Front,
 }
 
 /// The parts of config-toml other than registries that a fresh UCP 3.x
@@ -171,6 +174,7 @@ impl UcpState {
         accounts: Accounts,
         pki: LabPki,
         public_host: String,
+        front: Front,
     ) -> Arc<UcpState> {
         let config_rest =
             toml::from_str(DEFAULT_CONFIG_TOML).expect("the default config-toml is valid TOML");
@@ -179,6 +183,7 @@ impl UcpState {
             accounts,
             pki,
             public_host,
+            front,
             inner: Mutex::new(UcpInner {
                 tokens: Default::default(),
                 registry: None,
@@ -196,6 +201,34 @@ impl UcpState {
             .registry
             .as_ref()
             .map(|registry| registry.url.clone())
+    }
+
+    /// The registries UCP knows from step 3, with how it verifies them.
+    pub(crate) fn known_registries(&self) -> Vec<KnownRegistry> {
+        let inner = lock(&self.inner);
+        let mut known = Vec::new();
+        if let Some(registry) = &inner.registry
+            && let Ok(url) = reqwest::Url::parse(&registry.url)
+            && let Some(host) = url.host_str()
+        {
+            let authority = match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            };
+            known.push(KnownRegistry {
+                authority,
+                ca_pem: registry.ca_bundle.clone(),
+                insecure: registry.insecure,
+            });
+        }
+        for registry in &inner.registries {
+            known.push(KnownRegistry {
+                authority: registry.host_address.clone(),
+                ca_pem: registry.ca_bundle.clone(),
+                insecure: false,
+            });
+        }
+        known
     }
 
     /// UCP 3.x: the host addresses of the trusted registries.
@@ -220,7 +253,7 @@ pub(crate) fn tls_config(pki: &LabPki) -> Result<ServerConfig, TlsSetupError> {
 
 pub(crate) fn router(state: Arc<UcpState>) -> Router {
     let router = Router::new()
-        .route("/_ping", get(|| async { "OK" }))
+        .route("/_ping", get(ping))
         .route("/ca", get(ca))
         .route("/auth/login", post(login))
         .route("/api/clientbundle", get(client_bundle).post(client_bundle));
@@ -237,9 +270,41 @@ pub(crate) fn router(state: Arc<UcpState>) -> Router {
             ),
     };
     router
-        .fallback(|| async { UcpError::NotFound })
+        .fallback(docker_api)
         .method_not_allowed_fallback(|| async { UcpError::MethodNotAllowed })
         .with_state(state)
+}
+
+/// UCP's health check, which is also the Docker API's: with engines behind
+/// it, the first engine answers (clients read its API version there).
+async fn ping(State(state): State<Arc<UcpState>>, method: Method, headers: HeaderMap) -> Response {
+    match state.front.ping(&method, &headers).await {
+        Some(response) => response,
+        None => "OK".into_response(),
+    }
+}
+
+/// Every path UCP does not serve itself: Docker API calls go to the nodes'
+/// engines for an authenticated caller (`ucp_engines.rs`), the rest is 404.
+async fn docker_api(
+    State(state): State<Arc<UcpState>>,
+    tls: Tls,
+    request: axum::extract::Request,
+) -> Response {
+    if !is_docker_path(request.uri().path()) {
+        return UcpError::NotFound.into_response();
+    }
+    let caller = match authenticate(&state, request.headers(), tls_info(&tls)) {
+        Ok(caller) => caller,
+        Err(_) => {
+            return docker_error(
+                StatusCode::UNAUTHORIZED,
+                "authentication required: use a client bundle's certificate (DOCKER_CERT_PATH, DOCKER_TLS_VERIFY=1)",
+            );
+        }
+    };
+    let known = state.known_registries();
+    state.front.handle(&caller.user, &known, request).await
 }
 
 async fn ca(State(state): State<Arc<UcpState>>) -> String {

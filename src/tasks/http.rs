@@ -86,11 +86,19 @@ pub fn scheme_ok(url: &str) -> bool {
 
 impl Request {
     /// The curl configuration lines for this request (without the output
-    /// and the write-out, which each task adds).
+    /// and the write-out, which each task adds), following redirects.
     pub fn config(&self) -> String {
+        self.config_following(true)
+    }
+
+    /// The same, saying whether redirects are followed.
+    pub fn config_following(&self, follow: bool) -> String {
         let mut c = String::new();
         c.push_str(&format!("url = {}\n", config_quote(&self.url)));
-        c.push_str("location\nsilent\nshow-error\n");
+        c.push_str("silent\nshow-error\n");
+        if follow {
+            c.push_str("location\n");
+        }
         c.push_str(&format!("max-time = {}\n", self.timeout.max(1)));
         c.push_str(&format!(
             "user-agent = {}\n",

@@ -30,6 +30,7 @@ pub mod manifest;
 pub mod package;
 pub mod ping;
 pub mod plugin;
+pub mod push_bundle;
 pub mod push_failure;
 pub mod push_test;
 pub mod remote;
@@ -41,6 +42,7 @@ pub mod stat;
 pub mod systemd;
 pub mod template;
 pub mod upload_ca;
+pub mod uri;
 pub mod user;
 
 use std::sync::Arc;
@@ -230,6 +232,7 @@ builtins! {
     "apt" => Apt(apt::Apt), apt::spec;
     "package" => Package(package::Package), package::spec;
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
+    "uri" => Uri(uri::Uri), uri::spec;
     "service" => Service(service::Service), service::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;

@@ -1,21 +1,23 @@
-//! `push-test`: step 6 of the procedure, proving the integration works from
-//! every node.
+//! `push-test`: step 6 of the procedure, proving the integration works.
 //!
-//! On each node it runs `docker pull hello-world`, `docker tag
-//! hello-world:latest <dtr-host[:port]>/<push_test_repo>:<tag>` and `docker
-//! push` (no `docker login`: the engine's UCP-issued certificate is what
-//! DTR's auth bypass accepts), then checks through the DTR API that the tag
-//! exists with the pushed digest. The private test repository is created
-//! first when missing, once per run however many nodes push
-//! (`REPOSITORY_EXISTS` counts as done).
+//! The push is the procedure's: through UCP with a client bundle, no
+//! `docker login` (`push_bundle.rs`): the image (`hello-world`, pulled only
+//! when the cluster lacks it) is tagged `<dtr-host[:port]>/<push_test_repo>:<tag>`
+//! and pushed, once per run; then the tag is checked through the DTR API.
+//! The private test repository is created first when missing, once per run
+//! however many nodes run the task (`REPOSITORY_EXISTS` counts as done).
+//! Then every node proves that its own engine trusts DTR: an anonymous
+//! `docker pull` of the pushed tag over SSH. A certificate error means step
+//! 5 is broken on that node; a registry refusal (`denied`) or the image
+//! itself means TLS trust holds there.
 //!
 //! The check only reads the repository and tag. The apply always pushes,
 //! because the push is the test; it reports `changed` only when it created
 //! the repository or moved the tag to a new digest, so a second run is ok.
 //!
-//! A failed push is diagnosed, not just printed: the two errors of the
-//! procedure's troubleshooting section name the broken trust link, the node
-//! and, for the certificate error, what that node's `ca.crt` holds.
+//! A failure is diagnosed, not just printed: the engines' texts
+//! (`push_failure.rs`) name the broken trust link, the node and, for a
+//! certificate error, what that node's `ca.crt` holds.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +28,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-use crate::api::contract::{self, DtrAccess, DtrArgs};
+use crate::api::contract::{self, DtrAccess, DtrArgs, UcpAccess, UcpArgs};
 use crate::api::dtr::{Created, Dtr};
 use crate::api::registry::{
     ca_crt_path, check_tag, image_reference, registry_host, split_repository,
@@ -37,6 +39,7 @@ use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::copy_ca_crt::{self, Remote};
 use crate::tasks::dump_certs::shell_quote;
+use crate::tasks::push_bundle;
 
 /// The procedure's test image.
 pub const DEFAULT_IMAGE: &str = "hello-world";
@@ -95,24 +98,10 @@ pub fn spec() -> Spec {
     )
 }
 
-/// The pull, tag and push, with all output on stdout, stopping at the
-/// first failure.
-pub fn push_script(source: &str, reference: &str) -> String {
-    let source_ref = if source
-        .rsplit('/')
-        .next()
-        .is_some_and(|last| last.contains(':'))
-    {
-        source.to_string()
-    } else {
-        format!("{source}:latest")
-    };
-    format!(
-        "exec 2>&1\nset -e\ndocker pull {src}\ndocker tag {src_ref} {dst}\ndocker push {dst}\n",
-        src = shell_quote(source),
-        src_ref = shell_quote(&source_ref),
-        dst = shell_quote(reference),
-    )
+/// The anonymous pull on a node that shows whether its engine trusts DTR,
+/// with all output on stdout.
+pub fn probe_script(reference: &str) -> String {
+    format!("exec 2>&1\ndocker pull {}\n", shell_quote(reference))
 }
 
 /// The digest of `<tag>: digest: sha256:... size: N` in a push's output.
@@ -124,11 +113,20 @@ pub fn pushed_digest(output: &str, tag: &str) -> Option<String> {
     })
 }
 
-/// The diagnosis of the `unauthorized` failure.
-pub fn unauthorized_diagnosis(node: &str, text: &str) -> String {
+/// The diagnosis of a refused push through UCP.
+pub fn unauthorized_diagnosis(text: &str) -> String {
     format!(
-        "push from {node} failed with `{text}`: UCP is not configured for DTR, or DTR does not trust the UCP cluster CA (steps 3–4): run `dtrplay doctor`"
+        "the push through UCP with a client bundle failed with `{text}`: UCP is not configured for DTR, or DTR does not trust the UCP cluster CA (steps 3–4): run `dtrplay doctor`"
     )
+}
+
+/// Whether a failed pull's output shows that the registry answered over
+/// verified TLS (it refused, or lacks the image).
+fn registry_answered(output: &str) -> bool {
+    let lower = output.to_ascii_lowercase();
+    classify_failure(output) == PushFailure::Refused
+        || lower.contains("manifest unknown")
+        || lower.contains("name unknown")
 }
 
 /// What the check found, for the apply.
@@ -142,6 +140,9 @@ pub struct PushDrift {
     reference: String,
     ca_path: String,
     dtr_access: DtrAccess,
+    /// `<dtr-host[:port]>/<namespace>/<name>`, what is tagged and pushed.
+    repository: String,
+    ucp: UcpAccess,
 }
 
 /// How long the run-wide memory of created repositories and moved tags is
@@ -233,6 +234,7 @@ impl Task for PushTest {
         let host = registry_host(&access.url).map_err(|e| fail(&e))?;
         let certs_dir =
             contract::certs_dir(self.docker_certs_dir.as_deref(), &lookup).map_err(|e| fail(&e))?;
+        let ucp = UcpAccess::resolve(UcpArgs::default(), &lookup).map_err(|e| fail(&e))?;
         let dtr = access.connect().await.map_err(|e| fail(&e))?;
         let origin = crate::api::origin(&dtr.endpoint().base);
         let repo_exists = dtr
@@ -265,7 +267,7 @@ impl Task for PushTest {
             preview.diffs.push(Diff {
                 subject: format!("DTR tag {repo}:{}", self.tag),
                 before: None,
-                after: Some(format!("pushed from the nodes ({})\n", self.image)),
+                after: Some(format!("pushed through UCP ({})\n", self.image)),
             });
         }
         preview = preview.with_data("image", reference.clone());
@@ -280,6 +282,8 @@ impl Task for PushTest {
                 reference,
                 ca_path: ca_crt_path(&certs_dir, &host),
                 dtr_access: access,
+                repository: format!("{host}/{repo}"),
+                ucp,
             },
             preview,
         })
@@ -300,13 +304,33 @@ impl Task for PushTest {
                 notes.push(format!("created private repository {repo}"));
             }
         }
-        let out = cx
-            .run(&push_script(&self.image, &drift.reference), b"")
-            .await?;
-        let output = out.stdout_text();
-        if !out.success() {
-            let msg = self.diagnose(cx, &drift, &output).await;
+        let pushed =
+            push_bundle::push_once(&drift.ucp, &self.image, &drift.repository, &self.tag).await;
+        // Whatever the push did, this node's engine must trust DTR.
+        let out = cx.run(&probe_script(&drift.reference), b"").await?;
+        let probe = out.stdout_text();
+        if !out.success() && !registry_answered(&probe) {
+            let action = format!(
+                "the anonymous `docker pull {}` on {}",
+                drift.reference, cx.host
+            );
+            let msg = self.diagnose(cx, &drift, &probe, &action).await;
             return Err(TaskError::failed_with(msg, Outcome::ok().with_output(&out)));
+        }
+        let pushed = pushed.map_err(|e| {
+            TaskError::failed(format!("cannot push through UCP with a client bundle: {e}"))
+        })?;
+        let output = pushed.output.clone();
+        if pushed.error.is_some() {
+            let msg = self
+                .diagnose(cx, &drift, &output, "the push through UCP")
+                .await;
+            return Err(TaskError::failed_with(
+                msg,
+                Outcome::ok()
+                    .with_output(&out)
+                    .with_data("push_output", output),
+            ));
         }
         let digest = pushed_digest(&output, &self.tag);
         let tags = drift
@@ -317,8 +341,8 @@ impl Task for PushTest {
         let Some(tag) = tags.into_iter().find(|t| t.name == self.tag) else {
             return Err(TaskError::failed_with(
                 format!(
-                    "`docker push {}` on {} reported success, but DTR has no tag `{}` in {repo}",
-                    drift.reference, cx.host, self.tag
+                    "the push of {} through UCP reported success, but DTR has no tag `{}` in {repo}",
+                    drift.reference, self.tag
                 ),
                 Outcome::ok().with_output(&out),
             ));
@@ -359,6 +383,7 @@ impl Task for PushTest {
         };
         outcome = outcome
             .with_output(&out)
+            .with_data("push_output", output)
             .with_data("image", drift.reference.clone())
             .with_data("digest", tag.digest.clone());
         if changed {
@@ -380,8 +405,16 @@ impl Task for PushTest {
 }
 
 impl PushTest {
-    /// Names the broken link of a failed push.
-    async fn diagnose(&self, cx: &Context<'_>, drift: &PushDrift, output: &str) -> String {
+    /// Names the broken link of a failed push through UCP or of a node's
+    /// failed anonymous pull (`action` says which).
+    async fn diagnose(
+        &self,
+        cx: &Context<'_>,
+        drift: &PushDrift,
+        output: &str,
+        action: &str,
+    ) -> String {
+        let through_ucp = action == "the push through UCP";
         match classify_failure(output) {
             PushFailure::Refused => {
                 let text = if output.contains(crate::tasks::push_failure::UNAUTHORIZED_1_11) {
@@ -389,24 +422,31 @@ impl PushTest {
                 } else {
                     PushFailure::Refused.text()
                 };
-                unauthorized_diagnosis(cx.host, text)
+                unauthorized_diagnosis(text)
             }
+            PushFailure::UnknownAuthority if through_ucp => format!(
+                "{action} failed with `{UNKNOWN_AUTHORITY}`: the engine UCP pushed from does not trust DTR's CA (step 5 on that node; {} trusts it: run copy-ca-crt on every node)",
+                cx.host
+            ),
             PushFailure::UnknownAuthority => {
                 let state = self.ca_state(cx, drift).await;
                 format!(
-                    "push from {} failed with `{UNKNOWN_AUTHORITY}`: this node's engine does not trust DTR's CA: {} {state} (step 5: run copy-ca-crt)",
-                    cx.host, drift.ca_path
+                    "{action} failed with `{UNKNOWN_AUTHORITY}`: this node's engine does not trust DTR's CA: {} {state} (step 5: run copy-ca-crt)",
+                    drift.ca_path
                 )
             }
             failure @ (PushFailure::WrongName | PushFailure::Expired) => format!(
-                "push from {} failed with `{}`: DTR's certificate is not valid for the engine (DTR's TLS certificate, or the host in dtr_url)",
-                cx.host,
+                "{action} failed with `{}`: DTR's certificate is not valid for the engine (DTR's TLS certificate, or the host in dtr_url)",
                 failure.text()
             ),
             PushFailure::MissingClientKey => format!(
-                "push from {} failed with `{}`: this node's {} directory holds a client certificate without its key (step 5 on this node: only ca.crt belongs there)",
-                cx.host,
+                "{action} failed with `{}`: {} {} directory holds a client certificate without its key (step 5 there: only ca.crt belongs there)",
                 PushFailure::MissingClientKey.text(),
+                if through_ucp {
+                    "the pushing node's"
+                } else {
+                    "this node's"
+                },
                 drift
                     .ca_path
                     .rsplit_once('/')
@@ -422,9 +462,8 @@ impl PushTest {
                     .collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 format!(
-                    "`docker push {}` failed on {}: {}",
+                    "{action} of {} failed: {}",
                     drift.reference,
-                    cx.host,
                     tail.join(" / ")
                 )
             }
@@ -482,12 +521,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_push_is_the_procedures() {
-        let script = push_script("hello-world", "dtr:4443/admin/hello-world:1");
-        assert!(script.contains("docker pull hello-world\n"));
-        assert!(script.contains("docker tag hello-world:latest dtr:4443/admin/hello-world:1\n"));
-        assert!(script.contains("docker push dtr:4443/admin/hello-world:1\n"));
-        assert!(push_script("busybox:1.36", "r/a/b:1").contains("docker tag busybox:1.36 "));
+    fn the_probe_is_an_anonymous_pull() {
+        let script = probe_script("dtr:4443/admin/hello-world:1");
+        assert!(script.contains("docker pull dtr:4443/admin/hello-world:1\n"));
+        assert!(!script.contains("login"));
     }
 
     #[test]

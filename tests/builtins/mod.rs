@@ -9,6 +9,7 @@
 mod downloads;
 mod files;
 mod packages;
+mod requests;
 mod services;
 mod users;
 mod web;

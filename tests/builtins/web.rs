@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -24,12 +25,19 @@ use dtrplay::lab::pki::{LabPki, PkiOptions};
 
 type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
 
+/// The server's state: the published files and how often `/echo` was asked.
+#[derive(Clone, Default)]
+struct Shared {
+    files: Files,
+    echoes: Arc<AtomicUsize>,
+}
+
 /// The running server; stops when dropped.
 pub struct Web {
     pub base: String,
     /// The CA that signed the server's certificate, as a PEM file.
     pub ca: PathBuf,
-    files: Files,
+    shared: Shared,
     runtime: Option<tokio::runtime::Runtime>,
     _dir: tempfile::TempDir,
 }
@@ -47,7 +55,7 @@ impl Web {
         std::fs::write(&ca, pki.dtr_ca().cert_pem()).expect("write the CA");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("address");
-        let files: Files = Arc::default();
+        let shared = Shared::default();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -66,7 +74,7 @@ impl Web {
                 "/redirect",
                 get(|| async { Redirect::to("/files/hello.txt") }),
             )
-            .with_state(files.clone());
+            .with_state(shared.clone());
         runtime.block_on(async {
             let tls = RustlsConfig::from_pem(cert, key).await.expect("TLS config");
             listener.set_nonblocking(true).expect("nonblocking");
@@ -76,7 +84,7 @@ impl Web {
         Web {
             base: format!("https://127.0.0.1:{}", addr.port()),
             ca,
-            files,
+            shared,
             runtime: Some(runtime),
             _dir: dir,
         }
@@ -84,9 +92,16 @@ impl Web {
 
     /// Serves `bytes` at `/files/<name>` from now on.
     pub fn publish(&self, name: &str, bytes: &[u8]) {
-        if let Ok(mut files) = self.files.lock() {
+        if let Ok(mut files) = self.shared.files.lock() {
             files.insert(name.to_string(), bytes.to_vec());
         }
+    }
+}
+
+impl Web {
+    /// How many requests `/echo` answered so far.
+    pub fn echoes(&self) -> usize {
+        self.shared.echoes.load(Ordering::SeqCst)
     }
 }
 
@@ -98,8 +113,8 @@ impl Drop for Web {
     }
 }
 
-async fn file(State(files): State<Files>, Path(name): Path<String>) -> Response {
-    let found = files.lock().ok().and_then(|f| f.get(&name).cloned());
+async fn file(State(shared): State<Shared>, Path(name): Path<String>) -> Response {
+    let found = shared.files.lock().ok().and_then(|f| f.get(&name).cloned());
     match found {
         Some(bytes) => bytes.into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -111,7 +126,13 @@ async fn status(Path(code): Path<u16>) -> Response {
     (code, format!("status {}\n", code.as_u16())).into_response()
 }
 
-async fn echo(method: Method, headers: HeaderMap, body: Bytes) -> Response {
+async fn echo(
+    State(shared): State<Shared>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    shared.echoes.fetch_add(1, Ordering::SeqCst);
     let text = String::from_utf8_lossy(&body).into_owned();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
     let header = |n: &str| {

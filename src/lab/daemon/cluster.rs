@@ -20,6 +20,7 @@ use crate::lab::pki::{self, LabPki, PkiOptions};
 use crate::lab::proxy::{self, Proxy};
 use crate::lab::state::{Endpoint, LabConfig, LabState, NodeRecord, Role, STATE_VERSION};
 use crate::lab::{Flavor, LabError};
+use crate::lab::{test_image, ucp_engines};
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -193,6 +194,25 @@ impl Lab {
                 None
             }
         };
+
+        // Each engine gets the procedure's test image, and UCP fronts the
+        // engines from now on (client bundles reach them through UCP).
+        if engines.is_some() {
+            let routes: Vec<_> = fleet
+                .nodes()
+                .iter()
+                .map(|n| ucp_engines::route(&n.name, &n.root))
+                .collect();
+            let sockets: Vec<PathBuf> = routes.iter().map(|r| r.socket.clone()).collect();
+            tokio::task::spawn_blocking(move || {
+                sockets
+                    .iter()
+                    .try_for_each(|socket| test_image::import(socket))
+            })
+            .await
+            .map_err(|e| LabError::Task(e.to_string()))??;
+            apis.attach_engines(routes);
+        }
 
         let roles: Vec<Role> = (0..config.nodes).map(|i| config.role(i)).collect();
         let admin = pki.admin_client();
@@ -439,6 +459,9 @@ fn write_env(dir: &Path, https_proxy: Option<&str>) -> Result<(), LabError> {
     })
 }
 
+/// Debian's docker client, which talks to the node's real engine.
+const REAL_DOCKER: &str = "/usr/bin/docker";
+
 /// Writes `bin/docker` and `bin/systemctl`, which run the lab's stand-ins.
 fn write_wrappers(bin: &Path, dtrplay: &Path, https_proxy: Option<&str>) -> Result<(), LabError> {
     fs::create_dir_all(bin).map_err(|source| LabError::Io {
@@ -453,8 +476,18 @@ fn write_wrappers(bin: &Path, dtrplay: &Path, https_proxy: Option<&str>) -> Resu
             Some(url) => format!("HTTPS_PROXY='{url}' "),
             None => String::new(),
         };
+        // A node with its own engine (its socket in the node's /run) uses
+        // the real client for everything but `docker run`, which only the
+        // stand-in can do for the `docker/ucp` image (dump-certs).
+        let real = match tool {
+            "docker" => format!(
+                "if [ \"$1\" != run ] && [ -S {socket} ]; then exec {REAL_DOCKER} \"$@\"; fi\n",
+                socket = engine::NODE_SOCKET
+            ),
+            _ => String::new(),
+        };
         let script = format!(
-            "#!/bin/sh\n# The dtrplay lab's stand-in for `{tool}` on its nodes.\n{proxy}exec '{exe}' lab {tool} \"$@\"\n"
+            "#!/bin/sh\n# The dtrplay lab's stand-in for `{tool}` on its nodes.\n{real}{proxy}exec '{exe}' lab {tool} \"$@\"\n"
         );
         fs::write(&path, script).map_err(|source| LabError::Io {
             action: "write",
