@@ -34,6 +34,17 @@ pub enum Command {
     /// Encrypt, decrypt, view and rekey Ansible Vault files and values.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Print a shell completion script (`source <(dtrplay completions bash)`).
+    Completions(CompletionsArgs),
+    /// Print the manual page, in roff (`dtrplay man | man -l -`).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Arguments shared by `apply` and `plan`.
@@ -41,7 +52,7 @@ pub enum Command {
 pub struct RunArgs {
     /// The playbook file.
     pub playbook: PathBuf,
-    /// The inventory: a YAML or INI file, or a directory of them.
+    /// The inventory: a YAML or INI file, or a directory of them [default: ANSIBLE_INVENTORY, `inventory` in ansible.cfg, /etc/ansible/hosts].
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
     /// Only compute what would change; change nothing on any host.
@@ -200,7 +211,7 @@ pub struct InventoryArgs {
     /// The inventory: a YAML or INI file, or a directory of them.
     #[arg(short = 'i', long = "inventory", required = true)]
     pub inventory: Vec<PathBuf>,
-    /// Print every group and host as JSON (the only mode, kept for Ansible users).
+    /// Print every group and host as JSON (what happens without `--host` too).
     #[arg(long)]
     pub list: bool,
     /// Print one host's variables as JSON.

@@ -627,6 +627,37 @@ impl<'a> Executor<'a> {
             Some(view) => view,
             None => conn.as_ref(),
         };
+        // `environment`, the play's then each enclosing level's, rendered
+        // with the task's variables (so secrets among them taint the mask).
+        let levels: Vec<&crate::yaml::Node> =
+            play.environment.iter().chain(&task.environment).collect();
+        let exported = if levels.is_empty() {
+            None
+        } else {
+            let render = |node: &crate::yaml::Node| {
+                self.templates
+                    .render_node(node, &tvars)
+                    .map_err(|e| e.message.clone())
+            };
+            match crate::environment::resolve(&levels, &render) {
+                Ok(vars) => {
+                    for (name, value) in &vars {
+                        if crate::secret::is_secret_name(name) {
+                            secrets.add(value);
+                        }
+                    }
+                    Some(connection::exported::Exported {
+                        conn,
+                        exports: crate::environment::exports(&vars),
+                    })
+                }
+                Err(e) => return failure(host, e.to_string()),
+            }
+        };
+        let conn: &dyn Connection = match &exported {
+            Some(view) => view,
+            None => conn,
+        };
         let invocation = Invocation {
             task,
             entry: &entry,

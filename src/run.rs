@@ -118,7 +118,9 @@ async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
     // The lab and the vault commands are dtrplay's own: ansible.cfg has
     // nothing to say to them, and a broken one must not stop `lab down`.
     let settings = match &command {
-        Command::Lab(_) | Command::Vault(_) => Settings::default(),
+        Command::Lab(_) | Command::Vault(_) | Command::Completions(_) | Command::Man => {
+            Settings::default()
+        }
         _ => Settings::load()?,
     };
     match &command {
@@ -134,6 +136,17 @@ async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
         Command::Inventory(args) => inventory_cmd(&args),
         Command::Doctor(args) => doctor_cmd(&args).await,
         Command::Vault(cmd) => vault_cmd(cmd),
+        Command::Completions(args) => {
+            crate::manual::completions(args.shell, &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            crate::manual::man_page(&mut std::io::stdout()).map_err(|source| Error::Io {
+                context: "writing the manual page to standard output".into(),
+                source,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Lab(cmd) => crate::lab::run(cmd).await.map_err(|e| Error::Lab {
             message: e.to_string(),
             help: None,
