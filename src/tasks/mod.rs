@@ -13,6 +13,7 @@
 pub mod ansible;
 pub mod apt;
 pub mod assert;
+pub mod blockinfile;
 pub mod command;
 pub mod copy;
 pub mod copy_ca_crt;
@@ -34,6 +35,7 @@ pub mod push_bundle;
 pub mod push_failure;
 pub mod push_test;
 pub mod remote;
+pub mod replace;
 pub mod service;
 pub mod set_bypass_ca;
 pub mod set_fact;
@@ -224,6 +226,8 @@ builtins! {
     "setup" => Setup(setup::Setup), setup::spec;
     "shell" => Shell(command::Shell), command::shell_spec;
     "lineinfile" => LineInFile(lineinfile::LineInFile), lineinfile::spec;
+    "blockinfile" => BlockInFile(blockinfile::BlockInFile), blockinfile::spec;
+    "replace" => Replace(replace::Replace), replace::spec;
     "ping" => Ping(ping::Ping), ping::spec;
     "stat" => Stat(stat::Stat), stat::spec;
     "template" => Template(template::Template), template::spec;
