@@ -34,6 +34,17 @@ pub enum Command {
     /// Encrypt, decrypt, view and rekey Ansible Vault files and values.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Print a shell completion script (`source <(dtrplay completions bash)`).
+    Completions(CompletionsArgs),
+    /// Print the manual page, in roff (`dtrplay man | man -l -`).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Arguments shared by `apply` and `plan`.
@@ -41,7 +52,7 @@ pub enum Command {
 pub struct RunArgs {
     /// The playbook file.
     pub playbook: PathBuf,
-    /// The inventory: a YAML or INI file, or a directory of them.
+    /// The inventory: a YAML or INI file, or a directory of them [default: ANSIBLE_INVENTORY, `inventory` in ansible.cfg, /etc/ansible/hosts].
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
     /// Only compute what would change; change nothing on any host.
@@ -126,6 +137,17 @@ pub struct RunArgs {
     /// Ask for a password for SSH logins: refused, dtrplay logs in with keys.
     #[arg(short = 'k', long, hide = true)]
     pub ask_pass: bool,
+    #[command(flatten)]
+    pub ansible: AnsibleArgs,
+}
+
+/// Where ansible-core is, for modules dtrplay does not implement.
+#[derive(Debug, Args)]
+pub struct AnsibleArgs {
+    /// The Python that has ansible-core, which runs every module dtrplay does not implement
+    /// (default: the Python of `ansible` on PATH; `none` turns this off).
+    #[arg(long, value_name = "PYTHON", env = "DTRPLAY_ANSIBLE_PYTHON")]
+    pub ansible_python: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -180,6 +202,8 @@ pub struct ValidateArgs {
     /// More directories to find roles in (`ANSIBLE_ROLES_PATH` adds more).
     #[arg(long = "roles-path", value_delimiter = ':')]
     pub roles_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub ansible: AnsibleArgs,
 }
 
 #[derive(Debug, Args)]
@@ -187,7 +211,7 @@ pub struct InventoryArgs {
     /// The inventory: a YAML or INI file, or a directory of them.
     #[arg(short = 'i', long = "inventory", required = true)]
     pub inventory: Vec<PathBuf>,
-    /// Print every group and host as JSON (the only mode, kept for Ansible users).
+    /// Print every group and host as JSON (what happens without `--host` too).
     #[arg(long)]
     pub list: bool,
     /// Print one host's variables as JSON.

@@ -204,3 +204,37 @@ fn an_unset_environment_variable_behind_a_lookup_is_named_in_apply_and_doctor() 
     run.success();
     assert!(!run.stdout.contains("reads lookup('env'"), "{}", run.stdout);
 }
+
+#[test]
+fn completions_and_the_manual_come_from_the_command_line() {
+    let project = Project::new();
+    let run = project.run(&["completions", "bash"]);
+    run.success().stdout_has("--start-at-task");
+    // The script loads in a real bash and registers the completion.
+    let script = project.path().join("dtrplay.bash");
+    std::fs::write(&script, &run.stdout).expect("write the script");
+    let bash = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p dtrplay",
+            script.display()
+        ))
+        .output()
+        .expect("run bash");
+    assert!(
+        String::from_utf8_lossy(&bash.stdout).contains("-F _dtrplay dtrplay"),
+        "{}",
+        String::from_utf8_lossy(&bash.stderr)
+    );
+    for shell in ["zsh", "fish"] {
+        project
+            .run(&["completions", shell])
+            .success()
+            .stdout_has("apply");
+    }
+    let man = project.run(&["man"]);
+    man.success()
+        .stdout_has(".TH dtrplay 1")
+        .stdout_has(".SH \"DTRPLAY APPLY\"")
+        .stdout_has("\\-\\-list\\-tasks");
+}

@@ -102,6 +102,7 @@ if has hardware; then
   h uptime; f /proc/uptime
   h loadavg; f /proc/loadavg
   h mounts; f /proc/mounts
+  h mountinfo; f /proc/self/mountinfo
   h statfs
   set --
   while read -r dev mnt rest; do

@@ -197,6 +197,16 @@ fn mounts(s: &Sections) -> Vec<Value> {
             sizes.insert(fields[6].to_string(), numbers);
         }
     }
+    // Ansible marks bind mounts (findmnt shows their source as
+    // `dev[/dir]`): in mountinfo, their root within the file system is not `/`.
+    let binds: Vec<String> = s
+        .lines("mountinfo")
+        .iter()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 4 && f[3] != "/").then(|| unescape(f[4]))
+        })
+        .collect();
     let mut out = Vec::new();
     for line in s.lines("mounts") {
         let f: Vec<String> = line.split_whitespace().map(unescape).collect();
@@ -208,6 +218,11 @@ fn mounts(s: &Sections) -> Vec<Value> {
         if !real || fstype == "none" {
             continue;
         }
+        let options = if binds.contains(mount) {
+            format!("{options},bind")
+        } else {
+            options.clone()
+        };
         let mut entry = json!({
             "mount": mount,
             "device": device,

@@ -178,13 +178,27 @@ pub(super) fn distribution(s: &Sections) -> Map<String, Value> {
         })
         .unwrap_or_else(|| "NA".into());
     let mut out = Map::new();
-    out.insert("distribution".into(), name.into());
+    out.insert("distribution".into(), name.clone().into());
     out.insert("distribution_version".into(), version.into());
     out.insert("distribution_major_version".into(), major.into());
     if let Some(minor) = minor {
         out.insert("distribution_minor_version".into(), minor.into());
     }
     out.insert("distribution_release".into(), codename.into());
+    // The distribution file Ansible's parser settled on, where it is sure.
+    let file = match family.as_str() {
+        "Debian" => Some(("/etc/os-release", "Debian")),
+        "RedHat" if s.text("redhat-release").is_some() && name != "Amazon" => {
+            Some(("/etc/redhat-release", "RedHat"))
+        }
+        "Alpine" => Some(("/etc/alpine-release", "Alpine")),
+        _ => None,
+    };
+    if let Some((path, variety)) = file {
+        out.insert("distribution_file_parsed".into(), true.into());
+        out.insert("distribution_file_path".into(), path.into());
+        out.insert("distribution_file_variety".into(), variety.into());
+    }
     out.insert("os_family".into(), family.into());
     out
 }

@@ -14,4 +14,4 @@ macro_rules! cases {
     };
 }
 
-cases!(basics, vault);
+cases!(basics, vault, facts_play);

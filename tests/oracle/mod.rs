@@ -27,6 +27,7 @@
 
 pub mod ansible;
 mod cases;
+mod facts;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
