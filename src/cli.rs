@@ -137,6 +137,17 @@ pub struct RunArgs {
     /// Ask for a password for SSH logins: refused, dtrplay logs in with keys.
     #[arg(short = 'k', long, hide = true)]
     pub ask_pass: bool,
+    #[command(flatten)]
+    pub ansible: AnsibleArgs,
+}
+
+/// Where ansible-core is, for modules dtrplay does not implement.
+#[derive(Debug, Args)]
+pub struct AnsibleArgs {
+    /// The Python that has ansible-core, which runs every module dtrplay does not implement
+    /// (default: the Python of `ansible` on PATH; `none` turns this off).
+    #[arg(long, value_name = "PYTHON", env = "DTRPLAY_ANSIBLE_PYTHON")]
+    pub ansible_python: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -191,6 +202,8 @@ pub struct ValidateArgs {
     /// More directories to find roles in (`ANSIBLE_ROLES_PATH` adds more).
     #[arg(long = "roles-path", value_delimiter = ':')]
     pub roles_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub ansible: AnsibleArgs,
 }
 
 #[derive(Debug, Args)]

@@ -313,6 +313,14 @@ impl<'a> Executor<'a> {
                 .is_some_and(|entry| entry.spec.run_once)
     }
 
+    /// What runs a task's module, for the `task_start` event.
+    fn runner(&self, task: &TaskDef) -> String {
+        self.registry
+            .get(&task.module)
+            .map_or(crate::tasks::Runner::Native, |e| e.runner.clone())
+            .describe()
+    }
+
     /// Runs one task on every active host of the batch, then reports the
     /// results in inventory order. Returns true when the play must stop.
     async fn linear_task(
@@ -340,6 +348,7 @@ impl<'a> Executor<'a> {
             name: self.task_name(task, &hosts[0]),
             module: task.module.clone(),
             hosts: hosts.clone(),
+            runner: entry.runner.describe(),
         });
         let run_once = task.run_once || entry.spec.run_once;
         let targets: Vec<String> = if run_once {
@@ -658,7 +667,7 @@ impl<'a> Executor<'a> {
         };
         let invocation = Invocation {
             task,
-            entry,
+            entry: &entry,
             templates: &self.templates,
             host,
             conn,

@@ -70,3 +70,5 @@ mod ansible_cfg;
 mod playbook_flags;
 // Reports for CI systems: JUnit XML.
 mod reports;
+// Modules dtrplay does not implement, through ansible-core's own code.
+mod ansible_fallback;

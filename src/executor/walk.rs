@@ -411,6 +411,7 @@ impl<'a> Executor<'a> {
             name: self.task_name(&include.task, &targets[0]),
             module: include.task.module.clone(),
             hosts: targets.clone(),
+            runner: self.runner(&include.task),
         });
         // Every target of every host, in the order first seen, with the
         // hosts that include it.
@@ -439,6 +440,7 @@ impl<'a> Executor<'a> {
                         name: self.task_name(&include.task, &members[0]),
                         module: include.task.module.clone(),
                         hosts: members.clone(),
+                        runner: self.runner(&include.task),
                     });
                     for host in &members {
                         let outcome = Err(msg.clone());
@@ -500,6 +502,7 @@ impl<'a> Executor<'a> {
                         name: this.task_name(&r.task, &r.host),
                         module: r.task.module.clone(),
                         hosts: hosts.clone(),
+                        runner: this.runner(&r.task),
                     });
                 }
                 for res in &r.report.results {

@@ -614,6 +614,12 @@ impl<'a> Loader<'a> {
                 } else {
                     module = Some((key.clone(), value.clone()));
                 }
+            } else if let Some(why) = self.registry.not_a_module(other) {
+                self.errors.push(
+                    InputError::at(key, why.message)
+                        .with_label("not a module dtrplay can run")
+                        .with_help(why.help),
+                );
             } else {
                 let candidates = TASK_KEYS.iter().copied().chain(self.registry.names());
                 let help = suggest::did_you_mean(other, candidates).unwrap_or_else(|| {
