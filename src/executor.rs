@@ -183,6 +183,8 @@ struct Executor<'a> {
     limit: Option<Vec<String>>,
     /// Whether the task `--start-at-task` names was reached (always, without it).
     started: std::cell::Cell<bool>,
+    /// `--step` until the person answers `c` (continue without asking).
+    stepping: std::cell::Cell<bool>,
 }
 
 impl<'a> Executor<'a> {
@@ -225,6 +227,7 @@ impl<'a> Executor<'a> {
             ),
             limit,
             started: std::cell::Cell::new(cfg.start_at_task.is_none()),
+            stepping: std::cell::Cell::new(cfg.step),
         })
     }
 
