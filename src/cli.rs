@@ -134,9 +134,23 @@ pub struct RunArgs {
     /// Start at the first task with this name (`role : name` and `*` wildcards work too).
     #[arg(long, value_name = "TASK_NAME")]
     pub start_at_task: Option<String>,
+    /// Ask before each task whether to run it: (N)o, (y)es, or (c)ontinue without asking. Needs a terminal.
+    #[arg(long)]
+    pub step: bool,
     /// Ask for a password for SSH logins: refused, dtrplay logs in with keys.
     #[arg(short = 'k', long, hide = true)]
     pub ask_pass: bool,
+    #[command(flatten)]
+    pub ansible: AnsibleArgs,
+}
+
+/// Where ansible-core is, for modules dtrplay does not implement.
+#[derive(Debug, Args)]
+pub struct AnsibleArgs {
+    /// The Python that has ansible-core, which runs every module dtrplay does not implement
+    /// (default: the Python of `ansible` on PATH; `none` turns this off).
+    #[arg(long, value_name = "PYTHON", env = "DTRPLAY_ANSIBLE_PYTHON")]
+    pub ansible_python: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -191,6 +205,8 @@ pub struct ValidateArgs {
     /// More directories to find roles in (`ANSIBLE_ROLES_PATH` adds more).
     #[arg(long = "roles-path", value_delimiter = ':')]
     pub roles_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub ansible: AnsibleArgs,
 }
 
 #[derive(Debug, Args)]

@@ -178,6 +178,8 @@ struct Executor<'a> {
     limit: Option<Vec<String>>,
     /// Whether the task `--start-at-task` names was reached (always, without it).
     started: std::cell::Cell<bool>,
+    /// `--step` until the person answers `c` (continue without asking).
+    stepping: std::cell::Cell<bool>,
 }
 
 impl<'a> Executor<'a> {
@@ -218,6 +220,7 @@ impl<'a> Executor<'a> {
             ),
             limit,
             started: std::cell::Cell::new(cfg.start_at_task.is_none()),
+            stepping: std::cell::Cell::new(cfg.step),
         })
     }
 
@@ -306,6 +309,14 @@ impl<'a> Executor<'a> {
                 .is_some_and(|entry| entry.spec.run_once)
     }
 
+    /// What runs a task's module, for the `task_start` event.
+    fn runner(&self, task: &TaskDef) -> String {
+        self.registry
+            .get(&task.module)
+            .map_or(crate::tasks::Runner::Native, |e| e.runner.clone())
+            .describe()
+    }
+
     /// Runs one task on every active host of the batch, then reports the
     /// results in inventory order. Returns true when the play must stop.
     async fn linear_task(
@@ -333,6 +344,7 @@ impl<'a> Executor<'a> {
             name: self.task_name(task, &hosts[0]),
             module: task.module.clone(),
             hosts: hosts.clone(),
+            runner: entry.runner.describe(),
         });
         let run_once = task.run_once || entry.spec.run_once;
         let targets: Vec<String> = if run_once {
@@ -637,9 +649,40 @@ impl<'a> Executor<'a> {
             Some(view) => view,
             None => conn.as_ref(),
         };
+        // `environment`, the play's then each enclosing level's, rendered
+        // with the task's variables (so secrets among them taint the mask).
+        let levels: Vec<&crate::yaml::Node> =
+            play.environment.iter().chain(&task.environment).collect();
+        let exported = if levels.is_empty() {
+            None
+        } else {
+            let render = |node: &crate::yaml::Node| {
+                self.templates
+                    .render_node(node, &tvars)
+                    .map_err(|e| e.message.clone())
+            };
+            match crate::environment::resolve(&levels, &render) {
+                Ok(vars) => {
+                    for (name, value) in &vars {
+                        if crate::secret::is_secret_name(name) {
+                            secrets.add(value);
+                        }
+                    }
+                    Some(connection::exported::Exported {
+                        conn,
+                        exports: crate::environment::exports(&vars),
+                    })
+                }
+                Err(e) => return failure(host, e.to_string()),
+            }
+        };
+        let conn: &dyn Connection = match &exported {
+            Some(view) => view,
+            None => conn,
+        };
         let invocation = Invocation {
             task,
-            entry,
+            entry: &entry,
             templates: &self.templates,
             host,
             conn,

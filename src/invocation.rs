@@ -459,7 +459,8 @@ impl Invocation<'_> {
             &eval,
             self.peers,
         )
-        .with_files(search_path, &render_file);
+        .with_files(search_path, &render_file)
+        .with_no_log(self.task.no_log);
         let ended = match task.check_dyn(&cx).await {
             Ok(Check::InSync(outcome)) => Ended::Done(outcome),
             // The preview says whether check mode reports a change: a task

@@ -29,6 +29,7 @@ pub mod connection;
 pub mod diff;
 pub mod doctor;
 pub mod env_lookups;
+pub mod environment;
 pub mod error;
 pub mod escalation;
 pub mod executor;

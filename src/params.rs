@@ -144,6 +144,9 @@ pub struct Spec {
     /// Runs on the control machine (the API tasks), like
     /// `delegate_to: localhost`.
     pub on_control: bool,
+    /// The host variables (facts) the task may set, for `validate`'s
+    /// undefined-variable check: names, or prefixes ending in `*`.
+    pub facts: Vec<String>,
 }
 
 impl Spec {
@@ -154,6 +157,7 @@ impl Spec {
             free_form: None,
             run_once: false,
             on_control: false,
+            facts: Vec::new(),
         }
     }
 

@@ -166,9 +166,10 @@ async fn apply(
             help: Some("dtrplay logs in with SSH keys: set ansible_ssh_private_key_file (or private_key_file in ansible.cfg), or load the key into ssh-agent; `ssh-copy-id user@host` installs a key on a host".into()),
         });
     }
+    let base = with_ansible(base, &args.ansible, &args.playbook);
     if args.syntax_check {
         let loaded = validate::load(
-            base,
+            &base,
             &args.playbook,
             &args.inventory,
             &parse_extra_vars(&args.extra_vars)?,
@@ -178,9 +179,15 @@ async fn apply(
         println!("\nplaybook: {}", loaded.playbook.src.name());
         return Ok(ExitCode::SUCCESS);
     }
+    if args.step && !crate::tty::available() {
+        return Err(Error::Usage {
+            message: "--step asks before each task, and this run has no terminal to ask on".into(),
+            help: Some("run it from a terminal, or choose the tasks with --tags, --skip-tags or --start-at-task".into()),
+        });
+    }
     let mut cfg = RunConfig::from_args(args, plan, settings)?;
     let loaded = validate::load(
-        base,
+        &base,
         &cfg.playbook,
         &cfg.inventory,
         &cfg.extra_vars,
@@ -261,6 +268,20 @@ async fn apply(
     Ok(summary.exit_status().into())
 }
 
+/// The registry with ansible-core's modules behind it, as the command
+/// line (or `DTRPLAY_ANSIBLE_PYTHON`) chooses (see `tasks::ansible`).
+fn with_ansible(
+    base: &Registry,
+    args: &crate::cli::AnsibleArgs,
+    playbook: &std::path::Path,
+) -> Registry {
+    let choice = crate::tasks::ansible::Choice::from_arg(args.ansible_python.as_deref());
+    let dir = playbook.parent().unwrap_or(std::path::Path::new("."));
+    let mut registry = base.clone();
+    registry.set_fallback(crate::tasks::ansible::AnsibleCore::new(choice, dir));
+    registry
+}
+
 /// Completes at the first Ctrl-C (SIGINT), after which a second one ends
 /// the process at once, for a user who does not want to wait for the
 /// remote scripts to be stopped and the connections closed.
@@ -283,8 +304,9 @@ fn validate_cmd(
     settings: &Settings,
 ) -> Result<ExitCode, Error> {
     let extra = parse_extra_vars(&args.extra_vars)?;
+    let base = with_ansible(base, &args.ansible, &args.playbook);
     let loaded = validate::load(
-        base,
+        &base,
         &args.playbook,
         &args.inventory,
         &extra,

@@ -158,6 +158,8 @@ pub struct Context<'a> {
     search_path: Option<&'a SearchPath>,
     /// The renderer of template files (`render_file`).
     renderer: Option<FileRenderer<'a>>,
+    /// The task's `no_log`: tasks that log on the host must not log it.
+    no_log: bool,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -184,6 +186,7 @@ impl<'a> Context<'a> {
             peers,
             search_path: None,
             renderer: None,
+            no_log: false,
             warnings: Mutex::new(Vec::new()),
         }
     }
@@ -194,6 +197,17 @@ impl<'a> Context<'a> {
         self.search_path = Some(search_path);
         self.renderer = Some(renderer);
         self
+    }
+
+    /// Marks the task `no_log`.
+    pub fn with_no_log(mut self, no_log: bool) -> Self {
+        self.no_log = no_log;
+        self
+    }
+
+    /// Whether the task is `no_log`.
+    pub fn no_log(&self) -> bool {
+        self.no_log
     }
 
     /// The control-machine path a task's `src:` names (see `SearchPath`).

@@ -103,6 +103,7 @@ pub fn load(
     {
         let checker = Checker {
             inventory,
+            registry: &registry,
             templates: Templates::new(),
             check_variables: !inventory_paths.is_empty(),
             inventory_names: variable_names(inventory),
@@ -137,6 +138,7 @@ fn variable_names(inventory: &Inventory) -> HashSet<String> {
 
 struct Checker<'a> {
     inventory: &'a Inventory,
+    registry: &'a Registry,
     templates: Templates,
     /// Without an inventory, most variables come from places we cannot see,
     /// so undefined variables are only reported when one is given.
@@ -246,6 +248,9 @@ impl Checker<'_> {
                 }
             }
         }
+        if let Some(entry) = self.registry.get(&task.module) {
+            defined.extend(entry.spec.facts.iter().cloned());
+        }
         errors
     }
 
@@ -273,8 +278,15 @@ impl Checker<'_> {
             return Vec::new();
         }
         let facts = defined.contains("ansible_facts");
+        // A task's facts may be a family of names (`getent_*`).
+        let family = |name: &str| {
+            defined
+                .iter()
+                .filter_map(|d| d.strip_suffix('*'))
+                .any(|prefix| name.starts_with(prefix))
+        };
         used.into_iter()
-            .filter(|(name, _)| !defined.contains(name))
+            .filter(|(name, _)| !defined.contains(name) && !family(name))
             .filter(|(name, _)| !(facts && is_fact_name(name)))
             .map(|(name, span)| {
                 if is_fact_name(&name) {

@@ -74,3 +74,5 @@ mod reports;
 mod loops;
 // include_vars: files, dirs, names, role vars, precedence.
 mod include_vars;
+// Modules dtrplay does not implement, through ansible-core's own code.
+mod ansible_fallback;

@@ -9,6 +9,7 @@
 //! Only this module and `api` touch the network.
 
 pub mod escalate;
+pub mod exported;
 pub mod known_hosts;
 pub mod local;
 pub mod mux;

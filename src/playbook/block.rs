@@ -61,6 +61,14 @@ pub fn inherit(child: &mut TaskDef, parent: &TaskDef) {
     child.run_once |= parent.run_once;
     child.secret_vars.extend(parent.secret_vars.iter().cloned());
     child.escalation.inherit(&parent.escalation);
+    if !parent.environment.is_empty() {
+        child.environment = parent
+            .environment
+            .iter()
+            .cloned()
+            .chain(child.environment.drain(..))
+            .collect();
+    }
     if child.role.is_none() {
         child.role = parent.role.clone();
     }
@@ -136,7 +144,7 @@ impl crate::playbook::parse::Loader<'_> {
                                 "block", "rescue", "always", "name", "when", "tags", "vars",
                                 "ignore_errors", "delegate_to", "check_mode", "diff", "no_log",
                                 "run_once", "timeout", "become", "become_user",
-                                "become_method", "become_flags", "become_exe",
+                                "become_method", "become_flags", "become_exe", "environment",
                             ],
                             "block keyword",
                         );

@@ -78,6 +78,8 @@ pub struct Play {
     pub gather_args: Vec<(Node, Node)>,
     /// `become`, `become_user`, ... at play level.
     pub escalation: BecomeKeys,
+    /// `environment` at play level (`crate::environment`).
+    pub environment: Option<Node>,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +139,9 @@ pub struct TaskDef {
     /// `become`, `become_user`, ... of the task (and of the blocks, task
     /// file calls, roles and includes it comes from).
     pub escalation: BecomeKeys,
+    /// The `environment` of the enclosing levels and of the task, outermost
+    /// first (`crate::environment`).
+    pub environment: Vec<Node>,
 }
 
 /// One entry of a play's task stream. Blocks and dynamic includes keep
@@ -245,6 +250,7 @@ impl TaskDef {
             secret_vars: Vec::new(),
             role: None,
             escalation: BecomeKeys::default(),
+            environment: Vec::new(),
         }
     }
 }

@@ -50,6 +50,7 @@ const PLAY_KEYS: &[&str] = &[
     "become_method",
     "become_flags",
     "become_exe",
+    "environment",
 ];
 
 const TASK_KEYS: &[&str] = &[
@@ -90,6 +91,7 @@ const TASK_KEYS: &[&str] = &[
     "become_method",
     "become_flags",
     "become_exe",
+    "environment",
 ];
 
 /// Keywords of Ansible that dtrplay does not implement; refusing them by
@@ -98,10 +100,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     (
         "async",
         "asynchronous tasks are not supported; use `timeout` for long commands",
-    ),
-    (
-        "environment",
-        "set variables in the command itself (`FOO=bar cmd`)",
     ),
 ];
 
@@ -261,6 +259,7 @@ impl<'a> Loader<'a> {
             gather_facts: None,
             gather_args: Vec::new(),
             escalation: BecomeKeys::default(),
+            environment: None,
         };
         let mut hosts = None;
         let (mut pre, mut main, mut post) = (Vec::new(), Vec::new(), Vec::new());
@@ -293,6 +292,10 @@ impl<'a> Loader<'a> {
                 "max_fail_percentage" => play.max_fail_percentage = self.percentage(value),
                 "become" | "become_user" | "become_method" | "become_flags" | "become_exe" => {
                     play.escalation.take(key, value, &mut self.errors);
+                }
+                "environment" => {
+                    self.errors.extend(crate::environment::check(value));
+                    play.environment = Some(value.clone());
                 }
                 "remote_user" | "connection" => self.errors.push(
                     InputError::at(
@@ -492,6 +495,12 @@ impl<'a> Loader<'a> {
                 t.ignore_errors = t.ignore_errors.or_else(|| call.ignore_errors.clone());
                 t.run_once |= call.run_once;
                 t.escalation.inherit(&call.escalation);
+                t.environment = call
+                    .environment
+                    .iter()
+                    .cloned()
+                    .chain(t.environment)
+                    .collect();
                 t.secret_vars.extend(
                     spec.params
                         .iter()
@@ -564,6 +573,10 @@ impl<'a> Loader<'a> {
             "become" | "become_user" | "become_method" | "become_flags" | "become_exe" => {
                 def.escalation.take(key, value, &mut self.errors);
             }
+            "environment" => {
+                self.errors.extend(crate::environment::check(value));
+                def.environment.push(value.clone());
+            }
             _ => return false,
         }
         true
@@ -612,6 +625,12 @@ impl<'a> Loader<'a> {
                 } else {
                     module = Some((key.clone(), value.clone()));
                 }
+            } else if let Some(why) = self.registry.not_a_module(other) {
+                self.errors.push(
+                    InputError::at(key, why.message)
+                        .with_label("not a module dtrplay can run")
+                        .with_help(why.help),
+                );
             } else {
                 let candidates = TASK_KEYS.iter().copied().chain(self.registry.names());
                 let help = suggest::did_you_mean(other, candidates).unwrap_or_else(|| {

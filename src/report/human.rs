@@ -147,10 +147,18 @@ impl<W: Write + Send> HumanReporter<W> {
                     self.paint("1", &format!("PLAY [{name}]"))
                 )?;
             }
-            Event::TaskStart { name, .. } => {
+            Event::TaskStart {
+                name,
+                module,
+                runner,
+                ..
+            } => {
                 self.clear_progress();
                 writeln!(self.out)?;
                 writeln!(self.out, "{}", self.paint("1", &format!("TASK [{name}]")))?;
+                if self.verbose > 0 {
+                    writeln!(self.out, "  `{module}` runs {runner}")?;
+                }
             }
             Event::HandlersStart => {
                 self.clear_progress();
@@ -270,6 +278,7 @@ mod tests {
                 name: "Copy".into(),
                 module: "copy".into(),
                 hosts: vec![],
+                runner: "natively".into(),
             });
             let mut res = HostResult::new("node1", Status::Changed);
             res.diffs.push(Diff {

@@ -55,8 +55,9 @@ pub fn to_json(event: &Event) -> Option<Value> {
             name,
             module,
             hosts,
+            runner,
         } => json!({
-            "event": "task_start", "name": name, "module": module, "hosts": hosts,
+            "event": "task_start", "name": name, "module": module, "hosts": hosts, "runner": runner,
         }),
         Event::Host(result) => host_result(result),
         Event::HandlersStart => json!({ "event": "handlers_start" }),

@@ -147,6 +147,9 @@ pub enum Event {
         module: String,
         /// The hosts the task is about to run on.
         hosts: Vec<String>,
+        /// What runs the module: "natively", "through ansible-core 2.19.14
+        /// (ansible.builtin.getent)" (`tasks::Runner::describe`).
+        runner: String,
     },
     /// One host finished the current task (or one item of it).
     Host(HostResult),

@@ -43,6 +43,9 @@ pub fn registry_with(
     playbook_dir: &Path,
     task_path: &[PathBuf],
 ) -> Result<Registry, Vec<InputError>> {
+    // Custom tasks are registered before ansible-core's modules are looked
+    // up, so that one may take a module's name (as `library/` does in Ansible).
+    let fallback = registry.take_fallback();
     let mut errors = Vec::new();
     errors.extend(plugin::register_dir(
         &mut registry,
@@ -57,6 +60,7 @@ pub fn registry_with(
         errors.extend(plugin::register_dir(&mut registry, dir, Layout::TaskPath));
         errors.extend(register_task_files(&mut registry, dir));
     }
+    registry.set_fallback(fallback);
     if errors.is_empty() {
         Ok(registry)
     } else {

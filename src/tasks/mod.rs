@@ -10,8 +10,10 @@
 //! To add a built-in: write `tasks/<name>.rs`, then add one line to the
 //! `builtins!` list below.
 
+pub mod ansible;
 pub mod apt;
 pub mod assert;
+pub mod blockinfile;
 pub mod command;
 pub mod copy;
 pub mod copy_ca_crt;
@@ -34,6 +36,7 @@ pub mod push_bundle;
 pub mod push_failure;
 pub mod push_test;
 pub mod remote;
+pub mod replace;
 pub mod service;
 pub mod set_bypass_ca;
 pub mod set_fact;
@@ -64,12 +67,41 @@ pub struct Entry {
     /// For a YAML task file: its body (a list of tasks), which the loader
     /// expands in place of each call.
     pub body: Option<crate::yaml::Node>,
+    /// What runs it, as `-v` says.
+    pub runner: Runner,
 }
 
-/// Every task type of a run, by YAML key: the built-ins plus custom tasks.
+/// What runs a task type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runner {
+    /// dtrplay's own code: a built-in.
+    Native,
+    /// A task the user added (a task file, a program, a Rust task).
+    Custom,
+    /// A module of ansible-core or of a collection, run by its own code
+    /// (`tasks/ansible/`): ansible-core's version and the module's FQCN.
+    AnsibleCore { version: String, fqcn: String },
+}
+
+impl Runner {
+    /// One phrase for people: "natively", "through ansible-core 2.19.14 (ansible.builtin.getent)".
+    pub fn describe(&self) -> String {
+        match self {
+            Runner::Native => "natively".to_string(),
+            Runner::Custom => "as a custom task".to_string(),
+            Runner::AnsibleCore { version, fqcn } => {
+                format!("through ansible-core {version} ({fqcn})")
+            }
+        }
+    }
+}
+
+/// Every task type of a run, by YAML key: the built-ins plus custom tasks,
+/// and, when ansible-core is there, every module it can find.
 #[derive(Clone, Default)]
 pub struct Registry {
-    entries: IndexMap<String, Entry>,
+    entries: IndexMap<String, Arc<Entry>>,
+    fallback: Option<Arc<ansible::AnsibleCore>>,
 }
 
 /// Ansible spells built-ins with a collection prefix too.
@@ -81,21 +113,56 @@ impl Registry {
         let mut registry = Registry::default();
         for (name, spec) in builtin_specs() {
             let key = name.to_string();
-            registry.register(spec, Arc::new(move |args| build_builtin(&key, args)));
+            let build: Build = Arc::new(move |args| build_builtin(&key, args));
+            registry.insert(spec, build, None, Runner::Native);
         }
         registry
     }
 
     /// Adds (or replaces) a task type.
     pub fn register(&mut self, spec: Spec, build: Build) {
+        self.insert(spec, build, None, Runner::Custom);
+    }
+
+    fn insert(
+        &mut self,
+        spec: Spec,
+        build: Build,
+        body: Option<crate::yaml::Node>,
+        runner: Runner,
+    ) {
         self.entries.insert(
             spec.name.clone(),
-            Entry {
+            Arc::new(Entry {
                 spec,
                 build,
-                body: None,
-            },
+                body,
+                runner,
+            }),
         );
+    }
+
+    /// Makes every module that ansible-core finds a task type too, after
+    /// the built-ins and custom tasks (which keep their names).
+    pub fn set_fallback(&mut self, fallback: Option<Arc<ansible::AnsibleCore>>) {
+        self.fallback = fallback;
+    }
+
+    /// The fallback, taken out while custom tasks are registered: a custom
+    /// task may take the name of a module ansible-core has, as `library/`
+    /// modules do in Ansible.
+    pub fn take_fallback(&mut self) -> Option<Arc<ansible::AnsibleCore>> {
+        self.fallback.take()
+    }
+
+    /// Why a key that is neither a keyword nor a task type is not a module,
+    /// when the fallback can say more than "unknown" (ansible-core is
+    /// missing, or refuses the module).
+    pub fn not_a_module(&self, key: &str) -> Option<ansible::NotFound> {
+        match &self.fallback {
+            Some(fallback) => fallback.not_found(key),
+            None => None,
+        }
     }
 
     /// Adds a YAML task file: calls are expanded into its body by the loader.
@@ -103,23 +170,20 @@ impl Registry {
         let name = spec.name.clone();
         let build: Build =
             Arc::new(move |_| Err(format!("`{name}` is a task file; the loader expands it")));
-        self.entries.insert(
-            spec.name.clone(),
-            Entry {
-                spec,
-                build,
-                body: Some(body),
-            },
-        );
+        self.insert(spec, build, Some(body), Runner::Custom);
     }
 
-    /// Finds a task type by the key written in the playbook.
-    pub fn get(&self, key: &str) -> Option<&Entry> {
+    /// Finds a task type by the key written in the playbook: a built-in or
+    /// custom task, else a module of ansible-core (asked once per key).
+    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
         let name = PREFIXES
             .iter()
             .find_map(|p| key.strip_prefix(p))
             .unwrap_or(key);
-        self.entries.get(name)
+        if let Some(entry) = self.entries.get(name) {
+            return Some(entry.clone());
+        }
+        self.fallback.as_ref()?.entry(key)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -164,6 +228,8 @@ builtins! {
     "setup" => Setup(setup::Setup), setup::spec;
     "shell" => Shell(command::Shell), command::shell_spec;
     "lineinfile" => LineInFile(lineinfile::LineInFile), lineinfile::spec;
+    "blockinfile" => BlockInFile(blockinfile::BlockInFile), blockinfile::spec;
+    "replace" => Replace(replace::Replace), replace::spec;
     "ping" => Ping(ping::Ping), ping::spec;
     "stat" => Stat(stat::Stat), stat::spec;
     "template" => Template(template::Template), template::spec;

@@ -7,6 +7,7 @@
 //! changed=0, and its errors.
 
 mod downloads;
+mod edits;
 mod files;
 mod packages;
 mod requests;

@@ -53,10 +53,14 @@ fn lab_with_repo() -> (Lab, tempfile::TempDir) {
         .expect("repo dir");
     publish(repo.path(), "1.0");
     let lab = Lab::copy_on_write(1);
+    // The repository sits in the test run's private temporary directory
+    // (mode 0700 under ./scripts/test), which apt's unprivileged `_apt`
+    // download user cannot enter; on this node only, apt downloads as root.
     lab.sh(
         "node1",
         &format!(
-            "rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* && \
+            "echo 'APT::Sandbox::User \"root\";' > /etc/apt/apt.conf.d/99dtrplay-test-sandbox && \
+             rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* && \
              rm -rf /var/lib/apt/lists/* /var/lib/apt/periodic/update-success-stamp && \
              touch -d @0 /var/lib/apt/lists && \
              echo 'deb [trusted=yes] file:{} ./' > /etc/apt/sources.list.d/dtrplay-test.list",

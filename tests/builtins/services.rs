@@ -67,7 +67,9 @@ fn listening(addr: SocketAddr) -> bool {
 
 /// Python takes a moment to bind after the init script returns.
 fn comes_up(addr: SocketAddr) -> bool {
-    (0..50).any(|_| {
+    // Up to 20 s: Python's start on a loaded 2-core machine can take
+    // several seconds, and the wait ends as soon as the port answers.
+    (0..200).any(|_| {
         std::thread::sleep(Duration::from_millis(100));
         listening(addr)
     })

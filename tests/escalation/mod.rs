@@ -2,8 +2,9 @@
 //! sudo (and su) of Debian's packages and the nodes' own sudoers.
 
 mod become_user;
+mod keywords;
 mod passwords;
-mod terminal;
+pub mod terminal;
 
 use crate::harness::{Nodes, Project};
 use dtrplay::lab::users::Users;

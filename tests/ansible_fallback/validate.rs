@@ -1,0 +1,122 @@
+//! `validate` checks calls of ansible-core modules against the module's own
+//! documented options, and says how to turn the fallback on when
+//! ansible-core is missing; all before any host is contacted (exit 4).
+
+use super::python;
+use crate::harness::{Project, Run};
+
+fn project(tasks: &str) -> Project {
+    let project = Project::new();
+    let mut play = String::from("- hosts: all\n  gather_facts: false\n  tasks:\n");
+    for line in crate::harness::unindent(tasks).lines() {
+        play.push_str(&format!("    {line}\n"));
+    }
+    project.file("site.yml", &play);
+    project.file("inventory.ini", "node1 ansible_host=127.0.0.1\n");
+    project
+}
+
+/// `dtrplay validate` with this environment for ansible-core.
+fn validate(project: &Project, env: &[(&str, String)], remove: &[&str]) -> Run {
+    let mut command = project.command(&["validate", "site.yml", "-i", "inventory.ini"]);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    for k in remove {
+        command.env_remove(k);
+    }
+    project.finished(command.output().expect("run dtrplay"))
+}
+
+fn with_python() -> Vec<(&'static str, String)> {
+    vec![("DTRPLAY_ANSIBLE_PYTHON", python().display().to_string())]
+}
+
+#[test]
+fn wrong_and_missing_options_are_errors_at_their_yaml() {
+    let project = project(
+        r#"
+        - name: a typo
+          ansible.builtin.tempfile:
+            stat: file
+        - name: no database
+          getent:
+            key: root
+        "#,
+    );
+    let run = validate(&project, &with_python(), &[]);
+    run.status(4);
+    run.stderr_has("unknown argument `stat` for `ansible.builtin.tempfile`")
+        .stderr_has("site.yml:6:9")
+        .stderr_has("did you mean `state`?")
+        .stderr_has("`getent` needs the argument `database`")
+        .stderr_has("site.yml:8:7");
+}
+
+#[test]
+fn modules_with_a_controller_side_action_plugin_are_refused_by_name() {
+    let project = project(
+        r#"
+        - assemble: {src: /etc/conf.d, dest: /etc/all.conf}
+        "#,
+    );
+    let run = validate(&project, &with_python(), &[]);
+    run.status(4);
+    run.stderr_has(
+        "`assemble` (ansible.builtin.assemble) needs ansible-core's controller-side action plugin",
+    );
+}
+
+#[test]
+fn without_ansible_core_an_unknown_module_says_how_to_enable_the_fallback() {
+    let project = project(
+        r#"
+        - getent: {database: group, key: root}
+        - community.general.ini_file: {path: /etc/x.ini, section: a, option: b, value: c}
+        "#,
+    );
+    let off = validate(&project, &[("DTRPLAY_ANSIBLE_PYTHON", "none".into())], &[]);
+    off.status(4);
+    off.stderr_has("`getent` is an Ansible module that dtrplay does not implement, and ansible-core is not available")
+        .stderr_has("`community.general.ini_file` is an Ansible module")
+        .stderr_has("--ansible-python")
+        .stderr_has("site.yml:4:7");
+    let nowhere = validate(
+        &project,
+        &[("PATH", "/usr/bin:/bin".into())],
+        &["DTRPLAY_ANSIBLE_PYTHON"],
+    );
+    nowhere.status(4);
+    nowhere.stderr_has("no `ansible` program on PATH");
+}
+
+#[test]
+fn ansible_core_is_found_through_the_ansible_program_on_path() {
+    let project = project(
+        r#"
+        - getent: {database: group, key: root}
+        "#,
+    );
+    let bin = python()
+        .parent()
+        .expect("the venv's bin")
+        .display()
+        .to_string();
+    let run = validate(
+        &project,
+        &[("PATH", format!("{bin}:/usr/bin:/bin"))],
+        &["DTRPLAY_ANSIBLE_PYTHON"],
+    );
+    run.success();
+    let collection = validate(&project_with_collection_module(), &with_python(), &[]);
+    collection.status(4);
+    collection.stderr_has("ansible-core has no module `community.general.ini_file`");
+}
+
+fn project_with_collection_module() -> Project {
+    project(
+        r#"
+        - community.general.ini_file: {path: /etc/x.ini, section: a, option: b, value: c}
+        "#,
+    )
+}
