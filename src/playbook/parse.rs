@@ -97,12 +97,10 @@ const TASK_KEYS: &[&str] = &[
 
 /// Keywords of Ansible that dtrplay does not implement; refusing them by
 /// name is kinder than "unknown module".
-const UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "async",
-        "asynchronous tasks are not supported; use `timeout` for long commands",
-    ),
-];
+const UNSUPPORTED: &[(&str, &str)] = &[(
+    "async",
+    "asynchronous tasks are not supported; use `timeout` for long commands",
+)];
 
 /// Loads and checks a playbook file. `roles_path` is where roles are
 /// searched after `roles/` beside the playbook (`--roles-path`, then
