@@ -134,6 +134,9 @@ pub struct RunArgs {
     /// Start at the first task with this name (`role : name` and `*` wildcards work too).
     #[arg(long, value_name = "TASK_NAME")]
     pub start_at_task: Option<String>,
+    /// Ask before each task whether to run it: (N)o, (y)es, or (c)ontinue without asking. Needs a terminal.
+    #[arg(long)]
+    pub step: bool,
     /// Ask for a password for SSH logins: refused, dtrplay logs in with keys.
     #[arg(short = 'k', long, hide = true)]
     pub ask_pass: bool,

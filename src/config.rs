@@ -46,6 +46,8 @@ pub struct RunConfig {
     pub no_color: bool,
     /// `--start-at-task`.
     pub start_at_task: Option<String>,
+    /// `--step`: ask on the terminal before each task.
+    pub step: bool,
     /// `-b`, `--become-user`, `--become-method`, and the password of
     /// `--become-password-file` (`-K` asks for it later, see
     /// [`RunConfig::ask_become_pass`]).
@@ -147,6 +149,7 @@ impl RunConfig {
             connection: ConnectionDefaults::from_settings(args.user.as_deref(), settings),
             no_color: settings.flag(Key::NoColor).unwrap_or(false),
             start_at_task: args.start_at_task.clone(),
+            step: args.step,
             escalation: BecomeDefaults {
                 enabled: args.escalate || settings.flag(Key::Become) == Some(true),
                 user: args

@@ -171,6 +171,11 @@ struct Executor<'a> {
     hosts: IndexMap<String, HostState>,
     stats: IndexMap<String, HostStats>,
     conns: HashMap<String, ConnFuture>,
+    /// The target each of `conns` was opened for (`None`: it had none).
+    opened: HashMap<String, Option<Target>>,
+    /// Connections a later play replaced (another `remote_user`, `port` or
+    /// `connection`); closed with the others at the end.
+    retired: Vec<ConnFuture>,
     /// Hosts whose open connection was reported (`Event::Connected`).
     announced: HashSet<String>,
     /// Every host's variables, `hostvars` included.
@@ -178,6 +183,8 @@ struct Executor<'a> {
     limit: Option<Vec<String>>,
     /// Whether the task `--start-at-task` names was reached (always, without it).
     started: std::cell::Cell<bool>,
+    /// `--step` until the person answers `c` (continue without asking).
+    stepping: std::cell::Cell<bool>,
 }
 
 impl<'a> Executor<'a> {
@@ -208,6 +215,8 @@ impl<'a> Executor<'a> {
             hosts: IndexMap::new(),
             stats: IndexMap::new(),
             conns: HashMap::new(),
+            opened: HashMap::new(),
+            retired: Vec::new(),
             announced: HashSet::new(),
             vars: RunVars::new(
                 inventory,
@@ -218,6 +227,7 @@ impl<'a> Executor<'a> {
             ),
             limit,
             started: std::cell::Cell::new(cfg.start_at_task.is_none()),
+            stepping: std::cell::Cell::new(cfg.step),
         })
     }
 
@@ -255,7 +265,7 @@ impl<'a> Executor<'a> {
                 state.notified.clear();
                 state.ended = false;
             }
-            self.open(host);
+            self.open(play, host);
         }
         let gathering = self.gathering(play, &hosts, reporter);
         for batch in batches(&hosts, &play.serial) {
@@ -552,7 +562,7 @@ impl<'a> Executor<'a> {
             None => None,
         };
         let conn_host = delegate.clone().unwrap_or_else(|| host.to_string());
-        let conn = match self.connection(&conn_host).await {
+        let conn = match self.connection(play, &conn_host).await {
             Ok(c) => c,
             Err(e) => {
                 let mut r = HostResult::new(host, Status::Unreachable);
@@ -755,12 +765,20 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Starts opening a host's connection in the background, once.
-    fn open(&mut self, host: &str) {
+    /// Starts opening a host's connection in the background, once per
+    /// target: a play that reaches the host differently gets a new one.
+    fn open(&mut self, play: &Play, host: &str) {
+        let target = self.target(play, host);
+        let wanted = target.as_ref().ok().cloned();
         if self.conns.contains_key(host) {
-            return;
+            if self.opened.get(host) == Some(&wanted) {
+                return;
+            }
+            if let Some(old) = self.conns.remove(host) {
+                self.retired.push(old);
+            }
         }
-        let target = self.target(host);
+        self.opened.insert(host.to_string(), wanted);
         let options = self.options.clone();
         let forks = self.forks.clone();
         let fut: BoxFuture<'static, Result<Arc<dyn Connection>, ConnError>> = async move {
@@ -777,12 +795,12 @@ impl<'a> Executor<'a> {
         self.conns.insert(host.to_string(), shared);
     }
 
-    async fn connection(&self, host: &str) -> Result<Arc<dyn Connection>, ConnError> {
+    async fn connection(&self, play: &Play, host: &str) -> Result<Arc<dyn Connection>, ConnError> {
         match self.conns.get(host) {
             Some(fut) => fut.clone().await,
             None => {
                 // A delegate outside the play: connect now (not kept).
-                let target = self.target(host)?;
+                let target = self.target(play, host)?;
                 connection::connect(&target, &self.options)
                     .await
                     .map(Arc::from)
@@ -790,10 +808,13 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn target(&self, host: &str) -> Result<Target, ConnError> {
-        self.inventory
-            .target(host, &self.inventory.host_vars(host))
-            .map(|target| self.cfg.connection.apply(target))
+    /// How to reach `host` in `play`: its own connection variables, then
+    /// the play's keywords, then the command line and settings.
+    fn target(&self, play: &Play, host: &str) -> Result<Target, ConnError> {
+        let host_vars = self.inventory.host_vars(host);
+        let target = self
+            .inventory
+            .target(host, &host_vars)
             .map_err(|e| ConnError::Connect {
                 host: host.to_string(),
                 message: e.message.clone(),
@@ -801,7 +822,26 @@ impl<'a> Executor<'a> {
                     "fix the connection variables of `{host}` ({})",
                     e.location()
                 )),
-            })
+            })?;
+        let keys = &play.connection;
+        if keys.remote_user.is_none() && keys.port.is_none() && keys.connection.is_none() {
+            return Ok(self.cfg.connection.apply(target));
+        }
+        let vars = self.vars.host(host);
+        let has = |names: &[&str]| names.iter().any(|n| host_vars.contains_key(*n));
+        let render = |node: &crate::yaml::Node| {
+            self.templates
+                .render_node(node, &vars)
+                .map_err(|e| e.message.clone())
+        };
+        let target = keys
+            .apply(target, &has, &render)
+            .map_err(|message| ConnError::Connect {
+                host: host.to_string(),
+                message,
+                hint: Some("fix the play's `remote_user`, `port` or `connection`".into()),
+            })?;
+        Ok(self.cfg.connection.apply(target))
     }
 
     /// Closes every connection at once: each close is a round trip (and,
@@ -811,7 +851,9 @@ impl<'a> Executor<'a> {
         let conns: Vec<Arc<dyn Connection>> = self
             .conns
             .drain()
-            .filter_map(|(_, fut)| fut.peek().and_then(|r| r.as_ref().ok()).cloned())
+            .map(|(_, fut)| fut)
+            .chain(self.retired.drain(..))
+            .filter_map(|fut| fut.peek().and_then(|r| r.as_ref().ok()).cloned())
             .collect();
         futures::future::join_all(conns.iter().map(|c| c.close())).await;
     }

@@ -179,6 +179,12 @@ async fn apply(
         println!("\nplaybook: {}", loaded.playbook.src.name());
         return Ok(ExitCode::SUCCESS);
     }
+    if args.step && !crate::tty::available() {
+        return Err(Error::Usage {
+            message: "--step asks before each task, and this run has no terminal to ask on".into(),
+            help: Some("run it from a terminal, or choose the tasks with --tags, --skip-tags or --start-at-task".into()),
+        });
+    }
     let mut cfg = RunConfig::from_args(args, plan, settings)?;
     let loaded = validate::load(
         &base,

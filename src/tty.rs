@@ -1,4 +1,5 @@
-//! Asking the person at the terminal for a secret (`-K`), once per run.
+//! Asking the person at the terminal: for a secret (`-K`, once per run), or
+//! whether to run the next task (`--step`).
 //!
 //! The question and the answer go through the controlling terminal
 //! (`/dev/tty`), never standard input or output, so a run whose output is
@@ -32,6 +33,24 @@ pub enum AskError {
 /// Prints `prompt` on the terminal and reads one line with echo off. The
 /// line's end is not part of the answer.
 pub fn ask_secret(prompt: &str, what: &str) -> Result<String, AskError> {
+    ask_line(prompt, what, false)
+}
+
+/// Prints `prompt` on the terminal and reads one line as typed (`--step`).
+pub fn ask(prompt: &str, what: &str) -> Result<String, AskError> {
+    ask_line(prompt, what, true)
+}
+
+/// Whether this process has a terminal to ask on.
+pub fn available() -> bool {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok()
+}
+
+fn ask_line(prompt: &str, what: &str, echo: bool) -> Result<String, AskError> {
     let tty = OpenOptions::new()
         .read(true)
         .write(true)
@@ -40,7 +59,11 @@ pub fn ask_secret(prompt: &str, what: &str) -> Result<String, AskError> {
             what: what.to_string(),
             source,
         })?;
-    let saved = termios::tcgetattr(&tty).ok();
+    let saved = if echo {
+        None
+    } else {
+        termios::tcgetattr(&tty).ok()
+    };
     if let Some(saved) = &saved {
         let mut quiet = saved.clone();
         quiet.local_flags.remove(LocalFlags::ECHO);

@@ -142,7 +142,7 @@ fn up_status_up_again_and_down() -> TestResult {
         .arg(dir.join("ssh_config"))
         .args([
             "node2",
-            "docker images --format '{{.Repository}}:{{.Tag}}'; systemctl is-active docker",
+            "docker images --filter reference=hello-world --format '{{.Repository}}:{{.Tag}}'; systemctl is-active docker",
         ])
         .output()?;
     assert!(out.status.success(), "{out:?}");

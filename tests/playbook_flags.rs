@@ -182,3 +182,65 @@ fn ask_pass_is_refused_with_what_to_do_instead() {
         .stderr_has("password SSH logins are not offered")
         .stderr_has("ssh-copy-id");
 }
+
+#[test]
+fn step_asks_before_each_task_on_the_terminal() {
+    use crate::escalation::terminal::Terminal;
+    let nodes = Nodes::start(1);
+    let project = Project::new();
+    project.file("inventory.yml", &nodes.inventory(&[], ""));
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - name: One
+              command: echo one
+            - name: Two
+              command: echo two
+            - name: Three
+              command: echo three
+        "#,
+    );
+    let mut terminal = Terminal::run(
+        &project,
+        &["apply", "site.yml", "-i", "inventory.yml", "--step"],
+    );
+    terminal.wait_for("Perform task: TASK: One (N)o/(y)es/(c)ontinue: ");
+    terminal.type_line("n");
+    terminal.wait_for("Perform task: TASK: Two (N)o/(y)es/(c)ontinue: ");
+    terminal.type_line("c");
+    let screen_before_end = terminal.screen();
+    let run = terminal.finish(&project);
+    run.success();
+    // `n` skipped One; `c` ran Two and Three without asking again.
+    assert!(!run.stdout.contains("TASK [One]"), "{}", run.stdout);
+    run.stdout_has("TASK [Two]").stdout_has("TASK [Three]");
+    run.stdout_has("ok=2   changed=2");
+    assert!(
+        !screen_before_end.contains("TASK: Three"),
+        "{screen_before_end}"
+    );
+
+    // Without a terminal there is nobody to ask: refused before anything runs.
+    let bin = env!("CARGO_BIN_EXE_dtrplay");
+    let output = std::process::Command::new("setsid")
+        .args([
+            "--wait",
+            bin,
+            "apply",
+            "site.yml",
+            "-i",
+            "inventory.yml",
+            "--step",
+        ])
+        .current_dir(project.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run dtrplay without a terminal");
+    project
+        .finished(output)
+        .status(4)
+        .stderr_has("no terminal to ask on");
+}

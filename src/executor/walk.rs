@@ -79,7 +79,36 @@ impl<'a> Executor<'a> {
             }
         }
         let tags: Vec<String> = task.tags.iter().chain(&play.tags).cloned().collect();
-        self.cfg.tags.selects(&tags)
+        self.cfg.tags.selects(&tags) && self.step_allows(task)
+    }
+
+    /// `--step`: asks whether to run `task`, as Ansible asks: an empty
+    /// answer is no, `c` runs this task and every later one without
+    /// asking again. A terminal that cannot be read any more stops the
+    /// asking and skips the task, since nobody said yes.
+    fn step_allows(&self, task: &TaskDef) -> bool {
+        if !self.stepping.get() {
+            return true;
+        }
+        let name = match &task.role {
+            Some(role) => format!("{} : {}", role.name, task.display_name()),
+            None => task.display_name(),
+        };
+        let prompt = format!("Perform task: TASK: {name} (N)o/(y)es/(c)ontinue: ");
+        match crate::tty::ask(&prompt, "answer") {
+            Ok(answer) => match answer.trim().to_ascii_lowercase().as_str() {
+                "y" | "yes" => true,
+                "c" | "continue" => {
+                    self.stepping.set(false);
+                    true
+                }
+                _ => false,
+            },
+            Err(_) => {
+                self.stepping.set(false);
+                false
+            }
+        }
     }
 
     /// Runs a play's top-level steps on `hosts` with the linear strategy,

@@ -1,7 +1,8 @@
 //! The lab nodes' stand-in for the Docker CLI and engine (`dtrplay lab
 //! docker ARGS...`, reached as `docker` on the nodes' `PATH` through a
-//! wrapper script in the lab's `bin/`), and for `systemctl` acting on the
-//! Docker daemon.
+//! wrapper script in the lab's `bin/` only on a lab whose nodes cannot run
+//! real engines, which `lab up` says loudly; the test suite never uses it),
+//! and for `systemctl` acting on the Docker daemon (every lab).
 //!
 //! It implements exactly what the integration procedure runs on a node, with
 //! Docker's own output texts (ucp-dtr-api.md §4 and §8):

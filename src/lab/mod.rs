@@ -15,6 +15,7 @@ pub mod state;
 pub mod test_image;
 pub mod ucp;
 pub mod ucp_engines;
+pub mod ucp_image;
 pub mod users;
 
 /// Which UCP/DTR generation the lab models.

@@ -7,6 +7,7 @@
 //! point inside the YAML string.
 
 pub mod block;
+pub mod connection_keys;
 pub mod include;
 pub mod parse;
 pub mod role;
@@ -80,6 +81,8 @@ pub struct Play {
     pub escalation: BecomeKeys,
     /// `environment` at play level (`crate::environment`).
     pub environment: Option<Node>,
+    /// `remote_user`, `port`, `connection`.
+    pub connection: connection_keys::ConnectionKeys,
 }
 
 #[derive(Debug, Clone)]

@@ -44,6 +44,7 @@ const PLAY_KEYS: &[&str] = &[
     "any_errors_fatal",
     "max_fail_percentage",
     "remote_user",
+    "port",
     "connection",
     "become",
     "become_user",
@@ -254,6 +255,7 @@ impl<'a> Loader<'a> {
             gather_args: Vec::new(),
             escalation: BecomeKeys::default(),
             environment: None,
+            connection: Default::default(),
         };
         let mut hosts = None;
         let (mut pre, mut main, mut post) = (Vec::new(), Vec::new(), Vec::new());
@@ -291,15 +293,9 @@ impl<'a> Loader<'a> {
                     self.errors.extend(crate::environment::check(value));
                     play.environment = Some(value.clone());
                 }
-                "remote_user" | "connection" => self.errors.push(
-                    InputError::at(
-                        key,
-                        format!("`{}` is not supported at play level", key.key()),
-                    )
-                    .with_help(
-                        "set `ansible_user` / `ansible_connection` in the inventory instead",
-                    ),
-                ),
+                "remote_user" | "port" | "connection" => {
+                    play.connection.take(key, value, &mut self.errors);
+                }
                 other => self.unknown_key(key, other, PLAY_KEYS, "play keyword"),
             }
         }

@@ -74,8 +74,14 @@ fn environment_at_play_block_and_task_level_is_exported_to_the_tasks_script() {
         "the secret was shown:\n{}",
         run.stdout
     );
-    run.stdout_has(
-        "TASK [A secret in the environment]\nok: [node1]\n    stdout:\n      ********\n",
+    let shown = run
+        .stdout
+        .split("TASK [A secret in the environment]")
+        .nth(1)
+        .expect("the task is shown");
+    assert!(
+        shown.contains("ok: [node1]\n    stdout:\n      ********\n"),
+        "{shown}"
     );
     let json = project.run(&[
         "apply",
@@ -105,4 +111,119 @@ fn environment_at_play_block_and_task_level_is_exported_to_the_tasks_script() {
         .stderr_has("`environment` must be a mapping, not a list")
         .stderr_has("`1BAD` is not an environment variable name")
         .stderr_has("bad.yml:2:");
+}
+
+#[test]
+fn remote_user_port_and_connection_local_at_play_level() {
+    let nodes = Nodes::start_with_users(2, Users::operator("lab-pass-5"));
+    // Neither the user nor the port in the inventory: the plays say them
+    // (the port per host, from a template).
+    let mut inventory = String::new();
+    for line in nodes.inventory(&[], "").lines() {
+        let line = line.to_string();
+        if line.contains("ansible_user:") {
+            continue;
+        }
+        inventory.push_str(&line.replace("ansible_port:", "node_port:"));
+        inventory.push('\n');
+    }
+    let local_dir = tempfile::tempdir().expect("a directory on the control machine");
+    let marker = local_dir.path().join("ran-locally");
+    let playbook = format!(
+        r#"
+        - hosts: all
+          remote_user: operator
+          port: "{{{{ node_port }}}}"
+          tasks:
+            - command: id -un
+              register: who
+              changed_when: false
+            - assert:
+                that: who.stdout == 'operator'
+        - hosts: node1
+          connection: local
+          tasks:
+            - name: On the control machine
+              copy:
+                content: "here\n"
+                dest: {marker}
+        - hosts: all
+          remote_user: operator
+          port: "{{{{ node_port }}}}"
+          tasks:
+            - name: Over SSH again after a local play
+              command: id -un
+              register: who
+              changed_when: false
+            - assert:
+                that: who.stdout == 'operator'
+        "#,
+        marker = marker.display()
+    );
+    let project = crate::harness::Project::new();
+    project.file("inventory.yml", &inventory);
+    project.file("site.yml", &playbook);
+    let run = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    run.success();
+    assert_eq!(recap_counts(&run, "node1"), (5, 1, 0, 0));
+    assert_eq!(recap_counts(&run, "node2"), (4, 0, 0, 0));
+    assert_eq!(
+        std::fs::read_to_string(&marker).expect("the local file"),
+        "here\n"
+    );
+
+    // The host's own variables win over the play's keywords, as in Ansible.
+    project.file("full.yml", &nodes.inventory(&[], ""));
+    project.file(
+        "wrong-user.yml",
+        r#"
+        - hosts: all
+          remote_user: nobody-here
+          port: 1
+          tasks:
+            - command: id -un
+              register: who
+            - assert:
+                that: who.stdout == 'operator'
+        "#,
+    );
+    project
+        .run(&["apply", "wrong-user.yml", "-i", "full.yml"])
+        .success();
+
+    // `ansible_connection: local` per host.
+    let local = crate::harness::Project::new();
+    local.file(
+        "inventory.yml",
+        "all:\n  hosts:\n    control:\n      ansible_connection: local\n",
+    );
+    local.file(
+        "site.yml",
+        &format!(
+            "- hosts: all\n  tasks:\n    - copy:\n        content: \"local\\n\"\n        dest: {}\n",
+            local_dir.path().join("per-host").display()
+        ),
+    );
+    local
+        .run(&["apply", "site.yml", "-i", "inventory.yml"])
+        .success();
+    assert!(local_dir.path().join("per-host").exists());
+
+    // Bad values are input errors.
+    project.file(
+        "bad.yml",
+        "- hosts: all\n  port: 70000\n  connection: winrm\n  tasks: []\n",
+    );
+    project
+        .run(&["validate", "bad.yml", "-i", "inventory.yml"])
+        .status(4)
+        .stderr_has("`port` must be a port number")
+        .stderr_has("connection type \"winrm\" is not supported");
 }

@@ -4,7 +4,7 @@
 mod become_user;
 mod keywords;
 mod passwords;
-mod terminal;
+pub mod terminal;
 
 use crate::harness::{Nodes, Project};
 use dtrplay::lab::users::Users;

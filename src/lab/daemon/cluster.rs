@@ -3,8 +3,9 @@
 //!
 //! `lab serve` runs one of these until it is signalled; tests start one
 //! directly to get a real cluster without a background process. Everything
-//! is in the lab directory: `pki/`, `bin/` (the `docker` and `systemctl`
-//! wrappers on the nodes' PATH), the fleet's keys and `ssh_config`,
+//! is in the lab directory: `pki/`, `bin/` (the `systemctl` wrapper on the
+//! nodes' PATH, and the `docker` stand-in only on a lab whose nodes cannot
+//! run real engines), the fleet's keys and `ssh_config`,
 //! `nodes/<name>/` and `inventory.yml`.
 
 use std::fs;
@@ -20,7 +21,7 @@ use crate::lab::pki::{self, LabPki, PkiOptions};
 use crate::lab::proxy::{self, Proxy};
 use crate::lab::state::{Endpoint, LabConfig, LabState, NodeRecord, Role, STATE_VERSION};
 use crate::lab::{Flavor, LabError};
-use crate::lab::{test_image, ucp_engines};
+use crate::lab::{test_image, ucp_engines, ucp_image};
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -154,10 +155,21 @@ impl Lab {
         write_env(&dir, https_proxy.as_deref())?;
 
         let bin = dir.join("bin");
-        write_wrappers(&bin, &opts.dtrplay, https_proxy.as_deref())?;
+        // `systemctl` is the lab's stand-in on every node; `docker` only on
+        // nodes without a real engine (below), so a kept lab directory's old
+        // wrapper goes first.
+        write_wrappers(&bin, &["systemctl"], &opts.dtrplay, https_proxy.as_deref())?;
+        let stale = bin.join("docker");
+        if stale.exists() {
+            fs::remove_file(&stale).map_err(|source| LabError::Io {
+                action: "remove",
+                path: stale.clone(),
+                source,
+            })?;
+        }
 
         let mut fleet_options = FleetOptions::new(&dir, config.nodes);
-        fleet_options.path_prepend = vec![bin];
+        fleet_options.path_prepend = vec![bin.clone()];
         fleet_options.isolation = opts.isolation;
         fleet_options.users = config.login.users();
         let fleet = tokio::task::spawn_blocking(move || Fleet::start(&fleet_options))
@@ -214,6 +226,12 @@ impl Lab {
             apis.attach_engines(routes);
         }
 
+        if engines.is_none() {
+            // Without real engines the nodes keep the stand-in, and
+            // `engine_warning` says why at `lab up`.
+            write_wrappers(&bin, &["docker"], &opts.dtrplay, https_proxy.as_deref())?;
+        }
+
         let roles: Vec<Role> = (0..config.nodes).map(|i| config.role(i)).collect();
         let admin = pki.admin_client();
         let bundle = Bundle {
@@ -242,6 +260,30 @@ impl Lab {
                 controller: (*role == Role::Controller).then(|| controller_certs.clone()),
             };
             docker::install(&node.root, &setup)?;
+        }
+        if engines.is_some() {
+            // Step 1's `docker run … docker/ucp dump-certs` runs on the real
+            // engines: every node gets the image, controllers with UCP's
+            // certificates in it.
+            let images: Vec<(PathBuf, String, Option<ControllerCerts>)> = fleet
+                .nodes()
+                .iter()
+                .zip(&roles)
+                .map(|(node, role)| {
+                    (
+                        engine::socket_path(&node.root),
+                        node.name.clone(),
+                        (*role == Role::Controller).then(|| controller_certs.clone()),
+                    )
+                })
+                .collect();
+            tokio::task::spawn_blocking(move || {
+                images.iter().try_for_each(|(socket, name, certs)| {
+                    ucp_image::import(socket, name, certs.as_ref())
+                })
+            })
+            .await
+            .map_err(|e| LabError::Task(e.to_string()))??;
         }
 
         let pairs: Vec<(Node, Role)> = fleet
@@ -459,35 +501,27 @@ fn write_env(dir: &Path, https_proxy: Option<&str>) -> Result<(), LabError> {
     })
 }
 
-/// Debian's docker client, which talks to the node's real engine.
-const REAL_DOCKER: &str = "/usr/bin/docker";
-
-/// Writes `bin/docker` and `bin/systemctl`, which run the lab's stand-ins.
-fn write_wrappers(bin: &Path, dtrplay: &Path, https_proxy: Option<&str>) -> Result<(), LabError> {
+/// Writes `bin/<tool>` for each of `tools`, which run the lab's stand-ins.
+fn write_wrappers(
+    bin: &Path,
+    tools: &[&str],
+    dtrplay: &Path,
+    https_proxy: Option<&str>,
+) -> Result<(), LabError> {
     fs::create_dir_all(bin).map_err(|source| LabError::Io {
         action: "create",
         path: bin.to_path_buf(),
         source,
     })?;
     let exe = dtrplay.display().to_string().replace('\'', "'\\''");
-    for tool in ["docker", "systemctl"] {
+    for tool in tools {
         let path = bin.join(tool);
         let proxy = match https_proxy {
             Some(url) => format!("HTTPS_PROXY='{url}' "),
             None => String::new(),
         };
-        // A node with its own engine (its socket in the node's /run) uses
-        // the real client for everything but `docker run`, which only the
-        // stand-in can do for the `docker/ucp` image (dump-certs).
-        let real = match tool {
-            "docker" => format!(
-                "if [ \"$1\" != run ] && [ -S {socket} ]; then exec {REAL_DOCKER} \"$@\"; fi\n",
-                socket = engine::NODE_SOCKET
-            ),
-            _ => String::new(),
-        };
         let script = format!(
-            "#!/bin/sh\n# The dtrplay lab's stand-in for `{tool}` on its nodes.\n{real}{proxy}exec '{exe}' lab {tool} \"$@\"\n"
+            "#!/bin/sh\n# The dtrplay lab's stand-in for `{tool}` on its nodes.\n{proxy}exec '{exe}' lab {tool} \"$@\"\n"
         );
         fs::write(&path, script).map_err(|source| LabError::Io {
             action: "write",
