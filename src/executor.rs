@@ -472,11 +472,30 @@ impl<'a> Executor<'a> {
             self.vars.learn(host, name, value, origin(name));
         }
         // What `setup` and `*_facts` modules return under `ansible_facts`
-        // are facts; `set_fact` and `include_vars` return variables there.
-        if !matches!(task.module.as_str(), "set_fact" | "include_vars")
-            && let Some(Value::Object(facts)) = report.registered.get("ansible_facts")
-        {
-            self.vars.learn_facts(host, facts);
+        // are facts; `set_fact` returns variables there (already in
+        // `report.facts`), and `include_vars` the user's own variables.
+        // A looped task returns them per item, in order.
+        let items: Vec<&Value> = match report.registered.get("results") {
+            Some(Value::Array(results)) => results.iter().collect(),
+            _ => vec![&report.registered],
+        };
+        for item in items {
+            let Some(Value::Object(facts)) = item.get("ansible_facts") else {
+                continue;
+            };
+            match task.module.as_str() {
+                "set_fact" => {}
+                "include_vars" => {
+                    for (name, value) in facts {
+                        let origin = match origin(name) {
+                            Learned::Secret => Learned::Secret,
+                            _ => Learned::Template,
+                        };
+                        self.vars.learn(host, name, value, origin);
+                    }
+                }
+                _ => self.vars.learn_facts(host, facts),
+            }
         }
     }
 

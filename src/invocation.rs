@@ -66,6 +66,13 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+/// `loop_control` settings as rendered for one host.
+struct LoopSettings {
+    pause: Duration,
+    extended: bool,
+    allitems: bool,
+}
+
 /// One attempt's end: an outcome, a task failure, or an unreachable host.
 enum Ended {
     Done(Outcome),
@@ -84,13 +91,11 @@ impl Invocation<'_> {
         let items: Option<Vec<Value>> = match &self.task.loop_items {
             None => None,
             Some(node) => match self.render(node) {
-                Ok(Value::Array(items)) => Some(items),
-                Ok(Value::Null) => Some(Vec::new()),
-                Ok(other) => {
-                    return self.input_failure(
-                        format!("`loop` must give a list, not {}", kind(&other)),
-                        started,
-                    );
+                Ok(value) => {
+                    match crate::loops::items(self.task.loop_kind, value, &self.search_path) {
+                        Ok(items) => Some(items),
+                        Err(msg) => return self.input_failure(msg, started),
+                    }
                 }
                 Err(e) => return self.input_failure(e.message.clone(), started),
             },
@@ -115,9 +120,51 @@ impl Invocation<'_> {
         let mut results = Vec::new();
         let mut registered_items = Vec::new();
         let mut facts = Map::new();
-        for item in items {
-            let (result, registered, item_facts) = self.run_item(Some(item), &mut warnings).await;
+        let control = match self.loop_control() {
+            Ok(control) => control,
+            Err(msg) => return self.input_failure(msg, started),
+        };
+        let loop_var = self.task.loop_var.clone();
+        for (index, item) in items.iter().enumerate() {
+            if index > 0 && !control.pause.is_zero() {
+                tokio::time::sleep(control.pause).await;
+            }
+            // `index_var` and `ansible_loop` are loop data, like the item.
+            if let Some(name) = &self.task.loop_control.index_var {
+                self.vars.insert_data(name.clone(), index.into());
+            }
+            self.vars
+                .insert_magic("ansible_loop_var", loop_var.clone().into());
+            let info = control
+                .extended
+                .then(|| crate::loops::extended(&items, index, control.allitems));
+            if let Some(info) = &info {
+                self.vars.insert_data("ansible_loop", info.clone());
+            }
+            let (result, mut registered, item_facts) =
+                self.run_item(Some(item.clone()), &mut warnings).await;
+            // Each item's result says which item it was, as Ansible's do.
+            if let Value::Object(map) = &mut registered {
+                map.insert(loop_var.clone(), item.clone());
+                map.insert("ansible_loop_var".into(), loop_var.clone().into());
+                if let Some(name) = &self.task.loop_control.index_var {
+                    map.insert(name.clone(), index.into());
+                    map.insert("ansible_index_var".into(), name.clone().into());
+                }
+                if let Some(info) = info {
+                    map.insert("ansible_loop".into(), info);
+                }
+            }
             registered_items.push(registered);
+            // The next item sees what this one set (`set_fact` accumulating
+            // over a loop), as in Ansible.
+            for (name, value) in &item_facts {
+                if self.task.no_log {
+                    self.vars.insert_secret(name.clone(), value.clone());
+                } else {
+                    self.vars.insert_data(name.clone(), value.clone());
+                }
+            }
             vars::layer(&mut facts, &item_facts);
             let stop = result.status == Status::Unreachable;
             results.push(result);
@@ -149,6 +196,39 @@ impl Invocation<'_> {
             secret,
             warnings,
         }
+    }
+
+    /// `loop_control`'s `pause` (seconds, fractions allowed), `extended`
+    /// and `extended_allitems`, rendered for this host.
+    fn loop_control(&self) -> Result<LoopSettings, String> {
+        let lc = &self.task.loop_control;
+        let pause = match &lc.pause {
+            None => Duration::ZERO,
+            Some(node) => {
+                let value = self.render(node).map_err(|e| e.message.clone())?;
+                let secs = match &value {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                }
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+                .ok_or_else(|| {
+                    format!("`loop_control.pause` must be a number of seconds, not {value}")
+                })?;
+                Duration::from_secs_f64(secs)
+            }
+        };
+        let flag = |node: &Option<Node>, default: bool| -> Result<bool, String> {
+            match node {
+                None => Ok(default),
+                Some(n) => self.truth(n).map_err(|e| e.message.clone()),
+            }
+        };
+        Ok(LoopSettings {
+            pause,
+            extended: flag(&lc.extended, false)?,
+            allitems: flag(&lc.extended_allitems, true)?,
+        })
     }
 
     /// The names of the registered value and facts that must be kept as
@@ -681,17 +761,6 @@ pub fn truthy(value: &Value) -> bool {
         Value::String(s) => to_bool(value).unwrap_or(!s.is_empty()),
         Value::Array(a) => !a.is_empty(),
         Value::Object(o) => !o.is_empty(),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
     }
 }
 

@@ -19,6 +19,8 @@ pub enum SrcKind {
     Files,
     /// `template: src=`: `templates/`.
     Templates,
+    /// `include_vars: file=`: `vars/`.
+    Vars,
 }
 
 impl SrcKind {
@@ -26,6 +28,7 @@ impl SrcKind {
         match self {
             SrcKind::Files => "files",
             SrcKind::Templates => "templates",
+            SrcKind::Vars => "vars",
         }
     }
 }

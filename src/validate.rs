@@ -58,6 +58,10 @@ const ALWAYS_DEFINED: &[&str] = &[
     "None",
 ];
 
+/// In the set of defined names: any name may be defined from here on (an
+/// `include_vars` of a file read at run time).
+const ANY_NAME: &str = "*";
+
 /// A playbook with everything it runs against, all checked.
 pub struct Loaded {
     pub playbook: Playbook,
@@ -193,6 +197,9 @@ impl Checker<'_> {
         let mut errors = Vec::new();
         let mut local = defined.clone();
         local.insert(task.loop_var.clone());
+        local.extend(task.loop_control.index_var.iter().cloned());
+        local.insert("ansible_loop".into());
+        local.insert("ansible_loop_var".into());
         local.extend(task.vars.iter().map(|(k, _)| k.key().to_string()));
         if let Some(role) = &task.role {
             local.extend(role.names().map(str::to_string));
@@ -231,6 +238,16 @@ impl Checker<'_> {
         if gathers(&task.module) {
             defined.insert("ansible_facts".into());
         }
+        if task.module == "include_vars" {
+            match task.args.iter().find(|(k, _)| k.key() == "name") {
+                Some((_, name)) => defined.extend(name.as_str().map(str::to_string)),
+                // The file's names are known when it runs: later tasks of
+                // the play are not checked for undefined variables.
+                None => {
+                    defined.insert(ANY_NAME.into());
+                }
+            }
+        }
         if let Some(entry) = self.registry.get(&task.module) {
             defined.extend(entry.spec.facts.iter().cloned());
         }
@@ -255,6 +272,9 @@ impl Checker<'_> {
             Err(e) => return vec![e],
         };
         if !self.check_variables {
+            return Vec::new();
+        }
+        if defined.contains(ANY_NAME) {
             return Vec::new();
         }
         let facts = defined.contains("ansible_facts");

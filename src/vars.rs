@@ -49,6 +49,9 @@ pub struct RunVars {
 pub enum Learned {
     Data,
     Secret,
+    /// What users wrote, learned at run time (`include_vars`): rendered
+    /// lazily like any user-written variable.
+    Template,
 }
 
 impl RunVars {
@@ -217,6 +220,7 @@ impl RunVars {
         self.table.update(host, |vars| match origin {
             Learned::Data => vars.insert_data(name, value.clone()),
             Learned::Secret => vars.insert_secret(name, value.clone()),
+            Learned::Template => vars.insert_template(name, value.clone()),
         });
     }
 }

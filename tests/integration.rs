@@ -70,5 +70,9 @@ mod ansible_cfg;
 mod playbook_flags;
 // Reports for CI systems: JUnit XML.
 mod reports;
+// loop_control and the with_* family on the one loop engine.
+mod loops;
+// include_vars: files, dirs, names, role vars, precedence.
+mod include_vars;
 // Modules dtrplay does not implement, through ansible-core's own code.
 mod ansible_fallback;

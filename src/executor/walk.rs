@@ -321,15 +321,16 @@ impl<'a> Executor<'a> {
         };
         let items: Vec<Option<Value>> = match &task.loop_items {
             None => vec![None],
-            Some(node) => match self
-                .templates
-                .render_node(node, &tvars)
-                .map_err(|e| e.message.clone())?
-            {
-                Value::Array(items) => items.into_iter().map(Some).collect(),
-                Value::Null => Vec::new(),
-                other => return Err(format!("`loop` must give a list, not {other}")),
-            },
+            Some(node) => {
+                let value = self
+                    .templates
+                    .render_node(node, &tvars)
+                    .map_err(|e| e.message.clone())?;
+                crate::loops::items(task.loop_kind, value, &self.search_path(task))?
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            }
         };
         let mut targets = Vec::new();
         for item in items {

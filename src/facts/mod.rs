@@ -285,7 +285,7 @@ pub fn short_name(name: &str) -> &str {
 }
 
 /// Shell-style matching (`*`, `?`, `[...]`), as Python's `fnmatch`.
-fn glob_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     fn go(p: &[char], t: &[char]) -> bool {

@@ -60,6 +60,14 @@ const TASK_KEYS: &[&str] = &[
     "loop",
     "with_items",
     "with_list",
+    "with_dict",
+    "with_fileglob",
+    "with_nested",
+    "with_together",
+    "with_subelements",
+    "with_sequence",
+    "with_indexed_items",
+    "with_first_found",
     "loop_control",
     "register",
     "tags",
@@ -89,14 +97,10 @@ const TASK_KEYS: &[&str] = &[
 
 /// Keywords of Ansible that dtrplay does not implement; refusing them by
 /// name is kinder than "unknown module".
-const UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "async",
-        "asynchronous tasks are not supported; use `timeout` for long commands",
-    ),
-    ("with_dict", "use `loop: \"{{ x | dict2items }}\"`"),
-    ("with_fileglob", "list the files explicitly in `loop`"),
-];
+const UNSUPPORTED: &[(&str, &str)] = &[(
+    "async",
+    "asynchronous tasks are not supported; use `timeout` for long commands",
+)];
 
 /// Loads and checks a playbook file. `roles_path` is where roles are
 /// searched after `roles/` beside the playbook (`--roles-path`, then
@@ -531,14 +535,15 @@ impl<'a> Loader<'a> {
         match key.key() {
             "name" => def.name = Some(value.clone()),
             "when" => def.when = self.conditions(value),
-            "loop" | "with_items" | "with_list" => {
+            loop_key if crate::loops::LoopKind::from_keyword(loop_key).is_some() => {
                 if def.loop_items.is_some() {
                     self.errors.push(
                         InputError::at(key, "this task has two loops")
-                            .with_help("keep one of `loop`, `with_items` and `with_list`"),
+                            .with_help("keep one of `loop` and the `with_*` keywords"),
                     );
                 }
                 def.loop_items = Some(value.clone());
+                def.loop_kind = crate::loops::LoopKind::from_keyword(loop_key).unwrap_or_default();
             }
             "loop_control" => self.loop_control(value, def),
             "register" => def.register = self.identifier(value, "register"),
@@ -765,12 +770,25 @@ impl<'a> Loader<'a> {
                     }
                 }
                 "label" => def.loop_label = Some(value.clone()),
-                // Accepted: they change nothing about results.
-                "pause" | "index_var" | "extended" => {}
+                "index_var" => {
+                    def.loop_control.index_var = self.identifier(&value, "index_var");
+                }
+                "pause" => def.loop_control.pause = Some(value.clone()),
+                "extended" => def.loop_control.extended = Some(value.clone()),
+                "extended_allitems" => {
+                    def.loop_control.extended_allitems = Some(value.clone());
+                }
                 other => self.unknown_key(
                     &key,
                     other,
-                    &["loop_var", "label", "pause", "index_var", "extended"],
+                    &[
+                        "loop_var",
+                        "label",
+                        "pause",
+                        "index_var",
+                        "extended",
+                        "extended_allitems",
+                    ],
                     "loop_control key",
                 ),
             }

@@ -26,6 +26,7 @@ pub mod file;
 pub mod get_url;
 pub mod group;
 pub mod http;
+pub mod include_vars;
 pub mod lineinfile;
 pub mod manifest;
 pub mod package;
@@ -223,6 +224,7 @@ builtins! {
     "fail" => Fail(fail::Fail), fail::spec;
     "file" => File(file::File), file::spec;
     "set_fact" => SetFact(set_fact::SetFact), set_fact::spec;
+    "include_vars" => IncludeVars(include_vars::IncludeVars), include_vars::spec;
     "setup" => Setup(setup::Setup), setup::spec;
     "shell" => Shell(command::Shell), command::shell_spec;
     "lineinfile" => LineInFile(lineinfile::LineInFile), lineinfile::spec;
