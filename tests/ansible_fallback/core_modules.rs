@@ -1,6 +1,7 @@
 //! Modules of ansible-core itself, of different kinds: facts (`getent`),
 //! files the module names itself (`tempfile`), a file edited with a diff
-//! (`known_hosts`), each through the dtrplay binary on real sshd nodes.
+//! (`known_hosts`), the package database (`debconf`, `dpkg_selections`, on
+//! copy-on-write nodes), each through the dtrplay binary on real sshd nodes.
 
 use super::{apply, dtrplay};
 use crate::builtins::{Lab, changed, diffs, failed, results};
@@ -161,4 +162,60 @@ fn known_hosts_shows_its_diff_changes_nothing_in_check_mode_and_settles() {
     again.success();
     assert_eq!(changed(&again, "node1"), 0);
     assert_eq!(failed(&again, "node1"), 0);
+}
+
+#[test]
+fn debconf_and_dpkg_selections_change_only_a_copy_on_write_nodes_package_database() {
+    let lab = Lab::copy_on_write(1);
+    lab.play(
+        r#"
+        - name: preseed the time zone area
+          debconf:
+            name: tzdata
+            question: tzdata/Areas
+            value: Antarctica
+            vtype: select
+        - name: hold tzdata
+          ansible.builtin.dpkg_selections:
+            name: tzdata
+            selection: hold
+        "#,
+    );
+    let selection = |text: &str| text.split_whitespace().nth(1).unwrap_or("").to_string();
+    let ours = std::process::Command::new("dpkg")
+        .args(["--get-selections", "tzdata"])
+        .output()
+        .expect("run dpkg on this machine");
+    let ours = selection(&String::from_utf8_lossy(&ours.stdout));
+
+    let check = apply(&lab, &["--check"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 2, "{}", check.stdout);
+    assert_eq!(
+        selection(&lab.sh("node1", "dpkg --get-selections tzdata")),
+        ours
+    );
+
+    let first = apply(&lab, &[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 2, "{}", first.stdout);
+    assert_eq!(
+        selection(&lab.sh("node1", "dpkg --get-selections tzdata")),
+        "hold"
+    );
+    assert!(
+        lab.sh("node1", "debconf-show tzdata")
+            .contains("tzdata/Areas: Antarctica"),
+        "the answer is not in the node's debconf database"
+    );
+
+    let again = apply(&lab, &[]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0, "{}", again.stdout);
+    // This machine's own package database never changed.
+    let after = std::process::Command::new("dpkg")
+        .args(["--get-selections", "tzdata"])
+        .output()
+        .expect("run dpkg on this machine");
+    assert_eq!(selection(&String::from_utf8_lossy(&after.stdout)), ours);
 }
