@@ -20,8 +20,8 @@ use serde::Deserialize;
 
 use crate::params::{Kind, Param, Spec};
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::copy::{FileDrift, FileOptions};
-use crate::tasks::edit;
+use crate::tasks::copy::FileOptions;
+use crate::tasks::edit::{self, EditDrift};
 use crate::tasks::remote::FileKind;
 
 /// The arguments of `blockinfile`.
@@ -79,13 +79,6 @@ pub fn spec() -> Spec {
             Param::new("validate", Kind::Str),
         ],
     )
-}
-
-/// What `apply` writes, and the message it reports.
-#[derive(Debug)]
-pub struct BlockDrift {
-    file: FileDrift,
-    msg: String,
 }
 
 /// Python's `str.splitlines()` for `\n` and `\r\n` files: lines without
@@ -191,9 +184,9 @@ impl BlockInFile {
 
 #[async_trait]
 impl Task for BlockInFile {
-    type Drift = BlockDrift;
+    type Drift = EditDrift;
 
-    async fn check(&self, cx: &Context<'_>) -> Result<Check<BlockDrift>, TaskError> {
+    async fn check(&self, cx: &Context<'_>) -> Result<Check<EditDrift>, TaskError> {
         let stat = edit::fetch(cx, &self.path).await?;
         let base = Outcome::ok().with_data("msg", "");
         let exists = stat.kind != FileKind::Absent;
@@ -218,26 +211,12 @@ impl Task for BlockInFile {
             (Some(_), false) => "Block removed",
             (Some(_), true) => "Block inserted",
         };
-        let check = edit::check(cx, &self.path, stat, new, self.options(), !exists)?;
-        let check = match msg {
-            "" => check,
-            m => edit::with_msg(check, m),
-        };
-        Ok(match check {
-            Check::InSync(outcome) => Check::InSync(outcome.with_data("msg", "")),
-            Check::Drift { drift, preview } => Check::Drift {
-                drift: BlockDrift {
-                    file: drift,
-                    msg: msg.to_string(),
-                },
-                preview,
-            },
-        })
+        let msg = (!msg.is_empty()).then(|| msg.to_string());
+        edit::check(cx, &self.path, stat, new, self.options(), !exists, msg)
     }
 
-    async fn apply(&self, cx: &Context<'_>, drift: BlockDrift) -> Result<Outcome, TaskError> {
-        let msg = (!drift.msg.is_empty()).then_some(drift.msg);
-        edit::apply(cx, drift.file, msg).await
+    async fn apply(&self, cx: &Context<'_>, drift: EditDrift) -> Result<Outcome, TaskError> {
+        edit::apply(cx, drift).await
     }
 }
 

@@ -60,9 +60,17 @@ pub fn text(stat: &Stat) -> &[u8] {
     stat.content.as_deref().unwrap_or_default()
 }
 
-/// Compares the edited content with the fetched file; the drift, if any,
-/// is applied with `copy::apply_file`. `create_dir` creates a missing
-/// parent directory (`create: true`).
+/// What an edit task's `apply` writes, and the message it reports.
+#[derive(Debug)]
+pub struct EditDrift {
+    file: FileDrift,
+    msg: Option<String>,
+}
+
+/// Compares the edited content with the fetched file. A drift carries the
+/// task's own message (`line added`) in place of the generic one about the
+/// file; a file in sync reports an empty `msg`, as Ansible's edit modules
+/// do. `create_dir` creates a missing parent directory (`create: true`).
 pub fn check(
     cx: &Context<'_>,
     path: &str,
@@ -70,22 +78,34 @@ pub fn check(
     new: Vec<u8>,
     options: FileOptions<'_>,
     create_dir: bool,
-) -> Result<Check<FileDrift>, TaskError> {
+    msg: Option<String>,
+) -> Result<Check<EditDrift>, TaskError> {
     stat.same = Some(stat.kind == FileKind::File && stat.content.as_deref() == Some(&new[..]));
     let wanted = WantedFile::new(path, None, new, options)?;
-    copy::compare(
+    let check = copy::compare(
         cx,
         wanted,
         stat,
         path.to_string(),
         remote::parent_dir(path),
         create_dir,
-    )
+    )?;
+    let check = match &msg {
+        Some(m) => with_msg(check, m),
+        None => check,
+    };
+    Ok(match check {
+        Check::InSync(outcome) => Check::InSync(outcome.with_data("msg", "")),
+        Check::Drift { drift, preview } => Check::Drift {
+            drift: EditDrift { file: drift, msg },
+            preview,
+        },
+    })
 }
 
-/// Puts the task's own message on a check's outcome (`line added`), in
-/// place of the generic one about the file.
-pub fn with_msg(check: Check<FileDrift>, msg: &str) -> Check<FileDrift> {
+/// Puts the task's own message on a check's outcome, in place of the
+/// generic one about the file.
+fn with_msg(check: Check<FileDrift>, msg: &str) -> Check<FileDrift> {
     match check {
         Check::InSync(outcome) => Check::InSync(outcome),
         Check::Drift { drift, preview } => Check::Drift {
@@ -100,13 +120,9 @@ pub fn with_msg(check: Check<FileDrift>, msg: &str) -> Check<FileDrift> {
 }
 
 /// Applies an edit's drift and keeps the task's own message.
-pub async fn apply(
-    cx: &Context<'_>,
-    drift: FileDrift,
-    msg: Option<String>,
-) -> Result<Outcome, TaskError> {
-    let mut outcome = copy::apply_file(cx, drift).await?;
-    if let Some(msg) = msg {
+pub async fn apply(cx: &Context<'_>, drift: EditDrift) -> Result<Outcome, TaskError> {
+    let mut outcome = copy::apply_file(cx, drift.file).await?;
+    if let Some(msg) = drift.msg {
         outcome.msg = Some(msg.clone());
         outcome.data.insert("msg".into(), msg.into());
     }

@@ -19,8 +19,8 @@ use serde::Deserialize;
 
 use crate::params::{Kind, Param, Spec};
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::copy::{FileDrift, FileOptions};
-use crate::tasks::edit;
+use crate::tasks::copy::FileOptions;
+use crate::tasks::edit::{self, EditDrift};
 use crate::tasks::remote::FileKind;
 
 /// The arguments of `lineinfile`.
@@ -302,18 +302,11 @@ fn split_lines(content: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// What `apply` writes, and the message it reports.
-#[derive(Debug)]
-pub struct LineDrift {
-    file: FileDrift,
-    msg: Option<String>,
-}
-
 #[async_trait]
 impl Task for LineInFile {
-    type Drift = LineDrift;
+    type Drift = EditDrift;
 
-    async fn check(&self, cx: &Context<'_>) -> Result<Check<LineDrift>, TaskError> {
+    async fn check(&self, cx: &Context<'_>) -> Result<Check<EditDrift>, TaskError> {
         let matcher = self.validated()?;
         let stat = edit::fetch(cx, &self.path).await?;
         let base = Outcome::ok().with_data("path", self.path.clone());
@@ -332,22 +325,11 @@ impl Task for LineInFile {
         let msg = self.edit(&matcher, &mut lines)?;
         let new = lines.concat();
         let create_dir = self.create && stat.kind == FileKind::Absent;
-        let check = edit::check(cx, &self.path, stat, new, self.options(), create_dir)?;
-        let check = match &msg {
-            Some(m) => edit::with_msg(check, m),
-            None => check,
-        };
-        Ok(match check {
-            Check::InSync(outcome) => Check::InSync(outcome.with_data("msg", "")),
-            Check::Drift { drift, preview } => Check::Drift {
-                drift: LineDrift { file: drift, msg },
-                preview,
-            },
-        })
+        edit::check(cx, &self.path, stat, new, self.options(), create_dir, msg)
     }
 
-    async fn apply(&self, cx: &Context<'_>, drift: LineDrift) -> Result<Outcome, TaskError> {
-        edit::apply(cx, drift.file, drift.msg).await
+    async fn apply(&self, cx: &Context<'_>, drift: EditDrift) -> Result<Outcome, TaskError> {
+        edit::apply(cx, drift).await
     }
 }
 

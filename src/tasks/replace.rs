@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use crate::params::{Kind, Param, Spec};
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::copy::{FileDrift, FileOptions};
-use crate::tasks::edit;
+use crate::tasks::copy::FileOptions;
+use crate::tasks::edit::{self, EditDrift};
 use crate::tasks::remote::FileKind;
 
 /// The arguments of `replace`.
@@ -58,13 +58,6 @@ pub fn spec() -> Spec {
             Param::new("validate", Kind::Str),
         ],
     )
-}
-
-/// What `apply` writes, and the message it reports.
-#[derive(Debug)]
-pub struct ReplaceDrift {
-    file: FileDrift,
-    msg: Option<String>,
 }
 
 impl Replace {
@@ -120,9 +113,9 @@ impl Replace {
 
 #[async_trait]
 impl Task for Replace {
-    type Drift = ReplaceDrift;
+    type Drift = EditDrift;
 
-    async fn check(&self, cx: &Context<'_>) -> Result<Check<ReplaceDrift>, TaskError> {
+    async fn check(&self, cx: &Context<'_>) -> Result<Check<EditDrift>, TaskError> {
         let stat = edit::fetch(cx, &self.path).await?;
         if stat.kind == FileKind::Absent {
             return Err(TaskError::failed(format!(
@@ -133,22 +126,11 @@ impl Task for Replace {
         let contents = edit::text(&stat).to_vec();
         let (new, count) = self.edit(&contents)?;
         let msg = (new != contents).then(|| format!("{count} replacements made"));
-        let check = edit::check(cx, &self.path, stat, new, self.options(), false)?;
-        let check = match &msg {
-            Some(m) => edit::with_msg(check, m),
-            None => check,
-        };
-        Ok(match check {
-            Check::InSync(outcome) => Check::InSync(outcome.with_data("msg", "")),
-            Check::Drift { drift, preview } => Check::Drift {
-                drift: ReplaceDrift { file: drift, msg },
-                preview,
-            },
-        })
+        edit::check(cx, &self.path, stat, new, self.options(), false, msg)
     }
 
-    async fn apply(&self, cx: &Context<'_>, drift: ReplaceDrift) -> Result<Outcome, TaskError> {
-        edit::apply(cx, drift.file, drift.msg).await
+    async fn apply(&self, cx: &Context<'_>, drift: EditDrift) -> Result<Outcome, TaskError> {
+        edit::apply(cx, drift).await
     }
 }
 
