@@ -34,6 +34,8 @@ const ALWAYS_DEFINED: &[&str] = &[
     "groups",
     "hostvars",
     "playbook_dir",
+    "inventory_file",
+    "inventory_dir",
     "ansible_check_mode",
     "ansible_diff_mode",
     "ansible_play_hosts",
