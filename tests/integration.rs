@@ -78,3 +78,5 @@ mod include_vars;
 mod ansible_fallback;
 // playbook_dir, inventory_dir, inventory_file, role_path: absolute, as Ansible gives them.
 mod magic_dirs;
+// Connection variables checked by validate, wherever they are written.
+mod connection_vars;
