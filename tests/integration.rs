@@ -80,3 +80,5 @@ mod ansible_fallback;
 mod magic_dirs;
 // Connection variables checked by validate, wherever they are written.
 mod connection_vars;
+// YAML errors framed at the real line and column; the node budget named.
+mod yaml_errors;

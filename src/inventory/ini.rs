@@ -49,6 +49,10 @@ struct Pending {
 
 /// Reads an INI inventory file into the builder.
 pub(super) fn read(b: &mut Builder, src: &SourceFile) {
+    if let Some(err) = src.utf8_error() {
+        b.error(err);
+        return;
+    }
     let mut group = "ungrouped".to_string();
     let mut kind = Kind::Hosts;
     let mut pending: indexmap::IndexMap<String, Pending> = indexmap::IndexMap::new();
