@@ -282,6 +282,24 @@ impl Nodes {
         Nodes { fleet, _dir: dir }
     }
 
+    /// Nodes with accounts of their own over copy-on-write system
+    /// directories: the login user may change the node's programs with
+    /// sudo, in the node's overlays only.
+    pub fn start_with_users_copy_on_write(
+        count: usize,
+        users: dtrplay::lab::users::Users,
+    ) -> Nodes {
+        let dir = tempfile::Builder::new()
+            .prefix("dtrplay-fleet-")
+            .tempdir()
+            .expect("a temporary directory");
+        let mut options = FleetOptions::new(dir.path().join("fleet"), count);
+        options.users = Some(users);
+        options.copy_on_write = true;
+        let fleet = Fleet::start(&options).expect("the sshd fleet starts");
+        Nodes { fleet, _dir: dir }
+    }
+
     pub fn node(&self, name: &str) -> &Node {
         self.fleet.node(name).expect("a node of the fleet")
     }
