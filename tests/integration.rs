@@ -76,3 +76,5 @@ mod loops;
 mod include_vars;
 // Modules dtrplay does not implement, through ansible-core's own code.
 mod ansible_fallback;
+// ssh options people write (algorithm lists, HostKeyAlias, CheckHostIP, ...) on the native client.
+mod ssh_options;
