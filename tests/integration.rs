@@ -80,3 +80,5 @@ mod ansible_fallback;
 mod magic_dirs;
 // Connection variables checked by validate, wherever they are written.
 mod connection_vars;
+// ssh options people write (algorithm lists, HostKeyAlias, CheckHostIP, ...) on the native client.
+mod ssh_options;
