@@ -76,3 +76,5 @@ mod loops;
 mod include_vars;
 // Modules dtrplay does not implement, through ansible-core's own code.
 mod ansible_fallback;
+// Public content written for older Ansible: galaxy metadata, bare include, action/local_action.
+mod public_content;
