@@ -968,7 +968,7 @@ pub async fn load(
         })?;
         let certs_dir = contract::certs_dir(None, &contract::map_lookup(&vars))
             .unwrap_or_else(|_| contract::DEFAULT_CERTS_DIR.to_string());
-        let conn = match inventory.target(&host, &inventory.host_vars(&host)) {
+        let conn = match inventory.target(&host, &inventory.connection_vars(&host, &extra)) {
             Ok(target) => crate::connection::connect(&target, &options).await,
             Err(e) => Err(ConnError::Connect {
                 host: host.clone(),
