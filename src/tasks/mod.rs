@@ -20,6 +20,8 @@ pub mod copy_ca_crt;
 pub mod custom;
 pub mod debug;
 pub mod docker_cli;
+pub mod docker_container;
+pub mod docker_container_config;
 pub mod docker_image;
 pub mod docker_volume;
 pub mod dump_certs;
@@ -261,6 +263,7 @@ builtins! {
     "wait_for" => WaitFor(wait_for::WaitFor), wait_for::spec;
     "service" => Service(service::Service), service::spec;
     "docker_image" => DockerImage(docker_image::DockerImage), docker_image::spec;
+    "docker_container" => DockerContainer(docker_container::DockerContainer), docker_container::spec;
     "docker_volume" => DockerVolume(docker_volume::DockerVolume), docker_volume::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;
