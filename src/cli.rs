@@ -21,6 +21,9 @@ pub enum Command {
     /// Run a playbook against an inventory.
     Apply(RunArgs),
     /// Show what `apply` would change, with diffs, changing nothing (`apply --check --diff`).
+    // `plan` always checks and diffs, so its help leaves those flags out
+    // (they are still accepted, as harmless, for scripts that pass them).
+    #[command(mut_arg("check", |a| a.hide(true)), mut_arg("diff", |a| a.hide(true)))]
     Plan(RunArgs),
     /// Check a playbook (and inventory) without contacting any host.
     Validate(ValidateArgs),
@@ -82,6 +85,10 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+    /// Also write a report of the run to this file when it ends: `.html` (a page with a timeline
+    /// and diffs), `.xml` (JUnit) or `.json` (JSON Lines). May be given more than once.
+    #[arg(long, value_name = "FILE")]
+    pub report: Vec<PathBuf>,
     /// More output (`-v` shows task output, `-vv` shows remote scripts).
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     pub verbose: u8,
