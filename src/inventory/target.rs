@@ -17,6 +17,9 @@ use serde_json::Value as J;
 use super::{Inventory, VarValue, shlex};
 use crate::connection::{SshClient, Target, Transport};
 use crate::error::InputError;
+use crate::source::SourceFile;
+use crate::yaml::Node;
+use miette::SourceSpan;
 
 impl Inventory {
     /// The target for `host`, from its (already templated) variables, such
@@ -27,6 +30,28 @@ impl Inventory {
         vars: &IndexMap<String, VarValue>,
     ) -> Result<Target, InputError> {
         target(host, vars)
+    }
+
+    /// The variables a host is reached with: its own, with the extra
+    /// variables (`-e`) laid over them, as Ansible gives `-e
+    /// ansible_user=...` the highest precedence for connecting too. An
+    /// extra variable points at a source named after the command line, so
+    /// that a bad value (`-e ansible_port=x`) says where it came from.
+    pub fn connection_vars(
+        &self,
+        host: &str,
+        extra: &serde_json::Map<String, J>,
+    ) -> IndexMap<String, VarValue> {
+        let mut vars = self.host_vars(host);
+        for (name, value) in extra {
+            let text = format!("-e {name}={value}");
+            let src = SourceFile::new("the command line", text.as_str());
+            let start = name.len() + 4;
+            let span = SourceSpan::from((start, text.len() - start));
+            let node = Node::from_json(value, span, &src);
+            vars.insert(name.clone(), VarValue::new(value.clone(), node));
+        }
+        vars
     }
 }
 
