@@ -88,3 +88,5 @@ mod connection_vars;
 mod ssh_options;
 // YAML errors framed at the real line and column; the node budget named.
 mod yaml_errors;
+// Bounded input: host ranges, input files, rendered values.
+mod input_bounds;
