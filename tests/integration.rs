@@ -90,3 +90,5 @@ mod ssh_options;
 mod yaml_errors;
 // Bounded input: host ranges, input files, rendered values.
 mod input_bounds;
+// validate refuses unknown filters, tests and lookups at the name.
+mod validate_names;
