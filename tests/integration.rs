@@ -78,3 +78,5 @@ mod include_vars;
 mod ansible_fallback;
 // ssh options people write (algorithm lists, HostKeyAlias, CheckHostIP, ...) on the native client.
 mod ssh_options;
+// StrictHostKeyChecking no / accept-new and host_key_checking: warnings, changed keys refused, both clients.
+mod host_key_checking;
