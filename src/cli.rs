@@ -21,6 +21,9 @@ pub enum Command {
     /// Run a playbook against an inventory.
     Apply(RunArgs),
     /// Show what `apply` would change, with diffs, changing nothing (`apply --check --diff`).
+    // `plan` always checks and diffs, so its help leaves those flags out
+    // (they are still accepted, as harmless, for scripts that pass them).
+    #[command(mut_arg("check", |a| a.hide(true)), mut_arg("diff", |a| a.hide(true)))]
     Plan(RunArgs),
     /// Check a playbook (and inventory) without contacting any host.
     Validate(ValidateArgs),
@@ -82,6 +85,10 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+    /// Also write a report of the run to this file when it ends: `.html` (a page with a timeline
+    /// and diffs), `.xml` (JUnit) or `.json` (JSON Lines). May be given more than once.
+    #[arg(long, value_name = "FILE")]
+    pub report: Vec<PathBuf>,
     /// More output (`-v` shows task output, `-vv` shows remote scripts).
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -284,12 +291,15 @@ pub struct LabUpArgs {
     /// Where the lab keeps its state, keys and generated inventory.
     #[arg(long, default_value = ".lab")]
     pub dir: PathBuf,
-    /// The user SSH logs in as on the nodes: `root`, or a user of the nodes' own (for example `operator`) with sudo, root login then refused as on production nodes; the inventory then sets `ansible_become: true`.
-    #[arg(long, default_value = "root")]
-    pub login_user: String,
+    /// The user SSH logs in as on the nodes: a user of the nodes' own with sudo, root login refused as on production nodes, the inventory then setting `ansible_become: true`; or `root`. [default: `operator` when the lab runs as root, which gives nodes accounts of their own; otherwise the user running it]
+    #[arg(long)]
+    pub login_user: Option<String>,
     /// Whether sudo asks the login user for its password (shown with the lab's credentials).
     #[arg(long, value_enum, default_value_t = LabSudo::Nopasswd)]
     pub sudo: LabSudo,
+    /// Every node also runs MKE 4's container runtime: a real containerd in k0s's layout (`/etc/k0s/containerd.toml`, drop-ins in `/etc/k0s/containerd.d`, socket `/run/k0s/containerd.sock`), beside its Docker engine; the nodes are then copy-on-write views of this machine (root only).
+    #[arg(long)]
+    pub containerd: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

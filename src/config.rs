@@ -31,6 +31,8 @@ pub struct RunConfig {
     pub extra_vars: Map<String, Value>,
     pub forks: usize,
     pub output: OutputFormat,
+    /// `--report` files, written when the run ends.
+    pub reports: Vec<PathBuf>,
     pub verbose: u8,
     pub task_path: Vec<PathBuf>,
     /// `--roles-path` then `ANSIBLE_ROLES_PATH`.
@@ -123,6 +125,9 @@ impl RunConfig {
                 help: Some("the default is 50".into()),
             });
         }
+        for report in &args.report {
+            crate::report::file::Format::of(report)?;
+        }
         Ok(RunConfig {
             playbook: args.playbook.clone(),
             inventory: inventory_sources(&args.inventory, settings)?,
@@ -136,6 +141,7 @@ impl RunConfig {
             extra_vars: parse_extra_vars(&args.extra_vars)?,
             forks,
             output: args.output,
+            reports: args.report.clone(),
             verbose: args.verbose,
             task_path: args.task_path.clone(),
             roles_path: crate::playbook::role::roles_path(&args.roles_path, settings),

@@ -38,6 +38,7 @@ pub mod inventory;
 pub mod invocation;
 pub mod lab;
 pub mod listing;
+pub mod local_file;
 pub mod loops;
 pub mod manual;
 pub mod params;

@@ -16,10 +16,11 @@ use crate::cli::{Cli, Command, DoctorArgs, InventoryArgs, OutputFormat, RunArgs,
 use crate::config::{RunConfig, parse_extra_vars};
 use crate::error::{Error, ExitStatus};
 use crate::listing::Wanted;
+use crate::report::file::FileReport;
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
-use crate::report::{Event, Reporter};
+use crate::report::{Event, Reporter, Tee};
 use crate::settings::{Key, Settings};
 use crate::tasks::Registry;
 use crate::{executor, validate};
@@ -239,6 +240,13 @@ async fn apply(
             cfg.diff,
         )),
     };
+    if !cfg.reports.is_empty() {
+        let mut all = vec![reporter];
+        for path in &cfg.reports {
+            all.push(Box::new(FileReport::new(path)?));
+        }
+        reporter = Box::new(Tee(all));
+    }
     for note in &settings.notes {
         reporter.report(&Event::Notice {
             message: note.clone(),

@@ -282,6 +282,19 @@ impl Nodes {
         Nodes { fleet, _dir: dir }
     }
 
+    /// Nodes with accounts of their own over copy-on-write system
+    /// directories: the login user may change the node's programs with
+    /// sudo, in the node's overlays only.
+    pub fn start_with_users_copy_on_write(
+        count: usize,
+        users: dtrplay::lab::users::Users,
+    ) -> Nodes {
+        Nodes::start_with(count, |options| {
+            options.users = Some(users);
+            options.copy_on_write = true;
+        })
+    }
+
     /// A fleet started with options of the test's choosing.
     pub fn start_with(count: usize, adjust: impl FnOnce(&mut FleetOptions)) -> Nodes {
         let dir = tempfile::Builder::new()

@@ -31,8 +31,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -551,35 +549,10 @@ fn store(
 /// it, and renames it over `path`, so readers see the old or the new file and
 /// never a partial one.
 pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), PkiError> {
-    let file_name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let io = |action, source| PkiError::Io {
-        action,
+    crate::local_file::write_atomic(path, data, mode).map_err(|source| PkiError::Io {
+        action: "write",
         path: path.to_owned(),
         source,
-    };
-    // A leftover temporary file from a crashed run may have other permissions;
-    // removing it makes sure `mode` applies to the file we create.
-    let _ = fs::remove_file(&tmp);
-    let result = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .and_then(|mut file| {
-            file.write_all(data)?;
-            file.sync_all()
-        });
-    if let Err(source) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io("write", source));
-    }
-    fs::rename(&tmp, path).map_err(|source| {
-        let _ = fs::remove_file(&tmp);
-        io("rename into", source)
     })
 }
 

@@ -8,11 +8,9 @@
 //! with mode 0600, because the config holds the lab's passwords.
 
 use std::collections::hash_map::RandomState;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::hash::{BuildHasher, Hasher};
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -65,6 +63,10 @@ pub struct LabConfig {
     /// entry: their nodes are reached as root.
     #[serde(default)]
     pub login: LoginConfig,
+    /// Whether every node also runs MKE 4's containerd in k0s's layout
+    /// (`lab up --containerd`, `containerd.rs`).
+    #[serde(default)]
+    pub containerd: bool,
 }
 
 /// The nodes' login user (`lab up --login-user`, `--sudo`).
@@ -112,6 +114,7 @@ impl LabConfig {
             user: "user".to_string(),
             user_password: random_password(),
             login: LoginConfig::default(),
+            containerd: false,
         }
     }
 
@@ -150,6 +153,9 @@ pub struct NodeRecord {
     /// The node's dockerd, when it runs a real engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_pid: Option<u32>,
+    /// The node's k0s-style containerd, when the lab runs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containerd_pid: Option<u32>,
 }
 
 impl NodeRecord {
@@ -247,28 +253,10 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 /// Writes `bytes` to a temporary file beside `path` with `mode`, then
 /// renames it over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
-    let err = |source| StateError::Write {
+    crate::local_file::write_atomic(path, bytes, mode).map_err(|source| StateError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(err)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    fs::rename(&tmp, path).map_err(err)
+    })
 }
 
 /// 24 random characters from `[A-Za-z0-9]`. The randomness comes from std's

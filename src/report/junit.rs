@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::time::Duration;
 
-use super::{Event, HostResult, Reporter, Status};
+use super::{Event, HostResult, Reporter, Status, markup_escape as escape};
 
 /// One host's outcome of one task.
 struct Case {
@@ -211,25 +211,6 @@ fn failed(case: &Case) -> bool {
     case.status == Status::Failed && !case.ignored
 }
 
-/// Escapes text for XML attributes and content, and drops the control
-/// characters XML 1.0 cannot hold at all (command output can have them).
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' | '\t' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 impl<W: Write + Send> Reporter for JunitReporter<W> {
     fn report(&mut self, event: &Event) {
         match event {
@@ -251,18 +232,5 @@ impl<W: Write + Send> Reporter for JunitReporter<W> {
             }
             _ => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn escapes_markup_and_control_characters() {
-        assert_eq!(
-            escape("a<b & \"c\"\u{1b}"),
-            "a&lt;b &amp; &quot;c&quot;\u{FFFD}"
-        );
     }
 }

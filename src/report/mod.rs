@@ -5,6 +5,8 @@
 //! JSON reporter into JSON Lines for programs. Events are built with secrets
 //! already masked (see `secret.rs`), so no reporter can leak one.
 
+pub mod file;
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
@@ -204,5 +206,50 @@ pub struct Collect {
 impl Reporter for Collect {
     fn report(&mut self, event: &Event) {
         self.events.push(event.clone());
+    }
+}
+
+/// Sends every event to several reporters: the one on standard output and
+/// the report files of `--report`.
+pub struct Tee(pub Vec<Box<dyn Reporter>>);
+
+impl Reporter for Tee {
+    fn report(&mut self, event: &Event) {
+        for reporter in &mut self.0 {
+            reporter.report(event);
+        }
+    }
+}
+
+/// Text for XML and HTML: markup characters become entities, and control
+/// characters other than newlines and tabs (which neither format may hold)
+/// become U+FFFD, so output from a host can never break the document.
+pub(crate) fn markup_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' | '\t' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::markup_escape;
+
+    #[test]
+    fn escapes_markup_and_control_characters() {
+        assert_eq!(
+            markup_escape("a<b & \"c\"\u{1b}"),
+            "a&lt;b &amp; &quot;c&quot;\u{FFFD}"
+        );
     }
 }

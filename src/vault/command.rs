@@ -7,7 +7,7 @@
 //! standard output. Plaintext is never written anywhere but where asked.
 
 use std::io::{IsTerminal, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::password::{DEFAULT_ID, IdSpec, Password, Source};
@@ -249,30 +249,7 @@ fn write_output(out: Option<&Path>, data: &[u8]) -> Result<(), VaultError> {
         reason: e.to_string(),
     };
     let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(
-        ".{file_name}.{}",
-        hex::encode(&super::crypt::salt()[..8])
-    ));
-    let result = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-            f.write_all(data)?;
-            f.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    Ok(())
+    crate::local_file::write_atomic(path, data, mode).map_err(io)
 }
 
 /// The password sources of a command line: `--vault-id` in order, then
