@@ -23,6 +23,7 @@ pub mod docker_cli;
 pub mod docker_container;
 pub mod docker_container_config;
 pub mod docker_image;
+pub mod docker_network;
 pub mod docker_volume;
 pub mod dump_certs;
 pub mod edit;
@@ -264,6 +265,7 @@ builtins! {
     "service" => Service(service::Service), service::spec;
     "docker_image" => DockerImage(docker_image::DockerImage), docker_image::spec;
     "docker_container" => DockerContainer(docker_container::DockerContainer), docker_container::spec;
+    "docker_network" => DockerNetwork(docker_network::DockerNetwork), docker_network::spec;
     "docker_volume" => DockerVolume(docker_volume::DockerVolume), docker_volume::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;
