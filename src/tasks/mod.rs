@@ -20,6 +20,7 @@ pub mod copy;
 pub mod copy_ca_crt;
 pub mod custom;
 pub mod debug;
+pub mod dnf;
 pub mod docker_cli;
 pub mod docker_container;
 pub mod docker_container_config;
@@ -266,6 +267,8 @@ builtins! {
     "wait_for" => WaitFor(wait_for::WaitFor), wait_for::spec;
     "service" => Service(service::Service), service::spec;
     "docker_image" => DockerImage(docker_image::DockerImage), docker_image::spec;
+    "dnf" => Dnf(dnf::Dnf), dnf::spec;
+    "yum" => Yum(dnf::Yum), dnf::yum_spec;
     "docker_container" => DockerContainer(docker_container::DockerContainer), docker_container::spec;
     "docker_network" => DockerNetwork(docker_network::DockerNetwork), docker_network::spec;
     "docker_volume" => DockerVolume(docker_volume::DockerVolume), docker_volume::spec;
