@@ -43,9 +43,11 @@ use crate::api::{Flavor, Service, origin, parse_base_url, tls};
 use crate::cert;
 use crate::config::parse_extra_vars;
 use crate::connection::ConnectOptions;
+use crate::connection::escalate::Escalation;
 use crate::connection::{ConnError, Connection};
 use crate::env_lookups::UnsetEnv;
 use crate::error::{Error, ExitStatus};
+use crate::escalation::BecomeDefaults;
 use crate::inventory::{Inventory, Pattern};
 use crate::tasks::copy_ca_crt::{self, Remote};
 use crate::tasks::node_runtime::{self, RuntimeArg, Runtimes};
@@ -204,6 +206,10 @@ pub struct NodeTarget {
     pub name: String,
     pub certs_dir: String,
     pub conn: Result<Box<dyn Connection>, ConnError>,
+    /// Whom the node's files are read as: the host's `ansible_become*`
+    /// variables, as for the playbook's tasks (a fleet whose login user is
+    /// not root reads `certs.d` with sudo). `None` reads as the login user.
+    pub escalation: Option<Escalation>,
     /// Which runtimes to check and where containerd keeps its trust.
     pub trust: TrustSettings,
 }
@@ -216,6 +222,26 @@ pub struct TrustSettings {
     pub runtime: Option<String>,
     pub containerd_certs_dir: Option<String>,
     pub containerd_cri_dropin: Option<String>,
+}
+
+/// A node's channel for doctor's read-only scripts, run as the node's
+/// become settings say.
+struct NodeShell<'a> {
+    conn: &'a dyn Connection,
+    escalation: Option<&'a Escalation>,
+}
+
+impl NodeShell<'_> {
+    async fn run(&self, script: &str) -> Result<crate::connection::Output, ConnError> {
+        match self.escalation {
+            Some(escalation) => {
+                self.conn
+                    .run_as(escalation, script, b"", NODE_TIMEOUT)
+                    .await
+            }
+            None => self.conn.run(script, b"", NODE_TIMEOUT).await,
+        }
+    }
 }
 
 /// How long one read-only script on a node may take.
@@ -612,7 +638,11 @@ async fn node_trusts_dtr(node: &NodeTarget, dtr_ca: Option<&DtrCa>) -> Vec<Verdi
             )];
         }
     };
-    let runtimes = match node_runtimes(conn.as_ref(), &node.trust).await {
+    let shell = NodeShell {
+        conn: conn.as_ref(),
+        escalation: node.escalation.as_ref(),
+    };
+    let runtimes = match node_runtimes(&shell, &node.trust).await {
         Ok(runtimes) => runtimes,
         Err(e) => {
             return vec![Verdict::broken(
@@ -627,19 +657,18 @@ async fn node_trusts_dtr(node: &NodeTarget, dtr_ca: Option<&DtrCa>) -> Vec<Verdi
     let mut verdicts = Vec::new();
     if runtimes.docker {
         let path = ca_crt_path(&node.certs_dir, &dtr_ca.registry_host);
-        let file = ca_file_verdict(conn.as_ref(), &node.name, &path, dtr_ca).await;
-        verdicts.push(with_engine_answer(conn.as_ref(), file, dtr_ca).await);
+        let file = ca_file_verdict(&shell, &node.name, &path, dtr_ca).await;
+        verdicts.push(with_engine_answer(&shell, file, dtr_ca).await);
     }
     if let Some(containerd) = &runtimes.containerd {
-        verdicts.push(
-            containerd::verdict(conn.as_ref(), &node.name, containerd, &node.trust, dtr_ca).await,
-        );
+        verdicts
+            .push(containerd::verdict(&shell, &node.name, containerd, &node.trust, dtr_ca).await);
     }
     verdicts
 }
 
 /// Which runtimes the node runs, as its `container_runtime` asks.
-async fn node_runtimes(conn: &dyn Connection, trust: &TrustSettings) -> Result<Runtimes, String> {
+async fn node_runtimes(shell: &NodeShell<'_>, trust: &TrustSettings) -> Result<Runtimes, String> {
     let text = trust.runtime.clone().unwrap_or_else(|| "auto".to_string());
     let arg = RuntimeArg::parse(&text).ok_or_else(|| {
         format!(
@@ -650,8 +679,8 @@ async fn node_runtimes(conn: &dyn Connection, trust: &TrustSettings) -> Result<R
     let found = match arg {
         RuntimeArg::Docker => node_runtime::Detected::default(),
         _ => {
-            let out = conn
-                .run(&node_runtime::detect_script(), b"", NODE_TIMEOUT)
+            let out = shell
+                .run(&node_runtime::detect_script())
                 .await
                 .map_err(|e| e.to_string())?;
             node_runtime::parse_detect(&out.stdout_text())
@@ -663,16 +692,12 @@ async fn node_runtimes(conn: &dyn Connection, trust: &TrustSettings) -> Result<R
 /// The Docker verdict, completed with what the node's engine answers to
 /// [`engine_probe::script`].
 async fn with_engine_answer(
-    conn: &dyn Connection,
+    shell: &NodeShell<'_>,
     mut verdict: Verdict,
     dtr_ca: &DtrCa,
 ) -> Verdict {
-    let answer = match conn
-        .run(
-            &engine_probe::script(&dtr_ca.registry_host),
-            b"",
-            NODE_TIMEOUT,
-        )
+    let answer = match shell
+        .run(&engine_probe::script(&dtr_ca.registry_host))
         .await
     {
         Ok(out) => engine_probe::classify(&out.stdout_text()),
@@ -725,13 +750,10 @@ async fn with_engine_answer(
 
 /// Whether the CA file at `path` on the node is one DTR's certificate
 /// chains to: the question a runtime asks of it.
-async fn ca_file_verdict(conn: &dyn Connection, node: &str, path: &str, dtr_ca: &DtrCa) -> Verdict {
+async fn ca_file_verdict(shell: &NodeShell<'_>, node: &str, path: &str, dtr_ca: &DtrCa) -> Verdict {
     let link = Link::NodeTrustsDtr;
     let name = Some(node);
-    let out = match conn
-        .run(&copy_ca_crt::probe_script(path), b"", NODE_TIMEOUT)
-        .await
-    {
+    let out = match shell.run(&copy_ca_crt::probe_script(path)).await {
         Ok(out) => out,
         Err(e) => {
             return Verdict::broken(
@@ -761,7 +783,7 @@ async fn ca_file_verdict(conn: &dyn Connection, node: &str, path: &str, dtr_ca: 
                 name,
                 format!("{path} cannot be read"),
                 "the SSH user cannot read it",
-                "connect as root (ansible_user) to let doctor read it",
+                "connect as root (ansible_user), or let the login user become root (ansible_become: true), to let doctor read it",
             );
         }
         Some(Remote::NotAFile) => {
@@ -1120,6 +1142,10 @@ pub async fn load(
         crate::vars::layer(&mut vars, &extra);
         vars.insert("inventory_hostname".into(), host.clone().into());
         vars.insert("groups".into(), Value::Object(groups.clone()));
+        let escalation = become_of(&templates, &vars).map_err(|message| Error::Usage {
+            message: format!("cannot tell whom to read {host}'s files as: {message}"),
+            help: Some("fix the host's ansible_become* variables".into()),
+        })?;
         let vars = render_vars(&templates, vars).map_err(|message| Error::Usage {
             message: format!("cannot render the variables of {host}: {message}"),
             help: None,
@@ -1137,7 +1163,7 @@ pub async fn load(
                 },
             )
         };
-        let conn = match inventory.target(&host, &inventory.host_vars(&host)) {
+        let conn = match inventory.target(&host, &inventory.connection_vars(&host, &extra)) {
             Ok(target) => crate::connection::connect(&target, &options).await,
             Err(e) => Err(ConnError::Connect {
                 host: host.clone(),
@@ -1150,6 +1176,7 @@ pub async fn load(
             certs_dir,
             conn,
             trust,
+            escalation,
         });
         contract_vars.get_or_insert(vars);
     }
@@ -1158,6 +1185,29 @@ pub async fn load(
         nodes,
         unset_env: crate::env_lookups::unset(&inventory, None),
     })
+}
+
+/// Whom a host's files are read as, from its `ansible_become*` variables
+/// (rendered: a password may come from a lookup). Doctor has no keywords or
+/// `-b` of its own; `-e ansible_become=false` reads as the login user.
+fn become_of(
+    templates: &Templates,
+    vars: &Map<String, Value>,
+) -> Result<Option<Escalation>, String> {
+    let scope = Vars::templates(vars);
+    let var = |name: &str| -> Result<Option<Value>, String> {
+        if !scope.contains(name) {
+            return Ok(None);
+        }
+        templates
+            .eval_str(name, &scope)
+            .map(Some)
+            .map_err(|e| e.message.clone())
+    };
+    // No level has keywords, so nothing is rendered from a node.
+    let render = |node: &crate::yaml::Node| Ok(node.to_json());
+    crate::escalation::resolve(&BecomeDefaults::default(), &[], &var, &render)
+        .map_err(|e| e.message)
 }
 
 /// Renders the contract's variables through the template engine, which

@@ -827,10 +827,11 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// How to reach `host` in `play`: its own connection variables, then
-    /// the play's keywords, then the command line and settings.
+    /// How to reach `host` in `play`: extra variables (`-e`), then its own
+    /// connection variables, then the play's keywords, then the command
+    /// line and settings.
     fn target(&self, play: &Play, host: &str) -> Result<Target, ConnError> {
-        let host_vars = self.inventory.host_vars(host);
+        let host_vars = self.inventory.connection_vars(host, &self.cfg.extra_vars);
         let target = self
             .inventory
             .target(host, &host_vars)

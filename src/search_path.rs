@@ -79,6 +79,41 @@ impl SearchPath {
     }
 }
 
+/// A path made absolute as Python's `os.path.abspath` does, which is how
+/// Ansible computes `playbook_dir`, `inventory_dir`, `inventory_file` and
+/// `role_path`: joined to the working directory and normalised by its text
+/// (`.` dropped, `..` removing the component before it), without
+/// resolving symbolic links. When the working directory cannot be read the
+/// path is only normalised.
+pub fn absolute(path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                // `..` at the root stays at the root, as in Python; only a
+                // path left relative keeps leading `..`s.
+                let ends_in_parent = out.ends_with("..");
+                if ends_in_parent || (!out.pop() && !out.has_root()) {
+                    out.push(part);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,8 @@ const ALWAYS_DEFINED: &[&str] = &[
     "groups",
     "hostvars",
     "playbook_dir",
+    "inventory_file",
+    "inventory_dir",
     "ansible_check_mode",
     "ansible_diff_mode",
     "ansible_play_hosts",
@@ -98,6 +100,9 @@ pub fn load(
             None
         }
     };
+    if let Some(inventory) = &inventory {
+        errors.extend(connection_errors(inventory));
+    }
     if let (Some(playbook), Some(inventory)) = (&playbook, &inventory)
         && errors.is_empty()
     {
@@ -125,6 +130,26 @@ pub fn load(
         }),
         _ => Err(Error::from(errors)),
     }
+}
+
+/// The connection variables of every inventory host (`ansible_host`,
+/// `ansible_port`, `ansible_connection`, ...), read as the run reads them
+/// when it connects, so that a bad one is an input error here, pointing at
+/// where it was written, and not a failure to connect later.
+///
+/// A group variable is every member's, so each place is reported once.
+fn connection_errors(inventory: &Inventory) -> Vec<InputError> {
+    let mut seen = HashSet::new();
+    inventory
+        .hosts()
+        .filter(|h| !h.is_implicit())
+        .filter_map(|h| {
+            inventory
+                .target(h.name(), &inventory.host_vars(h.name()))
+                .err()
+        })
+        .filter(|e| seen.insert((e.location(), e.message.clone())))
+        .collect()
 }
 
 /// Every variable name some inventory host defines.

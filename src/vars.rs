@@ -39,6 +39,8 @@ pub struct RunVars {
     extra: Map<String, Value>,
     groups: Shared,
     playbook_dir: String,
+    /// `playbook_dir` as Ansible gives it: absolute.
+    playbook_dir_absolute: String,
     check: bool,
     diff: bool,
 }
@@ -69,6 +71,9 @@ impl RunVars {
             extra: extra.clone(),
             groups: Shared::new(&groups),
             playbook_dir: playbook_dir.display().to_string(),
+            playbook_dir_absolute: crate::search_path::absolute(playbook_dir)
+                .display()
+                .to_string(),
             check,
             diff,
         };
@@ -94,7 +99,10 @@ impl RunVars {
             host.split('.').next().unwrap_or(host).into(),
         );
         vars.insert_magic("group_names", inventory.groups_of(host).into());
-        vars.insert_magic("playbook_dir", self.playbook_dir.clone().into());
+        vars.insert_magic("playbook_dir", self.playbook_dir_absolute.clone().into());
+        let (file, dir) = inventory_source(inventory, host);
+        vars.insert_magic("inventory_file", file);
+        vars.insert_magic("inventory_dir", dir);
         vars.insert_magic("ansible_check_mode", self.check.into());
         vars.insert_magic("ansible_diff_mode", self.diff.into());
         vars.insert_magic("omit", OMIT.into());
@@ -189,7 +197,8 @@ impl RunVars {
                 }
             }
             vars.insert_magic("role_name", role.name.clone().into());
-            vars.insert_magic("role_path", role.path.display().to_string().into());
+            let role_path = crate::search_path::absolute(&role.path);
+            vars.insert_magic("role_path", role_path.display().to_string().into());
         }
         for (k, v) in &task.vars {
             let name = k.key();
@@ -266,6 +275,25 @@ pub fn layer(lower: &mut Map<String, Value>, higher: &Map<String, Value>) {
 /// Removes arguments whose rendered value is the `omit` placeholder.
 pub fn drop_omitted(args: &mut Map<String, Value>) {
     args.retain(|_, v| v.as_str() != Some(OMIT));
+}
+
+/// `inventory_file` and `inventory_dir` of a host, as Ansible sets them:
+/// the absolute path of the first inventory source that defined the host
+/// and that file's directory. A host from a host list (`-i a,b,`) has the
+/// list as its file and no directory; the implicit `localhost` has neither.
+fn inventory_source(inventory: &Inventory, host: &str) -> (Value, Value) {
+    let Some(host) = inventory.host(host).filter(|h| !h.is_implicit()) else {
+        return (Value::Null, Value::Null);
+    };
+    let src = &host.defined_at().src;
+    if !src.path().is_file() {
+        return (src.text().into(), Value::Null);
+    }
+    let file = crate::search_path::absolute(src.path());
+    let dir = file
+        .parent()
+        .map_or(Value::Null, |d| d.display().to_string().into());
+    (file.display().to_string().into(), dir)
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ fn inputs(lab: &Lab) -> Inputs {
         certs_dir: certs.clone(),
         conn: Ok(Box::new(LocalConnection::new(name))),
         trust: Default::default(),
+        escalation: None,
     };
     Inputs {
         vars: lab.vars(),
@@ -136,6 +137,7 @@ async fn a_wrong_ca_crt_and_an_unreachable_node_are_per_node_verdicts() {
             hint: None,
         }),
         trust: Default::default(),
+        escalation: None,
     });
     let all = verdicts(&inputs).await;
     let node = |name: &str| {

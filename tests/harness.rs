@@ -282,6 +282,52 @@ impl Nodes {
         Nodes { fleet, _dir: dir }
     }
 
+    /// Nodes with accounts of their own over copy-on-write system
+    /// directories: the login user may change the node's programs with
+    /// sudo, in the node's overlays only.
+    pub fn start_with_users_copy_on_write(
+        count: usize,
+        users: dtrplay::lab::users::Users,
+    ) -> Nodes {
+        Nodes::start_with(count, |options| {
+            options.users = Some(users);
+            options.copy_on_write = true;
+        })
+    }
+
+    /// A fleet started with options of the test's choosing.
+    pub fn start_with(count: usize, adjust: impl FnOnce(&mut FleetOptions)) -> Nodes {
+        let dir = tempfile::Builder::new()
+            .prefix("dtrplay-fleet-")
+            .tempdir()
+            .expect("a temporary directory");
+        let mut options = FleetOptions::new(dir.path().join("fleet"), count);
+        adjust(&mut options);
+        let fleet = Fleet::start(&options).expect("the sshd fleet starts");
+        Nodes { fleet, _dir: dir }
+    }
+
+    /// Appends `lines` to a node's `sshd_config` and restarts its sshd, so
+    /// that the node offers what a test needs (one cipher, another host
+    /// key, a trusted user CA).
+    pub fn reconfigure(&mut self, name: &str, lines: &str) {
+        let config = self.node(name).root.join("sshd_config");
+        let mut text = std::fs::read_to_string(&config).expect("read sshd_config");
+        text.push_str(&unindent(lines));
+        std::fs::write(&config, text).expect("write sshd_config");
+        self.fleet.stop_node(name).expect("stop the node");
+        self.fleet.start_node(name).expect("the node restarts");
+    }
+
+    /// `<type> <base64>` of a public key file of a node (under its root).
+    pub fn public_key(&self, name: &str, file: &str) -> String {
+        let text = std::fs::read_to_string(self.node(name).root.join(file)).expect("a public key");
+        text.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     pub fn node(&self, name: &str) -> &Node {
         self.fleet.node(name).expect("a node of the fleet")
     }

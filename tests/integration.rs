@@ -78,3 +78,11 @@ mod loops;
 mod include_vars;
 // Modules dtrplay does not implement, through ansible-core's own code.
 mod ansible_fallback;
+// Public content written for older Ansible: galaxy metadata, bare include, action/local_action.
+mod public_content;
+// playbook_dir, inventory_dir, inventory_file, role_path: absolute, as Ansible gives them.
+mod magic_dirs;
+// Connection variables checked by validate, wherever they are written.
+mod connection_vars;
+// ssh options people write (algorithm lists, HostKeyAlias, CheckHostIP, ...) on the native client.
+mod ssh_options;

@@ -362,3 +362,45 @@ fn decrypted_values_are_masked_in_output() {
         .expect("run dtrplay");
     assert!(output.status.success());
 }
+
+/// `--ask-vault-pass` asks on the terminal the way `-K` does (the same
+/// code): without echo, and what it encrypts is what ansible-vault reads.
+#[test]
+fn the_vault_password_is_asked_on_the_terminal() {
+    use crate::escalation::terminal::Terminal;
+    let project = Project::new();
+    passwords(&project);
+    project.file("new.yml", "token: typed at the keyboard\n");
+    // No password given: a new one is asked for twice, as ansible-vault does.
+    let mut terminal = Terminal::run(&project, &["vault", "encrypt", "new.yml"]);
+    terminal.wait_for("New Vault password: ");
+    terminal.type_line("Typed-Vault-Pass");
+    terminal.wait_for("Confirm New Vault password: ");
+    terminal.type_line("Typed-Vault-Pass");
+    let screen = terminal.screen();
+    terminal.finish(&project).success();
+    assert!(!screen.contains("Typed-Vault-Pass"), "echoed: {screen:?}");
+    project.file("typed.txt", "Typed-Vault-Pass\n");
+    let (ok, out, err) = ansible_vault(
+        &project,
+        &["view", "new.yml", "--vault-password-file", "typed.txt"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "token: typed at the keyboard\n");
+
+    // Reading asks once; an empty answer is refused, saying what to do.
+    let mut terminal = Terminal::run(&project, &["vault", "view", "new.yml", "--ask-vault-pass"]);
+    terminal.wait_for("Vault password: ");
+    terminal.type_line("Typed-Vault-Pass");
+    let run = terminal.finish(&project);
+    run.success();
+    assert_eq!(run.stdout, "token: typed at the keyboard\n");
+    let mut terminal = Terminal::run(&project, &["vault", "view", "new.yml", "--ask-vault-pass"]);
+    terminal.wait_for("Vault password: ");
+    terminal.type_line("");
+    terminal
+        .finish(&project)
+        .status(4)
+        .stderr_has("the password is empty")
+        .stderr_has("--vault-password-file");
+}

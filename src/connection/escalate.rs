@@ -161,8 +161,18 @@ impl Escalation {
         match self.method {
             Method::Sudo if self.password.is_none() => {
                 let flags = self.flags.as_deref().unwrap_or("-H -S -n");
+                let run = format!("{exe} {flags} -u {user} {driver}");
+                // To a user sudoers does not name at all, `sudo -n` says only
+                // that a password is required; `sudo -n -v` then says which
+                // it is. It runs only when sudo itself failed (status 1),
+                // so the shell's cost is one waiting `sh`, not a process
+                // started, and never for a `become_exe` of another kind.
+                let bootstrap = match &self.exe {
+                    None => format!("{run} || [ $? -ne 1 ] || exec sudo -n -v"),
+                    Some(_) => format!("exec {run}"),
+                };
                 Start {
-                    bootstrap: format!("exec {exe} {flags} -u {user} {driver}"),
+                    bootstrap,
                     handshake: None,
                 }
             }
@@ -244,6 +254,21 @@ impl Escalation {
             || lower.contains("not allowed to")
             || lower.contains("may not run sudo")
         {
+            // Only sudo's verdict, not the "password is required" of the
+            // first attempt (see `start`).
+            let verdict: Vec<&str> = said
+                .lines()
+                .filter(|l| {
+                    let l = l.to_ascii_lowercase();
+                    l.contains("sudoers") || l.contains("not allowed") || l.contains("may not")
+                })
+                .map(str::trim)
+                .collect();
+            let quoted = if verdict.is_empty() {
+                quoted
+            } else {
+                verdict.join(" ").chars().take(400).collect()
+            };
             return Failure {
                 message: format!("{login} may not use {exe} to become {user} on {host}: {quoted}"),
                 hint: Some(format!(
@@ -505,9 +530,14 @@ mod tests {
         assert!(
             start
                 .bootstrap
-                .starts_with("exec sudo -H -S -n -u 'root' /bin/sh -s dtrplay-"),
+                .starts_with("sudo -H -S -n -u 'root' /bin/sh -s dtrplay-"),
             "{}",
             start.bootstrap
+        );
+        assert!(
+            start
+                .bootstrap
+                .ends_with(" || [ $? -ne 1 ] || exec sudo -n -v")
         );
     }
 

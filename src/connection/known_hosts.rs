@@ -79,7 +79,17 @@ impl HostKeys {
         port: u16,
         read: impl Fn(&Path) -> Option<String>,
     ) -> Result<HostKeys, String> {
-        let name = lookup_name(host, port);
+        HostKeys::load_named(files, &lookup_name(host, port), read)
+    }
+
+    /// The keys recorded under `name` exactly (a `HostKeyAlias`, which ssh
+    /// looks up without the port).
+    pub fn load_named(
+        files: &[PathBuf],
+        name: &str,
+        read: impl Fn(&Path) -> Option<String>,
+    ) -> Result<HostKeys, String> {
+        let name = name.to_ascii_lowercase();
         let mut keys = Vec::new();
         for file in files {
             let Some(text) = read(file) else { continue };

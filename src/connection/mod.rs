@@ -8,6 +8,7 @@
 //!
 //! Only this module and `api` touch the network.
 
+pub mod algorithms;
 pub mod escalate;
 pub mod exported;
 pub mod known_hosts;
@@ -265,7 +266,7 @@ pub async fn connect(
             let files = ssh_config::RealFiles;
             let env = ssh_config::Env::current(&files);
             let settings = match ssh_config::resolve(target, &env) {
-                ssh_config::Resolution::Native(settings) => settings,
+                ssh_config::Resolution::Native(settings) => *settings,
                 ssh_config::Resolution::NotUnderstood { reason } if !forced => {
                     return openssh(Some(reason)).await;
                 }

@@ -57,11 +57,13 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertific
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
 use tokio::sync::Mutex;
 
+use crate::connection::algorithms;
 use crate::connection::escalate::{self, Escalation, Step};
+use crate::connection::known_hosts::lookup_name;
 use crate::connection::known_hosts::{HostKeys, Verdict};
 use crate::connection::remote_shell::{self, Orphan, Reply, Session};
 use crate::connection::ssh::backoff;
-use crate::connection::ssh_config::Settings;
+use crate::connection::ssh_config::{IdentityAgent, Settings};
 use crate::connection::{ConnError, ConnectOptions, Connection, Output};
 
 /// How long key exchange, authentication and the login shell's rc files may
@@ -173,7 +175,7 @@ impl NativeConnection {
     ) -> Result<NativeConnection, OpenError> {
         let mut files = settings.user_known_hosts.clone();
         files.extend(settings.global_known_hosts.iter().cloned());
-        let host_keys = match HostKeys::load(&files, &settings.host_name, settings.port, |p| {
+        let host_keys = match HostKeys::load_named(&files, &key_name(&settings), |p| {
             std::fs::read_to_string(p).ok()
         }) {
             Ok(keys) => keys,
@@ -193,13 +195,14 @@ impl NativeConnection {
                 hint: None,
             })
         })?;
+        let connect_timeout = settings.connect_timeout.unwrap_or(options.connect_timeout);
         let connection = NativeConnection {
             name: name.to_string(),
             settings,
             config: Arc::new(config),
             host_keys: Arc::new(host_keys),
-            connect_timeout: options.connect_timeout,
-            ready_timeout: options.connect_timeout + READY_GRACE,
+            connect_timeout,
+            ready_timeout: connect_timeout + READY_GRACE,
             retries: options.retries,
             forced,
             kex: Arc::new(StdMutex::new(String::new())),
@@ -271,9 +274,26 @@ impl NativeConnection {
     async fn attempt(&self) -> Result<Handle<Client>, Failure> {
         let s = &self.settings;
         let place = format!("{} port {}", s.host_name, s.port);
-        let stream = tcp_connect(&s.host_name, s.port, self.connect_timeout, &place).await?;
+        let stream = tcp_connect(s, self.connect_timeout, &place).await?;
+        // Like ssh, the connect timeout also bounds the wait for the
+        // server's banner: a port that accepts and says nothing fails as
+        // fast as one that does not answer.
+        let mut first = [0u8; 1];
+        if tokio::time::timeout(self.connect_timeout, stream.peek(&mut first))
+            .await
+            .is_err()
+        {
+            return Err(Failure::transient(
+                format!("Connection timed out during banner exchange with {place}"),
+                format!(
+                    "{place} accepted the connection but sent no SSH banner within {}s: check that sshd (not another service) listens there",
+                    self.connect_timeout.as_secs()
+                ),
+            ));
+        }
         let verdict = Arc::new(StdMutex::new(None));
         let client = Client {
+            address_keys: address_keys(s, &stream),
             host_keys: self.host_keys.clone(),
             verdict: verdict.clone(),
             kex: self.kex.clone(),
@@ -568,6 +588,8 @@ impl Connection for NativeConnection {
 /// remembers what it found, so that a refusal can be explained.
 struct Client {
     host_keys: Arc<HostKeys>,
+    /// With `CheckHostIP`, the keys recorded for the address connected to.
+    address_keys: Option<HostKeys>,
     verdict: Arc<StdMutex<Option<KeyCheck>>>,
     kex: Arc<StdMutex<String>>,
 }
@@ -592,7 +614,16 @@ impl client::Handler for Client {
     ) -> Result<bool, Self::Error> {
         let check = match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => KeyCheck::Checked {
-                verdict: self.host_keys.verify(key),
+                verdict: match (self.host_keys.verify(key), &self.address_keys) {
+                    // ssh refuses a known host whose address is recorded
+                    // with another key when checking is strict: the name
+                    // may be spoofed (`CheckHostIP`).
+                    (Verdict::Known, Some(address)) => match address.verify(key) {
+                        changed @ Verdict::Changed { .. } => changed,
+                        _ => Verdict::Known,
+                    },
+                    (verdict, _) => verdict,
+                },
                 algorithm: key.algorithm().as_str().to_string(),
                 fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
             },
@@ -641,7 +672,39 @@ fn client_config(settings: &Settings, host_keys: &HostKeys) -> Result<client::Co
         ]);
         preferred.kex = kex.into();
     }
-    preferred.key = host_keys.algorithms(&preferred.key).into();
+    preferred.key = match &settings.host_key_algorithms {
+        // As ssh does, a configured list is offered as written, and only the
+        // default is reordered by what known_hosts records.
+        Some(names) => names
+            .iter()
+            .map(|name| {
+                russh::keys::Algorithm::new(name)
+                    .map_err(|_| format!("the host key algorithm {name} is not available"))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into(),
+        None => host_keys.algorithms(&preferred.key).into(),
+    };
+    if let Some(names) = &settings.ciphers {
+        preferred.cipher = names
+            .iter()
+            .map(|name| {
+                russh::cipher::Name::try_from(name.as_str())
+                    .map_err(|_| format!("the cipher {name} is not available"))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into();
+    }
+    if let Some(names) = &settings.macs {
+        preferred.mac = names
+            .iter()
+            .map(|name| {
+                russh::mac::Name::try_from(name.as_str())
+                    .map_err(|_| format!("the MAC {name} is not available"))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into();
+    }
     let alive = settings.alive_interval;
     Ok(client::Config {
         preferred,
@@ -653,15 +716,35 @@ fn client_config(settings: &Settings, host_keys: &HostKeys) -> Result<client::Co
     })
 }
 
-/// Resolves and connects, within `timeout`.
+/// Resolves and connects, within `timeout`, to the addresses of the
+/// configured `AddressFamily`.
 async fn tcp_connect(
-    host: &str,
-    port: u16,
+    s: &Settings,
     timeout: Duration,
     place: &str,
 ) -> Result<tokio::net::TcpStream, Failure> {
+    let (host, port) = (s.host_name.as_str(), s.port);
     let addresses: Vec<std::net::SocketAddr> = match tokio::net::lookup_host((host, port)).await {
-        Ok(found) => found.collect(),
+        Ok(found) => {
+            let found: Vec<_> = found.collect();
+            let admitted: Vec<_> = found
+                .iter()
+                .filter(|a| s.address_family.admits(a))
+                .copied()
+                .collect();
+            if admitted.is_empty() && !found.is_empty() {
+                return Err(Failure::fatal(
+                    format!(
+                        "ssh: Could not resolve hostname {host}: Address family for hostname not supported"
+                    ),
+                    format!(
+                        "{host} has no address of the family AddressFamily asks for ({:?}): change AddressFamily or ansible_host",
+                        s.address_family
+                    ),
+                ));
+            }
+            admitted
+        }
         Err(error) => {
             return Err(Failure::fatal(
                 format!("ssh: Could not resolve hostname {host}: {error}"),
@@ -722,7 +805,11 @@ async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), F
     let user = s.user.as_str();
     let mut tried: Vec<String> = Vec::new();
     let mut encrypted: Vec<PathBuf> = Vec::new();
-    let mut agent = AgentClient::connect_env().await.ok();
+    let mut agent = match &s.identity_agent {
+        IdentityAgent::Environment => AgentClient::connect_env().await.ok(),
+        IdentityAgent::None => None,
+        IdentityAgent::Socket(path) => AgentClient::connect_uds(path).await.ok(),
+    };
     let agent_keys: Vec<AgentIdentity> = match agent.as_mut() {
         Some(agent) => agent.request_identities().await.unwrap_or_default(),
         None => Vec::new(),
@@ -733,8 +820,10 @@ async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), F
         }
         match russh::keys::load_secret_key(path, None) {
             Ok(key) => {
+                let Some(hash) = signature_hash(handle, &key.algorithm(), s).await else {
+                    continue;
+                };
                 tried.push(path.display().to_string());
-                let hash = rsa_hash(handle, key.algorithm().is_rsa()).await;
                 let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
                 match handle.authenticate_publickey(user, key).await {
                     Ok(result) if result.success() => return Ok(()),
@@ -754,7 +843,7 @@ async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), F
                 match (held, agent.as_mut()) {
                     (Some(AgentIdentity::PublicKey { key, .. }), Some(agent)) => {
                         tried.push(format!("{} (from the agent)", path.display()));
-                        if agent_auth(handle, user, key.clone(), agent).await? {
+                        if agent_auth(handle, user, key.clone(), agent, s).await? {
                             return Ok(());
                         }
                     }
@@ -771,7 +860,7 @@ async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), F
                     continue;
                 };
                 tried.push(format!("agent key {comment}"));
-                if agent_auth(handle, user, key.clone(), agent).await? {
+                if agent_auth(handle, user, key.clone(), agent, s).await? {
                     return Ok(());
                 }
             }
@@ -801,18 +890,33 @@ async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), F
     })
 }
 
-/// The signature hash to use with a key: for an RSA key, the best one the
-/// server announced; `None` for other keys.
-async fn rsa_hash(handle: &Handle<Client>, rsa: bool) -> Option<HashAlg> {
-    if !rsa {
-        return None;
+/// The signature hash to use with a key of `algorithm` (`Some(None)` for
+/// keys other than RSA), or `None` when `PubkeyAcceptedAlgorithms` leaves
+/// the key out. For an RSA key, the best hash the server announced when it
+/// is allowed, else the best allowed one.
+async fn signature_hash(
+    handle: &Handle<Client>,
+    algorithm: &russh::keys::Algorithm,
+    s: &Settings,
+) -> Option<Option<HashAlg>> {
+    let allowed = |name: &str| algorithms::allowed(s.pubkey_algorithms.as_deref(), name);
+    if !algorithm.clone().is_rsa() {
+        return allowed(algorithm.as_str()).then_some(None);
     }
-    handle
+    let name = |hash: Option<HashAlg>| match hash {
+        Some(HashAlg::Sha512) => "rsa-sha2-512",
+        Some(HashAlg::Sha256) => "rsa-sha2-256",
+        _ => "ssh-rsa",
+    };
+    let server = handle
         .best_supported_rsa_hash()
         .await
         .ok()
         .flatten()
-        .flatten()
+        .flatten();
+    [server, Some(HashAlg::Sha512), Some(HashAlg::Sha256), None]
+        .into_iter()
+        .find(|hash| allowed(name(*hash)))
 }
 
 /// Offers one agent key; `Ok(true)` when the server accepted it.
@@ -821,8 +925,11 @@ async fn agent_auth(
     user: &str,
     key: PublicKey,
     agent: &mut AgentClient<tokio::net::UnixStream>,
+    s: &Settings,
 ) -> Result<bool, Failure> {
-    let hash = rsa_hash(handle, key.algorithm().is_rsa()).await;
+    let Some(hash) = signature_hash(handle, &key.algorithm(), s).await else {
+        return Ok(false);
+    };
     match handle
         .authenticate_publickey_with(user, key, hash, agent)
         .await
@@ -848,6 +955,30 @@ fn auth_broken(error: russh::Error, s: &Settings) -> Failure {
         ),
         "the server dropped the connection before authentication; sshd's MaxStartups (default 10:30:100) drops concurrent unauthenticated connections: raise it on the server (or the bastion), or lower --forks".to_string(),
     )
+}
+
+/// The name the host's keys are recorded under: its `HostKeyAlias`, or
+/// `host` / `[host]:port`.
+fn key_name(s: &Settings) -> String {
+    match &s.host_key_alias {
+        Some(alias) => alias.clone(),
+        None => lookup_name(&s.host_name, s.port),
+    }
+}
+
+/// With `CheckHostIP` (and no alias), the keys recorded for the address
+/// the connection reached, unless the host was named by that address.
+fn address_keys(s: &Settings, stream: &tokio::net::TcpStream) -> Option<HostKeys> {
+    if !s.check_host_ip || s.host_key_alias.is_some() {
+        return None;
+    }
+    let ip = stream.peer_addr().ok()?.ip().to_string();
+    if ip == s.host_name {
+        return None;
+    }
+    let mut files = s.user_known_hosts.clone();
+    files.extend(s.global_known_hosts.iter().cloned());
+    HostKeys::load(&files, &ip, s.port, |p| std::fs::read_to_string(p).ok()).ok()
 }
 
 /// "a, b and c" for known_hosts files in messages.
@@ -1210,7 +1341,7 @@ fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connection::ssh_config::NATIVE_KEX;
+    use crate::connection::algorithms::NATIVE_KEX;
 
     fn settings(kex: Option<Vec<String>>) -> Settings {
         Settings {
@@ -1223,6 +1354,15 @@ mod tests {
             user_known_hosts: Vec::new(),
             global_known_hosts: Vec::new(),
             kex,
+            ciphers: None,
+            macs: None,
+            host_key_algorithms: None,
+            pubkey_algorithms: None,
+            host_key_alias: None,
+            check_host_ip: false,
+            address_family: Default::default(),
+            connect_timeout: None,
+            identity_agent: Default::default(),
             alive_interval: Duration::from_secs(15),
             alive_count_max: 3,
             send_env: Vec::new(),

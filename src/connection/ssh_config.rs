@@ -40,19 +40,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::connection::Target;
+use crate::connection::algorithms::{self, Kind};
 
 /// Keywords that do not change how the native transport connects,
 /// authenticates or what the remote scripts see, so their values are
 /// accepted and ignored. Each one is here for a reason:
 ///
-/// - `BatchMode`, `ConnectTimeout`, `ConnectionAttempts`: dtrplay imposes
-///   batch mode, its own connect timeout and its own retries on both
-///   transports (ssh.rs passes them before the user's options).
+/// - `BatchMode`, `ConnectionAttempts`: dtrplay imposes batch mode and its
+///   own retries on both transports (ssh.rs passes them before the user's
+///   options).
 /// - `LogLevel`, `VisualHostKey`, `EscapeChar`, `RequestTTY`,
 ///   `NumberOfPasswordPrompts`: interactive or diagnostic only.
-/// - `CheckHostIP`, `HashKnownHosts`, `UpdateHostKeys`, `AddKeysToAgent`:
-///   they change what ssh *writes* (known_hosts, the agent), never what it
-///   accepts; the native transport writes nothing.
+/// - `HashKnownHosts`, `UpdateHostKeys`, `AddKeysToAgent`: they change
+///   what ssh *writes* (known_hosts, the agent), never what it accepts.
 /// - `GSSAPIAuthentication`, `GSSAPIDelegateCredentials`,
 ///   `PasswordAuthentication`, `KbdInteractiveAuthentication`,
 ///   `ChallengeResponseAuthentication`, `PreferredAuthentications`,
@@ -63,19 +63,16 @@ use crate::connection::Target;
 ///   OpenSSH, which can try these methods.
 /// - `ForwardX11`, `ForwardX11Trusted`, `XAuthLocation`, `ExitOnForwardFailure`,
 ///   `ClearAllForwardings`: dtrplay opens no forwardings.
-/// - `TCPKeepAlive`, `Compression`, `IPQoS`, `ServerAliveCountMax` (used,
-///   see below), `Protocol`, `UseRoaming`, `UseKeychain`, `IgnoreUnknown`:
-///   transport tuning or obsolete switches.
+/// - `TCPKeepAlive`, `Compression`, `IPQoS`, `Protocol`, `UseRoaming`,
+///   `UseKeychain`, `IgnoreUnknown`: transport tuning or obsolete switches.
 const IGNORED: &[&str] = &[
     "batchmode",
-    "connecttimeout",
     "connectionattempts",
     "loglevel",
     "visualhostkey",
     "escapechar",
     "requesttty",
     "numberofpasswordprompts",
-    "checkhostip",
     "hashknownhosts",
     "updatehostkeys",
     "addkeystoagent",
@@ -242,6 +239,26 @@ pub struct Settings {
     /// Key exchange algorithms in order of preference (OpenSSH names that
     /// russh implements); `None` keeps russh's default order.
     pub kex: Option<Vec<String>>,
+    /// `Ciphers`, `MACs`, `HostKeyAlgorithms` and
+    /// `PubkeyAcceptedAlgorithms` as the lists to offer (`algorithms.rs`);
+    /// `None` keeps the native default.
+    pub ciphers: Option<Vec<String>>,
+    pub macs: Option<Vec<String>>,
+    pub host_key_algorithms: Option<Vec<String>>,
+    pub pubkey_algorithms: Option<Vec<String>>,
+    /// `HostKeyAlias`: the name host keys are looked up under instead of
+    /// `[host_name]:port`.
+    pub host_key_alias: Option<String>,
+    /// `CheckHostIP`: also check the key recorded for the address the host
+    /// name resolved to.
+    pub check_host_ip: bool,
+    /// `AddressFamily`.
+    pub address_family: AddressFamily,
+    /// `ConnectTimeout` from the command line (the inventory's arguments),
+    /// which comes before dtrplay's own in ssh.rs; `None` uses dtrplay's.
+    pub connect_timeout: Option<Duration>,
+    /// `IdentityAgent`: where the agent's socket is.
+    pub identity_agent: IdentityAgent,
     /// `ServerAliveInterval`; zero turns keep-alives off.
     pub alive_interval: Duration,
     /// `ServerAliveCountMax`.
@@ -250,11 +267,43 @@ pub struct Settings {
     pub send_env: Vec<String>,
 }
 
+/// Which addresses of a host name may be connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AddressFamily {
+    #[default]
+    Any,
+    Inet,
+    Inet6,
+}
+
+impl AddressFamily {
+    /// Whether `address` is of this family.
+    pub fn admits(self, address: &std::net::SocketAddr) -> bool {
+        match self {
+            AddressFamily::Any => true,
+            AddressFamily::Inet => address.is_ipv4(),
+            AddressFamily::Inet6 => address.is_ipv6(),
+        }
+    }
+}
+
+/// Where the agent is reached (`IdentityAgent`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum IdentityAgent {
+    /// `SSH_AUTH_SOCK`, as when nothing is configured.
+    #[default]
+    Environment,
+    /// `none`: no agent.
+    None,
+    /// A socket path, tokens and `~` expanded.
+    Socket(PathBuf),
+}
+
 /// The answer for one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
     /// Everything in effect for the host is understood.
-    Native(Settings),
+    Native(Box<Settings>),
     /// Something is not; the host must use OpenSSH.
     NotUnderstood { reason: String },
 }
@@ -263,7 +312,7 @@ pub enum Resolution {
 /// ssh.rs builds for it.
 pub fn resolve(target: &Target, env: &Env<'_>) -> Resolution {
     match Resolver::new(target, env).run(target) {
-        Ok(settings) => Resolution::Native(settings),
+        Ok(settings) => Resolution::Native(Box::new(settings)),
         Err(reason) => Resolution::NotUnderstood { reason },
     }
 }
@@ -279,6 +328,15 @@ struct Values {
     user_known_hosts: Option<Vec<String>>,
     global_known_hosts: Option<Vec<String>>,
     kex: Option<Vec<String>>,
+    ciphers: Option<Vec<String>>,
+    macs: Option<Vec<String>>,
+    host_key_algorithms: Option<Vec<String>>,
+    pubkey_algorithms: Option<Vec<String>>,
+    host_key_alias: Option<String>,
+    check_host_ip: Option<bool>,
+    address_family: Option<AddressFamily>,
+    connect_timeout: Option<u64>,
+    identity_agent: Option<String>,
     alive_interval: Option<u64>,
     alive_count_max: Option<usize>,
     send_env: Vec<String>,
@@ -483,11 +541,55 @@ impl<'a> Resolver<'a> {
                     ));
                 }
             }
-            "kexalgorithms" => {
-                if values.kex.is_none() {
-                    values.kex = Some(kex_list(one()?).map_err(|e| format!("{e} ({place})"))?);
+            "kexalgorithms"
+            | "ciphers"
+            | "macs"
+            | "hostkeyalgorithms"
+            | "pubkeyacceptedalgorithms"
+            | "pubkeyacceptedkeytypes" => {
+                let (kind, slot) = match keyword {
+                    "kexalgorithms" => (Kind::Kex, &mut values.kex),
+                    "ciphers" => (Kind::Cipher, &mut values.ciphers),
+                    "macs" => (Kind::Mac, &mut values.macs),
+                    "hostkeyalgorithms" => (Kind::HostKey, &mut values.host_key_algorithms),
+                    _ => (Kind::Pubkey, &mut values.pubkey_algorithms),
+                };
+                if slot.is_none() {
+                    let list = algorithms::list(kind, one()?)
+                        .map_err(|e| format!("{e} ({} in {place})", kind.keyword()))?;
+                    *slot = Some(list);
                 }
             }
+            "hostkeyalias" => first(&mut values.host_key_alias, one()?.clone()),
+            "checkhostip" => {
+                let on = yes_no(one()?)?;
+                first(&mut values.check_host_ip, on);
+            }
+            "addressfamily" => {
+                let family = match one()?.to_ascii_lowercase().as_str() {
+                    "any" => AddressFamily::Any,
+                    "inet" => AddressFamily::Inet,
+                    "inet6" => AddressFamily::Inet6,
+                    other => {
+                        return Err(format!(
+                            "AddressFamily {other} is not one of any, inet, inet6 ({place})"
+                        ));
+                    }
+                };
+                first(&mut values.address_family, family);
+            }
+            "connecttimeout" => {
+                let seconds = one()?
+                    .parse::<u64>()
+                    .map_err(|_| format!("ConnectTimeout must be a number ({place})"))?;
+                // ssh.rs passes dtrplay's own ConnectTimeout after the
+                // inventory's arguments and before the files, so only a
+                // value from the command line beats it.
+                if place == "-o" {
+                    first(&mut values.connect_timeout, seconds);
+                }
+            }
+            "identityagent" => first(&mut values.identity_agent, one()?.clone()),
             "serveraliveinterval" => {
                 let seconds = one()?
                     .parse::<u64>()
@@ -580,7 +682,29 @@ impl<'a> Resolver<'a> {
             Some(files) => paths(files)?,
             None => paths(&DEFAULT_GLOBAL_KNOWN_HOSTS.map(String::from))?,
         };
+        let identity_agent = match values.identity_agent.as_deref() {
+            None => IdentityAgent::Environment,
+            Some(agent) if agent.eq_ignore_ascii_case("none") => IdentityAgent::None,
+            Some("SSH_AUTH_SOCK") => IdentityAgent::Environment,
+            Some(agent) => {
+                let agent = match agent.strip_prefix('$') {
+                    Some(name) => std::env::var(name)
+                        .map_err(|_| format!("IdentityAgent names ${name}, which is not set"))?,
+                    None => tokens.expand(agent)?,
+                };
+                IdentityAgent::Socket(self.expand_path(&agent)?)
+            }
+        };
         Ok(Settings {
+            ciphers: values.ciphers.clone(),
+            macs: values.macs.clone(),
+            host_key_algorithms: values.host_key_algorithms.clone(),
+            pubkey_algorithms: values.pubkey_algorithms.clone(),
+            host_key_alias: values.host_key_alias.clone(),
+            check_host_ip: values.check_host_ip.unwrap_or(false),
+            address_family: values.address_family.unwrap_or_default(),
+            connect_timeout: values.connect_timeout.map(Duration::from_secs),
+            identity_agent,
             host: self.host.clone(),
             host_name,
             port,
@@ -811,72 +935,6 @@ fn port(value: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("`{value}` is not a port number"))
 }
 
-/// The key exchange algorithms russh implements, by their OpenSSH names, in
-/// russh's order of preference (its default list).
-pub const NATIVE_KEX: &[&str] = &[
-    "mlkem768x25519-sha256",
-    "curve25519-sha256",
-    "curve25519-sha256@libssh.org",
-    "ecdh-sha2-nistp256",
-    "ecdh-sha2-nistp384",
-    "ecdh-sha2-nistp521",
-    "diffie-hellman-group-exchange-sha256",
-    "diffie-hellman-group18-sha512",
-    "diffie-hellman-group17-sha512",
-    "diffie-hellman-group16-sha512",
-    "diffie-hellman-group15-sha512",
-    "diffie-hellman-group14-sha256",
-];
-
-/// A `KexAlgorithms` value as the list the native transport offers. A plain
-/// list must name only algorithms russh implements; `+` appends to, `-`
-/// removes from and `^` prepends to the native default list, as OpenSSH
-/// does with its own.
-pub fn kex_list(value: &str) -> Result<Vec<String>, String> {
-    let (op, list) = match value.chars().next() {
-        Some(c @ ('+' | '-' | '^')) => (Some(c), &value[1..]),
-        _ => (None, value),
-    };
-    let names: Vec<String> = list
-        .split(',')
-        .filter(|n| !n.is_empty())
-        .map(str::to_string)
-        .collect();
-    if op != Some('-') {
-        if let Some(unknown) = names.iter().find(|n| !NATIVE_KEX.contains(&n.as_str())) {
-            return Err(format!(
-                "the key exchange algorithm {unknown} is not supported natively"
-            ));
-        }
-    }
-    let default: Vec<String> = NATIVE_KEX.iter().map(|n| n.to_string()).collect();
-    let list: Vec<String> = match op {
-        None => names,
-        Some('+') => {
-            let mut list = default;
-            list.extend(
-                names
-                    .into_iter()
-                    .filter(|n| !NATIVE_KEX.contains(&n.as_str())),
-            );
-            list
-        }
-        Some('-') => default
-            .into_iter()
-            .filter(|d| !names.iter().any(|n| wildcard(n, d)))
-            .collect(),
-        _ => {
-            let mut list = names.clone();
-            list.extend(default.into_iter().filter(|d| !names.contains(d)));
-            list
-        }
-    };
-    if list.is_empty() {
-        return Err("KexAlgorithms leaves no key exchange algorithm".to_string());
-    }
-    Ok(list)
-}
-
 /// A lowercase keyword in OpenSSH's spelling, for messages.
 fn display_keyword(keyword: &str) -> String {
     const NAMES: &[&str] = &[
@@ -975,7 +1033,7 @@ mod tests {
 
     fn settings(target: &Target, files: &[(&str, &str)]) -> Settings {
         match resolve_with(target, files) {
-            Resolution::Native(s) => s,
+            Resolution::Native(s) => *s,
             Resolution::NotUnderstood { reason } => panic!("not understood: {reason}"),
         }
     }
@@ -1284,39 +1342,6 @@ mod tests {
         assert_eq!(s.host_name, "127.0.0.2");
         assert_eq!(s.global_known_hosts, [PathBuf::from("/dev/null")]);
         assert_eq!(s.kex, Some(vec!["curve25519-sha256".to_string()]));
-    }
-
-    #[test]
-    fn kex_lists() {
-        let cases: &[(&str, Result<&[&str], &str>)] = &[
-            (
-                "curve25519-sha256,ecdh-sha2-nistp256",
-                Ok(&["curve25519-sha256", "ecdh-sha2-nistp256"]),
-            ),
-            (
-                "^ecdh-sha2-nistp256",
-                Ok(&["ecdh-sha2-nistp256", "mlkem768x25519-sha256"]),
-            ),
-            (
-                "-mlkem*",
-                Ok(&["curve25519-sha256", "curve25519-sha256@libssh.org"]),
-            ),
-            (
-                "+diffie-hellman-group14-sha256",
-                Ok(&["mlkem768x25519-sha256"]),
-            ),
-            ("diffie-hellman-group1-sha1", Err("group1-sha1")),
-            ("-*", Err("no key exchange")),
-        ];
-        for (value, expected) in cases {
-            match (expected, kex_list(value)) {
-                (Ok(prefix), Ok(list)) => {
-                    assert_eq!(&list[..prefix.len()], *prefix, "{value}");
-                }
-                (Err(fragment), Err(reason)) => assert!(reason.contains(fragment), "{reason}"),
-                (expected, got) => panic!("{value}: expected {expected:?}, got {got:?}"),
-            }
-        }
     }
 
     #[test]

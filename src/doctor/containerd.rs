@@ -10,17 +10,14 @@
 //! imports `conf.d` only when its main configuration says so).
 
 use crate::api::dtr_ca::DtrCa;
-use crate::connection::Connection;
-use crate::doctor::{
-    FIX_COPY, Health, Link, NODE_TIMEOUT, TrustSettings, Verdict, ca_file_verdict,
-};
+use crate::doctor::{FIX_COPY, Health, Link, NodeShell, TrustSettings, Verdict, ca_file_verdict};
 use crate::tasks::containerd_trust;
 use crate::tasks::copy_ca_crt::{self, Remote};
 use crate::tasks::node_runtime::Containerd;
 
 /// The containerd verdict for one node.
 pub async fn verdict(
-    conn: &dyn Connection,
+    shell: &NodeShell<'_>,
     node: &str,
     containerd: &Containerd,
     trust: &TrustSettings,
@@ -48,14 +45,14 @@ pub async fn verdict(
         )
     };
 
-    let mut file = ca_file_verdict(conn, node, &ca, dtr_ca).await;
+    let mut file = ca_file_verdict(shell, node, &ca, dtr_ca).await;
     file.message = format!("{who}: {}", file.message);
     if file.health == Health::Broken {
         return file;
     }
 
     let hosts = format!("{dir}/hosts.toml");
-    let hosts_note = match read(conn, &hosts).await {
+    let hosts_note = match read(shell, &hosts).await {
         Ok(Some(text)) => {
             if let Err(why) =
                 containerd_trust::hosts_toml_trusts(&text, &dir, &dtr_ca.registry_host, &ca)
@@ -75,7 +72,7 @@ pub async fn verdict(
     };
 
     let plugin = containerd.cri_plugin();
-    match read(conn, &dropin).await {
+    match read(shell, &dropin).await {
         Ok(Some(text)) => {
             if let Err(why) = containerd_trust::dropin_sets(&text, containerd, &certs_dir) {
                 return broken(
@@ -100,12 +97,8 @@ pub async fn verdict(
     }
 
     // What containerd itself makes of its configuration.
-    let effective = match conn
-        .run(
-            &containerd_trust::config_dump_script(containerd),
-            b"",
-            NODE_TIMEOUT,
-        )
+    let effective = match shell
+        .run(&containerd_trust::config_dump_script(containerd))
         .await
     {
         Ok(out) if out.success() => {
@@ -141,9 +134,9 @@ pub async fn verdict(
 }
 
 /// A file's text, `None` when it is absent.
-async fn read(conn: &dyn Connection, path: &str) -> Result<Option<String>, String> {
-    let out = conn
-        .run(&copy_ca_crt::probe_script(path), b"", NODE_TIMEOUT)
+async fn read(shell: &NodeShell<'_>, path: &str) -> Result<Option<String>, String> {
+    let out = shell
+        .run(&copy_ca_crt::probe_script(path))
         .await
         .map_err(|e| e.to_string())?;
     match copy_ca_crt::parse_probe(&out.stdout_text()) {

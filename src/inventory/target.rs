@@ -17,6 +17,9 @@ use serde_json::Value as J;
 use super::{Inventory, VarValue, shlex};
 use crate::connection::{SshClient, Target, Transport};
 use crate::error::InputError;
+use crate::source::SourceFile;
+use crate::yaml::Node;
+use miette::SourceSpan;
 
 impl Inventory {
     /// The target for `host`, from its (already templated) variables, such
@@ -28,12 +31,34 @@ impl Inventory {
     ) -> Result<Target, InputError> {
         target(host, vars)
     }
+
+    /// The variables a host is reached with: its own, with the extra
+    /// variables (`-e`) laid over them, as Ansible gives `-e
+    /// ansible_user=...` the highest precedence for connecting too. An
+    /// extra variable points at a source named after the command line, so
+    /// that a bad value (`-e ansible_port=x`) says where it came from.
+    pub fn connection_vars(
+        &self,
+        host: &str,
+        extra: &serde_json::Map<String, J>,
+    ) -> IndexMap<String, VarValue> {
+        let mut vars = self.host_vars(host);
+        for (name, value) in extra {
+            let text = format!("-e {name}={value}");
+            let src = SourceFile::new("the command line", text.as_str());
+            let start = name.len() + 4;
+            let span = SourceSpan::from((start, text.len() - start));
+            let node = Node::from_json(value, span, &src);
+            vars.insert(name.clone(), VarValue::new(value.clone(), node));
+        }
+        vars
+    }
 }
 
 fn target(host: &str, vars: &IndexMap<String, VarValue>) -> Result<Target, InputError> {
     let last = |names: &[&str]| names.iter().rev().find_map(|n| vars.get(*n));
     let address = match last(&["ansible_host", "ansible_ssh_host"]) {
-        Some(v) => text(v, "ansible_host")?,
+        Some(v) => address(v)?,
         None => host.to_string(),
     };
     let port = last(&["ansible_port", "ansible_ssh_port"])
@@ -97,6 +122,14 @@ fn target(host: &str, vars: &IndexMap<String, VarValue>) -> Result<Target, Input
 /// A scalar variable as text (Ansible stringifies numbers here too).
 fn text(v: &VarValue, name: &str) -> Result<String, InputError> {
     match v.value() {
+        // Connection variables are read as written, before any play runs;
+        // a template here would reach ssh as its literal text.
+        J::String(s) if crate::yaml::is_template(s) => Err(InputError::at(
+            v.origin(),
+            format!("`{name}` is a template; dtrplay reads connection variables as written"),
+        )
+        .with_label("templated")
+        .with_help("write the value itself here (a name, an address, a number)")),
         J::String(s) => Ok(s.clone()),
         J::Number(n) => Ok(n.to_string()),
         J::Bool(b) => Ok(b.to_string()),
@@ -104,6 +137,33 @@ fn text(v: &VarValue, name: &str) -> Result<String, InputError> {
             InputError::at(v.origin(), format!("`{name}` must be a string"))
                 .with_label(format!("found {}", json_kind(other))),
         ),
+    }
+}
+
+/// `ansible_host`: a host name or an address, which ssh is given as one
+/// argument. Whitespace, a leading `-` (which ssh would read as an option)
+/// and punctuation no name or address has are refused where written.
+fn address(v: &VarValue) -> Result<String, InputError> {
+    let text = text(v, "ansible_host")?;
+    let allowed =
+        |c: char| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '%' | '[' | ']');
+    let problem = if text.is_empty() {
+        Some("it is empty".to_string())
+    } else if text.starts_with('-') {
+        Some("it starts with `-`, which ssh would read as an option".to_string())
+    } else {
+        text.chars()
+            .find(|&c| !allowed(c))
+            .map(|c| format!("it contains {c:?}"))
+    };
+    match problem {
+        None => Ok(text),
+        Some(why) => Err(InputError::at(
+            v.origin(),
+            format!("`ansible_host` must be a host name or an address: {why}"),
+        )
+        .with_label(format!("found {:?}", text))
+        .with_help("write a DNS name (`ucp1.example.com`), an IPv4 address (`10.0.0.5`) or an IPv6 address (`fd00::5`)")),
     }
 }
 

@@ -141,6 +141,26 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
                 asked: shape(flavor, args.nodes, args.controllers, args.containerd),
             });
         }
+        let login = |user: &str, sudo: crate::lab::users::Sudo| match (user, sudo) {
+            ("root", _) => "nodes reached as root".to_string(),
+            (user, crate::lab::users::Sudo::Nopasswd) => format!("nodes reached as {user}"),
+            (user, crate::lab::users::Sudo::Password) => {
+                format!("nodes reached as {user} with --sudo password")
+            }
+        };
+        if let Some(config) = read_json::<LabConfig>(&dir.join(CONFIG_FILE))? {
+            let asked_user = args.login_user.clone().unwrap_or_else(default_login_user);
+            let running = login(&config.login.user, config.login.sudo);
+            let asked = login(&asked_user, sudo(args.sudo));
+            if running != asked {
+                return Err(LabError::OtherSettings {
+                    dir,
+                    pid: state.serve_pid,
+                    running,
+                    asked,
+                });
+            }
+        }
         println!(
             "A lab is already running in {} (lab serve pid {}).",
             dir.display(),
@@ -179,12 +199,12 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         },
         None => LabConfig::new(flavor, args.nodes, args.controllers),
     };
-    config.login.user = args.login_user.clone();
-    config.containerd = args.containerd;
-    config.login.sudo = match args.sudo {
-        crate::cli::LabSudo::Nopasswd => crate::lab::users::Sudo::Nopasswd,
-        crate::cli::LabSudo::Password => crate::lab::users::Sudo::Password,
+    config.login.user = match &args.login_user {
+        Some(user) => user.clone(),
+        None => default_login_user(),
     };
+    config.login.sudo = sudo(args.sudo);
+    config.containerd = args.containerd;
     if config.login.password.is_empty() {
         config.login.password = crate::lab::state::random_password();
     }
@@ -220,6 +240,26 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         .spawn()
         .map_err(|source| LabError::Spawn { command, source })?;
     wait_up(&dir, Server::Started(child), &log_path, offset).await
+}
+
+fn sudo(asked: crate::cli::LabSudo) -> crate::lab::users::Sudo {
+    match asked {
+        crate::cli::LabSudo::Nopasswd => crate::lab::users::Sudo::Nopasswd,
+        crate::cli::LabSudo::Password => crate::lab::users::Sudo::Password,
+    }
+}
+
+/// Whom the nodes are reached as without `--login-user`: a login user of
+/// their own with sudo, as production nodes, where the lab can give them
+/// accounts (it runs as root); otherwise the user running the lab, the only
+/// account its nodes can have (recorded as `root`, which means "no
+/// accounts of their own").
+fn default_login_user() -> String {
+    if nix::unistd::geteuid().is_root() {
+        crate::lab::users::LOGIN_USER.to_string()
+    } else {
+        "root".to_string()
+    }
 }
 
 /// Waits until the lab in `dir` records its state and every part answers.

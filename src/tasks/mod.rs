@@ -20,6 +20,11 @@ pub mod copy;
 pub mod copy_ca_crt;
 pub mod custom;
 pub mod debug;
+pub mod docker_cli;
+pub mod docker_container;
+pub mod docker_container_config;
+pub mod docker_image;
+pub mod docker_volume;
 pub mod dump_certs;
 pub mod edit;
 pub mod fail;
@@ -113,6 +118,11 @@ pub struct Registry {
 /// Ansible spells built-ins with a collection prefix too.
 const PREFIXES: [&str; 2] = ["ansible.builtin.", "ansible.legacy."];
 
+/// The collection whose Docker modules are built-ins here, and the prefix
+/// of their names: `community.docker.docker_image` is `docker_image`, but
+/// `community.docker.docker_stack` is left to the ansible-core fallback.
+const DOCKER_COLLECTION: &str = "community.docker.";
+
 impl Registry {
     /// The built-in tasks only.
     pub fn builtins() -> Registry {
@@ -185,6 +195,10 @@ impl Registry {
         let name = PREFIXES
             .iter()
             .find_map(|p| key.strip_prefix(p))
+            .or_else(|| {
+                key.strip_prefix(DOCKER_COLLECTION)
+                    .filter(|name| name.starts_with("docker_"))
+            })
             .unwrap_or(key);
         if let Some(entry) = self.entries.get(name) {
             return Some(entry.clone());
@@ -250,6 +264,9 @@ builtins! {
     "pause" => Pause(pause::Pause), pause::spec;
     "wait_for" => WaitFor(wait_for::WaitFor), wait_for::spec;
     "service" => Service(service::Service), service::spec;
+    "docker_image" => DockerImage(docker_image::DockerImage), docker_image::spec;
+    "docker_container" => DockerContainer(docker_container::DockerContainer), docker_container::spec;
+    "docker_volume" => DockerVolume(docker_volume::DockerVolume), docker_volume::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;
     "copy-ca-crt" => CopyCaCrt(copy_ca_crt::CopyCaCrt), copy_ca_crt::spec;

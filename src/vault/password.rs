@@ -10,7 +10,6 @@
 //! label: it runs with `--vault-id <label>`. Every password is loaded once,
 //! when the command starts, before any file is read.
 
-use std::io::{BufRead, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -149,31 +148,19 @@ fn is_client_script(path: &Path) -> bool {
             .is_some_and(|s| s.ends_with("-client"))
 }
 
-/// Asks on the terminal, without echo.
+/// Asks on the terminal, without echo, as `-K` does (`tty::ask_secret`).
 pub fn prompt_password(prompt: &str) -> Result<Vec<u8>, VaultError> {
-    use nix::sys::termios::{self, LocalFlags, SetArg};
-    let no_terminal = |e: std::io::Error| VaultError::Prompt {
-        reason: format!("there is no terminal to ask on ({e})"),
-    };
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(no_terminal)?;
-    let saved = termios::tcgetattr(&tty).map_err(|e| VaultError::Prompt {
-        reason: format!("the terminal cannot be set up: {e}"),
-    })?;
-    let mut quiet = saved.clone();
-    quiet.local_flags.remove(LocalFlags::ECHO);
-    quiet.local_flags.insert(LocalFlags::ECHONL);
-    let _ = termios::tcsetattr(&tty, SetArg::TCSANOW, &quiet);
-    let mut writer = &tty;
-    let _ = writer.write_all(prompt.as_bytes());
-    let _ = writer.flush();
-    let mut line = String::new();
-    let read = std::io::BufReader::new(&tty).read_line(&mut line);
-    let _ = termios::tcsetattr(&tty, SetArg::TCSANOW, &saved);
-    read.map_err(no_terminal)?;
+    let line =
+        crate::tty::ask_secret(prompt, "vault password").map_err(|e| VaultError::Prompt {
+            reason: match e {
+                crate::tty::AskError::NoTerminal { source, .. } => {
+                    format!("there is no terminal to ask on ({source})")
+                }
+                crate::tty::AskError::Read { source, .. } => {
+                    format!("the terminal could not be read ({source})")
+                }
+            },
+        })?;
     let password = line.trim_end_matches(['\r', '\n']).as_bytes().to_vec();
     if password.is_empty() {
         return Err(VaultError::Prompt {

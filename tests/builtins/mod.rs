@@ -7,6 +7,7 @@
 //! changed=0, and its errors.
 
 mod control;
+mod docker;
 mod downloads;
 mod edits;
 mod files;
@@ -20,6 +21,9 @@ use crate::harness::{Nodes, Project, Run};
 
 /// A fleet and a project whose inventory puts every node in `nodes`.
 pub struct Lab {
+    /// The nodes' real Docker engines, when asked for; declared first so
+    /// that they stop before the nodes' directories go.
+    pub engines: Option<dtrplay::lab::engine::Engines>,
     pub nodes: Nodes,
     pub project: Project,
 }
@@ -35,12 +39,29 @@ impl Lab {
         Lab::with(Nodes::start_copy_on_write(count))
     }
 
+    /// `count` nodes, each running its own real `dockerd` (`lab::engine`),
+    /// which the nodes' `docker` reaches at its default socket.
+    pub fn with_engines(count: usize) -> Lab {
+        let mut lab = Lab::with(Nodes::start(count));
+        let engines = dtrplay::lab::engine::Engines::start(
+            lab.nodes.fleet.nodes(),
+            &dtrplay::lab::engine::EngineOptions::default(),
+        )
+        .expect("every node's dockerd starts");
+        lab.engines = Some(engines);
+        lab
+    }
+
     fn with(nodes: Nodes) -> Lab {
         let project = Project::new();
         let names: Vec<String> = nodes.fleet.nodes().iter().map(|n| n.name.clone()).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         project.file("inventory.yml", &nodes.inventory(&[("nodes", &refs)], ""));
-        Lab { nodes, project }
+        Lab {
+            engines: None,
+            nodes,
+            project,
+        }
     }
 
     /// Writes `site.yml`: one play over `nodes` with these tasks (YAML list

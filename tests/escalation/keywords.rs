@@ -227,3 +227,81 @@ fn remote_user_port_and_connection_local_at_play_level() {
         .stderr_has("`port` must be a port number")
         .stderr_has("connection type \"winrm\" is not supported");
 }
+
+/// Connection variables given with `-e` are used for connecting, over the
+/// host's own and the play's keywords, as in Ansible (extra variables have
+/// the highest precedence).
+#[test]
+fn extra_variables_say_how_to_connect() {
+    let nodes = Nodes::start_with_users(1, Users::operator("lab-pass-6"));
+    let node = nodes.node("node1");
+    let port = node.port.to_string();
+    // The inventory names the refused root login and a closed port.
+    let inventory = nodes
+        .inventory(&[], "")
+        .replace("ansible_user: operator", "ansible_user: root")
+        .replace(&format!("ansible_port: {port}"), "ansible_port: 1");
+    let project = crate::harness::Project::new();
+    project.file("inventory.yml", &inventory);
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: all
+          remote_user: nobody-here
+          tasks:
+            - command: id -un
+              register: who
+              changed_when: false
+            - assert:
+                that: who.stdout == (expected | default('operator'))
+        "#,
+    );
+    project
+        .run(&["apply", "site.yml", "-i", "inventory.yml"])
+        .status(3);
+    let user_and_port = format!("ansible_user=operator ansible_port={port}");
+    for client in ["native", "openssh"] {
+        let run = project.run(&[
+            "apply",
+            "site.yml",
+            "-i",
+            "inventory.yml",
+            "--output",
+            "json",
+            "--ssh-client",
+            client,
+            "-e",
+            &user_and_port,
+        ]);
+        run.success();
+        assert_eq!(recap_counts(&run, "node1"), (2, 0, 0, 0), "{client}");
+    }
+    let run = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+        "-e",
+        &user_and_port,
+        "-e",
+        "ansible_become=true expected=root",
+    ]);
+    run.success();
+    assert_eq!(recap_counts(&run, "node1"), (2, 0, 0, 0));
+
+    // A bad value says it came from the command line.
+    project
+        .run(&[
+            "apply",
+            "site.yml",
+            "-i",
+            "inventory.yml",
+            "-e",
+            "ansible_port=seventy",
+        ])
+        .status(3)
+        .stdout_has("`ansible_port` must be a port number")
+        .stdout_has("the command line");
+}

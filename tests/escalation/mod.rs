@@ -4,6 +4,7 @@
 mod become_user;
 mod keywords;
 mod passwords;
+mod refusals;
 pub mod terminal;
 
 use crate::harness::{Nodes, Project};

@@ -1,0 +1,459 @@
+//! The Docker modules (`docker_volume`, `docker_image`, ...) against each
+//! node's own real engine (`lab::engine`: Debian's dockerd, which only that
+//! node sees), through the node's `docker` command line. Nothing is pulled
+//! from a registry: images are made on the node from the machine's own
+//! `dash` and `sleep` with `docker import`.
+
+use super::{Lab, changed, diffs, failed, results};
+
+/// Makes `lab/dash:1` on a node's engine: dash, sleep and the libraries
+/// they load, with `sleep 1000` as the command.
+pub fn dash_image(lab: &Lab, node: &str) {
+    lab.sh(
+        node,
+        "set -e; d=$(mktemp -d); mkdir -p \"$d/bin\"; cp /usr/bin/dash /usr/bin/sleep \"$d/bin/\"; \
+         for f in $(ldd /usr/bin/dash /usr/bin/sleep | grep -o '/[^ :]*'); do cp --parents \"$f\" \"$d\"; done; \
+         tar -C \"$d\" -c . | docker import -c 'CMD [\"/bin/sleep\",\"1000\"]' - lab/dash:1 >/dev/null; rm -rf \"$d\"",
+    );
+}
+
+fn msgs(run: &crate::harness::Run) -> Vec<String> {
+    results(run)
+        .iter()
+        .map(|r| r["msg"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn volumes_are_created_recreated_on_request_and_removed() {
+    let lab = Lab::with_engines(1);
+    lab.play(
+        r#"
+        - community.docker.docker_volume:
+            name: dtr-data
+            driver_options:
+              type: tmpfs
+              device: tmpfs
+            labels:
+              team: dtr
+          register: vol
+        - assert:
+            that:
+              - ansible_check_mode or vol.volume.Name == 'dtr-data'
+              - vol.actions == ['Created volume dtr-data with driver local']
+        "#,
+    );
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert!(
+        diffs(&check).contains("+labels.team: dtr"),
+        "{}",
+        diffs(&check)
+    );
+    assert_eq!(lab.sh("node1", "docker volume ls -q"), "");
+
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1);
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "docker volume inspect --format '{{.Labels.team}} {{.Options.type}}' dtr-data"
+        ),
+        "dtr tmpfs\n"
+    );
+    lab.play(
+        r#"
+        - docker_volume:
+            name: dtr-data
+            driver_options:
+              type: tmpfs
+              device: tmpfs
+            labels:
+              team: dtr
+        "#,
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // Other options leave an existing volume alone unless asked.
+    lab.play(
+        r#"
+        - docker_volume:
+            name: dtr-data
+            labels:
+              team: ucp
+        "#,
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+    lab.play(
+        r#"
+        - docker_volume:
+            name: dtr-data
+            labels:
+              team: ucp
+            recreate: options-changed
+        "#,
+    );
+    let recreate = lab.apply(&["--diff"]);
+    recreate.success();
+    assert_eq!(changed(&recreate, "node1"), 1);
+    assert!(
+        diffs(&recreate).contains("-labels.team: dtr"),
+        "{}",
+        diffs(&recreate)
+    );
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "docker volume inspect --format '{{.Labels.team}} {{len .Options}}' dtr-data"
+        ),
+        "ucp 0\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    lab.play(
+        r#"
+        - docker_volume:
+            name: dtr-data
+            state: absent
+        "#,
+    );
+    let check = lab.apply(&["--check"]);
+    assert_eq!(changed(&check, "node1"), 1);
+    assert_eq!(lab.sh("node1", "docker volume ls -q"), "dtr-data\n");
+    let removed = lab.apply(&[]);
+    assert_eq!(changed(&removed, "node1"), 1);
+    assert_eq!(msgs(&removed), ["Removed volume dtr-data"]);
+    assert_eq!(lab.sh("node1", "docker volume ls -q"), "");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+}
+
+#[test]
+fn images_are_loaded_built_tagged_archived_and_removed() {
+    let lab = Lab::with_engines(1);
+    dash_image(&lab, "node1");
+    lab.sh(
+        "node1",
+        "set -e; docker save -o /srv/dash.tar lab/dash:1; docker rmi lab/dash:1 >/dev/null; \
+         mkdir -p /srv/ctx; printf 'FROM lab/dash:1\\nCOPY motd /motd\\n' > /srv/ctx/Dockerfile; echo built > /srv/ctx/motd",
+    );
+
+    lab.play(
+        r#"
+        - name: A missing local image is an error
+          docker_image:
+            name: lab/dash
+            tag: "1"
+            source: local
+          ignore_errors: true
+        - community.docker.docker_image:
+            name: lab/dash:1
+            source: load
+            load_path: /srv/dash.tar
+          register: loaded
+        - assert:
+            that:
+              - not loaded.changed or loaded.actions == ['Loaded image lab/dash:1 from /srv/dash.tar']
+              - ansible_check_mode or loaded.image.RepoTags == ['lab/dash:1']
+        "#,
+    );
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert!(
+        msgs(&check).contains(&"Cannot find the image lab/dash:1 locally.".to_string()),
+        "{:?}",
+        msgs(&check)
+    );
+    assert!(
+        diffs(&check).contains("-state: absent"),
+        "{}",
+        diffs(&check)
+    );
+    assert_eq!(lab.sh("node1", "docker images -q lab/dash"), "");
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1);
+    assert_ne!(lab.sh("node1", "docker images -q lab/dash:1"), "");
+    let again = lab.apply(&[]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0);
+
+    lab.play(
+        r#"
+        - docker_image:
+            name: lab/motd
+            tag: v1
+            source: build
+            build:
+              path: /srv/ctx
+              labels:
+                made-by: dtrplay
+            repository: registry.lab.test/lab/motd
+            archive_path: /srv/motd.tar
+          register: built
+        - assert:
+            that: ansible_check_mode or built.image.Config.Labels['made-by'] == 'dtrplay'
+        "#,
+    );
+    let check = lab.apply(&["--check"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert_eq!(
+        msgs(&check)[0],
+        "Built image lab/motd:v1 from /srv/ctx; Tagged image lab/motd:v1 to registry.lab.test/lab/motd:v1; Archived image lab/motd:v1 to /srv/motd.tar"
+    );
+    let built = lab.apply(&[]);
+    built.success();
+    assert_eq!(changed(&built, "node1"), 1);
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "docker run --rm registry.lab.test/lab/motd:v1 /bin/dash -c 'read l < /motd; echo $l'; tar -tf /srv/motd.tar manifest.json"
+        ),
+        "built\nmanifest.json\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // A stale archive is written again; a forced build that produces the
+    // same image is no change.
+    lab.sh("node1", "docker save -o /srv/motd.tar lab/dash:1");
+    let stale = lab.apply(&[]);
+    assert_eq!(changed(&stale, "node1"), 1);
+    assert_eq!(
+        msgs(&stale)[0],
+        "Archived image lab/motd:v1 to /srv/motd.tar"
+    );
+
+    lab.play(
+        r#"
+        - docker_image:
+            name: lab/motd:v1
+            state: absent
+        - docker_image:
+            name: lab/dash
+            tag: "1"
+            state: absent
+            force_absent: true
+        "#,
+    );
+    let removed = lab.apply(&[]);
+    removed.success();
+    assert_eq!(changed(&removed, "node1"), 2);
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "docker images -q lab/motd; docker images -q lab/dash"
+        ),
+        ""
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // Nothing is pulled from outside; a pull that fails says why in the
+    // engine's own words.
+    lab.play(
+        r#"
+        - docker_image:
+            name: 127.0.0.1:9/lab/nowhere
+            tag: "1"
+            source: pull
+        "#,
+    );
+    let run = lab.apply(&[]);
+    run.status(2);
+    let msg = &msgs(&run)[0];
+    assert!(msg.starts_with("docker pull failed: "), "{msg}");
+    assert!(msg.contains("127.0.0.1:9"), "{msg}");
+}
+
+#[test]
+fn docker_errors_name_the_missing_client_the_silent_engine_and_the_registry() {
+    // No engine runs on these nodes.
+    let lab = Lab::plain(1);
+    lab.play(
+        r#"
+        - docker_volume:
+            name: data
+          environment:
+            PATH: /nonexistent
+          ignore_errors: true
+        - docker_volume:
+            name: data
+          ignore_errors: true
+        - docker_image:
+            name: lab/app
+          ignore_errors: true
+        - docker_volume:
+            name: --rm
+          ignore_errors: true
+        "#,
+    );
+    let run = lab.apply(&[]);
+    run.success();
+    assert_eq!(failed(&run, "node1"), 0);
+    let msgs = msgs(&run);
+    assert!(
+        msgs[0].starts_with("the docker command line is not installed on the host"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[1].starts_with("the host's Docker engine does not answer: ")
+            && msgs[1].contains("Cannot connect to the Docker daemon"),
+        "{msgs:?}"
+    );
+    assert!(msgs[2].contains("`source` is missing"), "{msgs:?}");
+    assert!(msgs[3].contains("not start with `-`"), "{msgs:?}");
+
+    // Arguments community.docker has and dtrplay does not are refused
+    // before any connection.
+    lab.play(
+        r#"
+        - docker_image:
+            name: lab/app
+            source: pull
+            push: true
+        "#,
+    );
+    let refused = lab
+        .project
+        .run(&["validate", "site.yml", "-i", "inventory.yml"]);
+    refused.status(4);
+    refused.stderr_has("unknown argument `push` for `docker_image`");
+}
+
+#[test]
+fn containers_are_started_recreated_stopped_run_attached_and_removed() {
+    let lab = Lab::with_engines(1);
+    dash_image(&lab, "node1");
+    let web = |role: &str, state: &str| {
+        format!(
+            r#"
+        - community.docker.docker_container:
+            name: web
+            image: lab/dash:1
+            command: sleep 300
+            env:
+              ROLE: {role}
+            labels:
+              team: dtr
+            volumes:
+              - /srv:/data
+            restart_policy: unless-stopped
+            stop_timeout: 1
+            state: {state}
+          register: web
+        - assert:
+            that: ansible_check_mode or web.container.Config.Labels.team == 'dtr'
+        "#
+        )
+    };
+    let inspect = "docker inspect --format '{{.State.Status}} {{.Config.Env}} {{.HostConfig.Binds}} {{.HostConfig.RestartPolicy.Name}} {{.Config.Cmd}}' web";
+    lab.play(&web("web", "started"));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert!(
+        diffs(&check).contains("+state: running"),
+        "{}",
+        diffs(&check)
+    );
+    assert_eq!(lab.sh("node1", "docker ps -aq"), "");
+
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1);
+    assert_eq!(
+        msgs(&first)[0],
+        "created container web; started container web"
+    );
+    assert_eq!(
+        lab.sh("node1", inspect),
+        "running [ROLE=web] [/srv:/data] unless-stopped [sleep 300]\n"
+    );
+    let id = lab.sh("node1", "docker inspect --format '{{.Id}}' web");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // Another environment recreates it.
+    lab.play(&web("api", "started"));
+    let recreated = lab.apply(&["--diff"]);
+    recreated.success();
+    assert_eq!(changed(&recreated, "node1"), 1);
+    assert!(
+        msgs(&recreated)[0].starts_with("recreated container web (env)"),
+        "{:?}",
+        msgs(&recreated)
+    );
+    assert!(diffs(&recreated).contains("ROLE"), "{}", diffs(&recreated));
+    assert_ne!(lab.sh("node1", "docker inspect --format '{{.Id}}' web"), id);
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    lab.play(&web("api", "stopped"));
+    let stopped = lab.apply(&[]);
+    stopped.success();
+    assert_eq!(msgs(&stopped)[0], "stopped container web");
+    assert!(lab.sh("node1", inspect).starts_with("exited "));
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+    lab.play(&web("api", "started"));
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
+    assert!(lab.sh("node1", inspect).starts_with("running "));
+
+    // Attached runs register the exit status and output; a failing one
+    // fails the task.
+    lab.play(
+        r#"
+        - docker_container:
+            name: job
+            image: lab/dash:1
+            command: ["/bin/dash", "-c", "echo hello from job"]
+            detach: false
+            cleanup: true
+          register: job
+        - assert:
+            that:
+              - job.status == 0
+              - job.output == 'hello from job'
+        - docker_container:
+            name: job
+            image: lab/dash:1
+            command: ["/bin/dash", "-c", "echo broken; exit 3"]
+            detach: false
+            cleanup: true
+        "#,
+    );
+    let jobs = lab.apply(&[]);
+    jobs.status(2);
+    assert_eq!(
+        msgs(&jobs)[2],
+        "container job exited with status 3: broken",
+        "{:?}",
+        msgs(&jobs)
+    );
+    assert_eq!(lab.sh("node1", "docker ps -aq --filter name=job"), "");
+
+    lab.play(
+        r#"
+        - docker_container:
+            name: web
+            state: absent
+            stop_timeout: 1
+        - docker_container:
+            name: missing
+            image: lab/none:1
+            pull: never
+          ignore_errors: true
+        "#,
+    );
+    let removed = lab.apply(&[]);
+    removed.success();
+    assert_eq!(changed(&removed, "node1"), 1);
+    assert_eq!(
+        msgs(&removed),
+        [
+            "removed container web",
+            "Cannot find the image lab/none:1 locally, and `pull` is never"
+        ]
+    );
+    assert_eq!(lab.sh("node1", "docker ps -aq"), "");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+}
