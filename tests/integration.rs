@@ -90,5 +90,7 @@ mod ssh_options;
 mod yaml_errors;
 // Bounded input: host ranges, input files, rendered values.
 mod input_bounds;
+// StrictHostKeyChecking no / accept-new and host_key_checking: warnings, changed keys refused, both clients.
+mod host_key_checking;
 // validate refuses unknown filters, tests and lookups at the name.
 mod validate_names;
