@@ -102,6 +102,23 @@ pub fn load(
     };
     if let Some(inventory) = &inventory {
         errors.extend(connection_errors(inventory));
+        let mut seen = HashSet::new();
+        for host in inventory.hosts().filter(|h| !h.is_implicit()) {
+            for (name, value) in inventory.host_vars(host.name()) {
+                if let Some(err) = contract_error(&name, value.value(), value.origin())
+                    && seen.insert(err.location())
+                {
+                    errors.push(err);
+                }
+            }
+        }
+    }
+    if let Some(playbook) = &playbook {
+        for play in &playbook.plays {
+            for (name, value) in &play.vars {
+                errors.extend(contract_error(name.key(), &value.to_json(), value));
+            }
+        }
     }
     if let (Some(playbook), Some(inventory)) = (&playbook, &inventory)
         && errors.is_empty()
@@ -150,6 +167,45 @@ fn connection_errors(inventory: &Inventory) -> Vec<InputError> {
         })
         .filter(|e| seen.insert((e.location(), e.message.clone())))
         .collect()
+}
+
+/// The error for a variable of the integration's contract whose literal
+/// value can never work: a `ucp_flavor` other than `ucp1`/`ucp3`, a CA pin
+/// that is not a SHA-256 fingerprint. Templates are checked when rendered.
+fn contract_error(name: &str, value: &Value, at: &Node) -> Option<InputError> {
+    let Value::String(text) = value else {
+        return None;
+    };
+    if crate::yaml::is_template(text) {
+        return None;
+    }
+    match name {
+        "ucp_flavor" if crate::api::Flavor::parse(text).is_none() => {
+            let help = suggest::did_you_mean(text, ["ucp1", "ucp3"]).unwrap_or_else(|| {
+                "`ucp1` is UCP 1.x with DTR 2.0, `ucp3` UCP 3.x/MKE with DTR 2.5+/MSR; leave it out to detect it".into()
+            });
+            Some(
+                InputError::at(
+                    at,
+                    format!("`ucp_flavor` must be `ucp1` or `ucp3`, not `{text}`"),
+                )
+                .with_label("unknown flavor")
+                .with_help(help),
+            )
+        }
+        "ucp_ca_fingerprint" | "dtr_ca_fingerprint"
+            if crate::cert::normalize_pin(text).is_err() =>
+        {
+            Some(
+                InputError::at(at, format!("`{name}` is not a SHA-256 fingerprint"))
+                    .with_label("expected 64 hex digits, colons allowed")
+                    .with_help(
+                        "print it with `openssl x509 -in ca.pem -noout -fingerprint -sha256`",
+                    ),
+            )
+        }
+        _ => None,
+    }
 }
 
 /// Every variable name some inventory host defines.

@@ -94,3 +94,5 @@ mod input_bounds;
 mod host_key_checking;
 // validate refuses unknown filters, tests and lookups at the name.
 mod validate_names;
+// ucp_flavor and CA pins checked by validate at the value.
+mod contract_vars;
