@@ -297,6 +297,9 @@ pub struct LabUpArgs {
     /// Whether sudo asks the login user for its password (shown with the lab's credentials).
     #[arg(long, value_enum, default_value_t = LabSudo::Nopasswd)]
     pub sudo: LabSudo,
+    /// Every node also runs MKE 4's container runtime: a real containerd in k0s's layout (`/etc/k0s/containerd.toml`, drop-ins in `/etc/k0s/containerd.d`, socket `/run/k0s/containerd.sock`), beside its Docker engine; the nodes are then copy-on-write views of this machine (root only).
+    #[arg(long)]
+    pub containerd: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

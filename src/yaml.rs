@@ -230,6 +230,10 @@ pub fn parse(src: &SourceFile) -> Result<Node, InputError> {
     // there, and playbooks in the wild rely on it for file modes.
     options.legacy_octal_numbers = true;
     options.strict_booleans = false;
+    // Comments are never needed, and collecting them has a budget: a role's
+    // `meta/main.yml` as `ansible-galaxy init` writes it holds a hundred
+    // commented-out lines inside one mapping, more than the parser buffers.
+    options.emit_comments = false;
     let parsed: Result<Option<Spanned<Raw>>, _> =
         serde_saphyr::from_str_with_options(src.text(), options);
     match parsed {

@@ -278,7 +278,7 @@ fn validate_names_unknown_roles_and_missing_task_files_with_spans() {
         .stderr_has("common")
         .stderr_has("site.yml:3:7")
         .stderr_has("the task file `missing.yml` was not found")
-        .stderr_has("the bare `include` was removed");
+        .stderr_has("the task file `old.yml` was not found");
 }
 
 /// A block whose body fails on one host: the rescue runs there (and sees

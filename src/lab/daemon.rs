@@ -114,10 +114,12 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
             .iter()
             .filter(|n| n.role == crate::lab::state::Role::Controller)
             .count();
-        let shape = |flavor: Flavor, nodes: usize, controllers: usize| {
+        let with_containerd = state.nodes.iter().any(|n| n.containerd_pid.is_some());
+        let shape = |flavor: Flavor, nodes: usize, controllers: usize, containerd: bool| {
             format!(
-                "{} with {nodes} node(s), {controllers} controller(s)",
-                flavor.as_str()
+                "{} with {nodes} node(s), {controllers} controller(s){}",
+                flavor.as_str(),
+                if containerd { ", containerd" } else { "" }
             )
         };
         // Carrying on with the running lab would rehearse something other
@@ -125,12 +127,18 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         if state.flavor != flavor
             || state.nodes.len() != args.nodes
             || controllers != args.controllers
+            || with_containerd != args.containerd
         {
             return Err(LabError::OtherSettings {
                 dir,
                 pid: state.serve_pid,
-                running: shape(state.flavor, state.nodes.len(), controllers),
-                asked: shape(flavor, args.nodes, args.controllers),
+                running: shape(
+                    state.flavor,
+                    state.nodes.len(),
+                    controllers,
+                    with_containerd,
+                ),
+                asked: shape(flavor, args.nodes, args.controllers, args.containerd),
             });
         }
         let login = |user: &str, sudo: crate::lab::users::Sudo| match (user, sudo) {
@@ -196,6 +204,7 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         None => default_login_user(),
     };
     config.login.sudo = sudo(args.sudo);
+    config.containerd = args.containerd;
     if config.login.password.is_empty() {
         config.login.password = crate::lab::state::random_password();
     }
@@ -630,6 +639,10 @@ async fn stop_recorded(dir: &Path, state: &LabState) -> Result<(), LabError> {
     let mut pids = vec![serve];
     for node in &state.nodes {
         pids.extend(crate::lab::engine::stop_recorded(&node.root));
+        pids.extend(crate::lab::containerd::stop_recorded(
+            &node.root,
+            node.containerd_pid,
+        ));
         let config = node.root.join("sshd_config").display().to_string();
         if process::cmdline_matches(node.pid, &["sshd", &config]) {
             let killed = process::kill_tree(node.pid).map_err(|e| LabError::Kill {

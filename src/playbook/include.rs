@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::InputError;
 use crate::playbook::block::push_down;
+use crate::playbook::free_form::{key_value, split_words};
 use crate::playbook::parse::{Loader, strip_builtin};
 use crate::playbook::role::RoleFrom;
 use crate::playbook::{Meta, MetaAction, Play, Step, TaskDef};
@@ -186,8 +187,13 @@ impl Loader<'_> {
         keywords.module = action.to_string();
         keywords.module_key = key.clone();
         let mut args = Vec::new();
+        let mut static_flag = None;
         for (k, v) in node.as_map().unwrap_or(&[]) {
             if k.span == key.span {
+                continue;
+            }
+            if action == "include" && k.key() == "static" {
+                static_flag = self.boolean(v, "static");
                 continue;
             }
             if !self.keyword(k, v, &mut keywords, &mut args, handler) {
@@ -213,14 +219,7 @@ impl Loader<'_> {
             self.include_options(key, value, &args, action)
         };
         match action {
-            "include" => {
-                self.errors.push(
-                    InputError::at(key, "the bare `include` was removed from Ansible (2.16) and is not supported")
-                        .with_label("legacy include")
-                        .with_help("use `import_tasks: <file>` (static, read at load time) or `include_tasks: <file>` (dynamic, evaluated per host); for plays, `import_playbook`"),
-                );
-                Vec::new()
-            }
+            "include" => self.legacy_include(value, keywords, static_flag, handler),
             "import_playbook" => {
                 self.errors.push(
                     InputError::at(key, "`import_playbook` is a play, not a task")
@@ -242,17 +241,7 @@ impl Loader<'_> {
                 let Some(file) = options.file.clone() else {
                     return Vec::new();
                 };
-                let Some(name) = self.static_name(&file, "task file") else {
-                    return Vec::new();
-                };
-                let search = self.task_search();
-                let Some(path) = find_in(&search, &name) else {
-                    self.errors.push(not_found(&file, &name, &search));
-                    return Vec::new();
-                };
-                let mut steps = self.task_file(&file, &path, handler).unwrap_or_default();
-                push_down(&mut steps, &keywords);
-                steps
+                self.import_tasks(&file, &keywords, handler)
             }
             "import_role" => {
                 if let Some(items) = &keywords.loop_items {
@@ -278,6 +267,78 @@ impl Loader<'_> {
                     .unwrap_or_default()
             }
             _ => self.dynamic_include(keywords, options, action),
+        }
+    }
+
+    /// `import_tasks`: the file's tasks, read now, with the import's
+    /// keywords pushed into each.
+    fn import_tasks(&mut self, file: &Node, keywords: &TaskDef, handler: bool) -> Vec<Step> {
+        let Some(name) = self.static_name(file, "task file") else {
+            return Vec::new();
+        };
+        let search = self.task_search();
+        let Some(path) = find_in(&search, &name) else {
+            self.errors.push(not_found(file, &name, &search));
+            return Vec::new();
+        };
+        let mut steps = self.task_file(file, &path, handler).unwrap_or_default();
+        push_down(&mut steps, keywords);
+        steps
+    }
+
+    /// The bare `include` of Ansible before 2.16, as those versions ran it:
+    /// static (an `import_tasks`) when it can be, that is when it neither
+    /// loops nor names its file with a template and `static: no` is not
+    /// given; dynamic (an `include_tasks`) otherwise. Words after the file
+    /// name (`include: web.yml port=80`) are variables of the included
+    /// tasks, as they were then.
+    fn legacy_include(
+        &mut self,
+        value: &Node,
+        mut keywords: TaskDef,
+        static_flag: Option<bool>,
+        handler: bool,
+    ) -> Vec<Step> {
+        let Some(text) = value.as_str() else {
+            self.errors.push(
+                InputError::at(value, format!("expected a file name, not {}", value.kind()))
+                    .with_label("expected `include: <file>.yml`")
+                    .with_help("write `include_tasks: <file>.yml`, with `vars:` for variables"),
+            );
+            return Vec::new();
+        };
+        let synth = |s: &str| Node::new(Value::Str(s.to_string()), value.span, &value.src);
+        let mut words = split_words(text).into_iter();
+        let file = synth(&words.next().unwrap_or_default());
+        let mut vars = Vec::new();
+        for word in words {
+            match key_value(&word) {
+                Some((k, v)) if !k.is_empty() => vars.push((synth(&k), synth(&v))),
+                _ => {
+                    self.errors.push(
+                        InputError::at(value, format!("`{word}` is not a `name=value` variable"))
+                            .with_label("after the file name")
+                            .with_help(
+                                "an `include` takes a file name, then `name=value` variables",
+                            ),
+                    );
+                    return Vec::new();
+                }
+            }
+        }
+        keywords.vars = vars.into_iter().chain(keywords.vars).collect();
+        let dynamic = keywords.loop_items.is_some()
+            || file.as_str().is_some_and(yaml::is_template)
+            || static_flag == Some(false);
+        if dynamic {
+            keywords.module = "include_tasks".to_string();
+            let options = IncludeOptions {
+                file: Some(file),
+                ..IncludeOptions::default()
+            };
+            self.dynamic_include(keywords, options, "include_tasks")
+        } else {
+            self.import_tasks(&file, &keywords, handler)
         }
     }
 

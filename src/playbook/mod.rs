@@ -8,6 +8,7 @@
 
 pub mod block;
 pub mod connection_keys;
+pub(crate) mod free_form;
 pub mod include;
 pub mod parse;
 pub mod role;

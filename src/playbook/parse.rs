@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::error::InputError;
 use crate::escalation::BecomeKeys;
 use crate::params::to_bool;
+use crate::playbook::free_form::{key_value, split_words};
 use crate::playbook::role::RoleScope;
 use crate::playbook::{
     BatchSize, Meta, MetaAction, Play, Playbook, Step, Strategy, TaskDef, VarsFile,
@@ -93,6 +94,8 @@ const TASK_KEYS: &[&str] = &[
     "become_flags",
     "become_exe",
     "environment",
+    "action",
+    "local_action",
 ];
 
 /// Keywords of Ansible that dtrplay does not implement; refusing them by
@@ -189,6 +192,9 @@ pub(crate) struct Loader<'a> {
     /// Whether dynamic includes are being loaded: their roles are not
     /// added to the play.
     pub(crate) dynamic: usize,
+    /// While a role's dependencies load: the directory that role is in,
+    /// searched for them after the roles path.
+    pub(crate) role_basedir: Option<PathBuf>,
 }
 
 impl<'a> Loader<'a> {
@@ -205,6 +211,7 @@ impl<'a> Loader<'a> {
             play_roles: Vec::new(),
             role_handlers: Vec::new(),
             dynamic: 0,
+            role_basedir: None,
         }
     }
 
@@ -213,9 +220,14 @@ impl<'a> Loader<'a> {
     pub(crate) fn plays(&mut self, items: &[Node]) -> Vec<Play> {
         let mut plays = Vec::new();
         for item in items {
+            // Before Ansible 2.16 a bare `include` between plays imported
+            // a playbook; content of that time still says so.
             let import = item.as_map().and_then(|m| {
-                m.iter()
-                    .find(|(k, _)| strip_builtin(k.key()) == "import_playbook")
+                let is_play = m.iter().any(|(k, _)| k.key() == "hosts");
+                m.iter().find(|(k, _)| {
+                    let key = strip_builtin(k.key());
+                    key == "import_playbook" || (key == "include" && !is_play)
+                })
             });
             match import {
                 Some((key, value)) => plays.extend(self.import_playbook(item, key, value)),
@@ -592,7 +604,8 @@ impl<'a> Loader<'a> {
         let mut module: Option<(Node, Node)> = None;
         let mut extra_args: Vec<(Node, Node)> = Vec::new();
         let errors_before = self.errors.len();
-        for (key, value) in entries {
+        let entries = self.action_entries(entries, &mut def);
+        for (key, value) in &entries {
             if self.keyword(key, value, &mut def, &mut extra_args, handler) {
                 continue;
             }
@@ -668,6 +681,78 @@ impl<'a> Loader<'a> {
         Some(def)
     }
 
+    /// A task's entries with `action:` and `local_action:` written the
+    /// modern way: the module's name as the key, its arguments as the
+    /// value (`action: copy src=a dest=b` is `copy: src=a dest=b`).
+    /// `local_action` also delegates the task to `localhost`, as Ansible
+    /// does. The key keeps the span of the module's name.
+    fn action_entries(&mut self, entries: &[(Node, Node)], def: &mut TaskDef) -> Vec<(Node, Node)> {
+        let mut out = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            let keyword = key.key();
+            if keyword != "action" && keyword != "local_action" {
+                out.push((key.clone(), value.clone()));
+                continue;
+            }
+            let synth = |v: Value| Node::new(v, value.span, &value.src);
+            let (name, args) = match &value.value {
+                Value::Str(text) => {
+                    let text = text.trim_start();
+                    let (name, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+                    let args = match rest.trim() {
+                        "" => Value::Null,
+                        rest => Value::Str(rest.to_string()),
+                    };
+                    (name.to_string(), synth(args))
+                }
+                Value::Map(pairs) => {
+                    let name = pairs
+                        .iter()
+                        .find(|(k, _)| k.key() == "module")
+                        .and_then(|(_, v)| v.as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    let rest: Vec<(Node, Node)> = pairs
+                        .iter()
+                        .filter(|(k, _)| k.key() != "module")
+                        .cloned()
+                        .collect();
+                    (name, synth(Value::Map(rest)))
+                }
+                _ => (String::new(), synth(Value::Null)),
+            };
+            if name.is_empty() {
+                self.errors.push(
+                    InputError::at(value, format!("`{keyword}` needs a module name"))
+                        .with_label("which module?")
+                        .with_help(format!(
+                            "write `{keyword}: <module> <arguments>` or `{keyword}: {{module: <module>, ...}}`"
+                        )),
+                );
+                continue;
+            }
+            if keyword == "local_action" {
+                if entries.iter().any(|(k, _)| k.key() == "delegate_to") {
+                    self.errors.push(
+                        InputError::at(key, "`local_action` cannot be combined with `delegate_to`")
+                            .with_label("already delegated")
+                            .with_help("keep `delegate_to`, with the module as the task's key"),
+                    );
+                }
+                def.delegate_to = Some(synth(Value::Str("localhost".into())));
+            }
+            let span = match &value.value {
+                Value::Map(pairs) => pairs
+                    .iter()
+                    .find(|(k, _)| k.key() == "module")
+                    .map_or(value.span, |(_, v)| v.span),
+                _ => value.span,
+            };
+            out.push((Node::new(Value::Str(name), span, &value.src), args));
+        }
+        out
+    }
+
     /// The module's value as argument pairs: a mapping as is, a free-form
     /// string split the way Ansible splits it.
     fn module_args(
@@ -689,9 +774,9 @@ impl<'a> Loader<'a> {
                         let mut args = Vec::new();
                         let mut rest = Vec::new();
                         for word in words {
-                            match word.split_once('=') {
-                                Some((k, v)) if *k != *free && spec.param(k).is_some() => {
-                                    args.push((synth(k), synth(&unquote(v))));
+                            match key_value(&word) {
+                                Some((k, v)) if k != *free && spec.param(&k).is_some() => {
+                                    args.push((synth(&k), synth(&v)));
                                 }
                                 _ => rest.push(word),
                             }
@@ -711,8 +796,8 @@ impl<'a> Loader<'a> {
                     None => {
                         let mut args = Vec::new();
                         for word in words {
-                            match word.split_once('=') {
-                                Some((k, v)) => args.push((synth(k), synth(&unquote(v)))),
+                            match key_value(&word) {
+                                Some((k, v)) => args.push((synth(&k), synth(&v))),
                                 None => {
                                     self.errors.push(
                                         InputError::at(
@@ -1115,87 +1200,4 @@ pub(crate) fn flatten(steps: Vec<Step>) -> Vec<TaskDef> {
         }
     }
     out
-}
-
-/// Splits a free-form argument string into words, keeping quotes inside
-/// each word (so the command keeps its meaning when joined again).
-fn split_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    // Inside `{{ }}` and `{% %}` spaces do not split, as in Ansible's
-    // `parse_kv`: `path={{ app_dir }}` is one word.
-    let mut jinja = 0usize;
-    let mut prev = '\0';
-    for c in text.chars() {
-        if escaped {
-            cur.push(c);
-            escaped = false;
-            prev = c;
-            continue;
-        }
-        match (prev, c) {
-            ('{', '{' | '%') => jinja += 1,
-            ('}' | '%', '}') => jinja = jinja.saturating_sub(1),
-            _ => {}
-        }
-        prev = c;
-        if jinja > 0 && quote.is_none() {
-            cur.push(c);
-            continue;
-        }
-        match (quote, c) {
-            (_, '\\') => {
-                cur.push(c);
-                escaped = true;
-            }
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                cur.push(c);
-            }
-            (Some(q), c) if c == q => {
-                quote = None;
-                cur.push(c);
-            }
-            (None, c) if c.is_whitespace() => {
-                if !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
-                }
-            }
-            _ => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    words
-}
-
-fn unquote(value: &str) -> String {
-    let v = value.trim();
-    for q in ['"', '\''] {
-        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
-            return v[1..v.len() - 1].to_string();
-        }
-    }
-    v.to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_keep_quotes_and_split_on_spaces() {
-        assert_eq!(
-            split_words(r#"echo "a b" c=d 'e f'"#),
-            vec![r#"echo"#, r#""a b""#, "c=d", "'e f'"]
-        );
-        assert_eq!(unquote("'x y'"), "x y");
-        assert_eq!(
-            split_words("path={{ app_dir }} state=directory"),
-            vec!["path={{ app_dir }}", "state=directory"]
-        );
-    }
 }

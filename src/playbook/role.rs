@@ -267,9 +267,13 @@ impl Loader<'_> {
         {
             if let Some(list) = deps.get("dependencies") {
                 self.roles.push(scope.clone());
+                let outer = self
+                    .role_basedir
+                    .replace(path.parent().map(Path::to_path_buf).unwrap_or_default());
                 for dep in list.as_seq().unwrap_or(&[]) {
                     steps.extend(self.role_entry(dep, true));
                 }
+                self.role_basedir = outer;
                 self.roles.pop();
             }
         }
@@ -323,10 +327,14 @@ impl Loader<'_> {
         Some(steps)
     }
 
-    /// The directories a role name is looked up in, in order.
+    /// The directories a role name is looked up in, in Ansible's order:
+    /// `roles/` beside the playbook, the roles path, for a dependency the
+    /// directory its dependent role is in (so that roles installed side by
+    /// side find each other), then the playbook's own directory.
     fn role_search_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = vec![self.dir.join("roles")];
         dirs.extend(self.roles_path.iter().cloned());
+        dirs.extend(self.role_basedir.clone());
         dirs.push(self.dir.clone());
         dirs
     }

@@ -1,0 +1,247 @@
+//! What public roles and playbooks written for older Ansible releases hold,
+//! run unchanged through the binary on real sshd nodes: role metadata as
+//! `ansible-galaxy init` writes it, the bare `include`, `action` and
+//! `local_action`, and free-form arguments with quotes inside templates.
+
+use crate::harness::{Nodes, Project};
+
+fn setup(count: usize) -> (Nodes, Project) {
+    let nodes = Nodes::start(count);
+    let project = Project::new();
+    let names: Vec<String> = nodes.fleet.nodes().iter().map(|n| n.name.clone()).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    project.file(
+        "inventory.yml",
+        &nodes.inventory(&[("web", &refs)], "site: public"),
+    );
+    (nodes, project)
+}
+
+fn read(nodes: &Nodes, name: &str, path: &str) -> String {
+    std::fs::read_to_string(nodes.node(name).path(path))
+        .unwrap_or_else(|e| panic!("{path} on {name}: {e}"))
+}
+
+/// `meta/main.yml` as `ansible-galaxy init` writes it: a long run of
+/// commented-out platforms inside `galaxy_info`, then the dependencies.
+fn galaxy_meta(dependency: &str) -> String {
+    let mut text =
+        String::from("galaxy_info:\n  author: someone\n  min_ansible_version: 2.2\n  platforms:\n");
+    for version in 0..120 {
+        text.push_str(&format!(
+            "  #- name: EL\n  #  versions:\n  #  - {version}\n"
+        ));
+    }
+    text.push_str("  - name: Ubuntu\n    versions:\n    - jammy\n");
+    text.push_str(&format!("dependencies:\n  - {dependency}\n"));
+    text
+}
+
+#[test]
+fn a_galaxy_role_with_commented_metadata_and_a_sibling_dependency_runs() {
+    let (nodes, project) = setup(1);
+    // Both roles are installed side by side outside `roles/`; the play
+    // names one by its path, and its dependency is found beside it.
+    std::fs::create_dir_all(project.path().join("vendor/app/meta")).expect("role dir");
+    std::fs::write(
+        project.path().join("vendor/app/meta/main.yml"),
+        galaxy_meta("base"),
+    )
+    .expect("meta");
+    project.file(
+        "vendor/base/tasks/main.yml",
+        r#"
+        - name: Base directory
+          file: {path: /srv/app, state: directory, mode: "0755"}
+        "#,
+    );
+    project.file(
+        "vendor/app/tasks/main.yml",
+        r#"
+        - name: App file
+          copy: {content: "app\n", dest: /srv/app/app.txt, mode: "0644"}
+        "#,
+    );
+    project.file(
+        "site.yml",
+        "- hosts: web\n  gather_facts: false\n  roles: [vendor/app]\n",
+    );
+    project
+        .run(&["validate", "site.yml", "-i", "inventory.yml"])
+        .success();
+    project
+        .run(&["apply", "site.yml", "-i", "inventory.yml"])
+        .success();
+    assert_eq!(read(&nodes, "node1", "/srv/app/app.txt"), "app\n");
+    assert!(nodes.node("node1").path("/srv/app").is_dir());
+}
+
+#[test]
+fn the_bare_include_is_static_when_it_can_be_and_dynamic_otherwise() {
+    let (nodes, project) = setup(2);
+    project.file(
+        "tasks/static.yml",
+        r#"
+        - name: Static include with variables
+          copy:
+            content: "{{ greeting }} {{ who }}\n"
+            dest: /srv/inc/static.txt
+            mode: "0644"
+        "#,
+    );
+    project.file(
+        "tasks/looped.yml",
+        r#"
+        - name: Looped include
+          copy: {content: "{{ item }}\n", dest: "/srv/inc/{{ item }}.txt", mode: "0644"}
+        "#,
+    );
+    project.file(
+        "tasks/node2.yml",
+        r#"
+        - name: Named by a variable
+          copy: {content: "mine\n", dest: /srv/inc/mine.txt, mode: "0644"}
+        "#,
+    );
+    project.file(
+        "plays/other.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          tasks:
+            - copy: {content: "imported play\n", dest: /srv/inc/play.txt, mode: "0644"}
+        "#,
+    );
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          tasks:
+            - file: {path: /srv/inc, state: directory, mode: "0755"}
+            - include: tasks/static.yml greeting=hello who="the world"
+            - include: tasks/looped.yml
+              with_items: [a, b]
+            - include: "tasks/{{ inventory_hostname }}.yml"
+              when: inventory_hostname == 'node2'
+        - include: plays/other.yml
+        "#,
+    );
+    project
+        .run(&["validate", "site.yml", "-i", "inventory.yml"])
+        .success();
+    let run = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "--output",
+        "json",
+    ]);
+    run.success();
+    for node in ["node1", "node2"] {
+        assert_eq!(
+            read(&nodes, node, "/srv/inc/static.txt"),
+            "hello the world\n"
+        );
+        assert_eq!(read(&nodes, node, "/srv/inc/a.txt"), "a\n");
+        assert_eq!(read(&nodes, node, "/srv/inc/b.txt"), "b\n");
+        assert_eq!(read(&nodes, node, "/srv/inc/play.txt"), "imported play\n");
+    }
+    assert_eq!(read(&nodes, "node2", "/srv/inc/mine.txt"), "mine\n");
+    assert!(!nodes.node("node1").path("/srv/inc/mine.txt").exists());
+    assert_eq!(run.recap()["node1"]["skipped"].as_u64(), Some(1));
+
+    // A missing file is still found out before any host is contacted.
+    project.file(
+        "broken.yml",
+        "- hosts: web\n  tasks:\n    - include: tasks/nothere.yml\n",
+    );
+    project
+        .run(&["validate", "broken.yml", "-i", "inventory.yml"])
+        .status(4)
+        .stderr_has("the task file `tasks/nothere.yml` was not found")
+        .stderr_has("broken.yml:3:16");
+}
+
+#[test]
+fn action_and_local_action_name_their_module_in_their_value() {
+    let (nodes, project) = setup(1);
+    let local = project.path().join("local");
+    std::fs::create_dir_all(&local).expect("local dir");
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          tasks:
+            - name: Free-form action
+              action: copy content="{{ site }}{{ ":" }} {{ inventory_hostname }}\n" dest=/srv/action.txt mode=0644
+            - name: Mapping action
+              action:
+                module: copy
+                content: "mapped\n"
+                dest: /srv/mapped.txt
+                mode: "0644"
+            - name: On the control machine
+              local_action: copy content="{{ inventory_hostname }} was here\n" dest={{ local_dir }}/from-{{ inventory_hostname }}.txt
+            - name: Registered from the control machine
+              local_action:
+                module: command
+                cmd: cat {{ local_dir }}/from-{{ inventory_hostname }}.txt
+              register: seen
+              changed_when: false
+            - copy: {content: "{{ seen.stdout }}\n", dest: /srv/seen.txt, mode: "0644"}
+        "#,
+    );
+    let local_dir = format!("local_dir={}", local.display());
+    project
+        .run(&[
+            "validate",
+            "site.yml",
+            "-i",
+            "inventory.yml",
+            "-e",
+            &local_dir,
+        ])
+        .success();
+    let run = project.run(&[
+        "apply",
+        "site.yml",
+        "-i",
+        "inventory.yml",
+        "-e",
+        &local_dir,
+        "--output",
+        "json",
+    ]);
+    run.success();
+    let delegated: Vec<String> = run
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "host_result")
+        .map(|e| format!("{}", e["delegated_to"]))
+        .collect();
+    assert_eq!(
+        delegated,
+        ["null", "null", "\"localhost\"", "\"localhost\"", "null"],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(read(&nodes, "node1", "/srv/action.txt"), "public: node1\n");
+    assert_eq!(read(&nodes, "node1", "/srv/mapped.txt"), "mapped\n");
+    assert_eq!(
+        std::fs::read_to_string(local.join("from-node1.txt")).expect("local file"),
+        "node1 was here\n"
+    );
+    assert_eq!(read(&nodes, "node1", "/srv/seen.txt"), "node1 was here\n");
+
+    project.file(
+        "both.yml",
+        "- hosts: web\n  tasks:\n    - local_action: command true\n      delegate_to: node1\n",
+    );
+    project
+        .run(&["validate", "both.yml", "-i", "inventory.yml"])
+        .status(4)
+        .stderr_has("`local_action` cannot be combined with `delegate_to`");
+}
