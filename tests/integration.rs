@@ -86,3 +86,7 @@ mod magic_dirs;
 mod connection_vars;
 // ssh options people write (algorithm lists, HostKeyAlias, CheckHostIP, ...) on the native client.
 mod ssh_options;
+// YAML errors framed at the real line and column; the node budget named.
+mod yaml_errors;
+// Bounded input: host ranges, input files, rendered values.
+mod input_bounds;
