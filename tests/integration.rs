@@ -90,3 +90,5 @@ mod ssh_options;
 mod yaml_errors;
 // Bounded input: host ranges, input files, rendered values.
 mod input_bounds;
+// StrictHostKeyChecking no / accept-new and host_key_checking: warnings, changed keys refused, both clients.
+mod host_key_checking;
