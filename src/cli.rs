@@ -291,12 +291,15 @@ pub struct LabUpArgs {
     /// Where the lab keeps its state, keys and generated inventory.
     #[arg(long, default_value = ".lab")]
     pub dir: PathBuf,
-    /// The user SSH logs in as on the nodes: `root`, or a user of the nodes' own (for example `operator`) with sudo, root login then refused as on production nodes; the inventory then sets `ansible_become: true`.
-    #[arg(long, default_value = "root")]
-    pub login_user: String,
+    /// The user SSH logs in as on the nodes: a user of the nodes' own with sudo, root login refused as on production nodes, the inventory then setting `ansible_become: true`; or `root`. [default: `operator` when the lab runs as root, which gives nodes accounts of their own; otherwise the user running it]
+    #[arg(long)]
+    pub login_user: Option<String>,
     /// Whether sudo asks the login user for its password (shown with the lab's credentials).
     #[arg(long, value_enum, default_value_t = LabSudo::Nopasswd)]
     pub sudo: LabSudo,
+    /// Every node also runs MKE 4's container runtime: a real containerd in k0s's layout (`/etc/k0s/containerd.toml`, drop-ins in `/etc/k0s/containerd.d`, socket `/run/k0s/containerd.sock`), beside its Docker engine; the nodes are then copy-on-write views of this machine (root only).
+    #[arg(long)]
+    pub containerd: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -37,9 +37,11 @@ use crate::api::{Flavor, Service, origin, parse_base_url, tls};
 use crate::cert;
 use crate::config::parse_extra_vars;
 use crate::connection::ConnectOptions;
+use crate::connection::escalate::Escalation;
 use crate::connection::{ConnError, Connection};
 use crate::env_lookups::UnsetEnv;
 use crate::error::{Error, ExitStatus};
+use crate::escalation::BecomeDefaults;
 use crate::inventory::{Inventory, Pattern};
 use crate::tasks::copy_ca_crt::{self, Remote};
 use crate::tasks::push_failure::X509_UNKNOWN_AUTHORITY;
@@ -193,6 +195,10 @@ pub struct NodeTarget {
     pub name: String,
     pub certs_dir: String,
     pub conn: Result<Box<dyn Connection>, ConnError>,
+    /// Whom the node's files are read as: the host's `ansible_become*`
+    /// variables, as for the playbook's tasks (a fleet whose login user is
+    /// not root reads `certs.d` with sudo). `None` reads as the login user.
+    pub escalation: Option<Escalation>,
 }
 
 /// How long one read-only script on a node may take.
@@ -590,10 +596,12 @@ async fn node_trusts_dtr(node: &NodeTarget, dtr_ca: Option<&DtrCa>) -> Verdict {
             );
         }
     };
-    let out = match conn
-        .run(&copy_ca_crt::probe_script(&path), b"", NODE_TIMEOUT)
-        .await
-    {
+    let script = copy_ca_crt::probe_script(&path);
+    let run = match &node.escalation {
+        Some(escalation) => conn.run_as(escalation, &script, b"", NODE_TIMEOUT).await,
+        None => conn.run(&script, b"", NODE_TIMEOUT).await,
+    };
+    let out = match run {
         Ok(out) => out,
         Err(e) => {
             return Verdict::broken(
@@ -623,7 +631,7 @@ async fn node_trusts_dtr(node: &NodeTarget, dtr_ca: Option<&DtrCa>) -> Verdict {
                 name,
                 format!("{path} cannot be read"),
                 "the SSH user cannot read it",
-                "connect as root (ansible_user) to let doctor read it",
+                "connect as root (ansible_user), or let the login user become root (ansible_become: true), to let doctor read it",
             );
         }
         Some(Remote::NotAFile) => {
@@ -962,6 +970,10 @@ pub async fn load(
         crate::vars::layer(&mut vars, &extra);
         vars.insert("inventory_hostname".into(), host.clone().into());
         vars.insert("groups".into(), Value::Object(groups.clone()));
+        let escalation = become_of(&templates, &vars).map_err(|message| Error::Usage {
+            message: format!("cannot tell whom to read {host}'s files as: {message}"),
+            help: Some("fix the host's ansible_become* variables".into()),
+        })?;
         let vars = render_vars(&templates, vars).map_err(|message| Error::Usage {
             message: format!("cannot render the variables of {host}: {message}"),
             help: None,
@@ -980,6 +992,7 @@ pub async fn load(
             name: host.clone(),
             certs_dir,
             conn,
+            escalation,
         });
         contract_vars.get_or_insert(vars);
     }
@@ -988,6 +1001,29 @@ pub async fn load(
         nodes,
         unset_env: crate::env_lookups::unset(&inventory, None),
     })
+}
+
+/// Whom a host's files are read as, from its `ansible_become*` variables
+/// (rendered: a password may come from a lookup). Doctor has no keywords or
+/// `-b` of its own; `-e ansible_become=false` reads as the login user.
+fn become_of(
+    templates: &Templates,
+    vars: &Map<String, Value>,
+) -> Result<Option<Escalation>, String> {
+    let scope = Vars::templates(vars);
+    let var = |name: &str| -> Result<Option<Value>, String> {
+        if !scope.contains(name) {
+            return Ok(None);
+        }
+        templates
+            .eval_str(name, &scope)
+            .map(Some)
+            .map_err(|e| e.message.clone())
+    };
+    // No level has keywords, so nothing is rendered from a node.
+    let render = |node: &crate::yaml::Node| Ok(node.to_json());
+    crate::escalation::resolve(&BecomeDefaults::default(), &[], &var, &render)
+        .map_err(|e| e.message)
 }
 
 /// Renders the contract's variables through the template engine, which

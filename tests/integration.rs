@@ -14,6 +14,8 @@ mod lab_nodes;
 mod lab_cli;
 // Real Docker engines on the lab's nodes, one dockerd per node, driven by playbooks.
 mod lab_engines;
+// Step 5 for MKE 4's containerd: a real containerd per node in k0s's layout, ctr pulls by name.
+mod lab_containerd;
 // Inventories: YAML, INI, directories, group_vars/host_vars, patterns, `--list`.
 mod inventory;
 // Built-in modules (copy, template, file, command, shell, debug, assert,

@@ -67,6 +67,14 @@ fn up_status_up_again_and_down() -> TestResult {
         "{text}"
     );
 
+    // By default the nodes are reached as production nodes are: a login
+    // user of their own, root through sudo.
+    assert!(
+        text.contains(
+            "Nodes: SSH logs in as operator (root login refused); sudo needs no password."
+        ),
+        "{text}"
+    );
     let out = dtrplay(&["lab", "status"], &dir)?;
     assert!(out.status.success(), "{out:?}");
     let text = stdout(&out);
@@ -124,7 +132,8 @@ fn up_status_up_again_and_down() -> TestResult {
         .ok_or("no workers")?;
     assert_eq!(controllers.keys().collect::<Vec<_>>(), ["node1"]);
     assert_eq!(workers.keys().collect::<Vec<_>>(), ["node2", "node3"]);
-    assert_eq!(controllers["node1"]["ansible_user"], "root");
+    assert_eq!(controllers["node1"]["ansible_user"], "operator");
+    assert_eq!(controllers["node1"]["ansible_become"], true);
     assert_eq!(controllers["node1"]["ansible_port"], recorded.nodes[0].port);
     let vars = &ucp["vars"];
     assert_eq!(vars["ucp_url"], Value::from(recorded.ucp.url.clone()));
@@ -136,17 +145,21 @@ fn up_status_up_again_and_down() -> TestResult {
 
     // The nodes answer over ssh with the lab's config; `docker` there is
     // the real engine, holding the lab's hello-world, and `systemctl` the
-    // lab's stand-in.
+    // lab's stand-in, both reached with sudo (the engine's socket is
+    // root's, as on a production node).
     let out = Command::new("ssh")
         .arg("-F")
         .arg(dir.join("ssh_config"))
         .args([
             "node2",
-            "docker images --filter reference=hello-world --format '{{.Repository}}:{{.Tag}}'; systemctl is-active docker",
+            "id -un; sudo docker images --filter reference=hello-world --format '{{.Repository}}:{{.Tag}}'; sudo systemctl is-active docker; docker info >/dev/null 2>&1 || echo no engine without sudo",
         ])
         .output()?;
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(stdout(&out), "hello-world:latest\nactive\n");
+    assert_eq!(
+        stdout(&out),
+        "operator\nhello-world:latest\nactive\nno engine without sudo\n"
+    );
 
     let out = dtrplay(&["lab", "down"], &dir)?;
     assert!(out.status.success(), "{out:?}");
@@ -176,10 +189,31 @@ fn two_labs_side_by_side() -> TestResult {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     let _guards = (Down(a.clone()), Down(b.clone()));
 
-    let out = dtrplay(&["lab", "up", "--nodes", "1"], &a)?;
+    // One lab reached as root, as root fleets are.
+    let out = dtrplay(&["lab", "up", "--nodes", "1", "--login-user", "root"], &a)?;
     assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout(&out).contains("Nodes: SSH logs in as root."),
+        "{out:?}"
+    );
     let out = dtrplay(&["lab", "up", "--nodes", "2", "--flavor", "ucp3"], &b)?;
     assert!(out.status.success(), "{out:?}");
+    let inventory = std::fs::read_to_string(a.join("inventory.yml"))?;
+    assert!(inventory.contains("ansible_user: \"root\""), "{inventory}");
+    assert!(!inventory.contains("ansible_become"), "{inventory}");
+    // Asking the running lab for another login user fails, as another
+    // flavor does.
+    let out = dtrplay(&["lab", "up", "--nodes", "1"], &a)?;
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr)
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        err.contains("as nodes reached as root, not nodes reached as operator"),
+        "{err}"
+    );
     let (sa, sb) = (state(&a)?, state(&b)?);
     assert_ne!(sa.serve_pid, sb.serve_pid);
     assert_ne!(sa.ucp.addr, sb.ucp.addr);
@@ -209,5 +243,138 @@ fn down_refuses_a_directory_that_is_not_a_lab() -> TestResult {
     let out = dtrplay(&["lab", "down"], tmp.path())?;
     assert!(!out.status.success());
     assert!(tmp.path().join("precious").exists());
+    Ok(())
+}
+
+/// `dtrplay` in the working tree, with the lab's proxy, as `./scripts/demo`
+/// runs it after `. <lab>/env.sh`.
+fn dtrplay_on(lab: &Path, args: &[&str]) -> Result<Output, Box<dyn Error>> {
+    let proxy = state(lab)?.https_proxy.ok_or("the lab has no proxy")?;
+    Ok(Command::new(env!("CARGO_BIN_EXE_dtrplay"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HTTPS_PROXY", proxy)
+        .env("NO_COLOR", "1")
+        .output()?)
+}
+
+/// A host's name, `changed` and `failed` in a run's recap.
+type HostCounts = (String, u64, u64);
+
+/// Every host's counts in a JSON run's recap.
+fn recap(output: &Output) -> Result<Vec<HostCounts>, Box<dyn Error>> {
+    let text = stdout(output);
+    let recap = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .rfind(|e| e["event"] == "recap")
+        .ok_or_else(|| format!("no recap in {text}"))?;
+    let hosts = recap["hosts"].as_object().ok_or("no hosts")?;
+    Ok(hosts
+        .iter()
+        .map(|(name, h)| {
+            let n = |k: &str| h[k].as_u64().unwrap_or(u64::MAX);
+            (name.clone(), n("changed"), n("failed"))
+        })
+        .collect())
+}
+
+/// What `./scripts/demo` does, on a default lab: the nodes are reached as
+/// a user of their own and root through sudo, `playbooks/integrate.yml`
+/// applies (the files it writes are root's), a second apply changes
+/// nothing, and doctor passes, reading the nodes' files through sudo too.
+/// With `--sudo password` the inventory carries the password, never shown.
+#[test]
+fn the_integration_runs_as_a_non_root_user_with_sudo() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("lab");
+    let _guard = Down(dir.clone());
+    let out = dtrplay(&["lab", "up", "--nodes", "2"], &dir)?;
+    assert!(out.status.success(), "{out:?}");
+    let dir = dir.canonicalize()?;
+    let inventory = dir.join("inventory.yml");
+    let inventory = inventory.to_str().ok_or("path")?;
+    let apply = [
+        "apply",
+        "playbooks/integrate.yml",
+        "-i",
+        inventory,
+        "--output",
+        "json",
+    ];
+
+    let first = dtrplay_on(&dir, &apply)?;
+    assert!(first.status.success(), "{first:?}");
+    let hosts = recap(&first)?;
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+    for (host, changed, failed) in &hosts {
+        assert!(*changed > 0 && *failed == 0, "{host}: {hosts:?}");
+    }
+    let certs = dir.join("nodes/node2/fs/etc/docker/certs.d");
+    let registry = std::fs::read_dir(&certs)?
+        .next()
+        .ok_or("no registry directory in certs.d")??
+        .path();
+    let ca = registry.join("ca.crt");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&ca)?.uid(), 0, "written as root");
+
+    let again = dtrplay_on(&dir, &apply)?;
+    assert!(again.status.success(), "{again:?}");
+    for (host, changed, failed) in recap(&again)? {
+        assert_eq!((changed, failed), (0, 0), "{host}: {}", stdout(&again));
+    }
+
+    // Doctor reads each node's ca.crt as root, through sudo: even one the
+    // login user may not read.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o600))?;
+    let doctor = dtrplay_on(&dir, &["doctor", "-i", inventory])?;
+    assert!(doctor.status.success(), "{doctor:?}");
+    assert!(
+        stdout(&doctor).contains("every trust link holds on every node"),
+        "{doctor:?}"
+    );
+    let as_login = dtrplay_on(
+        &dir,
+        &["doctor", "-i", inventory, "-e", "ansible_become=false"],
+    )?;
+    assert!(!as_login.status.success(), "{as_login:?}");
+    assert!(
+        stdout(&as_login).contains("ca.crt cannot be read"),
+        "{as_login:?}"
+    );
+    assert!(
+        stdout(&as_login).contains("ansible_become: true"),
+        "{as_login:?}"
+    );
+
+    // sudo that asks for the password: the inventory gives it.
+    let out = dtrplay(&["lab", "down"], &dir)?;
+    assert!(out.status.success(), "{out:?}");
+    let out = dtrplay(
+        &[
+            "lab", "up", "--nodes", "1", "--flavor", "ucp3", "--sudo", "password",
+        ],
+        &dir,
+    )?;
+    assert!(out.status.success(), "{out:?}");
+    let config: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json"))?)?;
+    let password = config["login"]["password"]
+        .as_str()
+        .ok_or("no password")?
+        .to_string();
+    assert!(stdout(&out).contains(&format!("sudo asks for operator's password: {password}")));
+    let run = dtrplay_on(&dir, &apply)?;
+    assert!(run.status.success(), "{run:?}");
+    let doctor = dtrplay_on(&dir, &["doctor", "-i", inventory])?;
+    assert!(doctor.status.success(), "{doctor:?}");
+    for output in [&run, &doctor] {
+        assert!(
+            !stdout(output).contains(&password),
+            "the password was shown"
+        );
+        assert!(!String::from_utf8_lossy(&output.stderr).contains(&password));
+    }
     Ok(())
 }

@@ -159,13 +159,19 @@ async fn each_node_runs_its_own_engine_that_both_clients_reach() {
 
 /// Runs the integration playbook (optionally one tag) through the lab's
 /// proxy, as `. <lab>/env.sh` would.
-fn integrate(project: &Project, lab: &Lab, tags: Option<&str>) -> crate::harness::Run {
+pub(crate) fn integrate(
+    project: &Project,
+    lab: &Lab,
+    tags: Option<&str>,
+    extra: &[&str],
+) -> crate::harness::Run {
     let playbook = format!("{}/playbooks/integrate.yml", env!("CARGO_MANIFEST_DIR"));
     let inventory = lab.inventory_path().display().to_string();
     let mut args = vec!["apply", playbook.as_str(), "-i", inventory.as_str()];
     if let Some(tags) = tags {
         args.extend(["--tags", tags]);
     }
+    args.extend(extra);
     let output = project
         .command(&args)
         .env("HTTPS_PROXY", lab.https_proxy().expect("the lab's proxy"))
@@ -215,7 +221,7 @@ async fn push_through_ucp(flavor: Flavor) {
 
     // A fresh lab: every node's real engine fails the anonymous pull with
     // x509, and push-test names step 5 on each node.
-    let run = integrate(&project, &lab, Some("push-test"));
+    let run = integrate(&project, &lab, Some("push-test"), &[]);
     assert_ne!(run.status, 0, "{}", run.stdout);
     for node in ["node1", "node2"] {
         assert!(
@@ -235,8 +241,8 @@ async fn push_through_ucp(flavor: Flavor) {
     // Step 5 alone: the nodes trust DTR, but UCP neither knows DTR nor is
     // trusted by it, so the engine UCP pushes from gets no credentials and
     // DTR refuses it, in the current engine's words.
-    integrate(&project, &lab, Some("copy-ca-crt")).success();
-    let run = integrate(&project, &lab, Some("push-test"));
+    integrate(&project, &lab, Some("copy-ca-crt"), &[]).success();
+    let run = integrate(&project, &lab, Some("push-test"), &[]);
     assert_ne!(run.status, 0, "{}", run.stdout);
     assert!(
         run.stdout.contains(
@@ -249,14 +255,14 @@ async fn push_through_ucp(flavor: Flavor) {
 
     // Every step: the push goes through UCP with no docker login, and a
     // second run changes nothing.
-    let run = integrate(&project, &lab, None);
+    let run = integrate(&project, &lab, None, &[]);
     run.success();
     assert!(
         run.stdout.contains(&format!("pushed {image}")),
         "{}",
         run.stdout
     );
-    let again = integrate(&project, &lab, None);
+    let again = integrate(&project, &lab, None, &[]);
     again.success();
     assert!(again.stdout.contains("changed=0"), "{}", again.stdout);
     assert!(!again.stdout.contains("changed=1"), "{}", again.stdout);
@@ -309,7 +315,7 @@ async fn push_through_ucp(flavor: Flavor) {
     let node2 = &lab.nodes()[1];
     std::fs::remove_file(node2.path(&format!("/etc/docker/certs.d/{dtr}/ca.crt")))
         .expect("remove node2's ca.crt");
-    let run = integrate(&project, &lab, Some("push-test"));
+    let run = integrate(&project, &lab, Some("push-test"), &[]);
     assert_ne!(run.status, 0, "{}", run.stdout);
     assert!(run.stdout.contains("failed: [node2]"), "{}", run.stdout);
     assert!(!run.stdout.contains("failed: [node1]"), "{}", run.stdout);

@@ -37,6 +37,9 @@ pub const VARIABLES: &[&str] = &[
     "dtr_ca_file",
     "dtr_ca_fingerprint",
     "docker_certs_dir",
+    "container_runtime",
+    "containerd_certs_dir",
+    "containerd_cri_dropin",
     "push_test_repo",
 ];
 

@@ -114,10 +114,12 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
             .iter()
             .filter(|n| n.role == crate::lab::state::Role::Controller)
             .count();
-        let shape = |flavor: Flavor, nodes: usize, controllers: usize| {
+        let with_containerd = state.nodes.iter().any(|n| n.containerd_pid.is_some());
+        let shape = |flavor: Flavor, nodes: usize, controllers: usize, containerd: bool| {
             format!(
-                "{} with {nodes} node(s), {controllers} controller(s)",
-                flavor.as_str()
+                "{} with {nodes} node(s), {controllers} controller(s){}",
+                flavor.as_str(),
+                if containerd { ", containerd" } else { "" }
             )
         };
         // Carrying on with the running lab would rehearse something other
@@ -125,13 +127,39 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         if state.flavor != flavor
             || state.nodes.len() != args.nodes
             || controllers != args.controllers
+            || with_containerd != args.containerd
         {
             return Err(LabError::OtherSettings {
                 dir,
                 pid: state.serve_pid,
-                running: shape(state.flavor, state.nodes.len(), controllers),
-                asked: shape(flavor, args.nodes, args.controllers),
+                running: shape(
+                    state.flavor,
+                    state.nodes.len(),
+                    controllers,
+                    with_containerd,
+                ),
+                asked: shape(flavor, args.nodes, args.controllers, args.containerd),
             });
+        }
+        let login = |user: &str, sudo: crate::lab::users::Sudo| match (user, sudo) {
+            ("root", _) => "nodes reached as root".to_string(),
+            (user, crate::lab::users::Sudo::Nopasswd) => format!("nodes reached as {user}"),
+            (user, crate::lab::users::Sudo::Password) => {
+                format!("nodes reached as {user} with --sudo password")
+            }
+        };
+        if let Some(config) = read_json::<LabConfig>(&dir.join(CONFIG_FILE))? {
+            let asked_user = args.login_user.clone().unwrap_or_else(default_login_user);
+            let running = login(&config.login.user, config.login.sudo);
+            let asked = login(&asked_user, sudo(args.sudo));
+            if running != asked {
+                return Err(LabError::OtherSettings {
+                    dir,
+                    pid: state.serve_pid,
+                    running,
+                    asked,
+                });
+            }
         }
         println!(
             "A lab is already running in {} (lab serve pid {}).",
@@ -171,11 +199,12 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         },
         None => LabConfig::new(flavor, args.nodes, args.controllers),
     };
-    config.login.user = args.login_user.clone();
-    config.login.sudo = match args.sudo {
-        crate::cli::LabSudo::Nopasswd => crate::lab::users::Sudo::Nopasswd,
-        crate::cli::LabSudo::Password => crate::lab::users::Sudo::Password,
+    config.login.user = match &args.login_user {
+        Some(user) => user.clone(),
+        None => default_login_user(),
     };
+    config.login.sudo = sudo(args.sudo);
+    config.containerd = args.containerd;
     if config.login.password.is_empty() {
         config.login.password = crate::lab::state::random_password();
     }
@@ -211,6 +240,26 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         .spawn()
         .map_err(|source| LabError::Spawn { command, source })?;
     wait_up(&dir, Server::Started(child), &log_path, offset).await
+}
+
+fn sudo(asked: crate::cli::LabSudo) -> crate::lab::users::Sudo {
+    match asked {
+        crate::cli::LabSudo::Nopasswd => crate::lab::users::Sudo::Nopasswd,
+        crate::cli::LabSudo::Password => crate::lab::users::Sudo::Password,
+    }
+}
+
+/// Whom the nodes are reached as without `--login-user`: a login user of
+/// their own with sudo, as production nodes, where the lab can give them
+/// accounts (it runs as root); otherwise the user running the lab, the only
+/// account its nodes can have (recorded as `root`, which means "no
+/// accounts of their own").
+fn default_login_user() -> String {
+    if nix::unistd::geteuid().is_root() {
+        crate::lab::users::LOGIN_USER.to_string()
+    } else {
+        "root".to_string()
+    }
 }
 
 /// Waits until the lab in `dir` records its state and every part answers.
@@ -590,6 +639,10 @@ async fn stop_recorded(dir: &Path, state: &LabState) -> Result<(), LabError> {
     let mut pids = vec![serve];
     for node in &state.nodes {
         pids.extend(crate::lab::engine::stop_recorded(&node.root));
+        pids.extend(crate::lab::containerd::stop_recorded(
+            &node.root,
+            node.containerd_pid,
+        ));
         let config = node.root.join("sshd_config").display().to_string();
         if process::cmdline_matches(node.pid, &["sshd", &config]) {
             let killed = process::kill_tree(node.pid).map_err(|e| LabError::Kill {

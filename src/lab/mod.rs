@@ -1,6 +1,7 @@
 //! The lab: a local UCP + DTR + nodes rehearsal cluster (`dtrplay lab`).
 
 pub mod apis;
+pub mod containerd;
 pub mod daemon;
 pub mod docker;
 pub mod dtr;
@@ -68,6 +69,8 @@ pub enum LabError {
     Docker(#[from] docker::DockerError),
     #[error(transparent)]
     Engine(#[from] engine::EngineError),
+    #[error(transparent)]
+    Containerd(#[from] containerd::ContainerdError),
     #[error(transparent)]
     TestImage(#[from] test_image::ImportError),
     #[error("cannot {action} {path}: {source}")]

@@ -247,6 +247,9 @@ pub struct Node {
     pub user: String,
     /// Whether `/etc/docker` and `/srv` are private to this node.
     pub isolated: bool,
+    /// Whether the node's system directories (`/etc` among them) are its
+    /// own copy-on-write views (`rootfs.rs`).
+    pub copy_on_write: bool,
     ssh_config: PathBuf,
     known_hosts: PathBuf,
     private_key: PathBuf,
@@ -466,6 +469,7 @@ impl Fleet {
                 root: node_root,
                 user: user.clone(),
                 isolated,
+                copy_on_write: opts.copy_on_write,
                 ssh_config: fleet.ssh_config.clone(),
                 known_hosts: fleet.known_hosts.clone(),
                 private_key: fleet.private_key.clone(),
@@ -1100,6 +1104,7 @@ mod tests {
             root: PathBuf::from("/lab/nodes/node1"),
             user: "root".into(),
             isolated,
+            copy_on_write: false,
             ssh_config: PathBuf::from("/lab/ssh_config"),
             known_hosts: PathBuf::from("/lab/known_hosts"),
             private_key: PathBuf::from("/lab/id_ed25519"),

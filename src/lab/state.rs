@@ -63,6 +63,10 @@ pub struct LabConfig {
     /// entry: their nodes are reached as root.
     #[serde(default)]
     pub login: LoginConfig,
+    /// Whether every node also runs MKE 4's containerd in k0s's layout
+    /// (`lab up --containerd`, `containerd.rs`).
+    #[serde(default)]
+    pub containerd: bool,
 }
 
 /// The nodes' login user (`lab up --login-user`, `--sudo`).
@@ -110,6 +114,7 @@ impl LabConfig {
             user: "user".to_string(),
             user_password: random_password(),
             login: LoginConfig::default(),
+            containerd: false,
         }
     }
 
@@ -148,6 +153,9 @@ pub struct NodeRecord {
     /// The node's dockerd, when it runs a real engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_pid: Option<u32>,
+    /// The node's k0s-style containerd, when the lab runs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containerd_pid: Option<u32>,
 }
 
 impl NodeRecord {

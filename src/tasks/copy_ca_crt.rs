@@ -1,31 +1,44 @@
-//! `copy-ca-crt`: step 5 of the procedure, making each node's Docker engine
-//! trust DTR.
+//! `copy-ca-crt`: step 5 of the procedure, making each node's container
+//! runtime trust DTR.
 //!
-//! It writes DTR's CA (step 2, verified by `api::dtr_ca` and fetched once per
-//! run for all nodes) to `<docker_certs_dir>/<dtr-host[:port]>/ca.crt`, the
-//! directory name being exactly the registry part of the image references
-//! (`api::registry`). The check is one read-only remote script (does the
-//! file exist, its mode and content) and the apply one script that creates
-//! the directory (0755) if missing and replaces the file atomically: a
-//! temporary file in the same directory, mode 0644, flushed to disk, then
-//! renamed over `ca.crt`, so an engine never reads a half-written CA.
-//! Contents are compared as certificates (DER), so whitespace differences
-//! do not cause a rewrite.
+//! For a Docker engine it writes DTR's CA (step 2, verified by `api::dtr_ca`
+//! and fetched once per run for all nodes) to
+//! `<docker_certs_dir>/<dtr-host[:port]>/ca.crt`, the directory name being
+//! exactly the registry part of the image references (`api::registry`).
+//! For containerd (MKE 4's k0s, or plain containerd) it writes the same CA
+//! into containerd's hosts directory, a `hosts.toml` naming it, and the CRI
+//! drop-in that points the CRI plugin at the hosts directory
+//! (`containerd_trust.rs`; paths and plugin names by layout and version in
+//! `node_runtime.rs`). `runtime:` (or the `container_runtime` variable)
+//! says which: `docker`, `containerd`, or `auto` (the default), which
+//! detects what the node runs, read-only, and trusts DTR for every runtime
+//! found (Docker's certs.d when none is).
 //!
-//! When DTR's certificate is issued by a publicly trusted CA the engines
+//! The check is read-only remote scripts (which runtimes, then each file's
+//! existence, mode and content) and the apply one script per file that
+//! creates the directory (0755) if missing and replaces the file
+//! atomically: a temporary file in the same directory, mode 0644, flushed
+//! to disk, then renamed, so a runtime never reads a half-written file.
+//! Contents are compared by meaning: certificates as DER (whitespace
+//! differences do not cause a rewrite, diffs describe certificates), TOML
+//! files by the settings that matter.
+//!
+//! When DTR's certificate is issued by a publicly trusted CA the runtimes
 //! already trust it and the task does nothing, as the procedure says.
 
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::api::contract::{self, DtrAccess, DtrArgs};
+use crate::api::contract::{self, DtrAccess, DtrArgs, Lookup};
 use crate::api::dtr_ca::{self, DtrCa};
 use crate::api::registry::ca_crt_path;
 use crate::cert;
 use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
+use crate::tasks::containerd_trust;
 use crate::tasks::dump_certs::shell_quote;
+use crate::tasks::node_runtime::{self, Containerd, RUNTIME_CHOICES, RuntimeArg, Runtimes};
 
 /// The mode of `ca.crt`.
 pub const FILE_MODE: &str = "644";
@@ -46,6 +59,17 @@ pub struct CopyCaCrt {
     /// Default `docker_certs_dir`, else `/etc/docker/certs.d`.
     #[serde(default)]
     pub docker_certs_dir: Option<String>,
+    /// `docker`, `containerd` or `auto`; default `container_runtime`, else
+    /// `auto`.
+    #[serde(default)]
+    pub runtime: Option<String>,
+    /// containerd's hosts directory; default `containerd_certs_dir`, else
+    /// the layout's (`node_runtime.rs`).
+    #[serde(default)]
+    pub containerd_certs_dir: Option<String>,
+    /// The CRI drop-in; default `containerd_cri_dropin`, else the layout's.
+    #[serde(default)]
+    pub containerd_cri_dropin: Option<String>,
 }
 
 pub fn spec() -> Spec {
@@ -55,6 +79,9 @@ pub fn spec() -> Spec {
             Param::new("dtr_url", Kind::Str),
             Param::new("dtr_ca_file", Kind::Path),
             Param::new("docker_certs_dir", Kind::Path),
+            Param::new("runtime", Kind::Str).choices(&RUNTIME_CHOICES),
+            Param::new("containerd_certs_dir", Kind::Path),
+            Param::new("containerd_cri_dropin", Kind::Path),
         ],
     )
 }
@@ -132,11 +159,48 @@ pub fn write_script(path: &str, pem: &str) -> String {
     )
 }
 
+/// How a file's content is judged in sync.
+#[derive(Debug, Clone)]
+enum Judge {
+    /// The same certificates (DER), whatever the PEM's whitespace.
+    Cert,
+    /// A `hosts.toml` in `dir` that trusts `ca` for `host`.
+    Hosts {
+        dir: String,
+        host: String,
+        ca: String,
+    },
+    /// A drop-in that sets `config_path` to `certs_dir`.
+    Dropin {
+        containerd: Containerd,
+        certs_dir: String,
+    },
+}
+
+/// One file step 5 wants on the node.
+#[derive(Debug, Clone)]
+struct Wanted {
+    path: String,
+    content: String,
+    judge: Judge,
+    /// What it is for, in messages ("DTR's CA", "containerd's hosts.toml").
+    what: &'static str,
+    /// Said when it changes: what the runtime needs to see the change.
+    note: Option<String>,
+}
+
+/// One file to write.
+#[derive(Debug)]
+struct FileChange {
+    path: String,
+    content: String,
+    judge: Judge,
+}
+
 /// What the apply acts on.
 #[derive(Debug)]
 pub struct CopyDrift {
-    path: String,
-    pem: String,
+    files: Vec<FileChange>,
     preview: Outcome,
 }
 
@@ -162,18 +226,165 @@ pub async fn dtr_ca_for(
         .map_err(|e| TaskError::failed(format!("cannot establish DTR's CA (step 2): {e}")))
 }
 
+/// `runtime`, else `container_runtime`, else `auto`.
+pub fn runtime_arg(arg: Option<&str>, lookup: Lookup<'_>) -> Result<RuntimeArg, TaskError> {
+    let text = contract::text(arg, "container_runtime", lookup)
+        .map_err(|e| TaskError::failed(e.to_string()))?
+        .unwrap_or_else(|| "auto".to_string());
+    RuntimeArg::parse(&text).ok_or_else(|| {
+        TaskError::failed(format!(
+            "`runtime` (or `container_runtime`) must be one of {}, not `{text}`",
+            RUNTIME_CHOICES.join(", ")
+        ))
+    })
+}
+
+/// Which runtimes the node runs, as `arg` asks (no script for `docker`).
+pub async fn node_runtimes(cx: &Context<'_>, arg: RuntimeArg) -> Result<Runtimes, TaskError> {
+    if arg == RuntimeArg::Docker {
+        return node_runtime::resolve(arg, &node_runtime::Detected::default())
+            .map_err(|e| TaskError::failed(e.to_string()));
+    }
+    let out = cx.run(&node_runtime::detect_script(), b"").await?;
+    if !out.success() {
+        return Err(TaskError::failed_with(
+            format!(
+                "cannot tell which container runtime {} runs: {}",
+                cx.host,
+                out.stderr_text().trim()
+            ),
+            Outcome::ok().with_output(&out),
+        ));
+    }
+    let found = node_runtime::parse_detect(&out.stdout_text());
+    node_runtime::resolve(arg, &found).map_err(|e| TaskError::failed(format!("{}: {e}", cx.host)))
+}
+
+impl CopyCaCrt {
+    /// Every file the node's runtimes need for DTR.
+    fn wanted(
+        &self,
+        lookup: Lookup<'_>,
+        runtimes: &Runtimes,
+        registry_host: &str,
+        pem: &str,
+    ) -> Result<Vec<Wanted>, TaskError> {
+        let setting = |e: contract::SettingsError| TaskError::failed(e.to_string());
+        let mut files = Vec::new();
+        if runtimes.docker {
+            let certs_dir =
+                contract::certs_dir(self.docker_certs_dir.as_deref(), lookup).map_err(setting)?;
+            files.push(Wanted {
+                path: ca_crt_path(&certs_dir, registry_host),
+                content: pem.to_string(),
+                judge: Judge::Cert,
+                what: "DTR's CA",
+                note: None,
+            });
+        }
+        if let Some(containerd) = &runtimes.containerd {
+            let certs_dir = contract::text(
+                self.containerd_certs_dir.as_deref(),
+                "containerd_certs_dir",
+                lookup,
+            )
+            .map_err(setting)?
+            .unwrap_or_else(|| containerd.default_certs_dir().to_string());
+            let dropin = contract::text(
+                self.containerd_cri_dropin.as_deref(),
+                "containerd_cri_dropin",
+                lookup,
+            )
+            .map_err(setting)?
+            .unwrap_or_else(|| containerd.default_dropin().to_string());
+            let dir = format!("{}/{registry_host}", certs_dir.trim_end_matches('/'));
+            let ca = format!("{dir}/ca.crt");
+            files.push(Wanted {
+                path: ca.clone(),
+                content: pem.to_string(),
+                judge: Judge::Cert,
+                what: "DTR's CA",
+                note: None,
+            });
+            files.push(Wanted {
+                path: format!("{dir}/hosts.toml"),
+                content: containerd_trust::hosts_toml(registry_host, &ca),
+                judge: Judge::Hosts {
+                    dir: dir.clone(),
+                    host: registry_host.to_string(),
+                    ca,
+                },
+                what: "containerd's hosts.toml",
+                note: None,
+            });
+            files.push(Wanted {
+                path: dropin,
+                content: containerd_trust::dropin(containerd, &certs_dir),
+                judge: Judge::Dropin {
+                    containerd: containerd.clone(),
+                    certs_dir,
+                },
+                what: "the CRI drop-in",
+                note: Some(format!(
+                    "{} reads it when it starts: restart containerd (on MKE 4, the k0s service) for Kubernetes pulls",
+                    containerd.describe()
+                )),
+            });
+        }
+        Ok(files)
+    }
+}
+
+/// Reads one file on the node (read-only).
+async fn probe(cx: &Context<'_>, path: &str) -> Result<Remote, TaskError> {
+    let out = cx.run(&probe_script(path), b"").await?;
+    match (out.success(), parse_probe(&out.stdout_text())) {
+        (true, Some(remote)) => Ok(remote),
+        _ => Err(TaskError::failed_with(
+            format!(
+                "cannot inspect {path} on {}: {}",
+                cx.host,
+                out.stderr_text().trim()
+            ),
+            Outcome::ok().with_output(&out),
+        )),
+    }
+}
+
+/// Whether `content` is what `judge` wants; `Err` says why not.
+fn judged(judge: &Judge, content: &str, wanted: &str) -> Result<(), String> {
+    match judge {
+        Judge::Cert => match cert::same_certificates(content, wanted) {
+            true => Ok(()),
+            false => Err("it holds another certificate".into()),
+        },
+        Judge::Hosts { dir, host, ca } => {
+            containerd_trust::hosts_toml_trusts(content, dir, host, ca)
+        }
+        Judge::Dropin {
+            containerd,
+            certs_dir,
+        } => containerd_trust::dropin_sets(content, containerd, certs_dir),
+    }
+}
+
+/// How a file's change is shown: certificates described, TOML as text.
+fn shown(judge: &Judge, text: &str) -> String {
+    match judge {
+        Judge::Cert => cert::describe(text),
+        _ => text.to_string(),
+    }
+}
+
 #[async_trait]
 impl Task for CopyCaCrt {
     type Drift = CopyDrift;
 
     async fn check(&self, cx: &Context<'_>) -> Result<Check<CopyDrift>, TaskError> {
         let lookup = contract::context_lookup(cx);
-        let certs_dir = contract::certs_dir(self.docker_certs_dir.as_deref(), &lookup)
-            .map_err(|e| TaskError::failed(e.to_string()))?;
+        let arg = runtime_arg(self.runtime.as_deref(), &lookup)?;
         let dtr_ca = dtr_ca_for(cx, self.dtr_url.as_deref(), self.dtr_ca_file.as_deref()).await?;
-        let path = ca_crt_path(&certs_dir, &dtr_ca.registry_host);
         let mut data = serde_json::Map::new();
-        data.insert("path".into(), path.clone().into());
         data.insert("registry_host".into(), dtr_ca.registry_host.clone().into());
         if let Some(reason) = dtr_ca.public_skip_reason() {
             let mut out = Outcome::ok().with_msg(format!("nothing to copy: {reason}"));
@@ -183,72 +394,122 @@ impl Task for CopyCaCrt {
         if let Some(ca) = dtr_ca.primary() {
             data.insert("fingerprint".into(), ca.info.sha256.clone().into());
         }
-        let out = cx.run(&probe_script(&path), b"").await?;
-        let remote = match (out.success(), parse_probe(&out.stdout_text())) {
-            (true, Some(remote)) => remote,
-            _ => {
-                return Err(TaskError::failed_with(
-                    format!(
-                        "cannot inspect {path} on {}: {}",
-                        cx.host,
-                        out.stderr_text().trim()
-                    ),
-                    Outcome::ok().with_output(&out),
-                ));
+        let runtimes = node_runtimes(cx, arg).await?;
+        let mut names = Vec::new();
+        if runtimes.docker {
+            names.push(serde_json::Value::from("docker"));
+        }
+        if let Some(c) = &runtimes.containerd {
+            names.push(c.describe().into());
+            data.insert("containerd_version".into(), c.version.clone().into());
+        }
+        data.insert("runtimes".into(), names.into());
+        let wanted = self.wanted(&lookup, &runtimes, &dtr_ca.registry_host, &dtr_ca.pem)?;
+        if let Some(first) = wanted.first() {
+            // `path` stays the Docker (or first) file, as registered
+            // results have always named it.
+            data.insert("path".into(), first.path.clone().into());
+        }
+        data.insert(
+            "paths".into(),
+            wanted
+                .iter()
+                .map(|w| serde_json::Value::from(w.path.clone()))
+                .collect::<Vec<_>>()
+                .into(),
+        );
+
+        let mut changes = Vec::new();
+        let mut phrases = Vec::new();
+        let mut diffs = Vec::new();
+        for want in &wanted {
+            let remote = probe(cx, &want.path).await?;
+            let path = &want.path;
+            let (before, content_ok, mode_ok) = match &remote {
+                Remote::Absent => (None, false, false),
+                Remote::NotAFile => {
+                    return Err(TaskError::failed(format!(
+                        "{path} on {} exists but is not a regular file; remove it first",
+                        cx.host
+                    )));
+                }
+                Remote::Unreadable => {
+                    return Err(TaskError::failed(format!(
+                        "cannot read {path} on {}: permission denied (connect as root or use become)",
+                        cx.host
+                    )));
+                }
+                Remote::File { mode, content } => (
+                    Some(content.as_str()),
+                    judged(&want.judge, content, &want.content).is_ok(),
+                    mode == FILE_MODE,
+                ),
+            };
+            if content_ok && mode_ok {
+                continue;
             }
-        };
-        let wanted = &dtr_ca.pem;
-        let (before, same_content, mode_ok) = match &remote {
-            Remote::Absent => (None, false, false),
-            Remote::NotAFile => {
-                return Err(TaskError::failed(format!(
-                    "{path} on {} exists but is not a regular file; remove it first",
-                    cx.host
-                )));
+            let mut phrase = match (&remote, content_ok) {
+                (Remote::Absent, _) => format!("create {path} with {}", want.what),
+                (_, true) => format!("set the mode of {path} to 0{FILE_MODE}"),
+                _ => format!("replace {path} with {}", want.what),
+            };
+            if !content_ok {
+                if let Some(note) = &want.note {
+                    phrase.push_str(&format!(" ({note})"));
+                }
+                diffs.push(Diff {
+                    subject: path.clone(),
+                    before: before.map(|b| shown(&want.judge, b)),
+                    after: Some(shown(&want.judge, &want.content)),
+                });
             }
-            Remote::Unreadable => {
-                return Err(TaskError::failed(format!(
-                    "cannot read {path} on {}: permission denied (connect as root or use become)",
-                    cx.host
-                )));
+            if let Remote::File { mode, .. } = &remote
+                && mode != FILE_MODE
+            {
+                diffs.push(Diff {
+                    subject: format!("mode of {path}"),
+                    before: Some(format!("0{mode}\n")),
+                    after: Some(format!("0{FILE_MODE}\n")),
+                });
             }
-            Remote::File { mode, content } => (
-                Some(content.as_str()),
-                cert::same_certificates(content, wanted),
-                mode == FILE_MODE,
-            ),
-        };
-        if same_content && mode_ok {
-            let mut out = Outcome::ok().with_msg(format!("{path} already holds DTR's CA"));
+            phrases.push(phrase);
+            changes.push(FileChange {
+                path: path.clone(),
+                content: want.content.clone(),
+                judge: want.judge.clone(),
+            });
+        }
+        if changes.is_empty() {
+            let mut msg = match wanted.as_slice() {
+                [one] => format!("{} already holds DTR's CA", one.path),
+                _ => format!(
+                    "already trusts DTR: {}",
+                    wanted
+                        .iter()
+                        .map(|w| w.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            if runtimes.fallback {
+                msg.push_str(" (no container runtime found running; Docker's certs.d, the procedure's step 5)");
+            }
+            let mut out = Outcome::ok().with_msg(msg);
             out.data = data;
             return Ok(Check::InSync(out));
         }
-        let mut preview = Outcome::changed(match (&remote, same_content) {
-            (Remote::Absent, _) => format!("create {path} with DTR's CA"),
-            (_, true) => format!("set the mode of {path} to 0{FILE_MODE}"),
-            _ => format!("replace {path} with DTR's CA"),
-        });
-        if !same_content {
-            preview.diffs.push(Diff {
-                subject: path.clone(),
-                before: before.map(cert::describe),
-                after: Some(cert::describe(wanted)),
-            });
+        let mut msg = phrases.join("; ");
+        if runtimes.fallback {
+            msg.push_str(
+                " (no container runtime found running; Docker's certs.d, the procedure's step 5)",
+            );
         }
-        if let Remote::File { mode, .. } = &remote
-            && mode != FILE_MODE
-        {
-            preview.diffs.push(Diff {
-                subject: format!("mode of {path}"),
-                before: Some(format!("0{mode}\n")),
-                after: Some(format!("0{FILE_MODE}\n")),
-            });
-        }
+        let mut preview = Outcome::changed(msg);
+        preview.diffs = diffs;
         preview.data = data;
         Ok(Check::Drift {
             drift: CopyDrift {
-                path,
-                pem: wanted.clone(),
+                files: changes,
                 preview: preview.clone(),
             },
             preview,
@@ -256,39 +517,43 @@ impl Task for CopyCaCrt {
     }
 
     async fn apply(&self, cx: &Context<'_>, drift: CopyDrift) -> Result<Outcome, TaskError> {
-        let out = cx.run(&write_script(&drift.path, &drift.pem), b"").await?;
-        if !out.success() {
-            let stderr = out.stderr_text();
-            let hint = if stderr.to_ascii_lowercase().contains("permission denied") {
-                " (connect as root or use become: /etc/docker belongs to root)"
-            } else if stderr.to_ascii_lowercase().contains("no space") {
-                " (the disk is full)"
-            } else {
-                ""
-            };
-            return Err(TaskError::failed_with(
-                format!(
-                    "cannot write {} on {}: {}{hint}",
-                    drift.path,
-                    cx.host,
-                    stderr.trim()
-                ),
-                Outcome::ok().with_output(&out),
-            ));
-        }
-        // The file is read back in the same script: a transport that lost
-        // or altered the content fails here instead of leaving an engine
-        // with a broken CA.
-        if !cert::same_certificates(&out.stdout_text(), &drift.pem) {
-            return Err(TaskError::failed_with(
-                format!(
-                    "wrote {} on {}, but it reads back {}; the file was not what was sent",
-                    drift.path,
-                    cx.host,
-                    cert::describe(&out.stdout_text()).trim_end()
-                ),
-                Outcome::ok().with_output(&out),
-            ));
+        for file in &drift.files {
+            let out = cx
+                .run(&write_script(&file.path, &file.content), b"")
+                .await?;
+            if !out.success() {
+                let stderr = out.stderr_text();
+                let hint = if stderr.to_ascii_lowercase().contains("permission denied") {
+                    " (connect as root or use become: /etc/docker and /etc/containerd belong to root)"
+                } else if stderr.to_ascii_lowercase().contains("no space") {
+                    " (the disk is full)"
+                } else {
+                    ""
+                };
+                return Err(TaskError::failed_with(
+                    format!(
+                        "cannot write {} on {}: {}{hint}",
+                        file.path,
+                        cx.host,
+                        stderr.trim()
+                    ),
+                    Outcome::ok().with_output(&out),
+                ));
+            }
+            // The file is read back in the same script: a transport that
+            // lost or altered the content fails here instead of leaving a
+            // runtime with a broken CA or configuration.
+            if judged(&file.judge, &out.stdout_text(), &file.content).is_err() {
+                return Err(TaskError::failed_with(
+                    format!(
+                        "wrote {} on {}, but it reads back {}; the file was not what was sent",
+                        file.path,
+                        cx.host,
+                        shown(&file.judge, &out.stdout_text()).trim_end()
+                    ),
+                    Outcome::ok().with_output(&out),
+                ));
+            }
         }
         Ok(drift.preview)
     }

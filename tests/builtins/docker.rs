@@ -321,3 +321,139 @@ fn docker_errors_name_the_missing_client_the_silent_engine_and_the_registry() {
     refused.status(4);
     refused.stderr_has("unknown argument `push` for `docker_image`");
 }
+
+#[test]
+fn containers_are_started_recreated_stopped_run_attached_and_removed() {
+    let lab = Lab::with_engines(1);
+    dash_image(&lab, "node1");
+    let web = |role: &str, state: &str| {
+        format!(
+            r#"
+        - community.docker.docker_container:
+            name: web
+            image: lab/dash:1
+            command: sleep 300
+            env:
+              ROLE: {role}
+            labels:
+              team: dtr
+            volumes:
+              - /srv:/data
+            restart_policy: unless-stopped
+            stop_timeout: 1
+            state: {state}
+          register: web
+        - assert:
+            that: ansible_check_mode or web.container.Config.Labels.team == 'dtr'
+        "#
+        )
+    };
+    let inspect = "docker inspect --format '{{.State.Status}} {{.Config.Env}} {{.HostConfig.Binds}} {{.HostConfig.RestartPolicy.Name}} {{.Config.Cmd}}' web";
+    lab.play(&web("web", "started"));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert!(
+        diffs(&check).contains("+state: running"),
+        "{}",
+        diffs(&check)
+    );
+    assert_eq!(lab.sh("node1", "docker ps -aq"), "");
+
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1);
+    assert_eq!(
+        msgs(&first)[0],
+        "created container web; started container web"
+    );
+    assert_eq!(
+        lab.sh("node1", inspect),
+        "running [ROLE=web] [/srv:/data] unless-stopped [sleep 300]\n"
+    );
+    let id = lab.sh("node1", "docker inspect --format '{{.Id}}' web");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // Another environment recreates it.
+    lab.play(&web("api", "started"));
+    let recreated = lab.apply(&["--diff"]);
+    recreated.success();
+    assert_eq!(changed(&recreated, "node1"), 1);
+    assert!(
+        msgs(&recreated)[0].starts_with("recreated container web (env)"),
+        "{:?}",
+        msgs(&recreated)
+    );
+    assert!(diffs(&recreated).contains("ROLE"), "{}", diffs(&recreated));
+    assert_ne!(lab.sh("node1", "docker inspect --format '{{.Id}}' web"), id);
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    lab.play(&web("api", "stopped"));
+    let stopped = lab.apply(&[]);
+    stopped.success();
+    assert_eq!(msgs(&stopped)[0], "stopped container web");
+    assert!(lab.sh("node1", inspect).starts_with("exited "));
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+    lab.play(&web("api", "started"));
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
+    assert!(lab.sh("node1", inspect).starts_with("running "));
+
+    // Attached runs register the exit status and output; a failing one
+    // fails the task.
+    lab.play(
+        r#"
+        - docker_container:
+            name: job
+            image: lab/dash:1
+            command: ["/bin/dash", "-c", "echo hello from job"]
+            detach: false
+            cleanup: true
+          register: job
+        - assert:
+            that:
+              - job.status == 0
+              - job.output == 'hello from job'
+        - docker_container:
+            name: job
+            image: lab/dash:1
+            command: ["/bin/dash", "-c", "echo broken; exit 3"]
+            detach: false
+            cleanup: true
+        "#,
+    );
+    let jobs = lab.apply(&[]);
+    jobs.status(2);
+    assert_eq!(
+        msgs(&jobs)[2],
+        "container job exited with status 3: broken",
+        "{:?}",
+        msgs(&jobs)
+    );
+    assert_eq!(lab.sh("node1", "docker ps -aq --filter name=job"), "");
+
+    lab.play(
+        r#"
+        - docker_container:
+            name: web
+            state: absent
+            stop_timeout: 1
+        - docker_container:
+            name: missing
+            image: lab/none:1
+            pull: never
+          ignore_errors: true
+        "#,
+    );
+    let removed = lab.apply(&[]);
+    removed.success();
+    assert_eq!(changed(&removed, "node1"), 1);
+    assert_eq!(
+        msgs(&removed),
+        [
+            "removed container web",
+            "Cannot find the image lab/none:1 locally, and `pull` is never"
+        ]
+    );
+    assert_eq!(lab.sh("node1", "docker ps -aq"), "");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+}

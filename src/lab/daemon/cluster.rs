@@ -11,8 +11,10 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::lab::apis::{self, ApiConfig, ApiServers};
+use crate::lab::containerd::Containerds;
 use crate::lab::docker::{self, Bundle, ControllerCerts, NodeInfo, NodeSetup};
 use crate::lab::engine::{self, EngineOptions, Engines};
 use crate::lab::inventory::{self, InventoryInput};
@@ -77,6 +79,7 @@ pub struct Lab {
     proxy: Option<Proxy>,
     fleet: Fleet,
     engines: Option<Engines>,
+    containerds: Option<Containerds>,
     engine_warning: Option<String>,
     roles: Vec<Role>,
     inventory: PathBuf,
@@ -172,6 +175,9 @@ impl Lab {
         fleet_options.path_prepend = vec![bin.clone()];
         fleet_options.isolation = opts.isolation;
         fleet_options.users = config.login.users();
+        // k0s's /etc/k0s must be the node's own: MKE 4 nodes are
+        // copy-on-write, so nothing is written to this machine's /etc.
+        fleet_options.copy_on_write = config.containerd;
         let fleet = tokio::task::spawn_blocking(move || Fleet::start(&fleet_options))
             .await
             .map_err(|e| LabError::Task(e.to_string()))??;
@@ -225,6 +231,22 @@ impl Lab {
             .map_err(|e| LabError::Task(e.to_string()))??;
             apis.attach_engines(routes);
         }
+
+        // MKE 4's runtime beside the engine, when asked for.
+        let containerds = match config.containerd {
+            true => {
+                let nodes = fleet.nodes().to_vec();
+                let proxy = https_proxy.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || {
+                        Containerds::start(&nodes, proxy.as_deref(), Duration::from_secs(60))
+                    })
+                    .await
+                    .map_err(|e| LabError::Task(e.to_string()))??,
+                )
+            }
+            false => None,
+        };
 
         if engines.is_none() {
             // Without real engines the nodes keep the stand-in, and
@@ -312,6 +334,7 @@ impl Lab {
             proxy,
             fleet,
             engines,
+            containerds,
             engine_warning,
             roles,
             inventory,
@@ -356,6 +379,14 @@ impl Lab {
     /// The pid of each node's dockerd, by node name.
     pub fn engine_pids(&self) -> Vec<(String, u32)> {
         self.engines.as_ref().map(Engines::pids).unwrap_or_default()
+    }
+
+    /// The pid of each node's k0s-style containerd, by node name.
+    pub fn containerd_pids(&self) -> Vec<(String, u32)> {
+        self.containerds
+            .as_ref()
+            .map(Containerds::pids)
+            .unwrap_or_default()
     }
 
     /// `http://127.0.0.1:<port>` of the lab's CONNECT proxy, the
@@ -450,6 +481,11 @@ impl Lab {
                         .into_iter()
                         .find(|(name, _)| *name == n.name)
                         .map(|(_, pid)| pid),
+                    containerd_pid: self
+                        .containerd_pids()
+                        .into_iter()
+                        .find(|(name, _)| *name == n.name)
+                        .map(|(_, pid)| pid),
                 })
                 .collect(),
             inventory: self.inventory.clone(),
@@ -469,6 +505,11 @@ impl Lab {
         }
         if let Some(proxy) = self.proxy.take() {
             proxy.stop();
+        }
+        if let Some(containerds) = self.containerds.take() {
+            tokio::task::spawn_blocking(move || containerds.stop())
+                .await
+                .map_err(|e| LabError::Task(e.to_string()))??;
         }
         if let Some(engines) = self.engines.take() {
             tokio::task::spawn_blocking(move || engines.stop())
