@@ -62,6 +62,7 @@ pub mod vars;
 pub mod vars_prompt;
 pub mod vault;
 pub mod yaml;
+pub mod yaml_error;
 
 use std::process::ExitCode;
 
