@@ -257,3 +257,50 @@ fn notify_on_a_block_vars_files_alternatives_and_a_templated_no_log() {
         .stderr_has("none of these vars files exists")
         .stderr_has("none.yml:3:7");
 }
+
+#[test]
+fn any_errors_fatal_and_max_fail_percentage_stop_the_play_for_every_host() {
+    let (nodes, project) = setup(3);
+    project.file(
+        "fatal.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          any_errors_fatal: true
+          tasks:
+            - command: "{{ 'false' if inventory_hostname == 'node1' else 'true' }}"
+            - copy: {content: "after\n", dest: /srv/fatal.txt, mode: "0644"}
+        - hosts: web
+          gather_facts: false
+          tasks:
+            - copy: {content: "next\n", dest: /srv/next.txt, mode: "0644"}
+        "#,
+    );
+    project.file(
+        "percent.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          serial: 1
+          max_fail_percentage: 0
+          tasks:
+            - command: "{{ 'false' if inventory_hostname == 'node2' else 'true' }}"
+            - copy: {content: "batch\n", dest: /srv/batch.txt, mode: "0644"}
+        "#,
+    );
+    let run = project.run(&["apply", "fatal.yml", "-i", "inventory.yml"]);
+    run.status(2)
+        .stdout_has("a host failed and the play has `any_errors_fatal`");
+    // node1's failure stopped node2 and node3 too, for the rest of the run.
+    for node in ["node1", "node2", "node3"] {
+        assert!(!nodes.node(node).path("/srv/fatal.txt").exists(), "{node}");
+        assert!(!nodes.node(node).path("/srv/next.txt").exists(), "{node}");
+    }
+    let run = project.run(&["apply", "percent.yml", "-i", "inventory.yml"]);
+    run.status(2)
+        .stdout_has("more than max_fail_percentage 0; stopping the play");
+    // Batches of one: node1's ran whole, node2's failed, node3's never began.
+    assert_eq!(read(&nodes, "node1", "/srv/batch.txt"), "batch\n");
+    assert!(!nodes.node("node2").path("/srv/batch.txt").exists());
+    assert!(!nodes.node("node3").path("/srv/batch.txt").exists());
+}
