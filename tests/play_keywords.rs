@@ -304,3 +304,47 @@ fn any_errors_fatal_and_max_fail_percentage_stop_the_play_for_every_host() {
     assert!(!nodes.node("node2").path("/srv/batch.txt").exists());
     assert!(!nodes.node("node3").path("/srv/batch.txt").exists());
 }
+
+#[test]
+fn meta_end_host_and_noop_and_the_always_and_never_tags() {
+    let (nodes, project) = setup(2);
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          tasks:
+            - meta: noop
+            - meta: end_host
+              when: inventory_hostname == 'node1'
+            - copy: {content: "ran\n", dest: /srv/ran.txt, mode: "0644"}
+            - copy: {content: "always\n", dest: /srv/always.txt, mode: "0644"}
+              tags: [always]
+            - copy: {content: "never\n", dest: /srv/never.txt, mode: "0644"}
+              tags: [never, debug]
+        "#,
+    );
+    project
+        .run(&["apply", "site.yml", "-i", "inventory.yml"])
+        .success();
+    // end_host ended node1 alone; node2 went on; `never` runs only when asked.
+    assert!(!nodes.node("node1").path("/srv/ran.txt").exists());
+    assert!(!nodes.node("node1").path("/srv/always.txt").exists());
+    assert_eq!(read(&nodes, "node2", "/srv/ran.txt"), "ran\n");
+    assert_eq!(read(&nodes, "node2", "/srv/always.txt"), "always\n");
+    assert!(!nodes.node("node2").path("/srv/never.txt").exists());
+    // `--tags debug` selects the `never` task, and `always` runs anyway.
+    std::fs::remove_file(nodes.node("node2").path("/srv/always.txt")).expect("remove");
+    project
+        .run(&[
+            "apply",
+            "site.yml",
+            "-i",
+            "inventory.yml",
+            "--tags",
+            "debug",
+        ])
+        .success();
+    assert_eq!(read(&nodes, "node2", "/srv/never.txt"), "never\n");
+    assert_eq!(read(&nodes, "node2", "/srv/always.txt"), "always\n");
+}
