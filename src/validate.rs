@@ -282,7 +282,7 @@ impl Checker<'_> {
 
     fn syntax(&self, node: &Node, expression: bool) -> Vec<InputError> {
         match self.templates.undeclared(node, expression) {
-            Ok(_) => Vec::new(),
+            Ok(_) => self.templates.unknown_names(node, expression),
             Err(e) => vec![e],
         }
     }
@@ -297,6 +297,10 @@ impl Checker<'_> {
             Ok(used) => used,
             Err(e) => return vec![e],
         };
+        let unknown = self.templates.unknown_names(node, expression);
+        if !unknown.is_empty() {
+            return unknown;
+        }
         if !self.check_variables {
             return Vec::new();
         }

@@ -94,3 +94,5 @@ mod yaml_errors;
 mod input_bounds;
 // StrictHostKeyChecking no / accept-new and host_key_checking: warnings, changed keys refused, both clients.
 mod host_key_checking;
+// validate refuses unknown filters, tests and lookups at the name.
+mod validate_names;
