@@ -13,6 +13,7 @@
 pub mod ansible;
 pub mod apt;
 pub mod assert;
+pub mod authorized_key;
 pub mod blockinfile;
 pub mod command;
 pub mod containerd_trust;
@@ -267,6 +268,7 @@ builtins! {
     "wait_for" => WaitFor(wait_for::WaitFor), wait_for::spec;
     "service" => Service(service::Service), service::spec;
     "docker_image" => DockerImage(docker_image::DockerImage), docker_image::spec;
+    "authorized_key" => AuthorizedKey(authorized_key::AuthorizedKey), authorized_key::spec;
     "dnf" => Dnf(dnf::Dnf), dnf::spec;
     "yum" => Yum(dnf::Yum), dnf::yum_spec;
     "docker_container" => DockerContainer(docker_container::DockerContainer), docker_container::spec;
