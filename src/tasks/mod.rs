@@ -32,6 +32,7 @@ pub mod dump_certs;
 pub mod edit;
 pub mod fail;
 pub mod file;
+pub mod find;
 pub mod get_url;
 pub mod group;
 pub mod http;
@@ -263,6 +264,7 @@ builtins! {
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "uri" => Uri(uri::Uri), uri::spec;
     "slurp" => Slurp(slurp::Slurp), slurp::spec;
+    "find" => Find(find::Find), find::spec;
     "raw" => Raw(raw::Raw), raw::spec;
     "pause" => Pause(pause::Pause), pause::spec;
     "wait_for" => WaitFor(wait_for::WaitFor), wait_for::spec;
