@@ -88,3 +88,5 @@ mod connection_vars;
 mod ssh_options;
 // StrictHostKeyChecking no / accept-new and host_key_checking: warnings, changed keys refused, both clients.
 mod host_key_checking;
+// ProxyJump on the native client: one jump connection, direct-tcpip channels.
+mod proxy_jump;
