@@ -11,7 +11,7 @@
 //! `ansible_ssh_common_args`, `~/.ssh/config` and `/etc/ssh/ssh_config` (or
 //! the `-F` file instead), with `Host` blocks and `Include` — and answers
 //! [`Resolution::NotUnderstood`] as soon as anything in effect for the host
-//! is outside the subset (`ProxyJump`, `Match`, certificates, unknown
+//! is outside the subset (`ProxyCommand`, `Match`, certificates, unknown
 //! keywords…). The host then uses OpenSSH, which understands everything.
 //! Settings in `Host` blocks that do not apply to the host are never looked
 //! at, so one jump host in a big `~/.ssh/config` does not send every host to
