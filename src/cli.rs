@@ -261,9 +261,6 @@ pub enum LabCommand {
     /// Run the lab's servers in the foreground (what `lab up` starts in the background).
     #[command(hide = true)]
     Serve(LabDirArgs),
-    /// The lab nodes' stand-in for the Docker CLI and engine.
-    #[command(hide = true)]
-    Docker(LabToolArgs),
     /// The lab nodes' stand-in for `systemctl` (restarting the Docker daemon).
     #[command(hide = true)]
     Systemctl(LabToolArgs),

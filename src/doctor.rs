@@ -11,8 +11,14 @@
 //!    show). Broken, pushes fail with the same refusal.
 //! 3. **Each node trusts DTR**: `<docker_certs_dir>/<dtr-host[:port]>/ca.crt`
 //!    on the node is a CA the certificate DTR actually presents chains to
-//!    (step 5), read over SSH. Broken, pushes fail with `x509: certificate
-//!    signed by unknown authority`.
+//!    (step 5), read over SSH, and the node's engine agrees
+//!    (`doctor/engine_probe.rs`: an anonymous pull of a tag that never
+//!    exists, classified as push-test classifies). A node running
+//!    containerd gets a verdict for it too (`doctor/containerd.rs`:
+//!    hosts directory, `hosts.toml`, CRI drop-in, `containerd config
+//!    dump`); which runtimes, `container_runtime` says or doctor detects
+//!    (`tasks/node_runtime.rs`). Broken, pushes fail with `x509:
+//!    certificate signed by unknown authority`.
 //!
 //! Every API read is the same one the tasks make (`api::*`), so doctor and
 //! `apply` can never disagree about what "configured" means. CAs expiring
@@ -44,7 +50,12 @@ use crate::error::{Error, ExitStatus};
 use crate::escalation::BecomeDefaults;
 use crate::inventory::{Inventory, Pattern};
 use crate::tasks::copy_ca_crt::{self, Remote};
-use crate::tasks::push_failure::X509_UNKNOWN_AUTHORITY;
+use crate::tasks::node_runtime::{self, RuntimeArg, Runtimes};
+use crate::tasks::push_failure::{PushFailure, X509_UNKNOWN_AUTHORITY};
+use engine_probe::EngineAnswer;
+
+mod containerd;
+mod engine_probe;
 
 /// What a push shows while step 3 or 4 is broken, on current engines and
 /// on the procedure's Docker 1.11 (`push_failure.rs` keeps both texts; the
@@ -199,6 +210,38 @@ pub struct NodeTarget {
     /// variables, as for the playbook's tasks (a fleet whose login user is
     /// not root reads `certs.d` with sudo). `None` reads as the login user.
     pub escalation: Option<Escalation>,
+    /// Which runtimes to check and where containerd keeps its trust.
+    pub trust: TrustSettings,
+}
+
+/// A node's step 5 settings beside `docker_certs_dir`: the variables
+/// `copy-ca-crt` reads (`container_runtime`, `containerd_certs_dir`,
+/// `containerd_cri_dropin`); unset, doctor detects what the node runs.
+#[derive(Debug, Clone, Default)]
+pub struct TrustSettings {
+    pub runtime: Option<String>,
+    pub containerd_certs_dir: Option<String>,
+    pub containerd_cri_dropin: Option<String>,
+}
+
+/// A node's channel for doctor's read-only scripts, run as the node's
+/// become settings say.
+struct NodeShell<'a> {
+    conn: &'a dyn Connection,
+    escalation: Option<&'a Escalation>,
+}
+
+impl NodeShell<'_> {
+    async fn run(&self, script: &str) -> Result<crate::connection::Output, ConnError> {
+        match self.escalation {
+            Some(escalation) => {
+                self.conn
+                    .run_as(escalation, script, b"", NODE_TIMEOUT)
+                    .await
+            }
+            None => self.conn.run(script, b"", NODE_TIMEOUT).await,
+        }
+    }
 }
 
 /// How long one read-only script on a node may take.
@@ -254,7 +297,7 @@ pub async fn diagnose(lookup: Lookup<'_>, nodes: &[NodeTarget]) -> Vec<Verdict> 
     verdicts.extend(dtr_trusts_ucp(lookup, &ucp, flavor, now).await);
 
     for node in nodes {
-        verdicts.push(node_trusts_dtr(node, dtr_ca.as_ref().ok()).await);
+        verdicts.extend(node_trusts_dtr(node, dtr_ca.as_ref().ok()).await);
     }
     verdicts
 }
@@ -564,50 +607,159 @@ async fn dtr_trusts_ucp(
     verdicts
 }
 
-async fn node_trusts_dtr(node: &NodeTarget, dtr_ca: Option<&DtrCa>) -> Verdict {
+async fn node_trusts_dtr(node: &NodeTarget, dtr_ca: Option<&DtrCa>) -> Vec<Verdict> {
     let link = Link::NodeTrustsDtr;
     let name = Some(node.name.as_str());
     let Some(dtr_ca) = dtr_ca else {
-        return Verdict::broken(
+        return vec![Verdict::broken(
             link,
             name,
             "cannot judge the node's trust in DTR",
             "DTR's CA is unknown (see the step 2 verdict)",
             "fix step 2 first",
-        );
+        )];
     };
-    let path = ca_crt_path(&node.certs_dir, &dtr_ca.registry_host);
     if dtr_ca.public_issuer.is_some() {
-        return Verdict::ok(
+        return vec![Verdict::ok(
             link,
             name,
-            "DTR is publicly trusted; the engine needs no ca.crt",
-        );
+            "DTR is publicly trusted; the node's runtimes need no CA file",
+        )];
     }
     let conn = match &node.conn {
         Ok(conn) => conn,
         Err(e) => {
-            return Verdict::broken(
+            return vec![Verdict::broken(
                 link,
                 name,
                 format!("{} cannot be reached", node.name),
                 e.to_string(),
                 "check SSH access to the node (ansible_host, ansible_user, keys), then run doctor again",
-            );
+            )];
         }
     };
-    let script = copy_ca_crt::probe_script(&path);
-    let run = match &node.escalation {
-        Some(escalation) => conn.run_as(escalation, &script, b"", NODE_TIMEOUT).await,
-        None => conn.run(&script, b"", NODE_TIMEOUT).await,
+    let shell = NodeShell {
+        conn: conn.as_ref(),
+        escalation: node.escalation.as_ref(),
     };
-    let out = match run {
+    let runtimes = match node_runtimes(&shell, &node.trust).await {
+        Ok(runtimes) => runtimes,
+        Err(e) => {
+            return vec![Verdict::broken(
+                link,
+                name,
+                format!("cannot tell which container runtime {} runs", node.name),
+                e,
+                "set `container_runtime` (docker or containerd) for the node, then run doctor again",
+            )];
+        }
+    };
+    let mut verdicts = Vec::new();
+    if runtimes.docker {
+        let path = ca_crt_path(&node.certs_dir, &dtr_ca.registry_host);
+        let file = ca_file_verdict(&shell, &node.name, &path, dtr_ca).await;
+        verdicts.push(with_engine_answer(&shell, file, dtr_ca).await);
+    }
+    if let Some(containerd) = &runtimes.containerd {
+        verdicts
+            .push(containerd::verdict(&shell, &node.name, containerd, &node.trust, dtr_ca).await);
+    }
+    verdicts
+}
+
+/// Which runtimes the node runs, as its `container_runtime` asks.
+async fn node_runtimes(shell: &NodeShell<'_>, trust: &TrustSettings) -> Result<Runtimes, String> {
+    let text = trust.runtime.clone().unwrap_or_else(|| "auto".to_string());
+    let arg = RuntimeArg::parse(&text).ok_or_else(|| {
+        format!(
+            "`container_runtime` must be one of {}, not `{text}`",
+            node_runtime::RUNTIME_CHOICES.join(", ")
+        )
+    })?;
+    let found = match arg {
+        RuntimeArg::Docker => node_runtime::Detected::default(),
+        _ => {
+            let out = shell
+                .run(&node_runtime::detect_script())
+                .await
+                .map_err(|e| e.to_string())?;
+            node_runtime::parse_detect(&out.stdout_text())
+        }
+    };
+    node_runtime::resolve(arg, &found).map_err(|e| e.to_string())
+}
+
+/// The Docker verdict, completed with what the node's engine answers to
+/// [`engine_probe::script`].
+async fn with_engine_answer(
+    shell: &NodeShell<'_>,
+    mut verdict: Verdict,
+    dtr_ca: &DtrCa,
+) -> Verdict {
+    let answer = match shell
+        .run(&engine_probe::script(&dtr_ca.registry_host))
+        .await
+    {
+        Ok(out) => engine_probe::classify(&out.stdout_text()),
+        Err(e) => EngineAnswer::Unknown(e.to_string()),
+    };
+    match (verdict.health, answer) {
+        (Health::Broken, EngineAnswer::Failed { line, .. }) => {
+            let cause = verdict.cause.take().unwrap_or_default();
+            verdict.cause = Some(format!("{cause}; the node's engine confirms: `{line}`"));
+        }
+        (Health::Broken, EngineAnswer::Verified) => {
+            let cause = verdict.cause.take().unwrap_or_default();
+            verdict.cause = Some(format!(
+                "{cause}; yet the node's engine reached DTR (it trusts DTR's CA another way, or treats DTR's address as an insecure registry)"
+            ));
+        }
+        (_, EngineAnswer::Failed { failure, line }) => {
+            let why = match failure {
+                PushFailure::UnknownAuthority => {
+                    "DTR presents a certificate this file's CA did not issue, or the engine reads another certs.d"
+                }
+                PushFailure::MissingClientKey => {
+                    "the certs.d directory holds a client certificate without its key; only ca.crt belongs there"
+                }
+                _ => {
+                    "DTR's certificate is not valid for the name the engine dialled, or has expired"
+                }
+            };
+            verdict = Verdict::broken(
+                Link::NodeTrustsDtr,
+                verdict.node.as_deref(),
+                format!("{}, but the node's engine fails: `{line}`", verdict.message),
+                why,
+                FIX_COPY,
+            );
+        }
+        (_, EngineAnswer::Verified) => {
+            verdict.message.push_str(
+                "; the node's engine verifies DTR (an anonymous pull reached the registry)",
+            );
+        }
+        (_, EngineAnswer::Unknown(why)) => {
+            verdict
+                .message
+                .push_str(&format!(" (the engine was not asked: {why})"));
+        }
+    }
+    verdict
+}
+
+/// Whether the CA file at `path` on the node is one DTR's certificate
+/// chains to: the question a runtime asks of it.
+async fn ca_file_verdict(shell: &NodeShell<'_>, node: &str, path: &str, dtr_ca: &DtrCa) -> Verdict {
+    let link = Link::NodeTrustsDtr;
+    let name = Some(node);
+    let out = match shell.run(&copy_ca_crt::probe_script(path)).await {
         Ok(out) => out,
         Err(e) => {
             return Verdict::broken(
                 link,
                 name,
-                format!("{} cannot be reached", node.name),
+                format!("{node} cannot be reached"),
                 e.to_string(),
                 "check SSH access to the node, then run doctor again",
             );
@@ -621,7 +773,7 @@ async fn node_trusts_dtr(node: &NodeTarget, dtr_ca: Option<&DtrCa>) -> Verdict {
                 link,
                 name,
                 format!("{path} is missing"),
-                "the engine has no CA for DTR's private certificate",
+                "the runtime has no CA for DTR's private certificate",
                 FIX_COPY,
             );
         }
@@ -800,11 +952,23 @@ pub fn summary(verdicts: &[Verdict]) -> String {
             continue;
         }
         if link == Link::NodeTrustsDtr {
-            let nodes = if of_link.len() == 1 { "node" } else { "nodes" };
+            // A node with two runtimes has two verdicts; nodes are counted.
+            let mut all: Vec<&str> = of_link.iter().filter_map(|v| v.node.as_deref()).collect();
+            all.sort_unstable();
+            all.dedup();
+            let mut bad: Vec<&str> = of_link
+                .iter()
+                .filter(|v| v.health == Health::Broken)
+                .filter_map(|v| v.node.as_deref())
+                .collect();
+            bad.sort_unstable();
+            bad.dedup();
+            let total = all.len().max(1);
+            let nodes = if total == 1 { "node" } else { "nodes" };
             broken.push(format!(
-                "{} on {bad} of {} {nodes}",
+                "{} on {} of {total} {nodes}",
                 link.title(),
-                of_link.len()
+                bad.len().max(1)
             ));
         } else {
             broken.push(link.title().to_string());
@@ -832,11 +996,19 @@ pub fn render_json(verdicts: &[Verdict]) -> String {
         .map(|v| v.link.as_str())
         .collect();
     broken.dedup();
-    let nodes: Map<String, Value> = verdicts
-        .iter()
-        .filter(|v| v.link == Link::NodeTrustsDtr)
-        .filter_map(|v| Some((v.node.clone()?, v.health.as_str().into())))
-        .collect();
+    // A node is as healthy as its least healthy runtime.
+    let mut nodes: Map<String, Value> = Map::new();
+    for v in verdicts.iter().filter(|v| v.link == Link::NodeTrustsDtr) {
+        let Some(node) = v.node.clone() else { continue };
+        let worse = match nodes.get(&node).and_then(Value::as_str) {
+            Some("broken") => false,
+            Some("warning") => v.health == Health::Broken,
+            _ => true,
+        };
+        if worse {
+            nodes.insert(node, v.health.as_str().into());
+        }
+    }
     let warnings = verdicts
         .iter()
         .filter(|v| v.health == Health::Warning)
@@ -978,8 +1150,19 @@ pub async fn load(
             message: format!("cannot render the variables of {host}: {message}"),
             help: None,
         })?;
-        let certs_dir = contract::certs_dir(None, &contract::map_lookup(&vars))
-            .unwrap_or_else(|_| contract::DEFAULT_CERTS_DIR.to_string());
+        let (certs_dir, trust) = {
+            let lookup = contract::map_lookup(&vars);
+            let setting = |name: &str| contract::text(None, name, &lookup).ok().flatten();
+            (
+                contract::certs_dir(None, &lookup)
+                    .unwrap_or_else(|_| contract::DEFAULT_CERTS_DIR.to_string()),
+                TrustSettings {
+                    runtime: setting("container_runtime"),
+                    containerd_certs_dir: setting("containerd_certs_dir"),
+                    containerd_cri_dropin: setting("containerd_cri_dropin"),
+                },
+            )
+        };
         let conn = match inventory.target(&host, &inventory.connection_vars(&host, &extra)) {
             Ok(target) => crate::connection::connect(&target, &options).await,
             Err(e) => Err(ConnError::Connect {
@@ -992,6 +1175,7 @@ pub async fn load(
             name: host.clone(),
             certs_dir,
             conn,
+            trust,
             escalation,
         });
         contract_vars.get_or_insert(vars);

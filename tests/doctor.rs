@@ -19,6 +19,7 @@ fn inputs(lab: &Lab) -> Inputs {
         name: name.to_string(),
         certs_dir: certs.clone(),
         conn: Ok(Box::new(LocalConnection::new(name))),
+        trust: Default::default(),
         escalation: None,
     };
     Inputs {
@@ -135,6 +136,7 @@ async fn a_wrong_ca_crt_and_an_unreachable_node_are_per_node_verdicts() {
             message: "Connection refused".into(),
             hint: None,
         }),
+        trust: Default::default(),
         escalation: None,
     });
     let all = verdicts(&inputs).await;

@@ -214,6 +214,7 @@ async fn procedure_end_to_end(flavor: Flavor) {
                 name: n.name.clone(),
                 certs_dir: n.certs_dir().display().to_string(),
                 conn: Ok(Box::new(SshNode { node: n.clone() }) as Box<dyn Connection>),
+                trust: Default::default(),
                 escalation: None,
             })
             .collect()

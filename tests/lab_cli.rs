@@ -44,6 +44,46 @@ fn listening(addr: SocketAddr) -> bool {
     TcpStream::connect(addr).is_ok()
 }
 
+/// Every process that still belongs to the lab in `dir`: its command line
+/// names the lab directory (sshd, dockerd's `--data-root`, containerd's
+/// `--root`, `lab serve`), or its mount namespace holds a mount from it (a
+/// node's private binds and overlays), however it is named.
+fn leftovers(dir: &Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        let mounts = std::fs::read_to_string(entry.path().join("mountinfo")).unwrap_or_default();
+        if cmdline.contains(&needle) || mounts.contains(&needle) {
+            found.push(format!("{pid}: {}", cmdline.trim()));
+        }
+    }
+    found
+}
+
+/// The port of the lab's CONNECT proxy, from its recorded `HTTPS_PROXY`.
+fn proxy_addr(state: &LabState) -> Option<SocketAddr> {
+    state
+        .https_proxy
+        .as_deref()?
+        .strip_prefix("http://")?
+        .trim_end_matches('/')
+        .parse()
+        .ok()
+}
+
 #[test]
 fn up_status_up_again_and_down() -> TestResult {
     let tmp = tempfile::tempdir()?;
@@ -175,9 +215,13 @@ fn up_status_up_again_and_down() -> TestResult {
     }
     let mut addresses = vec![recorded.ucp.addr, recorded.dtr.addr];
     addresses.extend(recorded.nodes.iter().map(|n| n.address()));
+    addresses.extend(proxy_addr(&recorded));
+    assert_eq!(addresses.len(), 6, "the proxy is recorded");
     for addr in addresses {
         assert!(!listening(addr), "{addr} still listens");
     }
+    // No dockerd, containerd, sshd or mount namespace of the lab is left.
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
     let out = dtrplay(&["lab", "status"], &dir)?;
     assert_eq!(out.status.code(), Some(1));
     Ok(())
@@ -189,8 +233,20 @@ fn two_labs_side_by_side() -> TestResult {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     let _guards = (Down(a.clone()), Down(b.clone()));
 
-    // One lab reached as root, as root fleets are.
-    let out = dtrplay(&["lab", "up", "--nodes", "1", "--login-user", "root"], &a)?;
+    // One lab reached as root, as root fleets are, also running MKE 4's
+    // containerd on its copy-on-write node.
+    let out = dtrplay(
+        &[
+            "lab",
+            "up",
+            "--nodes",
+            "1",
+            "--login-user",
+            "root",
+            "--containerd",
+        ],
+        &a,
+    )?;
     assert!(out.status.success(), "{out:?}");
     assert!(
         stdout(&out).contains("Nodes: SSH logs in as root."),
@@ -203,7 +259,7 @@ fn two_labs_side_by_side() -> TestResult {
     assert!(!inventory.contains("ansible_become"), "{inventory}");
     // Asking the running lab for another login user fails, as another
     // flavor does.
-    let out = dtrplay(&["lab", "up", "--nodes", "1"], &a)?;
+    let out = dtrplay(&["lab", "up", "--nodes", "1", "--containerd"], &a)?;
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr)
         .split_whitespace()
@@ -228,11 +284,27 @@ fn two_labs_side_by_side() -> TestResult {
     assert!(!a.join("lab.json").exists());
     assert!(!listening(sa.nodes[0].address()));
     assert!(dtrplay(&["lab", "status"], &b)?.status.success());
+    let a_pids: Vec<u32> = sa.nodes.iter().filter_map(|n| n.containerd_pid).collect();
+    assert_eq!(a_pids.len(), 1, "{:?}", sa.nodes);
+    assert!(
+        !process::is_alive(a_pids[0]),
+        "a's containerd is still alive"
+    );
+    let a_dir = a.canonicalize()?;
+    assert_eq!(leftovers(&a_dir), Vec::<String>::new());
+    // b's dockerds, sshds and namespaces still run.
+    let b_dir = b.canonicalize()?;
+    assert!(leftovers(&b_dir).len() >= 5, "{:?}", leftovers(&b_dir));
+    assert!(sb.nodes.iter().all(|n| n.containerd_pid.is_none()));
 
     let out = dtrplay(&["lab", "down"], &b)?;
     assert!(out.status.success(), "{out:?}");
     assert!(!listening(sb.dtr.addr));
     assert!(!process::is_alive(sb.serve_pid));
+    for addr in [proxy_addr(&sa), proxy_addr(&sb)].into_iter().flatten() {
+        assert!(!listening(addr), "{addr} still listens");
+    }
+    assert_eq!(leftovers(&b_dir), Vec::<String>::new());
     Ok(())
 }
 

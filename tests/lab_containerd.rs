@@ -11,7 +11,7 @@ use dtrplay::lab::daemon::process;
 use dtrplay::lab::{Flavor, Lab, LabOptions};
 
 use crate::harness::Project;
-use crate::lab_engines::integrate;
+use crate::lab_engines::{doctor, integrate};
 
 /// Runs `script` on `node` over SSH with the lab's `ssh_config`.
 fn ssh(lab: &Lab, node: usize, script: &str) -> Output {
@@ -158,6 +158,23 @@ async fn copy_ca_crt_makes_a_real_containerd_trust_dtr_in_k0s_layout() {
         "{dump}"
     );
 
+    // doctor checks the same files as containerd reads them, and what
+    // containerd makes of its configuration.
+    let doc = doctor(&project, &lab);
+    doc.success();
+    assert_eq!(
+        doc.stdout.matches("containerd 1.6.20~ds1 (k0s): ").count(),
+        2,
+        "{}",
+        doc.stdout
+    );
+    assert!(
+        doc.stdout
+            .contains("containerd's merged configuration uses it"),
+        "{}",
+        doc.stdout
+    );
+
     // push-test made a private repository; made public, anyone may pull
     // it, so containerd's pull shows trust and content end to end.
     make_public(&lab, "admin/hello-world").await;
@@ -174,9 +191,39 @@ async fn copy_ca_crt_makes_a_real_containerd_trust_dtr_in_k0s_layout() {
     let removed = ssh(&lab, 1, &format!("rm {hosts_dir}/{dtr}/hosts.toml"));
     assert!(removed.status.success(), "{}", text(&removed));
     pull(["unpacking linux/amd64", "unpacking linux/amd64"]).success();
+    let doc = doctor(&project, &lab);
+    doc.success();
+    assert!(
+        doc.stdout
+            .contains("is missing, so containerd uses the Docker-style ca.crt beside it"),
+        "{}",
+        doc.stdout
+    );
     let removed = ssh(&lab, 1, &format!("rm -r {hosts_dir}/{dtr}"));
     assert!(removed.status.success(), "{}", text(&removed));
     pull(["unpacking linux/amd64", &x509]).success();
+    let doc = doctor(&project, &lab);
+    assert_ne!(doc.status, 0, "{}", doc.stdout);
+    assert!(
+        doc.stdout.contains(&format!(
+            "BROKEN  node2: node trusts DTR (step 5): containerd 1.6.20~ds1 (k0s): {hosts_dir}/{dtr}/ca.crt is missing"
+        )),
+        "{}",
+        doc.stdout
+    );
+
+    // Without the drop-in, Kubernetes pulls would ignore the hosts
+    // directory: doctor names the file on node1.
+    let removed = ssh(&lab, 0, "rm /etc/k0s/containerd.d/cri-registry.toml");
+    assert!(removed.status.success(), "{}", text(&removed));
+    let doc = doctor(&project, &lab);
+    assert!(
+        doc.stdout.contains(
+            "BROKEN  node1: node trusts DTR (step 5): containerd 1.6.20~ds1 (k0s): /etc/k0s/containerd.d/cri-registry.toml is missing"
+        ),
+        "{}",
+        doc.stdout
+    );
 
     // Stopping the lab stops every containerd and its children.
     let pids: Vec<u32> = containerds

@@ -1,6 +1,7 @@
 //! Real Docker engines on the lab's nodes: every node runs its own `dockerd`
 //! (Debian's docker.io), which sees only that node's `/etc/docker` and keeps
-//! its own images, and both docker clients on the node talk to it.
+//! its own images, and both docker clients on the node talk to it; push-test
+//! and doctor, both through the binary, name the same broken link.
 
 use dtrplay::lab::daemon::process;
 use dtrplay::lab::{Flavor, Lab, LabOptions};
@@ -327,4 +328,185 @@ async fn push_through_ucp(flavor: Flavor) {
     );
 
     lab.stop().await.expect("stop the lab");
+}
+
+/// `dtrplay doctor` over the lab inventory, through the lab's proxy.
+pub(crate) fn doctor(project: &Project, lab: &Lab) -> crate::harness::Run {
+    let inventory = lab.inventory_path().display().to_string();
+    let output = project
+        .command(&["doctor", "-i", inventory.as_str()])
+        .env("HTTPS_PROXY", lab.https_proxy().expect("the lab's proxy"))
+        .output()
+        .expect("run dtrplay doctor");
+    project.finished(output)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_and_push_test_name_the_same_broken_link_ucp1() {
+    doctor_agrees_with_push_test(Flavor::Ucp1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_and_push_test_name_the_same_broken_link_ucp3() {
+    doctor_agrees_with_push_test(Flavor::Ucp3).await;
+}
+
+/// Each link broken by hand, one at a time, on real engines: push-test
+/// (through UCP, then each node's engine) and doctor (the APIs, each node's
+/// files, each node's engine) name the same link.
+async fn doctor_agrees_with_push_test(flavor: Flavor) {
+    let project = Project::new();
+    let options = LabOptions::new(
+        project.path().join("lab"),
+        flavor,
+        2,
+        1,
+        env!("CARGO_BIN_EXE_dtrplay"),
+    );
+    let lab = Lab::start(&options).await.expect("start the lab");
+    assert!(lab.has_engines(), "{:?}", lab.engine_warning());
+    let dtr = lab.dtr_host();
+    let refused = "(steps 3–4)";
+
+    // No step 3: UCP gets no credentials for the engine, which DTR
+    // refuses; doctor names step 3 alone, and each engine verifies DTR.
+    integrate(
+        &project,
+        &lab,
+        Some("dump-certs,set-bypass-ca,copy-ca-crt"),
+        &[],
+    )
+    .success();
+    let push = integrate(&project, &lab, Some("push-test"), &[]);
+    assert_ne!(push.status, 0, "{}", push.stdout);
+    assert!(push.stdout.contains(refused), "{}", push.stdout);
+    let doc = doctor(&project, &lab);
+    assert_ne!(doc.status, 0, "{}", doc.stdout);
+    assert!(
+        doc.stdout.contains("BROKEN  UCP knows DTR (step 3)"),
+        "{}",
+        doc.stdout
+    );
+    assert!(
+        !doc.stdout.contains("BROKEN  DTR trusts UCP"),
+        "{}",
+        doc.stdout
+    );
+    assert!(!doc.stdout.contains("BROKEN  node"), "{}", doc.stdout);
+    assert_eq!(
+        doc.stdout.matches("the node's engine verifies DTR").count(),
+        2,
+        "{}",
+        doc.stdout
+    );
+
+    // Every step: both agree that everything holds.
+    integrate(&project, &lab, Some("upload-ca"), &[]).success();
+    integrate(&project, &lab, Some("push-test"), &[]).success();
+    doctor(&project, &lab).success();
+
+    // No step 4 (UCP 1.x + DTR 2.0 only: DTR 2.4+ takes UCP's CA at
+    // installation, which no API changes): DTR trusts another CA.
+    if flavor == Flavor::Ucp1 {
+        set_bypass_ca(&lab, lab.pki().dtr_ca().cert_pem()).await;
+        let push = integrate(&project, &lab, Some("push-test"), &[]);
+        assert_ne!(push.status, 0, "{}", push.stdout);
+        assert!(push.stdout.contains(refused), "{}", push.stdout);
+        let doc = doctor(&project, &lab);
+        assert_ne!(doc.status, 0, "{}", doc.stdout);
+        assert!(
+            doc.stdout.contains("BROKEN  DTR trusts UCP (step 4)"),
+            "{}",
+            doc.stdout
+        );
+        assert!(
+            !doc.stdout.contains("BROKEN  UCP knows DTR"),
+            "{}",
+            doc.stdout
+        );
+        integrate(&project, &lab, Some("dump-certs,set-bypass-ca"), &[]).success();
+        doctor(&project, &lab).success();
+    } else {
+        let doc = doctor(&project, &lab);
+        assert!(doc.stdout.contains("--ucp-ca"), "{}", doc.stdout);
+    }
+
+    // No step 5 on node2: push-test fails there alone, doctor too, and
+    // node2's engine confirms with its own x509 text.
+    let ca_crt = lab.nodes()[1].path(&format!("/etc/docker/certs.d/{dtr}/ca.crt"));
+    std::fs::remove_file(&ca_crt).expect("remove node2's ca.crt");
+    let x509 = "x509: certificate signed by unknown authority";
+    let push = integrate(&project, &lab, Some("push-test"), &[]);
+    assert!(push.stdout.contains("failed: [node2]"), "{}", push.stdout);
+    assert!(!push.stdout.contains("failed: [node1]"), "{}", push.stdout);
+    assert!(
+        push.stdout.contains("is missing (step 5"),
+        "{}",
+        push.stdout
+    );
+    let doc = doctor(&project, &lab);
+    assert_ne!(doc.status, 0, "{}", doc.stdout);
+    assert!(
+        doc.stdout.contains(&format!(
+            "BROKEN  node2: node trusts DTR (step 5): /etc/docker/certs.d/{dtr}/ca.crt is missing"
+        )),
+        "{}",
+        doc.stdout
+    );
+    assert!(
+        doc.stdout.contains("the node's engine confirms: `"),
+        "{}",
+        doc.stdout
+    );
+    assert!(doc.stdout.contains(x509), "{}", doc.stdout);
+    assert!(!doc.stdout.contains("BROKEN  node1"), "{}", doc.stdout);
+
+    // A wrong CA on node2 (UCP's instead of DTR's): the same link, with
+    // what the file holds.
+    std::fs::write(&ca_crt, lab.pki().cluster_root_ca().cert_pem()).expect("write a wrong CA");
+    let push = integrate(&project, &lab, Some("push-test"), &[]);
+    assert!(push.stdout.contains("failed: [node2]"), "{}", push.stdout);
+    assert!(
+        push.stdout
+            .contains("is different: it holds CN=UCP Cluster Root CA"),
+        "{}",
+        push.stdout
+    );
+    let doc = doctor(&project, &lab);
+    assert!(
+        doc.stdout.contains(&format!(
+            "BROKEN  node2: node trusts DTR (step 5): /etc/docker/certs.d/{dtr}/ca.crt holds another CA"
+        )),
+        "{}",
+        doc.stdout
+    );
+    assert!(
+        doc.stdout.contains("the node's engine confirms: `"),
+        "{}",
+        doc.stdout
+    );
+    assert!(!doc.stdout.contains("BROKEN  node1"), "{}", doc.stdout);
+
+    lab.stop().await.expect("stop the lab");
+}
+
+/// Sets DTR 2.0's `authBypassCA` by hand, as its administrator.
+async fn set_bypass_ca(lab: &Lab, pem: &str) {
+    dtrplay::api::tls::install_provider();
+    let ca =
+        reqwest::Certificate::from_pem(lab.pki().dtr_ca().cert_pem().as_bytes()).expect("DTR's CA");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .proxy(reqwest::Proxy::https(lab.https_proxy().unwrap()).expect("the proxy"))
+        .build()
+        .expect("a client");
+    let config = lab.config();
+    let response = client
+        .post(format!("{}/api/v0/meta/settings", lab.dtr_url()))
+        .basic_auth(&config.admin_user, Some(&config.admin_password))
+        .json(&serde_json::json!({"authBypassCA": pem}))
+        .send()
+        .await
+        .expect("set authBypassCA");
+    assert!(response.status().is_success(), "{response:?}");
 }

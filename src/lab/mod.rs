@@ -133,16 +133,15 @@ fn with_causes(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// Runs one `dtrplay lab ...` command. `docker` and `systemctl` print their
-/// own errors (in the real tools' words) and only return an exit code; the
-/// other commands return errors for the caller to report.
+/// Runs one `dtrplay lab ...` command. `systemctl` prints its own errors
+/// (in the real tool's words) and only returns an exit code; the other
+/// commands return errors for the caller to report.
 pub async fn run(cmd: LabCommand) -> Result<ExitCode, LabError> {
     match cmd {
         LabCommand::Up(args) => daemon::up(&args).await,
         LabCommand::Status(args) => daemon::status(&args.dir).await,
         LabCommand::Down(args) => daemon::down(&args.dir, args.keep).await,
         LabCommand::Serve(args) => daemon::serve(&args.dir).await,
-        LabCommand::Docker(args) => Ok(docker::run(&args.args).await),
         LabCommand::Systemctl(args) => Ok(docker::systemctl(&args.args).await),
     }
 }

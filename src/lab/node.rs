@@ -32,7 +32,7 @@
 //! costs about 0.3 s and prints noise per command. Every session therefore
 //! gets `HOME=<node>/home` (holding only a `.profile`) through sshd's
 //! `SetEnv`, plus `PATH` with the lab's `bin/` first, `TMPDIR=<node>/tmp` and
-//! `DTRPLAY_LAB_NODE=<node>` (which the `docker` stand-in reads to find its
+//! `DTRPLAY_LAB_NODE=<node>` (which the `systemctl` stand-in reads to find its
 //! node). Login shells reset `PATH` in `/etc/profile`; the node's `.profile`
 //! sets it back. The working directory stays the user's real home, which
 //! sshd picks. `sudo` resets this environment, so lab nodes are reached as

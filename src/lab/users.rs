@@ -21,7 +21,7 @@
 //! sudo is the real one from Debian's package; it is setuid root, which works
 //! because the namespace shares the machine's `/usr`, mounted without
 //! `nosuid`. Its sudoers keeps the lab's tools on `secure_path` and the
-//! node's `DTRPLAY_LAB_NODE` in the environment (the `docker` stand-in needs
+//! node's `DTRPLAY_LAB_NODE` in the environment (the `systemctl` stand-in needs
 //! both), and puts its timestamp and lecture records under the node's root,
 //! not in the machine's `/run` and `/var`. root's home on the node is the
 //! node's `home/` directory, which root sessions of a root fleet get as

@@ -145,7 +145,7 @@ fn same_dir(a: &str, b: &str) -> bool {
 /// which shows whether containerd actually imports the drop-in.
 pub fn config_dump_script(containerd: &Containerd) -> String {
     format!(
-        "exec {} --config {} config dump 2>&1\n",
+        "exec {} --config {} config dump\n",
         crate::tasks::dump_certs::shell_quote(&containerd.binary),
         crate::tasks::dump_certs::shell_quote(containerd.main_config()),
     )

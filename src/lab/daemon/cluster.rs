@@ -4,8 +4,7 @@
 //! `lab serve` runs one of these until it is signalled; tests start one
 //! directly to get a real cluster without a background process. Everything
 //! is in the lab directory: `pki/`, `bin/` (the `systemctl` wrapper on the
-//! nodes' PATH, and the `docker` stand-in only on a lab whose nodes cannot
-//! run real engines), the fleet's keys and `ssh_config`,
+//! nodes' PATH), the fleet's keys and `ssh_config`,
 //! `nodes/<name>/` and `inventory.yml`.
 
 use std::fs;
@@ -15,7 +14,7 @@ use std::time::Duration;
 
 use crate::lab::apis::{self, ApiConfig, ApiServers};
 use crate::lab::containerd::Containerds;
-use crate::lab::docker::{self, Bundle, ControllerCerts, NodeInfo, NodeSetup};
+use crate::lab::docker::{self, ControllerCerts, NodeInfo};
 use crate::lab::engine::{self, EngineOptions, Engines};
 use crate::lab::inventory::{self, InventoryInput};
 use crate::lab::node::{Fleet, FleetOptions, Isolation, Node};
@@ -158,9 +157,9 @@ impl Lab {
         write_env(&dir, https_proxy.as_deref())?;
 
         let bin = dir.join("bin");
-        // `systemctl` is the lab's stand-in on every node; `docker` only on
-        // nodes without a real engine (below), so a kept lab directory's old
-        // wrapper goes first.
+        // `systemctl` is the lab's stand-in on every node; `docker` is the
+        // real client, so the wrapper of a lab directory kept from before the
+        // Docker stand-in went is removed.
         write_wrappers(&bin, &["systemctl"], &opts.dtrplay, https_proxy.as_deref())?;
         let stale = bin.join("docker");
         if stale.exists() {
@@ -248,19 +247,7 @@ impl Lab {
             false => None,
         };
 
-        if engines.is_none() {
-            // Without real engines the nodes keep the stand-in, and
-            // `engine_warning` says why at `lab up`.
-            write_wrappers(&bin, &["docker"], &opts.dtrplay, https_proxy.as_deref())?;
-        }
-
         let roles: Vec<Role> = (0..config.nodes).map(|i| config.role(i)).collect();
-        let admin = pki.admin_client();
-        let bundle = Bundle {
-            ca_pem: pki.cluster_root_ca().cert_pem().to_string(),
-            cert_pem: admin.cert_pem().to_string(),
-            key_pem: admin.key_pem().to_string(),
-        };
         let controller_certs = ControllerCerts {
             cluster_ca_pem: pki.cluster_root_ca().cert_pem().to_string(),
             cluster_cert_pem: pki.ucp_server().cert_pem().to_string(),
@@ -268,20 +255,13 @@ impl Lab {
             public_cert_pem: pki.ucp_server().cert_pem().to_string(),
         };
         for (node, role) in fleet.nodes().iter().zip(&roles) {
-            let (identity_cert_pem, identity_key_pem) = pki.issue_node_identity(&node.name)?;
-            let setup = NodeSetup {
-                info: NodeInfo {
-                    name: node.name.clone(),
-                    role: *role,
-                    flavor: config.flavor,
-                    ucp_url: apis.ucp_url(),
-                },
-                bundle: bundle.clone(),
-                identity_cert_pem,
-                identity_key_pem,
-                controller: (*role == Role::Controller).then(|| controller_certs.clone()),
+            let info = NodeInfo {
+                name: node.name.clone(),
+                role: *role,
+                flavor: config.flavor,
+                ucp_url: apis.ucp_url(),
             };
-            docker::install(&node.root, &setup)?;
+            docker::install(&node.root, &info)?;
         }
         if engines.is_some() {
             // Step 1's `docker run … docker/ucp dump-certs` runs on the real

@@ -5,8 +5,9 @@
 //! `certs.d`; a good playbook restarts it only when the CA changed. Every
 //! restart is therefore recorded (one line per restart, milliseconds since
 //! the epoch, in `<node>/engine/restarts.log`) so tests can count them.
-//! `stop` really stops the stand-in: until the next `start` or `restart`,
-//! `docker` commands fail like they do against a stopped daemon.
+//! `stop` is recorded too: until the next `start` or `restart`, `is-active`
+//! and `status` report the daemon inactive (the node's real engine keeps
+//! running; acting on it is not built yet).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
