@@ -96,3 +96,5 @@ mod input_bounds;
 mod host_key_checking;
 // validate refuses unknown filters, tests and lookups at the name.
 mod validate_names;
+// ProxyJump on the native client: one jump connection, direct-tcpip channels.
+mod proxy_jump;
