@@ -780,6 +780,12 @@ impl<'a> Executor<'a> {
                 host: host.clone(),
                 via: conn.describe(),
             });
+            for message in conn.warnings() {
+                reporter.report(&Event::Warning {
+                    host: Some(host.clone()),
+                    message,
+                });
+            }
             self.announced.insert(host.clone());
         }
     }

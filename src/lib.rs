@@ -61,6 +61,7 @@ pub mod validate;
 pub mod vars;
 pub mod vault;
 pub mod yaml;
+pub mod yaml_error;
 
 use std::process::ExitCode;
 

@@ -355,6 +355,9 @@ fn world_writable(dir: &Path) -> bool {
 /// configparser does for Ansible: `[section]` headers, `name = value` or
 /// `name: value`, whole-line `#` and `;` comments and inline `;` comments.
 fn parse_file(src: &SourceFile, path: &Path) -> Result<Vec<Setting>, Error> {
+    if let Some(err) = src.utf8_error() {
+        return Err(err.into());
+    }
     let text = src.text();
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut section = String::new();

@@ -50,6 +50,9 @@ struct Inner {
     text: Arc<str>,
     /// The file was Ansible Vault data; `text` is its plaintext.
     vaulted: bool,
+    /// The byte offset in `text` of the first byte of the file that was
+    /// not UTF-8 (replaced by U+FFFD in `text`).
+    invalid_utf8_at: Option<usize>,
 }
 
 impl SourceFile {
@@ -62,6 +65,7 @@ impl SourceFile {
                 name,
                 text: text.into(),
                 vaulted: false,
+                invalid_utf8_at: None,
             }),
         }
     }
@@ -71,15 +75,37 @@ impl SourceFile {
     /// decrypted is `InvalidData` carrying a `VaultError`); callers add the
     /// context of why they were reading it.
     pub fn read(path: &Path) -> std::io::Result<SourceFile> {
-        let (text, vaulted) = crate::vault::read_to_string(path)?;
+        let (text, vaulted, invalid_utf8_at) = crate::vault::read_to_string(path)?;
         Ok(SourceFile {
             inner: Arc::new(Inner {
                 name: path.display().to_string(),
                 path: path.to_path_buf(),
                 text: text.into(),
                 vaulted,
+                invalid_utf8_at,
             }),
         })
+    }
+
+    /// Where the first byte that is not UTF-8 was, as a byte offset in
+    /// [`SourceFile::text`] (the text before it is the file's own bytes).
+    pub fn invalid_utf8_at(&self) -> Option<usize> {
+        self.inner.invalid_utf8_at
+    }
+
+    /// The input error for a file that is not UTF-8 text, at its first bad
+    /// byte; readers check it before they read the text.
+    pub fn utf8_error(&self) -> Option<crate::error::InputError> {
+        let at = self.invalid_utf8_at()?;
+        Some(
+            crate::error::InputError::new(
+                self,
+                SourceSpan::from((at, 1)),
+                format!("{} is not valid UTF-8 text", self.name()),
+            )
+            .with_label("this byte is not UTF-8")
+            .with_help("save the file as UTF-8 (Ansible reads its files as UTF-8 too)"),
+        )
     }
 
     /// Whether the file was decrypted from a vault: its values are secrets.

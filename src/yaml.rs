@@ -234,6 +234,10 @@ pub fn parse(src: &SourceFile) -> Result<Node, InputError> {
     // `meta/main.yml` as `ansible-galaxy init` writes it holds a hundred
     // commented-out lines inside one mapping, more than the parser buffers.
     options.emit_comments = false;
+    options.budget = Some(crate::yaml_error::budget());
+    if let Some(err) = src.utf8_error() {
+        return Err(err);
+    }
     let parsed: Result<Option<Spanned<Raw>>, _> =
         serde_saphyr::from_str_with_options(src.text(), options);
     match parsed {
@@ -249,19 +253,7 @@ pub fn parse(src: &SourceFile) -> Result<Node, InputError> {
             Ok(node)
         }
         Ok(None) => Ok(Node::new(Value::Null, SourceSpan::from((0, 0)), src)),
-        Err(err) => {
-            let span = err.location().map_or(SourceSpan::from((0, 0)), |loc| {
-                let span = loc.span();
-                let offset = span.byte_offset().and_then(|o| usize::try_from(o).ok());
-                SourceSpan::from((offset.unwrap_or(0), 1))
-            });
-            let reason = err.without_snippet().render();
-            Err(
-                InputError::new(src, span, format!("{} is not valid YAML", src.name()))
-                    .with_label(reason)
-                    .with_help("check the indentation and the quoting around this point"),
-            )
-        }
+        Err(err) => Err(crate::yaml_error::input_error(src, &err)),
     }
 }
 

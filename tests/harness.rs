@@ -319,6 +319,23 @@ impl Nodes {
         self.fleet.start_node(name).expect("the node restarts");
     }
 
+    /// Gives a node a new Ed25519 host key and restarts it, as a
+    /// reinstalled machine (or a machine in the middle) would present.
+    pub fn change_host_key(&mut self, name: &str) {
+        let key = self.node(name).root.join("ssh_host_ed25519_key");
+        for file in [key.clone(), key.with_extension("pub")] {
+            let _ = std::fs::remove_file(file);
+        }
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .expect("run ssh-keygen");
+        assert!(status.success(), "ssh-keygen failed");
+        self.fleet.stop_node(name).expect("stop the node");
+        self.fleet.start_node(name).expect("the node restarts");
+    }
+
     /// `<type> <base64>` of a public key file of a node (under its root).
     pub fn public_key(&self, name: &str, file: &str) -> String {
         let text = std::fs::read_to_string(self.node(name).root.join(file)).expect("a public key");

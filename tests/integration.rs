@@ -86,3 +86,9 @@ mod magic_dirs;
 mod connection_vars;
 // ssh options people write (algorithm lists, HostKeyAlias, CheckHostIP, ...) on the native client.
 mod ssh_options;
+// YAML errors framed at the real line and column; the node budget named.
+mod yaml_errors;
+// Bounded input: host ranges, input files, rendered values.
+mod input_bounds;
+// StrictHostKeyChecking no / accept-new and host_key_checking: warnings, changed keys refused, both clients.
+mod host_key_checking;

@@ -124,6 +124,12 @@ impl HostKeys {
         Ok(HostKeys { name, keys })
     }
 
+    /// Adds a key accepted during this run, so that a reconnection knows it
+    /// without reading the files again.
+    pub fn remember(&mut self, key: PublicKey, file: PathBuf) {
+        self.keys.push(Recorded { key, file, line: 0 });
+    }
+
     /// The name that was looked up.
     pub fn name(&self) -> &str {
         &self.name
@@ -240,6 +246,42 @@ fn hash_matches(hashed: &str, name: &str) -> bool {
     };
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &salt);
     hmac::verify(&key, name.as_bytes(), &hash).is_ok()
+}
+
+/// Appends `key` for `name` to `file`, as ssh records a host it accepted
+/// (`StrictHostKeyChecking accept-new` or `no`): hashed with a fresh salt
+/// when `hash` (`HashKnownHosts`), the file created private if missing.
+pub fn record(file: &Path, name: &str, key: &PublicKey, hash: bool) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let failed = |e: &dyn std::fmt::Display| format!("cannot add to {}: {e}", file.display());
+    if let Some(dir) = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| failed(&e))?;
+    }
+    let name = if hash {
+        let mut salt = [0u8; 20];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
+            .map_err(|_| failed(&"no randomness for the salt"))?;
+        hash_name(name, &salt)
+    } else {
+        name.to_string()
+    };
+    let entry = key.to_openssh().map_err(|e| failed(&e))?;
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(|e| failed(&e))?;
+    out.write_all(format!("{name} {entry}\n").as_bytes())
+        .map_err(|e| failed(&e))
 }
 
 /// Hashes `name` with `salt` the way `HashKnownHosts` writes it, for tests

@@ -192,6 +192,13 @@ pub trait Connection: Send + Sync {
     fn describe(&self) -> String {
         "a custom connection".to_string()
     }
+
+    /// What the run should warn about this host once it is connected:
+    /// host key checking relaxed by its configuration, keys accepted under
+    /// it. Reported once per host and run.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A connection seen as another user: every script runs through
@@ -230,6 +237,10 @@ impl Connection for Escalated<'_> {
 
     fn describe(&self) -> String {
         self.conn.describe()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.conn.warnings()
     }
 }
 

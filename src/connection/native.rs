@@ -59,11 +59,11 @@ use tokio::sync::Mutex;
 
 use crate::connection::algorithms;
 use crate::connection::escalate::{self, Escalation, Step};
-use crate::connection::known_hosts::lookup_name;
+use crate::connection::known_hosts::{self, lookup_name};
 use crate::connection::known_hosts::{HostKeys, Verdict};
 use crate::connection::remote_shell::{self, Orphan, Reply, Session};
 use crate::connection::ssh::backoff;
-use crate::connection::ssh_config::{IdentityAgent, Settings};
+use crate::connection::ssh_config::{IdentityAgent, Settings, Strict};
 use crate::connection::{ConnError, ConnectOptions, Connection, Output};
 
 /// How long key exchange, authentication and the login shell's rc files may
@@ -95,7 +95,10 @@ pub struct NativeConnection {
     settings: Settings,
     /// The client configuration, kept for reconnecting.
     config: Arc<client::Config>,
-    host_keys: Arc<HostKeys>,
+    host_keys: Arc<StdMutex<HostKeys>>,
+    /// What the run should be told about this host: relaxed host key
+    /// checking, keys accepted under it.
+    warnings: Arc<StdMutex<Vec<String>>>,
     connect_timeout: Duration,
     ready_timeout: Duration,
     retries: u32,
@@ -196,11 +199,15 @@ impl NativeConnection {
             })
         })?;
         let connect_timeout = settings.connect_timeout.unwrap_or(options.connect_timeout);
+        let policy_warning = settings
+            .strict
+            .warning(name, settings.strict_place.as_deref());
         let connection = NativeConnection {
             name: name.to_string(),
             settings,
             config: Arc::new(config),
-            host_keys: Arc::new(host_keys),
+            host_keys: Arc::new(StdMutex::new(host_keys)),
+            warnings: Arc::new(StdMutex::new(policy_warning.into_iter().collect())),
             connect_timeout,
             ready_timeout: connect_timeout + READY_GRACE,
             retries: options.retries,
@@ -295,6 +302,11 @@ impl NativeConnection {
         let client = Client {
             address_keys: address_keys(s, &stream),
             host_keys: self.host_keys.clone(),
+            warnings: self.warnings.clone(),
+            strict: s.strict,
+            record_in: s.user_known_hosts.first().cloned(),
+            hash: s.hash_known_hosts,
+            host: self.name.clone(),
             verdict: verdict.clone(),
             kex: self.kex.clone(),
         };
@@ -336,7 +348,7 @@ impl NativeConnection {
         place: &str,
     ) -> Failure {
         let s = &self.settings;
-        let name = self.host_keys.name();
+        let name = lock(&self.host_keys).name().to_string();
         let files = known_hosts_list(&s.user_known_hosts);
         let first_file = s
             .user_known_hosts
@@ -574,6 +586,10 @@ impl Connection for NativeConnection {
         }
     }
 
+    fn warnings(&self) -> Vec<String> {
+        lock(&self.warnings).clone()
+    }
+
     fn describe(&self) -> String {
         let kex = lock(&self.kex).clone();
         if kex.is_empty() {
@@ -587,11 +603,51 @@ impl Connection for NativeConnection {
 /// The russh event handler of one connection: it checks the host key and
 /// remembers what it found, so that a refusal can be explained.
 struct Client {
-    host_keys: Arc<HostKeys>,
+    host_keys: Arc<StdMutex<HostKeys>>,
+    warnings: Arc<StdMutex<Vec<String>>>,
+    /// `StrictHostKeyChecking`.
+    strict: Strict,
+    /// Where an accepted new key is recorded (the first user file).
+    record_in: Option<PathBuf>,
+    /// `HashKnownHosts`.
+    hash: bool,
+    /// The inventory name, for warnings.
+    host: String,
     /// With `CheckHostIP`, the keys recorded for the address connected to.
     address_keys: Option<HostKeys>,
     verdict: Arc<StdMutex<Option<KeyCheck>>>,
     kex: Arc<StdMutex<String>>,
+}
+
+impl Client {
+    fn warn(&self, message: String) {
+        lock(&self.warnings).push(message);
+    }
+
+    /// Accepts a key seen for the first time, as ssh does under
+    /// `accept-new` and `no`: recorded in the first user known_hosts file
+    /// (and in memory, for reconnections), with a warning either way.
+    fn record(&self, key: &PublicKey, name: &str, algorithm: &str, fingerprint: &str) {
+        lock(&self.host_keys).remember(key.clone(), self.record_in.clone().unwrap_or_default());
+        let Some(file) = &self.record_in else {
+            self.warn(format!(
+                "accepted the {algorithm} host key {fingerprint} of {} without verification; no UserKnownHostsFile to record it in",
+                self.host
+            ));
+            return;
+        };
+        match known_hosts::record(file, name, key, self.hash) {
+            Ok(()) => self.warn(format!(
+                "accepted the {algorithm} host key {fingerprint} of {} without verification and added '{name}' to {}",
+                self.host,
+                file.display()
+            )),
+            Err(reason) => self.warn(format!(
+                "accepted the {algorithm} host key {fingerprint} of {} without verification; {reason}",
+                self.host
+            )),
+        }
+    }
 }
 
 /// What the host key check saw.
@@ -612,32 +668,59 @@ impl client::Handler for Client {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let check = match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => KeyCheck::Checked {
-                verdict: match (self.host_keys.verify(key), &self.address_keys) {
-                    // ssh refuses a known host whose address is recorded
-                    // with another key when checking is strict: the name
-                    // may be spoofed (`CheckHostIP`).
-                    (Verdict::Known, Some(address)) => match address.verify(key) {
-                        changed @ Verdict::Changed { .. } => changed,
-                        _ => Verdict::Known,
-                    },
-                    (verdict, _) => verdict,
-                },
-                algorithm: key.algorithm().as_str().to_string(),
-                fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
-            },
-            PublicKeyOrCertificate::Certificate(_) => KeyCheck::Certificate,
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            *lock(&self.verdict) = Some(KeyCheck::Certificate);
+            return Ok(false);
         };
-        let known = matches!(
-            check,
-            KeyCheck::Checked {
-                verdict: Verdict::Known,
-                ..
+        let algorithm = key.algorithm().as_str().to_string();
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        let (verdict, name) = {
+            let keys = lock(&self.host_keys);
+            (keys.verify(key), keys.name().to_string())
+        };
+        let accepted = match &verdict {
+            Verdict::Known => match self.address_keys.as_ref().map(|a| a.verify(key)) {
+                // The name is known with this key but its address with
+                // another: ssh refuses when checking strictly, and warns
+                // otherwise (`CheckHostIP`).
+                Some(Verdict::Changed { file, line }) => {
+                    if self.strict == Strict::Yes {
+                        *lock(&self.verdict) = Some(KeyCheck::Checked {
+                            verdict: Verdict::Changed { file, line },
+                            algorithm,
+                            fingerprint,
+                        });
+                        return Ok(false);
+                    }
+                    self.warn(format!(
+                        "the {algorithm} host key of {} differs from the key recorded for its address at {}:{line}",
+                        self.host,
+                        file.display()
+                    ));
+                    true
+                }
+                _ => true,
+            },
+            Verdict::Unknown { .. } if self.strict != Strict::Yes => {
+                self.record(key, &name, &algorithm, &fingerprint);
+                true
             }
-        );
-        *lock(&self.verdict) = Some(check);
-        Ok(known)
+            Verdict::Changed { file, line } if self.strict == Strict::No => {
+                self.warn(format!(
+                    "the {algorithm} host key of {} ({fingerprint}) is not the one recorded at {}:{line}, and StrictHostKeyChecking no accepts it",
+                    self.host,
+                    file.display()
+                ));
+                true
+            }
+            _ => false,
+        };
+        *lock(&self.verdict) = Some(KeyCheck::Checked {
+            verdict,
+            algorithm,
+            fingerprint,
+        });
+        Ok(accepted)
     }
 
     async fn kex_done(
@@ -1363,6 +1446,9 @@ mod tests {
             address_family: Default::default(),
             connect_timeout: None,
             identity_agent: Default::default(),
+            strict: Strict::Yes,
+            strict_place: None,
+            hash_known_hosts: false,
             alive_interval: Duration::from_secs(15),
             alive_count_max: 3,
             send_env: Vec::new(),

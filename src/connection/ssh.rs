@@ -153,6 +153,9 @@ pub struct SshConnection {
     /// Why OpenSSH carries this host when the native client was an option
     /// (`connection::connect`), for `describe`.
     reason: Option<String>,
+    /// The warning about relaxed host key checking, if the host's
+    /// configuration relaxes it (ssh itself applies the policy).
+    warning: Option<String>,
 }
 
 impl SshConnection {
@@ -171,6 +174,12 @@ impl SshConnection {
             retries: options.retries,
             state: Mutex::new(State::default()),
             reason: None,
+            warning: {
+                let files = crate::connection::ssh_config::RealFiles;
+                let env = crate::connection::ssh_config::Env::current(&files);
+                let (strict, place) = crate::connection::ssh_config::host_key_policy(target, &env);
+                strict.warning(&target.name, place.as_deref())
+            },
         };
         let shell = connection.open_shell(None, &[]).await?;
         connection.state.lock().await.plain.shell = Some(shell);
@@ -407,6 +416,10 @@ impl Connection for SshConnection {
         if !self.persist {
             self.command.stop_master().await;
         }
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warning.iter().cloned().collect()
     }
 
     fn describe(&self) -> String {

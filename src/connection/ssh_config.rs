@@ -51,8 +51,8 @@ use crate::connection::algorithms::{self, Kind};
 ///   options).
 /// - `LogLevel`, `VisualHostKey`, `EscapeChar`, `RequestTTY`,
 ///   `NumberOfPasswordPrompts`: interactive or diagnostic only.
-/// - `HashKnownHosts`, `UpdateHostKeys`, `AddKeysToAgent`: they change
-///   what ssh *writes* (known_hosts, the agent), never what it accepts.
+/// - `UpdateHostKeys`, `AddKeysToAgent`: they change what ssh *writes*
+///   (known_hosts, the agent), never what it accepts.
 /// - `GSSAPIAuthentication`, `GSSAPIDelegateCredentials`,
 ///   `PasswordAuthentication`, `KbdInteractiveAuthentication`,
 ///   `ChallengeResponseAuthentication`, `PreferredAuthentications`,
@@ -73,7 +73,6 @@ const IGNORED: &[&str] = &[
     "escapechar",
     "requesttty",
     "numberofpasswordprompts",
-    "hashknownhosts",
     "updatehostkeys",
     "addkeystoagent",
     "gssapiauthentication",
@@ -259,12 +258,61 @@ pub struct Settings {
     pub connect_timeout: Option<Duration>,
     /// `IdentityAgent`: where the agent's socket is.
     pub identity_agent: IdentityAgent,
+    /// `StrictHostKeyChecking`, and where it was set (`None`: ssh's
+    /// default, which batch mode makes strict).
+    pub strict: Strict,
+    pub strict_place: Option<String>,
+    /// `HashKnownHosts`: record accepted keys under a hashed name.
+    pub hash_known_hosts: bool,
     /// `ServerAliveInterval`; zero turns keep-alives off.
     pub alive_interval: Duration,
     /// `ServerAliveCountMax`.
     pub alive_count_max: usize,
     /// `SendEnv` patterns, for the environment passed to the remote shell.
     pub send_env: Vec<String>,
+}
+
+/// What to do with a host key that known_hosts does not confirm
+/// (`StrictHostKeyChecking`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strict {
+    /// `yes` (and `ask`, which batch mode turns into `yes`): refuse unknown
+    /// and changed keys.
+    #[default]
+    Yes,
+    /// `accept-new`: record unknown keys, refuse changed ones.
+    AcceptNew,
+    /// `no`: record unknown keys and accept changed ones.
+    No,
+}
+
+impl Strict {
+    /// The value as OpenSSH spells it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Strict::Yes => "yes",
+            Strict::AcceptNew => "accept-new",
+            Strict::No => "no",
+        }
+    }
+
+    /// The warning for a run that reaches `host` with this policy, or none
+    /// when host keys are checked. `place` is where the setting was made.
+    pub fn warning(self, host: &str, place: Option<&str>) -> Option<String> {
+        let place = match place {
+            Some("-o") | None => "in the ssh arguments".to_string(),
+            Some(place) => format!("at {place}"),
+        };
+        match self {
+            Strict::Yes => None,
+            Strict::AcceptNew => Some(format!(
+                "host key checking is relaxed for {host} (StrictHostKeyChecking accept-new, {place}): a key seen for the first time is accepted and recorded without verification; a changed key is still refused"
+            )),
+            Strict::No => Some(format!(
+                "host key checking is off for {host} (StrictHostKeyChecking no, {place}): an unknown or changed host key is accepted, so any machine that answers at its address is trusted with this run; remove the setting to check the host against known_hosts"
+            )),
+        }
+    }
 }
 
 /// Which addresses of a host name may be connected to.
@@ -317,6 +365,31 @@ pub fn resolve(target: &Target, env: &Env<'_>) -> Resolution {
     }
 }
 
+/// The `StrictHostKeyChecking` in effect for `target` and where it was set,
+/// read the way [`resolve`] reads everything, skipping what the native
+/// transport does not understand (`Match` blocks count as not applying).
+/// This is how a host that goes to OpenSSH gets the same warning.
+pub fn host_key_policy(target: &Target, env: &Env<'_>) -> (Strict, Option<String>) {
+    let mut resolver = Resolver::new(target, env);
+    resolver.lenient = true;
+    match resolver.run(target) {
+        Ok(settings) => (settings.strict, settings.strict_place),
+        Err(_) => match resolver_values_strict(target, env) {
+            Some((strict, place)) => (strict, Some(place)),
+            None => (Strict::Yes, None),
+        },
+    }
+}
+
+/// The policy from the command line alone, for configurations that cannot
+/// be read at all (a missing `-F` file, a line that does not parse).
+fn resolver_values_strict(target: &Target, env: &Env<'_>) -> Option<(Strict, String)> {
+    let mut resolver = Resolver::new(target, env);
+    resolver.lenient = true;
+    let _ = resolver.command_line(&target.ssh_args);
+    resolver.values.strict
+}
+
 /// Values as obtained, before defaults and token expansion.
 #[derive(Debug, Default)]
 struct Values {
@@ -337,6 +410,8 @@ struct Values {
     address_family: Option<AddressFamily>,
     connect_timeout: Option<u64>,
     identity_agent: Option<String>,
+    strict: Option<(Strict, String)>,
+    hash_known_hosts: Option<bool>,
     alive_interval: Option<u64>,
     alive_count_max: Option<usize>,
     send_env: Vec<String>,
@@ -351,6 +426,9 @@ fn first<T>(slot: &mut Option<T>, value: T) {
 
 struct Resolver<'a> {
     env: &'a Env<'a>,
+    /// Whether what is not understood is skipped rather than an answer:
+    /// for the host key policy of hosts that go to OpenSSH anyway.
+    lenient: bool,
     /// The host as given to ssh, which `Host` patterns are matched against.
     host: String,
     values: Values,
@@ -360,6 +438,7 @@ impl<'a> Resolver<'a> {
     fn new(target: &Target, env: &'a Env<'a>) -> Resolver<'a> {
         Resolver {
             env,
+            lenient: false,
             host: target.address.clone(),
             values: Values::default(),
         }
@@ -442,7 +521,7 @@ impl<'a> Resolver<'a> {
                 'o' => {
                     let (keyword, args) = split_line(&value)
                         .ok_or_else(|| format!("cannot parse the ssh option `-o {value}`"))?;
-                    self.keyword(&keyword, &args, "-o")?;
+                    self.apply(&keyword, &args, "-o")?;
                 }
                 'p' => self.values.port = Some(port(&value)?),
                 'l' => self.values.user = Some(value),
@@ -468,6 +547,9 @@ impl<'a> Resolver<'a> {
                 "match" => {
                     if args.len() == 1 && args[0].eq_ignore_ascii_case("all") {
                         active = true;
+                    } else if self.lenient {
+                        // Its conditions are OpenSSH's to evaluate.
+                        active = false;
                     } else {
                         return Err(format!("Match blocks are not supported natively ({place})"));
                     }
@@ -491,10 +573,19 @@ impl<'a> Resolver<'a> {
                         }
                     }
                 }
-                _ => self.keyword(&keyword, &args, &place)?,
+                _ => self.apply(&keyword, &args, &place)?,
             }
         }
         Ok(())
+    }
+
+    /// Applies one keyword, or skips it in lenient mode when it is not
+    /// understood.
+    fn apply(&mut self, keyword: &str, args: &[String], place: &str) -> Result<(), String> {
+        match self.keyword(keyword, args, place) {
+            Err(_) if self.lenient => Ok(()),
+            other => other,
+        }
     }
 
     /// Applies one keyword (lowercase) with its arguments.
@@ -530,16 +621,23 @@ impl<'a> Resolver<'a> {
             "userknownhostsfile" => first(&mut values.user_known_hosts, args.to_vec()),
             "globalknownhostsfile" => first(&mut values.global_known_hosts, args.to_vec()),
             "stricthostkeychecking" => {
-                // Only the strict policies: batch mode turns `ask` into a
-                // refusal of unknown keys, the same as `yes`. The others
-                // accept or record new keys, which the native transport
-                // never does.
-                let value = one()?.to_ascii_lowercase();
-                if !matches!(value.as_str(), "yes" | "true" | "ask") {
-                    return Err(format!(
-                        "StrictHostKeyChecking {value} is not supported natively ({place})"
-                    ));
-                }
+                // Batch mode turns `ask` into a refusal of unknown keys, the
+                // same as `yes`.
+                let policy = match one()?.to_ascii_lowercase().as_str() {
+                    "yes" | "true" | "ask" => Strict::Yes,
+                    "accept-new" => Strict::AcceptNew,
+                    "no" | "false" | "off" => Strict::No,
+                    other => {
+                        return Err(format!(
+                            "StrictHostKeyChecking {other} is not one of yes, accept-new, no, ask ({place})"
+                        ));
+                    }
+                };
+                first(&mut values.strict, (policy, place.to_string()));
+            }
+            "hashknownhosts" => {
+                let on = yes_no(one()?)?;
+                first(&mut values.hash_known_hosts, on);
             }
             "kexalgorithms"
             | "ciphers"
@@ -705,6 +803,9 @@ impl<'a> Resolver<'a> {
             address_family: values.address_family.unwrap_or_default(),
             connect_timeout: values.connect_timeout.map(Duration::from_secs),
             identity_agent,
+            strict: values.strict.as_ref().map_or(Strict::Yes, |(s, _)| *s),
+            strict_place: values.strict.as_ref().map(|(_, place)| place.clone()),
+            hash_known_hosts: values.hash_known_hosts.unwrap_or(false),
             host: self.host.clone(),
             host_name,
             port,
@@ -1254,8 +1355,8 @@ mod tests {
             (
                 "h",
                 "",
-                &[(USER, "StrictHostKeyChecking accept-new\n")],
-                Err("StrictHostKeyChecking accept-new"),
+                &[(USER, "StrictHostKeyChecking maybe\n")],
+                Err("StrictHostKeyChecking maybe is not one of"),
             ),
             (
                 "h",
@@ -1342,6 +1443,26 @@ mod tests {
         assert_eq!(s.host_name, "127.0.0.2");
         assert_eq!(s.global_known_hosts, [PathBuf::from("/dev/null")]);
         assert_eq!(s.kex, Some(vec!["curve25519-sha256".to_string()]));
+    }
+
+    #[test]
+    fn the_host_key_policy_is_read_past_what_is_not_understood() {
+        let map = Map(BTreeMap::from([(
+            PathBuf::from(USER),
+            "Match exec true\n  StrictHostKeyChecking yes\nHost h\n  ProxyCommand nc %h %p\n  StrictHostKeyChecking accept-new\n".to_string(),
+        )]));
+        let env = Env {
+            home: PathBuf::from("/home/me"),
+            local_user: "me".into(),
+            files: &map,
+        };
+        let (strict, place) = host_key_policy(&target("h", ""), &env);
+        assert_eq!(strict, Strict::AcceptNew);
+        assert_eq!(place.as_deref(), Some("/home/me/.ssh/config:5"));
+        let (strict, place) = host_key_policy(&target("h", "-o StrictHostKeyChecking=no"), &env);
+        assert_eq!((strict, place.as_deref()), (Strict::No, Some("-o")));
+        assert_eq!(host_key_policy(&target("x", ""), &env).0, Strict::Yes);
+        assert!(Strict::Yes.warning("h", None).is_none());
     }
 
     #[test]

@@ -34,7 +34,14 @@ pub(super) enum RangeError {
     Bound(String),
     #[error("the step of `[{0}]` must be a whole number of at least 1")]
     Step(String),
+    #[error("this expands to more than {MAX_HOSTS} hosts, dtrplay's limit for a whole inventory")]
+    TooMany,
 }
+
+/// The most hosts one inventory may hold, ranges expanded: a bound on what
+/// a typo like `w[1:100000000]` can cost (every host is a few hundred
+/// bytes), far above any real fleet.
+pub const MAX_HOSTS: usize = 1_000_000;
 
 /// Splits a `:port` suffix off a host written with one (`web1:2222`,
 /// `[::1]:22`, `10.0.0.1:22`). When what would be left is not a host name or
@@ -172,15 +179,19 @@ fn is_ipv6(text: &str) -> bool {
 }
 
 /// Expands every range in a host pattern, left to right; a name without
-/// ranges is returned as is.
-pub(super) fn expand(pattern: &str) -> Result<Vec<String>, RangeError> {
+/// ranges is returned as is. At most `room` names are made: a pattern that
+/// names more is [`RangeError::TooMany`], found before the names are made.
+pub(super) fn expand(pattern: &str, room: usize) -> Result<Vec<String>, RangeError> {
     let mut out = Vec::new();
-    expand_into(pattern, &mut out)?;
+    expand_into(pattern, room, &mut out)?;
     Ok(out)
 }
 
-fn expand_into(pattern: &str, out: &mut Vec<String>) -> Result<(), RangeError> {
+fn expand_into(pattern: &str, room: usize, out: &mut Vec<String>) -> Result<(), RangeError> {
     let Some(open) = pattern.find('[') else {
+        if out.len() >= room {
+            return Err(RangeError::TooMany);
+        }
         out.push(pattern.to_string());
         return Ok(());
     };
@@ -242,6 +253,12 @@ fn expand_into(pattern: &str, out: &mut Vec<String>) -> Result<(), RangeError> {
             if b > e {
                 return Err(RangeError::Empty(range.to_string()));
             }
+            // Every item makes at least one name, so a range with more
+            // items than there is room for is refused before it is made.
+            let count = (e - b) / step as u64 + 1;
+            if count > (room - out.len().min(room)) as u64 {
+                return Err(RangeError::TooMany);
+            }
             (b..=e)
                 .step_by(step)
                 .map(|n| format!("{n:0width$}"))
@@ -249,7 +266,7 @@ fn expand_into(pattern: &str, out: &mut Vec<String>) -> Result<(), RangeError> {
         }
     };
     for item in items {
-        expand_into(&format!("{head}{item}{tail}"), out)?;
+        expand_into(&format!("{head}{item}{tail}"), room, out)?;
     }
     Ok(())
 }
@@ -259,7 +276,7 @@ mod tests {
     use super::*;
 
     fn names(p: &str) -> Vec<String> {
-        expand(p).expect("valid range")
+        expand(p, MAX_HOSTS).expect("valid range")
     }
 
     #[test]
@@ -285,13 +302,31 @@ mod tests {
 
     #[test]
     fn bad_ranges_are_errors() {
-        assert_eq!(expand("x[1:]"), Err(RangeError::NoEnd("1:".into())));
-        assert_eq!(expand("x[5:1]"), Err(RangeError::Empty("5:1".into())));
-        assert_eq!(expand("x[1]"), Err(RangeError::Shape("1".into())));
-        assert_eq!(expand("x[1:3"), Err(RangeError::Unclosed));
-        assert!(matches!(expand("x[01:100]"), Err(RangeError::Width { .. })));
-        assert!(matches!(expand("x[1:3:0]"), Err(RangeError::Step(_))));
-        assert!(matches!(expand("x[a:9]"), Err(RangeError::Bound(_))));
+        assert_eq!(
+            expand("x[1:]", MAX_HOSTS),
+            Err(RangeError::NoEnd("1:".into()))
+        );
+        assert_eq!(
+            expand("x[5:1]", MAX_HOSTS),
+            Err(RangeError::Empty("5:1".into()))
+        );
+        assert_eq!(
+            expand("x[1]", MAX_HOSTS),
+            Err(RangeError::Shape("1".into()))
+        );
+        assert_eq!(expand("x[1:3", MAX_HOSTS), Err(RangeError::Unclosed));
+        assert!(matches!(
+            expand("x[01:100]", MAX_HOSTS),
+            Err(RangeError::Width { .. })
+        ));
+        assert!(matches!(
+            expand("x[1:3:0]", MAX_HOSTS),
+            Err(RangeError::Step(_))
+        ));
+        assert!(matches!(
+            expand("x[a:9]", MAX_HOSTS),
+            Err(RangeError::Bound(_))
+        ));
     }
 
     #[test]

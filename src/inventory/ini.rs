@@ -49,6 +49,10 @@ struct Pending {
 
 /// Reads an INI inventory file into the builder.
 pub(super) fn read(b: &mut Builder, src: &SourceFile) {
+    if let Some(err) = src.utf8_error() {
+        b.error(err);
+        return;
+    }
     let mut group = "ungrouped".to_string();
     let mut kind = Kind::Hosts;
     let mut pending: indexmap::IndexMap<String, Pending> = indexmap::IndexMap::new();
@@ -266,6 +270,10 @@ fn host_line(b: &mut Builder, line: &Line<'_>, group: &str) {
             return;
         }
     };
+    if let Some(err) = b.host_limit_error(&names, &host_node) {
+        b.error(err);
+        return;
+    }
     let mut vars: Vec<(String, VarValue)> = Vec::new();
     let mut ok = true;
     for word in rest {
@@ -301,7 +309,7 @@ fn host_names(text: &str, at: &Node) -> Result<(Vec<String>, Option<u64>), Input
             .with_label("this looks like the start of a YAML document")
             .with_help("give a YAML inventory a `.yml` extension"));
     }
-    let names = hostrange::expand(&pattern).map_err(|err| {
+    let names = hostrange::expand(&pattern, hostrange::MAX_HOSTS).map_err(|err| {
         InputError::at(at, format!("invalid host range in `{text}`"))
             .with_label(err.to_string())
             .with_help(hostrange::HELP)

@@ -262,6 +262,31 @@ impl Builder {
         self.inv.hosts.contains_key(name)
     }
 
+    /// The error for `names` (the hosts one range at `at` names) when
+    /// adding them would take the inventory over
+    /// [`MAX_HOSTS`](super::hostrange::MAX_HOSTS); hosts it already has are
+    /// not counted again.
+    pub(super) fn host_limit_error(&self, names: &[String], at: &Node) -> Option<InputError> {
+        let new = names
+            .iter()
+            .filter(|n| !self.inv.hosts.contains_key(n.as_str()))
+            .count();
+        let limit = super::hostrange::MAX_HOSTS;
+        (self.inv.hosts.len() + new > limit).then(|| {
+            InputError::at(
+                at,
+                format!("the inventory would have more than {limit} hosts"),
+            )
+            .with_label(format!(
+                "this adds {new} hosts to the {} already defined",
+                self.inv.hosts.len()
+            ))
+            .with_help(format!(
+                "{limit} hosts is dtrplay's limit for one inventory; check the range's bounds"
+            ))
+        })
+    }
+
     pub(super) fn group_names(&self) -> impl Iterator<Item = &str> {
         self.inv.groups.keys().map(String::as_str)
     }

@@ -76,6 +76,35 @@ fn target(host: &str, vars: &IndexMap<String, VarValue>) -> Result<Target, Input
             ssh_args.extend(words(v, name)?);
         }
     }
+    if let Some(v) = last(&["ansible_host_key_checking", "ansible_ssh_host_key_checking"]) {
+        let on = match v.value() {
+            J::Bool(b) => Some(*b),
+            J::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => Some(true),
+                "false" | "no" | "off" | "0" => Some(false),
+                _ => None,
+            },
+            J::Number(n) => n.as_u64().filter(|n| *n <= 1).map(|n| n == 1),
+            _ => None,
+        };
+        match on {
+            // As ansible.cfg's host_key_checking (config.rs), after the
+            // host's own arguments, so that their StrictHostKeyChecking
+            // wins: ssh keeps the first value.
+            Some(false) => {
+                ssh_args.extend(["-o".to_string(), "StrictHostKeyChecking=no".to_string()])
+            }
+            Some(true) => {}
+            None => {
+                return Err(InputError::at(
+                    v.origin(),
+                    "`ansible_host_key_checking` must be a boolean",
+                )
+                .with_label(format!("found {}", v.value()))
+                .with_help("write true (check host keys against known_hosts) or false"));
+            }
+        }
+    }
     let transport = match vars.get("ansible_connection") {
         None => Transport::Ssh,
         Some(v) => match text(v, "ansible_connection")?.as_str() {

@@ -169,7 +169,7 @@ fn host_names(b: &mut Builder, group: &str, key: &Node) -> Vec<String> {
         return Vec::new();
     }
     let (pattern, port) = hostrange::split_port(&text);
-    let names = match hostrange::expand(&pattern) {
+    let names = match hostrange::expand(&pattern, hostrange::MAX_HOSTS) {
         Ok(names) => names,
         Err(err) => {
             b.error(
@@ -180,6 +180,10 @@ fn host_names(b: &mut Builder, group: &str, key: &Node) -> Vec<String> {
             return Vec::new();
         }
     };
+    if let Some(err) = b.host_limit_error(&names, key) {
+        b.error(err);
+        return Vec::new();
+    }
     for name in &names {
         b.add_host(name, group, port, key);
     }

@@ -84,6 +84,7 @@ impl TemplateError {
     fn from_minijinja(err: &minijinja::Error) -> TemplateError {
         let detail = err.detail().unwrap_or("").to_string();
         let message = match err.kind() {
+            ErrorKind::OutOfFuel => OUT_OF_FUEL.to_string(),
             ErrorKind::UndefinedError | ErrorKind::InvalidOperation if !detail.is_empty() => {
                 detail.clone()
             }
@@ -142,11 +143,23 @@ impl Default for Templates {
     }
 }
 
+/// The work one render may do, in minijinja's fuel: every instruction costs
+/// one, and every 64 bytes of data it makes (output, `~`, `*`, `join`,
+/// filter results) cost one, checked before a large allocation is made.
+/// Four million is 256 MiB of data or four million steps: far above any
+/// real template (a 64 MiB file read with `lookup('file')` costs a million),
+/// and a bound on what a runaway join or concatenation can take.
+pub const MAX_FUEL: u64 = 4_000_000;
+
+/// The message of a render that used up [`MAX_FUEL`].
+const OUT_OF_FUEL: &str = "this template makes more data or does more work than dtrplay's limit for one template (256 MiB of strings and lists, or 4 million steps)";
+
 /// An environment with Ansible's settings. Strings use `trim_blocks` and no
 /// `lstrip_blocks`, as Ansible does; template files choose.
 fn environment(trim_blocks: bool, lstrip_blocks: bool) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(MAX_FUEL));
     // Debug mode makes undefined errors name the expression
     // ("`dtr.url` is undefined") in release builds too. The debug info it
     // attaches (values of variables) is never displayed.

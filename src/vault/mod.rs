@@ -198,18 +198,25 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, VaultError> {
 }
 
 /// Like [`read_file`], for text files, with the I/O error kept as such so
-/// that callers that report unreadable files keep doing so.
-pub fn read_to_string(path: &Path) -> std::io::Result<(String, bool)> {
+/// that callers that report unreadable files keep doing so. Gives the text,
+/// whether it was a vault, and the offset of the first byte that was not
+/// UTF-8 (replaced in the text) if there was one.
+pub fn read_to_string(path: &Path) -> std::io::Result<(String, bool, Option<usize>)> {
     let bytes = crate::source::read_bounded(path)?;
     if !is_vault(&bytes) {
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let at = e.utf8_error().valid_up_to();
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("it is not valid UTF-8 text (invalid byte at offset {at})"),
-            )
-        })?;
-        return Ok((text, false));
+        // Text that is not UTF-8 is kept with its bad bytes replaced, so
+        // that its reader can point at the first one (`SourceFile::invalid_utf8_at`).
+        return Ok(match String::from_utf8(bytes) {
+            Ok(text) => (text, false, None),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                (
+                    String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                    false,
+                    Some(at),
+                )
+            }
+        });
     }
     let text = String::from_utf8_lossy(&bytes);
     let plain = installed()
@@ -223,7 +230,7 @@ pub fn read_to_string(path: &Path) -> std::io::Result<(String, bool)> {
             },
         )
     })?;
-    Ok((plain, true))
+    Ok((plain, true, None))
 }
 
 /// Decrypts an inline `!vault` value; the plaintext is remembered as a secret.

@@ -457,3 +457,91 @@ fn containers_are_started_recreated_stopped_run_attached_and_removed() {
     assert_eq!(lab.sh("node1", "docker ps -aq"), "");
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 }
+
+/// The lab's engines run without bridges (`--bridge=none`), and a bridge
+/// network would add an interface to this machine, so the networks here
+/// are configuration-only ones: the engine keeps their IPAM configuration
+/// and labels, and nothing outside it changes.
+#[test]
+fn networks_are_created_recreated_when_their_pools_change_and_removed() {
+    let lab = Lab::with_engines(1);
+    let net = |subnet: &str| {
+        format!(
+            r#"
+        - community.docker.docker_network:
+            name: dtr-net
+            config_only: true
+            ipam_config:
+              - subnet: {subnet}
+                gateway: 10.98.0.1
+            labels:
+              team: dtr
+          register: net
+        - assert:
+            that: ansible_check_mode or net.network.Labels.team == 'dtr'
+        "#
+        )
+    };
+    let inspect = "docker network inspect --format '{{.ConfigOnly}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}' dtr-net";
+    lab.play(&net("10.98.0.0/24"));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert!(
+        diffs(&check).contains("+ipam_config: subnet=10.98.0.0/24,gateway=10.98.0.1"),
+        "{}",
+        diffs(&check)
+    );
+    assert_eq!(
+        lab.sh("node1", "docker network ls -q --filter name=dtr-net"),
+        ""
+    );
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(msgs(&first)[0], "created network dtr-net");
+    assert_eq!(lab.sh("node1", inspect), "true 10.98.0.0/24 10.98.0.1\n");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    lab.play(&net("10.98.0.0/16"));
+    let recreated = lab.apply(&["--diff"]);
+    recreated.success();
+    assert_eq!(
+        msgs(&recreated)[0],
+        "recreated network dtr-net (ipam_config)"
+    );
+    assert!(
+        diffs(&recreated).contains("-ipam_config: subnet=10.98.0.0/24"),
+        "{}",
+        diffs(&recreated)
+    );
+    assert_eq!(lab.sh("node1", inspect), "true 10.98.0.0/16 10.98.0.1\n");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    lab.play(
+        r#"
+        - docker_network:
+            name: dtr-net
+            state: absent
+        - docker_network:
+            name: odd
+            ipam_config:
+              - subnet: 10.97.0.0/24
+                aux_addresses: {}
+          ignore_errors: true
+        "#,
+    );
+    let removed = lab.apply(&[]);
+    removed.success();
+    assert_eq!(changed(&removed, "node1"), 1);
+    assert_eq!(msgs(&removed)[0], "removed network dtr-net");
+    assert!(
+        msgs(&removed)[1].contains("`aux_addresses` is not supported"),
+        "{:?}",
+        msgs(&removed)
+    );
+    assert_eq!(
+        lab.sh("node1", "docker network ls -q --filter name=dtr-net"),
+        ""
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+}

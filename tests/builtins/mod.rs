@@ -13,6 +13,7 @@ mod edits;
 mod files;
 mod packages;
 mod requests;
+mod rpm_packages;
 mod services;
 mod users;
 mod web;
