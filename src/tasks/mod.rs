@@ -56,6 +56,7 @@ pub mod set_fact;
 pub mod setup;
 pub mod slurp;
 pub mod stat;
+pub mod step5_files;
 pub mod systemd;
 pub mod template;
 pub mod upload_ca;
