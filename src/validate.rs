@@ -253,6 +253,7 @@ impl Checker<'_> {
             defined.insert("ansible_facts".into());
         }
         defined.extend(play.vars.iter().map(|(k, _)| k.key().to_string()));
+        defined.extend(play.prompts.iter().map(|p| p.name.clone()));
         for file in &play.vars_files {
             if let Some(map) = file.loaded.as_ref().and_then(Node::as_map) {
                 defined.extend(map.iter().map(|(k, _)| k.key().to_string()));

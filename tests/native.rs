@@ -389,7 +389,7 @@ async fn a_passphrase_protected_key_without_an_agent_is_named() -> TestResult {
 }
 
 #[tokio::test]
-async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_jump() -> TestResult {
+async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_command() -> TestResult {
     let lab = Lab::start(1)?;
     let node = lab.node("node1")?;
     let auto = lab.options(SshClient::Auto);
@@ -401,18 +401,20 @@ async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_jump() -> TestRes
     );
     conn.close().await;
 
-    // The node is its own jump host: OpenSSH can do that, the native client
-    // cannot, so automatic mode picks OpenSSH and says why.
+    // The node is its own proxy, through a ProxyCommand: OpenSSH can do
+    // that, the native client cannot, so automatic mode picks OpenSSH and
+    // says why.
     let config = lab.dir.path().join("jump_config");
     std::fs::write(
         &config,
         format!(
-            "Host jumphost\n  HostName {host}\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {kh}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n\nHost {host}\n  ProxyJump jumphost\n",
+            "Host jumphost\n  HostName {host}\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {kh}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n\nHost {host}\n  ProxyCommand ssh -F {config} -W %h:%p jumphost\n",
             host = node.host,
             port = node.port,
             user = node.user,
             key = lab.fleet.private_key_path().display(),
             kh = lab.fleet.known_hosts_path().display(),
+            config = config.display(),
         ),
     )?;
     let mut target = lab.target(&node);
@@ -422,7 +424,7 @@ async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_jump() -> TestRes
     let conn = connect(&target, &auto).await?;
     let via = conn.describe();
     assert!(
-        via.starts_with("OpenSSH: ProxyJump is not supported natively"),
+        via.starts_with("OpenSSH: ProxyCommand is not supported natively"),
         "{via}"
     );
     assert!(via.contains("jump_config:13"), "{via}");
@@ -434,7 +436,7 @@ async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_jump() -> TestRes
 
     // Forcing the native client there is an error that says why.
     let (message, hint) = connect_error(connect(&target, &lab.options(SshClient::Native)).await)?;
-    assert!(message.contains("ProxyJump"), "{message}");
+    assert!(message.contains("ProxyCommand"), "{message}");
     assert!(hint.contains("dtrplay_ssh_client"), "{hint}");
 
     // A host's dtrplay_ssh_client overrides the run's choice.

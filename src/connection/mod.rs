@@ -11,6 +11,7 @@
 pub mod algorithms;
 pub mod escalate;
 pub mod exported;
+pub mod jump;
 pub mod known_hosts;
 pub mod local;
 pub mod mux;
@@ -186,7 +187,7 @@ pub trait Connection: Send + Sync {
     async fn close(&self);
 
     /// How the host is reached, for people: `native SSH
-    /// (curve25519-sha256)`, `OpenSSH: ProxyJump is not supported natively
+    /// (curve25519-sha256)`, `OpenSSH: ProxyCommand is not supported natively
     /// (…)`, `local`. Shown by `apply -v` and in the JSON events. Other
     /// implementations (tests, embedders) need not say anything special.
     fn describe(&self) -> String {
@@ -291,7 +292,27 @@ pub async fn connect(
                     });
                 }
             };
-            match native::NativeConnection::open(&target.name, settings, options, forced).await {
+            let jump = match jump::Jump::chain(
+                &settings.proxy_jump,
+                settings.config_file.as_deref(),
+                &env,
+                options,
+            ) {
+                Ok(jump) => jump,
+                Err(reason) if !forced => return openssh(Some(reason)).await,
+                Err(reason) => {
+                    return Err(ConnError::Connect {
+                            host: target.name.clone(),
+                            message: format!("the native SSH client cannot be used: {reason}"),
+                            hint: Some(
+                                "use --ssh-client auto (or openssh), or set dtrplay_ssh_client: openssh for this host".to_string(),
+                            ),
+                        });
+                }
+            };
+            match native::NativeConnection::open(&target.name, settings, options, forced, jump)
+                .await
+            {
                 Ok(connection) => Ok(Box::new(connection)),
                 Err(native::OpenError::Fallback(reason)) => openssh(Some(reason)).await,
                 Err(native::OpenError::Failed(error)) => Err(error),

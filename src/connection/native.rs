@@ -59,6 +59,7 @@ use tokio::sync::Mutex;
 
 use crate::connection::algorithms;
 use crate::connection::escalate::{self, Escalation, Step};
+use crate::connection::jump::Jump;
 use crate::connection::known_hosts::{self, lookup_name};
 use crate::connection::known_hosts::{HostKeys, Verdict};
 use crate::connection::remote_shell::{self, Orphan, Reply, Session};
@@ -108,6 +109,8 @@ pub struct NativeConnection {
     /// The key exchange the connection negotiated, for `describe`.
     kex: Arc<StdMutex<String>>,
     state: Mutex<State>,
+    /// The jump host the connection goes through (`ProxyJump`).
+    jump: Option<Arc<Jump>>,
 }
 
 /// The connection and its shells; the mutex around it serializes commands.
@@ -175,6 +178,36 @@ impl NativeConnection {
         settings: Settings,
         options: &ConnectOptions,
         forced: bool,
+        jump: Option<Arc<Jump>>,
+    ) -> Result<NativeConnection, OpenError> {
+        let connection = NativeConnection::prepare(name, settings, options, forced, jump)?;
+        let handle = connection.connect().await?;
+        let shell = Shell::start(
+            &handle,
+            &connection.settings,
+            connection.ready_timeout,
+            &[],
+            None,
+        )
+        .await
+        .map_err(|failure| OpenError::Failed(connection.connect_error(failure)))?;
+        {
+            let mut state = connection.state.lock().await;
+            state.handle = Some(handle);
+            state.plain.shell = Some(shell);
+        }
+        Ok(connection)
+    }
+
+    /// Everything but the connection: known keys loaded, the client
+    /// configuration built. Jump hosts (`jump.rs`) are prepared this way
+    /// and connected with [`NativeConnection::connect`] only.
+    pub(crate) fn prepare(
+        name: &str,
+        settings: Settings,
+        options: &ConnectOptions,
+        forced: bool,
+        jump: Option<Arc<Jump>>,
     ) -> Result<NativeConnection, OpenError> {
         let mut files = settings.user_known_hosts.clone();
         files.extend(settings.global_known_hosts.iter().cloned());
@@ -202,7 +235,7 @@ impl NativeConnection {
         let policy_warning = settings
             .strict
             .warning(name, settings.strict_place.as_deref());
-        let connection = NativeConnection {
+        Ok(NativeConnection {
             name: name.to_string(),
             settings,
             config: Arc::new(config),
@@ -214,27 +247,12 @@ impl NativeConnection {
             forced,
             kex: Arc::new(StdMutex::new(String::new())),
             state: Mutex::new(State::default()),
-        };
-        let handle = connection.connect().await?;
-        let shell = Shell::start(
-            &handle,
-            &connection.settings,
-            connection.ready_timeout,
-            &[],
-            None,
-        )
-        .await
-        .map_err(|failure| OpenError::Failed(connection.connect_error(failure)))?;
-        {
-            let mut state = connection.state.lock().await;
-            state.handle = Some(handle);
-            state.plain.shell = Some(shell);
-        }
-        Ok(connection)
+            jump,
+        })
     }
 
     /// Connects and authenticates, retrying transient failures with backoff.
-    async fn connect(&self) -> Result<Handle<Client>, OpenError> {
+    pub(crate) async fn connect(&self) -> Result<Handle<Client>, OpenError> {
         let mut attempt: u32 = 0;
         loop {
             match self.attempt().await {
@@ -281,26 +299,19 @@ impl NativeConnection {
     async fn attempt(&self) -> Result<Handle<Client>, Failure> {
         let s = &self.settings;
         let place = format!("{} port {}", s.host_name, s.port);
-        let stream = tcp_connect(s, self.connect_timeout, &place).await?;
-        // Like ssh, the connect timeout also bounds the wait for the
-        // server's banner: a port that accepts and says nothing fails as
-        // fast as one that does not answer.
-        let mut first = [0u8; 1];
-        if tokio::time::timeout(self.connect_timeout, stream.peek(&mut first))
-            .await
-            .is_err()
-        {
-            return Err(Failure::transient(
-                format!("Connection timed out during banner exchange with {place}"),
-                format!(
-                    "{place} accepted the connection but sent no SSH banner within {}s: check that sshd (not another service) listens there",
-                    self.connect_timeout.as_secs()
-                ),
-            ));
-        }
+        let (stream, address_keys): (Box<dyn Io>, _) = match &self.jump {
+            Some(jump) => (Box::new(jump.channel(&s.host_name, s.port).await?), None),
+            None => {
+                let stream = tcp_connect(s, self.connect_timeout, &place).await?;
+                banner_wait(&stream, self.connect_timeout, &place).await?;
+                let keys = address_keys(s, &stream);
+                (Box::new(stream), keys)
+            }
+        };
         let verdict = Arc::new(StdMutex::new(None));
         let client = Client {
-            address_keys: address_keys(s, &stream),
+            address_keys,
+
             host_keys: self.host_keys.clone(),
             warnings: self.warnings.clone(),
             strict: s.strict,
@@ -572,11 +583,20 @@ impl Connection for NativeConnection {
             let _ =
                 tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state, who.as_ref())).await;
         }
-        for slot in state.slots() {
-            if let Some(shell) = slot.shell.take() {
-                shell.shutdown().await;
-            }
-        }
+        // All shells end at once. The login user's is waited for; an
+        // escalated one is not: after its driver's `exit`, sudo or su still
+        // closes its PAM session, tens of milliseconds on a loaded machine
+        // that no one needs to wait for (the driver has its `exit 0`, and
+        // the end of the connection closes what is left).
+        let shells: Vec<(Shell, bool)> = state
+            .slots()
+            .filter_map(|slot| {
+                let wait = slot.escalation.is_none();
+                slot.shell.take().map(|shell| (shell, wait))
+            })
+            .collect();
+        futures::future::join_all(shells.into_iter().map(|(shell, wait)| shell.shutdown(wait)))
+            .await;
         if let Some(handle) = state.handle.take() {
             let _ = tokio::time::timeout(
                 EXIT_GRACE,
@@ -592,17 +612,21 @@ impl Connection for NativeConnection {
 
     fn describe(&self) -> String {
         let kex = lock(&self.kex).clone();
-        if kex.is_empty() {
+        let mut text = if kex.is_empty() {
             "native SSH".to_string()
         } else {
             format!("native SSH ({kex})")
+        };
+        if let Some(jump) = &self.jump {
+            text.push_str(&format!(" via {}", jump.describe()));
         }
+        text
     }
 }
 
 /// The russh event handler of one connection: it checks the host key and
 /// remembers what it found, so that a refusal can be explained.
-struct Client {
+pub(crate) struct Client {
     host_keys: Arc<StdMutex<HostKeys>>,
     warnings: Arc<StdMutex<Vec<String>>>,
     /// `StrictHostKeyChecking`.
@@ -797,6 +821,39 @@ fn client_config(settings: &Settings, host_keys: &HostKeys) -> Result<client::Co
         nodelay: true,
         ..Default::default()
     })
+}
+
+/// A byte stream an SSH connection runs on: TCP, or a channel of a jump
+/// host's connection.
+pub(crate) trait Io:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static
+{
+}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// Like ssh, the connect timeout also bounds the wait for the server's
+/// banner: a port that accepts and says nothing fails as fast as one that
+/// does not answer.
+async fn banner_wait(
+    stream: &tokio::net::TcpStream,
+    timeout: Duration,
+    place: &str,
+) -> Result<(), Failure> {
+    let mut first = [0u8; 1];
+    if tokio::time::timeout(timeout, stream.peek(&mut first))
+        .await
+        .is_err()
+    {
+        return Err(Failure::transient(
+            format!("Connection timed out during banner exchange with {place}"),
+            format!(
+                "{place} accepted the connection but sent no SSH banner within {}s: check that sshd (not another service) listens there",
+                timeout.as_secs()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Resolves and connects, within `timeout`, to the addresses of the
@@ -1075,7 +1132,7 @@ fn known_hosts_list(files: &[PathBuf]) -> String {
 
 /// A failed attempt to connect, in the user's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Failure {
+pub(crate) struct Failure {
     message: String,
     hint: Option<String>,
     /// Whether trying again may help.
@@ -1087,7 +1144,7 @@ struct Failure {
 }
 
 impl Failure {
-    fn transient(message: String, hint: String) -> Failure {
+    pub(crate) fn transient(message: String, hint: String) -> Failure {
         Failure {
             message,
             hint: Some(hint),
@@ -1097,7 +1154,7 @@ impl Failure {
         }
     }
 
-    fn fatal(message: String, hint: String) -> Failure {
+    pub(crate) fn fatal(message: String, hint: String) -> Failure {
         Failure {
             message,
             hint: Some(hint),
@@ -1373,12 +1430,16 @@ impl Shell {
     }
 
     /// Ends the shell in order: its last words (`exit`), the end of input,
-    /// then the channel's close once the shell has exited.
-    async fn shutdown(mut self) {
+    /// then the channel's close, once the shell has exited when `wait`.
+    async fn shutdown(mut self, wait: bool) {
         let bye = self.session.close_request();
         let said = tokio::time::timeout(EXIT_GRACE, self.writer.data(&bye[..])).await;
         if matches!(said, Ok(Ok(()))) {
             let _ = self.writer.eof().await;
+            if !wait {
+                let _ = self.writer.close().await;
+                return;
+            }
             let exited = async {
                 while let Some(message) = self.reader.wait().await {
                     if matches!(message, ChannelMsg::Close) {
@@ -1449,6 +1510,8 @@ mod tests {
             strict: Strict::Yes,
             strict_place: None,
             hash_known_hosts: false,
+            proxy_jump: Vec::new(),
+            config_file: None,
             alive_interval: Duration::from_secs(15),
             alive_count_max: 3,
             send_env: Vec::new(),

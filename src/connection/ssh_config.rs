@@ -11,7 +11,7 @@
 //! `ansible_ssh_common_args`, `~/.ssh/config` and `/etc/ssh/ssh_config` (or
 //! the `-F` file instead), with `Host` blocks and `Include` — and answers
 //! [`Resolution::NotUnderstood`] as soon as anything in effect for the host
-//! is outside the subset (`ProxyJump`, `Match`, certificates, unknown
+//! is outside the subset (`ProxyCommand`, `Match`, certificates, unknown
 //! keywords…). The host then uses OpenSSH, which understands everything.
 //! Settings in `Host` blocks that do not apply to the host are never looked
 //! at, so one jump host in a big `~/.ssh/config` does not send every host to
@@ -99,7 +99,6 @@ const IGNORED: &[&str] = &[
 /// Keywords that are harmless when switched off (`none` or `no`), and
 /// outside the subset otherwise.
 const OFF_ONLY: &[&str] = &[
-    "proxyjump",
     "proxycommand",
     "controlmaster",
     "controlpath",
@@ -264,6 +263,11 @@ pub struct Settings {
     pub strict_place: Option<String>,
     /// `HashKnownHosts`: record accepted keys under a hashed name.
     pub hash_known_hosts: bool,
+    /// `ProxyJump` (or `-J`): the jump hosts, first one first.
+    pub proxy_jump: Vec<Hop>,
+    /// The `-F` file of the command line, which jump hosts are resolved
+    /// with too (ssh passes it on to the ssh it runs for them).
+    pub config_file: Option<String>,
     /// `ServerAliveInterval`; zero turns keep-alives off.
     pub alive_interval: Duration,
     /// `ServerAliveCountMax`.
@@ -311,6 +315,60 @@ impl Strict {
             Strict::No => Some(format!(
                 "host key checking is off for {host} (StrictHostKeyChecking no, {place}): an unknown or changed host key is accepted, so any machine that answers at its address is trusted with this run; remove the setting to check the host against known_hosts"
             )),
+        }
+    }
+}
+
+/// One jump host of `ProxyJump`: `[user@]host[:port]` or
+/// `ssh://[user@]host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl Hop {
+    fn parse(text: &str) -> Result<Hop, String> {
+        let rest = text.strip_prefix("ssh://").unwrap_or(text);
+        let (user, rest) = match rest.rsplit_once('@') {
+            Some((user, rest)) => (Some(user.to_string()), rest),
+            None => (None, rest),
+        };
+        let (host, port) = match rest.strip_prefix('[') {
+            Some(bracketed) => match bracketed.split_once(']') {
+                Some((host, tail)) => (host, tail.strip_prefix(':')),
+                None => return Err(format!("cannot parse the jump host `{text}`")),
+            },
+            None => match rest.rsplit_once(':') {
+                Some((host, port)) if !host.contains(':') => (host, Some(port)),
+                _ => (rest, None),
+            },
+        };
+        if host.is_empty() || user.as_deref() == Some("") {
+            return Err(format!("cannot parse the jump host `{text}`"));
+        }
+        Ok(Hop {
+            user,
+            host: host.to_string(),
+            port: port.map(self::port).transpose()?,
+        })
+    }
+
+    /// How ssh reaches this jump host: `ssh [-F file] [-l user] [-p port]
+    /// host`, resolved like any host but without the inventory's options.
+    pub fn target(&self, config_file: Option<&str>) -> Target {
+        Target {
+            name: self.host.clone(),
+            address: self.host.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            key_file: None,
+            ssh_args: config_file
+                .map(|f| vec!["-F".to_string(), f.to_string()])
+                .unwrap_or_default(),
+            transport: crate::connection::Transport::Ssh,
+            ssh_client: None,
         }
     }
 }
@@ -412,6 +470,7 @@ struct Values {
     identity_agent: Option<String>,
     strict: Option<(Strict, String)>,
     hash_known_hosts: Option<bool>,
+    proxy_jump: Option<Vec<Hop>>,
     alive_interval: Option<u64>,
     alive_count_max: Option<usize>,
     send_env: Vec<String>,
@@ -426,6 +485,8 @@ fn first<T>(slot: &mut Option<T>, value: T) {
 
 struct Resolver<'a> {
     env: &'a Env<'a>,
+    /// The command line's `-F` file.
+    config_file: Option<String>,
     /// Whether what is not understood is skipped rather than an answer:
     /// for the host key policy of hosts that go to OpenSSH anyway.
     lenient: bool,
@@ -438,6 +499,7 @@ impl<'a> Resolver<'a> {
     fn new(target: &Target, env: &'a Env<'a>) -> Resolver<'a> {
         Resolver {
             env,
+            config_file: None,
             lenient: false,
             host: target.address.clone(),
             values: Values::default(),
@@ -463,6 +525,7 @@ impl<'a> Resolver<'a> {
         }
         words.extend(target.ssh_args.iter().cloned());
         let config_file = self.command_line(&words)?;
+        self.config_file.clone_from(&config_file);
         match config_file {
             Some(file) if file == "none" => {}
             Some(file) => {
@@ -504,7 +567,7 @@ impl<'a> Resolver<'a> {
                 // native transport does anyway.
                 continue;
             }
-            if !"Fopli".contains(letter) {
+            if !"FopliJ".contains(letter) {
                 return Err(format!(
                     "the ssh option `{word}` in ansible_ssh_common_args is not supported natively"
                 ));
@@ -525,6 +588,7 @@ impl<'a> Resolver<'a> {
                 }
                 'p' => self.values.port = Some(port(&value)?),
                 'l' => self.values.user = Some(value),
+                'J' => self.apply("proxyjump", std::slice::from_ref(&value), "-J")?,
                 _ => self.values.identity_files.push(value),
             }
         }
@@ -634,6 +698,20 @@ impl<'a> Resolver<'a> {
                     }
                 };
                 first(&mut values.strict, (policy, place.to_string()));
+            }
+            "proxyjump" => {
+                let value = one()?;
+                if values.proxy_jump.is_none() {
+                    let hops = if value.eq_ignore_ascii_case("none") {
+                        Vec::new()
+                    } else {
+                        value
+                            .split(',')
+                            .map(|hop| Hop::parse(hop).map_err(|e| format!("{e} ({place})")))
+                            .collect::<Result<Vec<_>, _>>()?
+                    };
+                    values.proxy_jump = Some(hops);
+                }
             }
             "hashknownhosts" => {
                 let on = yes_no(one()?)?;
@@ -806,6 +884,8 @@ impl<'a> Resolver<'a> {
             strict: values.strict.as_ref().map_or(Strict::Yes, |(s, _)| *s),
             strict_place: values.strict.as_ref().map(|(_, place)| place.clone()),
             hash_known_hosts: values.hash_known_hosts.unwrap_or(false),
+            proxy_jump: values.proxy_jump.clone().unwrap_or_default(),
+            config_file: self.config_file.clone(),
             host: self.host.clone(),
             host_name,
             port,
@@ -1328,17 +1408,16 @@ mod tests {
             // Outside the subset.
             (
                 "h",
-                "",
-                &[(USER, "Host h\n  ProxyJump bastion\n")],
-                Err("ProxyJump is not supported natively (/home/me/.ssh/config:2)"),
-            ),
-            (
-                "h",
                 "-o ProxyCommand=nc",
                 &[],
                 Err("ProxyCommand is not supported natively"),
             ),
-            ("h", "-J b", &[], Err("`-J` in ansible_ssh_common_args")),
+            (
+                "h",
+                "-o ProxyJump=a@",
+                &[],
+                Err("cannot parse the jump host"),
+            ),
             ("h", "", &[(USER, "Match host h\n")], Err("Match blocks")),
             (
                 "h",
@@ -1463,6 +1542,34 @@ mod tests {
         assert_eq!((strict, place.as_deref()), (Strict::No, Some("-o")));
         assert_eq!(host_key_policy(&target("x", ""), &env).0, Strict::Yes);
         assert!(Strict::Yes.warning("h", None).is_none());
+    }
+
+    #[test]
+    fn jump_hosts_from_proxy_jump_and_dash_j() {
+        let s = settings(
+            &target("h", "-F /cfg -J ops@bastion:2200,ssh://[10.0.0.9]:22,plain"),
+            &[("/cfg", "Host h\n  ProxyJump ignored\n")],
+        );
+        let hops: Vec<(Option<&str>, &str, Option<u16>)> = s
+            .proxy_jump
+            .iter()
+            .map(|h| (h.user.as_deref(), h.host.as_str(), h.port))
+            .collect();
+        assert_eq!(
+            hops,
+            [
+                (Some("ops"), "bastion", Some(2200)),
+                (None, "10.0.0.9", Some(22)),
+                (None, "plain", None)
+            ]
+        );
+        let jump = s.proxy_jump[0].target(s.config_file.as_deref());
+        assert_eq!(jump.ssh_args, ["-F", "/cfg"]);
+        let none = settings(
+            &target("h", "-o ProxyJump=none"),
+            &[(USER, "ProxyJump b\n")],
+        );
+        assert!(none.proxy_jump.is_empty());
     }
 
     #[test]

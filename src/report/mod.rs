@@ -174,7 +174,7 @@ pub enum Event {
         message: String,
     },
     /// A host's connection is open, and how: `native SSH (curve25519-sha256)`,
-    /// `OpenSSH: ProxyJump is not supported natively (…)`, `local`. Sent
+    /// `OpenSSH: ProxyCommand is not supported natively (…)`, `local`. Sent
     /// once per host, before its first result.
     Connected {
         host: String,
