@@ -94,3 +94,5 @@ mod input_bounds;
 mod host_key_checking;
 // ProxyJump on the native client: one jump connection, direct-tcpip channels.
 mod proxy_jump;
+// OpenSSH user certificates (CertificateFile, -cert.pub) on the native client.
+mod user_certificates;
