@@ -185,6 +185,9 @@ struct Executor<'a> {
     started: std::cell::Cell<bool>,
     /// `--step` until the person answers `c` (continue without asking).
     stepping: std::cell::Cell<bool>,
+    /// One semaphore per throttled task (by where it is written), held
+    /// with the fork slot while the task works on a host.
+    throttles: std::cell::RefCell<HashMap<(String, usize), Arc<Semaphore>>>,
 }
 
 impl<'a> Executor<'a> {
@@ -228,6 +231,7 @@ impl<'a> Executor<'a> {
             limit,
             started: std::cell::Cell::new(cfg.start_at_task.is_none()),
             stepping: std::cell::Cell::new(cfg.step),
+            throttles: std::cell::RefCell::new(HashMap::new()),
         })
     }
 
@@ -243,6 +247,7 @@ impl<'a> Executor<'a> {
             self.stats.entry(h.clone()).or_default();
         }
         hosts.retain(|h| self.hosts.get(h).is_some_and(HostState::active));
+        order_hosts(&mut hosts, play.order);
         let name = match &play.name {
             Some(n) => self.play_name(n)?,
             None => pattern_text.clone(),
@@ -546,6 +551,18 @@ impl<'a> Executor<'a> {
 
     /// Runs a task on a host, holding a fork slot while it works.
     async fn invoke(&self, play: &'a Play, task: &TaskDef, host: &str, run_once: bool) -> Report {
+        let throttle = task.throttle.map(|n| {
+            let key = (task.node.src.name().to_string(), task.node.span.offset());
+            self.throttles
+                .borrow_mut()
+                .entry(key)
+                .or_insert_with(|| Arc::new(Semaphore::new(n)))
+                .clone()
+        });
+        let _throttled = match &throttle {
+            Some(limit) => limit.acquire().await.ok(),
+            None => None,
+        };
         let _slot = self.forks.acquire().await;
         let Some(entry) = self.registry.get(&task.module) else {
             return failure(host, format!("unknown module `{}`", task.module));
@@ -936,4 +953,33 @@ fn control_dir() -> Result<PathBuf, Error> {
         }
     })?;
     Ok(dir)
+}
+
+/// Puts a play's hosts in the order its `order` keyword asks for; the
+/// inventory's order is the default.
+fn order_hosts(hosts: &mut [String], order: crate::playbook::HostOrder) {
+    use crate::playbook::HostOrder;
+    match order {
+        HostOrder::Inventory => {}
+        HostOrder::ReverseInventory => hosts.reverse(),
+        HostOrder::Sorted => hosts.sort(),
+        HostOrder::ReverseSorted => {
+            hosts.sort();
+            hosts.reverse();
+        }
+        HostOrder::Shuffle => {
+            // A Fisher-Yates shuffle seeded by the clock: the order only
+            // has to differ between runs, not to be unpredictable.
+            let mut seed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
+                | 1;
+            for i in (1..hosts.len()).rev() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                hosts.swap(i, (seed % (i as u64 + 1)) as usize);
+            }
+        }
+    }
 }

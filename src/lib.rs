@@ -59,6 +59,7 @@ pub mod template;
 pub mod tty;
 pub mod validate;
 pub mod vars;
+pub mod vars_prompt;
 pub mod vault;
 pub mod yaml;
 pub mod yaml_error;

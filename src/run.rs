@@ -214,6 +214,11 @@ async fn apply(
         );
         return Ok(ExitCode::SUCCESS);
     }
+    // The plays' questions, once each, before any host is contacted.
+    let mut loaded = loaded;
+    for play in &mut loaded.playbook.plays {
+        play.answers = crate::vars_prompt::ask(&play.prompts, &cfg.extra_vars)?;
+    }
     if cfg.ask_become_pass {
         // Asked once for the whole run, after validation (a playbook with
         // errors asks nothing) and before any host is contacted.

@@ -41,6 +41,14 @@ pub fn ask(prompt: &str, what: &str) -> Result<String, AskError> {
     ask_line(prompt, what, true)
 }
 
+/// Writes a line on the terminal, if there is one (a notice between two
+/// questions); nothing else can be done when it cannot be written.
+pub fn say(text: &str) {
+    if let Ok(mut tty) = OpenOptions::new().write(true).open("/dev/tty") {
+        let _ = tty.write_all(text.as_bytes());
+    }
+}
+
 /// Whether this process has a terminal to ask on.
 pub fn available() -> bool {
     OpenOptions::new()

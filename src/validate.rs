@@ -197,6 +197,7 @@ impl Checker<'_> {
             defined.insert("ansible_facts".into());
         }
         defined.extend(play.vars.iter().map(|(k, _)| k.key().to_string()));
+        defined.extend(play.prompts.iter().map(|p| p.name.clone()));
         for file in &play.vars_files {
             if let Some(map) = file.loaded.as_ref().and_then(Node::as_map) {
                 defined.extend(map.iter().map(|(k, _)| k.key().to_string()));
@@ -281,7 +282,7 @@ impl Checker<'_> {
 
     fn syntax(&self, node: &Node, expression: bool) -> Vec<InputError> {
         match self.templates.undeclared(node, expression) {
-            Ok(_) => Vec::new(),
+            Ok(_) => self.templates.unknown_names(node, expression),
             Err(e) => vec![e],
         }
     }
@@ -296,6 +297,10 @@ impl Checker<'_> {
             Ok(used) => used,
             Err(e) => return vec![e],
         };
+        let unknown = self.templates.unknown_names(node, expression);
+        if !unknown.is_empty() {
+            return unknown;
+        }
         if !self.check_variables {
             return Vec::new();
         }

@@ -138,12 +138,44 @@ impl RunVars {
         for (k, v) in &play.vars {
             vars.insert_template(k.key(), v.to_json());
         }
+        for answer in &play.answers {
+            let value = crate::vars_prompt::value(answer);
+            if answer.secret {
+                vars.insert_secret(answer.name.clone(), value);
+            } else {
+                vars.insert_template(answer.name.clone(), value);
+            }
+        }
         for file in &play.vars_files {
             let node = match &file.loaded {
                 Some(n) => n.clone(),
                 None => {
-                    let name = crate::invocation::text(&templates.render_node(&file.name, &vars)?);
-                    let path = Path::new(&self.playbook_dir).join(&name);
+                    let path = match file.name.as_seq() {
+                        // A list: the first file that exists. An entry that
+                        // cannot be rendered yet (a fact before gathering)
+                        // is passed over, as Ansible passes over it.
+                        Some(alternatives) => alternatives
+                            .iter()
+                            .filter_map(|a| templates.render_node(a, &vars).ok())
+                            .map(|name| {
+                                Path::new(&self.playbook_dir).join(crate::invocation::text(&name))
+                            })
+                            .find(|path| path.is_file())
+                            .ok_or_else(|| {
+                                Error::Input(Box::new(
+                                    crate::error::InputError::at(
+                                        &file.name,
+                                        "none of these vars files exists for this host",
+                                    )
+                                    .with_label("the first one found is read"),
+                                ))
+                            })?,
+                        None => {
+                            let name =
+                                crate::invocation::text(&templates.render_node(&file.name, &vars)?);
+                            Path::new(&self.playbook_dir).join(&name)
+                        }
+                    };
                     let src =
                         crate::source::SourceFile::read(&path).map_err(|source| Error::Read {
                             path: path.clone(),

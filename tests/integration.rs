@@ -80,6 +80,8 @@ mod include_vars;
 mod ansible_fallback;
 // Public content written for older Ansible: galaxy metadata, bare include, action/local_action.
 mod public_content;
+// vars_prompt on a real terminal, order, throttle, notify on blocks, vars_files alternatives.
+mod play_keywords;
 // playbook_dir, inventory_dir, inventory_file, role_path: absolute, as Ansible gives them.
 mod magic_dirs;
 // Connection variables checked by validate, wherever they are written.
@@ -92,6 +94,8 @@ mod yaml_errors;
 mod input_bounds;
 // StrictHostKeyChecking no / accept-new and host_key_checking: warnings, changed keys refused, both clients.
 mod host_key_checking;
+// validate refuses unknown filters, tests and lookups at the name.
+mod validate_names;
 // ProxyJump on the native client: one jump connection, direct-tcpip channels.
 mod proxy_jump;
 // OpenSSH user certificates (CertificateFile, -cert.pub) on the native client.

@@ -35,11 +35,13 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use dtrplay::lab::node::{Fleet, FleetOptions, Isolation};
+use dtrplay::lab::state::random_password;
+use dtrplay::lab::users::Users;
 
 use crate::measure::{Spec, WRAPPER_ARG};
 use crate::peers::Peers;
 use crate::report::{MemorySample, Phases, Record, Sample, ValidateTiming};
-use crate::scenario::{FleetFiles, Kex, Scenario};
+use crate::scenario::{FleetFiles, Kex, Login, Scenario};
 
 /// How long the warm runs keep their masters (`--ssh-persist`); longer than
 /// any series of runs on one fleet.
@@ -84,6 +86,12 @@ struct Cli {
     /// The largest fleet Ansible is measured on (its runs take minutes).
     #[arg(long, default_value_t = 100)]
     ansible_max: usize,
+    /// How the nodes are logged in to: `root`, and `become` (a login user
+    /// of the nodes' own, `operator`, root login refused, and sudo to root
+    /// for every task). Become fleets run the cold, warm and peer groups;
+    /// their rows are compared with the root rows.
+    #[arg(long, value_delimiter = ',', default_value = "root")]
+    login: Vec<Login>,
     /// Key exchanges the peers are measured with.
     #[arg(long, value_delimiter = ',', default_value = "curve25519")]
     peer_kex: Vec<Kex>,
@@ -155,6 +163,18 @@ struct Cell<'a> {
     files: FleetFiles,
     n: usize,
     kex: Kex,
+    login: Login,
+}
+
+impl Cell<'_> {
+    /// The record's key of a measurement in this cell (`become-…` on
+    /// fleets reached through sudo).
+    fn key(&self, what: &'static str) -> &'static str {
+        match self.login {
+            Login::Root => what,
+            Login::Become => report::become_key(what),
+        }
+    }
 }
 
 struct Bench {
@@ -263,24 +283,33 @@ impl Bench {
             self.validate()?;
         }
         for n in self.cli.sizes.clone() {
-            let mut options = FleetOptions::new(self.work().join(format!("fleet-{n}")), n);
-            options.isolation = Isolation::Namespaces;
-            eprintln!("starting {n} nodes");
-            let fleet = Fleet::start(&options).map_err(|e| e.to_string())?;
-            ensure_loopback(&fleet)?;
-            for kex in self.cli.kex.clone() {
-                let files =
-                    scenario::fleet_files(&fleet, kex, &self.work().join(format!("fleet-{n}")))?;
-                let cell = Cell {
-                    fleet: &fleet,
-                    files,
-                    n,
-                    kex,
+            for login in self.cli.login.clone() {
+                let dir = match login {
+                    Login::Root => self.work().join(format!("fleet-{n}")),
+                    Login::Become => self.work().join(format!("fleet-{n}-become")),
                 };
-                self.cell(&cell)?;
-                self.save()?;
+                let mut options = FleetOptions::new(&dir, n);
+                options.isolation = Isolation::Namespaces;
+                if login == Login::Become {
+                    options.users = Some(Users::operator(&random_password()));
+                }
+                eprintln!("starting {n} nodes ({login} login)");
+                let fleet = Fleet::start(&options).map_err(|e| e.to_string())?;
+                ensure_loopback(&fleet)?;
+                for kex in self.cli.kex.clone() {
+                    let files = scenario::fleet_files(&fleet, kex, login, &dir)?;
+                    let cell = Cell {
+                        fleet: &fleet,
+                        files,
+                        n,
+                        kex,
+                        login,
+                    };
+                    self.cell(&cell)?;
+                    self.save()?;
+                }
+                fleet.stop().map_err(|e| e.to_string())?;
             }
-            fleet.stop().map_err(|e| e.to_string())?;
         }
         let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
         self.record
@@ -308,7 +337,10 @@ impl Bench {
     }
 
     fn cell(&mut self, cell: &Cell) -> Result<(), String> {
-        if self.wants("floor") {
+        // The floor and memory are the root fleet's: `ssh true` costs the
+        // same whoever logs in.
+        let root = cell.login == Login::Root;
+        if root && self.wants("floor") {
             self.floor_fresh(cell)?;
             self.floor_mux(cell)?;
         }
@@ -337,7 +369,7 @@ impl Bench {
             let stopped = stop_dtrplay_masters(&cell.files.inventory)?;
             eprintln!("  stopped {stopped} dtrplay masters");
         }
-        if self.wants("memory") {
+        if root && self.wants("memory") {
             scenario::reset(cell.fleet)?;
             self.dtrplay_memory(cell)?;
         }
@@ -490,7 +522,7 @@ impl Bench {
             )
         });
         self.push(Sample {
-            what,
+            what: cell.key(what),
             n: cell.n,
             kex: cell.kex,
             run,
@@ -570,7 +602,7 @@ impl Bench {
             return Ok(());
         }
         self.push(Sample {
-            what,
+            what: cell.key(what),
             n: cell.n,
             kex: cell.kex,
             run,
@@ -670,7 +702,12 @@ impl Bench {
             "--parallel",
             &cell.n.to_string(),
             &cell.files.pyinfra_inventory.display().to_string(),
-            &self.scenario.deploy.display().to_string(),
+            &match cell.login {
+                Login::Root => &self.scenario.deploy,
+                Login::Become => &self.scenario.deploy_sudo,
+            }
+            .display()
+            .to_string(),
         ]);
         let (spec_path, report, stdout, stderr) = self.next_paths(what, cell.n, cell.kex);
         let spec = Spec {
@@ -684,7 +721,10 @@ impl Bench {
         };
         // The first timed run also samples memory: its runs are long, and
         // the sampler costs well under 1 % of a core at its rate.
-        let sample = run == 0 && what == "pyinfra-first" && self.wants("memory");
+        let sample = run == 0
+            && what == "pyinfra-first"
+            && cell.login == Login::Root
+            && self.wants("memory");
         quiesce(cell.fleet, false);
         let before = server_cpu(cell.fleet);
         let measured = measure::measure(&spec, &spec_path, sample)?;
@@ -695,7 +735,7 @@ impl Bench {
             self.push_memory(cell, what, measured.clone(), problem.clone());
         }
         self.push(Sample {
-            what,
+            what: cell.key(what),
             n: cell.n,
             kex: cell.kex,
             run,
@@ -730,7 +770,10 @@ impl Bench {
             stamp: false,
             report,
         };
-        let sample = run == 0 && what == "ansible-first" && self.wants("memory");
+        let sample = run == 0
+            && what == "ansible-first"
+            && cell.login == Login::Root
+            && self.wants("memory");
         quiesce(cell.fleet, what == "ansible-second");
         let measured = measure::measure(&spec, &spec_path, sample)?;
         let changed = peers::ansible_changed(&fs::read_to_string(&stdout).unwrap_or_default());
@@ -753,7 +796,7 @@ impl Bench {
             self.push_memory(cell, what, measured.clone(), problem.clone());
         }
         self.push(Sample {
-            what,
+            what: cell.key(what),
             n: cell.n,
             kex: cell.kex,
             run,

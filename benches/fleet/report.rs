@@ -11,7 +11,11 @@ use crate::measure::{Memory, Usage};
 use crate::scenario::Kex;
 
 /// What was measured, in table order: a stable key for JSON and a label.
-pub const ROWS: [(&str, &str); 10] = [
+/// The `become-` rows are the same runs on nodes whose login user is not
+/// root (`--login become`): every tool logs in as `operator` and becomes
+/// root with sudo (dtrplay and Ansible `ansible_become: true`, pyinfra
+/// `_sudo=True`).
+pub const ROWS: [(&str, &str); 18] = [
     ("floor-fresh", "floor: `ssh true`, fresh connections"),
     ("floor-mux", "floor: `ssh true`, over open masters"),
     ("dtrplay-cold-first", "dtrplay cold, first run (changes)"),
@@ -28,7 +32,38 @@ pub const ROWS: [(&str, &str); 10] = [
     ("ansible-second", "Ansible second run (masters kept)"),
     ("pyinfra-first", "pyinfra first run"),
     ("pyinfra-second", "pyinfra second run"),
+    (
+        "become-dtrplay-cold-first",
+        "become: dtrplay cold, first run (changes)",
+    ),
+    (
+        "become-dtrplay-cold-second",
+        "become: dtrplay cold, second run (no change)",
+    ),
+    (
+        "become-dtrplay-warm-first",
+        "become: dtrplay warm, first run (changes)",
+    ),
+    (
+        "become-dtrplay-warm-second",
+        "become: dtrplay warm, second run (no change)",
+    ),
+    ("become-ansible-first", "become: Ansible first run (cold)"),
+    (
+        "become-ansible-second",
+        "become: Ansible second run (masters kept)",
+    ),
+    ("become-pyinfra-first", "become: pyinfra first run"),
+    ("become-pyinfra-second", "become: pyinfra second run"),
 ];
+
+/// The `become-` key of a row.
+pub fn become_key(what: &'static str) -> &'static str {
+    ROWS.iter()
+        .map(|(key, _)| *key)
+        .find(|key| key.strip_prefix("become-") == Some(what))
+        .unwrap_or(what)
+}
 
 /// One timed run.
 #[derive(Debug, Clone, Serialize)]
@@ -254,7 +289,7 @@ impl Record {
     }
 
     fn ratio_table(&self, out: &mut String, kex: Kex) {
-        let rows: [(&str, &str, &str, &str); 10] = [
+        let rows: [(&str, &str, &str, &str); 16] = [
             (
                 "dtrplay cold first / floor fresh",
                 "dtrplay-cold-first",
@@ -315,6 +350,42 @@ impl Record {
                 "dtrplay-cold-second",
                 "",
             ),
+            (
+                "become / root: dtrplay cold first",
+                "become-dtrplay-cold-first",
+                "dtrplay-cold-first",
+                "≤ 1.1",
+            ),
+            (
+                "become / root: dtrplay cold second",
+                "become-dtrplay-cold-second",
+                "dtrplay-cold-second",
+                "≤ 1.1",
+            ),
+            (
+                "become / root: dtrplay warm second",
+                "become-dtrplay-warm-second",
+                "dtrplay-warm-second",
+                "≤ 1.1",
+            ),
+            (
+                "become: pyinfra first / dtrplay cold first",
+                "become-pyinfra-first",
+                "become-dtrplay-cold-first",
+                "",
+            ),
+            (
+                "become: Ansible first / dtrplay cold first",
+                "become-ansible-first",
+                "become-dtrplay-cold-first",
+                "",
+            ),
+            (
+                "become / root: Ansible first",
+                "become-ansible-first",
+                "ansible-first",
+                "",
+            ),
         ];
         let _ = writeln!(out, "### Ratios of medians, kex {kex}\n");
         let _ = write!(out, "| ratio |");
@@ -362,7 +433,7 @@ impl Record {
     /// nodes' sshd and shells share the control machine's cores, so the wall
     /// ratios also charge dtrplay for the nodes' work.
     fn client_ratio_table(&self, out: &mut String, kex: Kex) {
-        let rows: [(&str, &str, &str); 4] = [
+        let rows: [(&str, &str, &str); 7] = [
             (
                 "dtrplay cold first / floor fresh",
                 "dtrplay-cold-first",
@@ -382,6 +453,21 @@ impl Record {
                 "dtrplay warm second / floor mux",
                 "dtrplay-warm-second",
                 "floor-mux",
+            ),
+            (
+                "become / root: dtrplay cold first",
+                "become-dtrplay-cold-first",
+                "dtrplay-cold-first",
+            ),
+            (
+                "become / root: dtrplay cold second",
+                "become-dtrplay-cold-second",
+                "dtrplay-cold-second",
+            ),
+            (
+                "become / root: dtrplay warm second",
+                "become-dtrplay-warm-second",
+                "dtrplay-warm-second",
             ),
         ];
         let _ = writeln!(
@@ -441,6 +527,10 @@ impl Record {
             "dtrplay-cold-second",
             "dtrplay-warm-first",
             "dtrplay-warm-second",
+            "become-dtrplay-cold-first",
+            "become-dtrplay-cold-second",
+            "become-dtrplay-warm-first",
+            "become-dtrplay-warm-second",
         ];
         let mut lines = Vec::new();
         for key in keys {
@@ -636,6 +726,23 @@ impl Record {
             false,
             "×",
         );
+        let became = self.samples.iter().any(|s| s.what.starts_with("become-"));
+        for &n in self.sizes.iter().filter(|_| became) {
+            row(
+                format!("become (operator, sudo) ≤ 1.1× root login, dtrplay cold first, N={n}"),
+                self.ratio("become-dtrplay-cold-first", "dtrplay-cold-first", n, kex),
+                1.1,
+                true,
+                "×",
+            );
+            row(
+                format!("become ≤ 1.1× root login, dtrplay cold first, N={n}, client CPU only"),
+                self.cpu_ratio("become-dtrplay-cold-first", "dtrplay-cold-first", n, kex),
+                1.1,
+                true,
+                "×",
+            );
+        }
         row(
             "dtrplay's own peak memory < 64 MB, N=200".into(),
             self.memory_of("dtrplay-cold-first", 200)

@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -61,11 +61,48 @@ impl fmt::Display for Kex {
     }
 }
 
-/// The files shared by every fleet size: playbook, CA, pyinfra deploy.
+/// How the tools reach root on the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Login {
+    /// SSH logs in as root.
+    Root,
+    /// SSH logs in as `operator`, a user of the nodes' own (`lab::users`,
+    /// root login refused), and every tool becomes root with NOPASSWD sudo:
+    /// dtrplay and Ansible with `ansible_become: true`, pyinfra with
+    /// `_sudo=True` on each operation.
+    Become,
+}
+
+impl FromStr for Login {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Login, String> {
+        match s {
+            "root" => Ok(Login::Root),
+            "become" => Ok(Login::Become),
+            other => Err(format!("unknown login `{other}`: use root or become")),
+        }
+    }
+}
+
+impl fmt::Display for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Login::Root => "root",
+            Login::Become => "become",
+        })
+    }
+}
+
+/// The files shared by every fleet size: playbook, CA, pyinfra deploys.
 pub struct Scenario {
     pub dir: PathBuf,
     pub playbook: PathBuf,
+    /// The pyinfra deploy for root logins.
     pub deploy: PathBuf,
+    /// The same deploy with `_sudo=True` on each operation.
+    pub deploy_sudo: PathBuf,
     pub ca: Vec<u8>,
 }
 
@@ -81,11 +118,19 @@ impl Scenario {
         write(&playbook, PLAYBOOK.as_bytes())?;
         let deploy = dir.join("deploy.py");
         let deploy_text = DEPLOY.replace("@CA@", &files.join("ca.crt").display().to_string());
-        write(&deploy, deploy_text.as_bytes())?;
+        write(&deploy, deploy_text.replace("@SUDO@", "").as_bytes())?;
+        let deploy_sudo = dir.join("deploy_sudo.py");
+        write(
+            &deploy_sudo,
+            deploy_text
+                .replace("@SUDO@", "\n    _sudo=True,")
+                .as_bytes(),
+        )?;
         Ok(Scenario {
             dir: dir.to_path_buf(),
             playbook,
             deploy,
+            deploy_sudo,
             ca,
         })
     }
@@ -121,17 +166,17 @@ from pyinfra.operations import files, server
 files.directory(
     name="certs.d directory for DTR",
     path="/etc/docker/certs.d/dtr.example.com",
-    mode="755",
+    mode="755",@SUDO@
 )
 files.put(
     name="DTR's CA",
     src="@CA@",
     dest="/etc/docker/certs.d/dtr.example.com/ca.crt",
-    mode="644",
+    mode="644",@SUDO@
 )
 server.shell(
     name="Verify the CA",
-    commands=["sha256sum /etc/docker/certs.d/dtr.example.com/ca.crt"],
+    commands=["sha256sum /etc/docker/certs.d/dtr.example.com/ca.crt"],@SUDO@
 )
 "#;
 
@@ -160,17 +205,25 @@ pub struct FleetFiles {
 
 /// Writes the `ssh_config`, the YAML inventory (dtrplay and Ansible) and the
 /// pyinfra inventory for `fleet` and `kex` into `dir`.
-pub fn fleet_files(fleet: &Fleet, kex: Kex, dir: &Path) -> Result<FleetFiles, String> {
+pub fn fleet_files(
+    fleet: &Fleet,
+    kex: Kex,
+    login: Login,
+    dir: &Path,
+) -> Result<FleetFiles, String> {
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let nodes = fleet.nodes();
     let ssh_config = dir.join(format!("ssh_config-{kex}"));
     write(&ssh_config, render_ssh_config(fleet, kex).as_bytes())?;
     let inventory = dir.join(format!("inventory-{kex}.yml"));
-    write(&inventory, render_inventory(nodes, &ssh_config).as_bytes())?;
+    write(
+        &inventory,
+        render_inventory(nodes, &ssh_config, login).as_bytes(),
+    )?;
     let pyinfra_inventory = dir.join(format!("pyinfra_inventory_{kex}.py"));
     write(
         &pyinfra_inventory,
-        render_pyinfra_inventory(fleet, &ssh_config).as_bytes(),
+        render_pyinfra_inventory(fleet, &ssh_config, login).as_bytes(),
     )?;
     Ok(FleetFiles {
         ssh_config,
@@ -213,7 +266,7 @@ fn render_ssh_config(fleet: &Fleet, kex: Kex) -> String {
     out
 }
 
-fn render_inventory(nodes: &[Node], ssh_config: &Path) -> String {
+fn render_inventory(nodes: &[Node], ssh_config: &Path, login: Login) -> String {
     let mut out = String::from("# Written by the fleet benchmark.\nall:\n  hosts:\n");
     for node in nodes {
         out.push_str(&format!(
@@ -229,11 +282,23 @@ fn render_inventory(nodes: &[Node], ssh_config: &Path) -> String {
         "  vars:\n    ansible_ssh_common_args: -F {}\n",
         ssh_config.display()
     ));
+    if login == Login::Become {
+        out.push_str("    ansible_become: true\n");
+    }
     out
 }
 
-fn render_pyinfra_inventory(fleet: &Fleet, ssh_config: &Path) -> String {
+fn render_pyinfra_inventory(fleet: &Fleet, ssh_config: &Path, login: Login) -> String {
     let mut out = String::from("# Written by the fleet benchmark.\nhosts = [\n");
+    // With `_sudo`, pyinfra uploads to its temporary directory as the login
+    // user, then copies with sudo, under a name derived from the content.
+    // Lab nodes share the machine's /tmp (a real node has its own), so
+    // concurrent uploads to the same name would race; each node's private
+    // home stands in for its /tmp.
+    let temp_dir = match login {
+        Login::Root => String::new(),
+        Login::Become => "\"_temp_dir\": \"/home/operator\", ".to_string(),
+    };
     for node in fleet.nodes() {
         out.push_str(&format!(
             concat!(
@@ -242,8 +307,9 @@ fn render_pyinfra_inventory(fleet: &Fleet, ssh_config: &Path) -> String {
                 "\"ssh_known_hosts_file\": \"{known_hosts}\", ",
                 "\"ssh_strict_host_key_checking\": \"yes\", ",
                 "\"ssh_config_file\": \"{config}\", ",
-                "\"ssh_allow_agent\": False, \"ssh_look_for_keys\": False}}),\n"
+                "{temp_dir}\"ssh_allow_agent\": False, \"ssh_look_for_keys\": False}}),\n"
             ),
+            temp_dir = temp_dir,
             name = node.name,
             host = node.host,
             port = node.port,
@@ -290,6 +356,14 @@ pub fn verify(fleet: &Fleet, ca: &[u8]) -> Vec<String> {
         }
         match (fs::metadata(&file), fs::read(&file)) {
             (Ok(m), Ok(bytes)) => {
+                // Written as root, also when the login user is not root.
+                if m.uid() != 0 {
+                    problems.push(format!(
+                        "{}: {CERT_FILE} belongs to uid {}, not root",
+                        node.name,
+                        m.uid()
+                    ));
+                }
                 if bytes != ca {
                     problems.push(format!("{}: {CERT_FILE} has other content", node.name));
                 }

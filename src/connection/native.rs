@@ -583,11 +583,20 @@ impl Connection for NativeConnection {
             let _ =
                 tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state, who.as_ref())).await;
         }
-        for slot in state.slots() {
-            if let Some(shell) = slot.shell.take() {
-                shell.shutdown().await;
-            }
-        }
+        // All shells end at once. The login user's is waited for; an
+        // escalated one is not: after its driver's `exit`, sudo or su still
+        // closes its PAM session, tens of milliseconds on a loaded machine
+        // that no one needs to wait for (the driver has its `exit 0`, and
+        // the end of the connection closes what is left).
+        let shells: Vec<(Shell, bool)> = state
+            .slots()
+            .filter_map(|slot| {
+                let wait = slot.escalation.is_none();
+                slot.shell.take().map(|shell| (shell, wait))
+            })
+            .collect();
+        futures::future::join_all(shells.into_iter().map(|(shell, wait)| shell.shutdown(wait)))
+            .await;
         if let Some(handle) = state.handle.take() {
             let _ = tokio::time::timeout(
                 EXIT_GRACE,
@@ -1461,12 +1470,16 @@ impl Shell {
     }
 
     /// Ends the shell in order: its last words (`exit`), the end of input,
-    /// then the channel's close once the shell has exited.
-    async fn shutdown(mut self) {
+    /// then the channel's close, once the shell has exited when `wait`.
+    async fn shutdown(mut self, wait: bool) {
         let bye = self.session.close_request();
         let said = tokio::time::timeout(EXIT_GRACE, self.writer.data(&bye[..])).await;
         if matches!(said, Ok(Ok(()))) {
             let _ = self.writer.eof().await;
+            if !wait {
+                let _ = self.writer.close().await;
+                return;
+            }
             let exited = async {
                 while let Some(message) = self.reader.wait().await {
                     if matches!(message, ChannelMsg::Close) {

@@ -57,6 +57,12 @@ pub fn inherit(child: &mut TaskDef, parent: &TaskDef) {
     child.check_mode = child.check_mode.or(parent.check_mode);
     child.diff = child.diff.or(parent.diff);
     child.timeout = child.timeout.or(parent.timeout);
+    child.throttle = child.throttle.or(parent.throttle);
+    for handler in &parent.notify {
+        if !child.notify.contains(handler) {
+            child.notify.push(handler.clone());
+        }
+    }
     child.no_log |= parent.no_log;
     child.run_once |= parent.run_once;
     child.secret_vars.extend(parent.secret_vars.iter().cloned());
@@ -106,7 +112,6 @@ const TASK_ONLY: &[&str] = &[
     "with_list",
     "loop_control",
     "register",
-    "notify",
     "listen",
     "changed_when",
     "failed_when",
@@ -143,7 +148,7 @@ impl crate::playbook::parse::Loader<'_> {
                             &[
                                 "block", "rescue", "always", "name", "when", "tags", "vars",
                                 "ignore_errors", "delegate_to", "check_mode", "diff", "no_log",
-                                "run_once", "timeout", "become", "become_user",
+                                "run_once", "timeout", "throttle", "notify", "become", "become_user",
                                 "become_method", "become_flags", "become_exe", "environment",
                             ],
                             "block keyword",

@@ -84,6 +84,23 @@ pub struct Play {
     pub environment: Option<Node>,
     /// `remote_user`, `port`, `connection`.
     pub connection: connection_keys::ConnectionKeys,
+    /// `vars_prompt`: the questions, and once asked (before the run
+    /// connects), their answers.
+    pub prompts: Vec<crate::vars_prompt::Prompt>,
+    pub answers: Vec<crate::vars_prompt::Answer>,
+    /// `order`: how the play's hosts are ordered.
+    pub order: HostOrder,
+}
+
+/// A play's `order` keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostOrder {
+    #[default]
+    Inventory,
+    ReverseInventory,
+    Sorted,
+    ReverseSorted,
+    Shuffle,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +151,8 @@ pub struct TaskDef {
     pub vars: Vec<(Node, Node)>,
     /// Seconds before the task's remote script is killed.
     pub timeout: Option<u64>,
+    /// `throttle`: at most this many hosts run the task at once.
+    pub throttle: Option<usize>,
     /// Variables whose values are secrets: the `secret` parameters of the
     /// task file this task was expanded from.
     pub secret_vars: Vec<String>,
@@ -251,6 +270,7 @@ impl TaskDef {
             delegate_to: None,
             vars: Vec::new(),
             timeout: None,
+            throttle: None,
             secret_vars: Vec::new(),
             role: None,
             escalation: BecomeKeys::default(),

@@ -16,7 +16,7 @@ use crate::params::to_bool;
 use crate::playbook::free_form::{key_value, split_words};
 use crate::playbook::role::RoleScope;
 use crate::playbook::{
-    BatchSize, Meta, MetaAction, Play, Playbook, Step, Strategy, TaskDef, VarsFile,
+    BatchSize, HostOrder, Meta, MetaAction, Play, Playbook, Step, Strategy, TaskDef, VarsFile,
 };
 use crate::source::SourceFile;
 use crate::suggest;
@@ -53,6 +53,8 @@ const PLAY_KEYS: &[&str] = &[
     "become_flags",
     "become_exe",
     "environment",
+    "vars_prompt",
+    "order",
 ];
 
 const TASK_KEYS: &[&str] = &[
@@ -96,6 +98,7 @@ const TASK_KEYS: &[&str] = &[
     "environment",
     "action",
     "local_action",
+    "throttle",
 ];
 
 /// Keywords of Ansible that dtrplay does not implement; refusing them by
@@ -272,6 +275,9 @@ impl<'a> Loader<'a> {
             escalation: BecomeKeys::default(),
             environment: None,
             connection: Default::default(),
+            prompts: Vec::new(),
+            answers: Vec::new(),
+            order: HostOrder::Inventory,
         };
         let mut hosts = None;
         let (mut pre, mut main, mut post) = (Vec::new(), Vec::new(), Vec::new());
@@ -312,6 +318,8 @@ impl<'a> Loader<'a> {
                 "remote_user" | "port" | "connection" => {
                     play.connection.take(key, value, &mut self.errors);
                 }
+                "vars_prompt" => play.prompts = crate::vars_prompt::parse(value, &mut self.errors),
+                "order" => play.order = self.order(value),
                 other => self.unknown_key(key, other, PLAY_KEYS, "play keyword"),
             }
         }
@@ -352,6 +360,24 @@ impl<'a> Loader<'a> {
         play.roles = std::mem::take(&mut self.play_roles);
         self.check_notify(&play);
         Some(play)
+    }
+
+    /// A play's `order`.
+    fn order(&mut self, node: &Node) -> HostOrder {
+        match node.as_str() {
+            Some("inventory") => HostOrder::Inventory,
+            Some("reverse_inventory") => HostOrder::ReverseInventory,
+            Some("sorted") => HostOrder::Sorted,
+            Some("reverse_sorted") => HostOrder::ReverseSorted,
+            Some("shuffle") => HostOrder::Shuffle,
+            _ => {
+                self.errors.push(
+                    InputError::at(node, "`order` must be one of inventory, reverse_inventory, sorted, reverse_sorted, shuffle")
+                        .with_label("not a host order"),
+                );
+                HostOrder::Inventory
+            }
+        }
     }
 
     pub(crate) fn task_list(&mut self, node: &Node, handlers: bool) -> Vec<Step> {
@@ -568,7 +594,12 @@ impl<'a> Loader<'a> {
             "until" => def.until = Some(value.clone()),
             "retries" => def.retries = Some(value.clone()),
             "delay" => def.delay = Some(value.clone()),
+            // A templated `no_log` (`"{{ hide_secrets }}"`) is taken as
+            // true: its value is known only per host, and hiding output
+            // that could have been shown is the side that leaks nothing.
+            "no_log" if value.as_str().is_some_and(yaml::is_template) => def.no_log = true,
             "no_log" => def.no_log = self.boolean(value, "no_log").unwrap_or(false),
+            "throttle" => def.throttle = self.throttle(value),
             "check_mode" => def.check_mode = self.boolean(value, "check_mode"),
             "diff" => def.diff = self.boolean(value, "diff"),
             "run_once" => def.run_once = self.boolean(value, "run_once").unwrap_or(false),
@@ -969,6 +1000,10 @@ impl<'a> Loader<'a> {
         };
         let mut files = Vec::new();
         for name in names {
+            if let Value::Seq(alternatives) = &name.value {
+                files.extend(self.first_found_vars_file(&name, alternatives));
+                continue;
+            }
             let Some(text) = name.as_str() else {
                 self.errors.push(InputError::at(
                     &name,
@@ -987,6 +1022,53 @@ impl<'a> Loader<'a> {
             });
         }
         files
+    }
+
+    /// A `vars_files` entry that is itself a list: the first of these files
+    /// that exists, as in Ansible. Names without templates are settled now;
+    /// with one, the choice is made per host when the play starts.
+    fn first_found_vars_file(&mut self, entry: &Node, alternatives: &[Node]) -> Option<VarsFile> {
+        let mut texts = Vec::new();
+        for alternative in alternatives {
+            match alternative.as_str() {
+                Some(text) => texts.push(text),
+                None => {
+                    self.errors.push(InputError::at(
+                        alternative,
+                        format!("expected a file name, not {}", alternative.kind()),
+                    ));
+                    return None;
+                }
+            }
+        }
+        if texts.iter().any(|t| yaml::is_template(t)) {
+            return Some(VarsFile {
+                name: entry.clone(),
+                loaded: None,
+            });
+        }
+        match alternatives
+            .iter()
+            .zip(&texts)
+            .find(|(_, t)| self.dir.join(t).is_file())
+        {
+            Some((alternative, text)) => Some(VarsFile {
+                name: alternative.clone(),
+                loaded: self.load_vars_file(alternative, text),
+            }),
+            None => {
+                self.errors.push(
+                    InputError::at(entry, "none of these vars files exists")
+                        .with_label("the first one found is read")
+                        .with_help(format!(
+                            "looked for {} in {}",
+                            texts.join(", "),
+                            self.dir.display()
+                        )),
+                );
+                None
+            }
+        }
     }
 
     fn load_vars_file(&mut self, at: &Node, name: &str) -> Option<Node> {
@@ -1118,6 +1200,28 @@ impl<'a> Loader<'a> {
             );
         }
         value
+    }
+
+    /// `throttle`: at most this many hosts run the task at once.
+    fn throttle(&mut self, node: &Node) -> Option<usize> {
+        let n = match &node.value {
+            Value::Int(n) => usize::try_from(*n).ok(),
+            Value::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if n.is_none() {
+            self.errors.push(
+                InputError::at(
+                    node,
+                    format!("`throttle` must be a whole number, not {}", node.kind()),
+                )
+                .with_label("how many hosts at once?")
+                .with_help(
+                    "write `throttle: 1` to run the task on one host at a time; 0 means no limit",
+                ),
+            );
+        }
+        n.filter(|n| *n > 0)
     }
 
     pub(crate) fn identifier(&mut self, node: &Node, what: &str) -> Option<String> {

@@ -31,14 +31,12 @@ use serde::Deserialize;
 
 use crate::api::contract::{self, DtrAccess, DtrArgs, Lookup};
 use crate::api::dtr_ca::{self, DtrCa};
-use crate::api::registry::ca_crt_path;
-use crate::cert;
 use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::containerd_trust;
 use crate::tasks::dump_certs::shell_quote;
-use crate::tasks::node_runtime::{self, Containerd, RUNTIME_CHOICES, RuntimeArg, Runtimes};
+use crate::tasks::node_runtime::{self, RUNTIME_CHOICES, RuntimeArg, Runtimes};
+use crate::tasks::step5_files::{self, Judge, judged, shown};
 
 /// The mode of `ca.crt`.
 pub const FILE_MODE: &str = "644";
@@ -159,36 +157,6 @@ pub fn write_script(path: &str, pem: &str) -> String {
     )
 }
 
-/// How a file's content is judged in sync.
-#[derive(Debug, Clone)]
-enum Judge {
-    /// The same certificates (DER), whatever the PEM's whitespace.
-    Cert,
-    /// A `hosts.toml` in `dir` that trusts `ca` for `host`.
-    Hosts {
-        dir: String,
-        host: String,
-        ca: String,
-    },
-    /// A drop-in that sets `config_path` to `certs_dir`.
-    Dropin {
-        containerd: Containerd,
-        certs_dir: String,
-    },
-}
-
-/// One file step 5 wants on the node.
-#[derive(Debug, Clone)]
-struct Wanted {
-    path: String,
-    content: String,
-    judge: Judge,
-    /// What it is for, in messages ("DTR's CA", "containerd's hosts.toml").
-    what: &'static str,
-    /// Said when it changes: what the runtime needs to see the change.
-    note: Option<String>,
-}
-
 /// One file to write.
 #[derive(Debug)]
 struct FileChange {
@@ -260,81 +228,6 @@ pub async fn node_runtimes(cx: &Context<'_>, arg: RuntimeArg) -> Result<Runtimes
     node_runtime::resolve(arg, &found).map_err(|e| TaskError::failed(format!("{}: {e}", cx.host)))
 }
 
-impl CopyCaCrt {
-    /// Every file the node's runtimes need for DTR.
-    fn wanted(
-        &self,
-        lookup: Lookup<'_>,
-        runtimes: &Runtimes,
-        registry_host: &str,
-        pem: &str,
-    ) -> Result<Vec<Wanted>, TaskError> {
-        let setting = |e: contract::SettingsError| TaskError::failed(e.to_string());
-        let mut files = Vec::new();
-        if runtimes.docker {
-            let certs_dir =
-                contract::certs_dir(self.docker_certs_dir.as_deref(), lookup).map_err(setting)?;
-            files.push(Wanted {
-                path: ca_crt_path(&certs_dir, registry_host),
-                content: pem.to_string(),
-                judge: Judge::Cert,
-                what: "DTR's CA",
-                note: None,
-            });
-        }
-        if let Some(containerd) = &runtimes.containerd {
-            let certs_dir = contract::text(
-                self.containerd_certs_dir.as_deref(),
-                "containerd_certs_dir",
-                lookup,
-            )
-            .map_err(setting)?
-            .unwrap_or_else(|| containerd.default_certs_dir().to_string());
-            let dropin = contract::text(
-                self.containerd_cri_dropin.as_deref(),
-                "containerd_cri_dropin",
-                lookup,
-            )
-            .map_err(setting)?
-            .unwrap_or_else(|| containerd.default_dropin().to_string());
-            let dir = format!("{}/{registry_host}", certs_dir.trim_end_matches('/'));
-            let ca = format!("{dir}/ca.crt");
-            files.push(Wanted {
-                path: ca.clone(),
-                content: pem.to_string(),
-                judge: Judge::Cert,
-                what: "DTR's CA",
-                note: None,
-            });
-            files.push(Wanted {
-                path: format!("{dir}/hosts.toml"),
-                content: containerd_trust::hosts_toml(registry_host, &ca),
-                judge: Judge::Hosts {
-                    dir: dir.clone(),
-                    host: registry_host.to_string(),
-                    ca,
-                },
-                what: "containerd's hosts.toml",
-                note: None,
-            });
-            files.push(Wanted {
-                path: dropin,
-                content: containerd_trust::dropin(containerd, &certs_dir),
-                judge: Judge::Dropin {
-                    containerd: containerd.clone(),
-                    certs_dir,
-                },
-                what: "the CRI drop-in",
-                note: Some(format!(
-                    "{} reads it when it starts: restart containerd (on MKE 4, the k0s service) for Kubernetes pulls",
-                    containerd.describe()
-                )),
-            });
-        }
-        Ok(files)
-    }
-}
-
 /// Reads one file on the node (read-only).
 async fn probe(cx: &Context<'_>, path: &str) -> Result<Remote, TaskError> {
     let out = cx.run(&probe_script(path), b"").await?;
@@ -348,31 +241,6 @@ async fn probe(cx: &Context<'_>, path: &str) -> Result<Remote, TaskError> {
             ),
             Outcome::ok().with_output(&out),
         )),
-    }
-}
-
-/// Whether `content` is what `judge` wants; `Err` says why not.
-fn judged(judge: &Judge, content: &str, wanted: &str) -> Result<(), String> {
-    match judge {
-        Judge::Cert => match cert::same_certificates(content, wanted) {
-            true => Ok(()),
-            false => Err("it holds another certificate".into()),
-        },
-        Judge::Hosts { dir, host, ca } => {
-            containerd_trust::hosts_toml_trusts(content, dir, host, ca)
-        }
-        Judge::Dropin {
-            containerd,
-            certs_dir,
-        } => containerd_trust::dropin_sets(content, containerd, certs_dir),
-    }
-}
-
-/// How a file's change is shown: certificates described, TOML as text.
-fn shown(judge: &Judge, text: &str) -> String {
-    match judge {
-        Judge::Cert => cert::describe(text),
-        _ => text.to_string(),
     }
 }
 
@@ -404,7 +272,8 @@ impl Task for CopyCaCrt {
             data.insert("containerd_version".into(), c.version.clone().into());
         }
         data.insert("runtimes".into(), names.into());
-        let wanted = self.wanted(&lookup, &runtimes, &dtr_ca.registry_host, &dtr_ca.pem)?;
+        let wanted =
+            step5_files::wanted(self, &lookup, &runtimes, &dtr_ca.registry_host, &dtr_ca.pem)?;
         if let Some(first) = wanted.first() {
             // `path` stays the Docker (or first) file, as registered
             // results have always named it.

@@ -958,6 +958,9 @@ fn type_debug(value: &Value) -> &'static str {
     }
 }
 
+/// The lookup plugins `lookup` has; `validate` refuses any other.
+pub(crate) const LOOKUPS: [&str; 2] = ["env", "file"];
+
 /// `lookup('env', NAME, ...)` and `lookup('file', PATH, ...)`, the two
 /// lookups credential handling relies on. Several terms are joined with
 /// commas, as Ansible does. Relative files are searched in

@@ -20,6 +20,7 @@
 //! leak secrets.
 
 mod filters;
+pub mod names;
 mod predicates;
 mod sha1;
 mod text;
@@ -397,6 +398,75 @@ impl Templates {
             .into_iter()
             .map(|(_, name, span)| (name, span))
             .collect())
+    }
+
+    /// The filters, tests and lookups `node` names that dtrplay does not
+    /// have, each an input error at the name with "did you mean" (see
+    /// `names`). Text that does not compile is left to `undeclared`.
+    pub fn unknown_names(&self, node: &Node, as_expression: bool) -> Vec<InputError> {
+        let Some(text) = node.as_str() else {
+            return Vec::new();
+        };
+        let (code, offset, expression) = match text::single_expression(text) {
+            Some(inner) if as_expression => (&text[inner.clone()], inner.start, true),
+            _ if is_template(text) => (text, 0, false),
+            _ if as_expression => (text, 0, true),
+            _ => return Vec::new(),
+        };
+        names::uses(code, expression)
+            .into_iter()
+            .filter(|u| !self.has(u.kind, &u.name))
+            .map(|u| {
+                let words: &[&str] = match u.kind {
+                    names::NameKind::Filter => names::FILTER_WORDS,
+                    names::NameKind::Test => names::TEST_WORDS,
+                    names::NameKind::Lookup => &filters::LOOKUPS,
+                };
+                let known = words.iter().copied().filter(|w| self.has(u.kind, w));
+                // Two lookups are too few for a guess to mean anything.
+                let guess = match u.kind {
+                    names::NameKind::Lookup => None,
+                    _ => suggest::did_you_mean(&u.name, known),
+                };
+                let help = guess.unwrap_or_else(|| match u.kind {
+                    names::NameKind::Lookup => format!(
+                        "dtrplay's lookups are {}; run a command in a task and `register` its output instead",
+                        filters::LOOKUPS.map(|l| format!("`{l}`")).join(" and ")
+                    ),
+                    kind => format!(
+                        "dtrplay has Jinja's and Ansible's built-in {}s; collections' {}s (`ipaddr`, ...) are not available",
+                        kind.noun(),
+                        kind.noun()
+                    ),
+                });
+                let range = u.range.start + offset..u.range.end + offset;
+                InputError::new(
+                    &node.src,
+                    text::locate(node, Some(range)),
+                    format!("unknown {} `{}`", u.kind.noun(), u.name),
+                )
+                .with_label(format!("no {} of this name", u.kind.noun()))
+                .with_help(help)
+            })
+            .collect()
+    }
+
+    /// Whether the engine has a filter, test or lookup of this name. A
+    /// filter or test is looked up by using it once: minijinja says
+    /// "unknown filter" before calling anything.
+    fn has(&self, kind: names::NameKind, name: &str) -> bool {
+        let probe = match kind {
+            names::NameKind::Lookup => return filters::LOOKUPS.contains(&name),
+            names::NameKind::Filter => format!("{{{{ none | {name} }}}}"),
+            names::NameKind::Test => format!("{{{{ none is {name} }}}}"),
+        };
+        match self.env.render_str(&probe, ()) {
+            Err(err) => !matches!(
+                err.kind(),
+                ErrorKind::UnknownFilter | ErrorKind::UnknownTest
+            ),
+            Ok(_) => true,
+        }
     }
 
     /// The secrets of `vars` (`Vars::secrets`), plus the rendered values

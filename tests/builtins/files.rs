@@ -1,4 +1,4 @@
-//! `lineinfile`, `stat` and `ping` on real sshd nodes (their `/srv` is
+//! `lineinfile`, `stat`, `ping` and `find` on real sshd nodes (their `/srv` is
 //! private to each node, so the files edited there are the node's own).
 
 use super::{Lab, changed, diffs, failed, results};
@@ -148,5 +148,71 @@ fn stat_registers_ansibles_dictionary_and_ping_answers() {
         assert_eq!(results[4]["status"], "ok", "{}", run.stdout);
         assert_eq!(results[5]["msg"], "boom");
         assert_eq!(changed(&run, "node1"), 0);
+    }
+}
+
+#[test]
+fn find_lists_what_matches_by_name_type_age_and_size() {
+    let lab = Lab::plain(1);
+    lab.sh(
+        "node1",
+        "set -e; mkdir -p /srv/logs/old /srv/logs/.cache; cd /srv/logs; \
+         printf 'x%.0s' $(seq 1 2048) > big.log; echo small > small.log; echo hi > notes.txt; \
+         echo old > old/ancient.log; touch -d '10 days ago' old/ancient.log; echo h > .hidden.log",
+    );
+    lab.play(
+        r#"
+        - find:
+            paths: /srv/logs
+            patterns: "*.log"
+          register: top
+        - find:
+            paths: [/srv/logs, /srv/nowhere]
+            patterns: ["*.log"]
+            excludes: "small*"
+            recurse: true
+            hidden: true
+          register: deep
+        - find:
+            paths: /srv/logs
+            recurse: true
+            age: 2d
+          register: aged
+        - find:
+            paths: /srv/logs
+            size: 1k
+          register: sized
+        - find:
+            paths: /srv/logs
+            file_type: directory
+          register: dirs
+        - assert:
+            that:
+              - top.files | map(attribute='path') | sort == ['/srv/logs/big.log', '/srv/logs/small.log']
+              - top.matched == 2
+              - deep.files | map(attribute='path') | sort == ['/srv/logs/.hidden.log', '/srv/logs/big.log', '/srv/logs/old/ancient.log']
+              - "'/srv/nowhere' in deep.skipped_paths"
+              - aged.files | map(attribute='path') | list == ['/srv/logs/old/ancient.log']
+              - sized.files | map(attribute='path') | list == ['/srv/logs/big.log']
+              - sized.files[0].size == 2048 and sized.files[0].isreg
+              - dirs.files | map(attribute='path') | list == ['/srv/logs/old']
+        - find:
+            paths: /srv/logs
+            age: 3 fortnights
+          ignore_errors: true
+        "#,
+    );
+    for args in [&["--check"][..], &[][..]] {
+        let run = lab.apply(args);
+        run.success();
+        assert_eq!(changed(&run, "node1"), 0);
+        let last = &results(&run)[6];
+        assert!(
+            last["msg"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("`age` must be a number with an optional unit"),
+            "{last}"
+        );
     }
 }

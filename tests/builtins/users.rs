@@ -141,3 +141,111 @@ fn a_failing_tool_fails_the_task_with_its_own_words() {
             .contains("not a valid group name")
     );
 }
+
+/// A fresh public key line made by the real ssh-keygen.
+fn public_key(dir: &std::path::Path, name: &str) -> String {
+    let path = dir.join(name);
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .output()
+        .expect("run ssh-keygen");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(path.with_extension("pub"))
+        .expect("the public key")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn authorized_keys_are_added_rewritten_made_exclusive_and_removed() {
+    let lab = Lab::copy_on_write(1);
+    lab.sh("node1", "useradd -m -s /bin/sh dtrkeys");
+    let alice = public_key(lab.project.path(), "alice");
+    let bob = public_key(lab.project.path(), "bob");
+    let play = |extra: &str| {
+        lab.play(&format!(
+            "- authorized_key:\n    user: dtrkeys\n    key: \"{alice}\"\n{extra}"
+        ))
+    };
+    play("");
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert!(
+        diffs(&check).contains(&format!("+{alice}")),
+        "{}",
+        diffs(&check)
+    );
+    assert_eq!(
+        lab.sh("node1", "test -e /home/dtrkeys/.ssh || echo none"),
+        "none\n"
+    );
+
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1);
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "stat -c '%a %U' /home/dtrkeys/.ssh /home/dtrkeys/.ssh/authorized_keys; cat /home/dtrkeys/.ssh/authorized_keys"
+        ),
+        format!("700 dtrkeys\n600 dtrkeys\n{alice}\n")
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // Options are rewritten in place; a hand-added key stays.
+    lab.sh(
+        "node1",
+        &format!("echo '{bob}' >> /home/dtrkeys/.ssh/authorized_keys"),
+    );
+    play("    key_options: no-pty,no-port-forwarding\n");
+    let options = lab.apply(&[]);
+    assert_eq!(changed(&options, "node1"), 1);
+    assert_eq!(
+        lab.sh("node1", "cat /home/dtrkeys/.ssh/authorized_keys"),
+        format!("no-pty,no-port-forwarding {alice}\n{bob}\n")
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // Exclusive keeps only the task's keys; absent removes one.
+    play("    exclusive: true\n");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
+    assert_eq!(
+        lab.sh("node1", "cat /home/dtrkeys/.ssh/authorized_keys"),
+        format!("no-pty,no-port-forwarding {alice}\n")
+    );
+    play("    state: absent\n");
+    let removed = lab.apply(&[]);
+    assert_eq!(changed(&removed, "node1"), 1);
+    assert_eq!(
+        lab.sh("node1", "cat /home/dtrkeys/.ssh/authorized_keys"),
+        ""
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    lab.play(
+        r#"
+        - authorized_key:
+            user: nosuchuser
+            key: ssh-ed25519 AAAA x
+          ignore_errors: true
+        - authorized_key:
+            user: dtrkeys
+            key: https://github.com/alice.keys
+          ignore_errors: true
+        "#,
+    );
+    let errors = lab.apply(&[]);
+    errors.success();
+    let msgs: Vec<String> = results(&errors)
+        .iter()
+        .map(|r| r["msg"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(msgs[0], "Failed to lookup user nosuchuser");
+    assert!(msgs[1].starts_with("invalid key specified"), "{msgs:?}");
+}
