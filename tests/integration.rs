@@ -100,3 +100,5 @@ mod validate_names;
 mod proxy_jump;
 // ucp_flavor and CA pins checked by validate at the value.
 mod contract_vars;
+// OpenSSH user certificates (CertificateFile, -cert.pub) on the native client.
+mod user_certificates;

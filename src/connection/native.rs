@@ -960,11 +960,28 @@ async fn authenticate(handle: &mut Handle<Client>, s: &Settings) -> Result<(), F
         }
         match russh::keys::load_secret_key(path, None) {
             Ok(key) => {
+                let key = Arc::new(key);
+                // As ssh does, a certificate of the key is offered first.
+                for (cert_path, cert) in certificates(path, &key, s) {
+                    let name = format!("{}-cert-v01@openssh.com", key.algorithm().as_str());
+                    if !algorithms::allowed(s.pubkey_algorithms.as_deref(), &name) {
+                        continue;
+                    }
+                    tried.push(format!("{} (certificate)", cert_path.display()));
+                    match handle
+                        .authenticate_openssh_cert(user, key.clone(), cert)
+                        .await
+                    {
+                        Ok(result) if result.success() => return Ok(()),
+                        Ok(_) => {}
+                        Err(error) => return Err(auth_broken(error, s)),
+                    }
+                }
                 let Some(hash) = signature_hash(handle, &key.algorithm(), s).await else {
                     continue;
                 };
                 tried.push(path.display().to_string());
-                let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
+                let key = PrivateKeyWithHashAlg::new(key, hash);
                 match handle.authenticate_publickey(user, key).await {
                     Ok(result) if result.success() => return Ok(()),
                     Ok(_) => {}
@@ -1078,6 +1095,29 @@ async fn agent_auth(
         // The agent could not sign (a locked or confirming key): try the next.
         Err(_) => Ok(false),
     }
+}
+
+/// The certificates to offer with the identity `key` loaded from `path`:
+/// the configured `CertificateFile`s that certify it, then
+/// `<path>-cert.pub`. Files that do not parse or certify another key are
+/// skipped, as ssh skips them.
+fn certificates(
+    path: &Path,
+    key: &russh::keys::PrivateKey,
+    s: &Settings,
+) -> Vec<(PathBuf, russh::keys::Certificate)> {
+    let mut beside = path.as_os_str().to_owned();
+    beside.push("-cert.pub");
+    let mut candidates = s.certificate_files.clone();
+    candidates.push(PathBuf::from(beside));
+    candidates.dedup();
+    candidates
+        .into_iter()
+        .filter_map(|file| {
+            let cert = russh::keys::load_openssh_certificate(&file).ok()?;
+            (cert.public_key() == key.public_key().key_data()).then_some((file, cert))
+        })
+        .collect()
 }
 
 /// The `.pub` file next to an identity file.
@@ -1512,6 +1552,7 @@ mod tests {
             hash_known_hosts: false,
             proxy_jump: Vec::new(),
             config_file: None,
+            certificate_files: Vec::new(),
             alive_interval: Duration::from_secs(15),
             alive_count_max: 3,
             send_env: Vec::new(),

@@ -230,6 +230,10 @@ pub struct Settings {
     /// Identity files in the order they are tried, tokens expanded. Missing
     /// ones are skipped at connect time, as ssh does.
     pub identity_files: Vec<PathBuf>,
+    /// `CertificateFile`s, tokens expanded: OpenSSH user certificates
+    /// offered with the identity whose public key they certify (besides
+    /// `<identity>-cert.pub`, which ssh tries by itself).
+    pub certificate_files: Vec<PathBuf>,
     /// Whether no agent key may be offered.
     pub identities_only: bool,
     pub user_known_hosts: Vec<PathBuf>,
@@ -455,6 +459,7 @@ struct Values {
     port: Option<u16>,
     user: Option<String>,
     identity_files: Vec<String>,
+    certificate_files: Vec<String>,
     identities_only: Option<bool>,
     user_known_hosts: Option<Vec<String>>,
     global_known_hosts: Option<Vec<String>>,
@@ -678,6 +683,7 @@ impl<'a> Resolver<'a> {
             }
             "user" => first(&mut values.user, one()?.clone()),
             "identityfile" => values.identity_files.push(one()?.clone()),
+            "certificatefile" => values.certificate_files.push(one()?.clone()),
             "identitiesonly" => {
                 let on = yes_no(one()?)?;
                 first(&mut values.identities_only, on);
@@ -850,6 +856,7 @@ impl<'a> Resolver<'a> {
         } else {
             paths(&values.identity_files)?
         };
+        let certificate_files = paths(&values.certificate_files)?;
         let user_known_hosts = match &values.user_known_hosts {
             Some(files) => paths(files)?,
             None => paths(&DEFAULT_USER_KNOWN_HOSTS.map(String::from))?,
@@ -885,6 +892,7 @@ impl<'a> Resolver<'a> {
             strict_place: values.strict.as_ref().map(|(_, place)| place.clone()),
             hash_known_hosts: values.hash_known_hosts.unwrap_or(false),
             proxy_jump: values.proxy_jump.clone().unwrap_or_default(),
+            certificate_files,
             config_file: self.config_file.clone(),
             host: self.host.clone(),
             host_name,
@@ -1419,12 +1427,6 @@ mod tests {
                 Err("cannot parse the jump host"),
             ),
             ("h", "", &[(USER, "Match host h\n")], Err("Match blocks")),
-            (
-                "h",
-                "",
-                &[(USER, "CertificateFile ~/.ssh/c\n")],
-                Err("CertificateFile"),
-            ),
             (
                 "h",
                 "",
