@@ -720,6 +720,8 @@ impl<'a> Executor<'a> {
             vars: tvars,
             secrets,
             search_path: self.search_path(task),
+            show_scripts: self.cfg.verbose >= 2,
+            scripts: std::sync::Mutex::default(),
         };
         invocation.run().await
     }

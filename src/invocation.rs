@@ -48,6 +48,10 @@ pub struct Invocation<'a> {
     /// Where `src:` of copy and template is looked up: the task's role
     /// directory (if any), then the playbook's.
     pub search_path: SearchPath,
+    /// Keep the scripts sent to the host for the result (`-vv`).
+    pub show_scripts: bool,
+    /// The scripts kept so far for the current item.
+    pub scripts: std::sync::Mutex<Vec<String>>,
 }
 
 /// How a task ended on a host, with what the executor must record.
@@ -411,6 +415,8 @@ impl Invocation<'_> {
             }
         }
         result.duration = started.elapsed();
+        result.scripts =
+            std::mem::take(&mut *self.scripts.lock().unwrap_or_else(|e| e.into_inner()));
         self.mask(&mut result, &mut registered);
         (result, registered, facts)
     }
@@ -449,9 +455,18 @@ impl Invocation<'_> {
         };
         let search_path = &self.search_path;
         let vars = self.vars.to_json();
+        let recorded = crate::connection::recorded::Recorded {
+            conn: self.conn,
+            scripts: &self.scripts,
+        };
+        let conn: &dyn crate::connection::Connection = if self.show_scripts {
+            &recorded
+        } else {
+            self.conn
+        };
         let cx = Context::new(
             self.host,
-            self.conn,
+            conn,
             self.check_mode,
             self.diff,
             self.timeout,
@@ -612,6 +627,7 @@ impl Invocation<'_> {
             result.diffs.clear();
             result.stdout = None;
             result.stderr = None;
+            result.scripts.clear();
             result.item = result.item.as_ref().map(|_| MASK.to_string());
             return;
         }
@@ -625,6 +641,9 @@ impl Invocation<'_> {
         m(&mut result.stdout);
         m(&mut result.stderr);
         m(&mut result.item);
+        for script in &mut result.scripts {
+            *script = vault.mask(&self.secrets.mask(script));
+        }
         for d in &mut result.diffs {
             d.subject = self.secrets.mask(&d.subject);
             let holds_secret =

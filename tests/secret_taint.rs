@@ -172,3 +172,35 @@ fn error_snippets_never_show_secret_values() {
         run.stderr
     );
 }
+
+#[test]
+fn vv_shows_the_scripts_sent_to_the_host_with_secrets_masked() {
+    let nodes = Nodes::start(1);
+    let project = project(
+        &nodes,
+        r#"
+        - hosts: nodes
+          gather_facts: false
+          tasks:
+            - name: Log in
+              command: "echo login-with {{ api_password }}"
+            - name: Hidden
+              command: "echo hidden-step {{ api_password | upper }}"
+              no_log: true
+        "#,
+    );
+    let run = project.run(&["apply", "site.yml", "-i", "inventory.yml", "-vv"]);
+    run.success()
+        .stdout_has("    script:")
+        .stdout_has("login-with ********");
+    assert_no_leak(&run, "-vv scripts");
+    assert!(
+        !run.stdout.contains("hidden-step"),
+        "a no_log task's script is not shown:\n{}",
+        run.stdout
+    );
+    // Without -vv no script is shown.
+    let quiet = project.run(&["apply", "site.yml", "-i", "inventory.yml", "-v"]);
+    quiet.success();
+    assert!(!quiet.stdout.contains("script:"), "{}", quiet.stdout);
+}

@@ -16,6 +16,7 @@ pub mod known_hosts;
 pub mod local;
 pub mod mux;
 pub mod native;
+pub mod recorded;
 pub mod remote_shell;
 pub mod ssh;
 pub mod ssh_config;

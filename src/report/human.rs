@@ -107,6 +107,14 @@ impl<W: Write + Send> HumanReporter<W> {
                 }
             }
         }
+        if self.verbose >= 2 {
+            for script in &r.scripts {
+                writeln!(self.out, "    script:")?;
+                for l in script.lines() {
+                    writeln!(self.out, "      | {l}")?;
+                }
+            }
+        }
         if self.diff {
             for d in &r.diffs {
                 for l in diff::unified(d).lines() {

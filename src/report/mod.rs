@@ -76,6 +76,8 @@ pub struct HostResult {
     /// What to do about it, shown after the result (an unreachable host:
     /// the name does not resolve, the key is not accepted).
     pub hint: Option<String>,
+    /// The scripts the task sent to the host, secrets masked (`-vv`).
+    pub scripts: Vec<String>,
 }
 
 impl HostResult {
@@ -94,6 +96,7 @@ impl HostResult {
             attempts: None,
             duration: Duration::ZERO,
             hint: None,
+            scripts: Vec::new(),
         }
     }
 }

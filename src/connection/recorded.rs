@@ -1,0 +1,63 @@
+//! A connection that keeps the scripts a task sends, for `-vv`.
+//!
+//! The scripts are recorded as the task wrote them, before the escalation
+//! and `environment` views wrap them, so what is shown is the task's own
+//! work. The invocation masks them like any other output before they reach
+//! a reporter: a secret written into a script on the host is shown as
+//! `********`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::connection::{ConnError, Connection, Output, escalate};
+
+pub struct Recorded<'a> {
+    pub conn: &'a dyn Connection,
+    pub scripts: &'a Mutex<Vec<String>>,
+}
+
+impl Recorded<'_> {
+    fn keep(&self, script: &str) {
+        self.scripts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(script.to_string());
+    }
+}
+
+#[async_trait]
+impl Connection for Recorded<'_> {
+    async fn run(
+        &self,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        self.keep(script);
+        self.conn.run(script, stdin, timeout).await
+    }
+
+    async fn run_as(
+        &self,
+        escalation: &escalate::Escalation,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        self.keep(script);
+        self.conn.run_as(escalation, script, stdin, timeout).await
+    }
+
+    /// The view owns nothing: the connection is closed by its owner.
+    async fn close(&self) {}
+
+    fn describe(&self) -> String {
+        self.conn.describe()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.conn.warnings()
+    }
+}
