@@ -351,6 +351,23 @@ impl Nodes {
 
     /// A YAML inventory with the nodes in `groups` (group → node names),
     /// plus `vars` (YAML text of `all` vars, unindented).
+    /// A project whose `inventory.yml` puts every node in group `web`,
+    /// with `vars` for all hosts: the set-up most playbook tests share.
+    pub fn web_project(&self, vars: &str) -> Project {
+        let project = Project::new();
+        let names: Vec<String> = self.fleet.nodes().iter().map(|n| n.name.clone()).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        project.file("inventory.yml", &self.inventory(&[("web", &refs)], vars));
+        project
+    }
+
+    /// A file on a node, as the node sees it.
+    #[track_caller]
+    pub fn read(&self, name: &str, path: &str) -> String {
+        std::fs::read_to_string(self.node(name).path(path))
+            .unwrap_or_else(|e| panic!("{path} on {name}: {e}"))
+    }
+
     pub fn inventory(&self, groups: &[(&str, &[&str])], vars: &str) -> String {
         let mut out = String::from("all:\n  hosts:\n");
         for node in self.fleet.nodes() {

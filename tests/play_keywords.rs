@@ -10,19 +10,13 @@ use crate::harness::{Nodes, Project};
 
 fn setup(count: usize) -> (Nodes, Project) {
     let nodes = Nodes::start(count);
-    let project = Project::new();
-    let names: Vec<String> = nodes.fleet.nodes().iter().map(|n| n.name.clone()).collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    project.file(
-        "inventory.yml",
-        &nodes.inventory(&[("web", &refs)], "site: kw"),
-    );
+    let project = nodes.web_project("site: kw");
     (nodes, project)
 }
 
+#[track_caller]
 fn read(nodes: &Nodes, name: &str, path: &str) -> String {
-    std::fs::read_to_string(nodes.node(name).path(path))
-        .unwrap_or_else(|e| panic!("{path} on {name}: {e}"))
+    nodes.read(name, path)
 }
 
 /// Waits until `text` is on the terminal's screen `times` times.
