@@ -13,7 +13,12 @@
 //! the image id changed. The registered result has `image` (the engine's
 //! inspection, `{}` when absent) and `actions`.
 //!
-//! Differences from community.docker: `push`, `build.platform`,
+//! With `push`, the image (or its `repository` tag) is pushed with
+//! `docker push` unless the engine already knows it by a digest in that
+//! repository, which it records when it pushed it there or pulled it from
+//! there; a tag moved in the registry by someone else is not noticed.
+//!
+//! Differences from community.docker: `build.platform`,
 //! `build.cache_from`, `build.container_limits`, `build.etc_hosts` and the
 //! connection options other than `docker_host` are not supported (a
 //! playbook naming them fails validation); `build` runs `docker build`
@@ -47,6 +52,8 @@ pub struct DockerImage {
     pub archive_path: Option<String>,
     pub repository: Option<String>,
     pub build: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub push: bool,
     pub docker_host: Option<String>,
     #[serde(default)]
     pub debug: bool,
@@ -94,6 +101,7 @@ pub fn spec() -> Spec {
             Param::new("archive_path", Kind::Path),
             Param::new("repository", Kind::Str),
             Param::new("build", Kind::Dict),
+            Param::new("push", Kind::Bool).default(false),
             Param::new("docker_host", Kind::Str).aliases(&["docker_url"]),
             Param::new("debug", Kind::Bool).default(false),
         ],
@@ -115,6 +123,8 @@ pub struct ImageDrift {
     remove: bool,
     tag: Option<String>,
     archive: Option<String>,
+    /// The reference pushed to its registry.
+    push: Option<String>,
     /// The image id before, to tell a forced fetch that changed nothing.
     before: Option<String>,
     /// Whether anything but a forced fetch of an image that is there runs.
@@ -139,6 +149,29 @@ fn archive_id(manifest: &Value) -> Option<String> {
     Some(format!("sha256:{}", name.trim_end_matches(".json")))
 }
 
+/// A reference without its tag (`registry:5000/app:1` → `registry:5000/app`).
+fn repository_of(reference: &str) -> &str {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => reference,
+    }
+}
+
+/// Whether the engine knows the image by a digest in `repository`, which
+/// it records when the image was pushed there or pulled from there.
+fn has_digest_in(image: &Option<Value>, repository: &str) -> bool {
+    let prefix = format!("{repository}@");
+    image
+        .as_ref()
+        .and_then(|i| i["RepoDigests"].as_array())
+        .is_some_and(|digests| {
+            digests
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|d| d.starts_with(&prefix))
+        })
+}
+
 fn image_id(image: &Option<Value>) -> Option<String> {
     image
         .as_ref()
@@ -149,6 +182,12 @@ fn image_id(image: &Option<Value>) -> Option<String> {
 impl DockerImage {
     fn reference(&self) -> String {
         reference(&self.name, &self.tag)
+    }
+
+    /// What `push` sends: the `repository` tag when there is one, as in
+    /// community.docker, else the image itself.
+    fn pushed(&self) -> String {
+        self.target().unwrap_or_else(|| self.reference())
     }
 
     /// The `repository` target, with the task's tag when it has none.
@@ -248,6 +287,9 @@ impl DockerImage {
         if let Some(archive) = &drift.archive {
             out.push(format!("Archived image {r} to {archive}"));
         }
+        if let Some(pushed) = &drift.push {
+            out.push(format!("Pushed image {pushed}"));
+        }
         out
     }
 
@@ -310,6 +352,10 @@ impl Task for DockerImage {
         let fetch = self.fetch()?;
         let (_, mut inspected) = docker_cli::run(cx, &self.inspect_body()).await?;
         let image = inspected.take("image")?;
+        let target_image = match self.target() {
+            Some(_) => inspected.take("target")?,
+            None => None,
+        };
         let id = image_id(&image);
         let r = self.reference();
         let mut drift = ImageDrift {
@@ -338,7 +384,7 @@ impl Task for DockerImage {
                 (None, Some(_)) => {}
             }
             if let Some(target) = self.target() {
-                let tagged = image_id(&inspected.take("target")?);
+                let tagged = image_id(&target_image);
                 if self.force_tag || tagged.is_none() || tagged != id || drift.fetch.is_some() {
                     drift.certain |= self.force_tag || tagged.is_none() || tagged != id;
                     drift.tag = Some(target);
@@ -353,7 +399,23 @@ impl Task for DockerImage {
                 }
             }
         }
-        if drift.fetch.is_none() && drift.tag.is_none() && drift.archive.is_none() && !drift.remove
+        if self.push && self.state == "present" {
+            let pushed = self.pushed();
+            let known = match self.target() {
+                Some(_) => target_image.clone(),
+                None => image.clone(),
+            };
+            let missing = !has_digest_in(&known, repository_of(&pushed));
+            if missing || drift.fetch.is_some() || drift.tag.is_some() {
+                drift.certain |= missing;
+                drift.push = Some(pushed);
+            }
+        }
+        if drift.fetch.is_none()
+            && drift.tag.is_none()
+            && drift.archive.is_none()
+            && drift.push.is_none()
+            && !drift.remove
         {
             return Ok(Check::InSync(self.result(image, Vec::new())));
         }
@@ -376,6 +438,9 @@ impl Task for DockerImage {
             }
             if let Some(archive) = &drift.archive {
                 after.push_str(&format!("archived: {archive}\n"));
+            }
+            if let Some(pushed) = &drift.push {
+                after.push_str(&format!("pushed: {pushed}\n"));
             }
             preview.diffs.push(Diff {
                 subject: format!("docker image {r}"),
@@ -411,6 +476,12 @@ impl Task for DockerImage {
             body.push_str(&docker_cli::step(
                 "save",
                 &format!("docker save -o {} -- {quoted}", path_arg(archive)),
+            ));
+        }
+        if let Some(pushed) = &drift.push {
+            body.push_str(&docker_cli::step(
+                "push",
+                &format!("docker push -- {} >/dev/null", shell_quote(pushed)),
             ));
         }
         body.push_str(&docker_cli::inspect_line("image", &r, "image"));

@@ -26,6 +26,7 @@ pub mod docker_cli;
 pub mod docker_container;
 pub mod docker_container_config;
 pub mod docker_image;
+pub mod docker_login;
 pub mod docker_network;
 pub mod docker_volume;
 pub mod dump_certs;
@@ -277,6 +278,7 @@ builtins! {
     "docker_container" => DockerContainer(docker_container::DockerContainer), docker_container::spec;
     "docker_network" => DockerNetwork(docker_network::DockerNetwork), docker_network::spec;
     "docker_volume" => DockerVolume(docker_volume::DockerVolume), docker_volume::spec;
+    "docker_login" => DockerLogin(docker_login::DockerLogin), docker_login::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;
     "copy-ca-crt" => CopyCaCrt(copy_ca_crt::CopyCaCrt), copy_ca_crt::spec;

@@ -8,6 +8,7 @@
 
 mod control;
 mod docker;
+mod docker_registry;
 mod downloads;
 mod edits;
 mod files;
