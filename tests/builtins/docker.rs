@@ -312,14 +312,14 @@ fn docker_errors_name_the_missing_client_the_silent_engine_and_the_registry() {
         - docker_image:
             name: lab/app
             source: pull
-            push: true
+            tls_hostname: registry.lab.test
         "#,
     );
     let refused = lab
         .project
         .run(&["validate", "site.yml", "-i", "inventory.yml"]);
     refused.status(4);
-    refused.stderr_has("unknown argument `push` for `docker_image`");
+    refused.stderr_has("unknown argument `tls_hostname` for `docker_image`");
 }
 
 #[test]
