@@ -1163,7 +1163,17 @@ pub async fn load(
                 },
             )
         };
-        let conn = match inventory.target(&host, &inventory.connection_vars(&host, &extra)) {
+        // The connection variables as rendered with the host's others.
+        let mut connection_vars = inventory.connection_vars(&host, &extra);
+        crate::inventory::render_connection_vars(&mut connection_vars, |name, value| {
+            Ok::<_, std::convert::Infallible>(
+                vars.get(name)
+                    .cloned()
+                    .unwrap_or_else(|| value.value().clone()),
+            )
+        })
+        .unwrap_or_else(|never| match never {});
+        let conn = match inventory.target(&host, &connection_vars) {
             Ok(target) => crate::connection::connect(&target, &options).await,
             Err(e) => Err(ConnError::Connect {
                 host: host.clone(),

@@ -27,7 +27,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::RunConfig;
 use crate::connection::{self, ConnError, ConnectOptions, Connection, SshClient, Target};
-use crate::error::{Error, ExitStatus};
+use crate::error::{Error, ExitStatus, InputError};
 use crate::inventory::{Inventory, Pattern};
 use crate::invocation::{Invocation, Report, text};
 use crate::plan::batches;
@@ -856,23 +856,25 @@ impl<'a> Executor<'a> {
     /// connection variables, then the play's keywords, then the command
     /// line and settings.
     fn target(&self, play: &Play, host: &str) -> Result<Target, ConnError> {
-        let host_vars = self.inventory.connection_vars(host, &self.cfg.extra_vars);
-        let target = self
-            .inventory
-            .target(host, &host_vars)
-            .map_err(|e| ConnError::Connect {
-                host: host.to_string(),
-                message: e.message.clone(),
-                hint: Some(format!(
-                    "fix the connection variables of `{host}` ({})",
-                    e.location()
-                )),
-            })?;
+        let bad_vars = |e: InputError| ConnError::Connect {
+            host: host.to_string(),
+            message: e.message.clone(),
+            hint: Some(format!(
+                "fix the connection variables of `{host}` ({})",
+                e.location()
+            )),
+        };
+        let vars = self.vars.host(host);
+        let mut host_vars = self.inventory.connection_vars(host, &self.cfg.extra_vars);
+        crate::inventory::render_connection_vars(&mut host_vars, |_, value| {
+            self.templates.render_node(value.origin(), &vars)
+        })
+        .map_err(bad_vars)?;
+        let target = self.inventory.target(host, &host_vars).map_err(bad_vars)?;
         let keys = &play.connection;
         if keys.remote_user.is_none() && keys.port.is_none() && keys.connection.is_none() {
             return Ok(self.cfg.connection.apply(target));
         }
-        let vars = self.vars.host(host);
         let has = |names: &[&str]| names.iter().any(|n| host_vars.contains_key(*n));
         let render = |node: &crate::yaml::Node| {
             self.templates

@@ -158,7 +158,10 @@ fn connection_errors(inventory: &Inventory) -> Vec<InputError> {
         .filter(|h| !h.is_implicit())
         .filter_map(|h| {
             inventory
-                .target(h.name(), &inventory.host_vars(h.name()))
+                .target(
+                    h.name(),
+                    &crate::inventory::literal_connection_vars(inventory.host_vars(h.name())),
+                )
                 .err()
         })
         .filter(|e| seen.insert((e.location(), e.message.clone())))
