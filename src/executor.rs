@@ -146,7 +146,11 @@ pub async fn run(
         () = interrupt => true,
     };
     if interrupted {
-        reporter.report(&Event::Interrupted);
+        let running = exec.stopped();
+        for (host, _) in &running {
+            exec.stats.entry(host.clone()).or_default().interrupted += 1;
+        }
+        reporter.report(&Event::Interrupted { running });
     }
     exec.close().await;
     let summary = Summary {
@@ -188,6 +192,10 @@ struct Executor<'a> {
     /// One semaphore per throttled task (by where it is written), held
     /// with the fork slot while the task works on a host.
     throttles: std::cell::RefCell<HashMap<(String, usize), Arc<Semaphore>>>,
+    /// The task each host is running now. An entry is removed when the
+    /// task ends, not when its future is dropped, so that after Ctrl-C
+    /// what is left is exactly what was stopped.
+    in_flight: std::cell::RefCell<IndexMap<String, String>>,
 }
 
 impl<'a> Executor<'a> {
@@ -232,6 +240,7 @@ impl<'a> Executor<'a> {
             started: std::cell::Cell::new(cfg.start_at_task.is_none()),
             stepping: std::cell::Cell::new(cfg.step),
             throttles: std::cell::RefCell::new(HashMap::new()),
+            in_flight: std::cell::RefCell::new(IndexMap::new()),
         })
     }
 
@@ -564,6 +573,28 @@ impl<'a> Executor<'a> {
             None => None,
         };
         let _slot = self.forks.acquire().await;
+        self.in_flight
+            .borrow_mut()
+            .insert(host.to_string(), self.task_name(task, host));
+        let report = self.invoke_now(play, task, host, run_once).await;
+        self.in_flight.borrow_mut().shift_remove(host);
+        report
+    }
+
+    /// The tasks that were running when the run was interrupted, with
+    /// their hosts, in the order they started.
+    fn stopped(&self) -> Vec<(String, String)> {
+        self.in_flight.borrow_mut().drain(..).collect()
+    }
+
+    /// Runs a task on a host once its fork slot is held.
+    async fn invoke_now(
+        &self,
+        play: &'a Play,
+        task: &TaskDef,
+        host: &str,
+        run_once: bool,
+    ) -> Report {
         let Some(entry) = self.registry.get(&task.module) else {
             return failure(host, format!("unknown module `{}`", task.module));
         };
