@@ -906,9 +906,13 @@ pub fn render_human(verdicts: &[Verdict]) -> String {
             Health::Warning => "WARNING",
             Health::Broken => "BROKEN",
         };
-        let _ = writeln!(out, "{status:<8}{label}: {}", v.message);
+        let _ = writeln!(
+            out,
+            "{}",
+            fold(&format!("{status:<8}{label}: {}", v.message))
+        );
         if let Some(cause) = &v.cause {
-            let _ = writeln!(out, "        cause: {cause}");
+            let _ = writeln!(out, "{}", fold(&format!("        cause: {cause}")));
         }
         if let Some(fix) = &v.fix {
             let _ = writeln!(out, "        fix:   {fix}");
@@ -920,6 +924,37 @@ pub fn render_human(verdicts: &[Verdict]) -> String {
         }
     }
     let _ = writeln!(out, "\n{}", summary(verdicts));
+    out
+}
+
+/// A line for a terminal: a certificate's fingerprint is 95 columns, so a
+/// line that names one or two would pass 200; past `WIDTH`, each
+/// `(SHA-256 …)` goes on a line of its own (with the punctuation that
+/// follows it), and the text after it on the next, indented under the
+/// verdict.
+fn fold(line: &str) -> String {
+    const WIDTH: usize = 100;
+    const INDENT: &str = "\n          ";
+    if line.chars().count() <= WIDTH {
+        return line.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(" (SHA-256 ") {
+        out.push_str(&rest[..at]);
+        let note = &rest[at + 1..];
+        let mut end = note.find(')').map_or(note.len(), |i| i + 1);
+        if note[end..].starts_with([',', ';', '.']) {
+            end += 1;
+        }
+        out.push_str(INDENT);
+        out.push_str(&note[..end]);
+        rest = note[end..].trim_start();
+        if !rest.is_empty() && !rest.starts_with(" (SHA-256 ") {
+            out.push_str(INDENT);
+        }
+    }
+    out.push_str(rest);
     out
 }
 
