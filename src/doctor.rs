@@ -1135,10 +1135,30 @@ pub const NODES_GROUP: &str = "ucp";
 /// Loads what doctor needs from an inventory: the contract's variables
 /// (from the first node, rendered) and a read-only connection per node of
 /// group `ucp`, limited by `limit`.
+/// How doctor connects, from the command line and the Ansible settings
+/// (`ansible.cfg`, `ANSIBLE_*`), as apply connects.
+#[derive(Debug, Clone)]
+pub struct Connecting {
+    /// `remote_user`, `private_key_file`, `host_key_checking`.
+    pub defaults: crate::config::ConnectionDefaults,
+    /// `timeout`.
+    pub timeout: Duration,
+}
+
+impl Default for Connecting {
+    fn default() -> Connecting {
+        Connecting {
+            defaults: crate::config::ConnectionDefaults::default(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 pub async fn load(
     inventory_paths: &[PathBuf],
     extra_vars: &[String],
     limit: Option<&str>,
+    connecting: &Connecting,
 ) -> Result<Inputs, Error> {
     let inventory = Inventory::load(inventory_paths).map_err(Error::from)?;
     let extra = parse_extra_vars(extra_vars)?;
@@ -1166,7 +1186,7 @@ pub async fn load(
     let options = ConnectOptions {
         control_dir: control_dir()?,
         persist: None,
-        connect_timeout: Duration::from_secs(10),
+        connect_timeout: connecting.timeout,
         retries: 1,
         ssh_client: crate::connection::SshClient::Auto,
     };
@@ -1209,7 +1229,10 @@ pub async fn load(
         })
         .unwrap_or_else(|never| match never {});
         let conn = match inventory.target(&host, &connection_vars) {
-            Ok(target) => crate::connection::connect(&target, &options).await,
+            Ok(target) => {
+                let target = connecting.defaults.apply(target);
+                crate::connection::connect(&target, &options).await
+            }
             Err(e) => Err(ConnError::Connect {
                 host: host.clone(),
                 message: e.message.clone(),
@@ -1304,8 +1327,9 @@ pub async fn run(
     limit: Option<&str>,
     json: bool,
     verbose: u8,
+    connecting: &Connecting,
 ) -> Result<ExitStatus, Error> {
-    let inputs = load(inventory_paths, extra_vars, limit).await?;
+    let inputs = load(inventory_paths, extra_vars, limit, connecting).await?;
     if verbose > 0 && !json {
         print!("{}", render_reached(&inputs));
     }
