@@ -1164,7 +1164,10 @@ pub async fn load(
             )
         };
         let conn = match inventory.target(&host, &inventory.connection_vars(&host, &extra)) {
-            Ok(target) => crate::connection::connect(&target, &options).await,
+            // The shell doctor reads the node with is the one it opens first.
+            Ok(target) => {
+                crate::connection::connect_as(&target, &options, escalation.clone()).await
+            }
             Err(e) => Err(ConnError::Connect {
                 host: host.clone(),
                 message: e.message.clone(),
