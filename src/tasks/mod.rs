@@ -42,6 +42,7 @@ pub mod include_vars;
 pub mod lineinfile;
 pub mod manifest;
 pub mod node_runtime;
+pub mod openssl_privatekey;
 pub mod package;
 pub mod pause;
 pub mod ping;
@@ -131,6 +132,9 @@ const PREFIXES: [&str; 2] = ["ansible.builtin.", "ansible.legacy."];
 /// `community.docker.docker_stack` is left to the ansible-core fallback.
 const DOCKER_COLLECTION: &str = "community.docker.";
 
+/// The collection whose certificate modules are built-ins here.
+const CRYPTO_COLLECTION: &str = "community.crypto.";
+
 impl Registry {
     /// The built-in tasks only.
     pub fn builtins() -> Registry {
@@ -206,6 +210,10 @@ impl Registry {
             .or_else(|| {
                 key.strip_prefix(DOCKER_COLLECTION)
                     .filter(|name| name.starts_with("docker_"))
+            })
+            .or_else(|| {
+                key.strip_prefix(CRYPTO_COLLECTION)
+                    .filter(|name| name.starts_with("openssl_") || name.starts_with("x509_"))
             })
             .unwrap_or(key);
         if let Some(entry) = self.entries.get(name) {
@@ -283,6 +291,7 @@ builtins! {
     "docker_network" => DockerNetwork(docker_network::DockerNetwork), docker_network::spec;
     "docker_volume" => DockerVolume(docker_volume::DockerVolume), docker_volume::spec;
     "docker_login" => DockerLogin(docker_login::DockerLogin), docker_login::spec;
+    "openssl_privatekey" => OpensslPrivatekey(openssl_privatekey::OpensslPrivatekey), openssl_privatekey::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;
     "copy-ca-crt" => CopyCaCrt(copy_ca_crt::CopyCaCrt), copy_ca_crt::spec;
