@@ -398,9 +398,9 @@ impl Task for OpensslPrivatekey {
                 Found::Unreadable { mode } => (false, Some(mode.clone())),
                 Found::Key { info, mode } => (self.matches(info), Some(mode.clone())),
             };
-            let regenerate = self.force
-                || self.regenerate == "always"
-                || (!matches && !(self.regenerate == "never" && mode.is_some()));
+            // `regenerate: never` keeps any file that is there, whatever it holds.
+            let keep_any = self.regenerate == "never" && mode.is_some();
+            let regenerate = self.force || self.regenerate == "always" || !(matches || keep_any);
             if regenerate && !matches && mode.is_some() && self.regenerate == "fail" {
                 return Err(KeyError::WouldRegenerate {
                     path: self.path.clone(),
