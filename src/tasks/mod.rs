@@ -51,6 +51,7 @@ pub mod push_test;
 pub mod raw;
 pub mod remote;
 pub mod replace;
+pub mod selinux;
 pub mod service;
 pub mod set_bypass_ca;
 pub mod set_fact;

@@ -6,6 +6,7 @@
 //! (with its diff) and changes nothing, a real run, a second run with
 //! changed=0, and its errors.
 
+mod backend_arguments;
 mod control;
 mod docker;
 mod downloads;
