@@ -12,6 +12,7 @@ mod downloads;
 mod edits;
 mod files;
 mod packages;
+mod reconnect;
 mod requests;
 mod rpm_packages;
 mod services;
