@@ -10,12 +10,14 @@ mod control;
 mod docker;
 mod downloads;
 mod edits;
+mod fetch;
 mod files;
 mod packages;
 mod reconnect;
 mod requests;
 mod rpm_packages;
 mod services;
+mod unarchive;
 mod users;
 mod web;
 
