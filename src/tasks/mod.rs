@@ -53,6 +53,7 @@ pub mod remote;
 pub mod replace;
 pub mod selinux;
 pub mod service;
+pub mod service_facts;
 pub mod set_bypass_ca;
 pub mod set_fact;
 pub mod setup;
@@ -66,6 +67,7 @@ pub mod upload_ca;
 pub mod uri;
 pub mod user;
 pub mod wait_for;
+pub mod wait_for_connection;
 
 use std::sync::Arc;
 
@@ -274,7 +276,9 @@ builtins! {
     "raw" => Raw(raw::Raw), raw::spec;
     "pause" => Pause(pause::Pause), pause::spec;
     "wait_for" => WaitFor(wait_for::WaitFor), wait_for::spec;
+    "wait_for_connection" => WaitForConnection(wait_for_connection::WaitForConnection), wait_for_connection::spec;
     "service" => Service(service::Service), service::spec;
+    "service_facts" => ServiceFacts(service_facts::ServiceFacts), service_facts::spec;
     "docker_image" => DockerImage(docker_image::DockerImage), docker_image::spec;
     "authorized_key" => AuthorizedKey(authorized_key::AuthorizedKey), authorized_key::spec;
     "dnf" => Dnf(dnf::Dnf), dnf::spec;

@@ -14,6 +14,7 @@ mod edits;
 mod fetch;
 mod files;
 mod packages;
+mod reconnect;
 mod requests;
 mod rpm_packages;
 mod services;
