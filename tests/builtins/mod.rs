@@ -15,6 +15,7 @@ mod files;
 mod packages;
 mod requests;
 mod rpm_packages;
+mod script;
 mod services;
 mod unarchive;
 mod users;
