@@ -196,6 +196,10 @@ struct Executor<'a> {
     /// task ends, not when its future is dropped, so that after Ctrl-C
     /// what is left is exactly what was stopped.
     in_flight: std::cell::RefCell<IndexMap<String, String>>,
+    /// The hosts of the play running now, and of its current batch, for
+    /// the magic variables `ansible_play_hosts*` and `ansible_play_batch`.
+    play_hosts: Vec<String>,
+    batch: Vec<String>,
 }
 
 impl<'a> Executor<'a> {
@@ -235,12 +239,15 @@ impl<'a> Executor<'a> {
                 &playbook.dir,
                 cfg.check,
                 cfg.diff,
-            ),
+            )
+            .with_run_magic(crate::magic_vars::run_magic(cfg)),
             limit,
             started: std::cell::Cell::new(cfg.start_at_task.is_none()),
             stepping: std::cell::Cell::new(cfg.step),
             throttles: std::cell::RefCell::new(HashMap::new()),
             in_flight: std::cell::RefCell::new(IndexMap::new()),
+            play_hosts: Vec::new(),
+            batch: Vec::new(),
         })
     }
 
@@ -262,7 +269,7 @@ impl<'a> Executor<'a> {
             None => pattern_text.clone(),
         };
         reporter.report(&Event::PlayStart {
-            name,
+            name: name.clone(),
             hosts: hosts.clone(),
         });
         if hosts.is_empty() {
@@ -274,7 +281,7 @@ impl<'a> Executor<'a> {
         }
         for host in &hosts {
             self.vars
-                .start_play(&self.templates, self.inventory, play, host)?;
+                .start_play(&self.templates, self.inventory, play, &name, host)?;
             if let Some(state) = self.hosts.get_mut(host) {
                 state.notified.clear();
                 state.ended = false;
@@ -282,7 +289,9 @@ impl<'a> Executor<'a> {
             self.open(play, host);
         }
         let gathering = self.gathering(play, &hosts, reporter);
+        self.play_hosts.clone_from(&hosts);
         for batch in batches(&hosts, &play.serial) {
+            self.batch.clone_from(&batch);
             if let Some(task) = &gathering
                 && self
                     .linear_task(play, task, &batch, false, false, reporter)
@@ -361,6 +370,7 @@ impl<'a> Executor<'a> {
         let Some(entry) = self.registry.get(&task.module) else {
             return false;
         };
+        self.publish_play_hosts();
         reporter.report(&Event::TaskStart {
             name: self.task_name(task, &hosts[0]),
             module: task.module.clone(),
@@ -579,6 +589,24 @@ impl<'a> Executor<'a> {
         let report = self.invoke_now(play, task, host, run_once).await;
         self.in_flight.borrow_mut().shift_remove(host);
         report
+    }
+
+    /// Shows the play's hosts, as they stand now, to the tasks about to
+    /// run: a host that failed or became unreachable has left
+    /// `ansible_play_hosts` and `ansible_play_batch`.
+    fn publish_play_hosts(&self) {
+        let active = |hosts: &[String]| -> Vec<String> {
+            hosts
+                .iter()
+                .filter(|h| self.hosts.get(h.as_str()).is_some_and(HostState::active))
+                .cloned()
+                .collect()
+        };
+        self.vars.set_play_hosts(
+            &self.play_hosts,
+            &active(&self.play_hosts),
+            &active(&self.batch),
+        );
     }
 
     /// The tasks that were running when the run was interrupted, with
