@@ -1231,7 +1231,8 @@ pub async fn load(
         let conn = match inventory.target(&host, &connection_vars) {
             Ok(target) => {
                 let target = connecting.defaults.apply(target);
-                crate::connection::connect(&target, &options).await
+                // The shell doctor reads the node with is the one it opens first.
+                crate::connection::connect_as(&target, &options, escalation.clone()).await
             }
             Err(e) => Err(ConnError::Connect {
                 host: host.clone(),
