@@ -51,6 +51,7 @@ pub mod push_test;
 pub mod raw;
 pub mod remote;
 pub mod replace;
+pub mod script;
 pub mod selinux;
 pub mod service;
 pub mod service_facts;
@@ -273,6 +274,7 @@ builtins! {
     "find" => Find(find::Find), find::spec;
     "fetch" => Fetch(fetch::Fetch), fetch::spec;
     "unarchive" => Unarchive(unarchive::Unarchive), unarchive::spec;
+    "script" => Script(script::Script), script::spec;
     "raw" => Raw(raw::Raw), raw::spec;
     "pause" => Pause(pause::Pause), pause::spec;
     "wait_for" => WaitFor(wait_for::WaitFor), wait_for::spec;

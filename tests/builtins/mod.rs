@@ -17,6 +17,7 @@ mod packages;
 mod reconnect;
 mod requests;
 mod rpm_packages;
+mod script;
 mod services;
 mod unarchive;
 mod users;
