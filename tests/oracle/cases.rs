@@ -14,4 +14,12 @@ macro_rules! cases {
     };
 }
 
-cases!(basics, vault, facts_play, magic_dirs);
+cases!(
+    basics,
+    vault,
+    facts_play,
+    magic_dirs,
+    roles_handlers,
+    blocks_rescue,
+    loops_family,
+);
