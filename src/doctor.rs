@@ -906,9 +906,13 @@ pub fn render_human(verdicts: &[Verdict]) -> String {
             Health::Warning => "WARNING",
             Health::Broken => "BROKEN",
         };
-        let _ = writeln!(out, "{status:<8}{label}: {}", v.message);
+        let _ = writeln!(
+            out,
+            "{}",
+            fold(&format!("{status:<8}{label}: {}", v.message))
+        );
         if let Some(cause) = &v.cause {
-            let _ = writeln!(out, "        cause: {cause}");
+            let _ = writeln!(out, "{}", fold(&format!("        cause: {cause}")));
         }
         if let Some(fix) = &v.fix {
             let _ = writeln!(out, "        fix:   {fix}");
@@ -920,6 +924,37 @@ pub fn render_human(verdicts: &[Verdict]) -> String {
         }
     }
     let _ = writeln!(out, "\n{}", summary(verdicts));
+    out
+}
+
+/// A line for a terminal: a certificate's fingerprint is 95 columns, so a
+/// line that names one or two would pass 200; past `WIDTH`, each
+/// `(SHA-256 …)` goes on a line of its own (with the punctuation that
+/// follows it), and the text after it on the next, indented under the
+/// verdict.
+fn fold(line: &str) -> String {
+    const WIDTH: usize = 100;
+    const INDENT: &str = "\n          ";
+    if line.chars().count() <= WIDTH {
+        return line.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(" (SHA-256 ") {
+        out.push_str(&rest[..at]);
+        let note = &rest[at + 1..];
+        let mut end = note.find(')').map_or(note.len(), |i| i + 1);
+        if note[end..].starts_with([',', ';', '.']) {
+            end += 1;
+        }
+        out.push_str(INDENT);
+        out.push_str(&note[..end]);
+        rest = note[end..].trim_start();
+        if !rest.is_empty() && !rest.starts_with(" (SHA-256 ") {
+            out.push_str(INDENT);
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -1100,10 +1135,30 @@ pub const NODES_GROUP: &str = "ucp";
 /// Loads what doctor needs from an inventory: the contract's variables
 /// (from the first node, rendered) and a read-only connection per node of
 /// group `ucp`, limited by `limit`.
+/// How doctor connects, from the command line and the Ansible settings
+/// (`ansible.cfg`, `ANSIBLE_*`), as apply connects.
+#[derive(Debug, Clone)]
+pub struct Connecting {
+    /// `remote_user`, `private_key_file`, `host_key_checking`.
+    pub defaults: crate::config::ConnectionDefaults,
+    /// `timeout`.
+    pub timeout: Duration,
+}
+
+impl Default for Connecting {
+    fn default() -> Connecting {
+        Connecting {
+            defaults: crate::config::ConnectionDefaults::default(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 pub async fn load(
     inventory_paths: &[PathBuf],
     extra_vars: &[String],
     limit: Option<&str>,
+    connecting: &Connecting,
 ) -> Result<Inputs, Error> {
     let inventory = Inventory::load(inventory_paths).map_err(Error::from)?;
     let extra = parse_extra_vars(extra_vars)?;
@@ -1131,7 +1186,7 @@ pub async fn load(
     let options = ConnectOptions {
         control_dir: control_dir()?,
         persist: None,
-        connect_timeout: Duration::from_secs(10),
+        connect_timeout: connecting.timeout,
         retries: 1,
         ssh_client: crate::connection::SshClient::Auto,
     };
@@ -1163,8 +1218,22 @@ pub async fn load(
                 },
             )
         };
-        let conn = match inventory.target(&host, &inventory.connection_vars(&host, &extra)) {
-            Ok(target) => crate::connection::connect(&target, &options).await,
+        // The connection variables as rendered with the host's others.
+        let mut connection_vars = inventory.connection_vars(&host, &extra);
+        crate::inventory::render_connection_vars(&mut connection_vars, |name, value| {
+            Ok::<_, std::convert::Infallible>(
+                vars.get(name)
+                    .cloned()
+                    .unwrap_or_else(|| value.value().clone()),
+            )
+        })
+        .unwrap_or_else(|never| match never {});
+        let conn = match inventory.target(&host, &connection_vars) {
+            Ok(target) => {
+                let target = connecting.defaults.apply(target);
+                // The shell doctor reads the node with is the one it opens first.
+                crate::connection::connect_as(&target, &options, escalation.clone()).await
+            }
             Err(e) => Err(ConnError::Connect {
                 host: host.clone(),
                 message: e.message.clone(),
@@ -1259,8 +1328,9 @@ pub async fn run(
     limit: Option<&str>,
     json: bool,
     verbose: u8,
+    connecting: &Connecting,
 ) -> Result<ExitStatus, Error> {
-    let inputs = load(inventory_paths, extra_vars, limit).await?;
+    let inputs = load(inventory_paths, extra_vars, limit, connecting).await?;
     if verbose > 0 && !json {
         print!("{}", render_reached(&inputs));
     }

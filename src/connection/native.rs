@@ -155,6 +155,10 @@ struct Slot {
     escalation: Option<Escalation>,
     shell: Option<Shell>,
     orphans: Vec<Orphan>,
+    /// Why the shell could not start when the connection opened it ahead
+    /// of its first use (`connection::connect_as`): the first command for
+    /// it gets this error instead of asking sudo again.
+    failed: Option<ConnError>,
 }
 
 impl Slot {
@@ -172,29 +176,55 @@ impl Slot {
 
 impl NativeConnection {
     /// Connects, authenticates and starts the remote shell, retrying
-    /// transient failures `options.retries` times.
+    /// transient failures `options.retries` times. With `first`, that
+    /// user's escalated shell is the one started (`connection::connect_as`);
+    /// if it cannot start, the login user's shell is, and the escalation's
+    /// failure waits in its slot for the first task that becomes.
     pub async fn open(
         name: &str,
         settings: Settings,
         options: &ConnectOptions,
         forced: bool,
         jump: Option<Arc<Jump>>,
+        first: Option<&Escalation>,
     ) -> Result<NativeConnection, OpenError> {
         let connection = NativeConnection::prepare(name, settings, options, forced, jump)?;
         let handle = connection.connect().await?;
-        let shell = Shell::start(
-            &handle,
-            &connection.settings,
-            connection.ready_timeout,
-            &[],
-            None,
-        )
-        .await
-        .map_err(|failure| OpenError::Failed(connection.connect_error(failure)))?;
+        let start = |escalated: bool| {
+            Shell::start(
+                &handle,
+                &connection.settings,
+                connection.ready_timeout,
+                &[],
+                first.filter(|_| escalated).map(|e| (e, name)),
+            )
+        };
+        let mut failed = None;
+        let mut shell = None;
+        if first.is_some() {
+            match start(true).await {
+                Ok(escalated) => shell = Some(escalated),
+                Err(failure) if failure.escalation => failed = Some(failure),
+                Err(failure) => return Err(OpenError::Failed(connection.connect_error(failure))),
+            }
+        }
+        let plain = match shell {
+            Some(_) => None,
+            None => Some(
+                start(false)
+                    .await
+                    .map_err(|failure| OpenError::Failed(connection.connect_error(failure)))?,
+            ),
+        };
         {
             let mut state = connection.state.lock().await;
+            state.plain.shell = plain;
+            if let Some(escalation) = first {
+                let slot = state.parts(Some(escalation)).1;
+                slot.shell = shell;
+                slot.failed = failed.map(|failure| connection.connect_error(failure));
+            }
             state.handle = Some(handle);
-            state.plain.shell = Some(shell);
         }
         Ok(connection)
     }
@@ -441,6 +471,9 @@ impl NativeConnection {
         who: Option<&Escalation>,
     ) -> Result<&'a mut Shell, ConnError> {
         let (handle, slot) = state.parts(who);
+        if let Some(error) = slot.failed.take() {
+            return Err(error);
+        }
         if slot.shell.as_ref().is_some_and(|s| !s.broken && !s.busy) {
             return slot.shell.as_mut().ok_or_else(|| ConnError::Lost {
                 host: self.name.clone(),

@@ -165,6 +165,19 @@ impl SshConnection {
         target: &Target,
         options: &ConnectOptions,
     ) -> Result<SshConnection, ConnError> {
+        SshConnection::open_as(target, options, None).await
+    }
+
+    /// Opens the connection like [`SshConnection::open`], with `first`'s
+    /// escalated shell as the session ssh starts with
+    /// (`connection::connect_as`); if it cannot start, the login user's
+    /// shell is started, and the failure waits in the escalation's slot for
+    /// the first task that becomes.
+    pub async fn open_as(
+        target: &Target,
+        options: &ConnectOptions,
+        first: Option<&Escalation>,
+    ) -> Result<SshConnection, ConnError> {
         let command = SshCommand::new(target, options)?;
         let connection = SshConnection {
             name: target.name.clone(),
@@ -181,8 +194,22 @@ impl SshConnection {
                 strict.warning(&target.name, place.as_deref())
             },
         };
-        let shell = connection.open_shell(None, &[]).await?;
-        connection.state.lock().await.plain.shell = Some(shell);
+        let mut state = connection.state.lock().await;
+        if let Some(escalation) = first {
+            match connection.open_shell(Some(escalation), &[]).await {
+                Ok(shell) => {
+                    state.slot(Some(escalation)).shell = Some(shell);
+                    drop(state);
+                    return Ok(connection);
+                }
+                Err(error @ ConnError::Become { .. }) => {
+                    state.slot(Some(escalation)).failed = Some(error);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        state.plain.shell = Some(connection.open_shell(None, &[]).await?);
+        drop(state);
         Ok(connection)
     }
 
@@ -245,6 +272,9 @@ impl SshConnection {
     /// The shell of `slot` to run the next command on: the current one if
     /// it is still alive and idle, else a new one.
     async fn usable_shell<'a>(&self, slot: &'a mut Slot) -> Result<&'a mut Shell, ConnError> {
+        if let Some(error) = slot.failed.take() {
+            return Err(error);
+        }
         if slot.shell.as_mut().is_some_and(|shell| shell.is_usable()) {
             return slot.shell.as_mut().ok_or_else(|| ConnError::Lost {
                 host: self.name.clone(),
@@ -300,6 +330,10 @@ struct Slot {
     /// `run` opens a new one.
     shell: Option<Shell>,
     orphans: Vec<Orphan>,
+    /// Why the shell could not start when the connection opened it ahead
+    /// of its first use: the first command for it gets this error instead
+    /// of asking sudo again.
+    failed: Option<ConnError>,
 }
 
 impl Slot {
@@ -403,14 +437,14 @@ impl Connection for SshConnection {
                 let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(slot)).await;
             }
         }
-        // The escalated shells go first: they ride on the login user's
-        // connection when it is the master.
-        for slot in state.escalated.values_mut() {
-            if let Some(shell) = slot.shell.take() {
-                shell.shutdown().await;
-            }
-        }
-        if let Some(shell) = state.plain.shell.take() {
+        // The shells riding on the master go first, then the one whose ssh
+        // is the master (the login user's, or the escalated shell the
+        // connection opened with): a master with sessions left on it would
+        // wait for them.
+        let shells: Vec<Shell> = state.slots().filter_map(|slot| slot.shell.take()).collect();
+        let (master, riders): (Vec<Shell>, Vec<Shell>) =
+            shells.into_iter().partition(Shell::is_master);
+        for shell in riders.into_iter().chain(master) {
             shell.shutdown().await;
         }
         if !self.persist {
@@ -940,6 +974,12 @@ impl Shell {
         }
         self.busy = false;
         reply.into_output().ok_or(Broken::Eof)
+    }
+
+    /// Whether an ssh process of ours carries the shell, which may be the
+    /// master that other shells of the host ride on.
+    fn is_master(&self) -> bool {
+        matches!(self.carrier, Carrier::Ssh(_))
     }
 
     fn is_usable(&mut self) -> bool {

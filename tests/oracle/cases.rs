@@ -19,6 +19,7 @@ cases!(
     vault,
     facts_play,
     magic_dirs,
+    archives,
     roles_handlers,
     blocks_rescue,
     loops_family,
