@@ -424,3 +424,30 @@ fn magic_variables_say_how_the_run_was_asked_for() {
         "Magic ['t1', 't2'] ['t2'] node1\n7 0 True\n['greet'] ['greet'] []\n['inventory.yml'] False\n"
     );
 }
+
+#[test]
+fn legacy_sudo_keywords_are_refused_naming_become_before_any_connection() {
+    let (_nodes, project) = setup(1);
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          sudo: true
+          tasks:
+            - command: "true"
+              sudo_user: admin
+        "#,
+    );
+    for command in ["validate", "apply"] {
+        project
+            .run(&[command, "site.yml", "-i", "inventory.yml"])
+            .status(4)
+            .stderr_has("`sudo` was removed from Ansible in 2.9; use the `become` keywords")
+            .stderr_has("write `become: true` instead of `sudo: true`")
+            .stderr_has("`sudo_user` was removed from Ansible in 2.9")
+            .stderr_has("become_user: NAME")
+            .stderr_has("site.yml:3:3")
+            .stderr_has("site.yml:6:7");
+    }
+}

@@ -108,6 +108,38 @@ const UNSUPPORTED: &[(&str, &str)] = &[(
     "asynchronous tasks are not supported; use `timeout` for long commands",
 )];
 
+/// The escalation keywords Ansible removed in 2.9; ansible-core 2.19
+/// refuses them as unknown attributes, so a playbook that still uses them
+/// fails there too. The message names their replacements.
+const LEGACY_SUDO: &[(&str, &str)] = &[
+    ("sudo", "write `become: true` instead of `sudo: true`"),
+    (
+        "sudo_user",
+        "write `become_user: NAME` instead of `sudo_user: NAME`",
+    ),
+    (
+        "sudo_pass",
+        "give the password with `--ask-become-pass` or `ansible_become_password`",
+    ),
+    (
+        "sudo_flags",
+        "write `become_flags: ...` instead of `sudo_flags: ...`",
+    ),
+];
+
+/// The refusal of a legacy `sudo*` keyword, when `name` is one.
+fn legacy_sudo(key: &Node, name: &str) -> Option<InputError> {
+    let (_, help) = LEGACY_SUDO.iter().find(|(k, _)| *k == name)?;
+    Some(
+        InputError::at(
+            key,
+            format!("`{name}` was removed from Ansible in 2.9; use the `become` keywords"),
+        )
+        .with_label("removed keyword")
+        .with_help(*help),
+    )
+}
+
 /// Loads and checks a playbook file. `roles_path` is where roles are
 /// searched after `roles/` beside the playbook (`--roles-path`, then
 /// `ANSIBLE_ROLES_PATH`).
@@ -329,7 +361,10 @@ impl<'a> Loader<'a> {
                 }
                 "vars_prompt" => play.prompts = crate::vars_prompt::parse(value, &mut self.errors),
                 "order" => play.order = self.order(value),
-                other => self.unknown_key(key, other, PLAY_KEYS, "play keyword"),
+                other => match legacy_sudo(key, other) {
+                    Some(refusal) => self.errors.push(refusal),
+                    None => self.unknown_key(key, other, PLAY_KEYS, "play keyword"),
+                },
             }
         }
         match hosts {
@@ -650,7 +685,9 @@ impl<'a> Loader<'a> {
                 continue;
             }
             let other = key.key();
-            if let Some((_, hint)) = UNSUPPORTED.iter().find(|(k, _)| *k == other) {
+            if let Some(refusal) = legacy_sudo(key, other) {
+                self.errors.push(refusal);
+            } else if let Some((_, hint)) = UNSUPPORTED.iter().find(|(k, _)| *k == other) {
                 self.errors.push(
                     InputError::at(key, format!("`{other}` is not supported by dtrplay"))
                         .with_label("not supported")

@@ -14,4 +14,14 @@ macro_rules! cases {
     };
 }
 
-cases!(basics, vault, facts_play, magic_dirs, archives, scripts);
+cases!(
+    basics,
+    vault,
+    facts_play,
+    magic_dirs,
+    archives,
+    scripts,
+    roles_handlers,
+    blocks_rescue,
+    loops_family,
+);
