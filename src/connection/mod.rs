@@ -18,6 +18,7 @@ pub mod mux;
 pub mod native;
 pub mod recorded;
 pub mod remote_shell;
+pub mod shell_connection;
 pub mod ssh;
 pub mod ssh_config;
 
@@ -265,8 +266,7 @@ pub async fn connect(
     }
     let client = target.ssh_client.unwrap_or(options.ssh_client);
     let openssh = |reason: Option<String>| async move {
-        let mut connection = ssh::SshConnection::open(target, options).await?;
-        connection.set_reason(reason);
+        let connection = ssh::SshConnection::open_because(target, options, reason).await?;
         Ok::<Box<dyn Connection>, ConnError>(Box::new(connection))
     };
     match client {
