@@ -42,7 +42,6 @@ use crate::api::ucp::{RegistryConfig, Ucp};
 use crate::api::{Flavor, Service, origin, parse_base_url, tls};
 use crate::cert;
 use crate::config::parse_extra_vars;
-use crate::connection::ConnectOptions;
 use crate::connection::escalate::Escalation;
 use crate::connection::{ConnError, Connection};
 use crate::env_lookups::UnsetEnv;
@@ -63,6 +62,7 @@ mod engine_probe;
 const REFUSED_SYMPTOM: &str = "denied: requested access to the resource is denied (Docker 1.11: unauthorized: authentication required)";
 use crate::tasks::set_bypass_ca::{CA_FIELD, DEFAULT_OU, OU_FIELD, installed_trust_message};
 use crate::template::{Templates, Vars};
+use crate::vars::RunVars;
 
 /// CAs and certificates expiring within this many days are warned about.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -1124,32 +1124,28 @@ pub async fn load(
         hosts.retain(|h| allowed.contains(h));
     }
     let templates = Templates::new();
-    let mut groups = Map::new();
-    for (name, members) in inventory.groups_dict() {
-        groups.insert(name, members.into());
-    }
-    let options = ConnectOptions {
-        control_dir: control_dir()?,
-        persist: None,
-        connect_timeout: Duration::from_secs(10),
-        retries: 1,
-        ssh_client: crate::connection::SshClient::Auto,
-    };
+    // The same variables and connection settings as `apply`: the run's
+    // variable model (inventory, magic and extra variables, rendered
+    // lazily) and the run's connect options (control directory, timeout,
+    // retries, client choice).
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let run_vars = RunVars::new(&inventory, &extra, &cwd, false, false);
+    let options = crate::executor::connect_options(None, crate::connection::SshClient::Auto)?;
     let mut contract_vars = None;
     let mut nodes = Vec::new();
     for host in hosts {
-        let mut vars = inventory.host_vars_json(&host);
-        crate::vars::layer(&mut vars, &extra);
-        vars.insert("inventory_hostname".into(), host.clone().into());
-        vars.insert("groups".into(), Value::Object(groups.clone()));
-        let escalation = become_of(&templates, &vars).map_err(|message| Error::Usage {
+        let scope = run_vars.host(&host);
+        let escalation = become_of(&templates, &scope).map_err(|message| Error::Usage {
             message: format!("cannot tell whom to read {host}'s files as: {message}"),
             help: Some("fix the host's ansible_become* variables".into()),
         })?;
-        let vars = render_vars(&templates, vars).map_err(|message| Error::Usage {
-            message: format!("cannot render the variables of {host}: {message}"),
-            help: None,
-        })?;
+        let vars =
+            crate::vars::rendered(&templates, &scope, contract::VARIABLES).map_err(|message| {
+                Error::Usage {
+                    message: format!("cannot render the variables of {host}: {message}"),
+                    help: None,
+                }
+            })?;
         let (certs_dir, trust) = {
             let lookup = contract::map_lookup(&vars);
             let setting = |name: &str| contract::text(None, name, &lookup).ok().flatten();
@@ -1190,17 +1186,13 @@ pub async fn load(
 /// Whom a host's files are read as, from its `ansible_become*` variables
 /// (rendered: a password may come from a lookup). Doctor has no keywords or
 /// `-b` of its own; `-e ansible_become=false` reads as the login user.
-fn become_of(
-    templates: &Templates,
-    vars: &Map<String, Value>,
-) -> Result<Option<Escalation>, String> {
-    let scope = Vars::templates(vars);
+fn become_of(templates: &Templates, scope: &Vars) -> Result<Option<Escalation>, String> {
     let var = |name: &str| -> Result<Option<Value>, String> {
         if !scope.contains(name) {
             return Ok(None);
         }
         templates
-            .eval_str(name, &scope)
+            .eval_str(name, scope)
             .map(Some)
             .map_err(|e| e.message.clone())
     };
@@ -1208,46 +1200,6 @@ fn become_of(
     let render = |node: &crate::yaml::Node| Ok(node.to_json());
     crate::escalation::resolve(&BecomeDefaults::default(), &[], &var, &render)
         .map_err(|e| e.message)
-}
-
-/// Renders the contract's variables through the template engine, which
-/// templates variables lazily (Ansible's way), so that
-/// `dtr_password: "{{ lookup('env', 'DTR_PASSWORD') }}"` and variables built
-/// from other variables become plain values. Other variables stay as written.
-fn render_vars(
-    templates: &Templates,
-    vars: Map<String, Value>,
-) -> Result<Map<String, Value>, String> {
-    let scope = Vars::templates(&vars);
-    let mut rendered = vars;
-    for name in contract::VARIABLES {
-        if scope.contains(name) {
-            let value = templates
-                .eval_str(name, &scope)
-                .map_err(|e| format!("`{name}`: {e}"))?;
-            rendered.insert((*name).to_string(), value);
-        }
-    }
-    Ok(rendered)
-}
-
-/// A private directory for this run's SSH control sockets, short enough
-/// for the socket path limit (deps.md pitfall 5).
-fn control_dir() -> Result<PathBuf, Error> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = control_dir_path();
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|source| Error::Io {
-            context: format!(
-                "could not create the SSH control directory {}",
-                dir.display()
-            ),
-            source,
-        })?;
-    Ok(dir)
 }
 
 /// `dtrplay doctor -i INVENTORY`: loads the inventory, connects to the nodes
@@ -1284,16 +1236,7 @@ pub async fn run(
             conn.close().await;
         }
     }
-    let _ = std::fs::remove_dir(control_dir_path());
     Ok(exit_status(&verdicts))
-}
-
-fn control_dir_path() -> PathBuf {
-    PathBuf::from(format!(
-        "/tmp/dtrplay-{}/doctor-{}",
-        nix::unistd::getuid(),
-        std::process::id()
-    ))
 }
 
 #[cfg(test)]

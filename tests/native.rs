@@ -79,12 +79,7 @@ async fn a_changed_host_key_is_a_loud_failure() -> TestResult {
     let lab = lab()?;
     let node = lab.node("node1")?;
     // Another ed25519 key recorded for the node's address and port.
-    let key = lab.dir.path().join("impostor");
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()?;
-    assert!(keygen.success());
+    let key = lab.keygen("impostor", "")?;
     let public = std::fs::read_to_string(key.with_extension("pub"))?;
     let line = format!("[{}]:{} {}", node.host, node.port, public.trim());
     let target = with_known_hosts(
@@ -109,12 +104,7 @@ async fn a_changed_host_key_is_a_loud_failure() -> TestResult {
 async fn a_wrong_key_is_refused_natively_and_auto_hands_it_to_openssh() -> TestResult {
     let lab = lab()?;
     let node = lab.node("node1")?;
-    let key = lab.dir.path().join("stranger");
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()?;
-    assert!(keygen.success());
+    let key = lab.keygen("stranger", "")?;
     let mut target = lab.target(&node);
     target.key_file = Some(key);
     let mut options = lab.options_for(SshClient::Native);
@@ -139,12 +129,7 @@ async fn a_wrong_key_is_refused_natively_and_auto_hands_it_to_openssh() -> TestR
 async fn a_passphrase_protected_key_without_an_agent_is_named() -> TestResult {
     let lab = lab()?;
     let node = lab.node("node1")?;
-    let key = lab.dir.path().join("locked");
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "a passphrase", "-f"])
-        .arg(&key)
-        .status()?;
-    assert!(keygen.success());
+    let key = lab.keygen("locked", "a passphrase")?;
     let mut target = lab.target(&node);
     target.key_file = Some(key);
     let (message, _) = connect_error(connect(&target, &lab.options_for(SshClient::Native)).await)?;

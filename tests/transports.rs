@@ -64,6 +64,18 @@ impl Lab {
         Ok(self.fleet.node(name)?.clone())
     }
 
+    /// A new ed25519 key pair in the lab's directory, protected by
+    /// `passphrase` unless it is empty: a key no node knows.
+    pub fn keygen(&self, name: &str, passphrase: &str) -> Result<PathBuf, Box<dyn Error>> {
+        let key = self.dir.path().join(name);
+        let keygen = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", passphrase, "-f"])
+            .arg(&key)
+            .status()?;
+        assert!(keygen.success());
+        Ok(key)
+    }
+
     /// The target an inventory entry for `node` would resolve to.
     pub fn target(&self, node: &Node) -> Target {
         crate::harness::target(&self.fleet, node)
@@ -465,12 +477,7 @@ async fn a_node_going_down_is_reported_with_its_name_and_comes_back(
 async fn a_wrong_key_fails_at_once_with_a_hint(carrier: Carrier) -> TestResult {
     let lab = Lab::start(1, carrier)?;
     let node = lab.node("node1")?;
-    let key = lab.dir.path().join("stranger");
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()?;
-    assert!(keygen.success());
+    let key = lab.keygen("stranger", "")?;
     let mut target = lab.target(&node);
     target.key_file = Some(key);
     let mut options = lab.options();

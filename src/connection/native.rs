@@ -134,7 +134,7 @@ impl ShellConnection<Native> {
             .await
             .map_err(|failure| OpenError::Failed(native.connect_error(failure)))?;
         *native.handle.lock().await = Some(handle);
-        Ok(ShellConnection::with_shell(native, shell))
+        Ok(ShellConnection::with_shell(name, native, shell))
     }
 }
 
@@ -375,10 +375,6 @@ impl Native {
 #[async_trait]
 impl Transport for Native {
     type Shell = NativeShell;
-
-    fn host(&self) -> &str {
-        &self.name
-    }
 
     /// A new channel on the connection, reconnecting only when the
     /// connection itself is gone. An escalation that fails is reported as

@@ -34,9 +34,6 @@ const REAP_GRACE: Duration = Duration::from_secs(10);
 pub trait Transport: Send + Sync + 'static {
     type Shell: Shell;
 
-    /// The inventory name, used in every message.
-    fn host(&self) -> &str;
-
     /// Starts a shell as `who` (the login user when `None`) whose first act
     /// is to stop `orphans`. The transport reconnects when its connection
     /// is gone and retries transient failures itself; a failed escalation
@@ -104,6 +101,8 @@ pub trait Shell: Send + 'static {
 /// A connection made of remote shells over a transport: the login user's,
 /// and one per become user, each opened on first use.
 pub struct ShellConnection<T: Transport> {
+    /// The inventory name, used in every message.
+    host: String,
     transport: T,
     state: Mutex<State<T::Shell>>,
 }
@@ -169,11 +168,13 @@ impl<S: Shell> Slot<S> {
 }
 
 impl<T: Transport> ShellConnection<T> {
-    /// A connection whose login shell the transport has just opened.
-    pub fn with_shell(transport: T, shell: T::Shell) -> ShellConnection<T> {
+    /// A connection to `host` whose login shell the transport has just
+    /// opened.
+    pub fn with_shell(host: &str, transport: T, shell: T::Shell) -> ShellConnection<T> {
         let mut plain = Slot::new(None);
         plain.shell = Some(shell);
         ShellConnection {
+            host: host.to_string(),
             transport,
             state: Mutex::new(State {
                 plain,
@@ -195,7 +196,7 @@ impl<T: Transport> ShellConnection<T> {
     ) -> Result<&'a mut T::Shell, ConnError> {
         if slot.shell.as_mut().is_some_and(|shell| shell.is_usable()) {
             return slot.shell.as_mut().ok_or_else(|| ConnError::Lost {
-                host: self.transport.host().to_string(),
+                host: self.host.clone(),
                 message: "the shell is gone".to_string(),
             });
         }
@@ -240,7 +241,7 @@ impl<T: Transport> ShellConnection<T> {
                         None => broken.to_string(),
                     };
                     return Err(ConnError::Lost {
-                        host: self.transport.host().to_string(),
+                        host: self.host.clone(),
                         message,
                     });
                 }
@@ -252,7 +253,7 @@ impl<T: Transport> ShellConnection<T> {
                     slot.give_up().await;
                     let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(slot)).await;
                     return Err(ConnError::Timeout {
-                        host: self.transport.host().to_string(),
+                        host: self.host.clone(),
                         after: timeout,
                     });
                 }

@@ -188,7 +188,7 @@ impl ShellConnection<OpenSsh> {
             },
         };
         let shell = transport.open(None, &[]).await?;
-        Ok(ShellConnection::with_shell(transport, shell))
+        Ok(ShellConnection::with_shell(&target.name, transport, shell))
     }
 
     /// Stops the master connection for `target` if one is running, for
@@ -208,8 +208,15 @@ impl ShellConnection<OpenSsh> {
 impl Transport for OpenSsh {
     type Shell = SshShell;
 
-    fn host(&self) -> &str {
-        &self.name
+    fn warnings(&self) -> Vec<String> {
+        self.warning.iter().cloned().collect()
+    }
+
+    fn describe(&self) -> String {
+        match &self.reason {
+            Some(reason) => format!("OpenSSH: {reason}"),
+            None => "OpenSSH".to_string(),
+        }
     }
 
     /// Starts a shell, retrying transient failures with backoff. A failed
@@ -254,17 +261,6 @@ impl Transport for OpenSsh {
     async fn finish(&self) {
         if !self.persist {
             self.command.stop_master().await;
-        }
-    }
-
-    fn warnings(&self) -> Vec<String> {
-        self.warning.iter().cloned().collect()
-    }
-
-    fn describe(&self) -> String {
-        match &self.reason {
-            Some(reason) => format!("OpenSSH: {reason}"),
-            None => "OpenSSH".to_string(),
         }
     }
 }
@@ -818,20 +814,20 @@ impl SshShell {
 impl Shell for SshShell {
     type Broken = Broken;
 
-    fn session(&mut self) -> &mut Session {
-        &mut self.session
-    }
-
-    fn busy(&self) -> bool {
-        self.busy
+    async fn exchange(&mut self, request: &[u8], reply: Reply) -> Result<Output, Broken> {
+        self.exchange_frames(request, reply).await
     }
 
     fn is_usable(&mut self) -> bool {
         !self.busy && self.carrier.is_running()
     }
 
-    async fn exchange(&mut self, request: &[u8], reply: Reply) -> Result<Output, Broken> {
-        self.exchange_frames(request, reply).await
+    fn session(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    fn busy(&self) -> bool {
+        self.busy
     }
 
     fn unsent(broken: &Broken) -> bool {
