@@ -231,8 +231,9 @@ pub struct InventoryArgs {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// The inventory that describes UCP, DTR and the nodes.
-    #[arg(short = 'i', long = "inventory", required = true)]
+    /// The inventory that describes UCP, DTR and the nodes (default:
+    /// `ANSIBLE_INVENTORY`, ansible.cfg's `inventory`, /etc/ansible/hosts).
+    #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
     /// Extra variables, `key=value` or `@file.yml`.
     #[arg(short = 'e', long = "extra-vars")]

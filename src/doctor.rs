@@ -25,15 +25,14 @@
 //! within 30 days are reported as warnings. The exit status is 0 only when
 //! every link holds on every node (`ExitStatus::Unhealthy` otherwise).
 //!
-//! The verdicts are data ([`Verdict`]); [`render_human`] and [`render_json`]
-//! (JSON Lines, one object per verdict) only present them.
+//! The verdicts are data ([`Verdict`]); `report::doctor` presents them
+//! (for people, or JSON Lines, one object per verdict).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::api::contract::{self, DtrAccess, DtrArgs, Lookup, UcpAccess, UcpArgs};
 use crate::api::dtr_ca::{self, DtrCa};
@@ -43,7 +42,7 @@ use crate::api::{Flavor, Service, origin, parse_base_url, tls};
 use crate::cert;
 use crate::config::parse_extra_vars;
 use crate::connection::escalate::Escalation;
-use crate::connection::{ConnError, Connection};
+use crate::connection::{ConnError, ConnectOptions, Connection};
 use crate::env_lookups::UnsetEnv;
 use crate::error::{Error, ExitStatus};
 use crate::escalation::BecomeDefaults;
@@ -182,21 +181,6 @@ impl Verdict {
             cause: None,
             fix: Some(fix.to_string()),
         }
-    }
-
-    /// The verdict as one JSON object (one line of `--output json`).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "version": crate::report::json::SCHEMA_VERSION,
-            "event": "verdict",
-            "link": self.link.as_str(),
-            "node": self.node,
-            "status": self.health.as_str(),
-            "message": self.message,
-            "cause": self.cause,
-            "fix": self.fix,
-            "symptom": (self.health == Health::Broken).then(|| self.link.symptom()).flatten(),
-        })
     }
 }
 
@@ -892,140 +876,6 @@ pub fn exit_status(verdicts: &[Verdict]) -> ExitStatus {
     }
 }
 
-/// The verdicts for people: one line each, then cause, fix and the push
-/// error the broken link causes.
-pub fn render_human(verdicts: &[Verdict]) -> String {
-    let mut out = String::new();
-    for v in verdicts {
-        let label = match &v.node {
-            Some(node) => format!("{node}: {}", v.link.title()),
-            None => v.link.title().to_string(),
-        };
-        let status = match v.health {
-            Health::Ok => "ok",
-            Health::Warning => "WARNING",
-            Health::Broken => "BROKEN",
-        };
-        let _ = writeln!(out, "{status:<8}{label}: {}", v.message);
-        if let Some(cause) = &v.cause {
-            let _ = writeln!(out, "        cause: {cause}");
-        }
-        if let Some(fix) = &v.fix {
-            let _ = writeln!(out, "        fix:   {fix}");
-        }
-        if v.health == Health::Broken
-            && let Some(symptom) = v.link.symptom()
-        {
-            let _ = writeln!(out, "        pushes from the nodes fail with: {symptom}");
-        }
-    }
-    let _ = writeln!(out, "\n{}", summary(verdicts));
-    out
-}
-
-/// The last line: which links are broken, in the words of the verdicts'
-/// headings, and for the per-node link on how many of the nodes. A link
-/// is counted once however many nodes it fails on.
-pub fn summary(verdicts: &[Verdict]) -> String {
-    let warnings = verdicts
-        .iter()
-        .filter(|v| v.health == Health::Warning)
-        .count();
-    let warnings = match warnings {
-        0 => String::new(),
-        1 => " (1 warning)".to_string(),
-        n => format!(" ({n} warnings)"),
-    };
-    let mut broken: Vec<String> = Vec::new();
-    for link in [
-        Link::DtrCa,
-        Link::UcpKnowsDtr,
-        Link::DtrTrustsUcp,
-        Link::NodeTrustsDtr,
-    ] {
-        let of_link: Vec<&Verdict> = verdicts.iter().filter(|v| v.link == link).collect();
-        let bad = of_link
-            .iter()
-            .filter(|v| v.health == Health::Broken)
-            .count();
-        if bad == 0 {
-            continue;
-        }
-        if link == Link::NodeTrustsDtr {
-            // A node with two runtimes has two verdicts; nodes are counted.
-            let mut all: Vec<&str> = of_link.iter().filter_map(|v| v.node.as_deref()).collect();
-            all.sort_unstable();
-            all.dedup();
-            let mut bad: Vec<&str> = of_link
-                .iter()
-                .filter(|v| v.health == Health::Broken)
-                .filter_map(|v| v.node.as_deref())
-                .collect();
-            bad.sort_unstable();
-            bad.dedup();
-            let total = all.len().max(1);
-            let nodes = if total == 1 { "node" } else { "nodes" };
-            broken.push(format!(
-                "{} on {} of {total} {nodes}",
-                link.title(),
-                bad.len().max(1)
-            ));
-        } else {
-            broken.push(link.title().to_string());
-        }
-    }
-    if broken.is_empty() {
-        format!("every trust link holds on every node{warnings}")
-    } else {
-        format!("broken: {}{warnings}", broken.join("; "))
-    }
-}
-
-/// The verdicts as JSON Lines, one object per verdict, each with the
-/// `version` and `event` of every JSON output, then a `summary` line (as
-/// `apply` ends with its recap): the broken links, and per node whether
-/// it trusts DTR.
-pub fn render_json(verdicts: &[Verdict]) -> String {
-    let mut out: String = verdicts
-        .iter()
-        .map(|v| format!("{}\n", v.to_json()))
-        .collect();
-    let mut broken: Vec<&str> = verdicts
-        .iter()
-        .filter(|v| v.health == Health::Broken)
-        .map(|v| v.link.as_str())
-        .collect();
-    broken.dedup();
-    // A node is as healthy as its least healthy runtime.
-    let mut nodes: Map<String, Value> = Map::new();
-    for v in verdicts.iter().filter(|v| v.link == Link::NodeTrustsDtr) {
-        let Some(node) = v.node.clone() else { continue };
-        let worse = match nodes.get(&node).and_then(Value::as_str) {
-            Some("broken") => false,
-            Some("warning") => v.health == Health::Broken,
-            _ => true,
-        };
-        if worse {
-            nodes.insert(node, v.health.as_str().into());
-        }
-    }
-    let warnings = verdicts
-        .iter()
-        .filter(|v| v.health == Health::Warning)
-        .count();
-    let summary = json!({
-        "version": crate::report::json::SCHEMA_VERSION,
-        "event": "summary",
-        "healthy": broken.is_empty(),
-        "broken_links": broken,
-        "nodes": nodes,
-        "warnings": warnings,
-        "message": summary(verdicts),
-    });
-    let _ = writeln!(out, "{summary}");
-    out
-}
-
 /// Nodes to check: the hosts of group `ucp`, each with its rendered
 /// variables. The inventory, template rendering and SSH connections are
 /// wired in by [`run`].
@@ -1042,56 +892,10 @@ pub struct Inputs {
 pub async fn check(inputs: &Inputs, json: bool) -> (String, ExitStatus) {
     let lookup = contract::map_lookup(&inputs.vars);
     let verdicts = diagnose(&lookup, &inputs.nodes).await;
-    (render(inputs, &verdicts, json), exit_status(&verdicts))
-}
-
-/// For `-v`: the UCP and DTR checked, and how each node was reached (the
-/// same words as `apply -v`).
-fn render_reached(inputs: &Inputs) -> String {
-    let mut out = String::new();
-    for name in ["ucp_url", "dtr_url"] {
-        let url = inputs
-            .vars
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or("(not set)");
-        let _ = writeln!(out, "{name}: {url}");
-    }
-    for node in &inputs.nodes {
-        match &node.conn {
-            Ok(conn) => {
-                let _ = writeln!(out, "{}: connected with {}", node.name, conn.describe());
-            }
-            Err(e) => {
-                let _ = writeln!(out, "{}: not reached: {e}", node.name);
-            }
-        }
-    }
-    out.push('\n');
-    out
-}
-
-/// The unset environment variables, then the verdicts.
-fn render(inputs: &Inputs, verdicts: &[Verdict], json: bool) -> String {
-    let mut out = String::new();
-    for unset in &inputs.unset_env {
-        if json {
-            let warning = json!({
-                "version": crate::report::json::SCHEMA_VERSION,
-                "event": "warning",
-                "message": unset.message(),
-            });
-            let _ = writeln!(out, "{warning}");
-        } else {
-            let _ = writeln!(out, "WARNING {}", unset.message());
-        }
-    }
-    out.push_str(&if json {
-        render_json(verdicts)
-    } else {
-        render_human(verdicts)
-    });
-    out
+    (
+        crate::report::doctor::render(inputs, &verdicts, json),
+        exit_status(&verdicts),
+    )
 }
 
 /// The group whose hosts are the UCP nodes (inventory contract).
@@ -1100,10 +904,30 @@ pub const NODES_GROUP: &str = "ucp";
 /// Loads what doctor needs from an inventory: the contract's variables
 /// (from the first node, rendered) and a read-only connection per node of
 /// group `ucp`, limited by `limit`.
+/// How doctor connects, from the command line and the Ansible settings
+/// (`ansible.cfg`, `ANSIBLE_*`), as apply connects.
+#[derive(Debug, Clone)]
+pub struct Connecting {
+    /// `remote_user`, `private_key_file`, `host_key_checking`.
+    pub defaults: crate::config::ConnectionDefaults,
+    /// `timeout`.
+    pub timeout: Duration,
+}
+
+impl Default for Connecting {
+    fn default() -> Connecting {
+        Connecting {
+            defaults: crate::config::ConnectionDefaults::default(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 pub async fn load(
     inventory_paths: &[PathBuf],
     extra_vars: &[String],
     limit: Option<&str>,
+    connecting: &Connecting,
 ) -> Result<Inputs, Error> {
     let inventory = Inventory::load(inventory_paths).map_err(Error::from)?;
     let extra = parse_extra_vars(extra_vars)?;
@@ -1126,11 +950,14 @@ pub async fn load(
     let templates = Templates::new();
     // The same variables and connection settings as `apply`: the run's
     // variable model (inventory, magic and extra variables, rendered
-    // lazily) and the run's connect options (control directory, timeout,
-    // retries, client choice).
+    // lazily) and the run's connect options (control directory, retries,
+    // client choice), with ansible.cfg's timeout.
     let cwd = std::env::current_dir().unwrap_or_default();
     let run_vars = RunVars::new(&inventory, &extra, &cwd, false, false);
-    let options = crate::executor::connect_options(None, crate::connection::SshClient::Auto)?;
+    let options = ConnectOptions {
+        connect_timeout: connecting.timeout,
+        ..crate::executor::connect_options(None, crate::connection::SshClient::Auto)?
+    };
     let mut contract_vars = None;
     let mut nodes = Vec::new();
     for host in hosts {
@@ -1159,11 +986,26 @@ pub async fn load(
                 },
             )
         };
-        let conn = match inventory.target(&host, &inventory.connection_vars(&host, &extra)) {
-            Ok(target) => crate::connection::connect(&target, &options).await,
-            Err(e) => Err(ConnError::Connect {
+        // The connection variables rendered in the host's scope, as apply
+        // renders them.
+        let mut connection_vars = inventory.connection_vars(&host, &extra);
+        let rendered =
+            crate::inventory::render_connection_vars(&mut connection_vars, |_, value| {
+                templates.render_node(value.origin(), &scope)
+            });
+        let target = rendered.map_err(|e| e.message.clone()).and_then(|()| {
+            inventory
+                .target(&host, &connection_vars)
+                .map_err(|e| e.message.clone())
+        });
+        let conn = match target {
+            Ok(target) => {
+                let target = connecting.defaults.apply(target);
+                crate::connection::connect(&target, &options).await
+            }
+            Err(message) => Err(ConnError::Connect {
                 host: host.clone(),
-                message: e.message.clone(),
+                message,
                 hint: None,
             }),
         };
@@ -1203,18 +1045,22 @@ fn become_of(templates: &Templates, scope: &Vars) -> Result<Option<Escalation>, 
 }
 
 /// `dtrplay doctor -i INVENTORY`: loads the inventory, connects to the nodes
-/// of group `ucp` (read-only), checks the links and prints the verdicts,
-/// human or JSON Lines. Exit status 0 only when every link holds.
+/// of group `ucp` (read-only), checks the links and hands what to print
+/// (human or JSON Lines, rendered by `report::doctor`) to `show`, which
+/// `run.rs` writes out: first how the nodes were reached (with `-v`), then
+/// the verdicts. Exit status 0 only when every link holds.
 pub async fn run(
     inventory_paths: &[PathBuf],
     extra_vars: &[String],
     limit: Option<&str>,
     json: bool,
     verbose: u8,
+    connecting: &Connecting,
+    show: &mut dyn FnMut(&str),
 ) -> Result<ExitStatus, Error> {
-    let inputs = load(inventory_paths, extra_vars, limit).await?;
+    let inputs = load(inventory_paths, extra_vars, limit, connecting).await?;
     if verbose > 0 && !json {
-        print!("{}", render_reached(&inputs));
+        show(&crate::report::doctor::render_reached(&inputs));
     }
     let lookup = contract::map_lookup(&inputs.vars);
     let mut verdicts = diagnose(&lookup, &inputs.nodes).await;
@@ -1229,8 +1075,7 @@ pub async fn run(
             *fix = fix.replace("-i <inventory>", &inventory);
         }
     }
-    let text = render(&inputs, &verdicts, json);
-    print!("{text}");
+    show(&crate::report::doctor::render(&inputs, &verdicts, json));
     for node in &inputs.nodes {
         if let Ok(conn) = &node.conn {
             conn.close().await;

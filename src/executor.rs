@@ -27,7 +27,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::RunConfig;
 use crate::connection::{self, ConnError, ConnectOptions, Connection, SshClient, Target};
-use crate::error::{Error, ExitStatus};
+use crate::error::{Error, ExitStatus, InputError};
 use crate::inventory::{Inventory, Pattern};
 use crate::invocation::{Invocation, Report, text};
 use crate::plan::batches;
@@ -146,7 +146,11 @@ pub async fn run(
         () = interrupt => true,
     };
     if interrupted {
-        reporter.report(&Event::Interrupted);
+        let running = exec.stopped();
+        for (host, _) in &running {
+            exec.stats.entry(host.clone()).or_default().interrupted += 1;
+        }
+        reporter.report(&Event::Interrupted { running });
     }
     exec.close().await;
     let summary = Summary {
@@ -188,6 +192,14 @@ struct Executor<'a> {
     /// One semaphore per throttled task (by where it is written), held
     /// with the fork slot while the task works on a host.
     throttles: std::cell::RefCell<HashMap<(String, usize), Arc<Semaphore>>>,
+    /// The task each host is running now. An entry is removed when the
+    /// task ends, not when its future is dropped, so that after Ctrl-C
+    /// what is left is exactly what was stopped.
+    in_flight: std::cell::RefCell<IndexMap<String, String>>,
+    /// The hosts of the play running now, and of its current batch, for
+    /// the magic variables `ansible_play_hosts*` and `ansible_play_batch`.
+    play_hosts: Vec<String>,
+    batch: Vec<String>,
 }
 
 impl<'a> Executor<'a> {
@@ -232,6 +244,9 @@ impl<'a> Executor<'a> {
             started: std::cell::Cell::new(cfg.start_at_task.is_none()),
             stepping: std::cell::Cell::new(cfg.step),
             throttles: std::cell::RefCell::new(HashMap::new()),
+            in_flight: std::cell::RefCell::new(IndexMap::new()),
+            play_hosts: Vec::new(),
+            batch: Vec::new(),
         })
     }
 
@@ -273,7 +288,9 @@ impl<'a> Executor<'a> {
             self.open(play, host);
         }
         let gathering = self.gathering(play, &hosts, reporter);
+        self.play_hosts.clone_from(&hosts);
         for batch in batches(&hosts, &play.serial) {
+            self.batch.clone_from(&batch);
             if let Some(task) = &gathering
                 && self
                     .linear_task(play, task, &batch, false, false, reporter)
@@ -352,6 +369,7 @@ impl<'a> Executor<'a> {
         let Some(entry) = self.registry.get(&task.module) else {
             return false;
         };
+        self.publish_play_hosts();
         reporter.report(&Event::TaskStart {
             name: self.task_name(task, &hosts[0]),
             module: task.module.clone(),
@@ -564,6 +582,46 @@ impl<'a> Executor<'a> {
             None => None,
         };
         let _slot = self.forks.acquire().await;
+        self.in_flight
+            .borrow_mut()
+            .insert(host.to_string(), self.task_name(task, host));
+        let report = self.invoke_now(play, task, host, run_once).await;
+        self.in_flight.borrow_mut().shift_remove(host);
+        report
+    }
+
+    /// Shows the play's hosts, as they stand now, to the tasks about to
+    /// run: a host that failed or became unreachable has left
+    /// `ansible_play_hosts` and `ansible_play_batch`.
+    fn publish_play_hosts(&self) {
+        let active = |hosts: &[String]| -> Vec<String> {
+            hosts
+                .iter()
+                .filter(|h| self.hosts.get(h.as_str()).is_some_and(HostState::active))
+                .cloned()
+                .collect()
+        };
+        self.vars.set_play_hosts(
+            &self.play_hosts,
+            &active(&self.play_hosts),
+            &active(&self.batch),
+        );
+    }
+
+    /// The tasks that were running when the run was interrupted, with
+    /// their hosts, in the order they started.
+    fn stopped(&self) -> Vec<(String, String)> {
+        self.in_flight.borrow_mut().drain(..).collect()
+    }
+
+    /// Runs a task on a host once its fork slot is held.
+    async fn invoke_now(
+        &self,
+        play: &'a Play,
+        task: &TaskDef,
+        host: &str,
+        run_once: bool,
+    ) -> Report {
         let Some(entry) = self.registry.get(&task.module) else {
             return failure(host, format!("unknown module `{}`", task.module));
         };
@@ -856,23 +914,25 @@ impl<'a> Executor<'a> {
     /// connection variables, then the play's keywords, then the command
     /// line and settings.
     fn target(&self, play: &Play, host: &str) -> Result<Target, ConnError> {
-        let host_vars = self.inventory.connection_vars(host, &self.cfg.extra_vars);
-        let target = self
-            .inventory
-            .target(host, &host_vars)
-            .map_err(|e| ConnError::Connect {
-                host: host.to_string(),
-                message: e.message.clone(),
-                hint: Some(format!(
-                    "fix the connection variables of `{host}` ({})",
-                    e.location()
-                )),
-            })?;
+        let bad_vars = |e: InputError| ConnError::Connect {
+            host: host.to_string(),
+            message: e.message.clone(),
+            hint: Some(format!(
+                "fix the connection variables of `{host}` ({})",
+                e.location()
+            )),
+        };
+        let vars = self.vars.host(host);
+        let mut host_vars = self.inventory.connection_vars(host, &self.cfg.extra_vars);
+        crate::inventory::render_connection_vars(&mut host_vars, |_, value| {
+            self.templates.render_node(value.origin(), &vars)
+        })
+        .map_err(bad_vars)?;
+        let target = self.inventory.target(host, &host_vars).map_err(bad_vars)?;
         let keys = &play.connection;
         if keys.remote_user.is_none() && keys.port.is_none() && keys.connection.is_none() {
             return Ok(self.cfg.connection.apply(target));
         }
-        let vars = self.vars.host(host);
         let has = |names: &[&str]| names.iter().any(|n| host_vars.contains_key(*n));
         let render = |node: &crate::yaml::Node| {
             self.templates

@@ -32,6 +32,9 @@ pub enum Kind {
     Dict,
     /// A PEM document (a string), checked when the task runs.
     Pem,
+    /// A SHA-256 certificate fingerprint (64 hex digits, colons and a
+    /// `sha256:` prefix allowed), checked as written.
+    Fingerprint,
     /// Anything.
     Raw,
 }
@@ -47,6 +50,7 @@ impl Kind {
             Kind::List => "a list",
             Kind::Dict => "a mapping",
             Kind::Pem => "a PEM document",
+            Kind::Fingerprint => "a SHA-256 fingerprint",
             Kind::Raw => "any value",
         }
     }
@@ -62,13 +66,23 @@ impl Kind {
             "list" => Kind::List,
             "dict" | "map" | "mapping" => Kind::Dict,
             "pem" => Kind::Pem,
+            "fingerprint" => Kind::Fingerprint,
             "raw" | "any" => Kind::Raw,
             _ => return None,
         })
     }
 
-    pub const NAMES: [&'static str; 9] = [
-        "str", "bool", "int", "path", "mode", "list", "dict", "pem", "raw",
+    pub const NAMES: [&'static str; 10] = [
+        "str",
+        "bool",
+        "int",
+        "path",
+        "mode",
+        "list",
+        "dict",
+        "pem",
+        "fingerprint",
+        "raw",
     ];
 }
 
@@ -339,6 +353,14 @@ fn coerce_value(param: &Param, value: &Value) -> Result<Value, String> {
         (_, Value::Null) if !param.required => Value::Null,
         (Kind::Raw, v) => v.clone(),
         (Kind::Str | Kind::Path | Kind::Pem, Value::String(s)) => Value::String(s.clone()),
+        (Kind::Fingerprint, Value::String(s)) => match crate::cert::normalize_pin(s) {
+            Ok(_) => Value::String(s.clone()),
+            Err(_) => {
+                return Err(format!(
+                    "is not a SHA-256 fingerprint (64 hex digits, colons allowed), not {s:?}"
+                ));
+            }
+        },
         (Kind::Str | Kind::Path, Value::Number(n)) => Value::String(n.to_string()),
         (Kind::Str, Value::Bool(b)) => Value::String(b.to_string()),
         (Kind::Bool, v) => Value::Bool(to_bool(v).ok_or("must be a boolean (true/false, yes/no)")?),

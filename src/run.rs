@@ -135,7 +135,7 @@ async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
         Command::Plan(args) => apply(&args, true, base, &settings).await,
         Command::Validate(args) => validate_cmd(&args, base, &settings),
         Command::Inventory(args) => inventory_cmd(&args),
-        Command::Doctor(args) => doctor_cmd(&args).await,
+        Command::Doctor(args) => doctor_cmd(&args, &settings).await,
         Command::Vault(cmd) => vault_cmd(cmd),
         Command::Completions(args) => {
             crate::manual::completions(args.shell, &mut std::io::stdout());
@@ -414,14 +414,27 @@ fn inventory_cmd(args: &InventoryArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn doctor_cmd(args: &DoctorArgs) -> Result<ExitCode, Error> {
+async fn doctor_cmd(args: &DoctorArgs, settings: &Settings) -> Result<ExitCode, Error> {
     let json = args.output == crate::cli::DoctorOutput::Json;
+    // The inventory and connection settings are found as apply finds them.
+    let inventory = crate::config::inventory_sources(&args.inventory, settings)?;
+    let connecting = crate::doctor::Connecting {
+        defaults: crate::config::ConnectionDefaults::from_settings(None, settings),
+        timeout: std::time::Duration::from_secs(settings.count(Key::Timeout).unwrap_or(10)),
+    };
+    if args.verbose > 0 && !json {
+        for note in &settings.notes {
+            println!("{note}");
+        }
+    }
     let status = crate::doctor::run(
-        &args.inventory,
+        &inventory,
         &args.extra_vars,
         args.limit.as_deref(),
         json,
         args.verbose,
+        &connecting,
+        &mut |text| print!("{text}"),
     )
     .await?;
     Ok(status.into())

@@ -100,14 +100,15 @@ impl Taint {
         self.lock().values.iter().any(|v| v == value)
     }
 
-    /// The recorded values as one set, leaving out those that contain a
-    /// secret `known` already masks (`login S3cret` shows as
-    /// `login ********`, not `********`).
-    fn set(&self, known: impl Fn(&str) -> bool) -> Arc<SecretSet> {
+    /// The recorded values as one set. A value that contains a known
+    /// secret is kept whole too: what surrounds the secret in it was
+    /// computed from secrets as well (`r | string | upper` of a `no_log`
+    /// result holds its masked times beside its uppercased output), so
+    /// masking only the known part would show the rest.
+    fn set(&self) -> Arc<SecretSet> {
         let mut inner = self.lock();
         if inner.set.is_none() {
-            let values: Vec<String> = inner.values.iter().filter(|v| !known(v)).cloned().collect();
-            inner.set = Some(Arc::new(SecretSet::new(values)));
+            inner.set = Some(Arc::new(SecretSet::new(inner.values.clone())));
         }
         inner.set.clone().unwrap_or_default()
     }
@@ -291,14 +292,7 @@ impl Secrets {
             set.find(text, &mut found);
         }
         if let Some(taint) = &self.taint {
-            let known = |value: &str| {
-                let mut inside = Vec::new();
-                for set in self.shared.iter().chain(std::iter::once(own)) {
-                    set.find(value, &mut inside);
-                }
-                !inside.is_empty()
-            };
-            taint.set(known).find(text, &mut found);
+            taint.set().find(text, &mut found);
         }
         if found.is_empty() {
             return text.to_string();

@@ -39,6 +39,9 @@ const ALWAYS_DEFINED: &[&str] = &[
     "ansible_check_mode",
     "ansible_diff_mode",
     "ansible_play_hosts",
+    "ansible_play_hosts_all",
+    "ansible_play_batch",
+    "play_hosts",
     "ansible_failed_task",
     "ansible_failed_result",
     "omit",
@@ -114,11 +117,7 @@ pub fn load(
         }
     }
     if let Some(playbook) = &playbook {
-        for play in &playbook.plays {
-            for (name, value) in &play.vars {
-                errors.extend(contract_error(name.key(), &value.to_json(), value));
-            }
-        }
+        errors.extend(playbook.plays.iter().flat_map(play_contract_errors));
     }
     if let (Some(playbook), Some(inventory)) = (&playbook, &inventory)
         && errors.is_empty()
@@ -162,7 +161,10 @@ fn connection_errors(inventory: &Inventory) -> Vec<InputError> {
         .filter(|h| !h.is_implicit())
         .filter_map(|h| {
             inventory
-                .target(h.name(), &inventory.host_vars(h.name()))
+                .target(
+                    h.name(),
+                    &crate::inventory::literal_connection_vars(inventory.host_vars(h.name())),
+                )
                 .err()
         })
         .filter(|e| seen.insert((e.location(), e.message.clone())))
@@ -206,6 +208,30 @@ fn contract_error(name: &str, value: &Value, at: &Node) -> Option<InputError> {
         }
         _ => None,
     }
+}
+
+/// The contract errors of the variables a play writes out: its `vars`,
+/// the `vars_files` read at load time, and the `vars` of its tasks,
+/// blocks and handlers (a block's variables are its tasks'), so that a
+/// bad literal is caught wherever the user wrote it.
+fn play_contract_errors(play: &Play) -> Vec<InputError> {
+    let files = play
+        .vars_files
+        .iter()
+        .filter_map(|file| file.loaded.as_ref().and_then(Node::as_map));
+    let tasks = play
+        .all_tasks()
+        .into_iter()
+        .chain(play.handlers.iter())
+        .map(|task| task.vars.as_slice());
+    let mut seen = HashSet::new();
+    std::iter::once(play.vars.as_slice())
+        .chain(files)
+        .chain(tasks)
+        .flatten()
+        .filter_map(|(name, value)| contract_error(name.key(), &value.to_json(), value))
+        .filter(|err| seen.insert(err.location()))
+        .collect()
 }
 
 /// Every variable name some inventory host defines.

@@ -43,6 +43,21 @@ pub struct RunVars {
     playbook_dir_absolute: String,
     check: bool,
     diff: bool,
+    /// The hosts of the play now running, as its magic variables show them.
+    play_hosts: std::sync::RwLock<Option<PlayHosts>>,
+}
+
+/// The play's hosts as Ansible's magic variables give them, converted once
+/// each time they change and shared by every task that reads them.
+#[derive(Clone)]
+struct PlayHosts {
+    /// `ansible_play_hosts_all`: every host the play targets.
+    all: Shared,
+    /// `ansible_play_hosts`: those not failed or unreachable.
+    active: Shared,
+    /// `ansible_play_batch` (and the older `play_hosts`): the active hosts
+    /// of the current `serial` batch.
+    batch: Shared,
 }
 
 /// Whether a value a host learned is plain host data or a secret (what a
@@ -76,6 +91,7 @@ impl RunVars {
                 .to_string(),
             check,
             diff,
+            play_hosts: std::sync::RwLock::new(None),
         };
         let hosts: Vec<(String, Vars)> = inventory
             .hosts()
@@ -241,7 +257,32 @@ impl RunVars {
         }
         vars.insert_magic("ansible_check_mode", check_mode.into());
         vars.insert_hostvars(&self.table);
+        let play_hosts = self
+            .play_hosts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(hosts) = play_hosts {
+            vars.insert_shared("ansible_play_hosts_all", &hosts.all);
+            vars.insert_shared("ansible_play_hosts", &hosts.active);
+            vars.insert_shared("ansible_play_batch", &hosts.batch);
+            vars.insert_shared("play_hosts", &hosts.batch);
+        }
         vars
+    }
+
+    /// Sets the play's hosts for the magic variables: all it targets, the
+    /// active ones, and the active ones of the current batch.
+    pub fn set_play_hosts(&self, all: &[String], active: &[String], batch: &[String]) {
+        let shared = |hosts: &[String]| Shared::new(&Value::from(hosts.to_vec()));
+        *self
+            .play_hosts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(PlayHosts {
+            all: shared(all),
+            active: shared(active),
+            batch: shared(batch),
+        });
     }
 
     /// What a play-level value (name, hosts) is rendered with before any

@@ -231,3 +231,35 @@ fn become_settings_come_from_ansible_cfg_and_the_environment() {
         .success()
         .stdout_has("running as operator");
 }
+
+/// doctor finds its inventory, login user and key where apply does.
+#[test]
+fn doctor_reads_the_inventory_user_and_key_from_ansible_cfg() {
+    let nodes = Nodes::start(1);
+    let node = nodes.node("node1");
+    let project = Project::new();
+    project.file(
+        "hosts/lab.yml",
+        &format!(
+            "{}  children:\n    ucp:\n      hosts:\n        node1:\n  vars:\n    ucp_url: https://127.0.0.1:1\n    dtr_url: https://127.0.0.1:1\n",
+            bare_inventory(&nodes)
+        ),
+    );
+    project.file(
+        "ansible.cfg",
+        &format!(
+            "[defaults]\ninventory = hosts/lab.yml\nremote_user = {}\nprivate_key_file = {}\n",
+            node.user,
+            node.private_key().display()
+        ),
+    );
+    // Nothing answers at the APIs, so links are broken; the node is reached.
+    project
+        .run(&["doctor", "-v"])
+        .status(6)
+        .stdout_has(&format!(
+            "configuration: {}/ansible.cfg",
+            project.path().display()
+        ))
+        .stdout_has("node1: connected with native SSH (");
+}

@@ -4,7 +4,7 @@
 //! one is an input error (exit 4) at its file, line and column, before any
 //! host is contacted, not a failure to connect (exit 3).
 
-use crate::harness::Project;
+use crate::harness::{Nodes, Project};
 
 const PLAYBOOK: &str = "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n";
 
@@ -46,8 +46,6 @@ fn bad_connection_variables_in_yaml_group_vars_and_host_vars_are_all_reported() 
             web2:
               ansible_host: "10.0.0.5 10.0.0.6"
             web3:
-            web4:
-              ansible_user: "{{ lookup('env', 'USER') }}"
           children:
             db:
               hosts:
@@ -63,8 +61,7 @@ fn bad_connection_variables_in_yaml_group_vars_and_host_vars_are_all_reported() 
         .stderr_has("it contains ' '")
         .stderr_has("connection type `winrm` is not supported")
         .stderr_has("db.yml:1:21")
-        .stderr_has("web3.yml:1:15")
-        .stderr_has("`ansible_user` is a template; dtrplay reads connection variables as written");
+        .stderr_has("web3.yml:1:15");
     // A group's variable is reported once, not once per member.
     assert_eq!(
         run.stderr.matches("`winrm` is not supported").count(),
@@ -85,4 +82,45 @@ fn good_connection_variables_pass_validate() {
     project
         .run(&["validate", "site.yml", "-i", "hosts.ini"])
         .success();
+}
+
+/// Ansible renders connection variables with the host's other variables
+/// before it connects; so does dtrplay. `validate` checks what is written
+/// literally, and the run checks what a template renders to, at the
+/// template.
+#[test]
+fn templated_connection_variables_are_rendered_before_connecting() {
+    let nodes = Nodes::start(1);
+    let node = nodes.node("node1");
+    let project = Project::new();
+    project.file(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: whoami\n      register: who\n    - debug: var=who.stdout\n",
+    );
+    let inventory = |port: &str| {
+        format!(
+            "all:\n  vars:\n    login: {user}\n    node_port: {port}\n    node_address: {host}\n  hosts:\n    node1:\n      ansible_host: \"{{{{ node_address }}}}\"\n      ansible_port: \"{{{{ node_port | int }}}}\"\n      ansible_user: \"{{{{ login }}}}\"\n      ansible_ssh_private_key_file: {key}\n      ansible_ssh_common_args: \"{args}\"\n",
+            user = node.user,
+            host = node.host,
+            key = node.private_key().display(),
+            args = node.ssh_common_args(),
+        )
+    };
+    project.file("hosts.yml", &inventory(&node.port.to_string()));
+    project
+        .run(&["validate", "site.yml", "-i", "hosts.yml"])
+        .success();
+    project
+        .run(&["apply", "site.yml", "-i", "hosts.yml"])
+        .success()
+        .stdout_has(&format!("who.stdout: {}", node.user));
+
+    // A template that renders to something that is not a port fails that
+    // host's connection, naming the variable and where it was written.
+    project.file("hosts.yml", &inventory("not-a-port"));
+    project
+        .run(&["apply", "site.yml", "-i", "hosts.yml"])
+        .status(3)
+        .stdout_has("`ansible_port` must be a port number")
+        .stdout_has("hosts.yml:9:");
 }

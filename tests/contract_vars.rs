@@ -1,7 +1,8 @@
 //! The integration's contract variables are checked by `validate` when
 //! their value is written out (issue 11 §4): an unknown `ucp_flavor` and a
 //! CA pin that is not a SHA-256 fingerprint are input errors (exit 4) at
-//! the value, in the inventory or in play vars, before any connection.
+//! the value, wherever it is written (inventory, play vars, vars files,
+//! task and block vars, task arguments), before any connection.
 
 use crate::harness::Project;
 
@@ -51,4 +52,50 @@ fn unknown_flavors_and_malformed_pins_are_refused_at_the_value() {
     project
         .run(&["validate", "site.yml", "-i", "hosts.ini"])
         .success();
+}
+
+#[test]
+fn the_same_checks_hold_in_vars_files_task_vars_and_task_arguments() {
+    let project = Project::new();
+    project.file("hosts.ini", "ucp1 ansible_host=127.0.0.1 ansible_port=1\n");
+    project.file("contract.yml", "ucp_flavor: ucp4\n");
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: all
+          gather_facts: false
+          vars_files: [contract.yml]
+          tasks:
+            - block:
+                - command: "true"
+              vars:
+                dtr_ca_fingerprint: "sha256:abc"
+        "#,
+    );
+    project
+        .run(&["validate", "site.yml", "-i", "hosts.ini"])
+        .status(4)
+        .stderr_has("`ucp_flavor` must be `ucp1` or `ucp3`, not `ucp4`")
+        .stderr_has("contract.yml:1:13")
+        .stderr_has("`dtr_ca_fingerprint` is not a SHA-256 fingerprint")
+        .stderr_has("site.yml:8:29")
+        .stderr_has("found 2 problems");
+
+    // A pin given to the task itself is checked as its argument.
+    project.file("contract.yml", "ucp_flavor: ucp3\n");
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - dump-certs:
+                fingerprint: "12:34"
+        "#,
+    );
+    project
+        .run(&["validate", "site.yml", "-i", "hosts.ini"])
+        .status(4)
+        .stderr_has("argument `fingerprint` is not a SHA-256 fingerprint")
+        .stderr_has("site.yml:5:22");
 }

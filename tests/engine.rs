@@ -356,7 +356,8 @@ fn a_node_stopped_mid_run_is_unreachable_and_the_others_finish() {
 
 /// Ctrl-C stops a run cleanly, with either SSH client: the scripts running
 /// on the nodes are hung up, no further task starts, and the recap is
-/// printed before dtrplay exits with 130, as shells report SIGINT.
+/// printed before dtrplay exits with 130, as shells report SIGINT, with
+/// each stopped task counted as `interrupted` on its host.
 #[test]
 fn ctrl_c_stops_the_remote_scripts_and_ends_with_the_recap() {
     let (nodes, project) = setup(2);
@@ -423,6 +424,18 @@ fn ctrl_c_stops_the_remote_scripts_and_ends_with_the_recap() {
             "{client}: {}",
             run.stdout
         );
+        // Each stopped task is named, and counted in its host's recap.
+        for name in names {
+            run.stdout_has(&format!(
+                "interrupted: [{name}]: `Take a long while` was stopped"
+            ));
+            let recap = run
+                .stdout
+                .lines()
+                .find(|l| l.starts_with(name) && l.contains(" : ok="))
+                .unwrap_or_else(|| panic!("{client}: no recap line for {name}: {}", run.stdout));
+            assert!(recap.ends_with("interrupted=1"), "{client}: {recap}");
+        }
         for (name, pid) in names.iter().zip(pids) {
             // The hang-up is sent before dtrplay exits; dying takes a moment.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

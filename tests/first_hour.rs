@@ -238,3 +238,36 @@ fn completions_and_the_manual_come_from_the_command_line() {
         .stdout_has(".SH \"DTRPLAY APPLY\"")
         .stdout_has("\\-\\-list\\-tasks");
 }
+
+/// On a terminal, a long task shows which hosts it waits for and for how
+/// long, and Ctrl-C takes that line off the screen before the recap.
+#[test]
+fn the_spinner_shows_the_time_waited_and_is_cleared_by_ctrl_c() {
+    let nodes = Nodes::start(1);
+    let project = nodes.web_project("");
+    project.file(
+        "slow.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - command: sleep 30\n",
+    );
+    let mut terminal = crate::escalation::terminal::Terminal::run_with_stderr(
+        &project,
+        &["apply", "slow.yml", "-i", "inventory.yml"],
+    );
+    // Progress comes about once a second; any count past the first shows
+    // that the time moves.
+    terminal.wait_for_any(&[
+        "waiting for node1 (2s)",
+        "waiting for node1 (3s)",
+        "waiting for node1 (4s)",
+    ]);
+    terminal.press_ctrl_c();
+    let (run, screen) = terminal.finish_with_screen(&project);
+    assert_eq!(run.status, 130, "{run:?}");
+    run.stdout_has("interrupted: [node1]: `command` was stopped");
+    // The last thing drawn after the spinner is the erasing of its line.
+    let last_spinner = screen.rfind("waiting for node1").expect("a spinner line");
+    assert!(
+        screen[last_spinner..].contains("\x1b[2K"),
+        "the spinner line stayed on the screen: {screen:?}"
+    );
+}

@@ -42,6 +42,11 @@ fn a_host_range_past_the_inventory_limit_is_an_error_at_the_range() {
         .stderr_has("invalid host range in `n[1:1000]x[1:1001]`")
         .stderr_has("more than 1000000 hosts")
         .stderr_has("hosts.yml:5:9");
+    // Ranges under the limit each add up: the line that passes it is named.
+    project.file("hosts.ini", "[web]\na[1:500000]\nb[0:500000]\n");
+    refused_fast(&project, &["validate", "site.yml", "-i", "hosts.ini"])
+        .stderr_has("the inventory would have more than 1000000 hosts")
+        .stderr_has("hosts.ini:3:1");
 }
 
 #[test]

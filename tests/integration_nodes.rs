@@ -296,9 +296,14 @@ async fn doctor_reads_the_lab_inventory_and_reaches_the_nodes_over_ssh() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = start(Flavor::Ucp1, dir.path()).await;
     let inventory = lab.inventory_path().to_path_buf();
-    let inputs = doctor::load(std::slice::from_ref(&inventory), &[], None)
-        .await
-        .expect("load the lab inventory");
+    let inputs = doctor::load(
+        std::slice::from_ref(&inventory),
+        &[],
+        None,
+        &Default::default(),
+    )
+    .await
+    .expect("load the lab inventory");
     assert_eq!(inputs.nodes.len(), 3);
     let (text, status) = doctor::check(&inputs, false).await;
     assert_eq!(status, dtrplay::error::ExitStatus::Unhealthy, "{text}");
@@ -316,7 +321,7 @@ async fn doctor_reads_the_lab_inventory_and_reaches_the_nodes_over_ssh() {
         .map(|n| SshNode { node: n.clone() })
         .collect();
     integrate(&lab, &nodes).await;
-    let inputs = doctor::load(&[inventory], &[], Some("node1"))
+    let inputs = doctor::load(&[inventory], &[], Some("node1"), &Default::default())
         .await
         .expect("load");
     assert_eq!(inputs.nodes.len(), 1);

@@ -338,7 +338,13 @@ pub(crate) fn doctor(project: &Project, lab: &Lab) -> crate::harness::Run {
         .env("HTTPS_PROXY", lab.https_proxy().expect("the lab's proxy"))
         .output()
         .expect("run dtrplay doctor");
-    project.finished(output)
+    let run = project.finished(output);
+    // Fingerprints are folded onto lines of their own, so no line that
+    // shows one runs far off a terminal (a fingerprint is 95 columns).
+    for line in run.stdout.lines().filter(|l| l.contains("SHA-256")) {
+        assert!(line.chars().count() <= 120, "too wide: {line:?}");
+    }
+    run
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -342,3 +342,39 @@ fn meta_end_host_and_noop_and_the_always_and_never_tags() {
     assert_eq!(read(&nodes, "node2", "/srv/never.txt"), "never\n");
     assert_eq!(read(&nodes, "node2", "/srv/always.txt"), "always\n");
 }
+
+/// `ansible_play_hosts_all`, `ansible_play_hosts`, `ansible_play_batch` and
+/// `play_hosts` as ansible-core 2.19 gives them (checked against it): a
+/// failed host leaves the active lists, and the batch is the `serial` one.
+#[test]
+fn the_play_hosts_magic_variables_follow_failures_and_batches() {
+    let (nodes, project) = setup(3);
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          serial: 2
+          tasks:
+            - fail: {msg: down}
+              when: inventory_hostname == 'node2'
+            - copy:
+                dest: /srv/play_hosts
+                content: "{{ ansible_play_hosts_all | join(',') }} / {{ ansible_play_hosts | join(',') }} / {{ ansible_play_batch | join(',') }} / {{ play_hosts | join(',') }}\n"
+        "#,
+    );
+    project
+        .run(&["validate", "site.yml", "-i", "inventory.yml"])
+        .success();
+    project
+        .run(&["apply", "site.yml", "-i", "inventory.yml"])
+        .status(2);
+    assert_eq!(
+        read(&nodes, "node1", "/srv/play_hosts"),
+        "node1,node2,node3 / node1,node3 / node1 / node1\n"
+    );
+    assert_eq!(
+        read(&nodes, "node3", "/srv/play_hosts"),
+        "node1,node2,node3 / node1,node3 / node3 / node3\n"
+    );
+}

@@ -204,3 +204,41 @@ fn vv_shows_the_scripts_sent_to_the_host_with_secrets_masked() {
     quiet.success();
     assert!(!quiet.stdout.contains("script:"), "{}", quiet.stdout);
 }
+
+/// What a `no_log` task registered stays secret however a later template
+/// takes it apart: next to other expressions, turned into text whole, or
+/// uppercased beside values that are masked already.
+#[test]
+fn values_derived_from_a_no_log_result_are_masked_whole() {
+    let nodes = Nodes::start(1);
+    let project = project(
+        &nodes,
+        r#"
+        - hosts: nodes
+          gather_facts: false
+          tasks:
+            - command: echo Hidd3n-words Sec0nd-piece
+              register: hidden
+              no_log: true
+            - debug:
+                msg: "{{ hidden.stdout | length }} {{ hidden.stdout | upper }} {{ hidden.cmd }}"
+            - debug:
+                msg: "{{ hidden | string | upper }}"
+            - debug:
+                msg: "{{ hidden.stdout.split(' ') | map('upper') | join(', ') }}"
+        "#,
+    );
+    let run = project.run(&["apply", "site.yml", "-i", "inventory.yml"]);
+    run.success();
+    for word in [
+        "Hidd3n", "HIDD3N", "Sec0nd", "SEC0ND", "-words", "-WORDS", "-piece", "-PIECE",
+    ] {
+        assert!(!run.stdout.contains(word), "{word} shown:\n{}", run.stdout);
+    }
+    assert_eq!(
+        run.stdout.matches("ok: [node1]: ********").count(),
+        3,
+        "{}",
+        run.stdout
+    );
+}

@@ -1118,7 +1118,7 @@ impl NativeShell {
             if let Some(handshake) = handshake {
                 shell.handshake(handshake).await?;
             }
-            match shell.exchange_frames(&ready, reply).await {
+            match shell.round_trip(&ready, reply).await {
                 Ok(ready) => {
                     shell.session.ready(&ready);
                     Ok(shell)
@@ -1255,11 +1255,7 @@ impl NativeShell {
     /// Writes a request and feeds what comes back to its reply until the
     /// reply is complete. Writing and reading run together, so a large
     /// request never waits on a window that only reading would reopen.
-    async fn exchange_frames(
-        &mut self,
-        request: &[u8],
-        mut reply: Reply,
-    ) -> Result<Output, Broken> {
+    async fn round_trip(&mut self, request: &[u8], mut reply: Reply) -> Result<Output, Broken> {
         self.busy = true;
         let writer = &self.writer;
         let reader = &mut self.reader;
@@ -1323,7 +1319,7 @@ impl Shell for NativeShell {
     }
 
     async fn exchange(&mut self, request: &[u8], reply: Reply) -> Result<Output, Broken> {
-        self.exchange_frames(request, reply).await
+        self.round_trip(request, reply).await
     }
 
     fn unsent(broken: &Broken) -> bool {

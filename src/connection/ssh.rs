@@ -643,7 +643,7 @@ impl SshShell {
         // A failed write means ssh has already exited; waiting for the
         // reply then reports ssh's own explanation.
         let _ = shell.write(&ready).await;
-        match tokio::time::timeout(ready_timeout, shell.exchange_frames(&[], reply)).await {
+        match tokio::time::timeout(ready_timeout, shell.round_trip(&[], reply)).await {
             Ok(Ok(ready)) => {
                 shell.session.ready(&ready);
                 Ok(shell)
@@ -743,11 +743,7 @@ impl SshShell {
 
     /// Sends `request` (nothing if empty) and feeds what comes back on
     /// stdout and stderr to `reply` until it is complete.
-    async fn exchange_frames(
-        &mut self,
-        request: &[u8],
-        mut reply: Reply,
-    ) -> Result<Output, Broken> {
+    async fn round_trip(&mut self, request: &[u8], mut reply: Reply) -> Result<Output, Broken> {
         self.busy = true;
         if !request.is_empty() {
             self.write(request).await.map_err(Broken::Write)?;
@@ -815,7 +811,7 @@ impl Shell for SshShell {
     type Broken = Broken;
 
     async fn exchange(&mut self, request: &[u8], reply: Reply) -> Result<Output, Broken> {
-        self.exchange_frames(request, reply).await
+        self.round_trip(request, reply).await
     }
 
     fn is_usable(&mut self) -> bool {

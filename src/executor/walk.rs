@@ -503,6 +503,9 @@ impl<'a> Executor<'a> {
         reporter: &mut dyn Reporter,
     ) {
         let hosts = self.running(batch);
+        // Under `free` each host runs on its own; the play's hosts are
+        // those of the batch's start.
+        self.publish_play_hosts();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<FreeReport>();
         let mut started: HashSet<(String, usize)> = HashSet::new();
         // Reports are recorded once every runner is done, because recording

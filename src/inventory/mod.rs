@@ -44,6 +44,7 @@ use crate::yaml::Node;
 pub use list::{ansible_json, cli_output};
 pub use pattern::Pattern;
 pub use shlex::split_shell_words;
+pub use target::{literal_connection_vars, render_connection_vars};
 
 /// The names Ansible treats as the control machine. A pattern naming one of
 /// them selects an implicit local host when the inventory does not define it.

@@ -55,6 +55,54 @@ impl Inventory {
     }
 }
 
+/// The variables `target` reads. Ansible renders these before it
+/// connects, so they may be templates over the host's other variables.
+const CONNECTION_VARS: [&str; 14] = [
+    "ansible_host",
+    "ansible_ssh_host",
+    "ansible_port",
+    "ansible_ssh_port",
+    "ansible_user",
+    "ansible_ssh_user",
+    "ansible_private_key_file",
+    "ansible_ssh_private_key_file",
+    "ansible_ssh_common_args",
+    "ansible_ssh_extra_args",
+    "ansible_host_key_checking",
+    "ansible_ssh_host_key_checking",
+    "ansible_connection",
+    "dtrplay_ssh_client",
+];
+
+/// Whether a connection variable is written as a template.
+fn is_templated(name: &str, value: &VarValue) -> bool {
+    CONNECTION_VARS.contains(&name)
+        && matches!(value.value(), J::String(s) if crate::yaml::is_template(s))
+}
+
+/// Replaces each templated connection variable with what `render` makes
+/// of it (the host's other variables are in scope, as in Ansible),
+/// keeping where it was written, so that a bad result still points there.
+pub fn render_connection_vars<E>(
+    vars: &mut IndexMap<String, VarValue>,
+    mut render: impl FnMut(&str, &VarValue) -> Result<J, E>,
+) -> Result<(), E> {
+    for (name, value) in vars.iter_mut() {
+        if is_templated(name, value) {
+            *value = VarValue::new(render(name, value)?, value.origin().clone());
+        }
+    }
+    Ok(())
+}
+
+/// The connection variables without the templated ones, which only a run
+/// can render: `validate` checks what is written literally and leaves the
+/// rest to the run, which checks the rendered value the same way.
+pub fn literal_connection_vars(mut vars: IndexMap<String, VarValue>) -> IndexMap<String, VarValue> {
+    vars.retain(|name, value| !is_templated(name, value));
+    vars
+}
+
 fn target(host: &str, vars: &IndexMap<String, VarValue>) -> Result<Target, InputError> {
     let last = |names: &[&str]| names.iter().rev().find_map(|n| vars.get(*n));
     let address = match last(&["ansible_host", "ansible_ssh_host"]) {
@@ -151,14 +199,14 @@ fn target(host: &str, vars: &IndexMap<String, VarValue>) -> Result<Target, Input
 /// A scalar variable as text (Ansible stringifies numbers here too).
 fn text(v: &VarValue, name: &str) -> Result<String, InputError> {
     match v.value() {
-        // Connection variables are read as written, before any play runs;
-        // a template here would reach ssh as its literal text.
+        // Templates are rendered before this (`render_connection_vars`);
+        // one that is still here would reach ssh as its literal text.
         J::String(s) if crate::yaml::is_template(s) => Err(InputError::at(
             v.origin(),
-            format!("`{name}` is a template; dtrplay reads connection variables as written"),
+            format!("`{name}` is still a template after rendering"),
         )
         .with_label("templated")
-        .with_help("write the value itself here (a name, an address, a number)")),
+        .with_help("make the template render to the value itself (a name, an address, a number)")),
         J::String(s) => Ok(s.clone()),
         J::Number(n) => Ok(n.to_string()),
         J::Bool(b) => Ok(b.to_string()),

@@ -205,7 +205,7 @@ impl<W: Write + Send> Reporter for HtmlReporter<W> {
                 Some(host) => format!("[{host}] {message}"),
                 None => message.clone(),
             }),
-            Event::Interrupted => self.interrupted = true,
+            Event::Interrupted { .. } => self.interrupted = true,
             Event::Recap { hosts, elapsed } => {
                 let page = self.page(hosts, *elapsed);
                 let _ = self.out.write_all(page.as_bytes());

@@ -8,6 +8,7 @@
 //! terminal and never when `NO_COLOR` is set.
 
 use std::io::Write;
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -22,6 +23,8 @@ pub struct HumanReporter<W: Write + Send> {
     /// Show diffs (`--diff`).
     diff: bool,
     progress: Option<ProgressBar>,
+    /// When the task now running started, for the spinner's elapsed time.
+    task_started: Option<Instant>,
     /// Whether live progress may be drawn (stderr is a terminal).
     live: bool,
 }
@@ -34,6 +37,7 @@ impl<W: Write + Send> HumanReporter<W> {
             verbose,
             diff,
             progress: None,
+            task_started: None,
             live,
         }
     }
@@ -162,6 +166,7 @@ impl<W: Write + Send> HumanReporter<W> {
                 ..
             } => {
                 self.clear_progress();
+                self.task_started = Some(Instant::now());
                 writeln!(self.out)?;
                 writeln!(self.out, "{}", self.paint("1", &format!("TASK [{name}]")))?;
                 if self.verbose > 0 {
@@ -170,6 +175,7 @@ impl<W: Write + Send> HumanReporter<W> {
             }
             Event::HandlersStart => {
                 self.clear_progress();
+                self.task_started = Some(Instant::now());
                 writeln!(self.out)?;
                 writeln!(self.out, "{}", self.paint("1", "RUNNING HANDLERS"))?;
             }
@@ -195,8 +201,12 @@ impl<W: Write + Send> HumanReporter<W> {
                     if pending.len() > 5 {
                         waiting.push("…");
                     }
+                    let elapsed = self
+                        .task_started
+                        .map(|t| format!(" ({}s)", t.elapsed().as_secs()))
+                        .unwrap_or_default();
                     bar.set_message(format!(
-                        "{done}/{total} hosts done; waiting for {}",
+                        "{done}/{total} hosts done; waiting for {}{elapsed}",
                         waiting.join(", ")
                     ));
                     bar.tick();
@@ -222,7 +232,7 @@ impl<W: Write + Send> HumanReporter<W> {
                     None => writeln!(self.out, "{prefix}: {message}")?,
                 }
             }
-            Event::Interrupted => {
+            Event::Interrupted { running } => {
                 self.clear_progress();
                 writeln!(self.out)?;
                 writeln!(
@@ -233,6 +243,10 @@ impl<W: Write + Send> HumanReporter<W> {
                         "INTERRUPTED: stopping the running tasks and their remote scripts (Ctrl-C again quits at once)"
                     )
                 )?;
+                for (host, task) in running {
+                    let word = self.paint("31", "interrupted");
+                    writeln!(self.out, "{word}: [{host}]: `{task}` was stopped")?;
+                }
             }
             Event::Recap { hosts, elapsed } => {
                 self.clear_progress();
@@ -250,9 +264,13 @@ impl<W: Write + Send> HumanReporter<W> {
                         "32"
                     };
                     let name = self.paint(color, &format!("{host:<width$}"));
+                    let interrupted = match s.interrupted {
+                        0 => String::new(),
+                        n => format!("   interrupted={n}"),
+                    };
                     writeln!(
                         self.out,
-                        "{name} : ok={:<3} changed={:<3} unreachable={:<3} failed={:<3} skipped={:<3} rescued={:<3} ignored={}",
+                        "{name} : ok={:<3} changed={:<3} unreachable={:<3} failed={:<3} skipped={:<3} rescued={:<3} ignored={}{interrupted}",
                         s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.rescued, s.ignored
                     )?;
                 }

@@ -69,19 +69,26 @@ pub fn to_json(event: &Event) -> Option<Value> {
         Event::Warning { host, message } => json!({
             "event": "warning", "host": host, "message": message,
         }),
-        Event::Interrupted => json!({ "event": "interrupted" }),
+        Event::Interrupted { running } => {
+            let running: Vec<Value> = running
+                .iter()
+                .map(|(host, task)| json!({ "host": host, "task": task }))
+                .collect();
+            json!({ "event": "interrupted", "running": running })
+        }
         Event::Recap { hosts, elapsed } => {
             let hosts: serde_json::Map<String, Value> = hosts
                 .iter()
                 .map(|(name, s)| {
-                    (
-                        name.clone(),
-                        json!({
-                            "ok": s.ok, "changed": s.changed, "failed": s.failed,
-                            "unreachable": s.unreachable, "skipped": s.skipped,
-                            "rescued": s.rescued, "ignored": s.ignored,
-                        }),
-                    )
+                    let mut counts = json!({
+                        "ok": s.ok, "changed": s.changed, "failed": s.failed,
+                        "unreachable": s.unreachable, "skipped": s.skipped,
+                        "rescued": s.rescued, "ignored": s.ignored,
+                    });
+                    if s.interrupted > 0 {
+                        counts["interrupted"] = s.interrupted.into();
+                    }
+                    (name.clone(), counts)
                 })
                 .collect();
             json!({ "event": "recap", "hosts": hosts, "elapsed_ms": elapsed.as_millis() as u64 })

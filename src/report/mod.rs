@@ -5,6 +5,7 @@
 //! JSON reporter into JSON Lines for programs. Events are built with secrets
 //! already masked (see `secret.rs`), so no reporter can leak one.
 
+pub mod doctor;
 pub mod file;
 pub mod html;
 pub mod human;
@@ -113,6 +114,9 @@ pub struct HostStats {
     /// of `failed`, as in Ansible).
     pub rescued: u32,
     pub ignored: u32,
+    /// Tasks stopped by Ctrl-C while they ran on the host (shown in the
+    /// recap only when there were any: Ansible has no such column).
+    pub interrupted: u32,
 }
 
 impl HostStats {
@@ -185,8 +189,11 @@ pub enum Event {
     },
     /// The run was interrupted (Ctrl-C): the tasks that were running are
     /// stopped, with their remote scripts, and no further task starts. The
-    /// recap follows once the connections are closed.
-    Interrupted,
+    /// recap follows once the connections are closed. `running` names each
+    /// host whose task was stopped, with that task, in the order they started.
+    Interrupted {
+        running: Vec<(String, String)>,
+    },
     /// The last event of every run.
     Recap {
         hosts: IndexMap<String, HostStats>,

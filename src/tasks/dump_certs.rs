@@ -83,7 +83,7 @@ pub fn spec() -> Spec {
                 .default("ssh"),
             Param::new("ucp_url", Kind::Str),
             Param::new("ucp_ca_file", Kind::Path),
-            Param::new("fingerprint", Kind::Str),
+            Param::new("fingerprint", Kind::Fingerprint),
         ],
     )
     .run_once()

@@ -535,9 +535,14 @@ fn taint(vars: &Vars, reads: &Reads, value: &serde_json::Value, source: &str) {
 /// The parts of `rendered` that the expressions of `source` produced: the
 /// rendered text cut at the literal text of the template, in order. Where
 /// the literals cannot be followed (loops, conditionals), the rest counts
-/// as produced.
+/// as produced. Literals of fewer than three visible characters (a space,
+/// `: `) are not cut at: they occur inside produced text too (`{{ a }}
+/// {{ b }}` would cut `HI THERE` at its space and leave `HI` unmasked), so
+/// the text around them counts as produced, which masks more, never less.
 fn expression_output<'a>(source: &str, rendered: &'a str) -> Vec<&'a str> {
-    let literals = text::literal_parts(source);
+    let literals = text::literal_parts(source)
+        .into_iter()
+        .filter(|literal| literal.trim().chars().count() >= 3);
     let mut pieces = Vec::new();
     let mut pos = 0;
     for literal in literals {
