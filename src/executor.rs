@@ -239,7 +239,8 @@ impl<'a> Executor<'a> {
                 &playbook.dir,
                 cfg.check,
                 cfg.diff,
-            ),
+            )
+            .with_run_magic(crate::magic_vars::run_magic(cfg)),
             limit,
             started: std::cell::Cell::new(cfg.start_at_task.is_none()),
             stepping: std::cell::Cell::new(cfg.step),
@@ -268,7 +269,7 @@ impl<'a> Executor<'a> {
             None => pattern_text.clone(),
         };
         reporter.report(&Event::PlayStart {
-            name,
+            name: name.clone(),
             hosts: hosts.clone(),
         });
         if hosts.is_empty() {
@@ -280,7 +281,7 @@ impl<'a> Executor<'a> {
         }
         for host in &hosts {
             self.vars
-                .start_play(&self.templates, self.inventory, play, host)?;
+                .start_play(&self.templates, self.inventory, play, &name, host)?;
             if let Some(state) = self.hosts.get_mut(host) {
                 state.notified.clear();
                 state.ended = false;

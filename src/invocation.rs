@@ -364,8 +364,13 @@ impl Invocation<'_> {
                 fill_output(&mut result, &data);
             }
             Ended::Done(outcome) => {
+                // A task that decided not to act at all (`unarchive` whose
+                // `creates` exists) says so as Ansible's modules do, with
+                // `skipped: true` in its result.
                 result.status = if outcome.changed {
                     Status::Changed
+                } else if outcome.data.get("skipped") == Some(&Value::Bool(true)) {
+                    Status::Skipped
                 } else {
                     Status::Ok
                 };

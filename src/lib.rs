@@ -40,6 +40,7 @@ pub mod lab;
 pub mod listing;
 pub mod local_file;
 pub mod loops;
+pub mod magic_vars;
 pub mod manual;
 pub mod params;
 pub mod plan;

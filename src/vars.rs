@@ -45,6 +45,9 @@ pub struct RunVars {
     diff: bool,
     /// The hosts of the play now running, as its magic variables show them.
     play_hosts: std::sync::RwLock<Option<PlayHosts>>,
+    /// Run-wide magic variables (`ansible_run_tags`, `ansible_version`,
+    /// ...; `magic_vars::run_magic`).
+    run_magic: Map<String, Value>,
 }
 
 /// The play's hosts as Ansible's magic variables give them, converted once
@@ -92,6 +95,7 @@ impl RunVars {
             check,
             diff,
             play_hosts: std::sync::RwLock::new(None),
+            run_magic: Map::new(),
         };
         let hosts: Vec<(String, Vars)> = inventory
             .hosts()
@@ -107,8 +111,17 @@ impl RunVars {
     }
 
     /// Inventory and magic variables of a host.
+    /// Adds the run-wide magic variables every host sees.
+    pub fn with_run_magic(mut self, magic: Map<String, Value>) -> RunVars {
+        self.run_magic = magic;
+        self
+    }
+
     fn host_base(&self, inventory: &Inventory, host: &str) -> Vars {
         let mut vars = Vars::templates(&inventory.host_vars_json(host));
+        for (name, value) in &self.run_magic {
+            vars.insert_magic(name.clone(), value.clone());
+        }
         vars.insert_magic("inventory_hostname", host.into());
         vars.insert_magic(
             "inventory_hostname_short",
@@ -139,9 +152,20 @@ impl RunVars {
         templates: &Templates,
         inventory: &Inventory,
         play: &Play,
+        play_name: &str,
         host: &str,
     ) -> Result<(), Error> {
         let mut vars = self.host_base(inventory, host);
+        vars.insert_magic("ansible_play_name", play_name.into());
+        let mut roles: Vec<String> = Vec::new();
+        for role in &play.roles {
+            if !roles.contains(&role.name) {
+                roles.push(role.name.clone());
+            }
+        }
+        vars.insert_magic("ansible_role_names", roles.clone().into());
+        vars.insert_magic("role_names", roles.into());
+        vars.insert_magic("ansible_dependent_role_names", Value::Array(Vec::new()));
         // The defaults of the play's roles sit below everything else.
         for role in &play.roles {
             for (k, v) in &role.defaults {
@@ -256,6 +280,11 @@ impl RunVars {
             }
         }
         vars.insert_magic("ansible_check_mode", check_mode.into());
+        // The address the host is reached at, as the connection gives it
+        // to a host's own tasks in Ansible, when the inventory says none.
+        if !host_vars.contains("ansible_host") {
+            vars.insert_magic("ansible_host", host.into());
+        }
         vars.insert_hostvars(&self.table);
         let play_hosts = self
             .play_hosts

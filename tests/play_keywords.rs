@@ -378,3 +378,49 @@ fn the_play_hosts_magic_variables_follow_failures_and_batches() {
         "node1,node2,node3 / node1,node3 / node3 / node3\n"
     );
 }
+
+/// The run-wide and play-wide magic variables, as ansible-core 2.19 gives
+/// them for the same command line (checked against it).
+#[test]
+fn magic_variables_say_how_the_run_was_asked_for() {
+    let (nodes, project) = setup(2);
+    project.file("roles/greet/tasks/main.yml", "- debug: {msg: hello}\n");
+    project.file(
+        "site.yml",
+        r#"
+        - name: Magic
+          hosts: web
+          gather_facts: false
+          roles: [{role: greet, tags: [t2]}]
+          tasks:
+            - copy:
+                dest: /srv/magic
+                content: |
+                  {{ ansible_play_name }} {{ ansible_run_tags | sort }} {{ ansible_skip_tags }} {{ ansible_limit }}
+                  {{ ansible_forks }} {{ ansible_verbosity }} {{ ansible_version.full is version('2.10', '>=') }}
+                  {{ ansible_role_names }} {{ role_names }} {{ ansible_dependent_role_names }}
+                  {{ ansible_inventory_sources | map('basename') | list }} {{ ansible_host == inventory_hostname }}
+              tags: [t1]
+        "#,
+    );
+    project
+        .run(&[
+            "apply",
+            "site.yml",
+            "-i",
+            "inventory.yml",
+            "--tags",
+            "t1,t2",
+            "--skip-tags",
+            "t2",
+            "--limit",
+            "node1",
+            "-f",
+            "7",
+        ])
+        .success();
+    assert_eq!(
+        read(&nodes, "node1", "/srv/magic"),
+        "Magic ['t1', 't2'] ['t2'] node1\n7 0 True\n['greet'] ['greet'] []\n['inventory.yml'] False\n"
+    );
+}

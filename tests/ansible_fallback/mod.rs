@@ -1,11 +1,14 @@
 //! Every module dtrplay does not implement runs through ansible-core's own
 //! code (`tasks::ansible`): the dtrplay binary, a playbook and an inventory
 //! against real sshd lab nodes, with the oracle's ansible-core 2.19 from
-//! PyPI (`tests/oracle/ansible.rs`) as the control machine's ansible-core.
+//! PyPI (`tests/oracle/ansible.rs`, with the collections of the `ansible`
+//! package) as the control machine's ansible-core.
 //! Modules that change system files run on copy-on-write nodes, so that
 //! nothing on this machine changes.
 
+mod collections;
 mod core_modules;
+mod mysql;
 mod validate;
 
 use std::path::PathBuf;

@@ -110,13 +110,58 @@ fn ansible_core_is_found_through_the_ansible_program_on_path() {
     run.success();
     let collection = validate(&project_with_collection_module(), &with_python(), &[]);
     collection.status(4);
-    collection.stderr_has("ansible-core has no module `community.general.ini_file`");
+    collection.stderr_has("ansible-core has no module `acme.widgets.ini_file`");
 }
 
 fn project_with_collection_module() -> Project {
     project(
         r#"
+        - acme.widgets.ini_file: {path: /etc/x.ini, section: a, option: b, value: c}
+        "#,
+    )
+}
+
+#[test]
+fn collection_modules_are_checked_against_their_own_options_by_either_name() {
+    let project = project(
+        r#"
+        - name: a typo in a collection module
+          community.general.ini_file:
+            path: /etc/x.ini
+            sectoin: a
+        - name: no path to archive
+          community.general.archive:
+            dest: /tmp/x.tar.gz
+        - name: the short name of a redirected module
+          timezone:
+            nmae: Etc/UTC
+        - name: a user without a name
+          community.mysql.mysql_user:
+            password: x
+        "#,
+    );
+    let run = validate(&project, &with_python(), &[]);
+    run.status(4);
+    run.stderr_has("unknown argument `sectoin` for `community.general.ini_file`")
+        .stderr_has("did you mean `section`?")
+        .stderr_has("site.yml:7:9")
+        .stderr_has("`community.general.archive` needs the argument `path`")
+        .stderr_has("unknown argument `nmae` for `timezone`")
+        .stderr_has("did you mean `name`?")
+        .stderr_has("`community.mysql.mysql_user` needs the argument `name`");
+
+    let fixed = project_fixed();
+    validate(&fixed, &with_python(), &[]).success();
+}
+
+fn project_fixed() -> Project {
+    project(
+        r#"
         - community.general.ini_file: {path: /etc/x.ini, section: a, option: b, value: c}
+        - community.general.archive: {path: /opt/app, dest: /tmp/x.tar.gz}
+        - timezone: {name: Etc/UTC}
+        - ansible.posix.seboolean: {name: httpd_can_network_connect, state: true}
+        - community.mysql.mysql_user: {name: dtr, password: x}
         "#,
     )
 }

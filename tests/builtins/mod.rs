@@ -10,11 +10,13 @@ mod control;
 mod docker;
 mod downloads;
 mod edits;
+mod fetch;
 mod files;
 mod packages;
 mod requests;
 mod rpm_packages;
 mod services;
+mod unarchive;
 mod users;
 mod web;
 

@@ -2,23 +2,22 @@
 //! implementation.
 //!
 //! The version is pinned, so that what "Ansible does" is one fixed thing
-//! for every run of the suite. The virtualenv is created once per build
-//! directory (`target/tmp/oracle/`), by the first test that needs it; other
-//! tests wait for it and then reuse it. It is marked complete last, so a
-//! run that is killed halfway leaves nothing a later run would trust.
+//! for every run of the suite. The virtualenv, with the collections of the
+//! `ansible` package that the fallback tests run, is created once per build
+//! directory (`target/tmp/oracle/`) by `scripts/oracle`, which
+//! `./scripts/prepare --tests` runs, or else by the first test that needs
+//! it; other tests wait for it and then reuse it. Each part is marked
+//! complete last, so a run that is killed halfway leaves nothing a later
+//! run would trust.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-/// The ansible-core release the oracle runs. 2.19 is the newest series that
-/// still runs its controller on Debian 12's Python 3.11.
+/// The ansible-core release the oracle runs (scripts/oracle installs it).
+/// 2.19 is the newest series that still runs its controller on Debian 12's
+/// Python 3.11.
 pub const ANSIBLE_CORE: &str = "2.19.14";
-
-/// The Python the virtualenv is made with, and the one Ansible finds on the
-/// lab nodes (which see the machine's own filesystem). Debian's, not a
-/// developer's pyenv shim.
-const PYTHON: &str = "/usr/bin/python3";
 
 /// An installed ansible-core.
 pub struct Ansible {
@@ -85,26 +84,12 @@ impl Ansible {
 
 fn install() -> Result<Ansible, String> {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oracle");
-    std::fs::create_dir_all(&root).map_err(|e| format!("create {}: {e}", root.display()))?;
     let venv = root.join(format!("ansible-core-{ANSIBLE_CORE}"));
-    let complete = venv.join(".complete");
-    // A virtualenv's scripts name its interpreter by absolute path, so it
-    // cannot be built elsewhere and renamed into place. It is built in
-    // place under a lock instead (another test process may be doing the
-    // same), and marked complete last.
-    let lock = std::fs::File::create(root.join("install.lock"))
-        .map_err(|e| format!("create the install lock: {e}"))?;
-    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| format!("lock the install: {e}"))?;
-    if complete.exists() {
-        return Ok(Ansible { venv });
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    run(Command::new(PYTHON).arg("-m").arg("venv").arg(&venv))?;
-    run(Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .arg(format!("ansible-core=={ANSIBLE_CORE}")))?;
-    std::fs::write(&complete, ANSIBLE_CORE).map_err(|e| format!("mark complete: {e}"))?;
+    // One installer for the suite and for `./scripts/prepare --tests`:
+    // scripts/oracle locks, installs what is missing, marks each part
+    // complete last, and returns at once when everything is there.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/oracle");
+    run(Command::new(script).env("DTRPLAY_ORACLE_DIR", &root))?;
     Ok(Ansible { venv })
 }
 

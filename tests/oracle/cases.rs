@@ -14,4 +14,4 @@ macro_rules! cases {
     };
 }
 
-cases!(basics, vault, facts_play, magic_dirs);
+cases!(basics, vault, facts_play, magic_dirs, archives);

@@ -83,10 +83,16 @@ pub fn parse(out: &Output, fqcn: &str, interpreter: &str) -> Result<Reply, TaskE
         if out.status != 0 {
             data.entry("rc").or_insert(out.status.into());
         }
-        return Err(TaskError::Failed {
-            msg: msg.unwrap_or_else(|| format!("{fqcn} failed")),
-            data,
-        });
+        // A module that raised instead of calling fail_json has no `msg`:
+        // ansible-core 2.19's wrapper reports the exception as an error
+        // summary, whose message Ansible shows as "Module failed: ...".
+        let msg = msg
+            .or_else(|| {
+                data.get("exception")
+                    .map(|e| format!("Module failed: {}", message(e)))
+            })
+            .unwrap_or_else(|| format!("{fqcn} failed"));
+        return Err(TaskError::Failed { msg, data });
     }
     Ok(Reply {
         outcome: Outcome {
@@ -275,6 +281,25 @@ mod tests {
                 assert_eq!(data["rc"], 2);
             }
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_exception_in_the_module_is_its_message() {
+        let failed = parse(
+            &out(
+                1,
+                "{\"failed\": true, \"exception\": {\"event\": {\"msg\": \"[Errno 21] Is a directory: '/etc'\", \"formatted_traceback\": null}}}\n",
+                "",
+            ),
+            "community.general.ini_file",
+            "/usr/bin/python3",
+        );
+        match failed {
+            Err(TaskError::Failed { msg, .. }) => {
+                assert_eq!(msg, "Module failed: [Errno 21] Is a directory: '/etc'")
+            }
+            other => panic!("{other:?}"),
         }
     }
 

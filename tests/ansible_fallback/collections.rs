@@ -1,0 +1,250 @@
+//! Modules of the community collections (`community.general`,
+//! `ansible.posix`), which PyPI carries in the `ansible` package that
+//! scripts/oracle installs beside the oracle's ansible-core: an INI file
+//! edited with its diff, the time zone set the Debian way, an archive made
+//! from a node's files, and a module refused by the host itself (SELinux is
+//! absent). Each runs through the dtrplay binary on copy-on-write nodes, in
+//! check mode first, then for real, then again with nothing left to change.
+
+use super::{apply, dtrplay};
+use crate::builtins::{Lab, changed, diffs, failed, results};
+
+/// The messages of a run's failed results.
+fn failures(run: &crate::harness::Run) -> String {
+    results(run)
+        .iter()
+        .filter(|r| r["status"] == "failed")
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn ini_file_by_its_short_name_edits_with_a_diff_and_settles() {
+    let lab = Lab::copy_on_write(1);
+    lab.sh(
+        "node1",
+        "mkdir -p /etc/dtrplay && printf '[server]\\nport = 80\\n' > /etc/dtrplay/app.ini",
+    );
+    lab.play(
+        r#"
+        - name: serve on 8443
+          ini_file:
+            path: /etc/dtrplay/app.ini
+            section: server
+            option: port
+            value: "8443"
+        - name: name the registry
+          community.general.ini_file:
+            path: /etc/dtrplay/app.ini
+            section: registry
+            option: host
+            value: dtr.example.test
+            mode: "0640"
+        "#,
+    );
+    let before = "[server]\nport = 80\n";
+
+    let check = apply(&lab, &["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 2, "{}", check.stdout);
+    let shown = diffs(&check);
+    assert!(shown.contains("-port = 80"), "{shown}");
+    assert!(shown.contains("+port = 8443"), "{shown}");
+    assert!(shown.contains("+host = dtr.example.test"), "{shown}");
+    assert_eq!(lab.sh("node1", "cat /etc/dtrplay/app.ini"), before);
+
+    let first = apply(&lab, &["--diff"]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 2, "{}", first.stdout);
+    assert_eq!(
+        lab.sh("node1", "cat /etc/dtrplay/app.ini"),
+        "[server]\nport = 8443\n[registry]\nhost = dtr.example.test\n"
+    );
+    assert_eq!(lab.sh("node1", "stat -c %a /etc/dtrplay/app.ini"), "640\n");
+    // The machine's own /etc never had the file.
+    assert!(!std::path::Path::new("/etc/dtrplay/app.ini").exists());
+
+    let again = apply(&lab, &[]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0, "{}", again.stdout);
+
+    // `-v` names the collection module the short name resolved to, as
+    // Ansible resolves it (ansible.builtin's redirect).
+    let verbose = dtrplay(
+        &lab,
+        &["apply", "site.yml", "-i", "inventory.yml", "-v", "--check"],
+    );
+    verbose.success();
+    verbose
+        .stdout_has("`ini_file` runs through ansible-core 2.19.14 (community.general.ini_file)")
+        .stdout_has(
+            "`community.general.ini_file` runs through ansible-core 2.19.14 (community.general.ini_file)",
+        );
+
+    // The module's own error: a directory is not an INI file.
+    lab.play(
+        r#"
+        - community.general.ini_file: {path: /etc/dtrplay, section: a, option: b, value: c}
+        "#,
+    );
+    let refused = apply(&lab, &[]);
+    refused.status(2);
+    assert_eq!(failed(&refused, "node1"), 1);
+    assert!(
+        failures(&refused).contains("Module failed: [Errno 21] Is a directory"),
+        "{}",
+        refused.stdout
+    );
+}
+
+#[test]
+fn timezone_is_set_the_debian_way_on_a_copy_on_write_node() {
+    let lab = Lab::copy_on_write(1);
+    lab.play(
+        r#"
+        - name: the station's time
+          community.general.timezone:
+            name: Antarctica/Troll
+        "#,
+    );
+    let ours = std::fs::read_to_string("/etc/timezone").unwrap_or_default();
+    let zone = |lab: &Lab| lab.sh("node1", "cat /etc/timezone; readlink /etc/localtime");
+    let before = zone(&lab);
+
+    let check = apply(&lab, &["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1, "{}", check.stdout);
+    let shown = diffs(&check);
+    assert!(
+        shown.contains("+  \"name\": \"Antarctica/Troll\""),
+        "{shown}"
+    );
+    assert_eq!(zone(&lab), before, "check mode changed the time zone");
+
+    let first = apply(&lab, &[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1, "{}", first.stdout);
+    let after = zone(&lab);
+    assert!(after.starts_with("Antarctica/Troll\n"), "{after}");
+    assert!(
+        after.trim_end().ends_with("zoneinfo/Antarctica/Troll"),
+        "{after}"
+    );
+    // The same program reads it back in the node: the time is the zone's.
+    assert_eq!(lab.sh("node1", "date +%Z").trim(), "+00");
+
+    let again = apply(&lab, &[]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0, "{}", again.stdout);
+    assert_eq!(
+        std::fs::read_to_string("/etc/timezone").unwrap_or_default(),
+        ours,
+        "this machine's time zone changed"
+    );
+
+    lab.play(
+        r#"
+        - community.general.timezone: {name: Mars/Olympus_Mons}
+        "#,
+    );
+    let refused = apply(&lab, &["--check"]);
+    refused.status(2);
+    assert_eq!(failed(&refused, "node1"), 1);
+    assert!(
+        failures(&refused).contains("Mars/Olympus_Mons"),
+        "{}",
+        refused.stdout
+    );
+    assert!(zone(&lab).starts_with("Antarctica/Troll\n"));
+}
+
+#[test]
+fn archive_packs_a_nodes_files_once() {
+    let lab = Lab::copy_on_write(1);
+    lab.sh(
+        "node1",
+        "mkdir -p /opt/app/conf && echo one > /opt/app/conf/a.conf && echo two > /opt/app/conf/b.conf",
+    );
+    lab.play(
+        r#"
+        - name: keep the configuration
+          community.general.archive:
+            path: /opt/app/conf
+            dest: /var/backups/app-conf.tar.gz
+            format: gz
+        "#,
+    );
+    let exists = |lab: &Lab| {
+        lab.sh(
+            "node1",
+            "test -e /var/backups/app-conf.tar.gz && echo yes || echo no",
+        )
+        .trim()
+        .to_string()
+    };
+
+    let check = apply(&lab, &["--check"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1, "{}", check.stdout);
+    assert_eq!(exists(&lab), "no", "check mode wrote the archive");
+
+    let first = apply(&lab, &[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1, "{}", first.stdout);
+    let listed = lab.sh("node1", "tar -tzf /var/backups/app-conf.tar.gz | sort");
+    assert!(
+        listed.contains("a.conf") && listed.contains("b.conf"),
+        "{listed}"
+    );
+
+    let again = apply(&lab, &[]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0, "{}", again.stdout);
+
+    lab.play(
+        r#"
+        - community.general.archive: {path: /opt/app/conf, dest: /var/nowhere/app.tar.gz}
+        "#,
+    );
+    let refused = apply(&lab, &[]);
+    refused.status(2);
+    assert_eq!(failed(&refused, "node1"), 1);
+    assert!(
+        failures(&refused).contains("/var/nowhere/app.tar.gz"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(
+        lab.sh("node1", "test -e /var/nowhere && echo yes || echo no"),
+        "no\n"
+    );
+}
+
+#[test]
+fn seboolean_is_refused_by_the_module_where_selinux_is_absent() {
+    let lab = Lab::copy_on_write(1);
+    lab.play(
+        r#"
+        - name: let the web server connect out
+          ansible.posix.seboolean:
+            name: httpd_can_network_connect
+            state: true
+            persistent: true
+        - debug: {msg: "not reached"}
+        "#,
+    );
+    let etc = || lab.sh("node1", "ls /etc");
+    let before = etc();
+    for extra in [&["--check"][..], &[][..]] {
+        let run = apply(&lab, extra);
+        run.status(2);
+        assert_eq!(failed(&run, "node1"), 1, "{}", run.stdout);
+        assert_eq!(changed(&run, "node1"), 0, "{}", run.stdout);
+        // The module's own message: the Python library it needs is missing.
+        let why = failures(&run);
+        assert!(why.contains("libselinux-python"), "{why}");
+        assert!(!run.stdout.contains("not reached"), "{}", run.stdout);
+    }
+    assert_eq!(etc(), before, "the refused module changed /etc");
+}
