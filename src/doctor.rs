@@ -1001,7 +1001,8 @@ pub async fn load(
         let conn = match target {
             Ok(target) => {
                 let target = connecting.defaults.apply(target);
-                crate::connection::connect(&target, &options).await
+                // The shell doctor reads the node with is the one it opens first.
+                crate::connection::connect_as(&target, &options, escalation.clone()).await
             }
             Err(message) => Err(ConnError::Connect {
                 host: host.clone(),

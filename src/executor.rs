@@ -882,6 +882,7 @@ impl<'a> Executor<'a> {
             }
         }
         self.opened.insert(host.to_string(), wanted);
+        let first = self.play_escalation(play, host);
         let options = self.options.clone();
         let forks = self.forks.clone();
         let fut: BoxFuture<'static, Result<Arc<dyn Connection>, ConnError>> = async move {
@@ -889,13 +890,42 @@ impl<'a> Executor<'a> {
             // The handshake is the costly part of a connection, so it is
             // bounded by --forks like the work itself.
             let _slot = forks.acquire().await;
-            connection::connect(&target, &options).await.map(Arc::from)
+            connection::connect_as(&target, &options, first)
+                .await
+                .map(Arc::from)
         }
         .boxed();
         let shared = fut.shared();
         // Drive the connection now, not when the first task needs it.
         tokio::spawn(shared.clone().map(|_| ()));
         self.conns.insert(host.to_string(), shared);
+    }
+
+    /// Whom a task without become keywords of its own runs as on `host` in
+    /// `play`: the play's keywords, the host's `ansible_become*` and the
+    /// command line. The connection opens that user's shell first, so
+    /// that a fleet reached as a login user and run as root pays nothing
+    /// for becoming. Anything that cannot be resolved yet (a keyword
+    /// templated on facts) opens the login user's shell, as before.
+    fn play_escalation(&self, play: &Play, host: &str) -> Option<connection::escalate::Escalation> {
+        let vars = self.vars.host(host);
+        let var = |name: &str| {
+            if !vars.contains(name) {
+                return Ok(None);
+            }
+            self.templates
+                .eval_str(name, &vars)
+                .map(Some)
+                .map_err(|e| e.message.clone())
+        };
+        let render = |node: &crate::yaml::Node| {
+            self.templates
+                .render_node(node, &vars)
+                .map_err(|e| e.message.clone())
+        };
+        crate::escalation::resolve(&self.cfg.escalation, &[&play.escalation], &var, &render)
+            .ok()
+            .flatten()
     }
 
     async fn connection(&self, play: &Play, host: &str) -> Result<Arc<dyn Connection>, ConnError> {

@@ -20,6 +20,7 @@
 //! The benchmark only ever connects to loopback addresses: every node is a
 //! lab node, and the lab picks its addresses in 127.0.0.0/8.
 
+mod delay;
 mod measure;
 mod peers;
 mod report;
@@ -38,10 +39,11 @@ use dtrplay::lab::node::{Fleet, FleetOptions, Isolation};
 use dtrplay::lab::state::random_password;
 use dtrplay::lab::users::Users;
 
+use crate::delay::DelayProxy;
 use crate::measure::{Spec, WRAPPER_ARG};
 use crate::peers::Peers;
 use crate::report::{MemorySample, Phases, Record, Sample, ValidateTiming};
-use crate::scenario::{FleetFiles, Kex, Login, Scenario};
+use crate::scenario::{CommonArgs, FleetFiles, Kex, Login, Scenario};
 
 /// How long the warm runs keep their masters (`--ssh-persist`); longer than
 /// any series of runs on one fleet.
@@ -92,6 +94,24 @@ struct Cli {
     /// their rows are compared with the root rows.
     #[arg(long, value_delimiter = ',', default_value = "root")]
     login: Vec<Login>,
+    /// How the inventory gives dtrplay and Ansible the ssh settings:
+    /// `config` (`-F` the generated ssh_config) or `options` (`-o
+    /// UserKnownHostsFile=… -o StrictHostKeyChecking=yes -o
+    /// HostKeyAlgorithms=ssh-ed25519 -o KexAlgorithms=…`, as people write
+    /// them). The floor and pyinfra keep the ssh_config either way.
+    #[arg(long, default_value = "config")]
+    common_args: CommonArgs,
+    /// Every tool reads the hosts' facts first: `gather_facts: true` for
+    /// dtrplay and Ansible (their default subsets), pyinfra's facts of the
+    /// same kinds.
+    #[arg(long)]
+    facts: bool,
+    /// Puts a delay proxy in front of every node (`delay.rs`) that holds
+    /// each chunk this many milliseconds per direction, and counts every
+    /// tool's round trips at it. One delay per invocation: every row of
+    /// the record is measured through it.
+    #[arg(long)]
+    delay_ms: Option<u64>,
     /// Key exchanges the peers are measured with.
     #[arg(long, value_delimiter = ',', default_value = "curve25519")]
     peer_kex: Vec<Kex>,
@@ -186,6 +206,8 @@ struct Bench {
     record: Record,
     logs: PathBuf,
     counter: usize,
+    /// The delay proxy of the fleet being measured (`--delay-ms`).
+    proxy: Option<DelayProxy>,
 }
 
 impl Bench {
@@ -229,7 +251,7 @@ impl Bench {
         let logs = work.join("logs");
         let _ = fs::remove_dir_all(&logs);
         fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-        let scenario = Scenario::write(&work.join("scenario"))?;
+        let scenario = Scenario::write(&work.join("scenario"), cli.facts)?;
         let wants_peers = groups.iter().any(|g| g == "ansible" || g == "pyinfra");
         let peers = if wants_peers {
             Some(Peers::install(&work.join("venv"), &cli.python)?)
@@ -238,6 +260,22 @@ impl Bench {
         };
         let label = cli.label.clone().unwrap_or_else(timestamp);
         let mut machine = machine_facts(&dtrplay);
+        machine.push((
+            "delay proxy per direction".into(),
+            match cli.delay_ms {
+                Some(ms) => format!("{ms} ms (round trips counted at the proxy)"),
+                None => "none (direct to the nodes)".into(),
+            },
+        ));
+        machine.push((
+            "facts gathered first".into(),
+            if cli.facts { "yes" } else { "no" }.into(),
+        ));
+        machine.push((
+            "inventory's ansible_ssh_common_args".into(),
+            cli.common_args.to_string(),
+        ));
+
         if let Some(p) = &peers {
             for (name, version) in &p.versions {
                 machine.push((name.clone(), version.clone()));
@@ -263,6 +301,7 @@ impl Bench {
             record,
             logs,
             counter: 0,
+            proxy: None,
         })
     }
 
@@ -296,8 +335,27 @@ impl Bench {
                 eprintln!("starting {n} nodes ({login} login)");
                 let fleet = Fleet::start(&options).map_err(|e| e.to_string())?;
                 ensure_loopback(&fleet)?;
+                self.proxy = match self.cli.delay_ms {
+                    Some(ms) => {
+                        let sshds: Vec<std::net::SocketAddr> = fleet
+                            .nodes()
+                            .iter()
+                            .map(|node| std::net::SocketAddr::new(node.host, node.port))
+                            .collect();
+                        Some(DelayProxy::start(&sshds, Duration::from_millis(ms))?)
+                    }
+                    None => None,
+                };
                 for kex in self.cli.kex.clone() {
-                    let files = scenario::fleet_files(&fleet, kex, login, &dir)?;
+                    let fronts = self.proxy.as_ref().map(|proxy| &proxy.fronts);
+                    let files = scenario::fleet_files(
+                        &fleet,
+                        kex,
+                        login,
+                        self.cli.common_args,
+                        fronts,
+                        &dir,
+                    )?;
                     let cell = Cell {
                         fleet: &fleet,
                         files,
@@ -308,6 +366,7 @@ impl Bench {
                     self.cell(&cell)?;
                     self.save()?;
                 }
+                self.proxy = None;
                 fleet.stop().map_err(|e| e.to_string())?;
             }
         }
@@ -507,7 +566,7 @@ impl Bench {
         };
         quiesce(cell.fleet, !closes);
         let before = server_cpu(cell.fleet);
-        let measured = measure::measure(&spec, &spec_path, false)?;
+        let measured = self.timed(&spec, &spec_path, false)?;
         let server_cpu_s = closes.then(|| {
             quiesce(cell.fleet, false);
             server_cpu(cell.fleet) - before
@@ -531,6 +590,8 @@ impl Bench {
             usage,
             server_cpu_s,
             phases: None,
+            load: None,
+            round_trips: None,
         });
         Ok(())
     }
@@ -586,7 +647,7 @@ impl Bench {
         let warm = persist.is_some();
         quiesce(cell.fleet, warm);
         let before = server_cpu(cell.fleet);
-        let measured = measure::measure(&spec, &spec_path, false)?;
+        let measured = self.timed(&spec, &spec_path, false)?;
         let server_cpu_s = (!warm).then(|| {
             quiesce(cell.fleet, false);
             server_cpu(cell.fleet) - before
@@ -611,6 +672,8 @@ impl Bench {
             usage: measured.usage,
             server_cpu_s,
             phases: Some(phases),
+            load: None,
+            round_trips: None,
         });
         Ok(())
     }
@@ -655,7 +718,7 @@ impl Bench {
             report,
         };
         quiesce(cell.fleet, false);
-        let measured = measure::measure(&spec, &spec_path, true)?;
+        let measured = self.timed(&spec, &spec_path, true)?;
         let events = fs::read_to_string(&stdout).unwrap_or_default();
         let (_, recap_problem) = read_events(&events, cell.n, true, measured.usage.wall_s);
         let problem = self.judge(cell, &measured.usage, recap_problem, &stderr);
@@ -727,7 +790,7 @@ impl Bench {
             && self.wants("memory");
         quiesce(cell.fleet, false);
         let before = server_cpu(cell.fleet);
-        let measured = measure::measure(&spec, &spec_path, sample)?;
+        let measured = self.timed(&spec, &spec_path, sample)?;
         quiesce(cell.fleet, false);
         let server_cpu_s = Some(server_cpu(cell.fleet) - before);
         let problem = self.judge(cell, &measured.usage, None, &stderr);
@@ -744,6 +807,8 @@ impl Bench {
             usage: measured.usage,
             server_cpu_s,
             phases: None,
+            load: None,
+            round_trips: None,
         });
         Ok(())
     }
@@ -775,7 +840,7 @@ impl Bench {
             && cell.login == Login::Root
             && self.wants("memory");
         quiesce(cell.fleet, what == "ansible-second");
-        let measured = measure::measure(&spec, &spec_path, sample)?;
+        let measured = self.timed(&spec, &spec_path, sample)?;
         let changed = peers::ansible_changed(&fs::read_to_string(&stdout).unwrap_or_default());
         let expect_changes = what == "ansible-first";
         let recap_problem = if changed.len() != cell.n {
@@ -807,11 +872,34 @@ impl Bench {
             // not reaped yet and their CPU cannot be attributed.
             server_cpu_s: None,
             phases: None,
+            load: None,
+            round_trips: None,
         });
         Ok(())
     }
 
-    fn push(&mut self, sample: Sample) {
+    /// Measures one run; the proxy's round trips start counting here.
+    fn timed(
+        &self,
+        spec: &Spec,
+        spec_path: &Path,
+        sample_memory: bool,
+    ) -> Result<measure::Measured, String> {
+        if let Some(proxy) = &self.proxy {
+            proxy.take();
+        }
+        measure::measure(spec, spec_path, sample_memory)
+    }
+
+    fn push(&mut self, mut sample: Sample) {
+        if let Some(proxy) = &self.proxy {
+            sample.round_trips = Some(proxy.take() as f64 / sample.n.max(1) as f64);
+        }
+        // The machine is shared: every measurement carries the load it
+        // was taken under (the 1-minute average as the run ended).
+        sample.load = fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse().ok());
         let cpu = sample.usage.user_s + sample.usage.sys_s;
         eprintln!(
             "  N={} {} {} run {}: {:.3} s, client CPU {:.2} s{}{}",

@@ -81,6 +81,10 @@ pub struct Sample {
     pub server_cpu_s: Option<f64>,
     /// dtrplay's phases, from its JSON event stream.
     pub phases: Option<Phases>,
+    /// The machine's 1-minute load average when the run ended.
+    pub load: Option<f64>,
+    /// Round trips per host counted at the delay proxy (`--delay-ms`).
+    pub round_trips: Option<f64>,
 }
 
 /// Milliseconds spent in each phase of a dtrplay run, from the arrival
@@ -199,6 +203,14 @@ impl Record {
         for (key, value) in &self.machine {
             let _ = writeln!(out, "- {key}: {value}");
         }
+        let loads: Vec<f64> = self.samples.iter().filter_map(|s| s.load).collect();
+        if let Some(load) = stat(&loads) {
+            let _ = writeln!(
+                out,
+                "- 1-minute load average as each timed run ended: median {:.1} [{:.1}–{:.1}] (per run in the JSON record)",
+                load.median, load.min, load.max
+            );
+        }
         let _ = writeln!(
             out,
             "- timed runs per cell: {} (peers may have fewer); dtrplay --forks {}\n",
@@ -217,6 +229,7 @@ impl Record {
             self.cpu_table(&mut out, kex);
         }
         self.memory_table(&mut out);
+        self.round_trip_table(&mut out);
         if let Some(v) = &self.validate
             && let Some(s) = stat(&v.wall_s)
         {
@@ -602,6 +615,36 @@ impl Record {
         );
         for line in lines {
             let _ = writeln!(out, "{line}");
+        }
+        out.push('\n');
+    }
+
+    /// Round trips per host as counted at the delay proxy, beside the wall
+    /// time of the same runs.
+    fn round_trip_table(&self, out: &mut String) {
+        if self.samples.iter().all(|s| s.round_trips.is_none()) {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## Round trips per host, counted at the delay proxy\n\nA round trip is a client send after bytes from the server (see benches/fleet/delay.rs); handshake included. Medians over the valid runs.\n\n| run | N | kex | wall (s) | round trips per host |\n|---|---:|---|---:|---:|"
+        );
+        let mut seen: Vec<(&str, usize, Kex)> = Vec::new();
+        for s in &self.samples {
+            let key = (s.what, s.n, s.kex);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let wall = self.wall(s.what, s.n, s.kex);
+            let trips = stat(&self.values(s.what, s.n, s.kex, |x| x.round_trips));
+            if let (Some(wall), Some(trips)) = (wall, trips) {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {:.2} | {:.1} |",
+                    s.what, s.n, s.kex, wall.median, trips.median
+                );
+            }
         }
         out.push('\n');
     }

@@ -14,8 +14,10 @@
 //! ssh_config. Paramiko never offers OpenSSH's post-quantum key exchange,
 //! so pyinfra always negotiates curve25519.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs;
+use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -95,6 +97,41 @@ impl fmt::Display for Login {
     }
 }
 
+/// How the inventory gives dtrplay and Ansible the ssh client settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommonArgs {
+    /// `ansible_ssh_common_args: -F <the generated ssh_config>`.
+    Config,
+    /// The settings as `-o` options, the way people write them in an
+    /// inventory: `UserKnownHostsFile`, `StrictHostKeyChecking`,
+    /// `HostKeyAlgorithms` and `KexAlgorithms` (issue 17).
+    Options,
+}
+
+impl FromStr for CommonArgs {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CommonArgs, String> {
+        match s {
+            "config" => Ok(CommonArgs::Config),
+            "options" => Ok(CommonArgs::Options),
+            other => Err(format!(
+                "unknown common args style `{other}`: use config or options"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for CommonArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CommonArgs::Config => "config",
+            CommonArgs::Options => "options",
+        })
+    }
+}
+
 /// The files shared by every fleet size: playbook, CA, pyinfra deploys.
 pub struct Scenario {
     pub dir: PathBuf,
@@ -107,17 +144,28 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Writes the scenario under `dir`, with a freshly generated CA.
-    pub fn write(dir: &Path) -> Result<Scenario, String> {
+    /// Writes the scenario under `dir`, with a freshly generated CA. With
+    /// `facts`, every tool first reads the host's facts: the playbook says
+    /// `gather_facts: true` (Ansible's default subset, dtrplay's), and the
+    /// pyinfra deploys read the facts of the same kinds.
+    pub fn write(dir: &Path, facts: bool) -> Result<Scenario, String> {
         let files = dir.join("files");
         fs::create_dir_all(&files)
             .map_err(|e| format!("cannot create {}: {e}", files.display()))?;
         let ca = generate_ca()?;
         write(&files.join("ca.crt"), &ca)?;
         let playbook = dir.join("playbook.yml");
-        write(&playbook, PLAYBOOK.as_bytes())?;
+        let gather = if facts { "true" } else { "false" };
+        write(
+            &playbook,
+            PLAYBOOK
+                .replace("gather_facts: false", &format!("gather_facts: {gather}"))
+                .as_bytes(),
+        )?;
         let deploy = dir.join("deploy.py");
-        let deploy_text = DEPLOY.replace("@CA@", &files.join("ca.crt").display().to_string());
+        let deploy_text = DEPLOY
+            .replace("@CA@", &files.join("ca.crt").display().to_string())
+            .replace("@FACTS@\n", if facts { PYINFRA_FACTS } else { "" });
         write(&deploy, deploy_text.replace("@SUDO@", "").as_bytes())?;
         let deploy_sudo = dir.join("deploy_sudo.py");
         write(
@@ -162,6 +210,7 @@ const PLAYBOOK: &str = r#"# The fleet benchmark's scenario (benches/fleet): step
 /// The same scenario as a pyinfra deploy.
 const DEPLOY: &str = r#"# The fleet benchmark's scenario (benches/fleet) for pyinfra.
 from pyinfra.operations import files, server
+@FACTS@
 
 files.directory(
     name="certs.d directory for DTR",
@@ -178,6 +227,18 @@ server.shell(
     name="Verify the CA",
     commands=["sha256sum /etc/docker/certs.d/dtr.example.com/ca.crt"],@SUDO@
 )
+"#;
+
+/// What the pyinfra deploys read first with `--facts`: the facts behind
+/// Ansible's default subset that pyinfra has (host name, kernel, machine,
+/// distribution, users' home, network addresses), each one command on the
+/// host as pyinfra gathers them.
+const PYINFRA_FACTS: &str = r#"from pyinfra import host
+from pyinfra.facts.server import Arch, Home, Hostname, Kernel, LinuxDistribution, Os
+from pyinfra.facts.hardware import Ipv4Addrs, Memory
+
+for fact in (Arch, Home, Hostname, Kernel, LinuxDistribution, Os, Ipv4Addrs, Memory):
+    host.get_fact(fact)
 "#;
 
 /// A self-signed CA certificate in PEM, the kind of file the scenario
@@ -209,21 +270,25 @@ pub fn fleet_files(
     fleet: &Fleet,
     kex: Kex,
     login: Login,
+    style: CommonArgs,
+    fronts: Option<&HashMap<SocketAddr, SocketAddr>>,
     dir: &Path,
 ) -> Result<FleetFiles, String> {
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let nodes = fleet.nodes();
+    let reach = Reach::new(fleet, fronts, dir)?;
+    let reach = &reach;
     let ssh_config = dir.join(format!("ssh_config-{kex}"));
-    write(&ssh_config, render_ssh_config(fleet, kex).as_bytes())?;
+    write(&ssh_config, render_ssh_config(fleet, kex, reach).as_bytes())?;
     let inventory = dir.join(format!("inventory-{kex}.yml"));
     write(
         &inventory,
-        render_inventory(nodes, &ssh_config, login).as_bytes(),
+        render_inventory(reach, nodes, &ssh_config, login, style, kex).as_bytes(),
     )?;
     let pyinfra_inventory = dir.join(format!("pyinfra_inventory_{kex}.py"));
     write(
         &pyinfra_inventory,
-        render_pyinfra_inventory(fleet, &ssh_config, login).as_bytes(),
+        render_pyinfra_inventory(fleet, reach, &ssh_config, login).as_bytes(),
     )?;
     Ok(FleetFiles {
         ssh_config,
@@ -232,7 +297,52 @@ pub fn fleet_files(
     })
 }
 
-fn render_ssh_config(fleet: &Fleet, kex: Kex) -> String {
+/// Where the tools reach each node: its sshd, or its delay proxy
+/// (`delay.rs`), with a known_hosts file that names the address they use.
+struct Reach<'a> {
+    fronts: Option<&'a HashMap<SocketAddr, SocketAddr>>,
+    known_hosts: PathBuf,
+}
+
+impl<'a> Reach<'a> {
+    fn new(
+        fleet: &Fleet,
+        fronts: Option<&'a HashMap<SocketAddr, SocketAddr>>,
+        dir: &Path,
+    ) -> Result<Reach<'a>, String> {
+        let Some(fronts) = fronts else {
+            return Ok(Reach {
+                fronts: None,
+                known_hosts: fleet.known_hosts_path().to_path_buf(),
+            });
+        };
+        // The same keys under the proxies' ports: the host key is the
+        // node's, the port the one ssh connects to.
+        let mut text = fs::read_to_string(fleet.known_hosts_path())
+            .map_err(|e| format!("cannot read the fleet's known_hosts: {e}"))?;
+        for (node, front) in fronts {
+            text = text.replace(
+                &format!("[{}]:{} ", node.ip(), node.port()),
+                &format!("[{}]:{} ", front.ip(), front.port()),
+            );
+        }
+        let known_hosts = dir.join("known_hosts-delay");
+        write(&known_hosts, text.as_bytes())?;
+        Ok(Reach {
+            fronts: Some(fronts),
+            known_hosts,
+        })
+    }
+
+    fn port(&self, node: &Node) -> u16 {
+        let sshd = SocketAddr::new(node.host, node.port);
+        self.fronts
+            .and_then(|fronts| fronts.get(&sshd))
+            .map_or(node.port, |front| front.port())
+    }
+}
+
+fn render_ssh_config(fleet: &Fleet, kex: Kex, reach: &Reach) -> String {
     let mut out = format!(
         "# Written by the fleet benchmark: the one ssh client configuration every tool gets ({kex} key exchange).\n"
     );
@@ -241,7 +351,7 @@ fn render_ssh_config(fleet: &Fleet, kex: Kex) -> String {
             "\nHost {name} {host}\n  HostName {host}\n  Port {port}\n  User {user}\n",
             name = node.name,
             host = node.host,
-            port = node.port,
+            port = reach.port(node),
             user = node.user,
         ));
     }
@@ -258,7 +368,7 @@ fn render_ssh_config(fleet: &Fleet, kex: Kex) -> String {
             "  LogLevel ERROR\n",
         ),
         key = fleet.private_key_path().display(),
-        known_hosts = fleet.known_hosts_path().display(),
+        known_hosts = reach.known_hosts.display(),
     ));
     if kex == Kex::Curve25519 {
         out.push_str("  KexAlgorithms curve25519-sha256\n");
@@ -266,21 +376,40 @@ fn render_ssh_config(fleet: &Fleet, kex: Kex) -> String {
     out
 }
 
-fn render_inventory(nodes: &[Node], ssh_config: &Path, login: Login) -> String {
+fn render_inventory(
+    reach: &Reach,
+    nodes: &[Node],
+    ssh_config: &Path,
+    login: Login,
+    style: CommonArgs,
+    kex: Kex,
+) -> String {
     let mut out = String::from("# Written by the fleet benchmark.\nall:\n  hosts:\n");
     for node in nodes {
         out.push_str(&format!(
             "    {name}:\n      ansible_host: {host}\n      ansible_port: {port}\n      ansible_user: {user}\n      ansible_ssh_private_key_file: {key}\n",
             name = node.name,
             host = node.host,
-            port = node.port,
+            port = reach.port(node),
             user = node.user,
             key = node.private_key().display(),
         ));
     }
+    let common = match style {
+        CommonArgs::Config => format!("-F {}", ssh_config.display()),
+        CommonArgs::Options => {
+            let mut args = format!(
+                "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o HostKeyAlgorithms=ssh-ed25519",
+                reach.known_hosts.display()
+            );
+            if kex == Kex::Curve25519 {
+                args.push_str(" -o KexAlgorithms=curve25519-sha256");
+            }
+            args
+        }
+    };
     out.push_str(&format!(
-        "  vars:\n    ansible_ssh_common_args: -F {}\n",
-        ssh_config.display()
+        "  vars:\n    ansible_ssh_common_args: \"{common}\"\n"
     ));
     if login == Login::Become {
         out.push_str("    ansible_become: true\n");
@@ -288,7 +417,12 @@ fn render_inventory(nodes: &[Node], ssh_config: &Path, login: Login) -> String {
     out
 }
 
-fn render_pyinfra_inventory(fleet: &Fleet, ssh_config: &Path, login: Login) -> String {
+fn render_pyinfra_inventory(
+    fleet: &Fleet,
+    reach: &Reach,
+    ssh_config: &Path,
+    login: Login,
+) -> String {
     let mut out = String::from("# Written by the fleet benchmark.\nhosts = [\n");
     // With `_sudo`, pyinfra uploads to its temporary directory as the login
     // user, then copies with sudo, under a name derived from the content.
@@ -312,10 +446,10 @@ fn render_pyinfra_inventory(fleet: &Fleet, ssh_config: &Path, login: Login) -> S
             temp_dir = temp_dir,
             name = node.name,
             host = node.host,
-            port = node.port,
+            port = reach.port(node),
             user = node.user,
             key = node.private_key().display(),
-            known_hosts = fleet.known_hosts_path().display(),
+            known_hosts = reach.known_hosts.display(),
             config = ssh_config.display(),
         ));
     }

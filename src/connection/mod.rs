@@ -261,12 +261,30 @@ pub async fn connect(
     target: &Target,
     options: &ConnectOptions,
 ) -> Result<Box<dyn Connection>, ConnError> {
+    connect_as(target, options, None).await
+}
+
+/// Opens a connection like [`connect`], starting the first shell as
+/// `first` when the host's settings say its tasks will become that user
+/// (`ansible_become`, a play's `become`). That shell is then the one the
+/// handshake ends with, so the first become task costs one round trip like
+/// any other, and a host where every task becomes never starts the login
+/// user's shell at all (it opens on first use). A `first` that cannot start
+/// (a wrong password, sudoers) does not fail the connection: the login
+/// user's shell opens instead, and the first task that becomes gets the
+/// error, as it would have without `first`.
+pub async fn connect_as(
+    target: &Target,
+    options: &ConnectOptions,
+    first: Option<escalate::Escalation>,
+) -> Result<Box<dyn Connection>, ConnError> {
     if target.transport == Transport::Local {
         return Ok(Box::new(local::LocalConnection::new(&target.name)));
     }
     let client = target.ssh_client.unwrap_or(options.ssh_client);
+    let first = first.as_ref();
     let openssh = |reason: Option<String>| async move {
-        let connection = ssh::SshConnection::open_because(target, options, reason).await?;
+        let connection = ssh::SshConnection::open_because(target, options, reason, first).await?;
         Ok::<Box<dyn Connection>, ConnError>(Box::new(connection))
     };
     match client {
@@ -311,8 +329,15 @@ pub async fn connect(
                         });
                 }
             };
-            match native::NativeConnection::open(&target.name, settings, options, forced, jump)
-                .await
+            match native::NativeConnection::open(
+                &target.name,
+                settings,
+                options,
+                forced,
+                jump,
+                first,
+            )
+            .await
             {
                 Ok(connection) => Ok(Box::new(connection)),
                 Err(native::OpenError::Fallback(reason)) => openssh(Some(reason)).await,

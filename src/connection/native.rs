@@ -120,21 +120,23 @@ pub struct Native {
 
 impl ShellConnection<Native> {
     /// Connects, authenticates and starts the remote shell, retrying
-    /// transient failures `options.retries` times.
+    /// transient failures `options.retries` times. With `first`, that
+    /// user's escalated shell is the one started (`connection::connect_as`,
+    /// see [`ShellConnection::start`]).
     pub async fn open(
         name: &str,
         settings: Settings,
         options: &ConnectOptions,
         forced: bool,
         jump: Option<Arc<Jump>>,
+        first: Option<&Escalation>,
     ) -> Result<NativeConnection, OpenError> {
         let native = Native::prepare(name, settings, options, forced, jump)?;
         let handle = native.connect().await?;
-        let shell = NativeShell::start(&handle, &native.settings, native.ready_timeout, &[], None)
-            .await
-            .map_err(|failure| OpenError::Failed(native.connect_error(failure)))?;
         *native.handle.lock().await = Some(handle);
-        Ok(ShellConnection::with_shell(name, native, shell))
+        ShellConnection::start(name, native, first)
+            .await
+            .map_err(OpenError::Failed)
     }
 }
 

@@ -96,6 +96,12 @@ pub trait Shell: Send + 'static {
     /// Ends the shell in order, so that background processes that scripts
     /// started on purpose live on. `escalated` shells run under sudo or su.
     async fn shutdown(self, escalated: bool);
+
+    /// Whether other shells of the host may ride on what carries this one
+    /// (an OpenSSH master), so that it must end after them.
+    fn carries_others(&self) -> bool {
+        false
+    }
 }
 
 /// A connection made of remote shells over a transport: the login user's,
@@ -141,6 +147,10 @@ struct Slot<S> {
     /// command opens a new one.
     shell: Option<S>,
     orphans: Vec<Orphan>,
+    /// Why the shell could not start when the connection opened it ahead
+    /// of its first use (`connection::connect_as`): the first command for
+    /// it gets this error instead of asking sudo again.
+    failed: Option<ConnError>,
 }
 
 impl<S: Shell> Slot<S> {
@@ -149,6 +159,7 @@ impl<S: Shell> Slot<S> {
             escalation,
             shell: None,
             orphans: Vec::new(),
+            failed: None,
         }
     }
 
@@ -168,19 +179,40 @@ impl<S: Shell> Slot<S> {
 }
 
 impl<T: Transport> ShellConnection<T> {
-    /// A connection to `host` whose login shell the transport has just
-    /// opened.
-    pub fn with_shell(host: &str, transport: T, shell: T::Shell) -> ShellConnection<T> {
-        let mut plain = Slot::new(None);
-        plain.shell = Some(shell);
-        ShellConnection {
+    /// A connection to `host` whose first shell the transport opens now:
+    /// `first`'s escalated shell when the host's tasks will become that
+    /// user (`connection::connect_as`), else the login user's. If `first`
+    /// cannot start, the login user's shell is started instead, and the
+    /// escalation's failure waits in its slot for the first task that
+    /// becomes.
+    pub async fn start(
+        host: &str,
+        transport: T,
+        first: Option<&Escalation>,
+    ) -> Result<ShellConnection<T>, ConnError> {
+        let mut connection = ShellConnection {
             host: host.to_string(),
             transport,
             state: Mutex::new(State {
-                plain,
+                plain: Slot::new(None),
                 escalated: HashMap::new(),
             }),
+        };
+        let state = connection.state.get_mut();
+        if let Some(escalation) = first {
+            match connection.transport.open(Some(escalation), &[]).await {
+                Ok(shell) => {
+                    state.slot(Some(escalation)).shell = Some(shell);
+                    return Ok(connection);
+                }
+                Err(error @ ConnError::Become { .. }) => {
+                    state.slot(Some(escalation)).failed = Some(error);
+                }
+                Err(error) => return Err(error),
+            }
         }
+        state.plain.shell = Some(connection.transport.open(None, &[]).await?);
+        Ok(connection)
     }
 
     /// The transport under the shells.
@@ -297,16 +329,28 @@ impl<T: Transport> Connection for ShellConnection<T> {
                 let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(slot)).await;
             }
         }
-        // The escalated shells end first, all at once: they may ride on
-        // the login user's carrier (an OpenSSH master), which ends last.
-        let escalated: Vec<T::Shell> = state
-            .escalated
-            .values_mut()
-            .filter_map(|slot| slot.shell.take())
-            .collect();
-        futures::future::join_all(escalated.into_iter().map(|shell| shell.shutdown(true))).await;
-        if let Some(shell) = state.plain.shell.take() {
-            shell.shutdown(false).await;
+        // The shells riding on another one's carrier (an OpenSSH master:
+        // the login user's, or the escalated shell the connection opened
+        // with) end first, all at once; the carriers end last, since a
+        // master with sessions left on it would wait for them.
+        let mut shells: Vec<(T::Shell, bool)> = Vec::new();
+        for slot in state.slots() {
+            let escalated = slot.escalation.is_some();
+            if let Some(shell) = slot.shell.take() {
+                shells.push((shell, escalated));
+            }
+        }
+        let (carriers, riders): (Vec<_>, Vec<_>) = shells
+            .into_iter()
+            .partition(|(shell, _)| shell.carries_others());
+        futures::future::join_all(
+            riders
+                .into_iter()
+                .map(|(shell, escalated)| shell.shutdown(escalated)),
+        )
+        .await;
+        for (shell, escalated) in carriers {
+            shell.shutdown(escalated).await;
         }
         self.transport.finish().await;
     }

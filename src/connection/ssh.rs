@@ -162,15 +162,17 @@ impl ShellConnection<OpenSsh> {
         target: &Target,
         options: &ConnectOptions,
     ) -> Result<SshConnection, ConnError> {
-        SshConnection::open_because(target, options, None).await
+        SshConnection::open_because(target, options, None, None).await
     }
 
     /// Like [`ShellConnection::open`], recording why OpenSSH was chosen
-    /// over the native client, for `describe`.
+    /// over the native client, for `describe`, and with `first`'s escalated
+    /// shell as the session ssh starts with (`connection::connect_as`).
     pub async fn open_because(
         target: &Target,
         options: &ConnectOptions,
         reason: Option<String>,
+        first: Option<&Escalation>,
     ) -> Result<SshConnection, ConnError> {
         let command = SshCommand::new(target, options)?;
         let transport = OpenSsh {
@@ -187,8 +189,7 @@ impl ShellConnection<OpenSsh> {
                 strict.warning(&target.name, place.as_deref())
             },
         };
-        let shell = transport.open(None, &[]).await?;
-        Ok(ShellConnection::with_shell(&target.name, transport, shell))
+        ShellConnection::start(&target.name, transport, first).await
     }
 
     /// Stops the master connection for `target` if one is running, for
@@ -828,6 +829,12 @@ impl Shell for SshShell {
 
     fn unsent(broken: &Broken) -> bool {
         matches!(broken, Broken::Write(_))
+    }
+
+    /// An ssh process of ours carries the shell, which may be the master
+    /// that other shells of the host ride on.
+    fn carries_others(&self) -> bool {
+        matches!(self.carrier, Carrier::Ssh(_))
     }
 
     /// Kills ssh (or ends the master's session) and reaps it.

@@ -2,6 +2,7 @@
 //! sudo (and su) of Debian's packages and the nodes' own sudoers.
 
 mod become_user;
+mod first_shell;
 mod keywords;
 mod passwords;
 mod refusals;
