@@ -108,6 +108,36 @@ impl InputError {
     }
 }
 
+/// An input problem that does not stop the run, rendered as a warning.
+#[derive(Debug)]
+pub struct Warning<'a>(pub &'a InputError);
+
+impl std::fmt::Display for Warning<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Warning<'_> {}
+
+impl Diagnostic for Warning<'_> {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Warning)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.0.help()
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.0.source_code()
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.0.labels()
+    }
+}
+
 /// Everything that stops dtrplay before or outside a run.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum Error {

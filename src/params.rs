@@ -161,6 +161,9 @@ pub struct Spec {
     /// The host variables (facts) the task may set, for `validate`'s
     /// undefined-variable check: names, or prefixes ending in `*`.
     pub facts: Vec<String>,
+    /// Arguments ansible-core removed, each with what to write instead:
+    /// refused by name, since Ansible refuses them too.
+    pub removed: Vec<(String, String)>,
 }
 
 impl Spec {
@@ -172,7 +175,14 @@ impl Spec {
             run_once: false,
             on_control: false,
             facts: Vec::new(),
+            removed: Vec::new(),
         }
+    }
+
+    /// An argument ansible-core no longer has, and what replaces it.
+    pub fn removed(mut self, name: &str, instead: &str) -> Spec {
+        self.removed.push((name.to_string(), instead.to_string()));
+        self
     }
 
     pub fn free_form(mut self, param: &str) -> Spec {
@@ -215,6 +225,20 @@ impl Spec {
         let mut errors = Vec::new();
         for (key, value) in args {
             let name = key.key();
+            if let Some((_, instead)) = self.removed.iter().find(|(r, _)| r == name) {
+                errors.push(
+                    InputError::at(
+                        key,
+                        format!(
+                            "argument `{name}` of `{}` was removed from Ansible",
+                            self.name
+                        ),
+                    )
+                    .with_label("ansible-core 2.19 refuses it too")
+                    .with_help(instead.clone()),
+                );
+                continue;
+            }
             let Some(param) = self.param(name) else {
                 let names = self.params.iter().flat_map(|p| {
                     std::iter::once(p.name.as_str()).chain(p.aliases.iter().map(String::as_str))
@@ -379,6 +403,9 @@ fn coerce_value(param: &Param, value: &Value) -> Result<Value, String> {
                 .filter(|p| p.as_str() != Some(""))
                 .collect(),
         ),
+        // A lone number is a one-item list, as Ansible's `check_type_list`
+        // makes it (`status_code: 201`).
+        (Kind::List, Value::Number(n)) => Value::Array(vec![Value::String(n.to_string())]),
         (Kind::Dict, Value::Object(_)) => value.clone(),
         (kind, other) => {
             return Err(format!(

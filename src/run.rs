@@ -449,8 +449,20 @@ pub fn color(is_terminal: bool) -> bool {
     is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Prints input problems that do not stop the run as miette warnings on
+/// stderr.
+pub fn print_warnings(warnings: &[crate::error::InputError]) {
+    for warning in warnings {
+        print_diagnostic(&crate::error::Warning(warning));
+    }
+}
+
 /// Prints an error as a miette diagnostic on stderr.
 pub fn print_error(err: &Error) {
+    print_diagnostic(err);
+}
+
+fn print_diagnostic(err: &dyn miette::Diagnostic) {
     let theme = if color(std::io::stderr().is_terminal()) {
         GraphicalTheme::unicode()
     } else {

@@ -11,6 +11,7 @@
 //! variable, or if an earlier task of the play defines it (`register`,
 //! `set_fact`, the task's own `loop` variable and `vars`).
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -86,9 +87,8 @@ pub struct Loaded {
     pub registry: Registry,
 }
 
-/// Loads and checks a playbook (and an inventory, when given). `base` is
-/// the registry the run starts from: the built-ins, plus any Rust tasks
-/// (see `run::main_with`); custom tasks found beside the playbook are added.
+/// Loads and checks a playbook as [`load_quietly`] does, and prints the
+/// warnings it found on stderr, whether or not the input is valid.
 pub fn load(
     base: &Registry,
     playbook_path: &Path,
@@ -97,10 +97,39 @@ pub fn load(
     task_path: &[PathBuf],
     roles_path: &[PathBuf],
 ) -> Result<Loaded, Error> {
+    let (loaded, warnings) = load_quietly(
+        base,
+        playbook_path,
+        inventory_paths,
+        extra_vars,
+        task_path,
+        roles_path,
+    );
+    crate::run::print_warnings(&warnings);
+    loaded
+}
+
+/// Loads and checks a playbook (and an inventory, when given). `base` is
+/// the registry the run starts from: the built-ins, plus any Rust tasks
+/// (see `run::main_with`); custom tasks found beside the playbook are added.
+/// The warnings come back beside the result: problems that do not stop a
+/// run, each pointing where it was written.
+pub fn load_quietly(
+    base: &Registry,
+    playbook_path: &Path,
+    inventory_paths: &[PathBuf],
+    extra_vars: &Map<String, Value>,
+    task_path: &[PathBuf],
+    roles_path: &[PathBuf],
+) -> (Result<Loaded, Error>, Vec<InputError>) {
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     let playbook_dir = playbook_path.parent().unwrap_or(Path::new("."));
-    let registry = crate::tasks::custom::registry_with(base.clone(), playbook_dir, task_path)
-        .map_err(Error::from)?;
+    let registry = match crate::tasks::custom::registry_with(base.clone(), playbook_dir, task_path)
+    {
+        Ok(registry) => registry,
+        Err(e) => return (Err(Error::from(e)), warnings),
+    };
     let inventory = match Inventory::load(inventory_paths) {
         Ok(inv) => Some(inv),
         Err(e) => {
@@ -109,7 +138,10 @@ pub fn load(
         }
     };
     let playbook = match crate::playbook::parse::load(playbook_path, &registry, roles_path) {
-        Ok(p) => Some(p),
+        Ok(p) => {
+            warnings.extend(p.warnings.iter().cloned());
+            Some(p)
+        }
         Err(e) => {
             errors.extend(e);
             None
@@ -141,6 +173,7 @@ pub fn load(
             check_variables: !inventory_paths.is_empty(),
             inventory_names: variable_names(inventory),
             extra: extra_vars.keys().cloned().collect(),
+            warnings: RefCell::new(Vec::new()),
         };
         // Facts stay known for the rest of the run once a play gathered them.
         let mut gathered = false;
@@ -149,15 +182,17 @@ pub fn load(
             errors.extend(checker.play(play, gathered));
             gathered |= play.all_tasks().iter().any(|t| gathers(&t.module));
         }
+        warnings.extend(checker.warnings.into_inner());
     }
-    match (playbook, inventory) {
+    let loaded = match (playbook, inventory) {
         (Some(playbook), Some(inventory)) if errors.is_empty() => Ok(Loaded {
             playbook,
             inventory,
             registry,
         }),
         _ => Err(Error::from(errors)),
-    }
+    };
+    (loaded, warnings)
 }
 
 /// The connection variables of every inventory host (`ansible_host`,
@@ -264,6 +299,9 @@ struct Checker<'a> {
     check_variables: bool,
     inventory_names: HashSet<String>,
     extra: HashSet<String>,
+    /// Variables a role uses that nothing visible defines: its callers may
+    /// still give them, so these do not stop a run.
+    warnings: RefCell<Vec<InputError>>,
 }
 
 impl Checker<'_> {
@@ -293,8 +331,17 @@ impl Checker<'_> {
         defined.extend(play.vars.iter().map(|(k, _)| k.key().to_string()));
         defined.extend(play.prompts.iter().map(|p| p.name.clone()));
         for file in &play.vars_files {
-            if let Some(map) = file.loaded.as_ref().and_then(Node::as_map) {
-                defined.extend(map.iter().map(|(k, _)| k.key().to_string()));
+            match &file.loaded {
+                Some(node) => {
+                    if let Some(map) = node.as_map() {
+                        defined.extend(map.iter().map(|(k, _)| k.key().to_string()));
+                    }
+                }
+                // A file read when the play starts (a templated name, or
+                // one not written yet) may define any name.
+                None => {
+                    defined.insert(ANY_NAME.into());
+                }
             }
         }
         for (_, value) in &play.vars {
@@ -336,8 +383,9 @@ impl Checker<'_> {
             .chain(task.delegate_to.iter())
             .chain(task.loop_label.iter())
             .chain(task.vars.iter().map(|(_, v)| v));
+        let role = task.role.as_deref().map(|r| r.name.as_str());
         for node in templates {
-            errors.extend(self.variables(node, false, &local));
+            errors.extend(self.variables(node, false, &local, role));
         }
         let expressions = task
             .when
@@ -347,7 +395,7 @@ impl Checker<'_> {
             .chain(task.until.iter())
             .chain(task.ignore_errors.iter());
         for node in expressions {
-            errors.extend(self.variables(node, true, &local));
+            errors.extend(self.variables(node, true, &local, role));
         }
         if let Some(name) = &task.register {
             defined.insert(name.clone());
@@ -381,11 +429,15 @@ impl Checker<'_> {
         }
     }
 
+    /// The undefined variables `node` uses, as errors. Inside a role
+    /// (`role`), a name defined nowhere and near no defined name is a
+    /// warning instead: roles take inputs from their callers.
     fn variables(
         &self,
         node: &Node,
         expression: bool,
         defined: &HashSet<String>,
+        role: Option<&str>,
     ) -> Vec<InputError> {
         let used = match self.templates.undeclared(node, expression) {
             Ok(used) => used,
@@ -412,9 +464,9 @@ impl Checker<'_> {
         used.into_iter()
             .filter(|(name, _)| !defined.contains(name) && !family(name))
             .filter(|(name, _)| !(facts && is_fact_name(name)))
-            .map(|(name, span)| {
+            .filter_map(|(name, span)| {
                 if is_fact_name(&name) {
-                    return InputError::new(
+                    return Some(InputError::new(
                         &node.src,
                         span,
                         format!("`{name}` is a fact, but this play does not gather facts"),
@@ -423,14 +475,29 @@ impl Checker<'_> {
                     .with_help(
                         "remove `gather_facts: false` from the play, or run `setup` \
                          (or `ansible.builtin.setup`) in a task before this one",
-                    );
+                    ));
                 }
-                let help = suggest::did_you_mean(&name, defined.iter().map(String::as_str)).unwrap_or_else(|| {
+                let near = suggest::did_you_mean(&name, defined.iter().map(String::as_str));
+                if let (Some(role), None) = (role, &near) {
+                    self.warnings.borrow_mut().push(
+                        InputError::new(
+                            &node.src,
+                            span,
+                            format!("`{name}` is used by role {role} and defined nowhere"),
+                        )
+                        .with_label("a run fails here if nothing gives it")
+                        .with_help("give it in the inventory, vars or -e"),
+                    );
+                    return None;
+                }
+                let help = near.unwrap_or_else(|| {
                     "define it in the inventory, in the play's `vars`, with `-e`, or register it in an earlier task".into()
                 });
-                InputError::new(&node.src, span, format!("undefined variable `{name}`"))
-                    .with_label("not defined anywhere")
-                    .with_help(help)
+                Some(
+                    InputError::new(&node.src, span, format!("undefined variable `{name}`"))
+                        .with_label("not defined anywhere")
+                        .with_help(help),
+                )
             })
             .collect()
     }

@@ -216,11 +216,24 @@ impl RunVars {
                             Path::new(&self.playbook_dir).join(&name)
                         }
                     };
-                    let src =
-                        crate::source::SourceFile::read(&path).map_err(|source| Error::Read {
-                            path: path.clone(),
-                            source,
-                        })?;
+                    let src = crate::source::SourceFile::read(&path).map_err(|source| {
+                        // Pointing at the entry tells which play and which
+                        // line; no task of the play has run yet.
+                        Error::Input(Box::new(
+                            crate::error::InputError::at(
+                                &file.name,
+                                format!(
+                                    "could not read the vars file {}: {source}",
+                                    path.display()
+                                ),
+                            )
+                            .with_label("this play's vars file")
+                            .with_help(
+                                "write the file, or remove it from `vars_files`; \
+                                 no task of this play was run",
+                            ),
+                        ))
+                    })?;
                     crate::yaml::parse(&src)?
                 }
             };

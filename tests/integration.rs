@@ -82,6 +82,8 @@ mod ansible_fallback;
 mod public_content;
 // vars_prompt on a real terminal, order, throttle, notify on blocks, vars_files alternatives.
 mod play_keywords;
+// Inputs content leaves to the user: vars files written later, role variables from callers.
+mod deferred_inputs;
 // playbook_dir, inventory_dir, inventory_file, role_path: absolute, as Ansible gives them.
 mod magic_dirs;
 // Connection variables checked by validate, wherever they are written.

@@ -28,6 +28,9 @@ pub struct Playbook {
     /// `vars_files`, `files/`, `templates/`, `tasks/` and `library/`.
     pub dir: PathBuf,
     pub plays: Vec<Play>,
+    /// Problems worth telling the user that do not stop the run from
+    /// starting, each pointing where it was written.
+    pub warnings: Vec<crate::error::InputError>,
 }
 
 /// How hosts move through a play's tasks.

@@ -167,7 +167,12 @@ pub fn parse(
         }
     };
     if loader.errors.is_empty() {
-        Ok(Playbook { src, dir, plays })
+        Ok(Playbook {
+            src,
+            dir,
+            plays,
+            warnings: loader.warnings,
+        })
     } else {
         Err(loader.errors)
     }
@@ -179,6 +184,9 @@ pub(crate) struct Loader<'a> {
     pub(crate) dir: PathBuf,
     pub(crate) roles_path: &'a [PathBuf],
     pub(crate) errors: Vec<InputError>,
+    /// Problems that do not stop a run from starting (a vars file that may
+    /// still be written before the play starts).
+    pub(crate) warnings: Vec<InputError>,
     /// The task files being expanded, innermost last, to refuse recursion.
     pub(crate) expanding: Vec<String>,
     /// The files being read (playbooks, task files), innermost last: the
@@ -207,6 +215,7 @@ impl<'a> Loader<'a> {
             dir: dir.to_path_buf(),
             roles_path,
             errors: Vec::new(),
+            warnings: Vec::new(),
             expanding: Vec::new(),
             files: Vec::new(),
             roles: Vec::new(),
@@ -1091,6 +1100,10 @@ impl<'a> Loader<'a> {
                     None
                 }
             },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.missing_vars_file(at, &path);
+                None
+            }
             Err(e) => {
                 self.errors.push(
                     InputError::at(
@@ -1102,6 +1115,51 @@ impl<'a> Loader<'a> {
                 );
                 None
             }
+        }
+    }
+
+    /// A `vars_files` entry naming a file that does not exist. Ansible reads
+    /// vars files only when the play starts, and content often names one the
+    /// user writes first (credentials, a vault), so this is a warning; a
+    /// sibling with a near name is more likely a typo, and that is an error.
+    fn missing_vars_file(&mut self, at: &Node, path: &Path) {
+        let wanted = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // A playbook named without a directory has "" as its directory.
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let siblings: Vec<String> = std::fs::read_dir(dir)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| entry.path().is_file())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        match crate::suggest::closest(&wanted, siblings.iter().map(String::as_str)) {
+            Some(near) => self.errors.push(
+                InputError::at(
+                    at,
+                    format!("the vars file {} does not exist", path.display()),
+                )
+                .with_label("this file")
+                .with_help(format!("did you mean `{near}`?")),
+            ),
+            None => self.warnings.push(
+                InputError::at(
+                    at,
+                    format!("the vars file {} does not exist", path.display()),
+                )
+                .with_label("the play fails when it starts if it is still missing")
+                .with_help(
+                    "write the file before running the playbook; paths in `vars_files` \
+                         are relative to the playbook's directory",
+                ),
+            ),
         }
     }
 

@@ -109,6 +109,11 @@ fn yes() -> bool {
     true
 }
 
+/// What replaces `warn`, which ansible-core 2.14 removed with the warnings it
+/// turned off.
+const WARN_REMOVED: &str =
+    "remove `warn:`; ansible-core 2.14 removed it along with the warnings it turned off";
+
 /// The parameters both tasks take.
 fn common_params() -> Vec<Param> {
     vec![
@@ -129,7 +134,9 @@ pub fn spec() -> Spec {
         Param::new("expand_argument_vars", Kind::Bool).default(true),
     ];
     params.extend(common_params());
-    Spec::new("command", params).free_form("cmd")
+    Spec::new("command", params)
+        .free_form("cmd")
+        .removed("warn", WARN_REMOVED)
 }
 
 /// The parameters of `shell`, as Ansible names them.
@@ -139,7 +146,9 @@ pub fn shell_spec() -> Spec {
         Param::new("executable", Kind::Path),
     ];
     params.extend(common_params());
-    Spec::new("shell", params).free_form("cmd")
+    Spec::new("shell", params)
+        .free_form("cmd")
+        .removed("warn", WARN_REMOVED)
 }
 
 /// A command ready to send: the line that runs it and what to register.

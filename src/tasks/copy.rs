@@ -56,6 +56,11 @@ pub struct Copy {
     /// A command run on the new file before it is put in place; `%s` is its
     /// path.
     pub validate: Option<String>,
+    /// SELinux contexts: ignored where SELinux is off (`tasks/selinux.rs`).
+    pub seuser: Option<String>,
+    pub serole: Option<String>,
+    pub setype: Option<String>,
+    pub selevel: Option<String>,
 }
 
 fn yes() -> bool {
@@ -78,7 +83,10 @@ pub fn spec() -> Spec {
                 .default(true)
                 .aliases(&["thirsty"]),
             Param::new("validate", Kind::Str),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::tasks::selinux::params())
+        .collect(),
     )
 }
 
@@ -128,6 +136,16 @@ impl Task for Copy {
     type Drift = FileDrift;
 
     async fn check(&self, cx: &Context<'_>) -> Result<Check<FileDrift>, TaskError> {
+        crate::tasks::selinux::check(
+            cx,
+            crate::tasks::selinux::Wanted::of(
+                &self.seuser,
+                &self.serole,
+                &self.setype,
+                &self.selevel,
+            ),
+        )
+        .await?;
         let found = self
             .src
             .as_ref()

@@ -46,6 +46,11 @@ pub struct File {
     pub modification_time: Option<String>,
     /// `now` (the default for `touch`) or `preserve`.
     pub access_time: Option<String>,
+    /// SELinux contexts: ignored where SELinux is off (`tasks/selinux.rs`).
+    pub seuser: Option<String>,
+    pub serole: Option<String>,
+    pub setype: Option<String>,
+    pub selevel: Option<String>,
 }
 
 fn yes() -> bool {
@@ -87,7 +92,10 @@ pub fn spec() -> Spec {
             Param::new("follow", Kind::Bool).default(true),
             Param::new("modification_time", Kind::Str),
             Param::new("access_time", Kind::Str),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::tasks::selinux::params())
+        .collect(),
     )
 }
 
@@ -682,6 +690,16 @@ impl Task for File {
 
     async fn check(&self, cx: &Context<'_>) -> Result<Check<PathDrift>, TaskError> {
         self.validate()?;
+        crate::tasks::selinux::check(
+            cx,
+            crate::tasks::selinux::Wanted::of(
+                &self.seuser,
+                &self.serole,
+                &self.setype,
+                &self.selevel,
+            ),
+        )
+        .await?;
         let wanted = self.wanted()?;
         let out = cx.run(&self.check_script(&wanted), &[]).await?;
         if !out.success() {

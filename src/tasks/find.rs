@@ -9,8 +9,14 @@
 //! regular expressions with `use_regex`, `file_type`, `hidden`, `age`,
 //! `size`) is done here.
 //!
-//! Differences from Ansible: `contains`, `read_whole_file`,
-//! `get_checksum`, `follow` and `encoding` are not supported; each file's
+//! `contains` needs a second script: the host's `grep -P` (Perl-compatible
+//! expressions, the closest the host has to Python's) over the regular
+//! files that matched everything else, anchored at the start of each line
+//! as Python's `re.match` is, or searched in the whole file with
+//! `read_whole_file`.
+//!
+//! Differences from Ansible: `get_checksum`, `follow` and `encoding` are
+//! not supported; each file's
 //! entry has `path`, `mode`, `size`, `uid`, `gid`, `mtime`, `isdir`,
 //! `isreg`, `islnk`.
 
@@ -43,6 +49,9 @@ pub struct Find {
     pub age: Option<String>,
     pub age_stamp: String,
     pub size: Option<String>,
+    pub contains: Option<String>,
+    #[serde(default)]
+    pub read_whole_file: bool,
 }
 
 /// The parameters of `find`, as Ansible names them.
@@ -67,6 +76,8 @@ pub fn spec() -> Spec {
                 .choices(&["atime", "ctime", "mtime"])
                 .default("mtime"),
             Param::new("size", Kind::Str),
+            Param::new("contains", Kind::Str),
+            Param::new("read_whole_file", Kind::Bool).default(false),
         ],
     )
 }
@@ -193,6 +204,63 @@ impl Find {
     }
 }
 
+impl Find {
+    /// Keeps the regular files among `files` whose content matches
+    /// `contains` (other kinds are not filtered by content, as in Ansible).
+    async fn containing(
+        &self,
+        cx: &Context<'_>,
+        contains: &str,
+        files: Vec<Value>,
+    ) -> Result<Vec<Value>, TaskError> {
+        let regular: Vec<&str> = files
+            .iter()
+            .filter(|f| f["isreg"] == true)
+            .filter_map(|f| f["path"].as_str())
+            .collect();
+        if regular.is_empty() {
+            return Ok(files);
+        }
+        let (flags, pattern) = if self.read_whole_file {
+            ("-lZzP", contains.to_string())
+        } else {
+            ("-lZP", format!("^(?:{contains})"))
+        };
+        // grep says 2 for an expression it cannot compile, 1 for no match.
+        let quoted = remote::shell_quote(&pattern);
+        let script = format!(
+            "{}grep -P -e {quoted} </dev/null >/dev/null\n[ $? -le 1 ] || fail pattern\n\
+             xargs -0 grep {flags} -e {quoted} -- 2>/dev/null\nexit 0\n",
+            remote::FAIL_FN
+        );
+        let stdin: Vec<u8> = regular
+            .iter()
+            .flat_map(|p| p.bytes().chain(std::iter::once(0)))
+            .collect();
+        let out = cx.run(&script, &stdin).await?;
+        if !out.success() {
+            return Err(remote::with_detail(
+                format!("`contains` is not a valid regular expression: {contains:?}"),
+                &remote::failure(&out),
+            ));
+        }
+        let hits: std::collections::HashSet<&[u8]> = out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .collect();
+        Ok(files
+            .into_iter()
+            .filter(|f| {
+                f["isreg"] != true
+                    || f["path"]
+                        .as_str()
+                        .is_some_and(|p| hits.contains(p.as_bytes()))
+            })
+            .collect())
+    }
+}
+
 #[async_trait]
 impl Task for Find {
     type Drift = ();
@@ -263,6 +331,9 @@ impl Task for Find {
                 }
                 _ => {}
             }
+        }
+        if let Some(contains) = &self.contains {
+            files = self.containing(cx, contains, files).await?;
         }
         let matched = files.len();
         Ok(Check::InSync(

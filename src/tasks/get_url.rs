@@ -62,7 +62,10 @@ pub fn spec() -> Spec {
         Param::new("owner", Kind::Str),
         Param::new("group", Kind::Str),
     ]);
-    Spec::new("get_url", params)
+    Spec::new("get_url", params).removed(
+        "sha256sum",
+        "write `checksum: sha256:<the hex digest>` instead (ansible-core 2.14 removed `sha256sum`)",
+    )
 }
 
 /// The algorithms `checksum:` may name, each with its `<name>sum` tool.

@@ -51,7 +51,10 @@ pub mod push_test;
 pub mod raw;
 pub mod remote;
 pub mod replace;
+pub mod script;
+pub mod selinux;
 pub mod service;
+pub mod service_facts;
 pub mod set_bypass_ca;
 pub mod set_fact;
 pub mod setup;
@@ -65,6 +68,7 @@ pub mod upload_ca;
 pub mod uri;
 pub mod user;
 pub mod wait_for;
+pub mod wait_for_connection;
 
 use std::sync::Arc;
 
@@ -270,10 +274,13 @@ builtins! {
     "find" => Find(find::Find), find::spec;
     "fetch" => Fetch(fetch::Fetch), fetch::spec;
     "unarchive" => Unarchive(unarchive::Unarchive), unarchive::spec;
+    "script" => Script(script::Script), script::spec;
     "raw" => Raw(raw::Raw), raw::spec;
     "pause" => Pause(pause::Pause), pause::spec;
     "wait_for" => WaitFor(wait_for::WaitFor), wait_for::spec;
+    "wait_for_connection" => WaitForConnection(wait_for_connection::WaitForConnection), wait_for_connection::spec;
     "service" => Service(service::Service), service::spec;
+    "service_facts" => ServiceFacts(service_facts::ServiceFacts), service_facts::spec;
     "docker_image" => DockerImage(docker_image::DockerImage), docker_image::spec;
     "authorized_key" => AuthorizedKey(authorized_key::AuthorizedKey), authorized_key::spec;
     "dnf" => Dnf(dnf::Dnf), dnf::spec;

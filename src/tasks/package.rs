@@ -6,6 +6,12 @@
 //! `use: auto` (the default) tries apt, then dnf; `use: apt`, `dnf` or
 //! `yum` picks one; any other `use` value is refused by name rather than
 //! silently ignored.
+//!
+//! As in Ansible, every other argument goes to the manager's own module:
+//! `enablerepo` reaches dnf, `allow_unauthenticated` reaches apt. One that
+//! the chosen manager's module lacks fails the task on that host with
+//! Ansible's "Unsupported parameters" message, which is why content guards
+//! such tasks with `when: ansible_os_family == 'RedHat'`.
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -23,6 +29,20 @@ pub struct Package {
     pub state: String,
     #[serde(rename = "use")]
     pub manager: String,
+    pub update_cache: Option<bool>,
+    pub autoremove: Option<bool>,
+    /// Arguments only apt's module has.
+    pub allow_unauthenticated: Option<bool>,
+    pub install_recommends: Option<bool>,
+    pub cache_valid_time: Option<i64>,
+    pub default_release: Option<String>,
+    /// Arguments only dnf's (and yum's) module has.
+    pub enablerepo: Option<Vec<String>>,
+    pub disablerepo: Option<Vec<String>>,
+    pub disable_gpg_check: Option<bool>,
+    pub conf_file: Option<String>,
+    pub releasever: Option<String>,
+    pub install_weak_deps: Option<bool>,
 }
 
 /// The parameters of `package`, as Ansible names them.
@@ -35,6 +55,18 @@ pub fn spec() -> Spec {
                 .choices(&["present", "installed", "latest", "absent", "removed"])
                 .default("present"),
             Param::new("use", Kind::Str).default("auto"),
+            Param::new("update_cache", Kind::Bool),
+            Param::new("autoremove", Kind::Bool),
+            Param::new("allow_unauthenticated", Kind::Bool),
+            Param::new("install_recommends", Kind::Bool),
+            Param::new("cache_valid_time", Kind::Int),
+            Param::new("default_release", Kind::Str),
+            Param::new("enablerepo", Kind::List),
+            Param::new("disablerepo", Kind::List),
+            Param::new("disable_gpg_check", Kind::Bool),
+            Param::new("conf_file", Kind::Path),
+            Param::new("releasever", Kind::Str),
+            Param::new("install_weak_deps", Kind::Bool),
         ],
     )
 }
@@ -47,19 +79,57 @@ pub enum PackageDrift {
 }
 
 impl Package {
+    /// Fails when an argument given is one the manager's module does not
+    /// have, in the words of Ansible's module argument check.
+    fn unsupported(&self, module: &str) -> Result<(), TaskError> {
+        let given: Vec<&str> = if module == "apt" {
+            [
+                ("enablerepo", self.enablerepo.is_some()),
+                ("disablerepo", self.disablerepo.is_some()),
+                ("disable_gpg_check", self.disable_gpg_check.is_some()),
+                ("conf_file", self.conf_file.is_some()),
+                ("releasever", self.releasever.is_some()),
+                ("install_weak_deps", self.install_weak_deps.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, set)| set.then_some(name))
+            .collect()
+        } else {
+            [
+                (
+                    "allow_unauthenticated",
+                    self.allow_unauthenticated.is_some(),
+                ),
+                ("install_recommends", self.install_recommends.is_some()),
+                ("cache_valid_time", self.cache_valid_time.is_some()),
+                ("default_release", self.default_release.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, set)| set.then_some(name))
+            .collect()
+        };
+        if given.is_empty() {
+            return Ok(());
+        }
+        Err(TaskError::failed(format!(
+            "Unsupported parameters for ({module}) module: {}. package passes its arguments to the host's package manager, and {module} has no such argument; guard the task with `when: ansible_pkg_mgr == ...` or pass only arguments of {module}",
+            given.join(", ")
+        )))
+    }
+
     fn apt(&self) -> Apt {
         Apt {
             name: self.name.clone(),
             state: self.state.clone(),
-            update_cache: false,
-            cache_valid_time: 0,
+            update_cache: self.update_cache.unwrap_or(false),
+            cache_valid_time: self.cache_valid_time.unwrap_or(0),
             deb: None,
             purge: false,
-            autoremove: false,
-            install_recommends: None,
-            default_release: None,
+            autoremove: self.autoremove.unwrap_or(false),
+            install_recommends: self.install_recommends,
+            default_release: self.default_release.clone(),
             force: false,
-            allow_unauthenticated: false,
+            allow_unauthenticated: self.allow_unauthenticated.unwrap_or(false),
             dpkg_options: "force-confdef,force-confold".to_string(),
         }
     }
@@ -73,18 +143,19 @@ impl Package {
             },
             name: self.name.clone(),
             state: self.state.clone(),
-            update_cache: false,
-            disable_gpg_check: false,
-            enablerepo: Vec::new(),
-            disablerepo: Vec::new(),
-            conf_file: None,
-            releasever: None,
-            install_weak_deps: None,
-            autoremove: false,
+            update_cache: self.update_cache.unwrap_or(false),
+            disable_gpg_check: self.disable_gpg_check.unwrap_or(false),
+            enablerepo: self.enablerepo.clone().unwrap_or_default(),
+            disablerepo: self.disablerepo.clone().unwrap_or_default(),
+            conf_file: self.conf_file.clone(),
+            releasever: self.releasever.clone(),
+            install_weak_deps: self.install_weak_deps,
+            autoremove: self.autoremove.unwrap_or(false),
         }
     }
 
     async fn check_dnf(&self, cx: &Context<'_>) -> Result<Check<PackageDrift>, TaskError> {
+        self.unsupported(if self.manager == "yum" { "yum" } else { "dnf" })?;
         Ok(match self.dnf().check(cx).await? {
             Check::InSync(outcome) => Check::InSync(outcome),
             Check::Drift { drift, preview } => Check::Drift {
@@ -109,12 +180,20 @@ impl Task for Package {
                 )));
             }
         }
+        // The check only reads; the arguments apt lacks are refused once the
+        // host is known to have apt-get.
         match self.apt().check(cx).await {
-            Ok(Check::InSync(outcome)) => Ok(Check::InSync(outcome)),
-            Ok(Check::Drift { drift, preview }) => Ok(Check::Drift {
-                drift: PackageDrift::Apt(drift),
-                preview,
-            }),
+            Ok(Check::InSync(outcome)) => {
+                self.unsupported("apt")?;
+                Ok(Check::InSync(outcome))
+            }
+            Ok(Check::Drift { drift, preview }) => {
+                self.unsupported("apt")?;
+                Ok(Check::Drift {
+                    drift: PackageDrift::Apt(drift),
+                    preview,
+                })
+            }
             Err(TaskError::Failed { msg, .. })
                 if self.manager == "auto" && msg.starts_with("apt-get is not installed") =>
             {

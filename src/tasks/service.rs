@@ -14,6 +14,11 @@
 //! init script leaves running keeps the session's output open, so the
 //! action's output goes through a temporary file, never a pipe.
 //!
+//! As Ansible's action hands the arguments to the manager's own module,
+//! `daemon_reload` and `daemon_reexec` (and a missing `name` with them) are
+//! accepted and go to `systemd` on a systemd host; on a System V host they
+//! fail as the `sysvinit` module refuses them.
+//!
 //! Differences from Ansible: OpenRC, upstart, BSD and macOS managers are
 //! not supported (the task says which manager it looked for); `runlevel`
 //! is accepted and ignored, as it is by Ansible on Linux.
@@ -30,6 +35,7 @@ use crate::tasks::systemd::{self, Systemd, SystemdDrift};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
+    /// Empty when not given: only `daemon_reload` on systemd goes without.
     pub name: String,
     pub state: Option<String>,
     pub enabled: Option<bool>,
@@ -39,6 +45,8 @@ pub struct Service {
     pub runlevel: String,
     #[serde(rename = "use")]
     pub manager: String,
+    pub daemon_reload: Option<bool>,
+    pub daemon_reexec: Option<bool>,
 }
 
 /// The parameters of `service`, as Ansible names them.
@@ -46,7 +54,7 @@ pub fn spec() -> Spec {
     Spec::new(
         "service",
         vec![
-            Param::new("name", Kind::Str).required(),
+            Param::new("name", Kind::Str).default(""),
             Param::new("state", Kind::Str).choices(&systemd::STATES),
             Param::new("enabled", Kind::Bool),
             Param::new("sleep", Kind::Int),
@@ -58,6 +66,8 @@ pub fn spec() -> Spec {
             Param::new("use", Kind::Str)
                 .choices(&["auto", "systemd", "sysvinit", "service"])
                 .default("auto"),
+            Param::new("daemon_reload", Kind::Bool),
+            Param::new("daemon_reexec", Kind::Bool),
         ],
     )
 }
@@ -85,12 +95,12 @@ pub enum ServiceDrift {
 impl Service {
     fn as_systemd(&self) -> Systemd {
         Systemd {
-            name: Some(self.name.clone()),
+            name: Some(self.name.clone()).filter(|n| !n.is_empty()),
             state: self.state.clone(),
             enabled: self.enabled,
             masked: None,
-            daemon_reload: false,
-            daemon_reexec: false,
+            daemon_reload: self.daemon_reload.unwrap_or(false),
+            daemon_reexec: self.daemon_reexec.unwrap_or(false),
             scope: "system".into(),
             no_block: false,
             force: false,
@@ -129,6 +139,23 @@ impl Service {
             "set -- /etc/rc?.d/S??{n}\nif [ -e \"$1\" ]; then echo enabled=1; else echo enabled=0; fi\n"
         ));
         s
+    }
+
+    /// What only systemd's module has, the `sysvinit` module refuses.
+    fn sysv_refusal(&self) -> Option<TaskError> {
+        let unsupported: Vec<&str> = [
+            ("daemon_reload", self.daemon_reload.is_some()),
+            ("daemon_reexec", self.daemon_reexec.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect();
+        (!unsupported.is_empty()).then(|| {
+            TaskError::failed(format!(
+                "Unsupported parameters for (sysvinit) module: {}. This host's service manager is System V init, which has nothing to reload; guard the task with `when: ansible_service_mgr == 'systemd'`",
+                unsupported.join(", ")
+            ))
+        })
     }
 
     /// The boot-link change and the action a System V service needs.
@@ -204,10 +231,14 @@ impl Task for Service {
     type Drift = ServiceDrift;
 
     async fn check(&self, cx: &Context<'_>) -> Result<Check<ServiceDrift>, TaskError> {
-        if self.state.is_none() && self.enabled.is_none() {
+        let reload = self.daemon_reload.is_some() || self.daemon_reexec.is_some();
+        if self.state.is_none() && self.enabled.is_none() && !reload {
             return Err(TaskError::failed(
                 "one of the following is required: state, enabled",
             ));
+        }
+        if self.name.is_empty() && !reload {
+            return Err(TaskError::failed("missing required arguments: name"));
         }
         if remote::shlex_split(&self.arguments).is_err() {
             return Err(TaskError::failed(format!(
@@ -218,6 +249,12 @@ impl Task for Service {
         let out = cx.run(&self.probe(), &[]).await?;
         if !out.success() {
             let failure = remote::failure(&out);
+            // No systemd, so the `sysvinit` module would have run.
+            if failure.code.as_deref() == Some("nosvc")
+                && let Some(refusal) = self.sysv_refusal()
+            {
+                return Err(refusal);
+            }
             let msg = match failure.code.as_deref() {
                 Some("nosvc") => format!(
                     "Could not find the requested service {}: host (no systemd running, and no /etc/init.d/{} script)",
@@ -240,6 +277,9 @@ impl Task for Service {
                     preview,
                 },
             });
+        }
+        if let Some(refusal) = self.sysv_refusal() {
+            return Err(refusal);
         }
         let mut report = remote::Report::parse(&out.stdout).map_err(TaskError::failed)?;
         let facts = (|| -> Result<SysvFacts, String> {

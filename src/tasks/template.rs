@@ -50,6 +50,11 @@ pub struct Template {
     /// [`Template::line_ending`].
     #[serde(default = "newline")]
     pub newline_sequence: String,
+    /// SELinux contexts: ignored where SELinux is off (`tasks/selinux.rs`).
+    pub seuser: Option<String>,
+    pub serole: Option<String>,
+    pub setype: Option<String>,
+    pub selevel: Option<String>,
 }
 
 fn yes() -> bool {
@@ -78,7 +83,10 @@ pub fn spec() -> Spec {
             Param::new("newline_sequence", Kind::Str)
                 .default("\n")
                 .choices(&["\n", "\r", "\r\n", "\\n", "\\r", "\\r\\n"]),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::tasks::selinux::params())
+        .collect(),
     )
 }
 
@@ -161,6 +169,16 @@ impl Task for Template {
     type Drift = FileDrift;
 
     async fn check(&self, cx: &Context<'_>) -> Result<Check<FileDrift>, TaskError> {
+        crate::tasks::selinux::check(
+            cx,
+            crate::tasks::selinux::Wanted::of(
+                &self.seuser,
+                &self.serole,
+                &self.setype,
+                &self.selevel,
+            ),
+        )
+        .await?;
         self.render(cx).await?.check(cx).await
     }
 

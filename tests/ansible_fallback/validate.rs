@@ -73,12 +73,15 @@ fn without_ansible_core_an_unknown_module_says_how_to_enable_the_fallback() {
         r#"
         - getent: {database: group, key: root}
         - community.general.ini_file: {path: /etc/x.ini, section: a, option: b, value: c}
+        - timezone: {name: Etc/UTC}
         "#,
     );
     let off = validate(&project, &[("DTRPLAY_ANSIBLE_PYTHON", "none".into())], &[]);
     off.status(4);
     off.stderr_has("`getent` is an Ansible module that dtrplay does not implement, and ansible-core is not available")
         .stderr_has("`community.general.ini_file` is an Ansible module")
+        .stderr_has("`timezone` (community.general.timezone) is an Ansible module")
+        .stderr_has("with the collection community.general")
         .stderr_has("--ansible-python")
         .stderr_has("site.yml:4:7");
     let nowhere = validate(

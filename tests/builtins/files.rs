@@ -152,7 +152,7 @@ fn stat_registers_ansibles_dictionary_and_ping_answers() {
 }
 
 #[test]
-fn find_lists_what_matches_by_name_type_age_and_size() {
+fn find_lists_what_matches_by_name_type_age_size_and_content() {
     let lab = Lab::plain(1);
     lab.sh(
         "node1",
@@ -186,9 +186,21 @@ fn find_lists_what_matches_by_name_type_age_and_size() {
             paths: /srv/logs
             file_type: directory
           register: dirs
+        - find:
+            paths: /srv/logs
+            recurse: true
+            contains: "sm.ll|ol"
+          register: containing
+        - find:
+            paths: /srv/logs
+            contains: "ll\\n$"
+            read_whole_file: true
+          register: whole
         - assert:
             that:
               - top.files | map(attribute='path') | sort == ['/srv/logs/big.log', '/srv/logs/small.log']
+              - containing.files | map(attribute='path') | sort == ['/srv/logs/old/ancient.log', '/srv/logs/small.log']
+              - whole.files | map(attribute='path') | list == ['/srv/logs/small.log']
               - top.matched == 2
               - deep.files | map(attribute='path') | sort == ['/srv/logs/.hidden.log', '/srv/logs/big.log', '/srv/logs/old/ancient.log']
               - "'/srv/nowhere' in deep.skipped_paths"
@@ -196,6 +208,10 @@ fn find_lists_what_matches_by_name_type_age_and_size() {
               - sized.files | map(attribute='path') | list == ['/srv/logs/big.log']
               - sized.files[0].size == 2048 and sized.files[0].isreg
               - dirs.files | map(attribute='path') | list == ['/srv/logs/old']
+        - find:
+            paths: /srv/logs
+            contains: "("
+          ignore_errors: true
         - find:
             paths: /srv/logs
             age: 3 fortnights
@@ -206,7 +222,15 @@ fn find_lists_what_matches_by_name_type_age_and_size() {
         let run = lab.apply(args);
         run.success();
         assert_eq!(changed(&run, "node1"), 0);
-        let last = &results(&run)[6];
+        let bad = &results(&run)[8];
+        assert!(
+            bad["msg"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("`contains` is not a valid regular expression"),
+            "{bad}"
+        );
+        let last = &results(&run)[9];
         assert!(
             last["msg"]
                 .as_str()

@@ -6,6 +6,7 @@
 //! (with its diff) and changes nothing, a real run, a second run with
 //! changed=0, and its errors.
 
+mod backend_arguments;
 mod control;
 mod docker;
 mod downloads;
@@ -13,8 +14,10 @@ mod edits;
 mod fetch;
 mod files;
 mod packages;
+mod reconnect;
 mod requests;
 mod rpm_packages;
+mod script;
 mod services;
 mod unarchive;
 mod users;

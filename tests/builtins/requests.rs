@@ -71,6 +71,12 @@ fn uri_sends_json_forms_and_credentials_and_checks_statuses() {
         - uri: url={base}/status/503 ca_path={ca}
           register: down
           ignore_errors: true
+        - name: one status as a number, not a list
+          uri:
+            url: {base}/status/503
+            ca_path: {ca}
+            status_code: 503
+          register: expected_down
         - name: the system trust store does not know the lab's CA
           uri: url={base}/echo
           register: untrusted
@@ -78,6 +84,7 @@ fn uri_sends_json_forms_and_credentials_and_checks_statuses() {
         - assert:
             that:
               - down is failed and down.status == 503
+              - expected_down is not failed and expected_down.status == 503
               - down.content == 'status 503\n'
               - untrusted is failed and untrusted.status == -1
         "#

@@ -20,7 +20,7 @@ fn run(command: &mut Command) {
 
 /// Builds `dtr-hello` at `version` (a noarch package with one file under
 /// `/opt`) into `repo` and indexes the repository again.
-fn publish(repo: &Path, version: &str) {
+pub(super) fn publish(repo: &Path, version: &str) {
     let top = repo.join(format!("build-{version}"));
     std::fs::create_dir_all(top.join("SPECS")).expect("spec dir");
     let spec = top.join("SPECS/dtr-hello.spec");
@@ -65,7 +65,7 @@ fn lab_with_repo() -> (Lab, tempfile::TempDir) {
     (lab, repo)
 }
 
-fn msgs(run: &crate::harness::Run) -> Vec<String> {
+pub(super) fn msgs(run: &crate::harness::Run) -> Vec<String> {
     results(run)
         .iter()
         .map(|r| r["msg"].as_str().unwrap_or_default().to_string())

@@ -36,7 +36,7 @@ case "$1" in
   stop) exec start-stop-daemon --stop --quiet --oknodo --retry TERM/5/KILL/5 \
       --pidfile $PIDFILE --remove-pidfile ;;
   restart) "$0" stop && exec "$0" start ;;
-  status) exec start-stop-daemon --status --pidfile $PIDFILE ;;
+  status) start-stop-daemon --status --pidfile $PIDFILE && echo "dtrplay-web is running" ;;
   *) echo "Usage: $0 {{start|stop|restart|status}}" >&2; exit 3 ;;
 esac
 "#
@@ -285,5 +285,87 @@ fn systemd_edits_unit_links_offline_and_refuses_to_start_without_systemd() {
     assert!(
         msg.contains("systemd is not the running service manager on this host"),
         "{msg}"
+    );
+}
+
+#[test]
+fn service_facts_reports_sysv_services_in_ansibles_shape() {
+    let lab = Lab::copy_on_write(1);
+    let _daemon = Daemon(&lab);
+    let host = lab.nodes.node("node1").host;
+    let port = TcpListener::bind((host, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let addr = SocketAddr::new(host, port);
+    lab.sh(
+        "node1",
+        &format!(
+            "cat > /etc/init.d/dtrplay-web <<'EOF'\n{}EOF\nchmod 755 /etc/init.d/dtrplay-web",
+            init_script(host, port)
+        ),
+    );
+    // The init script returns before its daemon wrote the pid file, so
+    // the play waits for the port before it gathers again. `service
+    // --status-all` counts a service as running only when its `status`
+    // succeeds and says something, as the test's init script does.
+    lab.play(&format!(
+        r#"
+        - service_facts:
+          register: before
+        - assert:
+            that:
+              - "ansible_facts.services['dtrplay-web'] == {{'name': 'dtrplay-web', 'state': 'stopped', 'source': 'sysv'}}"
+              - before.ansible_facts.services['dtrplay-web'].state == 'stopped'
+        - service: name=dtrplay-web state=started
+        - wait_for: host={host} port={port} timeout=30
+        - ansible.builtin.service_facts:
+        - assert:
+            that:
+              - ansible_facts.services['dtrplay-web'].state == 'running'
+              - ansible_facts.services['dtrplay-web'].source == 'sysv'
+        "#,
+    ));
+    // Check mode gathers too (the first assert passes); the service is not
+    // started, so the second assert fails in check mode.
+    let check = lab.apply(&["--check"]);
+    check.status(2);
+    let first = &results(&check)[0];
+    assert!(
+        first["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("services (System V init)"),
+        "{first}"
+    );
+    assert_eq!(results(&check)[1]["status"], "ok", "{:?}", results(&check));
+    assert!(!listening(addr), "check mode started nothing");
+
+    let run = lab.apply(&[]);
+    run.success();
+    assert_eq!(changed(&run, "node1"), 1, "only the service start");
+    assert!(comes_up(addr));
+    lab.play(
+        r#"
+        - service_facts:
+        - assert:
+            that: ansible_facts.services['dtrplay-web'].state == 'running'
+        "#,
+    );
+    let again = lab.apply(&[]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0);
+
+    lab.play("- service_facts:\n    name: dtrplay-web\n");
+    let refused = lab
+        .project
+        .run(&["validate", "site.yml", "-i", "inventory.yml"]);
+    refused.status(4);
+    assert!(
+        refused
+            .stderr_filtered()
+            .contains("unknown argument `name` for `service_facts`"),
+        "{}",
+        refused.stderr_filtered()
     );
 }

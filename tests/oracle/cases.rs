@@ -14,4 +14,4 @@ macro_rules! cases {
     };
 }
 
-cases!(basics, vault, facts_play, magic_dirs, archives);
+cases!(basics, vault, facts_play, magic_dirs, archives, scripts);

@@ -27,6 +27,7 @@
 
 mod helper;
 mod module;
+mod redirects;
 mod result;
 mod spec;
 
@@ -40,6 +41,7 @@ use crate::params::{ANY, Kind, Param};
 use crate::tasks::{Build, Entry, Runner};
 
 use helper::{BuildRequest, Doc, Helper};
+use redirects::redirect_of;
 
 /// The environment variable that names ansible-core's Python.
 pub const ENV: &str = "DTRPLAY_ANSIBLE_PYTHON";
@@ -210,13 +212,26 @@ impl AnsibleCore {
                     State::Unavailable(reason) => Some(reason.clone()),
                     _ => None,
                 };
-                let looks_like_module = name.contains('.') || CORE_MODULES.contains(&name);
+                let redirect = redirect_of(name);
+                let looks_like_module =
+                    name.contains('.') || CORE_MODULES.contains(&name) || redirect.is_some();
                 match (unavailable, why) {
                     (Some(reason), _) if looks_like_module => Some(NotFound {
-                        message: format!(
-                            "`{name}` is an Ansible module that dtrplay does not implement, and ansible-core is not available ({reason})"
-                        ),
-                        help: enable_help(),
+                        message: match redirect {
+                            Some(target) => format!(
+                                "`{name}` ({target}) is an Ansible module that dtrplay does not implement, and ansible-core is not available ({reason})"
+                            ),
+                            None => format!(
+                                "`{name}` is an Ansible module that dtrplay does not implement, and ansible-core is not available ({reason})"
+                            ),
+                        },
+                        help: match redirect.and_then(|t| t.rsplit_once('.')) {
+                            Some((collection, _)) => format!(
+                                "{}, with the collection {collection} (the `ansible` package has it)",
+                                enable_help()
+                            ),
+                            None => enable_help(),
+                        },
                     }),
                     (None, Some(why)) if name.contains('.') || redirected(&why) => {
                         Some(NotFound {
