@@ -25,15 +25,14 @@
 //! within 30 days are reported as warnings. The exit status is 0 only when
 //! every link holds on every node (`ExitStatus::Unhealthy` otherwise).
 //!
-//! The verdicts are data ([`Verdict`]); [`render_human`] and [`render_json`]
-//! (JSON Lines, one object per verdict) only present them.
+//! The verdicts are data ([`Verdict`]); `report::doctor` presents them
+//! (for people, or JSON Lines, one object per verdict).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::api::contract::{self, DtrAccess, DtrArgs, Lookup, UcpAccess, UcpArgs};
 use crate::api::dtr_ca::{self, DtrCa};
@@ -42,9 +41,8 @@ use crate::api::ucp::{RegistryConfig, Ucp};
 use crate::api::{Flavor, Service, origin, parse_base_url, tls};
 use crate::cert;
 use crate::config::parse_extra_vars;
-use crate::connection::ConnectOptions;
 use crate::connection::escalate::Escalation;
-use crate::connection::{ConnError, Connection};
+use crate::connection::{ConnError, ConnectOptions, Connection};
 use crate::env_lookups::UnsetEnv;
 use crate::error::{Error, ExitStatus};
 use crate::escalation::BecomeDefaults;
@@ -63,6 +61,7 @@ mod engine_probe;
 const REFUSED_SYMPTOM: &str = "denied: requested access to the resource is denied (Docker 1.11: unauthorized: authentication required)";
 use crate::tasks::set_bypass_ca::{CA_FIELD, DEFAULT_OU, OU_FIELD, installed_trust_message};
 use crate::template::{Templates, Vars};
+use crate::vars::RunVars;
 
 /// CAs and certificates expiring within this many days are warned about.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -182,21 +181,6 @@ impl Verdict {
             cause: None,
             fix: Some(fix.to_string()),
         }
-    }
-
-    /// The verdict as one JSON object (one line of `--output json`).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "version": crate::report::json::SCHEMA_VERSION,
-            "event": "verdict",
-            "link": self.link.as_str(),
-            "node": self.node,
-            "status": self.health.as_str(),
-            "message": self.message,
-            "cause": self.cause,
-            "fix": self.fix,
-            "symptom": (self.health == Health::Broken).then(|| self.link.symptom()).flatten(),
-        })
     }
 }
 
@@ -892,175 +876,6 @@ pub fn exit_status(verdicts: &[Verdict]) -> ExitStatus {
     }
 }
 
-/// The verdicts for people: one line each, then cause, fix and the push
-/// error the broken link causes.
-pub fn render_human(verdicts: &[Verdict]) -> String {
-    let mut out = String::new();
-    for v in verdicts {
-        let label = match &v.node {
-            Some(node) => format!("{node}: {}", v.link.title()),
-            None => v.link.title().to_string(),
-        };
-        let status = match v.health {
-            Health::Ok => "ok",
-            Health::Warning => "WARNING",
-            Health::Broken => "BROKEN",
-        };
-        let _ = writeln!(
-            out,
-            "{}",
-            fold(&format!("{status:<8}{label}: {}", v.message))
-        );
-        if let Some(cause) = &v.cause {
-            let _ = writeln!(out, "{}", fold(&format!("        cause: {cause}")));
-        }
-        if let Some(fix) = &v.fix {
-            let _ = writeln!(out, "        fix:   {fix}");
-        }
-        if v.health == Health::Broken
-            && let Some(symptom) = v.link.symptom()
-        {
-            let _ = writeln!(out, "        pushes from the nodes fail with: {symptom}");
-        }
-    }
-    let _ = writeln!(out, "\n{}", summary(verdicts));
-    out
-}
-
-/// A line for a terminal: a certificate's fingerprint is 95 columns, so a
-/// line that names one or two would pass 200; past `WIDTH`, each
-/// `(SHA-256 …)` goes on a line of its own (with the punctuation that
-/// follows it), and the text after it on the next, indented under the
-/// verdict.
-fn fold(line: &str) -> String {
-    const WIDTH: usize = 100;
-    const INDENT: &str = "\n          ";
-    if line.chars().count() <= WIDTH {
-        return line.to_string();
-    }
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(at) = rest.find(" (SHA-256 ") {
-        out.push_str(&rest[..at]);
-        let note = &rest[at + 1..];
-        let mut end = note.find(')').map_or(note.len(), |i| i + 1);
-        if note[end..].starts_with([',', ';', '.']) {
-            end += 1;
-        }
-        out.push_str(INDENT);
-        out.push_str(&note[..end]);
-        rest = note[end..].trim_start();
-        if !rest.is_empty() && !rest.starts_with(" (SHA-256 ") {
-            out.push_str(INDENT);
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The last line: which links are broken, in the words of the verdicts'
-/// headings, and for the per-node link on how many of the nodes. A link
-/// is counted once however many nodes it fails on.
-pub fn summary(verdicts: &[Verdict]) -> String {
-    let warnings = verdicts
-        .iter()
-        .filter(|v| v.health == Health::Warning)
-        .count();
-    let warnings = match warnings {
-        0 => String::new(),
-        1 => " (1 warning)".to_string(),
-        n => format!(" ({n} warnings)"),
-    };
-    let mut broken: Vec<String> = Vec::new();
-    for link in [
-        Link::DtrCa,
-        Link::UcpKnowsDtr,
-        Link::DtrTrustsUcp,
-        Link::NodeTrustsDtr,
-    ] {
-        let of_link: Vec<&Verdict> = verdicts.iter().filter(|v| v.link == link).collect();
-        let bad = of_link
-            .iter()
-            .filter(|v| v.health == Health::Broken)
-            .count();
-        if bad == 0 {
-            continue;
-        }
-        if link == Link::NodeTrustsDtr {
-            // A node with two runtimes has two verdicts; nodes are counted.
-            let mut all: Vec<&str> = of_link.iter().filter_map(|v| v.node.as_deref()).collect();
-            all.sort_unstable();
-            all.dedup();
-            let mut bad: Vec<&str> = of_link
-                .iter()
-                .filter(|v| v.health == Health::Broken)
-                .filter_map(|v| v.node.as_deref())
-                .collect();
-            bad.sort_unstable();
-            bad.dedup();
-            let total = all.len().max(1);
-            let nodes = if total == 1 { "node" } else { "nodes" };
-            broken.push(format!(
-                "{} on {} of {total} {nodes}",
-                link.title(),
-                bad.len().max(1)
-            ));
-        } else {
-            broken.push(link.title().to_string());
-        }
-    }
-    if broken.is_empty() {
-        format!("every trust link holds on every node{warnings}")
-    } else {
-        format!("broken: {}{warnings}", broken.join("; "))
-    }
-}
-
-/// The verdicts as JSON Lines, one object per verdict, each with the
-/// `version` and `event` of every JSON output, then a `summary` line (as
-/// `apply` ends with its recap): the broken links, and per node whether
-/// it trusts DTR.
-pub fn render_json(verdicts: &[Verdict]) -> String {
-    let mut out: String = verdicts
-        .iter()
-        .map(|v| format!("{}\n", v.to_json()))
-        .collect();
-    let mut broken: Vec<&str> = verdicts
-        .iter()
-        .filter(|v| v.health == Health::Broken)
-        .map(|v| v.link.as_str())
-        .collect();
-    broken.dedup();
-    // A node is as healthy as its least healthy runtime.
-    let mut nodes: Map<String, Value> = Map::new();
-    for v in verdicts.iter().filter(|v| v.link == Link::NodeTrustsDtr) {
-        let Some(node) = v.node.clone() else { continue };
-        let worse = match nodes.get(&node).and_then(Value::as_str) {
-            Some("broken") => false,
-            Some("warning") => v.health == Health::Broken,
-            _ => true,
-        };
-        if worse {
-            nodes.insert(node, v.health.as_str().into());
-        }
-    }
-    let warnings = verdicts
-        .iter()
-        .filter(|v| v.health == Health::Warning)
-        .count();
-    let summary = json!({
-        "version": crate::report::json::SCHEMA_VERSION,
-        "event": "summary",
-        "healthy": broken.is_empty(),
-        "broken_links": broken,
-        "nodes": nodes,
-        "warnings": warnings,
-        "message": summary(verdicts),
-    });
-    let _ = writeln!(out, "{summary}");
-    out
-}
-
 /// Nodes to check: the hosts of group `ucp`, each with its rendered
 /// variables. The inventory, template rendering and SSH connections are
 /// wired in by [`run`].
@@ -1077,56 +892,10 @@ pub struct Inputs {
 pub async fn check(inputs: &Inputs, json: bool) -> (String, ExitStatus) {
     let lookup = contract::map_lookup(&inputs.vars);
     let verdicts = diagnose(&lookup, &inputs.nodes).await;
-    (render(inputs, &verdicts, json), exit_status(&verdicts))
-}
-
-/// For `-v`: the UCP and DTR checked, and how each node was reached (the
-/// same words as `apply -v`).
-fn render_reached(inputs: &Inputs) -> String {
-    let mut out = String::new();
-    for name in ["ucp_url", "dtr_url"] {
-        let url = inputs
-            .vars
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or("(not set)");
-        let _ = writeln!(out, "{name}: {url}");
-    }
-    for node in &inputs.nodes {
-        match &node.conn {
-            Ok(conn) => {
-                let _ = writeln!(out, "{}: connected with {}", node.name, conn.describe());
-            }
-            Err(e) => {
-                let _ = writeln!(out, "{}: not reached: {e}", node.name);
-            }
-        }
-    }
-    out.push('\n');
-    out
-}
-
-/// The unset environment variables, then the verdicts.
-fn render(inputs: &Inputs, verdicts: &[Verdict], json: bool) -> String {
-    let mut out = String::new();
-    for unset in &inputs.unset_env {
-        if json {
-            let warning = json!({
-                "version": crate::report::json::SCHEMA_VERSION,
-                "event": "warning",
-                "message": unset.message(),
-            });
-            let _ = writeln!(out, "{warning}");
-        } else {
-            let _ = writeln!(out, "WARNING {}", unset.message());
-        }
-    }
-    out.push_str(&if json {
-        render_json(verdicts)
-    } else {
-        render_human(verdicts)
-    });
-    out
+    (
+        crate::report::doctor::render(inputs, &verdicts, json),
+        exit_status(&verdicts),
+    )
 }
 
 /// The group whose hosts are the UCP nodes (inventory contract).
@@ -1179,32 +948,31 @@ pub async fn load(
         hosts.retain(|h| allowed.contains(h));
     }
     let templates = Templates::new();
-    let mut groups = Map::new();
-    for (name, members) in inventory.groups_dict() {
-        groups.insert(name, members.into());
-    }
+    // The same variables and connection settings as `apply`: the run's
+    // variable model (inventory, magic and extra variables, rendered
+    // lazily) and the run's connect options (control directory, retries,
+    // client choice), with ansible.cfg's timeout.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let run_vars = RunVars::new(&inventory, &extra, &cwd, false, false);
     let options = ConnectOptions {
-        control_dir: control_dir()?,
-        persist: None,
         connect_timeout: connecting.timeout,
-        retries: 1,
-        ssh_client: crate::connection::SshClient::Auto,
+        ..crate::executor::connect_options(None, crate::connection::SshClient::Auto)?
     };
     let mut contract_vars = None;
     let mut nodes = Vec::new();
     for host in hosts {
-        let mut vars = inventory.host_vars_json(&host);
-        crate::vars::layer(&mut vars, &extra);
-        vars.insert("inventory_hostname".into(), host.clone().into());
-        vars.insert("groups".into(), Value::Object(groups.clone()));
-        let escalation = become_of(&templates, &vars).map_err(|message| Error::Usage {
+        let scope = run_vars.host(&host);
+        let escalation = become_of(&templates, &scope).map_err(|message| Error::Usage {
             message: format!("cannot tell whom to read {host}'s files as: {message}"),
             help: Some("fix the host's ansible_become* variables".into()),
         })?;
-        let vars = render_vars(&templates, vars).map_err(|message| Error::Usage {
-            message: format!("cannot render the variables of {host}: {message}"),
-            help: None,
-        })?;
+        let vars =
+            crate::vars::rendered(&templates, &scope, contract::VARIABLES).map_err(|message| {
+                Error::Usage {
+                    message: format!("cannot render the variables of {host}: {message}"),
+                    help: None,
+                }
+            })?;
         let (certs_dir, trust) = {
             let lookup = contract::map_lookup(&vars);
             let setting = |name: &str| contract::text(None, name, &lookup).ok().flatten();
@@ -1218,25 +986,27 @@ pub async fn load(
                 },
             )
         };
-        // The connection variables as rendered with the host's others.
+        // The connection variables rendered in the host's scope, as apply
+        // renders them.
         let mut connection_vars = inventory.connection_vars(&host, &extra);
-        crate::inventory::render_connection_vars(&mut connection_vars, |name, value| {
-            Ok::<_, std::convert::Infallible>(
-                vars.get(name)
-                    .cloned()
-                    .unwrap_or_else(|| value.value().clone()),
-            )
-        })
-        .unwrap_or_else(|never| match never {});
-        let conn = match inventory.target(&host, &connection_vars) {
+        let rendered =
+            crate::inventory::render_connection_vars(&mut connection_vars, |_, value| {
+                templates.render_node(value.origin(), &scope)
+            });
+        let target = rendered.map_err(|e| e.message.clone()).and_then(|()| {
+            inventory
+                .target(&host, &connection_vars)
+                .map_err(|e| e.message.clone())
+        });
+        let conn = match target {
             Ok(target) => {
                 let target = connecting.defaults.apply(target);
                 // The shell doctor reads the node with is the one it opens first.
                 crate::connection::connect_as(&target, &options, escalation.clone()).await
             }
-            Err(e) => Err(ConnError::Connect {
+            Err(message) => Err(ConnError::Connect {
                 host: host.clone(),
-                message: e.message.clone(),
+                message,
                 hint: None,
             }),
         };
@@ -1259,17 +1029,13 @@ pub async fn load(
 /// Whom a host's files are read as, from its `ansible_become*` variables
 /// (rendered: a password may come from a lookup). Doctor has no keywords or
 /// `-b` of its own; `-e ansible_become=false` reads as the login user.
-fn become_of(
-    templates: &Templates,
-    vars: &Map<String, Value>,
-) -> Result<Option<Escalation>, String> {
-    let scope = Vars::templates(vars);
+fn become_of(templates: &Templates, scope: &Vars) -> Result<Option<Escalation>, String> {
     let var = |name: &str| -> Result<Option<Value>, String> {
         if !scope.contains(name) {
             return Ok(None);
         }
         templates
-            .eval_str(name, &scope)
+            .eval_str(name, scope)
             .map(Some)
             .map_err(|e| e.message.clone())
     };
@@ -1279,49 +1045,11 @@ fn become_of(
         .map_err(|e| e.message)
 }
 
-/// Renders the contract's variables through the template engine, which
-/// templates variables lazily (Ansible's way), so that
-/// `dtr_password: "{{ lookup('env', 'DTR_PASSWORD') }}"` and variables built
-/// from other variables become plain values. Other variables stay as written.
-fn render_vars(
-    templates: &Templates,
-    vars: Map<String, Value>,
-) -> Result<Map<String, Value>, String> {
-    let scope = Vars::templates(&vars);
-    let mut rendered = vars;
-    for name in contract::VARIABLES {
-        if scope.contains(name) {
-            let value = templates
-                .eval_str(name, &scope)
-                .map_err(|e| format!("`{name}`: {e}"))?;
-            rendered.insert((*name).to_string(), value);
-        }
-    }
-    Ok(rendered)
-}
-
-/// A private directory for this run's SSH control sockets, short enough
-/// for the socket path limit (deps.md pitfall 5).
-fn control_dir() -> Result<PathBuf, Error> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = control_dir_path();
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|source| Error::Io {
-            context: format!(
-                "could not create the SSH control directory {}",
-                dir.display()
-            ),
-            source,
-        })?;
-    Ok(dir)
-}
-
 /// `dtrplay doctor -i INVENTORY`: loads the inventory, connects to the nodes
-/// of group `ucp` (read-only), checks the links and prints the verdicts,
-/// human or JSON Lines. Exit status 0 only when every link holds.
+/// of group `ucp` (read-only), checks the links and hands what to print
+/// (human or JSON Lines, rendered by `report::doctor`) to `show`, which
+/// `run.rs` writes out: first how the nodes were reached (with `-v`), then
+/// the verdicts. Exit status 0 only when every link holds.
 pub async fn run(
     inventory_paths: &[PathBuf],
     extra_vars: &[String],
@@ -1329,10 +1057,11 @@ pub async fn run(
     json: bool,
     verbose: u8,
     connecting: &Connecting,
+    show: &mut dyn FnMut(&str),
 ) -> Result<ExitStatus, Error> {
     let inputs = load(inventory_paths, extra_vars, limit, connecting).await?;
     if verbose > 0 && !json {
-        print!("{}", render_reached(&inputs));
+        show(&crate::report::doctor::render_reached(&inputs));
     }
     let lookup = contract::map_lookup(&inputs.vars);
     let mut verdicts = diagnose(&lookup, &inputs.nodes).await;
@@ -1347,23 +1076,13 @@ pub async fn run(
             *fix = fix.replace("-i <inventory>", &inventory);
         }
     }
-    let text = render(&inputs, &verdicts, json);
-    print!("{text}");
+    show(&crate::report::doctor::render(&inputs, &verdicts, json));
     for node in &inputs.nodes {
         if let Ok(conn) = &node.conn {
             conn.close().await;
         }
     }
-    let _ = std::fs::remove_dir(control_dir_path());
     Ok(exit_status(&verdicts))
-}
-
-fn control_dir_path() -> PathBuf {
-    PathBuf::from(format!(
-        "/tmp/dtrplay-{}/doctor-{}",
-        nix::unistd::getuid(),
-        std::process::id()
-    ))
 }
 
 #[cfg(test)]

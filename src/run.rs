@@ -434,6 +434,7 @@ async fn doctor_cmd(args: &DoctorArgs, settings: &Settings) -> Result<ExitCode, 
         json,
         args.verbose,
         &connecting,
+        &mut |text| print!("{text}"),
     )
     .await?;
     Ok(status.into())

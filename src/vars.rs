@@ -379,6 +379,29 @@ fn inventory_groups(inventory: &Inventory) -> Value {
     Value::Object(groups)
 }
 
+/// The named variables of a scope, rendered (Ansible renders variables
+/// lazily, so `dtr_password: "{{ lookup('env', 'DTR_PASSWORD') }}"` and
+/// variables built from other variables become plain values), for callers
+/// that need plain values up front: `doctor`, which reads the integration
+/// contract's variables once per node. Names the scope does not define are
+/// left out.
+pub fn rendered(
+    templates: &Templates,
+    scope: &Vars,
+    names: &[&str],
+) -> Result<Map<String, Value>, String> {
+    let mut out = Map::new();
+    for name in names {
+        if scope.contains(name) {
+            let value = templates
+                .eval_str(name, scope)
+                .map_err(|e| format!("`{name}`: {e}"))?;
+            out.insert((*name).to_string(), value);
+        }
+    }
+    Ok(out)
+}
+
 /// Layers `higher` over `lower`, key by key (no deep merge, as Ansible's
 /// default `hash_behaviour: replace`).
 pub fn layer(lower: &mut Map<String, Value>, higher: &Map<String, Value>) {

@@ -21,9 +21,9 @@ mod inventory;
 // Built-in modules (copy, template, file, command, shell, debug, assert,
 // set_fact, fail) against a real shell, and once over real SSH.
 mod modules;
-// The SSH transport: one long-lived remote shell per host over real sshd.
-mod ssh;
-// The native SSH client (russh): the same guarantees, and how auto chooses.
+// The contract of every SSH transport (native, OpenSSH, mux), one suite run against each.
+mod transports;
+// What only the native SSH client (russh) does, and how auto chooses.
 mod native;
 // Sessions on a running ControlMaster opened from our own process, no ssh client.
 mod mux;

@@ -4,7 +4,7 @@
 //! and what happens with no master, a stale socket or a master that dies.
 
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{Nodes, Project, Run};
+use crate::transports::{Carrier, Lab};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -672,4 +673,58 @@ fn warm_runs_spawn_no_ssh_process_and_fall_back_when_a_master_died() -> TestResu
 fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
+}
+
+// ---------------------------------------------------------------------------
+// Masters kept by `--ssh-persist`: they outlive close, serve the next open
+// without a login, and `stop_master` ends them.
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_persisted_master_survives_close_and_serves_the_next_open() -> TestResult {
+    let lab = Lab::start(1, Carrier::Mux)?;
+    let node = lab.node("node1")?;
+    let target = lab.target(&node);
+    // The mux lab's options keep masters for a minute.
+    let options = lab.options();
+
+    let started = Instant::now();
+    let conn = SshConnection::open(&target, &options).await?;
+    let first_open = started.elapsed();
+    let socket = conn.control_path().to_path_buf();
+    conn.run("true", b"", LONG).await?;
+    conn.close().await;
+    assert!(socket_alive(&socket), "the master did not survive close");
+    assert_eq!(lab.ssh_processes().len(), 1, "only the master remains");
+
+    let started = Instant::now();
+    let conn = SshConnection::open(&target, &options).await?;
+    let second_open = started.elapsed();
+    assert_eq!(
+        conn.run("echo reused", b"", LONG).await?.stdout,
+        b"reused\n"
+    );
+    // A timeout kills only this channel's ssh client; the fresh shell of
+    // the next command comes through the master, without a new login.
+    let timed_out = conn.run("sleep 30", b"", Duration::from_secs(1)).await;
+    assert!(
+        matches!(timed_out, Err(ConnError::Timeout { .. })),
+        "{timed_out:?}"
+    );
+    assert_eq!(conn.run("echo again", b"", LONG).await?.stdout, b"again\n");
+    conn.close().await;
+    assert_eq!(lab.logins(&node), 1, "the second open logged in again");
+    assert!(
+        second_open < first_open,
+        "reusing the master ({second_open:?}) was not faster than the handshake ({first_open:?})"
+    );
+
+    assert!(SshConnection::stop_master(&target, &options).await?);
+    assert_eq!(lab.settled_ssh_processes(0).await, 0);
+    assert!(!SshConnection::stop_master(&target, &options).await?);
+    Ok(())
+}
+
+fn socket_alive(path: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(path).is_ok()
 }

@@ -1,106 +1,44 @@
-//! The native SSH transport (russh) against real sshd nodes on loopback:
-//! exact bytes and statuses, parallel hosts, timeouts on one connection,
-//! host key and key failures with their messages, how `--ssh-client auto`
-//! chooses, and whole `dtrplay apply` runs with each client.
+//! What only the native SSH client (russh) does, against real sshd nodes on
+//! loopback: its own host key and key failure messages, how `--ssh-client
+//! auto` chooses between it and OpenSSH, and whole `dtrplay apply` runs
+//! with each client. The guarantees every transport keeps (bytes, timeouts,
+//! lost nodes, parallel hosts) are the contract suite in `transports.rs`.
 
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use dtrplay::connection::{ConnError, ConnectOptions, Connection, SshClient, Target, connect};
-use dtrplay::lab::daemon::process;
-use dtrplay::lab::node::{Fleet, FleetOptions, Node};
+use dtrplay::connection::{ConnError, Connection, SshClient, Target, connect};
+use dtrplay::lab::node::Node;
 
 use crate::harness::{Nodes, Project};
+use crate::transports::{Carrier, LONG, Lab, TestResult};
 
-type TestResult = Result<(), Box<dyn Error>>;
-
-const LONG: Duration = Duration::from_secs(30);
-
-/// A fleet and a private control directory, removed together.
-struct Lab {
-    fleet: Fleet,
-    dir: tempfile::TempDir,
+/// A native lab: the contract suite's, with a known_hosts file of its own
+/// for a target.
+fn lab() -> Result<Lab, Box<dyn Error>> {
+    Lab::start(1, Carrier::Native)
 }
 
-impl Lab {
-    fn start(count: usize) -> Result<Lab, Box<dyn Error>> {
-        let dir = tempfile::tempdir()?;
-        let fleet = Fleet::start(&FleetOptions::new(dir.path().join("fleet"), count))?;
-        Ok(Lab { fleet, dir })
-    }
-
-    fn node(&self, name: &str) -> Result<Node, Box<dyn Error>> {
-        Ok(self.fleet.node(name)?.clone())
-    }
-
-    /// The target an inventory entry for `node` would resolve to.
-    fn target(&self, node: &Node) -> Target {
-        crate::harness::target(&self.fleet, node)
-    }
-
-    /// Live processes whose command line mentions this lab's control
-    /// directory: the ssh clients OpenSSH connections of this test started.
-    fn ssh_processes(&self) -> usize {
-        let needle = self.dir.path().join("ctl").display().to_string();
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return 0;
-        };
-        entries
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|&pid| process::cmdline_matches(pid, &[&needle]))
-            .count()
-    }
-
-    fn options(&self, client: SshClient) -> ConnectOptions {
-        ConnectOptions {
-            control_dir: self.dir.path().join("ctl"),
-            persist: None,
-            connect_timeout: Duration::from_secs(5),
-            retries: 0,
-            ssh_client: client,
-        }
-    }
-
-    /// A known_hosts file holding `text`, and the target's options pointing
-    /// at it.
-    fn with_known_hosts(
-        &self,
-        node: &Node,
-        name: &str,
-        text: &str,
-    ) -> Result<Target, Box<dyn Error>> {
-        let file = self.dir.path().join(name);
-        std::fs::write(&file, text)?;
-        let mut target = self.target(node);
-        target.ssh_args = vec![
-            "-o".into(),
-            format!("UserKnownHostsFile={}", file.display()),
-            "-o".into(),
-            "GlobalKnownHostsFile=/dev/null".into(),
-            "-o".into(),
-            "StrictHostKeyChecking=yes".into(),
-        ];
-        Ok(target)
-    }
-}
-
-/// How many times sshd of `node` accepted a login.
-fn logins(node: &Node) -> usize {
-    std::fs::read_to_string(node.root.join("sshd.log"))
-        .unwrap_or_default()
-        .matches("Accepted publickey")
-        .count()
-}
-
-async fn eventually(what: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if what() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    what()
+/// A known_hosts file holding `text`, and the target's options pointing at
+/// it.
+fn with_known_hosts(
+    lab: &Lab,
+    node: &Node,
+    name: &str,
+    text: &str,
+) -> Result<Target, Box<dyn Error>> {
+    let file = lab.dir.path().join(name);
+    std::fs::write(&file, text)?;
+    let mut target = lab.target(node);
+    target.ssh_args = vec![
+        "-o".into(),
+        format!("UserKnownHostsFile={}", file.display()),
+        "-o".into(),
+        "GlobalKnownHostsFile=/dev/null".into(),
+        "-o".into(),
+        "StrictHostKeyChecking=yes".into(),
+    ];
+    Ok(target)
 }
 
 fn connect_error(
@@ -114,183 +52,12 @@ fn connect_error(
 }
 
 #[tokio::test]
-async fn native_runs_scripts_with_exact_bytes_and_statuses() -> TestResult {
-    let lab = Lab::start(1)?;
-    let node = lab.node("node1")?;
-    let conn = connect(&lab.target(&node), &lab.options(SshClient::Native)).await?;
-    assert!(
-        conn.describe().starts_with("native SSH ("),
-        "{}",
-        conn.describe()
-    );
-    assert_eq!(
-        lab.ssh_processes(),
-        0,
-        "the native client started an ssh process"
-    );
-
-    let out = conn.run("printf 'a\\nb'", b"", LONG).await?;
-    assert_eq!((out.status, out.stdout.as_slice()), (0, &b"a\nb"[..]));
-    assert!(out.stderr.is_empty());
-
-    let out = conn
-        .run("echo out; printf 'err\\n\\n' >&2; exit 3", b"", LONG)
-        .await?;
-    assert_eq!(out.status, 3);
-    assert_eq!(out.stdout, b"out\n");
-    assert_eq!(out.stderr, b"err\n\n");
-
-    let out = conn.run("sh -c 'kill -TERM $$'", b"", LONG).await?;
-    assert_eq!(out.status, 128 + 15);
-
-    let mut binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    binary.extend_from_slice(b"'\\%s\0\n");
-    let out = conn.run("cat", &binary, LONG).await?;
-    assert_eq!(out.stdout, binary);
-
-    let out = conn
-        .run("printf '%s|' \"it's\" 'a\\b' '100%'", b"", LONG)
-        .await?;
-    assert_eq!(out.stdout_text(), "it's|a\\b|100%|");
-
-    // More than the channel window in both directions.
-    let big = "abcdefghi\n".repeat(400_000);
-    let out = conn
-        .run("cat; cat >&2 </dev/null", big.as_bytes(), LONG)
-        .await?;
-    assert_eq!(out.stdout.len(), big.len());
-    assert!(out.stdout == big.as_bytes());
-
-    let out = conn.run("", b"", LONG).await?;
-    assert_eq!(out, Default::default());
-    conn.close().await;
-    assert_eq!(logins(&node), 1);
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn native_runs_twenty_hosts_in_parallel() -> TestResult {
-    let lab = Lab::start(20)?;
-    let targets: Vec<Target> = lab.fleet.nodes().iter().map(|n| lab.target(n)).collect();
-    let options = lab.options(SshClient::Native);
-    let opened = futures::future::join_all(targets.iter().map(|t| connect(t, &options))).await;
-    let mut conns = Vec::new();
-    for conn in opened {
-        conns.push(conn?);
-    }
-    let script = "sleep 1; echo $DTRPLAY_LAB_NODE";
-    let started = Instant::now();
-    let outputs = futures::future::join_all(conns.iter().map(|c| c.run(script, b"", LONG))).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
-    for (node, out) in lab.fleet.nodes().iter().zip(outputs) {
-        assert_eq!(out?.stdout_text().trim(), node.root.display().to_string());
-    }
-    futures::future::join_all(conns.iter().map(|c| c.close())).await;
-    Ok(())
-}
-
-#[tokio::test]
-async fn a_native_timeout_kills_the_script_and_the_next_run_needs_no_new_login() -> TestResult {
-    let lab = Lab::start(1)?;
-    let node = lab.node("node1")?;
-    let conn = connect(&lab.target(&node), &lab.options(SshClient::Native)).await?;
-    let pid_file = node.root.join("tmp/native-sleeper.pid");
-    let started = Instant::now();
-    let result = conn
-        .run(
-            "echo $$ > \"$TMPDIR/native-sleeper.pid\"; exec sleep 60",
-            b"",
-            Duration::from_secs(1),
-        )
-        .await;
-    assert!(started.elapsed() < Duration::from_secs(5));
-    match result {
-        Err(ConnError::Timeout { host, after }) => {
-            assert_eq!(host, "node1");
-            assert_eq!(after, Duration::from_secs(1));
-        }
-        other => return Err(format!("expected a timeout, got {other:?}").into()),
-    }
-    let pid: u32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
-    assert!(
-        eventually(|| !process::is_alive(pid)).await,
-        "the timed-out script (pid {pid}) still runs"
-    );
-    let out = conn.run("echo fresh", b"", LONG).await?;
-    assert_eq!(out.stdout, b"fresh\n");
-    // A dropped run (the caller gave up) does not leak into the next one.
-    let abandoned = tokio::time::timeout(
-        Duration::from_millis(300),
-        conn.run("sleep 1; echo stale", b"", LONG),
-    )
-    .await;
-    assert!(abandoned.is_err());
-    assert_eq!(conn.run("echo next", b"", LONG).await?.stdout, b"next\n");
-    // A script abandoned for good is stopped before close returns.
-    let pid = crate::harness::abandon_a_sleeper(conn.as_ref(), &node, "native-abandoned.pid").await;
-    conn.close().await;
-    assert!(
-        eventually(|| !process::is_alive(pid)).await,
-        "the abandoned script (pid {pid}) still runs after close"
-    );
-    assert_eq!(
-        logins(&node),
-        1,
-        "a fresh channel logged in again: {}",
-        std::fs::read_to_string(node.root.join("sshd.log")).unwrap_or_default()
-    );
-    Ok(())
-}
-
-#[tokio::test]
-async fn a_node_going_down_is_reported_and_the_native_client_reconnects() -> TestResult {
-    let mut lab = Lab::start(1)?;
-    let node = lab.node("node1")?;
-    let mut options = lab.options(SshClient::Native);
-    options.retries = 1;
-    let conn = connect(&lab.target(&node), &options).await?;
-    assert_eq!(conn.run("echo up", b"", LONG).await?.stdout, b"up\n");
-
-    let run = conn.run("sleep 20", b"", LONG);
-    let stop = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        lab.fleet.stop_node("node1")
-    };
-    let (result, stopped) = tokio::join!(run, stop);
-    stopped?;
-    match result {
-        Err(ConnError::Lost { host, message }) => {
-            assert_eq!(host, "node1");
-            assert!(message.contains("while a command was running"), "{message}");
-        }
-        other => return Err(format!("expected a lost connection, got {other:?}").into()),
-    }
-    match conn.run("true", b"", LONG).await {
-        Err(ConnError::Connect { message, hint, .. }) => {
-            assert!(message.contains("Connection refused"), "{message}");
-            assert!(message.contains("after 2 attempts"), "{message}");
-            let hint = hint.unwrap_or_default();
-            assert!(hint.contains(&format!("port {}", node.port)), "{hint}");
-        }
-        other => return Err(format!("expected a connect error, got {other:?}").into()),
-    }
-    lab.fleet.start_node("node1")?;
-    assert_eq!(conn.run("echo back", b"", LONG).await?.stdout, b"back\n");
-    conn.close().await;
-    Ok(())
-}
-
-#[tokio::test]
 async fn an_unknown_host_key_is_refused_and_never_falls_back() -> TestResult {
-    let lab = Lab::start(1)?;
+    let lab = lab()?;
     let node = lab.node("node1")?;
-    let target = lab.with_known_hosts(&node, "empty_known_hosts", "")?;
+    let target = with_known_hosts(&lab, &node, "empty_known_hosts", "")?;
     for client in [SshClient::Native, SshClient::Auto] {
-        let mut options = lab.options(client);
+        let mut options = lab.options_for(client);
         options.retries = 3;
         let started = Instant::now();
         let (message, hint) = connect_error(connect(&target, &options).await)?;
@@ -303,26 +70,26 @@ async fn an_unknown_host_key_is_refused_and_never_falls_back() -> TestResult {
         assert!(hint.contains("SHA256:"), "{hint}");
         assert!(started.elapsed() < Duration::from_secs(3), "retried");
     }
-    assert_eq!(lab.ssh_processes(), 0);
+    assert!(lab.ssh_processes().is_empty());
     Ok(())
 }
 
 #[tokio::test]
 async fn a_changed_host_key_is_a_loud_failure() -> TestResult {
-    let lab = Lab::start(1)?;
+    let lab = lab()?;
     let node = lab.node("node1")?;
     // Another ed25519 key recorded for the node's address and port.
-    let key = lab.dir.path().join("impostor");
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()?;
-    assert!(keygen.success());
+    let key = lab.keygen("impostor", "")?;
     let public = std::fs::read_to_string(key.with_extension("pub"))?;
     let line = format!("[{}]:{} {}", node.host, node.port, public.trim());
-    let target = lab.with_known_hosts(&node, "changed_known_hosts", &format!("# old\n{line}\n"))?;
+    let target = with_known_hosts(
+        &lab,
+        &node,
+        "changed_known_hosts",
+        &format!("# old\n{line}\n"),
+    )?;
     for client in [SshClient::Native, SshClient::Auto] {
-        let (message, hint) = connect_error(connect(&target, &lab.options(client)).await)?;
+        let (message, hint) = connect_error(connect(&target, &lab.options_for(client)).await)?;
         assert!(
             message.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
             "{message}"
@@ -335,17 +102,12 @@ async fn a_changed_host_key_is_a_loud_failure() -> TestResult {
 
 #[tokio::test]
 async fn a_wrong_key_is_refused_natively_and_auto_hands_it_to_openssh() -> TestResult {
-    let lab = Lab::start(1)?;
+    let lab = lab()?;
     let node = lab.node("node1")?;
-    let key = lab.dir.path().join("stranger");
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()?;
-    assert!(keygen.success());
+    let key = lab.keygen("stranger", "")?;
     let mut target = lab.target(&node);
     target.key_file = Some(key);
-    let mut options = lab.options(SshClient::Native);
+    let mut options = lab.options_for(SshClient::Native);
     options.retries = 3;
     let (message, hint) = connect_error(connect(&target, &options).await)?;
     assert!(
@@ -365,17 +127,12 @@ async fn a_wrong_key_is_refused_natively_and_auto_hands_it_to_openssh() -> TestR
 
 #[tokio::test]
 async fn a_passphrase_protected_key_without_an_agent_is_named() -> TestResult {
-    let lab = Lab::start(1)?;
+    let lab = lab()?;
     let node = lab.node("node1")?;
-    let key = lab.dir.path().join("locked");
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "a passphrase", "-f"])
-        .arg(&key)
-        .status()?;
-    assert!(keygen.success());
+    let key = lab.keygen("locked", "a passphrase")?;
     let mut target = lab.target(&node);
     target.key_file = Some(key);
-    let (message, _) = connect_error(connect(&target, &lab.options(SshClient::Native)).await)?;
+    let (message, _) = connect_error(connect(&target, &lab.options_for(SshClient::Native)).await)?;
     assert!(
         message.contains("passphrase-protected keys not in the agent"),
         "{message}"
@@ -383,16 +140,16 @@ async fn a_passphrase_protected_key_without_an_agent_is_named() -> TestResult {
     assert!(message.contains("locked"), "{message}");
     // OpenSSH gets its chance in automatic mode; in batch mode it cannot ask
     // for the passphrase either.
-    let (message, _) = connect_error(connect(&target, &lab.options(SshClient::Auto)).await)?;
+    let (message, _) = connect_error(connect(&target, &lab.options_for(SshClient::Auto)).await)?;
     assert!(message.contains("Permission denied"), "{message}");
     Ok(())
 }
 
 #[tokio::test]
 async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_command() -> TestResult {
-    let lab = Lab::start(1)?;
+    let lab = lab()?;
     let node = lab.node("node1")?;
-    let auto = lab.options(SshClient::Auto);
+    let auto = lab.options_for(SshClient::Auto);
     let conn = connect(&lab.target(&node), &auto).await?;
     assert!(
         conn.describe().starts_with("native SSH"),
@@ -435,7 +192,8 @@ async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_command() -> Test
     conn.close().await;
 
     // Forcing the native client there is an error that says why.
-    let (message, hint) = connect_error(connect(&target, &lab.options(SshClient::Native)).await)?;
+    let (message, hint) =
+        connect_error(connect(&target, &lab.options_for(SshClient::Native)).await)?;
     assert!(message.contains("ProxyCommand"), "{message}");
     assert!(hint.contains("dtrplay_ssh_client"), "{hint}");
 
@@ -446,7 +204,7 @@ async fn auto_picks_native_for_the_lab_and_openssh_for_a_proxy_command() -> Test
     assert_eq!(conn.describe(), "OpenSSH");
     conn.close().await;
     // So does --ssh-persist, which needs OpenSSH's masters.
-    let mut persist = lab.options(SshClient::Auto);
+    let mut persist = lab.options_for(SshClient::Auto);
     persist.persist = Some(Duration::from_secs(1));
     let conn = connect(&lab.target(&node), &persist).await?;
     assert!(

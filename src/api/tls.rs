@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Certificate, Client, Identity, Url};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+use rustls::{ClientConfig, ClientConnection};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
+use crate::api::any_chain::AnyChain;
 use crate::api::{ApiError, REQUEST_TIMEOUT, Service};
 use crate::cert;
 
@@ -432,12 +432,13 @@ fn handshake(host: &str, port: u16) -> io::Result<Vec<CertificateDer<'static>>> 
     let other = |e: rustls::Error| io::Error::other(e.to_string());
     let name = ServerName::try_from(host.to_string())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not a valid server name"))?;
-    let provider = provider();
-    let config = ClientConfig::builder_with_provider(provider.clone())
+    // Any chain is accepted here; it is judged afterwards, against the CA
+    // in question. The handshake signature is still verified.
+    let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(other)?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAndRecord { provider }))
+        .with_custom_certificate_verifier(AnyChain::new())
         .with_no_client_auth();
     let mut conn = ClientConnection::new(Arc::new(config), name).map_err(other)?;
     let mut sock = connect(host, port)?;
@@ -538,59 +539,4 @@ fn connect_direct(host: &str, port: u16) -> io::Result<TcpStream> {
         }
     }
     sock.ok_or(last)
-}
-
-/// A verifier that accepts any chain (it is judged afterwards, against the
-/// CA in question) but still checks the handshake signature, so the server
-/// proves it holds the key of the certificate it presents.
-#[derive(Debug)]
-struct AcceptAndRecord {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAndRecord {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }

@@ -24,7 +24,7 @@ use russh::ChannelStream;
 use russh::client::{Handle, Msg};
 
 use crate::connection::ConnectOptions;
-use crate::connection::native::{Client, Failure, NativeConnection, OpenError};
+use crate::connection::native::{Client, Failure, Native, OpenError};
 use crate::connection::ssh_config::{self, Env, Hop, Resolution};
 
 /// How deeply jump hosts may stand behind jump hosts.
@@ -40,7 +40,7 @@ pub struct Jump {
     key: String,
     /// The jump host as written, for messages.
     name: String,
-    hop: NativeConnection,
+    hop: Native,
 }
 
 impl Jump {
@@ -167,12 +167,9 @@ fn chain(
     };
     // A jump host never falls back on its own: the host behind it does,
     // as a whole, when the chain is not understood.
-    let hop =
-        NativeConnection::prepare(&last.host, settings, options, true, via).map_err(
-            |e| match e {
-                OpenError::Fallback(reason) => reason,
-                OpenError::Failed(error) => error.to_string(),
-            },
-        )?;
+    let hop = Native::prepare(&last.host, settings, options, true, via).map_err(|e| match e {
+        OpenError::Fallback(reason) => reason,
+        OpenError::Failed(error) => error.to_string(),
+    })?;
     Ok(Some(Arc::new(Jump { key, name, hop })))
 }

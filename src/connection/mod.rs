@@ -18,6 +18,7 @@ pub mod mux;
 pub mod native;
 pub mod recorded;
 pub mod remote_shell;
+pub mod shell_connection;
 pub mod ssh;
 pub mod ssh_config;
 
@@ -283,8 +284,7 @@ pub async fn connect_as(
     let client = target.ssh_client.unwrap_or(options.ssh_client);
     let first = first.as_ref();
     let openssh = |reason: Option<String>| async move {
-        let mut connection = ssh::SshConnection::open_as(target, options, first).await?;
-        connection.set_reason(reason);
+        let connection = ssh::SshConnection::open_because(target, options, reason, first).await?;
         Ok::<Box<dyn Connection>, ConnError>(Box::new(connection))
     };
     match client {

@@ -44,7 +44,6 @@
 //! and then serves the next command. Only a connection that is gone is
 //! opened again.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
@@ -63,9 +62,10 @@ use crate::connection::jump::Jump;
 use crate::connection::known_hosts::{self, lookup_name};
 use crate::connection::known_hosts::{HostKeys, Verdict};
 use crate::connection::remote_shell::{self, Orphan, Reply, Session};
+use crate::connection::shell_connection::{Shell, ShellConnection, Transport};
 use crate::connection::ssh::backoff;
 use crate::connection::ssh_config::{IdentityAgent, Settings, Strict};
-use crate::connection::{ConnError, ConnectOptions, Connection, Output};
+use crate::connection::{ConnError, ConnectOptions, Output};
 
 /// How long key exchange, authentication and the login shell's rc files may
 /// take on top of the connect timeout (the same grace as ssh.rs).
@@ -73,9 +73,6 @@ const READY_GRACE: Duration = Duration::from_secs(30);
 
 /// How long an orderly close may take.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
-
-/// How long stopping a timed-out script may delay the timeout's report.
-const REAP_GRACE: Duration = Duration::from_secs(10);
 
 /// How many bytes of the bootstrap's stderr a failure message quotes.
 const STDERR_QUOTE: usize = 400;
@@ -90,8 +87,13 @@ pub enum OpenError {
     Failed(ConnError),
 }
 
-/// An SSH connection to one host with its long-lived remote shell.
-pub struct NativeConnection {
+/// An SSH connection to one host with its long-lived remote shells, over
+/// the native client.
+pub type NativeConnection = ShellConnection<Native>;
+
+/// The native transport of one host: its settings, known keys and SSH
+/// connection, on which every shell is a channel.
+pub struct Native {
     name: String,
     settings: Settings,
     /// The client configuration, kept for reconnecting.
@@ -108,78 +110,19 @@ pub struct NativeConnection {
     forced: bool,
     /// The key exchange the connection negotiated, for `describe`.
     kex: Arc<StdMutex<String>>,
-    state: Mutex<State>,
+    /// The SSH connection, once open. Shells are opened one at a time (the
+    /// shell connection's state is locked meanwhile), so this lock is never
+    /// contended; it exists because `Transport` methods share `&self`.
+    handle: Mutex<Option<Handle<Client>>>,
     /// The jump host the connection goes through (`ProxyJump`).
     jump: Option<Arc<Jump>>,
 }
 
-/// The connection and its shells; the mutex around it serializes commands.
-#[derive(Default)]
-struct State {
-    handle: Option<Handle<Client>>,
-    /// The login user's shell.
-    plain: Slot,
-    /// One shell per become user and method (`Escalation::key`), opened on
-    /// first use.
-    escalated: HashMap<String, Slot>,
-}
-
-impl State {
-    /// The handle and the slot of the shell that runs as `who`.
-    fn parts(&mut self, who: Option<&Escalation>) -> (&mut Option<Handle<Client>>, &mut Slot) {
-        let slot = match who {
-            None => &mut self.plain,
-            Some(escalation) => self
-                .escalated
-                .entry(escalation.key())
-                .or_insert_with(|| Slot {
-                    escalation: Some(escalation.clone()),
-                    ..Slot::default()
-                }),
-        };
-        (&mut self.handle, slot)
-    }
-
-    /// Every slot, the login user's first.
-    fn slots(&mut self) -> impl Iterator<Item = &mut Slot> {
-        std::iter::once(&mut self.plain).chain(self.escalated.values_mut())
-    }
-}
-
-/// One shell and the shells of the same user given up while busy, which
-/// the next shell for that user stops (only a shell of the same user may
-/// signal them).
-#[derive(Default)]
-struct Slot {
-    /// Whom the shell runs as (`None`: the login user).
-    escalation: Option<Escalation>,
-    shell: Option<Shell>,
-    orphans: Vec<Orphan>,
-    /// Why the shell could not start when the connection opened it ahead
-    /// of its first use (`connection::connect_as`): the first command for
-    /// it gets this error instead of asking sudo again.
-    failed: Option<ConnError>,
-}
-
-impl Slot {
-    /// Closes the shell's channel; if a script may still run in it, the
-    /// shell is kept as an orphan for the next shell to stop.
-    async fn give_up(&mut self) {
-        if let Some(shell) = self.shell.take() {
-            if let Some(orphan) = shell.session.orphan().filter(|_| shell.busy) {
-                self.orphans.push(orphan);
-            }
-            shell.abandon().await;
-        }
-    }
-}
-
-impl NativeConnection {
+impl ShellConnection<Native> {
     /// Connects, authenticates and starts the remote shell, retrying
     /// transient failures `options.retries` times. With `first`, that
-    /// user's escalated shell is the one started (`connection::connect_as`);
-    /// if it cannot start, the login user's shell is, and the escalation's
-    /// failure waits in its slot for the first task that becomes.
+    /// user's escalated shell is the one started (`connection::connect_as`,
+    /// see [`ShellConnection::start`]).
     pub async fn open(
         name: &str,
         settings: Settings,
@@ -188,57 +131,26 @@ impl NativeConnection {
         jump: Option<Arc<Jump>>,
         first: Option<&Escalation>,
     ) -> Result<NativeConnection, OpenError> {
-        let connection = NativeConnection::prepare(name, settings, options, forced, jump)?;
-        let handle = connection.connect().await?;
-        let start = |escalated: bool| {
-            Shell::start(
-                &handle,
-                &connection.settings,
-                connection.ready_timeout,
-                &[],
-                first.filter(|_| escalated).map(|e| (e, name)),
-            )
-        };
-        let mut failed = None;
-        let mut shell = None;
-        if first.is_some() {
-            match start(true).await {
-                Ok(escalated) => shell = Some(escalated),
-                Err(failure) if failure.escalation => failed = Some(failure),
-                Err(failure) => return Err(OpenError::Failed(connection.connect_error(failure))),
-            }
-        }
-        let plain = match shell {
-            Some(_) => None,
-            None => Some(
-                start(false)
-                    .await
-                    .map_err(|failure| OpenError::Failed(connection.connect_error(failure)))?,
-            ),
-        };
-        {
-            let mut state = connection.state.lock().await;
-            state.plain.shell = plain;
-            if let Some(escalation) = first {
-                let slot = state.parts(Some(escalation)).1;
-                slot.shell = shell;
-                slot.failed = failed.map(|failure| connection.connect_error(failure));
-            }
-            state.handle = Some(handle);
-        }
-        Ok(connection)
+        let native = Native::prepare(name, settings, options, forced, jump)?;
+        let handle = native.connect().await?;
+        *native.handle.lock().await = Some(handle);
+        ShellConnection::start(name, native, first)
+            .await
+            .map_err(OpenError::Failed)
     }
+}
 
+impl Native {
     /// Everything but the connection: known keys loaded, the client
     /// configuration built. Jump hosts (`jump.rs`) are prepared this way
-    /// and connected with [`NativeConnection::connect`] only.
+    /// and connected with [`Native::connect`] only.
     pub(crate) fn prepare(
         name: &str,
         settings: Settings,
         options: &ConnectOptions,
         forced: bool,
         jump: Option<Arc<Jump>>,
-    ) -> Result<NativeConnection, OpenError> {
+    ) -> Result<Native, OpenError> {
         let mut files = settings.user_known_hosts.clone();
         files.extend(settings.global_known_hosts.iter().cloned());
         let host_keys = match HostKeys::load_named(&files, &key_name(&settings), |p| {
@@ -265,7 +177,7 @@ impl NativeConnection {
         let policy_warning = settings
             .strict
             .warning(name, settings.strict_place.as_deref());
-        Ok(NativeConnection {
+        Ok(Native {
             name: name.to_string(),
             settings,
             config: Arc::new(config),
@@ -276,7 +188,7 @@ impl NativeConnection {
             retries: options.retries,
             forced,
             kex: Arc::new(StdMutex::new(String::new())),
-            state: Mutex::new(State::default()),
+            handle: Mutex::new(None),
             jump,
         })
     }
@@ -460,45 +372,35 @@ impl NativeConnection {
             },
         }
     }
+}
 
-    /// The shell to run the next command as `who` on: the current one if
-    /// it is usable, else a new channel on the connection (reconnecting only
-    /// when the connection itself is gone). An escalation that fails is
-    /// reported as such, never retried on a new connection.
-    async fn usable_shell<'a>(
+#[async_trait]
+impl Transport for Native {
+    type Shell = NativeShell;
+
+    /// A new channel on the connection, reconnecting only when the
+    /// connection itself is gone. An escalation that fails is reported as
+    /// such, never retried on a new connection.
+    async fn open(
         &self,
-        state: &'a mut State,
         who: Option<&Escalation>,
-    ) -> Result<&'a mut Shell, ConnError> {
-        let (handle, slot) = state.parts(who);
-        if let Some(error) = slot.failed.take() {
-            return Err(error);
-        }
-        if slot.shell.as_ref().is_some_and(|s| !s.broken && !s.busy) {
-            return slot.shell.as_mut().ok_or_else(|| ConnError::Lost {
-                host: self.name.clone(),
-                message: "the shell is gone".to_string(),
-            });
-        }
-        slot.give_up().await;
-        let start = |handle| {
-            Shell::start(
-                handle,
+        orphans: &[Orphan],
+    ) -> Result<NativeShell, ConnError> {
+        let mut handle = self.handle.lock().await;
+        let escalation = who.map(|e| (e, self.name.as_str()));
+        // A connection that died under a command may not know it yet, so a
+        // failure to open a channel on it means connecting again.
+        if let Some(open) = handle.as_ref().filter(|h| !h.is_closed()) {
+            match NativeShell::start(
+                open,
                 &self.settings,
                 self.ready_timeout,
-                &slot.orphans,
-                who.map(|e| (e, self.name.as_str())),
+                orphans,
+                escalation,
             )
-        };
-        // A new channel on the open connection, when it still works; a
-        // connection that died under a command may not know it yet, so a
-        // failure here means connecting again.
-        if let Some(open) = handle.as_ref().filter(|h| !h.is_closed()) {
-            match start(open).await {
-                Ok(shell) => {
-                    slot.orphans.clear();
-                    return Ok(slot.shell.insert(shell));
-                }
+            .await
+            {
+                Ok(shell) => return Ok(shell),
                 Err(failure) if failure.escalation => return Err(self.connect_error(failure)),
                 Err(_) => {}
             }
@@ -513,124 +415,27 @@ impl NativeConnection {
             },
         })?;
         let open = handle.insert(connected);
-        let shell = Shell::start(
+        NativeShell::start(
             open,
             &self.settings,
             self.ready_timeout,
-            &slot.orphans,
-            who.map(|e| (e, self.name.as_str())),
+            orphans,
+            escalation,
         )
         .await
-        .map_err(|failure| self.connect_error(failure))?;
-        slot.orphans.clear();
-        Ok(slot.shell.insert(shell))
+        .map_err(|failure| self.connect_error(failure))
     }
 
-    /// Runs a script in the shell of `who` (the login user when `None`).
-    async fn run_in(
-        &self,
-        who: Option<&Escalation>,
-        script: &str,
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<Output, ConnError> {
-        let mut state = self.state.lock().await;
-        let mut reopened = false;
-        loop {
-            let shell = self.usable_shell(&mut state, who).await?;
-            let (request, reply) = shell.session.request(script, stdin);
-            match tokio::time::timeout(timeout, shell.exchange(&request, reply)).await {
-                Ok(Ok(output)) => return Ok(output),
-                // Nothing of the request reached the channel, so the script
-                // cannot have started: one fresh shell may run it.
-                Ok(Err(Broken::Write(_))) if !reopened => {
-                    if let Some(shell) = state.parts(who).1.shell.as_mut() {
-                        shell.broken = true;
-                    }
-                    reopened = true;
-                }
-                Ok(Err(broken)) => {
-                    // A broken channel leaves no orphan to stop: whatever
-                    // broke it is not ours to wait for again.
-                    if let Some(shell) = state.parts(who).1.shell.take() {
-                        shell.abandon().await;
-                    }
-                    return Err(ConnError::Lost {
-                        host: self.name.clone(),
-                        message: broken.to_string(),
-                    });
-                }
-                Err(_) => {
-                    // The script still runs; a fresh channel stops it now
-                    // (and serves the next command). If none can be opened,
-                    // the next attempt tries again.
-                    state.parts(who).1.give_up().await;
-                    let _ =
-                        tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state, who)).await;
-                    return Err(ConnError::Timeout {
-                        host: self.name.clone(),
-                        after: timeout,
-                    });
-                }
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl Connection for NativeConnection {
-    async fn run(
-        &self,
-        script: &str,
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<Output, ConnError> {
-        self.run_in(None, script, stdin, timeout).await
+    async fn reachable(&self) -> bool {
+        self.handle
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|h| !h.is_closed())
     }
 
-    async fn run_as(
-        &self,
-        escalation: &Escalation,
-        script: &str,
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<Output, ConnError> {
-        self.run_in(Some(escalation), script, stdin, timeout).await
-    }
-
-    async fn close(&self) {
-        let mut state = self.state.lock().await;
-        let open = state.handle.as_ref().is_some_and(|h| !h.is_closed());
-        // A command abandoned by its caller may still run: a shell of the
-        // same user, opened for the purpose, stops it before we leave.
-        let mut stoppers = Vec::new();
-        for slot in state.slots() {
-            if slot.shell.as_ref().is_some_and(|shell| shell.busy) {
-                slot.give_up().await;
-            }
-            if open && !slot.orphans.is_empty() {
-                stoppers.push(slot.escalation.clone());
-            }
-        }
-        for who in stoppers {
-            let _ =
-                tokio::time::timeout(REAP_GRACE, self.usable_shell(&mut state, who.as_ref())).await;
-        }
-        // All shells end at once. The login user's is waited for; an
-        // escalated one is not: after its driver's `exit`, sudo or su still
-        // closes its PAM session, tens of milliseconds on a loaded machine
-        // that no one needs to wait for (the driver has its `exit 0`, and
-        // the end of the connection closes what is left).
-        let shells: Vec<(Shell, bool)> = state
-            .slots()
-            .filter_map(|slot| {
-                let wait = slot.escalation.is_none();
-                slot.shell.take().map(|shell| (shell, wait))
-            })
-            .collect();
-        futures::future::join_all(shells.into_iter().map(|(shell, wait)| shell.shutdown(wait)))
-            .await;
-        if let Some(handle) = state.handle.take() {
+    async fn finish(&self) {
+        if let Some(handle) = self.handle.lock().await.take() {
             let _ = tokio::time::timeout(
                 EXIT_GRACE,
                 handle.disconnect(Disconnect::ByApplication, "", "en"),
@@ -1245,7 +1050,7 @@ impl Failure {
 
 /// Why a command's exchange with the shell broke.
 #[derive(Debug, thiserror::Error)]
-enum Broken {
+pub enum Broken {
     #[error("cannot send the command: {0}")]
     Write(russh::Error),
     #[error("the connection broke while a command was running")]
@@ -1255,15 +1060,12 @@ enum Broken {
 }
 
 /// One session channel running the remote shell.
-struct Shell {
+pub struct NativeShell {
     session: Session,
     reader: ChannelReadHalf,
     writer: ChannelWriteHalf<Msg>,
     /// The exit status, once the channel reported one.
     exit_status: Option<u32>,
-    /// Set when a request could not be written: the shell is replaced
-    /// before the next command.
-    broken: bool,
     /// Set while a command is in flight. A shell still busy when the next
     /// command comes was abandoned mid-reply (its caller's future was
     /// dropped), so its stream cannot be trusted and it is replaced.
@@ -1272,7 +1074,7 @@ struct Shell {
     tail: Vec<u8>,
 }
 
-impl Shell {
+impl NativeShell {
     /// Opens a channel, starts the bootstrap and waits for the ready reply.
     /// With `escalation` (and the host's name, for messages), the driver is
     /// started through sudo or su, whose password prompt is answered first.
@@ -1282,7 +1084,7 @@ impl Shell {
         timeout: Duration,
         orphans: &[Orphan],
         escalation: Option<(&Escalation, &str)>,
-    ) -> Result<Shell, Failure> {
+    ) -> Result<NativeShell, Failure> {
         let start = async {
             let lost = |error: russh::Error| {
                 Failure::transient(
@@ -1307,19 +1109,18 @@ impl Shell {
             channel.exec(false, bootstrap).await.map_err(lost)?;
             let (reader, writer) = channel.split();
             let (ready, reply) = session.ready_request(orphans);
-            let mut shell = Shell {
+            let mut shell = NativeShell {
                 session,
                 reader,
                 writer,
                 exit_status: None,
-                broken: false,
                 busy: false,
                 tail: Vec::new(),
             };
             if let Some(handshake) = handshake {
                 shell.handshake(handshake).await?;
             }
-            match shell.exchange(&ready, reply).await {
+            match shell.round_trip(&ready, reply).await {
                 Ok(ready) => {
                     shell.session.ready(&ready);
                     Ok(shell)
@@ -1456,7 +1257,7 @@ impl Shell {
     /// Writes a request and feeds what comes back to its reply until the
     /// reply is complete. Writing and reading run together, so a large
     /// request never waits on a window that only reading would reopen.
-    async fn exchange(&mut self, request: &[u8], mut reply: Reply) -> Result<Output, Broken> {
+    async fn round_trip(&mut self, request: &[u8], mut reply: Reply) -> Result<Output, Broken> {
         self.busy = true;
         let writer = &self.writer;
         let reader = &mut self.reader;
@@ -1501,10 +1302,46 @@ impl Shell {
             Ok(())
         }
     }
+}
+
+#[async_trait]
+impl Shell for NativeShell {
+    type Broken = Broken;
+
+    fn session(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    fn busy(&self) -> bool {
+        self.busy
+    }
+
+    fn is_usable(&mut self) -> bool {
+        !self.busy
+    }
+
+    async fn exchange(&mut self, request: &[u8], reply: Reply) -> Result<Output, Broken> {
+        self.round_trip(request, reply).await
+    }
+
+    fn unsent(broken: &Broken) -> bool {
+        matches!(broken, Broken::Write(_))
+    }
+
+    /// The channel's own words are already in the message.
+    async fn lost(self, broken: &Broken) -> String {
+        self.abandon().await;
+        broken.to_string()
+    }
 
     /// Ends the shell in order: its last words (`exit`), the end of input,
-    /// then the channel's close, once the shell has exited when `wait`.
-    async fn shutdown(mut self, wait: bool) {
+    /// then the channel's close, once the shell has exited. An escalated
+    /// shell is not waited for: after its driver's `exit`, sudo or su still
+    /// closes its PAM session, tens of milliseconds on a loaded machine that
+    /// no one needs to wait for (the driver has its `exit 0`, and the end of
+    /// the connection closes what is left).
+    async fn shutdown(mut self, escalated: bool) {
+        let wait = !escalated;
         let bye = self.session.close_request();
         let said = tokio::time::timeout(EXIT_GRACE, self.writer.data(&bye[..])).await;
         if matches!(said, Ok(Ok(()))) {

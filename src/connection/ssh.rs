@@ -81,7 +81,6 @@
 //! ssh runs in batch mode: no password or passphrase can be typed in, so
 //! keys, an agent or certificates are required.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
@@ -94,12 +93,12 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, Command};
-use tokio::sync::Mutex;
 
 use crate::connection::escalate::{self, Escalation, Step};
 use crate::connection::mux::{MuxChild, MuxExit};
 use crate::connection::remote_shell::{self, FrameError, Orphan, Reply, Session};
-use crate::connection::{ConnError, ConnectOptions, Connection, Output, Target};
+use crate::connection::shell_connection::{Shell, ShellConnection, Transport};
+use crate::connection::{ConnError, ConnectOptions, Output, Target};
 
 /// The unix socket path limit on the strictest common platform (macOS and
 /// the BSDs; Linux allows 108), including the terminating NUL.
@@ -123,9 +122,6 @@ const READY_GRACE: Duration = Duration::from_secs(30);
 /// How long an orderly close, or ssh's exit after an error, may take.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 
-/// How long stopping a timed-out script may delay the timeout's report.
-const REAP_GRACE: Duration = Duration::from_secs(10);
-
 /// How long to wait for the rest of ssh's stderr once it has exited.
 const STDERR_GRACE: Duration = Duration::from_secs(1);
 
@@ -135,8 +131,12 @@ const BACKOFF_BASE: Duration = Duration::from_millis(250);
 /// No retry waits longer than this (before jitter).
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
 
-/// An open SSH channel to one host with its long-lived remote shell.
-pub struct SshConnection {
+/// An open SSH connection to one host: its long-lived remote shells over
+/// the system `ssh` (or a running master's sessions).
+pub type SshConnection = ShellConnection<OpenSsh>;
+
+/// The OpenSSH transport of one host: how to start ssh for it.
+pub struct OpenSsh {
     /// The inventory name, used in every message.
     name: String,
     /// How to start ssh for this host.
@@ -147,9 +147,6 @@ pub struct SshConnection {
     ready_timeout: Duration,
     /// How many times a transient open failure is retried.
     retries: u32,
-    /// The shell and the orphans it must stop; the mutex also serializes
-    /// commands.
-    state: Mutex<State>,
     /// Why OpenSSH carries this host when the native client was an option
     /// (`connection::connect`), for `describe`.
     reason: Option<String>,
@@ -158,35 +155,33 @@ pub struct SshConnection {
     warning: Option<String>,
 }
 
-impl SshConnection {
+impl ShellConnection<OpenSsh> {
     /// Connects to `target` and starts its remote shell, retrying transient
     /// failures `options.retries` times.
     pub async fn open(
         target: &Target,
         options: &ConnectOptions,
     ) -> Result<SshConnection, ConnError> {
-        SshConnection::open_as(target, options, None).await
+        SshConnection::open_because(target, options, None, None).await
     }
 
-    /// Opens the connection like [`SshConnection::open`], with `first`'s
-    /// escalated shell as the session ssh starts with
-    /// (`connection::connect_as`); if it cannot start, the login user's
-    /// shell is started, and the failure waits in the escalation's slot for
-    /// the first task that becomes.
-    pub async fn open_as(
+    /// Like [`ShellConnection::open`], recording why OpenSSH was chosen
+    /// over the native client, for `describe`, and with `first`'s escalated
+    /// shell as the session ssh starts with (`connection::connect_as`).
+    pub async fn open_because(
         target: &Target,
         options: &ConnectOptions,
+        reason: Option<String>,
         first: Option<&Escalation>,
     ) -> Result<SshConnection, ConnError> {
         let command = SshCommand::new(target, options)?;
-        let connection = SshConnection {
+        let transport = OpenSsh {
             name: target.name.clone(),
             command,
             persist: options.persist.is_some(),
             ready_timeout: options.connect_timeout + READY_GRACE,
             retries: options.retries,
-            state: Mutex::new(State::default()),
-            reason: None,
+            reason,
             warning: {
                 let files = crate::connection::ssh_config::RealFiles;
                 let env = crate::connection::ssh_config::Env::current(&files);
@@ -194,23 +189,7 @@ impl SshConnection {
                 strict.warning(&target.name, place.as_deref())
             },
         };
-        let mut state = connection.state.lock().await;
-        if let Some(escalation) = first {
-            match connection.open_shell(Some(escalation), &[]).await {
-                Ok(shell) => {
-                    state.slot(Some(escalation)).shell = Some(shell);
-                    drop(state);
-                    return Ok(connection);
-                }
-                Err(error @ ConnError::Become { .. }) => {
-                    state.slot(Some(escalation)).failed = Some(error);
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        state.plain.shell = Some(connection.open_shell(None, &[]).await?);
-        drop(state);
-        Ok(connection)
+        ShellConnection::start(&target.name, transport, first).await
     }
 
     /// Stops the master connection for `target` if one is running, for
@@ -220,28 +199,38 @@ impl SshConnection {
         Ok(command.stop_master().await)
     }
 
-    /// Records why OpenSSH was chosen over the native client.
-    pub fn set_reason(&mut self, reason: Option<String>) {
-        self.reason = reason;
-    }
-
     /// The ControlPath this connection's ssh uses.
     pub fn control_path(&self) -> &Path {
-        &self.command.control_path
+        &self.transport().command.control_path
+    }
+}
+
+#[async_trait]
+impl Transport for OpenSsh {
+    type Shell = SshShell;
+
+    fn warnings(&self) -> Vec<String> {
+        self.warning.iter().cloned().collect()
     }
 
-    /// Starts a shell as `who` (the login user when `None`), retrying
-    /// transient failures with backoff. The new shell first stops
-    /// `orphans`. A failed escalation is not retried.
-    async fn open_shell(
+    fn describe(&self) -> String {
+        match &self.reason {
+            Some(reason) => format!("OpenSSH: {reason}"),
+            None => "OpenSSH".to_string(),
+        }
+    }
+
+    /// Starts a shell, retrying transient failures with backoff. A failed
+    /// escalation is not retried.
+    async fn open(
         &self,
         who: Option<&Escalation>,
         orphans: &[Orphan],
-    ) -> Result<Shell, ConnError> {
+    ) -> Result<SshShell, ConnError> {
         let mut attempt: u32 = 0;
         loop {
             let escalation = who.map(|e| (e, self.name.as_str()));
-            match Shell::start(&self.command, self.ready_timeout, orphans, escalation).await {
+            match SshShell::start(&self.command, self.ready_timeout, orphans, escalation).await {
                 Ok(shell) => return Ok(shell),
                 Err(failure) if failure.escalation => {
                     return Err(ConnError::Become {
@@ -269,197 +258,10 @@ impl SshConnection {
         }
     }
 
-    /// The shell of `slot` to run the next command on: the current one if
-    /// it is still alive and idle, else a new one.
-    async fn usable_shell<'a>(&self, slot: &'a mut Slot) -> Result<&'a mut Shell, ConnError> {
-        if let Some(error) = slot.failed.take() {
-            return Err(error);
-        }
-        if slot.shell.as_mut().is_some_and(|shell| shell.is_usable()) {
-            return slot.shell.as_mut().ok_or_else(|| ConnError::Lost {
-                host: self.name.clone(),
-                message: "the shell is gone".to_string(),
-            });
-        }
-        slot.give_up().await;
-        let shell = self
-            .open_shell(slot.escalation.as_ref(), &slot.orphans)
-            .await?;
-        slot.orphans.clear();
-        Ok(slot.shell.insert(shell))
-    }
-}
-
-/// A connection's shells: the login user's, then one per become user and
-/// method (`Escalation::key`), opened on first use.
-#[derive(Default)]
-struct State {
-    plain: Slot,
-    escalated: HashMap<String, Slot>,
-}
-
-impl State {
-    /// The slot of the shell that runs as `who`.
-    fn slot(&mut self, who: Option<&Escalation>) -> &mut Slot {
-        match who {
-            None => &mut self.plain,
-            Some(escalation) => self
-                .escalated
-                .entry(escalation.key())
-                .or_insert_with(|| Slot {
-                    escalation: Some(escalation.clone()),
-                    ..Slot::default()
-                }),
-        }
-    }
-
-    /// Every slot, the login user's first.
-    fn slots(&mut self) -> impl Iterator<Item = &mut Slot> {
-        std::iter::once(&mut self.plain).chain(self.escalated.values_mut())
-    }
-}
-
-/// One shell, and the shells of the same user given up while busy that the
-/// next shell for that user must stop (only a shell of the same user may
-/// signal them).
-#[derive(Default)]
-struct Slot {
-    /// Whom the shell runs as (`None`: the login user).
-    escalation: Option<Escalation>,
-    /// `None` after a timeout, a lost channel or `close`, until the next
-    /// `run` opens a new one.
-    shell: Option<Shell>,
-    orphans: Vec<Orphan>,
-    /// Why the shell could not start when the connection opened it ahead
-    /// of its first use: the first command for it gets this error instead
-    /// of asking sudo again.
-    failed: Option<ConnError>,
-}
-
-impl Slot {
-    /// Kills the shell's channel; if a script may still run in it, the
-    /// shell is kept as an orphan for the next shell to stop.
-    async fn give_up(&mut self) {
-        if let Some(shell) = self.shell.take() {
-            if let Some(orphan) = shell.orphan() {
-                self.orphans.push(orphan);
-            }
-            shell.kill().await;
-        }
-    }
-}
-
-impl SshConnection {
-    /// Runs a script in the shell of `who` (the login user when `None`).
-    async fn run_in(
-        &self,
-        who: Option<&Escalation>,
-        script: &str,
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<Output, ConnError> {
-        let mut state = self.state.lock().await;
-        let mut reopened = false;
-        loop {
-            let shell = self.usable_shell(state.slot(who)).await?;
-            let (request, reply) = shell.session.request(script, stdin);
-            match tokio::time::timeout(timeout, shell.exchange(&request, reply)).await {
-                Ok(Ok(output)) => return Ok(output),
-                // The request never fully reached ssh, so the shell cannot
-                // have started the script: one fresh shell may run it.
-                Ok(Err(Broken::Write(_))) if !reopened => {
-                    if let Some(shell) = state.slot(who).shell.take() {
-                        shell.kill().await;
-                    }
-                    reopened = true;
-                }
-                Ok(Err(broken)) => {
-                    // A lost channel leaves no orphan to stop: whatever
-                    // broke it (the host, the network) is not ours to wait
-                    // for again.
-                    let message = match state.slot(who).shell.take() {
-                        Some(shell) => shell.lost(&broken).await,
-                        None => broken.to_string(),
-                    };
-                    return Err(ConnError::Lost {
-                        host: self.name.clone(),
-                        message,
-                    });
-                }
-                Err(_) => {
-                    let slot = state.slot(who);
-                    slot.give_up().await;
-                    // The script still runs; a fresh shell stops it now
-                    // (and serves the next command). If none can be opened,
-                    // the next attempt tries again.
-                    let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(slot)).await;
-                    return Err(ConnError::Timeout {
-                        host: self.name.clone(),
-                        after: timeout,
-                    });
-                }
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl Connection for SshConnection {
-    async fn run(
-        &self,
-        script: &str,
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<Output, ConnError> {
-        self.run_in(None, script, stdin, timeout).await
-    }
-
-    async fn run_as(
-        &self,
-        escalation: &Escalation,
-        script: &str,
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<Output, ConnError> {
-        self.run_in(Some(escalation), script, stdin, timeout).await
-    }
-
-    async fn close(&self) {
-        let mut state = self.state.lock().await;
-        for slot in state.slots() {
-            // A command abandoned by its caller may still run: a shell of
-            // the same user, opened for the purpose, stops it before we
-            // leave.
-            if slot.shell.as_mut().is_some_and(|shell| !shell.is_usable()) {
-                slot.give_up().await;
-            }
-            if !slot.orphans.is_empty() {
-                let _ = tokio::time::timeout(REAP_GRACE, self.usable_shell(slot)).await;
-            }
-        }
-        // The shells riding on the master go first, then the one whose ssh
-        // is the master (the login user's, or the escalated shell the
-        // connection opened with): a master with sessions left on it would
-        // wait for them.
-        let shells: Vec<Shell> = state.slots().filter_map(|slot| slot.shell.take()).collect();
-        let (master, riders): (Vec<Shell>, Vec<Shell>) =
-            shells.into_iter().partition(Shell::is_master);
-        for shell in riders.into_iter().chain(master) {
-            shell.shutdown().await;
-        }
+    /// Stops any master still serving the socket, unless masters persist.
+    async fn finish(&self) {
         if !self.persist {
             self.command.stop_master().await;
-        }
-    }
-
-    fn warnings(&self) -> Vec<String> {
-        self.warning.iter().cloned().collect()
-    }
-
-    fn describe(&self) -> String {
-        match &self.reason {
-            Some(reason) => format!("OpenSSH: {reason}"),
-            None => "OpenSSH".to_string(),
         }
     }
 }
@@ -740,7 +542,7 @@ impl Carrier {
 }
 
 /// One remote shell, ready, with what carries it.
-struct Shell {
+pub struct SshShell {
     carrier: Carrier,
     /// `None` once closed, which sends EOF to the remote side.
     stdin: Option<Writer>,
@@ -759,7 +561,7 @@ struct Shell {
 
 /// Why an exchange with the shell broke off.
 #[derive(Debug, thiserror::Error)]
-enum Broken {
+pub enum Broken {
     #[error("could not send the command to ssh: {0}")]
     Write(io::Error),
     #[error("could not read from ssh: {0}")]
@@ -770,7 +572,7 @@ enum Broken {
     Frame(#[from] FrameError),
 }
 
-impl Shell {
+impl SshShell {
     /// Opens the remote shell through the master serving this host's
     /// control socket if one answers there (a warm run), else spawns ssh;
     /// then sends the ready request and waits for its reply.
@@ -782,7 +584,7 @@ impl Shell {
         ready_timeout: Duration,
         orphans: &[Orphan],
         escalation: Option<(&Escalation, &str)>,
-    ) -> Result<Shell, Failure> {
+    ) -> Result<SshShell, Failure> {
         let mut session = Session::new();
         let login = command.user.as_deref().unwrap_or("the login user");
         let (bootstrap, handshake) = match escalation {
@@ -827,7 +629,7 @@ impl Shell {
                 }
             };
         let (ready, reply) = session.ready_request(orphans);
-        let mut shell = Shell {
+        let mut shell = SshShell {
             carrier,
             stdin: Some(stdin),
             stdout,
@@ -842,7 +644,7 @@ impl Shell {
         // A failed write means ssh has already exited; waiting for the
         // reply then reports ssh's own explanation.
         let _ = shell.write(&ready).await;
-        match tokio::time::timeout(ready_timeout, shell.exchange(&[], reply)).await {
+        match tokio::time::timeout(ready_timeout, shell.round_trip(&[], reply)).await {
             Ok(Ok(ready)) => {
                 shell.session.ready(&ready);
                 Ok(shell)
@@ -942,7 +744,7 @@ impl Shell {
 
     /// Sends `request` (nothing if empty) and feeds what comes back on
     /// stdout and stderr to `reply` until it is complete.
-    async fn exchange(&mut self, request: &[u8], mut reply: Reply) -> Result<Output, Broken> {
+    async fn round_trip(&mut self, request: &[u8], mut reply: Reply) -> Result<Output, Broken> {
         self.busy = true;
         if !request.is_empty() {
             self.write(request).await.map_err(Broken::Write)?;
@@ -976,27 +778,6 @@ impl Shell {
         reply.into_output().ok_or(Broken::Eof)
     }
 
-    /// Whether an ssh process of ours carries the shell, which may be the
-    /// master that other shells of the host ride on.
-    fn is_master(&self) -> bool {
-        matches!(self.carrier, Carrier::Ssh(_))
-    }
-
-    fn is_usable(&mut self) -> bool {
-        !self.busy && self.carrier.is_running()
-    }
-
-    /// The orphan this shell leaves if given up now: only a busy shell
-    /// (a command in flight) may still run a script.
-    fn orphan(&self) -> Option<Orphan> {
-        self.session.orphan().filter(|_| self.busy)
-    }
-
-    /// Kills ssh and reaps it.
-    async fn kill(mut self) {
-        self.kill_in_place().await;
-    }
-
     async fn kill_in_place(&mut self) {
         self.carrier.start_kill();
         let _ = tokio::time::timeout(EXIT_GRACE, self.carrier.wait()).await;
@@ -1024,6 +805,42 @@ impl Shell {
         keep_tail(&mut self.tail, &rest);
         (status, String::from_utf8_lossy(&self.tail).into_owned())
     }
+}
+
+#[async_trait]
+impl Shell for SshShell {
+    type Broken = Broken;
+
+    async fn exchange(&mut self, request: &[u8], reply: Reply) -> Result<Output, Broken> {
+        self.round_trip(request, reply).await
+    }
+
+    fn is_usable(&mut self) -> bool {
+        !self.busy && self.carrier.is_running()
+    }
+
+    fn session(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    fn busy(&self) -> bool {
+        self.busy
+    }
+
+    fn unsent(broken: &Broken) -> bool {
+        matches!(broken, Broken::Write(_))
+    }
+
+    /// An ssh process of ours carries the shell, which may be the master
+    /// that other shells of the host ride on.
+    fn carries_others(&self) -> bool {
+        matches!(self.carrier, Carrier::Ssh(_))
+    }
+
+    /// Kills ssh (or ends the master's session) and reaps it.
+    async fn abandon(mut self) {
+        self.kill_in_place().await;
+    }
 
     /// The message for a channel that broke during a command.
     async fn lost(mut self, broken: &Broken) -> String {
@@ -1040,9 +857,9 @@ impl Shell {
     }
 
     /// Ends the remote shell in order and waits for ssh to exit.
-    async fn shutdown(mut self) {
+    async fn shutdown(mut self, _escalated: bool) {
         if !self.is_usable() {
-            self.kill().await;
+            self.kill_in_place().await;
             return;
         }
         let bye = self.session.close_request();
@@ -1056,7 +873,7 @@ impl Shell {
                 .await
                 .is_err()
         {
-            self.kill().await;
+            self.kill_in_place().await;
         }
     }
 }

@@ -33,18 +33,16 @@ use axum_server::Handle;
 use axum_server::tls::TlsInfo;
 use axum_server::tls_rustls::RustlsConfig;
 use base64::Engine;
-use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
-use rustls::{
-    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
-};
+use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
+use crate::api::any_chain::AnyChain;
 use crate::lab::Flavor;
 use crate::lab::pki::{LabPki, parse_certificates};
 use crate::lab::{dtr, ucp, ucp_engines};
@@ -497,79 +495,10 @@ pub(crate) fn optional_client_ca_config(
 /// DTR's TLS configuration: any client certificate is accepted at the TLS
 /// layer, so the auth bypass can judge it per request.
 pub(crate) fn dtr_tls_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfig, TlsSetupError> {
-    server_config(
-        cert_pem,
-        key_pem,
-        Arc::new(AnyClientCert {
-            provider: provider(),
-        }),
-    )
-}
-
-/// nginx's `ssl_verify_client optional_no_ca`: ask for a certificate, don't
-/// require one, and don't judge its issuer. The client must still prove it
-/// holds the certificate's key, so the handshake signature is verified.
-#[derive(Debug)]
-struct AnyClientCert {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ClientCertVerifier for AnyClientCert {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        false
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        // No hints: a client then sends whatever certificate it has.
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    // nginx's `ssl_verify_client optional_no_ca`: ask for a certificate,
+    // don't require one, and don't judge its issuer; the client must still
+    // prove it holds the certificate's key.
+    server_config(cert_pem, key_pem, AnyChain::new())
 }
 
 /// The certificate chain the client presented on this connection, leaf

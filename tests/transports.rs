@@ -1,62 +1,129 @@
-//! The SSH transport against real sshd nodes on loopback: exact bytes and
-//! statuses, one shell per host, timeouts, lost nodes, refused keys and host
-//! keys, parallel hosts, and no ssh process left behind.
+//! The contract every SSH transport keeps, run against each of them over
+//! real sshd nodes on loopback: the native client (russh), the system
+//! `ssh`, and sessions a warm ControlMaster opens for us (mux). Exact bytes
+//! and statuses, one login and one shell per host, timeouts and abandoned
+//! scripts stopped, lost nodes reported and reconnected, refused keys and
+//! host keys, parallel hosts, and nothing left behind by a close.
+//!
+//! The suite is written once; `contract!` instantiates it per transport, so
+//! a guarantee cannot hold for one transport and silently not for another.
+//! What only one client does (how `auto` chooses, the native client's own
+//! host key messages, masters kept between runs) is tested in `native.rs`
+//! and `mux.rs`.
 
 use std::error::Error;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use dtrplay::connection::ssh::SshConnection;
 use dtrplay::connection::{ConnError, ConnectOptions, Connection, SshClient, Target, connect};
 use dtrplay::lab::daemon::process;
 use dtrplay::lab::node::{Fleet, FleetOptions, Node};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
-type TestResult = Result<(), Box<dyn Error>>;
+pub type TestResult = Result<(), Box<dyn Error>>;
 
-const LONG: Duration = Duration::from_secs(30);
+pub const LONG: Duration = Duration::from_secs(30);
 
-/// A fleet and a private control directory, removed together.
-struct Lab {
-    fleet: Fleet,
-    control: PathBuf,
-    dir: tempfile::TempDir,
+/// Which transport carries the shells under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// The in-process russh client.
+    Native,
+    /// A system `ssh` process per shell, cold.
+    OpenSsh,
+    /// A master kept by an earlier connection (`--ssh-persist`), which
+    /// opens every shell for us without an ssh process.
+    Mux,
+}
+
+/// A fleet and a private control directory, removed together; masters
+/// the lab leaves running are stopped when it is dropped.
+pub struct Lab {
+    pub fleet: Fleet,
+    pub carrier: Carrier,
+    pub control: PathBuf,
+    pub dir: tempfile::TempDir,
 }
 
 impl Lab {
-    fn start(count: usize) -> Result<Lab, Box<dyn Error>> {
+    pub fn start(count: usize, carrier: Carrier) -> Result<Lab, Box<dyn Error>> {
         let dir = tempfile::tempdir()?;
         let fleet = Fleet::start(&FleetOptions::new(dir.path().join("fleet"), count))?;
         let control = dir.path().join("ctl");
         Ok(Lab {
             fleet,
+            carrier,
             control,
             dir,
         })
     }
 
-    fn node(&self, name: &str) -> Result<Node, Box<dyn Error>> {
+    pub fn node(&self, name: &str) -> Result<Node, Box<dyn Error>> {
         Ok(self.fleet.node(name)?.clone())
     }
 
+    /// A new ed25519 key pair in the lab's directory, protected by
+    /// `passphrase` unless it is empty: a key no node knows.
+    pub fn keygen(&self, name: &str, passphrase: &str) -> Result<PathBuf, Box<dyn Error>> {
+        let key = self.dir.path().join(name);
+        let keygen = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", passphrase, "-f"])
+            .arg(&key)
+            .status()?;
+        assert!(keygen.success());
+        Ok(key)
+    }
+
     /// The target an inventory entry for `node` would resolve to.
-    fn target(&self, node: &Node) -> Target {
+    pub fn target(&self, node: &Node) -> Target {
         crate::harness::target(&self.fleet, node)
     }
 
-    fn options(&self) -> ConnectOptions {
+    /// The run's connection settings for this lab's transport (and, for
+    /// `native.rs`, any other client).
+    pub fn options_for(&self, client: SshClient) -> ConnectOptions {
         ConnectOptions {
             control_dir: self.control.clone(),
-            persist: None,
+            persist: (self.carrier == Carrier::Mux).then_some(Duration::from_secs(60)),
             connect_timeout: Duration::from_secs(5),
             retries: 0,
-            // This module tests the OpenSSH transport; native.rs has its own.
-            ssh_client: SshClient::OpenSsh,
+            ssh_client: client,
         }
+    }
+
+    pub fn options(&self) -> ConnectOptions {
+        self.options_for(match self.carrier {
+            Carrier::Native => SshClient::Native,
+            Carrier::OpenSsh | Carrier::Mux => SshClient::OpenSsh,
+        })
+    }
+
+    /// Connects to `target` with this lab's transport. For mux, a first
+    /// connection logs in and leaves its master behind, and the one
+    /// returned opens its shell on that master.
+    pub async fn connect(
+        &self,
+        target: &Target,
+        options: &ConnectOptions,
+    ) -> Result<Box<dyn Connection>, ConnError> {
+        if self.carrier == Carrier::Mux {
+            let warm = SshConnection::open(target, options).await?;
+            warm.close().await;
+        }
+        connect(target, options).await
+    }
+
+    /// The login that a whole test's connection to a node may cost: one,
+    /// the first, whichever transport carries it.
+    pub fn logins(&self, node: &Node) -> usize {
+        logins(node)
     }
 
     /// Live processes whose command line mentions this lab's control
     /// directory: ssh clients and masters of this test, and nobody else's.
-    fn ssh_processes(&self) -> Vec<u32> {
+    pub fn ssh_processes(&self) -> Vec<u32> {
         let needle = self.control.display().to_string();
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return Vec::new();
@@ -67,12 +134,22 @@ impl Lab {
             .collect()
     }
 
-    /// Waits up to five seconds for every ssh process of this lab to exit.
-    async fn no_ssh_processes(&self) -> Vec<u32> {
+    /// How many ssh processes may stay after the connections to `hosts`
+    /// hosts closed: none, but the masters mux keeps on purpose.
+    pub fn kept(&self, hosts: usize) -> usize {
+        match self.carrier {
+            Carrier::Mux => hosts,
+            Carrier::Native | Carrier::OpenSsh => 0,
+        }
+    }
+
+    /// Waits up to five seconds for the ssh processes of this lab to come
+    /// down to `kept`, and returns how many there are.
+    pub async fn settled_ssh_processes(&self, kept: usize) -> usize {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let left = self.ssh_processes();
-            if left.is_empty() || Instant::now() > deadline {
+            let left = self.ssh_processes().len();
+            if left <= kept || Instant::now() > deadline {
                 return left;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -80,8 +157,16 @@ impl Lab {
     }
 }
 
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for pid in self.ssh_processes() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
+}
+
 /// How many times sshd of `node` accepted a login.
-fn logins(node: &Node) -> usize {
+pub fn logins(node: &Node) -> usize {
     std::fs::read_to_string(node.root.join("sshd.log"))
         .unwrap_or_default()
         .matches("Accepted publickey")
@@ -105,7 +190,7 @@ fn remote_stdin_files(node: &Node) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-async fn eventually(what: impl Fn() -> bool) -> bool {
+pub async fn eventually(what: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if what() {
@@ -116,11 +201,70 @@ async fn eventually(what: impl Fn() -> bool) -> bool {
     what()
 }
 
-#[tokio::test]
-async fn run_returns_exact_bytes_and_statuses() -> TestResult {
-    let lab = Lab::start(1)?;
+/// Instantiates every contract test for each named transport, as a module
+/// of its own (`transports::native::…`, `transports::openssh::…`).
+macro_rules! contract {
+    ($($module:ident => $carrier:expr;)*) => {$(
+        mod $module {
+            use super::*;
+
+            const CARRIER: Carrier = $carrier;
+
+            contract!(@tests
+                runs_scripts_with_exact_bytes_and_statuses,
+                two_hundred_commands_share_one_login_and_one_shell,
+                a_timeout_kills_the_script_and_the_next_run_gets_a_fresh_shell,
+                an_abandoned_command_does_not_leak_into_the_next_one,
+                a_node_going_down_is_reported_with_its_name_and_comes_back,
+                a_wrong_key_fails_at_once_with_a_hint,
+                an_unknown_host_key_fails_with_a_known_hosts_hint,
+                output_of_rc_files_does_not_disturb_the_frames,
+                close_leaves_no_process_and_no_remote_files,
+            );
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn twenty_hosts_run_in_parallel() -> TestResult {
+                super::twenty_hosts_run_in_parallel(CARRIER).await
+            }
+        }
+    )*};
+    (@tests $($test:ident,)*) => {$(
+        #[tokio::test]
+        async fn $test() -> TestResult {
+            super::$test(CARRIER).await
+        }
+    )*};
+}
+
+contract! {
+    native => Carrier::Native;
+    openssh => Carrier::OpenSsh;
+    mux => Carrier::Mux;
+}
+
+async fn runs_scripts_with_exact_bytes_and_statuses(carrier: Carrier) -> TestResult {
+    let lab = Lab::start(1, carrier)?;
     let node = lab.node("node1")?;
-    let conn = connect(&lab.target(&node), &lab.options()).await?;
+    let conn = lab.connect(&lab.target(&node), &lab.options()).await?;
+    let via = conn.describe();
+    match carrier {
+        Carrier::Native => {
+            assert!(via.starts_with("native SSH ("), "{via}");
+            assert!(
+                lab.ssh_processes().is_empty(),
+                "the native client started an ssh process"
+            );
+        }
+        Carrier::OpenSsh => assert_eq!(via, "OpenSSH"),
+        Carrier::Mux => {
+            assert!(via.starts_with("OpenSSH"), "{via}");
+            assert_eq!(
+                lab.ssh_processes().len(),
+                1,
+                "only the master runs: the shell came without an ssh client"
+            );
+        }
+    }
 
     let out = conn.run("printf 'a\\nb'", b"", LONG).await?;
     assert_eq!((out.status, out.stdout.as_slice()), (0, &b"a\nb"[..]));
@@ -166,6 +310,14 @@ async fn run_returns_exact_bytes_and_statuses() -> TestResult {
         .await?;
     assert_eq!(out.stdout, b"read\n");
 
+    // More than a channel window in both directions at once.
+    let big = "abcdefghi\n".repeat(400_000);
+    let out = conn
+        .run("cat; cat >&2 </dev/null", big.as_bytes(), LONG)
+        .await?;
+    assert_eq!(out.stdout.len(), big.len());
+    assert!(out.stdout == big.as_bytes());
+
     let out = conn.run("", b"", LONG).await?;
     assert_eq!(out, Default::default());
 
@@ -173,14 +325,14 @@ async fn run_returns_exact_bytes_and_statuses() -> TestResult {
     let out = conn.run("echo still here", b"", LONG).await?;
     assert_eq!(out.stdout, b"still here\n");
     conn.close().await;
+    assert_eq!(lab.logins(&node), 1);
     Ok(())
 }
 
-#[tokio::test]
-async fn two_hundred_commands_share_one_login_and_one_shell() -> TestResult {
-    let lab = Lab::start(1)?;
+async fn two_hundred_commands_share_one_login_and_one_shell(carrier: Carrier) -> TestResult {
+    let lab = Lab::start(1, carrier)?;
     let node = lab.node("node1")?;
-    let conn = SshConnection::open(&lab.target(&node), &lab.options()).await?;
+    let conn = lab.connect(&lab.target(&node), &lab.options()).await?;
     let mut shells = std::collections::BTreeSet::new();
     for i in 0..200 {
         let out = conn
@@ -192,17 +344,18 @@ async fn two_hundred_commands_share_one_login_and_one_shell() -> TestResult {
         shells.insert(ppid.to_string());
     }
     assert_eq!(shells.len(), 1, "commands ran under {shells:?}");
-    assert_eq!(logins(&node), 1);
+    assert_eq!(lab.logins(&node), 1);
     assert_eq!(remote_stdin_files(&node), Vec::<PathBuf>::new());
     conn.close().await;
     Ok(())
 }
 
-#[tokio::test]
-async fn a_timeout_kills_the_command_and_the_next_run_gets_a_fresh_shell() -> TestResult {
-    let lab = Lab::start(1)?;
+async fn a_timeout_kills_the_script_and_the_next_run_gets_a_fresh_shell(
+    carrier: Carrier,
+) -> TestResult {
+    let lab = Lab::start(1, carrier)?;
     let node = lab.node("node1")?;
-    let conn = SshConnection::open(&lab.target(&node), &lab.options()).await?;
+    let conn = lab.connect(&lab.target(&node), &lab.options()).await?;
     let pid_file = node.root.join("tmp/sleeper.pid");
 
     let started = Instant::now();
@@ -232,15 +385,24 @@ async fn a_timeout_kills_the_command_and_the_next_run_gets_a_fresh_shell() -> Te
     let out = conn.run("echo fresh", b"", LONG).await?;
     assert_eq!(out.stdout, b"fresh\n");
     conn.close().await;
-    assert!(lab.no_ssh_processes().await.is_empty());
+    assert_eq!(lab.settled_ssh_processes(lab.kept(1)).await, lab.kept(1));
+    // A shell that is not its connection's master is killed alone, and the
+    // fresh one comes on the same connection, with no new login.
+    if carrier != Carrier::OpenSsh {
+        assert_eq!(
+            lab.logins(&node),
+            1,
+            "a fresh shell logged in again: {}",
+            std::fs::read_to_string(node.root.join("sshd.log")).unwrap_or_default()
+        );
+    }
     Ok(())
 }
 
-#[tokio::test]
-async fn an_abandoned_command_does_not_leak_into_the_next_one() -> TestResult {
-    let lab = Lab::start(1)?;
+async fn an_abandoned_command_does_not_leak_into_the_next_one(carrier: Carrier) -> TestResult {
+    let lab = Lab::start(1, carrier)?;
     let node = lab.node("node1")?;
-    let conn = SshConnection::open(&lab.target(&node), &lab.options()).await?;
+    let conn = lab.connect(&lab.target(&node), &lab.options()).await?;
     // The caller gives up on the command (its future is dropped) while the
     // shell is still busy with it.
     let abandoned = tokio::time::timeout(
@@ -251,10 +413,11 @@ async fn an_abandoned_command_does_not_leak_into_the_next_one() -> TestResult {
     assert!(abandoned.is_err());
     let out = conn.run("echo fresh", b"", LONG).await?;
     assert_eq!(out.stdout, b"fresh\n");
+    assert_eq!(conn.run("echo next", b"", LONG).await?.stdout, b"next\n");
 
     // A script abandoned for good is stopped by the shell that replaces
     // its own, here the one `close` opens to leave nothing running.
-    let pid = crate::harness::abandon_a_sleeper(&conn, &node, "abandoned.pid").await;
+    let pid = crate::harness::abandon_a_sleeper(conn.as_ref(), &node, "abandoned.pid").await;
     conn.close().await;
     assert!(
         eventually(|| !process::is_alive(pid)).await,
@@ -263,13 +426,14 @@ async fn an_abandoned_command_does_not_leak_into_the_next_one() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_node_going_down_is_reported_with_its_name_and_comes_back() -> TestResult {
-    let mut lab = Lab::start(1)?;
+async fn a_node_going_down_is_reported_with_its_name_and_comes_back(
+    carrier: Carrier,
+) -> TestResult {
+    let mut lab = Lab::start(1, carrier)?;
     let node = lab.node("node1")?;
     let mut options = lab.options();
     options.retries = 1;
-    let conn = SshConnection::open(&lab.target(&node), &options).await?;
+    let conn = lab.connect(&lab.target(&node), &options).await?;
     assert_eq!(conn.run("echo up", b"", LONG).await?.stdout, b"up\n");
 
     let run = conn.run("sleep 20", b"", LONG);
@@ -310,22 +474,17 @@ async fn a_node_going_down_is_reported_with_its_name_and_comes_back() -> TestRes
     Ok(())
 }
 
-#[tokio::test]
-async fn a_wrong_key_fails_at_once_with_a_hint() -> TestResult {
-    let lab = Lab::start(1)?;
+async fn a_wrong_key_fails_at_once_with_a_hint(carrier: Carrier) -> TestResult {
+    let lab = Lab::start(1, carrier)?;
     let node = lab.node("node1")?;
-    let key = lab.dir.path().join("stranger");
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()?;
-    assert!(keygen.success());
+    let key = lab.keygen("stranger", "")?;
     let mut target = lab.target(&node);
     target.key_file = Some(key);
     let mut options = lab.options();
     options.retries = 3;
 
-    let err = SshConnection::open(&target, &options)
+    // No master can be warm for a key that never logged in.
+    let err = connect(&target, &options)
         .await
         .err()
         .ok_or("a stranger's key was accepted")?;
@@ -344,7 +503,7 @@ async fn a_wrong_key_fails_at_once_with_a_hint() -> TestResult {
         other => return Err(format!("expected a connect error, got {other:?}").into()),
     }
     // sshd saw exactly one attempt. It logs it once the client is gone,
-    // which may be a moment after ssh reported the failure.
+    // which may be a moment after the failure was reported.
     let failed = || {
         std::fs::read_to_string(node.root.join("sshd.log"))
             .unwrap_or_default()
@@ -354,13 +513,12 @@ async fn a_wrong_key_fails_at_once_with_a_hint() -> TestResult {
     assert!(eventually(|| failed() > 0).await, "sshd logged no attempt");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(failed(), 1);
-    assert!(lab.no_ssh_processes().await.is_empty());
+    assert_eq!(lab.settled_ssh_processes(0).await, 0);
     Ok(())
 }
 
-#[tokio::test]
-async fn an_unknown_host_key_fails_with_a_known_hosts_hint() -> TestResult {
-    let lab = Lab::start(1)?;
+async fn an_unknown_host_key_fails_with_a_known_hosts_hint(carrier: Carrier) -> TestResult {
+    let lab = Lab::start(1, carrier)?;
     let node = lab.node("node1")?;
     let empty = lab.dir.path().join("empty_known_hosts");
     std::fs::write(&empty, "")?;
@@ -376,7 +534,7 @@ async fn an_unknown_host_key_fails_with_a_known_hosts_hint() -> TestResult {
     let mut options = lab.options();
     options.retries = 3;
     let started = Instant::now();
-    match SshConnection::open(&target, &options).await.err() {
+    match connect(&target, &options).await.err() {
         Some(ConnError::Connect {
             host,
             message,
@@ -398,9 +556,8 @@ async fn an_unknown_host_key_fails_with_a_known_hosts_hint() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn output_of_rc_files_does_not_disturb_the_frames() -> TestResult {
-    let lab = Lab::start(1)?;
+async fn output_of_rc_files_does_not_disturb_the_frames(carrier: Carrier) -> TestResult {
+    let lab = Lab::start(1, carrier)?;
     let node = lab.node("node1")?;
     // The lab gives sessions HOME=<node>/home; root's login shell is bash,
     // which reads ~/.bashrc for commands started by sshd.
@@ -408,7 +565,7 @@ async fn output_of_rc_files_does_not_disturb_the_frames() -> TestResult {
         node.root.join("home/.bashrc"),
         "echo sourced > \"$HOME/sourced\"\necho 'Welcome!'\nprintf 'no newline, %s' dtrplay\necho noise >&2\n",
     )?;
-    let conn = SshConnection::open(&lab.target(&node), &lab.options()).await?;
+    let conn = lab.connect(&lab.target(&node), &lab.options()).await?;
     let out = conn.run("echo clean; echo also >&2", b"", LONG).await?;
     assert_eq!(out.stdout, b"clean\n");
     assert_eq!(out.stderr, b"also\n");
@@ -419,12 +576,11 @@ async fn output_of_rc_files_does_not_disturb_the_frames() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_hosts_run_in_parallel() -> TestResult {
-    let lab = Lab::start(20)?;
+async fn twenty_hosts_run_in_parallel(carrier: Carrier) -> TestResult {
+    let lab = Lab::start(20, carrier)?;
     let targets: Vec<Target> = lab.fleet.nodes().iter().map(|n| lab.target(n)).collect();
     let options = lab.options();
-    let opened = futures::future::join_all(targets.iter().map(|t| connect(t, &options))).await;
+    let opened = futures::future::join_all(targets.iter().map(|t| lab.connect(t, &options))).await;
     let mut conns = Vec::new();
     for conn in opened {
         conns.push(conn?);
@@ -442,17 +598,20 @@ async fn twenty_hosts_run_in_parallel() -> TestResult {
         assert_eq!(out?.stdout_text().trim(), node.root.display().to_string());
     }
     futures::future::join_all(conns.iter().map(|c| c.close())).await;
-    assert!(lab.no_ssh_processes().await.is_empty());
+    assert_eq!(lab.settled_ssh_processes(lab.kept(20)).await, lab.kept(20));
     Ok(())
 }
 
-#[tokio::test]
-async fn close_leaves_no_ssh_process_and_no_remote_files() -> TestResult {
-    let lab = Lab::start(1)?;
+async fn close_leaves_no_process_and_no_remote_files(carrier: Carrier) -> TestResult {
+    let lab = Lab::start(1, carrier)?;
     let node = lab.node("node1")?;
-    let conn = SshConnection::open(&lab.target(&node), &lab.options()).await?;
+    let conn = lab.connect(&lab.target(&node), &lab.options()).await?;
     conn.run("cat >/dev/null", b"x", LONG).await?;
-    assert!(!lab.ssh_processes().is_empty());
+    assert_eq!(
+        lab.ssh_processes().is_empty(),
+        carrier == Carrier::Native,
+        "only OpenSSH carries shells in ssh processes"
+    );
     assert_eq!(remote_stdin_files(&node), Vec::<PathBuf>::new());
     // A process a script started in the background on purpose is not
     // killed by an orderly close.
@@ -461,7 +620,7 @@ async fn close_leaves_no_ssh_process_and_no_remote_files() -> TestResult {
         .await?;
     let daemon: u32 = out.stdout_text().trim().parse()?;
     conn.close().await;
-    assert_eq!(lab.no_ssh_processes().await, Vec::<u32>::new());
+    assert_eq!(lab.settled_ssh_processes(lab.kept(1)).await, lab.kept(1));
     assert!(eventually(|| remote_stdin_files(&node).is_empty()).await);
     assert!(
         process::is_alive(daemon),
@@ -469,60 +628,11 @@ async fn close_leaves_no_ssh_process_and_no_remote_files() -> TestResult {
     );
     process::terminate(daemon)?;
 
-    // Dropping without closing kills ssh and leaves nothing behind.
-    let conn = SshConnection::open(&lab.target(&node), &lab.options()).await?;
+    // Dropping without closing ends the shell and leaves nothing behind.
+    let conn = lab.connect(&lab.target(&node), &lab.options()).await?;
     conn.run("cat >/dev/null", b"x", LONG).await?;
     drop(conn);
-    assert_eq!(lab.no_ssh_processes().await, Vec::<u32>::new());
+    assert_eq!(lab.settled_ssh_processes(lab.kept(1)).await, lab.kept(1));
     assert!(eventually(|| remote_stdin_files(&node).is_empty()).await);
     Ok(())
-}
-
-#[tokio::test]
-async fn a_persisted_master_survives_close_and_serves_the_next_open() -> TestResult {
-    let lab = Lab::start(1)?;
-    let node = lab.node("node1")?;
-    let target = lab.target(&node);
-    let mut options = lab.options();
-    options.persist = Some(Duration::from_secs(60));
-
-    let started = Instant::now();
-    let conn = SshConnection::open(&target, &options).await?;
-    let first_open = started.elapsed();
-    let socket = conn.control_path().to_path_buf();
-    conn.run("true", b"", LONG).await?;
-    conn.close().await;
-    assert!(socket_alive(&socket), "the master did not survive close");
-    assert_eq!(lab.ssh_processes().len(), 1, "only the master remains");
-
-    let started = Instant::now();
-    let conn = SshConnection::open(&target, &options).await?;
-    let second_open = started.elapsed();
-    assert_eq!(
-        conn.run("echo reused", b"", LONG).await?.stdout,
-        b"reused\n"
-    );
-    // A timeout kills only this channel's ssh client; the fresh shell of
-    // the next command comes through the master, without a new login.
-    let timed_out = conn.run("sleep 30", b"", Duration::from_secs(1)).await;
-    assert!(
-        matches!(timed_out, Err(ConnError::Timeout { .. })),
-        "{timed_out:?}"
-    );
-    assert_eq!(conn.run("echo again", b"", LONG).await?.stdout, b"again\n");
-    conn.close().await;
-    assert_eq!(logins(&node), 1, "the second open logged in again");
-    assert!(
-        second_open < first_open,
-        "reusing the master ({second_open:?}) was not faster than the handshake ({first_open:?})"
-    );
-
-    assert!(SshConnection::stop_master(&target, &options).await?);
-    assert_eq!(lab.no_ssh_processes().await, Vec::<u32>::new());
-    assert!(!SshConnection::stop_master(&target, &options).await?);
-    Ok(())
-}
-
-fn socket_alive(path: &Path) -> bool {
-    std::os::unix::net::UnixStream::connect(path).is_ok()
 }
