@@ -254,12 +254,47 @@ async fn push_through_ucp(flavor: Flavor) {
     );
     assert!(run.stdout.contains("(steps 3–4)"), "{}", run.stdout);
 
+    // The plan shows the run's new tag once, on the first node, not once
+    // per node.
+    let playbook = format!("{}/playbooks/integrate.yml", env!("CARGO_MANIFEST_DIR"));
+    let inventory = lab.inventory_path().display().to_string();
+    let plan = project.finished(
+        project
+            .command(&["plan", playbook.as_str(), "-i", inventory.as_str()])
+            .env("HTTPS_PROXY", lab.https_proxy().expect("the lab's proxy"))
+            .output()
+            .expect("run dtrplay plan"),
+    );
+    plan.success();
+    assert_eq!(
+        plan.stdout
+            .matches("+++ after: DTR tag admin/hello-world:1")
+            .count(),
+        1,
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("ok: [node2]: push "),
+        "{}",
+        plan.stdout
+    );
+
     // Every step: the push goes through UCP with no docker login, and a
-    // second run changes nothing.
+    // second run changes nothing. The run's change is reported by the
+    // first node, whichever node's request made it.
     let run = integrate(&project, &lab, None, &[]);
     run.success();
     assert!(
-        run.stdout.contains(&format!("pushed {image}")),
+        run.stdout.contains(&format!(
+            "changed: [node1]: pushed {image} from node1 (tag 1 now at"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("ok: [node2]: pushed {image} from node2\n")),
         "{}",
         run.stdout
     );

@@ -12,8 +12,11 @@
 //! itself means TLS trust holds there.
 //!
 //! The check only reads the repository and tag. The apply always pushes,
-//! because the push is the test; it reports `changed` only when it created
-//! the repository or moved the tag to a new digest, so a second run is ok.
+//! because the push is the test; it reports `changed` only when the run
+//! created the repository or moved the tag to a new digest, so a second
+//! run is ok. Those run-wide changes are reported by one host, the first of
+//! `ansible_play_batch`, whichever host's request happened to make them:
+//! the plan shows them once, and the same node reports them on every run.
 //!
 //! A failure is diagnosed, not just printed: the engines' texts
 //! (`push_failure.rs`) name the broken trust link, the node and, for a
@@ -161,8 +164,9 @@ fn claimed_moves() -> &'static Mutex<HashMap<String, Instant>> {
     MAP.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// Whether this host is the first of the run to report `key`; the others
-/// pushing the same digest to the same tag report ok.
+/// Remembers that the run moved a tag (`key` names tag and digest), and
+/// says whether it was already known. The host that reports run-wide
+/// changes reports the move whichever host saw it first.
 fn claim(key: String) -> bool {
     let mut map = claimed_moves()
         .lock()
@@ -176,10 +180,41 @@ fn claim(key: String) -> bool {
     true
 }
 
+/// Whether the run moved the tag `key` names (some host claimed it).
+fn moved_in_run(key: &str) -> bool {
+    let map = claimed_moves()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.get(key)
+        .is_some_and(|at| Instant::now().duration_since(*at) < RUN_MEMORY)
+}
+
+/// Whether the run created the repository `key` names (whoever asked).
+fn created_in_run(key: &str) -> bool {
+    let map = repo_creations()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.get(key).is_some_and(|(at, once)| {
+        Instant::now().duration_since(*at) < RUN_MEMORY && matches!(once.get(), Some(Ok(true)))
+    })
+}
+
+/// Who reports the run-wide changes (a created repository, a moved tag):
+/// `Some(true)` on the first host of `ansible_play_batch`, `Some(false)` on
+/// the others, `None` where the batch is not known (the task driven
+/// without a play), where the first host to see a change reports it.
+fn reporter_of_run_changes(cx: &Context<'_>) -> Option<bool> {
+    // A shared run-wide value: not among the copied variables, so asked of
+    // the evaluator.
+    let batch = (cx.eval)("ansible_play_batch").ok()?;
+    let first = batch.as_array()?.first()?.as_str()?.to_string();
+    Some(first == cx.host)
+}
+
 /// Creates the repository once per run; `Ok(true)` for the one caller whose
 /// request created it.
 async fn create_once(dtr: &Dtr, origin: &str, namespace: &str, name: &str) -> Result<bool, String> {
-    let key = format!("{origin}/{namespace}/{name}");
+    let key = repo_key(origin, namespace, name);
     let slot = {
         let mut map = repo_creations()
             .lock()
@@ -208,6 +243,10 @@ async fn create_once(dtr: &Dtr, origin: &str, namespace: &str, name: &str) -> Re
         .await
         .clone();
     result.map(|created| created && ran_here.load(Ordering::SeqCst))
+}
+
+fn repo_key(origin: &str, namespace: &str, name: &str) -> String {
+    format!("{origin}/{namespace}/{name}")
 }
 
 #[async_trait]
@@ -254,6 +293,27 @@ impl Task for PushTest {
         };
         let reference = image_reference(&host, &repo, &self.tag);
         let mut preview = Outcome::ok().with_msg(format!("push {reference} from {}", cx.host));
+        // The repository and the tag are the run's, not this node's: one
+        // node shows their changes.
+        if reporter_of_run_changes(cx) == Some(false) {
+            preview = preview.with_data("image", reference.clone());
+            return Ok(Check::Drift {
+                drift: PushDrift {
+                    dtr,
+                    namespace,
+                    name,
+                    origin,
+                    repo_exists,
+                    tag_digest_before,
+                    reference,
+                    ca_path: ca_crt_path(&certs_dir, &host),
+                    dtr_access: access,
+                    repository: format!("{host}/{repo}"),
+                    ucp,
+                },
+                preview,
+            });
+        }
         if !repo_exists {
             preview.changed = true;
             preview.diffs.push(Diff {
@@ -293,16 +353,27 @@ impl Task for PushTest {
         let repo = format!("{}/{}", drift.namespace, drift.name);
         let mut notes = Vec::new();
         let mut changed = false;
+        let reports = reporter_of_run_changes(cx);
+        let mut created = false;
         if !drift.repo_exists {
-            let created = create_once(&drift.dtr, &drift.origin, &drift.namespace, &drift.name)
+            created = create_once(&drift.dtr, &drift.origin, &drift.namespace, &drift.name)
                 .await
                 .map_err(|e| {
                     TaskError::failed(format!("cannot create the test repository {repo}: {e}"))
                 })?;
-            if created {
-                changed = true;
-                notes.push(format!("created private repository {repo}"));
+        }
+        let created = match reports {
+            None => created,
+            Some(false) => false,
+            // Another host's request may have made it, before or after this
+            // host looked.
+            Some(true) => {
+                created || created_in_run(&repo_key(&drift.origin, &drift.namespace, &drift.name))
             }
+        };
+        if created {
+            changed = true;
+            notes.push(format!("created private repository {repo}"));
         }
         let pushed =
             push_bundle::push_once(&drift.ucp, &self.image, &drift.repository, &self.tag).await;
@@ -358,12 +429,15 @@ impl Task for PushTest {
                 cx.host, tag.digest
             ));
         }
-        if drift.tag_digest_before.as_deref() != Some(tag.digest.as_str())
-            && claim(format!(
-                "{}/{repo}:{}@{}",
-                drift.origin, self.tag, tag.digest
-            ))
-        {
+        let move_key = format!("{}/{repo}:{}@{}", drift.origin, self.tag, tag.digest);
+        let moved_here = drift.tag_digest_before.as_deref() != Some(tag.digest.as_str());
+        let first_to_see = moved_here && claim(move_key.clone());
+        let moved = match reports {
+            None => first_to_see,
+            Some(false) => false,
+            Some(true) => moved_here || moved_in_run(&move_key),
+        };
+        if moved {
             changed = true;
             notes.push(format!("tag {} now at {}", self.tag, tag.digest));
         }
@@ -387,7 +461,7 @@ impl Task for PushTest {
             .with_data("image", drift.reference.clone())
             .with_data("digest", tag.digest.clone());
         if changed {
-            if !drift.repo_exists {
+            if created {
                 outcome.diffs.push(Diff {
                     subject: format!("DTR repository {repo}"),
                     before: None,
