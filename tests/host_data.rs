@@ -1,5 +1,6 @@
 //! Host data is data: what comes from hosts (registered results, `set_fact`
-//! values computed from them, loop items, custom task results) is never
+//! values computed from them, loop items, custom task results, what lookups
+//! read from the control machine) is never
 //! rendered as a template again, however it is used later (issue 11 §1).
 //! Values the user wrote stay templates, rendered lazily.
 
@@ -237,4 +238,46 @@ fn user_written_values_are_still_rendered_lazily() {
     );
     let run = apply(&project);
     assert_eq!(messages(&run, "show"), ["https://node1/v2/ 43"]);
+}
+
+/// What lookups read from the control machine (a file, the environment)
+/// is data too: a template inside it is copied as text, not run.
+#[test]
+fn lookup_results_are_data_never_rendered_again() {
+    let nodes = Nodes::start(1);
+    let project = project(
+        &nodes,
+        r#"
+        - hosts: nodes
+          gather_facts: false
+          vars:
+            from_file: "{{ lookup('file', 'motd.txt') }}"
+            from_env: "{{ lookup('env', 'DTRPLAY_TEST_HOSTILE') }}"
+            both: "{{ from_file }} | {{ from_env }}"
+          tasks:
+            - copy: {dest: /srv/lookups, content: "{{ both }}\n"}
+            - set_fact: {kept: "{{ from_file }}"}
+            - copy: {dest: /srv/kept, content: "{{ kept }}\n"}
+            - debug: {msg: "file said {{ from_file }}"}
+              when: from_file != '49'
+        "#,
+    );
+    project.file("motd.txt", "{{ 7*7 }} {{ ucp_password }}");
+    let run = project
+        .command(&["apply", "site.yml", "-i", "inventory.yml"])
+        .env("DTRPLAY_TEST_HOSTILE", "{{ 6*7 }}")
+        .output()
+        .expect("run dtrplay");
+    let run = project.finished(run);
+    run.success();
+    assert_eq!(
+        nodes.read("node1", "/srv/lookups"),
+        "{{ 7*7 }} {{ ucp_password }} | {{ 6*7 }}\n"
+    );
+    assert_eq!(
+        nodes.read("node1", "/srv/kept"),
+        "{{ 7*7 }} {{ ucp_password }}\n"
+    );
+    run.stdout_has("file said {{ 7*7 }} {{ ucp_password }}");
+    assert!(!run.stdout.contains("S3cretPW-ucp-1"), "{}", run.stdout);
 }
