@@ -163,6 +163,7 @@ pub fn load_quietly(
     if let Some(playbook) = &playbook {
         errors.extend(playbook.plays.iter().flat_map(play_contract_errors));
     }
+    errors.extend(extra_contract_errors(extra_vars));
     if let (Some(playbook), Some(inventory)) = (&playbook, &inventory)
         && errors.is_empty()
     {
@@ -271,13 +272,57 @@ fn play_contract_errors(play: &Play) -> Vec<InputError> {
         .into_iter()
         .chain(play.handlers.iter())
         .map(|task| task.vars.as_slice());
+    let roles = role_var_files(play);
+    let role_maps = roles.iter().filter_map(Node::as_map);
     let mut seen = HashSet::new();
     std::iter::once(play.vars.as_slice())
         .chain(files)
         .chain(tasks)
+        .chain(role_maps)
         .flatten()
         .filter_map(|(name, value)| contract_error(name.key(), &value.to_json(), value))
         .filter(|err| seen.insert(err.location()))
+        .collect()
+}
+
+/// The `defaults/main.yml` and `vars/main.yml` of a play's roles, read
+/// again with their spans (the role keeps only their values), so that a
+/// bad pin in a role points at its line. Files the role loader already
+/// refused are not read twice.
+fn role_var_files(play: &Play) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for role in &play.roles {
+        for sub in ["defaults", "vars"] {
+            let Some(path) = ["main.yml", "main.yaml"]
+                .iter()
+                .map(|f| role.path.join(sub).join(f))
+                .find(|p| p.is_file())
+            else {
+                continue;
+            };
+            if let Ok(src) = crate::source::SourceFile::read(&path)
+                && let Ok(node) = crate::yaml::parse(&src)
+            {
+                nodes.push(node);
+            }
+        }
+    }
+    nodes
+}
+
+/// The contract errors of extra variables (`-e ucp_flavor=ucp9`), each
+/// pointing at the command line as `Inventory::connection_vars` does.
+fn extra_contract_errors(extra: &Map<String, Value>) -> Vec<InputError> {
+    extra
+        .iter()
+        .filter_map(|(name, value)| {
+            let text = format!("-e {name}={value}");
+            let src = crate::source::SourceFile::new("the command line", text.as_str());
+            let start = name.len() + 4;
+            let span = miette::SourceSpan::from((start, text.len() - start));
+            let node = Node::from_json(value, span, &src);
+            contract_error(name, value, &node)
+        })
         .collect()
 }
 

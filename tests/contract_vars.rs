@@ -99,3 +99,52 @@ fn the_same_checks_hold_in_vars_files_task_vars_and_task_arguments() {
         .stderr_has("argument `fingerprint` is not a SHA-256 fingerprint")
         .stderr_has("site.yml:5:22");
 }
+
+#[test]
+fn extra_variables_are_checked_at_the_command_line() {
+    let project = Project::new();
+    project.file("hosts.ini", "ucp1 ansible_host=127.0.0.1 ansible_port=1\n");
+    project.file(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n",
+    );
+    project
+        .run(&[
+            "validate",
+            "site.yml",
+            "-i",
+            "hosts.ini",
+            "-e",
+            "ucp_flavor=ucp9",
+            "-e",
+            "dtr_ca_fingerprint=abc",
+        ])
+        .status(4)
+        .stderr_has("`ucp_flavor` must be `ucp1` or `ucp3`, not `ucp9`")
+        .stderr_has("`dtr_ca_fingerprint` is not a SHA-256 fingerprint")
+        .stderr_has("the command line:1:")
+        .stderr_has("found 2 problems");
+}
+
+#[test]
+fn a_roles_defaults_and_vars_are_checked_at_their_line() {
+    let project = Project::new();
+    project.file("hosts.ini", "ucp1 ansible_host=127.0.0.1 ansible_port=1\n");
+    project.file("roles/trust/defaults/main.yml", "---\nucp_flavor: ucp2\n");
+    project.file(
+        "roles/trust/vars/main.yml",
+        "ucp_ca_fingerprint: \"12:ab\"\n",
+    );
+    project.file("roles/trust/tasks/main.yml", "- command: \"true\"\n");
+    project.file(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  roles: [trust]\n",
+    );
+    project
+        .run(&["validate", "site.yml", "-i", "hosts.ini"])
+        .status(4)
+        .stderr_has("`ucp_flavor` must be `ucp1` or `ucp3`, not `ucp2`")
+        .stderr_has("defaults/main.yml:2:13")
+        .stderr_has("`ucp_ca_fingerprint` is not a SHA-256 fingerprint")
+        .stderr_has("vars/main.yml:1:21");
+}
