@@ -292,45 +292,29 @@ impl Task for PushTest {
             None
         };
         let reference = image_reference(&host, &repo, &self.tag);
-        let mut preview = Outcome::ok().with_msg(format!("push {reference} from {}", cx.host));
+        let mut preview = Outcome::ok()
+            .with_msg(format!("push {reference} from {}", cx.host))
+            .with_data("image", reference.clone());
         // The repository and the tag are the run's, not this node's: one
         // node shows their changes.
-        if reporter_of_run_changes(cx) == Some(false) {
-            preview = preview.with_data("image", reference.clone());
-            return Ok(Check::Drift {
-                drift: PushDrift {
-                    dtr,
-                    namespace,
-                    name,
-                    origin,
-                    repo_exists,
-                    tag_digest_before,
-                    reference,
-                    ca_path: ca_crt_path(&certs_dir, &host),
-                    dtr_access: access,
-                    repository: format!("{host}/{repo}"),
-                    ucp,
-                },
-                preview,
-            });
+        if reporter_of_run_changes(cx) != Some(false) {
+            if !repo_exists {
+                preview.changed = true;
+                preview.diffs.push(Diff {
+                    subject: format!("DTR repository {repo}"),
+                    before: None,
+                    after: Some("visibility: private\n".into()),
+                });
+            }
+            if tag_digest_before.is_none() {
+                preview.changed = true;
+                preview.diffs.push(Diff {
+                    subject: format!("DTR tag {repo}:{}", self.tag),
+                    before: None,
+                    after: Some(format!("pushed through UCP ({})\n", self.image)),
+                });
+            }
         }
-        if !repo_exists {
-            preview.changed = true;
-            preview.diffs.push(Diff {
-                subject: format!("DTR repository {repo}"),
-                before: None,
-                after: Some("visibility: private\n".into()),
-            });
-        }
-        if tag_digest_before.is_none() {
-            preview.changed = true;
-            preview.diffs.push(Diff {
-                subject: format!("DTR tag {repo}:{}", self.tag),
-                before: None,
-                after: Some(format!("pushed through UCP ({})\n", self.image)),
-            });
-        }
-        preview = preview.with_data("image", reference.clone());
         Ok(Check::Drift {
             drift: PushDrift {
                 dtr,
