@@ -20,6 +20,7 @@
 //! leak secrets.
 
 mod filters;
+mod ipaddr;
 pub mod names;
 mod predicates;
 mod sha1;

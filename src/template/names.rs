@@ -110,24 +110,24 @@ fn scan(text: &str, region: Range<usize>, found: &mut Vec<NameUse>) {
         let previous = i.checked_sub(1).and_then(|p| tokens.get(p));
         match token {
             Token::Punct(b'|') => {
-                if let Some((Token::Ident(name), at)) = next(1) {
+                if let Some((name, at)) = dotted(&tokens[i + 1..]) {
                     found.push(NameUse {
                         kind: NameKind::Filter,
-                        name: name.clone(),
-                        range: at.clone(),
+                        name,
+                        range: at,
                     });
                 }
             }
             Token::Ident(word) if word == "is" => {
                 let after = match next(1) {
-                    Some((Token::Ident(not), _)) if not == "not" => next(2),
-                    other => other,
+                    Some((Token::Ident(not), _)) if not == "not" => i + 2,
+                    _ => i + 1,
                 };
-                if let Some((Token::Ident(name), at)) = after {
+                if let Some((name, at)) = dotted(tokens.get(after..).unwrap_or(&[])) {
                     found.push(NameUse {
                         kind: NameKind::Test,
-                        name: name.clone(),
-                        range: at.clone(),
+                        name,
+                        range: at,
                     });
                 }
             }
@@ -149,6 +149,27 @@ fn scan(text: &str, region: Range<usize>, found: &mut Vec<NameUse>) {
             _ => {}
         }
     }
+}
+
+/// The name at the start of `tokens`, with its collection prefix when it
+/// has one (`ansible.utils.ipaddr`), and the range it spans.
+fn dotted(tokens: &[(Token, Range<usize>)]) -> Option<(String, Range<usize>)> {
+    let Some((Token::Ident(first), at)) = tokens.first() else {
+        return None;
+    };
+    let mut name = first.clone();
+    let mut range = at.clone();
+    let mut rest = &tokens[1..];
+    while let [(Token::Punct(b'.'), dot), (Token::Ident(part), part_at), tail @ ..] = rest {
+        if dot.start != range.end || part_at.start != dot.end {
+            break;
+        }
+        name.push('.');
+        name.push_str(part);
+        range.end = part_at.end;
+        rest = tail;
+    }
+    Some((name, range))
 }
 
 /// The tokens of a region: names, string literals (their range includes
@@ -239,6 +260,10 @@ pub const FILTER_WORDS: &[&str] = &[
     "indent",
     "int",
     "intersect",
+    "ipaddr",
+    "ipv4",
+    "ipv6",
+    "ipwrap",
     "items",
     "items2dict",
     "join",
@@ -400,6 +425,10 @@ mod tests {
             ]
         );
         assert!(names("{# x | nope #}{% raw %}{{ x | nope }}{% endraw %}", false).is_empty());
+        assert_eq!(
+            names("{{ ip | ansible.utils.ipaddr('address') }}", false),
+            [(NameKind::Filter, "ansible.utils.ipaddr".to_string())]
+        );
         let found = uses("{{ lookup('env', 'HOME') }}", false);
         assert_eq!(found[0].range, 11..14);
     }

@@ -14,6 +14,7 @@ mod docker_registry;
 mod downloads;
 mod edits;
 mod fetch;
+mod filters_ip;
 mod files;
 mod packages;
 mod reconnect;
