@@ -14,11 +14,7 @@ use super::filters::require;
 
 /// Registers the filters under their short and collection names.
 pub(crate) fn register(env: &mut Environment<'static>) {
-    for name in [
-        "ipaddr",
-        "ansible.utils.ipaddr",
-        "ansible.netcommon.ipaddr",
-    ] {
+    for name in ["ipaddr", "ansible.utils.ipaddr", "ansible.netcommon.ipaddr"] {
         env.add_filter(name, |value: &Value, query: Option<Value>| {
             filter(value, query, None, "ipaddr")
         });
@@ -38,9 +34,6 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     }
 }
 
-/// The filter names this module adds, for `validate`'s "did you mean".
-pub const NAMES: &[&str] = &["ipaddr", "ipv4", "ipv6", "ipwrap"];
-
 /// An address with its prefix length, like netaddr's `IPNetwork`: the host
 /// bits are kept (`192.0.2.5/24` is not the same as `192.0.2.0/24`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,7 +52,11 @@ impl Net {
     }
 
     fn mask(self) -> u128 {
-        let all = if self.v6 { u128::MAX } else { u128::from(u32::MAX) };
+        let all = if self.v6 {
+            u128::MAX
+        } else {
+            u128::from(u32::MAX)
+        };
         if self.prefix == 0 {
             0
         } else {
@@ -72,7 +69,11 @@ impl Net {
     }
 
     fn broadcast(self) -> u128 {
-        let all = if self.v6 { u128::MAX } else { u128::from(u32::MAX) };
+        let all = if self.v6 {
+            u128::MAX
+        } else {
+            u128::from(u32::MAX)
+        };
         self.network() | (all & !self.mask())
     }
 
@@ -296,10 +297,8 @@ fn one(value: &Value, query: &str, version: Option<u8>, name: &str) -> Result<Va
             }
         }
         "cidr" | "subnet" => text(with_prefix(net.network())),
-        "size" => Ok(u64::try_from(net.size()).map_or_else(
-            |_| Value::from(net.size().to_string()),
-            Value::from,
-        )),
+        "size" => Ok(u64::try_from(net.size())
+            .map_or_else(|_| Value::from(net.size().to_string()), Value::from)),
         "first_usable" | "last_usable" => usable(net, query == "first_usable"),
         "version" => Ok(Value::from(if net.v6 { 6 } else { 4 })),
         "4" | "ipv4" => {
@@ -332,7 +331,12 @@ fn one(value: &Value, query: &str, version: Option<u8>, name: &str) -> Result<Va
         other => match parse_text(other) {
             // A network as the query keeps the inputs inside it.
             Some(outer) if outer.v6 == net.v6 && outer.prefix <= net.prefix => {
-                let inside = Net { ip: net.ip, ..outer }.network() == outer.network();
+                let inside = Net {
+                    ip: net.ip,
+                    ..outer
+                }
+                .network()
+                    == outer.network();
                 keep(value, inside)
             }
             Some(_) => no(),
@@ -349,7 +353,11 @@ fn one(value: &Value, query: &str, version: Option<u8>, name: &str) -> Result<Va
 }
 
 fn keep(value: &Value, yes: bool) -> Result<Value, Error> {
-    Ok(if yes { value.clone() } else { Value::from(false) })
+    Ok(if yes {
+        value.clone()
+    } else {
+        Value::from(false)
+    })
 }
 
 /// The nth address of the network, with the prefix (`192.0.2.0/24 | ipaddr(5)`
@@ -432,29 +440,29 @@ mod tests {
         assert_eq!(ask("192.0.2.5/24", "size"), "256");
         assert_eq!(ask("192.0.2.0/24", "5"), "192.0.2.5/24");
         assert_eq!(ask("192.0.2.0/24", "-1"), "192.0.2.255/24");
-        assert_eq!(ask("192.0.2.0/24", "address"), "false");
+        assert_eq!(ask("192.0.2.0/24", "address"), "False");
         assert_eq!(ask("10.1.2.3", ""), "10.1.2.3");
         assert_eq!(ask("10.1.2.3", "private"), "10.1.2.3");
-        assert_eq!(ask("10.1.2.3", "public"), "false");
+        assert_eq!(ask("10.1.2.3", "public"), "False");
         assert_eq!(ask("8.8.8.8", "public"), "8.8.8.8");
         assert_eq!(ask("127.0.0.1", "loopback"), "127.0.0.1");
         assert_eq!(ask("10.0.0.1/255.255.0.0", "prefix"), "16");
         assert_eq!(ask("2001:db8::1/64", "network"), "2001:db8::");
         assert_eq!(ask("2001:db8::1/64", "address"), "2001:db8::1");
-        assert_eq!(ask("not an address", ""), "false");
-        assert_eq!(ask("192.168.1.300", "bool"), "false");
-        assert_eq!(ask("192.168.1.3", "bool"), "true");
+        assert_eq!(ask("not an address", ""), "False");
+        assert_eq!(ask("192.168.1.300", "bool"), "False");
+        assert_eq!(ask("192.168.1.3", "bool"), "True");
         assert_eq!(ask("192.168.1.3", "192.168.1.0/30"), "192.168.1.3");
-        assert_eq!(ask("192.168.1.9", "192.168.1.0/30"), "false");
+        assert_eq!(ask("192.168.1.9", "192.168.1.0/30"), "False");
     }
 
     #[test]
     fn lists_are_filtered_element_wise() {
-        let list = Value::from_serialize(["192.0.2.1", "nope", "192.0.2.9/24"]);
+        let list = Value::from(vec!["192.0.2.1", "nope", "192.0.2.9/24"]);
         let out = filter(&list, Some(Value::from("address")), None, "ipaddr").unwrap();
-        assert_eq!(out.to_string(), r#"["192.0.2.1", "192.0.2.9"]"#);
-        let out = filter(&Value::from_serialize(["::1", "10.0.0.1"]), None, Some(6), "ipv6");
-        assert_eq!(out.unwrap().to_string(), r#"["::1"]"#);
+        assert_eq!(out.to_string(), "['192.0.2.1', '192.0.2.9']");
+        let out = filter(&Value::from(vec!["::1", "10.0.0.1"]), None, Some(6), "ipv6");
+        assert_eq!(out.unwrap().to_string(), "['::1']");
     }
 
     #[test]

@@ -160,7 +160,12 @@ fn dotted(tokens: &[(Token, Range<usize>)]) -> Option<(String, Range<usize>)> {
     let mut name = first.clone();
     let mut range = at.clone();
     let mut rest = &tokens[1..];
-    while let [(Token::Punct(b'.'), dot), (Token::Ident(part), part_at), tail @ ..] = rest {
+    while let [
+        (Token::Punct(b'.'), dot),
+        (Token::Ident(part), part_at),
+        tail @ ..,
+    ] = rest
+    {
         if dot.start != range.end || part_at.start != dot.end {
             break;
         }
