@@ -31,7 +31,7 @@ fn unknown_filters_and_tests_are_refused_at_the_name_with_did_you_mean() {
           vars:
             shout: "{{ 'hi' | uppr }}"
           tasks:
-            - debug: {msg: "{{ '10.0.0.1' | ipaddr }}"}
+            - debug: {msg: "{{ '10.0.0.1' | community.general.json_query('a') }}"}
               when: "'x' is sting"
         "#,
     );
@@ -39,7 +39,7 @@ fn unknown_filters_and_tests_are_refused_at_the_name_with_did_you_mean() {
         .stderr_has("unknown filter `uppr`")
         .stderr_has("site.yml:4:23")
         .stderr_has("did you mean `upper`?")
-        .stderr_has("unknown filter `ipaddr`")
+        .stderr_has("unknown filter `community.general.json_query`")
         .stderr_has("site.yml:6:37")
         .stderr_has("collections' filters")
         .stderr_has("unknown test `sting`")

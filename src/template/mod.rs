@@ -435,7 +435,7 @@ impl Templates {
                         filters::LOOKUPS.map(|l| format!("`{l}`")).join(" and ")
                     ),
                     kind => format!(
-                        "dtrplay has Jinja's and Ansible's built-in {}s; collections' {}s (`ipaddr`, ...) are not available",
+                        "dtrplay has Jinja's and Ansible's built-in {}s; collections' {}s are not, except the `ipaddr` family (`ansible.utils.ipaddr`, `ipv4`, `ipv6`, `ipwrap`)",
                         kind.noun(),
                         kind.noun()
                     ),
