@@ -15,6 +15,7 @@ mod downloads;
 mod edits;
 mod fetch;
 mod files;
+mod git;
 mod packages;
 mod reconnect;
 mod requests;
