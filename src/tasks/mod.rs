@@ -36,6 +36,7 @@ pub mod fetch;
 pub mod file;
 pub mod find;
 pub mod get_url;
+pub mod git;
 pub mod group;
 pub mod http;
 pub mod include_vars;
@@ -278,6 +279,7 @@ builtins! {
     "apt" => Apt(apt::Apt), apt::spec;
     "package" => Package(package::Package), package::spec;
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
+    "git" => Git(git::Git), git::spec;
     "uri" => Uri(uri::Uri), uri::spec;
     "slurp" => Slurp(slurp::Slurp), slurp::spec;
     "find" => Find(find::Find), find::spec;

@@ -16,6 +16,7 @@ mod edits;
 mod fetch;
 mod files;
 mod filters_ip;
+mod git;
 mod packages;
 mod reconnect;
 mod requests;
