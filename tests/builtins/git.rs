@@ -31,6 +31,9 @@ fn git_clones_updates_checks_out_tags_and_refuses_local_changes() {
             repo: file://{UPSTREAM}
             dest: {DEST}
           register: app
+        - name: record what git returned
+          shell: "printf '%s %s\\n' '{{{{ app.before }}}}' '{{{{ app.after }}}}' > /srv/git-result"
+          changed_when: false
         - assert:
             that: app.after | length == 40
         "#
@@ -46,8 +49,12 @@ fn git_clones_updates_checks_out_tags_and_refuses_local_changes() {
     let first = lab.apply(&[]);
     first.success();
     assert_eq!(changed(&first, "node1"), 1, "{}", first.stdout);
-    assert_eq!(results(&first)[0]["after"], first_commit.as_str());
-    assert!(results(&first)[0]["before"].is_null());
+    let recorded = lab.sh("node1", "cat /srv/git-result");
+    assert!(
+        recorded.ends_with(&format!(" {first_commit}\n")),
+        "{recorded}"
+    );
+    assert!(!recorded.starts_with(&first_commit), "{recorded}");
     assert_eq!(lab.sh("node1", &format!("cat {DEST}/app.txt")), "one\n");
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 
@@ -59,25 +66,34 @@ fn git_clones_updates_checks_out_tags_and_refuses_local_changes() {
     let update = lab.apply(&[]);
     update.success();
     assert_eq!(changed(&update, "node1"), 1, "{}", update.stdout);
-    assert_eq!(results(&update)[0]["before"], first_commit.as_str());
-    assert_eq!(results(&update)[0]["after"], second_commit.as_str());
+    assert_eq!(
+        lab.sh("node1", "cat /srv/git-result"),
+        format!("{first_commit} {second_commit}\n")
+    );
     assert_eq!(lab.sh("node1", &format!("cat {DEST}/app.txt")), "two\n");
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 
     // A tag: the checkout goes back to the tagged commit.
     lab.sh(
         "node1",
-        &format!("git -C {UPSTREAM} tag -a v1 -m v1 {first_commit}"),
+        &format!("git -C {UPSTREAM} -c user.name=t -c user.email=t@example.com tag -a v1 -m v1 {first_commit}"),
     );
     lab.play(&format!(
         r#"
         - git: repo=file://{UPSTREAM} dest={DEST} version=v1
+          register: app
+        - name: record what git returned
+          shell: "printf '%s %s\\n' '{{{{ app.before }}}}' '{{{{ app.after }}}}' > /srv/git-result"
+          changed_when: false
         "#
     ));
     let tagged = lab.apply(&[]);
     tagged.success();
     assert_eq!(changed(&tagged, "node1"), 1, "{}", tagged.stdout);
-    assert_eq!(results(&tagged)[0]["after"], first_commit.as_str());
+    assert_eq!(
+        lab.sh("node1", "cat /srv/git-result"),
+        format!("{second_commit} {first_commit}\n")
+    );
     assert_eq!(lab.sh("node1", &format!("cat {DEST}/app.txt")), "one\n");
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 
