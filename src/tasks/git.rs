@@ -91,7 +91,10 @@ impl Git {
             ssh.push_str(" -o StrictHostKeyChecking=no");
         }
         if let Some(key) = &self.key_file {
-            ssh.push_str(&format!(" -i {} -o IdentitiesOnly=yes", shell_quote(key)));
+            ssh.push_str(&format!(
+                " -i {} -o IdentitiesOnly=yes",
+                remote::path_arg(key)
+            ));
         }
         if ssh != "ssh" {
             s.push_str(&format!("export GIT_SSH_COMMAND={}\n", shell_quote(&ssh)));
@@ -103,7 +106,7 @@ impl Git {
     /// The git directory's option for `git`: the checkout's, or the bare
     /// repository itself.
     fn git(&self) -> String {
-        let d = shell_quote(&self.dest);
+        let d = remote::path_arg(&self.dest);
         if self.bare {
             format!("git --git-dir={d}")
         } else {
@@ -112,7 +115,7 @@ impl Git {
     }
 
     fn probe(&self) -> String {
-        let d = shell_quote(&self.dest);
+        let d = remote::path_arg(&self.dest);
         let g = self.git();
         let r = shell_quote(&self.remote);
         let mut s = self.prelude();
@@ -166,7 +169,7 @@ impl Git {
         if self.remote != "origin" {
             args.push_str(&format!(" --origin {}", shell_quote(&self.remote)));
         }
-        let d = shell_quote(&self.dest);
+        let d = remote::path_arg(&self.dest);
         s.push_str(&format!(
             "mkdir -p \"$(dirname {d})\" || fail mkdir\n\
              git clone{args} {} {d} || fail clone\n",
