@@ -12,8 +12,15 @@
 //! pin a version (`nginx=1.18*` style pins are passed to apt-get as
 //! written; an exact `name=version` is compared).
 //!
-//! Differences from Ansible: `upgrade`, `autoclean`, `policy_rc_d` and
-//! `deb:` URLs are not supported; the diff is a listing of the packages
+//! `allow_downgrade` lets an exact `name=version` below the installed one
+//! go through (`--allow-downgrades`); without it such a pin fails as
+//! apt-get fails. `policy_rc_d` puts a `/usr/sbin/policy-rc.d` that exits
+//! with the given code in place for the apply only (so packages do not
+//! start or stop services), and restores whatever was there before, even
+//! when apt-get fails.
+//!
+//! Differences from Ansible: `upgrade`, `autoclean` and `deb:` URLs are
+//! not supported; the diff is a listing of the packages
 //! that change rather than apt-get's simulation.
 
 use std::collections::BTreeMap;
@@ -49,6 +56,9 @@ pub struct Apt {
     #[serde(default)]
     pub allow_unauthenticated: bool,
     pub dpkg_options: String,
+    #[serde(default)]
+    pub allow_downgrade: bool,
+    pub policy_rc_d: Option<i64>,
 }
 
 /// The parameters of `apt`, as Ansible names them.
@@ -74,6 +84,10 @@ pub fn spec() -> Spec {
                 .default(false)
                 .aliases(&["allow-unauthenticated"]),
             Param::new("dpkg_options", Kind::Str).default("force-confdef,force-confold"),
+            Param::new("allow_downgrade", Kind::Bool)
+                .default(false)
+                .aliases(&["allow-downgrade", "allow_downgrades", "allow-downgrades"]),
+            Param::new("policy_rc_d", Kind::Int),
         ],
     )
 }
@@ -263,8 +277,26 @@ impl Apt {
         }
         if self.force {
             o.push_str(" --allow-downgrades --allow-remove-essential --allow-change-held-packages");
+        } else if self.allow_downgrade {
+            o.push_str(" --allow-downgrades");
         }
         o
+    }
+
+    /// Puts a `policy-rc.d` exiting with `policy_rc_d` in place for the
+    /// rest of the script, and an exit trap that restores the one before
+    /// (or removes ours): a failing apt-get must not leave services
+    /// blocked on the host.
+    fn policy_rc_d(&self) -> String {
+        let Some(code) = self.policy_rc_d else {
+            return String::new();
+        };
+        format!(
+            "p=/usr/sbin/policy-rc.d; keep=\n\
+             if [ -e \"$p\" ] || [ -L \"$p\" ]; then keep=$(mktemp \"$p.dtrplay-XXXXXXXX\") && mv -f -- \"$p\" \"$keep\" || fail policy; fi\n\
+             trap 'rm -f -- \"$p\"; [ -z \"$keep\" ] || mv -f -- \"$keep\" \"$p\"' EXIT\n\
+             (umask 022 && printf '#!/bin/sh\\nexit %d\\n' {code} > \"$p\" && chmod 0755 \"$p\") || fail policy\n"
+        )
     }
 }
 
@@ -356,6 +388,7 @@ impl Task for Apt {
     async fn apply(&self, cx: &Context<'_>, drift: AptDrift) -> Result<Outcome, TaskError> {
         let mut s = String::from(remote::FAIL_FN);
         s.push_str("export DEBIAN_FRONTEND=noninteractive LC_ALL=C\n");
+        s.push_str(&self.policy_rc_d());
         if drift.update {
             s.push_str("apt-get update -q || fail update\n");
         }
@@ -403,6 +436,7 @@ impl Task for Apt {
             let what = match failure.code.as_deref() {
                 Some("update") => "Failed to update apt cache",
                 Some("remove") => "apt-get failed to remove packages",
+                Some("policy") => "could not put /usr/sbin/policy-rc.d in place",
                 _ => "apt-get failed to install packages",
             };
             return Err(TaskError::failed_with(

@@ -13,9 +13,15 @@
 //! package names, optionally with a version (`name-1.0` or
 //! `name-1.0-1`, as rpm and dnf read them).
 //!
+//! `exclude` keeps the named packages (globs as dnf reads them) out of
+//! every query and transaction (`--exclude`). A `name-version` below the
+//! installed version is a downgrade: with `allow_downgrade` it is made
+//! (`dnf install` of an older version downgrades); without it the newer
+//! package counts as the request met, as Ansible's module treats it.
+//!
 //! Differences from Ansible: package files and URLs as names, groups
-//! (`@name`), `list`, `exclude`, `security`/`bugfix`, `download_only`,
-//! `installroot` and `allow_downgrade` are not supported; the diff is a
+//! (`@name`), `list`, `security`/`bugfix`, `download_only` and
+//! `installroot` are not supported; the diff is a
 //! listing of the packages that change.
 
 use std::collections::BTreeMap;
@@ -51,6 +57,10 @@ pub struct Dnf {
     pub install_weak_deps: Option<bool>,
     #[serde(default)]
     pub autoremove: bool,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub allow_downgrade: bool,
 }
 
 fn params() -> Vec<Param> {
@@ -69,6 +79,8 @@ fn params() -> Vec<Param> {
         Param::new("releasever", Kind::Str),
         Param::new("install_weak_deps", Kind::Bool),
         Param::new("autoremove", Kind::Bool).default(false),
+        Param::new("exclude", Kind::List),
+        Param::new("allow_downgrade", Kind::Bool).default(false),
     ]
 }
 
@@ -118,6 +130,9 @@ struct Installed {
     outdated: Vec<String>,
     /// Names the repositories have (`repoquery`).
     available: Vec<String>,
+    /// For a `name-version` query: the package installed under `name`, and
+    /// its version.
+    bases: BTreeMap<String, (String, String)>,
 }
 
 /// The probe's lines: `Q <query>` before each query's rpm output,
@@ -135,6 +150,11 @@ fn parse(stdout: &str) -> Installed {
             out.versions.insert(query.clone(), version.to_string());
         } else if line.starts_with("package ") && line.ends_with(" is not installed") {
             out.missing.push(query.clone());
+        } else if let Some(rest) = line.strip_prefix("B\t") {
+            if let Some((name, version)) = rest.split_once('\t') {
+                out.bases
+                    .insert(query.clone(), (name.to_string(), version.to_string()));
+            }
         } else if let Some(name) = line.strip_prefix("U ") {
             out.outdated.push(name.to_string());
         } else if let Some(name) = line.strip_prefix("A ") {
@@ -151,6 +171,95 @@ fn matches(query: &str, name: &str) -> bool {
         || query.strip_prefix(name).is_some_and(|rest| {
             rest.starts_with('-') && rest[1..].starts_with(|c: char| c.is_ascii_digit())
         })
+}
+
+/// The names a `name-version[-release]` query could mean: every prefix
+/// that a `-` and a digit follow.
+fn bases(query: &str) -> Vec<&str> {
+    let bytes = query.as_bytes();
+    (1..bytes.len().saturating_sub(1))
+        .filter(|&i| bytes[i] == b'-' && bytes[i + 1].is_ascii_digit())
+        .map(|i| &query[..i])
+        .collect()
+}
+
+/// rpm's version comparison (`rpmvercmp`): runs of digits compare as
+/// numbers, runs of letters as text, a digit run is newer than a letter
+/// run, `~` sorts before anything (pre-releases), and other characters
+/// only separate.
+pub fn rpm_vercmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    let separator = |c: &u8| !c.is_ascii_alphanumeric() && *c != b'~';
+    loop {
+        while a.first().is_some_and(separator) {
+            a = &a[1..];
+        }
+        while b.first().is_some_and(separator) {
+            b = &b[1..];
+        }
+        match (a.first() == Some(&b'~'), b.first() == Some(&b'~')) {
+            (true, true) => {
+                a = &a[1..];
+                b = &b[1..];
+                continue;
+            }
+            (true, false) => return Ordering::Less,
+            (false, true) => return Ordering::Greater,
+            _ => {}
+        }
+        if a.is_empty() || b.is_empty() {
+            return a.len().cmp(&b.len());
+        }
+        let numeric = a[0].is_ascii_digit();
+        let run = |s: &[u8]| {
+            s.iter()
+                .take_while(|c| {
+                    if numeric {
+                        c.is_ascii_digit()
+                    } else {
+                        c.is_ascii_alphabetic()
+                    }
+                })
+                .count()
+        };
+        let (la, lb) = (run(a), run(b));
+        if lb == 0 {
+            // A digit run against a letter run: the digits are newer.
+            return if numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+        }
+        let (sa, sb) = (&a[..la], &b[..lb]);
+        let order = if numeric {
+            let trim = |s: &[u8]| {
+                let zeros = s.iter().take_while(|c| **c == b'0').count();
+                s[zeros..].to_vec()
+            };
+            let (ta, tb) = (trim(sa), trim(sb));
+            ta.len().cmp(&tb.len()).then(ta.cmp(&tb))
+        } else {
+            sa.cmp(sb)
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+        a = &a[la..];
+        b = &b[lb..];
+    }
+}
+
+/// Whether the installed `version-release` is newer than what a query
+/// asks for (`version` alone compares the version part only).
+fn newer_installed(installed: &str, wanted: &str) -> bool {
+    let installed = if wanted.contains('-') {
+        installed
+    } else {
+        installed.split('-').next().unwrap_or(installed)
+    };
+    rpm_vercmp(installed, wanted) == std::cmp::Ordering::Greater
 }
 
 /// The `yum` task: `dnf`'s arguments, with `yum` tried first on the host.
@@ -224,6 +333,9 @@ impl Dnf {
         if self.disable_gpg_check {
             o.push_str(" --nogpgcheck");
         }
+        for name in &self.exclude {
+            o.push_str(&format!(" --exclude={}", shell_quote(name)));
+        }
         if let Some(weak) = self.install_weak_deps {
             o.push_str(&format!(" --setopt=install_weak_deps={weak}"));
         }
@@ -234,11 +346,20 @@ impl Dnf {
         self.name
             .iter()
             .map(|n| {
-                format!(
+                let mut q = format!(
                     "echo 'Q {}'\nrpm -q --qf 'P\\t%{{NAME}}\\t%{{VERSION}}-%{{RELEASE}}\\n' -- {} || :\n",
                     n,
                     shell_quote(n)
-                )
+                );
+                // For `name-version`, the installed version of every name
+                // it could be, so a downgrade can be told from an install.
+                for base in bases(n) {
+                    q.push_str(&format!(
+                        "rpm -q --qf 'B\\t%{{NAME}}\\t%{{VERSION}}-%{{RELEASE}}\\n' -- {} 2>/dev/null | grep '^B' || :\n",
+                        shell_quote(base)
+                    ));
+                }
+                q
             })
             .collect()
     }
@@ -281,6 +402,14 @@ impl Dnf {
                 continue;
             }
             if !installed {
+                let newer = facts.bases.get(name).is_some_and(|(base, version)| {
+                    name.get(base.len() + 1..)
+                        .is_some_and(|wanted| newer_installed(version, wanted))
+                });
+                if newer && !self.allow_downgrade {
+                    // Ansible's dnf takes a newer package for the request met.
+                    continue;
+                }
                 if !facts.available.iter().any(|a| matches(name, a)) {
                     return Err(TaskError::failed(format!(
                         "No package matching '{name}' found available, installed or updated"
@@ -476,5 +605,27 @@ mod tests {
         assert!(matches("b-2.0", "b"));
         assert!(!matches("bc", "b"));
         assert_eq!(facts.outdated, ["a"]);
+    }
+
+    #[test]
+    fn versions_compare_as_rpm_compares_them() {
+        use std::cmp::Ordering::*;
+        for (a, b, order) in [
+            ("1.0", "1.0", Equal),
+            ("2.0", "1.0", Greater),
+            ("1.10", "1.9", Greater),
+            ("1.0~rc1", "1.0", Less),
+            ("1.0a", "1.0", Greater),
+            ("1.0", "1.0.1", Less),
+            ("1.01", "1.1", Equal),
+            ("2.0-1", "2.0-2", Less),
+            ("1.0.a", "1.0.1", Less),
+        ] {
+            assert_eq!(rpm_vercmp(a, b), order, "{a} vs {b}");
+        }
+        assert!(newer_installed("2.0-1", "1.0"));
+        assert!(!newer_installed("1.0-1", "1.0"));
+        assert_eq!(bases("dtr-hello-1.0-1"), ["dtr-hello", "dtr-hello-1.0"]);
+        assert!(bases("plain").is_empty());
     }
 }

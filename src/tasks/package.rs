@@ -31,7 +31,10 @@ pub struct Package {
     pub manager: String,
     pub update_cache: Option<bool>,
     pub autoremove: Option<bool>,
+    /// Arguments apt's and dnf's modules both have.
+    pub allow_downgrade: Option<bool>,
     /// Arguments only apt's module has.
+    pub policy_rc_d: Option<i64>,
     pub allow_unauthenticated: Option<bool>,
     pub install_recommends: Option<bool>,
     pub cache_valid_time: Option<i64>,
@@ -43,6 +46,7 @@ pub struct Package {
     pub conf_file: Option<String>,
     pub releasever: Option<String>,
     pub install_weak_deps: Option<bool>,
+    pub exclude: Option<Vec<String>>,
 }
 
 /// The parameters of `package`, as Ansible names them.
@@ -57,6 +61,9 @@ pub fn spec() -> Spec {
             Param::new("use", Kind::Str).default("auto"),
             Param::new("update_cache", Kind::Bool),
             Param::new("autoremove", Kind::Bool),
+            Param::new("allow_downgrade", Kind::Bool),
+            Param::new("policy_rc_d", Kind::Int),
+            Param::new("exclude", Kind::List),
             Param::new("allow_unauthenticated", Kind::Bool),
             Param::new("install_recommends", Kind::Bool),
             Param::new("cache_valid_time", Kind::Int),
@@ -90,6 +97,7 @@ impl Package {
                 ("conf_file", self.conf_file.is_some()),
                 ("releasever", self.releasever.is_some()),
                 ("install_weak_deps", self.install_weak_deps.is_some()),
+                ("exclude", self.exclude.is_some()),
             ]
             .into_iter()
             .filter_map(|(name, set)| set.then_some(name))
@@ -103,6 +111,7 @@ impl Package {
                 ("install_recommends", self.install_recommends.is_some()),
                 ("cache_valid_time", self.cache_valid_time.is_some()),
                 ("default_release", self.default_release.is_some()),
+                ("policy_rc_d", self.policy_rc_d.is_some()),
             ]
             .into_iter()
             .filter_map(|(name, set)| set.then_some(name))
@@ -131,6 +140,8 @@ impl Package {
             force: false,
             allow_unauthenticated: self.allow_unauthenticated.unwrap_or(false),
             dpkg_options: "force-confdef,force-confold".to_string(),
+            allow_downgrade: self.allow_downgrade.unwrap_or(false),
+            policy_rc_d: self.policy_rc_d,
         }
     }
 
@@ -151,6 +162,8 @@ impl Package {
             releasever: self.releasever.clone(),
             install_weak_deps: self.install_weak_deps,
             autoremove: self.autoremove.unwrap_or(false),
+            exclude: self.exclude.clone().unwrap_or_default(),
+            allow_downgrade: self.allow_downgrade.unwrap_or(false),
         }
     }
 

@@ -4,9 +4,11 @@
 //! `allow_unauthenticated` to the real apt-get, `service` passing
 //! `daemon_reload` to systemd, the SELinux arguments of `file`, `copy` and
 //! `template` on hosts without SELinux, a scalar where a list is expected,
-//! and arguments ansible-core removed.
+//! arguments ansible-core removed, and the backend arguments of apt and dnf
+//! (`allow_downgrade`, `policy_rc_d`, `exclude`) against the real tools.
 
-use super::rpm_packages::{msgs, publish};
+use super::packages::{lab_on, publish_with};
+use super::rpm_packages::{lab_with_repo, msgs, publish};
 use super::{Lab, changed, failed, results};
 
 #[test]
@@ -184,4 +186,102 @@ fn a_number_for_a_list_is_a_one_item_list_and_removed_arguments_say_what_replace
         .stderr_has("argument `warn` of `command` was removed from Ansible")
         .stderr_has("remove `warn:`");
     assert!(!run.stderr.contains("enablerepo"), "{}", run.stderr);
+}
+
+fn statuses(run: &crate::harness::Run) -> Vec<String> {
+    results(run)
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn dnf_downgrades_only_when_allowed_and_leaves_excluded_packages_alone() {
+    let (lab, repo) = lab_with_repo();
+    publish(repo.path(), "2.0");
+    lab.play(
+        r#"
+        - name: the newest
+          dnf: {name: dtr-hello, state: latest}
+        - name: an older version is not a downgrade unless allowed
+          dnf: {name: dtr-hello-1.0}
+        - name: allowed
+          dnf: {name: dtr-hello-1.0, allow_downgrade: true}
+        - name: excluded from the update
+          package: {name: dtr-hello, state: latest, use: dnf, exclude: [dtr-hello]}
+        "#,
+    );
+    let run = lab.apply(&[]);
+    run.success();
+    assert_eq!(
+        statuses(&run),
+        ["changed", "ok", "changed", "ok"],
+        "{:?}",
+        msgs(&run)
+    );
+    assert_eq!(lab.sh("node1", "cat /opt/dtr-hello/version"), "1.0\n");
+    lab.play(
+        r#"
+        - dnf: {name: dtr-hello, state: latest, exclude: "dtr-*"}
+        - dnf: {name: dtr-hello, state: latest}
+        "#,
+    );
+    let run = lab.apply(&[]);
+    run.success();
+    assert_eq!(statuses(&run), ["ok", "changed"], "{:?}", msgs(&run));
+    assert_eq!(lab.sh("node1", "cat /opt/dtr-hello/version"), "2.0\n");
+}
+
+/// Records, from the package's own `postinst`, what `policy-rc.d` said
+/// while apt-get ran.
+const POSTINST: &str = "#!/bin/sh\nif [ -x /usr/sbin/policy-rc.d ]; then /usr/sbin/policy-rc.d; echo \"policy $?\"; else echo none; fi >> /var/tmp/policy-seen\n";
+
+#[test]
+fn apt_downgrades_when_allowed_and_policy_rc_d_holds_only_while_apt_runs() {
+    let repo = tempfile::Builder::new()
+        .prefix("dtrplay-repo-")
+        .tempdir()
+        .expect("repo dir");
+    publish_with(repo.path(), "1.0", Some(POSTINST), false);
+    publish_with(repo.path(), "2.0", Some(POSTINST), true);
+    let lab = lab_on(repo.path());
+    // A policy of the node's own, which the task must put back.
+    lab.sh(
+        "node1",
+        "printf '#!/bin/sh\\nexit 0\\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d",
+    );
+    lab.play(
+        r#"
+        - apt: {name: dtrplay-hello, update_cache: true, policy_rc_d: 101}
+        - name: a pin below the installed version fails without allow_downgrade
+          apt: {name: "dtrplay-hello=1.0"}
+          ignore_errors: true
+        - package: {name: "dtrplay-hello=1.0", allow_downgrade: true}
+        "#,
+    );
+    let run = lab.apply(&[]);
+    run.success();
+    assert_eq!(
+        statuses(&run),
+        ["changed", "failed", "changed"],
+        "{:?}",
+        msgs(&run)
+    );
+    assert_eq!(
+        lab.sh("node1", "cat /usr/share/dtrplay-hello/version"),
+        "1.0\n"
+    );
+    assert_eq!(
+        lab.sh("node1", "cat /var/tmp/policy-seen"),
+        "policy 101\npolicy 0\n",
+        "101 while the first task's apt-get ran, the node's own policy after"
+    );
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "cat /usr/sbin/policy-rc.d; ls /usr/sbin | grep -c dtrplay || :"
+        ),
+        "#!/bin/sh\nexit 0\n0\n",
+        "the node's own policy is back and no copy is left"
+    );
 }

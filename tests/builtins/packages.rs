@@ -11,6 +11,13 @@ use super::{Lab, changed, diffs, failed, results};
 
 /// Builds `dtrplay-hello` at `version` into `repo` and rewrites the index.
 fn publish(repo: &Path, version: &str) {
+    publish_with(repo, version, None, false);
+}
+
+/// Builds `dtrplay-hello` at `version` with an optional `postinst` script
+/// into `repo`; the index then lists it alone, or beside the versions
+/// listed before when `keep` (so an older version stays installable).
+pub(super) fn publish_with(repo: &Path, version: &str, postinst: Option<&str>, keep: bool) {
     let work = repo.join(format!("build-{version}"));
     let share = work.join("usr/share/dtrplay-hello");
     std::fs::create_dir_all(work.join("DEBIAN")).expect("control dir");
@@ -20,6 +27,12 @@ fn publish(repo: &Path, version: &str) {
     );
     std::fs::write(work.join("DEBIAN/control"), &control).expect("control");
     std::fs::write(share.join("version"), format!("{version}\n")).expect("payload");
+    if let Some(script) = postinst {
+        use std::os::unix::fs::PermissionsExt;
+        let path = work.join("DEBIAN/postinst");
+        std::fs::write(&path, script).expect("postinst");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("mode");
+    }
     let deb = repo.join(format!("dtrplay-hello_{version}_all.deb"));
     let status = Command::new("dpkg-deb")
         .args(["--build", "--root-owner-group"])
@@ -33,15 +46,20 @@ fn publish(repo: &Path, version: &str) {
         String::from_utf8_lossy(&status.stderr)
     );
     std::fs::remove_dir_all(&work).expect("clean the build dir");
-    // The newest version only, as a repository publishes it.
+    // The newest version only, as a repository publishes it, unless the
+    // test keeps the older ones.
     let bytes = std::fs::read(&deb).expect("the package");
     use sha2::Digest;
-    let index = format!(
+    let mut index = match keep {
+        true => std::fs::read_to_string(repo.join("Packages")).unwrap_or_default(),
+        false => String::new(),
+    };
+    index.push_str(&format!(
         "{control}Filename: ./{}\nSize: {}\nSHA256: {}\n\n",
         deb.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
         bytes.len(),
         hex::encode(sha2::Sha256::digest(&bytes))
-    );
+    ));
     std::fs::write(repo.join("Packages"), index).expect("index");
 }
 
@@ -52,6 +70,11 @@ fn lab_with_repo() -> (Lab, tempfile::TempDir) {
         .tempdir()
         .expect("repo dir");
     publish(repo.path(), "1.0");
+    (lab_on(repo.path()), repo)
+}
+
+/// A copy-on-write node whose only apt source is `repo`.
+pub(super) fn lab_on(repo: &Path) -> Lab {
     let lab = Lab::copy_on_write(1);
     // The repository sits in the test run's private temporary directory
     // (mode 0700 under ./scripts/test), which apt's unprivileged `_apt`
@@ -64,10 +87,10 @@ fn lab_with_repo() -> (Lab, tempfile::TempDir) {
              rm -rf /var/lib/apt/lists/* /var/lib/apt/periodic/update-success-stamp && \
              touch -d @0 /var/lib/apt/lists && \
              echo 'deb [trusted=yes] file:{} ./' > /etc/apt/sources.list.d/dtrplay-test.list",
-            repo.path().display()
+            repo.display()
         ),
     );
-    (lab, repo)
+    lab
 }
 
 #[test]

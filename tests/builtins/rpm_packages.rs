@@ -48,7 +48,7 @@ pub(super) fn publish(repo: &Path, version: &str) {
 }
 
 /// A copy-on-write node whose only repository is the local one.
-fn lab_with_repo() -> (Lab, tempfile::TempDir) {
+pub(super) fn lab_with_repo() -> (Lab, tempfile::TempDir) {
     let repo = tempfile::Builder::new()
         .prefix("dtrplay-rpm-repo-")
         .tempdir()
