@@ -76,6 +76,10 @@ pub fn spec() -> Spec {
             Param::new("debug", Kind::Bool).default(false),
         ],
     )
+    .removed(
+        "ipam_options",
+        "write `ipam_config:` as a list of mappings (subnet, gateway, iprange) instead (community.docker 2.0.0 removed `ipam_options`)",
+    )
 }
 
 /// What `apply` does.

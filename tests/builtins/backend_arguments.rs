@@ -175,6 +175,9 @@ fn a_number_for_a_list_is_a_one_item_list_and_removed_arguments_say_what_replace
         - command: /bin/true
           args:
             warn: false
+        - docker_network:
+            name: swarm
+            ipam_options: {subnet: 10.10.0.0/24}
         "#,
     );
     let run = lab
@@ -184,7 +187,9 @@ fn a_number_for_a_list_is_a_one_item_list_and_removed_arguments_say_what_replace
         .stderr_has("argument `sha256sum` of `get_url` was removed from Ansible")
         .stderr_has("write `checksum: sha256:<the hex digest>` instead")
         .stderr_has("argument `warn` of `command` was removed from Ansible")
-        .stderr_has("remove `warn:`");
+        .stderr_has("remove `warn:`")
+        .stderr_has("argument `ipam_options` of `docker_network` was removed")
+        .stderr_has("write `ipam_config:` as a list of mappings");
     assert!(!run.stderr.contains("enablerepo"), "{}", run.stderr);
 }
 
