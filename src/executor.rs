@@ -492,8 +492,15 @@ impl<'a> Executor<'a> {
             self.vars
                 .learn(host, name, &report.registered, origin(name));
         }
+        // With `delegate_facts`, what the task learned as facts belongs to
+        // the host it was delegated to; the registered value stays here.
+        let delegated = report.results.first().and_then(|r| r.delegated_to.clone());
+        let fact_host = match (task.delegate_facts, &delegated) {
+            (true, Some(delegate)) => delegate.as_str(),
+            _ => host,
+        };
         for (name, value) in &report.facts {
-            self.vars.learn(host, name, value, origin(name));
+            self.vars.learn(fact_host, name, value, origin(name));
         }
         // What `setup` and `*_facts` modules return under `ansible_facts`
         // are facts; `set_fact` returns variables there (already in
@@ -515,10 +522,10 @@ impl<'a> Executor<'a> {
                             Learned::Secret => Learned::Secret,
                             _ => Learned::Template,
                         };
-                        self.vars.learn(host, name, value, origin);
+                        self.vars.learn(fact_host, name, value, origin);
                     }
                 }
-                _ => self.vars.learn_facts(host, facts),
+                _ => self.vars.learn_facts(fact_host, facts),
             }
         }
     }

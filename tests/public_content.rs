@@ -239,3 +239,54 @@ fn action_and_local_action_name_their_module_in_their_value() {
         .status(4)
         .stderr_has("`local_action` cannot be combined with `delegate_to`");
 }
+
+#[test]
+fn delegate_facts_gives_what_a_delegated_task_learned_to_the_host_it_ran_on() {
+    let (nodes, project) = setup(2);
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          tasks:
+            - name: A fact for the delegate
+              set_fact: {told_by: "{{ inventory_hostname }}"}
+              delegate_to: node2
+              delegate_facts: true
+              when: inventory_hostname == 'node1'
+            - name: Gathered on the delegate, for the delegate
+              setup: {gather_subset: [min]}
+              delegate_to: node2
+              delegate_facts: true
+              when: inventory_hostname == 'node1'
+            - name: Registered values stay with the host the task ran for
+              command: echo token
+              register: token
+              delegate_to: node2
+              delegate_facts: true
+              changed_when: false
+              when: inventory_hostname == 'node1'
+            - name: A fact without delegate_facts stays here
+              set_fact: {mine: "{{ inventory_hostname }}"}
+              delegate_to: node2
+            - copy:
+                dest: /srv/facts.txt
+                mode: "0644"
+                content: "{{ told_by | default('none') }} {{ token.stdout | default('unset') }} {{ mine }} {{ 'gathered' if ansible_facts.hostname is defined else 'no facts' }}\n"
+        "#,
+    );
+    project
+        .run(&["validate", "site.yml", "-i", "inventory.yml"])
+        .success();
+    project
+        .run(&["apply", "site.yml", "-i", "inventory.yml"])
+        .success();
+    assert_eq!(
+        read(&nodes, "node1", "/srv/facts.txt"),
+        "none token node1 no facts\n"
+    );
+    assert_eq!(
+        read(&nodes, "node2", "/srv/facts.txt"),
+        "node1 unset node2 gathered\n"
+    );
+}

@@ -65,6 +65,7 @@ pub fn inherit(child: &mut TaskDef, parent: &TaskDef) {
     }
     child.no_log |= parent.no_log;
     child.run_once |= parent.run_once;
+    child.delegate_facts |= parent.delegate_facts;
     child.secret_vars.extend(parent.secret_vars.iter().cloned());
     child.escalation.inherit(&parent.escalation);
     if !parent.environment.is_empty() {
@@ -147,7 +148,7 @@ impl crate::playbook::parse::Loader<'_> {
                             key.key(),
                             &[
                                 "block", "rescue", "always", "name", "when", "tags", "vars",
-                                "ignore_errors", "delegate_to", "check_mode", "diff", "no_log",
+                                "ignore_errors", "delegate_to", "delegate_facts", "check_mode", "diff", "no_log",
                                 "run_once", "timeout", "throttle", "notify", "become", "become_user",
                                 "become_method", "become_flags", "become_exe", "environment",
                             ],

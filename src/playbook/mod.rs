@@ -151,6 +151,9 @@ pub struct TaskDef {
     pub diff: Option<bool>,
     pub run_once: bool,
     pub delegate_to: Option<Node>,
+    /// `delegate_facts`: the facts a delegated task returns belong to the
+    /// host it ran on, not to the host it ran for.
+    pub delegate_facts: bool,
     pub vars: Vec<(Node, Node)>,
     /// Seconds before the task's remote script is killed.
     pub timeout: Option<u64>,
@@ -271,6 +274,7 @@ impl TaskDef {
             diff: None,
             run_once: false,
             delegate_to: None,
+            delegate_facts: false,
             vars: Vec::new(),
             timeout: None,
             throttle: None,

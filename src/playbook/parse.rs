@@ -89,6 +89,7 @@ const TASK_KEYS: &[&str] = &[
     "vars",
     "run_once",
     "delegate_to",
+    "delegate_facts",
     "timeout",
     "become",
     "become_user",
@@ -568,6 +569,7 @@ impl<'a> Loader<'a> {
                 t.check_mode = t.check_mode.or(call.check_mode);
                 t.diff = t.diff.or(call.diff);
                 t.delegate_to = t.delegate_to.or_else(|| call.delegate_to.clone());
+                t.delegate_facts |= call.delegate_facts;
                 t.ignore_errors = t.ignore_errors.or_else(|| call.ignore_errors.clone());
                 t.run_once |= call.run_once;
                 t.escalation.inherit(&call.escalation);
@@ -648,6 +650,9 @@ impl<'a> Loader<'a> {
             "diff" => def.diff = self.boolean(value, "diff"),
             "run_once" => def.run_once = self.boolean(value, "run_once").unwrap_or(false),
             "delegate_to" => def.delegate_to = Some(value.clone()),
+            "delegate_facts" => {
+                def.delegate_facts = self.boolean(value, "delegate_facts").unwrap_or(false)
+            }
             "args" => *extra_args = self.mapping(value, "args"),
             "vars" => def.vars = self.mapping(value, "vars"),
             "timeout" => def.timeout = self.seconds(value, "timeout"),
