@@ -35,6 +35,9 @@ pub struct Include {
     pub loaded: Option<Vec<Step>>,
     /// Directories a relative file name is looked up in, in order.
     pub search: Vec<PathBuf>,
+    /// The play's `collections:`, for the short module names of the
+    /// included files.
+    pub collections: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +70,7 @@ pub fn load_dynamic(
 ) -> Result<Vec<Step>, Vec<InputError>> {
     let mut loader = Loader::new(registry, playbook_dir, roles_path);
     loader.dynamic = 1;
+    loader.collections = include.collections.clone();
     if let Some(role) = &include.task.role {
         loader.roles.push(role.clone());
     }
@@ -419,6 +423,7 @@ impl Loader<'_> {
             inherited,
             loaded,
             search,
+            collections: self.collections.clone(),
         }))]
     }
 

@@ -55,6 +55,7 @@ const PLAY_KEYS: &[&str] = &[
     "environment",
     "vars_prompt",
     "order",
+    "collections",
 ];
 
 const TASK_KEYS: &[&str] = &[
@@ -239,6 +240,9 @@ pub(crate) struct Loader<'a> {
     /// While a role's dependencies load: the directory that role is in,
     /// searched for them after the roles path.
     pub(crate) role_basedir: Option<PathBuf>,
+    /// The current play's `collections:`, searched in order for a module
+    /// written by its short name.
+    pub(crate) collections: Vec<String>,
 }
 
 impl<'a> Loader<'a> {
@@ -257,6 +261,7 @@ impl<'a> Loader<'a> {
             role_handlers: Vec::new(),
             dynamic: 0,
             role_basedir: None,
+            collections: Vec::new(),
         }
     }
 
@@ -286,6 +291,7 @@ impl<'a> Loader<'a> {
         self.played_roles.clear();
         self.play_roles.clear();
         self.role_handlers.clear();
+        self.collections.clear();
         let Some(entries) = node.as_map() else {
             self.errors.push(
                 InputError::at(
@@ -321,6 +327,11 @@ impl<'a> Loader<'a> {
             answers: Vec::new(),
             order: HostOrder::Inventory,
         };
+        // `collections` applies to every task of the play, wherever it is
+        // written among the play's keys, so it is read first.
+        if let Some((_, value)) = entries.iter().find(|(k, _)| k.key() == "collections") {
+            self.collections = self.collection_names(value);
+        }
         let mut hosts = None;
         let (mut pre, mut main, mut post) = (Vec::new(), Vec::new(), Vec::new());
         let mut roles = Vec::new();
@@ -362,6 +373,7 @@ impl<'a> Loader<'a> {
                 }
                 "vars_prompt" => play.prompts = crate::vars_prompt::parse(value, &mut self.errors),
                 "order" => play.order = self.order(value),
+                "collections" => {}
                 other => match legacy_sudo(key, other) {
                     Some(refusal) => self.errors.push(refusal),
                     None => self.unknown_key(key, other, PLAY_KEYS, "play keyword"),
@@ -681,7 +693,7 @@ impl<'a> Loader<'a> {
             return None;
         };
         let mut def = TaskDef::keywords(node);
-        let mut module: Option<(Node, Node)> = None;
+        let mut module: Option<(Node, Node, String)> = None;
         let mut extra_args: Vec<(Node, Node)> = Vec::new();
         let errors_before = self.errors.len();
         let entries = self.action_entries(entries, &mut def);
@@ -698,8 +710,8 @@ impl<'a> Loader<'a> {
                         .with_label("not supported")
                         .with_help(*hint),
                 );
-            } else if self.registry.get(other).is_some() {
-                if let Some((first, _)) = &module {
+            } else if let Some(resolved) = self.resolve_module(other) {
+                if let Some((first, _, _)) = &module {
                     self.errors.push(
                         InputError::at(
                             key,
@@ -712,7 +724,7 @@ impl<'a> Loader<'a> {
                         .with_help("a task runs exactly one module; split it into two tasks"),
                     );
                 } else {
-                    module = Some((key.clone(), value.clone()));
+                    module = Some((key.clone(), value.clone(), resolved));
                 }
             } else if let Some(why) = self.registry.not_a_module(other) {
                 self.errors.push(
@@ -734,7 +746,7 @@ impl<'a> Loader<'a> {
                 );
             }
         }
-        let Some((key, value)) = module else {
+        let Some((key, value, resolved)) = module else {
             if self.errors.len() == errors_before {
                 self.errors.push(
                     InputError::at(node, "this task has no module")
@@ -744,7 +756,7 @@ impl<'a> Loader<'a> {
             }
             return None;
         };
-        let entry = self.registry.get(key.key())?;
+        let entry = self.registry.get(&resolved)?;
         def.module = entry.spec.name.clone();
         def.module_key = key.clone();
         let mut args = self.module_args(&key, &value, &entry.spec);
@@ -761,6 +773,45 @@ impl<'a> Loader<'a> {
             def.retries = Some(Node::new(Value::Int(3), key.span, &key.src));
         }
         Some(def)
+    }
+
+    /// The module a task key names: as written, or, for a short name, the
+    /// first of the play's `collections` that has it (Ansible searches the
+    /// play's collections before `ansible.builtin`). `None` when nothing
+    /// has it.
+    fn resolve_module(&self, name: &str) -> Option<String> {
+        if !name.contains('.') {
+            for collection in &self.collections {
+                let qualified = format!("{collection}.{name}");
+                if self.registry.get(&qualified).is_some() {
+                    return Some(qualified);
+                }
+            }
+        }
+        self.registry.get(name).map(|_| name.to_string())
+    }
+
+    /// The names of a `collections:` list: `namespace.collection` each.
+    fn collection_names(&mut self, value: &Node) -> Vec<String> {
+        let mut names = Vec::new();
+        for name in self.string_list(value, "collections") {
+            let valid = name.split('.').count() == 2
+                && name.split('.').all(|part| {
+                    !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            if valid {
+                names.push(name);
+            } else {
+                self.errors.push(
+                    InputError::at(value, format!("`{name}` is not a collection name"))
+                        .with_label("expected `namespace.collection`")
+                        .with_help(
+                            "name collections as Galaxy does, for example `community.docker`",
+                        ),
+                );
+            }
+        }
+        names
     }
 
     /// A task's entries with `action:` and `local_action:` written the

@@ -6,6 +6,7 @@
 //! Modules that change system files run on copy-on-write nodes, so that
 //! nothing on this machine changes.
 
+mod collection_search;
 mod collections;
 mod core_modules;
 mod mysql;
