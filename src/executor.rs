@@ -109,6 +109,7 @@ pub fn connect_options(
         connect_timeout: Duration::from_secs(10),
         retries: 3,
         ssh_client,
+        jumps: Default::default(),
     })
 }
 
@@ -189,6 +190,8 @@ struct Executor<'a> {
     started: std::cell::Cell<bool>,
     /// `--step` until the person answers `c` (continue without asking).
     stepping: std::cell::Cell<bool>,
+    /// What the run computes once for all its hosts (DTR's CA, the push).
+    memory: Arc<crate::run_memory::RunMemory>,
     /// One semaphore per throttled task (by where it is written), held
     /// with the fork slot while the task works on a host.
     throttles: std::cell::RefCell<HashMap<(String, usize), Arc<Semaphore>>>,
@@ -244,6 +247,7 @@ impl<'a> Executor<'a> {
             limit,
             started: std::cell::Cell::new(cfg.start_at_task.is_none()),
             stepping: std::cell::Cell::new(cfg.step),
+            memory: Arc::new(crate::run_memory::RunMemory::new()),
             throttles: std::cell::RefCell::new(HashMap::new()),
             in_flight: std::cell::RefCell::new(IndexMap::new()),
             play_hosts: Vec::new(),
@@ -788,6 +792,7 @@ impl<'a> Executor<'a> {
             search_path: self.search_path(task),
             show_scripts: self.cfg.verbose >= 2,
             scripts: std::sync::Mutex::default(),
+            memory: self.memory.clone(),
         };
         invocation.run().await
     }

@@ -52,6 +52,8 @@ pub struct Invocation<'a> {
     pub show_scripts: bool,
     /// The scripts kept so far for the current item.
     pub scripts: std::sync::Mutex<Vec<String>>,
+    /// What the run computes once for all its hosts.
+    pub memory: std::sync::Arc<crate::run_memory::RunMemory>,
 }
 
 /// How a task ended on a host, with what the executor must record.
@@ -480,7 +482,8 @@ impl Invocation<'_> {
             self.peers,
         )
         .with_files(search_path, &render_file)
-        .with_no_log(self.task.no_log);
+        .with_no_log(self.task.no_log)
+        .with_memory(self.memory.clone());
         let ended = match task.check_dyn(&cx).await {
             Ok(Check::InSync(outcome)) => Ended::Done(outcome),
             // The preview says whether check mode reports a change: a task

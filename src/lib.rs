@@ -47,6 +47,7 @@ pub mod plan;
 pub mod playbook;
 pub mod report;
 pub mod run;
+pub mod run_memory;
 pub mod search_path;
 pub mod secret;
 pub mod selection;

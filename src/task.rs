@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::{ConnError, Connection, Output};
 use crate::report::Diff;
+use crate::run_memory::RunMemory;
 use crate::search_path::{SearchPath, SrcKind};
 
 /// What a task did (or, in check mode, would do).
@@ -160,6 +161,8 @@ pub struct Context<'a> {
     renderer: Option<FileRenderer<'a>>,
     /// The task's `no_log`: tasks that log on the host must not log it.
     no_log: bool,
+    /// What the run computes once for all its hosts.
+    memory: Arc<RunMemory>,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -187,8 +190,21 @@ impl<'a> Context<'a> {
             search_path: None,
             renderer: None,
             no_log: false,
+            memory: Arc::new(RunMemory::new()),
             warnings: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Gives the task the run's shared memory (without it, a context
+    /// remembers only for itself).
+    pub fn with_memory(mut self, memory: Arc<RunMemory>) -> Self {
+        self.memory = memory;
+        self
+    }
+
+    /// What the run computes once for all its hosts.
+    pub fn memory(&self) -> &RunMemory {
+        &self.memory
     }
 
     /// Gives the task the control-machine side of `src:` files: where they

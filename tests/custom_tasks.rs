@@ -348,6 +348,7 @@ async fn ssh(nodes: &Nodes, name: &str, control: &Path) -> Box<dyn Connection> {
         connect_timeout: Duration::from_secs(10),
         retries: 1,
         ssh_client: dtrplay::connection::SshClient::Auto,
+        jumps: Default::default(),
     };
     connect(&target, &options)
         .await

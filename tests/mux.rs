@@ -376,6 +376,7 @@ impl Hosts {
             connect_timeout: Duration::from_secs(5),
             retries: 0,
             ssh_client: dtrplay::connection::SshClient::OpenSsh,
+            jumps: Default::default(),
         }
     }
 

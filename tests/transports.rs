@@ -90,6 +90,7 @@ impl Lab {
             connect_timeout: Duration::from_secs(5),
             retries: 0,
             ssh_client: client,
+            jumps: Default::default(),
         }
     }
 

@@ -9,25 +9,23 @@
 //! trusted": the procedure then skips uploading the CA to UCP and copying it
 //! to the nodes (steps 3 and 5), and the result says so.
 //!
-//! The answer is cached per DTR URL for a short while, shared by every task
-//! and host of a run, so 200 nodes cause one fetch and one handshake, not 200.
-//! Failures are cached too: an unreachable DTR is reported once per host
-//! without 200 connection timeouts.
+//! The answer is kept per DTR URL in the run's memory (`RunMemory`),
+//! shared by every task and host of the run, so 200 nodes cause one fetch
+//! and one handshake, not 200. Failures are kept too: an unreachable DTR is
+//! reported once per host without 200 connection timeouts.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use reqwest::StatusCode;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::{Map, Value};
-use tokio::sync::OnceCell;
 
 use crate::api::dtr::Dtr;
 use crate::api::registry::registry_host;
 use crate::api::tls::{self, Trust};
 use crate::api::{ApiError, Service, origin, parse_base_url};
 use crate::cert::{self, Cert, CertError};
+use crate::run_memory::RunMemory;
 
 /// Where DTR is and how to trust it: the inventory's `dtr_*` variables.
 #[derive(Clone)]
@@ -123,47 +121,21 @@ pub enum DtrCaError {
     NoCertificate { url: String },
 }
 
-/// How long a resolved CA (or failure) is reused. Long enough for one run's
-/// fan-out to share it; short enough that a long-lived process (the test
-/// suite, a later run) sees a DTR whose CA changed.
-const CACHE_TTL: Duration = Duration::from_secs(30);
-
-type Slot = Arc<OnceCell<Result<Arc<DtrCa>, DtrCaError>>>;
-
-fn cache() -> &'static Mutex<HashMap<String, (Instant, Slot)>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, (Instant, Slot)>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// Forgets every cached answer (tests that change DTR's CA in between).
-pub fn clear_cache() {
-    if let Ok(mut map) = cache().lock() {
-        map.clear();
-    }
-}
-
-/// Resolves DTR's CA, once per source per [`CACHE_TTL`].
-pub async fn resolve(source: &DtrCaSource) -> Result<Arc<DtrCa>, DtrCaError> {
+/// Resolves DTR's CA once per run and source: every host's step 3 and
+/// step 5 see the same answer, and a later run asks DTR again.
+pub async fn resolve(memory: &RunMemory, source: &DtrCaSource) -> Result<Arc<DtrCa>, DtrCaError> {
     let key = format!(
         "{}\n{}\n{}",
         source.url.trim(),
         source.ca_file.as_deref().unwrap_or(""),
         source.pin.as_deref().unwrap_or("")
     );
-    let slot = {
-        let mut map = cache()
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = Instant::now();
-        map.retain(|_, (at, _)| now.duration_since(*at) < CACHE_TTL);
-        map.entry(key)
-            .or_insert_with(|| (now, Arc::new(OnceCell::new())))
-            .1
-            .clone()
-    };
-    slot.get_or_init(|| async { fetch(source).await.map(Arc::new) })
+    memory
+        .once("dtr-ca", &key, || async {
+            fetch(source).await.map(Arc::new)
+        })
         .await
-        .clone()
+        .0
 }
 
 /// Fetches and verifies, uncached.

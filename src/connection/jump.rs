@@ -4,7 +4,8 @@
 //! connection runs as on a socket.
 //!
 //! A jump host is connected once per run however many hosts sit behind it:
-//! its connection is kept in a table keyed by how it is reached (user,
+//! its connection is kept in the run's table ([`Jumps`], carried by the
+//! run's `ConnectOptions`, so it ends with the run) keyed by how it is reached (user,
 //! address, port and its own jump chain), and every host behind it opens a
 //! channel on it. The first host to need it connects; the others wait for
 //! that connection rather than opening their own, which is what keeps a
@@ -18,7 +19,7 @@
 //! when it is the first of its chain.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex as StdMutex};
+use std::sync::{Arc, Mutex as StdMutex};
 
 use russh::ChannelStream;
 use russh::client::{Handle, Msg};
@@ -30,9 +31,26 @@ use crate::connection::ssh_config::{self, Env, Hop, Resolution};
 /// How deeply jump hosts may stand behind jump hosts.
 const MAX_DEPTH: usize = 8;
 
-/// The open jump connections of this process (one run), by [`Jump::key`].
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Handle<Client>>>>>;
-static OPEN: LazyLock<StdMutex<HashMap<String, Slot>>> = LazyLock::new(Default::default);
+
+/// The open jump connections of one run, by [`Jump::key`]. Clones share
+/// the table.
+#[derive(Clone, Default)]
+pub struct Jumps(Arc<StdMutex<HashMap<String, Slot>>>);
+
+impl std::fmt::Debug for Jumps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.0.lock().map(|m| m.len()).unwrap_or_default();
+        f.debug_struct("Jumps").field("open", &open).finish()
+    }
+}
+
+impl Jumps {
+    fn slot(&self, key: &str) -> Slot {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        open.entry(key.to_string()).or_default().clone()
+    }
+}
 
 /// One jump host, ready to be connected.
 pub struct Jump {
@@ -41,6 +59,8 @@ pub struct Jump {
     /// The jump host as written, for messages.
     name: String,
     hop: Native,
+    /// The run's open jump connections.
+    jumps: Jumps,
 }
 
 impl Jump {
@@ -62,10 +82,7 @@ impl Jump {
         host: &str,
         port: u16,
     ) -> Result<ChannelStream<Msg>, Failure> {
-        let slot = {
-            let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
-            open.entry(self.key.clone()).or_default().clone()
-        };
+        let slot = self.jumps.slot(&self.key);
         let handle = {
             let mut held = slot.lock().await;
             match held.as_ref().filter(|h| !h.is_closed()) {
@@ -171,5 +188,10 @@ fn chain(
         OpenError::Fallback(reason) => reason,
         OpenError::Failed(error) => error.to_string(),
     })?;
-    Ok(Some(Arc::new(Jump { key, name, hop })))
+    Ok(Some(Arc::new(Jump {
+        key,
+        name,
+        hop,
+        jumps: options.jumps.clone(),
+    })))
 }

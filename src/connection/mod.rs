@@ -147,6 +147,9 @@ pub struct ConnectOptions {
     pub retries: u32,
     /// `--ssh-client`; a host's `dtrplay_ssh_client` overrides it.
     pub ssh_client: SshClient,
+    /// The run's open jump-host connections, shared by every host behind
+    /// each (`ProxyJump` on the native client).
+    pub jumps: jump::Jumps,
 }
 
 /// One open channel to a host.

@@ -1135,6 +1135,7 @@ mod tests {
             connect_timeout: Duration::from_millis(2500),
             retries: 2,
             ssh_client: crate::connection::SshClient::OpenSsh,
+            jumps: Default::default(),
         }
     }
 

@@ -189,7 +189,7 @@ pub async fn dtr_ca_for(
         false,
     )
     .map_err(|e| TaskError::failed(e.to_string()))?;
-    dtr_ca::resolve(&access.ca_source())
+    dtr_ca::resolve(cx.memory(), &access.ca_source())
         .await
         .map_err(|e| TaskError::failed(format!("cannot establish DTR's CA (step 2): {e}")))
 }

@@ -12,18 +12,14 @@
 //!
 //! The push runs once per run, however many hosts run `push-test`: the
 //! first host to get here pushes, the others wait for and share its result
-//! (the memory expires like `create_once`'s in `push_test.rs`).
+//! (in the run's memory, `RunMemory`, so the next run pushes again).
 
-use std::collections::HashMap;
 use std::io::Read;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
-
-use tokio::sync::OnceCell;
 
 use crate::api::contract::{UcpAccess, UcpAuth};
 use crate::api::docker::{DockerApi, Progress};
 use crate::api::tls::ClientIdentity;
+use crate::run_memory::RunMemory;
 
 /// What the push through UCP printed, and how it ended.
 #[derive(Debug, Clone)]
@@ -35,38 +31,21 @@ pub struct BundlePush {
     pub error: Option<String>,
 }
 
-/// How long a run's push result is shared.
-const RUN_MEMORY: Duration = Duration::from_secs(30);
-
-type Shared = Arc<OnceCell<Result<BundlePush, String>>>;
-
-fn pushes() -> &'static Mutex<HashMap<String, (Instant, Shared)>> {
-    static MAP: OnceLock<Mutex<HashMap<String, (Instant, Shared)>>> = OnceLock::new();
-    MAP.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
 /// Pushes `image` as `<repository>:<tag>` through UCP, once per run.
 pub async fn push_once(
+    memory: &RunMemory,
     ucp: &UcpAccess,
     image: &str,
     repository: &str,
     tag: &str,
 ) -> Result<BundlePush, String> {
     let key = format!("{} {image} {repository}:{tag}", ucp.url);
-    let slot = {
-        let mut map = pushes()
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = Instant::now();
-        map.retain(|_, (at, _)| now.duration_since(*at) < RUN_MEMORY);
-        map.entry(key)
-            .or_insert_with(|| (now, Arc::new(OnceCell::new())))
-            .1
-            .clone()
-    };
-    slot.get_or_init(|| push(ucp, image, repository, tag))
+    memory
+        .once("push through UCP", &key, || {
+            push(ucp, image, repository, tag)
+        })
         .await
-        .clone()
+        .0
 }
 
 async fn push(

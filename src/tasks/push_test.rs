@@ -22,14 +22,8 @@
 //! (`push_failure.rs`) name the broken trust link, the node and, for a
 //! certificate error, what that node's `ca.crt` holds.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
-
 use async_trait::async_trait;
 use serde::Deserialize;
-use tokio::sync::OnceCell;
 
 use crate::api::contract::{self, DtrAccess, DtrArgs, UcpAccess, UcpArgs};
 use crate::api::dtr::{Created, Dtr};
@@ -39,6 +33,7 @@ use crate::api::registry::{
 use crate::cert;
 use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
+use crate::run_memory::RunMemory;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::copy_ca_crt::{self, Remote};
 use crate::tasks::dump_certs::shell_quote;
@@ -148,56 +143,9 @@ pub struct PushDrift {
     ucp: UcpAccess,
 }
 
-/// How long the run-wide memory of created repositories and moved tags is
-/// kept (see `api::dtr_ca` for why it expires).
-const RUN_MEMORY: Duration = Duration::from_secs(30);
-
-type Once = Arc<OnceCell<Result<bool, String>>>;
-
-fn repo_creations() -> &'static Mutex<HashMap<String, (Instant, Once)>> {
-    static MAP: OnceLock<Mutex<HashMap<String, (Instant, Once)>>> = OnceLock::new();
-    MAP.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-fn claimed_moves() -> &'static Mutex<HashMap<String, Instant>> {
-    static MAP: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
-    MAP.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// Remembers that the run moved a tag (`key` names tag and digest), and
-/// says whether it was already known. The host that reports run-wide
-/// changes reports the move whichever host saw it first.
-fn claim(key: String) -> bool {
-    let mut map = claimed_moves()
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let now = Instant::now();
-    map.retain(|_, at| now.duration_since(*at) < RUN_MEMORY);
-    if map.contains_key(&key) {
-        return false;
-    }
-    map.insert(key, now);
-    true
-}
-
-/// Whether the run moved the tag `key` names (some host claimed it).
-fn moved_in_run(key: &str) -> bool {
-    let map = claimed_moves()
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    map.get(key)
-        .is_some_and(|at| Instant::now().duration_since(*at) < RUN_MEMORY)
-}
-
-/// Whether the run created the repository `key` names (whoever asked).
-fn created_in_run(key: &str) -> bool {
-    let map = repo_creations()
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    map.get(key).is_some_and(|(at, once)| {
-        Instant::now().duration_since(*at) < RUN_MEMORY && matches!(once.get(), Some(Ok(true)))
-    })
-}
+/// The kinds of what the push test remembers in the run's memory.
+const CREATED: &str = "push-test repository";
+const MOVED: &str = "push-test tag move";
 
 /// Who reports the run-wide changes (a created repository, a moved tag):
 /// `Some(true)` on the first host of `ansible_play_batch`, `Some(false)` on
@@ -213,23 +161,16 @@ fn reporter_of_run_changes(cx: &Context<'_>) -> Option<bool> {
 
 /// Creates the repository once per run; `Ok(true)` for the one caller whose
 /// request created it.
-async fn create_once(dtr: &Dtr, origin: &str, namespace: &str, name: &str) -> Result<bool, String> {
+async fn create_once(
+    memory: &RunMemory,
+    dtr: &Dtr,
+    origin: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<bool, String> {
     let key = repo_key(origin, namespace, name);
-    let slot = {
-        let mut map = repo_creations()
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = Instant::now();
-        map.retain(|_, (at, _)| now.duration_since(*at) < RUN_MEMORY);
-        map.entry(key)
-            .or_insert_with(|| (now, Arc::new(OnceCell::new())))
-            .1
-            .clone()
-    };
-    let ran_here = AtomicBool::new(false);
-    let result = slot
-        .get_or_init(|| async {
-            ran_here.store(true, Ordering::SeqCst);
+    let (result, ran_here) = memory
+        .once(CREATED, &key, || async {
             dtr.create_repository(
                 namespace,
                 name,
@@ -240,9 +181,8 @@ async fn create_once(dtr: &Dtr, origin: &str, namespace: &str, name: &str) -> Re
             .map(|c| matches!(c, Created::Created(_)))
             .map_err(|e| e.to_string())
         })
-        .await
-        .clone();
-    result.map(|created| created && ran_here.load(Ordering::SeqCst))
+        .await;
+    result.map(|created| created && ran_here)
 }
 
 fn repo_key(origin: &str, namespace: &str, name: &str) -> String {
@@ -340,11 +280,17 @@ impl Task for PushTest {
         let reports = reporter_of_run_changes(cx);
         let mut created = false;
         if !drift.repo_exists {
-            created = create_once(&drift.dtr, &drift.origin, &drift.namespace, &drift.name)
-                .await
-                .map_err(|e| {
-                    TaskError::failed(format!("cannot create the test repository {repo}: {e}"))
-                })?;
+            created = create_once(
+                cx.memory(),
+                &drift.dtr,
+                &drift.origin,
+                &drift.namespace,
+                &drift.name,
+            )
+            .await
+            .map_err(|e| {
+                TaskError::failed(format!("cannot create the test repository {repo}: {e}"))
+            })?;
         }
         let created = match reports {
             None => created,
@@ -352,15 +298,26 @@ impl Task for PushTest {
             // Another host's request may have made it, before or after this
             // host looked.
             Some(true) => {
-                created || created_in_run(&repo_key(&drift.origin, &drift.namespace, &drift.name))
+                let key = repo_key(&drift.origin, &drift.namespace, &drift.name);
+                created
+                    || matches!(
+                        cx.memory().peek::<Result<bool, String>>(CREATED, &key),
+                        Some(Ok(true))
+                    )
             }
         };
         if created {
             changed = true;
             notes.push(format!("created private repository {repo}"));
         }
-        let pushed =
-            push_bundle::push_once(&drift.ucp, &self.image, &drift.repository, &self.tag).await;
+        let pushed = push_bundle::push_once(
+            cx.memory(),
+            &drift.ucp,
+            &self.image,
+            &drift.repository,
+            &self.tag,
+        )
+        .await;
         // Whatever the push did, this node's engine must trust DTR.
         let out = cx.run(&probe_script(&drift.reference), b"").await?;
         let probe = out.stdout_text();
@@ -415,11 +372,11 @@ impl Task for PushTest {
         }
         let move_key = format!("{}/{repo}:{}@{}", drift.origin, self.tag, tag.digest);
         let moved_here = drift.tag_digest_before.as_deref() != Some(tag.digest.as_str());
-        let first_to_see = moved_here && claim(move_key.clone());
+        let first_to_see = moved_here && cx.memory().claim(MOVED, &move_key);
         let moved = match reports {
             None => first_to_see,
             Some(false) => false,
-            Some(true) => moved_here || moved_in_run(&move_key),
+            Some(true) => moved_here || cx.memory().claimed(MOVED, &move_key),
         };
         if moved {
             changed = true;
@@ -535,7 +492,7 @@ impl PushTest {
             .await
             .ok()
             .and_then(|out| copy_ca_crt::parse_probe(&out.stdout_text()));
-        let dtr_ca = crate::api::dtr_ca::resolve(&drift.dtr_access.ca_source())
+        let dtr_ca = crate::api::dtr_ca::resolve(cx.memory(), &drift.dtr_access.ca_source())
             .await
             .ok();
         let wanted = dtr_ca

@@ -126,7 +126,7 @@ impl Task for UploadCa {
         }
 
         // Step 2 first: nothing is sent to UCP unless DTR's CA is proven.
-        let dtr_ca = dtr_ca::resolve(&dtr_access.ca_source())
+        let dtr_ca = dtr_ca::resolve(cx.memory(), &dtr_access.ca_source())
             .await
             .map_err(|e| TaskError::failed(format!("cannot establish DTR's CA (step 2): {e}")))?;
         if let Some(reason) = dtr_ca.public_skip_reason() {
