@@ -162,12 +162,15 @@ impl From<FirewalldError> for TaskError {
 
 /// Picks the tool and the zone: `$P` changes the permanent configuration,
 /// `$N` (empty without the daemon) the runtime one, `$z` is the zone.
+/// `$RS` is how `$P` removes a service from a zone: firewall-offline-cmd
+/// keeps `--remove-service` for its lokkit-compatible form.
 fn prelude(zone: Option<&str>) -> String {
     let mut s = String::from(remote::FAIL_FN);
     s.push_str(
         "if command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then\n\
-         echo running=1; P='firewall-cmd --permanent'; N=firewall-cmd\n\
-         elif command -v firewall-offline-cmd >/dev/null 2>&1; then echo running=0; P=firewall-offline-cmd; N=\n\
+         echo running=1; P='firewall-cmd --permanent'; N=firewall-cmd; RS=remove-service\n\
+         elif command -v firewall-offline-cmd >/dev/null 2>&1; then\n\
+         echo running=0; P=firewall-offline-cmd; N=; RS=remove-service-from-zone\n\
          else fail notool; fi\n\
          run() { out=$(\"$@\" 2>&1) || { printf '%s\\n' \"$out\" >&2; fail tool; }; }\n\
          q() { k=$1; shift; out=$(\"$@\" 2>&1); rc=$?\n\
@@ -384,6 +387,10 @@ impl Firewalld {
         }
     }
 
+    fn arg_value(value: &Option<String>) -> String {
+        shell_quote(value.as_deref().unwrap_or_default())
+    }
+
     fn change_line(&self, op: &Op, permanent: bool) -> String {
         let tool = if permanent { "$P" } else { "$N" };
         match op {
@@ -401,6 +408,9 @@ impl Firewalld {
                     (true, _) => "add",
                     (false, _) => "remove",
                 };
+                if permanent && !*enable && *stem == "service" {
+                    return format!("run $P --zone=\"$z\" --$RS={}\n", Self::arg_value(value));
+                }
                 let timed = matches!(
                     *stem,
                     "service" | "port" | "protocol" | "rich-rule" | "icmp-block" | "forward-port"
