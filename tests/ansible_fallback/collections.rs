@@ -270,7 +270,7 @@ fn sefcontext_is_refused_by_the_module_where_selinux_is_absent() {
             .filter(|r| r["status"] == "failed")
             .map(|r| r["msg"].as_str().unwrap_or_default().to_string())
             .collect();
-        assert_eq!(why, [expected.clone()], "{}", run.stdout);
+        assert_eq!(why, std::slice::from_ref(&expected), "{}", run.stdout);
         assert!(!run.stdout.contains("not reached"), "{}", run.stdout);
     }
     assert_eq!(etc(), before, "the refused module changed /etc");
