@@ -233,6 +233,8 @@ fn seboolean_fails_as_ansible_does_where_selinux_is_absent() {
         - name: the short name fails the same way
           seboolean: {name: httpd_can_network_connect, state: false}
           ignore_errors: true
+        - name: told to go on regardless, there is no active value to set
+          seboolean: {name: httpd_can_network_connect, state: true, ignore_selinux_state: true}
         - name: the play goes on
           copy: {content: "went on\n", dest: /srv/after-seboolean}
         "#,
@@ -248,7 +250,99 @@ fn seboolean_fails_as_ansible_does_where_selinux_is_absent() {
             assert_eq!(r["ignored"], true, "{r}");
         }
         assert_eq!(changed(&run, "node1"), 1, "{}", run.stdout);
-        assert_eq!(native(&run, "seboolean"), 2, "{}", run.stdout);
+        assert_eq!(all[2]["status"], "ok", "{}", run.stdout);
+        assert_eq!(native(&run, "seboolean"), 3, "{}", run.stdout);
     }
     assert_eq!(lab.sh("node1", "cat /srv/after-seboolean"), "went on\n");
+}
+
+#[test]
+fn firewalld_makes_a_zone_with_a_source_a_rich_rule_and_an_interface() {
+    let lab = Lab::copy_on_write(1);
+    let list = |lab: &Lab| {
+        lab.sh(
+            "node1",
+            "firewall-offline-cmd --zone=lab --list-all 2>&1; firewall-offline-cmd --zone=public --list-interfaces",
+        )
+    };
+    lab.play(
+        r#"
+        - name: a zone for the lab
+          firewalld: {zone: lab, state: present, permanent: true}
+        - name: its clients
+          firewalld: {zone: lab, source: 10.20.0.0/16, permanent: true, state: enabled}
+        - name: ssh from them, logged
+          firewalld:
+            zone: lab
+            rich_rule: rule family="ipv4" service name="ssh" log prefix="lab-ssh" accept
+            permanent: true
+            state: enabled
+        - name: masquerading
+          firewalld: {zone: lab, masquerade: true, permanent: true, state: enabled}
+        - name: the lab's interface
+          firewalld: {zone: lab, interface: dtrplay0, permanent: true, state: enabled}
+        "#,
+    );
+    let check = lab.apply(&["--check"]);
+    check.status(2);
+    assert_eq!(changed(&check, "node1"), 1, "{}", check.stdout);
+    // The zone does not exist yet, so check mode cannot look inside it.
+    assert_eq!(failed(&check, "node1"), 1, "{}", check.stdout);
+    assert!(list(&lab).contains("INVALID_ZONE"), "{}", list(&lab));
+
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 5, "{}", first.stdout);
+    let msgs = messages(&first);
+    assert_eq!(
+        msgs[0],
+        "Permanent operation, Added zone lab, Changed zone lab to present, (offline operation: only on-disk configs were altered)"
+    );
+    assert_eq!(
+        msgs[1],
+        "Permanent operation, Added 10.20.0.0/16 to zone lab, (offline operation: only on-disk configs were altered)"
+    );
+    let after = list(&lab);
+    assert!(after.contains("sources: 10.20.0.0/16"), "{after}");
+    assert!(after.contains("log prefix=\"lab-ssh\""), "{after}");
+    assert!(after.contains("masquerade: yes"), "{after}");
+    assert!(after.contains("interfaces: dtrplay0"), "{after}");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // The interface moves to public; the zone goes.
+    lab.play(
+        r#"
+        - firewalld: {zone: public, interface: dtrplay0, permanent: true, state: enabled}
+        - firewalld: {zone: lab, state: absent, permanent: true}
+        - firewalld: {zone: lab, state: absent}
+        "#,
+    );
+    let moved = lab.apply(&[]);
+    moved.status(2);
+    assert_eq!(changed(&moved, "node1"), 2, "{}", moved.stdout);
+    let msgs = messages(&moved);
+    assert_eq!(
+        msgs[0],
+        "Permanent operation, Changed dtrplay0 to zone public, (offline operation: only on-disk configs were altered)"
+    );
+    // A zone change without `permanent` is immediate, which needs the daemon.
+    assert!(
+        msgs[2].starts_with("firewall is not currently running"),
+        "{}",
+        msgs[2]
+    );
+    let after = list(&lab);
+    assert!(after.contains("INVALID_ZONE"), "{after}");
+    assert!(after.trim_end().ends_with("dtrplay0"), "{after}");
+
+    // firewalld's own error for a service it does not know, with Ansible's hint.
+    lab.play("- firewalld: {service: dtrplay-nothing, permanent: true, state: enabled}\n");
+    let refused = lab.apply(&[]);
+    refused.status(2);
+    let why = messages(&refused).join("\n");
+    assert!(why.contains("INVALID_SERVICE"), "{why}");
+    assert!(
+        why.contains("Services are defined by port/tcp relationship"),
+        "{why}"
+    );
 }
