@@ -35,6 +35,7 @@ pub mod fail;
 pub mod fetch;
 pub mod file;
 pub mod find;
+pub mod firewalld;
 pub mod get_url;
 pub mod git;
 pub mod group;
@@ -55,6 +56,7 @@ pub mod raw;
 pub mod remote;
 pub mod replace;
 pub mod script;
+pub mod seboolean;
 pub mod selinux;
 pub mod service;
 pub mod service_facts;
@@ -66,6 +68,7 @@ pub mod stat;
 pub mod step5_files;
 pub mod systemd;
 pub mod template;
+pub mod timezone;
 pub mod unarchive;
 pub mod upload_ca;
 pub mod uri;
@@ -139,6 +142,16 @@ const DOCKER_COLLECTION: &str = "community.docker.";
 
 /// The collection whose certificate modules are built-ins here.
 const CRYPTO_COLLECTION: &str = "community.crypto.";
+
+/// Modules of other collections that are built-ins here, by their full
+/// names, and the built-in each one is. Their short names (`timezone`) are
+/// the built-ins' own keys, so both spellings run natively and never reach
+/// ansible-core's redirects.
+const NATIVE_COLLECTION_MODULES: &[(&str, &str)] = &[
+    ("ansible.posix.firewalld", "firewalld"),
+    ("ansible.posix.seboolean", "seboolean"),
+    ("community.general.timezone", "timezone"),
+];
 
 impl Registry {
     /// The built-in tasks only.
@@ -219,6 +232,11 @@ impl Registry {
             .or_else(|| {
                 key.strip_prefix(CRYPTO_COLLECTION)
                     .filter(|name| name.starts_with("openssl_") || name.starts_with("x509_"))
+            })
+            .or_else(|| {
+                NATIVE_COLLECTION_MODULES
+                    .iter()
+                    .find_map(|(fqcn, name)| (*fqcn == key).then_some(*name))
             })
             .unwrap_or(key);
         if let Some(entry) = self.entries.get(name) {
@@ -302,6 +320,9 @@ builtins! {
     "docker_login" => DockerLogin(docker_login::DockerLogin), docker_login::spec;
     "openssl_privatekey" => OpensslPrivatekey(openssl_privatekey::OpensslPrivatekey), openssl_privatekey::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
+    "timezone" => Timezone(timezone::Timezone), timezone::spec;
+    "firewalld" => Firewalld(firewalld::Firewalld), firewalld::spec;
+    "seboolean" => Seboolean(seboolean::Seboolean), seboolean::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;
     "copy-ca-crt" => CopyCaCrt(copy_ca_crt::CopyCaCrt), copy_ca_crt::spec;
     "dump-certs" => DumpCerts(dump_certs::DumpCerts), dump_certs::spec;

@@ -1,13 +1,25 @@
 //! Modules of the community collections (`community.general`,
 //! `ansible.posix`), which PyPI carries in the `ansible` package that
 //! scripts/oracle installs beside the oracle's ansible-core: an INI file
-//! edited with its diff, the time zone set the Debian way, an archive made
-//! from a node's files, and a module refused by the host itself (SELinux is
-//! absent). Each runs through the dtrplay binary on copy-on-write nodes, in
+//! edited with its diff, a program chosen with update-alternatives, an
+//! archive made from a node's files, and a module refused by the host
+//! itself (SELinux is absent). Each runs through the dtrplay binary on copy-on-write nodes, in
 //! check mode first, then for real, then again with nothing left to change.
 
 use super::{apply, dtrplay};
 use crate::builtins::{Lab, changed, diffs, failed, results};
+
+/// What community.general.sefcontext says (through ansible-core's
+/// `missing_required_lib`) on a host whose Python lacks the SELinux
+/// bindings: the host's name and Python are the node's.
+fn sefcontext_refusal(hostname: &str) -> String {
+    format!(
+        "Failed to import the required Python library (libselinux-python) on {hostname}'s Python /usr/bin/python3. \
+         Please read the module documentation and install it in the appropriate location. \
+         If the required library is installed, but Ansible is using the wrong Python interpreter, \
+         please consult the documentation on ansible_python_interpreter"
+    )
+}
 
 /// The messages of a run's failed results.
 fn failures(run: &crate::harness::Run) -> String {
@@ -99,64 +111,75 @@ fn ini_file_by_its_short_name_edits_with_a_diff_and_settles() {
 }
 
 #[test]
-fn timezone_is_set_the_debian_way_on_a_copy_on_write_node() {
+fn alternatives_points_a_link_at_one_program_then_another() {
     let lab = Lab::copy_on_write(1);
-    lab.play(
-        r#"
-        - name: the station's time
-          community.general.timezone:
-            name: Antarctica/Troll
-        "#,
-    );
-    let ours = std::fs::read_to_string("/etc/timezone").unwrap_or_default();
-    let zone = |lab: &Lab| lab.sh("node1", "cat /etc/timezone; readlink /etc/localtime");
-    let before = zone(&lab);
+    let play = |path: &str| {
+        lab.play(&format!(
+            r#"
+        - name: the lab's answer
+          community.general.alternatives:
+            name: dtrplay-answer
+            link: /usr/local/bin/dtrplay-answer
+            path: {path}
+        "#
+        ))
+    };
+    let target = |lab: &Lab| {
+        lab.sh(
+            "node1",
+            "readlink /usr/local/bin/dtrplay-answer /etc/alternatives/dtrplay-answer; true",
+        )
+    };
+    play("/bin/true");
 
     let check = apply(&lab, &["--check", "--diff"]);
     check.success();
     assert_eq!(changed(&check, "node1"), 1, "{}", check.stdout);
-    let shown = diffs(&check);
-    assert!(
-        shown.contains("+  \"name\": \"Antarctica/Troll\""),
-        "{shown}"
-    );
-    assert_eq!(zone(&lab), before, "check mode changed the time zone");
+    assert!(diffs(&check).contains("/bin/true"), "{}", diffs(&check));
+    assert_eq!(target(&lab), "", "check mode made the link");
 
     let first = apply(&lab, &[]);
     first.success();
     assert_eq!(changed(&first, "node1"), 1, "{}", first.stdout);
-    let after = zone(&lab);
-    assert!(after.starts_with("Antarctica/Troll\n"), "{after}");
-    assert!(
-        after.trim_end().ends_with("zoneinfo/Antarctica/Troll"),
-        "{after}"
-    );
-    // The same program reads it back in the node: the time is the zone's.
-    assert_eq!(lab.sh("node1", "date +%Z").trim(), "+00");
-
-    let again = apply(&lab, &[]);
-    again.success();
-    assert_eq!(changed(&again, "node1"), 0, "{}", again.stdout);
     assert_eq!(
-        std::fs::read_to_string("/etc/timezone").unwrap_or_default(),
-        ours,
-        "this machine's time zone changed"
+        target(&lab),
+        "/etc/alternatives/dtrplay-answer\n/bin/true\n"
     );
+    assert_eq!(
+        lab.sh("node1", "dtrplay-answer && echo yes || echo no"),
+        "yes\n"
+    );
+    assert_eq!(changed(&apply(&lab, &[]), "node1"), 0);
 
-    lab.play(
-        r#"
-        - community.general.timezone: {name: Mars/Olympus_Mons}
-        "#,
+    // Another program: check mode leaves the first, the apply moves it.
+    play("/bin/false");
+    let check = apply(&lab, &["--check"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1, "{}", check.stdout);
+    assert!(target(&lab).ends_with("/bin/true\n"));
+    let second = apply(&lab, &[]);
+    second.success();
+    assert_eq!(changed(&second, "node1"), 1, "{}", second.stdout);
+    assert!(target(&lab).ends_with("/bin/false\n"), "{}", target(&lab));
+    assert_eq!(
+        lab.sh("node1", "dtrplay-answer && echo yes || echo no"),
+        "no\n"
     );
-    let refused = apply(&lab, &["--check"]);
+    assert_eq!(changed(&apply(&lab, &[]), "node1"), 0);
+    // The machine's own alternatives never had it.
+    assert!(!std::path::Path::new("/etc/alternatives/dtrplay-answer").exists());
+
+    // The module's own error: the program must exist.
+    play("/usr/bin/dtrplay-nowhere");
+    let refused = apply(&lab, &[]);
     refused.status(2);
     assert_eq!(failed(&refused, "node1"), 1);
     assert!(
-        failures(&refused).contains("Mars/Olympus_Mons"),
+        failures(&refused).contains("Specified path /usr/bin/dtrplay-nowhere does not exist"),
         "{}",
         refused.stdout
     );
-    assert!(zone(&lab).starts_with("Antarctica/Troll\n"));
+    assert!(target(&lab).ends_with("/bin/false\n"));
 }
 
 #[test]
@@ -222,28 +245,32 @@ fn archive_packs_a_nodes_files_once() {
 }
 
 #[test]
-fn seboolean_is_refused_by_the_module_where_selinux_is_absent() {
+fn sefcontext_is_refused_by_the_module_where_selinux_is_absent() {
     let lab = Lab::copy_on_write(1);
     lab.play(
         r#"
-        - name: let the web server connect out
-          ansible.posix.seboolean:
-            name: httpd_can_network_connect
-            state: true
-            persistent: true
+        - name: label the web content
+          community.general.sefcontext:
+            target: '/srv/web(/.*)?'
+            setype: httpd_sys_content_t
         - debug: {msg: "not reached"}
         "#,
     );
     let etc = || lab.sh("node1", "ls /etc");
     let before = etc();
+    let expected = sefcontext_refusal(lab.sh("node1", "hostname").trim());
     for extra in [&["--check"][..], &[][..]] {
         let run = apply(&lab, extra);
         run.status(2);
         assert_eq!(failed(&run, "node1"), 1, "{}", run.stdout);
         assert_eq!(changed(&run, "node1"), 0, "{}", run.stdout);
         // The module's own message: the Python library it needs is missing.
-        let why = failures(&run);
-        assert!(why.contains("libselinux-python"), "{why}");
+        let why: Vec<String> = results(&run)
+            .iter()
+            .filter(|r| r["status"] == "failed")
+            .map(|r| r["msg"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(why, std::slice::from_ref(&expected), "{}", run.stdout);
         assert!(!run.stdout.contains("not reached"), "{}", run.stdout);
     }
     assert_eq!(etc(), before, "the refused module changed /etc");
