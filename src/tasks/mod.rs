@@ -40,6 +40,7 @@ pub mod git;
 pub mod group;
 pub mod http;
 pub mod include_vars;
+pub mod ini_file;
 pub mod lineinfile;
 pub mod manifest;
 pub mod node_runtime;
@@ -140,6 +141,11 @@ const DOCKER_COLLECTION: &str = "community.docker.";
 /// The collection whose certificate modules are built-ins here.
 const CRYPTO_COLLECTION: &str = "community.crypto.";
 
+/// community.general, and those of its modules that are built-ins here;
+/// the rest of the collection is left to the ansible-core fallback.
+const GENERAL_COLLECTION: &str = "community.general.";
+const GENERAL_BUILTINS: &[&str] = &["ini_file"];
+
 impl Registry {
     /// The built-in tasks only.
     pub fn builtins() -> Registry {
@@ -220,6 +226,10 @@ impl Registry {
                 key.strip_prefix(CRYPTO_COLLECTION)
                     .filter(|name| name.starts_with("openssl_") || name.starts_with("x509_"))
             })
+            .or_else(|| {
+                key.strip_prefix(GENERAL_COLLECTION)
+                    .filter(|name| GENERAL_BUILTINS.contains(name))
+            })
             .unwrap_or(key);
         if let Some(entry) = self.entries.get(name) {
             return Some(entry.clone());
@@ -280,6 +290,7 @@ builtins! {
     "package" => Package(package::Package), package::spec;
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "git" => Git(git::Git), git::spec;
+    "ini_file" => IniFile(ini_file::IniFile), ini_file::spec;
     "uri" => Uri(uri::Uri), uri::spec;
     "slurp" => Slurp(slurp::Slurp), slurp::spec;
     "find" => Find(find::Find), find::spec;
