@@ -55,6 +55,7 @@ pub mod push_test;
 pub mod raw;
 pub mod remote;
 pub mod replace;
+pub mod rpm_key;
 pub mod script;
 pub mod selinux;
 pub mod service;
@@ -291,6 +292,7 @@ builtins! {
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "git" => Git(git::Git), git::spec;
     "ini_file" => IniFile(ini_file::IniFile), ini_file::spec;
+    "rpm_key" => RpmKey(rpm_key::RpmKey), rpm_key::spec;
     "uri" => Uri(uri::Uri), uri::spec;
     "slurp" => Slurp(slurp::Slurp), slurp::spec;
     "find" => Find(find::Find), find::spec;

@@ -83,7 +83,6 @@ const CORE_MODULES: &[&str] = &[
     "raw",
     "reboot",
     "replace",
-    "rpm_key",
     "script",
     "service",
     "service_facts",
