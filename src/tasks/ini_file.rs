@@ -585,6 +585,7 @@ impl Task for IniFile {
         })?;
         let edited = self.edit(text)?;
         let in_sync = Outcome::ok()
+            .with_msg(edited.msg)
             .with_data("path", self.path.clone())
             .with_data("msg", edited.msg);
         if absent && !edited.changed {
@@ -609,6 +610,7 @@ impl Task for IniFile {
         Ok(match check {
             Check::InSync(outcome) => Check::InSync(
                 outcome
+                    .with_msg(edited.msg)
                     .with_data("path", self.path.clone())
                     .with_data("msg", edited.msg),
             ),

@@ -17,6 +17,7 @@ mod fetch;
 mod files;
 mod filters_ip;
 mod git;
+mod ini_file;
 mod packages;
 mod reconnect;
 mod requests;
