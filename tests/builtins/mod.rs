@@ -21,6 +21,7 @@ mod ini_file;
 mod packages;
 mod reconnect;
 mod requests;
+mod rpm_key;
 mod rpm_packages;
 mod script;
 mod services;
