@@ -291,7 +291,7 @@ impl RpmKey {
         };
         let imported = found.imported.iter().any(|id| id.contains(&keyid));
         if self.state == "absent" {
-            return Ok(imported.then(|| KeyDrift::Erase(keyid)));
+            return Ok(imported.then_some(KeyDrift::Erase(keyid)));
         }
         if imported {
             return Ok(None);
