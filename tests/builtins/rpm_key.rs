@@ -7,6 +7,7 @@
 
 use std::process::Command;
 
+use super::web::Web;
 use super::{Lab, changed, results};
 
 /// A new signing key's armored public key and its fingerprint.
@@ -172,4 +173,82 @@ fn rpm_key_imports_checks_fingerprints_and_removes_keys() {
         results(&refused)[0]["msg"],
         "When importing a key, a valid file must be given"
     );
+}
+
+#[test]
+fn rpm_key_fetches_over_https_with_the_certificate_verified() {
+    let lab = Lab::copy_on_write(1);
+    let web = Web::start();
+    let home = tempfile::tempdir().expect("a GNUPGHOME");
+    let (key, fpr) = make_key(home.path(), "web");
+    web.publish("RPM-GPG-KEY-web", key.as_bytes());
+    web.publish("not-a-key", b"<html>no key here</html>\n");
+    let url = format!("{}/files/RPM-GPG-KEY-web", web.base);
+
+    // The server's CA is not in the node's trust store: verified TLS fails.
+    lab.play(&format!(
+        r#"
+        - rpm_key: {{key: "{url}"}}
+        "#
+    ));
+    let refused = lab.apply(&[]);
+    refused.status(2);
+    let msg = results(&refused)[0]["msg"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.starts_with(&format!("failed to fetch key at {url} , error was:")),
+        "{msg}"
+    );
+    assert_eq!(imported(&lab), "none\n");
+
+    // A page that is not a key, and a missing one, are refused.
+    lab.play(&format!(
+        r#"
+        - rpm_key: {{key: "{base}/files/not-a-key", validate_certs: false}}
+          ignore_errors: true
+        - rpm_key: {{key: "{base}/status/404", validate_certs: false}}
+          ignore_errors: true
+        "#,
+        base = web.base
+    ));
+    let refused = lab.apply(&[]);
+    refused.success();
+    let msgs: Vec<String> = results(&refused)
+        .iter()
+        .map(|r| r["msg"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        msgs[0],
+        format!("Not a public key: {}/files/not-a-key", web.base)
+    );
+    assert!(
+        msgs[1].starts_with(&format!(
+            "failed to fetch key at {}/status/404 , error was: HTTP Error 404",
+            web.base
+        )),
+        "{msgs:?}"
+    );
+
+    // With validate_certs: false the key is fetched (with a warning) and
+    // imported; then it is there.
+    lab.play(&format!(
+        r#"
+        - rpm_key:
+            key: "{url}"
+            validate_certs: false
+            fingerprint: {fpr}
+        "#
+    ));
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1, "{}", first.stdout);
+    assert!(
+        first.stdout.contains("validate_certs is false"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(imported(&lab), format!("{}\n", fpr[32..].to_lowercase()));
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 }
