@@ -41,6 +41,7 @@ pub mod git;
 pub mod group;
 pub mod http;
 pub mod include_vars;
+pub mod ini_file;
 pub mod lineinfile;
 pub mod manifest;
 pub mod node_runtime;
@@ -55,6 +56,7 @@ pub mod push_test;
 pub mod raw;
 pub mod remote;
 pub mod replace;
+pub mod rpm_key;
 pub mod script;
 pub mod seboolean;
 pub mod selinux;
@@ -150,6 +152,7 @@ const CRYPTO_COLLECTION: &str = "community.crypto.";
 const NATIVE_COLLECTION_MODULES: &[(&str, &str)] = &[
     ("ansible.posix.firewalld", "firewalld"),
     ("ansible.posix.seboolean", "seboolean"),
+    ("community.general.ini_file", "ini_file"),
     ("community.general.timezone", "timezone"),
 ];
 
@@ -298,6 +301,8 @@ builtins! {
     "package" => Package(package::Package), package::spec;
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "git" => Git(git::Git), git::spec;
+    "ini_file" => IniFile(ini_file::IniFile), ini_file::spec;
+    "rpm_key" => RpmKey(rpm_key::RpmKey), rpm_key::spec;
     "uri" => Uri(uri::Uri), uri::spec;
     "slurp" => Slurp(slurp::Slurp), slurp::spec;
     "find" => Find(find::Find), find::spec;

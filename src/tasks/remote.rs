@@ -424,6 +424,11 @@ impl Report {
         }
     }
 
+    /// Takes a raw `content` section a script printed last.
+    pub fn take_content(&mut self) -> Option<Vec<u8>> {
+        self.take_raw("content")
+    }
+
     /// Takes the raw section, if it has this name.
     fn take_raw(&mut self, name: &str) -> Option<Vec<u8>> {
         match self.raw.take() {

@@ -1,7 +1,7 @@
 //! Modules of the community collections (`community.general`,
 //! `ansible.posix`), which PyPI carries in the `ansible` package that
-//! scripts/oracle installs beside the oracle's ansible-core: an INI file
-//! edited with its diff, a program chosen with update-alternatives, an
+//! scripts/oracle installs beside the oracle's ansible-core: PAM limits
+//! edited with their diff, a program chosen with update-alternatives, an
 //! archive made from a node's files, and a module refused by the host
 //! itself (SELinux is absent). Each runs through the dtrplay binary on copy-on-write nodes, in
 //! check mode first, then for real, then again with nothing left to change.
@@ -32,50 +32,45 @@ fn failures(run: &crate::harness::Run) -> String {
 }
 
 #[test]
-fn ini_file_by_its_short_name_edits_with_a_diff_and_settles() {
+fn pam_limits_by_its_short_name_edits_with_a_diff_and_settles() {
     let lab = Lab::copy_on_write(1);
-    lab.sh(
-        "node1",
-        "mkdir -p /etc/dtrplay && printf '[server]\\nport = 80\\n' > /etc/dtrplay/app.ini",
-    );
+    let conf = "/etc/security/limits.conf";
+    let before = lab.sh("node1", &format!("cat {conf}"));
+    let machine = std::fs::read_to_string(conf).unwrap_or_default();
     lab.play(
         r#"
-        - name: serve on 8443
-          ini_file:
-            path: /etc/dtrplay/app.ini
-            section: server
-            option: port
-            value: "8443"
-        - name: name the registry
-          community.general.ini_file:
-            path: /etc/dtrplay/app.ini
-            section: registry
-            option: host
-            value: dtr.example.test
-            mode: "0640"
+        - name: more open files for dtr
+          pam_limits:
+            domain: dtr
+            limit_type: soft
+            limit_item: nofile
+            value: "65536"
+        - name: and a hard limit
+          community.general.pam_limits:
+            domain: dtr
+            limit_type: hard
+            limit_item: nofile
+            value: "131072"
         "#,
     );
-    let before = "[server]\nport = 80\n";
 
     let check = apply(&lab, &["--check", "--diff"]);
     check.success();
     assert_eq!(changed(&check, "node1"), 2, "{}", check.stdout);
     let shown = diffs(&check);
-    assert!(shown.contains("-port = 80"), "{shown}");
-    assert!(shown.contains("+port = 8443"), "{shown}");
-    assert!(shown.contains("+host = dtr.example.test"), "{shown}");
-    assert_eq!(lab.sh("node1", "cat /etc/dtrplay/app.ini"), before);
+    assert!(shown.contains("+dtr\tsoft\tnofile\t65536"), "{shown}");
+    assert!(shown.contains("+dtr\thard\tnofile\t131072"), "{shown}");
+    assert_eq!(lab.sh("node1", &format!("cat {conf}")), before);
 
     let first = apply(&lab, &["--diff"]);
     first.success();
     assert_eq!(changed(&first, "node1"), 2, "{}", first.stdout);
     assert_eq!(
-        lab.sh("node1", "cat /etc/dtrplay/app.ini"),
-        "[server]\nport = 8443\n[registry]\nhost = dtr.example.test\n"
+        lab.sh("node1", &format!("cat {conf}")),
+        format!("{before}dtr\tsoft\tnofile\t65536\ndtr\thard\tnofile\t131072\n")
     );
-    assert_eq!(lab.sh("node1", "stat -c %a /etc/dtrplay/app.ini"), "640\n");
-    // The machine's own /etc never had the file.
-    assert!(!std::path::Path::new("/etc/dtrplay/app.ini").exists());
+    // The machine's own limits.conf is as it was.
+    assert_eq!(std::fs::read_to_string(conf).unwrap_or_default(), machine);
 
     let again = apply(&lab, &[]);
     again.success();
@@ -89,22 +84,22 @@ fn ini_file_by_its_short_name_edits_with_a_diff_and_settles() {
     );
     verbose.success();
     verbose
-        .stdout_has("`ini_file` runs through ansible-core 2.19.14 (community.general.ini_file)")
+        .stdout_has("`pam_limits` runs through ansible-core 2.19.14 (community.general.pam_limits)")
         .stdout_has(
-            "`community.general.ini_file` runs through ansible-core 2.19.14 (community.general.ini_file)",
+            "`community.general.pam_limits` runs through ansible-core 2.19.14 (community.general.pam_limits)",
         );
 
-    // The module's own error: a directory is not an INI file.
+    // The module's own error: a limit is a number or unlimited.
     lab.play(
         r#"
-        - community.general.ini_file: {path: /etc/dtrplay, section: a, option: b, value: c}
+        - community.general.pam_limits: {domain: dtr, limit_type: soft, limit_item: nofile, value: lots}
         "#,
     );
     let refused = apply(&lab, &[]);
     refused.status(2);
     assert_eq!(failed(&refused, "node1"), 1);
     assert!(
-        failures(&refused).contains("Module failed: [Errno 21] Is a directory"),
+        failures(&refused).contains("Value of 'lots' for item 'nofile' is invalid"),
         "{}",
         refused.stdout
     );

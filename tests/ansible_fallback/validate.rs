@@ -72,15 +72,15 @@ fn without_ansible_core_an_unknown_module_says_how_to_enable_the_fallback() {
     let project = project(
         r#"
         - getent: {database: group, key: root}
-        - community.general.ini_file: {path: /etc/x.ini, section: a, option: b, value: c}
-        - timezone: {name: Etc/UTC}
+        - community.general.pam_limits: {domain: dtr, limit_type: soft, limit_item: nofile, value: "1024"}
+        - alternatives: {name: editor, path: /usr/bin/vim.basic}
         "#,
     );
     let off = validate(&project, &[("DTRPLAY_ANSIBLE_PYTHON", "none".into())], &[]);
     off.status(4);
     off.stderr_has("`getent` is an Ansible module that dtrplay does not implement, and ansible-core is not available")
-        .stderr_has("`community.general.ini_file` is an Ansible module")
-        .stderr_has("`timezone` (community.general.timezone) is an Ansible module")
+        .stderr_has("`community.general.pam_limits` is an Ansible module")
+        .stderr_has("`alternatives` (community.general.alternatives) is an Ansible module")
         .stderr_has("with the collection community.general")
         .stderr_has("--ansible-python")
         .stderr_has("site.yml:4:7");
@@ -113,13 +113,13 @@ fn ansible_core_is_found_through_the_ansible_program_on_path() {
     run.success();
     let collection = validate(&project_with_collection_module(), &with_python(), &[]);
     collection.status(4);
-    collection.stderr_has("ansible-core has no module `acme.widgets.ini_file`");
+    collection.stderr_has("ansible-core has no module `acme.widgets.pam_limits`");
 }
 
 fn project_with_collection_module() -> Project {
     project(
         r#"
-        - acme.widgets.ini_file: {path: /etc/x.ini, section: a, option: b, value: c}
+        - acme.widgets.pam_limits: {domain: dtr, limit_type: soft, limit_item: nofile, value: "1024"}
         "#,
     )
 }
@@ -129,15 +129,15 @@ fn collection_modules_are_checked_against_their_own_options_by_either_name() {
     let project = project(
         r#"
         - name: a typo in a collection module
-          community.general.ini_file:
-            path: /etc/x.ini
-            sectoin: a
+          community.general.pam_limits:
+            domain: dtr
+            limit_tpye: soft
         - name: no path to archive
           community.general.archive:
             dest: /tmp/x.tar.gz
         - name: the short name of a redirected module
-          timezone:
-            nmae: Etc/UTC
+          alternatives:
+            nmae: editor
         - name: a user without a name
           community.mysql.mysql_user:
             password: x
@@ -145,11 +145,11 @@ fn collection_modules_are_checked_against_their_own_options_by_either_name() {
     );
     let run = validate(&project, &with_python(), &[]);
     run.status(4);
-    run.stderr_has("unknown argument `sectoin` for `community.general.ini_file`")
-        .stderr_has("did you mean `section`?")
+    run.stderr_has("unknown argument `limit_tpye` for `community.general.pam_limits`")
+        .stderr_has("did you mean `limit_type`?")
         .stderr_has("site.yml:7:9")
         .stderr_has("`community.general.archive` needs the argument `path`")
-        .stderr_has("unknown argument `nmae` for `timezone`")
+        .stderr_has("unknown argument `nmae` for `alternatives`")
         .stderr_has("did you mean `name`?")
         .stderr_has("`community.mysql.mysql_user` needs the argument `name`");
 
@@ -160,10 +160,10 @@ fn collection_modules_are_checked_against_their_own_options_by_either_name() {
 fn project_fixed() -> Project {
     project(
         r#"
-        - community.general.ini_file: {path: /etc/x.ini, section: a, option: b, value: c}
+        - community.general.pam_limits: {domain: dtr, limit_type: soft, limit_item: nofile, value: "1024"}
         - community.general.archive: {path: /opt/app, dest: /tmp/x.tar.gz}
-        - timezone: {name: Etc/UTC}
-        - ansible.posix.seboolean: {name: httpd_can_network_connect, state: true}
+        - alternatives: {name: editor, path: /usr/bin/vim.basic, link: /usr/bin/editor}
+        - community.general.seport: {ports: "8888", proto: tcp, setype: http_port_t, state: present}
         - community.mysql.mysql_user: {name: dtr, password: x}
         "#,
     )

@@ -2,7 +2,7 @@
 //! control machine.
 //!
 //! A task that names a module dtrplay does not implement (`getent`,
-//! `ansible.builtin.known_hosts`, `community.general.ini_file`) runs the
+//! `ansible.builtin.known_hosts`, `community.general.pam_limits`) runs the
 //! module's own code on the host, as Ansible does with pipelining: the
 //! payload (the AnsiballZ wrapper with the module and its module_utils,
 //! arguments inside) is built on the control machine by ansible-core's own
@@ -83,7 +83,6 @@ const CORE_MODULES: &[&str] = &[
     "raw",
     "reboot",
     "replace",
-    "rpm_key",
     "script",
     "service",
     "service_facts",
@@ -410,8 +409,8 @@ impl AnsibleCore {
 }
 
 /// Whether ansible-core's answer says the name is redirected to a
-/// collection that is not installed (`ini_file` to
-/// `community.general.ini_file`), rather than unknown.
+/// collection that is not installed (`pam_limits` to
+/// `community.general.pam_limits`), rather than unknown.
 fn redirected(why: &str) -> bool {
     why.strip_prefix("no matches found for ")
         .is_some_and(|target| {
