@@ -19,6 +19,7 @@ pub mod command;
 pub mod containerd_trust;
 pub mod copy;
 pub mod copy_ca_crt;
+pub mod cron;
 pub mod custom;
 pub mod debug;
 pub mod dnf;
@@ -280,6 +281,7 @@ builtins! {
     "package" => Package(package::Package), package::spec;
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "git" => Git(git::Git), git::spec;
+    "cron" => Cron(cron::Cron), cron::spec;
     "uri" => Uri(uri::Uri), uri::spec;
     "slurp" => Slurp(slurp::Slurp), slurp::spec;
     "find" => Find(find::Find), find::spec;
