@@ -65,6 +65,7 @@ pub mod setup;
 pub mod slurp;
 pub mod stat;
 pub mod step5_files;
+pub mod sysctl;
 pub mod systemd;
 pub mod template;
 pub mod unarchive;
@@ -140,6 +141,10 @@ const DOCKER_COLLECTION: &str = "community.docker.";
 
 /// The collection whose certificate modules are built-ins here.
 const CRYPTO_COLLECTION: &str = "community.crypto.";
+
+/// The collection whose `sysctl` is a built-in here; its other modules
+/// (`mount`, `acl`, ...) are left to the ansible-core fallback.
+const POSIX_COLLECTION: &str = "ansible.posix.";
 
 impl Registry {
     /// The built-in tasks only.
@@ -221,6 +226,10 @@ impl Registry {
                 key.strip_prefix(CRYPTO_COLLECTION)
                     .filter(|name| name.starts_with("openssl_") || name.starts_with("x509_"))
             })
+            .or_else(|| {
+                key.strip_prefix(POSIX_COLLECTION)
+                    .filter(|name| *name == "sysctl")
+            })
             .unwrap_or(key);
         if let Some(entry) = self.entries.get(name) {
             return Some(entry.clone());
@@ -282,6 +291,7 @@ builtins! {
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "git" => Git(git::Git), git::spec;
     "cron" => Cron(cron::Cron), cron::spec;
+    "sysctl" => Sysctl(sysctl::Sysctl), sysctl::spec;
     "uri" => Uri(uri::Uri), uri::spec;
     "slurp" => Slurp(slurp::Slurp), slurp::spec;
     "find" => Find(find::Find), find::spec;
