@@ -23,6 +23,7 @@ mod requests;
 mod rpm_packages;
 mod script;
 mod services;
+mod system;
 mod unarchive;
 mod users;
 mod web;
