@@ -39,6 +39,7 @@ pub mod find;
 pub mod get_url;
 pub mod git;
 pub mod group;
+pub mod hostname;
 pub mod http;
 pub mod include_vars;
 pub mod lineinfile;
@@ -292,6 +293,7 @@ builtins! {
     "git" => Git(git::Git), git::spec;
     "cron" => Cron(cron::Cron), cron::spec;
     "sysctl" => Sysctl(sysctl::Sysctl), sysctl::spec;
+    "hostname" => Hostname(hostname::Hostname), hostname::spec;
     "uri" => Uri(uri::Uri), uri::spec;
     "slurp" => Slurp(slurp::Slurp), slurp::spec;
     "find" => Find(find::Find), find::spec;

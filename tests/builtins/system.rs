@@ -289,3 +289,87 @@ fn sysctl_set_compares_with_the_running_kernel() {
         "Linux\n"
     );
 }
+
+/// This machine's running name and its /etc/hostname, which no test may
+/// change.
+fn machine_names() -> (String, String) {
+    (
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default(),
+        std::fs::read_to_string("/etc/hostname").unwrap_or_default(),
+    )
+}
+
+#[test]
+fn hostname_renames_the_node_and_never_the_machine() {
+    let machine = machine_names();
+    let lab = Lab::copy_on_write(1);
+    let before = lab.sh("node1", "hostname");
+    lab.play(
+        r#"
+        - ansible.builtin.hostname:
+            name: dtr-replica-1.example.com
+          register: renamed
+        - name: record what hostname returned
+          shell: "printf '%s %s\\n' '{{ renamed.name }}' '{{ ansible_hostname }}' > /srv/hostname-result"
+          changed_when: false
+        "#,
+    );
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1, "{}", check.stdout);
+    let diff = diffs(&check);
+    assert!(
+        diff.contains(&format!(
+            "-hostname = {}\n+hostname = dtr-replica-1.example.com",
+            before.trim()
+        )),
+        "{diff}"
+    );
+    assert_eq!(lab.sh("node1", "hostname"), before);
+
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1, "{}", first.stdout);
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "hostname; cat /etc/hostname; cat /srv/hostname-result"
+        ),
+        "dtr-replica-1.example.com\ndtr-replica-1.example.com\ndtr-replica-1.example.com dtr-replica-1\n"
+    );
+    assert_eq!(machine_names(), machine, "the machine's own names stay");
+    let again = lab.apply(&[]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0, "{}", again.stdout);
+
+    // `generic` sets the running name only; the file keeps the last one.
+    lab.play(
+        r#"
+        - hostname:
+            name: dtr-replica-2
+            use: generic
+        "#,
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
+    assert_eq!(
+        lab.sh("node1", "hostname; cat /etc/hostname"),
+        "dtr-replica-2\ndtr-replica-1.example.com\n"
+    );
+    assert_eq!(machine_names(), machine);
+
+    lab.play(
+        r#"
+        - hostname:
+            name: dtr-replica-3
+            use: freebsd
+        "#,
+    );
+    let refused = lab.apply(&[]);
+    refused.status(2);
+    assert_eq!(failed(&refused, "node1"), 1);
+    let msg = results(&refused)[0]["msg"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(msg.contains("use: freebsd is not supported"), "{msg}");
+}
