@@ -42,15 +42,18 @@ const USES: [&str; 13] = [
     "redhat", "sles", "solaris", "systemd",
 ];
 
-/// The parameters of `hostname`, as Ansible names them.
+/// The parameters of `hostname`, as Ansible names them, and the facts it
+/// sets.
 pub fn spec() -> Spec {
-    Spec::new(
+    let mut spec = Spec::new(
         "hostname",
         vec![
             Param::new("name", Kind::Str).required(),
             Param::new("use", Kind::Str).choices(&USES),
         ],
-    )
+    );
+    spec.facts = vec!["ansible_hostname".into(), "ansible_nodename".into()];
+    spec
 }
 
 /// How the names are read and set.
