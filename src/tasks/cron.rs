@@ -583,7 +583,7 @@ impl Cron {
             for (k, v) in self.result(&plan.jobs, &plan.envs).data {
                 o.data.insert(k, v);
             }
-            o.data.remove("msg");
+            edit::drop_file_fields(&mut o);
             o
         };
         Ok(match check {
@@ -656,7 +656,7 @@ impl Task for Cron {
                 for (k, v) in self.result(&jobs, &envs).data {
                     outcome.data.insert(k, v);
                 }
-                outcome.data.remove("msg");
+                edit::drop_file_fields(&mut outcome);
                 Ok(outcome)
             }
             CronDrift::RemoveFile => {

@@ -305,12 +305,15 @@ impl Task for Sysctl {
         };
         let check = edit::check(cx, path, stat, new.into_bytes(), options, false, Some(msg))?;
         Ok(match check {
-            Check::InSync(outcome) => Check::InSync(outcome),
+            Check::InSync(mut outcome) => {
+                edit::drop_file_fields(&mut outcome);
+                Check::InSync(outcome)
+            }
             Check::Drift {
                 drift: file,
                 mut preview,
             } => {
-                preview.data.remove("msg");
+                edit::drop_file_fields(&mut preview);
                 preview.diffs.extend(kernel_diff);
                 Check::Drift {
                     drift: SysctlDrift {
@@ -344,7 +347,7 @@ impl Task for Sysctl {
         let mut outcome = match drift.file {
             Some(file) => {
                 let mut outcome = edit::apply(cx, file).await?;
-                outcome.data.remove("msg");
+                edit::drop_file_fields(&mut outcome);
                 outcome
             }
             None => Outcome::changed(format!("{name}={value} applied")),
