@@ -218,8 +218,8 @@ impl Hostname {
              case $s in\n\
              systemd)\n\
              command -v hostnamectl >/dev/null 2>&1 || fail nohostnamectl\n\
-             c=$(hostnamectl --transient status) || fail read\n\
-             p=$(hostnamectl --static status) || fail read\n\
+             c=$(hostnamectl --transient status) || fail hostnamectl\n\
+             p=$(hostnamectl --static status) || fail hostnamectl\n\
              echo permanent=$(hex \"$p\");;\n\
              *)\n\
              command -v hostname >/dev/null 2>&1 || fail nohostname\n\
@@ -255,6 +255,7 @@ impl Hostname {
             let failure = remote::failure(&out);
             let msg = match failure.code.as_deref() {
                 Some("nohostnamectl") => "hostnamectl was not found on the host (use: systemd needs it); install systemd, or choose another strategy with use".to_string(),
+                Some("hostnamectl") => "hostnamectl could not read the host's name (use: systemd needs a running systemd); choose another strategy with use".to_string(),
                 Some("nohostname") => "the hostname program was not found on the host: install it (Debian: apt-get install hostname)".to_string(),
                 _ => "could not read the host's name".to_string(),
             };

@@ -357,19 +357,44 @@ fn hostname_renames_the_node_and_never_the_machine() {
     );
     assert_eq!(machine_names(), machine);
 
+    // Refusals: a strategy dtrplay lacks, systemd where systemd does not
+    // run (the lab's nodes), and no `hostname` program at all.
     lab.play(
         r#"
         - hostname:
             name: dtr-replica-3
             use: freebsd
+          ignore_errors: true
+        - hostname:
+            name: dtr-replica-3
+            use: systemd
+          ignore_errors: true
+        - hostname:
+            name: dtr-replica-3
+          environment:
+            PATH: /nonexistent
+          ignore_errors: true
         "#,
     );
     let refused = lab.apply(&[]);
-    refused.status(2);
-    assert_eq!(failed(&refused, "node1"), 1);
-    let msg = results(&refused)[0]["msg"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(msg.contains("use: freebsd is not supported"), "{msg}");
+    refused.success();
+    assert_eq!(refused.recap()["node1"]["ignored"], 3, "{}", refused.stdout);
+    let msgs: Vec<String> = results(&refused)
+        .iter()
+        .map(|r| r["msg"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        msgs[0].contains("use: freebsd is not supported"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[1].starts_with("hostnamectl could not read the host's name"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[2].starts_with("the hostname program was not found on the host"),
+        "{msgs:?}"
+    );
+    assert_eq!(lab.sh("node1", "hostname"), "dtr-replica-2\n");
+    assert_eq!(machine_names(), machine);
 }
