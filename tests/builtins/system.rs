@@ -95,6 +95,19 @@ fn cron_manages_jobs_and_variables_in_a_users_crontab() {
     assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
     assert_eq!(crontab(&lab, "daemon"), "PATH=\"/usr/bin:/bin\"\n");
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // Without `user`, the crontab is the connecting user's (root here).
+    lab.play(
+        r#"
+        - cron: name=rotate hour=1 minute=15 job=/usr/sbin/logrotate
+        "#,
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
+    assert_eq!(
+        lab.sh("node1", "crontab -l"),
+        "#Ansible: rotate\n15 1 * * * /usr/sbin/logrotate\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 }
 
 #[test]
