@@ -287,7 +287,7 @@ struct Plan {
 pub enum CronDrift {
     /// The `cron_file`'s new content.
     File {
-        edit: EditDrift,
+        edit: Box<EditDrift>,
         jobs: Vec<String>,
         envs: Vec<String>,
     },
@@ -590,7 +590,7 @@ impl Cron {
             Check::InSync(outcome) => Check::InSync(with(outcome)),
             Check::Drift { drift, preview } => Check::Drift {
                 drift: CronDrift::File {
-                    edit: drift,
+                    edit: Box::new(drift),
                     jobs: plan.jobs.clone(),
                     envs: plan.envs.clone(),
                 },
@@ -652,7 +652,7 @@ impl Task for Cron {
     async fn apply(&self, cx: &Context<'_>, drift: CronDrift) -> Result<Outcome, TaskError> {
         match drift {
             CronDrift::File { edit, jobs, envs } => {
-                let mut outcome = edit::apply(cx, edit).await?;
+                let mut outcome = edit::apply(cx, *edit).await?;
                 for (k, v) in self.result(&jobs, &envs).data {
                     outcome.data.insert(k, v);
                 }
