@@ -20,6 +20,7 @@ pub mod containerd_trust;
 pub mod copy;
 pub mod copy_ca_crt;
 pub mod cron;
+pub mod crontab;
 pub mod custom;
 pub mod debug;
 pub mod dnf;

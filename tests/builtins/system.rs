@@ -301,6 +301,33 @@ fn sysctl_set_compares_with_the_running_kernel() {
         std::fs::read_to_string("/proc/sys/kernel/ostype").unwrap_or_default(),
         "Linux\n"
     );
+
+    // With `reload` (the default) a file and kernel in agreement change
+    // nothing, so nothing is reloaded; a different value is a change that
+    // check mode only reports.
+    lab.play(&format!(
+        r#"
+        - sysctl: name=kernel.ostype value=Linux sysctl_file={SYSCTL_FILE}
+        "#
+    ));
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+    lab.play(&format!(
+        r#"
+        - sysctl: name=kernel.ostype value=Plan9 sysctl_file={SYSCTL_FILE}
+        "#
+    ));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert!(
+        diffs(&check).contains("+kernel.ostype=Plan9"),
+        "{}",
+        diffs(&check)
+    );
+    assert_eq!(
+        lab.sh("node1", &format!("cat {SYSCTL_FILE}")),
+        "kernel.ostype=Linux\n"
+    );
 }
 
 /// This machine's running name and its /etc/hostname, which no test may
