@@ -11,7 +11,8 @@
 //!
 //! Tasks on UCP nodes write `/etc/docker/certs.d/<dtr>/ca.crt`, and the
 //! engine's generic tests write under `/srv`. When running as root, each sshd
-//! is started in its own mount namespace (`unshare -m --propagation private`)
+//! is started in its own mount and UTS namespaces (`unshare -m -u
+//! --propagation private`; the UTS namespace gives it a hostname of its own)
 //! with `<node>/fs/etc/docker` bound over `/etc/docker`, `<node>/fs/srv`
 //! over `/srv` and `<node>/fs/run` over `/run` (where the node's Docker
 //! engine keeps its socket, see `engine.rs`), so node 3's `/etc/docker` is
@@ -810,8 +811,11 @@ fn launch(node: &Node, isolated: bool, copy_on_write: bool, users: bool) -> Laun
     // end, so the pid we hold is sshd's. Paths travel as positional
     // parameters, never spliced into the script.
     let mut script = String::new();
+    // `-u`: a UTS namespace of its own, so that a task renaming the node
+    // (`hostname`) renames only the node, never this machine.
     let mut args = vec![
         "-m".to_string(),
+        "-u".to_string(),
         "--propagation".to_string(),
         "private".to_string(),
         "sh".to_string(),
@@ -1128,7 +1132,7 @@ mod tests {
     fn namespace_launch_keeps_paths_out_of_the_script() {
         let launch = launch(&node(true), true, false, false);
         assert_eq!(launch.program, "unshare");
-        let script = &launch.args[5];
+        let script = &launch.args[6];
         assert!(!script.contains("/lab/"), "{script}");
         assert!(launch.args.contains(&"/lab/nodes/node1/fs/srv".to_string()));
     }
@@ -1136,7 +1140,7 @@ mod tests {
     #[test]
     fn copy_on_write_mounts_the_overlays_before_the_binds() {
         let launch = launch(&node(true), true, true, false);
-        let script = &launch.args[5];
+        let script = &launch.args[6];
         let overlay = script.find("-t overlay").expect("an overlay mount");
         let bind = script.find("--bind").expect("a bind mount");
         assert!(overlay < bind, "{script}");

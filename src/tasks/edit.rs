@@ -129,6 +129,15 @@ pub async fn apply(cx: &Context<'_>, drift: EditDrift) -> Result<Outcome, TaskEr
     Ok(outcome)
 }
 
+/// Takes out of a result the fields the file write adds (`dest`, `state`,
+/// `mode`, ...) and the `msg` field, for the tasks whose Ansible result is
+/// about something else than a file (`cron`, `sysctl`).
+pub fn drop_file_fields(outcome: &mut Outcome) {
+    for key in ["msg", "dest", "state", "size", "mode", "owner", "group"] {
+        outcome.data.remove(key);
+    }
+}
+
 /// Python's replacement syntax (`\1`, `\g<name>`) in the regex crate's,
 /// shared with the `regex_replace` filter so that `backrefs` and `replace`
 /// read the templates Ansible users write exactly as the filter does.

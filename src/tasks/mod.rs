@@ -19,6 +19,8 @@ pub mod command;
 pub mod containerd_trust;
 pub mod copy;
 pub mod copy_ca_crt;
+pub mod cron;
+pub mod crontab;
 pub mod custom;
 pub mod debug;
 pub mod dnf;
@@ -39,6 +41,7 @@ pub mod firewalld;
 pub mod get_url;
 pub mod git;
 pub mod group;
+pub mod hostname;
 pub mod http;
 pub mod include_vars;
 pub mod ini_file;
@@ -68,6 +71,7 @@ pub mod setup;
 pub mod slurp;
 pub mod stat;
 pub mod step5_files;
+pub mod sysctl;
 pub mod systemd;
 pub mod template;
 pub mod timezone;
@@ -152,6 +156,7 @@ const CRYPTO_COLLECTION: &str = "community.crypto.";
 const NATIVE_COLLECTION_MODULES: &[(&str, &str)] = &[
     ("ansible.posix.firewalld", "firewalld"),
     ("ansible.posix.seboolean", "seboolean"),
+    ("ansible.posix.sysctl", "sysctl"),
     ("community.general.ini_file", "ini_file"),
     ("community.general.timezone", "timezone"),
 ];
@@ -303,6 +308,9 @@ builtins! {
     "git" => Git(git::Git), git::spec;
     "ini_file" => IniFile(ini_file::IniFile), ini_file::spec;
     "rpm_key" => RpmKey(rpm_key::RpmKey), rpm_key::spec;
+    "cron" => Cron(cron::Cron), cron::spec;
+    "sysctl" => Sysctl(sysctl::Sysctl), sysctl::spec;
+    "hostname" => Hostname(hostname::Hostname), hostname::spec;
     "uri" => Uri(uri::Uri), uri::spec;
     "slurp" => Slurp(slurp::Slurp), slurp::spec;
     "find" => Find(find::Find), find::spec;

@@ -26,6 +26,7 @@ mod rpm_key;
 mod rpm_packages;
 mod script;
 mod services;
+mod system;
 mod unarchive;
 mod users;
 mod web;
