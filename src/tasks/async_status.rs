@@ -76,14 +76,13 @@ impl AsyncStatus {
             Status::Finished {
                 rc, stdout, stderr, ..
             } => {
-                let mut outcome = output(base.with_data("finished", true), &stdout, &stderr)
-                    .with_data("rc", rc)
-                    .with_data("msg", "");
+                let mut outcome =
+                    output(base.with_data("finished", true), &stdout, &stderr).with_data("rc", rc);
                 outcome.changed = true;
                 if rc != 0 {
                     return Err(TaskError::failed_with("non-zero return code", outcome));
                 }
-                Ok(outcome)
+                Ok(outcome.with_data("msg", ""))
             }
         }
     }
@@ -102,6 +101,11 @@ impl AsyncStatus {
                 outcome.data.insert(key, value);
             }
         }
+        for key in ["stdout", "stderr"] {
+            if !outcome.data.contains_key(key) {
+                outcome = output_field(outcome, key);
+            }
+        }
         outcome = outcome
             .with_data("ansible_job_id", self.jid.clone())
             .with_data("started", true)
@@ -112,6 +116,13 @@ impl AsyncStatus {
         }
         Ok(outcome)
     }
+}
+
+/// An empty output stream and its lines, for a job that printed nothing.
+fn output_field(outcome: Outcome, key: &str) -> Outcome {
+    outcome
+        .with_data(key, "")
+        .with_data(&format!("{key}_lines"), Vec::<String>::new())
 }
 
 /// A result with `stdout`, `stderr` and their lines.
