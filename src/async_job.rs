@@ -228,9 +228,11 @@ pub fn lines(text: &str) -> Value {
     Value::from(text.lines().map(str::to_string).collect::<Vec<_>>())
 }
 
-/// Results of jobs that started nothing on the host, by host and job id.
-static SETTLED: LazyLock<Mutex<HashMap<(String, String), Map<String, Value>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// A job's results by host and job id.
+type Results = HashMap<(String, String), Map<String, Value>>;
+
+/// Results of jobs that started nothing on the host.
+static SETTLED: LazyLock<Mutex<Results>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Keeps the result of a job that needed no background process.
 pub fn settle(host: &str, jid: &str, result: Map<String, Value>) {
