@@ -121,11 +121,30 @@ const JOBS: &str = r#"
 - copy:
     content: "{{ job.ansible_job_id }}"
     dest: /srv/jid.txt
+- name: A script in the background
+  script: report.sh "two words"
+  async: 60
+  poll: 0
+  register: scripted
+- async_status:
+    jid: "{{ scripted.ansible_job_id }}"
+  register: script_done
+  until: script_done.finished
+  retries: 30
+  delay: 1
+- copy:
+    content: "{{ script_done.stdout }}"
+    dest: /srv/script.txt
+  when: not ansible_check_mode
 "#;
 
 #[test]
 fn poll_zero_starts_jobs_that_async_status_waits_for_and_cleans_up() {
     let lab = Lab::plain(1);
+    lab.project.file(
+        "files/report.sh",
+        "#!/bin/sh\nsleep 1\necho \"script: $1\"\n",
+    );
     lab.play(JOBS);
 
     // Check mode starts nothing and writes nothing, yet the playbook's
@@ -164,6 +183,7 @@ fn poll_zero_starts_jobs_that_async_status_waits_for_and_cleans_up() {
         "3|bad|True|non-zero return code"
     );
     assert_eq!(run.recap()["node1"]["ignored"], 1, "{}", run.stdout);
+    assert_eq!(lab.sh("node1", "cat /srv/script.txt"), "script: two words");
     // The cleaned-up job is gone; the other one's directory is private.
     let jid = lab.sh("node1", "cat /srv/jid.txt");
     assert_eq!(
@@ -178,7 +198,7 @@ fn poll_zero_starts_jobs_that_async_status_waits_for_and_cleans_up() {
             "node1",
             "stat -c %a \"$HOME/.ansible_async\" \"$HOME\"/.ansible_async/*"
         ),
-        "700\n700\n"
+        "700\n700\n700\n"
     );
 }
 
