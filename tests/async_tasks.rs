@@ -320,3 +320,53 @@ fn reset_connection_gives_the_next_task_a_new_login() {
     assert_eq!(pids[0], pids[1], "{shells}");
     assert_ne!(pids[1], pids[2], "{shells}");
 }
+
+#[test]
+fn background_jobs_outlive_the_run_and_stop_at_their_limit() {
+    let lab = Lab::plain(1);
+    lab.play(
+        r#"
+        - name: Outlives the run
+          shell: "sleep 6; echo done > /srv/late.txt"
+          async: 30
+          poll: 0
+        - name: Outlives its limit
+          command: sleep 30
+          async: 1
+          poll: 0
+          register: slow
+        - async_status:
+            jid: "{{ slow.ansible_job_id }}"
+          register: stopped
+          until: stopped.finished
+          retries: 20
+          delay: 1
+          ignore_errors: true
+        - copy:
+            content: "{{ stopped.failed }}|{{ stopped.msg }}"
+            dest: /srv/stopped.txt
+        - async_status:
+            jid: j1.2
+          ignore_errors: true
+        "#,
+    );
+    let run = lab.apply(&[]);
+    run.success();
+    assert_eq!(
+        lab.sh("node1", "cat /srv/stopped.txt"),
+        "True|Timeout exceeded"
+    );
+    assert_eq!(results(&run)[4]["msg"], "could not find job");
+    // The first job ends after dtrplay closed its connection and exited.
+    assert_eq!(
+        lab.sh("node1", "cat /srv/late.txt 2>/dev/null || echo not yet"),
+        "not yet\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline
+        && lab.sh("node1", "cat /srv/late.txt 2>/dev/null || true") != "done\n"
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(lab.sh("node1", "cat /srv/late.txt"), "done\n");
+}
