@@ -982,7 +982,7 @@ impl<'a> Executor<'a> {
             Some(fut) => Some(fut.await),
             None => None,
         } {
-            conn.close().await;
+            conn.reset().await;
         }
         self.open(play, host);
     }

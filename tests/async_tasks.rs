@@ -250,38 +250,53 @@ fn poll_zero_is_refused_for_modules_that_cannot_run_in_the_background() {
     assert_eq!(lab.sh("node1", "ls /srv"), "");
 }
 
-#[test]
-fn reset_connection_gives_the_next_task_a_new_login() {
-    // Root is the login user of lab nodes; its groups come from the node's
-    // own copy-on-write /etc/group.
-    let lab = Lab::copy_on_write(1);
-    lab.play(
+/// A play that adds the login user to `group` between two `id -Gn`
+/// on the same connection and one after `meta: reset_connection`.
+fn group_change(group: &str) -> String {
+    format!(
         r#"
         - command: id -Gn
           register: before
-        - group: {name: dtrplayers}
-        - user: {name: root, groups: [dtrplayers], append: true}
+        - group: {{name: {group}}}
+        - user: {{name: root, groups: [{group}], append: true}}
         - command: id -Gn
           register: same
         - meta: reset_connection
         - command: id -Gn
           register: after
         - copy:
-            content: "{{ before.stdout }}|{{ same.stdout }}|{{ after.stdout }}"
+            content: "{{{{ before.stdout }}}}|{{{{ same.stdout }}}}|{{{{ after.stdout }}}}"
             dest: /srv/groups.txt
-        "#,
-    );
-    lab.apply(&[]).success();
+        "#
+    )
+}
+
+/// Checks what `group_change` wrote: only the new login has the group.
+fn assert_new_login_has(lab: &Lab, group: &str) {
     let text = lab.sh("node1", "cat /srv/groups.txt");
     let parts: Vec<&str> = text.split('|').collect();
     assert_eq!(parts.len(), 3, "{text}");
-    assert!(!parts[0].contains("dtrplayers"), "{text}");
+    let has = |part: &str| part.split_whitespace().any(|g| g == group);
+    assert!(!has(parts[0]), "{text}");
     // The old login keeps its groups until the connection is new.
-    assert!(!parts[1].contains("dtrplayers"), "{text}");
-    assert!(
-        parts[2].split_whitespace().any(|g| g == "dtrplayers"),
-        "{text}"
-    );
+    assert!(!has(parts[1]), "{text}");
+    assert!(has(parts[2]), "{text}");
+}
+
+#[test]
+fn reset_connection_gives_the_next_task_a_new_login() {
+    // Root is the login user of lab nodes; its groups come from the node's
+    // own copy-on-write /etc/group.
+    let lab = Lab::copy_on_write(1);
+    lab.play(&group_change("dtrplayers"));
+    lab.apply(&[]).success();
+    assert_new_login_has(&lab, "dtrplayers");
+
+    // A master kept for later runs would keep the old login: it stops.
+    lab.play(&group_change("dtrkept"));
+    let run = lab.apply(&["--ssh-client", "openssh", "--ssh-persist", "30"]);
+    run.success();
+    assert_new_login_has(&lab, "dtrkept");
 
     // Under the free strategy each host resets its own connection: the
     // shell that runs the next task is another one.
