@@ -385,3 +385,68 @@ fn background_jobs_outlive_the_run_and_stop_at_their_limit() {
     }
     assert_eq!(lab.sh("node1", "cat /srv/late.txt"), "done\n");
 }
+
+#[test]
+fn reset_connection_lets_a_non_root_login_use_its_new_group_with_either_client() {
+    // The docker-group case: a login user added to a group with become
+    // has it only in a new login. For a user other than root, sessions on
+    // a kept OpenSSH master share the master's login, so the master stops.
+    let nodes = crate::harness::Nodes::start_with_users_copy_on_write(
+        1,
+        dtrplay::lab::users::Users::operator("lab-pass-1"),
+    );
+    let project = crate::harness::Project::new();
+    project.file("inventory.yml", &nodes.inventory(&[], ""));
+    let runs: [(&str, u32, &[&str]); 2] = [
+        ("dtrjoin", 2900, &["--ssh-client", "native"]),
+        (
+            "dtrkept",
+            2901,
+            &["--ssh-client", "openssh", "--ssh-persist", "30"],
+        ),
+    ];
+    for (group, gid, client) in runs {
+        project.file(
+            "site.yml",
+            &format!(
+                r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: id -Gn
+      register: before
+    # The node's /etc/group is a file bound over the real one, which
+    # groupadd cannot replace; appending in place is the same change.
+    - shell: echo '{group}:x:{gid}:operator' >> /etc/group
+      become: true
+    - command: id -Gn
+      register: same
+    - meta: reset_connection
+    - command: id -Gn
+      register: after
+    - copy:
+        content: "{{{{ before.stdout }}}}|{{{{ same.stdout }}}}|{{{{ after.stdout }}}}"
+        dest: /srv/groups.txt
+      become: true
+"#
+            ),
+        );
+        let mut args = vec![
+            "apply",
+            "site.yml",
+            "-i",
+            "inventory.yml",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(client);
+        project.run(&args).success();
+        let text = std::fs::read_to_string(nodes.node("node1").path("/srv/groups.txt"))
+            .expect("the groups file");
+        let parts: Vec<&str> = text.split('|').collect();
+        assert_eq!(parts.len(), 3, "{client:?}: {text}");
+        let has = |part: &str| part.split_whitespace().any(|g| g == group);
+        assert!(!has(parts[0]) && !has(parts[1]), "{client:?}: {text}");
+        assert!(has(parts[2]), "{client:?}: {text}");
+    }
+}
