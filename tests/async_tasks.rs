@@ -292,12 +292,6 @@ fn reset_connection_gives_the_next_task_a_new_login() {
     lab.apply(&[]).success();
     assert_new_login_has(&lab, "dtrplayers");
 
-    // A master kept for later runs would keep the old login: it stops.
-    lab.play(&group_change("dtrkept"));
-    let run = lab.apply(&["--ssh-client", "openssh", "--ssh-persist", "30"]);
-    run.success();
-    assert_new_login_has(&lab, "dtrkept");
-
     // Under the free strategy each host resets its own connection: the
     // shell that runs the next task is another one.
     lab.project.file(
