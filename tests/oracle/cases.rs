@@ -24,4 +24,5 @@ cases!(
     roles_handlers,
     blocks_rescue,
     loops_family,
+    async_jobs,
 );
