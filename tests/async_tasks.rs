@@ -381,7 +381,7 @@ fn background_jobs_outlive_the_run_and_stop_at_their_limit() {
 }
 
 #[test]
-fn reset_connection_lets_a_non_root_login_use_its_new_group_with_either_client() {
+fn reset_connection_lets_a_non_root_login_use_its_new_group_and_become_reads_root_jobs() {
     // The docker-group case: a login user added to a group with become
     // has it only in a new login. For a user other than root, sessions on
     // a kept OpenSSH master share the master's login, so the master stops.
@@ -422,6 +422,28 @@ fn reset_connection_lets_a_non_root_login_use_its_new_group_with_either_client()
         content: "{{{{ before.stdout }}}}|{{{{ same.stdout }}}}|{{{{ after.stdout }}}}"
         dest: /srv/groups.txt
       become: true
+    # A job started as root is read back as root, from root's private
+    # job directory.
+    - shell: sleep 1; id -un
+      become: true
+      async: 30
+      poll: 0
+      register: root_job
+      vars:
+        ansible_async_dir: /srv/async
+    - async_status:
+        jid: "{{{{ root_job.ansible_job_id }}}}"
+      become: true
+      register: root_done
+      until: root_done.finished
+      retries: 20
+      delay: 1
+      vars:
+        ansible_async_dir: /srv/async
+    - copy:
+        content: "{{{{ root_done.stdout }}}}"
+        dest: /srv/root_job.txt
+      become: true
 "#
             ),
         );
@@ -442,5 +464,12 @@ fn reset_connection_lets_a_non_root_login_use_its_new_group_with_either_client()
         let has = |part: &str| part.split_whitespace().any(|g| g == group);
         assert!(!has(parts[0]) && !has(parts[1]), "{client:?}: {text}");
         assert!(has(parts[2]), "{client:?}: {text}");
+        let root_job = std::fs::read_to_string(nodes.node("node1").path("/srv/root_job.txt"))
+            .expect("the job's output");
+        assert_eq!(root_job, "root", "{client:?}");
+        let job_dir = nodes.node("node1").path("/srv/async");
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&job_dir).expect("the job directory");
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o700), "{client:?}");
     }
 }
