@@ -217,6 +217,23 @@ fn poll_zero_is_refused_for_modules_that_cannot_run_in_the_background() {
         .run(&["validate", "site.yml", "-i", "inventory.yml"]);
     run.status(4);
     run.stderr_has("`poll: 0` cannot start `copy` in the background");
+    // Blocks and includes are not module runs: Ansible refuses them too.
+    lab.project.file("other.yml", "- debug: {msg: hi}\n");
+    lab.play(
+        r#"
+        - block:
+            - command: "true"
+          async: 30
+        - include_tasks: other.yml
+          poll: 5
+        "#,
+    );
+    let run = lab
+        .project
+        .run(&["validate", "site.yml", "-i", "inventory.yml"]);
+    run.status(4);
+    run.stderr_has("`async` cannot be used on a block");
+    run.stderr_has("`poll` cannot be used on `include_tasks`");
     // Templated values are checked per host, when they are known.
     lab.play(
         r#"

@@ -119,6 +119,8 @@ const TASK_ONLY: &[&str] = &[
     "retries",
     "delay",
     "args",
+    "async",
+    "poll",
 ];
 
 impl crate::playbook::parse::Loader<'_> {

@@ -196,6 +196,16 @@ impl Loader<'_> {
                 static_flag = self.boolean(v, "static");
                 continue;
             }
+            if matches!(k.key(), "async" | "poll") {
+                // Ansible refuses them on includes too: an include is not a
+                // module run that could be waited for.
+                self.errors.push(
+                    InputError::at(k, format!("`{}` cannot be used on `{action}`", k.key()))
+                        .with_label("not an include keyword")
+                        .with_help("put it on the tasks the include brings"),
+                );
+                continue;
+            }
             if !self.keyword(k, v, &mut keywords, &mut args, handler) {
                 self.unknown_key(
                     k,
