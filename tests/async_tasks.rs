@@ -353,7 +353,7 @@ fn background_jobs_outlive_the_run_and_stop_at_their_limit() {
     lab.play(
         r#"
         - name: Outlives the run
-          shell: "sleep 6; echo done > /srv/late.txt"
+          shell: "sleep 12; echo done > /srv/late.txt"
           async: 30
           poll: 0
         - name: Outlives its limit
@@ -374,6 +374,23 @@ fn background_jobs_outlive_the_run_and_stop_at_their_limit() {
         - async_status:
             jid: j1.2
           ignore_errors: true
+        - name: One job per item
+          shell: "sleep 1; echo {{ item }}"
+          async: 30
+          poll: 0
+          loop: [a, b]
+          register: jobs
+        - name: Wait for every item's job
+          async_status:
+            jid: "{{ item.ansible_job_id }}"
+          loop: "{{ jobs.results }}"
+          register: each
+          until: each.finished
+          retries: 20
+          delay: 1
+        - copy:
+            content: "{{ each.results | map(attribute='stdout') | join(',') }}"
+            dest: /srv/items.txt
         "#,
     );
     let run = lab.apply(&[]);
@@ -383,12 +400,13 @@ fn background_jobs_outlive_the_run_and_stop_at_their_limit() {
         "True|Timeout exceeded"
     );
     assert_eq!(results(&run)[4]["msg"], "could not find job");
+    assert_eq!(lab.sh("node1", "cat /srv/items.txt"), "a,b");
     // The first job ends after dtrplay closed its connection and exited.
     assert_eq!(
         lab.sh("node1", "cat /srv/late.txt 2>/dev/null || echo not yet"),
         "not yet\n"
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(25);
     while Instant::now() < deadline
         && lab.sh("node1", "cat /srv/late.txt 2>/dev/null || true") != "done\n"
     {
