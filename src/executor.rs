@@ -175,12 +175,15 @@ struct Executor<'a> {
     forks: Arc<Semaphore>,
     hosts: IndexMap<String, HostState>,
     stats: IndexMap<String, HostStats>,
-    conns: HashMap<String, ConnFuture>,
+    /// Each host's connection. Interior mutability, because a host's walk
+    /// under the free strategy (which shares the executor) may replace its
+    /// connection (`meta: reset_connection`).
+    conns: std::cell::RefCell<HashMap<String, ConnFuture>>,
     /// The target each of `conns` was opened for (`None`: it had none).
-    opened: HashMap<String, Option<Target>>,
+    opened: std::cell::RefCell<HashMap<String, Option<Target>>>,
     /// Connections a later play replaced (another `remote_user`, `port` or
     /// `connection`); closed with the others at the end.
-    retired: Vec<ConnFuture>,
+    retired: std::cell::RefCell<Vec<ConnFuture>>,
     /// Hosts whose open connection was reported (`Event::Connected`).
     announced: HashSet<String>,
     /// Every host's variables, `hostvars` included.
@@ -232,9 +235,9 @@ impl<'a> Executor<'a> {
             forks: Arc::new(Semaphore::new(cfg.forks)),
             hosts: IndexMap::new(),
             stats: IndexMap::new(),
-            conns: HashMap::new(),
-            opened: HashMap::new(),
-            retired: Vec::new(),
+            conns: std::cell::RefCell::new(HashMap::new()),
+            opened: std::cell::RefCell::new(HashMap::new()),
+            retired: std::cell::RefCell::new(Vec::new()),
             announced: HashSet::new(),
             vars: RunVars::new(
                 inventory,
@@ -690,7 +693,7 @@ impl<'a> Executor<'a> {
         // on a controller): hand them every connection already open.
         let mut peer_conns: HashMap<String, Arc<dyn Connection>> = HashMap::new();
         if run_once {
-            for (name, fut) in &self.conns {
+            for (name, fut) in self.conns.borrow().iter() {
                 if let Some(Ok(c)) = fut.peek() {
                     peer_conns.insert(name.clone(), c.clone());
                 }
@@ -774,6 +777,20 @@ impl<'a> Executor<'a> {
             Some(view) => view,
             None => conn,
         };
+        let asynchronous = match self.async_mode(task, &tvars) {
+            Ok(mode) => mode,
+            Err(msg) => return failure(host, msg),
+        };
+        // A task waited for within `async` seconds gives each of its
+        // scripts that long at most (less when its `timeout` says so).
+        let timeout = match &asynchronous {
+            Some(crate::async_job::Mode::Deadline(limit)) => task
+                .timeout
+                .map_or(*limit, |t| Duration::from_secs(t).min(*limit)),
+            _ => task
+                .timeout
+                .map_or(DEFAULT_TASK_TIMEOUT, Duration::from_secs),
+        };
         let invocation = Invocation {
             task,
             entry: &entry,
@@ -784,9 +801,8 @@ impl<'a> Executor<'a> {
             peers: &peers,
             check_mode: self.check_mode(play, task),
             diff: !task.no_log && task.diff.or(play.diff).unwrap_or(self.cfg.diff),
-            timeout: task
-                .timeout
-                .map_or(DEFAULT_TASK_TIMEOUT, Duration::from_secs),
+            timeout,
+            asynchronous,
             vars: tvars,
             secrets,
             search_path: self.search_path(task),
@@ -795,6 +811,54 @@ impl<'a> Executor<'a> {
             memory: self.memory.clone(),
         };
         invocation.run().await
+    }
+
+    /// A task's `async` and `poll` on a host (`crate::async_job`): none
+    /// without `async` or with `async: 0`.
+    fn async_mode(
+        &self,
+        task: &TaskDef,
+        vars: &crate::template::Vars,
+    ) -> Result<Option<crate::async_job::Mode>, String> {
+        let Some(limit) = &task.async_limit else {
+            return Ok(None);
+        };
+        let seconds = |node: &crate::yaml::Node, what: &str| -> Result<u64, String> {
+            let value = self
+                .templates
+                .render_node(node, vars)
+                .map_err(|e| e.message.clone())?;
+            match &value {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| format!("`{what}` must be a whole number of seconds, not {value}"))
+        };
+        let limit = seconds(limit, "async")?;
+        let poll = match &task.poll {
+            Some(node) => seconds(node, "poll")?,
+            None => crate::async_job::DEFAULT_POLL,
+        };
+        let background_capable =
+            crate::playbook::parse::BACKGROUND_MODULES.contains(&task.module.as_str());
+        if limit > 0 && poll == 0 && !background_capable {
+            return Err(format!(
+                "`poll: 0` cannot start `{}` in the background: dtrplay runs only command, shell and script in the background; give `poll` a number of seconds to wait for the task instead",
+                task.module
+            ));
+        }
+        let dir = if vars.contains("ansible_async_dir") {
+            text(
+                &self
+                    .templates
+                    .eval_str("ansible_async_dir", vars)
+                    .map_err(|e| e.message.clone())?,
+            )
+        } else {
+            crate::async_job::DEFAULT_DIR.to_string()
+        };
+        Ok(crate::async_job::Mode::of(limit, poll, dir))
     }
 
     /// Where `src:` files of a task are looked up: its role's directory
@@ -863,7 +927,12 @@ impl<'a> Executor<'a> {
             if self.announced.contains(host) {
                 continue;
             }
-            let Some(Ok(conn)) = self.conns.get(host).and_then(|fut| fut.peek()) else {
+            let open = self
+                .conns
+                .borrow()
+                .get(host)
+                .and_then(|fut| fut.peek().and_then(|r| r.as_ref().ok()).cloned());
+            let Some(conn) = open else {
                 continue;
             };
             reporter.report(&Event::Connected {
@@ -882,18 +951,18 @@ impl<'a> Executor<'a> {
 
     /// Starts opening a host's connection in the background, once per
     /// target: a play that reaches the host differently gets a new one.
-    fn open(&mut self, play: &Play, host: &str) {
+    fn open(&self, play: &Play, host: &str) {
         let target = self.target(play, host);
         let wanted = target.as_ref().ok().cloned();
-        if self.conns.contains_key(host) {
-            if self.opened.get(host) == Some(&wanted) {
+        if self.conns.borrow().contains_key(host) {
+            if self.opened.borrow().get(host) == Some(&wanted) {
                 return;
             }
-            if let Some(old) = self.conns.remove(host) {
-                self.retired.push(old);
+            if let Some(old) = self.conns.borrow_mut().remove(host) {
+                self.retired.borrow_mut().push(old);
             }
         }
-        self.opened.insert(host.to_string(), wanted);
+        self.opened.borrow_mut().insert(host.to_string(), wanted);
         let first = self.play_escalation(play, host);
         let options = self.options.clone();
         let forks = self.forks.clone();
@@ -910,7 +979,24 @@ impl<'a> Executor<'a> {
         let shared = fut.shared();
         // Drive the connection now, not when the first task needs it.
         tokio::spawn(shared.clone().map(|_| ()));
-        self.conns.insert(host.to_string(), shared);
+        self.conns.borrow_mut().insert(host.to_string(), shared);
+    }
+
+    /// `meta: reset_connection` on `host`: its connection closes (every
+    /// shell of it, escalated ones included, ends in order, so background
+    /// jobs live on) and a new one starts opening, which the next task
+    /// uses. A new login is how a session picks up a change of the user's
+    /// groups, as in Ansible.
+    async fn reset_connection(&self, play: &Play, host: &str) {
+        let old = self.conns.borrow_mut().remove(host);
+        self.opened.borrow_mut().remove(host);
+        if let Some(Ok(conn)) = match old {
+            Some(fut) => Some(fut.await),
+            None => None,
+        } {
+            conn.reset().await;
+        }
+        self.open(play, host);
     }
 
     /// Whom a task without become keywords of its own runs as on `host` in
@@ -941,8 +1027,9 @@ impl<'a> Executor<'a> {
     }
 
     async fn connection(&self, play: &Play, host: &str) -> Result<Arc<dyn Connection>, ConnError> {
-        match self.conns.get(host) {
-            Some(fut) => fut.clone().await,
+        let kept = self.conns.borrow().get(host).cloned();
+        match kept {
+            Some(fut) => fut.await,
             None => {
                 // A delegate outside the play: connect now (not kept).
                 let target = self.target(play, host)?;
@@ -998,9 +1085,10 @@ impl<'a> Executor<'a> {
     async fn close(&mut self) {
         let conns: Vec<Arc<dyn Connection>> = self
             .conns
+            .get_mut()
             .drain()
             .map(|(_, fut)| fut)
-            .chain(self.retired.drain(..))
+            .chain(self.retired.get_mut().drain(..))
             .filter_map(|fut| fut.peek().and_then(|r| r.as_ref().ok()).cloned())
             .collect();
         futures::future::join_all(conns.iter().map(|c| c.close())).await;

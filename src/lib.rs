@@ -22,6 +22,7 @@
 //! - `vault` reads and writes Ansible Vault data (`dtrplay vault`).
 
 pub mod api;
+pub mod async_job;
 pub mod cert;
 pub mod cli;
 pub mod config;

@@ -43,6 +43,8 @@ mod builtins;
 mod template_task;
 // A task's `timeout:` is a task failure; the host stays and the process stops.
 mod task_timeout;
+// `async`/`poll` (a deadline, or a background job `async_status` waits for) and `meta: reset_connection`.
+mod async_tasks;
 // Privilege escalation (sudo, su) on nodes with users of their own, and the
 // play-level connection keywords.
 mod escalation;

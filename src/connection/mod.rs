@@ -191,6 +191,14 @@ pub trait Connection: Send + Sync {
     /// Closes the channel (and the SSH master unless it is meant to persist).
     async fn close(&self);
 
+    /// Closes the connection so that the next one logs in anew (`meta:
+    /// reset_connection`): as [`Connection::close`], and an SSH master
+    /// kept for later runs (`--ssh-persist`) stops too, since the sessions
+    /// on a master share its login (and so its user's groups).
+    async fn reset(&self) {
+        self.close().await;
+    }
+
     /// How the host is reached, for people: `native SSH
     /// (curve25519-sha256)`, `OpenSSH: ProxyCommand is not supported natively
     /// (…)`, `local`. Shown by `apply -v` and in the JSON events. Other

@@ -53,6 +53,12 @@ pub trait Transport: Send + Sync + 'static {
     /// Ends what carries the shells once they are all shut down.
     async fn finish(&self);
 
+    /// Ends what carries the shells for good, even what would otherwise be
+    /// kept for the next run (`Connection::reset`).
+    async fn finish_for_good(&self) {
+        self.finish().await;
+    }
+
     /// See [`Connection::describe`].
     fn describe(&self) -> String;
 
@@ -316,6 +322,28 @@ impl<T: Transport> Connection for ShellConnection<T> {
     }
 
     async fn close(&self) {
+        self.shut_down().await;
+        self.transport.finish().await;
+    }
+
+    async fn reset(&self) {
+        self.shut_down().await;
+        self.transport.finish_for_good().await;
+    }
+
+    fn describe(&self) -> String {
+        self.transport.describe()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.transport.warnings()
+    }
+}
+
+impl<T: Transport> ShellConnection<T> {
+    /// Ends every shell in order, after stopping the scripts abandoned on
+    /// them; what carries the shells is left to the caller.
+    async fn shut_down(&self) {
         let mut state = self.state.lock().await;
         let reachable = self.transport.reachable().await;
         for slot in state.slots() {
@@ -352,14 +380,5 @@ impl<T: Transport> Connection for ShellConnection<T> {
         for (shell, escalated) in carriers {
             shell.shutdown(escalated).await;
         }
-        self.transport.finish().await;
-    }
-
-    fn describe(&self) -> String {
-        self.transport.describe()
-    }
-
-    fn warnings(&self) -> Vec<String> {
-        self.transport.warnings()
     }
 }

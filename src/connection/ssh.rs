@@ -264,6 +264,12 @@ impl Transport for OpenSsh {
             self.command.stop_master().await;
         }
     }
+
+    /// A reset connection must log in anew, which a kept master would
+    /// prevent: it stops whatever `--ssh-persist` says.
+    async fn finish_for_good(&self) {
+        self.command.stop_master().await;
+    }
 }
 
 /// The ssh command line for one target.

@@ -238,6 +238,14 @@ impl<'a> Executor<'a> {
                                 }
                                 Flow::Continue
                             }
+                            MetaAction::ResetConnection => {
+                                let this = &*self;
+                                futures::future::join_all(
+                                    chosen.iter().map(|h| this.reset_connection(play, h)),
+                                )
+                                .await;
+                                Flow::Continue
+                            }
                             MetaAction::EndPlay | MetaAction::Noop => Flow::Continue,
                         }
                     }
@@ -687,6 +695,10 @@ impl<'a> Executor<'a> {
                         }
                         match meta.action {
                             MetaAction::EndPlay | MetaAction::EndHost => HostFlow::Ended,
+                            MetaAction::ResetConnection => {
+                                self.reset_connection(play, host).await;
+                                HostFlow::Continue
+                            }
                             // Handlers run when the batch is done in the
                             // free strategy.
                             MetaAction::FlushHandlers | MetaAction::Noop => HostFlow::Continue,

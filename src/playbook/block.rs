@@ -120,6 +120,8 @@ const TASK_ONLY: &[&str] = &[
     "retries",
     "delay",
     "args",
+    "async",
+    "poll",
 ];
 
 impl crate::playbook::parse::Loader<'_> {

@@ -200,6 +200,16 @@ impl Loader<'_> {
                 static_flag = self.boolean(v, "static");
                 continue;
             }
+            if matches!(k.key(), "async" | "poll") {
+                // Ansible refuses them on includes too: an include is not a
+                // module run that could be waited for.
+                self.errors.push(
+                    InputError::at(k, format!("`{}` cannot be used on `{action}`", k.key()))
+                        .with_label("not an include keyword")
+                        .with_help("put it on the tasks the include brings"),
+                );
+                continue;
+            }
             if !self.keyword(k, v, &mut keywords, &mut args, handler) {
                 self.unknown_key(
                     k,
@@ -548,12 +558,12 @@ impl Loader<'_> {
             Some("end_play") => MetaAction::EndPlay,
             Some("end_host") => MetaAction::EndHost,
             Some("noop") => MetaAction::Noop,
+            Some("reset_connection") => MetaAction::ResetConnection,
             Some(other) => {
                 let hint = match other {
                     "refresh_inventory" => "dtrplay reads the inventory once, before the run; run the playbook again to see a changed inventory".to_string(),
                     "clear_facts" => "dtrplay keeps gathered facts and registered values in one store and cannot forget only the facts; remove the task, or set the variables again with `set_fact`".to_string(),
-                    "reset_connection" => "connections are kept for the whole run; split the playbook into two runs where the connection must be new (for example after a group change)".to_string(),
-                    _ => "known meta actions: flush_handlers, end_play, end_host, noop".to_string(),
+                    _ => "known meta actions: flush_handlers, end_play, end_host, noop, reset_connection".to_string(),
                 };
                 self.errors.push(
                     InputError::at(

@@ -159,6 +159,12 @@ pub struct TaskDef {
     pub timeout: Option<u64>,
     /// `throttle`: at most this many hosts run the task at once.
     pub throttle: Option<usize>,
+    /// `async`: the most seconds the task may run (a number, or a template
+    /// rendered per host); 0 or absent runs it as any other task.
+    pub async_limit: Option<Node>,
+    /// `poll`: how often an `async` task is checked; 0 starts it in the
+    /// background (`crate::async_job`).
+    pub poll: Option<Node>,
     /// Variables whose values are secrets: the `secret` parameters of the
     /// task file this task was expanded from.
     pub secret_vars: Vec<String>,
@@ -198,6 +204,9 @@ pub enum MetaAction {
     EndPlay,
     EndHost,
     Noop,
+    /// Close the host's connection, so that the next task opens a new one
+    /// (a new login picks up group changes).
+    ResetConnection,
 }
 
 impl Step {
@@ -278,6 +287,8 @@ impl TaskDef {
             vars: Vec::new(),
             timeout: None,
             throttle: None,
+            async_limit: None,
+            poll: None,
             secret_vars: Vec::new(),
             role: None,
             escalation: BecomeKeys::default(),

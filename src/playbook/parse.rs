@@ -101,14 +101,13 @@ const TASK_KEYS: &[&str] = &[
     "action",
     "local_action",
     "throttle",
+    "async",
+    "poll",
 ];
 
-/// Keywords of Ansible that dtrplay does not implement; refusing them by
-/// name is kinder than "unknown module".
-const UNSUPPORTED: &[(&str, &str)] = &[(
-    "async",
-    "asynchronous tasks are not supported; use `timeout` for long commands",
-)];
+/// The modules `poll: 0` can start in the background: their work is one
+/// remote script, which `crate::async_job` runs detached.
+pub const BACKGROUND_MODULES: &[&str] = &["command", "shell", "script"];
 
 /// The escalation keywords Ansible removed in 2.9; ansible-core 2.19
 /// refuses them as unknown attributes, so a playbook that still uses them
@@ -668,6 +667,8 @@ impl<'a> Loader<'a> {
             "args" => *extra_args = self.mapping(value, "args"),
             "vars" => def.vars = self.mapping(value, "vars"),
             "timeout" => def.timeout = self.seconds(value, "timeout"),
+            "async" => def.async_limit = self.whole_or_template(value, "async"),
+            "poll" => def.poll = self.whole_or_template(value, "poll"),
             "become" | "become_user" | "become_method" | "become_flags" | "become_exe" => {
                 def.escalation.take(key, value, &mut self.errors);
             }
@@ -704,12 +705,6 @@ impl<'a> Loader<'a> {
             let other = key.key();
             if let Some(refusal) = legacy_sudo(key, other) {
                 self.errors.push(refusal);
-            } else if let Some((_, hint)) = UNSUPPORTED.iter().find(|(k, _)| *k == other) {
-                self.errors.push(
-                    InputError::at(key, format!("`{other}` is not supported by dtrplay"))
-                        .with_label("not supported")
-                        .with_help(*hint),
-                );
             } else if let Some(resolved) = self.resolve_module(other) {
                 if let Some((first, _, _)) = &module {
                     self.errors.push(
@@ -768,6 +763,7 @@ impl<'a> Loader<'a> {
         }
         self.errors.extend(entry.spec.validate(&key, &args));
         def.args = args;
+        self.check_background(&def);
         if let (Some(_), None) = (&def.until, &def.retries) {
             // Ansible's default when `until` is given without `retries`.
             def.retries = Some(Node::new(Value::Int(3), key.span, &key.src));
@@ -1339,6 +1335,58 @@ impl<'a> Loader<'a> {
         }
     }
 
+    /// `async` and `poll`: a whole number of seconds, 0 included, or a
+    /// template that gives one per host.
+    fn whole_or_template(&mut self, node: &Node, what: &str) -> Option<Node> {
+        match &node.value {
+            Value::Int(n) if *n >= 0 => Some(node.clone()),
+            Value::Str(text) if yaml::is_template(text) => Some(node.clone()),
+            Value::Str(text) if text.trim().parse::<u64>().is_ok() => Some(node.clone()),
+            _ => {
+                self.errors.push(
+                    InputError::at(
+                        node,
+                        format!(
+                            "`{what}` must be a whole number of seconds, not {}",
+                            node.kind()
+                        ),
+                    )
+                    .with_label("expected seconds"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `poll: 0` starts the task in the background, which only the modules
+    /// whose work is one remote script can do; others are refused here
+    /// when both keywords are written as numbers (templated ones are
+    /// checked when they are known, per host).
+    fn check_background(&mut self, def: &TaskDef) {
+        let (Some(limit), Some(poll)) = (&def.async_limit, &def.poll) else {
+            return;
+        };
+        if literal_seconds(limit) == Some(0) || literal_seconds(poll) != Some(0) {
+            return;
+        }
+        if BACKGROUND_MODULES.contains(&def.module.as_str()) {
+            return;
+        }
+        self.errors.push(
+            InputError::at(
+                poll,
+                format!(
+                    "`poll: 0` cannot start `{}` in the background",
+                    def.module_key.key()
+                ),
+            )
+            .with_label("background job")
+            .with_help(
+                "dtrplay runs only command, shell and script in the background; give `poll` a number of seconds to wait for the task instead",
+            ),
+        );
+    }
+
     pub(crate) fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
         let value = to_bool(&node.to_json());
         if value.is_none() {
@@ -1428,6 +1476,15 @@ impl<'a> Loader<'a> {
                 Vec::new()
             }
         }
+    }
+}
+
+/// The number of seconds an `async` or `poll` value is, when written as one.
+pub fn literal_seconds(node: &Node) -> Option<u64> {
+    match &node.value {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        Value::Str(text) => text.trim().parse().ok(),
+        _ => None,
     }
 }
 

@@ -13,6 +13,7 @@
 pub mod ansible;
 pub mod apt;
 pub mod assert;
+pub mod async_status;
 pub mod authorized_key;
 pub mod blockinfile;
 pub mod command;
@@ -285,6 +286,7 @@ macro_rules! builtins {
 
 builtins! {
     "assert" => Assert(assert::Assert), assert::spec;
+    "async_status" => AsyncStatus(async_status::AsyncStatus), async_status::spec;
     "command" => Command(command::Command), command::spec;
     "copy" => Copy(copy::Copy), copy::spec;
     "debug" => Debug(debug::Debug), debug::spec;

@@ -25,4 +25,5 @@ cases!(
     blocks_rescue,
     loops_family,
     system_files,
+    async_jobs,
 );

@@ -56,7 +56,6 @@ const CORE_MODULES: &[&str] = &[
     "apt_key",
     "apt_repository",
     "assemble",
-    "async_status",
     "blockinfile",
     "deb822_repository",
     "debconf",
