@@ -43,6 +43,7 @@ pub mod include_vars;
 pub mod lineinfile;
 pub mod manifest;
 pub mod node_runtime;
+pub mod openssl_csr;
 pub mod openssl_privatekey;
 pub mod package;
 pub mod pause;
@@ -72,6 +73,8 @@ pub mod uri;
 pub mod user;
 pub mod wait_for;
 pub mod wait_for_connection;
+pub mod x509_certificate;
+pub mod x509_common;
 
 use std::sync::Arc;
 
@@ -301,6 +304,9 @@ builtins! {
     "docker_volume" => DockerVolume(docker_volume::DockerVolume), docker_volume::spec;
     "docker_login" => DockerLogin(docker_login::DockerLogin), docker_login::spec;
     "openssl_privatekey" => OpensslPrivatekey(openssl_privatekey::OpensslPrivatekey), openssl_privatekey::spec;
+    "openssl_csr" => OpensslCsr(openssl_csr::OpensslCsr), openssl_csr::spec;
+    "x509_certificate" => X509Certificate(x509_certificate::X509Certificate), x509_certificate::spec;
+    "openssl_certificate" => OpensslCertificate(x509_certificate::X509Certificate), x509_certificate::openssl_certificate_spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;
     "copy-ca-crt" => CopyCaCrt(copy_ca_crt::CopyCaCrt), copy_ca_crt::spec;
