@@ -274,6 +274,14 @@ fn csrs_and_certificates_make_a_ca_signed_server_certificate_and_stay_put() {
 
     // Another name: the server's CSR and certificate are made again.
     lab.play(&pki("[DNS:server.lab, DNS:www.server.lab, IP:127.0.0.1]"));
+    let sums = "sha256sum /srv/tls/server.csr /srv/tls/server.crt";
+    let unchanged = lab.sh("node1", sums);
+    let would = lab.apply(&["--check"]);
+    would.success();
+    // Check mode changes nothing, so the certificate is checked against
+    // the CSR still there, as in Ansible: only the CSR would change.
+    assert_eq!(changed(&would, "node1"), 1, "{}", would.stdout);
+    assert_eq!(lab.sh("node1", sums), unchanged);
     let renamed = lab.apply(&["--diff"]);
     renamed.success();
     assert_eq!(changed(&renamed, "node1"), 2, "{}", renamed.stdout);
@@ -305,6 +313,30 @@ fn csrs_and_certificates_make_a_ca_signed_server_certificate_and_stay_put() {
     );
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 
+    // Only the mode differs: the certificate stays, its mode changes.
+    let fingerprint = lab.sh(
+        "node1",
+        "openssl x509 -in /srv/tls/server.crt -noout -fingerprint",
+    );
+    lab.play(
+        &pki("[DNS:server.lab, DNS:www.server.lab, IP:127.0.0.1]").replace(
+            "ownca_not_after: +365d",
+            "ownca_not_after: +365d\n            mode: '0640'",
+        ),
+    );
+    let chmod = lab.apply(&["--diff"]);
+    chmod.success();
+    assert_eq!(changed(&chmod, "node1"), 1, "{}", chmod.stdout);
+    assert!(diffs(&chmod).contains("+mode: 0640"), "{}", diffs(&chmod));
+    assert_eq!(lab.sh("node1", "stat -c %a /srv/tls/server.crt"), "640\n");
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "openssl x509 -in /srv/tls/server.crt -noout -fingerprint"
+        ),
+        fingerprint
+    );
+
     // A certificate another CA signed is made again.
     lab.sh(
         "node1",
@@ -323,6 +355,35 @@ fn csrs_and_certificates_make_a_ca_signed_server_certificate_and_stay_put() {
         ),
         "/srv/tls/server.crt: OK\n"
     );
+
+    // state: absent removes the CSR and the certificate, check mode first.
+    lab.play(
+        r#"
+        - openssl_csr:
+            path: /srv/tls/server.csr
+            state: absent
+        - x509_certificate:
+            path: /srv/tls/server.crt
+            state: absent
+        "#,
+    );
+    let removing = lab.apply(&["--check", "--diff"]);
+    assert_eq!(changed(&removing, "node1"), 2, "{}", removing.stdout);
+    assert!(
+        diffs(&removing).contains("-subject alt names: DNS:server.lab, DNS:www.server.lab"),
+        "{}",
+        diffs(&removing)
+    );
+    assert_eq!(
+        lab.sh("node1", "ls /srv/tls/server.c*"),
+        "/srv/tls/server.crt\n/srv/tls/server.csr\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 2);
+    assert_eq!(
+        lab.sh("node1", "ls /srv/tls/server.c* 2>/dev/null || :"),
+        ""
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 }
 
 #[test]
@@ -350,6 +411,11 @@ fn csr_and_certificate_errors_fail_their_host_and_others_go_on() {
         - x509_certificate:
             path: /srv/tls/c.crt
             csr_path: /srv/tls/c.csr
+            provider: bogus
+          ignore_errors: true
+        - x509_certificate:
+            path: /srv/tls/c.crt
+            csr_path: /srv/tls/c.csr
             privatekey_path: /srv/tls/k.key
             provider: selfsigned
         "#,
@@ -366,6 +432,12 @@ fn csr_and_certificate_errors_fail_their_host_and_others_go_on() {
         messages
             .iter()
             .any(|m| m.contains("provider \"acme\" is not supported natively")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("provider \"bogus\" is not supported natively")),
         "{messages:?}"
     );
     assert_eq!(changed(&run, "node2"), 2, "{}", run.stdout);
