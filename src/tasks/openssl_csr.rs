@@ -416,7 +416,9 @@ impl OpensslCsr {
                 .with_data("keyUsage", json!(self.key_usage))
                 .with_data("extendedKeyUsage", json!(self.extended_key_usage))
                 .with_data("basicConstraints", json!(self.basic_constraints))
-                .with_data("ocspMustStaple", false);
+                .with_data("ocspMustStaple", false)
+                .with_data("name_constraints_permitted", json!([]))
+                .with_data("name_constraints_excluded", json!([]));
         }
         if self.return_content && self.state == "present" {
             let pem = probe.and_then(|p| p.pem("csr")).map(str::to_string);
