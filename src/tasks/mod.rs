@@ -75,6 +75,7 @@ pub mod wait_for;
 pub mod wait_for_connection;
 pub mod x509_certificate;
 pub mod x509_common;
+pub mod x509_script;
 
 use std::sync::Arc;
 

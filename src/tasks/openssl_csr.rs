@@ -26,9 +26,8 @@ use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::remote::{self, parse_mode, path_arg, shell_quote};
-use crate::tasks::x509_common::{
-    self as x509, Facts, Input, PkiError, Probe, Summary, attrs_differ, attrs_summary,
-};
+use crate::tasks::x509_common::{self as x509, Facts, PkiError, Summary};
+use crate::tasks::x509_script::{self as script, Input, Probe, attrs_differ, attrs_summary};
 
 const MODULE: &str = "openssl_csr";
 
@@ -309,15 +308,15 @@ impl OpensslCsr {
              if [ -e \"$p\" ]; then if openssl req -in \"$p\" -noout -verify >/dev/null 2>&1; \
              then echo sigok=1; else echo sigok=0; fi; fi\n",
         );
-        s.push_str(x509::STAT_LINES);
+        s.push_str(script::STAT_LINES);
         s
     }
 
     async fn run(&self, cx: &Context<'_>, body: &str) -> Result<Probe, TaskError> {
-        let script = format!("{}{body}", x509::prelude(&self.path));
+        let script = format!("{}{body}", script::prelude(&self.path));
         let out = cx.run(&script, &[]).await?;
         if !out.success() {
-            return Err(x509::script_error(&out, MODULE, &remote::parent_dir(&self.path)).into());
+            return Err(script::script_error(&out, MODULE, &remote::parent_dir(&self.path)).into());
         }
         Ok(Probe::parse(&out.stdout_text()))
     }
@@ -363,7 +362,11 @@ impl OpensslCsr {
         conf.push_str("[alt]\n");
         for (n, name) in wanted.alt_names.iter().enumerate() {
             if let Some((kind, value)) = name.split_once(':') {
-                conf.push_str(&format!("{kind}.{} = {}\n", n + 1, x509::conf_value(value)));
+                conf.push_str(&format!(
+                    "{kind}.{} = {}\n",
+                    n + 1,
+                    script::conf_value(value)
+                ));
             }
         }
         conf
@@ -373,7 +376,7 @@ impl OpensslCsr {
         let subj: String = wanted
             .subject
             .iter()
-            .map(|(k, v)| format!("/{k}={}", x509::subj_value(v)))
+            .map(|(k, v)| format!("/{k}={}", script::subj_value(v)))
             .collect();
         let subj = if subj.is_empty() {
             "/".to_string()
@@ -389,11 +392,11 @@ impl OpensslCsr {
             "{scratch}{conf}( umask 077; openssl req -new -config \"$w/req.cnf\" -key \"$k\" -passin pass: \
              -utf8 -subj {subj}{md} -out \"$w/out.pem\" ) >/dev/null 2>\"$w/err\" || {{ cat \"$w/err\" >&2; fail req; }}\n\
              {install}",
-            scratch = x509::SCRATCH_LINES,
-            conf = x509::write_file_line(&self.config(wanted), "\"$w/req.cnf\""),
+            scratch = script::SCRATCH_LINES,
+            conf = script::write_file_line(&self.config(wanted), "\"$w/req.cnf\""),
             subj = shell_quote(&subj),
             install =
-                x509::install_lines(wanted.mode, self.owner.as_deref(), self.group.as_deref()),
+                script::install_lines(wanted.mode, self.owner.as_deref(), self.group.as_deref()),
         )
     }
 
@@ -537,7 +540,7 @@ impl Task for OpensslCsr {
             CsrDrift::Chmod => {
                 let wanted = self.wanted()?;
                 (
-                    x509::chmod_lines(wanted.mode, owner, group),
+                    script::chmod_lines(wanted.mode, owner, group),
                     format!("changed the mode or owner of {}", self.path),
                     Some(wanted),
                 )

@@ -31,8 +31,9 @@ use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::remote::{self, parse_mode, path_arg};
-use crate::tasks::x509_common::{
-    self as x509, Facts, Input, PkiError, Probe, PublicKey, Summary, attrs_differ, attrs_summary,
+use crate::tasks::x509_common::{self as x509, Facts, PkiError, PublicKey, Summary};
+use crate::tasks::x509_script::{
+    self as script, Input, Probe, attrs_differ, attrs_summary, read_input,
 };
 
 const MODULE: &str = "x509_certificate";
@@ -286,43 +287,17 @@ impl X509Certificate {
             }
         }
         s.push_str("show cert \"$p\" openssl x509 -outform PEM -in \"$p\"\n");
-        s.push_str(x509::STAT_LINES);
+        s.push_str(script::STAT_LINES);
         s
     }
 
     async fn run(&self, cx: &Context<'_>, body: &str) -> Result<Probe, TaskError> {
-        let script = format!("{}{body}", x509::prelude(&self.path));
+        let script = format!("{}{body}", script::prelude(&self.path));
         let out = cx.run(&script, &[]).await?;
         if !out.success() {
-            return Err(x509::script_error(&out, MODULE, &remote::parent_dir(&self.path)).into());
+            return Err(script::script_error(&out, MODULE, &remote::parent_dir(&self.path)).into());
         }
         Ok(Probe::parse(&out.stdout_text()))
-    }
-
-    /// Reads one input: `None` when it is missing in check mode (an earlier
-    /// task would make it), an error when it is missing otherwise or
-    /// cannot be read.
-    fn input<T>(
-        probe: &Probe,
-        name: &str,
-        what: &str,
-        path: &str,
-        check_mode: bool,
-        parse: impl Fn(Vec<u8>) -> Option<T>,
-    ) -> Result<Option<T>, PkiError> {
-        let unreadable = || PkiError::Unreadable {
-            what: what.to_string(),
-            path: path.to_string(),
-        };
-        match probe.input(name)? {
-            Input::Der(der) => parse(der).map(Some).ok_or_else(unreadable),
-            Input::Absent if check_mode => Ok(None),
-            Input::Absent => Err(PkiError::Missing {
-                what: what.to_string(),
-                path: path.to_string(),
-            }),
-            Input::Unreadable => Err(unreadable()),
-        }
     }
 
     fn inputs(
@@ -339,7 +314,7 @@ impl X509Certificate {
             ca_key: None,
         };
         if let Some(k) = &self.privatekey_path {
-            inputs.key = Self::input(
+            inputs.key = read_input(
                 probe,
                 "key",
                 "the private key (privatekey_path)",
@@ -350,7 +325,7 @@ impl X509Certificate {
         }
         match &self.csr_path {
             Some(c) => {
-                inputs.csr = Self::input(
+                inputs.csr = read_input(
                     probe,
                     "csr",
                     "the certificate signing request (csr_path)",
@@ -390,7 +365,7 @@ impl X509Certificate {
                 self.ownca_path.clone().unwrap_or_default(),
                 self.ownca_privatekey_path.clone().unwrap_or_default(),
             );
-            inputs.ca = Self::input(
+            inputs.ca = read_input(
                 probe,
                 "ca",
                 "the CA certificate (ownca_path)",
@@ -398,7 +373,7 @@ impl X509Certificate {
                 check_mode,
                 |der| Facts::from_certificate(&der),
             )?;
-            inputs.ca_key = Self::input(
+            inputs.ca_key = read_input(
                 probe,
                 "cakey",
                 "the CA private key (ownca_privatekey_path)",
@@ -470,9 +445,9 @@ impl X509Certificate {
     }
 
     fn generate_lines(&self, wanted: &Wanted, digest: bool) -> String {
-        let mut s = String::from(x509::SCRATCH_LINES);
+        let mut s = String::from(script::SCRATCH_LINES);
         s.push_str(": > \"$w/index.txt\" || fail write\n");
-        s.push_str(&x509::write_file_line(
+        s.push_str(&script::write_file_line(
             &self.ca_config(wanted),
             "\"$w/ca.cnf\"",
         ));
@@ -487,10 +462,10 @@ impl X509Certificate {
             x509::asn1_time(wanted.not_after)
         );
         for var in ["k", "c", "a", "ak"] {
-            s.push_str(&x509::absolute_line(var));
+            s.push_str(&script::absolute_line(var));
         }
         if self.csr_path.is_none() {
-            s.push_str(&x509::write_file_line(
+            s.push_str(&script::write_file_line(
                 "[req]\ndistinguished_name = dn\n[dn]\n",
                 "\"$w/req.cnf\"",
             ));
@@ -499,7 +474,7 @@ impl X509Certificate {
                  -out \"$w/in.csr\" >/dev/null 2>\"$w/err\" || { cat \"$w/err\" >&2; fail req; }\n\
                  c=\"$w/in.csr\"\n",
             );
-            s.push_str(&x509::absolute_line("c"));
+            s.push_str(&script::absolute_line("c"));
         }
         if wanted.ownca {
             args.push_str(" -cert \"$a\" -keyfile \"$ak\"");
@@ -510,7 +485,7 @@ impl X509Certificate {
             "( cd \"$w\" && umask 077 && openssl ca {args} -in \"$c\" -out out.pem ) >/dev/null 2>\"$w/err\" \
              || {{ cat \"$w/err\" >&2; fail ca; }}\n"
         ));
-        s.push_str(&x509::install_lines(
+        s.push_str(&script::install_lines(
             wanted.mode,
             self.owner.as_deref(),
             self.group.as_deref(),
@@ -732,7 +707,7 @@ impl Task for X509Certificate {
             CertDrift::Chmod => {
                 let wanted = self.wanted()?;
                 (
-                    x509::chmod_lines(wanted.mode, owner, group),
+                    script::chmod_lines(wanted.mode, owner, group),
                     format!("changed the mode or owner of {}", self.path),
                     Some(wanted),
                 )

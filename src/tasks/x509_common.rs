@@ -1,22 +1,17 @@
-//! What `openssl_csr` and `x509_certificate` share: reading CSRs,
-//! certificates and public keys that a check script sent back, the names
+//! What `openssl_csr` and `x509_certificate` share: reading the CSRs,
+//! certificates and public keys their check scripts send back, the names
 //! community.crypto uses for subject fields, usages and alternative names,
 //! its time specifications, and the readable summaries their diffs show.
 //!
-//! Only public material ever travels: a script prints a CSR or certificate
-//! as `openssl` re-encodes it (so a private key pasted into such a file is
-//! never printed) and a private key only as its public half (`openssl pkey
-//! -pubout`). Everything is parsed here, on the controller, with
-//! `x509-parser`, and compared on DER values, never on PEM text.
+//! Only public material ever travels (see `x509_script`): everything is
+//! parsed here, on the controller, with `x509-parser`, and compared on DER
+//! values, never on PEM text.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::*;
-
-use crate::tasks::remote;
 
 /// The subject fields community.crypto names, as `(short name, long name,
 /// OID)`. The short name is what `openssl -subj` takes and what results and
@@ -717,230 +712,6 @@ pub fn with_critical(text: String, critical: bool) -> String {
         text
     }
 }
-
-/// What a script reported about one input file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    Absent,
-    /// There, but `openssl` cannot read it as what it should be.
-    Unreadable,
-    /// Its DER, as `openssl` re-encoded it.
-    Der(Vec<u8>),
-}
-
-/// The `name=value` fields and `name|line` sections a check script printed.
-#[derive(Debug, Default)]
-pub struct Probe {
-    fields: BTreeMap<String, String>,
-    sections: BTreeMap<String, String>,
-}
-
-impl Probe {
-    pub fn parse(stdout: &str) -> Probe {
-        let mut probe = Probe::default();
-        for line in stdout.lines() {
-            let bar = line.find('|');
-            let eq = line.find('=');
-            match (bar, eq) {
-                (Some(b), e) if e.is_none_or(|e| b < e) => {
-                    let text = probe.sections.entry(line[..b].to_string()).or_default();
-                    text.push_str(&line[b + 1..]);
-                    text.push('\n');
-                }
-                (_, Some(e)) => {
-                    probe
-                        .fields
-                        .insert(line[..e].to_string(), line[e + 1..].to_string());
-                }
-                _ => {}
-            }
-        }
-        probe
-    }
-
-    pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).map(String::as_str)
-    }
-
-    /// The PEM text of a section, as sent.
-    pub fn pem(&self, name: &str) -> Option<&str> {
-        self.sections.get(name).map(String::as_str)
-    }
-
-    /// What the `show` function reported for `name`.
-    pub fn input(&self, name: &str) -> Result<Input, PkiError> {
-        match self.field(name) {
-            Some("absent") => Ok(Input::Absent),
-            Some("unreadable") => Ok(Input::Unreadable),
-            Some("present") => {
-                let der = self.pem(name).and_then(|pem| {
-                    x509_parser::pem::parse_x509_pem(pem.as_bytes())
-                        .ok()
-                        .map(|(_, pem)| pem.contents)
-                });
-                Ok(der.map_or(Input::Unreadable, Input::Der))
-            }
-            _ => Err(PkiError::Output(format!("no report about `{name}`"))),
-        }
-    }
-
-    /// The target file's mode and ownership, when it exists.
-    pub fn attrs(&self) -> Option<remote::Attrs> {
-        let mode = u32::from_str_radix(self.field("mode")?, 8).ok()?;
-        Some(remote::Attrs {
-            mode,
-            uid: self.field("uid")?.parse().ok()?,
-            owner: self.field("owner")?.to_string(),
-            gid: self.field("gid")?.parse().ok()?,
-            group: self.field("group")?.to_string(),
-        })
-    }
-}
-
-/// The start of every script: `fail`, the `openssl` check, and `show NAME
-/// FILE COMMAND...`, which reports `NAME=absent`, `NAME=unreadable` or
-/// `NAME=present` and the command's output as `NAME|` lines. Commands only
-/// ever print public material (a re-encoded CSR or certificate, a public key).
-pub fn prelude(path: &str) -> String {
-    format!(
-        "{}command -v openssl >/dev/null 2>&1 || fail no-openssl\n\
-         show() {{ s=$1; f=$2; shift 2\n\
-         if [ ! -e \"$f\" ]; then echo \"$s=absent\"\n\
-         elif o=$(\"$@\" 2>/dev/null) && [ -n \"$o\" ]; then echo \"$s=present\"; printf '%s\\n' \"$o\" | sed \"s/^/$s|/\"\n\
-         else echo \"$s=unreadable\"; fi; }}\n\
-         p={}\nd={}\n",
-        remote::FAIL_FN,
-        remote::path_arg(path),
-        remote::path_arg(&remote::parent_dir(path)),
-    )
-}
-
-/// The lines that report the target file's mode and ownership.
-pub const STAT_LINES: &str = "if [ -e \"$p\" ]; then stat -c 'mode=%a\nuid=%u\nowner=%U\ngid=%g\ngroup=%G' -- \"$p\" || fail stat; fi\n";
-
-/// The lines that make a private scratch directory beside the target (so
-/// that the final rename stays on one filesystem), removed on every exit.
-pub const SCRATCH_LINES: &str = "[ -d \"$d\" ] || fail parent\n\
-     w=$(umask 077; mktemp -d \"$d/.dtrplay-x509.XXXXXXXX\") || fail mktemp\n\
-     trap 'rm -rf -- \"$w\"' EXIT\n";
-
-/// The lines that put `$w/out.pem` in place: with the wanted mode, or the
-/// old file's mode, or (for a new file) what the umask gives a new file,
-/// as Ansible's atomic move does; then owner and group, then the rename.
-pub fn install_lines(mode: Option<u32>, owner: Option<&str>, group: Option<&str>) -> String {
-    let mut s = match mode {
-        Some(mode) => format!("m={mode:04o}\n"),
-        None => "if [ -e \"$p\" ]; then m=$(stat -c %a -- \"$p\"); \
-                 else m=$(printf '%o' $((0666 & ~$(umask)))); fi\n"
-            .to_string(),
-    };
-    s.push_str("chmod \"$m\" \"$w/out.pem\" || fail chmod\n");
-    s.push_str(&remote::attrs_script(
-        "\"$w/out.pem\"",
-        &remote::SetAttrs {
-            mode: None,
-            owner,
-            group,
-        },
-        remote::Reach::Path,
-    ));
-    s.push_str("mv -f -- \"$w/out.pem\" \"$p\" || fail rename\n");
-    s
-}
-
-/// The lines that set mode, owner and group on the existing file.
-pub fn chmod_lines(mode: Option<u32>, owner: Option<&str>, group: Option<&str>) -> String {
-    remote::attrs_script(
-        "\"$p\"",
-        &remote::SetAttrs { mode, owner, group },
-        remote::Reach::Path,
-    )
-}
-
-/// Whether the file's attributes differ from what the task sets.
-pub fn attrs_differ(
-    attrs: &remote::Attrs,
-    mode: Option<u32>,
-    owner: Option<&str>,
-    group: Option<&str>,
-) -> bool {
-    mode.is_some_and(|m| m != attrs.mode)
-        || owner.is_some_and(|o| !attrs.owner_is(o))
-        || group.is_some_and(|g| !attrs.group_is(g))
-}
-
-/// The attribute lines of a summary: the wanted ones, or what is there.
-pub fn attrs_summary(
-    s: &mut Summary,
-    found: Option<&remote::Attrs>,
-    mode: Option<u32>,
-    owner: Option<&str>,
-    group: Option<&str>,
-) {
-    if let Some(m) = mode.or(found.map(|a| a.mode)) {
-        s.add("mode", remote::mode_text(m));
-    }
-    if let Some(o) = owner.map(str::to_string).or(found.map(|a| a.owner.clone())) {
-        s.add("owner", o);
-    }
-    if let Some(g) = group.map(str::to_string).or(found.map(|a| a.group.clone())) {
-        s.add("group", g);
-    }
-}
-
-/// Escapes a value for an `openssl` configuration file, where `$` expands
-/// variables, `#` starts a comment and quotes and backslashes are special.
-pub fn conf_value(value: &str) -> String {
-    let mut out = String::new();
-    for c in value.chars() {
-        if "\\$#\"'".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Escapes a subject value for `openssl -subj`, where `/` separates
-/// fields, `+` joins them and `\` escapes.
-pub fn subj_value(value: &str) -> String {
-    let mut out = String::new();
-    for c in value.chars() {
-        if "\\/+=".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// The `printf` command that writes `text` to `file` (a shell word).
-pub fn write_file_line(text: &str, file: &str) -> String {
-    format!(
-        "{} > {file} || fail write\n",
-        remote::printf_command(text.as_bytes())
-    )
-}
-
-/// The line that makes the path in shell variable `var` absolute, for
-/// `openssl ca`, which runs in its scratch directory.
-pub fn absolute_line(var: &str) -> String {
-    format!("case \"${var}\" in /*) ;; *) {var}=\"$PWD/${var}\";; esac\n")
-}
-
-/// Reads why a script failed: the `fail` code and what the tools said.
-pub fn script_error(out: &crate::connection::Output, module: &'static str, dir: &str) -> PkiError {
-    let failed = remote::failure(out);
-    match failed.code.as_deref() {
-        Some("no-openssl") => PkiError::NoOpenssl(module),
-        Some("parent") => PkiError::Parent(dir.to_string()),
-        code => PkiError::Tool {
-            action: code.unwrap_or("script").to_string(),
-            detail: failed.detail,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -997,18 +768,11 @@ mod tests {
     }
 
     #[test]
-    fn probes_separate_fields_from_sections() {
-        let probe = Probe::parse("csr=present\ncsr|-----BEGIN X-----\ncsr|YWJj==\nmode=644\n");
-        assert_eq!(probe.field("mode"), Some("644"));
-        assert_eq!(probe.pem("csr"), Some("-----BEGIN X-----\nYWJj==\n"));
-        assert_eq!(probe.input("csr").expect("reported"), Input::Unreadable);
-        assert!(probe.input("key").is_err());
+    fn serial_numbers_read_as_decimal() {
         let serial = Facts {
             serial: vec![0x01, 0x00],
             ..Facts::default()
         };
         assert_eq!(serial.serial_decimal(), "256");
-        assert_eq!(subj_value("a/b+c"), "a\\/b\\+c");
-        assert_eq!(conf_value("a$b#"), "a\\$b\\#");
     }
 }
