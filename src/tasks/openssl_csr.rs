@@ -316,7 +316,7 @@ impl OpensslCsr {
         let script = format!("{}{body}", script::prelude(&self.path));
         let out = cx.run(&script, &[]).await?;
         if !out.success() {
-            return Err(script::script_error(&out, MODULE, &remote::parent_dir(&self.path)).into());
+            return Err(script::script_error(&out, MODULE, &self.path).into());
         }
         Ok(Probe::parse(&out.stdout_text()))
     }

@@ -295,7 +295,7 @@ impl X509Certificate {
         let script = format!("{}{body}", script::prelude(&self.path));
         let out = cx.run(&script, &[]).await?;
         if !out.success() {
-            return Err(script::script_error(&out, MODULE, &remote::parent_dir(&self.path)).into());
+            return Err(script::script_error(&out, MODULE, &self.path).into());
         }
         Ok(Probe::parse(&out.stdout_text()))
     }

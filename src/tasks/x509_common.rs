@@ -130,6 +130,8 @@ pub enum PkiError {
     NoOpenssl(&'static str),
     #[error("the directory {0} does not exist; create it first (with the file module)")]
     Parent(String),
+    #[error("{0} is a directory; `path` names the file to write")]
+    IsDir(String),
     #[error("{what} {path} does not exist")]
     Missing { what: String, path: String },
     #[error(

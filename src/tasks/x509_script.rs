@@ -116,6 +116,7 @@ pub const STAT_LINES: &str = "if [ -e \"$p\" ]; then stat -c 'mode=%a\nuid=%u\no
 /// The lines that make a private scratch directory beside the target (so
 /// that the final rename stays on one filesystem), removed on every exit.
 pub const SCRATCH_LINES: &str = "[ -d \"$d\" ] || fail parent\n\
+     if [ -d \"$p\" ]; then fail isdir; fi\n\
      w=$(umask 077; mktemp -d \"$d/.dtrplay-x509.XXXXXXXX\") || fail mktemp\n\
      trap 'rm -rf -- \"$w\"' EXIT\n";
 
@@ -224,11 +225,12 @@ pub fn absolute_line(var: &str) -> String {
 }
 
 /// Reads why a script failed: the `fail` code and what the tools said.
-pub fn script_error(out: &crate::connection::Output, module: &'static str, dir: &str) -> PkiError {
+pub fn script_error(out: &crate::connection::Output, module: &'static str, path: &str) -> PkiError {
     let failed = remote::failure(out);
     match failed.code.as_deref() {
         Some("no-openssl") => PkiError::NoOpenssl(module),
-        Some("parent") => PkiError::Parent(dir.to_string()),
+        Some("parent") => PkiError::Parent(remote::parent_dir(path)),
+        Some("isdir") => PkiError::IsDir(path.to_string()),
         code => PkiError::Tool {
             action: code.unwrap_or("script").to_string(),
             detail: failed.detail,

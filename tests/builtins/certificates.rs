@@ -414,8 +414,19 @@ fn csr_and_certificate_errors_fail_their_host_and_others_go_on() {
             provider: bogus
           ignore_errors: true
         - x509_certificate:
+            path: /srv/tls
+            csr_path: /srv/tls/c.csr
+            privatekey_path: /srv/tls/k.key
+            provider: selfsigned
+          ignore_errors: true
+        - x509_certificate:
             path: /srv/tls/c.crt
             csr_path: /srv/tls/c.csr
+            privatekey_path: /srv/tls/k.key
+            provider: selfsigned
+        - name: without a CSR, a self-signed certificate has an empty subject
+          x509_certificate:
+            path: /srv/tls/bare.crt
             privatekey_path: /srv/tls/k.key
             provider: selfsigned
         "#,
@@ -440,7 +451,22 @@ fn csr_and_certificate_errors_fail_their_host_and_others_go_on() {
             .any(|m| m.contains("provider \"bogus\" is not supported natively")),
         "{messages:?}"
     );
-    assert_eq!(changed(&run, "node2"), 2, "{}", run.stdout);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "/srv/tls is a directory; `path` names the file to write"),
+        "{messages:?}"
+    );
+    assert_eq!(changed(&run, "node2"), 3, "{}", run.stdout);
+    assert_eq!(
+        lab.sh(
+            "node2",
+            "openssl x509 -in /srv/tls/bare.crt -noout -subject -ext subjectKeyIdentifier | head -2"
+        ),
+        "subject=\nX509v3 Subject Key Identifier: \n"
+    );
+    let again = lab.apply(&[]);
+    assert_eq!(changed(&again, "node2"), 0, "{}", again.stdout);
     assert_eq!(failed(&run, "node1"), 1, "{}", run.stdout);
     assert_eq!(lab.sh("node1", "ls -A /srv/tls"), "");
     assert_eq!(
