@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::remote::{self, parse_mode, path_arg, shell_quote};
+use crate::tasks::remote::{parse_mode, path_arg, shell_quote};
 use crate::tasks::x509_common::{self as x509, Facts, PkiError, Summary};
 use crate::tasks::x509_script::{self as script, Input, Probe, attrs_differ, attrs_summary};
 

@@ -158,10 +158,12 @@ pub struct Wanted {
 /// What `apply` does.
 #[derive(Debug)]
 pub enum CertDrift {
-    /// Sign a new certificate; whether the signing key needs a digest.
+    /// Sign a new certificate; whether the signing key needs a digest,
+    /// and whether the CSR has a subject key identifier of its own.
     Generate {
         wanted: Box<Wanted>,
         digest: bool,
+        csr_has_ski: bool,
     },
     Chmod,
     Remove,
@@ -429,13 +431,20 @@ impl X509Certificate {
     /// The configuration `openssl ca` reads: a throwaway database in the
     /// scratch directory, the subject exactly as the CSR has it, the CSR's
     /// extensions, and the key identifiers community.crypto adds.
-    fn ca_config(&self, wanted: &Wanted) -> String {
+    /// `openssl ca` adds key identifiers of its own unless told `none`.
+    /// A CSR's own subject key identifier is copied when the task only
+    /// creates one if the CSR has none.
+    fn ca_config(&self, wanted: &Wanted, csr_has_ski: bool) -> String {
         let mut ext = String::new();
-        if wanted.ski != "never_create" {
-            ext.push_str("subjectKeyIdentifier = hash\n");
+        match wanted.ski.as_str() {
+            "never_create" => ext.push_str("subjectKeyIdentifier = none\n"),
+            "create_if_not_provided" if csr_has_ski => {}
+            _ => ext.push_str("subjectKeyIdentifier = hash\n"),
         }
         if wanted.ownca && self.ownca_create_authority_key_identifier {
             ext.push_str("authorityKeyIdentifier = keyid:always\n");
+        } else {
+            ext.push_str("authorityKeyIdentifier = none\n");
         }
         format!(
             "[ca]\ndefault_ca = dtrplay\n[dtrplay]\ndatabase = index.txt\nnew_certs_dir = .\n\
@@ -444,11 +453,11 @@ impl X509Certificate {
         )
     }
 
-    fn generate_lines(&self, wanted: &Wanted, digest: bool) -> String {
+    fn generate_lines(&self, wanted: &Wanted, digest: bool, csr_has_ski: bool) -> String {
         let mut s = String::from(script::SCRATCH_LINES);
         s.push_str(": > \"$w/index.txt\" || fail write\n");
         s.push_str(&script::write_file_line(
-            &self.ca_config(wanted),
+            &self.ca_config(wanted, csr_has_ski),
             "\"$w/ca.cnf\"",
         ));
         let md = if digest {
@@ -656,6 +665,10 @@ impl Task for X509Certificate {
                 CertDrift::Generate {
                     wanted: Box::new(wanted.clone()),
                     digest,
+                    csr_has_ski: inputs
+                        .csr
+                        .as_ref()
+                        .is_some_and(|c| c.subject_key_id.is_some()),
                 },
                 format!("generated {kind} certificate in {}", self.path),
             )
@@ -712,7 +725,11 @@ impl Task for X509Certificate {
                     Some(wanted),
                 )
             }
-            CertDrift::Generate { wanted, digest } => {
+            CertDrift::Generate {
+                wanted,
+                digest,
+                csr_has_ski,
+            } => {
                 let vars: String = [
                     ("k", &self.privatekey_path),
                     ("c", &self.csr_path),
@@ -733,7 +750,10 @@ impl Task for X509Certificate {
                     "a self-signed"
                 };
                 (
-                    format!("{vars}{}", self.generate_lines(&wanted, digest)),
+                    format!(
+                        "{vars}{}",
+                        self.generate_lines(&wanted, digest, csr_has_ski)
+                    ),
                     format!("generated {kind} certificate in {}", self.path),
                     Some(*wanted),
                 )
