@@ -479,3 +479,57 @@ fn csr_and_certificate_errors_fail_their_host_and_others_go_on() {
     );
     assert!(!run.stdout.contains("PRIVATE KEY"), "{}", run.stdout);
 }
+
+/// `ansible-playbook site.yml` (the oracle's ansible-core with
+/// community.crypto) on the lab, and node1's `changed` count from its recap.
+fn ansible_changed(lab: &Lab, extra: &[&str]) -> u64 {
+    let output = crate::oracle::ansible::Ansible::get()
+        .command("ansible-playbook", &lab.project.path().join(".ansible"))
+        .current_dir(lab.project.path())
+        .args(["-i", "inventory.yml", "site.yml"])
+        .args(extra)
+        .output()
+        .expect("run ansible-playbook");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let recap = &stdout[stdout.find("PLAY RECAP").expect("a recap")..];
+    recap
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("changed=")?.parse().ok())
+        .expect("a changed count")
+}
+
+/// What community.crypto makes, dtrplay keeps, and the other way round:
+/// both judge the same CSRs and certificates as matching the same tasks.
+#[test]
+fn community_crypto_and_dtrplay_keep_each_others_csrs_and_certificates() {
+    let lab = Lab::plain(1);
+    lab.sh("node1", "mkdir -p /srv/tls");
+    // community.crypto 3 no longer knows the old name.
+    let play = |sans: &str| {
+        pki(sans).replace(
+            "- openssl_certificate:",
+            "- community.crypto.x509_certificate:",
+        )
+    };
+    lab.play(&play("[DNS:server.lab, IP:127.0.0.1]"));
+    assert_eq!(ansible_changed(&lab, &[]), 6);
+    let kept = lab.apply(&["--diff"]);
+    kept.success();
+    assert_eq!(changed(&kept, "node1"), 0, "{}", kept.stdout);
+
+    lab.play(&play("[DNS:server.lab, DNS:www.server.lab, IP:127.0.0.1]"));
+    let remade = lab.apply(&[]);
+    remade.success();
+    assert_eq!(changed(&remade, "node1"), 2, "{}", remade.stdout);
+    assert_eq!(ansible_changed(&lab, &["--check"]), 0);
+    // A CA certificate dtrplay made from scratch too; the same CA key and
+    // subject still verify the server's certificate, which stays.
+    lab.sh("node1", "rm /srv/tls/ca.crt");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
+    assert_eq!(ansible_changed(&lab, &["--check"]), 0);
+}
