@@ -159,6 +159,7 @@ fn pki(sans: &str) -> String {
             subject_alt_name: {sans}
             extended_key_usage: [serverAuth]
             mode: '0644'
+            return_content: true
           register: csr
         - community.crypto.x509_certificate:
             path: /srv/tls/server.crt
@@ -177,6 +178,7 @@ fn pki(sans: &str) -> String {
               '{{{{ csr.extendedKeyUsage | join(",") }}}}' '{{{{ cert.filename }}}} {{{{ cert.csr }}}} {{{{ cert.ca_cert }}}}' \
               > /srv/tls/returned.txt
             printf '%s' '{{{{ cert.certificate }}}}' > /srv/tls/returned.pem
+            printf '%s' '{{{{ csr.csr }}}}' > /srv/tls/returned.csr
             printf '%s\n' '{{{{ cert.notAfter }}}}' > /srv/tls/not-after.txt
         "#
     )
@@ -258,6 +260,13 @@ fn csrs_and_certificates_make_a_ca_signed_server_certificate_and_stay_put() {
         lab.sh(
             "node1",
             "cmp /srv/tls/returned.pem /srv/tls/server.crt && echo same"
+        ),
+        "same\n"
+    );
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "cmp /srv/tls/returned.csr /srv/tls/server.csr && echo same"
         ),
         "same\n"
     );
