@@ -502,9 +502,14 @@ impl X509Certificate {
         s
     }
 
-    fn summary(cert: &Facts, issuer: Option<&[(String, String)]>) -> Summary {
+    /// The summary of a certificate; `issuer` in words when it is not the
+    /// certificate's own.
+    fn summary(cert: &Facts, issuer: Option<String>) -> Summary {
         let mut s = Summary::of(cert);
-        s.add("issuer", x509::name_text(issuer.unwrap_or(&cert.issuer)));
+        s.add(
+            "issuer",
+            issuer.unwrap_or_else(|| x509::name_text(&cert.issuer)),
+        );
         s.add("not before", crate::cert::format_time(cert.not_before));
         s.add("not after", crate::cert::format_time(cert.not_after));
         s.add(
@@ -525,16 +530,15 @@ impl X509Certificate {
                     not_after: wanted.not_after,
                     ..csr.clone()
                 };
-                let issuer = if wanted.ownca {
-                    inputs.ca.as_ref().map(|ca| ca.subject.clone())
-                } else {
-                    Some(csr.subject.clone())
+                let issuer = match (wanted.ownca, &inputs.ca) {
+                    (false, _) => x509::name_text(&csr.subject),
+                    (true, Some(ca)) => x509::name_text(&ca.subject),
+                    (true, None) => format!(
+                        "(the subject of {}, which does not exist yet)",
+                        self.ownca_path.as_deref().unwrap_or_default()
+                    ),
                 };
-                let unknown = vec![(
-                    "(the CA's subject; the CA".to_string(),
-                    "does not exist yet)".to_string(),
-                )];
-                Self::summary(&cert, Some(issuer.as_deref().unwrap_or(&unknown)))
+                Self::summary(&cert, Some(issuer))
             }
             None => {
                 let mut s = Summary::default();

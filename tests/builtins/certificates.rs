@@ -324,7 +324,7 @@ fn csrs_and_certificates_make_a_ca_signed_server_certificate_and_stay_put() {
     );
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 
-    // Only the mode differs: the certificate stays, its mode changes.
+    // Only mode and group differ: the certificate stays, they change.
     let fingerprint = lab.sh(
         "node1",
         "openssl x509 -in /srv/tls/server.crt -noout -fingerprint",
@@ -332,14 +332,17 @@ fn csrs_and_certificates_make_a_ca_signed_server_certificate_and_stay_put() {
     lab.play(
         &pki("[DNS:server.lab, DNS:www.server.lab, IP:127.0.0.1]").replace(
             "ownca_not_after: +365d",
-            "ownca_not_after: +365d\n            mode: '0640'",
+            "ownca_not_after: +365d\n            mode: '0640'\n            group: nogroup",
         ),
     );
     let chmod = lab.apply(&["--diff"]);
     chmod.success();
     assert_eq!(changed(&chmod, "node1"), 1, "{}", chmod.stdout);
     assert!(diffs(&chmod).contains("+mode: 0640"), "{}", diffs(&chmod));
-    assert_eq!(lab.sh("node1", "stat -c %a /srv/tls/server.crt"), "640\n");
+    assert_eq!(
+        lab.sh("node1", "stat -c '%a %G' /srv/tls/server.crt"),
+        "640 nogroup\n"
+    );
     assert_eq!(
         lab.sh(
             "node1",
