@@ -431,75 +431,26 @@ impl X509Certificate {
     /// The configuration `openssl ca` reads: a throwaway database in the
     /// scratch directory, the subject exactly as the CSR has it, the CSR's
     /// extensions, and the key identifiers community.crypto adds.
-    /// `openssl ca` adds key identifiers of its own unless told `none`.
-    /// A CSR's own subject key identifier is copied when the task only
-    /// creates one if the CSR has none.
-    fn ca_config(&self, wanted: &Wanted, csr_has_ski: bool) -> String {
-        let mut ext = String::new();
-        match wanted.ski.as_str() {
-            "never_create" => ext.push_str("subjectKeyIdentifier = none\n"),
-            "create_if_not_provided" if csr_has_ski => {}
-            _ => ext.push_str("subjectKeyIdentifier = hash\n"),
-        }
-        if wanted.ownca && self.ownca_create_authority_key_identifier {
-            ext.push_str("authorityKeyIdentifier = keyid:always\n");
-        } else {
-            ext.push_str("authorityKeyIdentifier = none\n");
-        }
-        format!(
-            "[ca]\ndefault_ca = dtrplay\n[dtrplay]\ndatabase = index.txt\nnew_certs_dir = .\n\
-             serial = serial\npolicy = anything\ncopy_extensions = copy\nunique_subject = no\n\
-             x509_extensions = ext\n[anything]\ncommonName = optional\n[ext]\n{ext}"
-        )
-    }
-
     fn generate_lines(&self, wanted: &Wanted, digest: bool, csr_has_ski: bool) -> String {
-        let mut s = String::from(script::SCRATCH_LINES);
-        s.push_str(": > \"$w/index.txt\" || fail write\n");
-        s.push_str(&script::write_file_line(
-            &self.ca_config(wanted, csr_has_ski),
-            "\"$w/ca.cnf\"",
-        ));
-        let md = if digest {
-            wanted.digest.as_str()
-        } else {
-            "default"
+        // A CSR's own subject key identifier is copied when the task only
+        // creates one if the CSR has none.
+        let subject_key_id = match wanted.ski.as_str() {
+            "never_create" => Some("none"),
+            "create_if_not_provided" if csr_has_ski => None,
+            _ => Some("hash"),
         };
-        let mut args = format!(
-            "-batch -config ca.cnf -notext -preserveDN -rand_serial -md {md} -startdate {} -enddate {} -passin pass:",
-            x509::asn1_time(wanted.not_before),
-            x509::asn1_time(wanted.not_after)
-        );
-        for var in ["k", "c", "a", "ak"] {
-            s.push_str(&script::absolute_line(var));
-        }
-        if self.csr_path.is_none() {
-            s.push_str(&script::write_file_line(
-                "[req]\ndistinguished_name = dn\n[dn]\n",
-                "\"$w/req.cnf\"",
-            ));
-            s.push_str(
-                "openssl req -new -config \"$w/req.cnf\" -key \"$k\" -passin pass: -subj / \
-                 -out \"$w/in.csr\" >/dev/null 2>\"$w/err\" || { cat \"$w/err\" >&2; fail req; }\n\
-                 c=\"$w/in.csr\"\n",
-            );
-            s.push_str(&script::absolute_line("c"));
-        }
-        if wanted.ownca {
-            args.push_str(" -cert \"$a\" -keyfile \"$ak\"");
-        } else {
-            args.push_str(" -selfsign -keyfile \"$k\"");
-        }
-        s.push_str(&format!(
-            "( cd \"$w\" && umask 077 && openssl ca {args} -in \"$c\" -out out.pem ) >/dev/null 2>\"$w/err\" \
-             || {{ cat \"$w/err\" >&2; fail ca; }}\n"
-        ));
-        s.push_str(&script::install_lines(
-            wanted.mode,
-            self.owner.as_deref(),
-            self.group.as_deref(),
-        ));
-        s
+        script::sign_lines(&script::Signing {
+            ownca: wanted.ownca,
+            digest: digest.then_some(wanted.digest.as_str()),
+            not_before: wanted.not_before,
+            not_after: wanted.not_after,
+            subject_key_id,
+            authority_key_id: wanted.ownca && self.ownca_create_authority_key_identifier,
+            without_csr: self.csr_path.is_none(),
+            mode: wanted.mode,
+            owner: self.owner.as_deref(),
+            group: self.group.as_deref(),
+        })
     }
 
     /// The summary of a certificate; `issuer` in words when it is not the

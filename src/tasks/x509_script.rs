@@ -238,6 +238,87 @@ pub fn script_error(out: &crate::connection::Output, module: &'static str, path:
     }
 }
 
+/// How `openssl ca` signs a certificate, for `x509_certificate`.
+#[derive(Debug, Clone)]
+pub struct Signing<'a> {
+    /// Signed by the CA certificate in `$a` with the key in `$ak`; else
+    /// self-signed with the key in `$k`. The CSR is in `$c`.
+    pub ownca: bool,
+    /// The digest, or `None` for keys that sign without one (Ed25519).
+    pub digest: Option<&'a str>,
+    pub not_before: i64,
+    pub not_after: i64,
+    /// `subjectKeyIdentifier`'s value (`hash` or `none`); without one, the
+    /// CSR's own is copied.
+    pub subject_key_id: Option<&'static str>,
+    /// Whether to add an authority key identifier (the CA's key id).
+    pub authority_key_id: bool,
+    /// No CSR: a self-signed certificate with an empty subject, made
+    /// from a throwaway CSR of the key in `$k`.
+    pub without_csr: bool,
+    pub mode: Option<u32>,
+    pub owner: Option<&'a str>,
+    pub group: Option<&'a str>,
+}
+
+/// The lines that sign a certificate with `openssl ca` in a scratch
+/// directory and put it in place. `openssl ca` needs a database and a
+/// configuration: both are throwaway files there. The configuration keeps
+/// the subject exactly as the CSR has it (`-preserveDN` with a policy that
+/// requires nothing), copies the CSR's extensions, and says `none` for the
+/// key identifiers `openssl ca` would otherwise add of its own.
+pub fn sign_lines(how: &Signing<'_>) -> String {
+    let mut ext = String::new();
+    if let Some(value) = how.subject_key_id {
+        ext.push_str(&format!("subjectKeyIdentifier = {value}\n"));
+    }
+    ext.push_str(if how.authority_key_id {
+        "authorityKeyIdentifier = keyid:always\n"
+    } else {
+        "authorityKeyIdentifier = none\n"
+    });
+    let config = format!(
+        "[ca]\ndefault_ca = dtrplay\n[dtrplay]\ndatabase = index.txt\nnew_certs_dir = .\n\
+         serial = serial\npolicy = anything\ncopy_extensions = copy\nunique_subject = no\n\
+         x509_extensions = ext\n[anything]\ncommonName = optional\n[ext]\n{ext}"
+    );
+    let mut s = String::from(SCRATCH_LINES);
+    s.push_str(": > \"$w/index.txt\" || fail write\n");
+    s.push_str(&write_file_line(&config, "\"$w/ca.cnf\""));
+    // `openssl ca` runs in the scratch directory: every input path must
+    // be absolute first.
+    for var in ["k", "c", "a", "ak"] {
+        s.push_str(&absolute_line(var));
+    }
+    if how.without_csr {
+        s.push_str(&write_file_line(
+            "[req]\ndistinguished_name = dn\n[dn]\n",
+            "\"$w/req.cnf\"",
+        ));
+        s.push_str(
+            "openssl req -new -config \"$w/req.cnf\" -key \"$k\" -passin pass: -subj / \
+             -out \"$w/in.csr\" >/dev/null 2>\"$w/err\" || { cat \"$w/err\" >&2; fail req; }\n\
+             c=\"$w/in.csr\"\n",
+        );
+        s.push_str(&absolute_line("c"));
+    }
+    let signer = if how.ownca {
+        "-cert \"$a\" -keyfile \"$ak\""
+    } else {
+        "-selfsign -keyfile \"$k\""
+    };
+    s.push_str(&format!(
+        "( cd \"$w\" && umask 077 && openssl ca -batch -config ca.cnf -notext -preserveDN -rand_serial \
+         -md {md} -startdate {nb} -enddate {na} -passin pass: {signer} -in \"$c\" -out out.pem ) \
+         >/dev/null 2>\"$w/err\" || {{ cat \"$w/err\" >&2; fail ca; }}\n",
+        md = how.digest.unwrap_or("default"),
+        nb = crate::tasks::x509_common::asn1_time(how.not_before),
+        na = crate::tasks::x509_common::asn1_time(how.not_after),
+    ));
+    s.push_str(&install_lines(how.mode, how.owner, how.group));
+    s
+}
+
 /// Reads one input a `show` line reported: `None` when it is missing in
 /// check mode (an earlier task would make it), an error when it is missing
 /// otherwise or cannot be read as `parse` expects.
