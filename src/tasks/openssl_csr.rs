@@ -285,14 +285,11 @@ impl OpensslCsr {
     }
 
     fn key_path(&self) -> Result<&str, PkiError> {
-        self.privatekey_path
-            .as_deref()
-            .ok_or_else(|| PkiError::Missing {
-                what:
-                    "openssl_csr: `privatekey_path` is required with state present; the private key"
-                        .to_string(),
-                path: "(none given)".to_string(),
-            })
+        self.privatekey_path.as_deref().ok_or(PkiError::Required(
+            MODULE,
+            "privatekey_path",
+            "state present",
+        ))
     }
 
     fn inspect_lines(&self) -> String {

@@ -126,6 +126,8 @@ pub enum PkiError {
     },
     #[error("{module}: `mode` {0:?} is not an octal mode such as 0644", module = .1)]
     Mode(String, &'static str),
+    #[error("{0}: `{1}` is required with {2}")]
+    Required(&'static str, &'static str, &'static str),
     #[error("the host has no `openssl` command line on its PATH; {0} works with it")]
     NoOpenssl(&'static str),
     #[error("the directory {0} does not exist; create it first (with the file module)")]

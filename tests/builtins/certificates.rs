@@ -417,6 +417,10 @@ fn csr_and_certificate_errors_fail_their_host_and_others_go_on() {
             privatekey_path: /srv/tls/k.key
             common_name: node.lab
           ignore_errors: true
+        - openssl_csr:
+            path: /srv/tls/nokey.csr
+            common_name: node.lab
+          ignore_errors: true
         - community.crypto.x509_certificate:
             path: /srv/tls/c.crt
             csr_path: /srv/tls/c.csr
@@ -464,6 +468,12 @@ fn csr_and_certificate_errors_fail_their_host_and_others_go_on() {
         messages
             .iter()
             .any(|m| m.contains("provider \"bogus\" is not supported natively")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "openssl_csr: `privatekey_path` is required with state present"),
         "{messages:?}"
     );
     assert!(
