@@ -771,6 +771,83 @@ mod tests {
         assert!(basic_constraints(&["CA:yes".into()], "m").is_err());
     }
 
+    /// A CSR and a certificate rcgen made read back as the modules compare
+    /// them: subject fields, alternative names, usages, constraints, key.
+    #[test]
+    fn csrs_and_certificates_read_back_their_names_usages_and_key() {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+            KeyUsagePurpose, PublicKeyData,
+        };
+        let key = KeyPair::generate().expect("key");
+        let mut params =
+            CertificateParams::new(vec!["server.lab".to_string(), "127.0.0.1".to_string()])
+                .expect("params");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Lab");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "server.lab");
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let csr = params.serialize_request(&key).expect("csr");
+        let facts = Facts::from_csr(csr.der()).expect("parses");
+        let mut subject = facts.subject.clone();
+        subject.sort();
+        assert_eq!(
+            subject,
+            [
+                ("CN".to_string(), "server.lab".to_string()),
+                ("O".into(), "Lab".into())
+            ]
+        );
+        assert_eq!(
+            facts.alt_names.as_ref().map(|(n, _)| n.clone()),
+            Some(vec![
+                "DNS:server.lab".to_string(),
+                "IP:127.0.0.1".to_string()
+            ])
+        );
+        let bits = key_usage_bit("digitalSignature", "m").expect("known")
+            | key_usage_bit("keyCertSign", "m").expect("known");
+        assert_eq!(facts.key_usage.map(|(b, _)| b), Some(bits));
+        assert_eq!(
+            facts.extended_usage.as_ref().map(|(o, _)| o.clone()),
+            Some(vec!["1.3.6.1.5.5.7.3.1".to_string()])
+        );
+        assert_eq!(facts.basic_constraints, None);
+        assert_eq!(
+            facts.key.as_ref().map(|k| k.der.clone()),
+            Some(key.subject_public_key_info())
+        );
+        assert!(facts.key.as_ref().is_some_and(PublicKey::needs_digest));
+
+        // rcgen puts no basic constraints in CSRs; certificates have them.
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        let cert = params.self_signed(&key).expect("certificate");
+        let facts = Facts::from_certificate(cert.der()).expect("parses");
+        assert_eq!(facts.issuer_der, facts.subject_der);
+        assert!(facts.not_after > facts.not_before);
+        assert_eq!(
+            facts.basic_constraints.map(|(ca, n, _)| (ca, n)),
+            Some((true, Some(0)))
+        );
+        let summary = Summary::of(&facts).text();
+        assert!(
+            summary.contains("subject alt names: DNS:server.lab, IP:127.0.0.1\n"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("basic constraints: CA:TRUE, pathlen:0"),
+            "{summary}"
+        );
+        assert!(Facts::from_csr(b"not DER").is_none());
+    }
+
     #[test]
     fn serial_numbers_read_as_decimal() {
         let serial = Facts {
