@@ -343,7 +343,7 @@ impl Secrets {
             J::Object(map) => J::Object(
                 map.iter()
                     .map(|(key, item)| {
-                        let nested = secret || is_secret_name(key);
+                        let nested = secret || (is_secret_name(key) && !names_key_file(key, item));
                         (self.mask(key), self.mask_json_in(item, nested))
                     })
                     .collect(),
@@ -351,6 +351,20 @@ impl Secrets {
             J::Null | J::Bool(_) | J::Number(_) => value.clone(),
         }
     }
+}
+
+/// community.crypto's `openssl_csr` and `x509_certificate` return the path
+/// of the key they used under `privatekey` and `ca_privatekey`. A one-line
+/// absolute path there says where a key is, not what it is; taking it for a
+/// secret would make the whole registered result one, and mask every later
+/// mention of the CSR's names and paths in diffs. Key content (PEM, or
+/// base64 on one line) never starts with `/`, `./` or `~/`.
+fn names_key_file(key: &str, value: &serde_json::Value) -> bool {
+    matches!(key, "privatekey" | "ca_privatekey")
+        && value.as_str().is_some_and(|v| {
+            (v.starts_with('/') || v.starts_with("./") || v.starts_with("~/"))
+                && !v.contains(char::is_whitespace)
+        })
 }
 
 impl std::fmt::Debug for Secrets {
@@ -633,6 +647,21 @@ mod tests {
                 "auth": {"password": MASK, "user": "admin"},
                 "api_token": [MASK, MASK],
             })
+        );
+    }
+
+    /// A key file's path under community.crypto's `privatekey` result is
+    /// not a secret; a key's content there still is.
+    #[test]
+    fn key_file_paths_are_not_masked_but_key_content_is() {
+        let s = secrets(&[]);
+        let result = json!({"privatekey": "/srv/tls/server.key", "ca_privatekey": "./ca.key"});
+        assert_eq!(s.mask_json(&result), result);
+        let pem = json!({"privatekey": "-----BEGIN PRIVATE KEY-----\nMIIB\n"});
+        assert_eq!(s.mask_json(&pem), json!({"privatekey": MASK}));
+        assert_eq!(
+            s.mask_json(&json!({"ssh_private_key": "/home/u/.ssh/id"})),
+            json!({"ssh_private_key": MASK})
         );
     }
 }

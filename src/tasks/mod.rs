@@ -49,6 +49,7 @@ pub mod ini_file;
 pub mod lineinfile;
 pub mod manifest;
 pub mod node_runtime;
+pub mod openssl_csr;
 pub mod openssl_privatekey;
 pub mod package;
 pub mod pause;
@@ -82,6 +83,9 @@ pub mod uri;
 pub mod user;
 pub mod wait_for;
 pub mod wait_for_connection;
+pub mod x509_certificate;
+pub mod x509_common;
+pub mod x509_script;
 
 use std::sync::Arc;
 
@@ -334,6 +338,9 @@ builtins! {
     "docker_volume" => DockerVolume(docker_volume::DockerVolume), docker_volume::spec;
     "docker_login" => DockerLogin(docker_login::DockerLogin), docker_login::spec;
     "openssl_privatekey" => OpensslPrivatekey(openssl_privatekey::OpensslPrivatekey), openssl_privatekey::spec;
+    "openssl_csr" => OpensslCsr(openssl_csr::OpensslCsr), openssl_csr::spec;
+    "x509_certificate" => X509Certificate(x509_certificate::X509Certificate), x509_certificate::spec;
+    "openssl_certificate" => OpensslCertificate(x509_certificate::X509Certificate), x509_certificate::openssl_certificate_spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "timezone" => Timezone(timezone::Timezone), timezone::spec;
     "firewalld" => Firewalld(firewalld::Firewalld), firewalld::spec;

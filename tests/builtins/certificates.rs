@@ -121,3 +121,437 @@ fn private_keys_are_generated_kept_when_they_match_and_never_shown() {
     assert_eq!(lab.sh("node1", "ls /srv/tls"), "");
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 }
+
+/// The tasks of a small PKI: a CA key, its CSR and self-signed certificate
+/// (under the old name `openssl_certificate`), a server key, its CSR with
+/// `sans`, and a certificate the CA signs; then what the modules returned,
+/// written on the node.
+fn pki(sans: &str) -> String {
+    format!(
+        r#"
+        - community.crypto.openssl_privatekey:
+            path: /srv/tls/ca.key
+            type: ECC
+            curve: secp256r1
+        - community.crypto.openssl_csr:
+            path: /srv/tls/ca.csr
+            privatekey_path: /srv/tls/ca.key
+            common_name: Lab Root CA
+            organization_name: Lab
+            use_common_name_for_san: false
+            basic_constraints: ['CA:TRUE']
+            basic_constraints_critical: true
+            key_usage: [keyCertSign, cRLSign]
+            key_usage_critical: true
+        - openssl_certificate:
+            path: /srv/tls/ca.crt
+            csr_path: /srv/tls/ca.csr
+            privatekey_path: /srv/tls/ca.key
+            provider: selfsigned
+        - openssl_privatekey:
+            path: /srv/tls/server.key
+            type: ECC
+            curve: secp384r1
+        - openssl_csr:
+            path: /srv/tls/server.csr
+            privatekey_path: /srv/tls/server.key
+            common_name: server.lab
+            subject_alt_name: {sans}
+            extended_key_usage: [serverAuth]
+            mode: '0644'
+            return_content: true
+          register: csr
+        - community.crypto.x509_certificate:
+            path: /srv/tls/server.crt
+            csr_path: /srv/tls/server.csr
+            provider: ownca
+            ownca_path: /srv/tls/ca.crt
+            ownca_privatekey_path: /srv/tls/ca.key
+            ownca_not_after: +365d
+            return_content: true
+          register: cert
+        - name: record what the modules returned
+          when: not ansible_check_mode
+          changed_when: false
+          shell: |
+            printf '%s\n' '{{{{ csr.subjectAltName | join(",") }}}}' '{{{{ csr.subject | to_json }}}}' \
+              '{{{{ csr.extendedKeyUsage | join(",") }}}}' '{{{{ cert.filename }}}} {{{{ cert.csr }}}} {{{{ cert.ca_cert }}}}' \
+              > /srv/tls/returned.txt
+            printf '%s' '{{{{ cert.certificate }}}}' > /srv/tls/returned.pem
+            printf '%s' '{{{{ csr.csr }}}}' > /srv/tls/returned.csr
+            printf '%s\n' '{{{{ cert.notAfter }}}}' > /srv/tls/not-after.txt
+        "#
+    )
+}
+
+#[test]
+fn csrs_and_certificates_make_a_ca_signed_server_certificate_and_stay_put() {
+    let lab = Lab::plain(1);
+    lab.sh("node1", "mkdir -p /srv/tls");
+    lab.play(&pki("[DNS:server.lab, IP:127.0.0.1]"));
+
+    // Check mode on a fresh node: every task would change, nothing does.
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 6, "{}", check.stdout);
+    assert_eq!(lab.sh("node1", "ls -A /srv/tls"), "");
+    let planned = diffs(&check);
+    assert!(
+        planned.contains("+subject alt names: DNS:server.lab, IP:127.0.0.1"),
+        "{planned}"
+    );
+    assert!(
+        planned.contains("+basic constraints: CA:TRUE (critical)"),
+        "{planned}"
+    );
+    assert!(
+        planned.contains("+subject: (from /srv/tls/server.csr, which does not exist yet)"),
+        "{planned}"
+    );
+
+    let first = lab.apply(&["--diff"]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 6, "{}", first.stdout);
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "openssl verify -CAfile /srv/tls/ca.crt /srv/tls/server.crt"
+        ),
+        "/srv/tls/server.crt: OK\n"
+    );
+    let server = lab.sh("node1", "openssl x509 -in /srv/tls/server.crt -noout -text");
+    for wanted in [
+        "Issuer: O = Lab, CN = Lab Root CA",
+        "Subject: CN = server.lab",
+        "DNS:server.lab, IP Address:127.0.0.1",
+        "TLS Web Server Authentication",
+        "X509v3 Authority Key Identifier",
+        "ASN1 OID: secp384r1",
+    ] {
+        assert!(server.contains(wanted), "{wanted} in {server}");
+    }
+    let ca = lab.sh("node1", "openssl x509 -in /srv/tls/ca.crt -noout -text");
+    assert!(ca.contains("CA:TRUE"), "{ca}");
+    assert!(ca.contains("X509v3 Subject Key Identifier"), "{ca}");
+    assert!(!ca.contains("X509v3 Authority Key Identifier"), "{ca}");
+    assert!(ca.contains("Issuer: O = Lab, CN = Lab Root CA"), "{ca}");
+    // +365d: valid for more than 364 days, less than 366.
+    lab.sh(
+        "node1",
+        "openssl x509 -in /srv/tls/server.crt -noout -checkend 31449600 >/dev/null && \
+         ! openssl x509 -in /srv/tls/server.crt -noout -checkend 31622400 >/dev/null",
+    );
+    assert_eq!(lab.sh("node1", "stat -c %a /srv/tls/server.csr"), "644\n");
+    let made = diffs(&first);
+    assert!(made.contains("+issuer: O=Lab, CN=Lab Root CA"), "{made}");
+    assert!(made.contains("+public key sha256: "), "{made}");
+    for run in [&check, &first] {
+        assert!(!run.stdout.contains("PRIVATE KEY"), "{}", run.stdout);
+        assert!(!run.stdout.contains("BEGIN"), "{}", run.stdout);
+    }
+
+    // What the modules returned.
+    assert_eq!(
+        lab.sh("node1", "cat /srv/tls/returned.txt"),
+        "DNS:server.lab,IP:127.0.0.1\n[[\"CN\", \"server.lab\"]]\nserverAuth\n\
+         /srv/tls/server.crt /srv/tls/server.csr /srv/tls/ca.crt\n"
+    );
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "cmp /srv/tls/returned.pem /srv/tls/server.crt && echo same"
+        ),
+        "same\n"
+    );
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "cmp /srv/tls/returned.csr /srv/tls/server.csr && echo same"
+        ),
+        "same\n"
+    );
+    let not_after = lab.sh("node1", "cat /srv/tls/not-after.txt");
+    let enddate = lab.sh(
+        "node1",
+        "date -u -d \"$(openssl x509 -in /srv/tls/server.crt -noout -enddate | cut -d= -f2)\" +%Y%m%d%H%M%SZ",
+    );
+    assert_eq!(not_after, enddate);
+
+    // A second run keeps everything.
+    let again = lab.apply(&[]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0, "{}", again.stdout);
+    assert_eq!(lab.sh("node1", "cat /srv/tls/not-after.txt"), not_after);
+
+    // Another name: the server's CSR and certificate are made again.
+    lab.play(&pki("[DNS:server.lab, DNS:www.server.lab, IP:127.0.0.1]"));
+    let sums = "sha256sum /srv/tls/server.csr /srv/tls/server.crt";
+    let unchanged = lab.sh("node1", sums);
+    let would = lab.apply(&["--check"]);
+    would.success();
+    // Check mode changes nothing, so the certificate is checked against
+    // the CSR still there, as in Ansible: only the CSR would change.
+    assert_eq!(changed(&would, "node1"), 1, "{}", would.stdout);
+    assert_eq!(lab.sh("node1", sums), unchanged);
+    let renamed = lab.apply(&["--diff"]);
+    renamed.success();
+    assert_eq!(changed(&renamed, "node1"), 2, "{}", renamed.stdout);
+    let shown = diffs(&renamed);
+    assert!(
+        shown.contains("-subject alt names: DNS:server.lab, IP:127.0.0.1"),
+        "{shown}"
+    );
+    assert_eq!(
+        shown
+            .matches("+subject alt names: DNS:server.lab, DNS:www.server.lab, IP:127.0.0.1")
+            .count(),
+        2,
+        "{shown}"
+    );
+    assert!(
+        lab.sh(
+            "node1",
+            "openssl x509 -in /srv/tls/server.crt -noout -ext subjectAltName"
+        )
+        .contains("DNS:www.server.lab"),
+    );
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "openssl verify -CAfile /srv/tls/ca.crt /srv/tls/server.crt"
+        ),
+        "/srv/tls/server.crt: OK\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // Only mode and group differ: the certificate stays, they change.
+    let fingerprint = lab.sh(
+        "node1",
+        "openssl x509 -in /srv/tls/server.crt -noout -fingerprint",
+    );
+    lab.play(
+        &pki("[DNS:server.lab, DNS:www.server.lab, IP:127.0.0.1]").replace(
+            "ownca_not_after: +365d",
+            "ownca_not_after: +365d\n            mode: '0640'\n            group: nogroup",
+        ),
+    );
+    let chmod = lab.apply(&["--diff"]);
+    chmod.success();
+    assert_eq!(changed(&chmod, "node1"), 1, "{}", chmod.stdout);
+    assert!(diffs(&chmod).contains("+mode: 0640"), "{}", diffs(&chmod));
+    assert_eq!(
+        lab.sh("node1", "stat -c '%a %G' /srv/tls/server.crt"),
+        "640 nogroup\n"
+    );
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "openssl x509 -in /srv/tls/server.crt -noout -fingerprint"
+        ),
+        fingerprint
+    );
+
+    // A certificate another CA signed is made again.
+    lab.sh(
+        "node1",
+        "cd /srv/tls && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+         -keyout other.key -subj /CN=Other -days 1 -out other.crt 2>/dev/null && \
+         openssl x509 -req -in server.csr -CA other.crt -CAkey other.key -days 1 \
+         -copy_extensions copy -out server.crt 2>/dev/null",
+    );
+    let resigned = lab.apply(&[]);
+    resigned.success();
+    assert_eq!(changed(&resigned, "node1"), 1, "{}", resigned.stdout);
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "openssl verify -CAfile /srv/tls/ca.crt /srv/tls/server.crt"
+        ),
+        "/srv/tls/server.crt: OK\n"
+    );
+
+    // state: absent removes the CSR and the certificate, check mode first.
+    lab.play(
+        r#"
+        - openssl_csr:
+            path: /srv/tls/server.csr
+            state: absent
+        - x509_certificate:
+            path: /srv/tls/server.crt
+            state: absent
+        "#,
+    );
+    let removing = lab.apply(&["--check", "--diff"]);
+    assert_eq!(changed(&removing, "node1"), 2, "{}", removing.stdout);
+    assert!(
+        diffs(&removing).contains("-subject alt names: DNS:server.lab, DNS:www.server.lab"),
+        "{}",
+        diffs(&removing)
+    );
+    assert_eq!(
+        lab.sh("node1", "ls /srv/tls/server.c*"),
+        "/srv/tls/server.crt\n/srv/tls/server.csr\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 2);
+    assert_eq!(
+        lab.sh("node1", "ls /srv/tls/server.c* 2>/dev/null || :"),
+        ""
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+}
+
+#[test]
+fn csr_and_certificate_errors_fail_their_host_and_others_go_on() {
+    let lab = Lab::plain(2);
+    for node in ["node1", "node2"] {
+        lab.sh(node, "mkdir -p /srv/tls");
+    }
+    lab.sh(
+        "node2",
+        "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out /srv/tls/k.key",
+    );
+    lab.play(
+        r#"
+        - community.crypto.openssl_csr:
+            path: /srv/tls/c.csr
+            privatekey_path: /srv/tls/k.key
+            common_name: node.lab
+          ignore_errors: true
+        - openssl_csr:
+            path: /srv/tls/nokey.csr
+            common_name: node.lab
+          ignore_errors: true
+        - community.crypto.x509_certificate:
+            path: /srv/tls/c.crt
+            csr_path: /srv/tls/c.csr
+            provider: acme
+          ignore_errors: true
+        - x509_certificate:
+            path: /srv/tls/c.crt
+            csr_path: /srv/tls/c.csr
+            provider: bogus
+          ignore_errors: true
+        - x509_certificate:
+            path: /srv/tls
+            csr_path: /srv/tls/c.csr
+            privatekey_path: /srv/tls/k.key
+            provider: selfsigned
+          ignore_errors: true
+        - x509_certificate:
+            path: /srv/tls/c.crt
+            csr_path: /srv/tls/c.csr
+            privatekey_path: /srv/tls/k.key
+            provider: selfsigned
+        - name: without a CSR, a self-signed certificate has an empty subject
+          x509_certificate:
+            path: /srv/tls/bare.crt
+            privatekey_path: /srv/tls/k.key
+            provider: selfsigned
+            selfsigned_create_subject_key_identifier: never_create
+        "#,
+    );
+    let run = lab.apply(&[]);
+    let messages = msgs(&run);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "the private key (privatekey_path) /srv/tls/k.key does not exist"),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("provider \"acme\" is not supported natively")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("provider \"bogus\" is not supported natively")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "openssl_csr: `privatekey_path` is required with state present"),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "/srv/tls is a directory; `path` names the file to write"),
+        "{messages:?}"
+    );
+    assert_eq!(changed(&run, "node2"), 3, "{}", run.stdout);
+    assert_eq!(
+        lab.sh(
+            "node2",
+            "openssl x509 -in /srv/tls/bare.crt -noout -subject; \
+             openssl x509 -in /srv/tls/bare.crt -noout -text | grep -c 'Key Identifier' || :"
+        ),
+        "subject=\n0\n"
+    );
+    let again = lab.apply(&[]);
+    assert_eq!(changed(&again, "node2"), 0, "{}", again.stdout);
+    assert_eq!(failed(&run, "node1"), 1, "{}", run.stdout);
+    assert_eq!(lab.sh("node1", "ls -A /srv/tls"), "");
+    assert_eq!(
+        lab.sh("node2", "openssl x509 -in /srv/tls/c.crt -noout -subject"),
+        "subject=CN = node.lab\n"
+    );
+    assert!(!run.stdout.contains("PRIVATE KEY"), "{}", run.stdout);
+}
+
+/// `ansible-playbook site.yml` (the oracle's ansible-core with
+/// community.crypto) on the lab, and node1's `changed` count from its recap.
+fn ansible_changed(lab: &Lab, extra: &[&str]) -> u64 {
+    let output = crate::oracle::ansible::Ansible::get()
+        .command("ansible-playbook", &lab.project.path().join(".ansible"))
+        .current_dir(lab.project.path())
+        .args(["-i", "inventory.yml", "site.yml"])
+        .args(extra)
+        .output()
+        .expect("run ansible-playbook");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let recap = &stdout[stdout.find("PLAY RECAP").expect("a recap")..];
+    recap
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("changed=")?.parse().ok())
+        .expect("a changed count")
+}
+
+/// What community.crypto makes, dtrplay keeps, and the other way round:
+/// both judge the same CSRs and certificates as matching the same tasks.
+#[test]
+fn community_crypto_and_dtrplay_keep_each_others_csrs_and_certificates() {
+    let lab = Lab::plain(1);
+    lab.sh("node1", "mkdir -p /srv/tls");
+    // community.crypto 3 no longer knows the old name.
+    let play = |sans: &str| {
+        pki(sans).replace(
+            "- openssl_certificate:",
+            "- community.crypto.x509_certificate:",
+        )
+    };
+    lab.play(&play("[DNS:server.lab, IP:127.0.0.1]"));
+    assert_eq!(ansible_changed(&lab, &[]), 6);
+    let kept = lab.apply(&["--diff"]);
+    kept.success();
+    assert_eq!(changed(&kept, "node1"), 0, "{}", kept.stdout);
+
+    lab.play(&play("[DNS:server.lab, DNS:www.server.lab, IP:127.0.0.1]"));
+    let remade = lab.apply(&[]);
+    remade.success();
+    assert_eq!(changed(&remade, "node1"), 2, "{}", remade.stdout);
+    assert_eq!(ansible_changed(&lab, &["--check"]), 0);
+    // A CA certificate dtrplay made from scratch too; the same CA key and
+    // subject still verify the server's certificate, which stays.
+    lab.sh("node1", "rm /srv/tls/ca.crt");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
+    assert_eq!(ansible_changed(&lab, &["--check"]), 0);
+}
