@@ -12,6 +12,8 @@
 
 pub mod ansible;
 pub mod apt;
+pub mod apt_key;
+pub mod apt_repository;
 pub mod assert;
 pub mod authorized_key;
 pub mod blockinfile;
@@ -47,6 +49,7 @@ pub mod openssl_privatekey;
 pub mod package;
 pub mod pause;
 pub mod ping;
+pub mod pip;
 pub mod plugin;
 pub mod push_bundle;
 pub mod push_failure;
@@ -278,6 +281,9 @@ builtins! {
     "user" => User(user::User), user::spec;
     "apt" => Apt(apt::Apt), apt::spec;
     "package" => Package(package::Package), package::spec;
+    "apt_repository" => AptRepository(apt_repository::AptRepository), apt_repository::spec;
+    "apt_key" => AptKey(apt_key::AptKey), apt_key::spec;
+    "pip" => Pip(pip::Pip), pip::spec;
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "git" => Git(git::Git), git::spec;
     "uri" => Uri(uri::Uri), uri::spec;
