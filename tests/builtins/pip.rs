@@ -74,7 +74,12 @@ fn pip_creates_a_virtualenv_installs_upgrades_and_removes_local_wheels() {
     wheel(wheels.path(), "dtrplay-extra", "1.0");
     let links = wheels.path().display().to_string();
     let lab = Lab::plain(1);
+    // `pip uninstall` takes no index options, in Ansible as here.
     let play = |state: &str, names: &str| {
+        let extra = match state {
+            "absent" => String::new(),
+            _ => format!("extra_args: --no-index --find-links {links}"),
+        };
         lab.play(&format!(
             r#"
             - pip:
@@ -82,7 +87,7 @@ fn pip_creates_a_virtualenv_installs_upgrades_and_removes_local_wheels() {
                 state: {state}
                 virtualenv: {VENV}
                 virtualenv_command: /usr/bin/python3 -m venv
-                extra_args: --no-index --find-links {links}
+                {extra}
               register: installed
             - copy:
                 content: "{{{{ installed.cmd }}}}\n"
