@@ -117,8 +117,9 @@ impl Requirement {
     }
 }
 
-/// A PEP 440 version, reduced to what orders it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A PEP 440 version, reduced to what orders it; equal when PEP 440 says
+/// so (`1.0` is `1.0.0`).
+#[derive(Debug, Clone)]
 pub struct Version {
     epoch: u64,
     release: Vec<u64>,
@@ -205,6 +206,14 @@ impl Version {
     }
 }
 
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Version {}
+
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
         self.key().cmp(&other.key())
@@ -243,7 +252,7 @@ mod tests {
         for pair in sorted.windows(2) {
             assert!(v(pair[0]) < v(pair[1]), "{} < {}", pair[0], pair[1]);
         }
-        assert_eq!(v("1.0"), v("1.0.0").clone());
+        assert_eq!(v("1.0"), v("1.0.0"));
         assert_eq!(v("1.0").cmp(&v("1.0.0")), Ordering::Equal);
         assert!(Version::parse("not-a-version").is_none());
     }
