@@ -588,3 +588,43 @@ impl Task for AptKey {
         Ok(outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_normalized_and_checked() {
+        assert_eq!(
+            parse_id("0xd8576a8ba88d21e9").expect("an id"),
+            "D8576A8BA88D21E9"
+        );
+        assert!(parse_id("A88D21E9").is_ok());
+        assert!(parse_id("123").is_err());
+        assert!(parse_id("0123456789").is_err());
+        assert!(parse_id("not-hex-not-hex!").is_err());
+    }
+
+    #[test]
+    fn keys_are_read_from_gpg_colon_listings() {
+        let facts = parse_facts(
+            "ring=/etc/apt/trusted.gpg.d/a.gpg\n\
+             pub:-:255:22:1111222233334444:1700000000:::-:::scSC::::::23::0:\n\
+             fpr:::::::::AAAABBBBCCCCDDDDEEEEFFFF1111222233334444:\n\
+             uid:-::::1700000000::X::dtrplay test <t@example.com>::::::::::0:\n\
+             sub:-:255:18:5555666677778888:1700000000::::::e::::::23:\n\
+             fpr:::::::::9999888877776666AAAABBBB5555444433332222:\n\
+             ring=/etc/apt/trusted.gpg.d/empty.gpg\n",
+        );
+        assert_eq!(facts.rings.len(), 2);
+        let key = &facts.rings[0].1[0];
+        assert!(key.matches("1111222233334444"));
+        assert!(key.matches("33332222"), "a subkey's id names its key");
+        assert!(!key.matches("ABCDEF01"));
+        assert_eq!(
+            key.long_ids().collect::<Vec<_>>(),
+            ["1111222233334444", "5555444433332222"]
+        );
+        assert!(facts.rings[1].1.is_empty());
+    }
+}

@@ -346,3 +346,64 @@ fn apt_key_adds_a_key_from_a_url_checks_its_id_and_removes_it() {
     );
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 }
+
+#[test]
+fn apt_key_merges_keys_into_one_keyring_and_removes_one_of_them() {
+    let (a, a_fpr) = generate_key();
+    let (b, b_fpr) = generate_key();
+    let ring = "/etc/apt/keyrings/two.gpg";
+    let lab = Lab::copy_on_write(1);
+    lab.sh(
+        "node1",
+        &format!("mkdir -p /etc/apt/keyrings; printf '%s' '{a}' > /srv/a.asc"),
+    );
+    lab.project.file("b.asc", &b);
+    let listing = |path: &str| {
+        lab.sh(
+            "node1",
+            &format!(
+                "h=$(mktemp -d); GNUPGHOME=$h gpg --batch --show-keys --with-colons {path} | grep '^pub' -A1 | \
+                 sed -n 's/^fpr:*\\([0-9A-F]*\\):$/\\1/p' | sort | tr '\\n' ' '; rm -rf $h"
+            ),
+        )
+    };
+    lab.play(&format!(
+        r#"
+        - apt_key:
+            file: /srv/a.asc
+            keyring: {ring}
+        - apt_key:
+            data: "{{{{ lookup('file', 'b.asc') }}}}"
+            keyring: {ring}
+        - apt_key:
+            data: "{{{{ lookup('file', 'b.asc') }}}}"
+            keyring: /etc/apt/keyrings/b.asc
+        "#
+    ));
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 3, "{}", first.stdout);
+    let mut both = [a_fpr.clone(), b_fpr.clone()];
+    both.sort();
+    assert_eq!(listing(ring), format!("{} {} ", both[0], both[1]));
+    assert_eq!(
+        lab.sh("node1", "head -n 1 /etc/apt/keyrings/b.asc"),
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----\n",
+        "a keyring named .asc stays armored"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    lab.play(&format!(
+        r#"
+        - apt_key:
+            id: {a_fpr}
+            keyring: {ring}
+            state: absent
+        "#
+    ));
+    let removed = lab.apply(&[]);
+    removed.success();
+    assert_eq!(changed(&removed, "node1"), 1);
+    assert_eq!(listing(ring), format!("{b_fpr} "), "the other key stays");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+}
