@@ -149,6 +149,28 @@ fn pip_creates_a_virtualenv_installs_upgrades_and_removes_local_wheels() {
     assert_eq!(imported(&lab), "none\n");
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 
+    // A requirements file: pip's dry run tells check mode what would
+    // change, and a second run changes nothing.
+    lab.sh("node1", "printf 'dtrplay-demo==1.0\\ndtrplay-extra\\n' > /srv/requirements.txt");
+    lab.play(&format!(
+        r#"
+        - pip:
+            requirements: /srv/requirements.txt
+            virtualenv: {VENV}
+            extra_args: --no-index --find-links {links}
+        "#
+    ));
+    let check = lab.apply(&["--check"]);
+    assert_eq!(changed(&check, "node1"), 1, "{}", check.stdout);
+    assert_eq!(imported(&lab), "none\n");
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1, "{}", first.stdout);
+    assert_eq!(imported(&lab), "1.0 1.0\n");
+    let again = lab.apply(&["--check"]);
+    assert_eq!(changed(&again, "node1"), 0, "{}", again.stdout);
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
     // A package no index has fails with pip's own words.
     play("present", "dtrplay-no-such-package");
     let missing = lab.apply(&[]);
