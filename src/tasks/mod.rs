@@ -22,6 +22,7 @@ pub mod containerd_trust;
 pub mod copy;
 pub mod copy_ca_crt;
 pub mod custom;
+pub mod deb822_repository;
 pub mod debug;
 pub mod dnf;
 pub mod docker_cli;
@@ -283,6 +284,7 @@ builtins! {
     "package" => Package(package::Package), package::spec;
     "apt_repository" => AptRepository(apt_repository::AptRepository), apt_repository::spec;
     "apt_key" => AptKey(apt_key::AptKey), apt_key::spec;
+    "deb822_repository" => Deb822Repository(deb822_repository::Deb822Repository), deb822_repository::spec;
     "pip" => Pip(pip::Pip), pip::spec;
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "git" => Git(git::Git), git::spec;

@@ -151,7 +151,10 @@ fn pip_creates_a_virtualenv_installs_upgrades_and_removes_local_wheels() {
 
     // A requirements file: pip's dry run tells check mode what would
     // change, and a second run changes nothing.
-    lab.sh("node1", "printf 'dtrplay-demo==1.0\\ndtrplay-extra\\n' > /srv/requirements.txt");
+    lab.sh(
+        "node1",
+        "printf 'dtrplay-demo==1.0\\ndtrplay-extra\\n' > /srv/requirements.txt",
+    );
     lab.play(&format!(
         r#"
         - pip:

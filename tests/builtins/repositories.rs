@@ -407,3 +407,86 @@ fn apt_key_merges_keys_into_one_keyring_and_removes_one_of_them() {
     assert_eq!(listing(ring), format!("{b_fpr} "), "the other key stays");
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 }
+
+#[test]
+fn deb822_repository_writes_a_sources_file_and_its_key_that_apt_installs_from() {
+    let repo = tempfile::Builder::new()
+        .prefix("dtrplay-repo-")
+        .tempdir()
+        .expect("repo dir");
+    publish(repo.path(), "1.0");
+    let dir = repo.path().display().to_string();
+    let (armored, _) = generate_key();
+    let web = Web::start();
+    web.publish("key.asc", armored.as_bytes());
+    let (base, ca) = (&web.base, web.ca.display());
+    let lab = bare_apt_node();
+    let sources = "/etc/apt/sources.list.d/dtrplay-test.sources";
+    let key = "/etc/apt/keyrings/dtrplay-test.asc";
+    lab.play(&format!(
+        r#"
+        - deb822_repository:
+            name: dtrplay_test
+            uris: "file:{dir}"
+            suites: ./
+            trusted: true
+            signed_by: {base}/files/key.asc
+          environment:
+            CURL_CA_BUNDLE: {ca}
+          register: source
+        - apt:
+            name: dtrplay-hello
+            update_cache: true
+          when: source is changed
+        "#
+    ));
+    let wanted = format!(
+        "X-Repolib-Name: dtrplay_test\nSigned-By: {key}\nSuites: ./\nTrusted: yes\nTypes: deb\nURIs: file:{dir}\n"
+    );
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert!(
+        diffs(&check).contains(&format!("+URIs: file:{dir}")),
+        "{}",
+        diffs(&check)
+    );
+    assert_eq!(
+        lab.sh(
+            "node1",
+            &format!("ls {sources} {key} 2>/dev/null; echo end")
+        ),
+        "end\n",
+        "check mode writes nothing"
+    );
+
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 2, "{}", first.stdout);
+    assert_eq!(
+        lab.sh(
+            "node1",
+            &format!("cat {sources}; stat -c %a {sources} {key}")
+        ),
+        format!("{wanted}644\n644\n")
+    );
+    assert_eq!(lab.sh("node1", &format!("cat {key}")), armored);
+    assert_eq!(
+        lab.sh("node1", "cat /usr/share/dtrplay-hello/version"),
+        "1.0\n",
+        "apt installs from the new source"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    lab.play("- deb822_repository: name=dtrplay_test state=absent\n");
+    let removed = lab.apply(&[]);
+    removed.success();
+    assert_eq!(changed(&removed, "node1"), 1);
+    assert_eq!(
+        lab.sh(
+            "node1",
+            &format!("ls {sources} {key} 2>/dev/null; echo end")
+        ),
+        "end\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+}

@@ -57,7 +57,6 @@ const CORE_MODULES: &[&str] = &[
     "async_status",
     "blockinfile",
     "cron",
-    "deb822_repository",
     "debconf",
     "dnf",
     "dnf5",
