@@ -86,6 +86,8 @@ struct Facts {
     /// install has no version in the list).
     installed: BTreeMap<String, String>,
     freeze: String,
+    /// The pip the host runs (a path, or `python3 -m pip`).
+    pip: String,
     /// What pip's dry run would install, as `name version`; `None` when
     /// there was no dry run (or this pip has none).
     would_install: Option<Vec<String>>,
@@ -98,6 +100,7 @@ pub struct PipDrift {
     /// The package arguments for pip (names, or `-r file`).
     targets: Vec<String>,
     freeze_before: Option<String>,
+    pip: String,
 }
 
 /// Marker lines between the parts of a script's output.
@@ -224,7 +227,7 @@ impl Pip {
             );
         }
         "if pip=$(command -v pip3) || pip=$(command -v pip); then pipc() { \"$pip\" \"$@\"; }\n\
-         elif python3 -c 'import pip' >/dev/null 2>&1; then pipc() { python3 -m pip \"$@\"; }\n\
+         elif python3 -c 'import pip' >/dev/null 2>&1; then pip='python3 -m pip'; pipc() { python3 -m pip \"$@\"; }\n\
          else fail nopip; fi\n"
             .to_string()
     }
@@ -257,13 +260,23 @@ impl Pip {
         }
     }
 
-    /// The pip command line as registered (`cmd`).
-    fn command_line(&self, targets: &[String]) -> Result<String, TaskError> {
-        let mut words: Vec<String> = vec!["pip".into()];
+    /// The pip command line as registered (`cmd`): a list, as Ansible's,
+    /// starting with the pip the host runs.
+    fn command_line(&self, pip: &str, targets: &[String]) -> Result<Vec<String>, TaskError> {
+        let mut words: Vec<String> = pip.split(' ').map(String::from).collect();
         words.extend(self.state_args().iter().map(|w| w.to_string()));
         words.extend(self.extra_words()?);
         words.extend(targets.iter().cloned());
-        Ok(words.join(" "))
+        Ok(words)
+    }
+
+    /// The pip a new virtualenv will have.
+    fn venv_pip(&self) -> String {
+        let env = self.virtualenv.clone().unwrap_or_default();
+        match env.starts_with('/') {
+            true => format!("{env}/bin/pip3"),
+            false => format!("{}/{env}/bin/pip3", self.chdir()),
+        }
     }
 
     fn quoted(words: &[String]) -> String {
@@ -283,7 +296,7 @@ impl Pip {
         }
         s.push_str(&self.find_pip());
         s.push_str(&format!(
-            "echo {FREEZE}\npipc list --format=freeze 2>/dev/null || pipc freeze || fail list\n"
+            "echo \"pip_path=$pip\"\necho {FREEZE}\npipc list --format=freeze 2>/dev/null || pipc freeze || fail list\n"
         ));
         let dry_run =
             self.state == "latest" || (self.requirements.is_some() && self.state == "present");
@@ -313,6 +326,10 @@ impl Pip {
         if head.contains("venv=1") {
             facts.venv_exists = true;
         }
+        facts.pip = head
+            .lines()
+            .find_map(|l| l.strip_prefix("pip_path="))
+            .map_or_else(|| self.venv_pip(), str::to_string);
         let (freeze, report) = match rest.split_once(&format!("{REPORT}\n")) {
             Some((f, r)) => (f, Some(r)),
             None => (rest, None),
@@ -446,7 +463,7 @@ impl Pip {
         remote::with_detail(msg, &failure)
     }
 
-    fn base(&self, cmd: String) -> Outcome {
+    fn base(&self, cmd: Vec<String>) -> Outcome {
         let opt = |v: &Option<String>| v.clone().map_or(serde_json::Value::Null, Into::into);
         Outcome::ok()
             .with_data("cmd", cmd)
@@ -474,7 +491,7 @@ impl Task for Pip {
         let facts = self.parse_facts(&out.stdout_text())?;
         let decided = self.decide(&facts)?;
         let Some(targets) = decided else {
-            let cmd = self.command_line(&self.targets()?)?;
+            let cmd = self.command_line(&facts.pip, &self.targets()?)?;
             return Ok(Check::InSync(
                 self.base(cmd).with_data("stdout", facts.freeze),
             ));
@@ -496,7 +513,7 @@ impl Task for Pip {
             Some(list) if !list.is_empty() => words.push(format!("{verb} {}", list.join(", "))),
             _ => words.push(format!("{verb} {}", targets.join(" "))),
         }
-        let mut preview = self.base(self.command_line(&targets)?);
+        let mut preview = self.base(self.command_line(&facts.pip, &targets)?);
         preview.changed = true;
         preview.msg = Some(format!("would {}", words.join(", then ")));
         Ok(Check::Drift {
@@ -504,6 +521,7 @@ impl Task for Pip {
                 create_venv: !facts.venv_exists,
                 targets,
                 freeze_before: facts.venv_exists.then_some(facts.freeze),
+                pip: facts.pip,
             },
             preview,
         })
@@ -536,7 +554,7 @@ impl Task for Pip {
             .unwrap_or((&text, ""));
         let registered = remote::without_marker(&out);
         let mut outcome = self
-            .base(self.command_line(&drift.targets)?)
+            .base(self.command_line(&drift.pip, &drift.targets)?)
             .with_output(&registered);
         outcome.data.insert("stdout".into(), log.trim_end().into());
         if !out.success() {

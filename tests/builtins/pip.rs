@@ -90,7 +90,7 @@ fn pip_creates_a_virtualenv_installs_upgrades_and_removes_local_wheels() {
                 {extra}
               register: installed
             - copy:
-                content: "{{{{ installed.cmd }}}}\n"
+                content: "{{{{ installed.cmd | join(' ') }}}}\n"
                 dest: /srv/pip-result
               when: installed is changed
             "#
@@ -111,7 +111,9 @@ fn pip_creates_a_virtualenv_installs_upgrades_and_removes_local_wheels() {
     assert_eq!(imported(&lab), "1.0 1.0\n");
     assert_eq!(
         lab.sh("node1", "cat /srv/pip-result"),
-        format!("pip install --no-index --find-links {links} dtrplay-demo dtrplay_extra==1.0\n"),
+        format!(
+            "{VENV}/bin/pip3 install --no-index --find-links {links} dtrplay-demo dtrplay_extra==1.0\n"
+        ),
         "one pip call for every name"
     );
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
