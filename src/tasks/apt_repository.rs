@@ -15,6 +15,9 @@
 //! apply writes each changed file atomically, then updates the cache, and
 //! puts every file back as it was when the update fails, as Ansible does.
 //!
+//! A sources file that is a symbolic link is read and written where it
+//! points, as Ansible writes through it.
+//!
 //! Differences from Ansible: `ppa:` repositories are refused (they need
 //! Launchpad's API); only the changed lines of a file are rewritten (Ansible
 //! rewrites every line of it with collapsed whitespace); the diff covers
@@ -155,11 +158,21 @@ struct SourcesFile {
     content: String,
 }
 
-/// Reads the check's output: `file <size> <mode> <uid> <gid> <path>`, then
-/// exactly `size` bytes of content, for each file.
-fn parse_files(stdout: &[u8]) -> Result<Vec<SourcesFile>, String> {
+/// Reads the check's output: `target <path>` (where a new repository
+/// goes, links followed), then for each file `file <size> <mode> <uid>
+/// <gid> <path>` and exactly `size` bytes of content.
+fn parse_files(stdout: &[u8]) -> Result<(Option<String>, Vec<SourcesFile>), String> {
     let mut files = Vec::new();
     let mut rest = stdout;
+    let mut target = None;
+    if let Some(after) = rest.strip_prefix(b"target ") {
+        let end = after
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap_or(after.len());
+        target = Some(String::from_utf8_lossy(&after[..end]).into_owned());
+        rest = after.get(end + 1..).unwrap_or_default();
+    }
     while !rest.is_empty() {
         let end = rest
             .iter()
@@ -190,7 +203,7 @@ fn parse_files(stdout: &[u8]) -> Result<Vec<SourcesFile>, String> {
         });
         rest = &body[size..];
     }
-    Ok(files)
+    Ok((target, files))
 }
 
 /// One file the apply writes or removes.
@@ -247,13 +260,16 @@ impl AptRepository {
         let mut s = String::from(remote::FAIL_FN);
         s.push_str(&format!(
             "command -v apt-get >/dev/null 2>&1 || fail noapt\n\
-             show() {{ n=$(wc -c < \"$1\") && a=$(stat -c '%a %u %g' -- \"$1\") || fail read\n\
-             printf 'file %s %s %s\\n' \"$n\" \"$a\" \"$1\"; cat -- \"$1\" || fail read; }}\n\
+             t={t}\nif [ -L \"$t\" ]; then t=$(readlink -f -- \"$t\") || fail read; fi\n\
+             printf 'target %s\\n' \"$t\"\n\
+             show() {{ p=$1; if [ -L \"$p\" ]; then p=$(readlink -f -- \"$p\") || fail read; fi\n\
+             n=$(wc -c < \"$p\") && a=$(stat -c '%a %u %g' -- \"$p\") || fail read\n\
+             printf 'file %s %s %s\\n' \"$n\" \"$a\" \"$p\"; cat -- \"$p\" || fail read; }}\n\
              for f in {SOURCES_LIST} {SOURCES_DIR}/*.list; do\n\
              [ -f \"$f\" ] || continue\n\
              case ${{f##*/}} in *[!A-Za-z0-9_.-]*) continue;; esac\n\
              show \"$f\"\ndone\n\
-             t={t}\ncase $t in {SOURCES_LIST}|{SOURCES_DIR}/*.list) ;; *) [ -f \"$t\" ] && show \"$t\";; esac\n\
+             case $t in {SOURCES_LIST}|{SOURCES_DIR}/*.list) ;; *) [ -f \"$t\" ] && show \"$t\";; esac\n\
              exit 0\n",
             t = remote::path_arg(target),
         ));
@@ -265,7 +281,12 @@ impl AptRepository {
         let mut changes = Vec::new();
         let present = self.state == "present";
         let mut found = false;
+        let mut seen = std::collections::BTreeSet::new();
         for file in files {
+            // A link and its target are one file.
+            if !seen.insert(file.path.as_str()) {
+                continue;
+            }
             let mut lines: Vec<String> = Vec::new();
             let mut touched = false;
             for raw in file.content.split_inclusive('\n') {
@@ -408,6 +429,12 @@ impl Task for AptRepository {
     async fn check(&self, cx: &Context<'_>) -> Result<Check<AptRepositoryDrift>, TaskError> {
         let source = self.source()?;
         self.mode()?;
+        if !self.validate_certs {
+            cx.warn(
+                "validate_certs has no effect on apt_repository here: it only matters for PPAs, \
+                 and apt itself verifies the repository's certificates when it updates",
+            );
+        }
         let target = self.target(&source);
         let out = cx.run(&self.check_script(&target), &[]).await?;
         if !out.success() {
@@ -421,7 +448,8 @@ impl Task for AptRepository {
             };
             return Err(remote::with_detail(msg, &failure));
         }
-        let files = parse_files(&out.stdout).map_err(TaskError::failed)?;
+        let (resolved, files) = parse_files(&out.stdout).map_err(TaskError::failed)?;
+        let target = resolved.unwrap_or(target);
         let changes = self.plan(&source, &target, &files);
         let outcome = self.outcome(&changes);
         if changes.is_empty() {

@@ -199,6 +199,31 @@ fn apt_repository_refuses_ppas_and_puts_files_back_when_the_update_fails() {
         msg(&run, 2)
     );
     assert_eq!(failed(&run, "node1"), 0, "all failures were ignored");
+
+    // A sources file that is a link is written where it points.
+    lab.sh(
+        "node1",
+        "printf '# kept\\n' > /srv/real.list && ln -s /srv/real.list /etc/apt/sources.list.d/linked.list",
+    );
+    lab.play(
+        r#"
+        - apt_repository:
+            repo: deb http://deb.example.com/debian stable main
+            filename: linked
+            update_cache: false
+        "#,
+    );
+    let linked = lab.apply(&[]);
+    linked.success();
+    assert_eq!(changed(&linked, "node1"), 1);
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "cat /srv/real.list; readlink /etc/apt/sources.list.d/linked.list"
+        ),
+        "# kept\ndeb http://deb.example.com/debian stable main\n/srv/real.list\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 }
 
 /// A signing key made with gpg in a private home: its armored public key
