@@ -19,8 +19,6 @@
 //! paths or with environment markers are always handed to pip, which then
 //! decides whether anything changed.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use serde::Deserialize;
 
@@ -28,9 +26,11 @@ use crate::params::{Kind, Param, Spec};
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::remote::{self, shell_quote};
 
+mod facts;
 mod version;
 
-use version::{Requirement, canonical_name};
+use facts::{FREEZE, Facts, NO_REPORT, REPORT, parse_facts};
+use version::{Requirement, recover_names};
 
 /// The arguments of `pip`.
 #[derive(Debug, Clone, Deserialize)]
@@ -78,21 +78,6 @@ pub fn spec() -> Spec {
     )
 }
 
-/// What the check found.
-#[derive(Debug, Default)]
-struct Facts {
-    venv_exists: bool,
-    /// Installed versions by canonical name (empty when a `name @ url`
-    /// install has no version in the list).
-    installed: BTreeMap<String, String>,
-    freeze: String,
-    /// The pip the host runs (a path, or `python3 -m pip`).
-    pip: String,
-    /// What pip's dry run would install, as `name version`; `None` when
-    /// there was no dry run (or this pip has none).
-    would_install: Option<Vec<String>>,
-}
-
 /// What `apply` must do.
 #[derive(Debug)]
 pub struct PipDrift {
@@ -101,31 +86,6 @@ pub struct PipDrift {
     targets: Vec<String>,
     freeze_before: Option<String>,
     pip: String,
-}
-
-/// Marker lines between the parts of a script's output.
-const FREEZE: &str = "dtrplay-pip-freeze";
-const REPORT: &str = "dtrplay-pip-report";
-const NO_REPORT: &str = "dtrplay-pip-noreport";
-
-/// Joins names that the comma-splitting of a list cut apart inside a
-/// version specifier (`foo>=1,<2` arrives as `foo>=1` and `<2`), as
-/// Ansible's `_recover_package_name` does.
-fn recover_names(names: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for name in names {
-        let trimmed = name.trim();
-        let continues = trimmed.starts_with(['<', '>', '=', '!', '~']);
-        match out.last_mut() {
-            Some(last) if continues => {
-                last.push(',');
-                last.push_str(trimmed);
-            }
-            _ if trimmed.is_empty() => {}
-            _ => out.push(trimmed.to_string()),
-        }
-    }
-    out
 }
 
 impl Pip {
@@ -315,61 +275,6 @@ impl Pip {
         Ok(s)
     }
 
-    fn parse_facts(&self, stdout: &str) -> Result<Facts, TaskError> {
-        let mut facts = Facts {
-            venv_exists: self.virtualenv.is_none(),
-            ..Facts::default()
-        };
-        let (head, rest) = stdout
-            .split_once(&format!("{FREEZE}\n"))
-            .unwrap_or((stdout, ""));
-        if head.contains("venv=1") {
-            facts.venv_exists = true;
-        }
-        facts.pip = head
-            .lines()
-            .find_map(|l| l.strip_prefix("pip_path="))
-            .map_or_else(|| self.venv_pip(), str::to_string);
-        let (freeze, report) = match rest.split_once(&format!("{REPORT}\n")) {
-            Some((f, r)) => (f, Some(r)),
-            None => (rest, None),
-        };
-        facts.freeze = freeze.to_string();
-        for line in freeze.lines() {
-            let (name, version) = match line.split_once("==") {
-                Some((n, v)) => (n, v),
-                None => match line.split_once(" @ ") {
-                    Some((n, _)) => (n, ""),
-                    None => continue,
-                },
-            };
-            facts
-                .installed
-                .insert(canonical_name(name.trim()), version.trim().to_string());
-        }
-        if let Some(report) = report
-            && !report.trim_start().starts_with(NO_REPORT)
-        {
-            let json: serde_json::Value = serde_json::from_str(report.trim()).map_err(|e| {
-                TaskError::failed(format!("pip's dry-run report is not JSON ({e})"))
-            })?;
-            let install = json["install"].as_array().cloned().unwrap_or_default();
-            facts.would_install = Some(
-                install
-                    .iter()
-                    .map(|i| {
-                        format!(
-                            "{} {}",
-                            i["metadata"]["name"].as_str().unwrap_or("?"),
-                            i["metadata"]["version"].as_str().unwrap_or("?")
-                        )
-                    })
-                    .collect(),
-            );
-        }
-        Ok(facts)
-    }
-
     /// The names that need pip, or `None` when the host is as wanted.
     fn decide(&self, facts: &Facts) -> Result<Option<Vec<String>>, TaskError> {
         let targets = self.targets()?;
@@ -488,7 +393,11 @@ impl Task for Pip {
         if !out.success() {
             return Err(self.failure(&out));
         }
-        let facts = self.parse_facts(&out.stdout_text())?;
+        let facts = parse_facts(
+            &out.stdout_text(),
+            self.virtualenv.is_none(),
+            &self.venv_pip(),
+        )?;
         let decided = self.decide(&facts)?;
         let Some(targets) = decided else {
             let cmd = self.command_line(&facts.pip, &self.targets()?)?;
@@ -580,19 +489,5 @@ impl Task for Pip {
                 .to_string(),
         );
         Ok(outcome)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_cut_at_commas_are_joined_again() {
-        let names: Vec<String> = ["a>=1", "<2", "b", " c ==1.0"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(recover_names(&names), ["a>=1,<2", "b", "c ==1.0"]);
     }
 }

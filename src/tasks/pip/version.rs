@@ -31,6 +31,26 @@ pub struct Requirement {
     pub specifiers: Vec<(String, String)>,
 }
 
+/// Joins names that the comma-splitting of a list cut apart inside a
+/// version specifier (`foo>=1,<2` arrives as `foo>=1` and `<2`), as
+/// Ansible's `_recover_package_name` does.
+pub fn recover_names(names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let trimmed = name.trim();
+        let continues = trimmed.starts_with(['<', '>', '=', '!', '~']);
+        match out.last_mut() {
+            Some(last) if continues => {
+                last.push(',');
+                last.push_str(trimmed);
+            }
+            _ if trimmed.is_empty() => {}
+            _ => out.push(trimmed.to_string()),
+        }
+    }
+    out
+}
+
 const OPERATORS: [&str; 8] = ["===", "~=", "==", "!=", "<=", ">=", "<", ">"];
 
 impl Requirement {
@@ -272,5 +292,14 @@ mod tests {
         assert!(r("demo!=1.0").satisfied_by("1.1"));
         assert!(Requirement::parse("git+https://x/y.git").is_none());
         assert!(Requirement::parse("demo; python_version<'3'").is_none());
+    }
+
+    #[test]
+    fn names_cut_at_commas_are_joined_again() {
+        let names: Vec<String> = ["a>=1", "<2", "b", " c ==1.0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(recover_names(&names), ["a>=1,<2", "b", "c ==1.0"]);
     }
 }
