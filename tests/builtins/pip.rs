@@ -190,3 +190,41 @@ fn pip_creates_a_virtualenv_installs_upgrades_and_removes_local_wheels() {
         "{msg}"
     );
 }
+
+#[test]
+fn pip_installs_for_the_interpreter_executable_names() {
+    let wheels = tempfile::Builder::new()
+        .prefix("dtrplay-wheels-")
+        .tempdir()
+        .expect("wheel dir");
+    wheel(wheels.path(), "dtrplay-demo", "1.0");
+    let links = wheels.path().display().to_string();
+    // The system Python's site directories are under the node's own
+    // copy-on-write /usr, so this machine's Python never changes.
+    let lab = Lab::copy_on_write(1);
+    let version = "/usr/bin/python3 -c 'import dtrplay_demo; print(dtrplay_demo.VERSION)' 2>/dev/null || echo none";
+    lab.play(&format!(
+        r#"
+        - pip:
+            name: dtrplay-demo==1.0
+            executable: /usr/bin/pip3
+            break_system_packages: true
+            extra_args: --no-index --find-links {links}
+        "#
+    ));
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1, "{}", first.stdout);
+    assert_eq!(lab.sh("node1", version), "1.0\n");
+    let host = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import dtrplay_demo"])
+        .output()
+        .expect("run python3");
+    assert!(!host.status.success(), "this machine's Python is untouched");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+    lab.play("- pip: name=dtrplay-demo executable=/usr/bin/pip3 break_system_packages=true state=absent\n");
+    let removed = lab.apply(&[]);
+    removed.success();
+    assert_eq!(changed(&removed, "node1"), 1);
+    assert_eq!(lab.sh("node1", version), "none\n");
+}
