@@ -12,6 +12,8 @@
 
 pub mod ansible;
 pub mod apt;
+pub mod apt_key;
+pub mod apt_repository;
 pub mod assert;
 pub mod async_status;
 pub mod authorized_key;
@@ -23,6 +25,7 @@ pub mod copy_ca_crt;
 pub mod cron;
 pub mod crontab;
 pub mod custom;
+pub mod deb822_repository;
 pub mod debug;
 pub mod dnf;
 pub mod docker_cli;
@@ -54,6 +57,7 @@ pub mod openssl_privatekey;
 pub mod package;
 pub mod pause;
 pub mod ping;
+pub mod pip;
 pub mod plugin;
 pub mod push_bundle;
 pub mod push_failure;
@@ -310,6 +314,10 @@ builtins! {
     "user" => User(user::User), user::spec;
     "apt" => Apt(apt::Apt), apt::spec;
     "package" => Package(package::Package), package::spec;
+    "apt_repository" => AptRepository(apt_repository::AptRepository), apt_repository::spec;
+    "apt_key" => AptKey(apt_key::AptKey), apt_key::spec;
+    "deb822_repository" => Deb822Repository(deb822_repository::Deb822Repository), deb822_repository::spec;
+    "pip" => Pip(pip::Pip), pip::spec;
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "git" => Git(git::Git), git::spec;
     "ini_file" => IniFile(ini_file::IniFile), ini_file::spec;

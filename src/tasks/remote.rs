@@ -430,7 +430,7 @@ impl Report {
     }
 
     /// Takes the raw section, if it has this name.
-    fn take_raw(&mut self, name: &str) -> Option<Vec<u8>> {
+    pub fn take_raw(&mut self, name: &str) -> Option<Vec<u8>> {
         match self.raw.take() {
             Some((n, bytes)) if n == name => Some(bytes),
             other => {

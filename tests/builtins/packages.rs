@@ -10,7 +10,7 @@ use std::process::Command;
 use super::{Lab, changed, diffs, failed, results};
 
 /// Builds `dtrplay-hello` at `version` into `repo` and rewrites the index.
-fn publish(repo: &Path, version: &str) {
+pub(super) fn publish(repo: &Path, version: &str) {
     publish_with(repo, version, None, false);
 }
 

@@ -53,11 +53,8 @@ const PAYLOADS_KEPT: usize = 64;
 /// that a playbook using one without ansible-core gets told how to run it.
 const CORE_MODULES: &[&str] = &[
     "add_host",
-    "apt_key",
-    "apt_repository",
     "assemble",
     "blockinfile",
-    "deb822_repository",
     "debconf",
     "dnf",
     "dnf5",
@@ -76,7 +73,6 @@ const CORE_MODULES: &[&str] = &[
     "mount_facts",
     "package_facts",
     "pause",
-    "pip",
     "raw",
     "reboot",
     "replace",
