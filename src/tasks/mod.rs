@@ -42,6 +42,10 @@ pub mod http;
 pub mod include_vars;
 pub mod lineinfile;
 pub mod manifest;
+pub mod mysql_client;
+pub mod mysql_db;
+pub mod mysql_privs;
+pub mod mysql_user;
 pub mod node_runtime;
 pub mod openssl_privatekey;
 pub mod package;
@@ -140,6 +144,11 @@ const DOCKER_COLLECTION: &str = "community.docker.";
 /// The collection whose certificate modules are built-ins here.
 const CRYPTO_COLLECTION: &str = "community.crypto.";
 
+/// The collection whose database and user modules are built-ins here;
+/// its other modules (`mysql_query`, `mysql_replication`, ...) stay with
+/// the ansible-core fallback.
+const MYSQL_COLLECTION: &str = "community.mysql.";
+
 impl Registry {
     /// The built-in tasks only.
     pub fn builtins() -> Registry {
@@ -219,6 +228,10 @@ impl Registry {
             .or_else(|| {
                 key.strip_prefix(CRYPTO_COLLECTION)
                     .filter(|name| name.starts_with("openssl_") || name.starts_with("x509_"))
+            })
+            .or_else(|| {
+                key.strip_prefix(MYSQL_COLLECTION)
+                    .filter(|name| matches!(*name, "mysql_db" | "mysql_user"))
             })
             .unwrap_or(key);
         if let Some(entry) = self.entries.get(name) {
@@ -301,6 +314,8 @@ builtins! {
     "docker_volume" => DockerVolume(docker_volume::DockerVolume), docker_volume::spec;
     "docker_login" => DockerLogin(docker_login::DockerLogin), docker_login::spec;
     "openssl_privatekey" => OpensslPrivatekey(openssl_privatekey::OpensslPrivatekey), openssl_privatekey::spec;
+    "mysql_db" => MysqlDb(mysql_db::MysqlDb), mysql_db::spec;
+    "mysql_user" => MysqlUser(mysql_user::MysqlUser), mysql_user::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "systemd_service" => SystemdService(systemd::Systemd), systemd::service_spec;
     "copy-ca-crt" => CopyCaCrt(copy_ca_crt::CopyCaCrt), copy_ca_crt::spec;
