@@ -17,6 +17,8 @@ mod fetch;
 mod files;
 mod filters_ip;
 mod git;
+pub mod mariadb;
+mod mysql;
 mod packages;
 mod reconnect;
 mod requests;

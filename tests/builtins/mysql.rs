@@ -1,0 +1,310 @@
+//! `mysql_db` and `mysql_user` against a real MariaDB (`mariadb.rs`)
+//! inside a copy-on-write node, through the node's own `mariadb` client;
+//! what they did is proven with the real client, logging in as the user.
+
+use super::mariadb::{MariaDb, SOCKET};
+use super::{Lab, changed, diffs, failed, results};
+
+/// The user's password: spaces, `#` and quotes reach the server unchanged.
+const PASSWORD: &str = "Fo0 p#ss\"w\\rd";
+const NEW_PASSWORD: &str = "N3w-pass";
+
+fn password_vars(password: &str) -> String {
+    serde_json::json!({ "db_password": password }).to_string()
+}
+
+/// The messages of a run's results, joined.
+fn messages(run: &crate::harness::Run) -> String {
+    results(run)
+        .iter()
+        .map(|r| r["msg"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn app_play(lab: &Lab, privileges: &str) {
+    lab.play(
+        &r#"
+        - name: the application's database
+          mysql_db:
+            login_unix_socket: SOCKET
+            name: foodb
+            encoding: utf8mb4
+            collation: utf8mb4_unicode_ci
+          register: db
+        - name: the application's user
+          community.mysql.mysql_user:
+            login_unix_socket: SOCKET
+            name: foouser
+            host: localhost
+            password: "{{ db_password }}"
+            priv: "PRIVS"
+          register: user
+        - name: record what they returned
+          shell: "printf '%s\n' '{{ db.db_list | join(',') }}' '{{ user.msg }}' '{{ user.password_changed }}' > /var/tmp/mysql-result"
+          changed_when: false
+        "#
+        .replace("SOCKET", SOCKET)
+        .replace("PRIVS", privileges),
+    );
+}
+
+#[test]
+fn mysql_db_and_mysql_user_make_a_database_and_its_user_in_a_real_mariadb() {
+    let lab = Lab::copy_on_write(1);
+    let db = MariaDb::start(&lab);
+    app_play(&lab, "foodb.*:ALL/*.*:PROCESS");
+    let vars = password_vars(PASSWORD);
+    let user_exists = || {
+        db.query("SELECT COUNT(*) FROM mysql.user WHERE user = 'foouser'")
+            .expect("the server answers")
+    };
+    let charset = || {
+        db.query("SELECT default_character_set_name FROM information_schema.schemata WHERE schema_name = 'foodb'")
+            .expect("the server answers")
+    };
+
+    // Check mode reports both changes with their diffs and changes nothing.
+    let check = lab.apply(&["--check", "--diff", "-e", &vars]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 2, "{}", check.stdout);
+    let shown = diffs(&check);
+    assert!(
+        shown.contains("+database: foodb") && shown.contains("+user: foouser@localhost"),
+        "{shown}"
+    );
+    assert!(shown.contains("+  foodb.*: ALL"), "{shown}");
+    assert_eq!(user_exists(), "0\n");
+    assert_eq!(charset(), "");
+
+    // The real run, with the scripts shown (-vv): the password is in none
+    // of it, nor is its hash.
+    let first = lab.apply(&["-vv", "-e", &vars]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 2, "{}", first.stdout);
+    assert_eq!(user_exists(), "1\n");
+    assert_eq!(charset(), "utf8mb4\n");
+    let hash = db
+        .query("SELECT authentication_string FROM mysql.user WHERE user = 'foouser'")
+        .expect("the hash");
+    for secret in [PASSWORD, hash.trim()] {
+        assert!(!first.stdout.contains(secret), "{}", first.stdout);
+        assert!(!first.stderr.contains(secret), "{}", first.stderr);
+    }
+    assert_eq!(
+        lab.sh("node1", "cat /var/tmp/mysql-result"),
+        "foodb\nUser added\nTrue\n"
+    );
+    // The user logs in with its password and has the privileges asked for.
+    assert_eq!(
+        db.as_user("foouser", Some(PASSWORD), "SELECT CURRENT_USER()")
+            .expect("foouser logs in with its password"),
+        "foouser@localhost\n"
+    );
+    assert!(db.as_user("foouser", Some("wrong"), "SELECT 1").is_err());
+    db.as_user(
+        "foouser",
+        Some(PASSWORD),
+        "CREATE TABLE foodb.t (i INT); INSERT INTO foodb.t VALUES (1)",
+    )
+    .expect("ALL on foodb");
+    assert!(
+        db.as_user("foouser", Some(PASSWORD), "CREATE DATABASE other")
+            .is_err()
+    );
+    let grants = db
+        .query("SHOW GRANTS FOR 'foouser'@'localhost'")
+        .expect("the grants");
+    assert!(grants.contains("GRANT PROCESS ON *.*"), "{grants}");
+
+    // A second run changes nothing, also with -vv.
+    let again = lab.apply(&["-vv", "-e", &vars]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0, "{}", again.stdout);
+    assert!(!again.stdout.contains(PASSWORD) && !again.stderr.contains(PASSWORD));
+    assert_eq!(
+        lab.sh("node1", "cat /var/tmp/mysql-result"),
+        "foodb\nUser unchanged\nFalse\n"
+    );
+
+    // A new password is a change; the old one stops working.
+    let vars = password_vars(NEW_PASSWORD);
+    let check = lab.apply(&["--check", "-e", &vars]);
+    assert_eq!(changed(&check, "node1"), 1, "{}", check.stdout);
+    assert!(db.as_user("foouser", Some(PASSWORD), "SELECT 1").is_ok());
+    let changed_password = lab.apply(&["-e", &vars]);
+    changed_password.success();
+    assert_eq!(changed(&changed_password, "node1"), 1);
+    assert_eq!(
+        lab.sh("node1", "cat /var/tmp/mysql-result"),
+        "foodb\nPassword updated\nTrue\n"
+    );
+    assert!(db.as_user("foouser", Some(PASSWORD), "SELECT 1").is_err());
+    assert!(
+        db.as_user("foouser", Some(NEW_PASSWORD), "SELECT 1")
+            .is_ok()
+    );
+    assert_eq!(changed(&lab.apply(&["-e", &vars]), "node1"), 0);
+
+    // Fewer privileges: the others are revoked.
+    app_play(&lab, "foodb.*:SELECT");
+    let fewer = lab.apply(&["--diff", "-e", &vars]);
+    fewer.success();
+    assert_eq!(changed(&fewer, "node1"), 1, "{}", fewer.stdout);
+    assert!(
+        diffs(&fewer).contains("-  foodb.*: ALL"),
+        "{}",
+        diffs(&fewer)
+    );
+    assert_eq!(
+        db.as_user("foouser", Some(NEW_PASSWORD), "SELECT i FROM foodb.t")
+            .expect("SELECT on foodb"),
+        "1\n"
+    );
+    assert!(
+        db.as_user(
+            "foouser",
+            Some(NEW_PASSWORD),
+            "INSERT INTO foodb.t VALUES (2)"
+        )
+        .is_err()
+    );
+    let grants = db
+        .query("SHOW GRANTS FOR 'foouser'@'localhost'")
+        .expect("the grants");
+    assert!(!grants.contains("PROCESS"), "{grants}");
+    assert_eq!(changed(&lab.apply(&["-e", &vars]), "node1"), 0);
+
+    // Absent removes both; check mode first changes nothing.
+    lab.play(
+        &r#"
+        - mysql_user: {login_unix_socket: SOCKET, name: foouser, state: absent}
+        - community.mysql.mysql_db: {login_unix_socket: SOCKET, name: [foodb, nodb], state: absent}
+        "#
+        .replace("SOCKET", SOCKET),
+    );
+    let check = lab.apply(&["--check"]);
+    assert_eq!(changed(&check, "node1"), 2, "{}", check.stdout);
+    assert_eq!(user_exists(), "1\n");
+    let removed = lab.apply(&[]);
+    removed.success();
+    assert_eq!(changed(&removed, "node1"), 2, "{}", removed.stdout);
+    assert_eq!(user_exists(), "0\n");
+    assert_eq!(charset(), "");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+}
+
+#[test]
+fn mysql_db_dumps_and_imports_and_logs_in_with_a_password() {
+    let lab = Lab::copy_on_write(1);
+    let db = MariaDb::start(&lab);
+    db.query("CREATE DATABASE shop; CREATE TABLE shop.items (name VARCHAR(20)); INSERT INTO shop.items VALUES ('apple')")
+        .expect("the database");
+    // An administrator that logs in with a password the option file must
+    // quote: a quote, `#` and spaces.
+    let admin = "Adm'n #1 pw";
+    lab.play(
+        &r#"
+        - name: the administrator
+          mysql_user:
+            login_unix_socket: SOCKET
+            name: admin
+            password: "{{ admin_password }}"
+            priv: "*.*:ALL,GRANT"
+        - name: a dump, compressed
+          mysql_db:
+            login_user: admin
+            login_password: "{{ admin_password }}"
+            login_unix_socket: SOCKET
+            name: shop
+            state: dump
+            target: /var/tmp/shop.sql.gz
+          register: dumped
+        - name: record what it ran
+          shell: "printf '%s\n' '{{ dumped.executed_commands | join(';') }}' > /var/tmp/dump-result"
+          changed_when: false
+        - name: the copy of the shop
+          mysql_db:
+            login_user: admin
+            login_password: "{{ admin_password }}"
+            login_unix_socket: SOCKET
+            name: shop_copy
+            state: import
+            target: /var/tmp/shop.sql.gz
+        "#
+        .replace("SOCKET", SOCKET),
+    );
+    let vars = serde_json::json!({ "admin_password": admin }).to_string();
+    let check = lab.apply(&["--check", "-e", &vars]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 3, "{}", check.stdout);
+    // An import in check mode does not need its file, and nothing is made.
+    assert_eq!(
+        lab.sh("node1", "ls /var/tmp/shop.sql.gz 2>/dev/null || echo none"),
+        "none\n"
+    );
+
+    let run = lab.apply(&["-vv", "-e", &vars]);
+    run.success();
+    assert_eq!(changed(&run, "node1"), 3, "{}", run.stdout);
+    assert!(!run.stdout.contains(admin) && !run.stderr.contains(admin));
+    assert!(
+        lab.sh("node1", "gzip -dc /var/tmp/shop.sql.gz")
+            .contains("INSERT INTO `items` VALUES ('apple')")
+    );
+    let recorded = lab.sh("node1", "cat /var/tmp/dump-result");
+    assert!(
+        recorded.contains("shop | gzip > /var/tmp/shop.sql.gz") && !recorded.contains(admin),
+        "{recorded}"
+    );
+    assert_eq!(
+        db.query("SELECT name FROM shop_copy.items")
+            .expect("the copy"),
+        "apple\n"
+    );
+    // The administrator's account is in sync; dump and import always run.
+    let again = lab.apply(&["-e", &vars]);
+    assert_eq!(changed(&again, "node1"), 2, "{}", again.stdout);
+
+    // A wrong password: the connection is refused, naming the cause.
+    lab.play(
+        &r#"
+        - mysql_db:
+            login_user: admin
+            login_password: wrong
+            login_unix_socket: SOCKET
+            name: never
+        "#
+        .replace("SOCKET", SOCKET),
+    );
+    let refused = lab.apply(&[]);
+    refused.status(2);
+    assert_eq!(failed(&refused, "node1"), 1);
+    let why = messages(&refused);
+    assert!(
+        why.contains("unable to connect to database") && why.contains("Access denied"),
+        "{why}"
+    );
+    assert_eq!(
+        db.query("SHOW DATABASES LIKE 'never'")
+            .expect("the server answers"),
+        ""
+    );
+    lab.play(
+        &r#"
+        - mysql_db:
+            login_unix_socket: SOCKET
+            name: nothere
+            state: dump
+            target: /var/tmp/nothere.sql
+        "#
+        .replace("SOCKET", SOCKET),
+    );
+    let missing = lab.apply(&[]);
+    missing.status(2);
+    assert!(
+        messages(&missing).contains("Cannot dump database(s) 'nothere' - not found"),
+        "{}",
+        missing.stdout
+    );
+}
