@@ -109,6 +109,12 @@ pub enum MysqlError {
     )]
     NoClient,
     #[error(
+        "neither `mariadb-dump` nor `mysqldump` is on the host's PATH: install it (Debian: apt-get install mariadb-client)"
+    )]
+    NoDump,
+    #[error("`{0}` is not on the host's PATH; it is needed to (de)compress the target: install it")]
+    NoCompressor(String),
+    #[error(
         "`{0}` cannot be written to a MySQL option file: it has a line break, or both kinds of quote"
     )]
     OptionValue(&'static str),
@@ -297,6 +303,10 @@ impl Login<'_> {
         let detail = failure.detail.clone();
         Err(match failure.code.as_deref() {
             Some("noclient") => MysqlError::NoClient,
+            Some("nodump") => MysqlError::NoDump,
+            Some(code) if code.starts_with("no-") => {
+                MysqlError::NoCompressor(code[3..].to_string())
+            }
             Some("connect") => MysqlError::Connect {
                 config_file: self.config_file.to_string(),
                 detail,

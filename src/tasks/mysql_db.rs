@@ -381,7 +381,9 @@ impl Task for MysqlDb {
                 )
             }
             _ => {
-                if !target {
+                // In check mode the file may be one an earlier task of
+                // the play would write, as community.mysql allows.
+                if !target && !cx.check_mode {
                     return Err(TaskError::failed(format!(
                         "target {} does not exist on the host",
                         self.target.as_deref().unwrap_or_default()
