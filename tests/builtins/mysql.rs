@@ -300,6 +300,27 @@ fn mysql_db_dumps_and_imports_and_logs_in_with_a_password() {
             .expect("the server answers"),
         ""
     );
+    // check_implicit_admin: root without a password (here through the
+    // socket's peer credentials) is tried first, and works.
+    lab.play(
+        &r#"
+        - mysql_db:
+            login_user: admin
+            login_password: wrong
+            login_unix_socket: SOCKET
+            check_implicit_admin: true
+            name: implicit
+        "#
+        .replace("SOCKET", SOCKET),
+    );
+    let implicit = lab.apply(&[]);
+    implicit.success();
+    assert_eq!(changed(&implicit, "node1"), 1, "{}", implicit.stdout);
+    assert_eq!(
+        db.query("SHOW DATABASES LIKE 'implicit'")
+            .expect("the server answers"),
+        "implicit\n"
+    );
     lab.play(
         &r#"
         - mysql_db:
