@@ -321,6 +321,45 @@ fn mysql_db_dumps_and_imports_and_logs_in_with_a_password() {
             .expect("the server answers"),
         "implicit\n"
     );
+    // config_file is read: its user and password are the login (with a
+    // wrong password first, so that root's own socket login cannot be
+    // what succeeds).
+    let cnf = |password: &str| {
+        lab.sh(
+            "node1",
+            &format!(
+                "printf '%s\\n' '[client]' 'user=admin' 'password=\"{password}\"' > /var/tmp/admin.cnf"
+            ),
+        );
+    };
+    lab.play(
+        &r#"
+        - mysql_db:
+            config_file: /var/tmp/admin.cnf
+            login_unix_socket: SOCKET
+            name: fromcnf
+        "#
+        .replace("SOCKET", SOCKET),
+    );
+    cnf("wrong");
+    let denied = lab.apply(&[]);
+    denied.status(2);
+    let why = messages(&denied);
+    assert!(
+        why.contains("/var/tmp/admin.cnf has the credentials")
+            && why.contains("Access denied for user 'admin'"),
+        "{why}"
+    );
+    cnf("Adm'\\''n #1 pw");
+    let from_file = lab.apply(&[]);
+    from_file.success();
+    assert_eq!(changed(&from_file, "node1"), 1, "{}", from_file.stdout);
+    assert_eq!(
+        db.query("SHOW DATABASES LIKE 'fromcnf'")
+            .expect("the server answers"),
+        "fromcnf\n"
+    );
+
     lab.play(
         &r#"
         - mysql_db:
