@@ -102,6 +102,9 @@ pub struct UserDrift {
     statements: Vec<String>,
     msg: String,
     password_changed: bool,
+    /// Whether the account is new: community.mysql's check mode cannot
+    /// say then whether a password will be set (`password_changed` null).
+    created: bool,
 }
 
 /// `*` and the upper-case hex of SHA1(SHA1(password)): the hash the
@@ -419,6 +422,7 @@ impl MysqlUser {
                 statements,
                 msg: msgs.join(", "),
                 password_changed,
+                created: msgs.contains(&"User added"),
             },
             diffs,
         )))
@@ -456,6 +460,9 @@ impl Task for MysqlUser {
             }
             Some((drift, diffs)) => {
                 let mut preview = self.result(&drift.msg, drift.password_changed);
+                if drift.created {
+                    preview = preview.with_data("password_changed", Value::Null);
+                }
                 preview.changed = true;
                 if cx.diff {
                     preview.diffs = diffs;
