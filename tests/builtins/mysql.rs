@@ -378,3 +378,154 @@ fn mysql_db_dumps_and_imports_and_logs_in_with_a_password() {
         missing.stdout
     );
 }
+
+#[test]
+fn mysql_user_host_all_append_subtract_column_privileges_and_hashes() {
+    let lab = Lab::copy_on_write(1);
+    let db = MariaDb::start(&lab);
+    db.query(
+        "CREATE USER 'multi'@'localhost' IDENTIFIED BY 'pw1'; \
+         CREATE USER 'multi'@'127.0.0.1' IDENTIFIED BY 'pw1'; \
+         CREATE DATABASE a; CREATE TABLE a.t (x INT, y INT); \
+         GRANT INSERT ON a.* TO 'multi'@'localhost'",
+    )
+    .expect("the accounts");
+    let grants = |host: &str| {
+        db.query(&format!("SHOW GRANTS FOR 'multi'@'{host}'"))
+            .expect("the grants")
+    };
+    let play = |task: &str| lab.play(&task.replace("SOCKET", SOCKET));
+    let twice = |what: &str| {
+        let first = lab.apply(&[]);
+        first.success();
+        assert_eq!(changed(&first, "node1"), 1, "{what}: {}", first.stdout);
+        let again = lab.apply(&[]);
+        again.success();
+        assert_eq!(changed(&again, "node1"), 0, "{what}: {}", again.stdout);
+    };
+
+    // Every host of the name gets SELECT on a, keeping what it had; the
+    // password is only for new accounts.
+    play(
+        r#"
+        - mysql_user:
+            login_unix_socket: SOCKET
+            name: multi
+            host_all: true
+            priv: "a.*:SELECT"
+            append_privs: true
+            password: other
+            update_password: on_create
+        "#,
+    );
+    twice("append on every host");
+    assert!(
+        grants("localhost").contains("GRANT SELECT, INSERT ON `a`.*"),
+        "{}",
+        grants("localhost")
+    );
+    assert!(
+        grants("127.0.0.1").contains("GRANT SELECT ON `a`.*"),
+        "{}",
+        grants("127.0.0.1")
+    );
+    assert!(db.as_user("multi", Some("pw1"), "SELECT 1").is_ok());
+
+    // subtract_privs takes only the named privilege away.
+    play(
+        r#"
+        - mysql_user:
+            login_unix_socket: SOCKET
+            name: multi
+            host_all: true
+            priv: "a.*:SELECT"
+            subtract_privs: true
+        "#,
+    );
+    twice("subtract on every host");
+    assert!(
+        grants("localhost").contains("GRANT INSERT ON `a`.*"),
+        "{}",
+        grants("localhost")
+    );
+    assert!(
+        !grants("127.0.0.1").contains("`a`"),
+        "{}",
+        grants("127.0.0.1")
+    );
+
+    // A new host of an existing name takes that name's password
+    // (on_new_username), not the task's.
+    play(
+        r#"
+        - mysql_user:
+            login_unix_socket: SOCKET
+            name: multi
+            host: "10.0.0.%"
+            password: ignored
+            update_password: on_new_username
+        "#,
+    );
+    twice("a new host of the name");
+    assert_eq!(
+        db.query(
+            "SELECT COUNT(DISTINCT authentication_string) FROM mysql.user WHERE user = 'multi'"
+        )
+        .expect("the hashes"),
+        "1\n"
+    );
+
+    // Column privileges, and a password given as its hash.
+    play(
+        r#"
+        - mysql_user:
+            login_unix_socket: SOCKET
+            name: cols
+            password: "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+            encrypted: true
+            priv: "a.t:SELECT (x),INSERT"
+        "#,
+    );
+    twice("column privileges");
+    assert_eq!(
+        db.as_user("cols", Some("password"), "SELECT x FROM a.t")
+            .expect("cols reads x with the password the hash is of"),
+        ""
+    );
+    assert!(
+        db.as_user("cols", Some("password"), "SELECT y FROM a.t")
+            .is_err()
+    );
+
+    // host_all cannot make an account, and a bad priv names what is wrong;
+    // neither changes anything.
+    play(
+        r#"
+        - mysql_user: {login_unix_socket: SOCKET, name: nobody, host_all: true, password: x}
+        "#,
+    );
+    let refused = lab.apply(&[]);
+    refused.status(2);
+    assert!(
+        messages(&refused).contains("host_all parameter cannot be used when adding a user"),
+        "{}",
+        refused.stdout
+    );
+    play(
+        r#"
+        - mysql_user: {login_unix_socket: SOCKET, name: cols, priv: "a.*:SELECT; DROP DATABASE a"}
+        "#,
+    );
+    let refused = lab.apply(&[]);
+    refused.status(2);
+    assert!(
+        messages(&refused).contains("invalid privileges string"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(
+        db.query("SHOW DATABASES LIKE 'a'")
+            .expect("the server answers"),
+        "a\n"
+    );
+}
