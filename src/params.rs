@@ -223,6 +223,12 @@ impl Spec {
     /// `call` is the module key, underlined for missing parameters.
     pub fn validate(&self, call: &Node, args: &[(Node, Node)]) -> Vec<InputError> {
         let mut errors = Vec::new();
+        // A built-in called by its collection name (`community.mysql.mysql_user`)
+        // is named as the playbook writes it.
+        let shown = match call.key().strip_suffix(self.name.as_str()) {
+            Some(prefix) if prefix.ends_with('.') => call.key(),
+            _ => self.name.as_str(),
+        };
         for (key, value) in args {
             let name = key.key();
             if let Some((_, instead)) = self.removed.iter().find(|(r, _)| r == name) {
@@ -246,12 +252,9 @@ impl Spec {
                 let help = suggest::did_you_mean(name, names)
                     .unwrap_or_else(|| format!("`{}` takes: {}", self.name, self.param_list()));
                 errors.push(
-                    InputError::at(
-                        key,
-                        format!("unknown argument `{name}` for `{}`", self.name),
-                    )
-                    .with_label("not an argument of this task")
-                    .with_help(help),
+                    InputError::at(key, format!("unknown argument `{name}` for `{shown}`"))
+                        .with_label("not an argument of this task")
+                        .with_help(help),
                 );
                 continue;
             };
@@ -268,7 +271,7 @@ impl Spec {
                 errors.push(
                     InputError::at(
                         call,
-                        format!("`{}` needs the argument `{}`", self.name, param.name),
+                        format!("`{shown}` needs the argument `{}`", param.name),
                     )
                     .with_label(format!("`{}` is missing", param.name))
                     .with_help(format!(

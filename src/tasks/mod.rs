@@ -51,6 +51,10 @@ pub mod include_vars;
 pub mod ini_file;
 pub mod lineinfile;
 pub mod manifest;
+pub mod mysql_client;
+pub mod mysql_db;
+pub mod mysql_privs;
+pub mod mysql_user;
 pub mod node_runtime;
 pub mod openssl_csr;
 pub mod openssl_privatekey;
@@ -168,6 +172,8 @@ const NATIVE_COLLECTION_MODULES: &[(&str, &str)] = &[
     ("ansible.posix.sysctl", "sysctl"),
     ("community.general.ini_file", "ini_file"),
     ("community.general.timezone", "timezone"),
+    ("community.mysql.mysql_db", "mysql_db"),
+    ("community.mysql.mysql_user", "mysql_user"),
 ];
 
 impl Registry {
@@ -349,6 +355,8 @@ builtins! {
     "openssl_csr" => OpensslCsr(openssl_csr::OpensslCsr), openssl_csr::spec;
     "x509_certificate" => X509Certificate(x509_certificate::X509Certificate), x509_certificate::spec;
     "openssl_certificate" => OpensslCertificate(x509_certificate::X509Certificate), x509_certificate::openssl_certificate_spec;
+    "mysql_db" => MysqlDb(mysql_db::MysqlDb), mysql_db::spec;
+    "mysql_user" => MysqlUser(mysql_user::MysqlUser), mysql_user::spec;
     "systemd" => Systemd(systemd::Systemd), systemd::spec;
     "timezone" => Timezone(timezone::Timezone), timezone::spec;
     "firewalld" => Firewalld(firewalld::Firewalld), firewalld::spec;

@@ -18,6 +18,8 @@ mod files;
 mod filters_ip;
 mod git;
 mod ini_file;
+pub mod mariadb;
+mod mysql;
 mod netmods;
 mod packages;
 mod pip;
