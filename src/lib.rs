@@ -27,6 +27,7 @@ pub mod cert;
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod crypt;
 pub mod diff;
 pub mod doctor;
 pub mod env_lookups;

@@ -9,9 +9,13 @@
 //! Answers are play variables. A `private` answer (the default, typed with
 //! echo off) is a secret: masked wherever it is shown. `confirm` asks twice
 //! and asks again, up to three times, while the two answers differ.
+//! `encrypt` (with `salt` or `salt_size`) stores the answer's crypt(3)
+//! hash instead of the answer, as Ansible does; a value given with `-e` is
+//! taken as it is, unhashed, as under Ansible.
 
 use serde_json::{Map, Value};
 
+use crate::crypt::{self, Scheme};
 use crate::error::{Error, InputError};
 use crate::params::to_bool;
 use crate::yaml::Node;
@@ -33,6 +37,11 @@ pub struct Prompt {
     pub private: bool,
     /// Asked twice; both answers must agree.
     pub confirm: bool,
+    /// `encrypt`: the answer becomes this crypt(3) hash of itself.
+    pub encrypt: Option<Scheme>,
+    /// `salt` for the hash; a random one of `salt_size` without it.
+    pub salt: Option<String>,
+    pub salt_size: Option<usize>,
 }
 
 /// An answer, ready to become a play variable.
@@ -84,6 +93,9 @@ fn entry(item: &Node, errors: &mut Vec<InputError>) -> Option<Prompt> {
         default: None,
         private: true,
         confirm: false,
+        encrypt: None,
+        salt: None,
+        salt_size: None,
     };
     for (key, value) in pairs {
         match key.key() {
@@ -107,20 +119,39 @@ fn entry(item: &Node, errors: &mut Vec<InputError>) -> Option<Prompt> {
             // Answers are never rendered as templates twice here, so
             // `unsafe` changes nothing that can be seen.
             "unsafe" => {}
-            "encrypt" | "salt" | "salt_size" => errors.push(
-                InputError::at(key, format!("`vars_prompt` `{}` is not supported by dtrplay", key.key()))
-                    .with_label("hashing the answer is not supported")
-                    .with_help("ask for the plain value and hash it where it is used, with the `password_hash` filter"),
-            ),
+            "encrypt" => match value.as_str().map(Scheme::named) {
+                Some(Ok(scheme)) => prompt.encrypt = Some(scheme),
+                Some(Err(e)) => errors.push(
+                    InputError::at(value, e.to_string()).with_label("not a hash dtrplay makes"),
+                ),
+                None => errors.push(
+                    InputError::at(value, "`encrypt` names a hash, such as sha512_crypt")
+                        .with_label("expected a name"),
+                ),
+            },
+            "salt" => match value.scalar_text() {
+                Some(salt) if crypt::valid_salt(&salt) => prompt.salt = Some(salt),
+                _ => errors.push(
+                    InputError::at(value, crypt::CryptError::Salt.to_string())
+                        .with_label("not a salt"),
+                ),
+            },
+            "salt_size" => match value.to_json().as_u64() {
+                Some(n @ 1..=16) => prompt.salt_size = Some(n as usize),
+                _ => errors.push(
+                    InputError::at(value, "`salt_size` must be a whole number from 1 to 16")
+                        .with_label("not a salt size"),
+                ),
+            },
             other => errors.push(
                 InputError::at(key, format!("unknown `vars_prompt` key `{other}`"))
                     .with_label("not a vars_prompt key")
                     .with_help(
                         crate::suggest::did_you_mean(
                             other,
-                            ["name", "prompt", "default", "private", "confirm", "unsafe"],
+                            ["name", "prompt", "default", "private", "confirm", "unsafe", "encrypt", "salt", "salt_size"],
                         )
-                        .unwrap_or_else(|| "known keys: name, prompt, default, private, confirm, unsafe".into()),
+                        .unwrap_or_else(|| "known keys: name, prompt, default, private, confirm, unsafe, encrypt, salt, salt_size".into()),
                     ),
             ),
         }
@@ -164,7 +195,16 @@ pub fn ask(prompts: &[Prompt], extra: &Map<String, Value>) -> Result<Vec<Answer>
                 )),
             });
         }
-        let value = answer(prompt)?;
+        let mut value = answer(prompt)?;
+        if let Some(scheme) = prompt.encrypt {
+            let salt = prompt.salt.clone().unwrap_or_else(|| {
+                crypt::random_salt(prompt.salt_size.unwrap_or(scheme.default_salt_len()))
+            });
+            value = crypt::hash(scheme, &value, &salt, None).map_err(|e| Error::Usage {
+                message: format!("cannot hash the answer for `{}`: {e}", prompt.name),
+                help: None,
+            })?;
+        }
         answers.push(Answer {
             name: prompt.name.clone(),
             value,

@@ -451,3 +451,73 @@ fn legacy_sudo_keywords_are_refused_naming_become_before_any_connection() {
             .stderr_has("site.yml:6:7");
     }
 }
+
+#[test]
+fn vars_prompt_encrypt_and_password_hash_make_the_hashes_glibc_makes() {
+    let (nodes, project) = setup(1);
+    project.file(
+        "site.yml",
+        r#"
+- hosts: web
+  gather_facts: false
+  vars_prompt:
+    - name: md5_hash
+      prompt: Password one
+      encrypt: md5_crypt
+      salt: foo
+    - name: sha_hash
+      prompt: Password two
+      encrypt: sha512_crypt
+      salt_size: 12
+  tasks:
+    - copy:
+        dest: /srv/hashes.txt
+        mode: "0600"
+        content: |
+          {{ md5_hash }}
+          {{ sha_hash }}
+          {{ 'secret' | password_hash('sha256', 'saltsalt') }}
+          {{ 'secret' | password_hash('sha512', salt='saltsalt') }}
+          {{ 'secret' | password_hash('sha256_crypt', salt='saltsalt', rounds=10000) }}
+"#,
+    );
+    let mut terminal = Terminal::run(&project, &["apply", "site.yml", "-i", "inventory.yml"]);
+    terminal.wait_for("Password one: ");
+    terminal.type_line("secret");
+    terminal.wait_for("Password two: ");
+    terminal.type_line("secret");
+    terminal.finish(&project).success();
+    let written = read(&nodes, "node1", "/srv/hashes.txt");
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines[0], "$1$foo$ygQElgzdVoe51UiGBN5TV/");
+    let sha: Vec<&str> = lines[1].split('$').collect();
+    assert_eq!(
+        (sha[1], sha[2].len(), sha[3].len()),
+        ("6", 12, 86),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(
+        lines[2],
+        "$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA"
+    );
+    assert_eq!(
+        lines[3],
+        "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1"
+    );
+    assert_eq!(
+        lines[4],
+        "$5$rounds=10000$saltsalt$RUsnTSO2Cw.gkRW/RZSmG6BCeuh1a6eDbZfnX4oz1c5"
+    );
+
+    project.file(
+        "bad.yml",
+        "- hosts: web\n  vars_prompt:\n    - name: p\n      encrypt: bcrypt_sha256\n      salt: \"not a salt!\"\n  tasks: []\n",
+    );
+    project
+        .run(&["validate", "bad.yml", "-i", "inventory.yml"])
+        .status(4)
+        .stderr_has("`bcrypt_sha256` is not a password hash dtrplay can make")
+        .stderr_has("bad.yml:4:16")
+        .stderr_has("the salt may hold only the characters");
+}

@@ -62,6 +62,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("extract", extract);
     env.add_filter("type_debug", type_debug);
     super::ipaddr::register(env);
+    super::password_hash::register(env);
     env.add_function("lookup", lookup);
     env.add_global("omit", OMIT);
 }

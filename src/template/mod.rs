@@ -22,6 +22,7 @@
 mod filters;
 mod ipaddr;
 pub mod names;
+mod password_hash;
 mod predicates;
 mod sha1;
 mod text;
