@@ -265,7 +265,7 @@ impl<'a> Executor<'a> {
             None => crate::async_job::DEFAULT_POLL,
         };
         let background_capable =
-            crate::playbook::parse::BACKGROUND_MODULES.contains(&task.module.as_str());
+            crate::playbook::task_keywords::BACKGROUND_MODULES.contains(&task.module.as_str());
         if limit > 0 && poll == 0 && !background_capable {
             return Err(format!(
                 "`poll: 0` cannot start `{}` in the background: dtrplay runs only command, shell and script in the background; give `poll` a number of seconds to wait for the task instead",

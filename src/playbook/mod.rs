@@ -12,6 +12,11 @@ pub(crate) mod free_form;
 pub mod include;
 pub mod parse;
 pub mod role;
+mod task;
+mod task_file;
+pub(crate) mod task_keywords;
+pub(crate) mod values;
+mod vars_files;
 
 use std::path::PathBuf;
 use std::sync::Arc;
