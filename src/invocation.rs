@@ -5,27 +5,33 @@
 //! check mode is enforced: `apply` is called only when the run (or the task)
 //! is not in check mode. Results leave this module with secrets already
 //! masked.
+//!
+//! This file holds the task's run on a host (conditions, the item loop,
+//! retries, `changed_when`/`failed_when`, the report); its parts have their
+//! own files: `attempt` (one check-then-apply, where `check` and `apply` are
+//! called), `conditions`, `loops` (`loop_control`) and `masking` (secrets
+//! and `no_log`).
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::connection::{ConnError, Connection};
-use crate::error::InputError;
-use crate::params::to_bool;
+use crate::connection::Connection;
 use crate::playbook::TaskDef;
 use crate::report::{HostResult, Status};
 use crate::search_path::SearchPath;
-use crate::secret::{MASK, Secrets};
-use crate::task::{Check, Context, Outcome, TaskError};
+use crate::secret::Secrets;
 use crate::tasks::Entry;
 use crate::template::{Templates, Vars};
 use crate::vars;
-use crate::yaml::Node;
 
-/// What Ansible prints instead of a `no_log` task's output.
-const NO_LOG_MSG: &str =
-    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+mod attempt;
+mod conditions;
+mod loops;
+mod masking;
+
+use attempt::{Ended, registered_value};
+pub use conditions::truthy;
 
 /// Everything one invocation needs, borrowed from the executor.
 pub struct Invocation<'a> {
@@ -72,23 +78,6 @@ pub struct Report {
     /// secrets by origin (a `no_log` task's, or values holding a secret).
     pub secret: Vec<String>,
     pub warnings: Vec<String>,
-}
-
-/// `loop_control` settings as rendered for one host.
-struct LoopSettings {
-    pause: Duration,
-    extended: bool,
-    allitems: bool,
-}
-
-/// One attempt's end: an outcome, a task failure, or an unreachable host.
-enum Ended {
-    Done(Outcome),
-    Failed {
-        msg: String,
-        data: Map<String, Value>,
-    },
-    Unreachable(String),
 }
 
 impl Invocation<'_> {
@@ -204,59 +193,6 @@ impl Invocation<'_> {
             secret,
             warnings,
         }
-    }
-
-    /// `loop_control`'s `pause` (seconds, fractions allowed), `extended`
-    /// and `extended_allitems`, rendered for this host.
-    fn loop_control(&self) -> Result<LoopSettings, String> {
-        let lc = &self.task.loop_control;
-        let pause = match &lc.pause {
-            None => Duration::ZERO,
-            Some(node) => {
-                let value = self.render(node).map_err(|e| e.message.clone())?;
-                let secs = match &value {
-                    Value::Number(n) => n.as_f64(),
-                    Value::String(s) => s.trim().parse().ok(),
-                    _ => None,
-                }
-                .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
-                .ok_or_else(|| {
-                    format!("`loop_control.pause` must be a number of seconds, not {value}")
-                })?;
-                Duration::from_secs_f64(secs)
-            }
-        };
-        let flag = |node: &Option<Node>, default: bool| -> Result<bool, String> {
-            match node {
-                None => Ok(default),
-                Some(n) => self.truth(n).map_err(|e| e.message.clone()),
-            }
-        };
-        Ok(LoopSettings {
-            pause,
-            extended: flag(&lc.extended, false)?,
-            allitems: flag(&lc.extended_allitems, true)?,
-        })
-    }
-
-    /// The names of the registered value and facts that must be kept as
-    /// secrets: all of them under `no_log`, else those holding a secret
-    /// (`set_fact: {pw2: "{{ ucp_password }}"}`).
-    fn secret_names(&self, registered: &Value, facts: &Map<String, Value>) -> Vec<String> {
-        let holds_secret =
-            |value: &Value| self.task.no_log || self.secrets.mask_json(value) != *value;
-        let mut names = Vec::new();
-        if let Some(name) = &self.task.register
-            && holds_secret(registered)
-        {
-            names.push(name.clone());
-        }
-        for (name, value) in facts {
-            if holds_secret(value) {
-                names.push(name.clone());
-            }
-        }
-        names
     }
 
     /// Stores the registered value in the task's own variables, for
@@ -430,202 +366,6 @@ impl Invocation<'_> {
         (result, registered, facts)
     }
 
-    /// One attempt, within the `async` limit when there is one.
-    async fn attempt_in_time(&self, warnings: &mut Vec<String>) -> Ended {
-        let Some(mode) = &self.asynchronous else {
-            return self.attempt(warnings).await;
-        };
-        let ended = match (mode, mode.backstop()) {
-            (crate::async_job::Mode::Deadline(limit), Some(backstop)) => {
-                match tokio::time::timeout(backstop, self.attempt(warnings)).await {
-                    Ok(ended) => ended,
-                    Err(_) => Ended::Failed {
-                        msg: crate::async_job::expired(*limit),
-                        data: Map::new(),
-                    },
-                }
-            }
-            _ => self.attempt(warnings).await,
-        };
-        match (mode, ended) {
-            // A task that was waited for returns what a finished job does.
-            (crate::async_job::Mode::Deadline(_), Ended::Done(mut outcome)) => {
-                let data = &mut outcome.data;
-                data.insert("ansible_job_id".into(), crate::async_job::new_jid().into());
-                data.insert("started".into(), true.into());
-                data.insert("finished".into(), true.into());
-                Ended::Done(outcome)
-            }
-            (_, ended) => ended,
-        }
-    }
-
-    /// One attempt: render the arguments, build the task, check, and apply
-    /// unless in check mode. A background task (`poll: 0`) applies through
-    /// `async_job::Detached`, which starts its script as a job.
-    async fn attempt(&self, warnings: &mut Vec<String>) -> Ended {
-        let args = match self.arguments() {
-            Ok(args) => args,
-            Err(msg) => {
-                return Ended::Failed {
-                    msg,
-                    data: Map::new(),
-                };
-            }
-        };
-        let built = (self.entry.build)(args)
-            .map_err(|why| format!("invalid arguments for `{}`: {why}", self.entry.spec.name));
-        let task = match built {
-            Ok(task) => task,
-            Err(msg) => {
-                return Ended::Failed {
-                    msg,
-                    data: Map::new(),
-                };
-            }
-        };
-        let eval = |expr: &str| {
-            self.templates
-                .eval_str(expr, &self.vars)
-                .map_err(|e| e.to_string())
-        };
-        let render_file = |text: &str, trim_blocks: bool, lstrip_blocks: bool| {
-            self.templates
-                .render_file(text, &self.vars, trim_blocks, lstrip_blocks)
-        };
-        let search_path = &self.search_path;
-        let vars = self.vars.to_json();
-        let background = match &self.asynchronous {
-            Some(crate::async_job::Mode::Background { limit, dir }) => {
-                Some(crate::async_job::Detached::new(
-                    self.conn,
-                    crate::async_job::new_jid(),
-                    dir.clone(),
-                    *limit,
-                ))
-            }
-            _ => None,
-        };
-        // The check's context and the apply's differ only in their
-        // connection (the apply of a background task starts a job).
-        macro_rules! context {
-            ($conn:expr) => {
-                Context::new(
-                    self.host,
-                    $conn,
-                    self.check_mode,
-                    self.diff,
-                    self.timeout,
-                    &vars,
-                    &eval,
-                    self.peers,
-                )
-                .with_files(search_path, &render_file)
-                .with_no_log(self.task.no_log)
-                .with_memory(self.memory.clone())
-            };
-        }
-        let recorded = crate::connection::recorded::Recorded {
-            conn: self.conn,
-            scripts: &self.scripts,
-        };
-        let conn: &dyn Connection = if self.show_scripts {
-            &recorded
-        } else {
-            self.conn
-        };
-        let cx = context!(conn);
-        let detached_recorded =
-            background
-                .as_ref()
-                .map(|detached| crate::connection::recorded::Recorded {
-                    conn: detached,
-                    scripts: &self.scripts,
-                });
-        let apply_conn: &dyn Connection = match (&background, &detached_recorded) {
-            (Some(_), Some(recorded)) if self.show_scripts => recorded,
-            (Some(detached), _) => detached,
-            _ => conn,
-        };
-        let acx = context!(apply_conn);
-        let ended = match task.check_dyn(&cx).await {
-            Ok(Check::InSync(outcome)) => match &background {
-                Some(detached) => self.settled_job(detached, outcome, false),
-                None => Ended::Done(outcome),
-            },
-            // The preview says whether check mode reports a change: a task
-            // whose apply must always run (push-test, the integration's test)
-            // may have drift without a change.
-            Ok(Check::Drift { preview, .. }) if self.check_mode => match &background {
-                Some(detached) => self.settled_job(detached, preview, true),
-                None => Ended::Done(preview),
-            },
-            Ok(Check::Drift { drift, preview }) => match task.apply_dyn(&acx, drift).await {
-                Ok(mut outcome) => match &background {
-                    Some(detached) => match detached.launched() {
-                        Some(Ok(dir)) => Ended::Done(started_job(&detached.jid, Some(dir))),
-                        Some(Err(msg)) => Ended::Failed {
-                            msg,
-                            data: Map::new(),
-                        },
-                        None => self.settled_job(detached, outcome, false),
-                    },
-                    None => {
-                        // The check's diffs describe the change; keep them
-                        // when the apply did not produce its own.
-                        if outcome.diffs.is_empty() {
-                            outcome.diffs = preview.diffs;
-                        }
-                        Ended::Done(outcome)
-                    }
-                },
-                Err(e) => self.ended_from(e),
-            },
-            Err(e) => self.ended_from(e),
-        };
-        warnings.extend(cx.take_warnings());
-        warnings.extend(acx.take_warnings());
-        ended
-    }
-
-    /// A background task that started no process: its result is kept for
-    /// `async_status`, and the task returns a job id all the same. In check
-    /// mode the job reports itself skipped, as Ansible's check-mode job does.
-    fn settled_job(
-        &self,
-        detached: &crate::async_job::Detached<'_>,
-        outcome: Outcome,
-        check_mode: bool,
-    ) -> Ended {
-        let mut result = outcome.data.clone();
-        result.insert("changed".into(), (outcome.changed && !check_mode).into());
-        if let Some(msg) = &outcome.msg {
-            result.insert("msg".into(), msg.clone().into());
-        }
-        if check_mode {
-            result.insert("skipped".into(), true.into());
-        }
-        crate::async_job::settle(self.host, &detached.jid, result);
-        let mut job = started_job(&detached.jid, None);
-        job.changed = outcome.changed;
-        Ended::Done(job)
-    }
-
-    /// How a task failed, in the words of its `async` limit when a remote
-    /// script outlived it.
-    fn ended_from(&self, e: TaskError) -> Ended {
-        match (&self.asynchronous, e) {
-            (
-                Some(crate::async_job::Mode::Deadline(limit)),
-                TaskError::Conn(ConnError::Timeout { .. }),
-            ) => Ended::Failed {
-                msg: crate::async_job::expired(*limit),
-                data: Map::new(),
-            },
-            (_, e) => ended_from(e),
-        }
-    }
-
     /// Renders and coerces the task's arguments for this host.
     fn arguments(&self) -> Result<Map<String, Value>, String> {
         let mut rendered = Map::new();
@@ -636,77 +376,6 @@ impl Invocation<'_> {
         }
         vars::drop_omitted(&mut rendered);
         self.entry.spec.coerce(&rendered)
-    }
-
-    /// Command lines written with a secret in them (`--ucp-password S3cret`)
-    /// make that value a secret, wherever it is shown later.
-    fn note_secret_flags(&self, value: &Value) {
-        let Some(taint) = self.vars.taint() else {
-            return;
-        };
-        let mut stack = vec![value];
-        while let Some(value) = stack.pop() {
-            match value {
-                Value::String(s) => {
-                    for secret in crate::secret::flag_values(s) {
-                        taint.add(secret);
-                    }
-                }
-                Value::Array(items) => stack.extend(items),
-                Value::Object(map) => stack.extend(map.values()),
-                _ => {}
-            }
-        }
-    }
-
-    fn render(&self, node: &Node) -> Result<Value, InputError> {
-        self.templates.render_node(node, &self.vars)
-    }
-
-    fn truth(&self, node: &Node) -> Result<bool, InputError> {
-        let value = self.templates.eval_node(node, &self.vars)?;
-        Ok(truthy(&value))
-    }
-
-    fn all_true(&self, nodes: &[Node]) -> Result<bool, InputError> {
-        for n in nodes {
-            if !self.truth(n)? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    fn any_true(&self, nodes: &[Node]) -> Result<bool, InputError> {
-        for n in nodes {
-            if self.truth(n)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// A non-negative count from `retries`/`delay` (a number or a template).
-    fn count(&self, node: Option<&Node>, default: u64) -> Result<u64, String> {
-        let Some(node) = node else {
-            return Ok(default);
-        };
-        let value = self.render(node).map_err(|e| e.message.clone())?;
-        match &value {
-            Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| format!("expected a whole number, not {value}"))
-    }
-
-    fn item_label(&self, item: &Value) -> String {
-        if let Some(label) = &self.task.loop_label
-            && let Ok(v) = self.render(label)
-        {
-            return text(&v);
-        }
-        text(item)
     }
 
     fn item_failure(
@@ -740,139 +409,6 @@ impl Invocation<'_> {
             warnings: Vec::new(),
         }
     }
-
-    /// Masks the host's secrets and every value a vault decrypted.
-    fn hide(&self, text: &str) -> String {
-        crate::vault::secrets().mask(&self.secrets.mask(text))
-    }
-
-    /// Masks secrets in what is shown and registered. `no_log` hides
-    /// everything but the status.
-    fn mask(&self, result: &mut HostResult, registered: &mut Value) {
-        if self.task.no_log {
-            result.msg = Some(NO_LOG_MSG.into());
-            result.diffs.clear();
-            result.stdout = None;
-            result.stderr = None;
-            result.scripts.clear();
-            result.item = result.item.as_ref().map(|_| MASK.to_string());
-            return;
-        }
-        let vault = crate::vault::secrets();
-        let m = |s: &mut Option<String>| {
-            if let Some(t) = s {
-                *t = vault.mask(&self.secrets.mask(t));
-            }
-        };
-        m(&mut result.msg);
-        m(&mut result.stdout);
-        m(&mut result.stderr);
-        m(&mut result.item);
-        for script in &mut result.scripts {
-            *script = vault.mask(&self.secrets.mask(script));
-        }
-        for d in &mut result.diffs {
-            d.subject = self.secrets.mask(&d.subject);
-            let holds_secret =
-                |t: &Option<String>| t.as_ref().is_some_and(|t| self.secrets.mask(t) != *t);
-            if holds_secret(&d.before) || holds_secret(&d.after) {
-                // A diff of secret contents would show the secret's
-                // surroundings and length; its digests say that it changed.
-                let line = format!(
-                    "(secret content changed: sha256 {} → {})\n",
-                    short_digest(d.before.as_deref()),
-                    short_digest(d.after.as_deref())
-                );
-                if d.after.is_some() {
-                    d.before = d.before.as_ref().map(|_| String::new());
-                    d.after = Some(line);
-                } else {
-                    d.before = Some(line);
-                }
-            }
-        }
-        // The registered value is data for later tasks, not output; it is
-        // masked only when it is shown (debug), by the same Secrets.
-        let _ = registered;
-    }
-}
-
-/// The first hex digits of a text's SHA-256, for secret diffs.
-fn short_digest(text: Option<&str>) -> String {
-    use sha2::{Digest, Sha256};
-    match text {
-        None => "(none)".to_string(),
-        Some(text) => {
-            let digest = Sha256::digest(text.as_bytes());
-            let hex: String = digest.iter().take(3).map(|b| format!("{b:02x}")).collect();
-            format!("{hex}…")
-        }
-    }
-}
-
-fn ended_from(e: TaskError) -> Ended {
-    match e {
-        TaskError::Failed { msg, data } => Ended::Failed { msg, data },
-        // sudo or su refused: the host is reachable, the task failed.
-        TaskError::Conn(ConnError::Become { message, hint, .. }) => Ended::Failed {
-            msg: match hint {
-                Some(hint) => format!("{message}; {hint}"),
-                None => message,
-            },
-            data: Map::new(),
-        },
-        // A script that outlived the task's `timeout` is the task failing,
-        // as in Ansible: the connection stopped the script and stays usable,
-        // so `ignore_errors` applies and the host stays in the play.
-        TaskError::Conn(ConnError::Timeout { after, .. }) => Ended::Failed {
-            msg: format!("timed out after {} s", after.as_secs()),
-            data: Map::new(),
-        },
-        TaskError::Conn(c) => Ended::Unreachable(c.to_string()),
-    }
-}
-
-/// What a task started in the background returns, as Ansible's does.
-fn started_job(jid: &str, results_file: Option<String>) -> Outcome {
-    let mut outcome = Outcome::ok()
-        .with_data("ansible_job_id", jid)
-        .with_data("started", true)
-        .with_data("finished", false);
-    if let Some(file) = results_file {
-        outcome = outcome.with_data("results_file", file);
-    }
-    outcome.changed = true;
-    outcome
-}
-
-/// The value `register:` stores for one attempt.
-fn registered_value(ended: &Ended) -> Value {
-    let mut map = Map::new();
-    match ended {
-        Ended::Done(outcome) => {
-            map.insert("changed".into(), outcome.changed.into());
-            map.insert("failed".into(), false.into());
-            if let Some(msg) = &outcome.msg {
-                map.insert("msg".into(), msg.clone().into());
-            }
-            for (k, v) in &outcome.data {
-                map.insert(k.clone(), v.clone());
-            }
-        }
-        Ended::Failed { msg, data } => {
-            map.insert("changed".into(), false.into());
-            map.insert("failed".into(), true.into());
-            map.insert("msg".into(), msg.clone().into());
-            for (k, v) in data {
-                map.insert(k.clone(), v.clone());
-            }
-        }
-        Ended::Unreachable(msg) => {
-            map.insert("unreachable".into(), true.into());
-            map.insert("msg".into(), msg.clone().into());
-        }
-    }
-    Value::Object(map)
 }
 
 fn fill_output(result: &mut HostResult, data: &Map<String, Value>) {
@@ -908,18 +444,6 @@ fn aggregate(results: &[HostResult]) -> Status {
         Status::Skipped
     } else {
         Status::Ok
-    }
-}
-
-/// Jinja/Ansible truthiness of an evaluated condition.
-pub fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => to_bool(value).unwrap_or(!s.is_empty()),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }
 

@@ -10,7 +10,8 @@
 //! imports `conf.d` only when its main configuration says so).
 
 use crate::api::dtr_ca::DtrCa;
-use crate::doctor::{FIX_COPY, Health, Link, NodeShell, TrustSettings, Verdict, ca_file_verdict};
+use crate::doctor::node_link::{NodeShell, TrustSettings, ca_file_verdict};
+use crate::doctor::{FIX_COPY, Health, Link, Verdict};
 use crate::tasks::containerd_trust;
 use crate::tasks::copy_ca_crt::{self, Remote};
 use crate::tasks::node_runtime::Containerd;

@@ -1,7 +1,9 @@
 //! Playbooks: the typed form of a playbook file.
 //!
-//! `parse.rs` lowers the YAML node tree into these types by hand, so that
-//! every field keeps the node it came from. Values that are templated at run
+//! `parse.rs` (with `task.rs`, `task_keywords.rs`, `task_file.rs`,
+//! `vars_files.rs` and `values.rs` beside it) lowers the YAML node tree
+//! into these types by hand, so that every field keeps the node it came
+//! from. Values that are templated at run
 //! time (task arguments, `when`, `loop`, names) stay `Node`s here: they are
 //! rendered per host by the executor, and their spans let a template error
 //! point inside the YAML string.
@@ -12,6 +14,11 @@ pub(crate) mod free_form;
 pub mod include;
 pub mod parse;
 pub mod role;
+mod task;
+mod task_file;
+pub(crate) mod task_keywords;
+pub(crate) mod values;
+mod vars_files;
 
 use std::path::PathBuf;
 use std::sync::Arc;
