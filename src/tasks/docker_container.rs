@@ -11,10 +11,14 @@
 //! `container` (the inspection, `{}` once gone) and, for `detach: false`,
 //! `status` (the exit status) and `output`.
 //!
-//! Differences from community.docker: published ports, `networks`,
-//! `mounts`, resource limits, health checks (`state: healthy`),
-//! `comparisons` and the connection options other than `docker_host` are
-//! not supported (a playbook naming them fails validation). With
+//! Published and exposed ports and `mounts` are parsed and compared in
+//! `docker_container_ports.rs`, `networks` in `docker_container_networks.rs`.
+//!
+//! Differences from community.docker: a container whose `networks` differ
+//! is recreated (community.docker connects and disconnects it in place);
+//! resource limits, health checks (`state: healthy`), `comparisons` and
+//! the connection options other than `docker_host` are not supported (a
+//! playbook naming them fails validation). With
 //! `pull: true` the engine is asked again on every run, and the task only
 //! counts as a change when the image it pulled differs from the one the
 //! container runs.
@@ -28,6 +32,8 @@ use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::docker_cli::{self, DockerError, shell_env};
 use crate::tasks::docker_container_config::{Wanted, words};
+use crate::tasks::docker_container_networks::Network;
+use crate::tasks::docker_container_ports::Mount;
 use crate::tasks::remote::shell_quote;
 
 /// The arguments of `docker_container`.
@@ -54,6 +60,14 @@ pub struct DockerContainer {
     pub tty: Option<bool>,
     pub interactive: Option<bool>,
     pub auto_remove: Option<bool>,
+    pub published_ports: Option<Vec<Value>>,
+    pub publish_all_ports: Option<bool>,
+    pub exposed_ports: Option<Vec<Value>>,
+    pub mounts: Option<Vec<Value>>,
+    pub networks: Option<Vec<Value>>,
+    #[serde(default = "yes")]
+    pub networks_cli_compatible: bool,
+    pub purge_networks: Option<bool>,
     #[serde(default)]
     pub recreate: bool,
     #[serde(default)]
@@ -70,6 +84,10 @@ pub struct DockerContainer {
     pub docker_host: Option<String>,
     #[serde(default)]
     pub debug: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The parameters of `docker_container`, as community.docker names them.
@@ -104,6 +122,13 @@ pub fn spec() -> Spec {
             Param::new("tty", Kind::Bool),
             Param::new("interactive", Kind::Bool),
             Param::new("auto_remove", Kind::Bool),
+            Param::new("published_ports", Kind::List).aliases(&["ports"]),
+            Param::new("publish_all_ports", Kind::Bool),
+            Param::new("exposed_ports", Kind::List).aliases(&["exposed", "expose"]),
+            Param::new("mounts", Kind::List),
+            Param::new("networks", Kind::List),
+            Param::new("networks_cli_compatible", Kind::Bool).default(true),
+            Param::new("purge_networks", Kind::Bool),
             Param::new("recreate", Kind::Bool).default(false),
             Param::new("restart", Kind::Bool).default(false),
             Param::new("detach", Kind::Bool).default(true),
@@ -150,7 +175,47 @@ pub struct ContainerDrift {
 impl DockerContainer {
     fn wanted(&self) -> Result<Wanted, DockerError> {
         let map = |m: &Option<Map<String, Value>>| m.as_ref().map(docker_cli::pairs);
+        let texts = |l: &Option<Vec<Value>>| {
+            l.as_ref()
+                .map(|l| l.iter().map(docker_cli::scalar_text).collect::<Vec<_>>())
+        };
+        let mut published = texts(&self.published_ports);
+        let mut publish_all = self.publish_all_ports;
+        // community.docker's older spelling of `publish_all_ports: true`.
+        if let Some(list) = &mut published
+            && list.iter().any(|p| p == "all")
+        {
+            if list.len() > 1 {
+                return Err(DockerError::Refused(
+                    "published_ports: `all` publishes every exposed port and cannot be combined with other entries; use publish_all_ports: true".to_string(),
+                ));
+            }
+            publish_all = Some(true);
+            published = None;
+        }
+        for p in published.iter().flatten() {
+            crate::tasks::docker_container_ports::bindings(p)?;
+        }
+        let exposed = texts(&self.exposed_ports);
+        for e in exposed.iter().flatten() {
+            crate::tasks::docker_container_ports::exposed(e)?;
+        }
         Ok(Wanted {
+            published_ports: published,
+            publish_all_ports: publish_all,
+            exposed_ports: exposed,
+            mounts: self
+                .mounts
+                .as_ref()
+                .map(|m| m.iter().map(Mount::parse).collect::<Result<Vec<_>, _>>())
+                .transpose()?,
+            networks: self
+                .networks
+                .as_ref()
+                .map(|n| n.iter().map(Network::parse).collect::<Result<Vec<_>, _>>())
+                .transpose()?,
+            networks_cli_compatible: self.networks_cli_compatible,
+            purge_networks: self.purge_networks.unwrap_or(false),
             command: self
                 .command
                 .as_ref()
@@ -294,6 +359,9 @@ impl DockerContainer {
                     wanted.create_args()
                 ),
             ));
+            for connect in wanted.connect_commands(&name) {
+                body.push_str(&docker_cli::step("network connect", &connect));
+            }
         }
         Ok(body)
     }
