@@ -14,9 +14,7 @@
 //! Published and exposed ports and `mounts` are parsed and compared in
 //! `docker_container_ports.rs`, `networks` in `docker_container_networks.rs`.
 //!
-//! Differences from community.docker: a container whose `networks` differ
-//! is recreated (community.docker connects and disconnects it in place);
-//! resource limits, health checks (`state: healthy`), `comparisons` and
+//! Differences from community.docker: resource limits, health checks (`state: healthy`), `comparisons` and
 //! the connection options other than `docker_host` are not supported (a
 //! playbook naming them fails validation). With
 //! `pull: true` the engine is asked again on every run, and the task only
@@ -170,6 +168,9 @@ pub struct ContainerDrift {
     restart: bool,
     /// The differences, for the message.
     differs: Vec<String>,
+    /// The network commands that change the container in place, when its
+    /// networks are all that differs.
+    reconnect: Vec<String>,
 }
 
 impl DockerContainer {
@@ -284,6 +285,9 @@ impl DockerContainer {
             ));
         } else if drift.pull {
             parts.push(format!("pulled {}", self.image.as_deref().unwrap_or("")));
+        }
+        if !drift.reconnect.is_empty() {
+            parts.push(format!("changed the networks of container {n}"));
         }
         if drift.remove && drift.create {
             parts.push(format!(
@@ -448,7 +452,12 @@ impl Task for DockerContainer {
                     if self.recreate {
                         differences.push(("recreate".into(), String::new(), "requested".into()));
                     }
-                    if !differences.is_empty() {
+                    if differences.len() == 1 && differences[0].0 == "networks" && !drift.verify {
+                        // As community.docker: networks change in place
+                        // (unless a pull may bring another image, which
+                        // recreates the container anyway).
+                        drift.reconnect = wanted.network_commands(c, &shell_quote(&self.name));
+                    } else if !differences.is_empty() {
                         drift.verify = false;
                         drift.remove = true;
                         drift.create = true;
@@ -467,7 +476,11 @@ impl Task for DockerContainer {
                 _ => {}
             }
         }
-        let nothing = !drift.pull && !drift.remove && !drift.create && !drift.start;
+        let nothing = !drift.pull
+            && !drift.remove
+            && !drift.create
+            && !drift.start
+            && drift.reconnect.is_empty();
         if nothing && !drift.stop && !drift.restart {
             return Ok(Check::InSync(result(container)));
         }
@@ -538,6 +551,9 @@ impl Task for DockerContainer {
             ));
         }
         body.push_str(&self.recreate_lines(&drift, &wanted)?);
+        for command in &drift.reconnect {
+            body.push_str(&docker_cli::step("network", command));
+        }
         if drift.start && self.detach {
             body.push_str(&docker_cli::step(
                 "start",
@@ -582,7 +598,12 @@ impl Task for DockerContainer {
             "container",
             container.unwrap_or_else(|| Value::Object(Map::new())),
         );
-        outcome.changed = !drift.verify || recreated || drift.start || drift.stop || drift.restart;
+        outcome.changed = !drift.verify
+            || recreated
+            || drift.start
+            || drift.stop
+            || drift.restart
+            || !drift.reconnect.is_empty();
         outcome.msg = Some(if drift.verify && !recreated {
             format!(
                 "pulled {} again: unchanged",

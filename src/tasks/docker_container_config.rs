@@ -242,6 +242,18 @@ impl Wanted {
         }
     }
 
+    /// The commands that bring an existing container's networks to the
+    /// task's without recreating it.
+    pub fn network_commands(&self, container: &Value, name: &str) -> Vec<String> {
+        networks::commands(
+            self.networks.as_deref().unwrap_or_default(),
+            container,
+            name,
+            self.purge_networks,
+            self.first_network(),
+        )
+    }
+
     /// The `docker network connect` commands that attach the networks the
     /// container is not created on, run after `docker create`.
     pub fn connect_commands(&self, name: &str) -> Vec<String> {

@@ -6,7 +6,9 @@
 //! A network the task names must be attached with the address, aliases and
 //! links it names (the engine may add aliases of its own, such as the
 //! container's short id); networks it does not name are left attached
-//! unless `purge_networks` asks otherwise.
+//! unless `purge_networks` asks otherwise. As in community.docker, an
+//! existing container whose only difference is its networks is
+//! disconnected and connected again rather than recreated.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -156,6 +158,52 @@ impl Network {
     pub fn connect_options(&self) -> String {
         self.options().replace(" --network-alias ", " --alias ")
     }
+}
+
+/// The `docker network disconnect`/`connect` commands that bring an
+/// existing container's networks to the task's, as community.docker
+/// changes them in place: a network attached otherwise is disconnected and
+/// connected again.
+pub fn commands(
+    wanted: &[Network],
+    container: &Value,
+    name: &str,
+    purge: bool,
+    exempt: Option<&str>,
+) -> Vec<String> {
+    let attached = container["NetworkSettings"]["Networks"].as_object();
+    let endpoint = |n: &str| attached.and_then(|m| m.get(n));
+    let disconnect = |net: &str| {
+        format!(
+            "docker network disconnect -- {} {name} >/dev/null",
+            shell_quote(net)
+        )
+    };
+    let mut out = Vec::new();
+    for n in wanted {
+        let mut sorted = n.clone();
+        sorted.links.sort();
+        if let Some(e) = endpoint(&n.name) {
+            if sorted.as_attached(e) == sorted {
+                continue;
+            }
+            out.push(disconnect(&n.name));
+        }
+        out.push(format!(
+            "docker network connect{} -- {} {name} >/dev/null",
+            n.connect_options(),
+            shell_quote(&n.name)
+        ));
+    }
+    if purge {
+        let named: BTreeSet<&str> = wanted.iter().map(|n| n.name.as_str()).collect();
+        for net in attached.into_iter().flatten().map(|(k, _)| k) {
+            if !named.contains(net.as_str()) && Some(net.as_str()) != exempt {
+                out.push(disconnect(net));
+            }
+        }
+    }
+    out
 }
 
 /// The differences of the container's networks from the task's, as one

@@ -788,7 +788,7 @@ fn container_mounts_are_made_compared_and_recreated() {
 /// start on; so the networks are checked on created (`state: present`)
 /// containers, and `network_mode` on running ones.
 #[test]
-fn container_networks_are_attached_compared_purged_and_recreated() {
+fn container_networks_are_attached_compared_reconnected_and_purged() {
     let lab = Lab::with_engines(1);
     dash_image(&lab, "node1");
     lab.sh(
@@ -854,10 +854,16 @@ fn container_networks_are_attached_compared_purged_and_recreated() {
         "{diff}"
     );
     assert_eq!(lab.sh("node1", "docker inspect --format '{{.Id}}' app"), id);
+    // As in community.docker, only the networks change: the container is
+    // disconnected and connected again, not recreated.
     let moved = lab.apply(&[]);
     moved.success();
-    assert_eq!(msgs(&moved)[0], "recreated container app (networks)");
-    assert!(lab.sh("node1", nets).contains("cfg-a=10.91.0.6/db"));
+    assert_eq!(msgs(&moved)[0], "changed the networks of container app");
+    assert!(
+        lab.sh("node1", nets)
+            .contains("cfg-a=10.91.0.6/db/[other:o]")
+    );
+    assert_eq!(lab.sh("node1", "docker inspect --format '{{.Id}}' app"), id);
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 
     // A network attached by hand stays unless purge_networks says so.
@@ -869,6 +875,7 @@ fn container_networks_are_attached_compared_purged_and_recreated() {
     assert_eq!(changed(&purged, "node1"), 1);
     assert!(diffs(&purged).contains("cfg-c"), "{}", diffs(&purged));
     assert!(!lab.sh("node1", nets).contains("cfg-c"));
+    assert_eq!(lab.sh("node1", "docker inspect --format '{{.Id}}' app"), id);
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 
     // network_mode on a running container.
