@@ -43,8 +43,9 @@ pub struct DockerContainer {
     pub state: String,
     pub command: Option<Value>,
     pub entrypoint: Option<Value>,
-    pub env: Option<Map<String, Value>>,
-    pub labels: Option<Map<String, Value>>,
+    // Boxed so the task list's enum of every task stays small.
+    pub env: Option<Box<Map<String, Value>>>,
+    pub labels: Option<Box<Map<String, Value>>>,
     pub volumes: Option<Vec<String>>,
     pub restart_policy: Option<String>,
     pub restart_retries: Option<i64>,
@@ -175,7 +176,7 @@ pub struct ContainerDrift {
 
 impl DockerContainer {
     fn wanted(&self) -> Result<Wanted, DockerError> {
-        let map = |m: &Option<Map<String, Value>>| m.as_ref().map(docker_cli::pairs);
+        let map = |m: &Option<Box<Map<String, Value>>>| m.as_deref().map(docker_cli::pairs);
         let texts = |l: &Option<Vec<Value>>| {
             l.as_ref()
                 .map(|l| l.iter().map(docker_cli::scalar_text).collect::<Vec<_>>())
