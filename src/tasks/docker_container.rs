@@ -11,8 +11,9 @@
 //! `container` (the inspection, `{}` once gone) and, for `detach: false`,
 //! `status` (the exit status) and `output`.
 //!
-//! Published and exposed ports and `mounts` are parsed and compared in
-//! `docker_container_ports.rs`, `networks` in `docker_container_networks.rs`.
+//! Published and exposed ports are parsed and compared in
+//! `docker_container_ports.rs`, `mounts` in `docker_container_mounts.rs`,
+//! `networks` in `docker_container_networks.rs`.
 //!
 //! Differences from community.docker: resource limits, health checks (`state: healthy`), `comparisons` and
 //! the connection options other than `docker_host` are not supported (a
@@ -30,8 +31,9 @@ use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::docker_cli::{self, DockerError, shell_env};
 use crate::tasks::docker_container_config::{Wanted, words};
+use crate::tasks::docker_container_mounts::Mount;
 use crate::tasks::docker_container_networks::Network;
-use crate::tasks::docker_container_ports::Mount;
+use crate::tasks::docker_container_ports as ports;
 use crate::tasks::remote::shell_quote;
 
 /// The arguments of `docker_container`.
@@ -177,31 +179,9 @@ pub struct ContainerDrift {
 impl DockerContainer {
     fn wanted(&self) -> Result<Wanted, DockerError> {
         let map = |m: &Option<Box<Map<String, Value>>>| m.as_deref().map(docker_cli::pairs);
-        let texts = |l: &Option<Vec<Value>>| {
-            l.as_ref()
-                .map(|l| l.iter().map(docker_cli::scalar_text).collect::<Vec<_>>())
-        };
-        let mut published = texts(&self.published_ports);
-        let mut publish_all = self.publish_all_ports;
-        // community.docker's older spelling of `publish_all_ports: true`.
-        if let Some(list) = &mut published
-            && list.iter().any(|p| p == "all")
-        {
-            if list.len() > 1 {
-                return Err(DockerError::Refused(
-                    "published_ports: `all` publishes every exposed port and cannot be combined with other entries; use publish_all_ports: true".to_string(),
-                ));
-            }
-            publish_all = Some(true);
-            published = None;
-        }
-        for p in published.iter().flatten() {
-            crate::tasks::docker_container_ports::bindings(p)?;
-        }
-        let exposed = texts(&self.exposed_ports);
-        for e in exposed.iter().flatten() {
-            crate::tasks::docker_container_ports::exposed(e)?;
-        }
+        let (published, publish_all) =
+            ports::published(self.published_ports.as_deref(), self.publish_all_ports)?;
+        let exposed = ports::exposed_list(self.exposed_ports.as_deref())?;
         Ok(Wanted {
             published_ports: published,
             publish_all_ports: publish_all,

@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::tasks::docker_cli::{self, DockerError};
+use crate::tasks::docker_container_mounts::{self as mounts, Mount};
 use crate::tasks::docker_container_networks::{self as networks, Network};
-use crate::tasks::docker_container_ports::{self as ports, Mount};
+use crate::tasks::docker_container_ports as ports;
 use crate::tasks::remote::{shell_quote, shlex_split};
 
 /// The configuration a task asks for, as word lists and maps.
@@ -204,8 +205,8 @@ impl Wanted {
             wanted.sort();
             compare(
                 "mounts",
-                ports::describe_mounts(&ports::inspected_mounts(host)),
-                ports::describe_mounts(&wanted),
+                mounts::describe_mounts(&mounts::inspected_mounts(host)),
+                mounts::describe_mounts(&wanted),
             );
         }
         if let Some(list) = &self.networks

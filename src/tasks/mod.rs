@@ -28,6 +28,7 @@ pub mod dnf;
 pub mod docker_cli;
 pub mod docker_container;
 pub mod docker_container_config;
+pub mod docker_container_mounts;
 pub mod docker_container_networks;
 pub mod docker_container_ports;
 pub mod docker_image;
