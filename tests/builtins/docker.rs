@@ -878,6 +878,18 @@ fn container_networks_are_attached_compared_reconnected_and_purged() {
     assert_eq!(lab.sh("node1", "docker inspect --format '{{.Id}}' app"), id);
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 
+    // A recreated container gets every network back: the first at
+    // `docker create`, the others connected before anything else.
+    lab.play(&app("10.91.0.6", true).replace("purge_networks: true", "recreate: true"));
+    let recreated = lab.apply(&[]);
+    recreated.success();
+    assert_eq!(msgs(&recreated)[0], "recreated container app (recreate)");
+    assert_ne!(lab.sh("node1", "docker inspect --format '{{.Id}}' app"), id);
+    assert_eq!(
+        lab.sh("node1", nets),
+        "cfg-a cfg-a=10.91.0.6/db/[other:o] cfg-b=/z/[] \n"
+    );
+
     // network_mode on a running container.
     let moded = |mode: &str| {
         format!(
