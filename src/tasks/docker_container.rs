@@ -11,10 +11,13 @@
 //! `container` (the inspection, `{}` once gone) and, for `detach: false`,
 //! `status` (the exit status) and `output`.
 //!
-//! Differences from community.docker: published ports, `networks`,
-//! `mounts`, resource limits, health checks (`state: healthy`),
-//! `comparisons` and the connection options other than `docker_host` are
-//! not supported (a playbook naming them fails validation). With
+//! Published and exposed ports are parsed and compared in
+//! `docker_container_ports.rs`, `mounts` in `docker_container_mounts.rs`,
+//! `networks` in `docker_container_networks.rs`.
+//!
+//! Differences from community.docker: resource limits, health checks (`state: healthy`), `comparisons` and
+//! the connection options other than `docker_host` are not supported (a
+//! playbook naming them fails validation). With
 //! `pull: true` the engine is asked again on every run, and the task only
 //! counts as a change when the image it pulled differs from the one the
 //! container runs.
@@ -28,6 +31,9 @@ use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::docker_cli::{self, DockerError, shell_env};
 use crate::tasks::docker_container_config::{Wanted, words};
+use crate::tasks::docker_container_mounts::Mount;
+use crate::tasks::docker_container_networks::Network;
+use crate::tasks::docker_container_ports as ports;
 use crate::tasks::remote::shell_quote;
 
 /// The arguments of `docker_container`.
@@ -39,8 +45,9 @@ pub struct DockerContainer {
     pub state: String,
     pub command: Option<Value>,
     pub entrypoint: Option<Value>,
-    pub env: Option<Map<String, Value>>,
-    pub labels: Option<Map<String, Value>>,
+    // Boxed so the task list's enum of every task stays small.
+    pub env: Option<Box<Map<String, Value>>>,
+    pub labels: Option<Box<Map<String, Value>>>,
     pub volumes: Option<Vec<String>>,
     pub restart_policy: Option<String>,
     pub restart_retries: Option<i64>,
@@ -54,6 +61,14 @@ pub struct DockerContainer {
     pub tty: Option<bool>,
     pub interactive: Option<bool>,
     pub auto_remove: Option<bool>,
+    pub published_ports: Option<Vec<Value>>,
+    pub publish_all_ports: Option<bool>,
+    pub exposed_ports: Option<Vec<Value>>,
+    pub mounts: Option<Vec<Value>>,
+    pub networks: Option<Vec<Value>>,
+    #[serde(default = "yes")]
+    pub networks_cli_compatible: bool,
+    pub purge_networks: Option<bool>,
     #[serde(default)]
     pub recreate: bool,
     #[serde(default)]
@@ -70,6 +85,10 @@ pub struct DockerContainer {
     pub docker_host: Option<String>,
     #[serde(default)]
     pub debug: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The parameters of `docker_container`, as community.docker names them.
@@ -104,6 +123,13 @@ pub fn spec() -> Spec {
             Param::new("tty", Kind::Bool),
             Param::new("interactive", Kind::Bool),
             Param::new("auto_remove", Kind::Bool),
+            Param::new("published_ports", Kind::List).aliases(&["ports"]),
+            Param::new("publish_all_ports", Kind::Bool),
+            Param::new("exposed_ports", Kind::List).aliases(&["exposed", "expose"]),
+            Param::new("mounts", Kind::List),
+            Param::new("networks", Kind::List),
+            Param::new("networks_cli_compatible", Kind::Bool).default(true),
+            Param::new("purge_networks", Kind::Bool),
             Param::new("recreate", Kind::Bool).default(false),
             Param::new("restart", Kind::Bool).default(false),
             Param::new("detach", Kind::Bool).default(true),
@@ -145,12 +171,33 @@ pub struct ContainerDrift {
     restart: bool,
     /// The differences, for the message.
     differs: Vec<String>,
+    /// The network commands that change the container in place, when its
+    /// networks are all that differs.
+    reconnect: Vec<String>,
 }
 
 impl DockerContainer {
     fn wanted(&self) -> Result<Wanted, DockerError> {
-        let map = |m: &Option<Map<String, Value>>| m.as_ref().map(docker_cli::pairs);
+        let map = |m: &Option<Box<Map<String, Value>>>| m.as_deref().map(docker_cli::pairs);
+        let (published, publish_all) =
+            ports::published(self.published_ports.as_deref(), self.publish_all_ports)?;
+        let exposed = ports::exposed_list(self.exposed_ports.as_deref())?;
         Ok(Wanted {
+            published_ports: published,
+            publish_all_ports: publish_all,
+            exposed_ports: exposed,
+            mounts: self
+                .mounts
+                .as_ref()
+                .map(|m| m.iter().map(Mount::parse).collect::<Result<Vec<_>, _>>())
+                .transpose()?,
+            networks: self
+                .networks
+                .as_ref()
+                .map(|n| n.iter().map(Network::parse).collect::<Result<Vec<_>, _>>())
+                .transpose()?,
+            networks_cli_compatible: self.networks_cli_compatible,
+            purge_networks: self.purge_networks.unwrap_or(false),
             command: self
                 .command
                 .as_ref()
@@ -219,6 +266,9 @@ impl DockerContainer {
             ));
         } else if drift.pull {
             parts.push(format!("pulled {}", self.image.as_deref().unwrap_or("")));
+        }
+        if !drift.reconnect.is_empty() {
+            parts.push(format!("changed the networks of container {n}"));
         }
         if drift.remove && drift.create {
             parts.push(format!(
@@ -294,6 +344,9 @@ impl DockerContainer {
                     wanted.create_args()
                 ),
             ));
+            for connect in wanted.connect_commands(&name) {
+                body.push_str(&docker_cli::step("network connect", &connect));
+            }
         }
         Ok(body)
     }
@@ -380,7 +433,12 @@ impl Task for DockerContainer {
                     if self.recreate {
                         differences.push(("recreate".into(), String::new(), "requested".into()));
                     }
-                    if !differences.is_empty() {
+                    if differences.len() == 1 && differences[0].0 == "networks" && !drift.verify {
+                        // As community.docker: networks change in place
+                        // (unless a pull may bring another image, which
+                        // recreates the container anyway).
+                        drift.reconnect = wanted.network_commands(c, &shell_quote(&self.name));
+                    } else if !differences.is_empty() {
                         drift.verify = false;
                         drift.remove = true;
                         drift.create = true;
@@ -399,7 +457,11 @@ impl Task for DockerContainer {
                 _ => {}
             }
         }
-        let nothing = !drift.pull && !drift.remove && !drift.create && !drift.start;
+        let nothing = !drift.pull
+            && !drift.remove
+            && !drift.create
+            && !drift.start
+            && drift.reconnect.is_empty();
         if nothing && !drift.stop && !drift.restart {
             return Ok(Check::InSync(result(container)));
         }
@@ -470,6 +532,9 @@ impl Task for DockerContainer {
             ));
         }
         body.push_str(&self.recreate_lines(&drift, &wanted)?);
+        for command in &drift.reconnect {
+            body.push_str(&docker_cli::step("network", command));
+        }
         if drift.start && self.detach {
             body.push_str(&docker_cli::step(
                 "start",
@@ -514,7 +579,12 @@ impl Task for DockerContainer {
             "container",
             container.unwrap_or_else(|| Value::Object(Map::new())),
         );
-        outcome.changed = !drift.verify || recreated || drift.start || drift.stop || drift.restart;
+        outcome.changed = !drift.verify
+            || recreated
+            || drift.start
+            || drift.stop
+            || drift.restart
+            || !drift.reconnect.is_empty();
         outcome.msg = Some(if drift.verify && !recreated {
             format!(
                 "pulled {} again: unchanged",

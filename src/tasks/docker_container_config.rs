@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::tasks::docker_cli::{self, DockerError};
+use crate::tasks::docker_container_mounts::{self as mounts, Mount};
+use crate::tasks::docker_container_networks::{self as networks, Network};
+use crate::tasks::docker_container_ports as ports;
 use crate::tasks::remote::{shell_quote, shlex_split};
 
 /// The configuration a task asks for, as word lists and maps.
@@ -35,6 +38,14 @@ pub struct Wanted {
     pub tty: Option<bool>,
     pub interactive: Option<bool>,
     pub auto_remove: Option<bool>,
+    /// `published_ports` as written, each a `--publish` value.
+    pub published_ports: Option<Vec<String>>,
+    pub publish_all_ports: Option<bool>,
+    pub exposed_ports: Option<Vec<String>>,
+    pub mounts: Option<Vec<Mount>>,
+    pub networks: Option<Vec<Network>>,
+    pub networks_cli_compatible: bool,
+    pub purge_networks: bool,
 }
 
 /// A command or entrypoint as written: a string (split as Python's shlex
@@ -166,7 +177,100 @@ impl Wanted {
                 compare(name, was.to_string(), wanted.to_string());
             }
         }
+        if let Some(wanted) = self.publish_all_ports {
+            let was = host["PublishAllPorts"].as_bool().unwrap_or(false);
+            compare("publish_all_ports", was.to_string(), wanted.to_string());
+        }
+        let published = self.bindings();
+        if self.published_ports.is_some() {
+            compare(
+                "published_ports",
+                ports::describe_bindings(&ports::inspected_bindings(host)),
+                ports::describe_bindings(&published),
+            );
+        }
+        if let Some(exposed) = &self.exposed_ports {
+            // The engine exposes the image's ports and every published one
+            // beside those the task names.
+            let mut wanted = ports::exposed_keys(&image["Config"]);
+            wanted.extend(published.iter().map(|b| b.0.clone()));
+            for e in exposed {
+                wanted.extend(ports::exposed(e).unwrap_or_default());
+            }
+            let was = ports::exposed_keys(config);
+            compare("exposed_ports", format!("{was:?}"), format!("{wanted:?}"));
+        }
+        if let Some(mounts) = &self.mounts {
+            let mut wanted = mounts.clone();
+            wanted.sort();
+            compare(
+                "mounts",
+                mounts::describe_mounts(&mounts::inspected_mounts(host)),
+                mounts::describe_mounts(&wanted),
+            );
+        }
+        if let Some(list) = &self.networks
+            && let Some((was, wanted)) =
+                networks::compare(list, container, self.purge_networks, self.first_network())
+        {
+            out.push(("networks".to_string(), was, wanted));
+        }
         out
+    }
+
+    /// Every binding `published_ports` asks for; entries were checked when
+    /// the task was read.
+    fn bindings(&self) -> std::collections::BTreeSet<ports::Binding> {
+        self.published_ports
+            .iter()
+            .flatten()
+            .flat_map(|p| ports::bindings(p).unwrap_or_default())
+            .collect()
+    }
+
+    /// The network the container is created on: `network_mode`, or with
+    /// `networks_cli_compatible` the first of `networks`, as the docker
+    /// command line does.
+    fn first_network(&self) -> Option<&str> {
+        match &self.network_mode {
+            Some(mode) => Some(mode.as_str()),
+            None if self.networks_cli_compatible => self
+                .networks
+                .as_ref()
+                .and_then(|n| n.first())
+                .map(|n| n.name.as_str()),
+            None => None,
+        }
+    }
+
+    /// The commands that bring an existing container's networks to the
+    /// task's without recreating it.
+    pub fn network_commands(&self, container: &Value, name: &str) -> Vec<String> {
+        networks::commands(
+            self.networks.as_deref().unwrap_or_default(),
+            container,
+            name,
+            self.purge_networks,
+            self.first_network(),
+        )
+    }
+
+    /// The `docker network connect` commands that attach the networks the
+    /// container is not created on, run after `docker create`.
+    pub fn connect_commands(&self, name: &str) -> Vec<String> {
+        let first = self.first_network();
+        self.networks
+            .iter()
+            .flatten()
+            .filter(|n| Some(n.name.as_str()) != first)
+            .map(|n| {
+                format!(
+                    "docker network connect{} -- {} {name} >/dev/null",
+                    n.connect_options(),
+                    shell_quote(&n.name)
+                )
+            })
+            .collect()
     }
 
     /// The flags of `docker create` for this configuration (before the image).
@@ -198,8 +302,23 @@ impl Wanted {
                 _ => flag("restart", policy),
             }
         }
-        if let Some(mode) = &self.network_mode {
+        // The address, aliases and links of the network the container is
+        // created on go with `--network`; the others are connected later.
+        let mut attach = String::new();
+        if let Some(mode) = self.first_network() {
             flag("network", mode);
+            if let Some(n) = self.networks.iter().flatten().find(|n| n.name == mode) {
+                attach = n.options();
+            }
+        }
+        for p in self.published_ports.iter().flatten() {
+            flag("publish", p);
+        }
+        for e in self.exposed_ports.iter().flatten() {
+            flag("expose", e);
+        }
+        for m in self.mounts.iter().flatten() {
+            flag("mount", &m.flag_value());
         }
         if let Some(user) = &self.user {
             flag("user", user);
@@ -217,12 +336,14 @@ impl Wanted {
             ("tty", self.tty),
             ("interactive", self.interactive),
             ("rm", self.auto_remove),
+            ("publish-all", self.publish_all_ports),
         ];
         for (name, value) in bools {
             if value == Some(true) {
                 c.push_str(&format!(" --{name}"));
             }
         }
+        c.push_str(&attach);
         c
     }
 

@@ -545,3 +545,380 @@ fn networks_are_created_recreated_when_their_pools_change_and_removed() {
     );
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 }
+
+/// The lab's engines have no bridge, so a container on the default network
+/// has no network of its own: the engine stores and reports the bindings
+/// (`HostConfig.PortBindings`) and runs the container, but binds nothing on
+/// this machine, so reaching a published port is what cannot be tested
+/// here.
+#[test]
+fn container_ports_are_published_exposed_compared_and_recreated() {
+    let lab = Lab::with_engines(1);
+    dash_image(&lab, "node1");
+    let web = |port: &str, all: bool| {
+        format!(
+            r#"
+        - community.docker.docker_container:
+            name: web
+            image: lab/dash:1
+            published_ports:
+              - "127.0.0.1:{port}:80"
+              - "8443:443/udp"
+              - "9000-9001:9100-9101"
+              - 7000
+            expose:
+              - "6000"
+            publish_all_ports: {all}
+            stop_timeout: 1
+          register: web
+        - assert:
+            that: ansible_check_mode or web.container.HostConfig.PortBindings['80/tcp'][0].HostPort == '{port}'
+        "#
+        )
+    };
+    let inspect = "docker inspect --format '{{.State.Status}} {{json .HostConfig.PortBindings}} {{.HostConfig.PublishAllPorts}}' web";
+    let exposed =
+        "docker inspect --format '{{range $p, $v := .Config.ExposedPorts}}{{$p}} {{end}}' web";
+    lab.play(&web("18080", false));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert!(
+        diffs(&check).contains("+state: running"),
+        "{}",
+        diffs(&check)
+    );
+    assert_eq!(lab.sh("node1", "docker ps -aq"), "");
+
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1);
+    assert_eq!(
+        lab.sh("node1", inspect),
+        "running {\"443/udp\":[{\"HostIp\":\"\",\"HostPort\":\"8443\"}],\
+         \"7000/tcp\":[{\"HostIp\":\"\",\"HostPort\":\"\"}],\
+         \"80/tcp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"18080\"}],\
+         \"9100/tcp\":[{\"HostIp\":\"\",\"HostPort\":\"9000\"}],\
+         \"9101/tcp\":[{\"HostIp\":\"\",\"HostPort\":\"9001\"}]} false\n"
+    );
+    assert_eq!(
+        lab.sh("node1", exposed),
+        "443/udp 6000/tcp 7000/tcp 80/tcp 9100/tcp 9101/tcp \n"
+    );
+    let id = lab.sh("node1", "docker inspect --format '{{.Id}}' web");
+    let again = lab.apply(&[]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0);
+
+    // Another host port: check mode shows it and leaves the container.
+    lab.play(&web("18081", false));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    let diff = diffs(&check);
+    assert!(
+        diff.contains(
+            "-published_ports: [\"8443:443/udp\", \"7000/tcp\", \"127.0.0.1:18080:80/tcp\", \"9000:9100/tcp\", \"9001:9101/tcp\"]"
+        ),
+        "{diff}"
+    );
+    assert!(diff.contains("127.0.0.1:18081:80/tcp"), "{diff}");
+    assert_eq!(lab.sh("node1", "docker inspect --format '{{.Id}}' web"), id);
+    let moved = lab.apply(&["--diff"]);
+    moved.success();
+    assert_eq!(changed(&moved, "node1"), 1);
+    assert_eq!(
+        msgs(&moved)[0],
+        "recreated container web (published_ports); started container web"
+    );
+    assert_ne!(lab.sh("node1", "docker inspect --format '{{.Id}}' web"), id);
+    assert!(lab.sh("node1", inspect).contains("\"HostPort\":\"18081\""));
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    lab.play(&web("18081", true));
+    let all = lab.apply(&["--diff"]);
+    all.success();
+    assert!(
+        msgs(&all)[0].starts_with("recreated container web (publish_all_ports)"),
+        "{:?}",
+        msgs(&all)
+    );
+    assert!(
+        diffs(&all).contains("+publish_all_ports: true"),
+        "{}",
+        diffs(&all)
+    );
+    assert!(lab.sh("node1", inspect).ends_with(" true\n"));
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // A malformed entry is refused with what to write instead.
+    lab.play(
+        r#"
+        - docker_container:
+            name: bad
+            image: lab/dash:1
+            ports:
+              - "1-3:4-5"
+        "#,
+    );
+    let bad = lab.apply(&[]);
+    bad.status(2);
+    assert!(
+        msgs(&bad)[0].contains("ranges must have the same length"),
+        "{:?}",
+        msgs(&bad)
+    );
+}
+
+#[test]
+fn container_mounts_are_made_compared_and_recreated() {
+    let lab = Lab::with_engines(1);
+    dash_image(&lab, "node1");
+    lab.sh(
+        "node1",
+        "mkdir -p /srv/site && echo hello > /srv/site/index",
+    );
+    let web = |size: &str| {
+        format!(
+            r#"
+        - community.docker.docker_container:
+            name: web
+            image: lab/dash:1
+            mounts:
+              - type: bind
+                source: /srv/site
+                target: /site
+                read_only: true
+                propagation: rprivate
+              - source: web-data
+                target: /data
+                volume_driver: local
+              - type: tmpfs
+                target: /cache
+                tmpfs_size: {size}
+                tmpfs_mode: "1770"
+            volumes:
+              - /srv:/srv-rw
+            stop_timeout: 1
+          register: web
+        - assert:
+            that: ansible_check_mode or web.container.HostConfig.Mounts | length == 3
+        "#
+        )
+    };
+    let mounts = "docker inspect --format '{{range .HostConfig.Mounts}}{{.Type}} {{.Source}} {{.Target}} {{.ReadOnly}}; {{end}}{{.HostConfig.Binds}}' web";
+    lab.play(&web("1m"));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert_eq!(lab.sh("node1", "docker ps -aq; docker volume ls -q"), "");
+
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1);
+    assert_eq!(
+        lab.sh("node1", mounts),
+        "bind /srv/site /site true; volume web-data /data false; tmpfs  /cache false; [/srv:/srv-rw]\n"
+    );
+    // The mounts are real: the bind is read-only, the tmpfs has its mode.
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "docker exec web /bin/dash -c 'read l < /site/index; echo $l; echo x > /site/new || echo refused; echo y > /cache/f && echo cached'"
+        ),
+        "hello\nrefused\ncached\n"
+    );
+    let id = lab.sh("node1", "docker inspect --format '{{.Id}}' web");
+    let again = lab.apply(&[]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0);
+
+    lab.play(&web("2m"));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    let diff = diffs(&check);
+    assert!(
+        diff.contains("-mounts: ") && diff.contains("tmpfs-size=1048576"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+mounts: ") && diff.contains("tmpfs-size=2097152"),
+        "{diff}"
+    );
+    assert_eq!(lab.sh("node1", "docker inspect --format '{{.Id}}' web"), id);
+    let resized = lab.apply(&[]);
+    resized.success();
+    assert_eq!(
+        msgs(&resized)[0],
+        "recreated container web (mounts); started container web"
+    );
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "docker inspect --format '{{range .HostConfig.Mounts}}{{with .TmpfsOptions}}{{.SizeBytes}} {{printf \"%o\" .Mode}}{{end}}{{end}}' web"
+        ),
+        "2097152 1770\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    lab.play(
+        r#"
+        - docker_container:
+            name: bad
+            image: lab/dash:1
+            mounts:
+              - type: bind
+                source: relative/dir
+                target: /x
+        "#,
+    );
+    let bad = lab.apply(&[]);
+    bad.status(2);
+    assert!(
+        msgs(&bad)[0].contains("needs an absolute `source`"),
+        "{:?}",
+        msgs(&bad)
+    );
+}
+
+/// Without bridges the only networks a container can join are `none`,
+/// `host` and configuration-only ones, which the engine attaches to a
+/// created container (address, aliases, links stored) but refuses to
+/// start on; so the networks are checked on created (`state: present`)
+/// containers, and `network_mode` on running ones.
+#[test]
+fn container_networks_are_attached_compared_reconnected_and_purged() {
+    let lab = Lab::with_engines(1);
+    dash_image(&lab, "node1");
+    lab.sh(
+        "node1",
+        "set -e; for n in a:91 b:92 c:93; do docker network create --config-only --subnet 10.${n#*:}.0.0/24 cfg-${n%:*} >/dev/null; done; \
+         docker run -d --name other --network none lab/dash:1 >/dev/null",
+    );
+    let app = |ip: &str, purge: bool| {
+        format!(
+            r#"
+        - community.docker.docker_container:
+            name: app
+            image: lab/dash:1
+            state: present
+            networks:
+              - name: cfg-a
+                ipv4_address: {ip}
+                aliases: [db]
+                links: ["other:o"]
+              - name: cfg-b
+                aliases: [z]
+            purge_networks: {purge}
+          register: app
+        - assert:
+            that: ansible_check_mode or 'db' in app.container.NetworkSettings.Networks['cfg-a'].Aliases
+        "#
+        )
+    };
+    let nets = "docker inspect --format '{{.HostConfig.NetworkMode}} {{range $n, $e := .NetworkSettings.Networks}}{{$n}}={{with $e.IPAMConfig}}{{.IPv4Address}}{{end}}/{{index $e.Aliases 0}}/{{$e.Links}} {{end}}' app";
+    lab.play(&app("10.91.0.5", false));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert!(
+        diffs(&check).contains("+state: created"),
+        "{}",
+        diffs(&check)
+    );
+    assert_eq!(lab.sh("node1", "docker ps -aq --filter name=app"), "");
+
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1);
+    assert_eq!(
+        lab.sh("node1", nets),
+        "cfg-a cfg-a=10.91.0.5/db/[other:o] cfg-b=/z/[] \n"
+    );
+    let id = lab.sh("node1", "docker inspect --format '{{.Id}}' app");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // Another address: check mode shows it, the apply recreates.
+    lab.play(&app("10.91.0.6", false));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    let diff = diffs(&check);
+    assert!(
+        diff.contains("-networks: [\"cfg-a,ipv4_address=10.91.0.5"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+networks: [\"cfg-a,ipv4_address=10.91.0.6"),
+        "{diff}"
+    );
+    assert_eq!(lab.sh("node1", "docker inspect --format '{{.Id}}' app"), id);
+    // As in community.docker, only the networks change: the container is
+    // disconnected and connected again, not recreated.
+    let moved = lab.apply(&[]);
+    moved.success();
+    assert_eq!(msgs(&moved)[0], "changed the networks of container app");
+    assert!(
+        lab.sh("node1", nets)
+            .contains("cfg-a=10.91.0.6/db/[other:o]")
+    );
+    assert_eq!(lab.sh("node1", "docker inspect --format '{{.Id}}' app"), id);
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // A network attached by hand stays unless purge_networks says so.
+    lab.sh("node1", "docker network connect cfg-c app");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+    lab.play(&app("10.91.0.6", true));
+    let purged = lab.apply(&["--diff"]);
+    purged.success();
+    assert_eq!(changed(&purged, "node1"), 1);
+    assert!(diffs(&purged).contains("cfg-c"), "{}", diffs(&purged));
+    assert!(!lab.sh("node1", nets).contains("cfg-c"));
+    assert_eq!(lab.sh("node1", "docker inspect --format '{{.Id}}' app"), id);
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // A recreated container gets every network back: the first at
+    // `docker create`, the others connected before anything else.
+    lab.play(&app("10.91.0.6", true).replace("purge_networks: true", "recreate: true"));
+    let recreated = lab.apply(&[]);
+    recreated.success();
+    assert_eq!(msgs(&recreated)[0], "recreated container app (recreate)");
+    assert_ne!(lab.sh("node1", "docker inspect --format '{{.Id}}' app"), id);
+    assert_eq!(
+        lab.sh("node1", nets),
+        "cfg-a cfg-a=10.91.0.6/db/[other:o] cfg-b=/z/[] \n"
+    );
+
+    // network_mode on a running container.
+    let moded = |mode: &str| {
+        format!(
+            r#"
+        - docker_container:
+            name: solo
+            image: lab/dash:1
+            network_mode: {mode}
+            stop_timeout: 1
+        "#
+        )
+    };
+    lab.play(&moded("none"));
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+    lab.play(&moded("host"));
+    let host = lab.apply(&["--diff"]);
+    host.success();
+    assert!(
+        diffs(&host).contains("+network_mode: host"),
+        "{}",
+        diffs(&host)
+    );
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "docker inspect --format '{{.HostConfig.NetworkMode}} {{.State.Status}}' solo"
+        ),
+        "host running\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+}
