@@ -54,9 +54,12 @@ fn yum_repository_writes_ansibles_bytes_and_dnf_installs_from_it() {
     assert_eq!(changed(&check, "node1"), 3);
     assert!(diffs(&check).contains("+[dtr-local]"), "{}", diffs(&check));
     assert_eq!(
-        lab.sh("node1", &format!("ls {file} 2>&1 || :"))
-            .contains("No such"),
-        true
+        lab.sh(
+            "node1",
+            &format!("test -e {file} && echo present || echo gone")
+        ),
+        "gone\n",
+        "check mode wrote nothing"
     );
 
     let run = lab.apply(&[]);
@@ -90,7 +93,7 @@ fn yum_repository_writes_ansibles_bytes_and_dnf_installs_from_it() {
             manager: rpm
         - assert:
             that:
-              - ansible_facts.packages['dtr-hello'] == [{'name': 'dtr-hello', 'version': '1.0', 'release': '1', 'epoch': 'None', 'arch': 'noarch', 'source': 'rpm'}]
+              - "ansible_facts.packages['dtr-hello'] == [{'name': 'dtr-hello', 'version': '1.0', 'release': '1', 'epoch': 'None', 'arch': 'noarch', 'source': 'rpm'}]"
         "#,
     );
     lab.apply(&[]).success();
