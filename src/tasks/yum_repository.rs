@@ -52,7 +52,7 @@ pub struct YumRepository {
 /// repository left.
 #[derive(Debug)]
 pub enum Drift {
-    Write(EditDrift),
+    Write(Box<EditDrift>),
     Remove { dest: String },
 }
 
@@ -227,7 +227,7 @@ impl Task for YumRepository {
         Ok(match check {
             Check::InSync(outcome) => Check::InSync(finish(outcome, &repo, state)),
             Check::Drift { drift, preview } => Check::Drift {
-                drift: Drift::Write(drift),
+                drift: Drift::Write(Box::new(drift)),
                 preview: finish(preview, &repo, state),
             },
         })
@@ -237,7 +237,7 @@ impl Task for YumRepository {
         let state = if self.present() { "present" } else { "absent" };
         let repo = self.repoid();
         match drift {
-            Drift::Write(drift) => Ok(finish(edit::apply(cx, drift).await?, repo, state)),
+            Drift::Write(drift) => Ok(finish(edit::apply(cx, *drift).await?, repo, state)),
             Drift::Remove { dest } => {
                 let out = cx
                     .run(&format!("rm -f -- {}\n", remote::path_arg(&dest)), &[])
