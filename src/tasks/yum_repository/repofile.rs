@@ -221,4 +221,34 @@ mod tests {
         );
         assert_eq!(RepoFile::parse(&file.write()).expect("parses"), file);
     }
+
+    /// ansible-core 2.19.14 on this file: the same repository changes
+    /// nothing (the file keeps its bytes); another URL rewrites the whole
+    /// file, the section moved to the end.
+    #[test]
+    fn oracle_cases_change_and_rewrite_as_ansible_does() {
+        let text = "# comment\n[zeta]\nName=Zeta\nBaseURL = http://z/\n   http://z2/\n\n; c\ngpgcheck:0\n\n\
+                    [alpha]\nname = A\nbaseurl=http://a/\n";
+        let zeta = |url: &str| {
+            vec![
+                ("baseurl".to_string(), format!("http://z/\n{url}")),
+                ("gpgcheck".to_string(), "0".to_string()),
+                ("name".to_string(), "Zeta".to_string()),
+            ]
+        };
+        let mut same = RepoFile::parse(text).expect("parses");
+        let before = same.dump();
+        same.remove("zeta");
+        same.add("zeta", zeta("http://z2/"));
+        assert_eq!(same.dump(), before);
+
+        let mut other = RepoFile::parse(text).expect("parses");
+        other.remove("zeta");
+        other.add("zeta", zeta("http://z3/"));
+        assert_ne!(other.dump(), before);
+        assert_eq!(
+            other.write(),
+            "[alpha]\nname = A\nbaseurl = http://a/\n\n[zeta]\nbaseurl = http://z/\n\thttp://z3/\ngpgcheck = 0\nname = Zeta\n\n"
+        );
+    }
 }
