@@ -62,6 +62,7 @@ pub mod node_runtime;
 pub mod openssl_csr;
 pub mod openssl_privatekey;
 pub mod package;
+pub mod package_facts;
 pub mod pause;
 pub mod ping;
 pub mod pip;
@@ -97,6 +98,7 @@ pub mod wait_for_connection;
 pub mod x509_certificate;
 pub mod x509_common;
 pub mod x509_script;
+pub mod yum_repository;
 
 use std::sync::Arc;
 
@@ -346,6 +348,8 @@ builtins! {
     "wait_for_connection" => WaitForConnection(wait_for_connection::WaitForConnection), wait_for_connection::spec;
     "service" => Service(service::Service), service::spec;
     "service_facts" => ServiceFacts(service_facts::ServiceFacts), service_facts::spec;
+    "package_facts" => PackageFacts(package_facts::PackageFacts), package_facts::spec;
+    "yum_repository" => YumRepository(yum_repository::YumRepository), yum_repository::spec;
     "docker_image" => DockerImage(docker_image::DockerImage), docker_image::spec;
     "authorized_key" => AuthorizedKey(authorized_key::AuthorizedKey), authorized_key::spec;
     "dnf" => Dnf(dnf::Dnf), dnf::spec;

@@ -21,6 +21,7 @@ mod ini_file;
 pub mod mariadb;
 mod mysql;
 mod netmods;
+mod package_facts;
 mod packages;
 mod pip;
 mod reconnect;
@@ -34,6 +35,7 @@ mod system;
 mod unarchive;
 mod users;
 mod web;
+mod yum_repository;
 
 use crate::harness::{Nodes, Project, Run};
 

@@ -71,7 +71,6 @@ const CORE_MODULES: &[&str] = &[
     "iptables",
     "known_hosts",
     "mount_facts",
-    "package_facts",
     "pause",
     "raw",
     "reboot",
@@ -90,7 +89,6 @@ const CORE_MODULES: &[&str] = &[
     "uri",
     "wait_for",
     "wait_for_connection",
-    "yum_repository",
 ];
 
 /// Where ansible-core is to be found.
