@@ -1,0 +1,252 @@
+//! `mount` on a copy-on-write sshd node. The node's sshd runs in a mount
+//! namespace of its own (private propagation), so the tmpfs a task mounts
+//! exists only inside that node, and its `/etc/fstab` is the node's own
+//! copy. The test process itself never mounts anything; it checks that the
+//! machine's own mount table never shows the node's tmpfs.
+
+use super::{Lab, changed, diffs, failed, results};
+
+const CACHE: &str = "/srv/cache";
+
+/// Whether the machine running the tests (not the node) has a mount at the
+/// path.
+fn mounted_here(path: &str) -> bool {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").expect("own mountinfo");
+    table
+        .lines()
+        .any(|line| line.split_whitespace().nth(4) == Some(path))
+}
+
+/// The node's fstab lines that mention the path.
+fn fstab_lines(lab: &Lab, path: &str) -> String {
+    lab.sh("node1", &format!("grep -F ' {path} ' /etc/fstab || true"))
+}
+
+/// The node's view of the mount: `findmnt`'s source, type and options.
+fn findmnt(lab: &Lab) -> String {
+    lab.sh(
+        "node1",
+        &format!("findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint {CACHE} || true"),
+    )
+}
+
+#[test]
+fn mount_manages_fstab_and_the_node_s_mounts() {
+    let lab = Lab::copy_on_write(1);
+    lab.sh("node1", "test -e /etc/fstab || touch /etc/fstab");
+    let before = lab.sh("node1", "cat /etc/fstab");
+    assert!(
+        !mounted_here(CACHE),
+        "the machine has {CACHE} mounted already"
+    );
+
+    // present: the line only, written as Ansible writes it.
+    lab.play(&format!(
+        r#"
+        - ansible.posix.mount:
+            path: {CACHE}
+            src: tmpfs
+            fstype: tmpfs
+            opts: size=1m
+            state: present
+          register: line
+        - copy:
+            content: "{{{{ line.name }}}} {{{{ line.opts }}}} {{{{ line.dump }}}} {{{{ line.boot }}}}\n"
+            dest: /srv/mount-result
+        "#
+    ));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 2, "{}", check.stdout);
+    let diff = diffs(&check);
+    assert!(
+        diff.contains(&format!("+tmpfs {CACHE} tmpfs size=1m 0 0")),
+        "{diff}"
+    );
+    assert_eq!(
+        lab.sh("node1", "cat /etc/fstab"),
+        before,
+        "check mode wrote fstab"
+    );
+
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 2, "{}", first.stdout);
+    assert_eq!(
+        lab.sh("node1", "cat /etc/fstab"),
+        format!("{before}tmpfs {CACHE} tmpfs size=1m 0 0\n")
+    );
+    assert_eq!(
+        lab.sh("node1", "cat /srv/mount-result"),
+        format!("{CACHE} size=1m 0 yes\n")
+    );
+    assert_eq!(findmnt(&lab), "", "present must not mount");
+    assert_eq!(
+        lab.sh("node1", &format!("test -e {CACHE} && echo yes || echo no")),
+        "no\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // mounted: the path is created and the tmpfs mounted, in the node only.
+    lab.play(&format!(
+        r#"
+        - mount:
+            path: {CACHE}
+            src: tmpfs
+            fstype: tmpfs
+            opts: size=1m
+            state: mounted
+        "#
+    ));
+    let check = lab.apply(&["--check"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1, "{}", check.stdout);
+    assert_eq!(findmnt(&lab), "", "check mode mounted");
+    assert_eq!(
+        lab.sh("node1", &format!("test -e {CACHE} && echo yes || echo no")),
+        "no\n",
+        "check mode created the mount point"
+    );
+    let mount = lab.apply(&[]);
+    mount.success();
+    assert_eq!(changed(&mount, "node1"), 1, "{}", mount.stdout);
+    let seen = findmnt(&lab);
+    assert!(
+        seen.starts_with("tmpfs  tmpfs") || seen.starts_with("tmpfs tmpfs"),
+        "{seen}"
+    );
+    assert!(seen.contains("size=1024k"), "{seen}");
+    assert!(
+        !mounted_here(CACHE),
+        "the node's tmpfs leaked to the machine"
+    );
+    let again = lab.apply(&[]);
+    again.success();
+    assert_eq!(changed(&again, "node1"), 0, "{}", again.stdout);
+
+    // A new option changes the line and remounts.
+    lab.play(&format!(
+        r#"
+        - mount:
+            path: {CACHE}
+            src: tmpfs
+            fstype: tmpfs
+            opts: size=2m
+            state: mounted
+        "#
+    ));
+    let check = lab.apply(&["--check", "--diff"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    let diff = diffs(&check);
+    assert!(
+        diff.contains(&format!(
+            "-tmpfs {CACHE} tmpfs size=1m 0 0\n+tmpfs {CACHE} tmpfs size=2m 0 0"
+        )),
+        "{diff}"
+    );
+    assert!(findmnt(&lab).contains("size=1024k"), "check mode remounted");
+    let remount = lab.apply(&[]);
+    remount.success();
+    assert_eq!(changed(&remount, "node1"), 1, "{}", remount.stdout);
+    assert!(findmnt(&lab).contains("size=2048k"), "{}", findmnt(&lab));
+    assert_eq!(
+        fstab_lines(&lab, CACHE),
+        format!("tmpfs {CACHE} tmpfs size=2m 0 0\n")
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // unmounted: the line stays.
+    lab.play(&format!("- mount: path={CACHE} state=unmounted\n"));
+    let unmount = lab.apply(&[]);
+    unmount.success();
+    assert_eq!(changed(&unmount, "node1"), 1, "{}", unmount.stdout);
+    assert_eq!(findmnt(&lab), "");
+    assert_eq!(
+        fstab_lines(&lab, CACHE),
+        format!("tmpfs {CACHE} tmpfs size=2m 0 0\n")
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // absent: mounted again first, then unmounted, the line and the empty
+    // mount point gone.
+    lab.play(&format!(
+        r#"
+        - mount: path={CACHE} src=tmpfs fstype=tmpfs opts=size=2m state=mounted
+        "#
+    ));
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
+    assert!(findmnt(&lab).contains("size=2048k"));
+    lab.play(&format!(
+        "- ansible.posix.mount: path={CACHE} state=absent\n"
+    ));
+    let check = lab.apply(&["--check"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert!(findmnt(&lab).contains("size=2048k"), "check mode unmounted");
+    let absent = lab.apply(&[]);
+    absent.success();
+    assert_eq!(changed(&absent, "node1"), 1, "{}", absent.stdout);
+    assert_eq!(findmnt(&lab), "");
+    assert_eq!(fstab_lines(&lab, CACHE), "");
+    assert_eq!(lab.sh("node1", "cat /etc/fstab"), before);
+    assert_eq!(
+        lab.sh("node1", &format!("test -e {CACHE} && echo yes || echo no")),
+        "no\n"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+    assert!(!mounted_here(CACHE));
+}
+
+#[test]
+fn mount_writes_swap_lines_and_refuses_missing_arguments() {
+    let lab = Lab::copy_on_write(1);
+    lab.sh("node1", "test -e /etc/fstab || touch /etc/fstab");
+    let before = lab.sh("node1", "cat /etc/fstab");
+    // As geerlingguy.swap writes its line.
+    lab.play(
+        r#"
+        - mount:
+            name: none
+            src: /swapfile
+            fstype: swap
+            opts: sw
+            state: present
+        - mount:
+            name: none
+            src: /swapfile2
+            fstype: swap
+            opts: sw
+            boot: false
+            state: present
+        "#,
+    );
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 2, "{}", first.stdout);
+    assert_eq!(
+        lab.sh("node1", "cat /etc/fstab"),
+        format!("{before}/swapfile none swap sw 0 0\n/swapfile2 none swap sw,noauto 0 0\n")
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    lab.play("- mount: name=none src=/swapfile fstype=swap state=absent\n");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
+    assert_eq!(
+        lab.sh("node1", "cat /etc/fstab"),
+        format!("{before}/swapfile2 none swap sw,noauto 0 0\n")
+    );
+
+    lab.play("- mount: path=/srv/data state=mounted\n");
+    let refused = lab.apply(&[]);
+    assert_eq!(failed(&refused, "node1"), 1);
+    let msg = results(&refused)[0]["msg"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        msg, "state is mounted but all of the following are missing: src, fstype",
+        "{}",
+        refused.stdout
+    );
+}
