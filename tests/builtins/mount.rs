@@ -250,3 +250,110 @@ fn mount_writes_swap_lines_and_refuses_missing_arguments() {
         refused.stdout
     );
 }
+
+#[test]
+fn mount_ephemeral_remounted_other_fstab_and_failed_mounts() {
+    let lab = Lab::copy_on_write(1);
+    lab.sh("node1", "test -e /etc/fstab || touch /etc/fstab");
+    let before = lab.sh("node1", "cat /etc/fstab");
+    let eph = "/srv/eph";
+    let view = |path: &str| {
+        lab.sh(
+            "node1",
+            &format!("findmnt -n -o SOURCE,OPTIONS --mountpoint {path} || true"),
+        )
+    };
+
+    // ephemeral: mounted without fstab, a change every time, as Ansible.
+    lab.play(&format!(
+        "- mount: path={eph} src=scratch fstype=tmpfs opts=size=1m state=ephemeral\n"
+    ));
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1, "{}", first.stdout);
+    let seen = view(eph);
+    assert!(
+        seen.starts_with("scratch") && seen.contains("size=1024k"),
+        "{seen}"
+    );
+    assert_eq!(lab.sh("node1", "cat /etc/fstab"), before);
+    assert!(!mounted_here(eph));
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 1);
+
+    // Another source at the same mount point is refused.
+    lab.play(&format!(
+        "- mount: path={eph} src=tmpfs fstype=tmpfs state=ephemeral\n"
+    ));
+    let refused = lab.apply(&[]);
+    assert_eq!(failed(&refused, "node1"), 1, "{}", refused.stdout);
+    assert!(view(eph).starts_with("scratch"));
+
+    // remounted: with new options.
+    lab.play(&format!(
+        "- mount: path={eph} opts=size=3m state=remounted\n"
+    ));
+    let check = lab.apply(&["--check"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1);
+    assert!(view(eph).contains("size=1024k"), "check mode remounted");
+    let remount = lab.apply(&[]);
+    remount.success();
+    assert_eq!(changed(&remount, "node1"), 1, "{}", remount.stdout);
+    assert!(view(eph).contains("size=3072k"), "{}", view(eph));
+
+    // Another fstab: `mount -T` reads the line from it.
+    let alt = "/srv/alt/fstab";
+    lab.play(&format!(
+        r#"
+        - mount:
+            path: /srv/alt-mnt
+            src: alttmp
+            fstype: tmpfs
+            opts: size=1m
+            fstab: {alt}
+            backup: true
+            state: mounted
+          register: alt
+        - copy:
+            content: "{{{{ alt.backup_file }}}}\n"
+            dest: /srv/alt-backup
+        "#
+    ));
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 2, "{}", first.stdout);
+    assert_eq!(
+        lab.sh("node1", &format!("cat {alt}")),
+        "alttmp /srv/alt-mnt tmpfs size=1m 0 0\n"
+    );
+    assert!(
+        view("/srv/alt-mnt").starts_with("alttmp"),
+        "{}",
+        view("/srv/alt-mnt")
+    );
+    assert_eq!(lab.sh("node1", "cat /etc/fstab"), before);
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // A mount that fails leaves fstab and the directories as they were.
+    lab.play(
+        r#"
+        - mount:
+            path: /srv/bad/deep
+            src: nothing
+            fstype: no-such-filesystem
+            state: mounted
+        "#,
+    );
+    let broken = lab.apply(&[]);
+    assert_eq!(failed(&broken, "node1"), 1, "{}", broken.stdout);
+    let msg = results(&broken)[0]["msg"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(msg.starts_with("Error mounting /srv/bad/deep"), "{msg}");
+    assert_eq!(lab.sh("node1", "cat /etc/fstab"), before);
+    assert_eq!(
+        lab.sh("node1", "test -e /srv/bad && echo yes || echo no"),
+        "no\n"
+    );
+}
