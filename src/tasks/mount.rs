@@ -2,8 +2,8 @@
 //! and, depending on `state`, the filesystem mounted at its path now.
 //!
 //! The check is one script: the mount point's line of
-//! `/proc/self/mountinfo` (the topmost mount there), whether the path
-//! exists, and the fstab file with its attributes. The fstab edit runs on
+//! `/proc/self/mountinfo` (the topmost mount there) and the fstab file
+//! with its attributes. The fstab edit runs on
 //! the control machine as ansible.posix does it: a line whose mount point
 //! (and, for swap lines at `none`, whose source) matches is rewritten as
 //! `src path fstype opts dump passno` with single spaces when any field
@@ -242,14 +242,14 @@ impl Mount {
     }
 
     /// `opts`, with `noauto` added when the filesystem must not be mounted
-    /// at boot.
+    /// at boot (`ephemeral` has no boot to speak of, so it ignores `boot`).
     fn opts(&self) -> String {
         let mut opts = self
             .opts
             .clone()
             .filter(|o| !o.is_empty())
             .unwrap_or_else(|| "defaults".to_string());
-        if !self.boot && !opts.split(',').any(|o| o == "noauto") {
+        if !self.boot && self.state != "ephemeral" && !opts.split(',').any(|o| o == "noauto") {
             opts.push_str(",noauto");
         }
         opts
@@ -293,10 +293,8 @@ impl Mount {
              while IFS=' ' read -r f1 f2 f3 f4 f5 rest; do \
              [ \"$f5\" = \"$mp\" ] && m=\"$f1 $f2 $f3 $f4 $f5 $rest\"; \
              done < /proc/self/mountinfo\n\
-             printf 'mountinfo=%s\\n' \"$m\"\n\
-             if [ -e {p} ]; then echo exists=1; else echo exists=0; fi\n",
+             printf 'mountinfo=%s\\n' \"$m\"\n",
             shell_quote(&self.mount_point()),
-            p = remote::path_arg(&self.path),
         );
         if self.uses_fstab() {
             let probe = Probe {
@@ -482,7 +480,6 @@ impl Task for Mount {
         }
         let parsed = Report::parse(&out.stdout).and_then(|mut report| {
             let mountinfo = report.require("mountinfo")?;
-            let _exists = report.flag("exists")?;
             let stat = if self.uses_fstab() {
                 Some(report.take_stat()?)
             } else {
@@ -657,6 +654,29 @@ mod tests {
         );
         assert_eq!(without_entry(fstab, "none", Some("/other")), None);
         assert_eq!(without_entry(fstab, "none", None).as_deref(), Some(""));
+    }
+
+    #[test]
+    fn boot_false_adds_noauto_once_except_for_ephemeral_mounts() {
+        let mut task = Mount {
+            path: "/srv/x".into(),
+            src: Some("tmpfs".into()),
+            fstype: Some("tmpfs".into()),
+            opts: None,
+            dump: "0".into(),
+            passno: "0".into(),
+            state: "present".into(),
+            fstab: "/etc/fstab".into(),
+            boot: false,
+            backup: false,
+            opts_no_log: false,
+        };
+        assert_eq!(task.opts(), "defaults,noauto");
+        task.opts = Some("ro,noauto".into());
+        assert_eq!(task.opts(), "ro,noauto");
+        task.state = "ephemeral".into();
+        task.opts = Some("ro".into());
+        assert_eq!(task.opts(), "ro");
     }
 
     #[test]
