@@ -17,6 +17,16 @@ fn mounted_here(path: &str) -> bool {
         .any(|line| line.split_whitespace().nth(4) == Some(path))
 }
 
+/// How many `task_start` events of a run say that `mount` runs natively,
+/// however the task spelled it.
+fn native_mounts(run: &crate::harness::Run) -> usize {
+    run.events()
+        .into_iter()
+        .filter(|e| e["event"] == "task_start" && e["module"] == "mount")
+        .inspect(|e| assert_eq!(e["runner"], "natively", "{e}"))
+        .count()
+}
+
 /// The node's fstab lines that mention the path.
 fn fstab_lines(lab: &Lab, path: &str) -> String {
     lab.sh("node1", &format!("grep -F ' {path} ' /etc/fstab || true"))
@@ -72,6 +82,7 @@ fn mount_manages_fstab_and_the_node_s_mounts() {
     let first = lab.apply(&[]);
     first.success();
     assert_eq!(changed(&first, "node1"), 2, "{}", first.stdout);
+    assert_eq!(native_mounts(&first), 1, "{}", first.stdout);
     assert_eq!(
         lab.sh("node1", "cat /etc/fstab"),
         format!("{before}tmpfs {CACHE} tmpfs size=1m 0 0\n")
@@ -110,6 +121,7 @@ fn mount_manages_fstab_and_the_node_s_mounts() {
     let mount = lab.apply(&[]);
     mount.success();
     assert_eq!(changed(&mount, "node1"), 1, "{}", mount.stdout);
+    assert_eq!(native_mounts(&mount), 1, "{}", mount.stdout);
     let seen = findmnt(&lab);
     assert!(
         seen.starts_with("tmpfs  tmpfs") || seen.starts_with("tmpfs tmpfs"),
