@@ -344,7 +344,40 @@ fn mount_ephemeral_remounted_other_fstab_and_failed_mounts() {
         view("/srv/alt-mnt")
     );
     assert_eq!(lab.sh("node1", "cat /etc/fstab"), before);
+    assert_eq!(
+        lab.sh("node1", "cat /srv/alt-backup"),
+        "\n",
+        "nothing to back up"
+    );
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // A changed line with `backup`: the old fstab is kept beside it, and
+    // the mount is remounted from the new line through `-T`.
+    lab.play(&format!(
+        r#"
+        - mount:
+            path: /srv/alt-mnt
+            src: alttmp
+            fstype: tmpfs
+            opts: size=2m
+            fstab: {alt}
+            backup: true
+            state: mounted
+          register: alt
+        - shell: "cat '{{{{ alt.backup_file }}}}' > /srv/alt-backup"
+        "#
+    ));
+    let backup = lab.apply(&[]);
+    backup.success();
+    assert_eq!(
+        lab.sh("node1", "cat /srv/alt-backup"),
+        "alttmp /srv/alt-mnt tmpfs size=1m 0 0\n"
+    );
+    assert!(
+        view("/srv/alt-mnt").contains("size=2048k"),
+        "{}",
+        view("/srv/alt-mnt")
+    );
 
     // A mount that fails leaves fstab and the directories as they were.
     lab.play(
