@@ -54,6 +54,7 @@ pub mod include_vars;
 pub mod ini_file;
 pub mod lineinfile;
 pub mod manifest;
+pub mod mount;
 pub mod mysql_client;
 pub mod mysql_db;
 pub mod mysql_privs;
@@ -173,6 +174,7 @@ const CRYPTO_COLLECTION: &str = "community.crypto.";
 /// ansible-core's redirects.
 const NATIVE_COLLECTION_MODULES: &[(&str, &str)] = &[
     ("ansible.posix.firewalld", "firewalld"),
+    ("ansible.posix.mount", "mount"),
     ("ansible.posix.seboolean", "seboolean"),
     ("ansible.posix.sysctl", "sysctl"),
     ("community.general.ini_file", "ini_file"),
@@ -335,6 +337,7 @@ builtins! {
     "rpm_key" => RpmKey(rpm_key::RpmKey), rpm_key::spec;
     "cron" => Cron(cron::Cron), cron::spec;
     "sysctl" => Sysctl(sysctl::Sysctl), sysctl::spec;
+    "mount" => Mount(mount::Mount), mount::spec;
     "hostname" => Hostname(hostname::Hostname), hostname::spec;
     "uri" => Uri(uri::Uri), uri::spec;
     "slurp" => Slurp(slurp::Slurp), slurp::spec;

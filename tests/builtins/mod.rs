@@ -19,6 +19,7 @@ mod filters_ip;
 mod git;
 mod ini_file;
 pub mod mariadb;
+mod mount;
 mod mysql;
 mod netmods;
 mod package_facts;

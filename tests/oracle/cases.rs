@@ -25,5 +25,6 @@ cases!(
     blocks_rescue,
     loops_family,
     system_files,
+    mount_fstab,
     async_jobs,
 );
