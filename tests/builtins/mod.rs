@@ -21,6 +21,7 @@ mod ini_file;
 pub mod mariadb;
 mod mysql;
 mod netmods;
+mod npm;
 mod packages;
 mod pip;
 mod reconnect;
