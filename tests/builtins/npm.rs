@@ -4,6 +4,12 @@
 //! `/usr`, the node's own copy-on-write `/usr`. npm's cache is kept in the
 //! node's `/srv` too, so nothing on this machine changes.
 
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+
 use super::{Lab, changed, failed, results};
 
 const ENV: &str = "npm_config_cache: /srv/npm-cache";
@@ -141,6 +147,7 @@ fn npm_installs_local_tarballs_in_a_project_and_globally_and_removes_them() {
 fn npm_installs_a_package_json_and_fails_clearly_on_unknown_packages() {
     let lab = Lab::copy_on_write(1);
     let one = pack(&lab, "1.0.0");
+    lab.sh("node1", "mkdir -p /srv/proj");
     lab.play(&format!(
         r#"
         - copy:
@@ -187,6 +194,7 @@ fn npm_installs_a_package_json_and_fails_clearly_on_unknown_packages() {
             registry: http://127.0.0.1:9
           environment:
             {ENV}
+            npm_config_fetch_retries: 0
         "#
     ));
     let check = lab.apply(&["--check"]);
@@ -211,4 +219,126 @@ fn npm_installs_a_package_json_and_fails_clearly_on_unknown_packages() {
         results(&refused)[0]["msg"],
         "path must be specified when not using global"
     );
+}
+
+/// A registry on 127.0.0.1 that serves fixed files by URL path, as far as
+/// npm needs one: the package document and its tarballs.
+struct Registry {
+    port: u16,
+    files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = listener.local_addr().expect("the address").port();
+        let files: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+        let served = files.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head);
+                let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                let body = served.lock().expect("files").get(&path).cloned();
+                let (status, body) = match body {
+                    Some(body) => ("200 OK", body),
+                    None => ("404 Not Found", b"{}".to_vec()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        });
+        Registry { port, files }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Publishes the node's tarballs of `dtrplay-demo` at these versions,
+    /// the last one `latest`.
+    fn publish(&self, lab: &Lab, versions: &[&str]) {
+        let mut documents = Vec::new();
+        for version in versions {
+            let tarball = pack(lab, version);
+            let text = lab.sh("node1", &format!("base64 -w0 {tarball}"));
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .expect("the tarball");
+            let file = format!("/dtrplay-demo-{version}.tgz");
+            self.files
+                .lock()
+                .expect("files")
+                .insert(file.clone(), bytes);
+            documents.push(format!(
+                r#""{version}":{{"name":"dtrplay-demo","version":"{version}","bin":{{"dtrplay-demo":"cli.js"}},"dist":{{"tarball":"{}{file}"}}}}"#,
+                self.url()
+            ));
+        }
+        let latest = versions.last().expect("a version");
+        let document = format!(
+            r#"{{"name":"dtrplay-demo","dist-tags":{{"latest":"{latest}"}},"versions":{{{}}}}}"#,
+            documents.join(",")
+        );
+        self.files
+            .lock()
+            .expect("files")
+            .insert("/dtrplay-demo".to_string(), document.into_bytes());
+    }
+}
+
+#[test]
+fn npm_installs_and_upgrades_registry_packages_globally_with_latest() {
+    let lab = Lab::copy_on_write(1);
+    let registry = Registry::start();
+    registry.publish(&lab, &["1.0.0"]);
+    let play = |state: &str| {
+        lab.play(&format!(
+            r#"
+            - community.general.npm:
+                name: dtrplay-demo
+                global: true
+                state: {state}
+                registry: {}
+              environment:
+                {ENV}
+            "#,
+            registry.url()
+        ))
+    };
+    play("latest");
+    let check = lab.apply(&["--check"]);
+    check.success();
+    assert_eq!(changed(&check, "node1"), 1, "{}", check.stdout);
+    assert_eq!(installed(&lab), "- -\n");
+    let first = lab.apply(&[]);
+    first.success();
+    assert_eq!(changed(&first, "node1"), 1, "{}", first.stdout);
+    assert_eq!(installed(&lab), "- 1.0.0\n");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // A newer version published: present keeps what is there, latest
+    // upgrades once, and check mode upgrades nothing.
+    registry.publish(&lab, &["1.0.0", "1.1.0"]);
+    play("present");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+    play("latest");
+    let check = lab.apply(&["--check"]);
+    assert_eq!(changed(&check, "node1"), 1, "{}", check.stdout);
+    assert_eq!(installed(&lab), "- 1.0.0\n");
+    let upgrade = lab.apply(&[]);
+    upgrade.success();
+    assert_eq!(changed(&upgrade, "node1"), 1, "{}", upgrade.stdout);
+    assert_eq!(installed(&lab), "- 1.1.0\n");
+    assert_eq!(lab.sh("node1", "dtrplay-demo"), "demo 1.1.0\n");
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 }
