@@ -503,7 +503,7 @@ impl Task for Npm {
             None => (flags.as_str(), ""),
         };
         s.push_str(&format!(
-            "\"$npm\" {}{head}{package}{tail} >&2 || fail npm\n",
+            "\"$npm\" {}{head}{package}{tail} || fail npm\n",
             drift.action.verb()
         ));
         s.push_str(&self.list());
@@ -511,12 +511,24 @@ impl Task for Npm {
         if !out.success() {
             return Err(self.failure(&out));
         }
-        let after = sections(&out.stdout_text())
+        let parts = sections(&out.stdout_text());
+        let after = parts
             .get(LS)
             .and_then(|t| parse_listing(t).ok())
             .unwrap_or_default()
             .installed;
-        let mut outcome = Outcome::ok().with_output(&remote::without_marker(&out));
+        // What npm printed is registered as stdout, without the list read
+        // back and the script's own `dir=` line.
+        let said: Vec<&str> = parts
+            .get("")
+            .map(String::as_str)
+            .unwrap_or("")
+            .lines()
+            .filter(|l| !l.starts_with("dir="))
+            .collect();
+        let mut registered = remote::without_marker(&out);
+        registered.stdout = said.join("\n").into_bytes();
+        let mut outcome = Outcome::ok().with_output(&registered);
         outcome.changed = drift.action == Action::Ci || after != drift.before;
         let what = drift.package.unwrap_or_else(|| "package.json".to_string());
         outcome.msg = Some(match outcome.changed {

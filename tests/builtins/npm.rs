@@ -159,14 +159,18 @@ fn npm_installs_a_package_json_and_fails_clearly_on_unknown_packages() {
             {ENV}
           register: deps
         - copy:
-            content: "{{{{ deps.changed }}}}\n"
+            content: "{{{{ deps.changed }}}} {{{{ 'added 1 package' in (deps.stdout | default('')) }}}}\n"
             dest: /srv/npm-result
         "#
     ));
     let first = lab.apply(&[]);
     first.success();
     assert_eq!(changed(&first, "node1"), 3, "{}", first.stdout);
-    assert_eq!(lab.sh("node1", "cat /srv/npm-result"), "True\n");
+    assert_eq!(
+        lab.sh("node1", "cat /srv/npm-result"),
+        "True True\n",
+        "registers npm's own output"
+    );
     assert_eq!(
         lab.sh(
             "node1",
@@ -182,7 +186,7 @@ fn npm_installs_a_package_json_and_fails_clearly_on_unknown_packages() {
         "only the result file: {}",
         again.stdout
     );
-    assert_eq!(lab.sh("node1", "cat /srv/npm-result"), "False\n");
+    assert_eq!(lab.sh("node1", "cat /srv/npm-result"), "False False\n");
 
     // A package the (unreachable) registry cannot give fails with npm's
     // own words, and installs nothing.
