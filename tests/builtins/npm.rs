@@ -345,4 +345,39 @@ fn npm_installs_and_upgrades_registry_packages_globally_with_latest() {
     assert_eq!(installed(&lab), "- 1.1.0\n");
     assert_eq!(lab.sh("node1", "dtrplay-demo"), "demo 1.1.0\n");
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
+
+    // geerlingguy.nodejs's task: a pinned version under its own prefix.
+    lab.play(&format!(
+        r#"
+        - name: Ensure npm global packages are installed.
+          npm:
+            name: "{{{{ item.name | default(item) }}}}"
+            version: "{{{{ item.version | default(omit) }}}}"
+            global: true
+            state: "{{{{ item.state | default('present') }}}}"
+            registry: {}
+          environment:
+            {ENV}
+            NPM_CONFIG_PREFIX: /srv/npm-global
+            NODE_PATH: /srv/npm-global/lib/node_modules
+            NPM_CONFIG_UNSAFE_PERM: "false"
+          loop:
+            - name: dtrplay-demo
+              version: 1.0.0
+        "#,
+        registry.url()
+    ));
+    let pinned = lab.apply(&[]);
+    pinned.success();
+    assert_eq!(changed(&pinned, "node1"), 1, "{}", pinned.stdout);
+    assert_eq!(
+        lab.sh("node1", "/srv/npm-global/bin/dtrplay-demo"),
+        "demo 1.0.0\n"
+    );
+    assert_eq!(
+        installed(&lab),
+        "- 1.1.0\n",
+        "the default prefix is untouched"
+    );
+    assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 }
