@@ -327,6 +327,11 @@ fn npm_installs_and_upgrades_registry_packages_globally_with_latest() {
     let first = lab.apply(&[]);
     first.success();
     assert_eq!(changed(&first, "node1"), 1, "{}", first.stdout);
+    assert!(
+        first.stdout.contains(r#""runner":"natively""#),
+        "community.general.npm is native: {}",
+        first.stdout
+    );
     assert_eq!(installed(&lab), "- 1.0.0\n");
     assert_eq!(changed(&lab.apply(&[]), "node1"), 0);
 
