@@ -60,6 +60,7 @@ pub mod mysql_db;
 pub mod mysql_privs;
 pub mod mysql_user;
 pub mod node_runtime;
+pub mod npm;
 pub mod openssl_csr;
 pub mod openssl_privatekey;
 pub mod package;
@@ -178,6 +179,7 @@ const NATIVE_COLLECTION_MODULES: &[(&str, &str)] = &[
     ("ansible.posix.seboolean", "seboolean"),
     ("ansible.posix.sysctl", "sysctl"),
     ("community.general.ini_file", "ini_file"),
+    ("community.general.npm", "npm"),
     ("community.general.timezone", "timezone"),
     ("community.mysql.mysql_db", "mysql_db"),
     ("community.mysql.mysql_user", "mysql_user"),
@@ -331,6 +333,7 @@ builtins! {
     "apt_key" => AptKey(apt_key::AptKey), apt_key::spec;
     "deb822_repository" => Deb822Repository(deb822_repository::Deb822Repository), deb822_repository::spec;
     "pip" => Pip(pip::Pip), pip::spec;
+    "npm" => Npm(npm::Npm), npm::spec;
     "get_url" => GetUrl(get_url::GetUrl), get_url::spec;
     "git" => Git(git::Git), git::spec;
     "ini_file" => IniFile(ini_file::IniFile), ini_file::spec;

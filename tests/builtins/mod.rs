@@ -22,6 +22,7 @@ pub mod mariadb;
 mod mount;
 mod mysql;
 mod netmods;
+mod npm;
 mod package_facts;
 mod packages;
 mod pip;
