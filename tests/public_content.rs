@@ -290,3 +290,61 @@ fn delegate_facts_gives_what_a_delegated_task_learned_to_the_host_it_ran_on() {
         "node1 unset node2 gathered\n"
     );
 }
+
+#[test]
+fn first_found_picks_a_roles_vars_file_as_geerlingguy_roles_do() {
+    let (nodes, project) = setup(2);
+    project.file("roles/os/vars/Debian.yml", "os_word: debian\n");
+    project.file("roles/os/vars/main.yml", "os_word: generic\n");
+    project.file(
+        "roles/os/tasks/main.yml",
+        r#"
+        - name: Load OS-specific vars.
+          include_vars: "{{ lookup('first_found', params) }}"
+          vars:
+            params:
+              files:
+                - '{{ flavour }}.yml'
+                - main.yml
+              paths:
+                - 'vars'
+        - copy:
+            dest: /srv/os.txt
+            mode: "0644"
+            content: "{{ os_word }} [{{ lookup('first_found', 'nowhere.yml', skip=true) }}]\n"
+        "#,
+    );
+    project.file(
+        "site.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          vars:
+            flavour: "{{ 'Debian' if inventory_hostname == 'node1' else 'Plan9' }}"
+          roles:
+            - os
+        "#,
+    );
+    project
+        .run(&["validate", "site.yml", "-i", "inventory.yml"])
+        .success();
+    project
+        .run(&["apply", "site.yml", "-i", "inventory.yml"])
+        .success();
+    assert_eq!(read(&nodes, "node1", "/srv/os.txt"), "debian []\n");
+    assert_eq!(read(&nodes, "node2", "/srv/os.txt"), "generic []\n");
+
+    project.file(
+        "missing.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          tasks:
+            - debug: {msg: "{{ lookup('first_found', files=['a.yml', 'b.yml'], paths=['vars']) }}"}
+        "#,
+    );
+    project
+        .run(&["apply", "missing.yml", "-i", "inventory.yml"])
+        .status(2)
+        .stdout_has("No file was found when using first_found (tried vars/a.yml, vars/b.yml)");
+}

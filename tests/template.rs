@@ -578,7 +578,7 @@ fn lookups() {
     );
     assert_eq!(
         render_err("{{ lookup('pipe', 'id') }}", v),
-        "lookup plugin `pipe` is not supported (dtrplay has `env` and `file`)"
+        "lookup plugin `pipe` is not supported (dtrplay has `env`, `file` and `first_found`)"
     );
 }
 

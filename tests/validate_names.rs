@@ -55,13 +55,13 @@ fn unsupported_lookups_are_refused_naming_the_ones_there_are() {
           gather_facts: false
           tasks:
             - debug: {msg: "{{ lookup('pipe', 'id') }}"}
-            - debug: {msg: "{{ lookup('first_found', ['a.yml']) }}"}
+            - debug: {msg: "{{ lookup('fileglob', '*.yml') }}"}
         "#,
     );
     run.stderr_has("unknown lookup plugin `pipe`")
         .stderr_has("site.yml:4:32")
-        .stderr_has("unknown lookup plugin `first_found`")
-        .stderr_has("dtrplay's lookups are `env` and `file`");
+        .stderr_has("unknown lookup plugin `fileglob`")
+        .stderr_has("dtrplay's lookups are `env`, `file`, `first_found`");
 }
 
 #[test]

@@ -961,32 +961,35 @@ fn type_debug(value: &Value) -> &'static str {
 }
 
 /// The lookup plugins `lookup` has; `validate` refuses any other.
-pub(crate) const LOOKUPS: [&str; 2] = ["env", "file"];
+pub(crate) const LOOKUPS: [&str; 3] = ["env", "file", "first_found"];
 
-/// `lookup('env', NAME, ...)` and `lookup('file', PATH, ...)`, the two
-/// lookups credential handling relies on. Several terms are joined with
-/// commas, as Ansible does. Relative files are searched in
-/// `{{ playbook_dir }}/files`, then `{{ playbook_dir }}`.
-fn lookup(
-    state: &State,
-    plugin: &str,
-    terms: Rest<String>,
-    kwargs: Kwargs,
-) -> Result<Value, Error> {
+/// `lookup('env', NAME, ...)`, `lookup('file', PATH, ...)` and
+/// `lookup('first_found', ...)`. Several terms are joined with commas, as
+/// Ansible does. Relative files are searched in the role's directory
+/// (`{{ role_path }}`, when the task is a role's), then
+/// `{{ playbook_dir }}`, each in its `files/` first.
+fn lookup(state: &State, plugin: &str, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    if plugin == "first_found" {
+        return first_found(state, &terms, kwargs);
+    }
     let default: Option<String> = kwargs.get("default")?;
     let rstrip: Option<bool> = kwargs.get("rstrip")?;
     kwargs.assert_all_used()?;
     let mut found = Vec::new();
     for term in terms.iter() {
+        let term = term
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| term.to_string());
         match plugin {
             "env" => found.push(
-                std::env::var(term)
+                std::env::var(&term)
                     .ok()
                     .or_else(|| default.clone())
                     .unwrap_or_default(),
             ),
             "file" => {
-                let path = find_file(state, term);
+                let path = find_file(state, &term);
                 let contents = std::fs::read_to_string(&path).map_err(|e| {
                     invalid(format!(
                         "lookup('file'): could not read {}: {e}",
@@ -1001,7 +1004,7 @@ fn lookup(
             }
             other => {
                 return Err(invalid(format!(
-                    "lookup plugin `{other}` is not supported (dtrplay has `env` and `file`)"
+                    "lookup plugin `{other}` is not supported (dtrplay has `env`, `file` and `first_found`)"
                 )));
             }
         }
@@ -1009,15 +1012,95 @@ fn lookup(
     Ok(Value::from(found.join(",")))
 }
 
+/// The strings of a `files`/`paths` value: a list, or one string split on
+/// commas and semicolons, as Ansible's `first_found` splits it.
+fn names_of(value: &Value) -> Vec<String> {
+    match value.as_str() {
+        Some(text) => text
+            .split([',', ';'])
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => value
+            .try_iter()
+            .map(|items| items.flat_map(|v| names_of(&v)).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// `lookup('first_found', ...)`: the first file that exists, among terms
+/// that are file names or mappings of `files` and `paths` (also given as
+/// keyword arguments), each file tried in each path in order. `skip`
+/// gives an empty string where nothing is found instead of failing.
+fn first_found(state: &State, terms: &[Value], kwargs: Kwargs) -> Result<Value, Error> {
+    let mut files: Vec<String> = kwargs
+        .get::<Option<Value>>("files")?
+        .map(|v| names_of(&v))
+        .unwrap_or_default();
+    let mut paths: Vec<String> = kwargs
+        .get::<Option<Value>>("paths")?
+        .map(|v| names_of(&v))
+        .unwrap_or_default();
+    let mut skip = kwargs.get::<Option<bool>>("skip")?.unwrap_or(false);
+    kwargs.assert_all_used()?;
+    for term in terms {
+        if term.kind() == ValueKind::Map {
+            if let Ok(v) = term.get_attr("files") {
+                files.extend(names_of(&v));
+            }
+            if let Ok(v) = term.get_attr("paths") {
+                paths.extend(names_of(&v));
+            }
+            if let Ok(v) = term.get_attr("skip") {
+                skip |= v.is_true();
+            }
+        } else {
+            files.extend(names_of(term));
+        }
+    }
+    let candidates: Vec<String> = files
+        .iter()
+        .flat_map(
+            |file| match paths.is_empty() || Path::new(file).is_absolute() {
+                true => vec![file.clone()],
+                false => paths
+                    .iter()
+                    .map(|p| Path::new(p).join(file).display().to_string())
+                    .collect(),
+            },
+        )
+        .collect();
+    for candidate in &candidates {
+        let path = find_file(state, candidate);
+        if path.is_file() {
+            return Ok(Value::from(path.display().to_string()));
+        }
+    }
+    if skip {
+        return Ok(Value::from(""));
+    }
+    Err(invalid(format!(
+        "No file was found when using first_found (tried {})",
+        candidates.join(", ")
+    )))
+}
+
 fn find_file(state: &State, term: &str) -> std::path::PathBuf {
     let path = Path::new(term);
     if path.is_absolute() {
         return path.to_path_buf();
     }
-    let base = state
-        .lookup("playbook_dir")
-        .and_then(|dir| dir.as_str().map(str::to_string));
-    if let Some(base) = base {
+    let dir = |name: &str| {
+        state
+            .lookup(name)
+            .and_then(|dir| dir.as_str().map(str::to_string))
+            .filter(|d| !d.is_empty())
+    };
+    for base in [dir("role_path"), dir("playbook_dir")]
+        .into_iter()
+        .flatten()
+    {
         for candidate in [
             Path::new(&base).join("files").join(path),
             Path::new(&base).join(path),

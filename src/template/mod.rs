@@ -425,7 +425,7 @@ impl Templates {
                     names::NameKind::Lookup => &filters::LOOKUPS,
                 };
                 let known = words.iter().copied().filter(|w| self.has(u.kind, w));
-                // Two lookups are too few for a guess to mean anything.
+                // Three lookups are too few for a guess to mean anything.
                 let guess = match u.kind {
                     names::NameKind::Lookup => None,
                     _ => suggest::did_you_mean(&u.name, known),
@@ -433,7 +433,7 @@ impl Templates {
                 let help = guess.unwrap_or_else(|| match u.kind {
                     names::NameKind::Lookup => format!(
                         "dtrplay's lookups are {}; run a command in a task and `register` its output instead",
-                        filters::LOOKUPS.map(|l| format!("`{l}`")).join(" and ")
+                        filters::LOOKUPS.map(|l| format!("`{l}`")).join(", ")
                     ),
                     kind => format!(
                         "dtrplay has Jinja's and Ansible's built-in {}s; collections' {}s are not, except the `ipaddr` family (`ansible.utils.ipaddr`, `ipv4`, `ipv6`, `ipwrap`)",
