@@ -369,6 +369,22 @@ impl RunVars {
             vars.insert_data("ansible_facts", Value::Object(all));
         });
     }
+
+    /// `meta: clear_facts`: forgets the facts a host learned (gathered or
+    /// from `*_facts` modules): `ansible_facts` becomes empty and the
+    /// injected `ansible_*` variables go. Registered values and `set_fact`
+    /// variables stay, as Ansible keeps its non-persistent facts.
+    pub fn forget_facts(&self, host: &str) {
+        self.table.update(host, |vars| {
+            if let Some(Value::Object(facts)) = vars.get("ansible_facts") {
+                for short in facts.keys() {
+                    vars.remove_own(&format!("ansible_{short}"));
+                    vars.remove_own(short);
+                }
+            }
+            vars.insert_data("ansible_facts", Value::Object(Map::new()));
+        });
+    }
 }
 
 fn inventory_groups(inventory: &Inventory) -> Value {

@@ -521,3 +521,55 @@ fn vars_prompt_encrypt_and_password_hash_make_the_hashes_glibc_makes() {
         .stderr_has("bad.yml:4:16")
         .stderr_has("the salt may hold only the characters");
 }
+
+#[test]
+fn meta_clear_facts_forgets_gathered_facts_of_every_play_host_and_keeps_variables() {
+    let (nodes, project) = setup(2);
+    let play = |strategy: &str| {
+        format!(
+            r#"
+- hosts: web
+  gather_facts: true
+  strategy: {strategy}
+  tasks:
+    - set_fact: {{mine: kept}}
+    - command: "true"
+      register: reg
+      changed_when: false
+    - copy:
+        dest: /srv/before.txt
+        mode: "0644"
+        content: "{{{{ ansible_facts.hostname is defined }}}} {{{{ ansible_hostname is defined }}}}\n"
+    - meta: clear_facts
+      when: inventory_hostname == 'node1'
+    - copy:
+        dest: /srv/after.txt
+        mode: "0644"
+        content: "{{{{ ansible_facts.hostname | default('cleared') }}}} {{{{ ansible_hostname | default('cleared') }}}} {{{{ mine }}}} {{{{ reg.rc }}}}\n"
+"#
+        )
+    };
+    for strategy in ["linear", "free"] {
+        project.file("site.yml", &play(strategy));
+        project
+            .run(&["validate", "site.yml", "-i", "inventory.yml"])
+            .success();
+        project
+            .run(&["apply", "site.yml", "-i", "inventory.yml"])
+            .success();
+        for node in ["node1", "node2"] {
+            assert_eq!(read(&nodes, node, "/srv/before.txt"), "True True\n");
+        }
+        // node1's condition holds; as in Ansible, that clears every host.
+        assert_eq!(
+            read(&nodes, "node1", "/srv/after.txt"),
+            "cleared cleared kept 0\n"
+        );
+        if strategy == "linear" {
+            assert_eq!(
+                read(&nodes, "node2", "/srv/after.txt"),
+                "cleared cleared kept 0\n"
+            );
+        }
+    }
+}

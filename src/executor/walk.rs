@@ -246,6 +246,16 @@ impl<'a> Executor<'a> {
                                 .await;
                                 Flow::Continue
                             }
+                            MetaAction::ClearFacts => {
+                                // As in Ansible, one host for which the
+                                // condition holds clears every play host.
+                                if !chosen.is_empty() {
+                                    for h in hosts {
+                                        self.vars.forget_facts(h);
+                                    }
+                                }
+                                Flow::Continue
+                            }
                             MetaAction::EndPlay | MetaAction::Noop => Flow::Continue,
                         }
                     }
@@ -697,6 +707,12 @@ impl<'a> Executor<'a> {
                             MetaAction::EndPlay | MetaAction::EndHost => HostFlow::Ended,
                             MetaAction::ResetConnection => {
                                 self.reset_connection(play, host).await;
+                                HostFlow::Continue
+                            }
+                            MetaAction::ClearFacts => {
+                                for h in &self.play_hosts {
+                                    self.vars.forget_facts(h);
+                                }
                                 HostFlow::Continue
                             }
                             // Handlers run when the batch is done in the

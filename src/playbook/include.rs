@@ -560,10 +560,10 @@ impl Loader<'_> {
             Some("end_host") => MetaAction::EndHost,
             Some("noop") => MetaAction::Noop,
             Some("reset_connection") => MetaAction::ResetConnection,
+            Some("clear_facts") => MetaAction::ClearFacts,
             Some(other) => {
                 let hint = match other {
                     "refresh_inventory" => "dtrplay reads the inventory once, before the run; run the playbook again to see a changed inventory".to_string(),
-                    "clear_facts" => "dtrplay keeps gathered facts and registered values in one store and cannot forget only the facts; remove the task, or set the variables again with `set_fact`".to_string(),
                     _ => "known meta actions: flush_handlers, end_play, end_host, noop, reset_connection".to_string(),
                 };
                 self.errors.push(

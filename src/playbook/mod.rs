@@ -214,6 +214,8 @@ pub enum MetaAction {
     /// Close the host's connection, so that the next task opens a new one
     /// (a new login picks up group changes).
     ResetConnection,
+    /// `meta: clear_facts`: every play host forgets its facts.
+    ClearFacts,
 }
 
 impl Step {

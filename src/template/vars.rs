@@ -191,6 +191,15 @@ impl Vars {
         layer.entries.insert(name, entry);
     }
 
+    /// Forgets a variable of this layer (a parent's stays visible).
+    pub fn remove_own(&mut self, name: &str) {
+        if self.layer.entries.contains_key(name) {
+            let layer = Arc::make_mut(&mut self.layer);
+            layer.secrets = OnceLock::new();
+            layer.entries.shift_remove(name);
+        }
+    }
+
     /// Whether a variable is defined in any layer.
     pub fn contains(&self, name: &str) -> bool {
         self.entry(name).is_some()
