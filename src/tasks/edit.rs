@@ -55,6 +55,24 @@ pub async fn fetch(cx: &Context<'_>, path: &str) -> Result<Stat, TaskError> {
     }
 }
 
+/// Refuses a path that is not an editable regular file: a directory, a
+/// special file, or one past the edit limit. The tasks that edit a
+/// system file of their own (`mount`'s fstab, `sysctl`'s file, a
+/// `.repo` file) share these words; `lineinfile` keeps Ansible's.
+pub fn refuse_uneditable(stat: &Stat, path: &str) -> Result<(), TaskError> {
+    match stat.kind {
+        FileKind::Directory => Err(TaskError::failed(format!("{path} is a directory"))),
+        FileKind::Other => Err(TaskError::failed(format!(
+            "{path} is a special file (device, socket or fifo)"
+        ))),
+        FileKind::File if stat.content.is_none() => Err(TaskError::failed(format!(
+            "{path} is larger than {} MiB, too large to edit in place",
+            EDIT_LIMIT / (1024 * 1024)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The file's current content (empty when it does not exist yet).
 pub fn text(stat: &Stat) -> &[u8] {
     stat.content.as_deref().unwrap_or_default()

@@ -30,7 +30,7 @@ use crate::params::{Kind, Param, Spec};
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::copy::FileOptions;
 use crate::tasks::edit::{self, EditDrift};
-use crate::tasks::remote::{self, FileKind, Probe, Report, shell_quote};
+use crate::tasks::remote::{self, Probe, Report, shell_quote};
 
 mod fstab;
 
@@ -389,22 +389,7 @@ impl Task for Mount {
 
         let mut new = None;
         if let Some(stat) = &stat {
-            match stat.kind {
-                FileKind::Directory => {
-                    return Err(TaskError::failed(format!("{fstab} is a directory")));
-                }
-                FileKind::Other => {
-                    return Err(TaskError::failed(format!(
-                        "{fstab} is a special file (device, socket or fifo)"
-                    )));
-                }
-                FileKind::File if stat.content.is_none() => {
-                    return Err(TaskError::failed(format!(
-                        "{fstab} is too large to edit in place"
-                    )));
-                }
-                _ => {}
-            }
+            edit::refuse_uneditable(stat, fstab)?;
             let content = String::from_utf8_lossy(edit::text(stat)).into_owned();
             new = if self.state == "absent" {
                 let src = self.src.as_deref().map(escaped);

@@ -26,7 +26,7 @@ use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::copy::FileOptions;
 use crate::tasks::edit::{self, EditDrift};
-use crate::tasks::remote::{self, FileKind, Probe, Report, shell_quote};
+use crate::tasks::remote::{self, Probe, Report, shell_quote};
 
 /// The arguments of `sysctl`.
 #[derive(Debug, Clone, Deserialize)]
@@ -245,22 +245,7 @@ impl Task for Sysctl {
                 "sysctl was not found on the host: install it (Debian: apt-get install procps), or set reload: false and sysctl_set: false to edit the file only",
             ));
         }
-        match stat.kind {
-            FileKind::Directory => {
-                return Err(TaskError::failed(format!("{path} is a directory")));
-            }
-            FileKind::Other => {
-                return Err(TaskError::failed(format!(
-                    "{path} is a special file (device, socket or fifo)"
-                )));
-            }
-            FileKind::File if stat.content.is_none() => {
-                return Err(TaskError::failed(format!(
-                    "{path} is too large to edit in place"
-                )));
-            }
-            _ => {}
-        }
+        edit::refuse_uneditable(&stat, path)?;
         let content = String::from_utf8_lossy(edit::text(&stat)).into_owned();
         let new = edited(&content, &name, value.as_deref());
         let running = kernel.as_deref().and_then(unhex);

@@ -126,20 +126,11 @@ impl YumRepository {
                 Ok(stat)
             })
             .map_err(|e| TaskError::failed(format!("could not read {dest}: {e}")))?;
-        match stat.kind {
-            FileKind::Directory => Err(TaskError::failed(format!("{dest} is a directory"))),
-            FileKind::Other => Err(TaskError::failed(format!(
-                "{dest} is a special file (device, socket or fifo)"
-            ))),
-            FileKind::File if stat.content.is_none() => Err(TaskError::failed(format!(
-                "{dest} is larger than {} MiB, too large to edit",
-                EDIT_LIMIT / (1024 * 1024)
-            ))),
-            _ => Ok(Found {
-                reposdir_exists: first == b"yes",
-                stat,
-            }),
-        }
+        crate::tasks::edit::refuse_uneditable(&stat, dest)?;
+        Ok(Found {
+            reposdir_exists: first == b"yes",
+            stat,
+        })
     }
 }
 
