@@ -145,7 +145,7 @@ pub enum Runner {
 }
 
 impl Runner {
-    /// One phrase for people: "natively", "through ansible-core 2.19.14 (ansible.builtin.getent)".
+    /// One phrase for people: "natively", "through ansible-core 2.19.14 (ansible.builtin.tempfile)".
     pub fn describe(&self) -> String {
         match self {
             Runner::Native => "natively".to_string(),

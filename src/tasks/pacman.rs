@@ -61,7 +61,7 @@ pub fn spec() -> Spec {
             Param::new("extra_args", Kind::Str).default(""),
             Param::new("upgrade", Kind::Bool),
             Param::new("upgrade_extra_args", Kind::Str).default(""),
-            Param::new("update_cache", Kind::Bool).aliases(&["update-cache"]),
+            Param::new("update_cache", Kind::Bool),
             Param::new("update_cache_extra_args", Kind::Str).default(""),
             Param::new("reason", Kind::Str).choices(&["explicit", "dependency"]),
             Param::new("reason_for", Kind::Str)
