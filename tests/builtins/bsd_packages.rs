@@ -62,7 +62,10 @@ fn pkgng_and_openbsd_pkg_name_their_missing_tool_per_host_and_change_nothing() {
             .collect();
         assert_eq!(msgs.len(), 4, "{msgs:?}");
         for msg in &msgs[..2] {
-            assert!(msg.starts_with("pkg is not installed on the host"), "{msgs:?}");
+            assert!(
+                msg.starts_with("pkg is not installed on the host"),
+                "{msgs:?}"
+            );
         }
         for msg in &msgs[2..] {
             assert!(

@@ -70,9 +70,14 @@ fn getent_sets_the_database_as_facts_in_check_mode_too() {
             .iter()
             .map(|r| r["msg"].as_str().unwrap_or_default().to_string())
             .collect();
-        assert!(msgs.iter().any(|m| m
-            == "One or more supplied key could not be found in the database."));
-        assert!(msgs.iter().any(|m| m == "Missing arguments, or database unknown."));
+        assert!(
+            msgs.iter()
+                .any(|m| m == "One or more supplied key could not be found in the database.")
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m == "Missing arguments, or database unknown.")
+        );
         assert!(
             msgs.iter()
                 .any(|m| m.starts_with("getent is not installed on the host")),

@@ -90,7 +90,11 @@ fn pacman_installs_upgrades_sets_reasons_and_removes_with_the_real_pacman() {
     check.success();
     assert_eq!(changed(&check, "node1"), 1);
     assert_eq!(msgs(&check)[0], "Would have installed 1 packages");
-    assert!(diffs(&check).contains("+dtr-hello-1.0-1"), "{}", diffs(&check));
+    assert!(
+        diffs(&check).contains("+dtr-hello-1.0-1"),
+        "{}",
+        diffs(&check)
+    );
     assert_eq!(
         msgs(&check)[2],
         "Failed to list package(s) to install: error: target not found: dtr-nope"
@@ -156,7 +160,11 @@ fn pacman_installs_upgrades_sets_reasons_and_removes_with_the_real_pacman() {
     let check = lab.apply(&["--check", "--diff"]);
     check.success();
     assert_eq!(changed(&check, "node1"), 1);
-    assert!(diffs(&check).contains("-dtr-hello-1.1-1"), "{}", diffs(&check));
+    assert!(
+        diffs(&check).contains("-dtr-hello-1.1-1"),
+        "{}",
+        diffs(&check)
+    );
     assert_eq!(lab.sh("node1", "cat /opt/dtr-hello/version"), "1.1\n");
     let removed = lab.apply(&[]);
     removed.success();
@@ -191,7 +199,10 @@ fn pacman_without_pacman_names_it_and_bad_arguments_are_refused() {
     let run = lab.apply(&[]);
     run.success();
     let msgs = msgs(&run);
-    assert!(msgs[0].starts_with("pacman is not installed on the host"), "{msgs:?}");
+    assert!(
+        msgs[0].starts_with("pacman is not installed on the host"),
+        "{msgs:?}"
+    );
     assert!(msgs[1].contains("is not a package name"), "{msgs:?}");
     assert_eq!(msgs[2], "parameters are mutually exclusive: name|upgrade");
 }

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::rpm_packages::{msgs, publish};
+use super::rpm_packages::{msgs, publish, publish_named};
 use super::{Lab, changed, diffs, results};
 
 /// Writes `site.yml`: one play over `nodes` with these tasks, and the
@@ -38,8 +38,25 @@ fn zypper_repository_and_zypper_install_upgrade_and_remove_with_the_real_zypper(
     // (`/etc/zypp/systemCheck`); on a Debian node glibc is a dpkg package,
     // not in the RPM database, so the node's copy of that check goes.
     lab.sh("node1", "sed -i '/^requires:glibc/d' /etc/zypp/systemCheck");
+    // libzypp fails to cache an RPM database left empty by a removal
+    // (`rpmdb2solv`), which a real SUSE system never has: one package that
+    // is in no repository stays installed throughout.
+    let keep = tempfile::Builder::new()
+        .prefix("dtrplay-zypper-keep-")
+        .tempdir()
+        .expect("keep dir");
+    publish_named(keep.path(), "dtr-keep", "1.0");
+    lab.sh(
+        "node1",
+        &format!(
+            "rpm --dbpath /var/lib/rpm -i --nodeps {}/noarch/dtr-keep-1.0-1.noarch.rpm 2>/dev/null",
+            keep.path().display()
+        ),
+    );
     let repos = "ls /etc/zypp/repos.d 2>/dev/null | grep -c dtrlocal || :";
-    let installed = "rpm -q --qf '%{VERSION}\\n' dtr-hello || :";
+    // libzypp keeps its RPM database in /var/lib/rpm; Debian's own rpm
+    // command defaults to ~/.rpmdb, so the test names zypper's.
+    let installed = "rpm --dbpath /var/lib/rpm -q --qf '%{VERSION}\\n' dtr-hello || :";
 
     // The nginx role's shape.
     let add = format!(
@@ -115,7 +132,8 @@ fn zypper_repository_and_zypper_install_upgrade_and_remove_with_the_real_zypper(
         "{}",
         diffs(&check)
     );
-    assert_eq!(msgs(&check)[2], "No provider of 'dtr-nope' found.");
+    // zypper is given `+dtr-nope`, as by the module, and says so.
+    assert_eq!(msgs(&check)[2], "No provider of '+dtr-nope' found.");
     assert_eq!(
         lab.sh("node1", installed),
         "package dtr-hello is not installed\n"
@@ -124,7 +142,10 @@ fn zypper_repository_and_zypper_install_upgrade_and_remove_with_the_real_zypper(
     first.success();
     assert_eq!(changed(&first, "node1"), 1, "{:?}", msgs(&first));
     assert_eq!(
-        lab.sh("node1", "cat /opt/dtr-hello/version; rpm -q --qf '%{VERSION}\\n' dtr-hello"),
+        lab.sh(
+            "node1",
+            "cat /opt/dtr-hello/version; rpm --dbpath /var/lib/rpm -q --qf '%{VERSION}\\n' dtr-hello"
+        ),
         "1.0\n1.0\n"
     );
     assert!(!Path::new("/opt/dtr-hello").exists());
@@ -212,8 +233,14 @@ fn zypper_without_zypper_names_it_and_bad_arguments_are_refused() {
     let run = lab.apply(&[]);
     run.success();
     let msgs = msgs(&run);
-    assert!(msgs[0].starts_with("zypper is not installed on the host"), "{msgs:?}");
-    assert!(msgs[1].starts_with("zypper is not installed on the host"), "{msgs:?}");
+    assert!(
+        msgs[0].starts_with("zypper is not installed on the host"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[1].starts_with("zypper is not installed on the host"),
+        "{msgs:?}"
+    );
     assert_eq!(msgs[2], "Can not dist-upgrade specific packages.");
     assert!(msgs[3].contains("a .repo file as `repo`"), "{msgs:?}");
     assert_eq!(results(&run).len(), 4);
