@@ -82,6 +82,7 @@ pub mod replace;
 pub mod rpm_key;
 pub mod script;
 pub mod seboolean;
+pub mod sections;
 pub mod selinux;
 pub mod service;
 pub mod service_facts;

@@ -26,6 +26,7 @@ use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::remote::{self, shell_quote, shlex_split};
+use crate::tasks::sections::{section, sections};
 
 /// The arguments of `pacman`.
 #[derive(Debug, Clone, Deserialize)]
@@ -123,25 +124,6 @@ pub struct PacmanDrift {
     upgrade: bool,
 }
 
-/// The sections of the script's output: `@@begin NAME` ... `@@end NAME RC`.
-fn sections(stdout: &str) -> BTreeMap<String, (String, i32)> {
-    let mut out = BTreeMap::new();
-    let mut current: Option<(String, String)> = None;
-    for line in stdout.lines() {
-        if let Some(name) = line.strip_prefix("@@begin ") {
-            current = Some((name.to_string(), String::new()));
-        } else if let Some(rest) = line.strip_prefix("@@end ") {
-            let (name, rc) = rest.rsplit_once(' ').unwrap_or((rest, "-1"));
-            let text = current.take().map(|(_, t)| t).unwrap_or_default();
-            out.insert(name.to_string(), (text, rc.parse().unwrap_or(-1)));
-        } else if let Some((_, text)) = current.as_mut() {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    out
-}
-
 /// `name version` lines, as `pacman --query` prints them.
 fn name_versions(text: &str) -> BTreeMap<String, String> {
     text.lines()
@@ -204,10 +186,6 @@ impl Pacman {
         )
     }
 
-    fn section(name: &str, command: &str) -> String {
-        format!("echo '@@begin {name}'\n{command}\necho \"@@end {name} $?\"\n")
-    }
-
     fn install_base(&self) -> Result<String, PacmanError> {
         Ok(format!(
             "\"$p\" --noconfirm --noprogressbar --needed{}",
@@ -243,11 +221,11 @@ impl Pacman {
                 "[ \"$b\" = \"$a\" ] || echo '@@cache_updated'\n"
             });
         }
-        s.push_str(&Self::section("Q", "\"$p\" --query 2>&1"));
-        s.push_str(&Self::section("E", "\"$p\" --query --explicit 2>/dev/null"));
-        s.push_str(&Self::section("D", "\"$p\" --query --deps 2>/dev/null"));
+        s.push_str(&section("Q", "\"$p\" --query 2>&1"));
+        s.push_str(&section("E", "\"$p\" --query --explicit 2>/dev/null"));
+        s.push_str(&section("D", "\"$p\" --query --deps 2>/dev/null"));
         if self.upgrade.unwrap_or(false) {
-            s.push_str(&Self::section("U", "\"$p\" --query --upgrades 2>/dev/null"));
+            s.push_str(&section("U", "\"$p\" --query --upgrades 2>/dev/null"));
         }
         let names: Vec<&String> = self.name.iter().filter(|n| !n.is_empty()).collect();
         if names.is_empty() {
@@ -281,7 +259,7 @@ impl Pacman {
         };
         s.push_str(&format!(
             "if [ $# -gt 0 ]; then\n{}fi\n",
-            Self::section("T", &dry_run)
+            section("T", &dry_run)
         ));
         Ok(s)
     }

@@ -27,6 +27,7 @@ use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::remote::{self, shell_quote};
+use crate::tasks::sections::sections;
 use crate::tasks::zypper_xml::{self, Solvable};
 
 /// The arguments of `zypper`.
@@ -188,25 +189,6 @@ fn want(names: &[String], remove: bool) -> (Vec<Package>, Vec<String>) {
 pub struct ZypperDrift {
     subcommand: String,
     args: Vec<String>,
-}
-
-/// The sections of a script's output: `@@begin NAME` ... `@@end NAME RC`.
-fn sections(stdout: &str) -> std::collections::BTreeMap<String, (String, i32)> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut current: Option<(String, String)> = None;
-    for line in stdout.lines() {
-        if let Some(name) = line.strip_prefix("@@begin ") {
-            current = Some((name.to_string(), String::new()));
-        } else if let Some(rest) = line.strip_prefix("@@end ") {
-            let (name, rc) = rest.rsplit_once(' ').unwrap_or((rest, "-1"));
-            let text = current.take().map(|(_, t)| t).unwrap_or_default();
-            out.insert(name.to_string(), (text, rc.parse().unwrap_or(-1)));
-        } else if let Some((_, text)) = current.as_mut() {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    out
 }
 
 impl Zypper {
