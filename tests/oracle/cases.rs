@@ -30,4 +30,5 @@ cases!(
     file_edits,
     users_groups,
     git_checkout,
+    apt_packages,
 );
