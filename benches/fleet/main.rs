@@ -23,6 +23,7 @@
 //! lab node, and the lab picks its addresses in 127.0.0.0/8.
 
 mod delay;
+mod end_state;
 mod limits;
 mod measure;
 mod peers;
