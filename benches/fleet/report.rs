@@ -215,15 +215,23 @@ impl Record {
                 load.median, load.min, load.max
             );
         }
-        let _ = writeln!(
-            out,
-            "- timed runs per cell: {} (peers may have fewer); dtrplay --forks {}\n",
-            self.runs, self.dtrplay_forks
-        );
-        let _ = writeln!(
-            out,
-            "Wall times are medians in seconds with [min–max] over the valid runs. A run is valid when it exited 0, every node's `ca.crt` and directory are right (checked on the control side), and it reported the expected changes (dtrplay and Ansible: changes on the first run, none on the second).\n"
-        );
+        // A record of the real job alone (`--only real-job`) has no fleet
+        // rows: their explanations and targets would describe nothing.
+        let fleets = !self.sizes.is_empty();
+        if !fleets {
+            out.push('\n');
+        }
+        if fleets {
+            let _ = writeln!(
+                out,
+                "- timed runs per cell: {} (peers may have fewer); dtrplay --forks {}\n",
+                self.runs, self.dtrplay_forks
+            );
+            let _ = writeln!(
+                out,
+                "Wall times are medians in seconds with [min–max] over the valid runs. A run is valid when it exited 0, every node's `ca.crt` and directory are right (checked on the control side), and it reported the expected changes (dtrplay and Ansible: changes on the first run, none on the second).\n"
+            );
+        }
         for kex in self.kexes() {
             self.wall_table(&mut out, kex);
             self.ratio_table(&mut out, kex);
@@ -249,7 +257,9 @@ impl Record {
                 v.max_rss_kb as f64 / 1024.0
             );
         }
-        self.targets(&mut out);
+        if fleets {
+            self.targets(&mut out);
+        }
         let invalid = self.invalid();
         if !invalid.is_empty() {
             let _ = writeln!(out, "## Runs that did not count\n");
