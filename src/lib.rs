@@ -17,8 +17,9 @@
 //!   `invocation` per task and host, each task a `task::Task` (check, then
 //!   apply). `api` and `cert` serve the UCP/DTR tasks.
 //! - `report` turns the executor's events into human or JSON output.
-//! - `lab` is a local UCP + DTR + nodes cluster for rehearsals and tests;
-//!   `doctor` checks the trust links of a real (or lab) cluster.
+//! - `doctor` checks the trust links of a real (or lab) cluster. The lab
+//!   itself (a local UCP + DTR + nodes cluster for rehearsals and tests) is
+//!   the `dtrplay-lab` crate; `run` only hands it the `lab` subcommand.
 //! - `vault` reads and writes Ansible Vault data (`dtrplay vault`).
 
 pub mod api;
@@ -38,9 +39,7 @@ pub mod executor;
 pub mod facts;
 pub mod inventory;
 pub mod invocation;
-pub mod lab;
 pub mod listing;
-pub mod local_file;
 pub mod loops;
 pub mod magic_vars;
 pub mod manual;

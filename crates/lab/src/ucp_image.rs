@@ -16,8 +16,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::lab::docker::ControllerCerts;
-use crate::lab::test_image::{Entry, ImportError, archive, import_tar};
+use crate::docker::ControllerCerts;
+use crate::test_image::{Entry, ImportError, archive, import_tar};
 
 /// The image name the procedure runs.
 pub const REPOSITORY: &str = "docker/ucp";
