@@ -30,4 +30,6 @@ cases!(
     file_edits,
     users_groups,
     git_checkout,
+    apt_packages,
+    certificates,
 );
