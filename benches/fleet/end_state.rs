@@ -7,8 +7,8 @@
 
 use std::fs;
 
-use dtrplay::lab::node::backing_path;
-use dtrplay::lab::state::LabConfig;
+use dtrplay_lab::node::backing_path;
+use dtrplay_lab::state::LabConfig;
 
 use crate::real_job::LabRun;
 

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dtrplay::lab::state::{CONFIG_FILE, LabConfig, LabState, STATE_FILE, read_json};
+use dtrplay_lab::state::{CONFIG_FILE, LabConfig, LabState, STATE_FILE, read_json};
 use serde::Serialize;
 
 use crate::end_state;

@@ -31,4 +31,5 @@ cases!(
     users_groups,
     git_checkout,
     apt_packages,
+    certificates,
 );

@@ -1,7 +1,7 @@
 //! The DTR simulator: `/ca`, health, version, the settings API (where DTR
 //! 2.0 learns to trust UCP through `authBypassCA`) and the repository API.
 //! The registry v2 API and the token service that DTR also serves live in
-//! [`crate::lab::registry`]; both share [`DtrState`].
+//! [`crate::registry`]; both share [`DtrState`].
 //!
 //! It exists so steps 2, 4 and 6 of the integration (ucp-dtr-api.md §0) run
 //! against something that authenticates, validates and remembers like DTR.
@@ -45,13 +45,13 @@ use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Map, Value, json};
 
-use crate::lab::Flavor;
-use crate::lab::apis::{
+use crate::Flavor;
+use crate::apis::{
     Accounts, BasicAuth, Role, basic_auth, dtr_tls_config, error_response, json_response, lock,
     parse_json_object, random_hex,
 };
-use crate::lab::pki::{LabPki, parse_certificates};
-use crate::lab::registry::{self, RegistryStore, TokenGrant};
+use crate::pki::{LabPki, parse_certificates};
+use crate::registry::{self, RegistryStore, TokenGrant};
 
 /// DTR's `DefaultAuthBypassOU` (ucp-dtr-api.md §5).
 pub const DEFAULT_AUTH_BYPASS_OU: &str = "ucp";

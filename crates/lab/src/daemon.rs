@@ -21,11 +21,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::future::join_all;
 
 use crate::cli::{LabFlavor, LabUpArgs};
-use crate::lab::node::has_banner;
-use crate::lab::state::{
+use crate::node::has_banner;
+use crate::state::{
     CONFIG_FILE, LabConfig, LabState, STATE_FILE, read_json, write_atomic, write_json,
 };
-use crate::lab::{Flavor, LabError};
+use crate::{Flavor, LabError};
 
 pub use cluster::{Lab, LabOptions};
 
@@ -112,7 +112,7 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
         let controllers = state
             .nodes
             .iter()
-            .filter(|n| n.role == crate::lab::state::Role::Controller)
+            .filter(|n| n.role == crate::state::Role::Controller)
             .count();
         let with_containerd = state.nodes.iter().any(|n| n.containerd_pid.is_some());
         let shape = |flavor: Flavor, nodes: usize, controllers: usize, containerd: bool| {
@@ -141,10 +141,10 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
                 asked: shape(flavor, args.nodes, args.controllers, args.containerd),
             });
         }
-        let login = |user: &str, sudo: crate::lab::users::Sudo| match (user, sudo) {
+        let login = |user: &str, sudo: crate::users::Sudo| match (user, sudo) {
             ("root", _) => "nodes reached as root".to_string(),
-            (user, crate::lab::users::Sudo::Nopasswd) => format!("nodes reached as {user}"),
-            (user, crate::lab::users::Sudo::Password) => {
+            (user, crate::users::Sudo::Nopasswd) => format!("nodes reached as {user}"),
+            (user, crate::users::Sudo::Password) => {
                 format!("nodes reached as {user} with --sudo password")
             }
         };
@@ -206,7 +206,7 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
     config.login.sudo = sudo(args.sudo);
     config.containerd = args.containerd;
     if config.login.password.is_empty() {
-        config.login.password = crate::lab::state::random_password();
+        config.login.password = crate::state::random_password();
     }
     write_json(&config_path, &config)?;
 
@@ -242,10 +242,10 @@ pub async fn up(args: &LabUpArgs) -> Result<ExitCode, LabError> {
     wait_up(&dir, Server::Started(child), &log_path, offset).await
 }
 
-fn sudo(asked: crate::cli::LabSudo) -> crate::lab::users::Sudo {
+fn sudo(asked: crate::cli::LabSudo) -> crate::users::Sudo {
     match asked {
-        crate::cli::LabSudo::Nopasswd => crate::lab::users::Sudo::Nopasswd,
-        crate::cli::LabSudo::Password => crate::lab::users::Sudo::Password,
+        crate::cli::LabSudo::Nopasswd => crate::users::Sudo::Nopasswd,
+        crate::cli::LabSudo::Password => crate::users::Sudo::Password,
     }
 }
 
@@ -256,7 +256,7 @@ fn sudo(asked: crate::cli::LabSudo) -> crate::lab::users::Sudo {
 /// accounts of their own").
 fn default_login_user() -> String {
     if nix::unistd::geteuid().is_root() {
-        crate::lab::users::LOGIN_USER.to_string()
+        crate::users::LOGIN_USER.to_string()
     } else {
         "root".to_string()
     }
@@ -336,10 +336,10 @@ fn print_next_steps(state: &LabState) {
         println!();
         match (login.user.as_str(), login.sudo) {
             ("root", _) => println!("Nodes: SSH logs in as root."),
-            (user, crate::lab::users::Sudo::Nopasswd) => println!(
+            (user, crate::users::Sudo::Nopasswd) => println!(
                 "Nodes: SSH logs in as {user} (root login refused); sudo needs no password."
             ),
-            (user, crate::lab::users::Sudo::Password) => println!(
+            (user, crate::users::Sudo::Password) => println!(
                 "Nodes: SSH logs in as {user} (root login refused); sudo asks for {user}'s password: {} (ansible_become_password in the inventory).",
                 login.password
             ),
@@ -389,7 +389,7 @@ pub async fn serve(dir: &Path) -> Result<ExitCode, LabError> {
         dir: dir.clone(),
         config,
         dtrplay: exe,
-        isolation: crate::lab::node::Isolation::Auto,
+        isolation: crate::node::Isolation::Auto,
         engines: true,
         names: true,
     };
@@ -471,8 +471,8 @@ pub async fn probe(state: &LabState) -> Vec<Part> {
             name: node.name.clone(),
             address: node.address().to_string(),
             detail: match node.role {
-                crate::lab::state::Role::Controller => "controller".into(),
-                crate::lab::state::Role::Worker => "worker".into(),
+                crate::state::Role::Controller => "controller".into(),
+                crate::state::Role::Worker => "worker".into(),
             },
             up,
         });
@@ -483,7 +483,7 @@ pub async fn probe(state: &LabState) -> Vec<Part> {
 /// Whether `GET <url><path>` answers 2xx over TLS verified with `ca_file`.
 /// A lab name in the URL is connected to the endpoint's address directly
 /// (the certificate is still checked for the name).
-async fn https_ok(endpoint: &crate::lab::state::Endpoint, path: &str, ca_file: &Path) -> bool {
+async fn https_ok(endpoint: &crate::state::Endpoint, path: &str, ca_file: &Path) -> bool {
     let base = &endpoint.url;
     let Ok(pem) = fs::read(ca_file) else {
         return false;
@@ -491,7 +491,7 @@ async fn https_ok(endpoint: &crate::lab::state::Endpoint, path: &str, ca_file: &
     let Ok(ca) = reqwest::Certificate::from_pem(&pem) else {
         return false;
     };
-    crate::api::tls::install_provider();
+    dtrplay_tls::install_provider();
     let mut builder = reqwest::Client::builder()
         .tls_certs_only([ca])
         .no_proxy()
@@ -638,8 +638,8 @@ async fn stop_recorded(dir: &Path, state: &LabState) -> Result<(), LabError> {
     stop_serve(dir, serve).await?;
     let mut pids = vec![serve];
     for node in &state.nodes {
-        pids.extend(crate::lab::engine::stop_recorded(&node.root));
-        pids.extend(crate::lab::containerd::stop_recorded(
+        pids.extend(crate::engine::stop_recorded(&node.root));
+        pids.extend(crate::containerd::stop_recorded(
             &node.root,
             node.containerd_pid,
         ));

@@ -33,7 +33,6 @@ use axum_server::Handle;
 use axum_server::tls::TlsInfo;
 use axum_server::tls_rustls::RustlsConfig;
 use base64::Engine;
-use rustls::crypto::CryptoProvider;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
@@ -42,10 +41,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::api::any_chain::AnyChain;
-use crate::lab::Flavor;
-use crate::lab::pki::{LabPki, parse_certificates};
-use crate::lab::{dtr, ucp, ucp_engines};
+use crate::Flavor;
+use crate::pki::{LabPki, parse_certificates};
+use crate::{dtr, ucp, ucp_engines};
+use dtrplay_tls::AnyChain;
 
 /// How the lab's API servers are set up.
 #[derive(Clone)]
@@ -320,7 +319,7 @@ pub async fn start(pki: &LabPki, cfg: ApiConfig) -> Result<ApiServers, StartErro
     // trusts the cluster root CA (step 4): what UCP presents to get tokens
     // for the engines behind it (`ucp_engines.rs`).
     let identity = pki
-        .issue_cluster_identity(UCP_IDENTITY_CN, crate::lab::pki::NODE_IDENTITY_OU)
+        .issue_cluster_identity(UCP_IDENTITY_CN, crate::pki::NODE_IDENTITY_OU)
         .map_err(|e| StartError::Config {
             reason: format!("cannot issue UCP's client certificate: {e}"),
         })?;
@@ -448,11 +447,6 @@ impl Drop for RunningServer {
     }
 }
 
-/// The crypto provider of the whole crate.
-pub(crate) fn provider() -> Arc<CryptoProvider> {
-    crate::api::tls::provider()
-}
-
 /// A rustls server configuration serving `cert_pem`/`key_pem` over HTTP/1.1.
 pub(crate) fn server_config(
     cert_pem: &str,
@@ -464,7 +458,7 @@ pub(crate) fn server_config(
     })?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
         .map_err(|_| TlsSetupError::Pem { what: "server key" })?;
-    let mut config = ServerConfig::builder_with_provider(provider())
+    let mut config = ServerConfig::builder_with_provider(dtrplay_tls::provider())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
@@ -486,9 +480,10 @@ pub(crate) fn optional_client_ca_config(
     })? {
         roots.add(ca)?;
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .allow_unauthenticated()
-        .build()?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), dtrplay_tls::provider())
+            .allow_unauthenticated()
+            .build()?;
     server_config(cert_pem, key_pem, verifier)
 }
 
@@ -615,7 +610,7 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// 32 random bytes, hex encoded: tokens, IDs and upload UUIDs.
 pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    provider()
+    dtrplay_tls::provider()
         .secure_random
         .fill(&mut buf)
         .expect("the operating system's random number generator is available");

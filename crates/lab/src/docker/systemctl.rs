@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::lab::docker::{ENGINE_DIR, Engine};
+use crate::docker::{ENGINE_DIR, Engine};
 
 const RESTARTS_FILE: &str = "restarts.log";
 const STOPPED_FILE: &str = "stopped";

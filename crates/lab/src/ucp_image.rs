@@ -16,8 +16,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::lab::docker::ControllerCerts;
-use crate::lab::test_image::{Entry, ImportError, archive, import_tar};
+use crate::docker::ControllerCerts;
+use crate::test_image::{Entry, ImportError, archive, import_tar};
 
 /// The image name the procedure runs.
 pub const REPOSITORY: &str = "docker/ucp";
@@ -32,7 +32,7 @@ const SHELL: &str = "/usr/bin/dash";
 const ENTRYPOINT_CHANGE: &str = "ENTRYPOINT%20%5B%22%2Fbin%2Fsh%22%2C%22%2Fdump-certs%22%5D";
 
 /// The script; `@NODE@` becomes the node's name.
-const SCRIPT: &str = r#"# dump-certs of the dtrplay lab's docker/ucp image (lab/ucp_image.rs).
+const SCRIPT: &str = r#"# dump-certs of the dtrplay lab's docker/ucp image (crates/lab/src/ucp_image.rs).
 fatal() { printf 'level=fatal msg="%s"\n' "$1" >&2; exit 1; }
 [ "$1" = dump-certs ] || fatal "the dtrplay lab's docker/ucp image only runs dump-certs"
 shift

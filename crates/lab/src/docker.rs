@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lab::Flavor;
-use crate::lab::node::NODE_ENV;
-use crate::lab::state::Role;
+use crate::Flavor;
+use crate::node::NODE_ENV;
+use crate::state::Role;
 
-pub use crate::lab::docker::systemctl::{restart_count, run as systemctl};
+pub use crate::docker::systemctl::{restart_count, run as systemctl};
 
 /// The engine's directory inside a node root.
 pub const ENGINE_DIR: &str = "engine";

@@ -41,12 +41,12 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::lab::apis::{
+use crate::apis::{
     BasicAuth, Role, basic_auth, bearer_token, error_response, json_response, lock, now_rfc3339,
     peer_chain, random_hex,
 };
-use crate::lab::dtr::{DtrInner, DtrState, is_repository_name};
-use crate::lab::pki::parse_certificates;
+use crate::dtr::{DtrInner, DtrState, is_repository_name};
+use crate::pki::parse_certificates;
 
 /// Prefix of every auth bypass failure (ucp-dtr-api.md §7).
 pub const BYPASS_ERROR_PREFIX: &str = "encountered an error during ucp auth bypass: ";
@@ -962,8 +962,7 @@ mod tests {
     #[test]
     fn ou_matching_uses_word_boundaries() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let pki =
-            crate::lab::pki::LabPki::generate(dir.path(), &Default::default()).expect("generate");
+        let pki = crate::pki::LabPki::generate(dir.path(), &Default::default()).expect("generate");
         let cert = pki.issue_cluster_identity("node", "ucpx").expect("issue");
         let der = parse_certificates(&cert.cert_pem).expect("parses");
         assert!(ou_matches(&der[0], "ucpx"));

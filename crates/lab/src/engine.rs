@@ -29,8 +29,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::lab::daemon::process;
-use crate::lab::node::Node;
+use crate::daemon::process;
+use crate::node::Node;
 
 /// Where Debian's `docker.io` installs the daemon.
 pub const DOCKERD: &str = "/usr/sbin/dockerd";
@@ -138,7 +138,7 @@ pub fn available() -> Result<(), EngineError> {
 
 /// The control-side path of a node's engine socket.
 pub fn socket_path(root: &Path) -> PathBuf {
-    crate::lab::node::backing_path(root, SOCKET)
+    crate::node::backing_path(root, SOCKET)
 }
 
 /// The node's engine data root (on the control machine; the node sees the
@@ -415,7 +415,7 @@ pub fn pings(socket: &Path) -> bool {
 /// `root`, found by its pidfile; checks that the pid still runs this node's
 /// dockerd first. Returns the pids it signalled.
 pub fn stop_recorded(root: &Path) -> Vec<u32> {
-    let pidfile = crate::lab::node::backing_path(root, PIDFILE);
+    let pidfile = crate::node::backing_path(root, PIDFILE);
     let Some(pid) = fs::read_to_string(&pidfile)
         .ok()
         .and_then(|text| text.trim().parse::<u32>().ok())

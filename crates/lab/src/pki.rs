@@ -549,7 +549,7 @@ fn store(
 /// it, and renames it over `path`, so readers see the old or the new file and
 /// never a partial one.
 pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), PkiError> {
-    crate::local_file::write_atomic(path, data, mode).map_err(|source| PkiError::Io {
+    dtrplay_local_file::write_atomic(path, data, mode).map_err(|source| PkiError::Io {
         action: "write",
         path: path.to_owned(),
         source,

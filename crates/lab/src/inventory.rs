@@ -15,9 +15,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::lab::Flavor;
-use crate::lab::node::Node;
-use crate::lab::state::{LabConfig, Role, StateError, write_private};
+use crate::Flavor;
+use crate::node::Node;
+use crate::state::{LabConfig, Role, StateError, write_private};
 
 /// Everything the inventory describes.
 #[derive(Debug)]
@@ -101,7 +101,7 @@ pub fn render(input: &InventoryInput<'_>) -> String {
                 // A login user of the node's own reaches root with sudo, as
                 // on production fleets.
                 out.push_str("              ansible_become: true\n");
-                if config.login.sudo == crate::lab::users::Sudo::Password {
+                if config.login.sudo == crate::users::Sudo::Password {
                     out.push_str(&format!(
                         "              ansible_become_password: {}\n",
                         quote(&config.login.password)

@@ -1,5 +1,7 @@
 //! Files dtrplay writes on the control machine: reports, the lab's state and
-//! certificates, vault files rewritten in place.
+//! certificates, vault files rewritten in place. A crate of its own because
+//! both the engine and the lab (`dtrplay-lab`) write them, and the lab does
+//! not depend on the engine.
 //!
 //! Every such write is atomic and private by construction: the bytes go to a
 //! temporary file beside the target, created exclusively (`O_EXCL`) under a

@@ -27,8 +27,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::lab::daemon::process;
-use crate::lab::node::Node;
+use crate::daemon::process;
+use crate::node::Node;
 
 /// Where Debian's `containerd` package installs the daemon.
 pub const CONTAINERD: &str = "/usr/bin/containerd";
@@ -91,7 +91,7 @@ pub fn root_dir(node_root: &Path) -> PathBuf {
 
 /// The control-side path of the node's containerd socket.
 pub fn socket_path(node_root: &Path) -> PathBuf {
-    crate::lab::node::backing_path(node_root, SOCKET)
+    crate::node::backing_path(node_root, SOCKET)
 }
 
 /// k0s's containerd configuration: the format containerd 1.6 reads, the

@@ -4,12 +4,12 @@
 //! Two places need a handshake that does not judge the peer's chain but
 //! still makes the peer prove it holds the key of the certificate it
 //! presents: the client reading the chain a server actually sends (to
-//! explain a failure, or to compare it with a CA: `api/tls.rs`), and the
-//! lab's DTR, which asks for any client certificate as nginx's
+//! explain a failure, or to compare it with a CA: the engine's `api/tls.rs`),
+//! and the lab's DTR, which asks for any client certificate as nginx's
 //! `ssl_verify_client optional_no_ca` does and lets its auth bypass judge
-//! the chain per request (`lab/apis.rs`). Both are this type: every chain
-//! is accepted, every handshake signature is verified with the crate's
-//! crypto provider.
+//! the chain per request (the lab's `apis.rs`). Both are this type: every
+//! chain is accepted, every handshake signature is verified with
+//! [`crate::provider`].
 
 use std::sync::Arc;
 
@@ -26,10 +26,10 @@ pub struct AnyChain {
 }
 
 impl AnyChain {
-    /// A verifier with the crate's crypto provider.
+    /// A verifier with dtrplay's crypto provider.
     pub fn new() -> Arc<AnyChain> {
         Arc::new(AnyChain {
-            provider: crate::api::tls::provider(),
+            provider: crate::provider(),
         })
     }
 }

@@ -47,7 +47,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::UnixStream;
 
-use crate::lab::apis::lock;
+use crate::apis::lock;
 
 /// The header in which Docker clients and UCP pass registry credentials.
 pub const REGISTRY_AUTH: &str = "x-registry-auth";
@@ -537,7 +537,7 @@ impl Front {
         repo: &str,
         actions: &str,
     ) -> Option<String> {
-        crate::api::tls::install_provider();
+        dtrplay_tls::install_provider();
         let mut builder = reqwest::Client::builder()
             .timeout(TOKEN_TIMEOUT)
             .no_proxy()
@@ -697,7 +697,7 @@ async fn collect(
 pub fn route(name: &str, root: &Path) -> EngineRoute {
     EngineRoute {
         name: name.to_string(),
-        socket: crate::lab::engine::socket_path(root),
+        socket: crate::engine::socket_path(root),
     }
 }
 

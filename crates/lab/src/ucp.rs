@@ -46,14 +46,21 @@ use rustls::ServerConfig;
 use serde_json::{Map, Value, json};
 use zip::write::SimpleFileOptions;
 
-use crate::api::ucp::REGISTRY_CA_FIELD;
-use crate::lab::Flavor;
-use crate::lab::apis::{
+use crate::Flavor;
+use crate::apis::{
     Accounts, Role, TlsSetupError, bearer_token, error_response, json_response, lock,
     optional_client_ca_config, parse_json_object, peer_chain, random_hex,
 };
-use crate::lab::pki::{LabPki, PkiError, parse_certificates};
-use crate::lab::ucp_engines::{Front, KnownRegistry, docker_error, is_docker_path};
+use crate::pki::{LabPki, PkiError, parse_certificates};
+use crate::ucp_engines::{Front, KnownRegistry, docker_error, is_docker_path};
+
+/// The JSON field of UCP 1.x `POST /api/config/registry` that carries the
+/// uploaded DTR CA. No public source names it (ucp-dtr-api.md §2, open
+/// question 1: "make it a named constant in the client and simulator, and
+/// mark it unverified"), so this is an unverified choice. The simulator keeps
+/// its own copy rather than importing the client's, so that a client sending
+/// another name finds its CA missing on read-back and its tests fail.
+pub const REGISTRY_CA_FIELD: &str = "caBundle";
 
 /// Message of a failed login (inferred, ucp-dtr-api.md §10).
 pub const LOGIN_FAILED_MESSAGE: &str = "invalid username or password";

@@ -12,17 +12,17 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::lab::apis::{self, ApiConfig, ApiServers};
-use crate::lab::containerd::Containerds;
-use crate::lab::docker::{self, ControllerCerts, NodeInfo};
-use crate::lab::engine::{self, EngineOptions, Engines};
-use crate::lab::inventory::{self, InventoryInput};
-use crate::lab::node::{Fleet, FleetOptions, Isolation, Node};
-use crate::lab::pki::{self, LabPki, PkiOptions};
-use crate::lab::proxy::{self, Proxy};
-use crate::lab::state::{Endpoint, LabConfig, LabState, NodeRecord, Role, STATE_VERSION};
-use crate::lab::{Flavor, LabError};
-use crate::lab::{test_image, ucp_engines, ucp_image};
+use crate::apis::{self, ApiConfig, ApiServers};
+use crate::containerd::Containerds;
+use crate::docker::{self, ControllerCerts, NodeInfo};
+use crate::engine::{self, EngineOptions, Engines};
+use crate::inventory::{self, InventoryInput};
+use crate::node::{Fleet, FleetOptions, Isolation, Node};
+use crate::pki::{self, LabPki, PkiOptions};
+use crate::proxy::{self, Proxy};
+use crate::state::{Endpoint, LabConfig, LabState, NodeRecord, Role, STATE_VERSION};
+use crate::{Flavor, LabError};
+use crate::{test_image, ucp_engines, ucp_image};
 
 /// What to start.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::lab::Flavor;
+use crate::Flavor;
 
 /// What `lab up` asked for, kept across restarts of a kept lab directory.
 pub const CONFIG_FILE: &str = "config.json";
@@ -74,7 +74,7 @@ pub struct LabConfig {
 pub struct LoginConfig {
     /// `root` (root login, no sudo needed) or a user of the nodes' own.
     pub user: String,
-    pub sudo: crate::lab::users::Sudo,
+    pub sudo: crate::users::Sudo,
     /// The login user's password, which sudo asks for in password mode.
     pub password: String,
 }
@@ -83,7 +83,7 @@ impl Default for LoginConfig {
     fn default() -> LoginConfig {
         LoginConfig {
             user: "root".to_string(),
-            sudo: crate::lab::users::Sudo::Nopasswd,
+            sudo: crate::users::Sudo::Nopasswd,
             password: String::new(),
         }
     }
@@ -91,11 +91,11 @@ impl Default for LoginConfig {
 
 impl LoginConfig {
     /// The nodes' accounts, unless they are reached as root.
-    pub fn users(&self) -> Option<crate::lab::users::Users> {
+    pub fn users(&self) -> Option<crate::users::Users> {
         if self.user == "root" {
             return None;
         }
-        let mut users = crate::lab::users::Users::operator(&self.password);
+        let mut users = crate::users::Users::operator(&self.password);
         users.login = self.user.clone();
         users.sudo = self.sudo;
         Some(users)
@@ -253,7 +253,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 /// Writes `bytes` to a temporary file beside `path` with `mode`, then
 /// renames it over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
-    crate::local_file::write_atomic(path, bytes, mode).map_err(|source| StateError::Write {
+    dtrplay_local_file::write_atomic(path, bytes, mode).map_err(|source| StateError::Write {
         path: path.to_path_buf(),
         source,
     })

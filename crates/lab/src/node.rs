@@ -58,9 +58,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::lab::daemon::process;
-use crate::lab::rootfs;
-use crate::lab::users::{self, Users};
+use crate::daemon::process;
+use crate::rootfs;
+use crate::users::{self, Users};
 
 /// Where Debian (and the CI image) install the OpenSSH server. sshd must be
 /// started by absolute path, because it re-executes itself per connection.

@@ -1,6 +1,14 @@
 //! The lab: a local UCP + DTR + nodes rehearsal cluster (`dtrplay lab`).
+//!
+//! A crate of its own, so that the engine (the `dtrplay` package) builds
+//! without the simulator's servers and PKI (axum, rcgen, zip): the engine
+//! knows only [`cli::LabCommand`] and [`run`], which its `lab` subcommand
+//! calls. The simulator speaks the UCP and DTR APIs with its own wire
+//! constants, taken from the reference, never the client's, so that a client
+//! using a wrong name fails its tests against it.
 
 pub mod apis;
+pub mod cli;
 pub mod containerd;
 pub mod daemon;
 pub mod docker;
