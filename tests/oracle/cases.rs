@@ -27,5 +27,10 @@ cases!(
     system_files,
     mount_fstab,
     async_jobs,
+    file_edits,
+    users_groups,
+    git_checkout,
+    apt_packages,
+    certificates,
     getent_facts,
 );
