@@ -32,4 +32,5 @@ cases!(
     git_checkout,
     apt_packages,
     certificates,
+    getent_facts,
 );
