@@ -164,6 +164,12 @@ pub struct Spec {
     /// Arguments ansible-core removed, each with what to write instead:
     /// refused by name, since Ansible refuses them too.
     pub removed: Vec<(String, String)>,
+    /// The list argument a loop may collapse on: when every item's
+    /// arguments render the same but for this one, the loop runs as one
+    /// task given every item's entries (one check, one apply, one round
+    /// trip), and the task splits the outcome per item
+    /// (`Task::item_outcome`). Package managers install a list at once.
+    pub collapses: Option<String>,
 }
 
 impl Spec {
@@ -176,7 +182,14 @@ impl Spec {
             on_control: false,
             facts: Vec::new(),
             removed: Vec::new(),
+            collapses: None,
         }
+    }
+
+    /// Loops over this task collapse on the list argument `param`.
+    pub fn collapses(mut self, param: &str) -> Spec {
+        self.collapses = Some(param.to_string());
+        self
     }
 
     /// An argument ansible-core no longer has, and what replaces it.

@@ -57,15 +57,22 @@ impl Invocation<'_> {
     /// unless in check mode. A background task (`poll: 0`) applies through
     /// `async_job::Detached`, which starts its script as a job.
     pub(super) async fn attempt(&self, warnings: &mut Vec<String>) -> Ended {
-        let args = match self.arguments() {
-            Ok(args) => args,
-            Err(msg) => {
-                return Ended::Failed {
-                    msg,
-                    data: Map::new(),
-                };
-            }
-        };
+        match self.arguments() {
+            Ok(args) => self.attempt_with(args, warnings).await,
+            Err(msg) => Ended::Failed {
+                msg,
+                data: Map::new(),
+            },
+        }
+    }
+
+    /// One attempt with arguments rendered already (a collapsed loop's,
+    /// every item's entries in one list).
+    pub(super) async fn attempt_with(
+        &self,
+        args: Map<String, Value>,
+        warnings: &mut Vec<String>,
+    ) -> Ended {
         let built = (self.entry.build)(args)
             .map_err(|why| format!("invalid arguments for `{}`: {why}", self.entry.spec.name));
         let task = match built {
