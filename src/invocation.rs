@@ -434,7 +434,8 @@ impl Invocation<'_> {
 fn skipped(mut result: HostResult) -> (HostResult, Value, Map<String, Value>) {
     result.status = Status::Skipped;
     result.msg = Some("Conditional result was False".into());
-    let registered = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"});
+    let registered =
+        json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"});
     (result, registered, Map::new())
 }
 

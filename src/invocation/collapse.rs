@@ -138,7 +138,8 @@ impl Invocation<'_> {
             std::mem::take(&mut *self.scripts.lock().unwrap_or_else(|e| e.into_inner()));
         let mut results = Vec::new();
         let mut registered_items = Vec::new();
-        for ((index, item), (info, step)) in items.iter().enumerate().zip(infos.into_iter().zip(plan))
+        for ((index, item), (info, step)) in
+            items.iter().enumerate().zip(infos.into_iter().zip(plan))
         {
             self.enter_item(items, index, control);
             let mut result = HostResult::new(self.host, Status::Ok);

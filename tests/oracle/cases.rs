@@ -27,4 +27,5 @@ cases!(
     system_files,
     mount_fstab,
     async_jobs,
+    package_loops,
 );

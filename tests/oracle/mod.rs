@@ -14,6 +14,8 @@
 //! args: [--vault-password-file, pass.txt]   # given to both tools
 //! normalise:                    # more replacements, applied to file contents
 //!   - {from: 'regex', to: 'text'}
+//! copy_on_write: true           # nodes with their own /etc, /usr, /var (real package tools)
+//! apt_packages: [oracle-a]      # Debian packages in a local repository, each node's only source
 //! ```
 //!
 //! Both fleets name their nodes `node1`, `node2`..., so host names agree by
@@ -54,6 +56,13 @@ pub struct CaseSpec {
     pub normalise: Vec<Replace>,
     /// The playbook, relative to the case folder (default `site.yml`).
     pub playbook: Option<String>,
+    /// Nodes with copy-on-write system directories, for cases that run
+    /// real package and user tools.
+    pub copy_on_write: bool,
+    /// Debian packages (version 1.0, one file each) built into a local
+    /// repository that is every node's only apt source, its index read
+    /// before the case runs; needs `copy_on_write`.
+    pub apt_packages: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,9 +83,23 @@ impl Side {
     /// A fleet of `count` nodes and a copy of the case folder `case`.
     pub fn new(case: &Path, spec: &CaseSpec) -> Side {
         let count = spec.nodes.unwrap_or(1);
-        let nodes = Nodes::start(count);
+        let nodes = match spec.copy_on_write {
+            true => Nodes::start_copy_on_write(count),
+            false => Nodes::start(count),
+        };
         let project = Project::new();
         copy_tree(case, project.path());
+        if !spec.apt_packages.is_empty() {
+            assert!(spec.copy_on_write, "apt_packages needs copy_on_write");
+            let repo = project.path().join(".apt-repo");
+            std::fs::create_dir_all(&repo).expect("the repository directory");
+            let names: Vec<&str> = spec.apt_packages.iter().map(String::as_str).collect();
+            crate::builtins::package_loops::publish_debs(&repo, &names);
+            for node in nodes.fleet.nodes() {
+                crate::builtins::packages::use_only(&nodes, &node.name, &repo);
+                nodes.sh(&node.name, "apt-get update -q >/dev/null");
+            }
+        }
         let names: Vec<String> = nodes.fleet.nodes().iter().map(|n| n.name.clone()).collect();
         let mut groups: Vec<(String, Vec<String>)> = spec
             .groups
