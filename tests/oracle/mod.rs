@@ -16,6 +16,7 @@
 //!   - {from: 'regex', to: 'text'}
 //! copy_on_write: true           # nodes with their own /etc, /usr, /var (real package tools)
 //! apt_packages: [oracle-a]      # Debian packages in a local repository, each node's only source
+//! apt_installed: [oracle-a]     # of those, installed on every node before the case runs
 //! ```
 //!
 //! Both fleets name their nodes `node1`, `node2`..., so host names agree by
@@ -63,6 +64,9 @@ pub struct CaseSpec {
     /// repository that is every node's only apt source, its index read
     /// before the case runs; needs `copy_on_write`.
     pub apt_packages: Vec<String>,
+    /// Of `apt_packages`, those installed on every node before the case
+    /// runs (a removal that stays idempotent across the two runs).
+    pub apt_installed: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +102,15 @@ impl Side {
             for node in nodes.fleet.nodes() {
                 crate::builtins::packages::use_only(&nodes, &node.name, &repo);
                 nodes.sh(&node.name, "apt-get update -q >/dev/null");
+                if !spec.apt_installed.is_empty() {
+                    nodes.sh(
+                        &node.name,
+                        &format!(
+                            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q {} >/dev/null",
+                            spec.apt_installed.join(" ")
+                        ),
+                    );
+                }
             }
         }
         let names: Vec<String> = nodes.fleet.nodes().iter().map(|n| n.name.clone()).collect();
