@@ -10,7 +10,8 @@
 //! retries, `changed_when`/`failed_when`, the report); its parts have their
 //! own files: `attempt` (one check-then-apply, where `check` and `apply` are
 //! called), `collapse` (a loop run as one task, for the tasks whose spec
-//! collapses), `conditions`, `loops` (`loop_control`) and `masking`
+//! collapses), `batch` (a loop's items run side by side, their scripts
+//! sent together), `conditions`, `loops` (`loop_control`) and `masking`
 //! (secrets and `no_log`).
 
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ use crate::template::{Templates, Vars};
 use crate::vars;
 
 mod attempt;
+mod batch;
 mod collapse;
 mod conditions;
 mod loops;

@@ -170,6 +170,12 @@ pub struct Spec {
     /// trip), and the task splits the outcome per item
     /// (`Task::item_outcome`). Package managers install a list at once.
     pub collapses: Option<String>,
+    /// The argument that tells a loop's items apart for a task whose items
+    /// may run side by side (`user`, `group`): when every item's value of
+    /// it differs, the items' checks go to the host as one script, and so
+    /// do their applies (`connection::batched`), each item with its own
+    /// arguments and result.
+    pub batches: Option<String>,
 }
 
 impl Spec {
@@ -183,7 +189,15 @@ impl Spec {
             facts: Vec::new(),
             removed: Vec::new(),
             collapses: None,
+            batches: None,
         }
+    }
+
+    /// Loops over this task run their items side by side, batched, when
+    /// every item's `param` differs.
+    pub fn batches(mut self, param: &str) -> Spec {
+        self.batches = Some(param.to_string());
+        self
     }
 
     /// Loops over this task collapse on the list argument `param`.

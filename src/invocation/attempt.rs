@@ -58,7 +58,7 @@ impl Invocation<'_> {
     /// `async_job::Detached`, which starts its script as a job.
     pub(super) async fn attempt(&self, warnings: &mut Vec<String>) -> Ended {
         match self.arguments() {
-            Ok(args) => self.attempt_with(args, warnings).await,
+            Ok(args) => self.attempt_with(args, None, warnings).await,
             Err(msg) => Ended::Failed {
                 msg,
                 data: Map::new(),
@@ -67,10 +67,13 @@ impl Invocation<'_> {
     }
 
     /// One attempt with arguments rendered already (a collapsed loop's,
-    /// every item's entries in one list).
+    /// every item's entries in one list), through `via` when given (the
+    /// view that batches a loop's items, which keeps the scripts it sends
+    /// for `-vv` itself).
     pub(super) async fn attempt_with(
         &self,
         args: Map<String, Value>,
+        via: Option<&dyn Connection>,
         warnings: &mut Vec<String>,
     ) -> Ended {
         let built = (self.entry.build)(args)
@@ -129,10 +132,10 @@ impl Invocation<'_> {
             conn: self.conn,
             scripts: &self.scripts,
         };
-        let conn: &dyn Connection = if self.show_scripts {
-            &recorded
-        } else {
-            self.conn
+        let conn: &dyn Connection = match via {
+            Some(via) => via,
+            None if self.show_scripts => &recorded,
+            None => self.conn,
         };
         let cx = context!(conn);
         let detached_recorded =

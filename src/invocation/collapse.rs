@@ -51,19 +51,13 @@ impl Invocation<'_> {
         control: &LoopSettings,
         warnings: &mut Vec<String>,
     ) -> Collapsed {
-        let Some(param) = self.entry.spec.collapses.clone() else {
-            return Collapsed::No;
-        };
-        let task = self.task;
-        let per_attempt = task.until.is_some()
-            || task.retries.is_some()
-            || !task.changed_when.is_empty()
-            || !task.failed_when.is_empty()
-            || self.asynchronous.is_some()
-            || !control.pause.is_zero();
-        if per_attempt || items.len() < 2 {
+        if !self.loop_may_join(items, control) {
             return Collapsed::No;
         }
+        let Some(param) = self.entry.spec.collapses.clone() else {
+            return self.batched(items, control, warnings).await;
+        };
+        let task = self.task;
         let started = Instant::now();
         let mut shape: Option<Map<String, Value>> = None;
         let mut plan = Vec::new();
@@ -115,7 +109,9 @@ impl Invocation<'_> {
         }
         args.insert(param.clone(), all.into());
         let mut own_warnings = Vec::new();
-        let ended = self.attempt_with(args.clone(), &mut own_warnings).await;
+        let ended = self
+            .attempt_with(args.clone(), None, &mut own_warnings)
+            .await;
         let whole = match ended {
             Ended::Done(outcome) => outcome,
             Ended::Failed { .. } | Ended::Unreachable(_) => {
@@ -173,8 +169,21 @@ impl Invocation<'_> {
         Collapsed::Ran(results, registered_items, notice)
     }
 
+    /// Whether a loop's items may run together: nothing about them is per
+    /// attempt, and there are at least two.
+    fn loop_may_join(&self, items: &[Value], control: &LoopSettings) -> bool {
+        let task = self.task;
+        let per_attempt = task.until.is_some()
+            || task.retries.is_some()
+            || !task.changed_when.is_empty()
+            || !task.failed_when.is_empty()
+            || self.asynchronous.is_some()
+            || !control.pause.is_zero();
+        !per_attempt && items.len() >= 2
+    }
+
     /// Sets the loop variables of item `index`, as the item loop does.
-    fn enter_item(&mut self, items: &[Value], index: usize, control: &LoopSettings) {
+    pub(super) fn enter_item(&mut self, items: &[Value], index: usize, control: &LoopSettings) {
         let loop_var = self.task.loop_var.clone();
         if let Some(name) = &self.task.loop_control.index_var {
             self.vars.insert_data(name.clone(), index.into());

@@ -36,6 +36,7 @@ mod script;
 mod services;
 mod system;
 mod unarchive;
+mod user_loops;
 mod users;
 mod web;
 mod yum_repository;
