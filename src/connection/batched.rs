@@ -93,7 +93,10 @@ impl<'a> Batched<'a> {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(shown);
         }
-        let timeout = requests.iter().map(|r| r.timeout).sum();
+        // The scripts run one after the other, each within its own time.
+        let timeout = requests
+            .iter()
+            .fold(Duration::ZERO, |total, r| total.saturating_add(r.timeout));
         match self.conn.run(&script, &[], timeout).await {
             Ok(out) => {
                 let mut parts = self.split(&out, requests.len()).into_iter();

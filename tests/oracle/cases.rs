@@ -28,4 +28,5 @@ cases!(
     mount_fstab,
     async_jobs,
     package_loops,
+    user_loops,
 );
