@@ -259,6 +259,11 @@ impl Invocation<'_> {
             self.vars
                 .insert_data(self.task.loop_var.clone(), item.clone());
             result.item = Some(self.item_label(item));
+            if self.entry.spec.params.iter().any(|p| p.secret)
+                && let Ok(args) = self.arguments()
+            {
+                self.note_secret_args(&args);
+            }
         }
         // `when`: every condition must hold.
         for cond in &self.task.when {

@@ -55,6 +55,7 @@ impl Invocation<'_> {
             let Ok(args) = self.arguments() else {
                 return Collapsed::No;
             };
+            self.note_secret_args(&args);
             let key = args.get(&param).cloned().unwrap_or(Value::Null);
             if key.is_null() || keys.contains(&key) {
                 return Collapsed::No;
