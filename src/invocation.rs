@@ -178,60 +178,6 @@ impl Invocation<'_> {
         self.loop_report(results, registered_items, facts, warnings, notices)
     }
 
-    /// Makes an item's registered result say which item it was, as
-    /// Ansible's do.
-    fn label_item(&self, registered: &mut Value, item: &Value, index: usize, info: Option<Value>) {
-        let loop_var = &self.task.loop_var;
-        if let Value::Object(map) = registered {
-            map.insert(loop_var.clone(), item.clone());
-            map.insert("ansible_loop_var".into(), loop_var.clone().into());
-            if let Some(name) = &self.task.loop_control.index_var {
-                map.insert(name.clone(), index.into());
-                map.insert("ansible_index_var".into(), name.clone().into());
-            }
-            if let Some(info) = info {
-                map.insert("ansible_loop".into(), info);
-            }
-        }
-    }
-
-    /// The report of a looped task: its status over every item, and the
-    /// registered value with the items' results in item order.
-    fn loop_report(
-        &self,
-        results: Vec<HostResult>,
-        registered_items: Vec<Value>,
-        facts: Map<String, Value>,
-        warnings: Vec<String>,
-        notices: Vec<String>,
-    ) -> Report {
-        let status = aggregate(&results);
-        let ignored = results.iter().any(|r| r.ignored) && status == Status::Failed;
-        let changed = results.iter().any(|r| r.status == Status::Changed);
-        let failed = results.iter().any(|r| r.status == Status::Failed);
-        let skipped = !results.is_empty() && results.iter().all(|r| r.status == Status::Skipped);
-        let mut registered = json!({
-            "changed": changed,
-            "failed": failed,
-            "skipped": skipped || results.is_empty(),
-            "results": registered_items,
-        });
-        if failed {
-            registered["msg"] = Value::from("One or more items failed");
-        }
-        let secret = self.secret_names(&registered, &facts);
-        Report {
-            results,
-            status,
-            ignored,
-            registered,
-            facts,
-            secret,
-            warnings,
-            notices,
-        }
-    }
-
     /// Stores the registered value in the task's own variables, for
     /// `until`, `changed_when` and `failed_when`: host data, or a secret
     /// under `no_log`.
@@ -476,27 +422,6 @@ fn fill_output(result: &mut HostResult, data: &Map<String, Value>) {
         .get("stderr")
         .and_then(Value::as_str)
         .map(str::to_string);
-}
-
-/// The status of a looped task: failed beats unreachable beats changed
-/// beats ok; all items skipped means skipped.
-fn aggregate(results: &[HostResult]) -> Status {
-    let has = |s: Status| {
-        results
-            .iter()
-            .any(|r| r.status == s && !(s == Status::Failed && r.ignored))
-    };
-    if has(Status::Unreachable) {
-        Status::Unreachable
-    } else if results.iter().any(|r| r.status == Status::Failed) {
-        Status::Failed
-    } else if has(Status::Changed) {
-        Status::Changed
-    } else if !results.is_empty() && results.iter().all(|r| r.status == Status::Skipped) {
-        Status::Skipped
-    } else {
-        Status::Ok
-    }
 }
 
 /// How a value is shown to people: strings bare, the rest as JSON.
