@@ -27,6 +27,11 @@ cases!(
     system_files,
     mount_fstab,
     async_jobs,
+    file_edits,
+    users_groups,
+    git_checkout,
+    apt_packages,
+    certificates,
     package_loops,
     user_loops,
 );

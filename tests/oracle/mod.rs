@@ -51,15 +51,16 @@ pub fn fixtures() -> PathBuf {
 #[serde(deny_unknown_fields, default)]
 pub struct CaseSpec {
     pub nodes: Option<usize>,
+    /// Nodes with copy-on-write `/etc`, `/usr`, `/var`, `/opt` and
+    /// `/home`, for cases that run real user or package tools.
+    #[serde(default)]
+    pub copy_on_write: bool,
     pub groups: BTreeMap<String, Vec<String>>,
     pub compare: Vec<String>,
     pub args: Vec<String>,
     pub normalise: Vec<Replace>,
     /// The playbook, relative to the case folder (default `site.yml`).
     pub playbook: Option<String>,
-    /// Nodes with copy-on-write system directories, for cases that run
-    /// real package and user tools.
-    pub copy_on_write: bool,
     /// Debian packages (version 1.0, one file each) built into a local
     /// repository that is every node's only apt source, its index read
     /// before the case runs; needs `copy_on_write`.
@@ -87,9 +88,10 @@ impl Side {
     /// A fleet of `count` nodes and a copy of the case folder `case`.
     pub fn new(case: &Path, spec: &CaseSpec) -> Side {
         let count = spec.nodes.unwrap_or(1);
-        let nodes = match spec.copy_on_write {
-            true => Nodes::start_copy_on_write(count),
-            false => Nodes::start(count),
+        let nodes = if spec.copy_on_write {
+            Nodes::start_copy_on_write(count)
+        } else {
+            Nodes::start(count)
         };
         let project = Project::new();
         copy_tree(case, project.path());
