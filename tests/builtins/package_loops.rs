@@ -377,3 +377,68 @@ fn a_dnf_loop_runs_as_one_dnf_call_and_reports_each_item() {
         again.stdout
     );
 }
+
+#[test]
+fn a_pip_loop_runs_as_one_pip_call_and_reports_each_item() {
+    let wheels = tempfile::Builder::new()
+        .prefix("dtrplay-wheels-")
+        .tempdir()
+        .expect("wheel dir");
+    for name in ["dtrplay-one", "dtrplay-two", "dtrplay-three"] {
+        super::pip::wheel(wheels.path(), name, "1.0");
+    }
+    let links = wheels.path().display().to_string();
+    let lab = Lab::plain(1);
+    lab.play(&format!(
+        r#"
+        - name: the virtualenv, with one package
+          pip:
+            name: dtrplay-one
+            virtualenv: /srv/venv
+            virtualenv_command: /usr/bin/python3 -m venv
+            extra_args: --no-index --find-links {links}
+        - name: packages
+          pip:
+            name: "{{{{ item }}}}"
+            virtualenv: /srv/venv
+            extra_args: --no-index --find-links {links}
+          loop: [dtrplay-one, dtrplay-two, dtrplay-three]
+          register: r
+        - name: results
+          copy:
+            dest: /srv/loop-results
+            content: "{{% for x in r.results %}}{{{{ x.item }}}} {{{{ x.changed }}}} {{{{ x.name | join(',') }}}}\n{{% endfor %}}"
+        "#
+    ));
+    let first = lab
+        .project
+        .run(&["apply", "site.yml", "-i", "inventory.yml", "-vv"]);
+    first.success();
+    assert_eq!(scripts_of(&first.stdout, "packages"), 2, "{}", first.stdout);
+    assert!(
+        first
+            .stdout
+            .contains("node1: `pip` ran 3 items in one call"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(
+        lab.sh(
+            "node1",
+            "/srv/venv/bin/python -c 'import dtrplay_two, dtrplay_three; print(dtrplay_two.VERSION)'"
+        ),
+        "1.0\n"
+    );
+    assert_eq!(
+        lab.sh("node1", "cat /srv/loop-results"),
+        "dtrplay-one False dtrplay-one\ndtrplay-two True dtrplay-two\ndtrplay-three True dtrplay-three\n"
+    );
+    let again = lab.apply(&[]);
+    again.success();
+    assert_eq!(
+        changed(&again, "node1"),
+        1,
+        "only the results file: {}",
+        again.stdout
+    );
+}
