@@ -405,6 +405,11 @@ impl<'a> Executor<'a> {
                     message: w.clone(),
                 });
             }
+            for message in &report.notices {
+                reporter.report(&Event::Notice {
+                    message: message.clone(),
+                });
+            }
             for r in &report.results {
                 reporter.report(&Event::Host(r.clone()));
             }

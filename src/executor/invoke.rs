@@ -110,6 +110,7 @@ impl<'a> Executor<'a> {
                     facts: Map::new(),
                     secret: Vec::new(),
                     warnings: Vec::new(),
+                    notices: Vec::new(),
                 };
             }
         };
@@ -313,5 +314,6 @@ pub(super) fn failure(host: &str, msg: String) -> Report {
         facts: Map::new(),
         secret: Vec::new(),
         warnings: Vec::new(),
+        notices: Vec::new(),
     }
 }

@@ -440,6 +440,7 @@ impl<'a> Executor<'a> {
             facts: Map::new(),
             secret: Vec::new(),
             warnings: Vec::new(),
+            notices: Vec::new(),
         }
     }
 

@@ -33,4 +33,6 @@ cases!(
     apt_packages,
     certificates,
     getent_facts,
+    package_loops,
+    user_loops,
 );
