@@ -44,6 +44,7 @@ use crate::vars::RunVars;
 mod connections;
 mod gather;
 mod host_order;
+mod includes;
 mod invoke;
 mod learn;
 mod names;

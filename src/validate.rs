@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, InputError};
 use crate::facts::needed::{gathers, is_fact_name};
 use crate::inventory::{Inventory, Pattern};
-use crate::playbook::{Play, Playbook, TaskDef};
+use crate::playbook::{Play, Playbook, Step, TaskDef};
 use crate::suggest;
 use crate::tasks::Registry;
 use crate::template::Templates;
@@ -396,18 +396,59 @@ impl Checker<'_> {
         for role in &play.roles {
             defined.extend(role.names().map(str::to_string));
         }
-        for task in play.all_tasks() {
-            errors.extend(self.task(task, &mut defined));
-        }
+        self.steps(&play.tasks, &mut defined, &mut Vec::new(), &mut errors);
         for handler in &play.handlers {
-            errors.extend(self.task(handler, &mut defined));
+            errors.extend(self.task(handler, &mut defined, &[]));
         }
         errors
     }
 
-    fn task(&self, task: &TaskDef, defined: &mut HashSet<String>) -> Vec<InputError> {
+    /// Checks steps in the order they run. `scope`: the names the looped
+    /// includes around them define for them (the loop variable and its
+    /// companions), which their tasks see and later tasks do not.
+    fn steps(
+        &self,
+        steps: &[Step],
+        defined: &mut HashSet<String>,
+        scope: &mut Vec<String>,
+        errors: &mut Vec<InputError>,
+    ) {
+        for step in steps {
+            match step {
+                Step::Task(task) => errors.extend(self.task(task, defined, scope)),
+                Step::Meta(meta) => errors.extend(self.task(&meta.task, defined, scope)),
+                Step::Block(block) => {
+                    for part in [&block.body, &block.rescue, &block.always] {
+                        self.steps(part, defined, scope, errors);
+                    }
+                }
+                Step::Include(include) => {
+                    let task = &include.task;
+                    errors.extend(self.task(task, defined, scope));
+                    let Some(loaded) = &include.loaded else {
+                        continue;
+                    };
+                    let outer = scope.len();
+                    if task.loop_items.is_some() {
+                        scope.push(task.loop_var.clone());
+                        scope.extend(task.loop_control.index_var.iter().cloned());
+                    }
+                    self.steps(loaded, defined, scope, errors);
+                    scope.truncate(outer);
+                }
+            }
+        }
+    }
+
+    fn task(
+        &self,
+        task: &TaskDef,
+        defined: &mut HashSet<String>,
+        scope: &[String],
+    ) -> Vec<InputError> {
         let mut errors = Vec::new();
         let mut local = defined.clone();
+        local.extend(scope.iter().cloned());
         local.insert(task.loop_var.clone());
         local.extend(task.loop_control.index_var.iter().cloned());
         local.insert("ansible_loop".into());

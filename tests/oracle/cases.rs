@@ -27,4 +27,6 @@ cases!(
     system_files,
     mount_fstab,
     async_jobs,
+    include_loops,
+    include_loops_free,
 );
