@@ -1,25 +1,33 @@
 //! The variables of a run, layered by Ansible's precedence, in one model:
 //! `template::Vars` layers, with every value's origin said where it enters.
 //!
-//! From lowest to highest: inventory variables (group, then host, already
-//! merged by `inventory`), magic variables (`inventory_hostname`,
-//! `group_names`, `playbook_dir`, ...), play `vars`, play `vars_files`, task
-//! `vars`, registered values and `set_fact` values, extra variables (`-e`).
+//! From lowest to highest, as Ansible's "Understanding variable
+//! precedence" lists them: role defaults, inventory variables (group, then
+//! host, already merged by `inventory`) with the magic variables
+//! (`inventory_hostname`, `group_names`, `playbook_dir`, ...), host facts
+//! (gathered, or from `*_facts` modules), play `vars`, `vars_prompt`,
+//! `vars_files`, role vars, block and task `vars`, `include_vars`,
+//! registered values and `set_fact` values, role and include parameters,
+//! extra variables (`-e`).
 //!
 //! The layers (ARCHITECTURE.md, "The variable model"):
-//! - one **host layer** per inventory host, kept in the run's [`HostTable`]:
-//!   inventory, magic, play and extra variables of the current play (all
-//!   user-written templates, rendered lazily), with a child layer of what
-//!   the host learned (registered results, facts: host data, never
-//!   rendered). `hostvars` is a lazy view over this table;
+//! - one **host entry** per inventory host, kept in the run's
+//!   [`HostTable`], a chain of four layers (see [`HostLayers`]): the
+//!   host's base (inventory and magic variables, role defaults), its facts,
+//!   the current play's variables (play vars, `vars_files`, role vars and
+//!   extra variables: user-written templates, rendered lazily), and what
+//!   the host learned (registered results, `set_fact` and `include_vars`
+//!   values). Facts sit below the play, so a play variable named like a
+//!   fact wins over it, while `ansible_facts.<name>` still gives the fact.
+//!   `hostvars` is a lazy view over this table;
 //! - one **task layer** per invocation: task `vars`, `ansible_check_mode`,
 //!   `hostvars`, then the loop item and the registered value while the task
 //!   runs.
 //!
 //! Extra variables win over everything: a registered value or fact with the
 //! name of an extra variable is not stored, and task `vars` named like a
-//! fact or an extra variable are left out, which is what their precedence
-//! means.
+//! learned value or an extra variable are left out, which is what their
+//! precedence means.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -101,9 +109,10 @@ impl RunVars {
             .hosts()
             .map(|h| {
                 let name = h.name().to_string();
-                let mut vars = run.host_base(inventory, &name);
-                run.add_extra(&mut vars);
-                (name, vars.child())
+                let base = run.host_base(inventory, &name);
+                let mut play = base.child().child();
+                run.add_extra(&mut play);
+                (name, play.child())
             })
             .collect();
         run.table = HostTable::new(hosts);
@@ -174,6 +183,14 @@ impl RunVars {
                 }
             }
         }
+        // The host's facts stay from play to play, on the new base; the
+        // play's own variables go above them.
+        let facts = self
+            .table
+            .get(host)
+            .map(|learned| HostLayers::of(&learned).facts.rebase(&vars))
+            .unwrap_or_else(|| vars.child());
+        let mut vars = facts.child();
         self.add_extra(&mut vars);
         for (k, v) in &play.vars {
             vars.insert_template(k.key(), v.to_json());
@@ -355,18 +372,21 @@ impl RunVars {
     /// prefix, in `ansible_facts`, merged with the facts known before, as
     /// Ansible injects them. Facts are host data, never rendered.
     pub fn learn_facts(&self, host: &str, facts: &Map<String, Value>) {
-        self.table.update(host, |vars| {
-            let mut all = match vars.get("ansible_facts") {
+        self.table.update(host, |entry| {
+            let layers = HostLayers::of(entry);
+            let mut known = layers.facts.clone();
+            let mut all = match known.get("ansible_facts") {
                 Some(Value::Object(map)) => map,
                 _ => Map::new(),
             };
             for (name, value) in facts {
                 all.insert(crate::facts::short_name(name).to_string(), value.clone());
                 if !self.extra.contains_key(name) {
-                    vars.insert_data(name.clone(), value.clone());
+                    known.insert_data(name.clone(), value.clone());
                 }
             }
-            vars.insert_data("ansible_facts", Value::Object(all));
+            known.insert_data("ansible_facts", Value::Object(all));
+            *entry = layers.with_facts(&known);
         });
     }
 
@@ -375,15 +395,44 @@ impl RunVars {
     /// injected `ansible_*` variables go. Registered values and `set_fact`
     /// variables stay, as Ansible keeps its non-persistent facts.
     pub fn forget_facts(&self, host: &str) {
-        self.table.update(host, |vars| {
-            if let Some(Value::Object(facts)) = vars.get("ansible_facts") {
-                for short in facts.keys() {
-                    vars.remove_own(&format!("ansible_{short}"));
-                    vars.remove_own(short);
-                }
-            }
-            vars.insert_data("ansible_facts", Value::Object(Map::new()));
+        self.table.update(host, |entry| {
+            let layers = HostLayers::of(entry);
+            let mut none = layers.facts.parent().cloned().unwrap_or_default().child();
+            none.insert_data("ansible_facts", Value::Object(Map::new()));
+            *entry = layers.with_facts(&none);
         });
+    }
+}
+
+/// The layers of a host's entry in the table, innermost first, each a
+/// child of the next and the last one a child of the host's base. Every
+/// entry has this shape: `RunVars::new` builds it, `start_play` replaces
+/// the play layer (and the base under the facts), `learn_facts` and
+/// `forget_facts` the facts layer.
+struct HostLayers {
+    /// Registered values, `set_fact` and `include_vars` values.
+    learned: Vars,
+    /// The play's variables, `vars_files`, role vars, extra variables.
+    play: Vars,
+    /// Gathered facts and those of `*_facts` modules, from play to play.
+    facts: Vars,
+}
+
+impl HostLayers {
+    fn of(entry: &Vars) -> HostLayers {
+        let play = entry.parent().cloned().unwrap_or_default();
+        let facts = play.parent().cloned().unwrap_or_default();
+        HostLayers {
+            learned: entry.clone(),
+            play,
+            facts,
+        }
+    }
+
+    /// The host's entry with `facts` in place of its facts layer: the play
+    /// and learned layers keep their own entries, on top of it.
+    fn with_facts(&self, facts: &Vars) -> Vars {
+        self.learned.rebase(&self.play.rebase(facts))
     }
 }
 

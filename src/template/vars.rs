@@ -130,6 +130,12 @@ impl Vars {
         moved
     }
 
+    /// The layer below this one, if any: how a host's entry in the table
+    /// reaches its play and facts layers to replace one of them.
+    pub fn parent(&self) -> Option<&Vars> {
+        self.layer.parent.as_ref()
+    }
+
     /// Records the secrets that renders with these variables (and their
     /// children) derive in `taint`.
     pub fn track(&mut self, taint: Arc<Taint>) {

@@ -29,4 +29,5 @@ cases!(
     async_jobs,
     include_loops,
     include_loops_free,
+    facts_precedence,
 );
