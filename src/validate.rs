@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, InputError};
 use crate::facts::needed::{gathers, is_fact_name};
 use crate::inventory::{Inventory, Pattern};
-use crate::playbook::{Play, Playbook, Step, TaskDef};
+use crate::playbook::{MetaAction, Play, Playbook, Step, TaskDef};
 use crate::suggest;
 use crate::tasks::Registry;
 use crate::template::Templates;
@@ -178,9 +178,13 @@ pub fn load_quietly(
         };
         // Facts stay known for the rest of the run once a play gathered them.
         let mut gathered = false;
+        // After a `meta: refresh_inventory`, plays may target hosts, groups
+        // and variables the inventory does not have yet.
+        let mut refreshed = false;
         for play in &playbook.plays {
             gathered |= play.gather_facts != Some(false);
-            errors.extend(checker.play(play, gathered));
+            errors.extend(checker.play(play, gathered, refreshed));
+            refreshed |= refreshes_inventory(&play.tasks);
             gathered |= play.all_tasks().iter().any(|t| gathers(&t.module));
         }
         warnings.extend(checker.warnings.into_inner());
@@ -352,14 +356,16 @@ struct Checker<'a> {
 impl Checker<'_> {
     /// `facts`: facts are gathered when the play starts (by it, or by an
     /// earlier play).
-    fn play(&self, play: &Play, facts: bool) -> Vec<InputError> {
+    /// `refreshed`: an earlier play read the inventory again, so its hosts,
+    /// groups and variables are only known when this play starts.
+    fn play(&self, play: &Play, facts: bool, refreshed: bool) -> Vec<InputError> {
         let mut errors = Vec::new();
         if let Some(text) = play.hosts.as_str()
             && !crate::yaml::is_template(text)
         {
             match Pattern::parse(text, Some(&play.hosts)) {
                 Ok(pattern) => {
-                    if self.check_variables {
+                    if self.check_variables && !refreshed {
                         errors.extend(self.inventory.unknown_names(&pattern));
                     }
                 }
@@ -367,6 +373,9 @@ impl Checker<'_> {
             }
         }
         let mut defined: HashSet<String> = self.inventory_names.clone();
+        if refreshed {
+            defined.insert(ANY_NAME.into());
+        }
         defined.extend(self.extra.iter().cloned());
         defined.extend(ALWAYS_DEFINED.iter().map(|s| s.to_string()));
         if facts {
@@ -587,4 +596,17 @@ impl Checker<'_> {
             })
             .collect()
     }
+}
+
+/// Whether steps hold a `meta: refresh_inventory` (in blocks and in the
+/// files includes read at load time too).
+fn refreshes_inventory(steps: &[Step]) -> bool {
+    steps.iter().any(|step| match step {
+        Step::Meta(meta) => meta.action == MetaAction::RefreshInventory,
+        Step::Block(block) => [&block.body, &block.rescue, &block.always]
+            .into_iter()
+            .any(|part| refreshes_inventory(part)),
+        Step::Include(include) => include.loaded.as_deref().is_some_and(refreshes_inventory),
+        Step::Task(_) => false,
+    })
 }

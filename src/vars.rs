@@ -45,7 +45,9 @@ pub use crate::template::OMIT;
 pub struct RunVars {
     table: Arc<HostTable>,
     extra: Map<String, Value>,
-    groups: Shared,
+    /// `groups`, replaced when `meta: refresh_inventory` reads the
+    /// inventory again.
+    groups: std::sync::RwLock<Shared>,
     playbook_dir: String,
     /// `playbook_dir` as Ansible gives it: absolute.
     playbook_dir_absolute: String,
@@ -95,7 +97,7 @@ impl RunVars {
         let mut run = RunVars {
             table: Arc::default(),
             extra: extra.clone(),
-            groups: Shared::new(&groups),
+            groups: std::sync::RwLock::new(Shared::new(&groups)),
             playbook_dir: playbook_dir.display().to_string(),
             playbook_dir_absolute: crate::search_path::absolute(playbook_dir)
                 .display()
@@ -107,16 +109,43 @@ impl RunVars {
         };
         let hosts: Vec<(String, Vars)> = inventory
             .hosts()
-            .map(|h| {
-                let name = h.name().to_string();
-                let base = run.host_base(inventory, &name);
-                let mut play = base.child().child();
-                run.add_extra(&mut play);
-                (name, play.child())
-            })
+            .map(|h| (h.name().to_string(), run.before_play(inventory, h.name())))
             .collect();
         run.table = HostTable::new(hosts);
         run
+    }
+
+    /// A host's entry before any play set it up: its base, no facts, the
+    /// extra variables and nothing learned (see [`HostLayers`]).
+    fn before_play(&self, inventory: &Inventory, host: &str) -> Vars {
+        let base = self.host_base(inventory, host);
+        let mut play = base.child().child();
+        self.add_extra(&mut play);
+        play.child()
+    }
+
+    /// `meta: refresh_inventory`: `groups` as the inventory read again
+    /// gives them, and an entry for every host it adds. Hosts already
+    /// known keep what they learned; their inventory variables are read
+    /// again when the next play starts (`start_play`), so the play now
+    /// running keeps its own.
+    pub fn refresh(&self, inventory: &Inventory) {
+        *self
+            .groups
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Shared::new(&inventory_groups(inventory));
+        for host in inventory.hosts() {
+            self.table
+                .add(host.name(), || self.before_play(inventory, host.name()));
+        }
+    }
+
+    fn groups(&self) -> Shared {
+        self.groups
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Inventory and magic variables of a host.
@@ -144,7 +173,7 @@ impl RunVars {
         vars.insert_magic("ansible_check_mode", self.check.into());
         vars.insert_magic("ansible_diff_mode", self.diff.into());
         vars.insert_magic("omit", OMIT.into());
-        vars.insert_shared("groups", &self.groups);
+        vars.insert_shared("groups", &self.groups());
         vars
     }
 
@@ -269,6 +298,8 @@ impl RunVars {
         }
         // Extra variables win over everything, so they go on last again.
         self.add_extra(&mut vars);
+        // A play on the implicit `localhost` gives it an entry of its own.
+        self.table.add(host, || self.before_play(inventory, host));
         self.table
             .update(host, |learned| *learned = learned.rebase(&vars));
         Ok(())
@@ -310,6 +341,9 @@ impl RunVars {
             }
         }
         vars.insert_magic("ansible_check_mode", check_mode.into());
+        // `groups` as the inventory gives them now, also after a
+        // `meta: refresh_inventory` in the middle of the play.
+        vars.insert_shared("groups", &self.groups());
         // The address the host is reached at, as the connection gives it
         // to a host's own tasks in Ansible, when the inventory says none.
         if !host_vars.contains("ansible_host") {
@@ -348,7 +382,7 @@ impl RunVars {
     /// host is known: extra variables and `groups`, as Ansible does.
     pub fn play_level(&self) -> Vars {
         let mut vars = Vars::templates(&self.extra);
-        vars.insert_shared("groups", &self.groups);
+        vars.insert_shared("groups", &self.groups());
         vars
     }
 

@@ -268,6 +268,10 @@ impl<'a> Executor<'a> {
                                 }
                                 Flow::Continue
                             }
+                            MetaAction::RefreshInventory => {
+                                self.linear_refresh(&meta.task, &chosen, rescuable, reporter);
+                                Flow::Continue
+                            }
                             MetaAction::EndPlay | MetaAction::Noop => Flow::Continue,
                         }
                     }
@@ -279,6 +283,38 @@ impl<'a> Executor<'a> {
             Flow::Continue
         }
         .boxed_local()
+    }
+
+    /// `meta: refresh_inventory` in the linear strategy: read once for the
+    /// hosts it runs on. Like Ansible's, it shows and counts nothing when
+    /// it works; when the inventory no longer loads, each host fails.
+    fn linear_refresh(
+        &mut self,
+        task: &TaskDef,
+        chosen: &[String],
+        rescuable: bool,
+        reporter: &mut dyn Reporter,
+    ) {
+        let failed: Vec<(String, Report)> = chosen
+            .iter()
+            .map(|h| (h.clone(), self.refresh_inventory(task, h)))
+            .filter(|(_, report)| report.status == Status::Failed)
+            .collect();
+        let Some((first, _)) = failed.first() else {
+            return;
+        };
+        reporter.report(&Event::TaskStart {
+            name: self.task_name(task, first),
+            module: task.module.clone(),
+            hosts: failed.iter().map(|(h, _)| h.clone()).collect(),
+            runner: self.runner(task),
+        });
+        for (host, report) in &failed {
+            for r in &report.results {
+                reporter.report(&Event::Host(r.clone()));
+            }
+            self.record(task, host, report, true, false, rescuable);
+        }
     }
 
     fn state(&mut self, host: &str) -> &mut HostState {
@@ -618,6 +654,21 @@ impl<'a> Executor<'a> {
                                     self.vars.forget_facts(h);
                                 }
                                 HostFlow::Continue
+                            }
+                            MetaAction::RefreshInventory => {
+                                let report = self.refresh_inventory(&meta.task, host);
+                                if report.status == Status::Failed {
+                                    let _ = tx.send(FreeReport {
+                                        host: host.to_string(),
+                                        task: (*meta.task).clone(),
+                                        report,
+                                        counted: true,
+                                        rescuable,
+                                    });
+                                    HostFlow::Failed
+                                } else {
+                                    HostFlow::Continue
+                                }
                             }
                             // Handlers run when the batch is done in the
                             // free strategy.

@@ -30,4 +30,5 @@ cases!(
     include_loops,
     include_loops_free,
     facts_precedence,
+    refresh_inventory,
 );
