@@ -10,6 +10,8 @@ mod diagnostics;
 mod lab_api;
 // Lab nodes: real sshd fleets on loopback with private /etc/docker and /srv.
 mod lab_nodes;
+// The fleet benchmark's arithmetic: per-host slopes and the file limit it raises.
+mod fleet_bench;
 // `dtrplay lab up|status|down` with real background labs.
 mod lab_cli;
 // Real Docker engines on the lab's nodes, one dockerd per node, driven by playbooks.

@@ -31,4 +31,9 @@ cases!(
     include_loops_free,
     facts_precedence,
     refresh_inventory,
+    file_edits,
+    users_groups,
+    git_checkout,
+    apt_packages,
+    certificates,
 );
