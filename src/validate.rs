@@ -513,6 +513,11 @@ impl Checker<'_> {
         }
         if let Some(entry) = self.registry.get(&task.module) {
             defined.extend(entry.spec.facts.iter().cloned());
+            // A module that sets facts returns them under `ansible_facts`
+            // too (`ansible_facts.getent_group` after `getent`).
+            if !entry.spec.facts.is_empty() {
+                defined.insert("ansible_facts".into());
+            }
         }
         errors
     }

@@ -7,6 +7,7 @@
 //! changed=0, and its errors.
 
 mod backend_arguments;
+mod bsd_packages;
 mod certificates;
 mod control;
 mod docker;
@@ -16,6 +17,7 @@ mod edits;
 mod fetch;
 mod files;
 mod filters_ip;
+mod getent;
 mod git;
 mod ini_file;
 pub mod mariadb;
@@ -25,6 +27,7 @@ mod netmods;
 mod npm;
 mod package_facts;
 mod packages;
+mod pacman;
 mod pip;
 mod reconnect;
 mod repositories;
@@ -38,6 +41,7 @@ mod unarchive;
 mod users;
 mod web;
 mod yum_repository;
+mod zypper;
 
 use crate::harness::{Nodes, Project, Run};
 

@@ -36,4 +36,5 @@ cases!(
     git_checkout,
     apt_packages,
     certificates,
+    getent_facts,
 );
