@@ -54,6 +54,8 @@ mod escalation;
 mod host_data;
 // ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
 mod oracle;
+// `meta: refresh_inventory`: later plays see the inventory read again.
+mod refresh_inventory;
 // What a new user meets first: unreachable hosts, stopped plays, unset lookups.
 mod first_hour;
 // `hostvars`: every host's variables in every task, lazily, in that host's scope.
