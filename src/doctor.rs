@@ -53,6 +53,7 @@ mod inputs;
 mod node_link;
 mod ucp_link;
 
+use crate::report::verdict::Reach;
 pub use crate::report::verdict::{Health, Link, Verdict};
 use bypass_link::dtr_trusts_ucp;
 pub use inputs::{Connecting, Inputs, NODES_GROUP, load};
@@ -247,8 +248,8 @@ async fn report(
             .iter()
             .map(|node| {
                 let reached = match &node.conn {
-                    Ok(conn) => Ok(conn.describe()),
-                    Err(e) => Err(e.to_string()),
+                    Ok(conn) => Reach::Connected(conn.describe()),
+                    Err(e) => Reach::Failed(e.to_string()),
                 };
                 (node.name.clone(), reached)
             })

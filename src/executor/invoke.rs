@@ -144,11 +144,7 @@ impl<'a> Executor<'a> {
                     .map(Some)
                     .map_err(|e| e.message.clone())
             };
-            let render = |node: &crate::yaml::Node| {
-                self.templates
-                    .render_node(node, &tvars)
-                    .map_err(|e| e.message.clone())
-            };
+            let render = |node: &crate::yaml::Node| self.templates.render_node(node, &tvars);
             match crate::escalation::resolve(
                 &self.cfg.escalation,
                 &[&play.escalation, &task.escalation],
@@ -177,11 +173,7 @@ impl<'a> Executor<'a> {
         let exported = if levels.is_empty() {
             None
         } else {
-            let render = |node: &crate::yaml::Node| {
-                self.templates
-                    .render_node(node, &tvars)
-                    .map_err(|e| e.message.clone())
-            };
+            let render = |node: &crate::yaml::Node| self.templates.render_node(node, &tvars);
             match crate::environment::resolve(&levels, &render) {
                 Ok(vars) => {
                     for (name, value) in &vars {

@@ -140,14 +140,18 @@ pub fn html(verdicts: &[Verdict], warnings: &[String], elapsed: Duration, style:
             Health::Warning => "changed",
             Health::Broken => "failed",
         };
+        let details = details(v);
+        let details = match details.trim_end() {
+            "" => String::new(),
+            text => format!("<pre>{}</pre>", escape(text)),
+        };
         let _ = writeln!(
             html,
             "<tr class=\"host-{class}\"><td>{}</td><td><span class=\"badge {class}\">{}</span></td>\
-             <td>{}</td><td><pre>{}</pre></td></tr>",
+             <td>{}</td><td>{details}</td></tr>",
             escape(&check_name(v)),
             v.health.as_str(),
             escape(&v.message),
-            escape(details(v).trim_end())
         );
     }
     html.push_str("</table>\n</body>\n</html>\n");

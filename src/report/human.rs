@@ -13,6 +13,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::diff;
+use crate::report::verdict::Reach;
 use crate::report::{Event, HostResult, Reporter, Status};
 
 pub struct HumanReporter<W: Write + Send> {
@@ -296,8 +297,10 @@ impl<W: Write + Send> HumanReporter<W> {
                     writeln!(self.out, "ucp_url: {ucp_url}\ndtr_url: {dtr_url}")?;
                     for (node, reached) in nodes {
                         match reached {
-                            Ok(via) => writeln!(self.out, "{node}: connected with {via}")?,
-                            Err(e) => writeln!(self.out, "{node}: not reached: {e}")?,
+                            Reach::Connected(via) => {
+                                writeln!(self.out, "{node}: connected with {via}")?;
+                            }
+                            Reach::Failed(e) => writeln!(self.out, "{node}: not reached: {e}")?,
                         }
                     }
                     writeln!(self.out)?;

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use verdict::Verdict;
+use verdict::{Reach, Verdict};
 
 /// How one task ended on one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -211,8 +211,8 @@ pub enum Event {
     DoctorStart {
         ucp_url: String,
         dtr_url: String,
-        /// Each node, with how it was reached (`native SSH (…)`) or why not.
-        nodes: Vec<(String, Result<String, String>)>,
+        /// Each node, with how it was reached or why not.
+        nodes: Vec<(String, Reach)>,
     },
     /// One of doctor's checks: a trust link, on one node when the link is
     /// per node.

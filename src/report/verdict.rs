@@ -134,6 +134,15 @@ impl Verdict {
     }
 }
 
+/// How doctor reached a node (`Event::DoctorStart`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Connected, and how: `native SSH (curve25519-sha256)`.
+    Connected(String),
+    /// Not reached, and why.
+    Failed(String),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
