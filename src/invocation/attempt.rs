@@ -85,6 +85,7 @@ impl Invocation<'_> {
         let render_file = |text: &str, trim_blocks: bool, lstrip_blocks: bool| {
             self.templates
                 .render_file(text, &self.vars, trim_blocks, lstrip_blocks)
+                .map_err(|e| e.to_string())
         };
         let search_path = &self.search_path;
         let vars = self.vars.to_json();
