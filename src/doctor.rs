@@ -38,7 +38,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::api::contract::{self, DtrAccess, DtrArgs, Lookup, UcpAccess, UcpArgs};
+use crate::api::contract::{self, DtrAccess, DtrArgs, Lookup, SettingsError, UcpAccess, UcpArgs};
 use crate::api::dtr_ca::{self, DtrCa};
 use crate::cert;
 use crate::error::{Error, ExitStatus};
@@ -101,8 +101,8 @@ pub async fn diagnose(lookup: Lookup<'_>, nodes: &[NodeTarget]) -> Vec<Verdict> 
 
     // UCP, once, for links 1 and 2.
     let ucp = match UcpAccess::resolve(UcpArgs::default(), lookup) {
-        Ok(access) => access.connect().await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Ok(access) => access.connect().await.map_err(SettingsError::from),
+        Err(e) => Err(e),
     };
     let flavor_var = contract::flavor(None, lookup).ok().flatten();
     let flavor = match (&ucp, flavor_var) {
