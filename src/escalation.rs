@@ -28,15 +28,6 @@ use crate::error::InputError;
 use crate::params::to_bool;
 use crate::yaml::Node;
 
-/// The keywords that belong to this module, at every level.
-pub const KEYWORDS: [&str; 5] = [
-    "become",
-    "become_user",
-    "become_method",
-    "become_flags",
-    "become_exe",
-];
-
 /// The `become` keywords of one play, block or task, as written (values may
 /// be templates, rendered per host).
 #[derive(Debug, Clone, Default)]

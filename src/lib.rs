@@ -17,56 +17,61 @@
 //!   `invocation` per task and host, each task a `task::Task` (check, then
 //!   apply). `api` and `cert` serve the UCP/DTR tasks.
 //! - `report` turns the executor's events into human or JSON output.
-//! - `lab` is a local UCP + DTR + nodes cluster for rehearsals and tests;
-//!   `doctor` checks the trust links of a real (or lab) cluster.
+//! - `doctor` checks the trust links of a real (or lab) cluster. The lab
+//!   itself (a local UCP + DTR + nodes cluster for rehearsals and tests) is
+//!   the `dtrplay-lab` crate; `run` only hands it the `lab` subcommand.
 //! - `vault` reads and writes Ansible Vault data (`dtrplay vault`).
 
+// Public: the extension API (`task`, `params`, `tasks::Registry`,
+// `run::main_with`, `report::Diff`) and the modules the integration tests and
+// the fleet benchmark reach into (`api`, `cert`, `connection`, `doctor`,
+// `error`, `executor`, `inventory`, `playbook`, `secret`, `source`,
+// `template`, `yaml`). Everything else is the engine's own, so that changing
+// it can break no code outside this crate.
 pub mod api;
-pub mod async_job;
+pub(crate) mod async_job;
 pub mod cert;
-pub mod cli;
-pub mod config;
+pub(crate) mod cli;
+pub(crate) mod config;
 pub mod connection;
-pub mod crypt;
-pub mod diff;
+pub(crate) mod crypt;
+pub(crate) mod diff;
 pub mod doctor;
-pub mod env_lookups;
-pub mod environment;
+pub(crate) mod env_lookups;
+pub(crate) mod environment;
 pub mod error;
-pub mod escalation;
+pub(crate) mod escalation;
 pub mod executor;
-pub mod facts;
+pub(crate) mod facts;
 pub mod inventory;
-pub mod invocation;
-pub mod lab;
-pub mod listing;
-pub mod local_file;
-pub mod loops;
-pub mod magic_vars;
-pub mod manual;
+pub(crate) mod invocation;
+pub(crate) mod listing;
+pub(crate) mod loops;
+pub(crate) mod magic_vars;
+pub(crate) mod manual;
 pub mod params;
-pub mod plan;
+pub(crate) mod plan;
 pub mod playbook;
 pub mod report;
 pub mod run;
-pub mod run_memory;
-pub mod search_path;
+pub(crate) mod run_memory;
+pub(crate) mod search_path;
 pub mod secret;
-pub mod selection;
-pub mod settings;
+pub(crate) mod selection;
+pub(crate) mod settings;
 pub mod source;
-pub mod start_at;
-pub mod suggest;
+pub(crate) mod start_at;
+pub(crate) mod suggest;
 pub mod task;
 pub mod tasks;
 pub mod template;
-pub mod tty;
-pub mod validate;
-pub mod vars;
-pub mod vars_prompt;
-pub mod vault;
+pub(crate) mod tty;
+pub(crate) mod validate;
+pub(crate) mod vars;
+pub(crate) mod vars_prompt;
+pub(crate) mod vault;
 pub mod yaml;
-pub mod yaml_error;
+pub(crate) mod yaml_error;
 
 use std::process::ExitCode;
 

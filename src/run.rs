@@ -148,7 +148,7 @@ async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Lab(cmd) => crate::lab::run(cmd).await.map_err(|e| Error::Lab {
+        Command::Lab(cmd) => dtrplay_lab::run(cmd).await.map_err(|e| Error::Lab {
             message: e.to_string(),
             help: None,
         }),

@@ -130,9 +130,12 @@ pub type Evaluator<'a> = &'a (dyn Fn(&str) -> Result<Value, String> + Sync);
 pub type Peers<'a> = &'a (dyn Fn(&str) -> Option<Arc<dyn Connection>> + Sync);
 
 /// Renders the text of a template file (`template: src=`) with the host's
-/// variables: `(text, trim_blocks, lstrip_blocks)`. Supplied by the executor,
-/// which owns the template engine.
-pub type FileRenderer<'a> = &'a (dyn Fn(&str, bool, bool) -> Result<String, String> + Sync);
+/// variables: `(text, trim_blocks, lstrip_blocks, extra)`, where `extra`
+/// are variables of this render only, above the host's (`ansible_managed`,
+/// `template_path`, ...). Supplied by the executor, which owns the template
+/// engine.
+pub type FileRenderer<'a> =
+    &'a (dyn Fn(&str, bool, bool, &[(String, Value)]) -> Result<String, String> + Sync);
 
 /// Everything a task may use while it runs on one host.
 pub struct Context<'a> {
@@ -234,15 +237,17 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// Renders a template file's text with the host's variables.
+    /// Renders a template file's text with the host's variables and the
+    /// render's own `extra` ones, which are data (never rendered again).
     pub fn render_file(
         &self,
         text: &str,
         trim_blocks: bool,
         lstrip_blocks: bool,
+        extra: &[(String, Value)],
     ) -> Result<String, String> {
         match self.renderer {
-            Some(render) => render(text, trim_blocks, lstrip_blocks),
+            Some(render) => render(text, trim_blocks, lstrip_blocks, extra),
             None => Err("no template engine is available to this task".into()),
         }
     }

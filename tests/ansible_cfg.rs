@@ -195,7 +195,7 @@ fn a_world_writable_directory_s_ansible_cfg_is_not_read_and_ansible_config_is() 
 
 #[test]
 fn become_settings_come_from_ansible_cfg_and_the_environment() {
-    let nodes = Nodes::start_with_users(1, dtrplay::lab::users::Users::operator("cfg-pass-1"));
+    let nodes = Nodes::start_with_users(1, dtrplay_lab::users::Users::operator("cfg-pass-1"));
     let project = Project::new();
     project.file("inventory.yml", &nodes.inventory(&[], ""));
     project.file(

@@ -61,7 +61,7 @@ fn async_with_poll_is_a_deadline_that_fails_only_the_slow_host() {
         .parse()
         .expect("a pid");
     assert!(
-        !dtrplay::lab::daemon::process::is_alive(pid),
+        !dtrplay_lab::daemon::process::is_alive(pid),
         "the sleeper still runs"
     );
 }
@@ -422,7 +422,7 @@ fn reset_connection_lets_a_non_root_login_use_its_new_group_and_become_reads_roo
     // a kept OpenSSH master share the master's login, so the master stops.
     let nodes = crate::harness::Nodes::start_with_users_copy_on_write(
         1,
-        dtrplay::lab::users::Users::operator("lab-pass-1"),
+        dtrplay_lab::users::Users::operator("lab-pass-1"),
     );
     let project = crate::harness::Project::new();
     project.file("inventory.yml", &nodes.inventory(&[], ""));

@@ -806,8 +806,8 @@ async fn apply_on_lab(playbook: &str, inventory: &Path) -> std::process::Output 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_restart_example_restarts_docker_only_where_the_ca_changed() {
-    use dtrplay::lab::docker::restart_count;
-    use dtrplay::lab::{Flavor, Lab, LabOptions};
+    use dtrplay_lab::docker::restart_count;
+    use dtrplay_lab::{Flavor, Lab, LabOptions};
     let dir = tempfile::tempdir().expect("tempdir");
     let options = LabOptions::new(
         dir.path().join("lab"),
@@ -908,7 +908,7 @@ fn cli_validate_checks_task_file_calls_and_their_manifests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plugin_and_rust_examples_run_against_the_lab() {
-    use dtrplay::lab::{Flavor, Lab, LabOptions};
+    use dtrplay_lab::{Flavor, Lab, LabOptions};
     let dir = tempfile::tempdir().expect("tempdir");
     let options = LabOptions::new(
         dir.path().join("lab"),

@@ -6,7 +6,7 @@ use dtrplay::connection::ConnError;
 use dtrplay::connection::local::LocalConnection;
 use dtrplay::doctor::{self, Health, Inputs, Link, NodeTarget, Verdict};
 use dtrplay::error::ExitStatus;
-use dtrplay::lab::Flavor;
+use dtrplay_lab::Flavor;
 use serde_json::{Value, json};
 
 use crate::integration_tasks::{Lab, local, run_task};

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use dtrplay::lab::{Flavor, Lab, LabOptions};
+use dtrplay_lab::{Flavor, Lab, LabOptions};
 use serde_json::Value;
 
 use crate::harness::{Project, Run};

@@ -439,13 +439,13 @@ fn ctrl_c_stops_the_remote_scripts_and_ends_with_the_recap() {
         for (name, pid) in names.iter().zip(pids) {
             // The hang-up is sent before dtrplay exits; dying takes a moment.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            while dtrplay::lab::daemon::process::is_alive(pid)
+            while dtrplay_lab::daemon::process::is_alive(pid)
                 && std::time::Instant::now() < deadline
             {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             assert!(
-                !dtrplay::lab::daemon::process::is_alive(pid),
+                !dtrplay_lab::daemon::process::is_alive(pid),
                 "{client}: {name}: the script (pid {pid}) outlived the run"
             );
             assert!(

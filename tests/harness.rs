@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dtrplay::lab::node::{Fleet, FleetOptions, Node};
+use dtrplay_lab::node::{Fleet, FleetOptions, Node};
 use tempfile::TempDir;
 
 /// Removes the common leading indentation of an inline YAML block, so that
@@ -56,7 +56,7 @@ pub async fn abandon_a_sleeper(
     assert!(abandoned.is_err(), "the sleeper finished");
     let text = std::fs::read_to_string(node.root.join("tmp").join(name)).expect("the pid file");
     let pid: u32 = text.trim().parse().expect("a pid");
-    assert!(dtrplay::lab::daemon::process::is_alive(pid));
+    assert!(dtrplay_lab::daemon::process::is_alive(pid));
     pid
 }
 
@@ -271,7 +271,7 @@ impl Nodes {
 
     /// A fleet whose nodes have accounts of their own (`lab::users`): the
     /// nodes log in as `users.login`, and root login is refused.
-    pub fn start_with_users(count: usize, users: dtrplay::lab::users::Users) -> Nodes {
+    pub fn start_with_users(count: usize, users: dtrplay_lab::users::Users) -> Nodes {
         let dir = tempfile::Builder::new()
             .prefix("dtrplay-fleet-")
             .tempdir()
@@ -285,10 +285,7 @@ impl Nodes {
     /// Nodes with accounts of their own over copy-on-write system
     /// directories: the login user may change the node's programs with
     /// sudo, in the node's overlays only.
-    pub fn start_with_users_copy_on_write(
-        count: usize,
-        users: dtrplay::lab::users::Users,
-    ) -> Nodes {
+    pub fn start_with_users_copy_on_write(count: usize, users: dtrplay_lab::users::Users) -> Nodes {
         Nodes::start_with(count, |options| {
             options.users = Some(users);
             options.copy_on_write = true;

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use dtrplay::lab::node::Node;
+use dtrplay_lab::node::Node;
 
 use crate::harness::{Nodes, Project, Run};
 

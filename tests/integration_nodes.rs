@@ -17,9 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dtrplay::connection::{ConnError, Connection, Output};
 use dtrplay::doctor::{self, Health, Link, NodeTarget};
-use dtrplay::lab::node::Node;
-use dtrplay::lab::{Flavor, Lab, LabOptions};
 use dtrplay::tasks::dump_certs::shell_quote;
+use dtrplay_lab::node::Node;
+use dtrplay_lab::{Flavor, Lab, LabOptions};
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncWriteExt;
 

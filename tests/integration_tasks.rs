@@ -19,11 +19,11 @@ use dtrplay::api::tls::Trust;
 use dtrplay::api::ucp::Ucp;
 use dtrplay::connection::local::LocalConnection;
 use dtrplay::connection::{ConnError, Connection, Output};
-use dtrplay::lab::Flavor;
-use dtrplay::lab::apis::{self, ApiConfig, ApiServers};
-use dtrplay::lab::pki::{LabPki, PkiOptions};
 use dtrplay::task::{Check, Context, Outcome, TaskError};
 use dtrplay::tasks::Registry;
+use dtrplay_lab::Flavor;
+use dtrplay_lab::apis::{self, ApiConfig, ApiServers};
+use dtrplay_lab::pki::{LabPki, PkiOptions};
 use serde_json::{Map, Value, json};
 
 pub const ADMIN: &str = "admin";

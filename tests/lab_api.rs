@@ -5,10 +5,10 @@
 
 use std::io::{Cursor, Read};
 
-use dtrplay::api::ucp::REGISTRY_CA_FIELD;
-use dtrplay::lab::Flavor;
-use dtrplay::lab::apis::{self, ApiConfig, ApiServers, StartError};
-use dtrplay::lab::pki::{self, LabPki, PkiOptions};
+use dtrplay_lab::Flavor;
+use dtrplay_lab::apis::{self, ApiConfig, ApiServers, StartError};
+use dtrplay_lab::pki::{self, LabPki, PkiOptions};
+use dtrplay_lab::ucp::REGISTRY_CA_FIELD;
 use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Certificate, Client, Identity, Response, StatusCode};
 use serde_json::{Value, json};

@@ -6,8 +6,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use dtrplay::lab::daemon::process;
-use dtrplay::lab::state::LabState;
+use dtrplay_lab::daemon::process;
+use dtrplay_lab::state::LabState;
 use serde_json::Value;
 
 type TestResult = Result<(), Box<dyn Error>>;

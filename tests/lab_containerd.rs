@@ -7,8 +7,8 @@
 
 use std::process::Output;
 
-use dtrplay::lab::daemon::process;
-use dtrplay::lab::{Flavor, Lab, LabOptions};
+use dtrplay_lab::daemon::process;
+use dtrplay_lab::{Flavor, Lab, LabOptions};
 
 use crate::harness::Project;
 use crate::lab_engines::{doctor, integrate};

@@ -3,8 +3,8 @@
 //! its own images, and both docker clients on the node talk to it; push-test
 //! and doctor, both through the binary, name the same broken link.
 
-use dtrplay::lab::daemon::process;
-use dtrplay::lab::{Flavor, Lab, LabOptions};
+use dtrplay_lab::daemon::process;
+use dtrplay_lab::{Flavor, Lab, LabOptions};
 
 use crate::harness::Project;
 

@@ -8,8 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dtrplay::lab::daemon::process;
-use dtrplay::lab::node::{Fleet, FleetOptions, Node};
+use dtrplay_lab::daemon::process;
+use dtrplay_lab::node::{Fleet, FleetOptions, Node};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -181,9 +181,9 @@ mod docker {
     use std::error::Error;
     use std::process::{Output, Stdio};
 
-    use dtrplay::lab::docker::restart_count;
-    use dtrplay::lab::node::Node;
-    use dtrplay::lab::{Flavor, Lab, LabOptions};
+    use dtrplay_lab::docker::restart_count;
+    use dtrplay_lab::node::Node;
+    use dtrplay_lab::{Flavor, Lab, LabOptions};
     use tokio::io::AsyncWriteExt;
 
     type TestResult = Result<(), Box<dyn Error>>;

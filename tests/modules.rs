@@ -1019,7 +1019,7 @@ async fn set_fact_sets_facts_and_fail_fails() -> TestResult {
 /// A plain `ssh` client per script, enough to prove the scripts work
 /// through a real sshd and a login shell, until the SSH transport lands.
 struct SshCli {
-    node: dtrplay::lab::node::Node,
+    node: dtrplay_lab::node::Node,
 }
 
 #[async_trait]
@@ -1067,7 +1067,7 @@ impl Connection for SshCli {
 #[tokio::test]
 async fn modules_work_over_real_ssh() -> TestResult {
     let lab = tempfile::tempdir()?;
-    let fleet = dtrplay::lab::node::Fleet::start(&dtrplay::lab::node::FleetOptions::new(
+    let fleet = dtrplay_lab::node::Fleet::start(&dtrplay_lab::node::FleetOptions::new(
         lab.path().join("fleet"),
         1,
     ))?;

@@ -8,7 +8,7 @@ use std::error::Error;
 use std::time::{Duration, Instant};
 
 use dtrplay::connection::{ConnError, Connection, SshClient, Target, connect};
-use dtrplay::lab::node::Node;
+use dtrplay_lab::node::Node;
 
 use crate::harness::{Nodes, Project};
 use crate::transports::{Carrier, LONG, Lab, TestResult};

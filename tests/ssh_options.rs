@@ -8,7 +8,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use dtrplay::lab::node::Node;
+use dtrplay_lab::node::Node;
 
 use crate::harness::{Nodes, Project};
 

@@ -74,7 +74,7 @@ fn a_timeout_is_a_task_failure_that_ignore_errors_can_ignore() {
         let text = std::fs::read_to_string(node.path("/srv/sleeper.pid")).expect("the pid file");
         let pid: u32 = text.trim().parse().expect("a pid");
         assert!(
-            !dtrplay::lab::daemon::process::is_alive(pid),
+            !dtrplay_lab::daemon::process::is_alive(pid),
             "the sleeper still runs on {}",
             node.name
         );

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use dtrplay::connection::ssh::SshConnection;
 use dtrplay::connection::{ConnError, ConnectOptions, Connection, SshClient, Target, connect};
-use dtrplay::lab::daemon::process;
-use dtrplay::lab::node::{Fleet, FleetOptions, Node};
+use dtrplay_lab::daemon::process;
+use dtrplay_lab::node::{Fleet, FleetOptions, Node};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 

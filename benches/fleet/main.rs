@@ -35,9 +35,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use dtrplay::lab::node::{Fleet, FleetOptions, Isolation};
-use dtrplay::lab::state::random_password;
-use dtrplay::lab::users::Users;
+use dtrplay_lab::node::{Fleet, FleetOptions, Isolation};
+use dtrplay_lab::state::random_password;
+use dtrplay_lab::users::Users;
 
 use crate::delay::DelayProxy;
 use crate::measure::{Spec, WRAPPER_ARG};

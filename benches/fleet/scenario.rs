@@ -22,7 +22,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use dtrplay::lab::node::{Fleet, Node};
+use dtrplay_lab::node::{Fleet, Node};
 
 /// The directory the scenario manages on every node.
 pub const CERT_DIR: &str = "/etc/docker/certs.d/dtr.example.com";

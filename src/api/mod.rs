@@ -10,7 +10,6 @@
 //! how to fix it. No error, `Debug` output or log ever holds a password or
 //! token.
 
-pub mod any_chain;
 pub mod contract;
 pub mod docker;
 pub mod dtr;

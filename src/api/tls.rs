@@ -17,13 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Certificate, Client, Identity, Url};
-use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, ClientConnection};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::api::any_chain::AnyChain;
 use crate::api::{ApiError, REQUEST_TIMEOUT, Service};
 use crate::cert;
+use dtrplay_tls::AnyChain;
 
 /// Which roots a client trusts.
 #[derive(Clone, PartialEq, Eq)]
@@ -132,18 +131,9 @@ pub fn read_ca_file(service: Service, path: &Path) -> Result<String, ApiError> {
     Ok(text)
 }
 
-/// The crypto provider of the whole crate: ring, the one backend rustls,
-/// russh and rcgen share (Cargo.toml says why).
-pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// Makes [`provider`] the process default. reqwest is built without a
-/// provider of its own and takes the process default, so this runs before
-/// any client is built; a second call changes nothing.
-pub fn install_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+// The crypto provider is shared with the lab (the `dtrplay-tls` crate), so
+// both ends of a lab connection use the same one.
+pub use dtrplay_tls::{install_provider, provider};
 
 /// Builds a client with the given trust (which must not be `Pinned`: pins
 /// are resolved to a CA by [`establish`] first).

@@ -17,8 +17,9 @@ use crate::api::{ApiError, Endpoint, Flavor, Service, parse_base_url};
 
 /// The JSON field of UCP 1.x `POST /api/config/registry` that carries the
 /// uploaded DTR CA. No public source names it (ucp-dtr-api.md §2 and open
-/// question 1), so this is our choice; the client and the lab simulator both
-/// use this one constant.
+/// question 1), so this is our choice. The lab's UCP simulator keeps its own
+/// copy (`dtrplay_lab::ucp::REGISTRY_CA_FIELD`) on purpose: were the two the
+/// same constant, a wrong name could never fail a test.
 pub const REGISTRY_CA_FIELD: &str = "caBundle";
 
 /// UCP 1.x's DTR configuration (`/api/config/registry`).

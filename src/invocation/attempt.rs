@@ -82,9 +82,22 @@ impl Invocation<'_> {
                 .eval_str(expr, &self.vars)
                 .map_err(|e| e.to_string())
         };
-        let render_file = |text: &str, trim_blocks: bool, lstrip_blocks: bool| {
+        let render_file = |text: &str,
+                           trim_blocks: bool,
+                           lstrip_blocks: bool,
+                           extra: &[(String, serde_json::Value)]| {
+            if extra.is_empty() {
+                return self
+                    .templates
+                    .render_file(text, &self.vars, trim_blocks, lstrip_blocks)
+                    .map_err(|e| e.to_string());
+            }
+            let mut vars = self.vars.child();
+            for (name, value) in extra {
+                vars.insert_data(name.clone(), value.clone());
+            }
             self.templates
-                .render_file(text, &self.vars, trim_blocks, lstrip_blocks)
+                .render_file(text, &vars, trim_blocks, lstrip_blocks)
                 .map_err(|e| e.to_string())
         };
         let search_path = &self.search_path;

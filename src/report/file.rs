@@ -79,7 +79,7 @@ impl Reporter for FileReport {
         self.inner.report(event);
         if event.ends_run() {
             let bytes = self.buffer.take();
-            if let Err(e) = crate::local_file::write_atomic(&self.path, &bytes, 0o644) {
+            if let Err(e) = dtrplay_local_file::write_atomic(&self.path, &bytes, 0o644) {
                 // The run is over and its outcome is already decided; a
                 // report that cannot be saved is said on stderr rather
                 // than changing the exit code the hosts' results gave.

@@ -83,6 +83,29 @@ pub fn text(stat: &Stat) -> &[u8] {
 pub struct EditDrift {
     file: FileDrift,
     msg: Option<String>,
+    /// Fields of the module's own result (`found` of `lineinfile`), kept
+    /// for the result `apply` returns.
+    fields: Vec<(String, serde_json::Value)>,
+}
+
+/// Adds a field of the module's own result to a check and to the result
+/// its drift's `apply` will return, so that a registered value has it
+/// whether the file changed or not.
+pub fn with_field(
+    check: Check<EditDrift>,
+    key: &str,
+    value: serde_json::Value,
+) -> Check<EditDrift> {
+    match check {
+        Check::InSync(outcome) => Check::InSync(outcome.with_data(key, value)),
+        Check::Drift { mut drift, preview } => {
+            drift.fields.push((key.to_string(), value.clone()));
+            Check::Drift {
+                drift,
+                preview: preview.with_data(key, value),
+            }
+        }
+    }
 }
 
 /// Compares the edited content with the fetched file. A drift carries the
@@ -115,7 +138,11 @@ pub fn check(
     Ok(match check {
         Check::InSync(outcome) => Check::InSync(outcome.with_data("msg", "")),
         Check::Drift { drift, preview } => Check::Drift {
-            drift: EditDrift { file: drift, msg },
+            drift: EditDrift {
+                file: drift,
+                msg,
+                fields: Vec::new(),
+            },
             preview,
         },
     })
@@ -143,6 +170,9 @@ pub async fn apply(cx: &Context<'_>, drift: EditDrift) -> Result<Outcome, TaskEr
     if let Some(msg) = drift.msg {
         outcome.msg = Some(msg.clone());
         outcome.data.insert("msg".into(), msg.into());
+    }
+    for (key, value) in drift.fields {
+        outcome.data.insert(key, value);
     }
     Ok(outcome)
 }

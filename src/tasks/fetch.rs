@@ -266,7 +266,7 @@ impl Task for Fetch {
         let mode = std::fs::metadata(&drift.dest)
             .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
             .unwrap_or(0o644);
-        crate::local_file::write_atomic(&drift.dest, &drift.content, mode).map_err(|e| {
+        dtrplay_local_file::write_atomic(&drift.dest, &drift.content, mode).map_err(|e| {
             TaskError::failed(format!(
                 "Failed to fetch the file to {}: {e}",
                 drift.dest.display()

@@ -136,14 +136,20 @@ impl LineInFile {
         lines: &mut Vec<Vec<u8>>,
     ) -> Result<Option<String>, TaskError> {
         if self.state == "absent" {
-            let line = self.line.as_deref().unwrap_or_default().as_bytes();
-            let before = lines.len();
-            lines.retain(|l| !matches(matcher, line, l));
-            let removed = before - lines.len();
+            let removed = self.remove(matcher, lines);
             return Ok((removed > 0).then(|| format!("{removed} line(s) removed")));
         }
         let line = self.line.as_deref().unwrap_or_default().as_bytes().to_vec();
         present(self, matcher, &line, lines)
+    }
+
+    /// Removes the lines `state: absent` names and counts them (Ansible's
+    /// `found`).
+    fn remove(&self, matcher: &Matcher, lines: &mut Vec<Vec<u8>>) -> usize {
+        let line = self.line.as_deref().unwrap_or_default().as_bytes();
+        let before = lines.len();
+        lines.retain(|l| !matches(matcher, line, l));
+        before - lines.len()
     }
 }
 
@@ -322,10 +328,18 @@ impl Task for LineInFile {
             }
         }
         let mut lines = split_lines(edit::text(&stat));
+        let before = lines.len();
         let msg = self.edit(&matcher, &mut lines)?;
+        let removed = before.saturating_sub(lines.len());
         let new = lines.concat();
         let create_dir = self.create && stat.kind == FileKind::Absent;
-        edit::check(cx, &self.path, stat, new, self.options(), create_dir, msg)
+        let check = edit::check(cx, &self.path, stat, new, self.options(), create_dir, msg)?;
+        // Ansible reports how many lines `state: absent` removed, also 0.
+        Ok(if self.state == "absent" {
+            edit::with_field(check, "found", removed.into())
+        } else {
+            check
+        })
     }
 
     async fn apply(&self, cx: &Context<'_>, drift: EditDrift) -> Result<Outcome, TaskError> {

@@ -90,6 +90,7 @@ pub mod step5_files;
 pub mod sysctl;
 pub mod systemd;
 pub mod template;
+pub mod template_vars;
 pub mod timezone;
 pub mod unarchive;
 pub mod upload_ca;

@@ -119,8 +119,9 @@ impl Template {
     async fn render(&self, cx: &Context<'_>) -> Result<RenderedTemplate, TaskError> {
         let path = cx.find_src(SrcKind::Templates, &self.src);
         let source = self.read_src(&path).await?;
+        let extra = crate::tasks::template_vars::template_vars(&self.src, &path, &self.dest);
         let text = cx
-            .render_file(&source, self.trim_blocks, self.lstrip_blocks)
+            .render_file(&source, self.trim_blocks, self.lstrip_blocks, &extra)
             .map_err(|e| TaskError::failed(format!("could not render {}: {e}", self.src)))?;
         let text = match self.line_ending() {
             "\n" => text,

@@ -92,6 +92,8 @@ pub fn spec() -> Spec {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Account {
     uid: u32,
+    /// The primary group's id, which Ansible reports as `group`.
+    gid: u32,
     group: String,
     /// Supplementary groups, without the primary one.
     groups: Vec<String>,
@@ -122,6 +124,9 @@ impl Account {
             uid: fields[2]
                 .parse()
                 .map_err(|_| format!("bad uid in {entry:?}"))?,
+            gid: fields[3]
+                .parse()
+                .map_err(|_| format!("bad gid in {entry:?}"))?,
             group,
             groups,
             comment: fields[4].to_string(),
@@ -257,7 +262,7 @@ impl User {
         if let Some(a) = account {
             outcome = outcome
                 .with_data("uid", a.uid)
-                .with_data("group", a.group.clone())
+                .with_data("group", a.gid)
                 .with_data("groups", a.groups.join(","))
                 .with_data("comment", a.comment.clone())
                 .with_data("home", a.home.clone())
@@ -406,6 +411,7 @@ mod tests {
     fn account() -> Account {
         Account {
             uid: 1001,
+            gid: 1001,
             group: "app".into(),
             groups: vec!["adm".into()],
             comment: "App".into(),

@@ -183,11 +183,12 @@ fn environment(trim_blocks: bool, lstrip_blocks: bool) -> Environment<'static> {
     // ("`dtr.url` is undefined") in release builds too. The debug info it
     // attaches (values of variables) is never displayed.
     env.set_debug(true);
-    // A template's trailing newline is kept, as Ansible keeps it.
+    // Jinja's default: the template's last newline is dropped; Ansible
+    // then gives back what the source had (`restore_trailing_newlines`).
     if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
         .trim_blocks(trim_blocks)
         .lstrip_blocks(lstrip_blocks)
-        .keep_trailing_newline(true)
+        .keep_trailing_newline(false)
         .build()
     {
         env.set_syntax(syntax);
@@ -817,9 +818,21 @@ fn render_template(
                 }
                 None => return Err(err),
             },
-            other => return other,
+            other => return other.map(|out| restore_trailing_newlines(text, out)),
         }
     }
+}
+
+/// Ansible's `preserve_trailing_newlines`: Jinja drops the source's last
+/// newline, and Ansible adds newlines back until the result ends with at
+/// least as many as the source did. So `a={{ x }}\n` with `x` ending in a
+/// newline gives one newline, not two, and a source ending in a block tag
+/// and a newline keeps that newline.
+fn restore_trailing_newlines(source: &str, mut out: String) -> String {
+    let trailing = |s: &str| s.bytes().rev().take_while(|b| *b == b'\n').count();
+    let missing = trailing(source).saturating_sub(trailing(&out));
+    out.extend(std::iter::repeat_n('\n', missing));
+    out
 }
 
 /// For an undefined error inside a chain guarded by `default` or
@@ -880,14 +893,32 @@ mod tests {
         let map = Vars::new();
         let text = "  {% if true %}\nx\n  {% endif %}\n";
         assert_eq!(t.render_file(text, &map, true, true), Ok("x\n".to_string()));
+        // ansible-core 2.19 writes this file as "  x\n  \n": Jinja drops
+        // the last newline and Ansible gives it back.
         assert_eq!(
             t.render_file(text, &map, true, false),
-            Ok("  x\n  ".to_string())
+            Ok("  x\n  \n".to_string())
+        );
+        assert_eq!(
+            t.render_file("{% if true %}x{% endif %}\n", &map, true, false),
+            Ok("x\n".to_string())
         );
         let err = t
             .render_file("a\n{{ nope }}\n", &map, true, false)
             .expect_err("undefined");
         assert_eq!(err.to_string(), "line 2: `nope` is undefined");
+    }
+
+    #[test]
+    fn trailing_newlines_are_counted_as_ansible_counts_them() {
+        let x = json!({"x": "b\n"});
+        assert_eq!(render("a={{ x }}\n", x.clone()), Ok(json!("a=b\n")));
+        assert_eq!(
+            render("a={{ x }}\nc=d\n", x.clone()),
+            Ok(json!("a=b\n\nc=d\n"))
+        );
+        assert_eq!(render("a={{ x }}\n\n", x), Ok(json!("a=b\n\n")));
+        assert_eq!(render("plain\n", json!({})), Ok(json!("plain\n")));
     }
 
     #[test]

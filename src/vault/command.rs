@@ -249,7 +249,7 @@ fn write_output(out: Option<&Path>, data: &[u8]) -> Result<(), VaultError> {
         reason: e.to_string(),
     };
     let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    crate::local_file::write_atomic(path, data, mode).map_err(io)
+    dtrplay_local_file::write_atomic(path, data, mode).map_err(io)
 }
 
 /// The password sources of a command line: `--vault-id` in order, then

@@ -4,9 +4,9 @@
 //! node's own real engine. The engine trusts DTR's CA through the node's
 //! private `/etc/docker/certs.d`, as step 5 would set it up.
 
-use dtrplay::lab::Flavor;
-use dtrplay::lab::apis::{self, ApiConfig, ApiServers};
-use dtrplay::lab::pki::{LabPki, PkiOptions};
+use dtrplay_lab::Flavor;
+use dtrplay_lab::apis::{self, ApiConfig, ApiServers};
+use dtrplay_lab::pki::{LabPki, PkiOptions};
 
 use super::docker::dash_image;
 use super::{Lab, changed, diffs, failed, results};

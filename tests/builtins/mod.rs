@@ -45,7 +45,7 @@ use crate::harness::{Nodes, Project, Run};
 pub struct Lab {
     /// The nodes' real Docker engines, when asked for; declared first so
     /// that they stop before the nodes' directories go.
-    pub engines: Option<dtrplay::lab::engine::Engines>,
+    pub engines: Option<dtrplay_lab::engine::Engines>,
     pub nodes: Nodes,
     pub project: Project,
 }
@@ -65,9 +65,9 @@ impl Lab {
     /// which the nodes' `docker` reaches at its default socket.
     pub fn with_engines(count: usize) -> Lab {
         let mut lab = Lab::with(Nodes::start(count));
-        let engines = dtrplay::lab::engine::Engines::start(
+        let engines = dtrplay_lab::engine::Engines::start(
             lab.nodes.fleet.nodes(),
-            &dtrplay::lab::engine::EngineOptions::default(),
+            &dtrplay_lab::engine::EngineOptions::default(),
         )
         .expect("every node's dockerd starts");
         lab.engines = Some(engines);

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 use axum_server::tls_rustls::RustlsConfig;
-use dtrplay::lab::pki::{LabPki, PkiOptions};
+use dtrplay_lab::pki::{LabPki, PkiOptions};
 
 type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use super::{project, recap_counts};
 use crate::harness::Nodes;
-use dtrplay::lab::node::Node;
-use dtrplay::lab::users::Users;
+use dtrplay_lab::node::Node;
+use dtrplay_lab::users::Users;
 
 /// Everything as `app`, whose home only `app` may enter (0750).
 const AS_APP: &str = r#"

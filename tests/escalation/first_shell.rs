@@ -6,7 +6,7 @@
 //! `Match` block, which overrides the lab's `INFO`).
 
 use crate::harness::Nodes;
-use dtrplay::lab::users::Users;
+use dtrplay_lab::users::Users;
 
 /// How many sessions (channels running a command) the sshd of `name` has
 /// started so far.

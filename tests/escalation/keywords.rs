@@ -3,7 +3,7 @@
 
 use super::{project, recap_counts};
 use crate::harness::Nodes;
-use dtrplay::lab::users::Users;
+use dtrplay_lab::users::Users;
 
 const ENVIRONMENT: &str = r#"
     - hosts: all

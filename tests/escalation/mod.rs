@@ -9,7 +9,7 @@ mod refusals;
 pub mod terminal;
 
 use crate::harness::{Nodes, Project};
-use dtrplay::lab::users::Users;
+use dtrplay_lab::users::Users;
 
 /// A playbook that needs root: it writes under the node's root-owned /srv.
 const ROOT_WORK: &str = r#"

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::terminal::Terminal;
 use super::{ROOT_WORK, project, recap_counts};
 use crate::harness::{Nodes, Run};
-use dtrplay::lab::users::{Sudo, Users};
+use dtrplay_lab::users::{Sudo, Users};
 
 const PASSWORD: &str = "Sudo-Pass-4711";
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{ROOT_WORK, project, recap_counts};
 use crate::harness::Nodes;
-use dtrplay::lab::users::{self, Users};
+use dtrplay_lab::users::{self, Users};
 
 /// Writes a sudoers file into a node's private `/etc/sudoers.d` (the
 /// node's view only; sudo wants it owned by root, mode 0440).

@@ -27,4 +27,9 @@ cases!(
     system_files,
     mount_fstab,
     async_jobs,
+    file_edits,
+    users_groups,
+    git_checkout,
+    apt_packages,
+    certificates,
 );

@@ -48,6 +48,10 @@ pub fn fixtures() -> PathBuf {
 #[serde(deny_unknown_fields, default)]
 pub struct CaseSpec {
     pub nodes: Option<usize>,
+    /// Nodes with copy-on-write `/etc`, `/usr`, `/var`, `/opt` and
+    /// `/home`, for cases that run real user or package tools.
+    #[serde(default)]
+    pub copy_on_write: bool,
     pub groups: BTreeMap<String, Vec<String>>,
     pub compare: Vec<String>,
     pub args: Vec<String>,
@@ -74,7 +78,11 @@ impl Side {
     /// A fleet of `count` nodes and a copy of the case folder `case`.
     pub fn new(case: &Path, spec: &CaseSpec) -> Side {
         let count = spec.nodes.unwrap_or(1);
-        let nodes = Nodes::start(count);
+        let nodes = if spec.copy_on_write {
+            Nodes::start_copy_on_write(count)
+        } else {
+            Nodes::start(count)
+        };
         let project = Project::new();
         copy_tree(case, project.path());
         let names: Vec<String> = nodes.fleet.nodes().iter().map(|n| n.name.clone()).collect();
