@@ -44,9 +44,11 @@ use crate::vars::RunVars;
 mod connections;
 mod gather;
 mod host_order;
+mod includes;
 mod invoke;
 mod learn;
 mod names;
+mod refresh;
 mod summary;
 mod walk;
 
@@ -155,7 +157,16 @@ struct Executor<'a> {
     announced: HashSet<String>,
     /// Every host's variables, `hostvars` included.
     vars: RunVars,
-    limit: Option<Vec<String>>,
+    /// `--limit`, applied to the inventory each play reads (the one given,
+    /// or one `meta: refresh_inventory` read again).
+    limit: Option<Pattern>,
+    /// The inventory read again by `meta: refresh_inventory`, when a play
+    /// asked for it; `inventory` until then.
+    refreshed: std::cell::RefCell<Option<Arc<Inventory>>>,
+    /// What each `meta: refresh_inventory` task did in the current batch:
+    /// the first host to reach it reads the inventory, the others share
+    /// the outcome (`refresh.rs`).
+    refreshes: std::cell::RefCell<HashMap<(String, usize), Result<(), String>>>,
     /// Whether the task `--start-at-task` names was reached (always, without it).
     started: std::cell::Cell<bool>,
     /// `--step` until the person answers `c` (continue without asking).
@@ -183,10 +194,7 @@ impl<'a> Executor<'a> {
         registry: &'a Registry,
     ) -> Result<Executor<'a>, Error> {
         let limit = match &cfg.limit {
-            Some(text) => {
-                let pattern = crate::selection::limit_pattern(text)?;
-                Some(inventory.select(&pattern))
-            }
+            Some(text) => Some(crate::selection::limit_pattern(text)?),
             None => None,
         };
         Ok(Executor {
@@ -215,6 +223,8 @@ impl<'a> Executor<'a> {
             )
             .with_run_magic(crate::magic_vars::run_magic(cfg)),
             limit,
+            refreshed: std::cell::RefCell::new(None),
+            refreshes: std::cell::RefCell::new(HashMap::new()),
             started: std::cell::Cell::new(cfg.start_at_task.is_none()),
             stepping: std::cell::Cell::new(cfg.step),
             memory: Arc::new(crate::run_memory::RunMemory::new()),
@@ -228,9 +238,11 @@ impl<'a> Executor<'a> {
     async fn play(&mut self, play: &'a Play, reporter: &mut dyn Reporter) -> Result<(), Error> {
         let pattern_text = self.render_static(&play.hosts)?;
         let pattern = Pattern::parse(&pattern_text, Some(&play.hosts))?;
-        let mut hosts: Vec<String> = self.inventory.select(&pattern);
+        let inventory = self.inventory();
+        let mut hosts: Vec<String> = inventory.select(&pattern);
         if let Some(limit) = &self.limit {
-            hosts.retain(|h| limit.contains(h));
+            let allowed = inventory.select(limit);
+            hosts.retain(|h| allowed.contains(h));
         }
         for h in &hosts {
             self.hosts.entry(h.clone()).or_default();
@@ -255,7 +267,7 @@ impl<'a> Executor<'a> {
         }
         for host in &hosts {
             self.vars
-                .start_play(&self.templates, self.inventory, play, &name, host)?;
+                .start_play(&self.templates, &inventory, play, &name, host)?;
             if let Some(state) = self.hosts.get_mut(host) {
                 state.notified.clear();
                 state.ended = false;
@@ -266,6 +278,7 @@ impl<'a> Executor<'a> {
         self.play_hosts.clone_from(&hosts);
         for batch in batches(&hosts, &play.serial) {
             self.batch.clone_from(&batch);
+            self.forget_refreshes();
             if let Some(task) = &gathering
                 && self
                     .linear_task(play, task, &batch, false, false, reporter)
@@ -403,6 +416,11 @@ impl<'a> Executor<'a> {
                 reporter.report(&Event::Warning {
                     host: Some(host.clone()),
                     message: w.clone(),
+                });
+            }
+            for message in &report.notices {
+                reporter.report(&Event::Notice {
+                    message: message.clone(),
                 });
             }
             for r in &report.results {

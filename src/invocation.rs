@@ -9,8 +9,10 @@
 //! This file holds the task's run on a host (conditions, the item loop,
 //! retries, `changed_when`/`failed_when`, the report); its parts have their
 //! own files: `attempt` (one check-then-apply, where `check` and `apply` are
-//! called), `conditions`, `loops` (`loop_control`) and `masking` (secrets
-//! and `no_log`).
+//! called), `collapse` (a loop run as one task, for the tasks whose spec
+//! collapses), `batch` (a loop's items run side by side, their scripts
+//! sent together), `conditions`, `loops` (`loop_control`) and `masking`
+//! (secrets and `no_log`).
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,8 @@ use crate::template::{Templates, Vars};
 use crate::vars;
 
 mod attempt;
+mod batch;
+mod collapse;
 mod conditions;
 mod loops;
 mod masking;
@@ -78,6 +82,9 @@ pub struct Report {
     /// secrets by origin (a `no_log` task's, or values holding a secret).
     pub secret: Vec<String>,
     pub warnings: Vec<String>,
+    /// What `-v` says about how the task ran on the host (a loop
+    /// collapsed into one call).
+    pub notices: Vec<String>,
 }
 
 impl Invocation<'_> {
@@ -112,6 +119,7 @@ impl Invocation<'_> {
                 facts: single.2,
                 secret,
                 warnings,
+                notices: Vec::new(),
             };
         };
         let mut results = Vec::new();
@@ -121,6 +129,15 @@ impl Invocation<'_> {
             Ok(control) => control,
             Err(e) => return self.input_failure(e.to_string(), started),
         };
+        let mut notices = Vec::new();
+        match self.collapsed(&items, &control, &mut warnings).await {
+            collapse::Collapsed::Ran(results, registered_items, notice) => {
+                notices.push(notice);
+                return self.loop_report(results, registered_items, Map::new(), warnings, notices);
+            }
+            collapse::Collapsed::Failed(notice) => notices.push(notice),
+            collapse::Collapsed::No => {}
+        }
         let loop_var = self.task.loop_var.clone();
         for (index, item) in items.iter().enumerate() {
             if index > 0 && !control.pause.is_zero() {
@@ -140,18 +157,7 @@ impl Invocation<'_> {
             }
             let (result, mut registered, item_facts) =
                 self.run_item(Some(item.clone()), &mut warnings).await;
-            // Each item's result says which item it was, as Ansible's do.
-            if let Value::Object(map) = &mut registered {
-                map.insert(loop_var.clone(), item.clone());
-                map.insert("ansible_loop_var".into(), loop_var.clone().into());
-                if let Some(name) = &self.task.loop_control.index_var {
-                    map.insert(name.clone(), index.into());
-                    map.insert("ansible_index_var".into(), name.clone().into());
-                }
-                if let Some(info) = info {
-                    map.insert("ansible_loop".into(), info);
-                }
-            }
+            self.label_item(&mut registered, item, index, info);
             registered_items.push(registered);
             // The next item sees what this one set (`set_fact` accumulating
             // over a loop), as in Ansible.
@@ -169,30 +175,7 @@ impl Invocation<'_> {
                 break;
             }
         }
-        let status = aggregate(&results);
-        let ignored = results.iter().any(|r| r.ignored) && status == Status::Failed;
-        let changed = results.iter().any(|r| r.status == Status::Changed);
-        let failed = results.iter().any(|r| r.status == Status::Failed);
-        let skipped = !results.is_empty() && results.iter().all(|r| r.status == Status::Skipped);
-        let mut registered = json!({
-            "changed": changed,
-            "failed": failed,
-            "skipped": skipped || results.is_empty(),
-            "results": registered_items,
-        });
-        if failed {
-            registered["msg"] = Value::from("One or more items failed");
-        }
-        let secret = self.secret_names(&registered, &facts);
-        Report {
-            results,
-            status,
-            ignored,
-            registered,
-            facts,
-            secret,
-            warnings,
-        }
+        self.loop_report(results, registered_items, facts, warnings, notices)
     }
 
     /// Stores the registered value in the task's own variables, for
@@ -222,17 +205,17 @@ impl Invocation<'_> {
             self.vars
                 .insert_data(self.task.loop_var.clone(), item.clone());
             result.item = Some(self.item_label(item));
+            if self.entry.spec.params.iter().any(|p| p.secret)
+                && let Ok(args) = self.arguments()
+            {
+                self.note_secret_args(&args);
+            }
         }
         // `when`: every condition must hold.
         for cond in &self.task.when {
             match self.truth(cond) {
                 Ok(true) => {}
-                Ok(false) => {
-                    result.status = Status::Skipped;
-                    result.msg = Some("Conditional result was False".into());
-                    let registered = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"});
-                    return (result, registered, Map::new());
-                }
+                Ok(false) => return skipped(result),
                 Err(e) => return self.item_failure(result, e.message.clone(), started),
             }
         }
@@ -304,19 +287,7 @@ impl Invocation<'_> {
                 fill_output(&mut result, &data);
             }
             Ended::Done(outcome) => {
-                // A task that decided not to act at all (`unarchive` whose
-                // `creates` exists) says so as Ansible's modules do, with
-                // `skipped: true` in its result.
-                result.status = if outcome.changed {
-                    Status::Changed
-                } else if outcome.data.get("skipped") == Some(&Value::Bool(true)) {
-                    Status::Skipped
-                } else {
-                    Status::Ok
-                };
-                result.msg = outcome.msg.clone();
-                result.diffs = outcome.diffs.clone();
-                fill_output(&mut result, &outcome.data);
+                fill_done(&mut result, &outcome);
                 facts = outcome.facts;
             }
         }
@@ -407,8 +378,35 @@ impl Invocation<'_> {
             facts,
             secret: Vec::new(),
             warnings: Vec::new(),
+            notices: Vec::new(),
         }
     }
+}
+
+/// An item (or task) whose `when` is false.
+fn skipped(mut result: HostResult) -> (HostResult, Value, Map<String, Value>) {
+    result.status = Status::Skipped;
+    result.msg = Some("Conditional result was False".into());
+    let registered =
+        json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"});
+    (result, registered, Map::new())
+}
+
+/// A result from what the task did.
+fn fill_done(result: &mut HostResult, outcome: &crate::task::Outcome) {
+    // A task that decided not to act at all (`unarchive` whose `creates`
+    // exists) says so as Ansible's modules do, with `skipped: true` in its
+    // result.
+    result.status = if outcome.changed {
+        Status::Changed
+    } else if outcome.data.get("skipped") == Some(&Value::Bool(true)) {
+        Status::Skipped
+    } else {
+        Status::Ok
+    };
+    result.msg = outcome.msg.clone();
+    result.diffs = outcome.diffs.clone();
+    fill_output(result, &outcome.data);
 }
 
 fn fill_output(result: &mut HostResult, data: &Map<String, Value>) {
@@ -424,27 +422,6 @@ fn fill_output(result: &mut HostResult, data: &Map<String, Value>) {
         .get("stderr")
         .and_then(Value::as_str)
         .map(str::to_string);
-}
-
-/// The status of a looped task: failed beats unreachable beats changed
-/// beats ok; all items skipped means skipped.
-fn aggregate(results: &[HostResult]) -> Status {
-    let has = |s: Status| {
-        results
-            .iter()
-            .any(|r| r.status == s && !(s == Status::Failed && r.ignored))
-    };
-    if has(Status::Unreachable) {
-        Status::Unreachable
-    } else if results.iter().any(|r| r.status == Status::Failed) {
-        Status::Failed
-    } else if has(Status::Changed) {
-        Status::Changed
-    } else if !results.is_empty() && results.iter().all(|r| r.status == Status::Skipped) {
-        Status::Skipped
-    } else {
-        Status::Ok
-    }
 }
 
 /// How a value is shown to people: strings bare, the rest as JSON.

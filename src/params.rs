@@ -164,6 +164,18 @@ pub struct Spec {
     /// Arguments ansible-core removed, each with what to write instead:
     /// refused by name, since Ansible refuses them too.
     pub removed: Vec<(String, String)>,
+    /// The list argument a loop may collapse on: when every item's
+    /// arguments render the same but for this one, the loop runs as one
+    /// task given every item's entries (one check, one apply, one round
+    /// trip), and the task splits the outcome per item
+    /// (`Task::item_outcome`). Package managers install a list at once.
+    pub collapses: Option<String>,
+    /// The argument that tells a loop's items apart for a task whose items
+    /// may run side by side (`user`, `group`): when every item's value of
+    /// it differs, the items' checks go to the host as one script, and so
+    /// do their applies (`connection::batched`), each item with its own
+    /// arguments and result.
+    pub batches: Option<String>,
 }
 
 impl Spec {
@@ -176,7 +188,22 @@ impl Spec {
             on_control: false,
             facts: Vec::new(),
             removed: Vec::new(),
+            collapses: None,
+            batches: None,
         }
+    }
+
+    /// Loops over this task run their items side by side, batched, when
+    /// every item's `param` differs.
+    pub fn batches(mut self, param: &str) -> Spec {
+        self.batches = Some(param.to_string());
+        self
+    }
+
+    /// Loops over this task collapse on the list argument `param`.
+    pub fn collapses(mut self, param: &str) -> Spec {
+        self.collapses = Some(param.to_string());
+        self
     }
 
     /// An argument ansible-core no longer has, and what replaces it.

@@ -34,6 +34,11 @@ pub struct Outcome {
     pub data: Map<String, Value>,
     /// Variables to set on the host from now on (`set_fact`).
     pub facts: Map<String, Value>,
+    /// For a task whose spec collapses loops (`Spec::collapses`): the
+    /// entries of the collapsing argument, as written, that this outcome
+    /// changes (or would change, in check mode). A collapsed loop reports
+    /// an item changed only when one of its own entries is among them.
+    pub changed_entries: Option<Vec<String>>,
 }
 
 impl Outcome {
@@ -61,6 +66,12 @@ impl Outcome {
 
     pub fn with_data(mut self, key: &str, value: impl Into<Value>) -> Outcome {
         self.data.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Records which entries of the collapsing argument change.
+    pub fn with_changed_entries(mut self, entries: Vec<String>) -> Outcome {
+        self.changed_entries = Some(entries);
         self
     }
 
@@ -293,6 +304,86 @@ pub trait Task: Send + Sync {
 
     /// Acts on exactly the drift the check found.
     async fn apply(&self, cx: &Context<'_>, drift: Self::Drift) -> Result<Outcome, TaskError>;
+
+    /// One loop item's share of the outcome of a collapsed loop (one task
+    /// run for every item, see `Spec::collapses`): `entries` are the
+    /// item's own entries of the collapsing argument. Only tasks whose
+    /// spec collapses are ever asked; the default suits a package
+    /// manager's result (`item_share`).
+    fn item_outcome(&self, whole: &Outcome, entries: &[String]) -> Outcome {
+        item_share(whole, entries)
+    }
+}
+
+/// The keys of a result that belong to the command a collapsed call ran:
+/// an item that did not change ran no command of its own, as in Ansible,
+/// where its own run of the module found nothing to do.
+const COMMAND_OUTPUT: [&str; 5] = ["rc", "stdout", "stderr", "stdout_lines", "stderr_lines"];
+
+/// The generic share of one item in a collapsed outcome: changed when one
+/// of its entries changed (as the task says in `changed_entries`; without
+/// that, as the whole did); a changed item carries the whole's message,
+/// command output and the diff lines about its entries (see
+/// `entry_lines`), an unchanged one only the result's other fields.
+pub fn item_share(whole: &Outcome, entries: &[String]) -> Outcome {
+    let changed = match &whole.changed_entries {
+        Some(changing) => entries.iter().any(|e| changing.contains(e)),
+        None => whole.changed,
+    };
+    let mut data = whole.data.clone();
+    if !changed {
+        for key in COMMAND_OUTPUT {
+            data.remove(key);
+        }
+    }
+    // A package manager's `results` lines (dnf's `Installed: name`) are
+    // about one package each: an item keeps the lines about its own.
+    if let Some(Value::Array(lines)) = data.get_mut("results") {
+        lines.retain(|line| {
+            line.as_str()
+                .and_then(|l| l.split_once(": "))
+                .is_none_or(|(_, name)| entries.iter().any(|e| e == name))
+        });
+    }
+    let diffs = match changed {
+        true => whole
+            .diffs
+            .iter()
+            .map(|d| Diff {
+                subject: d.subject.clone(),
+                before: d.before.as_deref().map(|t| entry_lines(t, entries)),
+                after: d.after.as_deref().map(|t| entry_lines(t, entries)),
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+    Outcome {
+        changed,
+        msg: whole.msg.clone().filter(|_| changed),
+        diffs,
+        data,
+        facts: Map::new(),
+        changed_entries: None,
+    }
+}
+
+/// The lines of a package listing (`name: version`, one per package)
+/// that name one of `entries` (or its bare name, before a `=` pin); a text
+/// that is not such a listing is kept whole.
+fn entry_lines(text: &str, entries: &[String]) -> String {
+    let bare = |e: &str| e.split('=').next().unwrap_or(e).to_string();
+    let names: Vec<String> = entries.iter().map(|e| bare(e)).collect();
+    let listing = text.lines().all(|l| l.contains(": "));
+    if !listing {
+        return text.to_string();
+    }
+    text.lines()
+        .filter(|l| {
+            l.split_once(": ")
+                .is_some_and(|(name, _)| names.iter().any(|n| n == name))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// The object-safe form of `Task` the executor works with; every `Task`
@@ -305,6 +396,7 @@ pub trait DynTask: Send + Sync {
         cx: &Context<'_>,
         drift: Box<dyn Any + Send>,
     ) -> Result<Outcome, TaskError>;
+    fn item_outcome_dyn(&self, whole: &Outcome, entries: &[String]) -> Outcome;
 }
 
 #[async_trait]
@@ -329,5 +421,9 @@ impl<T: Task> DynTask for T {
             // The executor only ever passes back what check_dyn returned.
             Err(_) => Err(TaskError::failed("internal error: drift of the wrong type")),
         }
+    }
+
+    fn item_outcome_dyn(&self, whole: &Outcome, entries: &[String]) -> Outcome {
+        self.item_outcome(whole, entries)
     }
 }

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, InputError};
 use crate::facts::needed::{gathers, is_fact_name};
 use crate::inventory::{Inventory, Pattern};
-use crate::playbook::{Play, Playbook, TaskDef};
+use crate::playbook::{MetaAction, Play, Playbook, Step, TaskDef};
 use crate::suggest;
 use crate::tasks::Registry;
 use crate::template::Templates;
@@ -178,9 +178,13 @@ pub fn load_quietly(
         };
         // Facts stay known for the rest of the run once a play gathered them.
         let mut gathered = false;
+        // After a `meta: refresh_inventory`, plays may target hosts, groups
+        // and variables the inventory does not have yet.
+        let mut refreshed = false;
         for play in &playbook.plays {
             gathered |= play.gather_facts != Some(false);
-            errors.extend(checker.play(play, gathered));
+            errors.extend(checker.play(play, gathered, refreshed));
+            refreshed |= refreshes_inventory(&play.tasks);
             gathered |= play.all_tasks().iter().any(|t| gathers(&t.module));
         }
         warnings.extend(checker.warnings.into_inner());
@@ -352,14 +356,16 @@ struct Checker<'a> {
 impl Checker<'_> {
     /// `facts`: facts are gathered when the play starts (by it, or by an
     /// earlier play).
-    fn play(&self, play: &Play, facts: bool) -> Vec<InputError> {
+    /// `refreshed`: an earlier play read the inventory again, so its hosts,
+    /// groups and variables are only known when this play starts.
+    fn play(&self, play: &Play, facts: bool, refreshed: bool) -> Vec<InputError> {
         let mut errors = Vec::new();
         if let Some(text) = play.hosts.as_str()
             && !crate::yaml::is_template(text)
         {
             match Pattern::parse(text, Some(&play.hosts)) {
                 Ok(pattern) => {
-                    if self.check_variables {
+                    if self.check_variables && !refreshed {
                         errors.extend(self.inventory.unknown_names(&pattern));
                     }
                 }
@@ -367,6 +373,9 @@ impl Checker<'_> {
             }
         }
         let mut defined: HashSet<String> = self.inventory_names.clone();
+        if refreshed {
+            defined.insert(ANY_NAME.into());
+        }
         defined.extend(self.extra.iter().cloned());
         defined.extend(ALWAYS_DEFINED.iter().map(|s| s.to_string()));
         if facts {
@@ -396,18 +405,59 @@ impl Checker<'_> {
         for role in &play.roles {
             defined.extend(role.names().map(str::to_string));
         }
-        for task in play.all_tasks() {
-            errors.extend(self.task(task, &mut defined));
-        }
+        self.steps(&play.tasks, &mut defined, &mut Vec::new(), &mut errors);
         for handler in &play.handlers {
-            errors.extend(self.task(handler, &mut defined));
+            errors.extend(self.task(handler, &mut defined, &[]));
         }
         errors
     }
 
-    fn task(&self, task: &TaskDef, defined: &mut HashSet<String>) -> Vec<InputError> {
+    /// Checks steps in the order they run. `scope`: the names the looped
+    /// includes around them define for them (the loop variable and its
+    /// companions), which their tasks see and later tasks do not.
+    fn steps(
+        &self,
+        steps: &[Step],
+        defined: &mut HashSet<String>,
+        scope: &mut Vec<String>,
+        errors: &mut Vec<InputError>,
+    ) {
+        for step in steps {
+            match step {
+                Step::Task(task) => errors.extend(self.task(task, defined, scope)),
+                Step::Meta(meta) => errors.extend(self.task(&meta.task, defined, scope)),
+                Step::Block(block) => {
+                    for part in [&block.body, &block.rescue, &block.always] {
+                        self.steps(part, defined, scope, errors);
+                    }
+                }
+                Step::Include(include) => {
+                    let task = &include.task;
+                    errors.extend(self.task(task, defined, scope));
+                    let Some(loaded) = &include.loaded else {
+                        continue;
+                    };
+                    let outer = scope.len();
+                    if task.loop_items.is_some() {
+                        scope.push(task.loop_var.clone());
+                        scope.extend(task.loop_control.index_var.iter().cloned());
+                    }
+                    self.steps(loaded, defined, scope, errors);
+                    scope.truncate(outer);
+                }
+            }
+        }
+    }
+
+    fn task(
+        &self,
+        task: &TaskDef,
+        defined: &mut HashSet<String>,
+        scope: &[String],
+    ) -> Vec<InputError> {
         let mut errors = Vec::new();
         let mut local = defined.clone();
+        local.extend(scope.iter().cloned());
         local.insert(task.loop_var.clone());
         local.extend(task.loop_control.index_var.iter().cloned());
         local.insert("ansible_loop".into());
@@ -463,6 +513,11 @@ impl Checker<'_> {
         }
         if let Some(entry) = self.registry.get(&task.module) {
             defined.extend(entry.spec.facts.iter().cloned());
+            // A module that sets facts returns them under `ansible_facts`
+            // too (`ansible_facts.getent_group` after `getent`).
+            if !entry.spec.facts.is_empty() {
+                defined.insert("ansible_facts".into());
+            }
         }
         errors
     }
@@ -546,4 +601,17 @@ impl Checker<'_> {
             })
             .collect()
     }
+}
+
+/// Whether steps hold a `meta: refresh_inventory` (in blocks and in the
+/// files includes read at load time too).
+fn refreshes_inventory(steps: &[Step]) -> bool {
+    steps.iter().any(|step| match step {
+        Step::Meta(meta) => meta.action == MetaAction::RefreshInventory,
+        Step::Block(block) => [&block.body, &block.rescue, &block.always]
+            .into_iter()
+            .any(|part| refreshes_inventory(part)),
+        Step::Include(include) => include.loaded.as_deref().is_some_and(refreshes_inventory),
+        Step::Task(_) => false,
+    })
 }

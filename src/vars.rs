@@ -1,25 +1,33 @@
 //! The variables of a run, layered by Ansible's precedence, in one model:
 //! `template::Vars` layers, with every value's origin said where it enters.
 //!
-//! From lowest to highest: inventory variables (group, then host, already
-//! merged by `inventory`), magic variables (`inventory_hostname`,
-//! `group_names`, `playbook_dir`, ...), play `vars`, play `vars_files`, task
-//! `vars`, registered values and `set_fact` values, extra variables (`-e`).
+//! From lowest to highest, as Ansible's "Understanding variable
+//! precedence" lists them: role defaults, inventory variables (group, then
+//! host, already merged by `inventory`) with the magic variables
+//! (`inventory_hostname`, `group_names`, `playbook_dir`, ...), host facts
+//! (gathered, or from `*_facts` modules), play `vars`, `vars_prompt`,
+//! `vars_files`, role vars, block and task `vars`, `include_vars`,
+//! registered values and `set_fact` values, role and include parameters,
+//! extra variables (`-e`).
 //!
 //! The layers (ARCHITECTURE.md, "The variable model"):
-//! - one **host layer** per inventory host, kept in the run's [`HostTable`]:
-//!   inventory, magic, play and extra variables of the current play (all
-//!   user-written templates, rendered lazily), with a child layer of what
-//!   the host learned (registered results, facts: host data, never
-//!   rendered). `hostvars` is a lazy view over this table;
+//! - one **host entry** per inventory host, kept in the run's
+//!   [`HostTable`], a chain of four layers (see [`HostLayers`]): the
+//!   host's base (inventory and magic variables, role defaults), its facts,
+//!   the current play's variables (play vars, `vars_files`, role vars and
+//!   extra variables: user-written templates, rendered lazily), and what
+//!   the host learned (registered results, `set_fact` and `include_vars`
+//!   values). Facts sit below the play, so a play variable named like a
+//!   fact wins over it, while `ansible_facts.<name>` still gives the fact.
+//!   `hostvars` is a lazy view over this table;
 //! - one **task layer** per invocation: task `vars`, `ansible_check_mode`,
 //!   `hostvars`, then the loop item and the registered value while the task
 //!   runs.
 //!
 //! Extra variables win over everything: a registered value or fact with the
 //! name of an extra variable is not stored, and task `vars` named like a
-//! fact or an extra variable are left out, which is what their precedence
-//! means.
+//! learned value or an extra variable are left out, which is what their
+//! precedence means.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,7 +45,9 @@ pub use crate::template::OMIT;
 pub struct RunVars {
     table: Arc<HostTable>,
     extra: Map<String, Value>,
-    groups: Shared,
+    /// `groups`, replaced when `meta: refresh_inventory` reads the
+    /// inventory again.
+    groups: std::sync::RwLock<Shared>,
     playbook_dir: String,
     /// `playbook_dir` as Ansible gives it: absolute.
     playbook_dir_absolute: String,
@@ -87,7 +97,7 @@ impl RunVars {
         let mut run = RunVars {
             table: Arc::default(),
             extra: extra.clone(),
-            groups: Shared::new(&groups),
+            groups: std::sync::RwLock::new(Shared::new(&groups)),
             playbook_dir: playbook_dir.display().to_string(),
             playbook_dir_absolute: crate::search_path::absolute(playbook_dir)
                 .display()
@@ -99,15 +109,43 @@ impl RunVars {
         };
         let hosts: Vec<(String, Vars)> = inventory
             .hosts()
-            .map(|h| {
-                let name = h.name().to_string();
-                let mut vars = run.host_base(inventory, &name);
-                run.add_extra(&mut vars);
-                (name, vars.child())
-            })
+            .map(|h| (h.name().to_string(), run.before_play(inventory, h.name())))
             .collect();
         run.table = HostTable::new(hosts);
         run
+    }
+
+    /// A host's entry before any play set it up: its base, no facts, the
+    /// extra variables and nothing learned (see [`HostLayers`]).
+    fn before_play(&self, inventory: &Inventory, host: &str) -> Vars {
+        let base = self.host_base(inventory, host);
+        let mut play = base.child().child();
+        self.add_extra(&mut play);
+        play.child()
+    }
+
+    /// `meta: refresh_inventory`: `groups` as the inventory read again
+    /// gives them, and an entry for every host it adds. Hosts already
+    /// known keep what they learned; their inventory variables are read
+    /// again when the next play starts (`start_play`), so the play now
+    /// running keeps its own.
+    pub fn refresh(&self, inventory: &Inventory) {
+        *self
+            .groups
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Shared::new(&inventory_groups(inventory));
+        for host in inventory.hosts() {
+            self.table
+                .add(host.name(), || self.before_play(inventory, host.name()));
+        }
+    }
+
+    fn groups(&self) -> Shared {
+        self.groups
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Inventory and magic variables of a host.
@@ -135,7 +173,7 @@ impl RunVars {
         vars.insert_magic("ansible_check_mode", self.check.into());
         vars.insert_magic("ansible_diff_mode", self.diff.into());
         vars.insert_magic("omit", OMIT.into());
-        vars.insert_shared("groups", &self.groups);
+        vars.insert_shared("groups", &self.groups());
         vars
     }
 
@@ -174,6 +212,14 @@ impl RunVars {
                 }
             }
         }
+        // The host's facts stay from play to play, on the new base; the
+        // play's own variables go above them.
+        let facts = self
+            .table
+            .get(host)
+            .map(|learned| HostLayers::of(&learned).facts.rebase(&vars))
+            .unwrap_or_else(|| vars.child());
+        let mut vars = facts.child();
         self.add_extra(&mut vars);
         for (k, v) in &play.vars {
             vars.insert_template(k.key(), v.to_json());
@@ -252,6 +298,8 @@ impl RunVars {
         }
         // Extra variables win over everything, so they go on last again.
         self.add_extra(&mut vars);
+        // A play on the implicit `localhost` gives it an entry of its own.
+        self.table.add(host, || self.before_play(inventory, host));
         self.table
             .update(host, |learned| *learned = learned.rebase(&vars));
         Ok(())
@@ -293,6 +341,9 @@ impl RunVars {
             }
         }
         vars.insert_magic("ansible_check_mode", check_mode.into());
+        // `groups` as the inventory gives them now, also after a
+        // `meta: refresh_inventory` in the middle of the play.
+        vars.insert_shared("groups", &self.groups());
         // The address the host is reached at, as the connection gives it
         // to a host's own tasks in Ansible, when the inventory says none.
         if !host_vars.contains("ansible_host") {
@@ -331,7 +382,7 @@ impl RunVars {
     /// host is known: extra variables and `groups`, as Ansible does.
     pub fn play_level(&self) -> Vars {
         let mut vars = Vars::templates(&self.extra);
-        vars.insert_shared("groups", &self.groups);
+        vars.insert_shared("groups", &self.groups());
         vars
     }
 
@@ -355,18 +406,21 @@ impl RunVars {
     /// prefix, in `ansible_facts`, merged with the facts known before, as
     /// Ansible injects them. Facts are host data, never rendered.
     pub fn learn_facts(&self, host: &str, facts: &Map<String, Value>) {
-        self.table.update(host, |vars| {
-            let mut all = match vars.get("ansible_facts") {
+        self.table.update(host, |entry| {
+            let layers = HostLayers::of(entry);
+            let mut known = layers.facts.clone();
+            let mut all = match known.get("ansible_facts") {
                 Some(Value::Object(map)) => map,
                 _ => Map::new(),
             };
             for (name, value) in facts {
                 all.insert(crate::facts::short_name(name).to_string(), value.clone());
                 if !self.extra.contains_key(name) {
-                    vars.insert_data(name.clone(), value.clone());
+                    known.insert_data(name.clone(), value.clone());
                 }
             }
-            vars.insert_data("ansible_facts", Value::Object(all));
+            known.insert_data("ansible_facts", Value::Object(all));
+            *entry = layers.with_facts(&known);
         });
     }
 
@@ -375,15 +429,44 @@ impl RunVars {
     /// injected `ansible_*` variables go. Registered values and `set_fact`
     /// variables stay, as Ansible keeps its non-persistent facts.
     pub fn forget_facts(&self, host: &str) {
-        self.table.update(host, |vars| {
-            if let Some(Value::Object(facts)) = vars.get("ansible_facts") {
-                for short in facts.keys() {
-                    vars.remove_own(&format!("ansible_{short}"));
-                    vars.remove_own(short);
-                }
-            }
-            vars.insert_data("ansible_facts", Value::Object(Map::new()));
+        self.table.update(host, |entry| {
+            let layers = HostLayers::of(entry);
+            let mut none = layers.facts.parent().cloned().unwrap_or_default().child();
+            none.insert_data("ansible_facts", Value::Object(Map::new()));
+            *entry = layers.with_facts(&none);
         });
+    }
+}
+
+/// The layers of a host's entry in the table, innermost first, each a
+/// child of the next and the last one a child of the host's base. Every
+/// entry has this shape: `RunVars::new` builds it, `start_play` replaces
+/// the play layer (and the base under the facts), `learn_facts` and
+/// `forget_facts` the facts layer.
+struct HostLayers {
+    /// Registered values, `set_fact` and `include_vars` values.
+    learned: Vars,
+    /// The play's variables, `vars_files`, role vars, extra variables.
+    play: Vars,
+    /// Gathered facts and those of `*_facts` modules, from play to play.
+    facts: Vars,
+}
+
+impl HostLayers {
+    fn of(entry: &Vars) -> HostLayers {
+        let play = entry.parent().cloned().unwrap_or_default();
+        let facts = play.parent().cloned().unwrap_or_default();
+        HostLayers {
+            learned: entry.clone(),
+            play,
+            facts,
+        }
+    }
+
+    /// The host's entry with `facts` in place of its facts layer: the play
+    /// and learned layers keep their own entries, on top of it.
+    fn with_facts(&self, facts: &Vars) -> Vars {
+        self.learned.rebase(&self.play.rebase(facts))
     }
 }
 

@@ -10,6 +10,8 @@ mod diagnostics;
 mod lab_api;
 // Lab nodes: real sshd fleets on loopback with private /etc/docker and /srv.
 mod lab_nodes;
+// The fleet benchmark's arithmetic: per-host slopes and the file limit it raises.
+mod fleet_bench;
 // `dtrplay lab up|status|down` with real background labs.
 mod lab_cli;
 // Real Docker engines on the lab's nodes, one dockerd per node, driven by playbooks.
@@ -54,6 +56,8 @@ mod escalation;
 mod host_data;
 // ansible-core from PyPI is the oracle: the same playbooks with both tools, compared.
 mod oracle;
+// `meta: refresh_inventory`: later plays see the inventory read again.
+mod refresh_inventory;
 // What a new user meets first: unreachable hosts, stopped plays, unset lookups.
 mod first_hour;
 // `hostvars`: every host's variables in every task, lazily, in that host's scope.

@@ -349,3 +349,58 @@ fn copy_on_write_nodes_change_their_own_system_directories_only() -> TestResult 
     fleet.stop()?;
     Ok(())
 }
+
+/// A fleet of more than 254 nodes (the benchmark's N=500) continues in the
+/// next loopback /24: here the first /24 is the last of its /16, so nodes
+/// 255 and 256 wrap to `127.99.0.1` and `.2`. Every address is distinct,
+/// and dtrplay reaches nodes on both sides of the boundary by their own
+/// sshd. The second octet 99 lies outside the random range (100–254), so
+/// no other test's fleet can hold these addresses.
+#[test]
+fn a_fleet_past_254_nodes_continues_in_the_next_slash_24() -> TestResult {
+    let nodes = crate::harness::Nodes::start_with(256, |options| {
+        options.subnet = Some((99, 255));
+    });
+    let all = nodes.fleet.nodes();
+    let distinct: std::collections::HashSet<_> = all.iter().map(|node| node.host).collect();
+    assert_eq!(distinct.len(), 256);
+    assert_eq!(nodes.node("node254").host.to_string(), "127.99.255.254");
+    assert_eq!(nodes.node("node255").host.to_string(), "127.99.0.1");
+    assert_eq!(nodes.node("node256").host.to_string(), "127.99.0.2");
+
+    let project = nodes.web_project("");
+    project.file(
+        "who.yml",
+        r#"
+        - hosts: web
+          gather_facts: false
+          tasks:
+            - name: Each node says who it is, in its own /etc/docker
+              copy:
+                content: "{{ inventory_hostname }} at {{ ansible_host }}\n"
+                dest: /etc/docker/who
+                mode: "0644"
+        "#,
+    );
+    project
+        .run(&[
+            "apply",
+            "who.yml",
+            "-i",
+            "inventory.yml",
+            "--limit",
+            "node1,node254,node255,node256",
+        ])
+        .success()
+        .stdout_has("changed: [node256]");
+    for name in ["node1", "node254", "node255", "node256"] {
+        let node = nodes.node(name);
+        assert_eq!(
+            nodes.read(name, "/etc/docker/who"),
+            format!("{name} at {}\n", node.host)
+        );
+    }
+    // The nodes left out of the run were not touched.
+    assert!(!nodes.node("node253").path("/etc/docker/who").exists());
+    Ok(())
+}

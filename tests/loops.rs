@@ -62,7 +62,9 @@ fn loop_control_index_var_loop_var_label_extended_and_pause() {
     );
     assert_eq!(
         read(&nodes, "/srv/loop-registered.txt"),
-        "a:0:part:idx b:1:part:idx c:2:part:idx "
+        // The newline after `{% endfor %}` is Jinja's last one, which
+        // ansible-core gives back although trim_blocks ate it.
+        "a:0:part:idx b:1:part:idx c:2:part:idx \n"
     );
     // Two pauses of 0.3 s between three items.
     assert!(took >= std::time::Duration::from_millis(600), "{took:?}");

@@ -9,7 +9,9 @@
 //!   connections and over already open masters;
 //! - dtrplay on the scenario (`scenario.rs`), first and second run, cold
 //!   (no open connection) and warm (masters kept by `--ssh-persist`);
-//! - with `--peers`, Ansible and pyinfra on the same scenario.
+//! - with `--peers`, Ansible and pyinfra on the same scenario;
+//! - with `--real-job`, playbooks/integrate.yml on a lab with real engines
+//!   against the same steps in Ansible (`real_job.rs`).
 //!
 //! Each measured run is executed by a wrapper process (`measure.rs`) that
 //! reports wall time, CPU and peak RSS; one extra run per tool samples the
@@ -21,10 +23,14 @@
 //! lab node, and the lab picks its addresses in 127.0.0.0/8.
 
 mod delay;
+mod end_state;
+mod limits;
 mod measure;
 mod peers;
+mod real_job;
 mod report;
 mod scenario;
+mod slope;
 
 use std::ffi::OsString;
 use std::fs;
@@ -35,7 +41,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use dtrplay_lab::node::{Fleet, FleetOptions, Isolation};
+use dtrplay_lab::node::{Fleet, FleetOptions, Isolation, MAX_NODES};
 use dtrplay_lab::state::random_password;
 use dtrplay_lab::users::Users;
 
@@ -56,8 +62,14 @@ const QUIET_TIMEOUT: Duration = Duration::from_secs(10);
 /// Timed runs of `dtrplay validate`.
 const VALIDATE_RUNS: usize = 10;
 
-/// The groups of measurements `--only` can select.
-const GROUPS: [&str; 6] = ["floor", "cold", "warm", "memory", "ansible", "pyinfra"];
+/// The groups of measurements `--only` can select; `real-job` is not on a
+/// fleet of its own size but on a lab (`--real-job`).
+const GROUPS: [&str; 7] = [
+    "floor", "cold", "warm", "memory", "ansible", "pyinfra", "real-job",
+];
+
+/// The group that runs on a lab instead of the fleets of `--sizes`.
+const REAL_JOB: &str = "real-job";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,7 +77,8 @@ const GROUPS: [&str; 6] = ["floor", "cold", "warm", "memory", "ansible", "pyinfr
     about = "Times dtrplay against the SSH floor, Ansible and pyinfra on N loopback sshd nodes"
 )]
 struct Cli {
-    /// Fleet sizes, comma separated (at most 254 nodes each).
+    /// Fleet sizes, comma separated (at most 1000 nodes each; past 254 a
+    /// fleet spans several loopback /24s).
     #[arg(long, value_delimiter = ',', default_value = "10,50,100,200")]
     sizes: Vec<usize>,
     /// Timed runs of each measurement (the median and min–max are reported).
@@ -83,7 +96,7 @@ struct Cli {
     #[arg(long, default_value_t = 2)]
     peer_runs: usize,
     /// The largest fleet the peers are measured on.
-    #[arg(long, default_value_t = 254)]
+    #[arg(long, default_value_t = MAX_NODES)]
     peer_max: usize,
     /// The largest fleet Ansible is measured on (its runs take minutes).
     #[arg(long, default_value_t = 100)]
@@ -116,7 +129,8 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "curve25519")]
     peer_kex: Vec<Kex>,
     /// Only these groups of measurements: floor, cold, warm, memory, ansible,
-    /// pyinfra (default: the first four, plus the peers with --peers).
+    /// pyinfra, real-job (default: the first four, plus the peers with
+    /// --peers and the real job with --real-job).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// dtrplay's `--forks`: a number, or `n` for the fleet size (every host
@@ -147,6 +161,22 @@ struct Cli {
     /// playbooks/integrate.yml (0 skips it).
     #[arg(long, default_value_t = 1000)]
     validate_hosts: usize,
+    /// Also time the real job: playbooks/integrate.yml applied by dtrplay on
+    /// a fresh lab of `--real-job-nodes` nodes with real Docker engines
+    /// (`dtrplay lab up`), against the same steps in Ansible
+    /// (benches/fleet/peers/integrate.yml) on another fresh lab.
+    #[arg(long)]
+    real_job: bool,
+    /// The real job's lab size (controllers included; one controller).
+    #[arg(long, default_value_t = 20)]
+    real_job_nodes: usize,
+    /// Timed runs of the real job with each tool (each on a fresh lab).
+    #[arg(long, default_value_t = 1)]
+    real_job_runs: usize,
+    /// The `ansible-playbook` of the real job (default: the peers'
+    /// virtualenv, installed when missing).
+    #[arg(long)]
+    ansible_playbook: Option<PathBuf>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -215,13 +245,22 @@ impl Bench {
         if !nix::unistd::geteuid().is_root() {
             return Err("the benchmark needs root: every node gets its own /etc/docker through a mount namespace, so that no run writes the host's".into());
         }
-        if let Some(&bad) = cli.sizes.iter().find(|&&n| n == 0 || n > 254) {
-            return Err(format!("a fleet has 1 to 254 nodes, not {bad}"));
+        if let Some(&bad) = cli.sizes.iter().find(|&&n| n == 0 || n > MAX_NODES) {
+            return Err(format!("a fleet has 1 to {MAX_NODES} nodes, not {bad}"));
+        }
+        if cli.real_job_nodes == 0 || cli.real_job_nodes > 254 {
+            return Err(format!(
+                "the real job's lab has 1 to 254 nodes (`dtrplay lab up --nodes`), not {}",
+                cli.real_job_nodes
+            ));
         }
         let groups: Vec<String> = if cli.only.is_empty() {
             let mut g: Vec<String> = GROUPS[..4].iter().map(|s| s.to_string()).collect();
             if cli.peers {
                 g.extend(["ansible".to_string(), "pyinfra".to_string()]);
+            }
+            if cli.real_job {
+                g.push(REAL_JOB.to_string());
             }
             g
         } else {
@@ -252,7 +291,8 @@ impl Bench {
         let _ = fs::remove_dir_all(&logs);
         fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
         let scenario = Scenario::write(&work.join("scenario"), cli.facts)?;
-        let wants_peers = groups.iter().any(|g| g == "ansible" || g == "pyinfra");
+        let wants_peers = groups.iter().any(|g| g == "ansible" || g == "pyinfra")
+            || (groups.iter().any(|g| g == REAL_JOB) && cli.ansible_playbook.is_none());
         let peers = if wants_peers {
             Some(Peers::install(&work.join("venv"), &cli.python)?)
         } else {
@@ -281,16 +321,40 @@ impl Bench {
                 machine.push((name.clone(), version.clone()));
             }
         }
+        if let Some(ansible) = &cli.ansible_playbook {
+            machine.push(("real job's ansible-playbook".into(), tool_version(ansible)));
+        }
+        // The widest fan-out needs descriptors past a login shell's soft
+        // limit at N=500; raise it for this process and everything it starts.
+        let fleet_groups = groups.iter().any(|g| g != REAL_JOB);
+        let largest = cli
+            .sizes
+            .iter()
+            .copied()
+            .filter(|_| fleet_groups)
+            .max()
+            .unwrap_or(0);
+        let lab_nodes = if groups.iter().any(|g| g == REAL_JOB) {
+            cli.real_job_nodes
+        } else {
+            0
+        };
+        machine.extend(limits::prepare(largest.max(lab_nodes))?);
         let record = Record {
             label,
             command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
             machine,
-            sizes: cli.sizes.clone(),
+            sizes: if fleet_groups {
+                cli.sizes.clone()
+            } else {
+                Vec::new()
+            },
             runs: cli.runs,
             dtrplay_forks: cli.forks.clone(),
             samples: Vec::new(),
             memory: Vec::new(),
             validate: None,
+            real_job: Vec::new(),
         };
         Ok(Bench {
             cli,
@@ -321,7 +385,13 @@ impl Bench {
         if self.cli.validate_hosts > 0 {
             self.validate()?;
         }
-        for n in self.cli.sizes.clone() {
+        let fleet_groups = self.groups.iter().any(|g| g != REAL_JOB);
+        let sizes = if fleet_groups {
+            self.cli.sizes.clone()
+        } else {
+            Vec::new()
+        };
+        for n in sizes {
             for login in self.cli.login.clone() {
                 let dir = match login {
                     Login::Root => self.work().join(format!("fleet-{n}")),
@@ -369,6 +439,9 @@ impl Bench {
                 self.proxy = None;
                 fleet.stop().map_err(|e| e.to_string())?;
             }
+        }
+        if self.wants(REAL_JOB) {
+            self.real_job()?;
         }
         let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
         self.record
@@ -1208,6 +1281,22 @@ fn machine_facts(dtrplay: &Path) -> Vec<(String, String)> {
     let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     facts.push(("load average at the start".into(), load.trim().to_string()));
     facts
+}
+
+/// The first line of `<program> --version`, for the record.
+fn tool_version(program: &Path) -> String {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout);
+            format!(
+                "{} ({})",
+                text.lines().next().unwrap_or("").trim(),
+                program.display()
+            )
+        })
+        .unwrap_or_else(|e| format!("cannot run {}: {e}", program.display()))
 }
 
 /// `YYYY-MM-DDTHHMMZ`, for the record's default name.

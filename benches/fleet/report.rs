@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::measure::{Memory, Usage};
+use crate::real_job::{self, RealJobSample};
 use crate::scenario::Kex;
+use crate::slope;
 
 /// What was measured, in table order: a stable key for JSON and a label.
 /// The `become-` rows are the same runs on nodes whose login user is not
@@ -133,6 +135,8 @@ pub struct Record {
     pub samples: Vec<Sample>,
     pub memory: Vec<MemorySample>,
     pub validate: Option<ValidateTiming>,
+    /// The real job's runs (`--real-job`), on labs instead of fleets.
+    pub real_job: Vec<RealJobSample>,
 }
 
 /// Median, minimum and maximum.
@@ -211,15 +215,23 @@ impl Record {
                 load.median, load.min, load.max
             );
         }
-        let _ = writeln!(
-            out,
-            "- timed runs per cell: {} (peers may have fewer); dtrplay --forks {}\n",
-            self.runs, self.dtrplay_forks
-        );
-        let _ = writeln!(
-            out,
-            "Wall times are medians in seconds with [min–max] over the valid runs. A run is valid when it exited 0, every node's `ca.crt` and directory are right (checked on the control side), and it reported the expected changes (dtrplay and Ansible: changes on the first run, none on the second).\n"
-        );
+        // A record of the real job alone (`--only real-job`) has no fleet
+        // rows: their explanations and targets would describe nothing.
+        let fleets = !self.sizes.is_empty();
+        if !fleets {
+            out.push('\n');
+        }
+        if fleets {
+            let _ = writeln!(
+                out,
+                "- timed runs per cell: {} (peers may have fewer); dtrplay --forks {}\n",
+                self.runs, self.dtrplay_forks
+            );
+            let _ = writeln!(
+                out,
+                "Wall times are medians in seconds with [min–max] over the valid runs. A run is valid when it exited 0, every node's `ca.crt` and directory are right (checked on the control side), and it reported the expected changes (dtrplay and Ansible: changes on the first run, none on the second).\n"
+            );
+        }
         for kex in self.kexes() {
             self.wall_table(&mut out, kex);
             self.ratio_table(&mut out, kex);
@@ -230,6 +242,7 @@ impl Record {
         }
         self.memory_table(&mut out);
         self.round_trip_table(&mut out);
+        real_job::markdown(&self.real_job, &mut out);
         if let Some(v) = &self.validate
             && let Some(s) = stat(&v.wall_s)
         {
@@ -244,7 +257,9 @@ impl Record {
                 v.max_rss_kb as f64 / 1024.0
             );
         }
-        self.targets(&mut out);
+        if fleets {
+            self.targets(&mut out);
+        }
         let invalid = self.invalid();
         if !invalid.is_empty() {
             let _ = writeln!(out, "## Runs that did not count\n");
@@ -277,8 +292,19 @@ impl Record {
     }
 
     fn wall_table(&self, out: &mut String, kex: Kex) {
-        let _ = writeln!(out, "## Wall time, kex {kex} (s)\n");
-        self.header(out, "what");
+        let _ = writeln!(
+            out,
+            "## Wall time, kex {kex} (s)\n\nThe last column is the cost of one more host between consecutive sizes measured: ms per extra host (from→to).\n"
+        );
+        let _ = write!(out, "| what |");
+        for n in &self.sizes {
+            let _ = write!(out, " N={n} |");
+        }
+        out.push_str(" per extra host, ms |\n|---|");
+        for _ in &self.sizes {
+            out.push_str("---:|");
+        }
+        out.push_str("---|\n");
         for (key, label) in ROWS {
             if self.sizes.iter().all(|&n| self.wall(key, n, kex).is_none()) {
                 continue;
@@ -292,7 +318,12 @@ impl Record {
                     None => out.push_str(" – |"),
                 }
             }
-            out.push('\n');
+            let points: Vec<(usize, f64)> = self
+                .sizes
+                .iter()
+                .filter_map(|&n| Some((n, self.wall(key, n, kex)?.median)))
+                .collect();
+            let _ = writeln!(out, " {} |", slope::cell(&slope::segments(&points)));
         }
         out.push('\n');
     }
@@ -748,6 +779,36 @@ impl Record {
                 "×",
             );
         }
+        // Issue 17's targets for the largest fleet.
+        row(
+            "N=500: cold first run ≤ 1.1× fresh floor".into(),
+            self.ratio("dtrplay-cold-first", "floor-fresh", 500, kex),
+            1.1,
+            true,
+            "×",
+        );
+        row(
+            "N=500: warm re-run ≤ 1.3× warm floor".into(),
+            self.ratio("dtrplay-warm-second", "floor-mux", 500, kex),
+            1.3,
+            true,
+            "×",
+        );
+        row(
+            "N=500: ≥ 3× faster than pyinfra (first runs)".into(),
+            self.ratio("pyinfra-first", "dtrplay-cold-first", 500, kex),
+            3.0,
+            false,
+            "×",
+        );
+        row(
+            "N=500: dtrplay's peak RSS ≤ 64 MB".into(),
+            self.memory_of("dtrplay-cold-first", 500)
+                .map(|m| m.usage.max_rss_kb as f64 / 1024.0),
+            64.0,
+            true,
+            " MB",
+        );
         row(
             "≥ 2× faster than pyinfra, cold, N=100".into(),
             self.ratio("pyinfra-first", "dtrplay-cold-first", 100, kex),

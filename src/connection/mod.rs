@@ -9,6 +9,7 @@
 //! Only this module and `api` touch the network.
 
 pub mod algorithms;
+pub mod batched;
 pub mod escalate;
 pub mod exported;
 pub mod jump;

@@ -173,12 +173,13 @@ impl<'a> Executor<'a> {
             )),
         };
         let vars = self.vars.host(host);
-        let mut host_vars = self.inventory.connection_vars(host, &self.cfg.extra_vars);
+        let inventory = self.inventory();
+        let mut host_vars = inventory.connection_vars(host, &self.cfg.extra_vars);
         crate::inventory::render_connection_vars(&mut host_vars, |_, value| {
             self.templates.render_node(value.origin(), &vars)
         })
         .map_err(bad_vars)?;
-        let target = self.inventory.target(host, &host_vars).map_err(bad_vars)?;
+        let target = inventory.target(host, &host_vars).map_err(bad_vars)?;
         let keys = &play.connection;
         if keys.remote_user.is_none() && keys.port.is_none() && keys.connection.is_none() {
             return Ok(self.cfg.connection.apply(target));

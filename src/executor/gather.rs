@@ -23,7 +23,7 @@ impl Executor<'_> {
             Some(false) => return None,
             Some(true) => {}
             None => {
-                if !play_reads_facts(play, self.inventory, hosts, &self.playbook.dir) {
+                if !play_reads_facts(play, &self.inventory(), hosts, &self.playbook.dir) {
                     reporter.report(&Event::Notice {
                         message: "facts not gathered: no template of this play reads a fact \
                                   (write `gather_facts: true` to gather them anyway)"

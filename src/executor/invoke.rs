@@ -110,6 +110,7 @@ impl<'a> Executor<'a> {
                     facts: Map::new(),
                     secret: Vec::new(),
                     warnings: Vec::new(),
+                    notices: Vec::new(),
                 };
             }
         };
@@ -315,5 +316,6 @@ pub(super) fn failure(host: &str, msg: String) -> Report {
         facts: Map::new(),
         secret: Vec::new(),
         warnings: Vec::new(),
+        notices: Vec::new(),
     }
 }

@@ -19,13 +19,12 @@ use futures::future::{FutureExt, LocalBoxFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{Map, Value, json};
 
+use super::includes::{Target, counts_itself};
 use super::{Executor, HostState};
-use crate::invocation::{Report, text, truthy};
-use crate::playbook::block::push_down;
-use crate::playbook::include::{Include, IncludeKind, load_dynamic};
+use crate::invocation::{Report, truthy};
+use crate::playbook::include::Include;
 use crate::playbook::{MetaAction, Play, Step, TaskDef};
-use crate::report::{Event, HostResult, Reporter, Status};
-use crate::yaml::{Node, Value as YamlValue};
+use crate::report::{Event, Reporter, Status};
 
 /// How a walk over steps ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +48,25 @@ struct FreeReport {
     host: String,
     task: TaskDef,
     report: Report,
+    /// Whether it counts in the recap (an include that led somewhere
+    /// counts per file it loaded instead).
+    counted: bool,
     rescuable: bool,
+}
+
+/// The count of one file an include loaded, in the free strategy, where
+/// counts are recorded once the batch is done: an `ok` with nothing to show.
+fn included_count() -> Report {
+    Report {
+        status: Status::Ok,
+        ignored: false,
+        results: Vec::new(),
+        registered: Value::Null,
+        facts: Map::new(),
+        secret: Vec::new(),
+        warnings: Vec::new(),
+        notices: Vec::new(),
+    }
 }
 
 /// The variables a rescue sees about the failure it rescues.
@@ -65,10 +82,6 @@ pub fn failed_facts(task: &TaskDef, report: &Report) -> Map<String, Value> {
     facts.insert("ansible_failed_result".into(), report.registered.clone());
     facts
 }
-
-/// Where an include leads one host: the file (or role) name and the loop
-/// item it was included with.
-type Target = (String, Option<Value>);
 
 impl<'a> Executor<'a> {
     fn selected(&self, play: &Play, task: &TaskDef) -> bool {
@@ -256,6 +269,10 @@ impl<'a> Executor<'a> {
                                 }
                                 Flow::Continue
                             }
+                            MetaAction::RefreshInventory => {
+                                self.linear_refresh(&meta.task, &chosen, rescuable, reporter);
+                                Flow::Continue
+                            }
                             MetaAction::EndPlay | MetaAction::Noop => Flow::Continue,
                         }
                     }
@@ -267,6 +284,38 @@ impl<'a> Executor<'a> {
             Flow::Continue
         }
         .boxed_local()
+    }
+
+    /// `meta: refresh_inventory` in the linear strategy: read once for the
+    /// hosts it runs on. Like Ansible's, it shows and counts nothing when
+    /// it works; when the inventory no longer loads, each host fails.
+    fn linear_refresh(
+        &mut self,
+        task: &TaskDef,
+        chosen: &[String],
+        rescuable: bool,
+        reporter: &mut dyn Reporter,
+    ) {
+        let failed: Vec<(String, Report)> = chosen
+            .iter()
+            .map(|h| (h.clone(), self.refresh_inventory(task, h)))
+            .filter(|(_, report)| report.status == Status::Failed)
+            .collect();
+        let Some((first, _)) = failed.first() else {
+            return;
+        };
+        reporter.report(&Event::TaskStart {
+            name: self.task_name(task, first),
+            module: task.module.clone(),
+            hosts: failed.iter().map(|(h, _)| h.clone()).collect(),
+            runner: self.runner(task),
+        });
+        for (host, report) in &failed {
+            for r in &report.results {
+                reporter.report(&Event::Host(r.clone()));
+            }
+            self.record(task, host, report, true, false, rescuable);
+        }
     }
 
     fn state(&mut self, host: &str) -> &mut HostState {
@@ -314,135 +363,6 @@ impl<'a> Executor<'a> {
         })
     }
 
-    /// Evaluates an include on a host: skipped (`None`), the files it leads
-    /// to, or why it failed.
-    fn include_targets(
-        &self,
-        play: &'a Play,
-        include: &Include,
-        host: &str,
-    ) -> Result<Option<Vec<Target>>, String> {
-        let task = &include.task;
-        let mut tvars = self.vars.task(host, task, self.check_mode(play, task));
-        for cond in &task.when {
-            let value = self
-                .templates
-                .eval_node(cond, &tvars)
-                .map_err(|e| e.message.clone())?;
-            if !truthy(&value) {
-                return Ok(None);
-            }
-        }
-        let name_node = match &include.kind {
-            IncludeKind::Tasks { file } => file,
-            IncludeKind::Role { name, .. } => name,
-        };
-        let items: Vec<Option<Value>> = match &task.loop_items {
-            None => vec![None],
-            Some(node) => {
-                let value = self
-                    .templates
-                    .render_node(node, &tvars)
-                    .map_err(|e| e.message.clone())?;
-                crate::loops::items(task.loop_kind, value, &self.search_path(task))?
-                    .into_iter()
-                    .map(Some)
-                    .collect()
-            }
-        };
-        let mut targets = Vec::new();
-        for item in items {
-            if let Some(item) = &item {
-                tvars.insert_data(task.loop_var.clone(), item.clone());
-            }
-            let name = self
-                .templates
-                .render_node(name_node, &tvars)
-                .map_err(|e| e.message.clone())?;
-            targets.push((text(&name), item));
-        }
-        Ok(Some(targets))
-    }
-
-    /// The steps an include leads to for one target, with the loop item.
-    fn included_steps(&self, include: &Include, target: &Target) -> Result<Vec<Step>, String> {
-        let mut steps = match &include.loaded {
-            Some(steps) => steps.clone(),
-            None => load_dynamic(
-                include,
-                &target.0,
-                self.registry,
-                &self.playbook.dir,
-                &self.cfg.roles_path,
-            )
-            .map_err(|errors| {
-                errors
-                    .iter()
-                    .map(|e| format!("{} ({})", e.message, e.location()))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })?,
-        };
-        if let Some(item) = &target.1 {
-            let at = &include.task.node;
-            let mut with_item = TaskDef::keywords(at);
-            with_item.vars.push((
-                Node::new(
-                    YamlValue::Str(include.task.loop_var.clone()),
-                    at.span,
-                    &at.src,
-                ),
-                Node::from_json(item, at.span, &at.src),
-            ));
-            push_down(&mut steps, &with_item);
-        }
-        Ok(steps)
-    }
-
-    fn include_result(
-        &self,
-        include: &Include,
-        host: &str,
-        outcome: &Result<Option<Vec<Target>>, String>,
-    ) -> Report {
-        let mut result = HostResult::new(host, Status::Ok);
-        let registered;
-        match outcome {
-            Ok(None) => {
-                result.status = Status::Skipped;
-                result.msg = Some("Conditional result was False".into());
-                registered = json!({"changed": false, "skipped": true});
-            }
-            Ok(Some(targets)) => {
-                let names: Vec<&str> = targets.iter().map(|t| t.0.as_str()).collect();
-                result.msg = Some(format!("included: {}", names.join(", ")));
-                registered = json!({"changed": false, "include": names});
-            }
-            Err(msg) => {
-                result.status = Status::Failed;
-                result.msg = Some(msg.clone());
-                registered = json!({"changed": false, "failed": true, "msg": msg});
-            }
-        }
-        let ignored = result.status == Status::Failed
-            && include
-                .task
-                .ignore_errors
-                .as_ref()
-                .and_then(|n| crate::params::to_bool(&n.to_json()))
-                .unwrap_or(false);
-        result.ignored = ignored;
-        Report {
-            status: result.status,
-            ignored,
-            results: vec![result],
-            registered,
-            facts: Map::new(),
-            secret: Vec::new(),
-            warnings: Vec::new(),
-        }
-    }
-
     async fn linear_include(
         &mut self,
         play: &'a Play,
@@ -462,7 +382,8 @@ impl<'a> Executor<'a> {
             runner: self.runner(&include.task),
         });
         // Every target of every host, in the order first seen, with the
-        // hosts that include it.
+        // hosts that include it. A host that includes the same target twice
+        // (a repeated loop item) runs it twice, as in Ansible.
         let mut groups: Vec<(Target, Vec<String>)> = Vec::new();
         for host in &targets {
             let outcome = self.include_targets(play, include, host);
@@ -470,10 +391,14 @@ impl<'a> Executor<'a> {
             for r in &report.results {
                 reporter.report(&Event::Host(r.clone()));
             }
-            self.record(&include.task, host, &report, true, true, rescuable);
-            if let Ok(Some(list)) = outcome {
-                for target in list {
-                    match groups.iter_mut().find(|(t, _)| *t == target) {
+            let counted = counts_itself(&report);
+            self.record(&include.task, host, &report, counted, true, rescuable);
+            if let Ok(evaluated) = outcome {
+                for target in evaluated.targets() {
+                    match groups
+                        .iter_mut()
+                        .find(|(t, members)| *t == target && !members.contains(host))
+                    {
                         Some((_, members)) => members.push(host.clone()),
                         None => groups.push((target, vec![host.clone()])),
                     }
@@ -501,6 +426,9 @@ impl<'a> Executor<'a> {
                     continue;
                 }
             };
+            for host in &members {
+                self.count_included(host);
+            }
             if self
                 .linear_steps(play, &steps, &members, rescuable, reporter)
                 .await
@@ -580,7 +508,7 @@ impl<'a> Executor<'a> {
         self.announce(&hosts, reporter);
         // What the hosts learned is already stored; counts are recorded now.
         for r in pending {
-            self.record(&r.task, &r.host, &r.report, true, false, r.rescuable);
+            self.record(&r.task, &r.host, &r.report, r.counted, false, r.rescuable);
         }
         // The walk knows whether a failure was rescued.
         for (host, flow) in ends {
@@ -630,6 +558,7 @@ impl<'a> Executor<'a> {
                             host: host.to_string(),
                             task: (**task).clone(),
                             report,
+                            counted: true,
                             rescuable,
                         });
                         flow
@@ -663,9 +592,12 @@ impl<'a> Executor<'a> {
                         let outcome = self.include_targets(play, include, host);
                         let report = self.include_result(include, host, &outcome);
                         let failed = report.status == Status::Failed && !report.ignored;
+                        // The host's next task sees what the include registered.
+                        self.learn(&include.task, host, &report);
                         let _ = tx.send(FreeReport {
                             host: host.to_string(),
                             task: include.task.clone(),
+                            counted: counts_itself(&report),
                             report,
                             rescuable,
                         });
@@ -674,12 +606,20 @@ impl<'a> Executor<'a> {
                         } else {
                             HostFlow::Continue
                         };
-                        for target in outcome.ok().flatten().unwrap_or_default() {
+                        let targets = outcome.map(|e| e.targets()).unwrap_or_default();
+                        for target in targets {
                             if flow != HostFlow::Continue {
                                 break;
                             }
                             flow = match self.included_steps(include, &target) {
                                 Ok(steps) => {
+                                    let _ = tx.send(FreeReport {
+                                        host: host.to_string(),
+                                        task: include.task.clone(),
+                                        report: included_count(),
+                                        counted: true,
+                                        rescuable,
+                                    });
                                     self.free_steps(play, &steps, host, tx, rescuable).await
                                 }
                                 Err(msg) => {
@@ -688,6 +628,7 @@ impl<'a> Executor<'a> {
                                         host: host.to_string(),
                                         task: include.task.clone(),
                                         report,
+                                        counted: true,
                                         rescuable,
                                     });
                                     HostFlow::Failed
@@ -714,6 +655,21 @@ impl<'a> Executor<'a> {
                                     self.vars.forget_facts(h);
                                 }
                                 HostFlow::Continue
+                            }
+                            MetaAction::RefreshInventory => {
+                                let report = self.refresh_inventory(&meta.task, host);
+                                if report.status == Status::Failed {
+                                    let _ = tx.send(FreeReport {
+                                        host: host.to_string(),
+                                        task: (*meta.task).clone(),
+                                        report,
+                                        counted: true,
+                                        rescuable,
+                                    });
+                                    HostFlow::Failed
+                                } else {
+                                    HostFlow::Continue
+                                }
                             }
                             // Handlers run when the batch is done in the
                             // free strategy.

@@ -57,15 +57,25 @@ impl Invocation<'_> {
     /// unless in check mode. A background task (`poll: 0`) applies through
     /// `async_job::Detached`, which starts its script as a job.
     pub(super) async fn attempt(&self, warnings: &mut Vec<String>) -> Ended {
-        let args = match self.arguments() {
-            Ok(args) => args,
-            Err(msg) => {
-                return Ended::Failed {
-                    msg,
-                    data: Map::new(),
-                };
-            }
-        };
+        match self.arguments() {
+            Ok(args) => self.attempt_with(args, None, warnings).await,
+            Err(msg) => Ended::Failed {
+                msg,
+                data: Map::new(),
+            },
+        }
+    }
+
+    /// One attempt with arguments rendered already (a collapsed loop's,
+    /// every item's entries in one list), through `via` when given (the
+    /// view that batches a loop's items, which keeps the scripts it sends
+    /// for `-vv` itself).
+    pub(super) async fn attempt_with(
+        &self,
+        args: Map<String, Value>,
+        via: Option<&dyn Connection>,
+        warnings: &mut Vec<String>,
+    ) -> Ended {
         let built = (self.entry.build)(args)
             .map_err(|why| format!("invalid arguments for `{}`: {why}", self.entry.spec.name));
         let task = match built {
@@ -136,10 +146,10 @@ impl Invocation<'_> {
             conn: self.conn,
             scripts: &self.scripts,
         };
-        let conn: &dyn Connection = if self.show_scripts {
-            &recorded
-        } else {
-            self.conn
+        let conn: &dyn Connection = match via {
+            Some(via) => via,
+            None if self.show_scripts => &recorded,
+            None => self.conn,
         };
         let cx = context!(conn);
         let detached_recorded =

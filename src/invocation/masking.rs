@@ -62,6 +62,19 @@ impl Invocation<'_> {
         }
     }
 
+    /// Values an item gives to the task's secret parameters (a loop over
+    /// users with their passwords) are secrets from then on: the executor
+    /// knows only the values the arguments have outside the loop.
+    pub(super) fn note_secret_args(&mut self, args: &Map<String, Value>) {
+        for (name, value) in args {
+            if let Value::String(s) = value
+                && self.entry.spec.param(name).is_some_and(|p| p.secret)
+            {
+                self.secrets.add(s);
+            }
+        }
+    }
+
     /// Masks the host's secrets and every value a vault decrypted.
     pub(super) fn hide(&self, text: &str) -> String {
         crate::vault::secrets().mask(&self.secrets.mask(text))

@@ -561,11 +561,11 @@ impl Loader<'_> {
             Some("noop") => MetaAction::Noop,
             Some("reset_connection") => MetaAction::ResetConnection,
             Some("clear_facts") => MetaAction::ClearFacts,
+            Some("refresh_inventory") => MetaAction::RefreshInventory,
             Some(other) => {
-                let hint = match other {
-                    "refresh_inventory" => "dtrplay reads the inventory once, before the run; run the playbook again to see a changed inventory".to_string(),
-                    _ => "known meta actions: flush_handlers, end_play, end_host, noop, reset_connection".to_string(),
-                };
+                let hint = "known meta actions: flush_handlers, end_play, end_host, noop, \
+                            reset_connection, clear_facts, refresh_inventory"
+                    .to_string();
                 self.errors.push(
                     InputError::at(
                         value,

@@ -216,6 +216,9 @@ pub enum MetaAction {
     ResetConnection,
     /// `meta: clear_facts`: every play host forgets its facts.
     ClearFacts,
+    /// `meta: refresh_inventory`: the inventory sources are read again;
+    /// later plays see the hosts, groups and variables they now give.
+    RefreshInventory,
 }
 
 impl Step {

@@ -161,7 +161,7 @@ pub enum Event {
         /// The hosts the task is about to run on.
         hosts: Vec<String>,
         /// What runs the module: "natively", "through ansible-core 2.19.14
-        /// (ansible.builtin.getent)" (`tasks::Runner::describe`).
+        /// (ansible.builtin.tempfile)" (`tasks::Runner::describe`).
         runner: String,
     },
     /// One host finished the current task (or one item of it).

@@ -90,6 +90,7 @@ pub fn spec() -> Spec {
             Param::new("policy_rc_d", Kind::Int),
         ],
     )
+    .collapses("name")
 }
 
 /// What the host said about the packages.
@@ -366,6 +367,12 @@ impl Task for Apt {
             words.push(format!("install {}", self.deb.clone().unwrap_or_default()));
         }
         let mut preview = base.with_msg(format!("would {}", words.join(", ")));
+        // Which names change, for a collapsed loop's items; a `deb` is
+        // no entry of `name`, so with one every item counts as changed.
+        if !drift.deb {
+            preview.changed_entries =
+                Some(drift.install.iter().chain(&drift.remove).cloned().collect());
+        }
         // Updating the cache alongside packages is not a change of its own.
         preview.changed = packages || self.name.is_empty() && self.deb.is_none();
         let changing: Vec<String> = drift.install.iter().chain(&drift.remove).cloned().collect();
@@ -452,6 +459,16 @@ impl Task for Apt {
             .map_err(|e| TaskError::failed(e.to_string()))?
             .installed;
         let changed_packages = after != drift.before || drift.deb;
+        if !drift.deb {
+            let bare = |n: &String| n.split('=').next().unwrap_or(n).to_string();
+            outcome.changed_entries = Some(
+                self.name
+                    .iter()
+                    .filter(|n| after.get(&bare(n)) != drift.before.get(&bare(n)))
+                    .cloned()
+                    .collect(),
+            );
+        }
         outcome.changed =
             changed_packages || (drift.update && self.name.is_empty() && self.deb.is_none());
         outcome.msg = Some(match changed_packages {

@@ -86,12 +86,12 @@ fn params() -> Vec<Param> {
 
 /// The parameters of `dnf`, as Ansible names them.
 pub fn spec() -> Spec {
-    Spec::new("dnf", params())
+    Spec::new("dnf", params()).collapses("name")
 }
 
 /// The parameters of `yum`, as Ansible names them.
 pub fn yum_spec() -> Spec {
-    Spec::new("yum", params())
+    Spec::new("yum", params()).collapses("name")
 }
 
 /// What `apply` must do.
@@ -512,6 +512,7 @@ impl Task for Dnf {
             .with_msg(format!("would {}", words.join(", ")));
         // Refreshing the metadata alone changes no package.
         preview.changed = !changing.is_empty();
+        preview.changed_entries = Some(changing.clone());
         if cx.diff && !changing.is_empty() {
             let line = |n: &String, v: Option<&String>| match v {
                 Some(v) => format!("{n}: {v}\n"),
@@ -584,6 +585,13 @@ impl Task for Dnf {
         let results = drift.results();
         let mut outcome = Outcome::ok().with_data("results", results.clone());
         outcome.changed = after.versions != drift.before;
+        outcome.changed_entries = Some(
+            self.name
+                .iter()
+                .filter(|n| after.versions.get(*n) != drift.before.get(*n))
+                .cloned()
+                .collect(),
+        );
         outcome.msg = Some(if results.is_empty() {
             "Cache updated".to_string()
         } else {

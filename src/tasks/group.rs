@@ -47,6 +47,7 @@ pub fn spec() -> Spec {
             Param::new("force", Kind::Bool).default(false),
         ],
     )
+    .batches("name")
 }
 
 /// What `apply` runs.

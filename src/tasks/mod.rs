@@ -46,6 +46,7 @@ pub mod file;
 pub mod find;
 pub mod firewalld;
 pub mod get_url;
+pub mod getent;
 pub mod git;
 pub mod group;
 pub mod hostname;
@@ -61,13 +62,16 @@ pub mod mysql_privs;
 pub mod mysql_user;
 pub mod node_runtime;
 pub mod npm;
+pub mod openbsd_pkg;
 pub mod openssl_csr;
 pub mod openssl_privatekey;
 pub mod package;
 pub mod package_facts;
+pub mod pacman;
 pub mod pause;
 pub mod ping;
 pub mod pip;
+pub mod pkgng;
 pub mod plugin;
 pub mod push_bundle;
 pub mod push_failure;
@@ -78,6 +82,7 @@ pub mod replace;
 pub mod rpm_key;
 pub mod script;
 pub mod seboolean;
+pub mod sections;
 pub mod selinux;
 pub mod service;
 pub mod service_facts;
@@ -102,6 +107,9 @@ pub mod x509_certificate;
 pub mod x509_common;
 pub mod x509_script;
 pub mod yum_repository;
+pub mod zypper;
+pub mod zypper_repository;
+pub mod zypper_xml;
 
 use std::sync::Arc;
 
@@ -139,7 +147,7 @@ pub enum Runner {
 }
 
 impl Runner {
-    /// One phrase for people: "natively", "through ansible-core 2.19.14 (ansible.builtin.getent)".
+    /// One phrase for people: "natively", "through ansible-core 2.19.14 (ansible.builtin.tempfile)".
     pub fn describe(&self) -> String {
         match self {
             Runner::Native => "natively".to_string(),
@@ -181,7 +189,12 @@ const NATIVE_COLLECTION_MODULES: &[(&str, &str)] = &[
     ("ansible.posix.sysctl", "sysctl"),
     ("community.general.ini_file", "ini_file"),
     ("community.general.npm", "npm"),
+    ("community.general.openbsd_pkg", "openbsd_pkg"),
+    ("community.general.pacman", "pacman"),
+    ("community.general.pkgng", "pkgng"),
     ("community.general.timezone", "timezone"),
+    ("community.general.zypper", "zypper"),
+    ("community.general.zypper_repository", "zypper_repository"),
     ("community.mysql.mysql_db", "mysql_db"),
     ("community.mysql.mysql_user", "mysql_user"),
 ];
@@ -381,6 +394,12 @@ builtins! {
     "push-test" => PushTest(push_test::PushTest), push_test::spec;
     "set-bypass-ca" => SetBypassCa(set_bypass_ca::SetBypassCa), set_bypass_ca::spec;
     "upload-ca" => UploadCa(upload_ca::UploadCa), upload_ca::spec;
+    "getent" => Getent(getent::Getent), getent::spec;
+    "zypper" => Zypper(zypper::Zypper), zypper::spec;
+    "zypper_repository" => ZypperRepository(zypper_repository::ZypperRepository), zypper_repository::spec;
+    "pacman" => Pacman(pacman::Pacman), pacman::spec;
+    "pkgng" => Pkgng(pkgng::Pkgng), pkgng::spec;
+    "openbsd_pkg" => OpenbsdPkg(openbsd_pkg::OpenbsdPkg), openbsd_pkg::spec;
 }
 
 fn build_builtin(key: &str, args: Map<String, Value>) -> Result<Box<dyn DynTask>, String> {

@@ -76,6 +76,7 @@ pub fn spec() -> Spec {
             Param::new("install_weak_deps", Kind::Bool),
         ],
     )
+    .collapses("name")
 }
 
 /// What `apply` does, by the manager the check found.

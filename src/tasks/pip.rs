@@ -76,6 +76,7 @@ pub fn spec() -> Spec {
             Param::new("break_system_packages", Kind::Bool).default(false),
         ],
     )
+    .collapses("name")
 }
 
 /// What `apply` must do.
@@ -368,6 +369,26 @@ impl Pip {
         remote::with_detail(msg, &failure)
     }
 
+    /// The entries of `name` whose distribution is among `changing`
+    /// (canonical names), for a collapsed loop's items; an entry that is
+    /// no plain requirement (a URL, a path) counts as changing. `None`
+    /// when the names cannot be told apart (a requirements file, names
+    /// that pip's syntax joined).
+    fn entries_among(&self, changing: impl Fn(&str) -> bool) -> Option<Vec<String>> {
+        let targets = self.packages().ok()?;
+        if self.requirements.is_some() || targets.len() != self.name.len() {
+            return None;
+        }
+        Some(
+            self.name
+                .iter()
+                .zip(&targets)
+                .filter(|(_, t)| Requirement::parse(t).is_none_or(|r| changing(&r.name)))
+                .map(|(n, _)| n.clone())
+                .collect(),
+        )
+    }
+
     fn base(&self, cmd: Vec<String>) -> Outcome {
         let opt = |v: &Option<String>| v.clone().map_or(serde_json::Value::Null, Into::into);
         Outcome::ok()
@@ -424,6 +445,31 @@ impl Task for Pip {
         }
         let mut preview = self.base(self.command_line(&facts.pip, &targets)?);
         preview.changed = true;
+        // Which names change, for a collapsed loop's items: those pip's
+        // dry run names, else those missing, outdated or (for `absent`)
+        // installed.
+        let would: Option<Vec<String>> = facts.would_install.as_ref().map(|list| {
+            list.iter()
+                .filter_map(|l| l.split_whitespace().next())
+                .map(version::canonical_name)
+                .collect()
+        });
+        preview.changed_entries = self.entries_among(|name| {
+            if !facts.venv_exists || self.state == "forcereinstall" {
+                return true;
+            }
+            let installed = facts.installed.get(name);
+            match (self.state.as_str(), &would) {
+                ("absent", _) => installed.is_some(),
+                (_, Some(would)) => would.iter().any(|w| w == name),
+                _ => self
+                    .name
+                    .iter()
+                    .filter_map(|n| Requirement::parse(n))
+                    .find(|r| r.name == name)
+                    .is_none_or(|r| !installed.is_some_and(|v| r.satisfied_by(v))),
+            }
+        });
         preview.msg = Some(format!("would {}", words.join(", then ")));
         Ok(Check::Drift {
             drift: PipDrift {
@@ -477,6 +523,18 @@ impl Task for Pip {
         };
         let differs = drift.freeze_before.as_deref().is_some_and(|b| b != after);
         outcome.changed = drift.create_venv || said || differs;
+        // Which names changed, for a collapsed loop's items: those whose
+        // installed version is not what it was (every one in a new
+        // virtualenv).
+        let listed = |freeze: &str| {
+            parse_facts(&format!("{FREEZE}\n{freeze}"), true, "").map(|f| f.installed)
+        };
+        let now = listed(after).unwrap_or_default();
+        let was = drift.freeze_before.as_deref().map(listed);
+        outcome.changed_entries = self.entries_among(|name| match &was {
+            Some(Ok(was)) => was.get(name) != now.get(name),
+            _ => true,
+        });
         outcome.msg = Some(
             log.lines()
                 .rev()
@@ -489,5 +547,13 @@ impl Task for Pip {
                 .to_string(),
         );
         Ok(outcome)
+    }
+
+    /// An item's result names its own packages, as Ansible's run of the
+    /// module for that item does.
+    fn item_outcome(&self, whole: &Outcome, entries: &[String]) -> Outcome {
+        let mut share = crate::task::item_share(whole, entries);
+        share.data.insert("name".into(), entries.to_vec().into());
+        share
     }
 }

@@ -506,6 +506,7 @@ impl PluginTask {
                 .collect(),
             data: self.mask_map(data),
             facts: reply.facts,
+            changed_entries: None,
         }
     }
 

@@ -86,6 +86,7 @@ pub fn spec() -> Spec {
             Param::new("non_unique", Kind::Bool).default(false),
         ],
     )
+    .batches("name")
 }
 
 /// An account as the host describes it.

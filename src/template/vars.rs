@@ -130,6 +130,12 @@ impl Vars {
         moved
     }
 
+    /// The layer below this one, if any: how a host's entry in the table
+    /// reaches its play and facts layers to replace one of them.
+    pub fn parent(&self) -> Option<&Vars> {
+        self.layer.parent.as_ref()
+    }
+
     /// Records the secrets that renders with these variables (and their
     /// children) derive in `taint`.
     pub fn track(&mut self, taint: Arc<Taint>) {
@@ -439,22 +445,34 @@ impl Shared {
 /// the time of the lookup, rendered in `h`'s own scope; nothing is copied.
 #[derive(Default)]
 pub struct HostTable {
-    hosts: IndexMap<String, RwLock<Vars>>,
+    /// Behind a lock because `meta: refresh_inventory` may bring new hosts
+    /// while renders read the table; each host's slot has its own lock.
+    hosts: RwLock<IndexMap<String, Arc<RwLock<Vars>>>>,
 }
 
 impl HostTable {
     pub fn new(hosts: impl IntoIterator<Item = (String, Vars)>) -> Arc<HostTable> {
         Arc::new(HostTable {
-            hosts: hosts
-                .into_iter()
-                .map(|(name, vars)| (name, RwLock::new(vars)))
-                .collect(),
+            hosts: RwLock::new(
+                hosts
+                    .into_iter()
+                    .map(|(name, vars)| (name, Arc::new(RwLock::new(vars))))
+                    .collect(),
+            ),
         })
+    }
+
+    fn slot(&self, host: &str) -> Option<Arc<RwLock<Vars>>> {
+        self.hosts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(host)
+            .cloned()
     }
 
     /// A host's variables as they are now.
     pub fn get(&self, host: &str) -> Option<Vars> {
-        let slot = self.hosts.get(host)?;
+        let slot = self.slot(host)?;
         Some(
             slot.read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -464,7 +482,7 @@ impl HostTable {
 
     /// Changes a host's variables (a host outside the table is ignored).
     pub fn update(&self, host: &str, change: impl FnOnce(&mut Vars)) {
-        if let Some(slot) = self.hosts.get(host) {
+        if let Some(slot) = self.slot(host) {
             change(
                 &mut slot
                     .write()
@@ -473,15 +491,44 @@ impl HostTable {
         }
     }
 
-    pub fn hosts(&self) -> impl Iterator<Item = &str> {
-        self.hosts.keys().map(String::as_str)
+    /// Adds a host the table does not have yet (a refreshed inventory's);
+    /// a host it has keeps its variables.
+    pub fn add(&self, host: &str, vars: impl FnOnce() -> Vars) {
+        let mut hosts = self
+            .hosts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !hosts.contains_key(host) {
+            hosts.insert(host.to_string(), Arc::new(RwLock::new(vars())));
+        }
+    }
+
+    /// Every host's name, in the order they were added.
+    pub fn hosts(&self) -> Vec<String> {
+        self.hosts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.hosts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 impl fmt::Debug for HostTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HostTable")
-            .field("hosts", &self.hosts.len())
+            .field("hosts", &self.len())
             .finish_non_exhaustive()
     }
 }
@@ -532,7 +579,7 @@ struct HostVarsView {
 impl fmt::Debug for HostVarsView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HostVars")
-            .field("hosts", &self.table.hosts.len())
+            .field("hosts", &self.table.len())
             .finish_non_exhaustive()
     }
 }
@@ -561,11 +608,11 @@ impl Object for HostVarsView {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        self.mapped_enumerator(|this| Box::new(this.table.hosts().map(Value::from)))
+        self.mapped_enumerator(|this| Box::new(this.table.hosts().into_iter().map(Value::from)))
     }
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
-        Some(self.table.hosts.len())
+        Some(self.table.len())
     }
 }
 

@@ -1,4 +1,4 @@
-//! Modules of ansible-core itself, of different kinds: facts (`getent`),
+//! Modules of ansible-core itself, of different kinds: facts (`mount_facts`),
 //! files the module names itself (`tempfile`), a file edited with a diff
 //! (`known_hosts`), the package database (`debconf`, `dpkg_selections`, on
 //! copy-on-write nodes), each through the dtrplay binary on real sshd nodes.
@@ -18,14 +18,14 @@ fn files_in(dir: &str) -> usize {
 }
 
 #[test]
-fn getent_and_tempfile_run_their_own_code_and_what_they_return_stays_data() {
+fn mount_facts_and_tempfile_run_their_own_code_and_what_they_return_stays_data() {
     let lab = Lab::plain(1);
     let work = scratch(&lab);
     lab.play(
         &r#"
-        - name: look up the root group
-          getent: {database: group, key: root}
-        - assert: {that: ["getent_group.root[1] == '0'"]}
+        - name: read the mounts
+          mount_facts:
+        - assert: {that: ["ansible_facts.mount_points['/proc'].fstype == 'proc'"]}
         - name: make a temporary file
           ansible.builtin.tempfile:
             path: WORK
@@ -104,7 +104,9 @@ fn getent_and_tempfile_run_their_own_code_and_what_they_return_stays_data() {
         ],
     );
     verbose.success();
-    verbose.stdout_has("`getent` runs through ansible-core 2.19.14 (ansible.builtin.getent)");
+    verbose.stdout_has(
+        "`mount_facts` runs through ansible-core 2.19.14 (ansible.builtin.mount_facts)",
+    );
     verbose.stdout_has(
         "`ansible.builtin.tempfile` runs through ansible-core 2.19.14 (ansible.builtin.tempfile)",
     );

@@ -39,8 +39,8 @@ fn wrong_and_missing_options_are_errors_at_their_yaml() {
         - name: a typo
           ansible.builtin.tempfile:
             stat: file
-        - name: no database
-          getent:
+        - name: no name
+          known_hosts:
             key: root
         "#,
     );
@@ -49,7 +49,7 @@ fn wrong_and_missing_options_are_errors_at_their_yaml() {
     run.stderr_has("unknown argument `stat` for `ansible.builtin.tempfile`")
         .stderr_has("site.yml:6:9")
         .stderr_has("did you mean `state`?")
-        .stderr_has("`getent` needs the argument `database`")
+        .stderr_has("`known_hosts` needs the argument `name`")
         .stderr_has("site.yml:8:7");
 }
 
@@ -71,14 +71,14 @@ fn modules_with_a_controller_side_action_plugin_are_refused_by_name() {
 fn without_ansible_core_an_unknown_module_says_how_to_enable_the_fallback() {
     let project = project(
         r#"
-        - getent: {database: group, key: root}
+        - known_hosts: {name: dtr.example.com, state: absent}
         - community.general.pam_limits: {domain: dtr, limit_type: soft, limit_item: nofile, value: "1024"}
         - alternatives: {name: editor, path: /usr/bin/vim.basic}
         "#,
     );
     let off = validate(&project, &[("DTRPLAY_ANSIBLE_PYTHON", "none".into())], &[]);
     off.status(4);
-    off.stderr_has("`getent` is an Ansible module that dtrplay does not implement, and ansible-core is not available")
+    off.stderr_has("`known_hosts` is an Ansible module that dtrplay does not implement, and ansible-core is not available")
         .stderr_has("`community.general.pam_limits` is an Ansible module")
         .stderr_has("`alternatives` (community.general.alternatives) is an Ansible module")
         .stderr_has("with the collection community.general")
@@ -97,7 +97,7 @@ fn without_ansible_core_an_unknown_module_says_how_to_enable_the_fallback() {
 fn ansible_core_is_found_through_the_ansible_program_on_path() {
     let project = project(
         r#"
-        - getent: {database: group, key: root}
+        - known_hosts: {name: dtr.example.com, state: absent}
         "#,
     );
     let bin = python()

@@ -7,6 +7,7 @@
 //! changed=0, and its errors.
 
 mod backend_arguments;
+mod bsd_packages;
 mod certificates;
 mod control;
 mod docker;
@@ -16,6 +17,7 @@ mod edits;
 mod fetch;
 mod files;
 mod filters_ip;
+mod getent;
 mod git;
 mod ini_file;
 pub mod mariadb;
@@ -24,7 +26,9 @@ mod mysql;
 mod netmods;
 mod npm;
 mod package_facts;
-mod packages;
+pub(crate) mod package_loops;
+pub(crate) mod packages;
+mod pacman;
 mod pip;
 mod reconnect;
 mod repositories;
@@ -35,9 +39,11 @@ mod script;
 mod services;
 mod system;
 mod unarchive;
+mod user_loops;
 mod users;
 mod web;
 mod yum_repository;
+mod zypper;
 
 use crate::harness::{Nodes, Project, Run};
 

@@ -76,11 +76,17 @@ fn lab_with_repo() -> (Lab, tempfile::TempDir) {
 /// A copy-on-write node whose only apt source is `repo`.
 pub(super) fn lab_on(repo: &Path) -> Lab {
     let lab = Lab::copy_on_write(1);
+    use_only(&lab.nodes, "node1", repo);
+    lab
+}
+
+/// Makes `repo` the only apt source of the copy-on-write node `node`.
+pub(crate) fn use_only(nodes: &crate::harness::Nodes, node: &str, repo: &Path) {
     // The repository sits in the test run's private temporary directory
     // (mode 0700 under ./scripts/test), which apt's unprivileged `_apt`
     // download user cannot enter; on this node only, apt downloads as root.
-    lab.sh(
-        "node1",
+    nodes.sh(
+        node,
         &format!(
             "echo 'APT::Sandbox::User \"root\";' > /etc/apt/apt.conf.d/99dtrplay-test-sandbox && \
              rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* && \
@@ -90,7 +96,6 @@ pub(super) fn lab_on(repo: &Path) -> Lab {
             repo.display()
         ),
     );
-    lab
 }
 
 #[test]

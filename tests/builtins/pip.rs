@@ -13,7 +13,7 @@ use super::{Lab, changed, failed, results};
 
 /// Writes the wheel of `name` (a Python module of the same name, `-`
 /// made `_`) at `version` into `dir`.
-fn wheel(dir: &Path, name: &str, version: &str) {
+pub(super) fn wheel(dir: &Path, name: &str, version: &str) {
     let module = name.replace('-', "_");
     let info = format!("{module}-{version}.dist-info");
     let files: Vec<(String, String)> = vec![

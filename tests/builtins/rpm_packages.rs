@@ -21,15 +21,21 @@ fn run(command: &mut Command) {
 /// Builds `dtr-hello` at `version` (a noarch package with one file under
 /// `/opt`) into `repo` and indexes the repository again.
 pub(super) fn publish(repo: &Path, version: &str) {
-    let top = repo.join(format!("build-{version}"));
+    publish_named(repo, "dtr-hello", version);
+}
+
+/// Builds the package `name` at `version` (noarch, one file under
+/// `/opt/<name>`) into `repo` and indexes the repository again.
+pub(super) fn publish_named(repo: &Path, name: &str, version: &str) {
+    let top = repo.join(format!("build-{name}-{version}"));
     std::fs::create_dir_all(top.join("SPECS")).expect("spec dir");
-    let spec = top.join("SPECS/dtr-hello.spec");
+    let spec = top.join(format!("SPECS/{name}.spec"));
     std::fs::write(
         &spec,
         format!(
-            "Name: dtr-hello\nVersion: {version}\nRelease: 1\nSummary: a test package of dtrplay\nLicense: MIT\nBuildArch: noarch\n\
-             %description\na test package of dtrplay\n%install\nmkdir -p %{{buildroot}}/opt/dtr-hello\n\
-             echo {version} > %{{buildroot}}/opt/dtr-hello/version\n%files\n/opt/dtr-hello/version\n"
+            "Name: {name}\nVersion: {version}\nRelease: 1\nSummary: a test package of dtrplay\nLicense: MIT\nBuildArch: noarch\n\
+             %description\na test package of dtrplay\n%install\nmkdir -p %{{buildroot}}/opt/{name}\n\
+             echo {version} > %{{buildroot}}/opt/{name}/version\n%files\n/opt/{name}/version\n"
         ),
     )
     .expect("spec");

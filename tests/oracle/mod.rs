@@ -14,6 +14,9 @@
 //! args: [--vault-password-file, pass.txt]   # given to both tools
 //! normalise:                    # more replacements, applied to file contents
 //!   - {from: 'regex', to: 'text'}
+//! copy_on_write: true           # nodes with their own /etc, /usr, /var (real package tools)
+//! apt_packages: [oracle-a]      # Debian packages in a local repository, each node's only source
+//! apt_installed: [oracle-a]     # of those, installed on every node before the case runs
 //! ```
 //!
 //! Both fleets name their nodes `node1`, `node2`..., so host names agree by
@@ -58,6 +61,13 @@ pub struct CaseSpec {
     pub normalise: Vec<Replace>,
     /// The playbook, relative to the case folder (default `site.yml`).
     pub playbook: Option<String>,
+    /// Debian packages (version 1.0, one file each) built into a local
+    /// repository that is every node's only apt source, its index read
+    /// before the case runs; needs `copy_on_write`.
+    pub apt_packages: Vec<String>,
+    /// Of `apt_packages`, those installed on every node before the case
+    /// runs (a removal that stays idempotent across the two runs).
+    pub apt_installed: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +95,26 @@ impl Side {
         };
         let project = Project::new();
         copy_tree(case, project.path());
+        if !spec.apt_packages.is_empty() {
+            assert!(spec.copy_on_write, "apt_packages needs copy_on_write");
+            let repo = project.path().join(".apt-repo");
+            std::fs::create_dir_all(&repo).expect("the repository directory");
+            let names: Vec<&str> = spec.apt_packages.iter().map(String::as_str).collect();
+            crate::builtins::package_loops::publish_debs(&repo, &names);
+            for node in nodes.fleet.nodes() {
+                crate::builtins::packages::use_only(&nodes, &node.name, &repo);
+                nodes.sh(&node.name, "apt-get update -q >/dev/null");
+                if !spec.apt_installed.is_empty() {
+                    nodes.sh(
+                        &node.name,
+                        &format!(
+                            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q {} >/dev/null",
+                            spec.apt_installed.join(" ")
+                        ),
+                    );
+                }
+            }
+        }
         let names: Vec<String> = nodes.fleet.nodes().iter().map(|n| n.name.clone()).collect();
         let mut groups: Vec<(String, Vec<String>)> = spec
             .groups

@@ -2,7 +2,9 @@
 //!
 //! Each node is a real `/usr/sbin/sshd -D -e` listening on its own address
 //! `127.<a>.<b>.<n>` (`a`, `b` random per fleet, so fleets side by side do not
-//! collide) and on a port probed free on that address. The fleet generates one
+//! collide) and on a port probed free on that address. A fleet of more than
+//! 254 nodes continues in the next `/24`s, `127.<a>.<b+1>.<n>` and so on (see
+//! [`node_address`]), always inside 127.0.0.0/8. The fleet generates one
 //! ed25519 host key per node and one client key pair, and writes a ready
 //! `ssh_config` and `known_hosts`, so `ssh -F <dir>/ssh_config node1 true`
 //! works with strict host key checking and no prompt.
@@ -67,6 +69,15 @@ pub const SSHD: &str = "/usr/sbin/sshd";
 /// The environment variable that tells lab tools which node they run on.
 pub const NODE_ENV: &str = "DTRPLAY_LAB_NODE";
 
+/// The most nodes a fleet has: four loopback `/24`s of 254 nodes each, well
+/// past the fleet benchmark's largest size (500) and within what one
+/// machine's file-descriptor and process limits carry.
+pub const MAX_NODES: usize = 1000;
+
+/// Nodes per loopback `/24`: `.1` to `.254`, never the network or broadcast
+/// address.
+const NODES_PER_SUBNET: usize = 254;
+
 /// The directories the nodes get private copies of (when isolated), with the
 /// subdirectory of the node root that backs each one. A private `/run`
 /// holds the node's Docker engine socket, pidfile and exec root at their
@@ -103,7 +114,7 @@ pub struct FleetOptions {
     /// directory per node. Created if missing. It must not lie under
     /// `/etc/docker` or `/srv`, which the nodes' private mounts hide.
     pub dir: PathBuf,
-    /// How many nodes, between 1 and 254 (one loopback `/24` per fleet).
+    /// How many nodes, between 1 and [`MAX_NODES`] (254 per loopback `/24`).
     pub count: usize,
     /// Node names are this prefix followed by 1, 2, ...
     pub name_prefix: String,
@@ -112,8 +123,9 @@ pub struct FleetOptions {
     pub path_prepend: Vec<PathBuf>,
     /// How the nodes' filesystem views are separated.
     pub isolation: Isolation,
-    /// The second and third octets of the nodes' addresses; `None` picks them
-    /// at random so that two fleets side by side do not share addresses.
+    /// The second and third octets of the first nodes' addresses (later
+    /// `/24`s follow in the third octet); `None` picks them at random so that
+    /// two fleets side by side do not share addresses.
     pub subnet: Option<(u8, u8)>,
     /// How long every sshd gets to answer with its SSH banner.
     pub startup_timeout: Duration,
@@ -147,7 +159,7 @@ impl FleetOptions {
 /// Why the fleet could not start, stop or restart a node.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("a fleet has between 1 and 254 nodes, not {count}")]
+    #[error("a fleet has between 1 and {MAX_NODES} nodes, not {count}")]
     Count { count: usize },
     #[error(
         "the fleet directory {path} contains characters that sshd_config and ssh_config cannot carry safely; use letters, digits and `/._-+@:,=%~`"
@@ -361,7 +373,7 @@ impl Fleet {
     /// each one answers with its SSH banner. On failure, the nodes already
     /// started are stopped again.
     pub fn start(opts: &FleetOptions) -> Result<Fleet, NodeError> {
-        if opts.count == 0 || opts.count > 254 {
+        if opts.count == 0 || opts.count > MAX_NODES {
             return Err(NodeError::Count { count: opts.count });
         }
         if !Path::new(SSHD).exists() {
@@ -441,8 +453,7 @@ impl Fleet {
         let mut host_keys = Vec::new();
         for index in 0..opts.count {
             let name = format!("{}{}", opts.name_prefix, index + 1);
-            let last = u8::try_from(index + 1).unwrap_or(254);
-            let host = IpAddr::V4(Ipv4Addr::new(127, a, b, last));
+            let host = IpAddr::V4(node_address((a, b), index));
             let node_root = dir.join("nodes").join(&name);
             for sub in ["fs/etc/docker", "fs/srv", "fs/run/sshd", "home", "tmp"] {
                 create_dir(&node_root.join(sub))?;
@@ -972,6 +983,25 @@ fn free_port(node: &str, host: IpAddr) -> Result<u16, NodeError> {
     Ok(port)
 }
 
+/// The address of the node at `index` (0-based) of a fleet whose first
+/// `/24` is `127.<a>.<b>.0/24`: 254 nodes per `/24` (`.1` to `.254`), the
+/// next `/24`s following in the third octet (wrapping past 255 within
+/// `127.<a>.0.0/16`). Distinct for every index below 254 × 256, and always
+/// in 127.0.0.0/8.
+pub fn node_address((a, b): (u8, u8), index: usize) -> Ipv4Addr {
+    let subnet = index / NODES_PER_SUBNET;
+    let third = (usize::from(b) + subnet) % 256;
+    let last = index % NODES_PER_SUBNET + 1;
+    // Both values are below 256 by construction (modulo 256, and at most
+    // 254), so the conversions never fall back.
+    Ipv4Addr::new(
+        127,
+        a,
+        u8::try_from(third).unwrap_or(0),
+        u8::try_from(last).unwrap_or(1),
+    )
+}
+
 /// Two octets for `127.<a>.<b>.0/24`, random per call. `a` stays within
 /// 100..=254 to keep away from 127.0.0.1 and the low addresses other tools
 /// favour.
@@ -1112,6 +1142,31 @@ mod tests {
             ssh_config: PathBuf::from("/lab/ssh_config"),
             known_hosts: PathBuf::from("/lab/known_hosts"),
             private_key: PathBuf::from("/lab/id_ed25519"),
+        }
+    }
+
+    #[test]
+    fn nodes_fill_one_slash_24_then_the_next_ones() {
+        assert_eq!(node_address((100, 7), 0), Ipv4Addr::new(127, 100, 7, 1));
+        assert_eq!(node_address((100, 7), 253), Ipv4Addr::new(127, 100, 7, 254));
+        assert_eq!(node_address((100, 7), 254), Ipv4Addr::new(127, 100, 8, 1));
+        assert_eq!(node_address((100, 7), 499), Ipv4Addr::new(127, 100, 8, 246));
+        // The third octet wraps inside 127.<a>.0.0/16.
+        assert_eq!(node_address((100, 255), 254), Ipv4Addr::new(127, 100, 0, 1));
+    }
+
+    #[test]
+    fn every_address_of_the_largest_fleet_is_distinct_loopback_and_a_host() {
+        for subnet in [(100, 0), (200, 253), (254, 255), (0, 0)] {
+            let addresses: std::collections::HashSet<Ipv4Addr> = (0..MAX_NODES)
+                .map(|index| node_address(subnet, index))
+                .collect();
+            assert_eq!(addresses.len(), MAX_NODES, "{subnet:?}");
+            for address in addresses {
+                let octets = address.octets();
+                assert!(address.is_loopback(), "{address}");
+                assert!(octets[3] != 0 && octets[3] != 255, "{address}");
+            }
         }
     }
 

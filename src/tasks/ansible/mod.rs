@@ -1,7 +1,7 @@
 //! Every other module: ansible-core's own code, when it is installed on the
 //! control machine.
 //!
-//! A task that names a module dtrplay does not implement (`getent`,
+//! A task that names a module dtrplay does not implement (`tempfile`,
 //! `ansible.builtin.known_hosts`, `community.general.pam_limits`) runs the
 //! module's own code on the host, as Ansible does with pipelining: the
 //! payload (the AnsiballZ wrapper with the module and its module_utils,

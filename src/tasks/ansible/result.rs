@@ -101,6 +101,7 @@ pub fn parse(out: &Output, fqcn: &str, interpreter: &str) -> Result<Reply, TaskE
             diffs,
             data,
             facts,
+            changed_entries: None,
         },
         skipped,
         warnings,
