@@ -195,8 +195,18 @@ pub enum Status {
     },
 }
 
+/// What `status_script` printed that is no job status: the script and
+/// its reader disagree, or the job directory holds something else.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusError {
+    #[error("the job's exit status {0:?} is not a number")]
+    ExitStatus(String),
+    #[error("unexpected job status {0:?}")]
+    Unexpected(String),
+}
+
 /// Reads what `status_script` printed: the job's directory and its state.
-pub fn parse_status(out: &Output) -> Result<(String, Status), String> {
+pub fn parse_status(out: &Output) -> Result<(String, Status), StatusError> {
     let text = out.stdout_text();
     let mut parts = text.splitn(3, '\n');
     let dir = parts.next().unwrap_or_default().to_string();
@@ -208,12 +218,12 @@ pub fn parse_status(out: &Output) -> Result<(String, Status), String> {
         ["finished", rc, limit] => Status::Finished {
             rc: rc
                 .parse()
-                .map_err(|_| format!("the job's exit status {rc:?} is not a number"))?,
+                .map_err(|_| StatusError::ExitStatus(rc.to_string()))?,
             timed_out: limit.parse().ok().filter(|l| *l > 0),
             stdout: strip_ends(rest),
             stderr: strip_ends(&out.stderr_text()),
         },
-        _ => return Err(format!("unexpected job status {head:?}")),
+        _ => return Err(StatusError::Unexpected(head.to_string())),
     };
     Ok((dir, status))
 }

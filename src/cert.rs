@@ -405,13 +405,13 @@ pub fn verify_chain(
     intermediates: &[CertificateDer<'_>],
     anchors: &[CertificateDer<'_>],
     now: UnixTime,
-) -> Result<(), String> {
+) -> Result<(), ChainError> {
     let anchors: Vec<TrustAnchor<'_>> = anchors
         .iter()
         .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok())
         .collect();
     if anchors.is_empty() {
-        return Err("the CA cannot be used as a trust anchor".into());
+        return Err(ChainError::NoAnchor);
     }
     verify_with_anchors(leaf, intermediates, &anchors, now)
 }
@@ -421,9 +421,8 @@ fn verify_with_anchors(
     intermediates: &[CertificateDer<'_>],
     anchors: &[TrustAnchor<'_>],
     now: UnixTime,
-) -> Result<(), String> {
-    let end_entity = webpki::EndEntityCert::try_from(leaf)
-        .map_err(|e| format!("the server certificate cannot be parsed ({e:?})"))?;
+) -> Result<(), ChainError> {
+    let end_entity = webpki::EndEntityCert::try_from(leaf).map_err(ChainError::Unparsable)?;
     end_entity
         .verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
@@ -435,7 +434,21 @@ fn verify_with_anchors(
             None,
         )
         .map(|_| ())
-        .map_err(|e| chain_error(&e))
+        .map_err(ChainError::Rejected)
+}
+
+/// Why a server certificate does not chain to the CAs it was checked
+/// against; the words are a sentence's end ("… does not chain: {why}").
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChainError {
+    /// None of the CAs given is usable as a trust anchor.
+    #[error("the CA cannot be used as a trust anchor")]
+    NoAnchor,
+    #[error("the server certificate cannot be parsed ({0:?})")]
+    Unparsable(webpki::Error),
+    /// webpki refused the chain.
+    #[error("{}", chain_error(.0))]
+    Rejected(webpki::Error),
 }
 
 /// webpki's reasons, in words.
@@ -640,7 +653,9 @@ mod tests {
         let now = UnixTime::now();
         assert_eq!(verify_chain(&server, &[], &[anchor], now), Ok(()));
         let stranger = der(&ca("Other", (-1, 30)).issuer.pem());
-        let err = verify_chain(&server, &[], &[stranger], now).expect_err("unknown issuer");
+        let err = verify_chain(&server, &[], &[stranger], now)
+            .expect_err("unknown issuer")
+            .to_string();
         assert!(err.contains("not issued by"), "{err}");
         assert!(publicly_trusted(&[server], now).is_none());
     }

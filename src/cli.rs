@@ -192,6 +192,8 @@ pub enum DoctorOutput {
     Human,
     /// JSON Lines: one event per line.
     Json,
+    /// JUnit XML at the end of the run: one test case per check, for CI systems.
+    Junit,
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +243,10 @@ pub struct DoctorArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DoctorOutput::Human)]
     pub output: DoctorOutput,
+    /// Also write a report of the checks to this file when they end: `.html` (a page),
+    /// `.xml` (JUnit) or `.json` (JSON Lines). May be given more than once.
+    #[arg(long, value_name = "FILE")]
+    pub report: Vec<PathBuf>,
     /// Further limit the nodes checked.
     #[arg(short = 'l', long)]
     pub limit: Option<String>,

@@ -25,8 +25,10 @@
 //! within 30 days are reported as warnings. The exit status is 0 only when
 //! every link holds on every node (`ExitStatus::Unhealthy` otherwise).
 //!
-//! The verdicts are data ([`Verdict`]); `report::doctor` presents them
-//! (for people, or JSON Lines, one object per verdict).
+//! The verdicts are data ([`Verdict`], in `report/verdict.rs`), sent to
+//! the same `Reporter`s apply uses as `Event::Verdict`, and all of them in
+//! the closing `Event::DoctorSummary`; `report::doctor` presents them for
+//! people and as JSON Lines, `report::doctor_documents` as JUnit and HTML.
 //!
 //! This file holds the verdicts and `diagnose`, which runs the checks in
 //! order; each link has its own file (`ucp_link`, `bypass_link`,
@@ -34,12 +36,15 @@
 //! runtimes), and `inputs` loads the inventory and connects to the nodes.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
-use crate::api::contract::{self, DtrAccess, DtrArgs, Lookup, UcpAccess, UcpArgs};
+use crate::api::contract::{self, DtrAccess, DtrArgs, Lookup, SettingsError, UcpAccess, UcpArgs};
 use crate::api::dtr_ca::{self, DtrCa};
 use crate::cert;
 use crate::error::{Error, ExitStatus};
-use crate::tasks::push_failure::X509_UNKNOWN_AUTHORITY;
+use crate::report::human::HumanReporter;
+use crate::report::json::JsonReporter;
+use crate::report::{Event, Reporter};
 
 mod bypass_link;
 mod containerd;
@@ -48,137 +53,16 @@ mod inputs;
 mod node_link;
 mod ucp_link;
 
+use crate::report::verdict::Reach;
+pub use crate::report::verdict::{Health, Link, Verdict};
 use bypass_link::dtr_trusts_ucp;
 pub use inputs::{Connecting, Inputs, NODES_GROUP, load};
 use node_link::node_trusts_dtr;
 pub use node_link::{NodeTarget, TrustSettings};
 use ucp_link::ucp_knows_dtr;
 
-/// What a push shows while step 3 or 4 is broken, on current engines and
-/// on the procedure's Docker 1.11 (`push_failure.rs` keeps both texts; the
-/// unit test below keeps this line equal to them).
-const REFUSED_SYMPTOM: &str = "denied: requested access to the resource is denied (Docker 1.11: unauthorized: authentication required)";
-
 /// CAs and certificates expiring within this many days are warned about.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
-
-/// Which trust link a verdict is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
-    /// Step 2: DTR serves a CA that its own certificate chains to.
-    DtrCa,
-    /// Step 3.
-    UcpKnowsDtr,
-    /// Step 4.
-    DtrTrustsUcp,
-    /// Step 5, per node.
-    NodeTrustsDtr,
-}
-
-impl Link {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Link::DtrCa => "dtr_ca",
-            Link::UcpKnowsDtr => "ucp_knows_dtr",
-            Link::DtrTrustsUcp => "dtr_trusts_ucp",
-            Link::NodeTrustsDtr => "node_trusts_dtr",
-        }
-    }
-
-    /// The heading people read.
-    pub fn title(self) -> &'static str {
-        match self {
-            Link::DtrCa => "DTR's CA (step 2)",
-            Link::UcpKnowsDtr => "UCP knows DTR (step 3)",
-            Link::DtrTrustsUcp => "DTR trusts UCP (step 4)",
-            Link::NodeTrustsDtr => "node trusts DTR (step 5)",
-        }
-    }
-
-    /// The error a push from a node shows while this link is broken.
-    pub fn symptom(self) -> Option<&'static str> {
-        match self {
-            Link::UcpKnowsDtr | Link::DtrTrustsUcp => Some(REFUSED_SYMPTOM),
-            Link::NodeTrustsDtr => Some(X509_UNKNOWN_AUTHORITY),
-            Link::DtrCa => None,
-        }
-    }
-}
-
-/// How a link is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    Ok,
-    /// Holds, but needs attention soon (a CA about to expire).
-    Warning,
-    Broken,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Ok => "ok",
-            Health::Warning => "warning",
-            Health::Broken => "broken",
-        }
-    }
-}
-
-/// One finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub link: Link,
-    /// The node, for per-node links.
-    pub node: Option<String>,
-    pub health: Health,
-    /// What holds (or not), in one sentence.
-    pub message: String,
-    /// Why it is broken, when it is.
-    pub cause: Option<String>,
-    /// What to run or change.
-    pub fix: Option<String>,
-}
-
-impl Verdict {
-    fn ok(link: Link, node: Option<&str>, message: impl Into<String>) -> Verdict {
-        Verdict {
-            link,
-            node: node.map(str::to_string),
-            health: Health::Ok,
-            message: message.into(),
-            cause: None,
-            fix: None,
-        }
-    }
-
-    fn broken(
-        link: Link,
-        node: Option<&str>,
-        message: impl Into<String>,
-        cause: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Verdict {
-        Verdict {
-            link,
-            node: node.map(str::to_string),
-            health: Health::Broken,
-            message: message.into(),
-            cause: Some(cause.into()),
-            fix: Some(fix.into()),
-        }
-    }
-
-    fn warning(link: Link, node: Option<&str>, message: impl Into<String>, fix: &str) -> Verdict {
-        Verdict {
-            link,
-            node: node.map(str::to_string),
-            health: Health::Warning,
-            message: message.into(),
-            cause: None,
-            fix: Some(fix.to_string()),
-        }
-    }
-}
 
 /// The fix for links 3–4 and 5, as commands.
 const FIX_UPLOAD: &str =
@@ -217,8 +101,8 @@ pub async fn diagnose(lookup: Lookup<'_>, nodes: &[NodeTarget]) -> Vec<Verdict> 
 
     // UCP, once, for links 1 and 2.
     let ucp = match UcpAccess::resolve(UcpArgs::default(), lookup) {
-        Ok(access) => access.connect().await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Ok(access) => access.connect().await.map_err(SettingsError::from),
+        Err(e) => Err(e),
     };
     let flavor_var = contract::flavor(None, lookup).ok().flatten();
     let flavor = match (&ucp, flavor_var) {
@@ -289,54 +173,110 @@ pub fn exit_status(verdicts: &[Verdict]) -> ExitStatus {
     }
 }
 
-/// Checks the links for already loaded inputs and renders the verdicts.
+/// Checks the links for already loaded inputs and renders the verdicts
+/// through the reporter `--output` would choose (human or JSON Lines),
+/// as text: the unset environment variables, the verdicts, the summary.
 pub async fn check(inputs: &Inputs, json: bool) -> (String, ExitStatus) {
-    let lookup = contract::map_lookup(&inputs.vars);
-    let verdicts = diagnose(&lookup, &inputs.nodes).await;
-    (
-        crate::report::doctor::render(inputs, &verdicts, json),
-        exit_status(&verdicts),
-    )
+    let mut out = Vec::new();
+    let status = {
+        let mut reporter: Box<dyn Reporter + '_> = if json {
+            Box::new(JsonReporter::new(&mut out))
+        } else {
+            Box::new(HumanReporter::new(&mut out, false, false, 0, false))
+        };
+        report(inputs, Vec::new(), Instant::now(), reporter.as_mut()).await
+    };
+    (String::from_utf8_lossy(&out).into_owned(), status)
 }
 
 /// `dtrplay doctor -i INVENTORY`: loads the inventory, connects to the nodes
-/// of group `ucp` (read-only), checks the links and hands what to print
-/// (human or JSON Lines, rendered by `report::doctor`) to `show`, which
-/// `run.rs` writes out: first how the nodes were reached (with `-v`), then
-/// the verdicts. Exit status 0 only when every link holds.
+/// of group `ucp` (read-only), checks the links and reports to `reporter`,
+/// as apply does: how the nodes were reached (`Event::DoctorStart`), the
+/// warnings, a verdict per check, and the summary last. Exit status 0
+/// only when every link holds.
 pub async fn run(
     inventory_paths: &[PathBuf],
     extra_vars: &[String],
     limit: Option<&str>,
-    json: bool,
-    verbose: u8,
     connecting: &Connecting,
-    show: &mut dyn FnMut(&str),
+    reporter: &mut dyn Reporter,
 ) -> Result<ExitStatus, Error> {
+    let started = Instant::now();
     let inputs = load(inventory_paths, extra_vars, limit, connecting).await?;
-    if verbose > 0 && !json {
-        show(&crate::report::doctor::render_reached(&inputs));
-    }
-    let lookup = contract::map_lookup(&inputs.vars);
-    let mut verdicts = diagnose(&lookup, &inputs.nodes).await;
     // The fixes name the inventory the user gave, so they can be pasted.
     let inventory = inventory_paths
         .iter()
         .map(|p| format!("-i {}", p.display()))
         .collect::<Vec<_>>()
         .join(" ");
-    for verdict in &mut verdicts {
-        if let Some(fix) = &mut verdict.fix {
-            *fix = fix.replace("-i <inventory>", &inventory);
-        }
-    }
-    show(&crate::report::doctor::render(&inputs, &verdicts, json));
+    let status = report(
+        &inputs,
+        vec![("-i <inventory>", inventory)],
+        started,
+        reporter,
+    )
+    .await;
     for node in &inputs.nodes {
         if let Ok(conn) = &node.conn {
             conn.close().await;
         }
     }
-    Ok(exit_status(&verdicts))
+    Ok(status)
+}
+
+/// Checks the links and sends everything a doctor run shows to
+/// `reporter`; `replace` rewrites the fixes (placeholder, text).
+async fn report(
+    inputs: &Inputs,
+    replace: Vec<(&str, String)>,
+    started: Instant,
+    reporter: &mut dyn Reporter,
+) -> ExitStatus {
+    let url = |name: &str| {
+        inputs
+            .vars
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("(not set)")
+            .to_string()
+    };
+    reporter.report(&Event::DoctorStart {
+        ucp_url: url("ucp_url"),
+        dtr_url: url("dtr_url"),
+        nodes: inputs
+            .nodes
+            .iter()
+            .map(|node| {
+                let reached = match &node.conn {
+                    Ok(conn) => Reach::Connected(conn.describe()),
+                    Err(e) => Reach::Failed(e.to_string()),
+                };
+                (node.name.clone(), reached)
+            })
+            .collect(),
+    });
+    for unset in &inputs.unset_env {
+        reporter.report(&Event::Warning {
+            host: None,
+            message: unset.message(),
+        });
+    }
+    let lookup = contract::map_lookup(&inputs.vars);
+    let mut verdicts = diagnose(&lookup, &inputs.nodes).await;
+    for verdict in &mut verdicts {
+        if let Some(fix) = &mut verdict.fix {
+            for (placeholder, text) in &replace {
+                *fix = fix.replace(placeholder, text);
+            }
+        }
+        reporter.report(&Event::Verdict(verdict.clone()));
+    }
+    let status = exit_status(&verdicts);
+    reporter.report(&Event::DoctorSummary {
+        verdicts,
+        elapsed: started.elapsed(),
+    });
+    status
 }
 
 /// A CA as one line of a verdict: its subject and fingerprint. The links'
@@ -361,18 +301,4 @@ fn fingerprint_note(pem: &str) -> String {
                 .map(|c| format!(" {} (SHA-256 {})", c.info.subject, c.info.sha256))
         })
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tasks::push_failure::{DENIED_20_10, UNAUTHORIZED_1_11};
-
-    #[test]
-    fn the_refused_symptom_quotes_both_engine_generations() {
-        assert_eq!(
-            REFUSED_SYMPTOM,
-            format!("{DENIED_20_10} (Docker 1.11: {UNAUTHORIZED_1_11})")
-        );
-    }
 }

@@ -77,7 +77,7 @@ pub struct EnvError {
 /// an inner level's value for a name replaces an outer one in place.
 pub fn resolve(
     levels: &[&Node],
-    render: &dyn Fn(&Node) -> Result<Value, String>,
+    render: &dyn Fn(&Node) -> Result<Value, InputError>,
 ) -> Result<Vec<(String, String)>, EnvError> {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut set = |name: String, value: String| match out.iter_mut().find(|(n, _)| *n == name) {
@@ -85,7 +85,7 @@ pub fn resolve(
         None => out.push((name, value)),
     };
     for level in levels {
-        let rendered = render(level).map_err(|message| EnvError { message })?;
+        let rendered = render(level).map_err(|e| EnvError { message: e.message })?;
         let Value::Object(map) = rendered else {
             if rendered.is_null() {
                 continue;

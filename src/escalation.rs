@@ -156,13 +156,13 @@ pub fn resolve(
     defaults: &BecomeDefaults,
     levels: &[&BecomeKeys],
     var: &Lookup<'_>,
-    render: &dyn Fn(&Node) -> Result<Value, String>,
+    render: &dyn Fn(&Node) -> Result<Value, InputError>,
 ) -> Result<Option<Escalation>, ResolveError> {
     let keyword = |pick: fn(&BecomeKeys) -> &Option<Node>| -> Result<Option<Value>, ResolveError> {
         match levels.iter().rev().find_map(|level| pick(level).as_ref()) {
             Some(node) => render(node)
                 .map(Some)
-                .map_err(|message| ResolveError { message }),
+                .map_err(|e| ResolveError { message: e.message }),
             None => Ok(None),
         }
     };
@@ -247,7 +247,7 @@ mod tests {
         keys
     }
 
-    fn render(node: &Node) -> Result<Value, String> {
+    fn render(node: &Node) -> Result<Value, InputError> {
         Ok(node.to_json())
     }
 

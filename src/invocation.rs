@@ -127,7 +127,7 @@ impl Invocation<'_> {
         let mut facts = Map::new();
         let control = match self.loop_control() {
             Ok(control) => control,
-            Err(msg) => return self.input_failure(msg, started),
+            Err(e) => return self.input_failure(e.to_string(), started),
         };
         let mut notices = Vec::new();
         match self.collapsed(&items, &control, &mut warnings).await {
@@ -221,11 +221,11 @@ impl Invocation<'_> {
         }
         let retries = match self.count(self.task.retries.as_ref(), 0) {
             Ok(n) => n,
-            Err(e) => return self.item_failure(result, e, started),
+            Err(e) => return self.item_failure(result, e.to_string(), started),
         };
         let delay = match self.count(self.task.delay.as_ref(), 5) {
             Ok(n) => Duration::from_secs(n),
-            Err(e) => return self.item_failure(result, e, started),
+            Err(e) => return self.item_failure(result, e.to_string(), started),
         };
         let attempts_allowed = if self.task.until.is_some() {
             u32::try_from(retries.max(1)).unwrap_or(u32::MAX)

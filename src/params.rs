@@ -402,27 +402,57 @@ fn check_mode_literal(param: &Param, value: &Node) -> Result<(), InputError> {
         })
 }
 
-fn coerce_value(param: &Param, value: &Value) -> Result<Value, String> {
+/// Why a value does not fit its parameter: the words after "argument
+/// `name`", which every caller adds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Mismatch {
+    #[error("is not a SHA-256 fingerprint (64 hex digits, colons allowed), not {0:?}")]
+    Fingerprint(String),
+    #[error("must be a boolean (true/false, yes/no)")]
+    Bool,
+    #[error("must be an integer, not {0:?}")]
+    Int(String),
+    #[error("is not an octal mode: {0:?}")]
+    OctalMode(String),
+    /// A number that is no mode at all (negative, or past `u32`).
+    #[error("is not a mode: {0}")]
+    NumberMode(serde_json::Number),
+    #[error("must be a file mode, not {0}")]
+    ModeKind(&'static str),
+    #[error("is not a file mode: {0:o} is larger than 7777")]
+    ModeTooLarge(u32),
+    /// The value's JSON kind is not the parameter's.
+    #[error("must be {expected}, not {found}")]
+    Kind {
+        expected: &'static str,
+        found: &'static str,
+    },
+    /// Not one of the choices; `help` is a "; did you mean …" or empty.
+    #[error("must be one of {choices}, not {value:?}{help}")]
+    Choice {
+        choices: String,
+        value: String,
+        help: String,
+    },
+}
+
+fn coerce_value(param: &Param, value: &Value) -> Result<Value, Mismatch> {
     let coerced = match (&param.kind, value) {
         (_, Value::Null) if !param.required => Value::Null,
         (Kind::Raw, v) => v.clone(),
         (Kind::Str | Kind::Path | Kind::Pem, Value::String(s)) => Value::String(s.clone()),
         (Kind::Fingerprint, Value::String(s)) => match crate::cert::normalize_pin(s) {
             Ok(_) => Value::String(s.clone()),
-            Err(_) => {
-                return Err(format!(
-                    "is not a SHA-256 fingerprint (64 hex digits, colons allowed), not {s:?}"
-                ));
-            }
+            Err(_) => return Err(Mismatch::Fingerprint(s.clone())),
         },
         (Kind::Str | Kind::Path, Value::Number(n)) => Value::String(n.to_string()),
         (Kind::Str, Value::Bool(b)) => Value::String(b.to_string()),
-        (Kind::Bool, v) => Value::Bool(to_bool(v).ok_or("must be a boolean (true/false, yes/no)")?),
+        (Kind::Bool, v) => Value::Bool(to_bool(v).ok_or(Mismatch::Bool)?),
         (Kind::Int, Value::Number(n)) if n.is_i64() => value.clone(),
         (Kind::Int, Value::String(s)) => Value::from(
             s.trim()
                 .parse::<i64>()
-                .map_err(|_| format!("must be an integer, not {s:?}"))?,
+                .map_err(|_| Mismatch::Int(s.clone()))?,
         ),
         (Kind::Mode, v) => Value::String(format!("{:04o}", to_mode(v)?)),
         (Kind::List, Value::Array(_)) => value.clone(),
@@ -438,11 +468,10 @@ fn coerce_value(param: &Param, value: &Value) -> Result<Value, String> {
         (Kind::List, Value::Number(n)) => Value::Array(vec![Value::String(n.to_string())]),
         (Kind::Dict, Value::Object(_)) => value.clone(),
         (kind, other) => {
-            return Err(format!(
-                "must be {}, not {}",
-                kind.describe(),
-                json_kind(other)
-            ));
+            return Err(Mismatch::Kind {
+                expected: kind.describe(),
+                found: json_kind(other),
+            });
         }
     };
     if !param.choices.is_empty() {
@@ -454,10 +483,11 @@ fn coerce_value(param: &Param, value: &Value) -> Result<Value, String> {
             let help = suggest::did_you_mean(&text, param.choices.iter().map(String::as_str))
                 .map(|h| format!("; {h}"))
                 .unwrap_or_default();
-            return Err(format!(
-                "must be one of {}, not {text:?}{help}",
-                param.choices.join(", ")
-            ));
+            return Err(Mismatch::Choice {
+                choices: param.choices.join(", "),
+                value: text,
+                help,
+            });
         }
     }
     Ok(coerced)
@@ -478,20 +508,20 @@ pub fn to_bool(value: &Value) -> Option<bool> {
 }
 
 /// A mode from a string (always octal) or a number (already the value).
-fn to_mode(value: &Value) -> Result<u32, String> {
+fn to_mode(value: &Value) -> Result<u32, Mismatch> {
     let mode = match value {
         Value::String(s) => {
             let digits = s.trim().trim_start_matches("0o");
-            u32::from_str_radix(digits, 8).map_err(|_| format!("is not an octal mode: {s:?}"))?
+            u32::from_str_radix(digits, 8).map_err(|_| Mismatch::OctalMode(s.clone()))?
         }
         Value::Number(n) => n
             .as_u64()
             .and_then(|m| u32::try_from(m).ok())
-            .ok_or_else(|| format!("is not a mode: {n}"))?,
-        other => return Err(format!("must be a file mode, not {}", json_kind(other))),
+            .ok_or_else(|| Mismatch::NumberMode(n.clone()))?,
+        other => return Err(Mismatch::ModeKind(json_kind(other))),
     };
     if mode > 0o7777 {
-        return Err(format!("is not a file mode: {mode:o} is larger than 7777"));
+        return Err(Mismatch::ModeTooLarge(mode));
     }
     Ok(mode)
 }

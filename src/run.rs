@@ -234,24 +234,13 @@ async fn apply(
             })?;
         cfg.escalation.password = Some(password);
     }
-    let mut reporter: Box<dyn Reporter> = match cfg.output {
-        OutputFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),
-        OutputFormat::Junit => Box::new(JunitReporter::new(std::io::stdout())),
-        OutputFormat::Human => Box::new(HumanReporter::new(
-            std::io::stdout(),
-            color(std::io::stdout().is_terminal()) && !cfg.no_color,
-            std::io::stderr().is_terminal(),
-            cfg.verbose,
-            cfg.diff,
-        )),
-    };
-    if !cfg.reports.is_empty() {
-        let mut all = vec![reporter];
-        for path in &cfg.reports {
-            all.push(Box::new(FileReport::new(path)?));
-        }
-        reporter = Box::new(Tee(all));
-    }
+    let mut reporter = reporters(
+        cfg.output,
+        &cfg.reports,
+        cfg.verbose,
+        cfg.no_color,
+        cfg.diff,
+    )?;
     for note in &settings.notes {
         reporter.report(&Event::Notice {
             message: note.clone(),
@@ -415,29 +404,63 @@ fn inventory_cmd(args: &InventoryArgs) -> Result<ExitCode, Error> {
 }
 
 async fn doctor_cmd(args: &DoctorArgs, settings: &Settings) -> Result<ExitCode, Error> {
-    let json = args.output == crate::cli::DoctorOutput::Json;
+    use crate::cli::DoctorOutput;
     // The inventory and connection settings are found as apply finds them.
     let inventory = crate::config::inventory_sources(&args.inventory, settings)?;
     let connecting = crate::doctor::Connecting {
         defaults: crate::config::ConnectionDefaults::from_settings(None, settings),
         timeout: std::time::Duration::from_secs(settings.count(Key::Timeout).unwrap_or(10)),
     };
-    if args.verbose > 0 && !json {
-        for note in &settings.notes {
-            println!("{note}");
-        }
+    let output = match args.output {
+        DoctorOutput::Human => OutputFormat::Human,
+        DoctorOutput::Json => OutputFormat::Json,
+        DoctorOutput::Junit => OutputFormat::Junit,
+    };
+    let mut reporter = reporters(output, &args.report, args.verbose, false, false)?;
+    for note in &settings.notes {
+        reporter.report(&Event::Notice {
+            message: note.clone(),
+        });
     }
     let status = crate::doctor::run(
         &inventory,
         &args.extra_vars,
         args.limit.as_deref(),
-        json,
-        args.verbose,
         &connecting,
-        &mut |text| print!("{text}"),
+        reporter.as_mut(),
     )
     .await?;
     Ok(status.into())
+}
+
+/// The reporter on standard output that `--output` asks for, with the
+/// report files of `--report` beside it (apply and doctor alike).
+fn reporters(
+    output: OutputFormat,
+    reports: &[std::path::PathBuf],
+    verbose: u8,
+    no_color: bool,
+    diff: bool,
+) -> Result<Box<dyn Reporter>, Error> {
+    let mut reporter: Box<dyn Reporter> = match output {
+        OutputFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),
+        OutputFormat::Junit => Box::new(JunitReporter::new(std::io::stdout())),
+        OutputFormat::Human => Box::new(HumanReporter::new(
+            std::io::stdout(),
+            color(std::io::stdout().is_terminal()) && !no_color,
+            std::io::stderr().is_terminal(),
+            verbose,
+            diff,
+        )),
+    };
+    if !reports.is_empty() {
+        let mut all = vec![reporter];
+        for path in reports {
+            all.push(Box::new(FileReport::new(path)?));
+        }
+        reporter = Box::new(Tee(all));
+    }
+    Ok(reporter)
 }
 
 fn plural(n: usize) -> &'static str {

@@ -18,6 +18,8 @@ mod lab_cli;
 mod lab_engines;
 // Step 5 for MKE 4's containerd: a real containerd per node in k0s's layout, ctr pulls by name.
 mod lab_containerd;
+// `dtrplay doctor` through apply's reporters: JSON Lines, JUnit and `--report` files.
+mod doctor_reports;
 // Inventories: YAML, INI, directories, group_vars/host_vars, patterns, `--list`.
 mod inventory;
 // Built-in modules (copy, template, file, command, shell, debug, assert,

@@ -8,7 +8,7 @@ use crate::harness::{Nodes, Project};
 
 /// The test cases of a JUnit document as `suite|name|outcome|message`
 /// lines, read with a real XML parser (Python's), so malformed XML fails.
-fn cases(xml: &str) -> Vec<String> {
+pub(crate) fn cases(xml: &str) -> Vec<String> {
     let script = r#"
 import sys, xml.etree.ElementTree as ET
 root = ET.fromstring(sys.stdin.read())

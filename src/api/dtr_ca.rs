@@ -115,7 +115,7 @@ pub enum DtrCaError {
         subject: String,
         issuer: String,
         ca: String,
-        why: String,
+        why: crate::cert::ChainError,
     },
     #[error("DTR at {url} presented no certificate")]
     NoCertificate { url: String },

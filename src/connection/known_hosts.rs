@@ -60,6 +60,39 @@ pub enum Verdict {
     Changed { file: PathBuf, line: usize },
 }
 
+/// Why known_hosts files cannot be used natively, or a key not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum KnownHostsError {
+    /// A marker line (`@cert-authority`, `@revoked`) names the host: only
+    /// OpenSSH understands them, so the host needs the system client.
+    #[error(
+        "{} has a {marker} line for {name} ({}:{line}), which is not supported natively",
+        file.display(),
+        file.display()
+    )]
+    Marker {
+        file: PathBuf,
+        line: usize,
+        marker: String,
+        name: String,
+    },
+    /// The accepted key could not be appended to the file.
+    #[error("cannot add to {}: {source}", file.display())]
+    Record {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    /// The system gave no randomness for the hashed name's salt.
+    #[error("cannot add to {}: no randomness for the salt", file.display())]
+    NoSalt { file: PathBuf },
+    /// The key has no OpenSSH text form.
+    #[error("cannot add to {}: {source}", file.display())]
+    Encode {
+        file: PathBuf,
+        source: russh::keys::ssh_key::Error,
+    },
+}
+
 /// The name known_hosts files record for `host` on `port`.
 pub fn lookup_name(host: &str, port: u16) -> String {
     if port == 22 {
@@ -78,7 +111,7 @@ impl HostKeys {
         host: &str,
         port: u16,
         read: impl Fn(&Path) -> Option<String>,
-    ) -> Result<HostKeys, String> {
+    ) -> Result<HostKeys, KnownHostsError> {
         HostKeys::load_named(files, &lookup_name(host, port), read)
     }
 
@@ -88,7 +121,7 @@ impl HostKeys {
         files: &[PathBuf],
         name: &str,
         read: impl Fn(&Path) -> Option<String>,
-    ) -> Result<HostKeys, String> {
+    ) -> Result<HostKeys, KnownHostsError> {
         let name = name.to_ascii_lowercase();
         let mut keys = Vec::new();
         for file in files {
@@ -101,12 +134,12 @@ impl HostKeys {
                     continue;
                 }
                 if let Some(marker) = entry.marker {
-                    return Err(format!(
-                        "{} has a {marker} line for {name} ({}:{}), which is not supported natively",
-                        file.display(),
-                        file.display(),
-                        index + 1
-                    ));
+                    return Err(KnownHostsError::Marker {
+                        file: file.clone(),
+                        line: index + 1,
+                        marker: marker.to_string(),
+                        name,
+                    });
                 }
                 let Ok(key) = russh::keys::parse_public_key_base64(entry.key) else {
                     continue;
@@ -251,10 +284,13 @@ fn hash_matches(hashed: &str, name: &str) -> bool {
 /// Appends `key` for `name` to `file`, as ssh records a host it accepted
 /// (`StrictHostKeyChecking accept-new` or `no`): hashed with a fresh salt
 /// when `hash` (`HashKnownHosts`), the file created private if missing.
-pub fn record(file: &Path, name: &str, key: &PublicKey, hash: bool) -> Result<(), String> {
+pub fn record(file: &Path, name: &str, key: &PublicKey, hash: bool) -> Result<(), KnownHostsError> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let failed = |e: &dyn std::fmt::Display| format!("cannot add to {}: {e}", file.display());
+    let failed = |source| KnownHostsError::Record {
+        file: file.to_path_buf(),
+        source,
+    };
     if let Some(dir) = file
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.exists())
@@ -263,25 +299,31 @@ pub fn record(file: &Path, name: &str, key: &PublicKey, hash: bool) -> Result<()
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| failed(&e))?;
+            .map_err(failed)?;
     }
     let name = if hash {
         let mut salt = [0u8; 20];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
-            .map_err(|_| failed(&"no randomness for the salt"))?;
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt).map_err(
+            |_| KnownHostsError::NoSalt {
+                file: file.to_path_buf(),
+            },
+        )?;
         hash_name(name, &salt)
     } else {
         name.to_string()
     };
-    let entry = key.to_openssh().map_err(|e| failed(&e))?;
+    let entry = key.to_openssh().map_err(|source| KnownHostsError::Encode {
+        file: file.to_path_buf(),
+        source,
+    })?;
     let mut out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(file)
-        .map_err(|e| failed(&e))?;
+        .map_err(failed)?;
     out.write_all(format!("{name} {entry}\n").as_bytes())
-        .map_err(|e| failed(&e))
+        .map_err(failed)
 }
 
 /// Hashes `name` with `salt` the way `HashKnownHosts` writes it, for tests
@@ -305,7 +347,7 @@ mod tests {
         russh::keys::parse_public_key_base64(b64).expect("test key")
     }
 
-    fn load(text: &str, host: &str, port: u16) -> Result<HostKeys, String> {
+    fn load(text: &str, host: &str, port: u16) -> Result<HostKeys, KnownHostsError> {
         let text = text.to_string();
         HostKeys::load(&[PathBuf::from("/kh")], host, port, move |_| {
             Some(text.clone())
@@ -415,7 +457,7 @@ mod tests {
     #[test]
     fn marker_lines_for_the_host_are_not_understood() {
         let revoked = format!("@revoked h ssh-ed25519 {ED_B}\nh ssh-ed25519 {ED_A}\n");
-        let reason = load(&revoked, "h", 22).expect_err("marker");
+        let reason = load(&revoked, "h", 22).expect_err("marker").to_string();
         assert!(reason.contains("@revoked"), "{reason}");
         let ca = format!("@cert-authority *.example.com ssh-ed25519 {ED_B}\n");
         assert!(load(&ca, "web.example.com", 22).is_err());

@@ -22,6 +22,7 @@ pub mod remote_shell;
 pub mod shell_connection;
 pub mod ssh;
 pub mod ssh_config;
+pub mod ssh_refusal;
 
 use std::path::PathBuf;
 use std::time::Duration;

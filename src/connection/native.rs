@@ -157,19 +157,19 @@ impl Native {
             std::fs::read_to_string(p).ok()
         }) {
             Ok(keys) => keys,
-            Err(reason) if !forced => return Err(OpenError::Fallback(reason)),
+            Err(reason) if !forced => return Err(OpenError::Fallback(reason.to_string())),
             Err(reason) => {
                 return Err(OpenError::Failed(ConnError::Connect {
                     host: name.to_string(),
-                    message: reason,
+                    message: reason.to_string(),
                     hint: Some("use --ssh-client auto or openssh for this host".to_string()),
                 }));
             }
         };
-        let config = client_config(&settings, &host_keys).map_err(|message| {
+        let config = client_config(&settings, &host_keys).map_err(|e| {
             OpenError::Failed(ConnError::Connect {
                 host: name.to_string(),
-                message,
+                message: e.to_string(),
                 hint: None,
             })
         })?;
@@ -596,16 +596,28 @@ impl client::Handler for Client {
     }
 }
 
+/// An algorithm the configuration asks for that the native client does not
+/// implement.
+#[derive(Debug, thiserror::Error)]
+#[error("the {what} {name} is not available")]
+struct Unavailable {
+    /// Which list it is in: `cipher`, `MAC`, `key exchange algorithm`, ...
+    what: &'static str,
+    name: String,
+}
+
 /// The client configuration for a host: its key exchange algorithms, host
 /// key algorithms in the order known_hosts suggests, keep-alives.
-fn client_config(settings: &Settings, host_keys: &HostKeys) -> Result<client::Config, String> {
+fn client_config(settings: &Settings, host_keys: &HostKeys) -> Result<client::Config, Unavailable> {
     let mut preferred = russh::Preferred::default();
     if let Some(names) = &settings.kex {
         let mut kex = Vec::new();
         for name in names {
             kex.push(
-                russh::kex::Name::try_from(name.as_str())
-                    .map_err(|_| format!("the key exchange algorithm {name} is not available"))?,
+                russh::kex::Name::try_from(name.as_str()).map_err(|_| Unavailable {
+                    what: "key exchange algorithm",
+                    name: name.clone(),
+                })?,
             );
         }
         // The pseudo-algorithms that announce extension negotiation and
@@ -623,8 +635,10 @@ fn client_config(settings: &Settings, host_keys: &HostKeys) -> Result<client::Co
         Some(names) => names
             .iter()
             .map(|name| {
-                russh::keys::Algorithm::new(name)
-                    .map_err(|_| format!("the host key algorithm {name} is not available"))
+                russh::keys::Algorithm::new(name).map_err(|_| Unavailable {
+                    what: "host key algorithm",
+                    name: name.clone(),
+                })
             })
             .collect::<Result<Vec<_>, _>>()?
             .into(),
@@ -634,8 +648,10 @@ fn client_config(settings: &Settings, host_keys: &HostKeys) -> Result<client::Co
         preferred.cipher = names
             .iter()
             .map(|name| {
-                russh::cipher::Name::try_from(name.as_str())
-                    .map_err(|_| format!("the cipher {name} is not available"))
+                russh::cipher::Name::try_from(name.as_str()).map_err(|_| Unavailable {
+                    what: "cipher",
+                    name: name.clone(),
+                })
             })
             .collect::<Result<Vec<_>, _>>()?
             .into();
@@ -644,8 +660,10 @@ fn client_config(settings: &Settings, host_keys: &HostKeys) -> Result<client::Co
         preferred.mac = names
             .iter()
             .map(|name| {
-                russh::mac::Name::try_from(name.as_str())
-                    .map_err(|_| format!("the MAC {name} is not available"))
+                russh::mac::Name::try_from(name.as_str()).map_err(|_| Unavailable {
+                    what: "MAC",
+                    name: name.clone(),
+                })
             })
             .collect::<Result<Vec<_>, _>>()?
             .into();

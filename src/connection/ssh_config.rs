@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use crate::connection::Target;
 use crate::connection::algorithms::{self, Kind};
+use crate::connection::ssh_refusal::Refusal;
 
 /// Keywords that do not change how the native transport connects,
 /// authenticates or what the remote scripts see, so their values are
@@ -333,7 +334,7 @@ pub struct Hop {
 }
 
 impl Hop {
-    fn parse(text: &str) -> Result<Hop, String> {
+    fn parse(text: &str) -> Result<Hop, Refusal> {
         let rest = text.strip_prefix("ssh://").unwrap_or(text);
         let (user, rest) = match rest.rsplit_once('@') {
             Some((user, rest)) => (Some(user.to_string()), rest),
@@ -342,7 +343,11 @@ impl Hop {
         let (host, port) = match rest.strip_prefix('[') {
             Some(bracketed) => match bracketed.split_once(']') {
                 Some((host, tail)) => (host, tail.strip_prefix(':')),
-                None => return Err(format!("cannot parse the jump host `{text}`")),
+                None => {
+                    return Err(Refusal::JumpHost {
+                        text: text.to_string(),
+                    });
+                }
             },
             None => match rest.rsplit_once(':') {
                 Some((host, port)) if !host.contains(':') => (host, Some(port)),
@@ -350,7 +355,9 @@ impl Hop {
             },
         };
         if host.is_empty() || user.as_deref() == Some("") {
-            return Err(format!("cannot parse the jump host `{text}`"));
+            return Err(Refusal::JumpHost {
+                text: text.to_string(),
+            });
         }
         Ok(Hop {
             user,
@@ -423,7 +430,9 @@ pub enum Resolution {
 pub fn resolve(target: &Target, env: &Env<'_>) -> Resolution {
     match Resolver::new(target, env).run(target) {
         Ok(settings) => Resolution::Native(Box::new(settings)),
-        Err(reason) => Resolution::NotUnderstood { reason },
+        Err(refusal) => Resolution::NotUnderstood {
+            reason: refusal.to_string(),
+        },
     }
 }
 
@@ -511,7 +520,7 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn run(mut self, target: &Target) -> Result<Settings, String> {
+    fn run(mut self, target: &Target) -> Result<Settings, Refusal> {
         // The words ssh.rs puts before the inventory's own arguments.
         let mut words: Vec<String> = Vec::new();
         if let Some(port) = target.port {
@@ -535,9 +544,11 @@ impl<'a> Resolver<'a> {
             Some(file) if file == "none" => {}
             Some(file) => {
                 let path = self.expand_path(&file)?;
-                let text = self.env.files.read(&path).ok_or_else(|| {
-                    format!("the ssh config file {} cannot be read", path.display())
-                })?;
+                let text = self
+                    .env
+                    .files
+                    .read(&path)
+                    .ok_or_else(|| Refusal::Unreadable { path: path.clone() })?;
                 self.file(&path, &text, Scope::User, 0)?;
             }
             None => {
@@ -555,14 +566,12 @@ impl<'a> Resolver<'a> {
     }
 
     /// Applies ssh's command line words; returns the `-F` file, if any.
-    fn command_line(&mut self, words: &[String]) -> Result<Option<String>, String> {
+    fn command_line(&mut self, words: &[String]) -> Result<Option<String>, Refusal> {
         let mut config_file = None;
         let mut rest = words.iter();
         while let Some(word) = rest.next() {
             let Some(flag) = word.strip_prefix('-').filter(|f| !f.is_empty()) else {
-                return Err(format!(
-                    "the ssh argument `{word}` in ansible_ssh_common_args is not supported natively"
-                ));
+                return Err(Refusal::Argument { word: word.clone() });
             };
             let mut chars = flag.chars();
             let letter = chars.next().unwrap_or('-');
@@ -573,22 +582,22 @@ impl<'a> Resolver<'a> {
                 continue;
             }
             if !"FopliJ".contains(letter) {
-                return Err(format!(
-                    "the ssh option `{word}` in ansible_ssh_common_args is not supported natively"
-                ));
+                return Err(Refusal::Option { word: word.clone() });
             }
             let value = if attached.is_empty() {
                 rest.next()
                     .cloned()
-                    .ok_or_else(|| format!("the ssh option `{word}` lacks its value"))?
+                    .ok_or_else(|| Refusal::MissingValue { word: word.clone() })?
             } else {
                 attached
             };
             match letter {
                 'F' => first(&mut config_file, value),
                 'o' => {
-                    let (keyword, args) = split_line(&value)
-                        .ok_or_else(|| format!("cannot parse the ssh option `-o {value}`"))?;
+                    let (keyword, args) =
+                        split_line(&value).ok_or_else(|| Refusal::OptionSyntax {
+                            value: value.clone(),
+                        })?;
                     self.apply(&keyword, &args, "-o")?;
                 }
                 'p' => self.values.port = Some(port(&value)?),
@@ -601,7 +610,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Applies one configuration file.
-    fn file(&mut self, path: &Path, text: &str, scope: Scope, depth: u32) -> Result<(), String> {
+    fn file(&mut self, path: &Path, text: &str, scope: Scope, depth: u32) -> Result<(), Refusal> {
         let mut active = true;
         for (index, line) in text.lines().enumerate() {
             let place = format!("{}:{}", path.display(), index + 1);
@@ -609,7 +618,7 @@ impl<'a> Resolver<'a> {
                 if line.trim().is_empty() || line.trim_start().starts_with('#') {
                     continue;
                 }
-                return Err(format!("cannot parse line {place}"));
+                return Err(Refusal::LineSyntax { place });
             };
             match keyword.as_str() {
                 "host" => active = host_matches(&args, &self.host),
@@ -620,13 +629,13 @@ impl<'a> Resolver<'a> {
                         // Its conditions are OpenSSH's to evaluate.
                         active = false;
                     } else {
-                        return Err(format!("Match blocks are not supported natively ({place})"));
+                        return Err(Refusal::Match { place });
                     }
                 }
                 _ if !active => {}
                 "include" => {
                     if depth >= MAX_INCLUDE_DEPTH {
-                        return Err(format!("Include nests too deeply ({place})"));
+                        return Err(Refusal::IncludeDepth { place });
                     }
                     for pattern in &args {
                         let pattern = self.expand_tilde(pattern)?;
@@ -650,7 +659,7 @@ impl<'a> Resolver<'a> {
 
     /// Applies one keyword, or skips it in lenient mode when it is not
     /// understood.
-    fn apply(&mut self, keyword: &str, args: &[String], place: &str) -> Result<(), String> {
+    fn apply(&mut self, keyword: &str, args: &[String], place: &str) -> Result<(), Refusal> {
         match self.keyword(keyword, args, place) {
             Err(_) if self.lenient => Ok(()),
             other => other,
@@ -658,21 +667,34 @@ impl<'a> Resolver<'a> {
     }
 
     /// Applies one keyword (lowercase) with its arguments.
-    fn keyword(&mut self, keyword: &str, args: &[String], place: &str) -> Result<(), String> {
-        let one = || -> Result<&String, String> {
+    fn keyword(&mut self, keyword: &str, args: &[String], place: &str) -> Result<(), Refusal> {
+        let one = || -> Result<&String, Refusal> {
             match args {
                 [value] => Ok(value),
-                _ => Err(format!("{keyword} takes one value ({place})")),
+                _ => Err(Refusal::OneValue {
+                    keyword: keyword.to_string(),
+                    place: place.to_string(),
+                }),
             }
         };
-        let yes_no = |value: &str| -> Result<bool, String> {
+        let yes_no = |value: &str| -> Result<bool, Refusal> {
             match value.to_ascii_lowercase().as_str() {
                 "yes" | "true" => Ok(true),
                 "no" | "false" => Ok(false),
-                other => Err(format!(
-                    "{keyword} {other} is not supported natively ({place})"
-                )),
+                other => Err(Refusal::YesNo {
+                    keyword: keyword.to_string(),
+                    value: other.to_string(),
+                    place: place.to_string(),
+                }),
             }
+        };
+        let number = |keyword: &'static str| Refusal::Number {
+            keyword,
+            place: place.to_string(),
+        };
+        let unsupported = || Refusal::Keyword {
+            keyword: display_keyword(keyword),
+            place: place.to_string(),
         };
         let values = &mut self.values;
         match keyword {
@@ -698,9 +720,10 @@ impl<'a> Resolver<'a> {
                     "accept-new" => Strict::AcceptNew,
                     "no" | "false" | "off" => Strict::No,
                     other => {
-                        return Err(format!(
-                            "StrictHostKeyChecking {other} is not one of yes, accept-new, no, ask ({place})"
-                        ));
+                        return Err(Refusal::Strict {
+                            value: other.to_string(),
+                            place: place.to_string(),
+                        });
                     }
                 };
                 first(&mut values.strict, (policy, place.to_string()));
@@ -713,7 +736,12 @@ impl<'a> Resolver<'a> {
                     } else {
                         value
                             .split(',')
-                            .map(|hop| Hop::parse(hop).map_err(|e| format!("{e} ({place})")))
+                            .map(|hop| {
+                                Hop::parse(hop).map_err(|e| Refusal::At {
+                                    refusal: Box::new(e),
+                                    place: place.to_string(),
+                                })
+                            })
                             .collect::<Result<Vec<_>, _>>()?
                     };
                     values.proxy_jump = Some(hops);
@@ -737,8 +765,12 @@ impl<'a> Resolver<'a> {
                     _ => (Kind::Pubkey, &mut values.pubkey_algorithms),
                 };
                 if slot.is_none() {
-                    let list = algorithms::list(kind, one()?)
-                        .map_err(|e| format!("{e} ({} in {place})", kind.keyword()))?;
+                    let list =
+                        algorithms::list(kind, one()?).map_err(|reason| Refusal::Algorithms {
+                            reason,
+                            keyword: kind.keyword(),
+                            place: place.to_string(),
+                        })?;
                     *slot = Some(list);
                 }
             }
@@ -753,9 +785,10 @@ impl<'a> Resolver<'a> {
                     "inet" => AddressFamily::Inet,
                     "inet6" => AddressFamily::Inet6,
                     other => {
-                        return Err(format!(
-                            "AddressFamily {other} is not one of any, inet, inet6 ({place})"
-                        ));
+                        return Err(Refusal::AddressFamily {
+                            value: other.to_string(),
+                            place: place.to_string(),
+                        });
                     }
                 };
                 first(&mut values.address_family, family);
@@ -763,7 +796,7 @@ impl<'a> Resolver<'a> {
             "connecttimeout" => {
                 let seconds = one()?
                     .parse::<u64>()
-                    .map_err(|_| format!("ConnectTimeout must be a number ({place})"))?;
+                    .map_err(|_| number("ConnectTimeout"))?;
                 // ssh.rs passes dtrplay's own ConnectTimeout after the
                 // inventory's arguments and before the files, so only a
                 // value from the command line beats it.
@@ -775,13 +808,13 @@ impl<'a> Resolver<'a> {
             "serveraliveinterval" => {
                 let seconds = one()?
                     .parse::<u64>()
-                    .map_err(|_| format!("ServerAliveInterval must be a number ({place})"))?;
+                    .map_err(|_| number("ServerAliveInterval"))?;
                 first(&mut values.alive_interval, seconds);
             }
             "serveralivecountmax" => {
                 let count = one()?
                     .parse::<usize>()
-                    .map_err(|_| format!("ServerAliveCountMax must be a number ({place})"))?;
+                    .map_err(|_| number("ServerAliveCountMax"))?;
                 first(&mut values.alive_count_max, count);
             }
             "sendenv" => {
@@ -794,9 +827,9 @@ impl<'a> Resolver<'a> {
             }
             "pubkeyauthentication" => {
                 if !yes_no(one()?)? {
-                    return Err(format!(
-                        "PubkeyAuthentication no is not supported natively ({place})"
-                    ));
+                    return Err(Refusal::NoPubkey {
+                        place: place.to_string(),
+                    });
                 }
             }
             _ if IGNORED.contains(&keyword) => {}
@@ -806,24 +839,16 @@ impl<'a> Resolver<'a> {
                     Some("none" | "no")
                 );
                 if !off {
-                    return Err(format!(
-                        "{} is not supported natively ({place})",
-                        display_keyword(keyword)
-                    ));
+                    return Err(unsupported());
                 }
             }
-            _ => {
-                return Err(format!(
-                    "{} is not supported natively ({place})",
-                    display_keyword(keyword)
-                ));
-            }
+            _ => return Err(unsupported()),
         }
         Ok(())
     }
 
     /// Applies defaults and expands tokens.
-    fn finish(self) -> Result<Settings, String> {
+    fn finish(self) -> Result<Settings, Refusal> {
         let values = &self.values;
         let host_name = match &values.host_name {
             Some(name) => self.expand_host_name(name)?,
@@ -842,7 +867,7 @@ impl<'a> Resolver<'a> {
             port,
             original: self.host.clone(),
         };
-        let paths = |raw: &[String]| -> Result<Vec<PathBuf>, String> {
+        let paths = |raw: &[String]| -> Result<Vec<PathBuf>, Refusal> {
             raw.iter()
                 .filter(|p| !p.eq_ignore_ascii_case("none"))
                 .map(|p| {
@@ -871,8 +896,9 @@ impl<'a> Resolver<'a> {
             Some("SSH_AUTH_SOCK") => IdentityAgent::Environment,
             Some(agent) => {
                 let agent = match agent.strip_prefix('$') {
-                    Some(name) => std::env::var(name)
-                        .map_err(|_| format!("IdentityAgent names ${name}, which is not set"))?,
+                    Some(name) => std::env::var(name).map_err(|_| Refusal::UnsetAgent {
+                        name: name.to_string(),
+                    })?,
                     None => tokens.expand(agent)?,
                 };
                 IdentityAgent::Socket(self.expand_path(&agent)?)
@@ -912,7 +938,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// `HostName` may only use `%h` (the host as given) and `%%`.
-    fn expand_host_name(&self, name: &str) -> Result<String, String> {
+    fn expand_host_name(&self, name: &str) -> Result<String, Refusal> {
         let mut out = String::new();
         let mut chars = name.chars();
         while let Some(c) = chars.next() {
@@ -924,10 +950,10 @@ impl<'a> Resolver<'a> {
                 Some('h') => out.push_str(&self.host),
                 Some('%') => out.push('%'),
                 other => {
-                    return Err(format!(
-                        "the token %{} in HostName is not supported natively",
-                        other.map(String::from).unwrap_or_default()
-                    ));
+                    return Err(Refusal::Token {
+                        token: other.map(String::from).unwrap_or_default(),
+                        text: "HostName".to_string(),
+                    });
                 }
             }
         }
@@ -935,7 +961,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// `~/x` → home; `~user/x` only for the local user.
-    fn expand_tilde(&self, path: &str) -> Result<String, String> {
+    fn expand_tilde(&self, path: &str) -> Result<String, Refusal> {
         let Some(rest) = path.strip_prefix('~') else {
             return Ok(path.to_string());
         };
@@ -946,19 +972,19 @@ impl<'a> Resolver<'a> {
         if user.is_empty() || user == self.env.local_user {
             Ok(format!("{}{tail}", self.env.home.display()))
         } else {
-            Err(format!(
-                "the path {path} names another user's home, which is not supported natively"
-            ))
+            Err(Refusal::OtherHome {
+                path: path.to_string(),
+            })
         }
     }
 
     /// A configured path: `~` expanded, `${VAR}` refused, relative paths
     /// relative to the home directory (as ssh does for `IdentityFile`).
-    fn expand_path(&self, path: &str) -> Result<PathBuf, String> {
+    fn expand_path(&self, path: &str) -> Result<PathBuf, Refusal> {
         if path.contains("${") {
-            return Err(format!(
-                "environment variables in the path {path} are not supported natively"
-            ));
+            return Err(Refusal::EnvInPath {
+                path: path.to_string(),
+            });
         }
         let path = PathBuf::from(self.expand_tilde(path)?);
         Ok(if path.is_absolute() {
@@ -996,7 +1022,7 @@ struct Tokens {
 }
 
 impl Tokens {
-    fn expand(&self, text: &str) -> Result<String, String> {
+    fn expand(&self, text: &str) -> Result<String, Refusal> {
         let mut out = String::new();
         let mut chars = text.chars();
         while let Some(c) = chars.next() {
@@ -1013,10 +1039,10 @@ impl Tokens {
                 Some('n') => out.push_str(&self.original),
                 Some('%') => out.push('%'),
                 other => {
-                    return Err(format!(
-                        "the token %{} in {text} is not supported natively",
-                        other.map(String::from).unwrap_or_default()
-                    ));
+                    return Err(Refusal::Token {
+                        token: other.map(String::from).unwrap_or_default(),
+                        text: text.to_string(),
+                    });
                 }
             }
         }
@@ -1116,12 +1142,14 @@ pub fn wildcard(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
-fn port(value: &str) -> Result<u16, String> {
+fn port(value: &str) -> Result<u16, Refusal> {
     value
         .parse::<u16>()
         .ok()
         .filter(|&p| p != 0)
-        .ok_or_else(|| format!("`{value}` is not a port number"))
+        .ok_or_else(|| Refusal::Port {
+            value: value.to_string(),
+        })
 }
 
 /// A lowercase keyword in OpenSSH's spelling, for messages.

@@ -9,14 +9,14 @@ use serde_json::Value;
 
 use super::{EXPIRY_WARNING_DAYS, FIX_BYPASS, Link, Verdict, one_line};
 use crate::api::Flavor;
-use crate::api::contract::{self, DtrAccess, DtrArgs, Lookup};
+use crate::api::contract::{self, DtrAccess, DtrArgs, Lookup, SettingsError};
 use crate::api::ucp::Ucp;
 use crate::cert;
 use crate::tasks::set_bypass_ca::{CA_FIELD, DEFAULT_OU, OU_FIELD, installed_trust_message};
 
 pub(super) async fn dtr_trusts_ucp(
     lookup: Lookup<'_>,
-    ucp: &Result<Ucp, String>,
+    ucp: &Result<Ucp, SettingsError>,
     flavor: Option<Flavor>,
     now: i64,
 ) -> Vec<Verdict> {
@@ -31,7 +31,7 @@ pub(super) async fn dtr_trusts_ucp(
     }
     let ucp_ca = match ucp {
         Ok(ucp) => ucp.ca().await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.clone()),
+        Err(e) => Err(e.to_string()),
     };
     let ucp_ca = match ucp_ca
         .and_then(|pem| cert::parse_ca(&pem, "UCP's CA", now).map_err(|e| e.to_string()))

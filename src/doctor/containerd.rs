@@ -60,7 +60,7 @@ pub async fn verdict(
             {
                 return broken(
                     format!("{hosts} does not trust {ca} for DTR"),
-                    why,
+                    why.to_string(),
                     FIX_COPY,
                 );
             }

@@ -176,7 +176,7 @@ pub(super) fn become_of(templates: &Templates, scope: &Vars) -> Result<Option<Es
             .map_err(|e| e.message.clone())
     };
     // No level has keywords, so nothing is rendered from a node.
-    let render = |node: &crate::yaml::Node| Ok(node.to_json());
+    let render = |node: &crate::yaml::Node| Ok::<_, crate::error::InputError>(node.to_json());
     crate::escalation::resolve(&BecomeDefaults::default(), &[], &var, &render)
         .map_err(|e| e.message)
 }

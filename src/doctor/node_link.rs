@@ -112,7 +112,7 @@ pub(super) async fn node_trusts_dtr(node: &NodeTarget, dtr_ca: Option<&DtrCa>) -
                 link,
                 name,
                 format!("cannot tell which container runtime {} runs", node.name),
-                e,
+                e.to_string(),
                 "set `container_runtime` (docker or containerd) for the node, then run doctor again",
             )];
         }
@@ -130,29 +130,37 @@ pub(super) async fn node_trusts_dtr(node: &NodeTarget, dtr_ca: Option<&DtrCa>) -
     verdicts
 }
 
+/// Why doctor cannot tell which runtimes a node runs.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum UnknownRuntime {
+    #[error(
+        "`container_runtime` must be one of {}, not `{value}`",
+        node_runtime::RUNTIME_CHOICES.join(", ")
+    )]
+    Choice { value: String },
+    /// The detection script could not run on the node.
+    #[error(transparent)]
+    Detect(#[from] ConnError),
+    /// What the node runs does not fit `container_runtime`.
+    #[error(transparent)]
+    Resolve(#[from] node_runtime::RuntimeError),
+}
+
 /// Which runtimes the node runs, as its `container_runtime` asks.
 pub(super) async fn node_runtimes(
     shell: &NodeShell<'_>,
     trust: &TrustSettings,
-) -> Result<Runtimes, String> {
+) -> Result<Runtimes, UnknownRuntime> {
     let text = trust.runtime.clone().unwrap_or_else(|| "auto".to_string());
-    let arg = RuntimeArg::parse(&text).ok_or_else(|| {
-        format!(
-            "`container_runtime` must be one of {}, not `{text}`",
-            node_runtime::RUNTIME_CHOICES.join(", ")
-        )
-    })?;
+    let arg = RuntimeArg::parse(&text).ok_or(UnknownRuntime::Choice { value: text })?;
     let found = match arg {
         RuntimeArg::Docker => node_runtime::Detected::default(),
         _ => {
-            let out = shell
-                .run(&node_runtime::detect_script())
-                .await
-                .map_err(|e| e.to_string())?;
+            let out = shell.run(&node_runtime::detect_script()).await?;
             node_runtime::parse_detect(&out.stdout_text())
         }
     };
-    node_runtime::resolve(arg, &found).map_err(|e| e.to_string())
+    Ok(node_runtime::resolve(arg, &found)?)
 }
 
 /// The Docker verdict, completed with what the node's engine answers to

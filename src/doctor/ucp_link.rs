@@ -5,13 +5,14 @@
 //! messages can be checked against the procedure's step on its own.
 
 use super::{FIX_UPLOAD, Link, Verdict, fingerprint_note, one_line};
+use crate::api::contract::SettingsError;
 use crate::api::dtr_ca::DtrCa;
 use crate::api::ucp::{RegistryConfig, Ucp};
 use crate::api::{Flavor, Service, origin, parse_base_url};
 use crate::cert;
 
 pub(super) async fn ucp_knows_dtr(
-    ucp: &Result<Ucp, String>,
+    ucp: &Result<Ucp, SettingsError>,
     flavor: Option<Flavor>,
     dtr_ca: Option<&DtrCa>,
 ) -> Verdict {
@@ -23,7 +24,7 @@ pub(super) async fn ucp_knows_dtr(
                 link,
                 None,
                 "UCP cannot be read",
-                e.clone(),
+                e.to_string(),
                 "fix ucp_url, the UCP credentials or ucp_ca_file, then run doctor again",
             );
         }

@@ -136,11 +136,7 @@ impl<'a> Executor<'a> {
                 .map(Some)
                 .map_err(|e| e.message.clone())
         };
-        let render = |node: &crate::yaml::Node| {
-            self.templates
-                .render_node(node, &vars)
-                .map_err(|e| e.message.clone())
-        };
+        let render = |node: &crate::yaml::Node| self.templates.render_node(node, &vars);
         crate::escalation::resolve(&self.cfg.escalation, &[&play.escalation], &var, &render)
             .ok()
             .flatten()
@@ -189,16 +185,12 @@ impl<'a> Executor<'a> {
             return Ok(self.cfg.connection.apply(target));
         }
         let has = |names: &[&str]| names.iter().any(|n| host_vars.contains_key(*n));
-        let render = |node: &crate::yaml::Node| {
-            self.templates
-                .render_node(node, &vars)
-                .map_err(|e| e.message.clone())
-        };
+        let render = |node: &crate::yaml::Node| self.templates.render_node(node, &vars);
         let target = keys
             .apply(target, &has, &render)
-            .map_err(|message| ConnError::Connect {
+            .map_err(|e| ConnError::Connect {
                 host: host.to_string(),
-                message,
+                message: e.to_string(),
                 hint: Some("fix the play's `remote_user`, `port` or `connection`".into()),
             })?;
         Ok(self.cfg.connection.apply(target))

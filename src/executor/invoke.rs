@@ -145,11 +145,7 @@ impl<'a> Executor<'a> {
                     .map(Some)
                     .map_err(|e| e.message.clone())
             };
-            let render = |node: &crate::yaml::Node| {
-                self.templates
-                    .render_node(node, &tvars)
-                    .map_err(|e| e.message.clone())
-            };
+            let render = |node: &crate::yaml::Node| self.templates.render_node(node, &tvars);
             match crate::escalation::resolve(
                 &self.cfg.escalation,
                 &[&play.escalation, &task.escalation],
@@ -178,11 +174,7 @@ impl<'a> Executor<'a> {
         let exported = if levels.is_empty() {
             None
         } else {
-            let render = |node: &crate::yaml::Node| {
-                self.templates
-                    .render_node(node, &tvars)
-                    .map_err(|e| e.message.clone())
-            };
+            let render = |node: &crate::yaml::Node| self.templates.render_node(node, &tvars);
             match crate::environment::resolve(&levels, &render) {
                 Ok(vars) => {
                     for (name, value) in &vars {
@@ -204,7 +196,7 @@ impl<'a> Executor<'a> {
         };
         let asynchronous = match self.async_mode(task, &tvars) {
             Ok(mode) => mode,
-            Err(msg) => return failure(host, msg),
+            Err(e) => return failure(host, e.to_string()),
         };
         // A task waited for within `async` seconds gives each of its
         // scripts that long at most (less when its `timeout` says so).
@@ -244,21 +236,18 @@ impl<'a> Executor<'a> {
         &self,
         task: &TaskDef,
         vars: &crate::template::Vars,
-    ) -> Result<Option<crate::async_job::Mode>, String> {
+    ) -> Result<Option<crate::async_job::Mode>, AsyncError> {
         let Some(limit) = &task.async_limit else {
             return Ok(None);
         };
-        let seconds = |node: &crate::yaml::Node, what: &str| -> Result<u64, String> {
-            let value = self
-                .templates
-                .render_node(node, vars)
-                .map_err(|e| e.message.clone())?;
+        let seconds = |node: &crate::yaml::Node, keyword: &'static str| {
+            let value = self.templates.render_node(node, vars)?;
             match &value {
                 Value::Number(n) => n.as_u64(),
                 Value::String(s) => s.trim().parse().ok(),
                 _ => None,
             }
-            .ok_or_else(|| format!("`{what}` must be a whole number of seconds, not {value}"))
+            .ok_or(AsyncError::Seconds { keyword, value })
         };
         let limit = seconds(limit, "async")?;
         let poll = match &task.poll {
@@ -268,18 +257,12 @@ impl<'a> Executor<'a> {
         let background_capable =
             crate::playbook::task_keywords::BACKGROUND_MODULES.contains(&task.module.as_str());
         if limit > 0 && poll == 0 && !background_capable {
-            return Err(format!(
-                "`poll: 0` cannot start `{}` in the background: dtrplay runs only command, shell and script in the background; give `poll` a number of seconds to wait for the task instead",
-                task.module
-            ));
+            return Err(AsyncError::NotInBackground {
+                module: task.module.clone(),
+            });
         }
         let dir = if vars.contains("ansible_async_dir") {
-            text(
-                &self
-                    .templates
-                    .eval_str("ansible_async_dir", vars)
-                    .map_err(|e| e.message.clone())?,
-            )
+            text(&self.templates.eval_str("ansible_async_dir", vars)?)
         } else {
             crate::async_job::DEFAULT_DIR.to_string()
         };
@@ -301,6 +284,25 @@ impl<'a> Executor<'a> {
             .or(play.check_mode)
             .unwrap_or(self.cfg.check)
     }
+}
+
+/// Why a task's `async` and `poll` cannot be used on a host.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum AsyncError {
+    /// Rendering `async` or `poll` failed.
+    #[error("{}", .0.message)]
+    Render(#[from] crate::error::InputError),
+    /// `async` or `poll` is not a whole number (the rendered value).
+    #[error("`{keyword}` must be a whole number of seconds, not {value}")]
+    Seconds { keyword: &'static str, value: Value },
+    /// `poll: 0` for a module that cannot run as a background job.
+    #[error(
+        "`poll: 0` cannot start `{module}` in the background: dtrplay runs only command, shell and script in the background; give `poll` a number of seconds to wait for the task instead"
+    )]
+    NotInBackground { module: String },
+    /// `ansible_async_dir` does not render.
+    #[error("{}", .0.message)]
+    AsyncDir(#[from] crate::template::TemplateError),
 }
 
 pub(super) fn failure(host: &str, msg: String) -> Report {

@@ -68,11 +68,31 @@ impl Default for Subset {
     }
 }
 
+/// A `gather_subset` name Ansible does not know, refused in Ansible's
+/// words with the names it allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "Bad subset '{name}' given to Ansible. gather_subset options allowed: all, min, {}",
+    allowed()
+)]
+pub struct BadSubset {
+    pub name: String,
+}
+
+fn allowed() -> String {
+    MIN.iter()
+        .chain(MIN_EMPTY)
+        .chain(OTHER)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Subset {
     /// Resolves a `gather_subset` list the way Ansible does: names add
     /// collectors, `!name` removes them, nothing positive means `all`, and
     /// `min` stays unless `!min` is given.
-    pub fn parse(list: &[String]) -> Result<Subset, String> {
+    pub fn parse(list: &[String]) -> Result<Subset, BadSubset> {
         let known = |name: &str| {
             MIN.iter()
                 .chain(MIN_EMPTY)
@@ -103,15 +123,9 @@ impl Subset {
                 other => match known(other) {
                     Some(k) => [k].into_iter().collect(),
                     None => {
-                        return Err(format!(
-                            "Bad subset '{other}' given to Ansible. gather_subset options allowed: all, min, {}",
-                            MIN.iter()
-                                .chain(MIN_EMPTY)
-                                .chain(OTHER)
-                                .copied()
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ));
+                        return Err(BadSubset {
+                            name: other.to_string(),
+                        });
                     }
                 },
             };

@@ -99,7 +99,8 @@ impl Invocation<'_> {
             if extra.is_empty() {
                 return self
                     .templates
-                    .render_file(text, &self.vars, trim_blocks, lstrip_blocks);
+                    .render_file(text, &self.vars, trim_blocks, lstrip_blocks)
+                    .map_err(|e| e.to_string());
             }
             let mut vars = self.vars.child();
             for (name, value) in extra {
@@ -107,6 +108,7 @@ impl Invocation<'_> {
             }
             self.templates
                 .render_file(text, &vars, trim_blocks, lstrip_blocks)
+                .map_err(|e| e.to_string())
         };
         let search_path = &self.search_path;
         let vars = self.vars.to_json();

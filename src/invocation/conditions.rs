@@ -42,18 +42,33 @@ impl Invocation<'_> {
     }
 
     /// A non-negative count from `retries`/`delay` (a number or a template).
-    pub(super) fn count(&self, node: Option<&Node>, default: u64) -> Result<u64, String> {
+    pub(super) fn count(&self, node: Option<&Node>, default: u64) -> Result<u64, ValueError> {
         let Some(node) = node else {
             return Ok(default);
         };
-        let value = self.render(node).map_err(|e| e.message.clone())?;
+        let value = self.render(node)?;
         match &value {
             Value::Number(n) => n.as_u64(),
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         }
-        .ok_or_else(|| format!("expected a whole number, not {value}"))
+        .ok_or(ValueError::NotCount(value))
     }
+}
+
+/// Why a task keyword's value (`retries`, `delay`, `loop_control`) cannot
+/// be used on this host; the task fails on the host with this message.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ValueError {
+    /// Rendering or evaluating the value failed.
+    #[error("{}", .0.message)]
+    Render(#[from] InputError),
+    /// `retries` or `delay` is not a whole number (the rendered value).
+    #[error("expected a whole number, not {0}")]
+    NotCount(Value),
+    /// `loop_control.pause` is not a number of seconds up to a day.
+    #[error("`loop_control.pause` must be a number of seconds, not {0}")]
+    Pause(Value),
 }
 
 /// Jinja/Ansible truthiness of an evaluated condition.

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use super::conditions::ValueError;
 use super::{Invocation, Report, text};
 use crate::report::{HostResult, Status};
 use crate::yaml::Node;
@@ -25,28 +26,26 @@ pub(super) struct LoopSettings {
 impl Invocation<'_> {
     /// `loop_control`'s `pause` (seconds, fractions allowed), `extended`
     /// and `extended_allitems`, rendered for this host.
-    pub(super) fn loop_control(&self) -> Result<LoopSettings, String> {
+    pub(super) fn loop_control(&self) -> Result<LoopSettings, ValueError> {
         let lc = &self.task.loop_control;
         let pause = match &lc.pause {
             None => Duration::ZERO,
             Some(node) => {
-                let value = self.render(node).map_err(|e| e.message.clone())?;
+                let value = self.render(node)?;
                 let secs = match &value {
                     Value::Number(n) => n.as_f64(),
                     Value::String(s) => s.trim().parse().ok(),
                     _ => None,
                 }
                 .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
-                .ok_or_else(|| {
-                    format!("`loop_control.pause` must be a number of seconds, not {value}")
-                })?;
+                .ok_or(ValueError::Pause(value))?;
                 Duration::from_secs_f64(secs)
             }
         };
-        let flag = |node: &Option<Node>, default: bool| -> Result<bool, String> {
+        let flag = |node: &Option<Node>, default: bool| -> Result<bool, ValueError> {
             match node {
                 None => Ok(default),
-                Some(n) => self.truth(n).map_err(|e| e.message.clone()),
+                Some(n) => Ok(self.truth(n)?),
             }
         };
         Ok(LoopSettings {

@@ -76,8 +76,8 @@ impl ConnectionKeys {
         &self,
         mut target: Target,
         has: &dyn Fn(&[&str]) -> bool,
-        render: &dyn Fn(&Node) -> Result<Value, String>,
-    ) -> Result<Target, String> {
+        render: &dyn Fn(&Node) -> Result<Value, InputError>,
+    ) -> Result<Target, KeywordError> {
         if let Some(node) = &self.remote_user
             && !has(&["ansible_user", "ansible_ssh_user"])
         {
@@ -88,20 +88,31 @@ impl ConnectionKeys {
             && !has(&["ansible_port", "ansible_ssh_port"])
         {
             let value = render(node)?;
-            target.port =
-                Some(port(&value).ok_or_else(|| {
-                    format!("`port` must be a port number, not {}", text(&value))
-                })?);
+            target.port = Some(port(&value).ok_or_else(|| KeywordError::Port(text(&value)))?);
         }
         if let Some(node) = &self.connection
             && !has(&["ansible_connection"])
         {
             let value = text(&render(node)?);
-            target.transport = transport(&value)
-                .ok_or_else(|| format!("connection type `{value}` is not supported"))?;
+            target.transport =
+                transport(&value).ok_or_else(|| KeywordError::Transport(value.clone()))?;
         }
         Ok(target)
     }
+}
+
+/// Why a play's connection keyword cannot be used for a host.
+#[derive(Debug, thiserror::Error)]
+pub enum KeywordError {
+    /// Rendering the keyword's value failed.
+    #[error(transparent)]
+    Render(#[from] InputError),
+    /// `port` rendered to something that is not a port (the value shown).
+    #[error("`port` must be a port number, not {0}")]
+    Port(String),
+    /// `connection` names a transport dtrplay does not have.
+    #[error("connection type `{0}` is not supported")]
+    Transport(String),
 }
 
 fn port(value: &Value) -> Option<u16> {

@@ -9,91 +9,43 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 
-use crate::doctor::{Health, Inputs, Link, Verdict};
+use super::verdict::{Health, Link, Verdict};
 
-/// What a doctor run prints: the unset environment variables, then the
-/// verdicts.
-pub fn render(inputs: &Inputs, verdicts: &[Verdict], json: bool) -> String {
+/// One verdict for people: a line, then cause, fix and the push error the
+/// broken link causes, each on a line of its own.
+pub fn human(v: &Verdict) -> String {
     let mut out = String::new();
-    for unset in &inputs.unset_env {
-        if json {
-            let warning = json!({
-                "version": crate::report::json::SCHEMA_VERSION,
-                "event": "warning",
-                "message": unset.message(),
-            });
-            let _ = writeln!(out, "{warning}");
-        } else {
-            let _ = writeln!(out, "WARNING {}", unset.message());
-        }
+    let label = match &v.node {
+        Some(node) => format!("{node}: {}", v.link.title()),
+        None => v.link.title().to_string(),
+    };
+    let status = match v.health {
+        Health::Ok => "ok",
+        Health::Warning => "WARNING",
+        Health::Broken => "BROKEN",
+    };
+    let _ = writeln!(
+        out,
+        "{}",
+        fold(&format!("{status:<8}{label}: {}", v.message))
+    );
+    if let Some(cause) = &v.cause {
+        let _ = writeln!(out, "{}", fold(&format!("        cause: {cause}")));
     }
-    out.push_str(&if json {
-        render_json(verdicts)
-    } else {
-        render_human(verdicts)
-    });
+    if let Some(fix) = &v.fix {
+        let _ = writeln!(out, "        fix:   {fix}");
+    }
+    if let Some(symptom) = symptom(v) {
+        let _ = writeln!(out, "        pushes from the nodes fail with: {symptom}");
+    }
     out
 }
 
-/// For `-v`: the UCP and DTR checked, and how each node was reached (the
-/// same words as `apply -v`).
-pub fn render_reached(inputs: &Inputs) -> String {
-    let mut out = String::new();
-    for name in ["ucp_url", "dtr_url"] {
-        let url = inputs
-            .vars
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or("(not set)");
-        let _ = writeln!(out, "{name}: {url}");
-    }
-    for node in &inputs.nodes {
-        match &node.conn {
-            Ok(conn) => {
-                let _ = writeln!(out, "{}: connected with {}", node.name, conn.describe());
-            }
-            Err(e) => {
-                let _ = writeln!(out, "{}: not reached: {e}", node.name);
-            }
-        }
-    }
-    out.push('\n');
-    out
-}
-
-/// The verdicts for people: one line each, then cause, fix and the push
-/// error the broken link causes.
-pub fn render_human(verdicts: &[Verdict]) -> String {
-    let mut out = String::new();
-    for v in verdicts {
-        let label = match &v.node {
-            Some(node) => format!("{node}: {}", v.link.title()),
-            None => v.link.title().to_string(),
-        };
-        let status = match v.health {
-            Health::Ok => "ok",
-            Health::Warning => "WARNING",
-            Health::Broken => "BROKEN",
-        };
-        let _ = writeln!(
-            out,
-            "{}",
-            fold(&format!("{status:<8}{label}: {}", v.message))
-        );
-        if let Some(cause) = &v.cause {
-            let _ = writeln!(out, "{}", fold(&format!("        cause: {cause}")));
-        }
-        if let Some(fix) = &v.fix {
-            let _ = writeln!(out, "        fix:   {fix}");
-        }
-        if v.health == Health::Broken
-            && let Some(symptom) = v.link.symptom()
-        {
-            let _ = writeln!(out, "        pushes from the nodes fail with: {symptom}");
-        }
-    }
-    let _ = writeln!(out, "\n{}", summary(verdicts));
-    out
+/// The push error a verdict's link causes, when the link is broken.
+pub fn symptom(v: &Verdict) -> Option<&'static str> {
+    (v.health == Health::Broken)
+        .then(|| v.link.symptom())
+        .flatten()
 }
 
 /// A line for a terminal: a certificate's fingerprint is 95 columns, so a
@@ -185,15 +137,9 @@ pub fn summary(verdicts: &[Verdict]) -> String {
     }
 }
 
-/// The verdicts as JSON Lines, one object per verdict, each with the
-/// `version` and `event` of every JSON output, then a `summary` line (as
-/// `apply` ends with its recap): the broken links, and per node whether
-/// it trusts DTR.
-pub fn render_json(verdicts: &[Verdict]) -> String {
-    let mut out: String = verdicts
-        .iter()
-        .map(|v| format!("{}\n", verdict_json(v)))
-        .collect();
+/// The `summary` line that ends doctor's JSON Lines (as `apply` ends with
+/// its recap): the broken links, and per node whether it trusts DTR.
+pub fn summary_json(verdicts: &[Verdict]) -> Value {
     let mut broken: Vec<&str> = verdicts
         .iter()
         .filter(|v| v.health == Health::Broken)
@@ -217,23 +163,19 @@ pub fn render_json(verdicts: &[Verdict]) -> String {
         .iter()
         .filter(|v| v.health == Health::Warning)
         .count();
-    let summary = json!({
-        "version": crate::report::json::SCHEMA_VERSION,
+    json!({
         "event": "summary",
         "healthy": broken.is_empty(),
         "broken_links": broken,
         "nodes": nodes,
         "warnings": warnings,
         "message": summary(verdicts),
-    });
-    let _ = writeln!(out, "{summary}");
-    out
+    })
 }
 
 /// A verdict as one JSON object (one line of `--output json`).
-fn verdict_json(verdict: &Verdict) -> Value {
+pub fn verdict_json(verdict: &Verdict) -> Value {
     json!({
-        "version": crate::report::json::SCHEMA_VERSION,
         "event": "verdict",
         "link": verdict.link.as_str(),
         "node": verdict.node,
@@ -241,6 +183,6 @@ fn verdict_json(verdict: &Verdict) -> Value {
         "message": verdict.message,
         "cause": verdict.cause,
         "fix": verdict.fix,
-        "symptom": (verdict.health == Health::Broken).then(|| verdict.link.symptom()).flatten(),
+        "symptom": symptom(verdict),
     })
 }

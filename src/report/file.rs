@@ -2,8 +2,8 @@
 //! terminal, in the format its name asks for.
 //!
 //! `run.html` gets the HTML page, `run.xml` JUnit XML, `run.json` or
-//! `run.jsonl` JSON Lines. The file is written once, when the run's recap
-//! arrives, atomically and with mode 0644 (reports hold no secret: events
+//! `run.jsonl` JSON Lines. The file is written once, when the run's last event
+//! (apply's recap, doctor's summary) arrives, atomically and with mode 0644 (reports hold no secret: events
 //! are masked before any reporter sees them), so a CI job or a browser that
 //! opens it never sees half a report, and a run that dies early leaves the
 //! previous report as it was.
@@ -77,7 +77,7 @@ impl FileReport {
 impl Reporter for FileReport {
     fn report(&mut self, event: &Event) {
         self.inner.report(event);
-        if let Event::Recap { .. } = event {
+        if event.ends_run() {
             let bytes = self.buffer.take();
             if let Err(e) = dtrplay_local_file::write_atomic(&self.path, &bytes, 0o644) {
                 // The run is over and its outcome is already decided; a

@@ -1,4 +1,5 @@
-//! A self-contained HTML page of a run, for people who look at it later.
+//! A self-contained HTML page of a run, for people who look at it later
+//! (for `doctor`, a table of its checks: `report::doctor_documents`).
 //!
 //! The page has three parts: the recap (one row per host), a timeline (one
 //! lane per host, one bar per result, placed at the moment the result
@@ -215,7 +216,15 @@ impl<W: Write + Send> Reporter for HtmlReporter<W> {
                 let at = self.started.elapsed();
                 self.connected.insert(host.clone(), (at, via.clone()));
             }
-            Event::Progress { .. } | Event::Notice { .. } => {}
+            Event::DoctorSummary { verdicts, elapsed } => {
+                let page = super::doctor_documents::html(verdicts, &self.warnings, *elapsed, STYLE);
+                let _ = self.out.write_all(page.as_bytes());
+                let _ = self.out.flush();
+            }
+            Event::Progress { .. }
+            | Event::Notice { .. }
+            | Event::DoctorStart { .. }
+            | Event::Verdict(_) => {}
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::diff;
+use crate::report::verdict::Reach;
 use crate::report::{Event, HostResult, Reporter, Status};
 
 pub struct HumanReporter<W: Write + Send> {
@@ -27,6 +28,9 @@ pub struct HumanReporter<W: Write + Send> {
     task_started: Option<Instant>,
     /// Whether live progress may be drawn (stderr is a terminal).
     live: bool,
+    /// A doctor run (`Event::DoctorStart` came): warnings take doctor's
+    /// layout, `WARNING message`, in line with its verdicts.
+    doctor: bool,
 }
 
 impl<W: Write + Send> HumanReporter<W> {
@@ -39,6 +43,7 @@ impl<W: Write + Send> HumanReporter<W> {
             progress: None,
             task_started: None,
             live,
+            doctor: false,
         }
     }
 
@@ -224,6 +229,12 @@ impl<W: Write + Send> HumanReporter<W> {
                     writeln!(self.out, "{message}")?;
                 }
             }
+            Event::Warning {
+                host: None,
+                message,
+            } if self.doctor => {
+                writeln!(self.out, "WARNING {message}")?;
+            }
             Event::Warning { host, message } => {
                 self.clear_progress();
                 let prefix = self.paint("35", "[WARNING]");
@@ -275,6 +286,31 @@ impl<W: Write + Send> HumanReporter<W> {
                     )?;
                 }
                 writeln!(self.out, "finished in {:.2}s", elapsed.as_secs_f64())?;
+            }
+            Event::DoctorStart {
+                ucp_url,
+                dtr_url,
+                nodes,
+            } => {
+                self.doctor = true;
+                if self.verbose > 0 {
+                    writeln!(self.out, "ucp_url: {ucp_url}\ndtr_url: {dtr_url}")?;
+                    for (node, reached) in nodes {
+                        match reached {
+                            Reach::Connected(via) => {
+                                writeln!(self.out, "{node}: connected with {via}")?;
+                            }
+                            Reach::Failed(e) => writeln!(self.out, "{node}: not reached: {e}")?,
+                        }
+                    }
+                    writeln!(self.out)?;
+                }
+            }
+            Event::Verdict(verdict) => {
+                write!(self.out, "{}", crate::report::doctor::human(verdict))?;
+            }
+            Event::DoctorSummary { verdicts, .. } => {
+                writeln!(self.out, "\n{}", crate::report::doctor::summary(verdicts))?;
             }
         }
         self.out.flush()

@@ -1,7 +1,8 @@
 //! JSON Lines output (`--output json`): one event per line, on stdout.
 //!
-//! Every line has `"version"` (the schema version) and `"event"`. The last
-//! line of every run is the recap:
+//! Every line has `"version"` (the schema version) and `"event"`. A
+//! doctor run has `verdict` lines and ends with a `summary`
+//! (`report::doctor`). The last line of every other run is the recap:
 //! `{"event":"recap","hosts":{"<host>":{"ok":N,"changed":N,"failed":N,"unreachable":N,"skipped":N}},...}`.
 //! Lines are written and flushed as events happen, so a consumer sees a
 //! valid prefix even if the run is killed.
@@ -93,6 +94,9 @@ pub fn to_json(event: &Event) -> Option<Value> {
                 .collect();
             json!({ "event": "recap", "hosts": hosts, "elapsed_ms": elapsed.as_millis() as u64 })
         }
+        Event::DoctorStart { .. } => return None,
+        Event::Verdict(verdict) => crate::report::doctor::verdict_json(verdict),
+        Event::DoctorSummary { verdicts, .. } => crate::report::doctor::summary_json(verdicts),
     };
     if let Value::Object(map) = &mut value {
         map.insert("version".into(), SCHEMA_VERSION.into());

@@ -1,5 +1,5 @@
 //! JUnit XML, for CI systems: one test suite per play, one test case per
-//! host and task.
+//! host and task (for `doctor`, one per check: `report::doctor_documents`).
 //!
 //! CI servers (GitLab, Jenkins, GitHub actions that read test reports)
 //! show JUnit files as tables of passed, failed and skipped tests. A task
@@ -227,6 +227,11 @@ impl<W: Write + Send> Reporter for JunitReporter<W> {
             }),
             Event::Recap { elapsed, .. } => {
                 let document = self.document(*elapsed);
+                let _ = self.out.write_all(document.as_bytes());
+                let _ = self.out.flush();
+            }
+            Event::DoctorSummary { verdicts, elapsed } => {
+                let document = super::doctor_documents::junit(verdicts, &self.warnings, *elapsed);
                 let _ = self.out.write_all(document.as_bytes());
                 let _ = self.out.flush();
             }

@@ -6,15 +6,19 @@
 //! already masked (see `secret.rs`), so no reporter can leak one.
 
 pub mod doctor;
+pub mod doctor_documents;
 pub mod file;
 pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod verdict;
 
 use std::time::Duration;
 
 use indexmap::IndexMap;
+
+use verdict::{Reach, Verdict};
 
 /// How one task ended on one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -199,6 +203,34 @@ pub enum Event {
         hosts: IndexMap<String, HostStats>,
         elapsed: Duration,
     },
+    /// `doctor` has read its inventory and opened its connections: the
+    /// UCP and DTR it checks and how each node was reached. People see it
+    /// with `-v`; JSON Lines leave it out, so that doctor's lines stay
+    /// warnings, verdicts and the summary (a node not reached has a
+    /// verdict that says so).
+    DoctorStart {
+        ucp_url: String,
+        dtr_url: String,
+        /// Each node, with how it was reached or why not.
+        nodes: Vec<(String, Reach)>,
+    },
+    /// One of doctor's checks: a trust link, on one node when the link is
+    /// per node.
+    Verdict(Verdict),
+    /// The last event of every doctor run: every verdict again, from
+    /// which the summary line (and the exit code) is computed.
+    DoctorSummary {
+        verdicts: Vec<Verdict>,
+        elapsed: Duration,
+    },
+}
+
+impl Event {
+    /// Whether this event ends a run (`Recap` for apply and plan,
+    /// `DoctorSummary` for doctor): documents written once are written now.
+    pub fn ends_run(&self) -> bool {
+        matches!(self, Event::Recap { .. } | Event::DoctorSummary { .. })
+    }
 }
 
 /// A sink for events.

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::remote::{self, shell_quote};
+use crate::tasks::remote::{self, ProbeError, shell_quote};
 
 /// The arguments of `apt`.
 #[derive(Debug, Clone, Deserialize)]
@@ -106,7 +106,7 @@ struct Facts {
 }
 
 /// Lines of the probe: `key=value`, or tab-separated package lines.
-fn parse_facts(stdout: &str) -> Result<Facts, String> {
+fn parse_facts(stdout: &str) -> Result<Facts, ProbeError> {
     let mut facts = Facts::default();
     let mut mtime = None;
     let mut now = None;
@@ -130,7 +130,7 @@ fn parse_facts(stdout: &str) -> Result<Facts, String> {
             _ => match line.split_once('=') {
                 Some(("cache_mtime", v)) => mtime = v.trim().parse::<i64>().ok(),
                 Some(("now", v)) => now = v.trim().parse::<i64>().ok(),
-                _ => return Err(format!("the probe printed an unexpected line: {line:?}")),
+                _ => return Err(ProbeError::UnexpectedLine(line.to_string())),
             },
         }
     }
@@ -345,7 +345,8 @@ impl Task for Apt {
             };
             return Err(remote::with_detail(msg, &failure));
         }
-        let facts = parse_facts(&out.stdout_text()).map_err(TaskError::failed)?;
+        let facts =
+            parse_facts(&out.stdout_text()).map_err(|e| TaskError::failed(e.to_string()))?;
         let drift = self.decide(&facts)?;
         let base = Outcome::ok().with_data("cache_updated", false);
         let packages = !drift.install.is_empty() || !drift.remove.is_empty() || drift.deb;
@@ -454,7 +455,9 @@ impl Task for Apt {
                 outcome,
             ));
         }
-        let after = parse_facts(state).map_err(TaskError::failed)?.installed;
+        let after = parse_facts(state)
+            .map_err(|e| TaskError::failed(e.to_string()))?
+            .installed;
         let changed_packages = after != drift.before || drift.deb;
         if !drift.deb {
             let bare = |n: &String| n.split('=').next().unwrap_or(n).to_string();

@@ -56,6 +56,47 @@ fn toml_escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// Why a node's step-5 file does not make containerd (or Docker) trust
+/// DTR, as a clause: "it has no …", for diffs and doctor's causes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Untrusted {
+    #[error("it is not valid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("it has no [host.\"{key}\"] section")]
+    NoHost { key: String },
+    #[error("[host.\"{key}\"] names no ca")]
+    NoCa { key: String },
+    #[error("[host.\"{key}\"] names ca {cas:?}, not {ca_path}")]
+    OtherCa {
+        key: String,
+        cas: Vec<String>,
+        ca_path: String,
+    },
+    #[error(
+        "[host.\"{key}\"] lacks the `{capability}` capability, so containerd cannot pull from DTR"
+    )]
+    Capability {
+        key: String,
+        capability: &'static str,
+    },
+    #[error("it sets config_path = \"{path}\" for {plugin}, not {certs_dir}")]
+    OtherConfigPath {
+        path: String,
+        plugin: &'static str,
+        certs_dir: String,
+    },
+    #[error(
+        "it sets no [plugins.\"{plugin}\".registry] config_path (containerd {version} names the CRI plugin so)"
+    )]
+    NoConfigPath {
+        plugin: &'static str,
+        version: String,
+    },
+    /// Docker's `ca.crt` holds a certificate other than DTR's CA.
+    #[error("it holds another certificate")]
+    OtherCertificate,
+}
+
 /// Whether `text` (a node's `hosts.toml` in `dir`) trusts `ca_path` for
 /// `registry_host`; `Err` says what is wrong, for diffs and doctor.
 pub fn hosts_toml_trusts(
@@ -63,14 +104,14 @@ pub fn hosts_toml_trusts(
     dir: &str,
     registry_host: &str,
     ca_path: &str,
-) -> Result<(), String> {
-    let doc: Value = toml::from_str(text).map_err(|e| format!("it is not valid TOML: {e}"))?;
+) -> Result<(), Untrusted> {
+    let doc: Value = toml::from_str(text)?;
     let key = format!("https://{registry_host}");
     // A file with only `server` and a top-level `ca` trusts DTR too.
     let host = match doc.get("host").and_then(|h| h.get(&key)) {
         Some(host) => host,
         None if doc.get("server").and_then(Value::as_str) == Some(key.as_str()) => &doc,
-        None => return Err(format!("it has no [host.\"{key}\"] section")),
+        None => return Err(Untrusted::NoHost { key }),
     };
     // `ca` is a path or a list of paths; relative ones resolve against the
     // hosts.toml's directory, as containerd resolves them.
@@ -91,8 +132,12 @@ pub fn hosts_toml_trusts(
     };
     if !cas.iter().any(|p| absolute(p) == ca_path) {
         return Err(match cas.is_empty() {
-            true => format!("[host.\"{key}\"] names no ca"),
-            false => format!("[host.\"{key}\"] names ca {cas:?}, not {ca_path}"),
+            true => Untrusted::NoCa { key },
+            false => Untrusted::OtherCa {
+                key,
+                cas,
+                ca_path: ca_path.to_string(),
+            },
         });
     }
     // Without `capabilities`, containerd allows everything; with them,
@@ -100,9 +145,10 @@ pub fn hosts_toml_trusts(
     if let Some(Value::Array(caps)) = host.get("capabilities") {
         for needed in ["pull", "resolve"] {
             if !caps.iter().any(|c| c.as_str() == Some(needed)) {
-                return Err(format!(
-                    "[host.\"{key}\"] lacks the `{needed}` capability, so containerd cannot pull from DTR"
-                ));
+                return Err(Untrusted::Capability {
+                    key,
+                    capability: needed,
+                });
             }
         }
     }
@@ -111,8 +157,8 @@ pub fn hosts_toml_trusts(
 
 /// The `config_path` that a drop-in (or `containerd config dump`'s output)
 /// sets for `containerd`'s CRI plugin.
-pub fn config_path(text: &str, containerd: &Containerd) -> Result<Option<String>, String> {
-    let doc: Value = toml::from_str(text).map_err(|e| format!("it is not valid TOML: {e}"))?;
+pub fn config_path(text: &str, containerd: &Containerd) -> Result<Option<String>, Untrusted> {
+    let doc: Value = toml::from_str(text)?;
     Ok(doc
         .get("plugins")
         .and_then(|p| p.get(containerd.cri_plugin()))
@@ -123,17 +169,19 @@ pub fn config_path(text: &str, containerd: &Containerd) -> Result<Option<String>
 }
 
 /// Whether a drop-in sets `config_path` to `certs_dir`; `Err` says why not.
-pub fn dropin_sets(text: &str, containerd: &Containerd, certs_dir: &str) -> Result<(), String> {
+pub fn dropin_sets(text: &str, containerd: &Containerd, certs_dir: &str) -> Result<(), Untrusted> {
     let plugin = containerd.cri_plugin();
     match config_path(text, containerd)? {
         Some(path) if same_dir(&path, certs_dir) => Ok(()),
-        Some(path) => Err(format!(
-            "it sets config_path = \"{path}\" for {plugin}, not {certs_dir}"
-        )),
-        None => Err(format!(
-            "it sets no [plugins.\"{plugin}\".registry] config_path (containerd {} names the CRI plugin so)",
-            containerd.version
-        )),
+        Some(path) => Err(Untrusted::OtherConfigPath {
+            path,
+            plugin,
+            certs_dir: certs_dir.to_string(),
+        }),
+        None => Err(Untrusted::NoConfigPath {
+            plugin,
+            version: containerd.version.clone(),
+        }),
     }
 }
 

@@ -267,7 +267,9 @@ impl Npm {
         let no_dir = sections.get("").is_some_and(|h| h.contains("dir=0")) && !self.global;
         let listing = match (no_dir, sections.get(LS)) {
             (true, _) => Listing::default(),
-            (false, Some(text)) => parse_listing(text).map_err(TaskError::failed)?,
+            (false, Some(text)) => {
+                parse_listing(text).map_err(|e| TaskError::failed(e.to_string()))?
+            }
             (false, None) => return Err(TaskError::failed("npm ls printed nothing")),
         };
         if self.ci {

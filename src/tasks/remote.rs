@@ -233,6 +233,17 @@ pub fn mode_text(mode: u32) -> String {
     format!("{mode:04o}")
 }
 
+/// A probe's output that its parser does not understand, which means the
+/// script and its parser disagree (or the host's tools answer otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the probe printed an unexpected line: {0:?}")]
+    UnexpectedLine(String),
+    /// A known line whose value is not what the probe prints.
+    #[error("bad probe line {0:?}")]
+    BadLine(String),
+}
+
 /// Parses a mode the way the parameters hold it (`"0644"`).
 pub fn parse_mode(text: &str) -> Result<u32, String> {
     u32::from_str_radix(text.trim(), 8)

@@ -269,7 +269,7 @@ impl Task for Service {
         }
         let text = out.stdout_text();
         if text.starts_with("manager=systemd\n") {
-            let facts = systemd::parse(&text).map_err(TaskError::failed)?;
+            let facts = systemd::parse(&text).map_err(|e| TaskError::failed(e.to_string()))?;
             return Ok(match self.as_systemd().check_with(facts, cx)? {
                 Check::InSync(o) => Check::InSync(o),
                 Check::Drift { drift, preview } => Check::Drift {

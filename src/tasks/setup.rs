@@ -74,7 +74,7 @@ impl TryFrom<Map<String, Value>> for Setup {
         if given.is_empty() {
             given.push("all".into());
         }
-        let subset = Subset::parse(&given)?;
+        let subset = Subset::parse(&given).map_err(|e| e.to_string())?;
         let filter = words(args.get("filter")).map_err(|e| format!("filter: {e}"))?;
         let seconds = args
             .get("gather_timeout")

@@ -119,11 +119,15 @@ pub(crate) fn wanted(
 }
 
 /// Whether `content` is what `judge` wants; `Err` says why not.
-pub(crate) fn judged(judge: &Judge, content: &str, wanted: &str) -> Result<(), String> {
+pub(crate) fn judged(
+    judge: &Judge,
+    content: &str,
+    wanted: &str,
+) -> Result<(), containerd_trust::Untrusted> {
     match judge {
         Judge::Cert => match cert::same_certificates(content, wanted) {
             true => Ok(()),
-            false => Err("it holds another certificate".into()),
+            false => Err(containerd_trust::Untrusted::OtherCertificate),
         },
         Judge::Hosts { dir, host, ca } => {
             containerd_trust::hosts_toml_trusts(content, dir, host, ca)

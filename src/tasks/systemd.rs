@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use crate::params::{Kind, Param, Spec};
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::remote::{self, shell_quote};
+use crate::tasks::remote::{self, ProbeError, shell_quote};
 
 /// The arguments of `systemd`.
 #[derive(Debug, Clone, Deserialize)]
@@ -114,7 +114,7 @@ pub fn probe_script(cmd: &str, name: &str) -> String {
 
 /// Parses the probe's lines (`key=value`, then `systemctl show` after
 /// `--show--`).
-pub fn parse(stdout: &str) -> Result<Facts, String> {
+pub fn parse(stdout: &str) -> Result<Facts, ProbeError> {
     let mut facts = Facts::default();
     let mut lines = stdout.lines();
     for line in lines.by_ref() {
@@ -125,11 +125,13 @@ pub fn parse(stdout: &str) -> Result<Facts, String> {
             Some(("manager", _)) => {}
             Some(("running", v)) => facts.running = v == "1",
             Some(("enabled_rc", v)) => {
-                facts.enabled_rc = v.parse().map_err(|_| format!("bad probe line {line:?}"))?
+                facts.enabled_rc = v
+                    .parse()
+                    .map_err(|_| ProbeError::BadLine(line.to_string()))?
             }
             Some(("enabled_word", v)) => facts.enabled_word = v.trim().to_string(),
             Some(("active", v)) => facts.active = Some(v.trim().to_string()),
-            _ => return Err(format!("the probe printed an unexpected line: {line:?}")),
+            _ => return Err(ProbeError::UnexpectedLine(line.to_string())),
         }
     }
     for line in lines {
@@ -376,7 +378,7 @@ impl Task for Systemd {
             };
             return Err(remote::with_detail(msg.to_string(), &failure));
         }
-        let facts = parse(&out.stdout_text()).map_err(TaskError::failed)?;
+        let facts = parse(&out.stdout_text()).map_err(|e| TaskError::failed(e.to_string()))?;
         self.check_with(facts, cx)
     }
 

@@ -111,20 +111,24 @@ struct Response {
     body: Vec<u8>,
 }
 
+/// A part of the request script's output that is missing: curl did not
+/// run as the script expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request printed no {0}")]
+struct Missing(&'static str);
+
 /// Parses the script's output: `w=<write-out>`, the header dump, the body.
-fn parse(stdout: &[u8]) -> Result<Response, String> {
+fn parse(stdout: &[u8]) -> Result<Response, Missing> {
     let text_end = |marker: &[u8], from: usize| {
         stdout[from..]
             .windows(marker.len())
             .position(|w| w == marker)
             .map(|p| p + from)
     };
-    let h = text_end(b"\n--headers--\n", 0).ok_or("the request printed no headers")?;
-    let b = text_end(b"\n--body--\n", h).ok_or("the request printed no body")?;
+    let h = text_end(b"\n--headers--\n", 0).ok_or(Missing("headers"))?;
+    let b = text_end(b"\n--body--\n", h).ok_or(Missing("body"))?;
     let w = String::from_utf8_lossy(&stdout[..h]);
-    let w = w
-        .strip_prefix("w=")
-        .ok_or("the request printed no status")?;
+    let w = w.strip_prefix("w=").ok_or(Missing("status"))?;
     let mut fields = w.split(' ');
     let mut response = Response {
         status: fields.next().and_then(|s| s.parse().ok()).unwrap_or(-1),
@@ -337,7 +341,7 @@ impl Task for Uri {
             }
             return Err(err);
         }
-        let response = parse(&out.stdout).map_err(TaskError::failed)?;
+        let response = parse(&out.stdout).map_err(|e| TaskError::failed(e.to_string()))?;
         if response.body.len() > BODY_LIMIT {
             return Err(TaskError::failed(format!(
                 "the response of {} is larger than {} MiB",

@@ -114,19 +114,35 @@ impl TemplateError {
         self
     }
 
-    /// The message prefixed with the line of `text` the error is on, for
-    /// multi-line templates (files) where a range alone means little.
-    fn with_line(&self, text: &str) -> String {
-        match &self.range {
-            Some(range) => {
-                let before = text.get(..range.start).unwrap_or(text);
-                let line = before.matches('\n').count() + 1;
-                format!("line {line}: {}", self.message)
-            }
-            None => self.message.clone(),
+    /// The error with the line of `text` it is on, for multi-line
+    /// templates (files) where a range alone means little.
+    fn in_file(self, text: &str) -> FileError {
+        let line = self.range.as_ref().map(|range| {
+            let before = text.get(..range.start).unwrap_or(text);
+            before.matches('\n').count() + 1
+        });
+        FileError { line, error: self }
+    }
+}
+
+/// A template file (the `template` module) that failed to render: the
+/// message, prefixed with the file's line when minijinja knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub line: Option<usize>,
+    pub error: TemplateError,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.error.message),
+            None => f.write_str(&self.error.message),
         }
     }
 }
+
+impl std::error::Error for FileError {}
 
 /// The root variable in "`foo.bar` is undefined".
 fn undefined_name(detail: &str) -> Option<String> {
@@ -222,14 +238,12 @@ impl Templates {
         &self,
         value: &serde_json::Value,
         vars: &Vars,
-    ) -> Result<serde_json::Value, String> {
+    ) -> Result<serde_json::Value, TemplateError> {
         if !json_has_template(value) {
             return Ok(value.clone());
         }
         let (scope, reads) = self.scope(vars);
-        let value = render_json(&self.env, value, &scope)
-            .and_then(|v| data(&v))
-            .map_err(|err| err.message)?;
+        let value = render_json(&self.env, value, &scope).and_then(|v| data(&v))?;
         taint(vars, &reads, &value, "");
         Ok(value)
     }
@@ -242,7 +256,7 @@ impl Templates {
         vars: &Vars,
         trim_blocks: bool,
         lstrip_blocks: bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, FileError> {
         let env = if trim_blocks && !lstrip_blocks {
             self.env.as_ref()
         } else {
@@ -251,7 +265,7 @@ impl Templates {
         };
         let (scope, reads) = self.scope(vars);
         let rendered = render_template(env, text, &scope)
-            .map_err(|err| TemplateError::from_minijinja(&err).with_line(text))?;
+            .map_err(|err| TemplateError::from_minijinja(&err).in_file(text))?;
         if reads.secret()
             && let Some(sink) = vars.taint()
         {
@@ -565,8 +579,8 @@ fn expression_output<'a>(source: &str, rendered: &'a str) -> Vec<&'a str> {
 
 /// Rendered data, or the error a value inside it carries.
 fn data(value: &Value) -> Result<serde_json::Value, TemplateError> {
-    vars::try_to_json(value).map_err(|message| TemplateError {
-        message,
+    vars::try_to_json(value).map_err(|err| TemplateError {
+        message: err.to_string(),
         range: None,
         undefined: None,
         syntax: false,
@@ -892,7 +906,7 @@ mod tests {
         let err = t
             .render_file("a\n{{ nope }}\n", &map, true, false)
             .expect_err("undefined");
-        assert_eq!(err, "line 2: `nope` is undefined");
+        assert_eq!(err.to_string(), "line 2: `nope` is undefined");
     }
 
     #[test]

@@ -838,8 +838,8 @@ pub(crate) fn to_json(value: &Value) -> serde_json::Value {
 
 /// Like `to_json`, but a value that failed (a lazily templated variable
 /// inside a scope that is serialized whole) is an error, not `null`.
-pub(crate) fn try_to_json(value: &Value) -> Result<serde_json::Value, String> {
-    serde_json::to_value(value).map_err(|err| err.to_string())
+pub(crate) fn try_to_json(value: &Value) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::to_value(value)
 }
 
 fn json_has_template(value: &serde_json::Value) -> bool {

@@ -62,9 +62,13 @@ pub struct Listing {
     pub missing: Vec<String>,
 }
 
-pub fn parse_listing(text: &str) -> Result<Listing, String> {
-    let value: Value = serde_json::from_str(text.trim())
-        .map_err(|e| format!("npm ls did not print JSON ({e})"))?;
+/// `npm ls --json` printed something that is not JSON.
+#[derive(Debug, thiserror::Error)]
+#[error("npm ls did not print JSON ({0})")]
+pub struct NotJson(#[from] serde_json::Error);
+
+pub fn parse_listing(text: &str) -> Result<Listing, NotJson> {
+    let value: Value = serde_json::from_str(text.trim())?;
     let mut listing = Listing::default();
     let Some(deps) = value.get("dependencies").and_then(Value::as_object) else {
         return Ok(listing);

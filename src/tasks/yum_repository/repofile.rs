@@ -33,12 +33,26 @@ fn set(options: &mut Options, key: String, value: String) {
     }
 }
 
+/// Why a `.repo` file cannot be read as Python's `RawConfigParser` in
+/// strict mode reads it; `line` counts from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RepoFileError {
+    #[error("line {line}: section {name:?} already exists")]
+    DuplicateSection { line: usize, name: String },
+    #[error("line {line}: {text:?} comes before the first section header")]
+    BeforeHeader { line: usize, text: String },
+    #[error("line {line}: {text:?} is neither a section header nor an option")]
+    Neither { line: usize, text: String },
+    #[error("line {line}: option {key:?} is already set in this section")]
+    DuplicateOption { line: usize, key: String },
+}
+
 impl RepoFile {
     /// Parses the text as `RawConfigParser.read` does: full-line `#` and
     /// `;` comments dropped, option names lower-cased, values trimmed,
     /// lines indented deeper than their option continuing its value, and
     /// a repeated section or option refused (its `strict` mode).
-    pub fn parse(text: &str) -> Result<RepoFile, String> {
+    pub fn parse(text: &str) -> Result<RepoFile, RepoFileError> {
         let text = text.replace("\r\n", "\n").replace('\r', "\n");
         let mut file = RepoFile::default();
         // Where the option being read lives: None before the first header,
@@ -71,10 +85,10 @@ impl RepoFile {
             if let Some(caps) = HEADER.captures(stripped) {
                 let name = caps[1].to_string();
                 if seen_sections.contains(&name) {
-                    return Err(format!(
-                        "line {}: section {name:?} already exists",
-                        number + 1
-                    ));
+                    return Err(RepoFileError::DuplicateSection {
+                        line: number + 1,
+                        name,
+                    });
                 }
                 seen_sections.push(name.clone());
                 section = Some(if name == DEFAULT {
@@ -87,23 +101,23 @@ impl RepoFile {
                 continue;
             }
             let Some(at) = section else {
-                return Err(format!(
-                    "line {}: {stripped:?} comes before the first section header",
-                    number + 1
-                ));
+                return Err(RepoFileError::BeforeHeader {
+                    line: number + 1,
+                    text: stripped.to_string(),
+                });
             };
             let Some(caps) = OPTION.captures(stripped).filter(|c| !c[1].is_empty()) else {
-                return Err(format!(
-                    "line {}: {stripped:?} is neither a section header nor an option",
-                    number + 1
-                ));
+                return Err(RepoFileError::Neither {
+                    line: number + 1,
+                    text: stripped.to_string(),
+                });
             };
             let key = caps[1].trim_end().to_lowercase();
             if seen_options.contains(&(at, key.clone())) {
-                return Err(format!(
-                    "line {}: option {key:?} is already set in this section",
-                    number + 1
-                ));
+                return Err(RepoFileError::DuplicateOption {
+                    line: number + 1,
+                    key,
+                });
             }
             seen_options.push((at, key.clone()));
             values.push(vec![caps[2].trim().to_string()]);
