@@ -557,7 +557,15 @@ fn meta_clear_facts_forgets_gathered_facts_of_every_play_host_and_keeps_variable
         project
             .run(&["apply", "site.yml", "-i", "inventory.yml"])
             .success();
-        for node in ["node1", "node2"] {
+        // Under `free`, node1 may clear every host's facts before node2
+        // writes its first file (Ansible races the same way), so only
+        // node1's is certain there.
+        let before: &[&str] = if strategy == "linear" {
+            &["node1", "node2"]
+        } else {
+            &["node1"]
+        };
+        for node in before {
             assert_eq!(read(&nodes, node, "/srv/before.txt"), "True True\n");
         }
         // node1's condition holds; as in Ansible, that clears every host.
