@@ -4,20 +4,15 @@
 
 use std::io::Write;
 
-use clap::CommandFactory;
-
-use crate::cli::Cli;
-
-/// Writes the completion script for `shell`.
-pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) {
-    let mut command = Cli::command();
+/// Writes the completion script for `shell`, for the whole command line
+/// (dtrplay's commands and the binary's extra ones).
+pub fn completions(mut command: clap::Command, shell: clap_complete::Shell, out: &mut dyn Write) {
     clap_complete::generate(shell, &mut command, "dtrplay", out);
 }
 
 /// Writes the manual page (roff): the main page, then one section per
 /// command with its own flags, so `man dtrplay` shows every flag.
-pub fn man_page(out: &mut dyn Write) -> std::io::Result<()> {
-    let command = Cli::command();
+pub fn man_page(command: clap::Command, out: &mut dyn Write) -> std::io::Result<()> {
     clap_mangen::Man::new(command.clone()).render(out)?;
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("dtrplay {}", sub.get_name());

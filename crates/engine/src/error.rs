@@ -175,11 +175,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("the lab failed: {message}")]
-    Lab {
-        message: String,
-        #[help]
-        help: Option<String>,
+    /// An extra command (`dtrplay lab`) failed.
+    #[error("the {name} failed: {source}")]
+    Command {
+        name: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// Vault data that cannot be decrypted, or a password that cannot be had.
@@ -197,7 +197,7 @@ impl Error {
             | Error::Invalid { .. }
             | Error::Usage { .. }
             | Error::Vault(_) => ExitStatus::Invalid,
-            Error::Io { .. } | Error::Lab { .. } => ExitStatus::Internal,
+            Error::Io { .. } | Error::Command { .. } => ExitStatus::Internal,
         }
     }
 

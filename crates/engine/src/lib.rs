@@ -19,7 +19,8 @@
 //! - `report` turns the executor's events into human or JSON output.
 //! - `doctor` checks the trust links of a real (or lab) cluster. The lab
 //!   itself (a local UCP + DTR + nodes cluster for rehearsals and tests) is
-//!   the `dtrplay-lab` crate; `run` only hands it the `lab` subcommand.
+//!   the `dtrplay-lab` crate, which this crate does not depend on: the
+//!   `dtrplay` binary adds `lab` as an `extra_command`.
 //! - `vault` reads and writes Ansible Vault data (`dtrplay vault`).
 
 // Public: the extension API (`task`, `params`, `tasks::Registry`,
@@ -42,6 +43,7 @@ pub(crate) mod environment;
 pub mod error;
 pub(crate) mod escalation;
 pub mod executor;
+pub mod extra_command;
 pub(crate) mod facts;
 pub mod inventory;
 pub(crate) mod invocation;
@@ -75,8 +77,9 @@ pub(crate) mod yaml_error;
 
 use std::process::ExitCode;
 
-/// The program: parse the command line, run the command, map the result to
-/// an exit code. Everything else lives in `run`.
+/// The program without extra commands (the `dtrplay` binary adds `lab`):
+/// parse the command line, run the command, map the result to an exit code.
+/// Everything else lives in `run`.
 pub fn main() -> ExitCode {
     run::main(std::env::args_os())
 }

@@ -10,7 +10,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A fast, safe playbook runner that integrates UCP with Docker Trusted Registry.
 #[derive(Debug, Parser)]
-#[command(name = "dtrplay", version, about, propagate_version = true)]
+// The about text is the product's, not the engine crate's description.
+#[command(
+    name = "dtrplay",
+    version,
+    about = "A fast, safe playbook runner that integrates UCP with Docker Trusted Registry",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -31,9 +37,6 @@ pub enum Command {
     Inventory(InventoryArgs),
     /// Check the three UCP/DTR trust links without changing anything.
     Doctor(DoctorArgs),
-    /// Run a local UCP + DTR + nodes rehearsal cluster.
-    #[command(subcommand)]
-    Lab(dtrplay_lab::cli::LabCommand),
     /// Encrypt, decrypt, view and rekey Ansible Vault files and values.
     #[command(subcommand)]
     Vault(VaultCommand),

@@ -9,12 +9,13 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
 use crate::cli::{Cli, Command, DoctorArgs, InventoryArgs, OutputFormat, RunArgs, ValidateArgs};
 use crate::config::{RunConfig, parse_extra_vars};
 use crate::error::{Error, ExitStatus};
+use crate::extra_command::ExtraCommand;
 use crate::listing::Wanted;
 use crate::report::file::FileReport;
 use crate::report::human::HumanReporter;
@@ -38,10 +39,34 @@ pub fn main_with(
     args: impl IntoIterator<Item = OsString>,
     extend: impl FnOnce(&mut Registry),
 ) -> ExitCode {
+    main_with_commands(args, extend, Vec::new())
+}
+
+/// The program with extra task types and extra commands: the `dtrplay`
+/// binary is this with `lab` (src/main.rs).
+pub fn main_with_commands(
+    args: impl IntoIterator<Item = OsString>,
+    extend: impl FnOnce(&mut Registry),
+    extra: Vec<ExtraCommand>,
+) -> ExitCode {
     let mut base = Registry::builtins();
     extend(&mut base);
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let mut command_line = crate::extra_command::command_line(&extra);
+    let parsed = command_line
+        .try_get_matches_from_mut(args)
+        .and_then(|matches| {
+            let ours = matches
+                .subcommand_name()
+                .is_some_and(|name| !extra.iter().any(|x| x.name() == name));
+            let cli = if ours {
+                Some(Cli::from_arg_matches(&matches)?)
+            } else {
+                None
+            };
+            Ok((matches, cli))
+        });
+    let (matches, cli) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             // --help and --version are successes; a bad command line is
@@ -64,7 +89,18 @@ pub fn main_with(
             return ExitStatus::Internal.into();
         }
     };
-    match runtime.block_on(command(cli.command, &base)) {
+    let outcome = runtime.block_on(async {
+        match cli {
+            Some(cli) => command(cli.command, &base, command_line).await,
+            // An extra command: ansible.cfg and the vault have nothing to
+            // say to it, as to `lab down` with a broken ansible.cfg.
+            None => match crate::extra_command::run(extra, &matches).await {
+                Some(outcome) => outcome,
+                None => Err(Error::usage("no such command")),
+            },
+        }
+    });
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             let e = vault_cause(e);
@@ -115,13 +151,15 @@ fn install_vault(args: &crate::cli::VaultArgs, settings: &Settings) -> Result<()
     Ok(())
 }
 
-async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
-    // The lab and the vault commands are dtrplay's own: ansible.cfg has
-    // nothing to say to them, and a broken one must not stop `lab down`.
+async fn command(
+    command: Command,
+    base: &Registry,
+    command_line: clap::Command,
+) -> Result<ExitCode, Error> {
+    // The vault commands are dtrplay's own: ansible.cfg has nothing to say
+    // to them, nor to the completions and the manual.
     let settings = match &command {
-        Command::Lab(_) | Command::Vault(_) | Command::Completions(_) | Command::Man => {
-            Settings::default()
-        }
+        Command::Vault(_) | Command::Completions(_) | Command::Man => Settings::default(),
         _ => Settings::load()?,
     };
     match &command {
@@ -138,20 +176,18 @@ async fn command(command: Command, base: &Registry) -> Result<ExitCode, Error> {
         Command::Doctor(args) => doctor_cmd(&args, &settings).await,
         Command::Vault(cmd) => vault_cmd(cmd),
         Command::Completions(args) => {
-            crate::manual::completions(args.shell, &mut std::io::stdout());
+            crate::manual::completions(command_line, args.shell, &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {
-            crate::manual::man_page(&mut std::io::stdout()).map_err(|source| Error::Io {
-                context: "writing the manual page to standard output".into(),
-                source,
+            crate::manual::man_page(command_line, &mut std::io::stdout()).map_err(|source| {
+                Error::Io {
+                    context: "writing the manual page to standard output".into(),
+                    source,
+                }
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Lab(cmd) => dtrplay_lab::run(cmd).await.map_err(|e| Error::Lab {
-            message: e.to_string(),
-            help: None,
-        }),
     }
 }
 
