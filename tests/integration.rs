@@ -112,3 +112,5 @@ mod proxy_jump;
 mod contract_vars;
 // OpenSSH user certificates (CertificateFile, -cert.pub) on the native client.
 mod user_certificates;
+// The engine crate without the lab; `dtrplay lab` in the binary.
+mod workspace;

@@ -144,6 +144,11 @@ struct Cli {
     /// The dtrplay binary (default: the one cargo built with this benchmark).
     #[arg(long)]
     dtrplay: Option<PathBuf>,
+    /// Another dtrplay binary (an earlier build) timed in the same cells as
+    /// `baseline-…` rows, its cold runs alternating with this build's, so
+    /// that "before and after" is one run on one machine state.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// The Python that creates the peers' virtualenv.
     #[arg(long, default_value = "python3")]
     python: String,
@@ -300,6 +305,9 @@ impl Bench {
         };
         let label = cli.label.clone().unwrap_or_else(timestamp);
         let mut machine = machine_facts(&dtrplay);
+        if let Some(baseline) = &cli.baseline {
+            machine.push(("baseline binary".into(), baseline.display().to_string()));
+        }
         machine.push((
             "delay proxy per direction".into(),
             match cli.delay_ms {
@@ -481,6 +489,11 @@ impl Bench {
                 scenario::reset(cell.fleet)?;
                 self.dtrplay(cell, "dtrplay-cold-first", run, None, true)?;
                 self.dtrplay(cell, "dtrplay-cold-second", run, None, false)?;
+                if self.cli.baseline.is_some() {
+                    scenario::reset(cell.fleet)?;
+                    self.dtrplay(cell, "baseline-cold-first", run, None, true)?;
+                    self.dtrplay(cell, "baseline-cold-second", run, None, false)?;
+                }
             }
         }
         if self.wants("warm") {
@@ -669,14 +682,18 @@ impl Bench {
         Ok(())
     }
 
-    fn dtrplay_argv(&self, cell: &Cell, persist: Option<u64>) -> Vec<String> {
+    fn dtrplay_argv(&self, cell: &Cell, what: &str, persist: Option<u64>) -> Vec<String> {
+        let program = match (&self.cli.baseline, what.starts_with("baseline-")) {
+            (Some(baseline), true) => baseline,
+            _ => &self.dtrplay,
+        };
         let forks = if self.cli.forks == "n" {
             cell.n.to_string()
         } else {
             self.cli.forks.clone()
         };
         let mut argv = argv(&[
-            &self.dtrplay.display().to_string(),
+            &program.display().to_string(),
             "apply",
             &self.scenario.playbook.display().to_string(),
             "-i",
@@ -709,7 +726,7 @@ impl Bench {
     ) -> Result<(), String> {
         let (spec_path, report, stdout, stderr) = self.next_paths(what, cell.n, cell.kex);
         let spec = Spec {
-            commands: vec![self.dtrplay_argv(cell, persist)],
+            commands: vec![self.dtrplay_argv(cell, what, persist)],
             env: Vec::new(),
             cwd: None,
             stdout: Some(stdout.clone()),
@@ -782,7 +799,7 @@ impl Bench {
         let (spec_path, report, stdout, stderr) =
             self.next_paths("dtrplay-memory", cell.n, cell.kex);
         let spec = Spec {
-            commands: vec![self.dtrplay_argv(cell, None)],
+            commands: vec![self.dtrplay_argv(cell, "dtrplay-memory", None)],
             env: Vec::new(),
             cwd: None,
             stdout: Some(stdout.clone()),

@@ -17,7 +17,7 @@ use crate::slope;
 /// root (`--login become`): every tool logs in as `operator` and becomes
 /// root with sudo (dtrplay and Ansible `ansible_become: true`, pyinfra
 /// `_sudo=True`).
-pub const ROWS: [(&str, &str); 18] = [
+pub const ROWS: [(&str, &str); 22] = [
     ("floor-fresh", "floor: `ssh true`, fresh connections"),
     ("floor-mux", "floor: `ssh true`, over open masters"),
     ("dtrplay-cold-first", "dtrplay cold, first run (changes)"),
@@ -29,6 +29,14 @@ pub const ROWS: [(&str, &str); 18] = [
     (
         "dtrplay-warm-second",
         "dtrplay warm, second run (no change)",
+    ),
+    (
+        "baseline-cold-first",
+        "baseline dtrplay (`--baseline`) cold, first run (changes)",
+    ),
+    (
+        "baseline-cold-second",
+        "baseline dtrplay (`--baseline`) cold, second run (no change)",
     ),
     ("ansible-first", "Ansible first run (cold)"),
     ("ansible-second", "Ansible second run (masters kept)"),
@@ -49,6 +57,14 @@ pub const ROWS: [(&str, &str); 18] = [
     (
         "become-dtrplay-warm-second",
         "become: dtrplay warm, second run (no change)",
+    ),
+    (
+        "become-baseline-cold-first",
+        "become: baseline dtrplay cold, first run (changes)",
+    ),
+    (
+        "become-baseline-cold-second",
+        "become: baseline dtrplay cold, second run (no change)",
     ),
     ("become-ansible-first", "become: Ansible first run (cold)"),
     (
@@ -333,7 +349,31 @@ impl Record {
     }
 
     fn ratio_table(&self, out: &mut String, kex: Kex) {
-        let rows: [(&str, &str, &str, &str); 16] = [
+        let rows: [(&str, &str, &str, &str); 20] = [
+            (
+                "this build / baseline: dtrplay cold first",
+                "dtrplay-cold-first",
+                "baseline-cold-first",
+                "≤ 1.0 (no regression)",
+            ),
+            (
+                "this build / baseline: dtrplay cold second",
+                "dtrplay-cold-second",
+                "baseline-cold-second",
+                "≤ 1.0 (no regression)",
+            ),
+            (
+                "become: this build / baseline, cold first",
+                "become-dtrplay-cold-first",
+                "become-baseline-cold-first",
+                "≤ 1.0 (no regression)",
+            ),
+            (
+                "become: this build / baseline, cold second",
+                "become-dtrplay-cold-second",
+                "become-baseline-cold-second",
+                "≤ 1.0 (no regression)",
+            ),
             (
                 "dtrplay cold first / floor fresh",
                 "dtrplay-cold-first",
