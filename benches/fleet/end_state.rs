@@ -6,17 +6,24 @@
 //! their users reach them.
 
 use std::fs;
+use std::path::PathBuf;
 
 use dtrplay_lab::node::backing_path;
-use dtrplay_lab::state::LabConfig;
-
-use crate::real_job::LabRun;
+use dtrplay_lab::state::{LabConfig, LabState};
 
 /// PEM text compared without surrounding whitespace: one tool writes the
 /// CA with its final newline, another may not, and both are the same file
 /// to an engine.
 fn same_pem(a: &str, b: &str) -> bool {
     a.trim() == b.trim()
+}
+
+/// A lab started for one timed run: its directory, what `lab serve`
+/// runs (`lab.json`) and its accounts (`config.json`).
+pub struct LabRun {
+    pub dir: PathBuf,
+    pub state: LabState,
+    pub config: LabConfig,
 }
 
 /// Checks the procedure's end state on the nodes, UCP and DTR; returns a

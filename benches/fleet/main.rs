@@ -31,6 +31,7 @@ mod real_job;
 mod report;
 mod scenario;
 mod slope;
+mod stat;
 
 use std::ffi::OsString;
 use std::fs;
@@ -1053,7 +1054,7 @@ impl Bench {
             timing.wall_s.push(usage.wall_s);
             timing.max_rss_kb = timing.max_rss_kb.max(usage.max_rss_kb);
         }
-        if let Some(s) = report::stat(&timing.wall_s) {
+        if let Some(s) = stat::stat(&timing.wall_s) {
             eprintln!(
                 "validate, {hosts} hosts: {:.1} ms median [{:.1}–{:.1}]",
                 s.median * 1e3,

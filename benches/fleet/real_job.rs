@@ -19,15 +19,15 @@
 
 use std::fs;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use dtrplay_lab::state::{CONFIG_FILE, LabConfig, LabState, STATE_FILE, read_json};
 use serde::Serialize;
 
-use crate::end_state;
+use crate::end_state::{self, LabRun};
 use crate::measure::{self, Spec, Usage};
-use crate::report::stat;
+use crate::stat::stat;
 use crate::{Bench, argv, peers};
 
 /// The speed-up the issue asks of dtrplay over the Ansible way, and the
@@ -76,14 +76,6 @@ pub struct RealJobSample {
     /// What the end-state check found (nodes checked, tags DTR lists),
     /// for the record.
     pub end_state: Option<String>,
-}
-
-/// A lab started for one timed run: its directory, what `lab serve`
-/// runs (`lab.json`) and its accounts (`config.json`).
-pub struct LabRun {
-    pub dir: PathBuf,
-    pub state: LabState,
-    pub config: LabConfig,
 }
 
 impl Bench {

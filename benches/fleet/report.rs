@@ -11,6 +11,7 @@ use crate::measure::{Memory, Usage};
 use crate::real_job::{self, RealJobSample};
 use crate::scenario::Kex;
 use crate::slope;
+use crate::stat::{Stat, stat};
 
 /// What was measured, in table order: a stable key for JSON and a label.
 /// The `become-` rows are the same runs on nodes whose login user is not
@@ -153,33 +154,6 @@ pub struct Record {
     pub validate: Option<ValidateTiming>,
     /// The real job's runs (`--real-job`), on labs instead of fleets.
     pub real_job: Vec<RealJobSample>,
-}
-
-/// Median, minimum and maximum.
-#[derive(Debug, Clone, Copy)]
-pub struct Stat {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-pub fn stat(values: &[f64]) -> Option<Stat> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    let median = if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    };
-    Some(Stat {
-        median,
-        min: v[0],
-        max: v[v.len() - 1],
-    })
 }
 
 impl Record {

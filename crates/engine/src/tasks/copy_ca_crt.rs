@@ -70,6 +70,16 @@ pub struct CopyCaCrt {
     pub containerd_cri_dropin: Option<String>,
 }
 
+impl CopyCaCrt {
+    fn places(&self) -> step5_files::Places<'_> {
+        step5_files::Places {
+            docker_certs_dir: self.docker_certs_dir.as_deref(),
+            containerd_certs_dir: self.containerd_certs_dir.as_deref(),
+            containerd_cri_dropin: self.containerd_cri_dropin.as_deref(),
+        }
+    }
+}
+
 pub fn spec() -> Spec {
     Spec::new(
         "copy-ca-crt",
@@ -272,8 +282,13 @@ impl Task for CopyCaCrt {
             data.insert("containerd_version".into(), c.version.clone().into());
         }
         data.insert("runtimes".into(), names.into());
-        let wanted =
-            step5_files::wanted(self, &lookup, &runtimes, &dtr_ca.registry_host, &dtr_ca.pem)?;
+        let wanted = step5_files::wanted(
+            self.places(),
+            &lookup,
+            &runtimes,
+            &dtr_ca.registry_host,
+            &dtr_ca.pem,
+        )?;
         if let Some(first) = wanted.first() {
             // `path` stays the Docker (or first) file, as registered
             // results have always named it.

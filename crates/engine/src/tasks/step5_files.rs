@@ -12,7 +12,6 @@ use crate::api::registry::ca_crt_path;
 use crate::cert;
 use crate::task::TaskError;
 use crate::tasks::containerd_trust;
-use crate::tasks::copy_ca_crt::CopyCaCrt;
 use crate::tasks::node_runtime::{Containerd, Runtimes};
 
 /// How a file's content is judged in sync.
@@ -45,9 +44,20 @@ pub(crate) struct Wanted {
     pub(crate) note: Option<String>,
 }
 
+/// Where the task was told to put the files (its arguments); `None`
+/// falls back to the inventory's variables, then to the layout's defaults.
+/// The plan takes these rather than the task, so that the task's module
+/// depends on the plan and not the other way round.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Places<'a> {
+    pub(crate) docker_certs_dir: Option<&'a str>,
+    pub(crate) containerd_certs_dir: Option<&'a str>,
+    pub(crate) containerd_cri_dropin: Option<&'a str>,
+}
+
 /// Every file the node's runtimes need for DTR.
 pub(crate) fn wanted(
-    task: &CopyCaCrt,
+    task: Places<'_>,
     lookup: Lookup<'_>,
     runtimes: &Runtimes,
     registry_host: &str,
@@ -56,8 +66,7 @@ pub(crate) fn wanted(
     let setting = |e: contract::SettingsError| TaskError::failed(e.to_string());
     let mut files = Vec::new();
     if runtimes.docker {
-        let certs_dir =
-            contract::certs_dir(task.docker_certs_dir.as_deref(), lookup).map_err(setting)?;
+        let certs_dir = contract::certs_dir(task.docker_certs_dir, lookup).map_err(setting)?;
         files.push(Wanted {
             path: ca_crt_path(&certs_dir, registry_host),
             content: pem.to_string(),
@@ -67,20 +76,12 @@ pub(crate) fn wanted(
         });
     }
     if let Some(containerd) = &runtimes.containerd {
-        let certs_dir = contract::text(
-            task.containerd_certs_dir.as_deref(),
-            "containerd_certs_dir",
-            lookup,
-        )
-        .map_err(setting)?
-        .unwrap_or_else(|| containerd.default_certs_dir().to_string());
-        let dropin = contract::text(
-            task.containerd_cri_dropin.as_deref(),
-            "containerd_cri_dropin",
-            lookup,
-        )
-        .map_err(setting)?
-        .unwrap_or_else(|| containerd.default_dropin().to_string());
+        let certs_dir = contract::text(task.containerd_certs_dir, "containerd_certs_dir", lookup)
+            .map_err(setting)?
+            .unwrap_or_else(|| containerd.default_certs_dir().to_string());
+        let dropin = contract::text(task.containerd_cri_dropin, "containerd_cri_dropin", lookup)
+            .map_err(setting)?
+            .unwrap_or_else(|| containerd.default_dropin().to_string());
         let dir = format!("{}/{registry_host}", certs_dir.trim_end_matches('/'));
         let ca = format!("{dir}/ca.crt");
         files.push(Wanted {
