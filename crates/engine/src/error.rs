@@ -17,7 +17,6 @@ use std::sync::Arc;
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
 use crate::source::SourceFile;
-use crate::yaml::Node;
 
 /// Exit codes, documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +74,6 @@ impl InputError {
         }
     }
 
-    /// An error about a node, underlining the whole node.
-    pub fn at(node: &Node, message: impl Into<String>) -> InputError {
-        InputError::new(&node.src, node.span, message)
-    }
-
     pub fn with_label(mut self, label: impl Into<String>) -> InputError {
         self.label = label.into();
         self
@@ -105,6 +99,25 @@ impl InputError {
         let line = before.matches('\n').count() + 1;
         let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         format!("{}:{line}:{col}", self.src.name())
+    }
+}
+
+/// Errors about a source file as a whole live here rather than in
+/// `source.rs`, so that the source layer does not depend on the error layer.
+impl SourceFile {
+    /// The input error for a file that is not UTF-8 text, at its first bad
+    /// byte; readers check it before they read the text.
+    pub fn utf8_error(&self) -> Option<InputError> {
+        let at = self.invalid_utf8_at()?;
+        Some(
+            InputError::new(
+                self,
+                SourceSpan::from((at, 1)),
+                format!("{} is not valid UTF-8 text", self.name()),
+            )
+            .with_label("this byte is not UTF-8")
+            .with_help("save the file as UTF-8 (Ansible reads its files as UTF-8 too)"),
+        )
     }
 }
 

@@ -31,6 +31,7 @@
 // it can break no code outside this crate.
 pub mod api;
 pub(crate) mod async_job;
+pub(crate) mod bounded_read;
 pub mod cert;
 pub(crate) mod cli;
 pub(crate) mod config;

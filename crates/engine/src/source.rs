@@ -6,35 +6,10 @@
 //! message can always show the file, line and column of what is wrong.
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use miette::{NamedSource, SourceSpan};
-
-/// The largest file dtrplay reads as input (playbooks, inventories,
-/// variable files, `-e @file`, template and `copy` sources): 64 MiB. Reading
-/// stops just past it, so a huge file or a device like `/dev/zero` costs at
-/// most this much memory before the error.
-pub const MAX_INPUT_FILE: u64 = 64 * 1024 * 1024;
-
-/// Reads a whole input file, at most [`MAX_INPUT_FILE`] bytes; a larger one
-/// is an `InvalidData` error that says so.
-pub fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_INPUT_FILE + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_INPUT_FILE {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "it is larger than {} MiB, the limit for input files",
-                MAX_INPUT_FILE / (1024 * 1024)
-            ),
-        ));
-    }
-    Ok(bytes)
-}
 
 /// One file's text, shared cheaply between the nodes and diagnostics that refer to it.
 #[derive(Clone)]
@@ -70,7 +45,7 @@ impl SourceFile {
         }
     }
 
-    /// Reads a whole file (at most [`MAX_INPUT_FILE`] bytes), decrypting it
+    /// Reads a whole file (at most [`crate::bounded_read::MAX_INPUT_FILE`] bytes), decrypting it
     /// when it is Ansible Vault data (see `vault`). The error is the plain I/O error (a vault that cannot be
     /// decrypted is `InvalidData` carrying a `VaultError`); callers add the
     /// context of why they were reading it.
@@ -91,21 +66,6 @@ impl SourceFile {
     /// [`SourceFile::text`] (the text before it is the file's own bytes).
     pub fn invalid_utf8_at(&self) -> Option<usize> {
         self.inner.invalid_utf8_at
-    }
-
-    /// The input error for a file that is not UTF-8 text, at its first bad
-    /// byte; readers check it before they read the text.
-    pub fn utf8_error(&self) -> Option<crate::error::InputError> {
-        let at = self.invalid_utf8_at()?;
-        Some(
-            crate::error::InputError::new(
-                self,
-                SourceSpan::from((at, 1)),
-                format!("{} is not valid UTF-8 text", self.name()),
-            )
-            .with_label("this byte is not UTF-8")
-            .with_help("save the file as UTF-8 (Ansible reads its files as UTF-8 too)"),
-        )
     }
 
     /// Whether the file was decrypted from a vault: its values are secrets.

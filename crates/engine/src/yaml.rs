@@ -206,6 +206,15 @@ impl Node {
     }
 }
 
+/// Node-level errors live with the node, so that the error layer below
+/// does not depend on the YAML layer.
+impl InputError {
+    /// An error about a node, underlining the whole node.
+    pub fn at(node: &Node, message: impl Into<String>) -> InputError {
+        InputError::new(&node.src, node.span, message)
+    }
+}
+
 impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -161,7 +161,7 @@ fn template_text(task: &TaskDef, playbook_dir: &Path) -> Option<String> {
     dirs.iter()
         .map(|d| d.join(src))
         .find(|p| p.is_file())
-        .and_then(|p| crate::source::read_bounded(&p).ok())
+        .and_then(|p| crate::bounded_read::read_bounded(&p).ok())
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -184,7 +184,7 @@ pub fn installed() -> &'static Vault {
 /// reader of user files calls (`include_vars` too): a vaulted file reads
 /// as its plaintext, and that plaintext is remembered as a secret.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, VaultError> {
-    let bytes = crate::source::read_bounded(path).map_err(|e| VaultError::Io {
+    let bytes = crate::bounded_read::read_bounded(path).map_err(|e| VaultError::Io {
         what: path.display().to_string(),
         reason: e.to_string(),
     })?;
@@ -202,7 +202,7 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, VaultError> {
 /// whether it was a vault, and the offset of the first byte that was not
 /// UTF-8 (replaced in the text) if there was one.
 pub fn read_to_string(path: &Path) -> std::io::Result<(String, bool, Option<usize>)> {
-    let bytes = crate::source::read_bounded(path)?;
+    let bytes = crate::bounded_read::read_bounded(path)?;
     if !is_vault(&bytes) {
         // Text that is not UTF-8 is kept with its bad bytes replaced, so
         // that its reader can point at the first one (`SourceFile::invalid_utf8_at`).
