@@ -423,11 +423,3 @@ fn fill_output(result: &mut HostResult, data: &Map<String, Value>) {
         .and_then(Value::as_str)
         .map(str::to_string);
 }
-
-/// How a value is shown to people: strings bare, the rest as JSON.
-pub fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}

@@ -49,6 +49,7 @@ pub(crate) mod facts;
 pub mod inventory;
 pub(crate) mod invocation;
 pub(crate) mod listing;
+pub(crate) mod loop_kind;
 pub(crate) mod loops;
 pub(crate) mod magic_vars;
 pub(crate) mod manual;

@@ -15,7 +15,7 @@ use std::fmt::Write;
 use crate::config::{RunConfig, TagFilter};
 use crate::error::Error;
 use crate::inventory::{Inventory, Pattern};
-use crate::invocation::text;
+use crate::params::text;
 use crate::playbook::{Play, Playbook, Step, TaskDef};
 use crate::template::Templates;
 use crate::vars::RunVars;

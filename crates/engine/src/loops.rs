@@ -12,76 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
+use crate::loop_kind::LoopKind;
 use crate::search_path::SearchPath;
-use crate::yaml::Node;
-
-/// Which keyword wrote a task's loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LoopKind {
-    /// `loop` and `with_list`: the list as it is.
-    #[default]
-    List,
-    Items,
-    Dict,
-    Fileglob,
-    Nested,
-    Together,
-    Subelements,
-    Sequence,
-    IndexedItems,
-    Lines,
-    FirstFound,
-}
-
-impl LoopKind {
-    /// The kind a task keyword names (`with_items`), if it is a loop keyword.
-    pub fn from_keyword(key: &str) -> Option<LoopKind> {
-        Some(match key {
-            "loop" | "with_list" => LoopKind::List,
-            "with_items" | "with_flattened" => LoopKind::Items,
-            "with_dict" => LoopKind::Dict,
-            "with_fileglob" => LoopKind::Fileglob,
-            "with_nested" | "with_cartesian" => LoopKind::Nested,
-            "with_together" => LoopKind::Together,
-            "with_subelements" => LoopKind::Subelements,
-            "with_sequence" => LoopKind::Sequence,
-            "with_indexed_items" => LoopKind::IndexedItems,
-            "with_lines" => LoopKind::Lines,
-            "with_first_found" => LoopKind::FirstFound,
-            _ => return None,
-        })
-    }
-
-    /// The loop keywords, for "did you mean" suggestions.
-    pub const KEYWORDS: &'static [&'static str] = &[
-        "loop",
-        "with_list",
-        "with_items",
-        "with_flattened",
-        "with_dict",
-        "with_fileglob",
-        "with_nested",
-        "with_cartesian",
-        "with_together",
-        "with_subelements",
-        "with_sequence",
-        "with_indexed_items",
-        "with_lines",
-        "with_first_found",
-    ];
-}
-
-/// `loop_control` beyond `loop_var` and `label`.
-#[derive(Debug, Clone, Default)]
-pub struct LoopControl {
-    pub index_var: Option<String>,
-    /// Seconds to wait between items.
-    pub pause: Option<Node>,
-    /// Whether `ansible_loop` is defined.
-    pub extended: Option<Node>,
-    /// Whether `ansible_loop.allitems` is (default true).
-    pub extended_allitems: Option<Node>,
-}
 
 /// The items of a loop whose terms rendered to `value`.
 pub fn items(kind: LoopKind, value: Value, search: &SearchPath) -> Result<Vec<Value>, String> {
@@ -146,14 +78,14 @@ pub fn items(kind: LoopKind, value: Value, search: &SearchPath) -> Result<Vec<Va
         LoopKind::Sequence => {
             let mut out = Vec::new();
             for term in terms(value) {
-                out.extend(sequence(&crate::invocation::text(&term))?);
+                out.extend(sequence(&crate::params::text(&term))?);
             }
             Ok(out)
         }
         LoopKind::Fileglob => {
             let mut out = Vec::new();
             for term in terms(value) {
-                out.extend(fileglob(&crate::invocation::text(&term), search));
+                out.extend(fileglob(&crate::params::text(&term), search));
             }
             Ok(out)
         }
@@ -166,7 +98,7 @@ pub fn items(kind: LoopKind, value: Value, search: &SearchPath) -> Result<Vec<Va
                 .cloned()
                 .unwrap_or_else(|| PathBuf::from("."));
             for term in terms(value) {
-                out.extend(lines(&crate::invocation::text(&term), &cwd)?);
+                out.extend(lines(&crate::params::text(&term), &cwd)?);
             }
             Ok(out)
         }
@@ -416,7 +348,7 @@ fn first_found(value: Value, search: &SearchPath) -> Result<Vec<Value>, String> 
                 .map(|p| p.trim().to_string())
                 .filter(|p| !p.is_empty())
                 .collect(),
-            Value::Array(items) => items.iter().map(crate::invocation::text).collect(),
+            Value::Array(items) => items.iter().map(crate::params::text).collect(),
             _ => Vec::new(),
         }
     };
@@ -438,7 +370,7 @@ fn first_found(value: Value, search: &SearchPath) -> Result<Vec<Value>, String> 
                     }
                 }
             }
-            other => candidates.extend(resolve(&crate::invocation::text(other), search)),
+            other => candidates.extend(resolve(&crate::params::text(other), search)),
         }
     }
     match candidates.into_iter().find(|p| p.exists()) {

@@ -493,6 +493,14 @@ fn coerce_value(param: &Param, value: &Value) -> Result<Value, Mismatch> {
     Ok(coerced)
 }
 
+/// How a value is shown to people: strings bare, the rest as JSON.
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Ansible's boolean spellings.
 pub fn to_bool(value: &Value) -> Option<bool> {
     match value {

@@ -244,7 +244,7 @@ impl RunVars {
                             .iter()
                             .filter_map(|a| templates.render_node(a, &vars).ok())
                             .map(|name| {
-                                Path::new(&self.playbook_dir).join(crate::invocation::text(&name))
+                                Path::new(&self.playbook_dir).join(crate::params::text(&name))
                             })
                             .find(|path| path.is_file())
                             .ok_or_else(|| {
@@ -258,7 +258,7 @@ impl RunVars {
                             })?,
                         None => {
                             let name =
-                                crate::invocation::text(&templates.render_node(&file.name, &vars)?);
+                                crate::params::text(&templates.render_node(&file.name, &vars)?);
                             Path::new(&self.playbook_dir).join(&name)
                         }
                     };

@@ -12,7 +12,8 @@
 use serde_json::{Map, Value, json};
 
 use super::Executor;
-use crate::invocation::{Report, text, truthy};
+use crate::invocation::{Report, truthy};
+use crate::params::text;
 use crate::playbook::block::push_down;
 use crate::playbook::include::{Include, IncludeKind, load_dynamic};
 use crate::playbook::{Play, Step, TaskDef};

@@ -16,7 +16,8 @@ use tokio::sync::Semaphore;
 use super::Executor;
 use super::connections::hint_of;
 use crate::connection::{self, Connection};
-use crate::invocation::{Invocation, Report, text};
+use crate::invocation::{Invocation, Report};
+use crate::params::text;
 use crate::playbook::{Play, TaskDef};
 use crate::report::{HostResult, Status};
 

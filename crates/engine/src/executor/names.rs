@@ -7,7 +7,7 @@
 
 use super::Executor;
 use crate::error::Error;
-use crate::invocation::text;
+use crate::params::text;
 use crate::playbook::TaskDef;
 
 impl<'a> Executor<'a> {

@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::conditions::ValueError;
-use super::{Invocation, Report, text};
+use super::{Invocation, Report};
+use crate::params::text;
 use crate::report::{HostResult, Status};
 use crate::yaml::Node;
 

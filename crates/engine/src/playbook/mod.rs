@@ -136,9 +136,9 @@ pub struct TaskDef {
     pub when: Vec<Node>,
     pub loop_items: Option<Node>,
     /// Which keyword wrote the loop (`loop`, `with_items`, `with_dict`, ...).
-    pub loop_kind: crate::loops::LoopKind,
+    pub loop_kind: crate::loop_kind::LoopKind,
     /// `loop_control`'s `index_var`, `pause` and `extended`.
-    pub loop_control: crate::loops::LoopControl,
+    pub loop_control: crate::loop_kind::LoopControl,
     pub loop_var: String,
     /// `loop_control.label`: how an item is shown.
     pub loop_label: Option<Node>,
@@ -276,8 +276,8 @@ impl TaskDef {
             args: Vec::new(),
             when: Vec::new(),
             loop_items: None,
-            loop_kind: crate::loops::LoopKind::List,
-            loop_control: crate::loops::LoopControl::default(),
+            loop_kind: crate::loop_kind::LoopKind::List,
+            loop_control: crate::loop_kind::LoopControl::default(),
             loop_var: "item".to_string(),
             loop_label: None,
             register: None,

@@ -107,7 +107,7 @@ impl Loader<'_> {
         match key.key() {
             "name" => def.name = Some(value.clone()),
             "when" => def.when = self.conditions(value),
-            loop_key if crate::loops::LoopKind::from_keyword(loop_key).is_some() => {
+            loop_key if crate::loop_kind::LoopKind::from_keyword(loop_key).is_some() => {
                 if def.loop_items.is_some() {
                     self.errors.push(
                         InputError::at(key, "this task has two loops")
@@ -115,7 +115,8 @@ impl Loader<'_> {
                     );
                 }
                 def.loop_items = Some(value.clone());
-                def.loop_kind = crate::loops::LoopKind::from_keyword(loop_key).unwrap_or_default();
+                def.loop_kind =
+                    crate::loop_kind::LoopKind::from_keyword(loop_key).unwrap_or_default();
             }
             "loop_control" => self.loop_control(value, def),
             "register" => def.register = self.identifier(value, "register"),

@@ -19,7 +19,7 @@ use sha2::Digest;
 
 use super::vars::{from_json, map_value, to_json};
 use super::{sha1, yaml_out};
-use crate::vars::OMIT;
+use crate::template::OMIT;
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", bool_filter);
