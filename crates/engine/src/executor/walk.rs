@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::includes::{Target, counts_itself};
 use super::{Executor, HostState};
 use crate::invocation::{Report, truthy};
-use crate::playbook::include::Include;
+use crate::playbook::Include;
 use crate::playbook::{MetaAction, Play, Step, TaskDef};
 use crate::report::{Event, Reporter, Status};
 

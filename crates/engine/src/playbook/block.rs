@@ -8,19 +8,8 @@
 //! lists: the body, what runs when a task of the body fails (`rescue`), and
 //! what runs in any case (`always`).
 
-use crate::playbook::{Step, TaskDef};
+use crate::playbook::model::{Block, Step, TaskDef};
 use crate::yaml::Node;
-
-/// A `block:` with its `rescue:` and `always:` sections.
-#[derive(Debug, Clone)]
-pub struct Block {
-    /// The whole block mapping, for messages.
-    pub node: Node,
-    pub name: Option<Node>,
-    pub body: Vec<Step>,
-    pub rescue: Vec<Step>,
-    pub always: Vec<Step>,
-}
 
 /// Gives `child` the keywords of an enclosing `parent` (a block, an
 /// import, a role entry, an include's `apply`). The child's own settings
@@ -124,7 +113,7 @@ const TASK_ONLY: &[&str] = &[
     "poll",
 ];
 
-impl crate::playbook::parse::Loader<'_> {
+impl crate::playbook::loader::Loader<'_> {
     /// Lowers a `block:` mapping: its keywords go down into its tasks.
     pub(crate) fn block(&mut self, node: &Node, handler: bool) -> Option<Step> {
         let entries = node.as_map()?;

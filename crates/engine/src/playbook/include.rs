@@ -15,37 +15,13 @@ use std::path::{Path, PathBuf};
 use crate::error::InputError;
 use crate::playbook::block::push_down;
 use crate::playbook::free_form::{key_value, split_words};
-use crate::playbook::parse::Loader;
-use crate::playbook::role::RoleFrom;
+use crate::playbook::loader::Loader;
+use crate::playbook::model::{
+    Include, IncludeKind, Meta, MetaAction, Play, RoleFrom, Step, TaskDef,
+};
 use crate::playbook::values::strip_builtin;
-use crate::playbook::{Meta, MetaAction, Play, Step, TaskDef};
 use crate::tasks::Registry;
 use crate::yaml::{self, Node, Value};
-
-/// A dynamic include, evaluated per host when the executor reaches it.
-#[derive(Debug, Clone)]
-pub struct Include {
-    /// The include as a task: its name, `when`, `loop`, `vars`, `tags`.
-    pub task: TaskDef,
-    pub kind: IncludeKind,
-    /// What the included tasks get: the enclosing keywords, the include's
-    /// `vars` and its `apply:` keywords.
-    pub inherited: TaskDef,
-    /// The included tasks, when the name needed no rendering (keywords
-    /// already pushed down).
-    pub loaded: Option<Vec<Step>>,
-    /// Directories a relative file name is looked up in, in order.
-    pub search: Vec<PathBuf>,
-    /// The play's `collections:`, for the short module names of the
-    /// included files.
-    pub collections: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum IncludeKind {
-    Tasks { file: Node },
-    Role { name: Node, from: RoleFrom },
-}
 
 /// Keys that make a task an import, an include or a `meta`.
 pub fn is_include_key(key: &str) -> bool {

@@ -22,46 +22,11 @@ use serde_json::{Map, Value};
 
 use crate::error::InputError;
 use crate::playbook::block::push_down;
-use crate::playbook::parse::{Loader, flatten};
-use crate::playbook::{Step, TaskDef};
+use crate::playbook::loader::{Loader, flatten};
+use crate::playbook::model::{RoleFrom, RoleScope, Step, TaskDef};
 use crate::source::SourceFile;
 use crate::suggest;
 use crate::yaml::{self, Node};
-
-/// What a role's tasks know about the role.
-#[derive(Debug, Clone, Default)]
-pub struct RoleScope {
-    pub name: String,
-    pub path: PathBuf,
-    /// `defaults/`: the lowest precedence of all.
-    pub defaults: Map<String, Value>,
-    /// `vars/`: above the play's variables.
-    pub vars: Map<String, Value>,
-    /// Parameters given where the role is used (`vars:` of a `roles:`
-    /// entry, or its other keys), above the role's vars.
-    pub params: Map<String, Value>,
-}
-
-impl RoleScope {
-    /// Every variable name the role defines, for `validate`.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.defaults
-            .keys()
-            .chain(self.vars.keys())
-            .chain(self.params.keys())
-            .map(String::as_str)
-            .chain(["role_name", "role_path"])
-    }
-}
-
-/// Which files of a role to read (`tasks_from` and friends).
-#[derive(Debug, Clone, Default)]
-pub struct RoleFrom {
-    pub tasks: Option<String>,
-    pub vars: Option<String>,
-    pub defaults: Option<String>,
-    pub handlers: Option<String>,
-}
 
 /// Where `--roles-path` and then `roles_path` (ANSIBLE_ROLES_PATH or
 /// ansible.cfg) point, else Ansible's default directories, where

@@ -8,10 +8,10 @@
 
 use crate::error::InputError;
 use crate::playbook::free_form::{key_value, split_words};
-use crate::playbook::parse::Loader;
+use crate::playbook::loader::Loader;
+use crate::playbook::model::{Step, TaskDef};
 use crate::playbook::task_keywords::{TASK_KEYS, legacy_sudo};
 use crate::playbook::values::strip_builtin;
-use crate::playbook::{Step, TaskDef};
 use crate::suggest;
 use crate::yaml::{Node, Value};
 

@@ -6,8 +6,8 @@
 //! several tasks, with its own rules (no recursion, no loop on the call).
 
 use crate::error::InputError;
-use crate::playbook::parse::Loader;
-use crate::playbook::{Step, TaskDef};
+use crate::playbook::loader::Loader;
+use crate::playbook::model::{Step, TaskDef};
 use crate::yaml::{Node, Value};
 
 impl Loader<'_> {

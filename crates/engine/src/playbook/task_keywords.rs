@@ -7,8 +7,8 @@
 //! keyword is added: the table and its meaning sit side by side.
 
 use crate::error::InputError;
-use crate::playbook::TaskDef;
-use crate::playbook::parse::Loader;
+use crate::playbook::loader::Loader;
+use crate::playbook::model::TaskDef;
 use crate::yaml::{self, Node, Value};
 
 pub(crate) const TASK_KEYS: &[&str] = &[

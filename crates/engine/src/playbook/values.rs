@@ -8,7 +8,7 @@
 
 use crate::error::InputError;
 use crate::params::to_bool;
-use crate::playbook::parse::Loader;
+use crate::playbook::loader::Loader;
 use crate::suggest;
 use crate::yaml::{self, Node, Value};
 

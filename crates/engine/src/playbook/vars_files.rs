@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use crate::error::InputError;
-use crate::playbook::VarsFile;
-use crate::playbook::parse::Loader;
+use crate::playbook::loader::Loader;
+use crate::playbook::model::VarsFile;
 use crate::source::SourceFile;
 use crate::yaml::{self, Node, Value};
 
