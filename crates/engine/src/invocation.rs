@@ -345,7 +345,7 @@ impl Invocation<'_> {
             self.note_secret_flags(&v);
             rendered.insert(key.key().to_string(), v);
         }
-        vars::drop_omitted(&mut rendered);
+        crate::template::drop_omitted(&mut rendered);
         self.entry.spec.coerce(&rendered)
     }
 

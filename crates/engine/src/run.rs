@@ -10,13 +10,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::FromArgMatches;
-use miette::{GraphicalReportHandler, GraphicalTheme};
 
 use crate::cli::{Cli, Command, DoctorArgs, InventoryArgs, OutputFormat, RunArgs, ValidateArgs};
 use crate::config::{RunConfig, parse_extra_vars};
 use crate::error::{Error, ExitStatus};
 use crate::extra_command::ExtraCommand;
 use crate::listing::Wanted;
+use crate::report::diagnostics::{color, print_error};
 use crate::report::file::FileReport;
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
@@ -501,38 +501,4 @@ fn reporters(
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-/// Colour on a terminal, never with `NO_COLOR` (https://no-color.org).
-pub fn color(is_terminal: bool) -> bool {
-    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// Prints input problems that do not stop the run as miette warnings on
-/// stderr.
-pub fn print_warnings(warnings: &[crate::error::InputError]) {
-    for warning in warnings {
-        print_diagnostic(&crate::error::Warning(warning));
-    }
-}
-
-/// Prints an error as a miette diagnostic on stderr.
-pub fn print_error(err: &Error) {
-    print_diagnostic(err);
-}
-
-fn print_diagnostic(err: &dyn miette::Diagnostic) {
-    let theme = if color(std::io::stderr().is_terminal()) {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let mut out = String::new();
-    if GraphicalReportHandler::new_themed(theme)
-        .render_report(&mut out, err)
-        .is_err()
-    {
-        out = format!("error: {err}");
-    }
-    eprintln!("{out}");
 }

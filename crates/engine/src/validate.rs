@@ -105,7 +105,7 @@ pub fn load(
         task_path,
         roles_path,
     );
-    crate::run::print_warnings(&warnings);
+    crate::report::diagnostics::print_warnings(&warnings);
     loaded
 }
 

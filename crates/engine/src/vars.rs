@@ -509,11 +509,6 @@ pub fn layer(lower: &mut Map<String, Value>, higher: &Map<String, Value>) {
     }
 }
 
-/// Removes arguments whose rendered value is the `omit` placeholder.
-pub fn drop_omitted(args: &mut Map<String, Value>) {
-    args.retain(|_, v| v.as_str() != Some(OMIT));
-}
-
 /// `inventory_file` and `inventory_dir` of a host, as Ansible sets them:
 /// the absolute path of the first inventory source that defined the host
 /// and that file's directory. A host from a host list (`-i a,b,`) has the
@@ -550,15 +545,5 @@ mod tests {
             .unwrap_or_default();
         layer(&mut low, &high);
         assert_eq!(Value::Object(low), json!({"a": {"y": 2}, "b": 1}));
-    }
-
-    #[test]
-    fn omitted_arguments_are_dropped() {
-        let mut args = json!({"a": OMIT, "b": 1})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        drop_omitted(&mut args);
-        assert_eq!(Value::Object(args), json!({"b": 1}));
     }
 }

@@ -5,6 +5,7 @@
 //! JSON reporter into JSON Lines for programs. Events are built with secrets
 //! already masked (see `secret.rs`), so no reporter can leak one.
 
+pub mod diagnostics;
 pub mod doctor;
 pub mod doctor_documents;
 pub mod file;

@@ -7,19 +7,18 @@
 //! semantics win. Errors name the filter and what was wrong with its input,
 //! never the input itself, which may be a secret.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
 
 use base64::Engine;
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
-use minijinja::{Environment, Error, ErrorKind, State};
-use regex::Regex;
+use minijinja::{Environment, Error, State};
 use sha2::Digest;
 
-use super::vars::{from_json, map_value, to_json};
+use super::convert::{from_json, map_value, to_json};
+use super::filter_input::{invalid, py_str, require};
+use super::omit::OMIT;
+use super::python_regex::{python_replacement, regex, regex_flags};
 use super::{sha1, yaml_out};
-use crate::template::OMIT;
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", bool_filter);
@@ -65,34 +64,6 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     super::password_hash::register(env);
     env.add_function("lookup", lookup);
     env.add_global("omit", OMIT);
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, message.into())
-}
-
-/// Fails for an undefined input. Filters that take `&Value` see undefined
-/// values even in strict mode, and only `default`-like filters should.
-pub(crate) fn require(value: &Value, filter: &str) -> Result<(), Error> {
-    if value.is_undefined() {
-        Err(Error::new(
-            ErrorKind::UndefinedError,
-            format!("the value given to `{filter}` is undefined"),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-/// Python's `str()`: `True`, `None`, and strings as themselves.
-pub(crate) fn py_str(value: &Value) -> String {
-    match value.kind() {
-        ValueKind::Bool => if value.is_true() { "True" } else { "False" }.to_string(),
-        ValueKind::None => "None".to_string(),
-        _ => value
-            .as_str()
-            .map_or_else(|| value.to_string(), str::to_string),
-    }
 }
 
 /// The text of a filter's input, which must be defined.
@@ -382,98 +353,6 @@ fn path_join(value: &Value) -> Result<String, Error> {
         }
     }
     Ok(joined)
-}
-
-/// A pattern with its `ignorecase` and `multiline` flags.
-type RegexKey = (String, bool, bool);
-
-/// Compiled regexes, keyed by pattern and flags: the same few patterns are
-/// applied for every host, and compiling is the expensive part.
-fn regex(pattern: &str, ignorecase: bool, multiline: bool, filter: &str) -> Result<Regex, Error> {
-    static CACHE: OnceLock<Mutex<HashMap<RegexKey, Regex>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Mutex::default);
-    let key = (pattern.to_string(), ignorecase, multiline);
-    if let Ok(cache) = cache.lock()
-        && let Some(regex) = cache.get(&key)
-    {
-        return Ok(regex.clone());
-    }
-    // Python spells "end of text" `\Z`; the regex crate spells it `\z`.
-    let translated = pattern.replace(r"\Z", r"\z");
-    let regex = regex::RegexBuilder::new(&translated)
-        .case_insensitive(ignorecase)
-        .multi_line(multiline)
-        .build()
-        .map_err(|e| invalid(format!("{filter}: invalid regular expression: {e}")))?;
-    if let Ok(mut cache) = cache.lock() {
-        // A bound, in case patterns are built from data.
-        if cache.len() >= 512 {
-            cache.clear();
-        }
-        cache.insert(key, regex.clone());
-    }
-    Ok(regex)
-}
-
-fn regex_flags(kwargs: &Kwargs) -> Result<(bool, bool), Error> {
-    let ignorecase: Option<bool> = kwargs.get("ignorecase")?;
-    let multiline: Option<bool> = kwargs.get("multiline")?;
-    Ok((ignorecase.unwrap_or(false), multiline.unwrap_or(false)))
-}
-
-pub(crate) fn regex_for_test(pattern: &str, kwargs: &Kwargs, test: &str) -> Result<Regex, Error> {
-    let (ignorecase, multiline) = regex_flags(kwargs)?;
-    regex(pattern, ignorecase, multiline, test)
-}
-
-/// Converts a Python `re.sub` replacement (`\1`, `\g<name>`) to the regex
-/// crate's syntax (`${1}`, `${name}`), escaping literal `$`.
-pub(crate) fn python_replacement(replacement: &str) -> String {
-    let mut out = String::with_capacity(replacement.len());
-    let mut chars = replacement.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '$' => out.push_str("$$"),
-            '\\' => match chars.peek().copied() {
-                Some(d) if d.is_ascii_digit() => {
-                    let mut group = String::new();
-                    while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
-                        if group.len() == 2 {
-                            break;
-                        }
-                        group.push(d);
-                        chars.next();
-                    }
-                    out.push_str(&format!("${{{group}}}"));
-                }
-                Some('g') => {
-                    chars.next();
-                    if chars.peek() == Some(&'<') {
-                        chars.next();
-                        let name: String = chars.by_ref().take_while(|&c| c != '>').collect();
-                        out.push_str(&format!("${{{name}}}"));
-                    } else {
-                        out.push_str("\\g");
-                    }
-                }
-                Some('n') => {
-                    chars.next();
-                    out.push('\n');
-                }
-                Some('t') => {
-                    chars.next();
-                    out.push('\t');
-                }
-                Some('\\') => {
-                    chars.next();
-                    out.push('\\');
-                }
-                _ => out.push('\\'),
-            },
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 fn regex_replace(

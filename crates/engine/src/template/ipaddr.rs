@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
-use super::filters::require;
+use super::filter_input::require;
 
 /// Registers the filters under their short and collection names.
 pub(crate) fn register(env: &mut Environment<'static>) {

@@ -19,18 +19,21 @@
 //! Error messages quote the template, never rendered values, so they cannot
 //! leak secrets.
 
+mod convert;
+mod filter_input;
 mod filters;
 mod ipaddr;
 pub mod names;
+mod omit;
 mod password_hash;
 mod predicates;
+mod python_regex;
+mod render;
 mod sha1;
 mod text;
 mod vars;
 mod yaml_out;
 
-use std::borrow::Cow;
-use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use miette::SourceSpan;
@@ -42,17 +45,13 @@ use crate::secret::{Secrets, is_secret_name};
 use crate::suggest;
 use crate::yaml::{self, Node, is_template};
 
-/// The value Ansible users pass as `"{{ omit }}"` to leave an argument out.
-pub const OMIT: &str = "__omit_place_holder__dtrplay__";
-
-pub(crate) use filters::python_replacement;
+pub use omit::{OMIT, drop_omitted};
+pub(crate) use python_regex::python_replacement;
+pub use render::{FileError, TemplateError};
+use render::{eval_checked, render_template};
+pub(crate) use render::{render_json, render_value};
 use vars::Reads;
 pub use vars::{HostTable, Shared, Vars};
-
-/// How many guarded undefined chains (`a.b | default(..)` with `a`
-/// undefined) one render may rewrite; each rewrite fixes one chain, and the
-/// bound keeps a pathological template from looping for long.
-const MAX_CHAIN_REWRITES: usize = 32;
 
 /// The template engine of a run.
 pub struct Templates {
@@ -63,97 +62,6 @@ pub struct Templates {
     /// differ from the strings' settings, built on first use; indexed by
     /// `trim_blocks as usize * 2 + lstrip_blocks as usize`.
     file_envs: [OnceLock<Environment<'static>>; 4],
-}
-
-/// A template that failed to render or evaluate.
-///
-/// The message quotes the template and names variables; it never contains
-/// a rendered value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct TemplateError {
-    pub message: String,
-    /// The failing part, as a byte range of the text that was rendered,
-    /// when minijinja knows it.
-    pub range: Option<Range<usize>>,
-    /// The variable whose being undefined caused the error, if that is what
-    /// happened.
-    pub undefined: Option<String>,
-    /// Whether the text is not valid Jinja at all.
-    pub syntax: bool,
-}
-
-impl TemplateError {
-    fn from_minijinja(err: &minijinja::Error) -> TemplateError {
-        let detail = err.detail().unwrap_or("").to_string();
-        let message = match err.kind() {
-            ErrorKind::OutOfFuel => OUT_OF_FUEL.to_string(),
-            ErrorKind::UndefinedError | ErrorKind::InvalidOperation if !detail.is_empty() => {
-                detail.clone()
-            }
-            kind if detail.is_empty() => kind.to_string(),
-            kind => format!("{kind}: {detail}"),
-        };
-        TemplateError {
-            undefined: undefined_name(&detail),
-            message,
-            range: err.range(),
-            syntax: err.kind() == ErrorKind::SyntaxError,
-        }
-    }
-
-    fn shifted(mut self, by: usize) -> TemplateError {
-        self.range = self.range.map(|r| r.start + by..r.end + by);
-        self
-    }
-
-    fn shifted_back(mut self, by: usize) -> TemplateError {
-        self.range = self
-            .range
-            .and_then(|r| Some(r.start.checked_sub(by)?..r.end.checked_sub(by)?));
-        self
-    }
-
-    /// The error with the line of `text` it is on, for multi-line
-    /// templates (files) where a range alone means little.
-    fn in_file(self, text: &str) -> FileError {
-        let line = self.range.as_ref().map(|range| {
-            let before = text.get(..range.start).unwrap_or(text);
-            before.matches('\n').count() + 1
-        });
-        FileError { line, error: self }
-    }
-}
-
-/// A template file (the `template` module) that failed to render: the
-/// message, prefixed with the file's line when minijinja knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileError {
-    pub line: Option<usize>,
-    pub error: TemplateError,
-}
-
-impl std::fmt::Display for FileError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "line {line}: {}", self.error.message),
-            None => f.write_str(&self.error.message),
-        }
-    }
-}
-
-impl std::error::Error for FileError {}
-
-/// The root variable in "`foo.bar` is undefined".
-fn undefined_name(detail: &str) -> Option<String> {
-    let end = detail.find("` is undefined")?;
-    let start = detail[..end].rfind('`')? + 1;
-    let expr = &detail[start..end];
-    let root = expr
-        .split(['.', '['])
-        .next()
-        .filter(|r| !r.is_empty() && r.chars().all(|c| c.is_alphanumeric() || c == '_'))?;
-    Some(root.to_string())
 }
 
 impl Default for Templates {
@@ -169,9 +77,6 @@ impl Default for Templates {
 /// real template (a 64 MiB file read with `lookup('file')` costs a million),
 /// and a bound on what a runaway join or concatenation can take.
 pub const MAX_FUEL: u64 = 4_000_000;
-
-/// The message of a render that used up [`MAX_FUEL`].
-const OUT_OF_FUEL: &str = "this template makes more data or does more work than dtrplay's limit for one template (256 MiB of strings and lists, or 4 million steps)";
 
 /// An environment with Ansible's settings. Strings use `trim_blocks` and no
 /// `lstrip_blocks`, as Ansible does; template files choose.
@@ -498,7 +403,11 @@ impl Templates {
                 continue;
             }
             if let Ok(value) = render_json(&self.env, json, &scope) {
-                collect_rendered(&vars::to_json(&value), is_secret_name(name), &mut secrets);
+                collect_rendered(
+                    &convert::to_json(&value),
+                    is_secret_name(name),
+                    &mut secrets,
+                );
             }
         }
         secrets
@@ -579,7 +488,7 @@ fn expression_output<'a>(source: &str, rendered: &'a str) -> Vec<&'a str> {
 
 /// Rendered data, or the error a value inside it carries.
 fn data(value: &Value) -> Result<serde_json::Value, TemplateError> {
-    vars::try_to_json(value).map_err(|err| TemplateError {
+    convert::try_to_json(value).map_err(|err| TemplateError {
         message: err.to_string(),
         range: None,
         undefined: None,
@@ -661,55 +570,6 @@ fn input_error(node: &Node, err: TemplateError, vars: &Vars) -> InputError {
         .with_maybe_help(help)
 }
 
-/// Renders a template string to a value: typed for a single expression,
-/// a string otherwise.
-pub(crate) fn render_value(
-    env: &Environment<'static>,
-    text: &str,
-    scope: &Value,
-) -> Result<Value, TemplateError> {
-    if let Some(inner) = text::single_expression(text) {
-        match eval_expression(env, &text[inner.clone()], scope) {
-            Ok(value) if !value.is_undefined() => return Ok(value),
-            // An undefined result is reported by rendering the whole text:
-            // strict printing names the undefined part and its position.
-            Ok(_) => {}
-            // Not rendering again on errors matters: lazily templated
-            // variables render inside renders, and a retry at every level
-            // would cost 2^depth.
-            Err(err) => return Err(TemplateError::from_minijinja(&err).shifted(inner.start)),
-        }
-    }
-    render_template(env, text, scope)
-        .map(Value::from)
-        .map_err(|err| TemplateError::from_minijinja(&err))
-}
-
-/// Renders data kept as written (a lazily templated variable).
-pub(crate) fn render_json(
-    env: &Environment<'static>,
-    json: &serde_json::Value,
-    scope: &Value,
-) -> Result<Value, TemplateError> {
-    use serde_json::Value as J;
-    match json {
-        J::String(s) if is_template(s) => render_value(env, s, scope),
-        J::Array(items) => items
-            .iter()
-            .map(|item| render_json(env, item, scope))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::from),
-        J::Object(map) => {
-            let mut pairs = Vec::with_capacity(map.len());
-            for (key, item) in map {
-                pairs.push((Value::from(key.as_str()), render_json(env, item, scope)?));
-            }
-            Ok(vars::map_value(pairs))
-        }
-        _ => Ok(vars::from_json(json)),
-    }
-}
-
 /// Evaluates a condition: a bare expression, `{{ expr }}`, or (as Ansible
 /// tolerates) a template whose output is an expression.
 fn eval_value(
@@ -745,111 +605,6 @@ fn eval_value(
         });
     }
     eval_checked(env, expr, scope)
-}
-
-/// Evaluates an expression whose result must be defined.
-fn eval_checked(
-    env: &Environment<'static>,
-    expr: &str,
-    scope: &Value,
-) -> Result<Value, TemplateError> {
-    let value =
-        eval_expression(env, expr, scope).map_err(|err| TemplateError::from_minijinja(&err))?;
-    if !value.is_undefined() {
-        return Ok(value);
-    }
-    // Strict printing of the same expression says which part is undefined,
-    // and where.
-    let wrapped = format!("{{{{ {expr} }}}}");
-    match render_template(env, &wrapped, scope) {
-        Err(err) if err.kind() != ErrorKind::SyntaxError => {
-            Err(TemplateError::from_minijinja(&err).shifted_back(3))
-        }
-        Err(_) => Err(TemplateError {
-            message: format!("`{}` is undefined", expr.trim()),
-            range: Some(0..expr.len()),
-            undefined: None,
-            syntax: false,
-        }),
-        // An `if` without `else` that is false yields "nothing", as in Jinja.
-        Ok(_) => Ok(Value::from(())),
-    }
-}
-
-/// Evaluates an expression, rewriting guarded undefined chains.
-fn eval_expression(
-    env: &Environment<'static>,
-    expr: &str,
-    scope: &Value,
-) -> Result<Value, minijinja::Error> {
-    let mut source = Cow::Borrowed(expr);
-    let mut rewrites = 0;
-    loop {
-        let result = env
-            .compile_expression_owned(source.to_string())
-            .and_then(|compiled| compiled.eval(scope.clone()));
-        match result {
-            Err(err) if rewrites < MAX_CHAIN_REWRITES => match defuse(&source, &err) {
-                Some(rewritten) => {
-                    source = Cow::Owned(rewritten);
-                    rewrites += 1;
-                }
-                None => return Err(err),
-            },
-            other => return other,
-        }
-    }
-}
-
-/// Renders a template to text, rewriting guarded undefined chains.
-fn render_template(
-    env: &Environment<'static>,
-    text: &str,
-    scope: &Value,
-) -> Result<String, minijinja::Error> {
-    let mut source = Cow::Borrowed(text);
-    let mut rewrites = 0;
-    loop {
-        match env.render_str(&source, scope.clone()) {
-            Err(err) if rewrites < MAX_CHAIN_REWRITES => match defuse(&source, &err) {
-                Some(rewritten) => {
-                    source = Cow::Owned(rewritten);
-                    rewrites += 1;
-                }
-                None => return Err(err),
-            },
-            other => return other.map(|out| restore_trailing_newlines(text, out)),
-        }
-    }
-}
-
-/// Ansible's `preserve_trailing_newlines`: Jinja drops the source's last
-/// newline, and Ansible adds newlines back until the result ends with at
-/// least as many as the source did. So `a={{ x }}\n` with `x` ending in a
-/// newline gives one newline, not two, and a source ending in a block tag
-/// and a newline keeps that newline.
-fn restore_trailing_newlines(source: &str, mut out: String) -> String {
-    let trailing = |s: &str| s.bytes().rev().take_while(|b| *b == b'\n').count();
-    let missing = trailing(source).saturating_sub(trailing(&out));
-    out.extend(std::iter::repeat_n('\n', missing));
-    out
-}
-
-/// For an undefined error inside a chain guarded by `default` or
-/// `is defined` (Ansible's idiom `foo.bar | default('z')` with `foo`
-/// undefined, which strict minijinja rejects), the source with that chain
-/// replaced by a name that is certainly undefined and exactly as long, so
-/// that every position in later errors stays true.
-fn defuse(source: &str, err: &minijinja::Error) -> Option<String> {
-    if err.kind() != ErrorKind::UndefinedError {
-        return None;
-    }
-    let chain = text::guarded_chain(source, &err.range()?)?;
-    let mut rewritten = String::with_capacity(source.len());
-    rewritten.push_str(&source[..chain.start]);
-    rewritten.push_str(&"_".repeat(chain.len()));
-    rewritten.push_str(&source[chain.end..]);
-    Some(rewritten)
 }
 
 #[cfg(test)]
@@ -967,18 +722,5 @@ mod tests {
         );
         let err = render("{{ a }}", v).expect_err("loop");
         assert!(err.message.contains("refers to itself"), "{}", err.message);
-    }
-
-    #[test]
-    fn undefined_names() {
-        assert_eq!(
-            undefined_name("`foo.bar` is undefined").as_deref(),
-            Some("foo")
-        );
-        assert_eq!(
-            undefined_name("tried to use + operator on unsupported types number and undefined (`nope` is undefined)").as_deref(),
-            Some("nope")
-        );
-        assert_eq!(undefined_name("something else"), None);
     }
 }

@@ -12,7 +12,8 @@ use std::path::Path;
 use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
-use super::filters::{py_str, regex_for_test, require};
+use super::filter_input::{py_str, require};
+use super::python_regex::regex_for_test;
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("match", |value: &Value, pattern: &str, kwargs: Kwargs| {
