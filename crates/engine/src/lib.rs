@@ -74,6 +74,7 @@ pub(crate) mod validate;
 pub(crate) mod vars;
 pub(crate) mod vars_prompt;
 pub(crate) mod vault;
+pub(crate) mod wildcard;
 pub mod yaml;
 pub(crate) mod yaml_error;
 

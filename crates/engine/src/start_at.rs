@@ -20,7 +20,7 @@ pub fn matches(wanted: &str, task: &TaskDef) -> bool {
     };
     [name, full]
         .iter()
-        .any(|n| n == wanted || wildcard(wanted.as_bytes(), n.as_bytes()))
+        .any(|n| n == wanted || crate::wildcard::matches(wanted, n))
 }
 
 /// Checks that some task of the playbook matches.
@@ -47,26 +47,4 @@ pub fn check(wanted: &str, playbook: &Playbook) -> Result<(), Error> {
             None => "`--list-tasks` lists every task; `*` matches any text".into(),
         }),
     })
-}
-
-/// fnmatch without character classes: `*` is any text, `?` one character.
-fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| wildcard(rest, &text[i..])),
-        Some((b'?', rest)) => !text.is_empty() && wildcard(rest, &text[1..]),
-        Some((c, rest)) => text.first() == Some(c) && wildcard(rest, &text[1..]),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wildcard;
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard(b"Install *", b"Install docker"));
-        assert!(wildcard(b"?ing", b"ping"));
-        assert!(!wildcard(b"Install", b"Install docker"));
-    }
 }

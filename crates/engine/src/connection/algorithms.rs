@@ -11,7 +11,7 @@
 //! host goes to OpenSSH rather than to a handshake that offers less than the
 //! user asked for; removing such a name (`-ssh-dss`) is always understood.
 
-use crate::connection::ssh_config::wildcard;
+use crate::wildcard;
 
 /// Which list a value is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +167,7 @@ pub fn list(kind: Kind, value: &str) -> Result<Vec<String>, String> {
     let list: Vec<String> = if op == Some('-') {
         default
             .iter()
-            .filter(|d| !entries.iter().any(|e| wildcard(e, d)))
+            .filter(|d| !entries.iter().any(|e| wildcard::matches(e, d)))
             .map(|d| d.to_string())
             .collect()
     } else {
@@ -210,7 +210,7 @@ fn expand(kind: Kind, entries: &[&str]) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for entry in entries {
         if entry.contains(['*', '?']) {
-            for name in supported.iter().filter(|s| wildcard(entry, s)) {
+            for name in supported.iter().filter(|s| wildcard::matches(entry, s)) {
                 if !out.iter().any(|o| o == name) {
                     out.push(name.to_string());
                 }

@@ -258,11 +258,11 @@ fn entry_matches(patterns: &str, name: &str) -> bool {
         let pattern = pattern.to_ascii_lowercase();
         match pattern.strip_prefix('!') {
             Some(negated) => {
-                if super::ssh_config::wildcard(negated, name) {
+                if crate::wildcard::matches(negated, name) {
                     return false;
                 }
             }
-            None => matched |= super::ssh_config::wildcard(&pattern, name),
+            None => matched |= crate::wildcard::matches(&pattern, name),
         }
     }
     matched

@@ -1394,11 +1394,7 @@ fn send_env(patterns: &[String]) -> Vec<(String, String)> {
         return Vec::new();
     }
     std::env::vars()
-        .filter(|(name, _)| {
-            patterns
-                .iter()
-                .any(|p| crate::connection::ssh_config::wildcard(p, name))
-        })
+        .filter(|(name, _)| patterns.iter().any(|p| crate::wildcard::matches(p, name)))
         .collect()
 }
 

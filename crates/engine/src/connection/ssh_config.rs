@@ -42,6 +42,7 @@ use std::time::Duration;
 use crate::connection::Target;
 use crate::connection::algorithms::{self, Kind};
 use crate::connection::ssh_refusal::Refusal;
+use crate::wildcard;
 
 /// Keywords that do not change how the native transport connects,
 /// authenticates or what the remote scripts see, so their values are
@@ -166,7 +167,7 @@ impl Files for RealFiles {
                         for entry in entries.flatten() {
                             let name = entry.file_name().to_string_lossy().into_owned();
                             // Like glob(3), a wildcard never matches a leading dot.
-                            if !name.starts_with('.') && wildcard(&part, &name) {
+                            if !name.starts_with('.') && wildcard::matches(&part, &name) {
                                 next.push(dir.join(name));
                             }
                         }
@@ -1108,38 +1109,14 @@ pub fn host_matches(patterns: &[String], host: &str) -> bool {
         let pattern = pattern.to_ascii_lowercase();
         match pattern.strip_prefix('!') {
             Some(negated) => {
-                if wildcard(negated, &host) {
+                if wildcard::matches(negated, &host) {
                     return false;
                 }
             }
-            None => matched |= wildcard(&pattern, &host),
+            None => matched |= wildcard::matches(&pattern, &host),
         }
     }
     matched
-}
-
-/// OpenSSH's `match_pattern`: `*` is any run of characters, `?` any one.
-pub fn wildcard(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 fn port(value: &str) -> Result<u16, Refusal> {
@@ -1216,7 +1193,7 @@ mod tests {
             let pattern = pattern.display().to_string();
             self.0
                 .keys()
-                .filter(|p| wildcard(&pattern, &p.display().to_string()))
+                .filter(|p| wildcard::matches(&pattern, &p.display().to_string()))
                 .cloned()
                 .collect()
         }
