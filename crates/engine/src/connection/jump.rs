@@ -19,13 +19,15 @@
 //! when it is the first of its chain.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex as StdMutex};
 
 use russh::ChannelStream;
 use russh::client::{Handle, Msg};
 
 use crate::connection::ConnectOptions;
-use crate::connection::native::{Client, Failure, Native, OpenError};
+use crate::connection::native::{Client, Failure, Io, Native, OpenError, Via};
 use crate::connection::ssh_config::{self, Env, Hop, Resolution};
 
 /// How deeply jump hosts may stand behind jump hosts.
@@ -77,11 +79,7 @@ impl Jump {
 
     /// A `direct-tcpip` channel to `host:port` from the jump host, as a
     /// stream; the jump host is connected first if no host did yet.
-    pub(crate) async fn channel(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> Result<ChannelStream<Msg>, Failure> {
+    async fn open_channel(&self, host: &str, port: u16) -> Result<ChannelStream<Msg>, Failure> {
         let slot = self.jumps.slot(&self.key);
         let handle = {
             let mut held = slot.lock().await;
@@ -114,11 +112,6 @@ impl Jump {
         Ok(channel.into_stream())
     }
 
-    /// The jump host as written, with the ones before it.
-    pub fn describe(&self) -> String {
-        self.name.clone()
-    }
-
     fn failed(&self, error: OpenError) -> Failure {
         let (message, hint) = match error {
             OpenError::Fallback(reason) => (reason, None),
@@ -136,6 +129,24 @@ impl Jump {
                 )
             }),
         )
+    }
+}
+
+impl Via for Jump {
+    fn channel<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = Result<Box<dyn Io>, Failure>> + Send + 'a>> {
+        Box::pin(async move {
+            let stream = self.open_channel(host, port).await?;
+            Ok(Box::new(stream) as Box<dyn Io>)
+        })
+    }
+
+    /// The jump host as written, with the ones before it.
+    fn describe(&self) -> String {
+        self.name.clone()
     }
 }
 
@@ -184,7 +195,14 @@ fn chain(
     };
     // A jump host never falls back on its own: the host behind it does,
     // as a whole, when the chain is not understood.
-    let hop = Native::prepare(&last.host, settings, options, true, via).map_err(|e| match e {
+    let hop = Native::prepare(
+        &last.host,
+        settings,
+        options,
+        true,
+        via.clone().map(|v| v as Arc<dyn Via>),
+    )
+    .map_err(|e| match e {
         OpenError::Fallback(reason) => reason,
         OpenError::Failed(error) => error.to_string(),
     })?;

@@ -347,7 +347,7 @@ pub async fn connect_as(
                 settings,
                 options,
                 forced,
-                jump,
+                jump.map(|j| j as std::sync::Arc<dyn native::Via>),
                 first,
             )
             .await

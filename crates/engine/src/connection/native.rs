@@ -44,7 +44,9 @@
 //! and then serves the next command. Only a connection that is gone is
 //! opened again.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -58,7 +60,6 @@ use tokio::sync::Mutex;
 
 use crate::connection::algorithms;
 use crate::connection::escalate::{self, Escalation, Step};
-use crate::connection::jump::Jump;
 use crate::connection::known_hosts::{self, lookup_name};
 use crate::connection::known_hosts::{HostKeys, Verdict};
 use crate::connection::remote_shell::{self, Orphan, Reply, Session};
@@ -115,7 +116,7 @@ pub struct Native {
     /// contended; it exists because `Transport` methods share `&self`.
     handle: Mutex<Option<Handle<Client>>>,
     /// The jump host the connection goes through (`ProxyJump`).
-    jump: Option<Arc<Jump>>,
+    jump: Option<Arc<dyn Via>>,
 }
 
 impl ShellConnection<Native> {
@@ -123,12 +124,12 @@ impl ShellConnection<Native> {
     /// transient failures `options.retries` times. With `first`, that
     /// user's escalated shell is the one started (`connection::connect_as`,
     /// see [`ShellConnection::start`]).
-    pub async fn open(
+    pub(crate) async fn open(
         name: &str,
         settings: Settings,
         options: &ConnectOptions,
         forced: bool,
-        jump: Option<Arc<Jump>>,
+        jump: Option<Arc<dyn Via>>,
         first: Option<&Escalation>,
     ) -> Result<NativeConnection, OpenError> {
         let native = Native::prepare(name, settings, options, forced, jump)?;
@@ -149,7 +150,7 @@ impl Native {
         settings: Settings,
         options: &ConnectOptions,
         forced: bool,
-        jump: Option<Arc<Jump>>,
+        jump: Option<Arc<dyn Via>>,
     ) -> Result<Native, OpenError> {
         let mut files = settings.user_known_hosts.clone();
         files.extend(settings.global_known_hosts.iter().cloned());
@@ -242,7 +243,7 @@ impl Native {
         let s = &self.settings;
         let place = format!("{} port {}", s.host_name, s.port);
         let (stream, address_keys): (Box<dyn Io>, _) = match &self.jump {
-            Some(jump) => (Box::new(jump.channel(&s.host_name, s.port).await?), None),
+            Some(jump) => (jump.channel(&s.host_name, s.port).await?, None),
             None => {
                 let stream = tcp_connect(s, self.connect_timeout, &place).await?;
                 banner_wait(&stream, self.connect_timeout, &place).await?;
@@ -677,6 +678,22 @@ fn client_config(settings: &Settings, host_keys: &HostKeys) -> Result<client::Co
         nodelay: true,
         ..Default::default()
     })
+}
+
+/// How a host that is not reached over TCP directly is reached: a jump
+/// host (`jump.rs`) opens a channel to it. The native client names only
+/// this trait, so the jump code, which itself connects natively, sits
+/// above it instead of beside it.
+pub(crate) trait Via: Send + Sync {
+    /// A byte stream to `host:port`.
+    fn channel<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = Result<Box<dyn Io>, Failure>> + Send + 'a>>;
+
+    /// The way as written, for messages.
+    fn describe(&self) -> String;
 }
 
 /// A byte stream an SSH connection runs on: TCP, or a channel of a jump
