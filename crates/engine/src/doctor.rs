@@ -47,9 +47,11 @@ use crate::report::json::JsonReporter;
 use crate::report::{Event, Reporter};
 
 mod bypass_link;
+mod ca_file;
 mod containerd;
 mod engine_probe;
 mod inputs;
+mod node;
 mod node_link;
 mod ucp_link;
 
@@ -57,8 +59,8 @@ use crate::report::verdict::Reach;
 pub use crate::report::verdict::{Health, Link, Verdict};
 use bypass_link::dtr_trusts_ucp;
 pub use inputs::{Connecting, Inputs, NODES_GROUP, load};
+pub use node::{NodeTarget, TrustSettings};
 use node_link::node_trusts_dtr;
-pub use node_link::{NodeTarget, TrustSettings};
 use ucp_link::ucp_knows_dtr;
 
 /// CAs and certificates expiring within this many days are warned about.

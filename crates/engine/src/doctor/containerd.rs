@@ -10,7 +10,8 @@
 //! imports `conf.d` only when its main configuration says so).
 
 use crate::api::dtr_ca::DtrCa;
-use crate::doctor::node_link::{NodeShell, TrustSettings, ca_file_verdict};
+use crate::doctor::ca_file::ca_file_verdict;
+use crate::doctor::node::{NodeShell, TrustSettings};
 use crate::doctor::{FIX_COPY, Health, Link, Verdict};
 use crate::tasks::containerd_trust;
 use crate::tasks::copy_ca_crt::{self, Remote};

@@ -6,69 +6,16 @@
 //! Apart from the API links because this one reads each node, with its own
 //! channel (`NodeShell`) and the node's runtime settings.
 
-use std::time::Duration;
-
-use rustls_pki_types::{CertificateDer, UnixTime};
-
+use super::ca_file::ca_file_verdict;
 use super::containerd;
 use super::engine_probe::{self, EngineAnswer};
-use super::{FIX_COPY, Health, Link, Verdict, fingerprint_note, one_line};
+use super::node::{NodeShell, NodeTarget, TrustSettings};
+use super::{FIX_COPY, Health, Link, Verdict};
 use crate::api::dtr_ca::DtrCa;
 use crate::api::registry::ca_crt_path;
-use crate::api::{Service, parse_base_url, tls};
-use crate::cert;
-use crate::connection::escalate::Escalation;
-use crate::connection::{ConnError, Connection};
-use crate::tasks::copy_ca_crt::{self, Remote};
+use crate::connection::ConnError;
 use crate::tasks::node_runtime::{self, RuntimeArg, Runtimes};
 use crate::tasks::push_failure::PushFailure;
-
-/// A node to check: its name, where its `certs.d` is, and the channel to it
-/// (or why there is none).
-pub struct NodeTarget {
-    pub name: String,
-    pub certs_dir: String,
-    pub conn: Result<Box<dyn Connection>, ConnError>,
-    /// Whom the node's files are read as: the host's `ansible_become*`
-    /// variables, as for the playbook's tasks (a fleet whose login user is
-    /// not root reads `certs.d` with sudo). `None` reads as the login user.
-    pub escalation: Option<Escalation>,
-    /// Which runtimes to check and where containerd keeps its trust.
-    pub trust: TrustSettings,
-}
-
-/// A node's step 5 settings beside `docker_certs_dir`: the variables
-/// `copy-ca-crt` reads (`container_runtime`, `containerd_certs_dir`,
-/// `containerd_cri_dropin`); unset, doctor detects what the node runs.
-#[derive(Debug, Clone, Default)]
-pub struct TrustSettings {
-    pub runtime: Option<String>,
-    pub containerd_certs_dir: Option<String>,
-    pub containerd_cri_dropin: Option<String>,
-}
-
-/// A node's channel for doctor's read-only scripts, run as the node's
-/// become settings say.
-pub(super) struct NodeShell<'a> {
-    conn: &'a dyn Connection,
-    escalation: Option<&'a Escalation>,
-}
-
-impl NodeShell<'_> {
-    pub(super) async fn run(&self, script: &str) -> Result<crate::connection::Output, ConnError> {
-        match self.escalation {
-            Some(escalation) => {
-                self.conn
-                    .run_as(escalation, script, b"", NODE_TIMEOUT)
-                    .await
-            }
-            None => self.conn.run(script, b"", NODE_TIMEOUT).await,
-        }
-    }
-}
-
-/// How long one read-only script on a node may take.
-const NODE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) async fn node_trusts_dtr(node: &NodeTarget, dtr_ca: Option<&DtrCa>) -> Vec<Verdict> {
     let link = Link::NodeTrustsDtr;
@@ -101,10 +48,7 @@ pub(super) async fn node_trusts_dtr(node: &NodeTarget, dtr_ca: Option<&DtrCa>) -
             )];
         }
     };
-    let shell = NodeShell {
-        conn: conn.as_ref(),
-        escalation: node.escalation.as_ref(),
-    };
+    let shell = NodeShell::new(conn.as_ref(), node.escalation.as_ref());
     let runtimes = match node_runtimes(&shell, &node.trust).await {
         Ok(runtimes) => runtimes,
         Err(e) => {
@@ -220,124 +164,4 @@ pub(super) async fn with_engine_answer(
         }
     }
     verdict
-}
-
-/// Whether the CA file at `path` on the node is one DTR's certificate
-/// chains to: the question a runtime asks of it.
-pub(super) async fn ca_file_verdict(
-    shell: &NodeShell<'_>,
-    node: &str,
-    path: &str,
-    dtr_ca: &DtrCa,
-) -> Verdict {
-    let link = Link::NodeTrustsDtr;
-    let name = Some(node);
-    let out = match shell.run(&copy_ca_crt::probe_script(path)).await {
-        Ok(out) => out,
-        Err(e) => {
-            return Verdict::broken(
-                link,
-                name,
-                format!("{node} cannot be reached"),
-                e.to_string(),
-                "check SSH access to the node, then run doctor again",
-            );
-        }
-    };
-    let remote = copy_ca_crt::parse_probe(&out.stdout_text());
-    let content = match remote {
-        Some(Remote::File { content, .. }) => content,
-        Some(Remote::Absent) => {
-            return Verdict::broken(
-                link,
-                name,
-                format!("{path} is missing"),
-                "the runtime has no CA for DTR's private certificate",
-                FIX_COPY,
-            );
-        }
-        Some(Remote::Unreadable) => {
-            return Verdict::broken(
-                link,
-                name,
-                format!("{path} cannot be read"),
-                "the SSH user cannot read it",
-                "connect as root (ansible_user), or let the login user become root (ansible_become: true), to let doctor read it",
-            );
-        }
-        Some(Remote::NotAFile) => {
-            return Verdict::broken(
-                link,
-                name,
-                format!("{path} is not a file"),
-                "something else is in the way of ca.crt",
-                format!("remove it, then {FIX_COPY}"),
-            );
-        }
-        None => {
-            return Verdict::broken(
-                link,
-                name,
-                format!("{path} cannot be inspected"),
-                out.stderr_text().trim().to_string(),
-                "check the node's shell",
-            );
-        }
-    };
-    // The engine's question is whether DTR's chain verifies against the
-    // file; the chain is read once per DTR and the file may be a bundle.
-    let anchors: Vec<CertificateDer<'static>> = match cert::parse_pem(&content, "ca.crt") {
-        Ok(certs) => certs.into_iter().map(|c| c.der).collect(),
-        Err(e) => {
-            return Verdict::broken(
-                link,
-                name,
-                format!("{path} is not a usable CA"),
-                e.to_string(),
-                FIX_COPY,
-            );
-        }
-    };
-    match presented(dtr_ca).await {
-        Ok(chain) => match chain.split_first() {
-            Some((leaf, rest)) => match cert::verify_chain(leaf, rest, &anchors, UnixTime::now()) {
-                Ok(()) => Verdict::ok(
-                    link,
-                    name,
-                    format!(
-                        "{path} holds a CA that DTR's certificate chains to{}",
-                        fingerprint_note(&content)
-                    ),
-                ),
-                Err(why) => Verdict::broken(
-                    link,
-                    name,
-                    format!("{path} holds another CA"),
-                    format!(
-                        "DTR's certificate does not chain to {} in {path} ({why}); DTR's CA is {}",
-                        one_line(&content),
-                        one_line(&dtr_ca.pem)
-                    ),
-                    FIX_COPY,
-                ),
-            },
-            None => Verdict::broken(
-                link,
-                name,
-                "DTR presented no certificate",
-                "the TLS handshake with DTR returned no certificate",
-                "check DTR",
-            ),
-        },
-        Err(e) => Verdict::broken(link, name, "DTR cannot be reached", e, "check DTR"),
-    }
-}
-
-/// The chain DTR presents (read again here, not cached, because doctor
-/// judges the live server).
-pub(super) async fn presented(dtr_ca: &DtrCa) -> Result<Vec<CertificateDer<'static>>, String> {
-    let base = parse_base_url(Service::Dtr, &dtr_ca.origin).map_err(|e| e.to_string())?;
-    tls::presented_chain(Service::Dtr, &base)
-        .await
-        .map_err(|e| e.to_string())
 }
