@@ -21,7 +21,7 @@
 
 use miette::SourceSpan;
 
-use super::loader::Builder;
+use super::builder::Builder;
 use super::shlex::{self, Word};
 use super::{VarValue, hostrange, literal};
 use crate::error::InputError;

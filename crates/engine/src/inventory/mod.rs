@@ -20,6 +20,7 @@
 //! Everything here is computed up front; looking a host's variables up is a
 //! walk over its (pre-sorted) groups, so a 1000-host inventory stays cheap.
 
+mod builder;
 mod hostrange;
 mod ini;
 mod list;

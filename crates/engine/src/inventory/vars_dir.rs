@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::loader::io_error;
+use super::builder::io_error;
 use super::{Inventory, VarValue, Vars};
 use crate::error::InputError;
 use crate::source::SourceFile;

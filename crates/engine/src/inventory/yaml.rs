@@ -12,8 +12,8 @@
 //! silently missing. Here it is an error with a suggestion.
 
 use super::VarValue;
+use super::builder::Builder;
 use super::hostrange;
-use super::loader::Builder;
 use crate::error::InputError;
 use crate::suggest::did_you_mean;
 use crate::yaml::{Node, Value};
