@@ -23,28 +23,20 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum_server::Handle;
-use axum_server::tls::TlsInfo;
 use axum_server::tls_rustls::RustlsConfig;
-use base64::Engine;
-use rustls::server::danger::ClientCertVerifier;
-use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
-use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::Flavor;
-use crate::pki::{LabPki, parse_certificates};
+use crate::api_auth::Accounts;
+pub use crate::api_tls::TlsSetupError;
+use crate::api_tls::dtr_tls_config;
+use crate::pki::LabPki;
 use crate::{dtr, ucp, ucp_engines};
-use dtrplay_tls::AnyChain;
 
 /// How the lab's API servers are set up.
 #[derive(Clone)]
@@ -150,20 +142,6 @@ pub enum StartError {
         #[source]
         source: TlsSetupError,
     },
-}
-
-/// Why a rustls server configuration could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsSetupError {
-    /// A PEM input holds no usable certificate or key.
-    #[error("the {what} is not valid PEM")]
-    Pem { what: &'static str },
-    /// rustls rejected the certificate and key.
-    #[error("rustls rejected the server certificate or key")]
-    Rustls(#[from] rustls::Error),
-    /// The client certificate verifier could not be built.
-    #[error("cannot build the client certificate verifier")]
-    Verifier(#[from] VerifierBuilderError),
 }
 
 /// The running UCP and DTR simulators. Dropping this without calling
@@ -288,7 +266,7 @@ pub async fn start(pki: &LabPki, cfg: ApiConfig) -> Result<ApiServers, StartErro
             return Err(StartError::NotLoopback { server, addr });
         }
     }
-    let accounts = Accounts::new(&cfg)?;
+    let accounts = accounts(&cfg)?;
 
     let ucp_listener = bind("UCP", cfg.ucp_bind)?;
     let dtr_listener = bind("DTR", cfg.dtr_bind)?;
@@ -447,231 +425,23 @@ impl Drop for RunningServer {
     }
 }
 
-/// A rustls server configuration serving `cert_pem`/`key_pem` over HTTP/1.1.
-pub(crate) fn server_config(
-    cert_pem: &str,
-    key_pem: &str,
-    verifier: Arc<dyn ClientCertVerifier>,
-) -> Result<ServerConfig, TlsSetupError> {
-    let chain = parse_certificates(cert_pem).ok_or(TlsSetupError::Pem {
-        what: "server certificate",
-    })?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|_| TlsSetupError::Pem { what: "server key" })?;
-    let mut config = ServerConfig::builder_with_provider(dtrplay_tls::provider())
-        .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
-    // Only HTTP/1.1 is served, so only it is offered.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// A TLS configuration that asks for a client certificate signed by `ca_pem`
-/// and lets clients without one through.
-pub(crate) fn optional_client_ca_config(
-    cert_pem: &str,
-    key_pem: &str,
-    ca_pem: &str,
-) -> Result<ServerConfig, TlsSetupError> {
-    let mut roots = RootCertStore::empty();
-    for ca in parse_certificates(ca_pem).ok_or(TlsSetupError::Pem {
-        what: "client CA certificate",
-    })? {
-        roots.add(ca)?;
-    }
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), dtrplay_tls::provider())
-            .allow_unauthenticated()
-            .build()?;
-    server_config(cert_pem, key_pem, verifier)
-}
-
-/// DTR's TLS configuration: any client certificate is accepted at the TLS
-/// layer, so the auth bypass can judge it per request.
-pub(crate) fn dtr_tls_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfig, TlsSetupError> {
-    // nginx's `ssl_verify_client optional_no_ca`: ask for a certificate,
-    // don't require one, and don't judge its issuer; the client must still
-    // prove it holds the certificate's key.
-    server_config(cert_pem, key_pem, AnyChain::new())
-}
-
-/// The certificate chain the client presented on this connection, leaf
-/// first; empty when it presented none.
-pub(crate) fn peer_chain(tls: Option<&TlsInfo>) -> Vec<CertificateDer<'static>> {
-    tls.map(|info| {
-        info.peer_certificates
-            .iter()
-            .map(|der| CertificateDer::from(der.clone()))
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
-/// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    Admin,
-    User,
-}
-
-/// The lab's two accounts, shared by UCP and DTR.
-#[derive(Clone)]
-pub(crate) struct Accounts {
-    admin: (String, String),
-    user: (String, String),
-}
-
-impl Accounts {
-    fn new(cfg: &ApiConfig) -> Result<Accounts, StartError> {
-        let config = |reason: &str| StartError::Config {
-            reason: reason.to_owned(),
-        };
-        if cfg.admin_user.is_empty() || cfg.dtr_user.is_empty() {
-            return Err(config("user names must not be empty"));
-        }
-        if cfg.admin_user == cfg.dtr_user {
-            return Err(config("the admin and the non-admin user must differ"));
-        }
-        if cfg.admin_password.is_empty() || cfg.dtr_user_password.is_empty() {
-            return Err(config("passwords must not be empty"));
-        }
-        Ok(Accounts {
-            admin: (cfg.admin_user.clone(), cfg.admin_password.clone()),
-            user: (cfg.dtr_user.clone(), cfg.dtr_user_password.clone()),
-        })
-    }
-
-    /// The role of `name` if it is an account.
-    pub(crate) fn role(&self, name: &str) -> Option<Role> {
-        if name == self.admin.0 {
-            Some(Role::Admin)
-        } else if name == self.user.0 {
-            Some(Role::User)
-        } else {
-            None
-        }
-    }
-
-    /// The role of `name` if `password` is its password.
-    pub(crate) fn verify(&self, name: &str, password: &str) -> Option<Role> {
-        let role = self.role(name)?;
-        let expected = match role {
-            Role::Admin => &self.admin.1,
-            Role::User => &self.user.1,
-        };
-        (expected == password).then_some(role)
-    }
-}
-
-/// The outcome of reading an `Authorization: Basic` header.
-pub(crate) enum BasicAuth {
-    /// No `Authorization` header at all.
-    Absent,
-    /// A header that is not well-formed Basic credentials.
-    Malformed,
-    /// A user name and password.
-    Credentials { user: String, password: String },
-}
-
-pub(crate) fn basic_auth(headers: &HeaderMap) -> BasicAuth {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return BasicAuth::Absent;
+/// The lab's accounts from its configuration, which must name two
+/// different users with passwords.
+fn accounts(cfg: &ApiConfig) -> Result<Accounts, StartError> {
+    let config = |reason: &str| StartError::Config {
+        reason: reason.to_owned(),
     };
-    let Some(encoded) = value.to_str().ok().and_then(|v| {
-        v.strip_prefix("Basic ")
-            .or_else(|| v.strip_prefix("basic "))
-    }) else {
-        return BasicAuth::Malformed;
-    };
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok());
-    match decoded.as_deref().and_then(|text| text.split_once(':')) {
-        Some((user, password)) => BasicAuth::Credentials {
-            user: user.to_owned(),
-            password: password.to_owned(),
-        },
-        None => BasicAuth::Malformed,
+    if cfg.admin_user.is_empty() || cfg.dtr_user.is_empty() {
+        return Err(config("user names must not be empty"));
     }
-}
-
-/// The token of an `Authorization: Bearer` header, if there is one.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-}
-
-/// 32 random bytes, hex encoded: tokens, IDs and upload UUIDs.
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    dtrplay_tls::provider()
-        .secure_random
-        .fill(&mut buf)
-        .expect("the operating system's random number generator is available");
-    hex::encode(buf)
-}
-
-/// Locks `mutex`; a handler that panicked while holding it leaves the state
-/// as it was, which is still the best state the lab has.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The current UTC time as RFC 3339 with whole seconds.
-pub(crate) fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    )
-}
-
-/// A JSON response.
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-/// The error envelope UCP, DTR and the registry share:
-/// `{"errors":[{"code","message"[,"detail"]}]}` (ucp-dtr-api.md §6).
-pub(crate) fn error_response(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    detail: Option<Value>,
-) -> Response {
-    let mut error = json!({ "code": code, "message": message });
-    if let Some(detail) = detail {
-        error["detail"] = detail;
+    if cfg.admin_user == cfg.dtr_user {
+        return Err(config("the admin and the non-admin user must differ"));
     }
-    json_response(status, &json!({ "errors": [error] }))
-}
-
-/// Parses a JSON request body whatever its Content-Type says, as Go servers
-/// do (curl sends JSON bodies without one).
-pub(crate) fn parse_json_object(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) => Some(map),
-        _ => None,
+    if cfg.admin_password.is_empty() || cfg.dtr_user_password.is_empty() {
+        return Err(config("passwords must not be empty"));
     }
+    Ok(Accounts::new(
+        (cfg.admin_user.clone(), cfg.admin_password.clone()),
+        (cfg.dtr_user.clone(), cfg.dtr_user_password.clone()),
+    ))
 }

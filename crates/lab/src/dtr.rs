@@ -31,8 +31,7 @@
 //!   its namespace owner and the admin, and looks missing to others. Listing
 //!   is not paged.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -40,21 +39,21 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum_server::tls_rustls::RustlsConfig;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Map, Value, json};
 
 use crate::Flavor;
-use crate::apis::{
-    Accounts, BasicAuth, Role, basic_auth, dtr_tls_config, error_response, json_response, lock,
-    parse_json_object, random_hex,
+use crate::api_auth::{BasicAuth, Role, basic_auth, random_hex};
+use crate::api_http::{error_response, json_response, lock, parse_json_object};
+use crate::api_tls::dtr_tls_config;
+pub use crate::dtr_state::DEFAULT_AUTH_BYPASS_OU;
+pub(crate) use crate::dtr_state::{
+    DtrInner, DtrSetup, DtrState, Repository, Settings, is_repository_name,
 };
-use crate::pki::{LabPki, parse_certificates};
-use crate::registry::{self, RegistryStore, TokenGrant};
+use crate::pki::parse_certificates;
+use crate::registry;
 
-/// DTR's `DefaultAuthBypassOU` (ucp-dtr-api.md §5).
-pub const DEFAULT_AUTH_BYPASS_OU: &str = "ucp";
 /// What `GET /api/v0/admin/version` reports in the `Ucp1` flavor (DTR 2.0).
 pub const DTR_VERSION_UCP1: &str = "2.0.3";
 /// What `GET /api/v0/admin/version` reports in the `Ucp3` flavor (MSR 2.9).
@@ -122,159 +121,6 @@ impl IntoResponse for DtrError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         error_response(status, code, &self.to_string(), None)
-    }
-}
-
-/// DTR's settings, the union of both flavors' fields.
-#[derive(Debug, Clone)]
-struct Settings {
-    dtr_host: String,
-    auth_bypass_ca: String,
-    auth_bypass_ou: String,
-    disable_upgrades: bool,
-    report_analytics: bool,
-    anonymize_analytics: bool,
-    release_channel: String,
-    web_tls_cert: String,
-    web_tls_key: String,
-    web_tls_ca: String,
-    gc_mode: String,
-    disable_backup_warning: bool,
-    job_history_to_keep: i64,
-    sso: bool,
-}
-
-/// A repository as DTR's `responses.Repository` describes it.
-#[derive(Debug, Clone)]
-pub(crate) struct Repository {
-    id: String,
-    pub(crate) namespace: String,
-    pub(crate) name: String,
-    short_description: String,
-    long_description: String,
-    pub(crate) visibility: String,
-}
-
-impl Repository {
-    pub(crate) fn is_public(&self) -> bool {
-        self.visibility == "public"
-    }
-}
-
-/// What changes while DTR runs.
-pub(crate) struct DtrInner {
-    settings: Settings,
-    /// Repositories by `namespace/name`.
-    pub(crate) repositories: BTreeMap<String, Repository>,
-    pub(crate) registry: RegistryStore,
-    /// Registry bearer tokens and what each grants.
-    pub(crate) tokens: std::collections::HashMap<String, TokenGrant>,
-}
-
-/// What [`DtrState::new`] needs.
-pub(crate) struct DtrSetup<'a> {
-    pub(crate) flavor: Flavor,
-    pub(crate) accounts: Accounts,
-    pub(crate) organizations: Vec<String>,
-    pub(crate) dtr_host: String,
-    pub(crate) https_port: u16,
-    pub(crate) pki: &'a LabPki,
-    /// The live TLS configuration, replaced when `webTLSCert` changes.
-    pub(crate) tls: RustlsConfig,
-}
-
-/// The DTR simulator's state, shared with the registry.
-pub(crate) struct DtrState {
-    pub(crate) flavor: Flavor,
-    pub(crate) accounts: Accounts,
-    organizations: Vec<String>,
-    /// `host:port` of the token realm and service.
-    pub(crate) dtr_host: String,
-    https_port: u16,
-    replica_id: String,
-    /// UCP's cluster root CA: the bypass CA preset at install time in the
-    /// `Ucp3` flavor.
-    install_ucp_ca: String,
-    tls: RustlsConfig,
-    pub(crate) inner: Mutex<DtrInner>,
-}
-
-impl DtrState {
-    pub(crate) fn new(setup: DtrSetup<'_>) -> Arc<DtrState> {
-        let settings = Settings {
-            dtr_host: setup.dtr_host.clone(),
-            auth_bypass_ca: String::new(),
-            auth_bypass_ou: DEFAULT_AUTH_BYPASS_OU.to_owned(),
-            disable_upgrades: false,
-            report_analytics: false,
-            anonymize_analytics: false,
-            release_channel: "stable".to_owned(),
-            web_tls_cert: setup.pki.dtr_server().cert_pem().to_owned(),
-            web_tls_key: setup.pki.dtr_server().key_pem().to_owned(),
-            web_tls_ca: setup.pki.dtr_ca().cert_pem().to_owned(),
-            gc_mode: String::new(),
-            disable_backup_warning: false,
-            job_history_to_keep: 10,
-            sso: false,
-        };
-        Arc::new(DtrState {
-            flavor: setup.flavor,
-            accounts: setup.accounts,
-            organizations: setup.organizations,
-            dtr_host: setup.dtr_host,
-            https_port: setup.https_port,
-            replica_id: random_hex(6),
-            install_ucp_ca: setup.pki.cluster_root_ca().cert_pem().to_owned(),
-            tls: setup.tls,
-            inner: Mutex::new(DtrInner {
-                settings,
-                repositories: BTreeMap::new(),
-                registry: RegistryStore::default(),
-                tokens: Default::default(),
-            }),
-        })
-    }
-
-    /// The CA and OU that the auth bypass currently trusts, or `None` while
-    /// it is off.
-    pub(crate) fn bypass_trust(&self, inner: &DtrInner) -> Option<(String, String)> {
-        match self.flavor {
-            Flavor::Ucp1 => {
-                let settings = &inner.settings;
-                (!settings.auth_bypass_ca.is_empty()).then(|| {
-                    (
-                        settings.auth_bypass_ca.clone(),
-                        settings.auth_bypass_ou.clone(),
-                    )
-                })
-            }
-            Flavor::Ucp3 => Some((
-                self.install_ucp_ca.clone(),
-                DEFAULT_AUTH_BYPASS_OU.to_owned(),
-            )),
-        }
-    }
-
-    /// Whether the auth bypass currently trusts certificates issued by the
-    /// CA in `ca_pem` (UCP's cluster root CA, in practice).
-    pub(crate) fn trusts(&self, ca_pem: &str) -> bool {
-        let Some(wanted) = parse_certificates(ca_pem) else {
-            return false;
-        };
-        let inner = lock(&self.inner);
-        self.bypass_trust(&inner)
-            .and_then(|(trusted, _)| parse_certificates(&trusted))
-            .is_some_and(|trusted| wanted.iter().all(|cert| trusted.contains(cert)))
-    }
-
-    /// The repositories DTR has, as `namespace/name`.
-    pub(crate) fn repository_names(&self) -> Vec<String> {
-        lock(&self.inner).repositories.keys().cloned().collect()
-    }
-
-    /// Whether `name` is a user or an organization.
-    pub(crate) fn account_exists(&self, name: &str) -> bool {
-        self.accounts.role(name).is_some() || self.organizations.iter().any(|org| org == name)
     }
 }
 
@@ -567,14 +413,6 @@ fn can_read(caller: &Caller, repo: &Repository) -> bool {
 /// Whether `caller` may create, change or delete repositories in `namespace`.
 fn can_write(caller: &Caller, namespace: &str) -> bool {
     caller.role == Role::Admin || caller.user == namespace
-}
-
-/// A repository name the registry accepts: lowercase alphanumerics joined
-/// by single separators (distribution's path-component grammar).
-pub(crate) fn is_repository_name(name: &str) -> bool {
-    let valid = regex::Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-        .expect("the repository name pattern is a valid regex");
-    name.len() <= 255 && valid.is_match(name)
 }
 
 fn visibility(value: Option<&Value>) -> Result<Option<String>, DtrError> {

@@ -7,18 +7,24 @@
 //! constants, taken from the reference, never the client's, so that a client
 //! using a wrong name fails its tests against it.
 
+pub(crate) mod api_auth;
+pub(crate) mod api_http;
+pub mod api_tls;
 pub mod apis;
 pub mod cli;
 pub mod containerd;
 pub mod daemon;
 pub mod docker;
 pub mod dtr;
+pub(crate) mod dtr_state;
 pub mod engine;
 pub mod inventory;
 pub mod node;
+pub mod node_error;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
+pub(crate) mod registry_store;
 pub mod rootfs;
 pub mod state;
 pub mod test_image;

@@ -26,7 +26,7 @@
 //! to the registry; cross-repository mounts are answered with a fresh upload
 //! (allowed by the distribution spec); deletes are unsupported (405).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use axum::Extension;
@@ -41,12 +41,14 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::apis::{
-    BasicAuth, Role, basic_auth, bearer_token, error_response, json_response, lock, now_rfc3339,
-    peer_chain, random_hex,
-};
-use crate::dtr::{DtrInner, DtrState, is_repository_name};
+use crate::api_auth::{BasicAuth, Role, basic_auth, bearer_token, random_hex};
+use crate::api_http::{error_response, json_response, lock, now_rfc3339};
+use crate::api_tls::peer_chain;
+use crate::dtr_state::{DtrInner, DtrState, is_repository_name};
 use crate::pki::parse_certificates;
+use crate::registry_store::{
+    Action, RegistryStore, StoredManifest, TagRecord, TokenGrant, Upload, is_digest,
+};
 
 /// Prefix of every auth bypass failure (ucp-dtr-api.md §7).
 pub const BYPASS_ERROR_PREFIX: &str = "encountered an error during ucp auth bypass: ";
@@ -66,140 +68,6 @@ pub const OCI_MANIFEST_V1: &str = "application/vnd.oci.image.manifest.v1+json";
 const API_VERSION_HEADER: &str = "docker-distribution-api-version";
 const CONTENT_DIGEST_HEADER: &str = "docker-content-digest";
 const UPLOAD_UUID_HEADER: &str = "docker-upload-uuid";
-
-/// What a token lets its bearer do to one repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Action {
-    Pull,
-    Push,
-}
-
-impl Action {
-    fn as_str(self) -> &'static str {
-        match self {
-            Action::Pull => "pull",
-            Action::Push => "push",
-        }
-    }
-}
-
-/// A registry bearer token's identity and rights.
-#[derive(Debug, Clone)]
-pub(crate) struct TokenGrant {
-    subject: Option<String>,
-    access: BTreeMap<String, BTreeSet<Action>>,
-}
-
-impl TokenGrant {
-    fn allows(&self, repo: &str, action: Action) -> bool {
-        self.access
-            .get(repo)
-            .is_some_and(|actions| actions.contains(&action))
-    }
-}
-
-/// A blob upload in progress.
-#[derive(Debug)]
-struct Upload {
-    repo: String,
-    data: Vec<u8>,
-}
-
-#[derive(Debug, Clone)]
-struct StoredManifest {
-    media_type: String,
-    config_media_type: String,
-    body: Bytes,
-    created_at: String,
-}
-
-#[derive(Debug, Clone)]
-struct TagRecord {
-    digest: String,
-    author: String,
-    created_at: String,
-    updated_at: String,
-}
-
-/// Everything pushed to the registry.
-#[derive(Debug, Default)]
-pub(crate) struct RegistryStore {
-    /// Blob contents by digest, shared by all repositories.
-    blobs: HashMap<String, Bytes>,
-    /// Which blobs each repository has (pushed to it).
-    links: HashMap<String, HashSet<String>>,
-    uploads: HashMap<String, Upload>,
-    /// Manifests by repository, then by digest.
-    manifests: HashMap<String, HashMap<String, StoredManifest>>,
-    /// Tags by repository, then by name.
-    tags: HashMap<String, BTreeMap<String, TagRecord>>,
-}
-
-impl RegistryStore {
-    /// Drops a deleted repository's tags, manifests and blob links.
-    pub(crate) fn forget_repository(&mut self, repo: &str) {
-        self.links.remove(repo);
-        self.manifests.remove(repo);
-        self.tags.remove(repo);
-        self.uploads.retain(|_, upload| upload.repo != repo);
-    }
-
-    /// The DTR tags API view of a repository's tags, sorted by name.
-    pub(crate) fn tag_details(&self, repo: &str) -> Vec<Value> {
-        let Some(tags) = self.tags.get(repo) else {
-            return Vec::new();
-        };
-        let manifests = self.manifests.get(repo);
-        tags.iter()
-            .map(|(name, tag)| {
-                let manifest = manifests.and_then(|m| m.get(&tag.digest));
-                json!({
-                    "name": name,
-                    "digest": tag.digest,
-                    "author": tag.author,
-                    "createdAt": tag.created_at,
-                    "updatedAt": tag.updated_at,
-                    "hashMismatch": false,
-                    "inNotary": false,
-                    "manifest": {
-                        "digest": tag.digest,
-                        "mediaType": manifest.map(|m| m.media_type.as_str()).unwrap_or_default(),
-                        "configMediaType": manifest
-                            .map(|m| m.config_media_type.as_str())
-                            .unwrap_or_default(),
-                        "size": manifest.map(|m| m.body.len()).unwrap_or_default(),
-                        "createdAt": manifest.map(|m| m.created_at.as_str()).unwrap_or_default(),
-                        "author": tag.author,
-                    },
-                })
-            })
-            .collect()
-    }
-
-    fn has_blob(&self, repo: &str, digest: &str) -> bool {
-        self.links
-            .get(repo)
-            .is_some_and(|linked| linked.contains(digest))
-    }
-
-    fn add_blob(&mut self, repo: &str, digest: String, data: Bytes) {
-        self.blobs.entry(digest.clone()).or_insert(data);
-        self.links
-            .entry(repo.to_owned())
-            .or_default()
-            .insert(digest);
-    }
-
-    fn manifest(&self, repo: &str, reference: &str) -> Option<(String, &StoredManifest)> {
-        let digest = if is_digest(reference) {
-            reference.to_owned()
-        } else {
-            self.tags.get(repo)?.get(reference)?.digest.clone()
-        };
-        let manifest = self.manifests.get(repo)?.get(&digest)?;
-        Some((digest, manifest))
-    }
-}
 
 /// Errors of the registry and token service, in the distribution format.
 #[derive(Debug, thiserror::Error)]
@@ -517,15 +385,6 @@ fn parse_target(path: &str) -> Option<(&str, Target)> {
 fn is_dtr_name(name: &str) -> bool {
     name.split_once('/')
         .is_some_and(|(namespace, repo)| is_repository_name(namespace) && is_repository_name(repo))
-}
-
-fn is_digest(text: &str) -> bool {
-    text.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
 }
 
 fn is_tag(text: &str) -> bool {

@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::node::NodeError;
+use crate::node_error::NodeError;
 
 /// The directories every copy-on-write node sees through an overlay:
 /// everything dpkg installs to or keeps state in, and the user database

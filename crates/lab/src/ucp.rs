@@ -47,10 +47,9 @@ use serde_json::{Map, Value, json};
 use zip::write::SimpleFileOptions;
 
 use crate::Flavor;
-use crate::apis::{
-    Accounts, Role, TlsSetupError, bearer_token, error_response, json_response, lock,
-    optional_client_ca_config, parse_json_object, peer_chain, random_hex,
-};
+use crate::api_auth::{Accounts, Role, bearer_token, random_hex};
+use crate::api_http::{error_response, json_response, lock, parse_json_object};
+use crate::api_tls::{TlsSetupError, optional_client_ca_config, peer_chain};
 use crate::pki::{LabPki, PkiError, parse_certificates};
 use crate::ucp_engines::{Front, KnownRegistry, docker_error, is_docker_path};
 

@@ -47,7 +47,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::UnixStream;
 
-use crate::apis::lock;
+use crate::api_http::lock;
 
 /// The header in which Docker clients and UCP pass registry credentials.
 pub const REGISTRY_AUTH: &str = "x-registry-auth";

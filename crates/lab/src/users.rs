@@ -33,7 +33,7 @@ use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::node::{NODE_ENV, NodeError};
+use crate::node_error::{NODE_ENV, NodeError};
 
 /// The name of the lab's login user.
 pub const LOGIN_USER: &str = "operator";
