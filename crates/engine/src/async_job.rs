@@ -34,7 +34,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::connection::{ConnError, Connection, Output, escalate};
+use crate::connection::{ConnError, Connection, Output, View, escalate};
 use crate::tasks::remote::{self, Expand};
 
 /// Where jobs live on the host unless `ansible_async_dir` says otherwise.
@@ -340,35 +340,19 @@ impl<'a> Detached<'a> {
 }
 
 #[async_trait]
-impl Connection for Detached<'_> {
-    async fn run(
+impl View for Detached<'_> {
+    fn wrapped(&self) -> &dyn Connection {
+        self.conn
+    }
+
+    async fn script(
         &self,
+        escalation: Option<&escalate::Escalation>,
         script: &str,
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<Output, ConnError> {
-        self.start(None, script, stdin, timeout).await
-    }
-
-    async fn run_as(
-        &self,
-        escalation: &escalate::Escalation,
-        script: &str,
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<Output, ConnError> {
-        self.start(Some(escalation), script, stdin, timeout).await
-    }
-
-    /// The view owns nothing: the connection is closed by its owner.
-    async fn close(&self) {}
-
-    fn describe(&self) -> String {
-        self.conn.describe()
-    }
-
-    fn warnings(&self) -> Vec<String> {
-        self.conn.warnings()
+        self.start(escalation, script, stdin, timeout).await
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::channel::oneshot;
 
-use crate::connection::{ConnError, Connection, Output, escalate};
+use crate::connection::{ConnError, Connection, Output, View, escalate};
 
 /// One held script and where its output goes.
 struct Request {
@@ -231,13 +231,22 @@ fn copy_error(e: &ConnError) -> ConnError {
 }
 
 #[async_trait]
-impl Connection for Batched<'_> {
-    async fn run(
+impl View for Batched<'_> {
+    fn wrapped(&self) -> &dyn Connection {
+        self.conn
+    }
+
+    /// A script run as another user goes alone: batches share one shell.
+    async fn script(
         &self,
+        escalation: Option<&escalate::Escalation>,
         script: &str,
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<Output, ConnError> {
+        if let Some(escalation) = escalation {
+            return self.conn.run_as(escalation, script, stdin, timeout).await;
+        }
         let (reply, answer) = oneshot::channel();
         let ready = {
             let mut state = self.lock();
@@ -258,28 +267,6 @@ impl Connection for Batched<'_> {
                 message: "the batched script was abandoned".to_string(),
             })
         })
-    }
-
-    /// A script run as another user goes alone: batches share one shell.
-    async fn run_as(
-        &self,
-        escalation: &escalate::Escalation,
-        script: &str,
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<Output, ConnError> {
-        self.conn.run_as(escalation, script, stdin, timeout).await
-    }
-
-    /// The view owns nothing: the connection is closed by its owner.
-    async fn close(&self) {}
-
-    fn describe(&self) -> String {
-        self.conn.describe()
-    }
-
-    fn warnings(&self) -> Vec<String> {
-        self.conn.warnings()
     }
 }
 

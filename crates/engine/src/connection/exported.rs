@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::connection::{ConnError, Connection, Output, escalate};
+use crate::connection::{ConnError, Connection, Output, View, escalate};
 
 pub struct Exported<'a> {
     pub conn: &'a dyn Connection,
@@ -17,38 +17,28 @@ pub struct Exported<'a> {
 }
 
 impl Exported<'_> {
-    fn script(&self, script: &str) -> String {
+    fn with_exports(&self, script: &str) -> String {
         format!("{}{script}", self.exports)
     }
 }
 
 #[async_trait]
-impl Connection for Exported<'_> {
-    async fn run(
-        &self,
-        script: &str,
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<Output, ConnError> {
-        self.conn.run(&self.script(script), stdin, timeout).await
-    }
-
-    async fn run_as(
-        &self,
-        escalation: &escalate::Escalation,
-        script: &str,
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<Output, ConnError> {
+impl View for Exported<'_> {
+    fn wrapped(&self) -> &dyn Connection {
         self.conn
-            .run_as(escalation, &self.script(script), stdin, timeout)
-            .await
     }
 
-    /// The view owns nothing: the connection is closed by its owner.
-    async fn close(&self) {}
-
-    fn describe(&self) -> String {
-        self.conn.describe()
+    async fn script(
+        &self,
+        escalation: Option<&escalate::Escalation>,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        let script = self.with_exports(script);
+        match escalation {
+            Some(e) => self.conn.run_as(e, &script, stdin, timeout).await,
+            None => self.conn.run(&script, stdin, timeout).await,
+        }
     }
 }

@@ -217,25 +217,37 @@ pub trait Connection: Send + Sync {
     }
 }
 
-/// A connection seen as another user: every script runs through
-/// [`Connection::run_as`]. Tasks get this view when they `become`, and need
-/// not know.
-pub struct Escalated<'a> {
-    pub conn: &'a dyn Connection,
-    pub escalation: escalate::Escalation,
+/// A view of a connection: it changes how scripts run (as another user,
+/// recorded, with variables exported, batched, in the background) and owns
+/// nothing. Every view is a [`Connection`] through the implementation
+/// below, which sends both `run` and `run_as` to [`View::script`], leaves
+/// closing to the connection's owner, and describes the connection it
+/// wraps.
+#[async_trait]
+pub trait View: Send + Sync {
+    /// The connection the view wraps.
+    fn wrapped(&self) -> &dyn Connection;
+
+    /// Runs `script` as [`Connection::run`] does, or as another user with
+    /// `escalation` as [`Connection::run_as`] does.
+    async fn script(
+        &self,
+        escalation: Option<&escalate::Escalation>,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError>;
 }
 
 #[async_trait]
-impl Connection for Escalated<'_> {
+impl<T: View> Connection for T {
     async fn run(
         &self,
         script: &str,
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<Output, ConnError> {
-        self.conn
-            .run_as(&self.escalation, script, stdin, timeout)
-            .await
+        self.script(None, script, stdin, timeout).await
     }
 
     async fn run_as(
@@ -245,18 +257,45 @@ impl Connection for Escalated<'_> {
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<Output, ConnError> {
-        self.conn.run_as(escalation, script, stdin, timeout).await
+        self.script(Some(escalation), script, stdin, timeout).await
     }
 
     /// The view owns nothing: the connection is closed by its owner.
     async fn close(&self) {}
 
     fn describe(&self) -> String {
-        self.conn.describe()
+        self.wrapped().describe()
     }
 
     fn warnings(&self) -> Vec<String> {
-        self.conn.warnings()
+        self.wrapped().warnings()
+    }
+}
+
+/// A connection seen as another user: every script runs through
+/// [`Connection::run_as`]. Tasks get this view when they `become`, and need
+/// not know.
+pub struct Escalated<'a> {
+    pub conn: &'a dyn Connection,
+    pub escalation: escalate::Escalation,
+}
+
+#[async_trait]
+impl View for Escalated<'_> {
+    fn wrapped(&self) -> &dyn Connection {
+        self.conn
+    }
+
+    /// A script that names its own escalation keeps it.
+    async fn script(
+        &self,
+        escalation: Option<&escalate::Escalation>,
+        script: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, ConnError> {
+        let escalation = escalation.unwrap_or(&self.escalation);
+        self.conn.run_as(escalation, script, stdin, timeout).await
     }
 }
 

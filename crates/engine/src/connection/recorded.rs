@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::connection::{ConnError, Connection, Output, escalate};
+use crate::connection::{ConnError, Connection, Output, View, escalate};
 
 pub struct Recorded<'a> {
     pub conn: &'a dyn Connection,
@@ -28,36 +28,22 @@ impl Recorded<'_> {
 }
 
 #[async_trait]
-impl Connection for Recorded<'_> {
-    async fn run(
+impl View for Recorded<'_> {
+    fn wrapped(&self) -> &dyn Connection {
+        self.conn
+    }
+
+    async fn script(
         &self,
+        escalation: Option<&escalate::Escalation>,
         script: &str,
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<Output, ConnError> {
         self.keep(script);
-        self.conn.run(script, stdin, timeout).await
-    }
-
-    async fn run_as(
-        &self,
-        escalation: &escalate::Escalation,
-        script: &str,
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<Output, ConnError> {
-        self.keep(script);
-        self.conn.run_as(escalation, script, stdin, timeout).await
-    }
-
-    /// The view owns nothing: the connection is closed by its owner.
-    async fn close(&self) {}
-
-    fn describe(&self) -> String {
-        self.conn.describe()
-    }
-
-    fn warnings(&self) -> Vec<String> {
-        self.conn.warnings()
+        match escalation {
+            Some(e) => self.conn.run_as(e, script, stdin, timeout).await,
+            None => self.conn.run(script, stdin, timeout).await,
+        }
     }
 }
