@@ -19,15 +19,13 @@
 //! when it is the first of its chain.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex as StdMutex};
 
 use russh::ChannelStream;
 use russh::client::{Handle, Msg};
 
 use crate::connection::ConnectOptions;
-use crate::connection::native::{Client, Failure, Io, Native, OpenError, Via};
+use crate::connection::native::{Client, Failure, Io, Native, OpenError, Via, ViaStream};
 use crate::connection::ssh_config::{self, Env, Hop, Resolution};
 
 /// How deeply jump hosts may stand behind jump hosts.
@@ -133,11 +131,7 @@ impl Jump {
 }
 
 impl Via for Jump {
-    fn channel<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> Pin<Box<dyn Future<Output = Result<Box<dyn Io>, Failure>> + Send + 'a>> {
+    fn channel<'a>(&'a self, host: &'a str, port: u16) -> ViaStream<'a> {
         Box::pin(async move {
             let stream = self.open_channel(host, port).await?;
             Ok(Box::new(stream) as Box<dyn Io>)

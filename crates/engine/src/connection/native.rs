@@ -680,17 +680,17 @@ fn client_config(settings: &Settings, host_keys: &HostKeys) -> Result<client::Co
     })
 }
 
+/// The stream a [`Via`] opens, once it is open.
+pub(crate) type ViaStream<'a> =
+    Pin<Box<dyn Future<Output = Result<Box<dyn Io>, Failure>> + Send + 'a>>;
+
 /// How a host that is not reached over TCP directly is reached: a jump
 /// host (`jump.rs`) opens a channel to it. The native client names only
 /// this trait, so the jump code, which itself connects natively, sits
 /// above it instead of beside it.
 pub(crate) trait Via: Send + Sync {
     /// A byte stream to `host:port`.
-    fn channel<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> Pin<Box<dyn Future<Output = Result<Box<dyn Io>, Failure>> + Send + 'a>>;
+    fn channel<'a>(&'a self, host: &'a str, port: u16) -> ViaStream<'a>;
 
     /// The way as written, for messages.
     fn describe(&self) -> String;
