@@ -232,7 +232,7 @@ impl AptRepository {
 
     fn mode(&self) -> Result<u32, TaskError> {
         match &self.mode {
-            Some(m) => parse_mode(m).map_err(TaskError::failed),
+            Some(m) => parse_mode(m).map_err(TaskError::from),
             None => Ok(0o644),
         }
     }

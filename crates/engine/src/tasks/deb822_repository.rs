@@ -290,7 +290,7 @@ impl Task for Deb822Repository {
     type Drift = Deb822Drift;
 
     async fn check(&self, cx: &Context<'_>) -> Result<Check<Deb822Drift>, TaskError> {
-        let mode = parse_mode(&self.mode).map_err(TaskError::failed)?;
+        let mode = parse_mode(&self.mode)?;
         let out = cx.run(&self.check_script(!cx.check_mode), &[]).await?;
         if !out.success() {
             let failure = remote::failure(&out);
@@ -304,8 +304,8 @@ impl Task for Deb822Repository {
             };
             return Err(remote::with_detail(msg, &failure));
         }
-        let mut report = Report::parse(&out.stdout).map_err(TaskError::failed)?;
-        let exists = report.flag("exists").map_err(TaskError::failed)?;
+        let mut report = Report::parse(&out.stdout)?;
+        let exists = report.flag("exists")?;
         let current_mode = report.take("mode");
         let dest = self.dest();
         if self.state == "absent" {
@@ -397,7 +397,7 @@ impl Task for Deb822Repository {
     }
 
     async fn apply(&self, cx: &Context<'_>, drift: Deb822Drift) -> Result<Outcome, TaskError> {
-        let mode = parse_mode(&self.mode).map_err(TaskError::failed)?;
+        let mode = parse_mode(&self.mode)?;
         let dest = self.dest();
         let mut s = String::from(remote::FAIL_FN);
         for path in &drift.remove {

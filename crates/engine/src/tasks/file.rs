@@ -18,7 +18,9 @@ use serde::Deserialize;
 use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::remote::{self, Attrs, FileKind, Probe, Reach, Report, SetAttrs, Stat};
+use crate::tasks::remote::{
+    self, Attrs, FileKind, Probe, ProbeError, Reach, Report, SetAttrs, Stat,
+};
 
 /// The arguments of `file`.
 #[derive(Debug, Clone, Deserialize)]
@@ -281,7 +283,8 @@ impl File {
 
     /// Decides what to do from what the host reported.
     fn decide(&self, mut report: Report, wanted: Wanted) -> Result<Check<PathDrift>, TaskError> {
-        let bad = |e: String| TaskError::failed(format!("could not inspect {}: {e}", self.path));
+        let bad =
+            |e: ProbeError| TaskError::failed(format!("could not inspect {}: {e}", self.path));
         let link_facts = match self.state {
             Some(State::Link) => Some((
                 report.flag("src_exists").map_err(bad)?,

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::remote::{self, shell_quote};
+use crate::tasks::remote::{self, ProbeError, shell_quote};
 
 /// The arguments of `firewalld`.
 #[derive(Debug, Clone, Deserialize)]
@@ -151,7 +151,7 @@ pub enum FirewalldError {
     #[error("ERROR: Exception caught: {0}")]
     Tool(String),
     #[error("the firewalld probe printed something dtrplay cannot read: {0}")]
-    Probe(String),
+    Probe(#[from] ProbeError),
 }
 
 impl From<FirewalldError> for TaskError {

@@ -129,12 +129,7 @@ impl GetUrl {
 
     fn attrs(&self) -> Result<SetAttrs<'_>, TaskError> {
         Ok(SetAttrs {
-            mode: self
-                .mode
-                .as_deref()
-                .map(remote::parse_mode)
-                .transpose()
-                .map_err(TaskError::failed)?,
+            mode: self.mode.as_deref().map(remote::parse_mode).transpose()?,
             owner: self.owner.as_deref(),
             group: self.group.as_deref(),
         })
@@ -277,19 +272,19 @@ impl Task for GetUrl {
             };
             return Err(remote::with_detail(msg, &failure));
         }
-        let mut report = Report::parse(&out.stdout).map_err(TaskError::failed)?;
-        let dest = report.require("dest").map_err(TaskError::failed)?;
-        let exists = report.flag("exists").map_err(TaskError::failed)?;
+        let mut report = Report::parse(&out.stdout)?;
+        let dest = report.require("dest")?;
+        let exists = report.flag("exists")?;
         let checksum_dest = report.take("checksum_dest");
         let attrs = report.take("attrs");
-        let need = report.flag("need").map_err(TaskError::failed)?;
+        let need = report.flag("need")?;
         let status = report.take("status");
         let mismatch = report.take("mismatch");
         let checksum_src = report.take("checksum_src");
         let size = report.take("size");
         let same = report.take("same").map(|v| v == "1");
         let tmp = report.take("tmp");
-        report.finish().map_err(TaskError::failed)?;
+        report.finish()?;
 
         let mut base = Outcome::ok()
             .with_data("dest", dest.clone())

@@ -270,8 +270,8 @@ impl Task for Git {
         if !out.success() {
             return Err(self.failure(&out));
         }
-        let mut report = remote::Report::parse(&out.stdout).map_err(TaskError::failed)?;
-        let exists = report.flag("exists").map_err(TaskError::failed)?;
+        let mut report = remote::Report::parse(&out.stdout)?;
+        let exists = report.flag("exists")?;
         let before = report.take("before").filter(|b| !b.is_empty());
         let url = report.take("url").unwrap_or_default();
         let modified = report.take("modified").as_deref() == Some("1");

@@ -262,8 +262,8 @@ impl Hostname {
             return Err(remote::with_detail(msg, &failure));
         }
         let bad = |e: String| TaskError::failed(format!("could not read the host's name: {e}"));
-        let mut report = Report::parse(&out.stdout).map_err(bad)?;
-        let strategy = report.require("strategy").map_err(bad)?;
+        let mut report = Report::parse(&out.stdout).map_err(|e| bad(e.to_string()))?;
+        let strategy = report.require("strategy").map_err(|e| bad(e.to_string()))?;
         let strategy = Strategy::parse(&strategy)
             .ok_or_else(|| bad(format!("unknown strategy {strategy:?}")))?;
         let unhex = |text: Option<String>| -> Result<Option<String>, TaskError> {
@@ -277,7 +277,7 @@ impl Hostname {
         let current = unhex(report.take("current"))?.unwrap_or_default();
         let hostnamectl = unhex(report.take("permanent"))?;
         let file = unhex(report.take("file"))?;
-        report.finish().map_err(bad)?;
+        report.finish().map_err(|e| bad(e.to_string()))?;
         let permanent = match strategy {
             Strategy::Systemd => hostnamectl.map(|p| p.trim().to_string()),
             _ => permanent_from(strategy, file.as_deref()).map_err(TaskError::failed)?,

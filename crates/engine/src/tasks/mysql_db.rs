@@ -214,7 +214,7 @@ impl MysqlDb {
             args.push(format!("--ignore-table={table}"));
         }
         if let Some(extra) = &self.dump_extra_args {
-            args.extend(remote::shlex_split(extra).map_err(TaskError::failed)?);
+            args.extend(remote::shlex_split(extra)?);
         }
         let names = self.names();
         if self.all() {

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::remote::{self, shell_quote, shlex_split};
+use crate::tasks::remote::{self, ShlexError, shell_quote, shlex_split};
 use crate::tasks::sections::{section, sections};
 
 /// The arguments of `pacman`.
@@ -88,7 +88,7 @@ pub enum PacmanError {
     )]
     NotAName(String),
     #[error("{name} cannot be split as the shell would: {why}")]
-    Args { name: &'static str, why: String },
+    Args { name: &'static str, why: ShlexError },
     #[error("could not update package db: {0}")]
     Refresh(String),
     #[error("Failed to list package(s) to install: {0}")]

@@ -25,7 +25,7 @@ use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::http::{self, config_quote};
-use crate::tasks::remote::{self, Report, path_arg, printf_command};
+use crate::tasks::remote::{self, ProbeError, Report, path_arg, printf_command};
 
 /// The arguments of `rpm_key`.
 #[derive(Debug, Clone, Deserialize)]
@@ -259,7 +259,7 @@ impl RpmKey {
     }
 
     fn parse(stdout: &[u8]) -> Result<Found, RpmKeyError> {
-        let unreadable = |e: String| RpmKeyError::Unreadable(e);
+        let unreadable = |e: ProbeError| RpmKeyError::Unreadable(e.to_string());
         let mut report = Report::parse(stdout).map_err(unreadable)?;
         let list = |v: Option<String>| -> Vec<String> {
             v.unwrap_or_default()

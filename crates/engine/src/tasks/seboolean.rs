@@ -143,8 +143,8 @@ impl Task for Seboolean {
         if !out.success() {
             return Err(self.failure(&out));
         }
-        let mut report = remote::Report::parse(&out.stdout).map_err(TaskError::failed)?;
-        let enabled = report.flag("enabled").map_err(TaskError::failed)?;
+        let mut report = remote::Report::parse(&out.stdout)?;
+        let enabled = report.flag("enabled")?;
         let active = report.take("active").filter(|v| !v.is_empty());
         let stored = report.take("stored").filter(|v| !v.is_empty());
         if !enabled && !self.ignore_selinux_state {

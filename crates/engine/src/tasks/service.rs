@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 use crate::params::{Kind, Param, Spec};
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::remote::{self, shell_quote};
+use crate::tasks::remote::{self, ProbeError, shell_quote};
 use crate::tasks::systemd::{self, Systemd, SystemdDrift};
 
 /// The arguments of `service`.
@@ -281,8 +281,8 @@ impl Task for Service {
         if let Some(refusal) = self.sysv_refusal() {
             return Err(refusal);
         }
-        let mut report = remote::Report::parse(&out.stdout).map_err(TaskError::failed)?;
-        let facts = (|| -> Result<SysvFacts, String> {
+        let mut report = remote::Report::parse(&out.stdout)?;
+        let facts = (|| -> Result<SysvFacts, ProbeError> {
             report.require("manager")?;
             let facts = SysvFacts {
                 running: report.flag("running")?,
@@ -290,8 +290,7 @@ impl Task for Service {
             };
             report.finish()?;
             Ok(facts)
-        })()
-        .map_err(TaskError::failed)?;
+        })()?;
         let (enable, action) = self.decide_sysv(facts);
         if enable.is_none() && action.is_none() {
             return Ok(Check::InSync(

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::params::{Kind, Param, Spec};
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::remote::{self, Report};
+use crate::tasks::remote::{self, ProbeError, Report};
 
 /// The arguments of `stat`.
 #[derive(Debug, Clone, Deserialize)]
@@ -101,7 +101,7 @@ impl Stat {
     }
 
     /// Ansible's `stat` dictionary from what the script printed.
-    fn parse(&self, mut report: Report) -> Result<Map<String, Value>, String> {
+    fn parse(&self, mut report: Report) -> Result<Map<String, Value>, ProbeError> {
         let mut out = Map::new();
         if !report.flag("exists")? {
             report.finish()?;
@@ -110,8 +110,9 @@ impl Stat {
         }
         out.insert("exists".into(), true.into());
         out.insert("path".into(), self.path.clone().into());
-        let raw = u32::from_str_radix(&report.require("raw")?, 16)
-            .map_err(|_| "stat reported a mode that is not hexadecimal".to_string())?;
+        let raw = report.require("raw")?;
+        let raw = u32::from_str_radix(&raw, 16)
+            .map_err(|_| ProbeError::bad_value("raw", &raw, "not hexadecimal"))?;
         let kind = raw & 0o170000;
         let mode = raw & 0o7777;
         for (name, bits) in [
@@ -154,14 +155,14 @@ impl Stat {
             let text = report.require(name)?;
             let n: u64 = text
                 .parse()
-                .map_err(|_| format!("stat reported `{name}={text}`, not a number"))?;
+                .map_err(|_| ProbeError::bad_value(name, &text, "not a number"))?;
             out.insert(name.into(), n.into());
         }
         for name in ["atime", "mtime", "ctime"] {
             let text = report.require(name)?;
             let n: f64 = text
                 .parse()
-                .map_err(|_| format!("stat reported `{name}={text}`, not a time"))?;
+                .map_err(|_| ProbeError::bad_value(name, &text, "not a time"))?;
             out.insert(name.into(), n.into());
         }
         for name in ["pw_name", "gr_name"] {

@@ -27,7 +27,7 @@ use serde_json::{Map, Value, json};
 use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
-use crate::tasks::remote::{self, shell_quote};
+use crate::tasks::remote::{self, ProbeError, shell_quote};
 
 /// Where the zone files are, on every Linux distribution dtrplay targets.
 const ZONEINFO: &str = "/usr/share/zoneinfo";
@@ -87,7 +87,7 @@ pub enum TimezoneError {
     #[error("could not {action}: {detail}")]
     Write { action: String, detail: String },
     #[error("the timezone probe printed something dtrplay cannot read: {0}")]
-    Probe(String),
+    Probe(#[from] ProbeError),
 }
 
 impl From<TimezoneError> for TaskError {

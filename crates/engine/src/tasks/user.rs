@@ -20,7 +20,7 @@ use crate::params::{Kind, Param, Spec};
 use crate::report::Diff;
 use crate::task::{Check, Context, Outcome, Task, TaskError};
 use crate::tasks::group::check_name;
-use crate::tasks::remote::{self, Report, shell_quote};
+use crate::tasks::remote::{self, ProbeError, Report, shell_quote};
 
 /// The arguments of `user`.
 #[derive(Debug, Clone, Deserialize)]
@@ -105,14 +105,14 @@ struct Account {
 }
 
 impl Account {
-    fn parse(mut report: Report) -> Result<Option<Account>, String> {
+    fn parse(mut report: Report) -> Result<Option<Account>, ProbeError> {
         let Some(entry) = report.take("passwd") else {
             report.finish()?;
             return Ok(None);
         };
         let fields: Vec<&str> = entry.split(':').collect();
         if fields.len() != 7 {
-            return Err(format!("getent passwd printed {entry:?}"));
+            return Err(ProbeError::BadLine(entry));
         }
         let group = report.require("group")?;
         let groups = report
@@ -124,10 +124,10 @@ impl Account {
         let account = Account {
             uid: fields[2]
                 .parse()
-                .map_err(|_| format!("bad uid in {entry:?}"))?,
+                .map_err(|_| ProbeError::BadLine(entry.clone()))?,
             gid: fields[3]
                 .parse()
-                .map_err(|_| format!("bad gid in {entry:?}"))?,
+                .map_err(|_| ProbeError::BadLine(entry.clone()))?,
             group,
             groups,
             comment: fields[4].to_string(),

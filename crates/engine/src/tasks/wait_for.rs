@@ -185,14 +185,12 @@ impl Task for WaitFor {
             };
             return Err(remote::with_detail(msg, &failure));
         }
-        let (ok, elapsed) = Report::parse(&out.stdout)
-            .and_then(|mut r| {
-                let ok = r.flag("ok")?;
-                let elapsed: i64 = r.require("elapsed")?.parse().unwrap_or(0);
-                r.finish()?;
-                Ok((ok, elapsed))
-            })
-            .map_err(TaskError::failed)?;
+        let (ok, elapsed) = Report::parse(&out.stdout).and_then(|mut r| {
+            let ok = r.flag("ok")?;
+            let elapsed: i64 = r.require("elapsed")?.parse().unwrap_or(0);
+            r.finish()?;
+            Ok((ok, elapsed))
+        })?;
         let mut outcome = Outcome::ok()
             .with_data("elapsed", elapsed)
             .with_data("state", self.state.clone());
